@@ -1,0 +1,172 @@
+/*
+ * sessio/store.h — the store contract: what a session backend implements.
+ *
+ * The contract is written once, here, above the method table. Every store
+ * (memory, file, sqlite, redis, redis-cluster, or your own) is held to it
+ * by one conformance suite (tests/conformance/). The memory store
+ * (src/store/memory.c) is the reference implementation.
+ */
+#ifndef SESSIO_STORE_H
+#define SESSIO_STORE_H
+
+#include "../sessio.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SESSIO_STORE_API_VERSION 1
+
+/* A record's name in the store: the keyed BLAKE2b-256 hash of the session
+ * ID. Stores never see a raw session ID (S7). */
+typedef struct sessio_key {
+  uint8_t b[SESSIO_KEY_BYTES];
+} sessio_key;
+
+/* One stored session, as the store sees it.
+ *
+ * 'blob' is opaque to the store: readable metadata followed by the sealed
+ * (encrypted and authenticated) data. The store keeps it byte for byte.
+ * 'version', 'expires_at', 'touched_at' and 'user' are the fields the store
+ * itself acts on. */
+typedef struct sessio_record {
+  uint64_t version;     /* > 0 for a stored record; assigned by the store */
+  int64_t expires_at;   /* ms; at or after it the record is dead */
+  int64_t touched_at;   /* ms; last activity, moved by touch */
+  char user[SESSIO_USER_MAX + 1]; /* "" when the session has no user */
+  uint8_t *blob;
+  size_t blob_len;
+} sessio_record;
+
+/* Called by iterate for each live record. 'rec->blob' is valid only during
+ * the call. Return 0 to go on, non-zero to stop. */
+typedef int (*sessio_store_iter_fn)(void *ud, const sessio_key *key,
+                                    const sessio_record *rec);
+
+/*
+ * THE CONTRACT
+ *
+ * Liveness. A record is live while now < expires_at. A dead record must
+ * behave exactly as a missing one for every method (load says not found,
+ * save with expected 0 may create over it, touch says not found), whether or
+ * not it has been physically removed yet. Stores may drop dead records at
+ * any time (Redis expiry) and must drop them through gc().
+ *
+ * Missing is not an error. load, touch and remove of a missing key return
+ * SESSIO_OK with '*found' / '*removed' set to 0.
+ *
+ * Versions. Every successful save stores a version strictly greater than
+ * 'expected' (exactly expected + 1 in the stores shipped here) and reports
+ * it in '*new_version'. save is a compare-and-set and MUST be atomic with
+ * respect to every other save, touch and remove of the same key, from any
+ * thread or process that shares the store:
+ *   expected == 0: create; SESSIO_ECONFLICT if a live record exists;
+ *   expected  > 0: replace only a live record whose version == expected;
+ *                  SESSIO_ECONFLICT otherwise (including missing).
+ * On SESSIO_ECONFLICT nothing is written. touch never changes the version.
+ *
+ * Ownership. Inputs are borrowed for the call. load fills '*out': its
+ * 'blob' is allocated by the store with malloc() and owned by the caller,
+ * who releases it with free(). user_list returns a malloc()ed array that
+ * the caller free()s.
+ *
+ * User index. user_add records that 'key' belongs to 'user' until
+ * 'expires_at' (a later add for the same pair moves the expiry); user_list
+ * returns the keys; user_remove forgets one pair (missing is OK). The index
+ * may hold stale keys (of removed or dead records): callers check each key
+ * with load and remove stale pairs ("repaired on read"). user_add and
+ * user_list must be O(1) and O(sessions of that user) respectively.
+ *
+ * GC. gc(now, max_work) does at most 'max_work' units of work (a unit is
+ * one record or index entry examined), removes dead records and stale index
+ * entries among them, adds the count of removed records to '*removed', and
+ * sets '*done' to 1 when it has just finished a full pass (its cursor
+ * wrapped). It keeps its cursor between calls. It never scans the whole
+ * store in one call.
+ *
+ * Errors. SESSIO_EUNAVAIL when the backend cannot be reached (the caller
+ * answers 503 and retries later; the store reconnects by itself),
+ * SESSIO_EIO for other I/O failures, SESSIO_ECORRUPT for a stored record
+ * that cannot be read, SESSIO_ENOMEM, SESSIO_EFULL when a bounded store
+ * refuses a new record. Never a crash, never an abort.
+ *
+ * Threads. Every method may be called from many threads at once.
+ *
+ * Call order. open, then any methods in any order, then close exactly once
+ * when no other call is in flight. close frees the store.
+ *
+ * Versioning. The table only grows: new methods are appended and the
+ * version raised; a caller checks 'version' before using a later method.
+ * 'iterate' and 'stats' may be NULL (SESSIO_ENOTSUP is reported).
+ */
+typedef struct sessio_store_methods {
+  int version;      /* SESSIO_STORE_API_VERSION */
+  const char *name; /* scheme: "memory", "sqlite", ... */
+
+  sessio_err (*load)(sessio_store *st, const sessio_key *key, int64_t now,
+                     sessio_record *out, int *found);
+  sessio_err (*save)(sessio_store *st, const sessio_key *key,
+                     const sessio_record *rec, uint64_t expected,
+                     int64_t now, uint64_t *new_version);
+  sessio_err (*touch)(sessio_store *st, const sessio_key *key,
+                      int64_t touched_at, int64_t expires_at, int64_t now,
+                      int *found);
+  sessio_err (*remove)(sessio_store *st, const sessio_key *key, int *removed);
+
+  sessio_err (*user_add)(sessio_store *st, const char *user,
+                         const sessio_key *key, int64_t expires_at);
+  sessio_err (*user_list)(sessio_store *st, const char *user, int64_t now,
+                          sessio_key **keys, size_t *n);
+  sessio_err (*user_remove)(sessio_store *st, const char *user,
+                            const sessio_key *key);
+
+  sessio_err (*gc)(sessio_store *st, int64_t now, size_t max_work,
+                   size_t *removed, int *done);
+  sessio_err (*iterate)(sessio_store *st, int64_t now,
+                        sessio_store_iter_fn cb, void *ud);
+  sessio_err (*stats)(sessio_store *st, sessio_store_stats *out);
+  void (*close)(sessio_store *st);
+} sessio_store_methods;
+
+/* The base of every store. A backend "subclasses" it by making it the first
+ * member of its own struct: struct mem_store { sessio_store base; ... }. */
+struct sessio_store {
+  const sessio_store_methods *methods;
+};
+
+/* Thin wrappers that check arguments and dispatch through the table. */
+sessio_err sessio_store_load(sessio_store *st, const sessio_key *key,
+                             int64_t now, sessio_record *out, int *found);
+sessio_err sessio_store_save(sessio_store *st, const sessio_key *key,
+                             const sessio_record *rec, uint64_t expected,
+                             int64_t now, uint64_t *new_version);
+sessio_err sessio_store_touch(sessio_store *st, const sessio_key *key,
+                              int64_t touched_at, int64_t expires_at,
+                              int64_t now, int *found);
+sessio_err sessio_store_remove(sessio_store *st, const sessio_key *key,
+                               int *removed);
+sessio_err sessio_store_user_add(sessio_store *st, const char *user,
+                                 const sessio_key *key, int64_t expires_at);
+sessio_err sessio_store_user_list(sessio_store *st, const char *user,
+                                  int64_t now, sessio_key **keys, size_t *n);
+sessio_err sessio_store_user_remove(sessio_store *st, const char *user,
+                                    const sessio_key *key);
+sessio_err sessio_store_iterate(sessio_store *st, int64_t now,
+                                sessio_store_iter_fn cb, void *ud);
+
+/* Frees the blob of a loaded record and resets it. */
+void sessio_record_clear(sessio_record *rec);
+
+/* Parses the "a=1&b=x" query part of a store URL (without the '?') and
+ * calls 'cb' with each NUL-terminated, %XX-decoded name and value (valid
+ * during the call). A helper shared by the backends. SESSIO_EINVAL on a
+ * malformed pair, or whatever 'cb' returns when it is not SESSIO_OK. */
+typedef sessio_err (*sessio_url_param_fn)(void *ud, const char *name,
+                                          const char *val);
+sessio_err sessio_url_params(const char *query, sessio_url_param_fn cb,
+                             void *ud);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SESSIO_STORE_H */

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# install-deps.sh — installs the Debian packages sessio needs, only those
+# missing, so `make run` / `make test` work on a fresh Debian 12 machine.
+# Usage: scripts/install-deps.sh [build|test|bench]   (default: build)
+set -euo pipefail
+what=${1:-build}
+
+pkgs=(build-essential cmake pkg-config libsodium-dev libsqlite3-dev
+      libhiredis-dev libmicrohttpd-dev)
+case "$what" in
+  test)  pkgs+=(redis-server redis-tools python3 python3-pytest python3-requests
+                chromium nodejs wrk) ;;
+  bench) pkgs+=(redis-server redis-tools wrk nginx-light curl python3) ;;
+esac
+
+missing=()
+for p in "${pkgs[@]}"; do
+  # nodejs may come from another source with npm bundled: accept any node.
+  if [ "$p" = nodejs ] && command -v node >/dev/null 2>&1; then continue; fi
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,43 @@
+/*
+ * buf.h — growable byte buffers and varint helpers used by the encoders.
+ * Internal to libsessio (sessio__ prefix).
+ */
+#ifndef SESSIO_BUF_H
+#define SESSIO_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sessio.h"
+
+typedef struct sessio__buf {
+  uint8_t *data; /* malloc()ed, owned by the buffer */
+  size_t len;
+  size_t cap;
+} sessio__buf;
+
+#define SESSIO__BUF_INIT {NULL, 0, 0}
+
+sessio_err sessio__buf_reserve(sessio__buf *b, size_t extra);
+sessio_err sessio__buf_append(sessio__buf *b, const void *p, size_t n);
+sessio_err sessio__buf_put_u8(sessio__buf *b, uint8_t v);
+sessio_err sessio__buf_put_varint(sessio__buf *b, uint64_t v);
+/* Little-endian fixed 64-bit. */
+sessio_err sessio__buf_put_u64(sessio__buf *b, uint64_t v);
+void sessio__buf_free(sessio__buf *b);
+
+/* Readers over [*p, end): advance *p and return 1, or return 0 (and leave
+ * *p unspecified) when the input is short or malformed. */
+int sessio__get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v);
+int sessio__get_u64(const uint8_t **p, const uint8_t *end, uint64_t *v);
+int sessio__get_u8(const uint8_t **p, const uint8_t *end, uint8_t *v);
+
+/* ZigZag for signed varints. */
+static inline uint64_t sessio__zz_enc(int64_t v) {
+  return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+static inline int64_t sessio__zz_dec(uint64_t v) {
+  return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * crypto.h — session IDs and the cryptography around them (libsodium):
+ * CSPRNG, base64url IDs, the keyed hash that names records in the store,
+ * the per-session sealing key and XChaCha20-Poly1305 sealing of record data.
+ * Internal to libsessio. Implemented in crypto.c; IDs in id.c.
+ */
+#ifndef SESSIO_CRYPTO_H
+#define SESSIO_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sessio.h"
+#include "sessio/store.h"
+
+/* Calls sodium_init() once (thread-safe). SESSIO_ERANDOM if it fails. */
+sessio_err sessio__crypto_init(void);
+
+/* 'len' bytes from the OS CSPRNG: getrandom(2), EINTR retried, short reads
+ * completed; SESSIO_ERANDOM on any other failure (fails closed, S1). */
+sessio_err sessio__random(void *buf, size_t len);
+
+/* Encodes 32 raw bytes as a 43-char base64url ID plus NUL. */
+void sessio__id_encode(const uint8_t raw[SESSIO_ID_BYTES],
+                       char out[SESSIO_ID_LEN + 1]);
+/* Decodes an ID that passed sessio_id_valid(). Returns 1, or 0 if invalid. */
+int sessio__id_decode(const char *id, size_t len,
+                      uint8_t raw[SESSIO_ID_BYTES]);
+
+/* The store key: BLAKE2b-256 of the raw ID, keyed with 'secret' when
+ * 'secret_len' > 0, domain-separated from the sealing key (S7). */
+void sessio__key_derive(const uint8_t *secret, size_t secret_len,
+                        const uint8_t raw[SESSIO_ID_BYTES], sessio_key *out);
+
+/* The sealing key of a session: BLAKE2b-256 of the raw ID under another
+ * domain; the store never sees it. */
+#define SESSIO__SEAL_KEY_BYTES 32
+void sessio__seal_key(const uint8_t raw[SESSIO_ID_BYTES],
+                      uint8_t out[SESSIO__SEAL_KEY_BYTES]);
+
+/* XChaCha20-Poly1305 with a random 24-byte nonce. 'out' gets
+ * nonce || ciphertext || tag: pt_len + SESSIO__SEAL_OVERHEAD bytes.
+ * 'ad' (may be NULL when ad_len is 0) is authenticated, not encrypted. */
+#define SESSIO__SEAL_OVERHEAD 40
+sessio_err sessio__seal(const uint8_t key[SESSIO__SEAL_KEY_BYTES],
+                        const uint8_t *ad, size_t ad_len, const uint8_t *pt,
+                        size_t pt_len, uint8_t *out);
+/* Opens what sessio__seal made. 'out' gets ct_len - SESSIO__SEAL_OVERHEAD
+ * bytes. Returns 1 when authentic, 0 when forged, truncated or the wrong
+ * key (then 'out' holds nothing usable). */
+int sessio__open(const uint8_t key[SESSIO__SEAL_KEY_BYTES], const uint8_t *ad,
+                 size_t ad_len, const uint8_t *ct, size_t ct_len,
+                 uint8_t *out);
+
+/* Lowercase hex of 'n' bytes into 'out' (2n chars + NUL). */
+void sessio__hex(const uint8_t *p, size_t n, char *out);
+/* The public handle of a key: hex of its first 16 bytes. */
+void sessio__handle(const sessio_key *key, char out[SESSIO_HANDLE_LEN + 1]);
+
+/* Constant-time equality of two byte strings of equal length. */
+int sessio__ct_equal(const void *a, const void *b, size_t n);
+
+#endif

@@ -1,0 +1,184 @@
+/*
+ * store.c — the store registry (scheme -> backend) and the thin public
+ * wrappers that check arguments and dispatch through a store's method
+ * table. The contract itself is written in include/sessio/store.h.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_internal.h"
+
+static const struct {
+  const char *scheme; /* including the ':' */
+  sessio__store_open_fn open;
+} backends[] = {
+    {"memory:", sessio__store_open_memory},
+};
+
+sessio_err sessio_store_open(const char *url, sessio_store **out) {
+  if (url == NULL || out == NULL) return SESSIO_EINVAL;
+  *out = NULL;
+  for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
+    size_t n = strlen(backends[i].scheme);
+    if (strncmp(url, backends[i].scheme, n) == 0)
+      return backends[i].open(url + n, out);
+  }
+  return SESSIO_EINVAL;
+}
+
+void sessio_store_close(sessio_store *st) {
+  if (st != NULL) st->methods->close(st);
+}
+
+const char *sessio_store_name(const sessio_store *st) {
+  return st ? st->methods->name : "";
+}
+
+sessio_err sessio_store_load(sessio_store *st, const sessio_key *key,
+                             int64_t now, sessio_record *out, int *found) {
+  if (st == NULL || key == NULL || out == NULL || found == NULL)
+    return SESSIO_EINVAL;
+  memset(out, 0, sizeof *out);
+  *found = 0;
+  return st->methods->load(st, key, now, out, found);
+}
+
+sessio_err sessio_store_save(sessio_store *st, const sessio_key *key,
+                             const sessio_record *rec, uint64_t expected,
+                             int64_t now, uint64_t *new_version) {
+  if (st == NULL || key == NULL || rec == NULL || new_version == NULL)
+    return SESSIO_EINVAL;
+  return st->methods->save(st, key, rec, expected, now, new_version);
+}
+
+sessio_err sessio_store_touch(sessio_store *st, const sessio_key *key,
+                              int64_t touched_at, int64_t expires_at,
+                              int64_t now, int *found) {
+  int dummy;
+  if (st == NULL || key == NULL) return SESSIO_EINVAL;
+  return st->methods->touch(st, key, touched_at, expires_at, now,
+                            found ? found : &dummy);
+}
+
+sessio_err sessio_store_remove(sessio_store *st, const sessio_key *key,
+                               int *removed) {
+  int dummy;
+  if (st == NULL || key == NULL) return SESSIO_EINVAL;
+  return st->methods->remove(st, key, removed ? removed : &dummy);
+}
+
+static int user_ok(const char *user) {
+  size_t n;
+  return user != NULL && (n = strlen(user)) > 0 && n <= SESSIO_USER_MAX;
+}
+
+sessio_err sessio_store_user_add(sessio_store *st, const char *user,
+                                 const sessio_key *key, int64_t expires_at) {
+  if (st == NULL || key == NULL || !user_ok(user)) return SESSIO_EINVAL;
+  return st->methods->user_add(st, user, key, expires_at);
+}
+
+sessio_err sessio_store_user_list(sessio_store *st, const char *user,
+                                  int64_t now, sessio_key **keys, size_t *n) {
+  if (st == NULL || keys == NULL || n == NULL || !user_ok(user))
+    return SESSIO_EINVAL;
+  *keys = NULL;
+  *n = 0;
+  return st->methods->user_list(st, user, now, keys, n);
+}
+
+sessio_err sessio_store_user_remove(sessio_store *st, const char *user,
+                                    const sessio_key *key) {
+  if (st == NULL || key == NULL || !user_ok(user)) return SESSIO_EINVAL;
+  return st->methods->user_remove(st, user, key);
+}
+
+sessio_err sessio_store_gc(sessio_store *st, int64_t now, size_t max_work,
+                           size_t *removed, int *done) {
+  size_t r = 0;
+  int d = 0;
+  if (st == NULL) return SESSIO_EINVAL;
+  sessio_err rc = st->methods->gc(st, now, max_work, &r, &d);
+  if (removed) *removed = r;
+  if (done) *done = d;
+  return rc;
+}
+
+sessio_err sessio_store_iterate(sessio_store *st, int64_t now,
+                                sessio_store_iter_fn cb, void *ud) {
+  if (st == NULL || cb == NULL) return SESSIO_EINVAL;
+  if (st->methods->iterate == NULL) return SESSIO_ENOTSUP;
+  return st->methods->iterate(st, now, cb, ud);
+}
+
+sessio_err sessio_store_stats_get(sessio_store *st, sessio_store_stats *out) {
+  if (st == NULL || out == NULL) return SESSIO_EINVAL;
+  memset(out, 0, sizeof *out);
+  if (st->methods->stats == NULL) return SESSIO_ENOTSUP;
+  return st->methods->stats(st, out);
+}
+
+void sessio_record_clear(sessio_record *rec) {
+  if (rec == NULL) return;
+  free(rec->blob);
+  rec->blob = NULL;
+  rec->blob_len = 0;
+}
+
+static int hexval(int c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* Decodes %XX in [s, e) into 'out' (at least e - s + 1 bytes). */
+static int url_decode(const char *s, const char *e, char *out) {
+  size_t o = 0;
+  while (s < e) {
+    if (*s == '%') {
+      int h, l;
+      if (e - s < 3 || (h = hexval(s[1])) < 0 || (l = hexval(s[2])) < 0 ||
+          (h == 0 && l == 0))
+        return 0;
+      out[o++] = (char)(h * 16 + l);
+      s += 3;
+    } else {
+      out[o++] = *s++;
+    }
+  }
+  out[o] = '\0';
+  return 1;
+}
+
+sessio_err sessio_url_params(const char *query, sessio_url_param_fn cb,
+                             void *ud) {
+  if (query == NULL || cb == NULL) return SESSIO_EINVAL;
+  size_t qlen = strlen(query);
+  char *name = malloc(qlen + 1), *val = malloc(qlen + 1);
+  sessio_err rc = SESSIO_OK;
+  if (name == NULL || val == NULL) {
+    rc = SESSIO_ENOMEM;
+    goto done;
+  }
+  for (const char *p = query; *p && rc == SESSIO_OK;) {
+    const char *amp = strchr(p, '&');
+    const char *end = amp ? amp : p + strlen(p);
+    const char *eq = memchr(p, '=', (size_t)(end - p));
+    if (end == p) { /* empty pair "a=1&&b=2" */
+      p = amp ? amp + 1 : end;
+      continue;
+    }
+    if (eq == NULL || eq == p || !url_decode(p, eq, name) ||
+        !url_decode(eq + 1, end, val)) {
+      rc = SESSIO_EINVAL;
+      break;
+    }
+    rc = cb(ud, name, val);
+    p = amp ? amp + 1 : end;
+  }
+done:
+  free(name);
+  free(val);
+  return rc;
+}
