@@ -1,0 +1,158 @@
+/*
+ * crypto.c — the cryptography around session IDs: libsodium setup, the OS
+ * CSPRNG (getrandom, fails closed), the keyed hash that names a record in
+ * the store, the per-session sealing key, XChaCha20-Poly1305 sealing, hex
+ * and constant-time comparison. Contracts are in crypto.h.
+ */
+#include "crypto.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <sodium.h>
+
+/* ---- library setup ------------------------------------------------------ */
+
+static pthread_once_t crypto_once = PTHREAD_ONCE_INIT;
+static int crypto_init_rc = -1;
+
+static void crypto_init_once(void) {
+  /* sodium_init() returns 0 on first success, 1 when already initialised
+   * (by the application, say), -1 on failure. */
+  crypto_init_rc = sodium_init() < 0 ? -1 : 0;
+}
+
+sessio_err sessio__crypto_init(void) {
+  if (pthread_once(&crypto_once, crypto_init_once) != 0)
+    return SESSIO_ERANDOM;
+  return crypto_init_rc == 0 ? SESSIO_OK : SESSIO_ERANDOM;
+}
+
+/* ---- CSPRNG (S1) -------------------------------------------------------- */
+
+/* getrandom(2) without GRND_NONBLOCK blocks until the kernel pool is
+ * initialised, then never blocks. Requests over 256 bytes may return short,
+ * and a signal may interrupt the call: both are completed here. Anything
+ * else (ENOSYS on an old kernel, EFAULT, ...) fails closed: no fallback to
+ * a weaker source. */
+sessio_err sessio__random(void *buf, size_t len) {
+  uint8_t *p = buf;
+  while (len > 0) {
+    ssize_t n = getrandom(p, len, 0);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return SESSIO_ERANDOM;
+    }
+    if (n == 0)
+      return SESSIO_ERANDOM; /* never expected; avoid spinning forever */
+    p += (size_t)n;
+    len -= (size_t)n;
+  }
+  return SESSIO_OK;
+}
+
+/* ---- keys (S7) ---------------------------------------------------------- */
+
+/* Domain separation: the same raw ID goes through BLAKE2b with a different
+ * 16-byte personalization for each purpose, so the store key (which the
+ * store sees) says nothing about the sealing key (which it never sees). */
+static const uint8_t personal_store[crypto_generichash_blake2b_PERSONALBYTES] =
+    {'s', 'e', 's', 's', 'i', 'o', '.', 's', 't', 'o', 'r', 'e', 'k', 'e', 'y',
+     '1'};
+static const uint8_t personal_seal[crypto_generichash_blake2b_PERSONALBYTES] =
+    {'s', 'e', 's', 's', 'i', 'o', '.', 's', 'e', 'a', 'l', 'k', 'e', 'y', '.',
+     '1'};
+
+void sessio__key_derive(const uint8_t *secret, size_t secret_len,
+                        const uint8_t raw[SESSIO_ID_BYTES], sessio_key *out) {
+  /* BLAKE2b takes keys of up to 64 bytes (SESSIO_SECRET_MAX); the config
+   * layer enforces the limit, this clamps defensively. */
+  if (secret_len > crypto_generichash_blake2b_KEYBYTES_MAX)
+    secret_len = crypto_generichash_blake2b_KEYBYTES_MAX;
+  if (secret == NULL)
+    secret_len = 0;
+  crypto_generichash_blake2b_salt_personal(
+      out->b, SESSIO_KEY_BYTES, raw, SESSIO_ID_BYTES,
+      secret_len > 0 ? secret : NULL, secret_len, NULL, personal_store);
+}
+
+void sessio__seal_key(const uint8_t raw[SESSIO_ID_BYTES],
+                      uint8_t out[SESSIO__SEAL_KEY_BYTES]) {
+  crypto_generichash_blake2b_salt_personal(out, SESSIO__SEAL_KEY_BYTES, raw,
+                                           SESSIO_ID_BYTES, NULL, 0, NULL,
+                                           personal_seal);
+}
+
+/* ---- sealing ------------------------------------------------------------ */
+
+#define NONCE_BYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define TAG_BYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
+
+_Static_assert(NONCE_BYTES + TAG_BYTES == SESSIO__SEAL_OVERHEAD,
+               "seal overhead is nonce + tag");
+_Static_assert(crypto_aead_xchacha20poly1305_ietf_KEYBYTES ==
+                   SESSIO__SEAL_KEY_BYTES,
+               "seal key size");
+
+sessio_err sessio__seal(const uint8_t key[SESSIO__SEAL_KEY_BYTES],
+                        const uint8_t *ad, size_t ad_len, const uint8_t *pt,
+                        size_t pt_len, uint8_t *out) {
+  sessio_err err;
+  unsigned long long clen = 0;
+
+  if (pt_len > crypto_aead_xchacha20poly1305_ietf_MESSAGEBYTES_MAX)
+    return SESSIO_ETOOBIG;
+  err = sessio__crypto_init();
+  if (err != SESSIO_OK)
+    return err;
+  /* A 192-bit random nonce: collisions are negligible even across many
+   * writes under one key, so no counter state is needed. */
+  err = sessio__random(out, NONCE_BYTES);
+  if (err != SESSIO_OK)
+    return err;
+  if (crypto_aead_xchacha20poly1305_ietf_encrypt(
+          out + NONCE_BYTES, &clen, pt, pt_len, ad, ad_len, NULL, out, key) !=
+      0)
+    return SESSIO_EINVAL;
+  return SESSIO_OK;
+}
+
+int sessio__open(const uint8_t key[SESSIO__SEAL_KEY_BYTES], const uint8_t *ad,
+                 size_t ad_len, const uint8_t *ct, size_t ct_len,
+                 uint8_t *out) {
+  unsigned long long mlen = 0;
+
+  if (ct == NULL || ct_len < SESSIO__SEAL_OVERHEAD)
+    return 0;
+  if (sessio__crypto_init() != SESSIO_OK)
+    return 0;
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+          out, &mlen, NULL, ct + NONCE_BYTES, ct_len - NONCE_BYTES, ad, ad_len,
+          ct, key) != 0)
+    return 0;
+  return mlen == ct_len - SESSIO__SEAL_OVERHEAD;
+}
+
+/* ---- encodings and comparison ------------------------------------------- */
+
+void sessio__hex(const uint8_t *p, size_t n, char *out) {
+  static const char digits[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = digits[p[i] >> 4];
+    out[2 * i + 1] = digits[p[i] & 15];
+  }
+  out[2 * n] = '\0';
+}
+
+void sessio__handle(const sessio_key *key, char out[SESSIO_HANDLE_LEN + 1]) {
+  sessio__hex(key->b, SESSIO_HANDLE_LEN / 2, out);
+}
+
+int sessio__ct_equal(const void *a, const void *b, size_t n) {
+  if (n == 0)
+    return 1;
+  return sodium_memcmp(a, b, n) == 0;
+}

@@ -1,0 +1,100 @@
+/*
+ * id.c — session IDs: 32 bytes from the OS CSPRNG written as 43 characters
+ * of unpadded base64url (RFC 4648 section 5), the validator that rejects
+ * malformed IDs before any store lookup (S7), and the decoder.
+ */
+#include "crypto.h"
+
+#include <sodium.h>
+
+static const char b64url[64] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* The 6-bit value of a base64url character, or -1. */
+static int b64url_value(unsigned char c) {
+  if (c >= 'A' && c <= 'Z')
+    return c - 'A';
+  if (c >= 'a' && c <= 'z')
+    return c - 'a' + 26;
+  if (c >= '0' && c <= '9')
+    return c - '0' + 52;
+  if (c == '-')
+    return 62;
+  if (c == '_')
+    return 63;
+  return -1;
+}
+
+void sessio__id_encode(const uint8_t raw[SESSIO_ID_BYTES],
+                       char out[SESSIO_ID_LEN + 1]) {
+  size_t i = 0, o = 0;
+  /* 30 bytes in ten groups of three make 40 characters ... */
+  for (; i + 3 <= SESSIO_ID_BYTES; i += 3) {
+    uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
+    out[o++] = b64url[v >> 18 & 63];
+    out[o++] = b64url[v >> 12 & 63];
+    out[o++] = b64url[v >> 6 & 63];
+    out[o++] = b64url[v & 63];
+  }
+  /* ... and the last two bytes (16 bits) make three characters, the last
+   * of which carries 4 bits and two zero bits. */
+  {
+    uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8;
+    out[o++] = b64url[v >> 18 & 63];
+    out[o++] = b64url[v >> 12 & 63];
+    out[o++] = b64url[v >> 6 & 63];
+  }
+  out[o] = '\0';
+}
+
+_Static_assert(SESSIO_ID_BYTES == 32 && SESSIO_ID_LEN == 43,
+               "the encoder is written for 32-byte, 43-character IDs");
+
+int sessio_id_valid(const char *id, size_t len) {
+  int last;
+  if (id == NULL || len != SESSIO_ID_LEN)
+    return 0;
+  for (size_t i = 0; i < len; i++)
+    if (b64url_value((unsigned char)id[i]) < 0)
+      return 0;
+  /* 43 characters hold 258 bits for 256: the two spare bits must be zero,
+   * so each ID has exactly one spelling. */
+  last = b64url_value((unsigned char)id[SESSIO_ID_LEN - 1]);
+  return (last & 3) == 0;
+}
+
+int sessio__id_decode(const char *id, size_t len,
+                      uint8_t raw[SESSIO_ID_BYTES]) {
+  size_t i = 0, o = 0;
+  if (!sessio_id_valid(id, len))
+    return 0;
+  for (; o + 3 <= SESSIO_ID_BYTES; i += 4, o += 3) {
+    uint32_t v = (uint32_t)b64url_value((unsigned char)id[i]) << 18 |
+                 (uint32_t)b64url_value((unsigned char)id[i + 1]) << 12 |
+                 (uint32_t)b64url_value((unsigned char)id[i + 2]) << 6 |
+                 (uint32_t)b64url_value((unsigned char)id[i + 3]);
+    raw[o] = (uint8_t)(v >> 16);
+    raw[o + 1] = (uint8_t)(v >> 8);
+    raw[o + 2] = (uint8_t)v;
+  }
+  {
+    uint32_t v = (uint32_t)b64url_value((unsigned char)id[i]) << 18 |
+                 (uint32_t)b64url_value((unsigned char)id[i + 1]) << 12 |
+                 (uint32_t)b64url_value((unsigned char)id[i + 2]) << 6;
+    raw[o] = (uint8_t)(v >> 16);
+    raw[o + 1] = (uint8_t)(v >> 8);
+  }
+  return 1;
+}
+
+sessio_err sessio_id_generate(char out[SESSIO_ID_LEN + 1]) {
+  uint8_t raw[SESSIO_ID_BYTES];
+  sessio_err err = sessio__random(raw, sizeof raw);
+  if (err != SESSIO_OK) {
+    out[0] = '\0'; /* fail closed: never hand out a partial ID */
+    return err;
+  }
+  sessio__id_encode(raw, out);
+  sodium_memzero(raw, sizeof raw);
+  return SESSIO_OK;
+}
