@@ -6,7 +6,7 @@ set -euo pipefail
 what=${1:-build}
 
 pkgs=(build-essential cmake pkg-config libsodium-dev libsqlite3-dev
-      libhiredis-dev libmicrohttpd-dev)
+      libhiredis-dev libmicrohttpd-dev libcjson-dev)
 case "$what" in
   test)  pkgs+=(redis-server redis-tools python3 python3-pytest python3-requests
                 chromium nodejs wrk) ;;

@@ -1,0 +1,100 @@
+/*
+ * mhd.c — sessio-mhd: the bridge between libmicrohttpd connections and
+ * responses and the sessio core (see include/sessio/mhd.h).
+ * Cookie headers are gathered without copying (pointers into MHD's
+ * connection memory, valid for the whole request) and handed to sessio_begin.
+ */
+#include "sessio/mhd.h"
+
+#include <stddef.h>
+#include <string.h>
+#include <strings.h>
+
+struct cookie_walk {
+  const char *vals[SESSIO_MHD_MAX_COOKIE_HEADERS];
+  size_t n;
+  size_t bytes;
+  int too_big;
+};
+
+static enum MHD_Result collect_cookie(void *cls, enum MHD_ValueKind kind,
+                                      const char *key, size_t key_size,
+                                      const char *value, size_t value_size) {
+  struct cookie_walk *w = cls;
+  (void)kind;
+  if (key_size != 6 || strncasecmp(key, "Cookie", 6) != 0 || value == NULL)
+    return MHD_YES;
+  if (w->n == SESSIO_MHD_MAX_COOKIE_HEADERS ||
+      value_size > SESSIO_COOKIE_HEADER_MAX - w->bytes) {
+    w->too_big = 1;
+    return MHD_NO; /* stop: the request is answered with 431 */
+  }
+  w->vals[w->n++] = value;
+  w->bytes += value_size;
+  return MHD_YES;
+}
+
+/* 1 when 'v' starts with the token "https" (ASCII case-insensitive),
+ * followed by the end, a comma or whitespace. */
+static int first_is_https(const char *v) {
+  while (*v == ' ' || *v == '\t')
+    v++;
+  if (strncasecmp(v, "https", 5) != 0)
+    return 0;
+  v += 5;
+  return *v == '\0' || *v == ',' || *v == ' ' || *v == '\t';
+}
+
+int sessio_mhd_is_tls(struct MHD_Connection *connection, int trust_proxy) {
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(connection, MHD_CONNECTION_INFO_DAEMON);
+  if (ci != NULL && ci->daemon != NULL) {
+    const union MHD_DaemonInfo *di =
+        MHD_get_daemon_info(ci->daemon, MHD_DAEMON_INFO_FLAGS);
+    if (di != NULL && (di->flags & MHD_USE_TLS) != 0)
+      return 1;
+  }
+  if (trust_proxy) {
+    const char *p = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+                                                "X-Forwarded-Proto");
+    if (p != NULL && first_is_https(p))
+      return 1;
+  }
+  return 0;
+}
+
+sessio_err sessio_mhd_begin(sessio_manager *mgr,
+                            struct MHD_Connection *connection,
+                            int trust_proxy, int64_t now, sessio **out) {
+  struct cookie_walk w;
+  *out = NULL;
+  w.n = 0;
+  w.bytes = 0;
+  w.too_big = 0;
+  MHD_get_connection_values_n(connection, MHD_HEADER_KIND, collect_cookie, &w);
+  if (w.too_big)
+    return SESSIO_ETOOBIG;
+  return sessio_begin(mgr, w.vals, w.n, sessio_mhd_is_tls(connection, trust_proxy),
+                      now, out);
+}
+
+sessio_err sessio_mhd_add_headers(const sessio *s,
+                                  struct MHD_Response *response) {
+  const char *sc = sessio_set_cookie(s);
+  if (sc != NULL &&
+      MHD_add_response_header(response, MHD_HTTP_HEADER_SET_COOKIE, sc) != MHD_YES)
+    return SESSIO_ENOMEM;
+  if (MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL,
+                              "no-store") != MHD_YES ||
+      MHD_add_response_header(response, MHD_HTTP_HEADER_VARY, "Cookie") != MHD_YES)
+    return SESSIO_ENOMEM;
+  return SESSIO_OK;
+}
+
+sessio_err sessio_mhd_commit(sessio *s, struct MHD_Response *response,
+                             int64_t now) {
+  sessio_err e = sessio_commit(s, now);
+  if (e != SESSIO_OK)
+    return e;
+  return sessio_mhd_add_headers(s, response);
+}
