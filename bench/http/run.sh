@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# run.sh — the bench/http load driver: runs the workloads against ONE running server
+# that speaks the sessio-shop JSON API (sessio-shop itself, or a peer), with wrk.
+#
+# Usage: bench/http/run.sh BASE_URL [NAME]       e.g. run.sh http://127.0.0.1:8080 shop
+#
+# Workloads (env WORKLOADS, default "baseline cart read probe"):
+#   baseline  GET /healthz, no session                              (baseline.lua)
+#   cart      POST /api/cart {"sku","qty":1} with a session's cookie and X-CSRF-Token,
+#             sessions round-robin, 8 skus                           (sessions.lua cart)
+#   read      GET /api/session with the same sessions                (sessions.lua read)
+#   probe     lost updates: one new session, PROBE_CONNS connections send exactly
+#             PROBE_TOTAL adds of sku "P", then lost = PROBE_TOTAL - cart.P (probe.lua)
+# Before cart/read (not timed), api.py makes N guest sessions with a cookieless
+# POST /api/cart each and keeps every cookie and CSRF token.
+# baseline/cart/read: one warm-up run of WARMUP, then REPS timed runs of DURATION with
+# wrk -tTHREADS -cCONNS; the median of each figure over the timed runs is reported.
+#
+# Env: N (1000) DURATION (10s) WARMUP (=DURATION, "0" for none) REPS (3) THREADS (2)
+#      CONNS (32) CHECK (1: check each answer's status and csrf, see sessions.lua)
+#      PROBE_REPS (3) PROBE_CONNS (20) PROBE_TOTAL (200) PROBE_SECONDS (3)
+#      OUT (file that gets wrk's full output; default none) FAIL_ON_LOST (0)
+#
+# Prints, one per line (key=value fields, easy to grep and parse):
+#   SETUP   name= sessions= status=ok|failed
+#   RESULT  name= run=warmup|1..REPS workload= requests= seconds= rps= p50_ms= p90_ms=
+#           p99_ms= max_ms= non2xx= socket_errors= foreign= sessions= check= codes=
+#   MEDIAN  name= workload= rps= p50_ms= p99_ms= errors=
+#   PROBE   name= run= sent= ok= cart_P= lost= socket_errors=
+#   SUMMARY name= baseline_rps= baseline_p50_ms= baseline_p99_ms= cart_rps= cart_p50_ms=
+#           cart_p99_ms= read_rps= read_p50_ms= read_p99_ms= lost= lost_max= errors=
+# "errors" = non-2xx + socket errors + foreign tokens + failed steps of the timed runs
+# and probes. Exit status 1 when errors > 0 (or, with FAIL_ON_LOST=1, when an update
+# was lost), 2 on bad usage. Sends only to BASE_URL (use a 127.0.0.1 URL).
+set -uo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+PY=/usr/bin/python3
+BASE="${1:-}"; NAME="${2:-server}"
+case "$BASE" in http://*) BASE="${BASE%/}";; *) sed -n '2,12p' "$0" >&2; exit 2;; esac
+command -v wrk >/dev/null || { echo "run.sh: wrk is not installed (apt-get install wrk)" >&2; exit 2; }
+N="${N:-1000}"; DUR="${DURATION:-10s}"; WARM="${WARMUP:-$DUR}"; REPS="${REPS:-3}"
+T="${THREADS:-2}"; C="${CONNS:-32}"; CHECK="${CHECK:-1}"
+WORKLOADS="${WORKLOADS:-baseline cart read probe}"
+PROBE_REPS="${PROBE_REPS:-3}"; PROBE_CONNS="${PROBE_CONNS:-20}"
+PROBE_TOTAL="${PROBE_TOTAL:-200}"; PROBE_SECONDS="${PROBE_SECONDS:-3}"
+OUT="${OUT:-/dev/null}"
+[ "$C" -ge "$T" ] || { echo "run.sh: CONNS must be >= THREADS" >&2; exit 2; }
+
+SCRATCH="$(mktemp -d "${TMPDIR:-/tmp}/sessio-bench.XXXXXX")"
+trap 'rm -rf "$SCRATCH"' EXIT
+SESSIONS="$SCRATCH/sessions.tsv"
+ERRORS=0
+
+say() { echo "$*"; [ "$OUT" = /dev/null ] || echo "$*" >> "$OUT"; }
+has() { [[ " $WORKLOADS " == *" $1 "* ]]; }
+field() { sed -nE "s/.* $1=([^ ]*).*/\1/p" <<<" $2"; }
+median() {  # median of the numeric arguments, "-" when none
+  printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -g |
+    awk '{v[NR] = $1} END {if (NR == 0) {print "-"; exit}
+         print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+
+wrk_once() {  # wrk_once WORKLOAD DURATION -> the RESULT fields, or nothing
+  local w="$1" d="$2" o
+  if [ "$w" = baseline ]; then
+    o="$(timeout 600 wrk -t"$T" -c"$C" -d"$d" --latency -s "$HERE/baseline.lua" \
+         "$BASE/healthz" 2>&1)"
+  else
+    o="$(timeout 600 wrk -t"$T" -c"$C" -d"$d" --latency -s "$HERE/sessions.lua" "$BASE" \
+         -- "$w" "$SESSIONS" "$T" "$CHECK" 2>&1)"
+  fi
+  echo "$o" >> "$OUT"
+  grep -m1 '^RESULT ' <<<"$o" | sed 's/^RESULT //'
+}
+
+say "# $NAME $BASE $(date -u '+%F %T UTC') wrk -t$T -c$C warm-up=$WARM reps=$REPS x $DUR N=$N check=$CHECK workloads=\"$WORKLOADS\""
+
+if has cart || has read; then
+  if "$PY" "$HERE/api.py" sessions "$BASE" "$N" "$SESSIONS" >>"$OUT" 2>"$SCRATCH/err"; then
+    say "SETUP name=$NAME sessions=$N status=ok"
+  else
+    say "SETUP name=$NAME sessions=$N status=failed: $(head -c 300 "$SCRATCH/err" | tr '\n' ' ')"
+    ERRORS=$((ERRORS + 1))
+    WORKLOADS="$(sed -E 's/\b(cart|read)\b//g' <<<"$WORKLOADS")"
+  fi
+fi
+
+declare -A M
+for w in baseline cart read; do
+  has "$w" || continue
+  if [ "$WARM" != 0 ]; then
+    r="$(wrk_once "$w" "$WARM")"
+    say "RESULT name=$NAME run=warmup ${r:-workload=$w wrk_failed=1}"
+  fi
+  rps=(); p50=(); p99=(); werr=0
+  for ((k = 1; k <= REPS; k++)); do
+    r="$(wrk_once "$w" "$DUR")"
+    say "RESULT name=$NAME run=$k ${r:-workload=$w wrk_failed=1}"
+    if [ -z "$r" ]; then werr=$((werr + 1)); continue; fi
+    rps+=("$(field rps "$r")"); p50+=("$(field p50_ms "$r")"); p99+=("$(field p99_ms "$r")")
+    werr=$((werr + $(field non2xx "$r") + $(field socket_errors "$r") + $(field foreign "$r")))
+  done
+  M[$w.rps]="$(median "${rps[@]}")"; M[$w.p50]="$(median "${p50[@]}")"
+  M[$w.p99]="$(median "${p99[@]}")"
+  ERRORS=$((ERRORS + werr))
+  say "MEDIAN name=$NAME workload=$w rps=${M[$w.rps]} p50_ms=${M[$w.p50]} p99_ms=${M[$w.p99]} errors=$werr"
+done
+
+lost=()
+if has probe; then
+  for ((k = 1; k <= PROBE_REPS; k++)); do
+    if ! s="$("$PY" "$HERE/api.py" new "$BASE" 2>&1)"; then
+      say "PROBE name=$NAME run=$k failed=setup: $(tr '\n' ' ' <<<"$s" | head -c 300)"
+      ERRORS=$((ERRORS + 1)); continue
+    fi
+    cookie="${s%%$'\t'*}"; csrf="${s#*$'\t'}"
+    o="$(timeout 120 wrk -t1 -c"$PROBE_CONNS" -d"$PROBE_SECONDS"s -s "$HERE/probe.lua" "$BASE" \
+         -- "$cookie" "$csrf" "$PROBE_TOTAL" 2>&1)"
+    echo "$o" >> "$OUT"
+    p="$(grep -m1 '^PROBEWRK ' <<<"$o")"
+    if [ -z "$p" ] || ! q="$("$PY" "$HERE/api.py" qty "$BASE" "$cookie" P 2>&1)"; then
+      say "PROBE name=$NAME run=$k failed=wrk_or_read: $(tr '\n' ' ' <<<"$o$q" | head -c 300)"
+      ERRORS=$((ERRORS + 1)); continue
+    fi
+    sent="$(field sent "$p")"; ok="$(field ok "$p")"; se="$(field socket_errors "$p")"
+    l=$((PROBE_TOTAL - q)); lost+=("$l")
+    say "PROBE name=$NAME run=$k sent=$sent ok=$ok cart_P=$q lost=$l socket_errors=$se"
+    # every add must have been sent and answered 2xx; otherwise "lost" means nothing
+    [ "$sent" = "$PROBE_TOTAL" ] && [ "$ok" = "$PROBE_TOTAL" ] && [ "$se" = 0 ] ||
+      ERRORS=$((ERRORS + 1))
+  done
+fi
+lj="$(IFS=,; echo "${lost[*]:--}")"
+lmax="$(printf '%s\n' "${lost[@]}" | grep -E '^-?[0-9]+$' | sort -n | tail -1)"
+say "SUMMARY name=$NAME baseline_rps=${M[baseline.rps]:--} baseline_p50_ms=${M[baseline.p50]:--} baseline_p99_ms=${M[baseline.p99]:--} cart_rps=${M[cart.rps]:--} cart_p50_ms=${M[cart.p50]:--} cart_p99_ms=${M[cart.p99]:--} read_rps=${M[read.rps]:--} read_p50_ms=${M[read.p50]:--} read_p99_ms=${M[read.p99]:--} lost=$lj lost_max=${lmax:--} errors=$ERRORS"
+[ "$ERRORS" -eq 0 ] || exit 1
+if [ "${FAIL_ON_LOST:-0}" = 1 ] && [ -n "$lmax" ] && [ "$lmax" -ne 0 ]; then exit 1; fi
+exit 0
