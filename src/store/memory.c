@@ -1,0 +1,937 @@
+/*
+ * memory.c — the in-process store ("memory:"), the reference implementation
+ * of the contract in include/sessio/store.h. A sharded hash table of
+ * records, a sharded user index, lazy expiry on access plus a bounded gc
+ * cursor, and optional bounds with sampled "soonest to expire" eviction.
+ *
+ * URL: memory:[?max_sessions=N&max_bytes=N&shards=N]
+ *   max_sessions  at most N records (N >= 1; default: no bound)
+ *   max_bytes     at most about N bytes of heap (N >= 1; default: no bound)
+ *   shards        N locks / tables, a power of two in 1..4096 (default 64)
+ * Anything else after "memory:" is SESSIO_EINVAL.
+ *
+ * Layout. Records live in 'nshards' shards, each with its own mutex and a
+ * chained hash table that doubles under the shard lock when it holds more
+ * records than buckets (never a global lock). The key is already a uniform
+ * keyed BLAKE2b hash, so its bytes are used directly: bytes 0..7 choose the
+ * shard, bytes 8..15 the bucket, bytes 16..23 the slot in a user's key set.
+ *
+ * Per-entry layout (one malloc per record, blob inline):
+ *     next        8   chain link
+ *     user        8   interned user node (refcounted) or NULL
+ *     version     8
+ *     expires_at  8
+ *     touched_at  8
+ *     blob_len    4   (blobs are limited to 4 GiB - 1: SESSIO_ETOOBIG)
+ *     key        32
+ *     blob[]         the record's bytes
+ *   = 76 bytes before the blob. Add glibc's malloc chunk header (8) and
+ *   rounding to 16 (0..15, ~8 on average), and one bucket pointer per
+ *   0.5..1 record (8..16 bytes): about 76 + 8 + 8 + 12 = ~104 bytes of
+ *   overhead per session beyond the blob. A user name is stored once per
+ *   user (in the user index), not per record.
+ *
+ * Policy when full (max_sessions or max_bytes set). A create (save with
+ * expected 0) that would go over a bound first reclaims dead records, then
+ * evicts live ones: it samples up to 16 records of the record's own shard
+ * (from a rotating bucket position), removes the dead ones it sees, and if
+ * none were dead evicts the live record with the earliest expires_at among
+ * the sample (approximate "soonest to expire first", like Redis's sampled
+ * volatile-ttl eviction), then checks again. When its own shard has
+ * nothing to give it tries the other shards (with trylock, so no lock-order
+ * deadlock). Evictions are counted in stats.evicted, dead records in
+ * stats.expired. A blob larger than max_bytes by itself, an empty store, or
+ * more than 64 removals for one create give SESSIO_EFULL. Replacing an
+ * existing record (expected > 0) never evicts; the bounds are approximate
+ * (checked with atomic counters, not under one lock).
+ */
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "crypto.h"
+#include "store_internal.h"
+
+#define MEM_DEFAULT_SHARDS 64
+#define MEM_MAX_SHARDS 4096
+#define MEM_INITIAL_BUCKETS 16
+#define MEM_SAMPLE 16          /* records sampled per eviction round */
+#define MEM_SAMPLE_BUCKETS 256 /* buckets walked at most per sample */
+#define MEM_MAX_EVICT 64       /* removals at most for one create */
+#define MEM_EMPTY_BUCKETS_PER_UNIT 8 /* gc: empty buckets cost 1/8 unit */
+#define MEM_PAIR_EMPTY INT64_MIN     /* marks a free slot in a key set */
+
+/* ---- data structures ---------------------------------------------------- */
+
+/* One (key, expires_at) pair of a user's key set. */
+typedef struct upair {
+  uint8_t key[SESSIO_KEY_BYTES];
+  int64_t expires_at; /* MEM_PAIR_EMPTY for a free slot */
+} upair;
+
+/* An interned user. 'refs' counts the records pointing to it plus the
+ * pairs in its key set; the node is freed when it drops to 0. Guarded by
+ * its user shard's mutex. */
+typedef struct unode {
+  struct unode *next;
+  uint64_t hash;
+  uint32_t refs;
+  uint32_t npairs;
+  uint32_t cap; /* slots in 'pairs', 0 or a power of two */
+  upair *pairs; /* open addressing, linear probing */
+  char name[];  /* NUL-terminated */
+} unode;
+
+typedef struct entry {
+  struct entry *next;
+  unode *user;
+  uint64_t version;
+  int64_t expires_at;
+  int64_t touched_at;
+  uint32_t blob_len;
+  uint8_t key[SESSIO_KEY_BYTES];
+  uint8_t blob[];
+} entry;
+
+typedef struct shard {
+  pthread_mutex_t mu;
+  entry **buckets;
+  size_t mask;   /* buckets - 1 */
+  size_t count;  /* records in this shard */
+  size_t sample; /* rotating start bucket for eviction samples */
+} shard;
+
+typedef struct ushard {
+  pthread_mutex_t mu;
+  unode **buckets;
+  size_t mask;
+  size_t count;
+} ushard;
+
+typedef struct mem_store {
+  sessio_store base;
+  size_t nshards; /* power of two; also the number of user shards */
+  shard *shards;
+  ushard *ushards;
+  uint64_t max_sessions; /* 0: no bound */
+  uint64_t max_bytes;    /* 0: no bound */
+  _Atomic uint64_t sessions, bytes, evicted, expired;
+  /* gc cursor: (shard, bucket, position in the chain among kept records) */
+  pthread_mutex_t gc_mu;
+  size_t gc_shard, gc_bucket, gc_pos;
+  size_t gc_empty; /* empty buckets seen, for the 1/8 unit cost */
+  uint8_t ukey[crypto_shorthash_KEYBYTES]; /* seeds user name hashing */
+} mem_store;
+
+static uint64_t key_word(const sessio_key *k, int i) {
+  uint64_t w;
+  memcpy(&w, k->b + 8 * i, sizeof w);
+  return w;
+}
+
+static uint64_t raw_word(const uint8_t *b, int i) {
+  uint64_t w;
+  memcpy(&w, b + 8 * i, sizeof w);
+  return w;
+}
+
+static size_t entry_size(size_t blob_len) {
+  return offsetof(entry, blob) + blob_len;
+}
+
+/* The heap bytes a record is accounted for: its allocation plus glibc's
+ * chunk header. */
+static uint64_t entry_bytes(const entry *e) {
+  return (uint64_t)entry_size(e->blob_len) + 8;
+}
+
+static void acct_add(_Atomic uint64_t *c, uint64_t v) {
+  atomic_fetch_add_explicit(c, v, memory_order_relaxed);
+}
+static void acct_sub(_Atomic uint64_t *c, uint64_t v) {
+  atomic_fetch_sub_explicit(c, v, memory_order_relaxed);
+}
+static uint64_t acct_get(_Atomic uint64_t *c) {
+  return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+static shard *shard_of(mem_store *ms, const sessio_key *key) {
+  return &ms->shards[key_word(key, 0) & (ms->nshards - 1)];
+}
+
+/* ---- user index ---------------------------------------------------------- */
+
+static uint64_t user_hash(mem_store *ms, const char *name, size_t len) {
+  unsigned char h[crypto_shorthash_BYTES];
+  uint64_t w;
+  crypto_shorthash(h, (const unsigned char *)name, len, ms->ukey);
+  memcpy(&w, h, sizeof w);
+  return w;
+}
+
+static ushard *ushard_of(mem_store *ms, uint64_t hash) {
+  return &ms->ushards[hash & (ms->nshards - 1)];
+}
+
+static size_t ubucket(const ushard *us, uint64_t hash) {
+  return (size_t)(hash >> 20) & us->mask;
+}
+
+/* Finds a user under its shard lock; NULL when absent. */
+static unode *user_find(ushard *us, uint64_t hash, const char *name) {
+  for (unode *u = us->buckets[ubucket(us, hash)]; u; u = u->next)
+    if (u->hash == hash && strcmp(u->name, name) == 0) return u;
+  return NULL;
+}
+
+/* Doubles a user shard's table; on allocation failure keeps the old one. */
+static void ushard_grow(mem_store *ms, ushard *us) {
+  size_t n = (us->mask + 1) * 2;
+  unode **nb = calloc(n, sizeof *nb);
+  if (nb == NULL) return;
+  for (size_t i = 0; i <= us->mask; i++) {
+    for (unode *u = us->buckets[i], *next; u; u = next) {
+      next = u->next;
+      size_t b = (size_t)(u->hash >> 20) & (n - 1);
+      u->next = nb[b];
+      nb[b] = u;
+    }
+  }
+  free(us->buckets);
+  acct_add(&ms->bytes, (uint64_t)(n - (us->mask + 1)) * sizeof *nb);
+  us->buckets = nb;
+  us->mask = n - 1;
+}
+
+/* Finds or creates a user under its shard lock; NULL on out of memory. */
+static unode *user_get(mem_store *ms, ushard *us, uint64_t hash,
+                       const char *name) {
+  unode *u = user_find(us, hash, name);
+  if (u) return u;
+  size_t len = strlen(name);
+  u = malloc(sizeof *u + len + 1);
+  if (u == NULL) return NULL;
+  memset(u, 0, sizeof *u);
+  u->hash = hash;
+  memcpy(u->name, name, len + 1);
+  size_t b = ubucket(us, hash);
+  u->next = us->buckets[b];
+  us->buckets[b] = u;
+  us->count++;
+  acct_add(&ms->bytes, sizeof *u + len + 1 + 8);
+  if (us->count > us->mask + 1) ushard_grow(ms, us);
+  return u;
+}
+
+/* Unlinks and frees 'u' once nothing refers to it (shard lock held). */
+static void user_maybe_free(mem_store *ms, ushard *us, unode *u) {
+  if (u->refs > 0) return;
+  for (unode **pp = &us->buckets[ubucket(us, u->hash)]; *pp;
+       pp = &(*pp)->next) {
+    if (*pp == u) {
+      *pp = u->next;
+      break;
+    }
+  }
+  us->count--;
+  acct_sub(&ms->bytes, sizeof *u + strlen(u->name) + 1 + 8);
+  if (u->pairs) acct_sub(&ms->bytes, (uint64_t)u->cap * sizeof(upair));
+  free(u->pairs);
+  free(u);
+}
+
+static size_t pair_home(const unode *u, const uint8_t *key) {
+  return (size_t)raw_word(key, 2) & (u->cap - 1);
+}
+
+/* The slot holding 'key', or (size_t)-1. */
+static size_t pair_find(const unode *u, const uint8_t *key) {
+  if (u->cap == 0) return (size_t)-1;
+  for (size_t i = pair_home(u, key);; i = (i + 1) & (u->cap - 1)) {
+    if (u->pairs[i].expires_at == MEM_PAIR_EMPTY) return (size_t)-1;
+    if (memcmp(u->pairs[i].key, key, SESSIO_KEY_BYTES) == 0) return i;
+  }
+}
+
+/* Inserts into a table known to have room and not to hold 'key'. */
+static void pair_insert_raw(unode *u, const uint8_t *key, int64_t exp) {
+  size_t i = pair_home(u, key);
+  while (u->pairs[i].expires_at != MEM_PAIR_EMPTY) i = (i + 1) & (u->cap - 1);
+  memcpy(u->pairs[i].key, key, SESSIO_KEY_BYTES);
+  u->pairs[i].expires_at = exp;
+}
+
+/* Rebuilds the key set with 'cap' slots (0 frees it), keeping pairs with
+ * expires_at > 'keep_after'. Returns 0 on out of memory (nothing changed). */
+static int pair_rebuild(mem_store *ms, unode *u, size_t cap,
+                        int64_t keep_after) {
+  upair *old = u->pairs;
+  size_t ocap = u->cap;
+  upair *np = NULL;
+  if (cap > 0) {
+    np = malloc(cap * sizeof *np);
+    if (np == NULL) return 0;
+    for (size_t i = 0; i < cap; i++) np[i].expires_at = MEM_PAIR_EMPTY;
+  }
+  u->pairs = np;
+  u->cap = (uint32_t)cap;
+  uint32_t kept = 0;
+  for (size_t i = 0; i < ocap; i++) {
+    if (old[i].expires_at == MEM_PAIR_EMPTY) continue;
+    if (old[i].expires_at > keep_after && cap > 0) {
+      pair_insert_raw(u, old[i].key, old[i].expires_at);
+      kept++;
+    }
+  }
+  u->refs -= u->npairs - kept;
+  u->npairs = kept;
+  acct_sub(&ms->bytes, (uint64_t)ocap * sizeof(upair));
+  acct_add(&ms->bytes, (uint64_t)cap * sizeof(upair));
+  free(old);
+  return 1;
+}
+
+/* Removes the pair in slot 'i' (backward-shift deletion, no tombstones). */
+static void pair_delete_at(unode *u, size_t i) {
+  size_t m = u->cap - 1;
+  u->pairs[i].expires_at = MEM_PAIR_EMPTY;
+  for (size_t j = (i + 1) & m; u->pairs[j].expires_at != MEM_PAIR_EMPTY;
+       j = (j + 1) & m) {
+    size_t k = pair_home(u, u->pairs[j].key);
+    /* Move j back to the hole at i when its home is not in (i, j]. */
+    int in_range = (i <= j) ? (i < k && k <= j) : (i < k || k <= j);
+    if (!in_range) {
+      u->pairs[i] = u->pairs[j];
+      u->pairs[j].expires_at = MEM_PAIR_EMPTY;
+      i = j;
+    }
+  }
+  u->npairs--;
+  u->refs--;
+}
+
+/* Takes a reference on user 'name' for a record; NULL on out of memory. */
+static unode *user_ref(mem_store *ms, const char *name) {
+  uint64_t h = user_hash(ms, name, strlen(name));
+  ushard *us = ushard_of(ms, h);
+  pthread_mutex_lock(&us->mu);
+  unode *u = user_get(ms, us, h, name);
+  if (u) u->refs++;
+  pthread_mutex_unlock(&us->mu);
+  return u;
+}
+
+/* Drops a record's reference on 'u'. When the record's key still has a
+ * pair in the user's set that has itself expired (expires_at <= 'now'),
+ * the pair goes too: it is stale and invisible to user_list anyway. Pass
+ * now = INT64_MIN to leave the set alone. */
+static void user_unref(mem_store *ms, unode *u, const uint8_t *key,
+                       int64_t now) {
+  ushard *us = ushard_of(ms, u->hash);
+  pthread_mutex_lock(&us->mu);
+  if (now != INT64_MIN) {
+    size_t i = pair_find(u, key);
+    if (i != (size_t)-1 && u->pairs[i].expires_at <= now) pair_delete_at(u, i);
+  }
+  u->refs--;
+  user_maybe_free(ms, us, u);
+  pthread_mutex_unlock(&us->mu);
+}
+
+static sessio_err mem_user_add(sessio_store *st, const char *user,
+                               const sessio_key *key, int64_t expires_at) {
+  mem_store *ms = (mem_store *)st;
+  sessio_err rc = SESSIO_OK;
+  if (expires_at == MEM_PAIR_EMPTY) expires_at = MEM_PAIR_EMPTY + 1;
+  uint64_t h = user_hash(ms, user, strlen(user));
+  ushard *us = ushard_of(ms, h);
+  pthread_mutex_lock(&us->mu);
+  unode *u = user_get(ms, us, h, user);
+  if (u == NULL) {
+    rc = SESSIO_ENOMEM;
+    goto out;
+  }
+  size_t i = pair_find(u, key->b);
+  if (i != (size_t)-1) {
+    u->pairs[i].expires_at = expires_at;
+    goto out;
+  }
+  if ((size_t)(u->npairs + 1) * 4 > (size_t)u->cap * 3 &&
+      !pair_rebuild(ms, u, u->cap ? (size_t)u->cap * 2 : 4, INT64_MIN)) {
+    rc = SESSIO_ENOMEM;
+    user_maybe_free(ms, us, u);
+    goto out;
+  }
+  pair_insert_raw(u, key->b, expires_at);
+  u->npairs++;
+  u->refs++;
+out:
+  pthread_mutex_unlock(&us->mu);
+  return rc;
+}
+
+static sessio_err mem_user_list(sessio_store *st, const char *user,
+                                int64_t now, sessio_key **keys, size_t *n) {
+  mem_store *ms = (mem_store *)st;
+  sessio_err rc = SESSIO_OK;
+  uint64_t h = user_hash(ms, user, strlen(user));
+  ushard *us = ushard_of(ms, h);
+  pthread_mutex_lock(&us->mu);
+  unode *u = user_find(us, h, user);
+  if (u == NULL || u->npairs == 0) goto out;
+  sessio_key *out = malloc(u->npairs * sizeof *out);
+  if (out == NULL) {
+    rc = SESSIO_ENOMEM;
+    goto out;
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < u->cap; i++) {
+    if (u->pairs[i].expires_at == MEM_PAIR_EMPTY) continue;
+    if (u->pairs[i].expires_at > now)
+      memcpy(out[k++].b, u->pairs[i].key, SESSIO_KEY_BYTES);
+  }
+  /* Expired pairs seen here are dropped (O(k), already paid for). */
+  if (k < u->npairs) {
+    size_t cap = 4;
+    while (cap * 3 < (k + 1) * 4) cap *= 2;
+    (void)pair_rebuild(ms, u, k ? cap : 0, now);
+    user_maybe_free(ms, us, u);
+  }
+  if (k == 0) {
+    free(out);
+    out = NULL;
+  }
+  *keys = out;
+  *n = k;
+out:
+  pthread_mutex_unlock(&us->mu);
+  return rc;
+}
+
+static sessio_err mem_user_remove(sessio_store *st, const char *user,
+                                  const sessio_key *key) {
+  mem_store *ms = (mem_store *)st;
+  uint64_t h = user_hash(ms, user, strlen(user));
+  ushard *us = ushard_of(ms, h);
+  pthread_mutex_lock(&us->mu);
+  unode *u = user_find(us, h, user);
+  if (u) {
+    size_t i = pair_find(u, key->b);
+    if (i != (size_t)-1) {
+      pair_delete_at(u, i);
+      if (u->npairs == 0) (void)pair_rebuild(ms, u, 0, INT64_MIN);
+      user_maybe_free(ms, us, u);
+    }
+  }
+  pthread_mutex_unlock(&us->mu);
+  return SESSIO_OK;
+}
+
+/* ---- records ------------------------------------------------------------- */
+
+/* Frees a list of unlinked entries (linked through 'next') after the shard
+ * lock is released; see user_unref for 'now'. */
+static void free_entries(mem_store *ms, entry *list, int64_t now) {
+  while (list) {
+    entry *next = list->next;
+    if (list->user) user_unref(ms, list->user, list->key, now);
+    free(list);
+    list = next;
+  }
+}
+
+/* Unlinks '*pp' (shard lock held), accounts for it and puts it on 'grave'. */
+static void unlink_entry(mem_store *ms, shard *sh, entry **pp, entry **grave) {
+  entry *e = *pp;
+  *pp = e->next;
+  sh->count--;
+  acct_sub(&ms->sessions, 1);
+  acct_sub(&ms->bytes, entry_bytes(e));
+  e->next = *grave;
+  *grave = e;
+}
+
+static entry **find_slot(shard *sh, const sessio_key *key) {
+  entry **pp = &sh->buckets[key_word(key, 1) & sh->mask];
+  while (*pp && memcmp((*pp)->key, key->b, SESSIO_KEY_BYTES) != 0)
+    pp = &(*pp)->next;
+  return pp;
+}
+
+/* The live record for 'key' or NULL; a dead one found on the way is
+ * removed (lazy expiry) onto 'grave'. Shard lock held. */
+static entry *find_live(mem_store *ms, shard *sh, const sessio_key *key,
+                        int64_t now, entry **grave) {
+  entry **pp = find_slot(sh, key);
+  if (*pp == NULL) return NULL;
+  if (now < (*pp)->expires_at) return *pp;
+  unlink_entry(ms, sh, pp, grave);
+  acct_add(&ms->expired, 1);
+  return NULL;
+}
+
+static void shard_grow(mem_store *ms, shard *sh) {
+  size_t n = (sh->mask + 1) * 2;
+  entry **nb = calloc(n, sizeof *nb);
+  if (nb == NULL) return; /* longer chains, still correct */
+  for (size_t i = 0; i <= sh->mask; i++) {
+    for (entry *e = sh->buckets[i], *next; e; e = next) {
+      next = e->next;
+      size_t b = (size_t)raw_word(e->key, 1) & (n - 1);
+      e->next = nb[b];
+      nb[b] = e;
+    }
+  }
+  free(sh->buckets);
+  acct_add(&ms->bytes, (uint64_t)(n - (sh->mask + 1)) * sizeof *nb);
+  sh->buckets = nb;
+  sh->mask = n - 1;
+}
+
+static int fits(mem_store *ms, uint64_t add_bytes) {
+  if (ms->max_sessions && acct_get(&ms->sessions) + 1 > ms->max_sessions)
+    return 0;
+  if (ms->max_bytes && acct_get(&ms->bytes) + add_bytes > ms->max_bytes)
+    return 0;
+  return 1;
+}
+
+/* One eviction round on 'sh' (its lock held): samples up to MEM_SAMPLE
+ * records from a rotating bucket, removes the dead ones; when none was
+ * dead, evicts the live one with the earliest expires_at. Returns how many
+ * records it removed. */
+static size_t shard_reclaim(mem_store *ms, shard *sh, int64_t now,
+                            entry **grave) {
+  size_t nb = sh->mask + 1, seen = 0, removed = 0;
+  size_t walk = nb < MEM_SAMPLE_BUCKETS ? nb : MEM_SAMPLE_BUCKETS;
+  entry *victim = NULL;
+  size_t victim_b = 0;
+  if (sh->count == 0) return 0;
+  for (size_t w = 0; w < walk && seen < MEM_SAMPLE; w++) {
+    size_t b = (sh->sample + w) & sh->mask;
+    for (entry **pp = &sh->buckets[b]; *pp && seen < MEM_SAMPLE;) {
+      entry *e = *pp;
+      seen++;
+      if (e->expires_at <= now) {
+        unlink_entry(ms, sh, pp, grave);
+        acct_add(&ms->expired, 1);
+        removed++;
+        continue;
+      }
+      if (victim == NULL || e->expires_at < victim->expires_at) {
+        victim = e;
+        victim_b = b;
+      }
+      pp = &e->next;
+    }
+    if (seen >= MEM_SAMPLE) {
+      sh->sample = b + 1;
+      break;
+    }
+    if (w + 1 == walk) sh->sample = b + 1;
+  }
+  if (removed > 0 || victim == NULL) return removed;
+  for (entry **pp = &sh->buckets[victim_b]; *pp; pp = &(*pp)->next) {
+    if (*pp == victim) {
+      unlink_entry(ms, sh, pp, grave);
+      acct_add(&ms->evicted, 1);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* Makes room for one more record of 'add_bytes' (own shard lock held). */
+static sessio_err make_room(mem_store *ms, shard *own, uint64_t add_bytes,
+                            int64_t now, entry **grave) {
+  if (ms->max_bytes && add_bytes > ms->max_bytes) return SESSIO_EFULL;
+  size_t own_i = (size_t)(own - ms->shards);
+  for (int round = 0; round <= MEM_MAX_EVICT; round++) {
+    if (fits(ms, add_bytes)) return SESSIO_OK;
+    if (round == MEM_MAX_EVICT) break;
+    size_t got = 0;
+    for (size_t i = 0; i < ms->nshards && got == 0; i++) {
+      shard *sh = &ms->shards[(own_i + i) & (ms->nshards - 1)];
+      if (sh != own && pthread_mutex_trylock(&sh->mu) != 0) continue;
+      got = shard_reclaim(ms, sh, now, grave);
+      if (sh != own) pthread_mutex_unlock(&sh->mu);
+    }
+    if (got == 0) break;
+  }
+  return SESSIO_EFULL;
+}
+
+static void fill_record(const entry *e, sessio_record *out) {
+  out->version = e->version;
+  out->expires_at = e->expires_at;
+  out->touched_at = e->touched_at;
+  if (e->user) {
+    size_t n = strlen(e->user->name);
+    memcpy(out->user, e->user->name, n + 1);
+  } else {
+    out->user[0] = '\0';
+  }
+}
+
+static sessio_err mem_load(sessio_store *st, const sessio_key *key,
+                           int64_t now, sessio_record *out, int *found) {
+  mem_store *ms = (mem_store *)st;
+  shard *sh = shard_of(ms, key);
+  entry *grave = NULL;
+  sessio_err rc = SESSIO_OK;
+  *found = 0;
+  pthread_mutex_lock(&sh->mu);
+  entry *e = find_live(ms, sh, key, now, &grave);
+  if (e) {
+    uint8_t *blob = malloc(e->blob_len ? e->blob_len : 1);
+    if (blob == NULL) {
+      rc = SESSIO_ENOMEM;
+    } else {
+      memcpy(blob, e->blob, e->blob_len);
+      fill_record(e, out);
+      out->blob = blob;
+      out->blob_len = e->blob_len;
+      *found = 1;
+    }
+  }
+  pthread_mutex_unlock(&sh->mu);
+  free_entries(ms, grave, now);
+  return rc;
+}
+
+static sessio_err mem_save(sessio_store *st, const sessio_key *key,
+                           const sessio_record *rec, uint64_t expected,
+                           int64_t now, uint64_t *new_version) {
+  mem_store *ms = (mem_store *)st;
+  shard *sh = shard_of(ms, key);
+  entry *grave = NULL, *ne;
+  sessio_err rc = SESSIO_OK;
+  size_t ulen = strnlen(rec->user, sizeof rec->user);
+
+  if (rec->blob_len > UINT32_MAX) return SESSIO_ETOOBIG;
+  if ((rec->blob == NULL && rec->blob_len > 0) || ulen > SESSIO_USER_MAX ||
+      expected == UINT64_MAX)
+    return SESSIO_EINVAL;
+  ne = malloc(entry_size(rec->blob_len));
+  if (ne == NULL) return SESSIO_ENOMEM;
+  memcpy(ne->key, key->b, SESSIO_KEY_BYTES);
+  ne->version = expected + 1;
+  ne->expires_at = rec->expires_at;
+  ne->touched_at = rec->touched_at;
+  ne->blob_len = (uint32_t)rec->blob_len;
+  if (rec->blob_len) memcpy(ne->blob, rec->blob, rec->blob_len);
+  ne->user = NULL;
+  if (ulen > 0 && (ne->user = user_ref(ms, rec->user)) == NULL) {
+    free(ne);
+    return SESSIO_ENOMEM;
+  }
+
+  pthread_mutex_lock(&sh->mu);
+  entry *cur = find_live(ms, sh, key, now, &grave); /* dead ones go */
+  if (expected == 0 ? cur != NULL
+                    : (cur == NULL || cur->version != expected)) {
+    rc = SESSIO_ECONFLICT;
+    goto unlock;
+  }
+  if (cur) { /* replace in place in the chain */
+    entry **pp = find_slot(sh, key);
+    ne->next = cur->next;
+    *pp = ne;
+    acct_add(&ms->bytes, entry_bytes(ne));
+    acct_sub(&ms->bytes, entry_bytes(cur));
+    cur->next = grave;
+    grave = cur;
+  } else {
+    rc = make_room(ms, sh, entry_bytes(ne), now, &grave);
+    if (rc != SESSIO_OK) goto unlock;
+    size_t b = key_word(key, 1) & sh->mask;
+    ne->next = sh->buckets[b];
+    sh->buckets[b] = ne;
+    sh->count++;
+    acct_add(&ms->sessions, 1);
+    acct_add(&ms->bytes, entry_bytes(ne));
+    if (sh->count > sh->mask + 1) shard_grow(ms, sh);
+  }
+  *new_version = ne->version;
+  ne = NULL;
+unlock:
+  pthread_mutex_unlock(&sh->mu);
+  if (ne) { /* not stored */
+    ne->next = grave;
+    grave = ne;
+  }
+  /* A replaced record keeps its user pairs: the key lives on. */
+  free_entries(ms, grave, rc == SESSIO_OK && expected > 0 ? INT64_MIN : now);
+  return rc;
+}
+
+static sessio_err mem_touch(sessio_store *st, const sessio_key *key,
+                            int64_t touched_at, int64_t expires_at,
+                            int64_t now, int *found) {
+  mem_store *ms = (mem_store *)st;
+  shard *sh = shard_of(ms, key);
+  entry *grave = NULL;
+  pthread_mutex_lock(&sh->mu);
+  entry *e = find_live(ms, sh, key, now, &grave);
+  if (e) {
+    e->touched_at = touched_at;
+    e->expires_at = expires_at;
+  }
+  *found = e != NULL;
+  pthread_mutex_unlock(&sh->mu);
+  free_entries(ms, grave, now);
+  return SESSIO_OK;
+}
+
+static sessio_err mem_remove(sessio_store *st, const sessio_key *key,
+                             int *removed) {
+  mem_store *ms = (mem_store *)st;
+  shard *sh = shard_of(ms, key);
+  entry *grave = NULL;
+  pthread_mutex_lock(&sh->mu);
+  entry **pp = find_slot(sh, key);
+  *removed = *pp != NULL;
+  if (*pp) unlink_entry(ms, sh, pp, &grave);
+  pthread_mutex_unlock(&sh->mu);
+  /* remove has no 'now': the user's pairs are the caller's to repair. */
+  free_entries(ms, grave, INT64_MIN);
+  return SESSIO_OK;
+}
+
+/* ---- gc, iterate, stats -------------------------------------------------- */
+
+/* Walks the cursor over (shard, bucket, position). A unit is one record
+ * examined; an empty bucket costs 1/MEM_EMPTY_BUCKETS_PER_UNIT of a unit so
+ * a large, mostly empty table is still crossed in bounded steps. Stops at
+ * the end of a pass (cursor wrapped) and reports done. */
+static sessio_err mem_gc(sessio_store *st, int64_t now, size_t max_work,
+                         size_t *removed, int *done) {
+  mem_store *ms = (mem_store *)st;
+  size_t work = 0, n_removed = 0;
+  *done = 0;
+  if (max_work == 0) return SESSIO_OK;
+  pthread_mutex_lock(&ms->gc_mu);
+  while (work < max_work && !*done) {
+    shard *sh = &ms->shards[ms->gc_shard];
+    entry *grave = NULL;
+    pthread_mutex_lock(&sh->mu);
+    while (work < max_work && ms->gc_bucket <= sh->mask) {
+      entry **pp = &sh->buckets[ms->gc_bucket];
+      size_t pos = 0;
+      if (*pp == NULL) {
+        if (++ms->gc_empty % MEM_EMPTY_BUCKETS_PER_UNIT == 0) work++;
+      }
+      for (; *pp && pos < ms->gc_pos; pos++) pp = &(*pp)->next;
+      while (*pp && work < max_work) {
+        work++;
+        if ((*pp)->expires_at <= now) {
+          unlink_entry(ms, sh, pp, &grave);
+          acct_add(&ms->expired, 1);
+          n_removed++;
+        } else {
+          pp = &(*pp)->next;
+          ms->gc_pos++;
+        }
+      }
+      if (*pp != NULL) break; /* out of work inside this chain */
+      ms->gc_bucket++;
+      ms->gc_pos = 0;
+    }
+    if (ms->gc_bucket > sh->mask) {
+      ms->gc_bucket = 0;
+      ms->gc_pos = 0;
+      if (++ms->gc_shard == ms->nshards) {
+        ms->gc_shard = 0;
+        *done = 1;
+      }
+    }
+    pthread_mutex_unlock(&sh->mu);
+    free_entries(ms, grave, now);
+  }
+  pthread_mutex_unlock(&ms->gc_mu);
+  *removed += n_removed;
+  return SESSIO_OK;
+}
+
+/* The callback runs under the shard lock: it must not call into this
+ * store. */
+static sessio_err mem_iterate(sessio_store *st, int64_t now,
+                              sessio_store_iter_fn cb, void *ud) {
+  mem_store *ms = (mem_store *)st;
+  sessio_record rec;
+  sessio_key key;
+  int stop = 0;
+  for (size_t s = 0; s < ms->nshards && !stop; s++) {
+    shard *sh = &ms->shards[s];
+    pthread_mutex_lock(&sh->mu);
+    for (size_t b = 0; b <= sh->mask && !stop; b++) {
+      for (entry *e = sh->buckets[b]; e && !stop; e = e->next) {
+        if (e->expires_at <= now) continue;
+        fill_record(e, &rec);
+        rec.blob = e->blob;
+        rec.blob_len = e->blob_len;
+        memcpy(key.b, e->key, SESSIO_KEY_BYTES);
+        stop = cb(ud, &key, &rec) != 0;
+      }
+    }
+    pthread_mutex_unlock(&sh->mu);
+  }
+  return SESSIO_OK;
+}
+
+static sessio_err mem_stats(sessio_store *st, sessio_store_stats *out) {
+  mem_store *ms = (mem_store *)st;
+  out->sessions = acct_get(&ms->sessions);
+  out->bytes = acct_get(&ms->bytes);
+  out->evicted = acct_get(&ms->evicted);
+  out->expired = acct_get(&ms->expired);
+  return SESSIO_OK;
+}
+
+/* ---- open / close -------------------------------------------------------- */
+
+static void mem_free(mem_store *ms) {
+  if (ms->shards) {
+    for (size_t s = 0; s < ms->nshards; s++) {
+      shard *sh = &ms->shards[s];
+      if (sh->buckets == NULL) continue;
+      for (size_t b = 0; b <= sh->mask; b++) {
+        for (entry *e = sh->buckets[b], *next; e; e = next) {
+          next = e->next;
+          free(e);
+        }
+      }
+      free(sh->buckets);
+      pthread_mutex_destroy(&sh->mu);
+    }
+  }
+  if (ms->ushards) {
+    for (size_t s = 0; s < ms->nshards; s++) {
+      ushard *us = &ms->ushards[s];
+      if (us->buckets == NULL) continue;
+      for (size_t b = 0; b <= us->mask; b++) {
+        for (unode *u = us->buckets[b], *next; u; u = next) {
+          next = u->next;
+          free(u->pairs);
+          free(u);
+        }
+      }
+      free(us->buckets);
+      pthread_mutex_destroy(&us->mu);
+    }
+  }
+  free(ms->shards);
+  free(ms->ushards);
+  pthread_mutex_destroy(&ms->gc_mu);
+  free(ms);
+}
+
+static void mem_close(sessio_store *st) {
+  if (st) mem_free((mem_store *)st);
+}
+
+static const sessio_store_methods memory_methods = {
+    .version = SESSIO_STORE_API_VERSION,
+    .name = "memory",
+    .load = mem_load,
+    .save = mem_save,
+    .touch = mem_touch,
+    .remove = mem_remove,
+    .user_add = mem_user_add,
+    .user_list = mem_user_list,
+    .user_remove = mem_user_remove,
+    .gc = mem_gc,
+    .iterate = mem_iterate,
+    .stats = mem_stats,
+    .close = mem_close,
+};
+
+typedef struct mem_params {
+  uint64_t max_sessions, max_bytes, shards;
+} mem_params;
+
+/* A decimal number in 1..UINT64_MAX, digits only. */
+static int parse_u64(const char *s, uint64_t *out) {
+  uint64_t v = 0;
+  if (*s == '\0') return 0;
+  for (; *s; s++) {
+    if (*s < '0' || *s > '9') return 0;
+    unsigned d = (unsigned)(*s - '0');
+    if (v > (UINT64_MAX - d) / 10) return 0;
+    v = v * 10 + d;
+  }
+  if (v == 0) return 0;
+  *out = v;
+  return 1;
+}
+
+static sessio_err mem_param(void *ud, const char *name, const char *val) {
+  mem_params *p = ud;
+  uint64_t v;
+  if (!parse_u64(val, &v)) return SESSIO_EINVAL;
+  if (strcmp(name, "max_sessions") == 0) {
+    p->max_sessions = v;
+  } else if (strcmp(name, "max_bytes") == 0) {
+    p->max_bytes = v;
+  } else if (strcmp(name, "shards") == 0) {
+    if (v > MEM_MAX_SHARDS || (v & (v - 1)) != 0) return SESSIO_EINVAL;
+    p->shards = v;
+  } else {
+    return SESSIO_EINVAL;
+  }
+  return SESSIO_OK;
+}
+
+sessio_err sessio__store_open_memory(const char *rest, sessio_store **out) {
+  mem_params p = {0, 0, MEM_DEFAULT_SHARDS};
+  sessio_err rc;
+  mem_store *ms;
+
+  *out = NULL;
+  if (rest[0] != '\0') {
+    if (rest[0] != '?') return SESSIO_EINVAL;
+    if ((rc = sessio_url_params(rest + 1, mem_param, &p)) != SESSIO_OK)
+      return rc;
+  }
+  if ((rc = sessio__crypto_init()) != SESSIO_OK) return rc;
+
+  ms = calloc(1, sizeof *ms);
+  if (ms == NULL) return SESSIO_ENOMEM;
+  ms->base.methods = &memory_methods;
+  ms->nshards = (size_t)p.shards;
+  ms->max_sessions = p.max_sessions;
+  ms->max_bytes = p.max_bytes;
+  pthread_mutex_init(&ms->gc_mu, NULL);
+  if ((rc = sessio__random(ms->ukey, sizeof ms->ukey)) != SESSIO_OK)
+    goto fail;
+  rc = SESSIO_ENOMEM;
+  ms->shards = calloc(ms->nshards, sizeof *ms->shards);
+  ms->ushards = calloc(ms->nshards, sizeof *ms->ushards);
+  if (ms->shards == NULL || ms->ushards == NULL) goto fail;
+  for (size_t s = 0; s < ms->nshards; s++) {
+    shard *sh = &ms->shards[s];
+    ushard *us = &ms->ushards[s];
+    sh->buckets = calloc(MEM_INITIAL_BUCKETS, sizeof *sh->buckets);
+    if (sh->buckets == NULL) goto fail;
+    pthread_mutex_init(&sh->mu, NULL);
+    sh->mask = MEM_INITIAL_BUCKETS - 1;
+    us->buckets = calloc(MEM_INITIAL_BUCKETS, sizeof *us->buckets);
+    if (us->buckets == NULL) goto fail;
+    pthread_mutex_init(&us->mu, NULL);
+    us->mask = MEM_INITIAL_BUCKETS - 1;
+  }
+  ms->bytes = sizeof *ms +
+              ms->nshards * (sizeof(shard) + sizeof(ushard) +
+                             2 * MEM_INITIAL_BUCKETS * sizeof(void *));
+  *out = &ms->base;
+  return SESSIO_OK;
+
+fail:
+  mem_free(ms);
+  return rc;
+}

@@ -1,0 +1,232 @@
+/*
+ * test_memory_store.c — what only the memory store promises: URL
+ * parameters, bounds and the eviction policy (soonest to expire first,
+ * counted in stats.evicted, SESSIO_EFULL when nothing can go), bytes
+ * accounting, and a many-shards/many-threads stress. The contract itself is
+ * checked for every store by tests/conformance/.
+ */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "sessio.h"
+#include "sessio/store.h"
+
+#define T0 1700000000000LL /* an arbitrary "now" in ms */
+#define HOUR 3600000LL
+
+static sessio_key mk(uint32_t i) {
+  sessio_key k;
+  /* Spread bits over all key words the store uses for hashing. */
+  uint64_t x = (uint64_t)i * 0x9E3779B97F4A7C15ULL + 0x1234567ULL;
+  for (int w = 0; w < 4; w++) {
+    x ^= x >> 31;
+    x *= 0xBF58476D1CE4E5B9ULL;
+    x ^= x >> 29;
+    memcpy(k.b + 8 * w, &x, 8);
+  }
+  return k;
+}
+
+static sessio_err put(sessio_store *st, uint32_t i, int64_t exp,
+                      size_t blob_len, uint64_t *ver) {
+  static uint8_t blob[65536];
+  sessio_record r;
+  if (blob_len > sizeof blob) return SESSIO_ETOOBIG;
+  uint64_t v = 0;
+  memset(&r, 0, sizeof r);
+  r.expires_at = exp;
+  r.touched_at = T0;
+  r.blob = blob;
+  r.blob_len = blob_len;
+  sessio_key k = mk(i);
+  sessio_err rc = sessio_store_save(st, &k, &r, 0, T0, &v);
+  if (ver) *ver = v;
+  return rc;
+}
+
+static int present(sessio_store *st, uint32_t i, int64_t now) {
+  sessio_record r;
+  int found = 0;
+  sessio_key k = mk(i);
+  if (sessio_store_load(st, &k, now, &r, &found) != SESSIO_OK) return -1;
+  sessio_record_clear(&r);
+  return found;
+}
+
+static void test_url_parameters_are_checked(void) {
+  static const char *bad[] = {
+      "memory:x",          "memory:?shards=3",
+      "memory:?shards=0",  "memory:?shards=8192", "memory:?max_sessions=0",
+      "memory:?max_sessions=-1", "memory:?max_bytes=12k",
+      "memory:?max_bytes=99999999999999999999", "memory:?colour=red",
+      "memory:?shards",    "memory:?=4",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    sessio_store *st = (sessio_store *)1;
+    sessio_err rc = sessio_store_open(bad[i], &st);
+    if (rc != SESSIO_EINVAL) fprintf(stderr, "  url: %s\n", bad[i]);
+    CHECK_ERR(rc, SESSIO_EINVAL);
+    CHECK(st == NULL);
+  }
+  static const char *good[] = {
+      "memory:", "memory:?shards=1", "memory:?shards=4096",
+      "memory:?max_sessions=10&max_bytes=100000&shards=2",
+      "memory:?shards=%31%36", /* %-decoded: 16 */
+  };
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    sessio_store *st = NULL;
+    CHECK_OK(sessio_store_open(good[i], &st));
+    CHECK(st != NULL);
+    if (st) CHECK_STR(sessio_store_name(st), "memory");
+    sessio_store_close(st);
+  }
+}
+
+static void test_full_store_evicts_soonest_to_expire(void) {
+  sessio_store *st = NULL;
+  sessio_store_stats s;
+  /* One shard: the sample of 16 sees every record. */
+  CHECK_OK(sessio_store_open("memory:?max_sessions=4&shards=1", &st));
+  if (!st) return;
+  CHECK_OK(put(st, 1, T0 + 5 * HOUR, 10, NULL));
+  CHECK_OK(put(st, 2, T0 + 2 * HOUR, 10, NULL)); /* soonest */
+  CHECK_OK(put(st, 3, T0 + 9 * HOUR, 10, NULL));
+  CHECK_OK(put(st, 4, T0 + 7 * HOUR, 10, NULL));
+  CHECK_OK(put(st, 5, T0 + 8 * HOUR, 10, NULL));
+  CHECK_INT(present(st, 2, T0), 0);
+  CHECK_INT(present(st, 1, T0), 1);
+  CHECK_INT(present(st, 3, T0), 1);
+  CHECK_INT(present(st, 4, T0), 1);
+  CHECK_INT(present(st, 5, T0), 1);
+  CHECK_OK(sessio_store_stats_get(st, &s));
+  CHECK_INT(s.sessions, 4);
+  CHECK_INT(s.evicted, 1);
+  CHECK_INT(s.expired, 0);
+  /* Next to go: record 1 (5 h). */
+  CHECK_OK(put(st, 6, T0 + 6 * HOUR, 10, NULL));
+  CHECK_INT(present(st, 1, T0), 0);
+  CHECK_OK(sessio_store_stats_get(st, &s));
+  CHECK_INT(s.evicted, 2);
+  sessio_store_close(st);
+}
+
+static void test_full_store_reclaims_dead_before_evicting(void) {
+  sessio_store *st = NULL;
+  sessio_store_stats s;
+  CHECK_OK(sessio_store_open("memory:?max_sessions=3&shards=1", &st));
+  if (!st) return;
+  CHECK_OK(put(st, 1, T0 + 1, 10, NULL)); /* dead from T0 + 1 on */
+  CHECK_OK(put(st, 2, T0 + HOUR, 10, NULL));
+  CHECK_OK(put(st, 3, T0 + HOUR, 10, NULL));
+  /* The create at T0 + 2 finds the dead record and takes its place. */
+  sessio_record r;
+  uint64_t v;
+  memset(&r, 0, sizeof r);
+  r.expires_at = T0 + HOUR;
+  sessio_key k4 = mk(4);
+  CHECK_OK(sessio_store_save(st, &k4, &r, 0, T0 + 2, &v));
+  CHECK_INT(present(st, 2, T0 + 2), 1);
+  CHECK_INT(present(st, 3, T0 + 2), 1);
+  CHECK_INT(present(st, 4, T0 + 2), 1);
+  CHECK_OK(sessio_store_stats_get(st, &s));
+  CHECK_INT(s.evicted, 0);
+  CHECK_INT(s.expired, 1);
+  CHECK_INT(s.sessions, 3);
+  sessio_store_close(st);
+}
+
+static void test_eviction_reaches_other_shards(void) {
+  sessio_store *st = NULL;
+  sessio_store_stats s;
+  CHECK_OK(sessio_store_open("memory:?max_sessions=8&shards=64", &st));
+  if (!st) return;
+  for (uint32_t i = 0; i < 100; i++)
+    CHECK_OK(put(st, i, T0 + HOUR + i, 10, NULL));
+  CHECK_OK(sessio_store_stats_get(st, &s));
+  CHECK_INT(s.sessions, 8);
+  CHECK_INT(s.evicted, 92);
+  /* The newest record always got in. */
+  CHECK_INT(present(st, 99, T0), 1);
+  sessio_store_close(st);
+}
+
+static void test_blob_larger_than_max_bytes_is_efull(void) {
+  sessio_store *st = NULL;
+  sessio_store_stats s;
+  CHECK_OK(sessio_store_open("memory:?max_bytes=60000&shards=1", &st));
+  if (!st) return;
+  CHECK_OK(sessio_store_stats_get(st, &s));
+  uint64_t base = s.bytes;
+  CHECK(base < 60000);
+  /* A record that cannot fit even in an empty store. */
+  uint8_t *big = calloc(1, 70000);
+  sessio_record r;
+  uint64_t v;
+  memset(&r, 0, sizeof r);
+  r.expires_at = T0 + HOUR;
+  r.blob = big;
+  r.blob_len = 70000;
+  sessio_key k = mk(1);
+  CHECK_ERR(sessio_store_save(st, &k, &r, 0, T0, &v), SESSIO_EFULL);
+  CHECK_INT(present(st, 1, T0), 0);
+  /* Filling with 4 KiB records keeps bytes under the bound by evicting. */
+  for (uint32_t i = 10; i < 40; i++) CHECK_OK(put(st, i, T0 + HOUR, 4000, NULL));
+  CHECK_OK(sessio_store_stats_get(st, &s));
+  CHECK(s.bytes <= 60000);
+  CHECK(s.evicted > 0);
+  CHECK_INT(s.evicted + s.sessions, 30);
+  free(big);
+  sessio_store_close(st);
+}
+
+static void test_efull_when_nothing_can_be_evicted(void) {
+  sessio_store *st = NULL;
+  /* The table alone nearly fills max_bytes: an empty store has nothing to
+   * evict for a record that does not fit. */
+  CHECK_OK(sessio_store_open("memory:?max_bytes=40000&shards=1", &st));
+  if (!st) return;
+  sessio_store_stats s;
+  CHECK_OK(sessio_store_stats_get(st, &s));
+  size_t room = (size_t)(40000 - s.bytes);
+  CHECK_ERR(put(st, 1, T0 + HOUR, room, NULL), SESSIO_EFULL);
+  CHECK_OK(sessio_store_stats_get(st, &s));
+  CHECK_INT(s.sessions, 0);
+  CHECK_INT(s.evicted, 0);
+  sessio_store_close(st);
+}
+
+static void test_bytes_follow_blob_sizes(void) {
+  sessio_store *st = NULL;
+  sessio_store_stats s0, s1, s2;
+  CHECK_OK(sessio_store_open("memory:?shards=1", &st));
+  if (!st) return;
+  CHECK_OK(sessio_store_stats_get(st, &s0));
+  CHECK_OK(put(st, 1, T0 + HOUR, 1000, NULL));
+  CHECK_OK(sessio_store_stats_get(st, &s1));
+  uint64_t d = s1.bytes - s0.bytes;
+  /* The blob plus under 150 bytes of overhead (no table growth yet). */
+  CHECK(d >= 1000);
+  CHECK(d < 1000 + 150);
+  int removed = 0;
+  sessio_key k = mk(1);
+  CHECK_OK(sessio_store_remove(st, &k, &removed));
+  CHECK_INT(removed, 1);
+  CHECK_OK(sessio_store_stats_get(st, &s2));
+  CHECK_INT(s2.bytes, s0.bytes);
+  CHECK_INT(s2.sessions, 0);
+  sessio_store_close(st);
+}
+
+int main(void) {
+  RUN(test_url_parameters_are_checked);
+  RUN(test_full_store_evicts_soonest_to_expire);
+  RUN(test_full_store_reclaims_dead_before_evicting);
+  RUN(test_eviction_reaches_other_shards);
+  RUN(test_blob_larger_than_max_bytes_is_efull);
+  RUN(test_efull_when_nothing_can_be_evicted);
+  RUN(test_bytes_follow_blob_sizes);
+  return DONE();
+}
