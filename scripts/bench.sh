@@ -1,0 +1,331 @@
+#!/usr/bin/env bash
+# bench.sh — `make bench`: the micro-benchmark, then the HTTP benchmark of
+# sessio-shop (memory, SQLite, and Redis when the Redis store exists) side by side
+# with nginx `return 200` (the HTTP ceiling) and the peers in ../shared/peers, all
+# driven by bench/http/run.sh. Prints one table and writes it to a results file.
+#
+# Usage: scripts/bench.sh [BUILD_DIR]        (BUILD_DIR: a Release build, default build)
+# Env:   DURATION (10s) WARMUP (3s) REPS (3) CONNS (32) THREADS (2) N (1000 sessions)
+#        PROBE_REPS (3)  CHECK (1)          — passed to bench/http/run.sh
+#        PEERS ("node-memory node-redis php-files php-redis python-sync python-gthread"
+#               or a subset)  SKIP_PEERS=1  PEERS_DIR (../shared/peers)
+#        STORES ("memory sqlite redis" or a subset)  SHOP_ARGS (extra shop flags)
+#        SKIP_MICRO=1  MICRO_ARGS (e.g. --quick)  RSS_SESSIONS (100000; 0 = skip)
+#        RESULTS (file; default BUILD_DIR/bench-results/YYYY-MM-DDTHHMMZ.txt)
+# Every server it starts listens on a free 127.0.0.1 port, and is stopped on exit
+# (also on Ctrl-C or an error).
+set -uo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BUILD="${1:-build}"
+case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD";; esac
+PY=/usr/bin/python3
+RUN="$ROOT/bench/http/run.sh"
+export DURATION="${DURATION:-10s}" WARMUP="${WARMUP:-3s}" REPS="${REPS:-3}"
+export CONNS="${CONNS:-32}" THREADS="${THREADS:-2}" N="${N:-1000}"
+export PROBE_REPS="${PROBE_REPS:-3}" CHECK="${CHECK:-1}"
+ALL_PEERS="node-memory node-redis php-files php-redis python-sync python-gthread"
+PEERS="${PEERS:-$ALL_PEERS}"
+PEERS_DIR="${PEERS_DIR:-$ROOT/../shared/peers}"
+STORES="${STORES:-memory sqlite redis}"
+RSS_SESSIONS="${RSS_SESSIONS:-100000}"
+STAMP="$(date -u +%Y-%m-%dT%H%MZ)"
+RESULTS="${RESULTS:-$BUILD/bench-results/$STAMP.txt}"
+mkdir -p "$(dirname "$RESULTS")" || exit 1
+RAW="${RESULTS%.txt}.raw"
+: > "$RAW"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/sessio-bench.XXXXXX")"
+
+for tool in wrk curl nginx "$PY"; do
+  command -v "$tool" >/dev/null || { echo "bench.sh: $tool missing (scripts/install-deps.sh bench)" >&2; exit 1; }
+done
+
+# ---- starting and stopping servers -------------------------------------------------
+STOPS=()      # commands that stop what we started, run in reverse order on exit
+cleanup() {
+  local i
+  for ((i = ${#STOPS[@]} - 1; i >= 0; i--)); do eval "${STOPS[i]}" >/dev/null 2>&1; done
+  STOPS=()
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'echo "bench.sh: interrupted" >&2; exit 130' INT TERM
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {  # a free port P in 20000..44999 with P + 10000 free too (peers' redis)
+  local p i
+  for ((i = 0; i < 200; i++)); do
+    p=$((20000 + RANDOM % 25000))
+    port_free "$p" && port_free $((p + 10000)) && { echo "$p"; return 0; }
+  done
+  return 1
+}
+wait_up() {  # wait_up URL PID: until URL answers 200 (10 s), or PID exits
+  local i
+  for ((i = 0; i < 100; i++)); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -m 1 "$1")" = 200 ] && return 0
+    kill -0 "$2" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+stop_pid() {  # stop_pid PID: SIGTERM, up to 5 s, then SIGKILL
+  local i
+  kill -TERM "$1" 2>/dev/null || return 0
+  for ((i = 0; i < 50; i++)); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$1" 2>/dev/null
+  wait "$1" 2>/dev/null
+}
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+
+SHOP="$BUILD/apps/shop/sessio-shop"
+SHOP_PID=""
+start_shop() {  # start_shop PORT STORE_URL LOG
+  # shellcheck disable=SC2086  # SHOP_ARGS is a list of flags
+  "$SHOP" --listen "127.0.0.1:$1" --store "$2" --log-level warn ${SHOP_ARGS:-} \
+    >"$3" 2>&1 </dev/null &
+  SHOP_PID=$!
+  STOPS+=("stop_pid $SHOP_PID")
+  wait_up "http://127.0.0.1:$1/healthz" "$SHOP_PID"
+}
+
+REDIS_PID=""
+start_redis() {  # start_redis PORT DIR
+  redis-server --port "$1" --bind 127.0.0.1 --save '' --appendonly no \
+    --dir "$2" --daemonize no >"$2/redis.log" 2>&1 </dev/null &
+  REDIS_PID=$!
+  STOPS+=("stop_pid $REDIS_PID")
+  local i
+  for ((i = 0; i < 50; i++)); do
+    redis-cli -p "$1" ping 2>/dev/null | grep -q PONG && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+NGINX_PID=""
+start_own_nginx() {  # start_own_nginx PORT: nginx alone, `return 200` on /healthz
+  local d="$WORK/nginx"
+  mkdir -p "$d"
+  cat >"$d/nginx.conf" <<EOF
+daemon off;
+master_process on;
+worker_processes ${NGINX_WORKERS:-2};
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  client_body_temp_path $d/body; proxy_temp_path $d/proxy;
+  fastcgi_temp_path $d/fastcgi; uwsgi_temp_path $d/uwsgi; scgi_temp_path $d/scgi;
+  server {
+    listen 127.0.0.1:$1 backlog=4096;
+    default_type text/plain;
+    location = /healthz { return 200 'ok'; }
+    location / { return 404; }
+  }
+}
+EOF
+  nginx -e "$d/error.log" -p "$d" -c "$d/nginx.conf" >"$d/out.log" 2>&1 </dev/null &
+  NGINX_PID=$!
+  STOPS+=("stop_pid $NGINX_PID")
+  wait_up "http://127.0.0.1:$1/healthz" "$NGINX_PID"
+}
+
+# ---- header -------------------------------------------------------------------------
+cpu="$(sed -nE 's/^model name\s*:\s*//p' /proc/cpuinfo | head -1)"
+mem="$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)"
+rev="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+{
+  echo "sessio benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $rev, $(hostname)"
+  echo "machine: $(nproc) CPUs ($cpu), $mem RAM, $(uname -sr); wrk and the servers share the CPUs"
+  echo "command: make bench   (scripts/bench.sh $BUILD)"
+  echo "knobs: DURATION=$DURATION WARMUP=$WARMUP REPS=$REPS CONNS=$CONNS THREADS=$THREADS N=$N PROBE_REPS=$PROBE_REPS CHECK=$CHECK"
+  echo "tools: $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), $(nginx -v 2>&1 | sed 's#.*: ##'), $(redis-server --version 2>/dev/null | sed -E 's/.* v=([^ ]*).*/redis \1/')"
+  echo
+} | tee "$RESULTS"
+
+# ---- 1. micro-benchmark -------------------------------------------------------------
+if [ "${SKIP_MICRO:-0}" != 1 ]; then
+  echo "## micro (bench/micro.c: $BUILD/bench/sessio_micro ${MICRO_ARGS:-})" | tee -a "$RESULTS"
+  if cmake --build "$BUILD" --target sessio_bench_all -j "$(nproc)" >"$WORK/build.log" 2>&1; then
+    # shellcheck disable=SC2086
+    "$BUILD/bench/sessio_micro" ${MICRO_ARGS:-} 2>&1 | tee -a "$RESULTS"
+    for b in sessio_store_bench sessio_redis_bench; do
+      [ -x "$BUILD/bench/$b" ] || continue
+      echo "## $b" | tee -a "$RESULTS"
+      if [ "$b" = sessio_redis_bench ]; then
+        rp="$(free_port)"; mkdir -p "$WORK/redis-micro"
+        if start_redis "$rp" "$WORK/redis-micro"; then
+          SESSIO_BENCH_REDIS_URL="redis://127.0.0.1:$rp" "$BUILD/bench/$b" \
+            "redis://127.0.0.1:$rp" 2>&1 | tee -a "$RESULTS"
+          stop_pid "$REDIS_PID"
+        fi
+      else
+        "$BUILD/bench/$b" 2>&1 | tee -a "$RESULTS"
+      fi
+    done
+  else
+    echo "micro: could not build the benchmarks (see below)" | tee -a "$RESULTS"
+    tail -15 "$WORK/build.log" | tee -a "$RESULTS"
+  fi
+  echo | tee -a "$RESULTS"
+fi
+
+# ---- 2. HTTP ------------------------------------------------------------------------
+ORDER=()        # row names, in run order
+declare -A KIND # row name -> "ceiling" | "sessio" | "peer"
+bench_one() {   # bench_one NAME KIND PORT [WORKLOADS]: run.sh against a running server
+  local name="$1" kind="$2" port="$3"
+  ORDER+=("$name"); KIND[$name]="$kind"
+  echo "## $name on 127.0.0.1:$port" | tee -a "$RESULTS"
+  WORKLOADS="${4:-baseline cart read probe}" OUT="$RAW" \
+    "$RUN" "http://127.0.0.1:$port" "$name" | grep -E '^(SETUP|MEDIAN|PROBE|SUMMARY)' |
+    tee -a "$RESULTS"
+}
+failed_row() {  # failed_row NAME KIND WHY
+  ORDER+=("$1"); KIND[$1]="$2"
+  local why="${3//[[:space:]]/_}"
+  echo "SUMMARY name=$1 failed=${why:0:120}" | tee -a "$RESULTS"
+}
+
+# The ceiling: nginx `return 200`, from the peers folder when there, else our own.
+p="$(free_port)"
+if [ -x "$PEERS_DIR/nginx-baseline/start.sh" ]; then
+  if "$PEERS_DIR/nginx-baseline/start.sh" "$p" >>"$RAW" 2>&1; then
+    STOPS+=("'$PEERS_DIR/nginx-baseline/stop.sh' $p")
+    bench_one nginx ceiling "$p" baseline
+    "$PEERS_DIR/nginx-baseline/stop.sh" "$p" >>"$RAW" 2>&1; unset 'STOPS[-1]'
+  else
+    failed_row nginx ceiling start
+  fi
+elif start_own_nginx "$p"; then
+  bench_one nginx ceiling "$p" baseline
+  stop_pid "$NGINX_PID"; unset 'STOPS[-1]'
+else
+  failed_row nginx ceiling start
+fi
+
+# sessio-shop on each store.
+if [ ! -x "$SHOP" ]; then
+  cmake --build "$BUILD" -j "$(nproc)" >"$WORK/build-shop.log" 2>&1
+fi
+SHOP_RSS_LINE=""
+for store in $STORES; do
+  name="sessio-$store"
+  if [ ! -x "$SHOP" ]; then failed_row "$name" sessio "no_sessio-shop_binary_in_$BUILD"; continue; fi
+  p="$(free_port)"; d="$WORK/$store"; mkdir -p "$d"
+  case "$store" in
+    memory) url="memory:" ;;
+    sqlite) url="sqlite:$d/s.db" ;;
+    redis)
+      if ! ls "$ROOT"/src/store/redis*.c >/dev/null 2>&1; then
+        echo "## $name: skipped (no Redis store in src/store yet)" | tee -a "$RESULTS"; continue
+      fi
+      rp="$(free_port)"
+      if ! start_redis "$rp" "$d"; then failed_row "$name" sessio redis-start; continue; fi
+      url="redis://127.0.0.1:$rp" ;;
+    *) echo "bench.sh: unknown store $store" >&2; continue ;;
+  esac
+  if ! start_shop "$p" "$url" "$d/shop.log"; then
+    failed_row "$name" sessio "start (--store $url): $(tail -3 "$d/shop.log" | tr '\n' ' ')"
+    stop_pid "$SHOP_PID"; unset 'STOPS[-1]'
+    [ "$store" = redis ] && { stop_pid "$REDIS_PID"; unset 'STOPS[-1]'; }
+    continue
+  fi
+  bench_one "$name" sessio "$p"
+  if [ "$store" = memory ] && [ "$RSS_SESSIONS" -gt 0 ]; then
+    # Memory target: RSS of the shop holding RSS_SESSIONS more live sessions.
+    r0="$(rss_kib "$SHOP_PID")"
+    if "$PY" "$ROOT/bench/http/api.py" sessions "http://127.0.0.1:$p" "$RSS_SESSIONS" \
+         "$d/rss-sessions.tsv" >/dev/null 2>>"$RAW"; then
+      r1="$(rss_kib "$SHOP_PID")"
+      SHOP_RSS_LINE="RSS of sessio-shop (memory store): $((r0 / 1024)) MiB after the workloads, $((r1 / 1024)) MiB with $RSS_SESSIONS more sessions (~$(( (r1 - r0) * 1024 / RSS_SESSIONS )) B/session)"
+    else
+      SHOP_RSS_LINE="RSS of sessio-shop: could not create $RSS_SESSIONS sessions"
+    fi
+    echo "$SHOP_RSS_LINE" | tee -a "$RESULTS"
+  fi
+  stop_pid "$SHOP_PID"; unset 'STOPS[-1]'
+  [ "$store" = redis ] && { stop_pid "$REDIS_PID"; unset 'STOPS[-1]'; }
+done
+
+# The peers.
+if [ "${SKIP_PEERS:-0}" != 1 ] && [ -d "$PEERS_DIR" ]; then
+  if "$PEERS_DIR/install.sh" >>"$RAW" 2>&1; then
+    for peer in $PEERS; do
+      [ -x "$PEERS_DIR/$peer/start.sh" ] || { failed_row "$peer" peer "no such peer"; continue; }
+      p="$(free_port)"
+      if ! "$PEERS_DIR/$peer/start.sh" "$p" >>"$RAW" 2>&1; then
+        "$PEERS_DIR/$peer/stop.sh" "$p" >>"$RAW" 2>&1; failed_row "$peer" peer start; continue
+      fi
+      STOPS+=("'$PEERS_DIR/$peer/stop.sh' $p")
+      bench_one "$peer" peer "$p"
+      "$PEERS_DIR/$peer/stop.sh" "$p" >>"$RAW" 2>&1; unset 'STOPS[-1]'
+    done
+  else
+    echo "## peers skipped: $PEERS_DIR/install.sh failed (needs root; see $RAW)" | tee -a "$RESULTS"
+  fi
+fi
+
+# ---- 3. the table ---------------------------------------------------------------------
+declare -A S
+for name in "${ORDER[@]}"; do
+  S[$name]="$(grep -h "^SUMMARY name=$name " "$RESULTS" | tail -1)"
+done
+field() { sed -nE "s/.* $1=([^ ]*).*/\1/p" <<<" $2"; }
+num() { [[ "$1" =~ ^[0-9.]+$ ]] && printf "%.${2:-0}f" "$1" || echo "–"; }
+ratio() { [[ "$1" =~ ^[0-9.]+$ && "$2" =~ ^[0-9.]+$ ]] && awk -v a="$1" -v b="$2" \
+  'BEGIN { if (b > 0) printf "%.2f", a / b; else print "–" }' || echo "–"; }
+ceil="$(field baseline_rps "${S[nginx]:-}")"
+ref="$(field cart_rps "${S[sessio-memory]:-}")"
+fastest_peer=""; fastest_rps=0
+for name in "${ORDER[@]}"; do
+  [ "${KIND[$name]}" = peer ] || continue
+  c="$(field cart_rps "${S[$name]}")"
+  [[ "$c" =~ ^[0-9.]+$ ]] && awk -v a="$c" -v b="$fastest_rps" 'BEGIN {exit !(a > b)}' &&
+    { fastest_rps="$c"; fastest_peer="$name"; }
+done
+{
+  echo
+  echo "## Table (medians of $REPS runs of $DURATION, wrk -t$THREADS -c$CONNS; ceiling = nginx \`return 200\`)"
+  echo
+  echo "| server | healthz rps | cart rps | cart p50 / p99 ms | read rps | read p50 / p99 ms | lost updates | cart / ceiling | cart / sessio-memory | read / ceiling | errors |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  for name in "${ORDER[@]}"; do
+    s="${S[$name]}"
+    if [ -z "$s" ] || [[ "$s" == *failed=* ]]; then
+      echo "| $name | failed: $(field failed "$s") | | | | | | | | | |"; continue
+    fi
+    if [ "${KIND[$name]}" = ceiling ]; then
+      echo "| $name (ceiling) | $(num "$(field baseline_rps "$s")") / p99 $(num "$(field baseline_p99_ms "$s")" 2) ms | – | – | – | – | – | – | – | – | $(field errors "$s") |"
+      continue
+    fi
+    c="$(field cart_rps "$s")"; r="$(field read_rps "$s")"
+    lost="$(field lost "$s")"
+    echo "| $name | $(num "$(field baseline_rps "$s")") | $(num "$c") | $(num "$(field cart_p50_ms "$s")" 2) / $(num "$(field cart_p99_ms "$s")" 2) | $(num "$r") | $(num "$(field read_p50_ms "$s")" 2) / $(num "$(field read_p99_ms "$s")" 2) | $lost of ${PROBE_TOTAL:-200} | $(ratio "$c" "$ceil") | $(ratio "$c" "$ref") | $(ratio "$r" "$ceil") | $(field errors "$s") |"
+  done
+  echo
+  [ -n "$SHOP_RSS_LINE" ] && echo "$SHOP_RSS_LINE"
+  if [ -n "$fastest_peer" ] && [[ "$ref" =~ ^[0-9.]+$ ]]; then
+    echo "fastest peer on cart: $fastest_peer ($(num "$fastest_rps") rps); sessio-memory / fastest peer = $(ratio "$ref" "$fastest_rps")x"
+    sq="$(field cart_rps "${S[sessio-sqlite]:-}")"
+    [[ "$sq" =~ ^[0-9.]+$ ]] && echo "sessio-sqlite / fastest peer = $(ratio "$sq" "$fastest_rps")x"
+  fi
+  sh="$(field baseline_rps "${S[sessio-memory]:-}")"
+  [[ "$ref" =~ ^[0-9.]+$ && "$sh" =~ ^[0-9.]+$ ]] &&
+    echo "sessio-memory cart / its own healthz = $(ratio "$ref" "$sh")"
+  echo
+  echo "results: $RESULTS (raw wrk output: $RAW)"
+} | tee -a "$RESULTS"
+
+# A failed server or workload (errors > 0), or a lost update on a sessio store, fails
+# the run; the peers' lost updates are what is being measured, not a failure.
+status=0
+for name in "${ORDER[@]}"; do
+  s="${S[$name]}"
+  [ "${KIND[$name]}" = peer ] && continue
+  if [ -z "$s" ] || [[ "$s" == *failed=* ]] || [ "$(field errors "$s")" != 0 ]; then status=1; fi
+  if [ "${KIND[$name]}" = sessio ] && [ "$(field lost_max "$s")" != 0 ]; then status=1; fi
+done
+exit "$status"
