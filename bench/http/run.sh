@@ -20,6 +20,7 @@
 #      CONNS (32) CHECK (1: check each answer's status and csrf, see sessions.lua)
 #      PROBE_REPS (3) PROBE_CONNS (20) PROBE_TOTAL (200) PROBE_SECONDS (3)
 #      OUT (file that gets wrk's full output; default none) FAIL_ON_LOST (0)
+#      SESSIONS_FILE (use these "cookie<TAB>csrf" lines instead of making N sessions)
 #
 # Prints, one per line (key=value fields, easy to grep and parse):
 #   SETUP   name= sessions= status=ok|failed
@@ -75,7 +76,11 @@ wrk_once() {  # wrk_once WORKLOAD DURATION -> the RESULT fields, or nothing
 
 say "# $NAME $BASE $(date -u '+%F %T UTC') wrk -t$T -c$C warm-up=$WARM reps=$REPS x $DUR N=$N check=$CHECK workloads=\"$WORKLOADS\""
 
-if has cart || has read; then
+if [ -n "${SESSIONS_FILE:-}" ] && { has cart || has read; }; then
+  # sessions made earlier (or made up, to check that the driver sees foreign answers)
+  cp "$SESSIONS_FILE" "$SESSIONS" || exit 2
+  say "SETUP name=$NAME sessions=$(grep -c . "$SESSIONS") status=ok from=$SESSIONS_FILE"
+elif has cart || has read; then
   if "$PY" "$HERE/api.py" sessions "$BASE" "$N" "$SESSIONS" >>"$OUT" 2>"$SCRATCH/err"; then
     say "SETUP name=$NAME sessions=$N status=ok"
   else
