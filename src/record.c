@@ -1,0 +1,108 @@
+/*
+ * record.c — encodes and decodes a session's stored blob: readable metadata
+ * plus the sealed data (format in record.h).
+ */
+#include "record.h"
+
+#include <string.h>
+
+#define MAGIC 'S'
+#define FORMAT 1
+
+/* The associated data is the header plus the user name, so neither can be
+ * swapped or edited in the store without the open failing. */
+static sessio_err build_ad(sessio__buf *ad, const uint8_t *hdr, size_t hlen,
+                           const char *user) {
+  sessio_err rc = sessio__buf_append(ad, hdr, hlen);
+  if (rc == SESSIO_OK) rc = sessio__buf_append(ad, user, strlen(user));
+  return rc;
+}
+
+sessio_err sessio__record_encode(const sessio__meta *meta, const char *user,
+                                 const uint8_t seal_key[32],
+                                 const uint8_t *pt, size_t pt_len,
+                                 sessio__buf *out) {
+  size_t info_len = strlen(meta->info);
+  sessio_err rc;
+  out->len = 0;
+  if ((rc = sessio__buf_put_u8(out, MAGIC)) != SESSIO_OK ||
+      (rc = sessio__buf_put_u8(out, FORMAT)) != SESSIO_OK ||
+      (rc = sessio__buf_put_u8(out, meta->flags)) != SESSIO_OK ||
+      (rc = sessio__buf_put_varint(out, (uint64_t)meta->created_at)) ||
+      (rc = sessio__buf_put_varint(out, (uint64_t)meta->auth_at)) ||
+      (rc = sessio__buf_put_varint(out, (uint64_t)meta->rotated_at)) ||
+      (rc = sessio__buf_put_varint(out, (uint64_t)meta->idle_ms)) ||
+      (rc = sessio__buf_put_varint(out, (uint64_t)meta->abs_deadline)) ||
+      (rc = sessio__buf_put_varint(out, info_len)) ||
+      (rc = sessio__buf_append(out, meta->info, info_len)))
+    return rc;
+  size_t hlen = out->len;
+  /* The AD is the header plus the user; it is built at the end of 'out'
+   * temporarily to avoid a second allocation, then the sealed bytes take
+   * its place. */
+  size_t user_len = strlen(user);
+  if ((rc = sessio__buf_reserve(out, hlen + user_len + pt_len +
+                                         SESSIO__SEAL_OVERHEAD)) != SESSIO_OK)
+    return rc;
+  uint8_t *ad = out->data + hlen + pt_len + SESSIO__SEAL_OVERHEAD;
+  memcpy(ad, out->data, hlen);
+  memcpy(ad + hlen, user, user_len);
+  rc = sessio__seal(seal_key, ad, hlen + user_len, pt, pt_len,
+                    out->data + hlen);
+  if (rc != SESSIO_OK) return rc;
+  out->len = hlen + pt_len + SESSIO__SEAL_OVERHEAD;
+  return SESSIO_OK;
+}
+
+static int get_i64(const uint8_t **p, const uint8_t *end, int64_t *v) {
+  uint64_t u;
+  if (!sessio__get_varint(p, end, &u) || u > (uint64_t)INT64_MAX) return 0;
+  *v = (int64_t)u;
+  return 1;
+}
+
+int sessio__record_meta(const uint8_t *blob, size_t len, sessio__meta *meta,
+                        size_t *hdr_len) {
+  const uint8_t *p = blob, *end = blob + len;
+  uint8_t magic, format;
+  uint64_t info_len;
+  if (blob == NULL || !sessio__get_u8(&p, end, &magic) || magic != MAGIC ||
+      !sessio__get_u8(&p, end, &format) || format != FORMAT ||
+      !sessio__get_u8(&p, end, &meta->flags) ||
+      (meta->flags & ~SESSIO__F_KNOWN) != 0 ||
+      !get_i64(&p, end, &meta->created_at) ||
+      !get_i64(&p, end, &meta->auth_at) ||
+      !get_i64(&p, end, &meta->rotated_at) ||
+      !get_i64(&p, end, &meta->idle_ms) ||
+      !get_i64(&p, end, &meta->abs_deadline) ||
+      !sessio__get_varint(&p, end, &info_len) || info_len > SESSIO_INFO_MAX ||
+      info_len > (uint64_t)(end - p))
+    return 0;
+  memcpy(meta->info, p, (size_t)info_len);
+  meta->info[info_len] = '\0';
+  if (memchr(meta->info, '\0', (size_t)info_len) != NULL) return 0;
+  p += info_len;
+  if ((size_t)(end - p) < SESSIO__SEAL_OVERHEAD) return 0;
+  *hdr_len = (size_t)(p - blob);
+  return 1;
+}
+
+int sessio__record_open(const uint8_t *blob, size_t len, size_t hdr_len,
+                        const char *user, const uint8_t seal_key[32],
+                        sessio__buf *out) {
+  sessio__buf ad = SESSIO__BUF_INIT;
+  int ok = 0;
+  size_t ct_len = len - hdr_len;
+  out->len = 0;
+  if (build_ad(&ad, blob, hdr_len, user) != SESSIO_OK ||
+      sessio__buf_reserve(out, ct_len) != SESSIO_OK) {
+    ok = -1;
+    goto done;
+  }
+  ok = sessio__open(seal_key, ad.data, ad.len, blob + hdr_len, ct_len,
+                    out->data);
+  if (ok == 1) out->len = ct_len - SESSIO__SEAL_OVERHEAD;
+done:
+  sessio__buf_free(&ad);
+  return ok;
+}

@@ -1,0 +1,1017 @@
+/*
+ * session.c — one request's session: begin (cookie -> validated ID ->
+ * store load -> liveness -> open), the data API that records operations,
+ * login / regenerate / destroy / rotation, and the merge-safe commit.
+ *
+ * Commit never holds a lock across the request: it writes with a version
+ * check (compare-and-set in the store); on a conflict it reloads the record,
+ * re-applies this request's operations (data.h: set/delete last-writer-wins
+ * per key, incr commutes) and retries.
+ */
+#include <sched.h>
+#include <time.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "session_internal.h"
+
+#define MAX_CANDIDATES 8   /* session cookie values tried per request */
+#define MAX_RETRIES 512    /* commit attempts under contention */
+#define RESERVED '_'       /* first byte of keys sessio keeps for itself */
+#define CSRF_KEY "_csrf"
+#define FLASH_PREFIX "_flash."
+
+/* A session identity: what the ID gives. */
+typedef struct ident {
+  uint8_t raw[SESSIO_ID_BYTES];
+  sessio_key key;
+  uint8_t seal[SESSIO__SEAL_KEY_BYTES];
+} ident;
+
+/* How a replaced identity ends at commit. */
+enum old_fate { OLD_NONE, OLD_KILL, OLD_MOVE };
+
+struct sessio {
+  sessio_manager *m;
+  int tls;
+  int64_t now; /* of begin */
+  int committed;
+
+  int has_id;   /* a session exists (loaded or created here) */
+  int created;  /* created in this request, not yet stored */
+  int followed; /* reached through a rotated ID: send the new cookie */
+  ident id;
+  char handle[SESSIO_HANDLE_LEN + 1];
+  uint64_t version;   /* of the stored record, 0 when not stored */
+  int64_t touched_at; /* of the stored record */
+  sessio__meta meta;
+  char user[SESSIO_USER_MAX + 1];
+  int info_changed;
+  int meta_changed;
+
+  sessio__map data;
+  sessio__ops ops;
+
+  /* The stored identity this request replaces (regenerate, login,
+   * rotation, destroy). */
+  enum old_fate old_fate;
+  int destroyed;
+  ident old;
+  uint64_t old_version;
+  char old_user[SESSIO_USER_MAX + 1];
+
+  char **flash; /* messages taken by sessio_flash_take, owned */
+  size_t n_flash;
+
+  char *cookie; /* Set-Cookie value after commit */
+  sessio__buf scratch;
+};
+
+/* Backs off after the 'attempt'-th conflict on one record: yield at first,
+ * then sleep a random time that doubles up to ~1 ms, so that many writers
+ * of one session make progress instead of colliding in lockstep. */
+static void backoff(int attempt) {
+  if (attempt < 4) {
+    sched_yield();
+    return;
+  }
+  uint32_t r = 0;
+  sessio__random(&r, sizeof r);
+  int shift = attempt - 4 < 10 ? attempt - 4 : 10;
+  struct timespec ts = {0, (long)(r % (1u << shift) + 1) * 1000L};
+  nanosleep(&ts, NULL);
+}
+
+/* ---- identities ------------------------------------------------------ */
+
+static void ident_from_raw(const sessio_manager *m, ident *id) {
+  sessio__key_derive(m->cfg.secret, m->cfg.secret_len, id->raw, &id->key);
+  sessio__seal_key(id->raw, id->seal);
+}
+
+static sessio_err ident_new(const sessio_manager *m, ident *id) {
+  sessio_err rc = sessio__random(id->raw, sizeof id->raw);
+  if (rc == SESSIO_OK) ident_from_raw(m, id);
+  return rc;
+}
+
+static void set_ident(sessio *s, const ident *id) {
+  s->id = *id;
+  sessio__handle(&s->id.key, s->handle);
+}
+
+/* ---- loading --------------------------------------------------------- */
+
+typedef struct loaded {
+  ident id;
+  uint64_t version;
+  int64_t touched_at;
+  sessio__meta meta;
+  char user[SESSIO_USER_MAX + 1];
+  sessio__map data;
+  int followed;
+} loaded;
+
+/* Loads and opens the live session of 'id' into '*out'. '*found' = 0 when
+ * there is none: missing, dead, corrupt or forged (all logged). A MOVED
+ * record (rotation grace) is followed once. */
+static sessio_err load_ident(sessio_manager *m, const ident *id, int64_t now,
+                             int hops, loaded *out, int *found) {
+  sessio_record rec;
+  sessio__buf pt = SESSIO__BUF_INIT;
+  size_t hdr;
+  int ok;
+  char h[SESSIO_HANDLE_LEN + 1];
+
+  *found = 0;
+  sessio_err rc = sessio_store_load(m->cfg.store, &id->key, now, &rec, found);
+  if (rc != SESSIO_OK || !*found) {
+    if (rc == SESSIO_ECORRUPT) goto corrupt;
+    return rc;
+  }
+  *found = 0;
+  sessio__handle(&id->key, h);
+  if (!sessio__record_meta(rec.blob, rec.blob_len, &out->meta, &hdr))
+    goto corrupt;
+  if (now >= sessio__deadline(&out->meta, rec.touched_at)) {
+    /* S13/S14: expired by the server's own clock, whatever the store says.
+     * Removed now so the store does not wait for its GC. */
+    sessio__log(m, SESSIO_LOG_INFO, "session expired sid=%.16s", h);
+    sessio_store_remove(m->cfg.store, &id->key, NULL);
+    if (rec.user[0]) sessio_store_user_remove(m->cfg.store, rec.user, &id->key);
+    goto done;
+  }
+  ok = sessio__record_open(rec.blob, rec.blob_len, hdr, rec.user, id->seal,
+                           &pt);
+  if (ok < 0) {
+    rc = SESSIO_ENOMEM;
+    goto done;
+  }
+  if (ok == 0) goto corrupt;
+  if (out->meta.flags & SESSIO__F_MOVED) {
+    if (hops > 0 || pt.len != SESSIO_ID_BYTES) goto corrupt;
+    ident next;
+    memcpy(next.raw, pt.data, SESSIO_ID_BYTES);
+    ident_from_raw(m, &next);
+    sessio__buf_free(&pt);
+    sessio_record_clear(&rec);
+    rc = load_ident(m, &next, now, hops + 1, out, found);
+    if (*found) out->followed = 1;
+    return rc;
+  }
+  sessio_err drc = sessio__map_decode(&out->data, pt.data, pt.len);
+  if (drc == SESSIO_ENOMEM) {
+    rc = drc;
+    goto done;
+  }
+  if (drc != SESSIO_OK) goto corrupt;
+  out->id = *id;
+  out->version = rec.version;
+  out->touched_at = rec.touched_at;
+  memcpy(out->user, rec.user, sizeof out->user);
+  out->followed = 0;
+  *found = 1;
+  goto done;
+
+corrupt:
+  sessio__handle(&id->key, h);
+  sessio__log(m, SESSIO_LOG_WARN, "unreadable session record sid=%.16s", h);
+  rc = SESSIO_OK;
+done:
+  sessio__buf_free(&pt);
+  sessio_record_clear(&rec);
+  return rc;
+}
+
+/* Takes a loaded session into the handle. */
+static void adopt(sessio *s, loaded *l) {
+  set_ident(s, &l->id);
+  s->has_id = 1;
+  s->version = l->version;
+  s->touched_at = l->touched_at;
+  s->meta = l->meta;
+  memcpy(s->user, l->user, sizeof s->user);
+  sessio__map_free(&s->data);
+  s->data = l->data;
+  l->data = (sessio__map)SESSIO__MAP_INIT;
+  s->followed |= l->followed;
+}
+
+typedef struct cands {
+  const char *name;
+  size_t name_len;
+  char v[MAX_CANDIDATES][SESSIO_ID_LEN];
+  size_t n;
+  size_t invalid;
+} cands;
+
+static int collect(void *ud, const char *name, size_t nlen, const char *val,
+                   size_t vlen) {
+  cands *c = ud;
+  if (nlen != c->name_len || memcmp(name, c->name, nlen) != 0) return 0;
+  if (!sessio_id_valid(val, vlen)) { /* S7: never reaches the store */
+    c->invalid++;
+    return 0;
+  }
+  for (size_t i = 0; i < c->n; i++)
+    if (memcmp(c->v[i], val, SESSIO_ID_LEN) == 0) return 0;
+  if (c->n < MAX_CANDIDATES) memcpy(c->v[c->n++], val, SESSIO_ID_LEN);
+  return 0;
+}
+
+sessio_err sessio_begin(sessio_manager *m, const char *const *headers,
+                        size_t n, int tls, int64_t now, sessio **out) {
+  if (m == NULL || out == NULL || (n > 0 && headers == NULL))
+    return SESSIO_EINVAL;
+  *out = NULL;
+  sessio *s = calloc(1, sizeof *s);
+  if (s == NULL) return SESSIO_ENOMEM;
+  s->m = m;
+  s->tls = tls;
+  s->now = now;
+
+  cands c;
+  c.name = sessio_manager_cookie_name(m, tls);
+  c.name_len = strlen(c.name);
+  c.n = c.invalid = 0;
+  size_t budget = SESSIO_COOKIE_HEADER_MAX; /* across all headers (S11) */
+  for (size_t i = 0; i < n && budget > 0; i++) {
+    if (headers[i] == NULL) continue;
+    size_t len = strnlen(headers[i], budget);
+    sessio_cookie_parse(headers[i], len, collect, &c);
+    budget -= len;
+  }
+  if (c.invalid)
+    sessio__log(m, SESSIO_LOG_INFO, "malformed session cookie ignored");
+
+  /* S12: every well-formed value is tried, and the outcome does not depend
+   * on their order: the most recently active live session wins, ties broken
+   * by key. */
+  sessio_err rc = SESSIO_OK;
+  loaded best, cur;
+  int have = 0;
+  memset(&best, 0, sizeof best);
+  for (size_t i = 0; i < c.n; i++) {
+    int found;
+    memset(&cur, 0, sizeof cur);
+    if (!sessio__id_decode(c.v[i], SESSIO_ID_LEN, cur.id.raw)) continue;
+    ident_from_raw(m, &cur.id);
+    rc = load_ident(m, &cur.id, now, 0, &cur, &found);
+    if (rc != SESSIO_OK) break;
+    if (!found) {
+      char h[SESSIO_HANDLE_LEN + 1];
+      sessio__handle(&cur.id.key, h);
+      sessio__log(m, SESSIO_LOG_INFO, "unknown session ID sid=%.16s", h);
+      continue;
+    }
+    if (!have || cur.touched_at > best.touched_at ||
+        (cur.touched_at == best.touched_at &&
+         memcmp(cur.id.key.b, best.id.key.b, SESSIO_KEY_BYTES) < 0)) {
+      if (have) sessio__map_free(&best.data);
+      best = cur;
+      have = 1;
+    } else {
+      sessio__map_free(&cur.data);
+    }
+  }
+  if (rc != SESSIO_OK) {
+    if (have) sessio__map_free(&best.data);
+    sessio_free(s);
+    return rc;
+  }
+  if (have) adopt(s, &best);
+  *out = s;
+  return SESSIO_OK;
+}
+
+void sessio_free(sessio *s) {
+  if (s == NULL) return;
+  sessio__map_free(&s->data);
+  sessio__ops_free(&s->ops);
+  for (size_t i = 0; i < s->n_flash; i++) free(s->flash[i]);
+  free(s->flash);
+  free(s->cookie);
+  sessio__buf_free(&s->scratch);
+  free(s);
+}
+
+/* ---- creation -------------------------------------------------------- */
+
+static sessio_err new_csrf(sessio *s) {
+  uint8_t raw[32];
+  char hex[SESSIO_CSRF_LEN + 1];
+  sessio_err rc = sessio__random(raw, sizeof raw);
+  if (rc != SESSIO_OK) return rc;
+  sessio__hex(raw, sizeof raw, hex);
+  rc = sessio__map_set(&s->data, CSRF_KEY, strlen(CSRF_KEY), SESSIO_T_STR,
+                       hex, SESSIO_CSRF_LEN, 0);
+  if (rc == SESSIO_OK && !s->created)
+    rc = sessio__ops_push(&s->ops, SESSIO__OP_SET, CSRF_KEY, strlen(CSRF_KEY),
+                          SESSIO_T_STR, hex, SESSIO_CSRF_LEN, 0);
+  return rc;
+}
+
+/* Makes the anonymous handle a new session (first data set). S5: the ID is
+ * always minted here, never taken from the client. */
+static sessio_err ensure_session(sessio *s) {
+  if (s->committed) return SESSIO_ESTATE;
+  if (s->has_id) return SESSIO_OK;
+  ident id;
+  sessio_err rc = ident_new(s->m, &id);
+  if (rc != SESSIO_OK) return rc;
+  const struct sessio_config *cfg = &s->m->cfg;
+  char info[SESSIO_INFO_MAX + 1];
+  memcpy(info, s->meta.info, sizeof info); /* a label set before creation */
+  memset(&s->meta, 0, sizeof s->meta);
+  memcpy(s->meta.info, info, sizeof info);
+  s->meta.created_at = s->now;
+  s->meta.rotated_at = s->now;
+  s->meta.idle_ms = cfg->idle_ms;
+  s->meta.abs_deadline = s->now + cfg->absolute_ms;
+  s->user[0] = '\0';
+  s->version = 0;
+  s->touched_at = s->now;
+  sessio__map_free(&s->data);
+  sessio__ops_free(&s->ops);
+  s->created = 1;
+  rc = new_csrf(s);
+  if (rc != SESSIO_OK) {
+    sessio__map_free(&s->data);
+    s->created = 0;
+    return rc;
+  }
+  set_ident(s, &id);
+  s->has_id = 1;
+  return SESSIO_OK;
+}
+
+/* ---- metadata -------------------------------------------------------- */
+
+int sessio_exists(const sessio *s) { return s && s->has_id; }
+int sessio_is_new(const sessio *s) { return s && s->has_id && s->created; }
+
+const char *sessio_handle(const sessio *s) {
+  return s && s->has_id ? s->handle : NULL;
+}
+
+int64_t sessio_created_at(const sessio *s) {
+  return s && s->has_id ? s->meta.created_at : 0;
+}
+int64_t sessio_last_seen(const sessio *s) {
+  return s && s->has_id ? s->touched_at : 0;
+}
+int64_t sessio_expires_at(const sessio *s) {
+  return s && s->has_id ? sessio__deadline(&s->meta, s->touched_at) : 0;
+}
+
+sessio_err sessio_set_info(sessio *s, const char *info) {
+  if (s == NULL || info == NULL) return SESSIO_EINVAL;
+  if (s->committed) return SESSIO_ESTATE;
+  size_t n = strnlen(info, SESSIO_INFO_MAX + 1);
+  if (n > SESSIO_INFO_MAX) {
+    n = SESSIO_INFO_MAX;
+    while (n > 0 && ((unsigned char)info[n] & 0xC0) == 0x80) n--; /* UTF-8 */
+  }
+  if (strlen(s->meta.info) == n && memcmp(s->meta.info, info, n) == 0)
+    return SESSIO_OK;
+  memcpy(s->meta.info, info, n);
+  s->meta.info[n] = '\0';
+  s->info_changed = 1;
+  return SESSIO_OK;
+}
+
+const char *sessio_info(const sessio *s) { return s ? s->meta.info : ""; }
+
+/* ---- data ------------------------------------------------------------ */
+
+/* SESSIO_OK for a valid user key: 1..max_key printable ASCII bytes, not
+ * starting with the reserved '_'. Reads at most max_key + 1 bytes. */
+static sessio_err check_key(const sessio *s, const char *key, size_t *len) {
+  if (key == NULL || *key == '\0' || *key == RESERVED) return SESSIO_EINVAL;
+  size_t n = 0;
+  for (; key[n]; n++) {
+    unsigned char c = (unsigned char)key[n];
+    if (n >= s->m->cfg.max_key) return SESSIO_ETOOBIG;
+    if (c < 0x21 || c > 0x7e) return SESSIO_EINVAL;
+  }
+  *len = n;
+  return SESSIO_OK;
+}
+
+/* Encoded size of one entry, per data.h's format (a bound is enough). */
+static size_t entry_size(size_t key_len, sessio_type t, size_t len) {
+  size_t v = (t == SESSIO_T_STR || t == SESSIO_T_BYTES) ? 10 + len
+             : t == SESSIO_T_BOOL                     ? 1
+                                                      : 10;
+  return 1 + 10 + key_len + v;
+}
+
+static sessio_err set_value(sessio *s, const char *key, sessio_type type,
+                            const void *val, size_t len, int64_t ival) {
+  size_t klen;
+  if (s == NULL) return SESSIO_EINVAL;
+  if (s->committed) return SESSIO_ESTATE;
+  sessio_err rc = check_key(s, key, &klen);
+  if (rc != SESSIO_OK) return rc;
+  if (len > s->m->cfg.max_value) return SESSIO_ETOOBIG;
+  size_t total = s->has_id ? sessio__map_encoded_size(&s->data) : 0;
+  const sessio__entry *old =
+      s->has_id ? sessio__map_get(&s->data, key, klen) : NULL;
+  size_t sub = old ? entry_size(klen, old->type, old->len) : 0;
+  if (total - (sub < total ? sub : total) + entry_size(klen, type, len) >
+      s->m->cfg.max_total)
+    return SESSIO_ETOOBIG;
+  rc = ensure_session(s);
+  if (rc != SESSIO_OK) return rc;
+  rc = sessio__ops_push(&s->ops, SESSIO__OP_SET, key, klen, type, val, len,
+                        ival);
+  if (rc == SESSIO_OK)
+    rc = sessio__map_set(&s->data, key, klen, type, val, len, ival);
+  return rc;
+}
+
+sessio_err sessio_set_str(sessio *s, const char *key, const char *val) {
+  if (val == NULL) return SESSIO_EINVAL;
+  return sessio_set_strn(s, key, val, strlen(val));
+}
+
+sessio_err sessio_set_strn(sessio *s, const char *key, const char *val,
+                           size_t len) {
+  if (val == NULL || memchr(val, '\0', len) != NULL) return SESSIO_EINVAL;
+  return set_value(s, key, SESSIO_T_STR, val, len, 0);
+}
+
+sessio_err sessio_set_int(sessio *s, const char *key, int64_t val) {
+  return set_value(s, key, SESSIO_T_INT, NULL, 0, val);
+}
+
+sessio_err sessio_set_bool(sessio *s, const char *key, int val) {
+  return set_value(s, key, SESSIO_T_BOOL, NULL, 0, val ? 1 : 0);
+}
+
+sessio_err sessio_set_bytes(sessio *s, const char *key, const void *val,
+                            size_t len) {
+  if (val == NULL && len > 0) return SESSIO_EINVAL;
+  return set_value(s, key, SESSIO_T_BYTES, val ? val : "", len, 0);
+}
+
+sessio_err sessio_delete(sessio *s, const char *key) {
+  size_t klen;
+  if (s == NULL) return SESSIO_EINVAL;
+  if (s->committed) return SESSIO_ESTATE;
+  sessio_err rc = check_key(s, key, &klen);
+  if (rc != SESSIO_OK) return rc;
+  if (!s->has_id || sessio__map_get(&s->data, key, klen) == NULL)
+    return SESSIO_OK;
+  rc = sessio__ops_push(&s->ops, SESSIO__OP_DEL, key, klen, SESSIO_T_NONE,
+                       NULL, 0, 0);
+  if (rc == SESSIO_OK) sessio__map_delete(&s->data, key, klen);
+  return rc;
+}
+
+sessio_err sessio_delete_prefix(sessio *s, const char *prefix) {
+  if (s == NULL || prefix == NULL || *prefix == RESERVED) return SESSIO_EINVAL;
+  if (s->committed) return SESSIO_ESTATE;
+  if (!s->has_id) return SESSIO_OK;
+  size_t plen = strlen(prefix), lo, hi;
+  sessio__map_prefix(&s->data, prefix, plen, &lo, &hi);
+  /* With the empty prefix, reserved keys (CSRF, flash) stay. */
+  size_t user_keys = 0;
+  for (size_t i = lo; i < hi; i++)
+    if (s->data.v[i].key[0] != RESERVED) user_keys++;
+  if (user_keys == 0) return SESSIO_OK;
+  if (plen == 0) {
+    /* Delete user keys one by one so reserved keys survive. */
+    for (size_t i = s->data.n; i-- > 0;) {
+      sessio__entry *e = &s->data.v[i];
+      if (e->key[0] == RESERVED) continue;
+      sessio_err rc = sessio__ops_push(&s->ops, SESSIO__OP_DEL, e->key,
+                                       e->key_len, SESSIO_T_NONE, NULL, 0, 0);
+      if (rc != SESSIO_OK) return rc;
+      sessio__map_delete(&s->data, e->key, e->key_len);
+    }
+    return SESSIO_OK;
+  }
+  sessio_err rc = sessio__ops_push(&s->ops, SESSIO__OP_DEL_PREFIX, prefix,
+                                   plen, SESSIO_T_NONE, NULL, 0, 0);
+  if (rc != SESSIO_OK) return rc;
+  for (size_t i = hi; i-- > lo;)
+    sessio__map_delete(&s->data, s->data.v[i].key, s->data.v[i].key_len);
+  return SESSIO_OK;
+}
+
+sessio_err sessio_incr(sessio *s, const char *key, int64_t delta,
+                       int64_t *result) {
+  size_t klen;
+  if (s == NULL) return SESSIO_EINVAL;
+  if (s->committed) return SESSIO_ESTATE;
+  sessio_err rc = check_key(s, key, &klen);
+  if (rc != SESSIO_OK) return rc;
+  if (s->has_id) {
+    const sessio__entry *e = sessio__map_get(&s->data, key, klen);
+    if (e && e->type != SESSIO_T_INT) return SESSIO_ETYPE;
+    if (e && (delta > 0 ? e->ival > INT64_MAX - delta
+                        : e->ival < INT64_MIN - delta))
+      return SESSIO_EOVERFLOW;
+    if (!e && sessio__map_encoded_size(&s->data) +
+                      entry_size(klen, SESSIO_T_INT, 0) >
+                  s->m->cfg.max_total)
+      return SESSIO_ETOOBIG;
+  }
+  rc = ensure_session(s);
+  if (rc != SESSIO_OK) return rc;
+  int64_t r;
+  rc = sessio__map_incr(&s->data, key, klen, delta, &r);
+  if (rc != SESSIO_OK) return rc;
+  rc = sessio__ops_push(&s->ops, SESSIO__OP_INCR, key, klen, SESSIO_T_INT,
+                        NULL, 0, delta);
+  if (rc != SESSIO_OK) {
+    int64_t undo;
+    sessio__map_incr(&s->data, key, klen, -delta, &undo);
+    return rc;
+  }
+  if (result) *result = r;
+  return SESSIO_OK;
+}
+
+sessio_type sessio_type_of(const sessio *s, const char *key) {
+  if (s == NULL || !s->has_id || key == NULL || *key == RESERVED)
+    return SESSIO_T_NONE;
+  const sessio__entry *e = sessio__map_get(&s->data, key, strlen(key));
+  return e ? e->type : SESSIO_T_NONE;
+}
+
+static const sessio__entry *get_typed(const sessio *s, const char *key,
+                                      sessio_type t) {
+  if (s == NULL || !s->has_id || key == NULL || *key == RESERVED) return NULL;
+  const sessio__entry *e = sessio__map_get(&s->data, key, strlen(key));
+  return e && e->type == t ? e : NULL;
+}
+
+int sessio_get_str(const sessio *s, const char *key, const char **val,
+                   size_t *len) {
+  const sessio__entry *e = get_typed(s, key, SESSIO_T_STR);
+  if (e == NULL) return 0;
+  if (val) *val = (const char *)e->bytes;
+  if (len) *len = e->len;
+  return 1;
+}
+
+int sessio_get_int(const sessio *s, const char *key, int64_t *val) {
+  const sessio__entry *e = get_typed(s, key, SESSIO_T_INT);
+  if (e && val) *val = e->ival;
+  return e != NULL;
+}
+
+int sessio_get_bool(const sessio *s, const char *key, int *val) {
+  const sessio__entry *e = get_typed(s, key, SESSIO_T_BOOL);
+  if (e && val) *val = e->ival != 0;
+  return e != NULL;
+}
+
+int sessio_get_bytes(const sessio *s, const char *key, const void **val,
+                     size_t *len) {
+  const sessio__entry *e = get_typed(s, key, SESSIO_T_BYTES);
+  if (e == NULL) return 0;
+  if (val) *val = e->bytes;
+  if (len) *len = e->len;
+  return 1;
+}
+
+sessio_err sessio_iterate(const sessio *s, const char *prefix,
+                          sessio_iter_fn cb, void *ud) {
+  if (s == NULL || cb == NULL) return SESSIO_EINVAL;
+  if (!s->has_id) return SESSIO_OK;
+  if (prefix == NULL) prefix = "";
+  size_t lo, hi;
+  sessio__map_prefix(&s->data, prefix, strlen(prefix), &lo, &hi);
+  for (size_t i = lo; i < hi; i++) {
+    const sessio__entry *e = &s->data.v[i];
+    if (e->key[0] == RESERVED) continue;
+    if (cb(ud, e->key, e->type, e->bytes, e->len, e->ival)) break;
+  }
+  return SESSIO_OK;
+}
+
+/* ---- flash ----------------------------------------------------------- */
+
+static int flash_key(const char *key, char *out, size_t cap) {
+  int n = snprintf(out, cap, FLASH_PREFIX "%s", key ? key : "");
+  return key && *key && n > 0 && (size_t)n < cap;
+}
+
+sessio_err sessio_flash_set(sessio *s, const char *key, const char *msg) {
+  char k[160];
+  if (s == NULL || msg == NULL || !flash_key(key, k, sizeof k))
+    return SESSIO_EINVAL;
+  if (s->committed) return SESSIO_ESTATE;
+  size_t len = strlen(msg);
+  if (len > s->m->cfg.max_value) return SESSIO_ETOOBIG;
+  sessio_err rc = ensure_session(s);
+  if (rc == SESSIO_OK)
+    rc = sessio__ops_push(&s->ops, SESSIO__OP_SET, k, strlen(k), SESSIO_T_STR,
+                          msg, len, 0);
+  if (rc == SESSIO_OK)
+    rc = sessio__map_set(&s->data, k, strlen(k), SESSIO_T_STR, msg, len, 0);
+  return rc;
+}
+
+int sessio_flash_take(sessio *s, const char *key, const char **msg) {
+  char k[160];
+  if (s == NULL || !s->has_id || s->committed || !flash_key(key, k, sizeof k))
+    return 0;
+  const sessio__entry *e = sessio__map_get(&s->data, k, strlen(k));
+  if (e == NULL || e->type != SESSIO_T_STR) return 0;
+  char **grown = realloc(s->flash, (s->n_flash + 1) * sizeof *grown);
+  if (grown == NULL) return 0;
+  s->flash = grown;
+  char *copy = strdup((const char *)e->bytes);
+  if (copy == NULL) return 0;
+  if (sessio__ops_push(&s->ops, SESSIO__OP_DEL, k, strlen(k), SESSIO_T_NONE,
+                       NULL, 0, 0) != SESSIO_OK) {
+    free(copy);
+    return 0;
+  }
+  sessio__map_delete(&s->data, k, strlen(k));
+  s->flash[s->n_flash++] = copy;
+  if (msg) *msg = copy;
+  return 1;
+}
+
+/* ---- CSRF ------------------------------------------------------------ */
+
+const char *sessio_csrf_token(const sessio *s) {
+  if (s == NULL || !s->has_id) return NULL;
+  const sessio__entry *e = sessio__map_get(&s->data, CSRF_KEY, strlen(CSRF_KEY));
+  return e && e->type == SESSIO_T_STR ? (const char *)e->bytes : NULL;
+}
+
+int sessio_csrf_check(const sessio *s, const char *token, size_t len) {
+  const char *want = sessio_csrf_token(s);
+  if (want == NULL || token == NULL || len != SESSIO_CSRF_LEN) return 0;
+  return sessio__ct_equal(want, token, SESSIO_CSRF_LEN);
+}
+
+/* ---- users and privilege changes ------------------------------------- */
+
+/* Moves the current stored identity to 'old' (to be killed or moved at
+ * commit) and gives the handle a fresh ID. */
+static sessio_err replace_ident(sessio *s, enum old_fate fate) {
+  ident id;
+  sessio_err rc = ident_new(s->m, &id);
+  if (rc != SESSIO_OK) return rc;
+  if (!s->created && s->old_fate == OLD_NONE) {
+    s->old = s->id;
+    s->old_version = s->version;
+    memcpy(s->old_user, s->user, sizeof s->old_user);
+  }
+  if (!s->created) s->old_fate = fate;
+  set_ident(s, &id);
+  return SESSIO_OK;
+}
+
+sessio_err sessio_regenerate(sessio *s) {
+  if (s == NULL) return SESSIO_EINVAL;
+  if (s->committed) return SESSIO_ESTATE;
+  if (!s->has_id) return SESSIO_OK;
+  return replace_ident(s, OLD_KILL);
+}
+
+sessio_err sessio_login(sessio *s, const char *user, int remember,
+                        int64_t now) {
+  if (s == NULL || user == NULL) return SESSIO_EINVAL;
+  size_t n = strlen(user);
+  if (n == 0 || n > SESSIO_USER_MAX) return SESSIO_EINVAL;
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)user[i] < 0x20 || user[i] == 0x7f) return SESSIO_EINVAL;
+  if (s->committed) return SESSIO_ESTATE;
+  sessio_err rc = ensure_session(s);
+  if (rc == SESSIO_OK && !s->created) rc = replace_ident(s, OLD_KILL);
+  if (rc != SESSIO_OK) return rc;
+  const struct sessio_config *cfg = &s->m->cfg;
+  int rem = remember && cfg->remember_ms > 0;
+  memcpy(s->user, user, n + 1);
+  s->meta.flags = (uint8_t)(SESSIO__F_AUTH | (rem ? SESSIO__F_REMEMBER : 0));
+  s->meta.auth_at = now;
+  s->meta.rotated_at = now;
+  /* S14: re-authentication resets both timeouts. A remember-me session
+   * lives 'remember' from login, as its idle and absolute limit. */
+  s->meta.idle_ms = rem ? cfg->remember_ms : cfg->idle_ms;
+  s->meta.abs_deadline = now + (rem ? cfg->remember_ms : cfg->absolute_ms);
+  s->touched_at = now;
+  s->meta_changed = 1;
+  return new_csrf(s); /* S19: rotated at login */
+}
+
+const char *sessio_user(const sessio *s) {
+  return s && s->has_id && (s->meta.flags & SESSIO__F_AUTH) && s->user[0]
+             ? s->user
+             : NULL;
+}
+
+int sessio_is_authenticated(const sessio *s) { return sessio_user(s) != NULL; }
+
+sessio_err sessio_destroy(sessio *s) {
+  if (s == NULL) return SESSIO_EINVAL;
+  if (s->committed) return SESSIO_ESTATE;
+  if (!s->has_id) return SESSIO_OK;
+  if (!s->created && s->old_fate == OLD_NONE) {
+    s->old = s->id;
+    s->old_version = s->version;
+    memcpy(s->old_user, s->user, sizeof s->old_user);
+  }
+  if (!s->created || s->old_fate != OLD_NONE) s->old_fate = OLD_KILL;
+  s->destroyed = 1;
+  /* Back to anonymous: later data calls create a fresh session. */
+  s->has_id = 0;
+  s->created = 0;
+  s->version = 0;
+  s->user[0] = '\0';
+  memset(&s->meta, 0, sizeof s->meta);
+  sessio__map_free(&s->data);
+  sessio__ops_free(&s->ops);
+  return SESSIO_OK;
+}
+
+/* ---- commit ---------------------------------------------------------- */
+
+/* Seals the handle's data and metadata into s->scratch and describes it as
+ * a record to save at 'now'. */
+static sessio_err build_record(sessio *s, int64_t now, sessio_record *rec) {
+  sessio__buf pt = SESSIO__BUF_INIT;
+  sessio_err rc = sessio__map_encode(&s->data, &pt);
+  if (rc == SESSIO_OK && pt.len > s->m->cfg.max_total) rc = SESSIO_ETOOBIG;
+  if (rc == SESSIO_OK)
+    rc = sessio__record_encode(&s->meta, s->user, s->id.seal, pt.data, pt.len,
+                               &s->scratch);
+  sessio__buf_free(&pt);
+  if (rc != SESSIO_OK) return rc;
+  memset(rec, 0, sizeof *rec);
+  rec->expires_at = sessio__deadline(&s->meta, now);
+  rec->touched_at = now;
+  memcpy(rec->user, s->user, sizeof rec->user);
+  rec->blob = s->scratch.data;
+  rec->blob_len = s->scratch.len;
+  return SESSIO_OK;
+}
+
+/* The record that ends an old identity: dead at once (kill), or a sealed
+ * pointer to the new ID for the grace window (move, S15). */
+static sessio_err build_tombstone(sessio *s, int64_t now, sessio_record *rec,
+                                  sessio__buf *out) {
+  sessio__meta meta;
+  memset(&meta, 0, sizeof meta);
+  int move = s->old_fate == OLD_MOVE;
+  meta.flags = move ? SESSIO__F_MOVED : 0;
+  meta.created_at = now;
+  meta.idle_ms = move ? s->m->cfg.grace_ms : 0;
+  meta.abs_deadline = now + meta.idle_ms;
+  sessio_err rc = sessio__record_encode(&meta, "", s->old.seal, s->id.raw,
+                                        move ? SESSIO_ID_BYTES : 0, out);
+  if (rc != SESSIO_OK) return rc;
+  memset(rec, 0, sizeof *rec);
+  rec->expires_at = meta.abs_deadline;
+  rec->touched_at = now;
+  rec->blob = out->data;
+  rec->blob_len = out->len;
+  return SESSIO_OK;
+}
+
+/* After a conflict on 'id': reload its live record, re-apply this request's
+ * operations, keep this request's metadata changes. '*gone' is set when the
+ * session ended meanwhile. */
+static sessio_err reload_merge(sessio *s, const ident *id, int64_t now,
+                               uint64_t *version, int keep_meta, int follow,
+                               int *gone) {
+  loaded l;
+  int found;
+  memset(&l, 0, sizeof l);
+  *gone = 0;
+  sessio_err rc = load_ident(s->m, id, now, 0, &l, &found);
+  if (rc != SESSIO_OK) return rc;
+  if (!found || (l.followed && !follow)) {
+    *gone = 1;
+    sessio__map_free(&l.data);
+    return SESSIO_OK;
+  }
+  rc = sessio__ops_apply(&s->ops, &l.data);
+  if (rc != SESSIO_OK) {
+    sessio__map_free(&l.data);
+    return rc;
+  }
+  sessio__map_free(&s->data);
+  s->data = l.data;
+  *version = l.version;
+  if (l.followed) {
+    /* Rotated meanwhile by another request: continue on the new ID. */
+    set_ident(s, &l.id);
+    s->followed = 1;
+  }
+  if (!keep_meta) {
+    char info[SESSIO_INFO_MAX + 1];
+    memcpy(info, s->meta.info, sizeof info);
+    s->meta = l.meta;
+    memcpy(s->user, l.user, sizeof s->user);
+    if (s->info_changed) memcpy(s->meta.info, info, sizeof info);
+  }
+  return SESSIO_OK;
+}
+
+static sessio_err make_cookie(sessio *s, int64_t now, int deletion) {
+  const struct sessio_config *cfg = &s->m->cfg;
+  sessio_cookie_attrs a;
+  char id[SESSIO_ID_LEN + 1] = "";
+  a.domain = cfg->domain[0] ? cfg->domain : NULL;
+  a.secure = cfg->secure == SESSIO_SECURE_ALWAYS ||
+             (cfg->secure == SESSIO_SECURE_AUTO && s->tls);
+  a.samesite = cfg->samesite;
+  a.max_age = -1;
+  if (deletion) {
+    a.max_age = 0;
+  } else {
+    sessio__id_encode(s->id.raw, id);
+    if (s->meta.flags & SESSIO__F_REMEMBER) {
+      /* S8: never beyond the absolute deadline. */
+      int64_t left = s->meta.abs_deadline - now;
+      a.max_age = left > 0 ? left / 1000 : 0;
+    }
+  }
+  const char *name = sessio_manager_cookie_name(s->m, s->tls);
+  size_t need = 0;
+  char small[256];
+  sessio_err rc = sessio_cookie_format(small, sizeof small, &need, name, id, &a);
+  if (rc == SESSIO_ENOBUFS) {
+    char *big = malloc(need + 1);
+    if (big == NULL) return SESSIO_ENOMEM;
+    rc = sessio_cookie_format(big, need + 1, &need, name, id, &a);
+    if (rc == SESSIO_OK) {
+      free(s->cookie);
+      s->cookie = big;
+      return SESSIO_OK;
+    }
+    free(big);
+  }
+  if (rc != SESSIO_OK) return rc;
+  free(s->cookie);
+  s->cookie = strdup(small);
+  return s->cookie ? SESSIO_OK : SESSIO_ENOMEM;
+}
+
+static sessio_err index_user(sessio *s, int64_t now) {
+  if (!s->user[0]) return SESSIO_OK;
+  return sessio_store_user_add(s->m->cfg.store, s->user, &s->id.key,
+                               sessio__deadline(&s->meta, now));
+}
+
+/* Saves the handle under its (new) identity and ends the old identity, so
+ * that no update committed to the old one meanwhile is lost: the old record
+ * is replaced by a tombstone with a version check, and on a conflict the
+ * newer data is merged into the new record before trying again. */
+static sessio_err commit_replace(sessio *s, int64_t now) {
+  sessio_store *st = s->m->cfg.store;
+  sessio__buf tomb = SESSIO__BUF_INIT;
+  sessio_record rec, trec;
+  uint64_t new_version = 0, v;
+  sessio_err rc = SESSIO_OK;
+  int attempt;
+  for (attempt = 0; attempt < MAX_RETRIES; attempt++) {
+    if ((rc = build_record(s, now, &rec)) != SESSIO_OK) break;
+    rc = sessio_store_save(st, &s->id.key, &rec, new_version, now, &v);
+    if (rc != SESSIO_OK) break; /* a collision on a fresh 256-bit ID is not
+                                   a conflict we can expect */
+    new_version = v;
+    if ((rc = build_tombstone(s, now, &trec, &tomb)) != SESSIO_OK) break;
+    rc = sessio_store_save(st, &s->old.key, &trec, s->old_version, now, &v);
+    if (rc != SESSIO_ECONFLICT) break;
+    int gone;
+    uint64_t ov = 0;
+    ident keep = s->id;
+    ident old = s->old;
+    rc = reload_merge(s, &old, now, &ov, 1, 0, &gone);
+    set_ident(s, &keep); /* the new identity stays the target */
+    if (rc != SESSIO_OK) break;
+    if (gone) break; /* ended meanwhile: nothing left to kill */
+    s->old_version = ov;
+    backoff(attempt);
+  }
+  if (attempt == MAX_RETRIES) rc = SESSIO_EBUSY;
+  if (rc == SESSIO_OK && s->old_fate == OLD_KILL)
+    rc = sessio_store_remove(st, &s->old.key, NULL);
+  if (rc == SESSIO_OK && s->old_user[0])
+    rc = sessio_store_user_remove(st, s->old_user, &s->old.key);
+  if (rc == SESSIO_OK) {
+    s->version = new_version;
+    s->touched_at = now;
+    rc = index_user(s, now);
+  }
+  sessio__buf_free(&tomb);
+  return rc;
+}
+
+/* Saves changes of a stored session with a version check, merging with
+ * concurrent commits (see the file header). */
+static sessio_err commit_update(sessio *s, int64_t now) {
+  sessio_store *st = s->m->cfg.store;
+  sessio_record rec;
+  uint64_t v;
+  sessio_err rc = SESSIO_OK;
+  for (int attempt = 0; attempt < MAX_RETRIES; attempt++) {
+    if ((rc = build_record(s, now, &rec)) != SESSIO_OK) return rc;
+    rc = sessio_store_save(st, &s->id.key, &rec, s->version, now, &v);
+    if (rc == SESSIO_OK) {
+      s->version = v;
+      s->touched_at = now;
+      return s->meta_changed || s->info_changed ? index_user(s, now) : rc;
+    }
+    if (rc != SESSIO_ECONFLICT) return rc;
+    int gone;
+    ident cur = s->id;
+    rc = reload_merge(s, &cur, now, &s->version, s->meta_changed, 1, &gone);
+    if (rc != SESSIO_OK) return rc;
+    if (gone) {
+      /* Destroyed or expired by another request meanwhile: this request's
+       * changes are dropped rather than resurrecting the session. */
+      sessio__log(s->m, SESSIO_LOG_INFO,
+                  "session ended during request, changes dropped sid=%.16s",
+                  s->handle);
+      s->has_id = 0;
+      return SESSIO_OK;
+    }
+    backoff(attempt);
+  }
+  return SESSIO_EBUSY;
+}
+
+sessio_err sessio_commit(sessio *s, int64_t now) {
+  if (s == NULL) return SESSIO_EINVAL;
+  if (s->committed) return SESSIO_ESTATE;
+  s->committed = 1;
+  sessio_store *st = s->m->cfg.store;
+  const struct sessio_config *cfg = &s->m->cfg;
+  sessio_err rc = SESSIO_OK;
+
+  /* S15: periodic rotation of authenticated sessions, with a grace window;
+   * never on top of a privilege change (that kills the old ID instead). */
+  if (s->has_id && !s->created && s->old_fate == OLD_NONE && cfg->rotate_ms &&
+      (s->meta.flags & SESSIO__F_AUTH) &&
+      now - s->meta.rotated_at >= cfg->rotate_ms) {
+    if ((rc = replace_ident(s, OLD_MOVE)) != SESSIO_OK) return rc;
+    s->meta.rotated_at = now;
+    sessio__log(s->m, SESSIO_LOG_INFO, "session rotated sid=%.16s", s->handle);
+  }
+
+  if (s->destroyed && s->old_fate == OLD_KILL && !s->has_id) {
+    rc = sessio_store_remove(st, &s->old.key, NULL);
+    if (rc == SESSIO_OK && s->old_user[0])
+      rc = sessio_store_user_remove(st, s->old_user, &s->old.key);
+    if (rc != SESSIO_OK) return rc;
+    sessio__log(s->m, SESSIO_LOG_INFO, "session destroyed");
+    return make_cookie(s, now, 1); /* S17 */
+  }
+  if (!s->has_id) return SESSIO_OK; /* S16: nothing stored, no cookie */
+
+  int send_cookie = 0;
+  if (s->old_fate != OLD_NONE && !s->destroyed) {
+    rc = commit_replace(s, now);
+    send_cookie = 1;
+    if (rc == SESSIO_OK)
+      sessio__log(s->m, SESSIO_LOG_INFO, "session ID regenerated sid=%.16s",
+                  s->handle);
+  } else if (s->created) {
+    if (s->destroyed) { /* destroyed, then new data: end the old one first */
+      rc = sessio_store_remove(st, &s->old.key, NULL);
+      if (rc == SESSIO_OK && s->old_user[0])
+        rc = sessio_store_user_remove(st, s->old_user, &s->old.key);
+      if (rc != SESSIO_OK) return rc;
+    }
+    sessio_record rec;
+    uint64_t v;
+    rc = build_record(s, now, &rec);
+    if (rc == SESSIO_OK) rc = sessio_store_save(st, &s->id.key, &rec, 0, now, &v);
+    if (rc == SESSIO_OK) {
+      s->version = v;
+      s->touched_at = now;
+      rc = index_user(s, now);
+      sessio__log(s->m, SESSIO_LOG_INFO, "session created sid=%.16s",
+                  s->handle);
+    }
+    send_cookie = 1;
+  } else if (s->ops.n > 0 || s->meta_changed || s->info_changed) {
+    rc = commit_update(s, now);
+  } else if (now - s->touched_at >= cfg->touch_interval_ms) {
+    /* Unchanged: a cheap, throttled touch extends the idle expiry. */
+    int found;
+    rc = sessio_store_touch(st, &s->id.key, now,
+                            sessio__deadline(&s->meta, now), now, &found);
+    if (rc == SESSIO_OK && found) {
+      s->touched_at = now;
+      rc = index_user(s, now);
+    }
+  }
+  if (rc != SESSIO_OK) return rc;
+  if ((send_cookie || s->followed) && s->has_id) return make_cookie(s, now, 0);
+  return SESSIO_OK;
+}
+
+const char *sessio_set_cookie(const sessio *s) { return s ? s->cookie : NULL; }

@@ -1,0 +1,56 @@
+/*
+ * session_internal.h — the structs behind the opaque sessio_config,
+ * sessio_manager and sessio handles, shared by config.c (configuration and
+ * manager), session.c (one request's lifecycle and commit) and users.c
+ * (per-user listing and revocation). Internal to libsessio.
+ */
+#ifndef SESSIO_SESSION_INTERNAL_H
+#define SESSIO_SESSION_INTERNAL_H
+
+#include "buf.h"
+#include "crypto.h"
+#include "data.h"
+#include "record.h"
+#include "sessio.h"
+#include "sessio/store.h"
+
+#define SESSIO__COOKIE_NAME_MAX 64
+#define SESSIO__DOMAIN_MAX 253
+
+struct sessio_config {
+  sessio_store *store;
+  int64_t idle_ms, absolute_ms, remember_ms;
+  int64_t touch_interval_ms;
+  int64_t rotate_ms, grace_ms;
+  char cookie_name[SESSIO__COOKIE_NAME_MAX + 1]; /* "" = default */
+  sessio_secure secure;
+  sessio_samesite samesite;
+  char domain[SESSIO__DOMAIN_MAX + 1];           /* "" = none */
+  uint8_t secret[SESSIO_SECRET_MAX];
+  size_t secret_len;
+  size_t max_key, max_value, max_total;
+  sessio_log_fn log_fn;
+  void *log_ud;
+  sessio_log_level log_level;
+};
+
+struct sessio_manager {
+  struct sessio_config cfg;
+  char name_tls[SESSIO__COOKIE_NAME_MAX + 1];   /* cookie name over TLS */
+  char name_plain[SESSIO__COOKIE_NAME_MAX + 1]; /* and without */
+};
+
+/* Logs through the configured logger when 'level' is enabled. */
+void sessio__log(const sessio_manager *m, sessio_log_level level,
+                 const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Liveness of a record by the server's own rules (S13, S14): live while
+ * now < touched_at + idle and now < abs_deadline. */
+static inline int64_t sessio__deadline(const sessio__meta *meta,
+                                       int64_t touched_at) {
+  int64_t idle = touched_at + meta->idle_ms;
+  return idle < meta->abs_deadline ? idle : meta->abs_deadline;
+}
+
+#endif

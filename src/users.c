@@ -1,0 +1,126 @@
+/*
+ * users.c — the per-user view of sessions (S18): list a user's live
+ * sessions for a "where you are signed in" page, and revoke one, all, or all
+ * but the current one. The store's user index may hold stale keys; each key
+ * is checked against its record here and stale pairs are removed ("repaired
+ * on read").
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "session_internal.h"
+
+/* Reads a live record's metadata for the listing; '*live' = 0 for a stale
+ * index entry (missing, dead, unreadable or belonging to another user). */
+static sessio_err peek(sessio_manager *m, const char *user,
+                       const sessio_key *key, int64_t now,
+                       sessio_session_info *info, int *live) {
+  sessio_record rec;
+  sessio__meta meta;
+  size_t hdr;
+  int found;
+  *live = 0;
+  sessio_err rc = sessio_store_load(m->cfg.store, key, now, &rec, &found);
+  if (rc == SESSIO_ECORRUPT) return SESSIO_OK;
+  if (rc != SESSIO_OK || !found) return rc;
+  if (sessio__record_meta(rec.blob, rec.blob_len, &meta, &hdr) &&
+      !(meta.flags & SESSIO__F_MOVED) && strcmp(rec.user, user) == 0 &&
+      now < sessio__deadline(&meta, rec.touched_at)) {
+    *live = 1;
+    memset(info, 0, sizeof *info);
+    sessio__handle(key, info->handle);
+    info->created_at = meta.created_at;
+    info->last_seen = rec.touched_at;
+    info->expires_at = sessio__deadline(&meta, rec.touched_at);
+    info->remember = (meta.flags & SESSIO__F_REMEMBER) != 0;
+    memcpy(info->info, meta.info, sizeof info->info);
+  }
+  sessio_record_clear(&rec);
+  return SESSIO_OK;
+}
+
+static int by_last_seen_desc(const void *a, const void *b) {
+  const sessio_session_info *x = a, *y = b;
+  if (x->last_seen != y->last_seen) return x->last_seen < y->last_seen ? 1 : -1;
+  return strcmp(x->handle, y->handle);
+}
+
+/* Lists the user's live sessions, with their keys in 'keys_out' (parallel
+ * to '*out') when it is not NULL. */
+static sessio_err list(sessio_manager *m, const char *user, int64_t now,
+                       sessio_session_info **out, sessio_key **keys_out,
+                       size_t *n) {
+  sessio_key *keys = NULL;
+  size_t nk = 0, live_n = 0;
+  sessio_session_info *v = NULL;
+  *out = NULL;
+  *n = 0;
+  if (keys_out) *keys_out = NULL;
+  sessio_err rc = sessio_store_user_list(m->cfg.store, user, now, &keys, &nk);
+  if (rc != SESSIO_OK || nk == 0) goto done;
+  v = calloc(nk, sizeof *v);
+  if (v == NULL) {
+    rc = SESSIO_ENOMEM;
+    goto done;
+  }
+  for (size_t i = 0; i < nk; i++) {
+    int live;
+    rc = peek(m, user, &keys[i], now, &v[live_n], &live);
+    if (rc != SESSIO_OK) goto done;
+    if (live) {
+      keys[live_n++] = keys[i];
+    } else {
+      rc = sessio_store_user_remove(m->cfg.store, user, &keys[i]);
+      if (rc != SESSIO_OK) goto done;
+    }
+  }
+  if (live_n == 0) goto done;
+  if (keys_out == NULL) /* the sort would break the pairing with keys */
+    qsort(v, live_n, sizeof *v, by_last_seen_desc);
+  *out = v;
+  *n = live_n;
+  v = NULL;
+  if (keys_out) {
+    *keys_out = keys;
+    keys = NULL;
+  }
+done:
+  free(v);
+  free(keys);
+  return rc;
+}
+
+sessio_err sessio_user_sessions(sessio_manager *m, const char *user,
+                                int64_t now, sessio_session_info **out,
+                                size_t *n) {
+  if (m == NULL || user == NULL || out == NULL || n == NULL)
+    return SESSIO_EINVAL;
+  return list(m, user, now, out, NULL, n);
+}
+
+sessio_err sessio_user_revoke(sessio_manager *m, const char *user,
+                              const char *keep, const char *only,
+                              int64_t now, size_t *revoked) {
+  sessio_session_info *v = NULL;
+  sessio_key *keys = NULL;
+  size_t n = 0, count = 0;
+  if (revoked) *revoked = 0;
+  if (m == NULL || user == NULL) return SESSIO_EINVAL;
+  sessio_err rc = list(m, user, now, &v, &keys, &n);
+  for (size_t i = 0; rc == SESSIO_OK && i < n; i++) {
+    if (keep && strcmp(keep, v[i].handle) == 0) continue;
+    if (only && strcmp(only, v[i].handle) != 0) continue;
+    rc = sessio_store_remove(m->cfg.store, &keys[i], NULL);
+    if (rc == SESSIO_OK)
+      rc = sessio_store_user_remove(m->cfg.store, user, &keys[i]);
+    if (rc == SESSIO_OK) {
+      count++;
+      sessio__log(m, SESSIO_LOG_INFO, "session revoked sid=%.16s",
+                  v[i].handle);
+    }
+  }
+  free(v);
+  free(keys);
+  if (revoked) *revoked = count;
+  return rc;
+}

@@ -1,0 +1,995 @@
+/*
+ * test_session.c — the request lifecycle of libsessio against the memory
+ * store: lazy creation, strict mode, timeouts at their edges, login and
+ * regeneration, rotation with grace, destroy, duplicate cookies, CSRF,
+ * flash, limits, corrupted records, a store that is down, and merge-safe
+ * commits with real threads. Time is injected; nothing sleeps.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto.h"
+#include "harness.h"
+#include "sessio.h"
+#include "sessio/store.h"
+
+#define T0 1700000000000LL /* an arbitrary "now" */
+#define SEC 1000LL
+#define MIN (60 * SEC)
+#define HOUR (60 * MIN)
+
+/* ---- a store wrapper that counts calls and can fail ------------------ */
+
+typedef struct wrap_store {
+  sessio_store base;
+  sessio_store *inner;
+  int loads, saves, touches, removes;
+  int down; /* every call fails with SESSIO_EUNAVAIL */
+} wrap_store;
+
+#define W(st) ((wrap_store *)(st))
+#define DOWN(st)                                                            \
+  do {                                                                      \
+    if (W(st)->down) return SESSIO_EUNAVAIL;                                \
+  } while (0)
+
+static sessio_err w_load(sessio_store *st, const sessio_key *k, int64_t now,
+                         sessio_record *out, int *found) {
+  DOWN(st);
+  W(st)->loads++;
+  return W(st)->inner->methods->load(W(st)->inner, k, now, out, found);
+}
+static sessio_err w_save(sessio_store *st, const sessio_key *k,
+                         const sessio_record *r, uint64_t e, int64_t now,
+                         uint64_t *v) {
+  DOWN(st);
+  W(st)->saves++;
+  return W(st)->inner->methods->save(W(st)->inner, k, r, e, now, v);
+}
+static sessio_err w_touch(sessio_store *st, const sessio_key *k, int64_t t,
+                          int64_t x, int64_t now, int *found) {
+  DOWN(st);
+  W(st)->touches++;
+  return W(st)->inner->methods->touch(W(st)->inner, k, t, x, now, found);
+}
+static sessio_err w_remove(sessio_store *st, const sessio_key *k, int *r) {
+  DOWN(st);
+  W(st)->removes++;
+  return W(st)->inner->methods->remove(W(st)->inner, k, r);
+}
+static sessio_err w_uadd(sessio_store *st, const char *u, const sessio_key *k,
+                         int64_t x) {
+  DOWN(st);
+  return W(st)->inner->methods->user_add(W(st)->inner, u, k, x);
+}
+static sessio_err w_ulist(sessio_store *st, const char *u, int64_t now,
+                          sessio_key **k, size_t *n) {
+  DOWN(st);
+  return W(st)->inner->methods->user_list(W(st)->inner, u, now, k, n);
+}
+static sessio_err w_urem(sessio_store *st, const char *u,
+                         const sessio_key *k) {
+  DOWN(st);
+  return W(st)->inner->methods->user_remove(W(st)->inner, u, k);
+}
+static sessio_err w_gc(sessio_store *st, int64_t now, size_t max,
+                       size_t *removed, int *done) {
+  return W(st)->inner->methods->gc(W(st)->inner, now, max, removed, done);
+}
+static void w_close(sessio_store *st) {
+  sessio_store_close(W(st)->inner);
+  free(st);
+}
+static const sessio_store_methods wrap_methods = {
+    .version = SESSIO_STORE_API_VERSION, .name = "wrap", .load = w_load,
+    .save = w_save, .touch = w_touch, .remove = w_remove, .user_add = w_uadd,
+    .user_list = w_ulist, .user_remove = w_urem, .gc = w_gc,
+    .close = w_close};
+
+static wrap_store *wrap_new(void) {
+  wrap_store *w = calloc(1, sizeof *w);
+  w->base.methods = &wrap_methods;
+  if (sessio_store_open("memory:", &w->inner) != SESSIO_OK) abort();
+  return w;
+}
+
+/* ---- fixture ---------------------------------------------------------- */
+
+typedef struct fx {
+  wrap_store *st;
+  sessio_manager *m;
+  char cookie[128]; /* "sid=..." as a browser would send it */
+} fx;
+
+static void fx_init_cfg(fx *f, void (*tweak)(sessio_config *)) {
+  sessio_config *cfg;
+  memset(f, 0, sizeof *f);
+  f->st = wrap_new();
+  if (sessio_config_new(&cfg) != SESSIO_OK) abort();
+  sessio_config_set_store(cfg, &f->st->base);
+  if (tweak) tweak(cfg);
+  if (sessio_manager_new(cfg, &f->m) != SESSIO_OK) abort();
+  sessio_config_free(cfg);
+}
+static void fx_init(fx *f) { fx_init_cfg(f, NULL); }
+static void fx_done(fx *f) {
+  sessio_manager_free(f->m);
+  sessio_store_close(&f->st->base);
+}
+
+/* Begins a request with one Cookie header (or none when NULL). */
+static sessio *begin(fx *f, const char *cookie, int64_t now) {
+  sessio *s = NULL;
+  const char *h[1] = {cookie};
+  sessio_err rc = sessio_begin(f->m, h, cookie ? 1 : 0, 0, now, &s);
+  if (rc != SESSIO_OK) {
+    fprintf(stderr, "begin: %s\n", sessio_errname(rc));
+    abort();
+  }
+  return s;
+}
+
+/* Commits, keeps the cookie the client would now send, frees. Returns the
+ * Set-Cookie value seen (copied into 'sc' when not NULL). */
+static int commit(fx *f, sessio *s, int64_t now, char *sc, size_t cap) {
+  sessio_err rc = sessio_commit(s, now);
+  const char *c = sessio_set_cookie(s);
+  if (sc) snprintf(sc, cap, "%s", c ? c : "");
+  if (c) {
+    size_t n = strcspn(c, ";");
+    if (strstr(c, "Max-Age=0") || n == strlen("sid=")) {
+      f->cookie[0] = '\0';
+    } else {
+      snprintf(f->cookie, sizeof f->cookie, "%.*s", (int)n, c);
+    }
+  }
+  sessio_free(s);
+  return rc;
+}
+
+/* Makes a session holding cart.A1 = 1 at 'now'. */
+static void make_session(fx *f, int64_t now) {
+  sessio *s = begin(f, NULL, now);
+  CHECK_OK(sessio_incr(s, "cart.A1", 1, NULL));
+  CHECK_OK(commit(f, s, now, NULL, 0));
+}
+
+static int64_t cart(fx *f, int64_t now) {
+  sessio *s = begin(f, f->cookie[0] ? f->cookie : NULL, now);
+  int64_t v = -1;
+  if (!sessio_get_int(s, "cart.A1", &v)) v = -1;
+  sessio_free(s);
+  return v;
+}
+
+static size_t store_sessions(fx *f) {
+  sessio_store_stats st;
+  sessio_store_stats_get(f->st->inner, &st);
+  return (size_t)st.sessions;
+}
+
+/* ---- tests ------------------------------------------------------------ */
+
+/* S16: a request that stores nothing creates nothing and sends no cookie. */
+static void test_no_data_no_session_no_cookie(void) {
+  fx f;
+  fx_init(&f);
+  for (int i = 0; i < 100; i++) {
+    sessio *s = begin(&f, NULL, T0);
+    CHECK(!sessio_exists(s));
+    CHECK(sessio_csrf_token(s) == NULL);
+    CHECK(sessio_handle(s) == NULL);
+    int64_t v;
+    CHECK(!sessio_get_int(s, "cart.A1", &v));
+    CHECK_OK(sessio_delete(s, "cart.A1"));
+    CHECK_OK(sessio_set_info(s, "curl/8"));
+    char sc[256];
+    CHECK_OK(commit(&f, s, T0, sc, sizeof sc));
+    CHECK_STR(sc, "");
+  }
+  CHECK_INT(store_sessions(&f), 0);
+  CHECK_INT(f.st->saves, 0);
+  fx_done(&f);
+}
+
+/* S2, S8: the first data creates a session; the cookie carries only a
+ * random ID with the right attributes. */
+static void test_first_set_creates_session_and_cookie(void) {
+  fx f;
+  fx_init(&f);
+  sessio *s = begin(&f, NULL, T0);
+  CHECK_OK(sessio_set_str(s, "name", "alice"));
+  CHECK(sessio_exists(s));
+  CHECK(sessio_is_new(s));
+  char sc[256];
+  CHECK_OK(commit(&f, s, T0, sc, sizeof sc));
+  CHECK(strncmp(sc, "sid=", 4) == 0);
+  CHECK_INT(strcspn(sc, ";"), 4 + SESSIO_ID_LEN);
+  CHECK(sessio_id_valid(sc + 4, SESSIO_ID_LEN));
+  CHECK(strstr(sc, "alice") == NULL);
+  CHECK(strstr(sc, "; Path=/") != NULL);
+  CHECK(strstr(sc, "HttpOnly") != NULL);
+  CHECK(strstr(sc, "SameSite=Lax") != NULL);
+  CHECK(strstr(sc, "Max-Age") == NULL);
+  CHECK(strstr(sc, "Expires") == NULL);
+  CHECK(strstr(sc, "Domain") == NULL);
+  CHECK(strstr(sc, "Secure") == NULL); /* plain HTTP, SECURE_AUTO */
+  CHECK_INT(store_sessions(&f), 1);
+
+  /* The next request finds the data; an unchanged session sends no cookie
+   * and writes nothing. */
+  int saves = f.st->saves;
+  s = begin(&f, f.cookie, T0 + SEC);
+  const char *v;
+  CHECK(sessio_get_str(s, "name", &v, NULL) && strcmp(v, "alice") == 0);
+  CHECK(!sessio_is_new(s));
+  CHECK_OK(commit(&f, s, T0 + SEC, sc, sizeof sc));
+  CHECK_STR(sc, "");
+  CHECK_INT(f.st->saves, saves);
+  fx_done(&f);
+}
+
+/* S8, S3: over TLS the cookie is Secure and named __Host-sid. */
+static void test_tls_cookie_is_secure_host_prefixed(void) {
+  fx f;
+  fx_init(&f);
+  sessio *s = NULL;
+  CHECK_OK(sessio_begin(f.m, NULL, 0, 1, T0, &s));
+  CHECK_OK(sessio_set_bool(s, "x", 1));
+  CHECK_OK(sessio_commit(s, T0));
+  const char *sc = sessio_set_cookie(s);
+  CHECK(sc && strncmp(sc, "__Host-sid=", 11) == 0);
+  CHECK(sc && strstr(sc, "; Secure") != NULL);
+  CHECK(sc && strstr(sc, "Domain") == NULL);
+  CHECK_STR(sessio_manager_cookie_name(f.m, 0), "sid");
+  CHECK_STR(sessio_manager_cookie_name(f.m, 1), "__Host-sid");
+  sessio_free(s);
+  fx_done(&f);
+}
+
+static void cfg_host_never(sessio_config *c) {
+  sessio_config_set_cookie(c, "__Host-x", SESSIO_SECURE_AUTO,
+                           SESSIO_SAMESITE_LAX, NULL);
+}
+
+/* S8: unsafe cookie configurations are refused when the manager is made. */
+static void test_unsafe_configs_refused(void) {
+  wrap_store *w = wrap_new();
+  sessio_config *c;
+  sessio_manager *m = NULL;
+  CHECK_OK(sessio_config_new(&c));
+  CHECK_ERR(sessio_manager_new(c, &m), SESSIO_EINVAL); /* no store */
+  sessio_config_set_store(c, &w->base);
+  cfg_host_never(c);
+  CHECK_ERR(sessio_manager_new(c, &m), SESSIO_EINVAL);
+  sessio_config_set_cookie(c, "__Host-x", SESSIO_SECURE_ALWAYS,
+                           SESSIO_SAMESITE_LAX, "example.com");
+  CHECK_ERR(sessio_manager_new(c, &m), SESSIO_EINVAL);
+  sessio_config_set_cookie(c, "sid", SESSIO_SECURE_AUTO, SESSIO_SAMESITE_NONE,
+                           NULL);
+  CHECK_ERR(sessio_manager_new(c, &m), SESSIO_EINVAL);
+  sessio_config_set_cookie(c, "bad name", SESSIO_SECURE_AUTO,
+                           SESSIO_SAMESITE_LAX, NULL);
+  CHECK_ERR(sessio_manager_new(c, &m), SESSIO_EINVAL);
+  sessio_config_set_cookie(c, "__Secure-s", SESSIO_SECURE_NEVER,
+                           SESSIO_SAMESITE_LAX, NULL);
+  CHECK_ERR(sessio_manager_new(c, &m), SESSIO_EINVAL);
+  CHECK_ERR(sessio_config_set_timeouts(c, 2 * HOUR, HOUR, 0), SESSIO_EINVAL);
+  CHECK_ERR(sessio_config_set_timeouts(c, 0, HOUR, 0), SESSIO_EINVAL);
+  /* And the good ones are accepted. */
+  sessio_config_set_cookie(c, "__Host-sid", SESSIO_SECURE_ALWAYS,
+                           SESSIO_SAMESITE_NONE, NULL);
+  CHECK_OK(sessio_manager_new(c, &m));
+  CHECK_STR(sessio_manager_cookie_name(m, 0), "__Host-sid");
+  sessio_manager_free(m);
+  sessio_config_free(c);
+  sessio_store_close(&w->base);
+}
+
+/* S5: a well-formed but unknown ID is never adopted, and nothing is stored
+ * under it. */
+static void test_unknown_id_never_adopted(void) {
+  fx f;
+  fx_init(&f);
+  char fake[SESSIO_ID_LEN + 1], hdr[80];
+  CHECK_OK(sessio_id_generate(fake));
+  snprintf(hdr, sizeof hdr, "sid=%s", fake);
+  sessio *s = begin(&f, hdr, T0);
+  CHECK(!sessio_exists(s));
+  CHECK_OK(sessio_set_int(s, "n", 1));
+  char sc[256];
+  CHECK_OK(commit(&f, s, T0, sc, sizeof sc));
+  CHECK(strstr(sc, fake) == NULL);
+  /* Nothing under the fake ID. */
+  uint8_t raw[SESSIO_ID_BYTES];
+  sessio_key key;
+  sessio_record rec;
+  int found = 1;
+  CHECK(sessio__id_decode(fake, SESSIO_ID_LEN, raw));
+  sessio__key_derive(NULL, 0, raw, &key);
+  CHECK_OK(sessio_store_load(f.st->inner, &key, T0, &rec, &found));
+  CHECK_INT(found, 0);
+  fx_done(&f);
+}
+
+/* S7: malformed IDs are rejected before any store lookup. */
+static void test_malformed_ids_never_reach_store(void) {
+  fx f;
+  fx_init(&f);
+  const char *bad[] = {
+      "sid=", "sid=abc", "sid=" "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+      "sid=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",  /* 42 */
+      "sid=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", /* padding */
+      "sid=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA+", /* alphabet */
+      "sid=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB", /* stray bits */
+      "sid=\"\"", "sid", "=", ";;;", "sid=%00", "sid=../../etc/passwd"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    sessio *s = begin(&f, bad[i], T0);
+    CHECK(!sessio_exists(s));
+    sessio_free(s);
+  }
+  CHECK_INT(f.st->loads, 0);
+  fx_done(&f);
+}
+
+/* S12: with the cookie twice, junk or unknown values never shadow the live
+ * one, in either order; with two live sessions, the most recent wins. */
+static void test_duplicate_cookie_names(void) {
+  fx f;
+  fx_init(&f);
+  make_session(&f, T0);
+  char live[128], unknown[80], fake[SESSIO_ID_LEN + 1];
+  snprintf(live, sizeof live, "%s", f.cookie);
+  CHECK_OK(sessio_id_generate(fake));
+  snprintf(unknown, sizeof unknown, "sid=%s", fake);
+  const char *orders[][2] = {{live, "sid=junk"},  {"sid=junk", live},
+                             {live, unknown},     {unknown, live},
+                             {"sid=\"x", live},   {live, "sid="}};
+  for (size_t i = 0; i < 6; i++) {
+    sessio *s = NULL;
+    CHECK_OK(sessio_begin(f.m, orders[i], 2, 0, T0 + SEC, &s));
+    int64_t v = 0;
+    CHECK(sessio_get_int(s, "cart.A1", &v) && v == 1);
+    sessio_free(s);
+  }
+  /* Both in one header too. */
+  char one[300];
+  snprintf(one, sizeof one, "%s; other=1; %s", unknown, live);
+  sessio *s = begin(&f, one, T0 + SEC);
+  CHECK(sessio_exists(s));
+  sessio_free(s);
+
+  /* Two live sessions: the more recently active one wins either way. */
+  char older[128];
+  snprintf(older, sizeof older, "%s", live);
+  make_session(&f, T0 + 2 * SEC); /* f.cookie is now the newer */
+  s = begin(&f, f.cookie, T0 + 3 * SEC);
+  CHECK_OK(sessio_incr(s, "cart.A1", 5, NULL));
+  CHECK_OK(commit(&f, s, T0 + 3 * SEC, NULL, 0));
+  const char *two[2] = {older, f.cookie}, *owt[2] = {f.cookie, older};
+  sessio *a = NULL, *b = NULL;
+  CHECK_OK(sessio_begin(f.m, two, 2, 0, T0 + 4 * SEC, &a));
+  CHECK_OK(sessio_begin(f.m, owt, 2, 0, T0 + 4 * SEC, &b));
+  int64_t va = 0, vb = 0;
+  CHECK(sessio_get_int(a, "cart.A1", &va));
+  CHECK(sessio_get_int(b, "cart.A1", &vb));
+  CHECK_INT(va, 6);
+  CHECK_INT(vb, 6);
+  sessio_free(a);
+  sessio_free(b);
+  fx_done(&f);
+}
+
+static void cfg_short(sessio_config *c) {
+  sessio_config_set_timeouts(c, 30 * MIN, 2 * HOUR, 7 * 24 * HOUR);
+  sessio_config_set_touch_interval(c, 0);
+}
+
+/* S13: idle timeout at, just before and just after the limit; a request
+ * before it extends it. */
+static void test_idle_timeout_edges(void) {
+  fx f;
+  fx_init_cfg(&f, cfg_short);
+  make_session(&f, T0);
+  CHECK_INT(cart(&f, T0 + 30 * MIN - 1), 1); /* just before: alive */
+  CHECK_INT(cart(&f, T0 + 30 * MIN), -1);    /* at: gone */
+
+  fx_done(&f);
+  fx_init_cfg(&f, cfg_short);
+  make_session(&f, T0);
+  CHECK_INT(cart(&f, T0 + 30 * MIN + 1), -1); /* after: gone */
+  /* and it was removed from the store */
+  CHECK_INT(store_sessions(&f), 0);
+
+  fx_done(&f);
+  fx_init_cfg(&f, cfg_short);
+  make_session(&f, T0);
+  /* Activity before the limit extends it (touch interval 0). */
+  sessio *s = begin(&f, f.cookie, T0 + 29 * MIN);
+  CHECK_OK(commit(&f, s, T0 + 29 * MIN, NULL, 0));
+  CHECK_INT(cart(&f, T0 + 58 * MIN), 1);
+  fx_done(&f);
+}
+
+/* S14: the absolute timeout holds even with continuous activity. */
+static void test_absolute_timeout_despite_activity(void) {
+  fx f;
+  fx_init_cfg(&f, cfg_short);
+  make_session(&f, T0);
+  for (int64_t t = T0 + 10 * MIN; t < T0 + 2 * HOUR; t += 10 * MIN) {
+    sessio *s = begin(&f, f.cookie, t);
+    CHECK(sessio_exists(s));
+    CHECK_OK(sessio_incr(s, "cart.A1", 1, NULL));
+    CHECK_OK(commit(&f, s, t, NULL, 0));
+  }
+  CHECK_INT(cart(&f, T0 + 2 * HOUR - 1), 12);
+  CHECK_INT(cart(&f, T0 + 2 * HOUR), -1);
+  fx_done(&f);
+}
+
+/* S14: re-authentication resets both timeouts. */
+static void test_login_resets_timeouts(void) {
+  fx f;
+  fx_init_cfg(&f, cfg_short);
+  make_session(&f, T0);
+  int64_t t = T0 + 2 * HOUR - MIN;
+  for (int64_t a = T0 + 20 * MIN; a < t; a += 20 * MIN) { /* stay active */
+    sessio *k = begin(&f, f.cookie, a);
+    CHECK_OK(commit(&f, k, a, NULL, 0));
+  }
+  sessio *s = begin(&f, f.cookie, t);
+  CHECK(sessio_exists(s));
+  CHECK_OK(sessio_login(s, "alice", 0, t));
+  CHECK_OK(commit(&f, s, t, NULL, 0));
+  CHECK_INT(cart(&f, t + 29 * MIN), 1); /* past the old absolute deadline */
+  for (int64_t a = t + 20 * MIN; a < t + 2 * HOUR; a += 20 * MIN) {
+    sessio *k = begin(&f, f.cookie, a);
+    CHECK_OK(commit(&f, k, a, NULL, 0));
+  }
+  CHECK_INT(cart(&f, t + 2 * HOUR - 1), 1); /* the new absolute deadline */
+  CHECK_INT(cart(&f, t + 2 * HOUR), -1);
+  fx_done(&f);
+}
+
+/* S8: remember-me gives a Max-Age that never passes the absolute limit of
+ * the session, and without remember-me there is none. */
+static void test_remember_me_max_age(void) {
+  fx f;
+  fx_init_cfg(&f, cfg_short);
+  sessio *s = begin(&f, NULL, T0);
+  CHECK_OK(sessio_login(s, "alice", 1, T0));
+  char sc[256];
+  CHECK_OK(commit(&f, s, T0, sc, sizeof sc));
+  CHECK(strstr(sc, "; Max-Age=604800;") != NULL);
+  /* The remembered session survives what would end a normal one. */
+  CHECK(cart(&f, T0 + 5 * HOUR) == -1); /* no cart, but is it alive? */
+  s = begin(&f, f.cookie, T0 + 5 * HOUR);
+  CHECK_STR(sessio_user(s), "alice");
+  sessio_free(s);
+  s = begin(&f, f.cookie, T0 + 7 * 24 * HOUR);
+  CHECK(sessio_user(s) == NULL);
+  sessio_free(s);
+  fx_done(&f);
+}
+
+/* S6, S19, S22: login changes the ID (old one dead at once), keeps the
+ * guest cart, rotates the CSRF token and sets the authenticated mark. */
+static void test_login_regenerates_id_keeps_cart(void) {
+  fx f;
+  fx_init(&f);
+  make_session(&f, T0);
+  char guest[128];
+  snprintf(guest, sizeof guest, "%s", f.cookie);
+  sessio *s = begin(&f, f.cookie, T0 + SEC);
+  CHECK(!sessio_is_authenticated(s));
+  CHECK(sessio_user(s) == NULL);
+  char csrf[SESSIO_CSRF_LEN + 1];
+  snprintf(csrf, sizeof csrf, "%s", sessio_csrf_token(s));
+  CHECK_OK(sessio_login(s, "alice", 0, T0 + SEC));
+  CHECK(strcmp(csrf, sessio_csrf_token(s)) != 0);
+  CHECK_INT(strlen(sessio_csrf_token(s)), SESSIO_CSRF_LEN);
+  char sc[256];
+  CHECK_OK(commit(&f, s, T0 + SEC, sc, sizeof sc));
+  CHECK(strcmp(guest, f.cookie) != 0);
+  s = begin(&f, f.cookie, T0 + 2 * SEC);
+  CHECK_STR(sessio_user(s), "alice");
+  CHECK(sessio_is_authenticated(s));
+  int64_t v = 0;
+  CHECK(sessio_get_int(s, "cart.A1", &v) && v == 1);
+  CHECK(!sessio_csrf_check(s, csrf, strlen(csrf)));
+  sessio_free(s);
+  /* The guest ID is dead. */
+  s = begin(&f, guest, T0 + 2 * SEC);
+  CHECK(!sessio_exists(s));
+  sessio_free(s);
+  CHECK_INT(store_sessions(&f), 1);
+  fx_done(&f);
+}
+
+/* S6: regenerate keeps the data and kills the old ID; an update committed to
+ * the old ID by an overlapping request is not lost. */
+static void test_regenerate_merges_overlapping_update(void) {
+  fx f;
+  fx_init(&f);
+  make_session(&f, T0);
+  char old[128];
+  snprintf(old, sizeof old, "%s", f.cookie);
+  sessio *a = begin(&f, old, T0 + SEC);
+  sessio *b = begin(&f, old, T0 + SEC);
+  CHECK_OK(sessio_regenerate(a));
+  CHECK_OK(sessio_incr(b, "cart.A1", 10, NULL));
+  CHECK_OK(sessio_commit(b, T0 + SEC)); /* lands on the old record first */
+  sessio_free(b);
+  CHECK_OK(commit(&f, a, T0 + SEC, NULL, 0));
+  CHECK(strcmp(old, f.cookie) != 0);
+  CHECK_INT(cart(&f, T0 + 2 * SEC), 11);
+  sessio *s = begin(&f, old, T0 + 2 * SEC);
+  CHECK(!sessio_exists(s));
+  sessio_free(s);
+  fx_done(&f);
+}
+
+/* S17: destroy removes the record and sends a deletion cookie; replaying
+ * the old cookie is anonymous. */
+static void test_destroy_removes_record_and_clears_cookie(void) {
+  fx f;
+  fx_init(&f);
+  make_session(&f, T0);
+  char old[128];
+  snprintf(old, sizeof old, "%s", f.cookie);
+  sessio *s = begin(&f, old, T0 + SEC);
+  CHECK_OK(sessio_destroy(s));
+  CHECK(!sessio_exists(s));
+  char sc[256];
+  CHECK_OK(commit(&f, s, T0 + SEC, sc, sizeof sc));
+  CHECK(strncmp(sc, "sid=;", 5) == 0);
+  CHECK(strstr(sc, "Max-Age=0") != NULL);
+  CHECK(strstr(sc, "Path=/") != NULL);
+  CHECK_INT(store_sessions(&f), 0);
+  s = begin(&f, old, T0 + 2 * SEC);
+  CHECK(!sessio_exists(s));
+  sessio_free(s);
+
+  /* Destroy, then a flash for the next page: one cookie, a fresh ID. */
+  make_session(&f, T0);
+  snprintf(old, sizeof old, "%s", f.cookie);
+  s = begin(&f, old, T0 + SEC);
+  CHECK_OK(sessio_destroy(s));
+  CHECK_OK(sessio_flash_set(s, "msg", "Signed out"));
+  CHECK_OK(commit(&f, s, T0 + SEC, sc, sizeof sc));
+  CHECK(strstr(sc, "Max-Age=0") == NULL);
+  CHECK(strcmp(old, f.cookie) != 0);
+  CHECK_INT(store_sessions(&f), 1);
+  fx_done(&f);
+}
+
+static void cfg_rotate(sessio_config *c) {
+  sessio_config_set_rotation(c, 15 * MIN, 30 * SEC);
+  sessio_config_set_touch_interval(c, 0);
+}
+
+/* S15: periodic rotation of an authenticated session, with a grace window
+ * for requests in flight with the old ID. */
+static void test_rotation_with_grace_window(void) {
+  fx f;
+  fx_init_cfg(&f, cfg_rotate);
+  sessio *s = begin(&f, NULL, T0);
+  CHECK_OK(sessio_login(s, "alice", 0, T0));
+  CHECK_OK(commit(&f, s, T0, NULL, 0));
+  char before[128];
+  snprintf(before, sizeof before, "%s", f.cookie);
+  /* Before the interval: no rotation. */
+  char sc[256];
+  s = begin(&f, f.cookie, T0 + 15 * MIN - 1);
+  CHECK_OK(commit(&f, s, T0 + 15 * MIN - 1, sc, sizeof sc));
+  CHECK_STR(sc, "");
+  /* At the interval: a new ID. */
+  int64_t t = T0 + 15 * MIN;
+  s = begin(&f, f.cookie, t);
+  CHECK_OK(commit(&f, s, t, sc, sizeof sc));
+  CHECK(strcmp(before, f.cookie) != 0);
+  /* Within the grace window the old ID still reaches the session, and the
+   * answer moves the client to the new ID. */
+  s = begin(&f, before, t + 30 * SEC - 1);
+  CHECK_STR(sessio_user(s), "alice");
+  CHECK_OK(sessio_incr(s, "n", 1, NULL));
+  char sc2[256];
+  sessio_err rc = sessio_commit(s, t + 30 * SEC - 1);
+  CHECK_OK(rc);
+  snprintf(sc2, sizeof sc2, "%s", sessio_set_cookie(s) ? sessio_set_cookie(s) : "");
+  sessio_free(s);
+  CHECK(strncmp(sc2, f.cookie, strlen(f.cookie)) == 0);
+  /* After it, the old ID is dead. */
+  s = begin(&f, before, t + 30 * SEC);
+  CHECK(!sessio_exists(s));
+  sessio_free(s);
+  s = begin(&f, f.cookie, t + 31 * SEC);
+  int64_t n = 0;
+  CHECK(sessio_get_int(s, "n", &n) && n == 1);
+  sessio_free(s);
+  fx_done(&f);
+}
+
+/* S18: list a user's sessions, revoke all others, revoke one, and stale
+ * index entries are repaired on read. */
+static void test_user_sessions_list_and_revoke(void) {
+  fx f;
+  fx_init(&f);
+  char c[3][128];
+  for (int i = 0; i < 3; i++) {
+    sessio *s = begin(&f, NULL, T0 + i);
+    char ua[32];
+    snprintf(ua, sizeof ua, "device-%d", i);
+    CHECK_OK(sessio_set_info(s, ua));
+    CHECK_OK(sessio_login(s, "alice", 0, T0 + i));
+    CHECK_OK(commit(&f, s, T0 + i, NULL, 0));
+    snprintf(c[i], sizeof c[i], "%s", f.cookie);
+  }
+  make_session(&f, T0); /* a guest: not listed */
+  sessio_session_info *v = NULL;
+  size_t n = 0;
+  CHECK_OK(sessio_user_sessions(f.m, "alice", T0 + 10, &v, &n));
+  CHECK_INT(n, 3);
+  if (n == 3) {
+    CHECK_STR(v[0].info, "device-2"); /* most recent first */
+    CHECK_STR(v[2].info, "device-0");
+  }
+  free(v);
+  CHECK_OK(sessio_user_sessions(f.m, "nobody", T0, &v, &n));
+  CHECK_INT(n, 0);
+  CHECK(v == NULL);
+
+  /* "Sign out everywhere else" from device 2. */
+  sessio *s = begin(&f, c[2], T0 + 20);
+  char keep[SESSIO_HANDLE_LEN + 1];
+  snprintf(keep, sizeof keep, "%s", sessio_handle(s));
+  sessio_free(s);
+  size_t revoked = 0;
+  CHECK_OK(sessio_user_revoke(f.m, "alice", keep, NULL, T0 + 20, &revoked));
+  CHECK_INT(revoked, 2);
+  for (int i = 0; i < 2; i++) {
+    s = begin(&f, c[i], T0 + 21);
+    CHECK(!sessio_exists(s));
+    sessio_free(s);
+  }
+  s = begin(&f, c[2], T0 + 21);
+  CHECK_STR(sessio_user(s), "alice");
+  sessio_free(s);
+  /* A handle of somebody else's session revokes nothing. */
+  CHECK_OK(sessio_user_revoke(f.m, "bob", NULL, keep, T0 + 22, &revoked));
+  CHECK_INT(revoked, 0);
+  /* Revoke exactly one. */
+  CHECK_OK(sessio_user_revoke(f.m, "alice", NULL, keep, T0 + 22, &revoked));
+  CHECK_INT(revoked, 1);
+  CHECK_OK(sessio_user_sessions(f.m, "alice", T0 + 23, &v, &n));
+  CHECK_INT(n, 0);
+  free(v);
+  fx_done(&f);
+}
+
+/* S19: a CSRF token exists with the session, is checked exactly. */
+static void test_csrf_token(void) {
+  fx f;
+  fx_init(&f);
+  sessio *s = begin(&f, NULL, T0);
+  CHECK(!sessio_csrf_check(s, "", 0));
+  CHECK_OK(sessio_set_int(s, "x", 1));
+  const char *tok = sessio_csrf_token(s);
+  CHECK(tok != NULL && strlen(tok) == SESSIO_CSRF_LEN);
+  char t[SESSIO_CSRF_LEN + 1];
+  snprintf(t, sizeof t, "%s", tok);
+  CHECK(strspn(t, "0123456789abcdef") == SESSIO_CSRF_LEN);
+  CHECK(sessio_csrf_check(s, t, SESSIO_CSRF_LEN));
+  CHECK(!sessio_csrf_check(s, t, SESSIO_CSRF_LEN - 1));
+  t[10] = t[10] == 'a' ? 'b' : 'a';
+  CHECK(!sessio_csrf_check(s, t, SESSIO_CSRF_LEN));
+  CHECK(sessio_type_of(s, "_csrf") == SESSIO_T_NONE); /* reserved, hidden */
+  CHECK_ERR(sessio_set_str(s, "_csrf", "mine"), SESSIO_EINVAL);
+  CHECK_OK(commit(&f, s, T0, NULL, 0));
+  s = begin(&f, f.cookie, T0 + 1);
+  CHECK(sessio_csrf_token(s) && strlen(sessio_csrf_token(s)) == 64);
+  sessio_free(s);
+  fx_done(&f);
+}
+
+static void test_flash_is_one_shot(void) {
+  fx f;
+  fx_init(&f);
+  sessio *s = begin(&f, NULL, T0);
+  CHECK_OK(sessio_flash_set(s, "notice", "Order placed"));
+  CHECK_OK(commit(&f, s, T0, NULL, 0));
+  const char *msg = NULL;
+  s = begin(&f, f.cookie, T0 + 1);
+  CHECK(sessio_flash_take(s, "notice", &msg));
+  CHECK_STR(msg, "Order placed");
+  CHECK(!sessio_flash_take(s, "notice", &msg));
+  CHECK_OK(commit(&f, s, T0 + 1, NULL, 0));
+  s = begin(&f, f.cookie, T0 + 2);
+  CHECK(!sessio_flash_take(s, "notice", &msg));
+  sessio_free(s);
+  fx_done(&f);
+}
+
+static int count_cb(void *ud, const char *key, sessio_type t, const void *v,
+                    size_t len, int64_t ival) {
+  (void)key, (void)t, (void)v, (void)len;
+  *(int64_t *)ud += ival;
+  return 0;
+}
+
+static void test_data_types_prefix_and_limits(void) {
+  fx f;
+  fx_init(&f);
+  sessio *s = begin(&f, NULL, T0);
+  CHECK_OK(sessio_set_str(s, "s", "text"));
+  CHECK_OK(sessio_set_int(s, "i", -42));
+  CHECK_OK(sessio_set_bool(s, "b", 1));
+  CHECK_OK(sessio_set_bytes(s, "y", "\0\1\2", 3));
+  CHECK_OK(sessio_incr(s, "cart.A", 2, NULL));
+  CHECK_OK(sessio_incr(s, "cart.B", 3, NULL));
+  CHECK_ERR(sessio_incr(s, "s", 1, NULL), SESSIO_ETYPE);
+  CHECK_OK(sessio_set_int(s, "max", INT64_MAX));
+  CHECK_ERR(sessio_incr(s, "max", 1, NULL), SESSIO_EOVERFLOW);
+  CHECK_OK(commit(&f, s, T0, NULL, 0));
+
+  s = begin(&f, f.cookie, T0 + 1);
+  const char *str;
+  int64_t i;
+  int b;
+  const void *y;
+  size_t len;
+  CHECK(sessio_get_str(s, "s", &str, &len) && len == 4);
+  CHECK(sessio_get_int(s, "i", &i) && i == -42);
+  CHECK(sessio_get_bool(s, "b", &b) && b == 1);
+  CHECK(sessio_get_bytes(s, "y", &y, &len) && len == 3 &&
+        memcmp(y, "\0\1\2", 3) == 0);
+  CHECK(!sessio_get_int(s, "s", &i)); /* wrong type */
+  CHECK(sessio_type_of(s, "b") == SESSIO_T_BOOL);
+  int64_t sum = 0;
+  CHECK_OK(sessio_iterate(s, "cart.", count_cb, &sum));
+  CHECK_INT(sum, 5);
+  CHECK_OK(sessio_delete_prefix(s, "cart."));
+  sum = 0;
+  CHECK_OK(sessio_iterate(s, "cart.", count_cb, &sum));
+  CHECK_INT(sum, 0);
+  /* Limits give a clear error and change nothing. */
+  char big[200];
+  memset(big, 'k', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  CHECK_ERR(sessio_set_int(s, big, 1), SESSIO_ETOOBIG);
+  char *huge = calloc(1, 9000);
+  memset(huge, 'v', 8999);
+  CHECK_ERR(sessio_set_str(s, "v", huge), SESSIO_ETOOBIG);
+  CHECK(sessio_type_of(s, "v") == SESSIO_T_NONE);
+  for (int k = 0; k < 8; k++) {
+    char key[16];
+    snprintf(key, sizeof key, "f%d", k);
+    CHECK_OK(sessio_set_strn(s, key, huge, 8000));
+  }
+  CHECK_ERR(sessio_set_strn(s, "f8", huge, 8000), SESSIO_ETOOBIG);
+  free(huge);
+  CHECK_ERR(sessio_set_int(s, "", 1), SESSIO_EINVAL);
+  CHECK_ERR(sessio_set_int(s, "sp ace", 1), SESSIO_EINVAL);
+  CHECK_ERR(sessio_set_int(s, "_x", 1), SESSIO_EINVAL);
+  CHECK_OK(commit(&f, s, T0 + 2, NULL, 0));
+  fx_done(&f);
+}
+
+/* Corrupted records (any byte changed) are rejected cleanly: the request
+ * is anonymous, nothing crashes. */
+static void test_corrupted_record_is_no_session(void) {
+  fx f;
+  fx_init(&f);
+  make_session(&f, T0);
+  /* Tamper with the stored blob through the store API. */
+  sessio *s;
+  uint8_t raw[SESSIO_ID_BYTES];
+  sessio_key key;
+  CHECK(sessio__id_decode(f.cookie + 4, SESSIO_ID_LEN, raw));
+  sessio__key_derive(NULL, 0, raw, &key);
+  sessio_record rec;
+  int found;
+  CHECK_OK(sessio_store_load(f.st->inner, &key, T0, &rec, &found));
+  CHECK(found);
+  for (size_t pos = 0; found && pos < rec.blob_len; pos += 7) {
+    uint64_t v;
+    rec.blob[pos] ^= 0x5a;
+    CHECK_OK(sessio_store_save(f.st->inner, &key, &rec, rec.version, T0, &v));
+    rec.version = v;
+    s = begin(&f, f.cookie, T0 + 1);
+    CHECK(!sessio_exists(s));
+    sessio_free(s);
+    rec.blob[pos] ^= 0x5a;
+  }
+  sessio_record_clear(&rec);
+  fx_done(&f);
+}
+
+/* A store that is down is an error for begin and commit, never a crash and
+ * never a silent logout. */
+static void test_store_down_is_an_error(void) {
+  fx f;
+  fx_init(&f);
+  make_session(&f, T0);
+  f.st->down = 1;
+  sessio *s = (sessio *)1;
+  const char *h[1] = {f.cookie};
+  CHECK_ERR(sessio_begin(f.m, h, 1, 0, T0, &s), SESSIO_EUNAVAIL);
+  CHECK(s == NULL);
+  f.st->down = 0;
+  s = begin(&f, f.cookie, T0);
+  CHECK_OK(sessio_incr(s, "cart.A1", 1, NULL));
+  f.st->down = 1;
+  CHECK_ERR(sessio_commit(s, T0), SESSIO_EUNAVAIL);
+  CHECK(sessio_set_cookie(s) == NULL);
+  sessio_free(s);
+  f.st->down = 0;
+  CHECK_INT(cart(&f, T0 + 1), 1);
+  fx_done(&f);
+}
+
+static void cfg_touch(sessio_config *c) {
+  sessio_config_set_touch_interval(c, MIN);
+}
+
+/* An unchanged session is touched at most once per touch interval, and
+ * never rewritten. */
+static void test_touch_is_throttled(void) {
+  fx f;
+  fx_init_cfg(&f, cfg_touch);
+  make_session(&f, T0);
+  int saves = f.st->saves;
+  for (int64_t t = T0; t < T0 + 5 * MIN; t += 10 * SEC) {
+    sessio *s = begin(&f, f.cookie, t);
+    CHECK_OK(commit(&f, s, t, NULL, 0));
+  }
+  CHECK_INT(f.st->saves, saves);
+  CHECK_INT(f.st->touches, 4); /* at +1, +2, +3, +4 min */
+  fx_done(&f);
+}
+
+/* Two overlapping requests of one user: both updates land. */
+static void test_overlapping_requests_merge(void) {
+  fx f;
+  fx_init(&f);
+  make_session(&f, T0);
+  sessio *a = begin(&f, f.cookie, T0 + 1);
+  sessio *b = begin(&f, f.cookie, T0 + 1);
+  CHECK_OK(sessio_incr(a, "cart.A1", 1, NULL));
+  CHECK_OK(sessio_set_str(a, "theme", "dark"));
+  CHECK_OK(sessio_incr(b, "cart.A1", 1, NULL));
+  CHECK_OK(sessio_set_str(b, "lang", "fr"));
+  CHECK_OK(sessio_commit(a, T0 + 2));
+  CHECK_OK(sessio_commit(b, T0 + 2));
+  sessio_free(a);
+  sessio_free(b);
+  sessio *s = begin(&f, f.cookie, T0 + 3);
+  int64_t v = 0;
+  const char *str;
+  CHECK(sessio_get_int(s, "cart.A1", &v));
+  CHECK_INT(v, 3);
+  CHECK(sessio_get_str(s, "theme", &str, NULL) && strcmp(str, "dark") == 0);
+  CHECK(sessio_get_str(s, "lang", &str, NULL) && strcmp(str, "fr") == 0);
+  sessio_free(s);
+  fx_done(&f);
+}
+
+typedef struct thr {
+  fx *f;
+  int id;
+  int errors;
+} thr;
+
+#define THREADS 16
+#define PER_THREAD 1000
+
+static void *incr_thread(void *arg) {
+  thr *t = arg;
+  for (int i = 0; i < PER_THREAD; i++) {
+    sessio *s = NULL;
+    const char *h[1] = {t->f->cookie};
+    if (sessio_begin(t->f->m, h, 1, 0, T0 + 1, &s) != SESSIO_OK) {
+      t->errors++;
+      continue;
+    }
+    char key[32];
+    snprintf(key, sizeof key, "k%d", t->id);
+    if (sessio_incr(s, "cart.A1", 1, NULL) != SESSIO_OK ||
+        (i == 0 && sessio_set_int(s, key, t->id) != SESSIO_OK) ||
+        sessio_commit(s, T0 + 1) != SESSIO_OK || sessio_set_cookie(s) != NULL)
+      t->errors++;
+    sessio_free(s);
+  }
+  return NULL;
+}
+
+/* 16 threads x 1000 increments on one session = 16000, and each thread's
+ * own key survives: no lost update, no lock across the request. */
+static void test_threads_no_lost_update(void) {
+  fx f;
+  fx_init(&f);
+  make_session(&f, T0);
+  pthread_t th[THREADS];
+  thr t[THREADS];
+  for (int i = 0; i < THREADS; i++) {
+    t[i] = (thr){&f, i, 0};
+    pthread_create(&th[i], NULL, incr_thread, &t[i]);
+  }
+  int errors = 0;
+  for (int i = 0; i < THREADS; i++) {
+    pthread_join(th[i], NULL);
+    errors += t[i].errors;
+  }
+  CHECK_INT(errors, 0);
+  CHECK_INT(cart(&f, T0 + 2), 1 + THREADS * PER_THREAD);
+  sessio *s = begin(&f, f.cookie, T0 + 2);
+  for (int i = 0; i < THREADS; i++) {
+    char key[32];
+    int64_t v = -1;
+    snprintf(key, sizeof key, "k%d", i);
+    CHECK(sessio_get_int(s, key, &v) && v == i);
+  }
+  sessio_free(s);
+  fx_done(&f);
+}
+
+/* A server secret changes the store key: the same ID names another record. */
+static void test_secret_keys_records(void) {
+  uint8_t raw[SESSIO_ID_BYTES] = {1, 2, 3};
+  sessio_key a, b;
+  sessio__key_derive(NULL, 0, raw, &a);
+  sessio__key_derive((const uint8_t *)"s3cret", 6, raw, &b);
+  CHECK(memcmp(a.b, b.b, sizeof a.b) != 0);
+}
+
+static void test_commit_twice_is_state_error(void) {
+  fx f;
+  fx_init(&f);
+  sessio *s = begin(&f, NULL, T0);
+  CHECK_OK(sessio_commit(s, T0));
+  CHECK_ERR(sessio_commit(s, T0), SESSIO_ESTATE);
+  CHECK_ERR(sessio_set_int(s, "x", 1), SESSIO_ESTATE);
+  sessio_free(s);
+  fx_done(&f);
+}
+
+static void test_strerror_names_every_error(void) {
+  for (int e = 0; e >= SESSIO_ERR_MIN_; e--) {
+    CHECK(sessio_strerror((sessio_err)e) != NULL);
+    CHECK(sessio_errname((sessio_err)e) != NULL);
+  }
+  CHECK_STR(sessio_errname(SESSIO_EUNAVAIL), "SESSIO_EUNAVAIL");
+  CHECK_STR(sessio_strerror(SESSIO_ENOMEM), "out of memory");
+}
+
+int main(void) {
+  RUN(test_no_data_no_session_no_cookie);
+  RUN(test_first_set_creates_session_and_cookie);
+  RUN(test_tls_cookie_is_secure_host_prefixed);
+  RUN(test_unsafe_configs_refused);
+  RUN(test_unknown_id_never_adopted);
+  RUN(test_malformed_ids_never_reach_store);
+  RUN(test_duplicate_cookie_names);
+  RUN(test_idle_timeout_edges);
+  RUN(test_absolute_timeout_despite_activity);
+  RUN(test_login_resets_timeouts);
+  RUN(test_remember_me_max_age);
+  RUN(test_login_regenerates_id_keeps_cart);
+  RUN(test_regenerate_merges_overlapping_update);
+  RUN(test_destroy_removes_record_and_clears_cookie);
+  RUN(test_rotation_with_grace_window);
+  RUN(test_user_sessions_list_and_revoke);
+  RUN(test_csrf_token);
+  RUN(test_flash_is_one_shot);
+  RUN(test_data_types_prefix_and_limits);
+  RUN(test_corrupted_record_is_no_session);
+  RUN(test_store_down_is_an_error);
+  RUN(test_touch_is_throttled);
+  RUN(test_overlapping_requests_merge);
+  RUN(test_threads_no_lost_update);
+  RUN(test_secret_keys_records);
+  RUN(test_commit_twice_is_state_error);
+  RUN(test_strerror_names_every_error);
+  return DONE();
+}
