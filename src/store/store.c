@@ -13,6 +13,9 @@ static const struct {
   sessio__store_open_fn open;
 } backends[] = {
     {"memory:", sessio__store_open_memory},
+    {"file:", sessio__store_open_file},
+    {"sqlite:", sessio__store_open_sqlite},
+    {"redis:", sessio__store_open_redis},
 };
 
 sessio_err sessio_store_open(const char *url, sessio_store **out) {

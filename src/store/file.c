@@ -1,0 +1,994 @@
+/*
+ * file.c — the file store, "file:DIR[?fsync=1]": one record per file at
+ * DIR/ab/cd/<64 hex of the key>, written atomically (temporary file in the
+ * same folder, optional fsync, rename) while a short flock on the bucket
+ * folder makes the compare-and-set race-free between threads and processes.
+ * The per-user index is DIR/users/ab/<user hash>/<key hex>; gc() walks both
+ * trees with a cursor kept between calls. The contract: sessio/store.h.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "crypto.h"
+#include "store_internal.h"
+
+/*
+ * Record file format, all integers little-endian:
+ *
+ *    0  magic "SSIOFREC"           8 bytes
+ *    8  format (1)                 u32
+ *   12  user_len (<= 128)          u32
+ *   16  version                    u64
+ *   24  expires_at                 i64
+ *   32  touched_at                 i64
+ *   40  blob_len                   u64
+ *   48  key                        32 bytes (must match the file name)
+ *   80  user                       user_len bytes, no NUL
+ *    .. blob                       blob_len bytes
+ *    .. checksum                   BLAKE2b-128 of everything before it
+ *
+ * Any mismatch (short file, wrong magic, format, lengths, key or checksum)
+ * is SESSIO_ECORRUPT. The index entry format is "SSIOUIDX", expires_at
+ * (i64) and BLAKE2b-128 of those 16 bytes.
+ */
+#define REC_MAGIC "SSIOFREC"
+#define REC_FORMAT 1u
+#define REC_HDR 80
+#define SUM_LEN 16
+#define REC_MAX_FILE (64u << 20) /* refuse to read files over 64 MiB */
+#define IDX_MAGIC "SSIOUIDX"
+#define IDX_LEN (16 + SUM_LEN)
+#define KEY_HEX 64
+#define USER_HEX 32
+#define OPEN_DIR (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+#define OPEN_FILE (O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+
+/* A sorted list of malloc()ed names, owned by the list. */
+typedef struct names {
+  char **v;
+  size_t n, cap;
+} names;
+
+/* The gc cursor over one two-level tree (records or the user index):
+ * position = (level-1 folder, level-2 folder, last leaf name handled). The
+ * folder lists are read when the cursor enters them, so names added behind
+ * the cursor wait for the next pass. */
+typedef struct walker {
+  int active;
+  names l1;
+  size_t i1;
+  int l2_loaded;
+  names l2;
+  size_t i2;
+  char last[96];
+} walker;
+
+typedef struct file_store {
+  sessio_store base;
+  int dirfd;    /* DIR, open for the store's lifetime */
+  int fsync_on; /* ?fsync=1 */
+  /* Level-1 record folders DIR/ab, opened on first use and kept: folders
+   * are never removed, so a cached descriptor stays right. -1 = not yet. */
+  _Atomic int l1fd[256];
+  pthread_mutex_t gc_mu; /* guards the cursor below */
+  int gc_phase;          /* 0: records, 1: user index */
+  walker w_rec, w_user;
+  _Atomic uint64_t expired;
+} file_store;
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void put32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static void put64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint32_t get32(const uint8_t *p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; i--) v = (v << 8) | p[i];
+  return v;
+}
+static uint64_t get64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+  return v;
+}
+
+static int is_hex_name(const char *s, size_t len) {
+  for (size_t i = 0; i < len; i++) {
+    char c = s[i];
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return 0;
+  }
+  return s[len] == '\0';
+}
+static int want_hex2(const char *s) { return is_hex_name(s, 2); }
+static int want_user(const char *s) { return is_hex_name(s, USER_HEX); }
+static int want_key(const char *s) { return is_hex_name(s, KEY_HEX); }
+/* Record leaves: records and the temporary files of interrupted writes. */
+static int want_rec_leaf(const char *s) {
+  size_t n = strlen(s);
+  return want_key(s) ||
+         (s[0] == '.' && n > 4 && strcmp(s + n - 4, ".tmp") == 0);
+}
+
+static int unhex_key(const char *s, sessio_key *out) {
+  for (size_t i = 0; i < SESSIO_KEY_BYTES; i++) {
+    int v = 0;
+    for (int j = 0; j < 2; j++) {
+      char c = s[2 * i + (size_t)j];
+      v <<= 4;
+      if (c >= '0' && c <= '9') v |= c - '0';
+      else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
+      else return 0;
+    }
+    out->b[i] = (uint8_t)v;
+  }
+  return 1;
+}
+
+static sessio_err errno_err(int e) {
+  switch (e) {
+  case ENOMEM: return SESSIO_ENOMEM;
+  default: return SESSIO_EIO;
+  }
+}
+
+static void sum16(const void *p, size_t n, uint8_t out[SUM_LEN]) {
+  crypto_generichash_blake2b(out, SUM_LEN, p, n, NULL, 0);
+}
+
+static void names_free(names *l) {
+  for (size_t i = 0; i < l->n; i++) free(l->v[i]);
+  free(l->v);
+  memset(l, 0, sizeof *l);
+}
+
+static int cmp_name(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Reads the names of folder 'parent'/'name' that 'want' accepts into a new
+ * sorted list. ENOENT is an empty list. */
+static sessio_err names_read(int parent, const char *name,
+                             int (*want)(const char *), names *out) {
+  memset(out, 0, sizeof *out);
+  int fd = openat(parent, name, OPEN_DIR);
+  if (fd < 0) return errno == ENOENT ? SESSIO_OK : errno_err(errno);
+  DIR *d = fdopendir(fd);
+  if (d == NULL) {
+    close(fd);
+    return errno_err(errno);
+  }
+  sessio_err rc = SESSIO_OK;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    if (!want(de->d_name)) continue;
+    if (out->n == out->cap) {
+      size_t cap = out->cap ? out->cap * 2 : 16;
+      char **v = realloc(out->v, cap * sizeof *v);
+      if (v == NULL) {
+        rc = SESSIO_ENOMEM;
+        goto fail_list;
+      }
+      out->v = v;
+      out->cap = cap;
+    }
+    if ((out->v[out->n] = strdup(de->d_name)) == NULL) {
+      rc = SESSIO_ENOMEM;
+      goto fail_list;
+    }
+    out->n++;
+  }
+  closedir(d);
+  if (out->n > 1) qsort(out->v, out->n, sizeof *out->v, cmp_name);
+  return SESSIO_OK;
+fail_list:
+  closedir(d);
+  names_free(out);
+  return rc;
+}
+
+static int lock_fd(int fd, int op) {
+  while (flock(fd, op) != 0)
+    if (errno != EINTR) return -1;
+  return 0;
+}
+
+/* Opens (and with 'create', makes) folder 'name' below 'parent' without
+ * following a symbolic link. -1 with errno on failure. */
+static int subdir_open(file_store *fs, int parent, const char *name,
+                       int create) {
+  int fd = openat(parent, name, OPEN_DIR);
+  if (fd < 0 && errno == ENOENT && create) {
+    if (mkdirat(parent, name, 0700) != 0 && errno != EEXIST) return -1;
+    if (fs->fsync_on) fsync(parent);
+    fd = openat(parent, name, OPEN_DIR);
+  }
+  return fd;
+}
+
+static void key_names(const sessio_key *key, char hex[KEY_HEX + 1],
+                      char l1[3], char l2[3]) {
+  sessio__hex(key->b, SESSIO_KEY_BYTES, hex);
+  memcpy(l1, hex, 2);
+  l1[2] = '\0';
+  memcpy(l2, hex + 2, 2);
+  l2[2] = '\0';
+}
+
+/* The cached descriptor of DIR/'l1' (not to be closed by the caller). */
+static int l1_get(file_store *fs, const char l1[3], int create) {
+  int idx = (int)strtol(l1, NULL, 16);
+  int fd = atomic_load(&fs->l1fd[idx]);
+  if (fd >= 0) return fd;
+  fd = subdir_open(fs, fs->dirfd, l1, create);
+  if (fd < 0) return -1;
+  int expected = -1;
+  if (!atomic_compare_exchange_strong(&fs->l1fd[idx], &expected, fd)) {
+    close(fd);
+    fd = expected;
+  }
+  return fd;
+}
+
+/* Opens the bucket folder DIR/ab/cd of a key; the caller closes it. */
+static int bucket_open(file_store *fs, const char l1[3], const char l2[3],
+                       int create) {
+  int p = l1_get(fs, l1, create);
+  if (p < 0) return -1;
+  return subdir_open(fs, p, l2, create);
+}
+
+/* ---- record files ------------------------------------------------------- */
+
+/* Reads and checks the record 'name' in folder 'dfd'. '*exists' is 0 when
+ * there is no such file. With 'want_blob' the blob goes to out->blob
+ * (malloc()ed, the caller's); otherwise out->blob stays NULL. */
+static sessio_err rec_read(int dfd, const char *name, const sessio_key *key,
+                           int want_blob, sessio_record *out, int *exists) {
+  sessio_err rc = SESSIO_ECORRUPT;
+  uint8_t *buf = NULL;
+  *exists = 0;
+  memset(out, 0, sizeof *out);
+  int fd = openat(dfd, name, OPEN_FILE);
+  if (fd < 0) {
+    if (errno == ENOENT) return SESSIO_OK;
+    *exists = 1;
+    /* A symbolic link or a folder where a record should be is not a
+     * record we wrote: unreadable, never followed. */
+    return (errno == ELOOP || errno == EISDIR) ? SESSIO_ECORRUPT
+                                               : errno_err(errno);
+  }
+  *exists = 1;
+  struct stat sb;
+  if (fstat(fd, &sb) != 0) {
+    rc = errno_err(errno);
+    goto fail_fd;
+  }
+  if (!S_ISREG(sb.st_mode) || sb.st_size < REC_HDR + SUM_LEN ||
+      (uint64_t)sb.st_size > REC_MAX_FILE)
+    goto fail_fd;
+  size_t size = (size_t)sb.st_size;
+  /* Without the blob, the header and the user are enough... except that
+   * the checksum covers the whole file, so read it all either way. */
+  if ((buf = malloc(size)) == NULL) {
+    rc = SESSIO_ENOMEM;
+    goto fail_fd;
+  }
+  size_t got = 0;
+  while (got < size) {
+    ssize_t r = read(fd, buf + got, size - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      rc = errno_err(errno);
+      goto fail_buf;
+    }
+    if (r == 0) goto fail_buf; /* shorter than fstat said */
+    got += (size_t)r;
+  }
+  uint8_t sum[SUM_LEN];
+  sum16(buf, size - SUM_LEN, sum);
+  if (memcmp(buf, REC_MAGIC, 8) != 0 || get32(buf + 8) != REC_FORMAT ||
+      sodium_memcmp(sum, buf + size - SUM_LEN, SUM_LEN) != 0)
+    goto fail_buf;
+  uint32_t user_len = get32(buf + 12);
+  uint64_t blob_len = get64(buf + 40);
+  if (user_len > SESSIO_USER_MAX ||
+      blob_len != size - REC_HDR - SUM_LEN - user_len ||
+      memcmp(buf + 48, key->b, SESSIO_KEY_BYTES) != 0 ||
+      memchr(buf + REC_HDR, '\0', user_len) != NULL)
+    goto fail_buf;
+  out->version = get64(buf + 16);
+  out->expires_at = (int64_t)get64(buf + 24);
+  out->touched_at = (int64_t)get64(buf + 32);
+  if (out->version == 0) goto fail_buf;
+  memcpy(out->user, buf + REC_HDR, user_len);
+  out->user[user_len] = '\0';
+  if (want_blob) {
+    /* Reuse the read buffer as the blob: move it to the front. */
+    memmove(buf, buf + REC_HDR + user_len, (size_t)blob_len);
+    out->blob = buf;
+    out->blob_len = (size_t)blob_len;
+    buf = NULL;
+  }
+  rc = SESSIO_OK;
+fail_buf:
+  free(buf);
+fail_fd:
+  close(fd);
+  return rc;
+}
+
+static int write_all(int fd, struct iovec *iov, int n) {
+  while (n > 0) {
+    ssize_t w = writev(fd, iov, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return -1;
+    size_t left = (size_t)w;
+    while (n > 0 && left >= iov->iov_len) {
+      left -= iov->iov_len;
+      iov++;
+      n--;
+    }
+    if (n > 0) {
+      iov->iov_base = (uint8_t *)iov->iov_base + left;
+      iov->iov_len -= left;
+    }
+  }
+  return 0;
+}
+
+/* Writes 'n' pieces as file 'name' in folder 'dfd' atomically: a temporary
+ * file ".<name>.tmp" (0600, created exclusively, never through a link),
+ * fsync when configured, rename over 'name', fsync of the folder. The caller
+ * holds the folder's lock, so the temporary name is free for it: one left
+ * by a crashed writer is garbage and is replaced. */
+static sessio_err file_replace(file_store *fs, int dfd, const char *name,
+                               struct iovec *iov, int n) {
+  char tmp[KEY_HEX + 8];
+  snprintf(tmp, sizeof tmp, ".%s.tmp", name);
+  int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+                                O_CLOEXEC, 0600);
+  if (fd < 0 && errno == EEXIST) {
+    unlinkat(dfd, tmp, 0);
+    fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+                              O_CLOEXEC, 0600);
+  }
+  if (fd < 0) return errno_err(errno);
+  sessio_err rc = SESSIO_EIO;
+  if (write_all(fd, iov, n) != 0) goto fail_tmp;
+  if (fs->fsync_on && fsync(fd) != 0) goto fail_tmp;
+  int cr = close(fd);
+  fd = -1;
+  if (cr != 0) goto fail_tmp;
+  if (renameat(dfd, tmp, dfd, name) != 0) goto fail_tmp;
+  if (fs->fsync_on && fsync(dfd) != 0) return SESSIO_EIO;
+  return SESSIO_OK;
+fail_tmp:
+  if (fd >= 0) close(fd);
+  unlinkat(dfd, tmp, 0);
+  return rc;
+}
+
+static sessio_err rec_write(file_store *fs, int dfd, const char *name,
+                            const sessio_key *key, uint64_t version,
+                            int64_t expires_at, int64_t touched_at,
+                            const char *user, const uint8_t *blob,
+                            size_t blob_len) {
+  size_t user_len = strnlen(user, SESSIO_USER_MAX + 1);
+  if (user_len > SESSIO_USER_MAX) return SESSIO_EINVAL;
+  if (blob_len > REC_MAX_FILE - REC_HDR - SUM_LEN - SESSIO_USER_MAX)
+    return SESSIO_ETOOBIG;
+  uint8_t hdr[REC_HDR], sum[SUM_LEN];
+  memcpy(hdr, REC_MAGIC, 8);
+  put32(hdr + 8, REC_FORMAT);
+  put32(hdr + 12, (uint32_t)user_len);
+  put64(hdr + 16, version);
+  put64(hdr + 24, (uint64_t)expires_at);
+  put64(hdr + 32, (uint64_t)touched_at);
+  put64(hdr + 40, (uint64_t)blob_len);
+  memcpy(hdr + 48, key->b, SESSIO_KEY_BYTES);
+  crypto_generichash_blake2b_state h;
+  crypto_generichash_blake2b_init(&h, NULL, 0, SUM_LEN);
+  crypto_generichash_blake2b_update(&h, hdr, sizeof hdr);
+  crypto_generichash_blake2b_update(&h, (const uint8_t *)user, user_len);
+  if (blob_len > 0) crypto_generichash_blake2b_update(&h, blob, blob_len);
+  crypto_generichash_blake2b_final(&h, sum, SUM_LEN);
+  struct iovec iov[4] = {{hdr, sizeof hdr},
+                         {(void *)user, user_len},
+                         {(void *)blob, blob_len},
+                         {sum, SUM_LEN}};
+  return file_replace(fs, dfd, name, iov, 4);
+}
+
+/* ---- the methods -------------------------------------------------------- */
+
+static sessio_err f_load(sessio_store *st, const sessio_key *key, int64_t now,
+                         sessio_record *out, int *found) {
+  file_store *fs = (file_store *)st;
+  char hex[KEY_HEX + 1], l1[3], l2[3];
+  key_names(key, hex, l1, l2);
+  *found = 0;
+  /* No lock: a record file is only ever replaced whole by rename, so a
+   * reader sees the old or the new one. */
+  int dfd = bucket_open(fs, l1, l2, 0);
+  if (dfd < 0) return errno == ENOENT ? SESSIO_OK : errno_err(errno);
+  int exists;
+  sessio_err rc = rec_read(dfd, hex, key, 1, out, &exists);
+  close(dfd);
+  if (rc != SESSIO_OK || !exists) return rc;
+  if (now >= out->expires_at) {
+    sessio_record_clear(out);
+    memset(out, 0, sizeof *out);
+    return SESSIO_OK;
+  }
+  *found = 1;
+  return SESSIO_OK;
+}
+
+/* Opens and locks the bucket of 'key' for a read-compare-write. Without
+ * 'create', a missing bucket is SESSIO_OK with '*dfd' = -1. */
+static sessio_err bucket_lock(file_store *fs, const sessio_key *key,
+                              int create, char hex[KEY_HEX + 1], int *dfd) {
+  char l1[3], l2[3];
+  key_names(key, hex, l1, l2);
+  *dfd = bucket_open(fs, l1, l2, create);
+  if (*dfd < 0) /* no bucket: no record (save always creates it) */
+    return errno == ENOENT && !create ? SESSIO_OK : errno_err(errno);
+  if (lock_fd(*dfd, LOCK_EX) != 0) {
+    int e = errno;
+    close(*dfd);
+    *dfd = -1;
+    return errno_err(e);
+  }
+  return SESSIO_OK;
+}
+
+static sessio_err f_save(sessio_store *st, const sessio_key *key,
+                         const sessio_record *rec, uint64_t expected,
+                         int64_t now, uint64_t *new_version) {
+  file_store *fs = (file_store *)st;
+  char hex[KEY_HEX + 1];
+  int dfd, exists;
+  sessio_record cur;
+  if (rec->blob == NULL && rec->blob_len > 0) return SESSIO_EINVAL;
+  sessio_err rc = bucket_lock(fs, key, 1, hex, &dfd);
+  if (rc != SESSIO_OK) return rc;
+  rc = rec_read(dfd, hex, key, 0, &cur, &exists);
+  if (rc == SESSIO_ECORRUPT && expected == 0) {
+    /* An unreadable file under a fresh key: creating replaces it. */
+    exists = 0;
+    rc = SESSIO_OK;
+  }
+  if (rc != SESSIO_OK) goto done;
+  int live = exists && now < cur.expires_at;
+  if (expected == 0 ? live : (!live || cur.version != expected)) {
+    rc = SESSIO_ECONFLICT;
+    goto done;
+  }
+  rc = rec_write(fs, dfd, hex, key, expected + 1, rec->expires_at,
+                 rec->touched_at, rec->user, rec->blob, rec->blob_len);
+  if (rc == SESSIO_OK) *new_version = expected + 1;
+done:
+  close(dfd); /* releases the lock */
+  return rc;
+}
+
+static sessio_err f_touch(sessio_store *st, const sessio_key *key,
+                          int64_t touched_at, int64_t expires_at, int64_t now,
+                          int *found) {
+  file_store *fs = (file_store *)st;
+  char hex[KEY_HEX + 1];
+  int dfd, exists;
+  sessio_record cur;
+  *found = 0;
+  sessio_err rc = bucket_lock(fs, key, 0, hex, &dfd);
+  if (rc != SESSIO_OK || dfd < 0) return rc;
+  rc = rec_read(dfd, hex, key, 1, &cur, &exists);
+  if (rc != SESSIO_OK || !exists || now >= cur.expires_at) goto done;
+  rc = rec_write(fs, dfd, hex, key, cur.version, expires_at, touched_at,
+                 cur.user, cur.blob, cur.blob_len);
+  if (rc == SESSIO_OK) *found = 1;
+done:
+  sessio_record_clear(&cur);
+  close(dfd);
+  return rc;
+}
+
+static sessio_err f_remove(sessio_store *st, const sessio_key *key,
+                           int *removed) {
+  file_store *fs = (file_store *)st;
+  char hex[KEY_HEX + 1];
+  int dfd;
+  *removed = 0;
+  sessio_err rc = bucket_lock(fs, key, 0, hex, &dfd);
+  if (rc != SESSIO_OK || dfd < 0) return rc;
+  if (unlinkat(dfd, hex, 0) == 0) {
+    *removed = 1;
+    if (fs->fsync_on && fsync(dfd) != 0) rc = SESSIO_EIO;
+  } else if (errno != ENOENT) {
+    rc = errno_err(errno);
+  }
+  close(dfd);
+  return rc;
+}
+
+/* ---- the per-user index ------------------------------------------------- */
+
+/* DIR/users/ab/<32 hex of BLAKE2b-128(user)>: the user name never appears
+ * in a path (it may hold any byte and is personal data). */
+static void user_names(const char *user, char uh[USER_HEX + 1], char l1[3]) {
+  uint8_t h[USER_HEX / 2];
+  crypto_generichash_blake2b(h, sizeof h, (const uint8_t *)user,
+                             strlen(user), NULL, 0);
+  sessio__hex(h, sizeof h, uh);
+  memcpy(l1, uh, 2);
+  l1[2] = '\0';
+}
+
+/* Opens DIR/users/ab/<uh>; the caller closes it. -1 with errno. */
+static int user_dir_open(file_store *fs, const char *user, int create) {
+  char uh[USER_HEX + 1], l1[3];
+  user_names(user, uh, l1);
+  int a = subdir_open(fs, fs->dirfd, "users", create);
+  if (a < 0) return -1;
+  int b = subdir_open(fs, a, l1, create);
+  int e = errno;
+  close(a);
+  if (b < 0) {
+    errno = e;
+    return -1;
+  }
+  int c = subdir_open(fs, b, uh, create);
+  e = errno;
+  close(b);
+  errno = e;
+  return c;
+}
+
+/* Reads an index entry: 1 and '*expires_at', or 0 when unreadable. */
+static int idx_read(int dfd, const char *name, int64_t *expires_at) {
+  uint8_t b[IDX_LEN + 1], sum[SUM_LEN];
+  int fd = openat(dfd, name, OPEN_FILE);
+  if (fd < 0) return 0;
+  ssize_t n;
+  do n = read(fd, b, sizeof b);
+  while (n < 0 && errno == EINTR);
+  close(fd);
+  if (n != IDX_LEN || memcmp(b, IDX_MAGIC, 8) != 0) return 0;
+  sum16(b, 16, sum);
+  if (memcmp(sum, b + 16, SUM_LEN) != 0) return 0;
+  *expires_at = (int64_t)get64(b + 8);
+  return 1;
+}
+
+static sessio_err f_user_add(sessio_store *st, const char *user,
+                             const sessio_key *key, int64_t expires_at) {
+  file_store *fs = (file_store *)st;
+  char hex[KEY_HEX + 1];
+  uint8_t b[IDX_LEN];
+  sessio__hex(key->b, SESSIO_KEY_BYTES, hex);
+  memcpy(b, IDX_MAGIC, 8);
+  put64(b + 8, (uint64_t)expires_at);
+  sum16(b, 16, b + 16);
+  sessio_err rc = SESSIO_EIO;
+  /* gc removes an emptied user folder under its lock; a writer that opened
+   * it just before sees ENOENT when it creates its file, and starts over. */
+  for (int attempt = 0; attempt < 5; attempt++) {
+    int dfd = user_dir_open(fs, user, 1);
+    if (dfd < 0) return errno_err(errno);
+    if (lock_fd(dfd, LOCK_EX) != 0) {
+      rc = errno_err(errno);
+      close(dfd);
+      return rc;
+    }
+    struct iovec iov[1] = {{b, sizeof b}};
+    errno = 0;
+    rc = file_replace(fs, dfd, hex, iov, 1);
+    int e = errno;
+    close(dfd);
+    if (rc == SESSIO_OK || e != ENOENT) break;
+  }
+  return rc;
+}
+
+static sessio_err f_user_list(sessio_store *st, const char *user, int64_t now,
+                              sessio_key **keys, size_t *n) {
+  file_store *fs = (file_store *)st;
+  *keys = NULL;
+  *n = 0;
+  int dfd = user_dir_open(fs, user, 0);
+  if (dfd < 0) return errno == ENOENT ? SESSIO_OK : errno_err(errno);
+  names l;
+  sessio_err rc = names_read(dfd, ".", want_key, &l);
+  if (rc != SESSIO_OK) goto fail_dir;
+  if (l.n == 0) goto done;
+  if ((*keys = malloc(l.n * sizeof **keys)) == NULL) {
+    rc = SESSIO_ENOMEM;
+    goto fail_names;
+  }
+  for (size_t i = 0; i < l.n; i++) {
+    int64_t exp;
+    if (idx_read(dfd, l.v[i], &exp) && now < exp &&
+        unhex_key(l.v[i], &(*keys)[*n]))
+      (*n)++;
+  }
+  if (*n == 0) {
+    free(*keys);
+    *keys = NULL;
+  }
+done:
+fail_names:
+  names_free(&l);
+fail_dir:
+  close(dfd);
+  return rc;
+}
+
+static sessio_err f_user_remove(sessio_store *st, const char *user,
+                                const sessio_key *key) {
+  file_store *fs = (file_store *)st;
+  char hex[KEY_HEX + 1];
+  sessio__hex(key->b, SESSIO_KEY_BYTES, hex);
+  int dfd = user_dir_open(fs, user, 0);
+  if (dfd < 0) return errno == ENOENT ? SESSIO_OK : errno_err(errno);
+  sessio_err rc = SESSIO_OK;
+  if (lock_fd(dfd, LOCK_EX) != 0) rc = errno_err(errno);
+  else if (unlinkat(dfd, hex, 0) != 0 && errno != ENOENT)
+    rc = errno_err(errno);
+  close(dfd);
+  return rc;
+}
+
+/* ---- gc ----------------------------------------------------------------- */
+
+/* Examines leaves of the record bucket 'dfd' (locked by the caller). */
+static void gc_rec_leaf(file_store *fs, int dfd, const char *name,
+                        int64_t now, size_t *removed) {
+  if (name[0] == '.') {
+    /* Writers hold this lock while their temporary file exists, so one
+     * seen now was left by a crash. */
+    unlinkat(dfd, name, 0);
+    return;
+  }
+  sessio_key key;
+  sessio_record cur;
+  int exists;
+  if (!unhex_key(name, &key)) return;
+  sessio_err rc = rec_read(dfd, name, &key, 0, &cur, &exists);
+  if (!exists) return;
+  if (rc == SESSIO_ECORRUPT || (rc == SESSIO_OK && now >= cur.expires_at)) {
+    if (unlinkat(dfd, name, 0) == 0) {
+      (*removed)++;
+      atomic_fetch_add(&fs->expired, 1);
+      if (rc == SESSIO_OK && cur.user[0] != '\0')
+        f_user_remove(&fs->base, cur.user, &key);
+    }
+  }
+}
+
+static void gc_user_leaf(file_store *fs, int dfd, const char *name,
+                         int64_t now, size_t *removed) {
+  (void)fs;
+  (void)removed;
+  int64_t exp;
+  if (!idx_read(dfd, name, &exp) || now >= exp) unlinkat(dfd, name, 0);
+}
+
+typedef struct tree {
+  int is_users;
+  int (*want_l2)(const char *);
+  int (*want_leaf)(const char *);
+  void (*leaf)(file_store *fs, int dfd, const char *name, int64_t now,
+               size_t *removed);
+} tree;
+
+static const tree rec_tree = {0, want_hex2, want_rec_leaf, gc_rec_leaf};
+static const tree user_tree = {1, want_user, want_key, gc_user_leaf};
+
+static void walker_reset(walker *w) {
+  names_free(&w->l1);
+  names_free(&w->l2);
+  memset(w, 0, sizeof *w);
+}
+
+/* One slice of a pass over 'tr'. Counts a folder listing or a leaf as one
+ * unit. Returns 1 when the pass has just finished. */
+static sessio_err gc_walk(file_store *fs, const tree *tr, walker *w,
+                          int64_t now, size_t max_work, size_t *work,
+                          size_t *removed, int *finished) {
+  sessio_err rc = SESSIO_OK;
+  int root = -1;
+  *finished = 0;
+  if (tr->is_users) {
+    root = openat(fs->dirfd, "users", OPEN_DIR);
+    if (root < 0 && errno != ENOENT) return errno_err(errno);
+    if (root < 0) { /* no index yet: an empty pass */
+      (*work)++;
+      walker_reset(w);
+      *finished = 1;
+      return SESSIO_OK;
+    }
+  } else {
+    root = fs->dirfd;
+  }
+  while (*work < max_work) {
+    if (!w->active) {
+      walker_reset(w);
+      if ((rc = names_read(root, ".", want_hex2, &w->l1)) != SESSIO_OK) break;
+      w->active = 1;
+      (*work)++;
+      continue;
+    }
+    if (w->i1 >= w->l1.n) {
+      walker_reset(w);
+      *finished = 1;
+      break;
+    }
+    int p1 = openat(root, w->l1.v[w->i1], OPEN_DIR);
+    if (p1 < 0) { /* gone or not a folder: skip it */
+      w->i1++;
+      w->l2_loaded = 0;
+      (*work)++;
+      continue;
+    }
+    if (!w->l2_loaded) {
+      names_free(&w->l2);
+      rc = names_read(p1, ".", tr->want_l2, &w->l2);
+      close(p1);
+      if (rc != SESSIO_OK) break;
+      w->l2_loaded = 1;
+      w->i2 = 0;
+      w->last[0] = '\0';
+      (*work)++;
+      continue;
+    }
+    if (w->i2 >= w->l2.n) {
+      close(p1);
+      w->i1++;
+      w->l2_loaded = 0;
+      continue;
+    }
+    /* One leaf folder: list it, lock it, handle leaves after 'last'. */
+    const char *l2name = w->l2.v[w->i2];
+    int dfd = openat(p1, l2name, OPEN_DIR);
+    names leaves;
+    (*work)++;
+    if (dfd < 0 || names_read(dfd, ".", tr->want_leaf, &leaves) != SESSIO_OK ||
+        lock_fd(dfd, LOCK_EX) != 0) {
+      if (dfd >= 0) close(dfd);
+      close(p1);
+      w->i2++;
+      w->last[0] = '\0';
+      continue;
+    }
+    size_t i = 0;
+    while (i < leaves.n && strcmp(leaves.v[i], w->last) <= 0) i++;
+    size_t handled = 0;
+    for (; i < leaves.n && *work < max_work; i++) {
+      tr->leaf(fs, dfd, leaves.v[i], now, removed);
+      snprintf(w->last, sizeof w->last, "%s", leaves.v[i]);
+      (*work)++;
+      handled++;
+    }
+    int bucket_done = i >= leaves.n;
+    if (bucket_done) {
+      if (tr->is_users && handled == leaves.n) {
+        /* Every entry examined in one go; drop the folder if it is now
+         * empty (fails with ENOTEMPTY otherwise). Under its lock, so
+         * user_add retries on its side. */
+        unlinkat(p1, l2name, AT_REMOVEDIR);
+      }
+      w->i2++;
+      w->last[0] = '\0';
+    }
+    names_free(&leaves);
+    close(dfd);
+    close(p1);
+  }
+  if (tr->is_users) close(root);
+  return rc;
+}
+
+static sessio_err f_gc(sessio_store *st, int64_t now, size_t max_work,
+                       size_t *removed, int *done) {
+  file_store *fs = (file_store *)st;
+  size_t work = 0;
+  sessio_err rc = SESSIO_OK;
+  *done = 0;
+  pthread_mutex_lock(&fs->gc_mu);
+  while (work < max_work && rc == SESSIO_OK && !*done) {
+    int finished = 0;
+    if (fs->gc_phase == 0) {
+      rc = gc_walk(fs, &rec_tree, &fs->w_rec, now, max_work, &work, removed,
+                   &finished);
+      if (finished) fs->gc_phase = 1;
+    } else {
+      rc = gc_walk(fs, &user_tree, &fs->w_user, now, max_work, &work,
+                   removed, &finished);
+      if (finished) {
+        fs->gc_phase = 0;
+        *done = 1;
+      }
+    }
+  }
+  pthread_mutex_unlock(&fs->gc_mu);
+  return rc;
+}
+
+/* ---- iterate, stats, close ---------------------------------------------- */
+
+static sessio_err f_iterate(sessio_store *st, int64_t now,
+                            sessio_store_iter_fn cb, void *ud) {
+  file_store *fs = (file_store *)st;
+  names a, b, c;
+  sessio_err rc = names_read(fs->dirfd, ".", want_hex2, &a);
+  if (rc != SESSIO_OK) return rc;
+  int stop = 0;
+  for (size_t i = 0; i < a.n && !stop && rc == SESSIO_OK; i++) {
+    int p1 = openat(fs->dirfd, a.v[i], OPEN_DIR);
+    if (p1 < 0) continue;
+    if ((rc = names_read(p1, ".", want_hex2, &b)) != SESSIO_OK) {
+      close(p1);
+      break;
+    }
+    for (size_t j = 0; j < b.n && !stop && rc == SESSIO_OK; j++) {
+      int dfd = openat(p1, b.v[j], OPEN_DIR);
+      if (dfd < 0) continue;
+      if ((rc = names_read(dfd, ".", want_key, &c)) != SESSIO_OK) {
+        close(dfd);
+        break;
+      }
+      for (size_t k = 0; k < c.n && !stop; k++) {
+        sessio_key key;
+        sessio_record rec;
+        int exists;
+        if (!unhex_key(c.v[k], &key)) continue;
+        sessio_err r = rec_read(dfd, c.v[k], &key, 1, &rec, &exists);
+        if (r == SESSIO_ENOMEM) {
+          rc = r;
+          break;
+        }
+        if (r == SESSIO_OK && exists && now < rec.expires_at)
+          stop = cb(ud, &key, &rec) != 0;
+        sessio_record_clear(&rec);
+      }
+      names_free(&c);
+      close(dfd);
+    }
+    names_free(&b);
+    close(p1);
+  }
+  names_free(&a);
+  return rc;
+}
+
+static sessio_err f_stats(sessio_store *st, sessio_store_stats *out) {
+  file_store *fs = (file_store *)st;
+  /* Counting records would mean a scan: only what this handle saw. */
+  out->expired = atomic_load(&fs->expired);
+  return SESSIO_OK;
+}
+
+static void f_close(sessio_store *st) {
+  file_store *fs = (file_store *)st;
+  for (int i = 0; i < 256; i++) {
+    int fd = atomic_load(&fs->l1fd[i]);
+    if (fd >= 0) close(fd);
+  }
+  walker_reset(&fs->w_rec);
+  walker_reset(&fs->w_user);
+  pthread_mutex_destroy(&fs->gc_mu);
+  close(fs->dirfd);
+  free(fs);
+}
+
+static const sessio_store_methods file_methods = {
+    .version = SESSIO_STORE_API_VERSION,
+    .name = "file",
+    .load = f_load,
+    .save = f_save,
+    .touch = f_touch,
+    .remove = f_remove,
+    .user_add = f_user_add,
+    .user_list = f_user_list,
+    .user_remove = f_user_remove,
+    .gc = f_gc,
+    .iterate = f_iterate,
+    .stats = f_stats,
+    .close = f_close,
+};
+
+/* ---- open --------------------------------------------------------------- */
+
+static sessio_err file_param(void *ud, const char *name, const char *val) {
+  int *fsync_on = ud;
+  if (strcmp(name, "fsync") == 0) {
+    if (strcmp(val, "1") == 0 || strcmp(val, "true") == 0) *fsync_on = 1;
+    else if (strcmp(val, "0") == 0 || strcmp(val, "false") == 0)
+      *fsync_on = 0;
+    else return SESSIO_EINVAL;
+    return SESSIO_OK;
+  }
+  return SESSIO_EINVAL; /* unknown parameters are mistakes, not hints */
+}
+
+/* mkdir -p with mode 0700 for the folders it makes. */
+static int mkdirs(char *path) {
+  for (char *p = path + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    int r = mkdir(path, 0700);
+    *p = '/';
+    if (r != 0 && errno != EEXIST) return -1;
+  }
+  if (mkdir(path, 0700) != 0 && errno != EEXIST) return -1;
+  return 0;
+}
+
+sessio_err sessio__store_open_file(const char *rest, sessio_store **out) {
+  sessio_err rc = SESSIO_EINVAL;
+  const char *q = strchr(rest, '?');
+  size_t dlen = q ? (size_t)(q - rest) : strlen(rest);
+  int fsync_on = 0;
+  *out = NULL;
+  if (dlen == 0 || dlen >= 4096) return SESSIO_EINVAL;
+  if (q != NULL && (rc = sessio_url_params(q + 1, file_param, &fsync_on)) !=
+                       SESSIO_OK)
+    return rc;
+  if ((rc = sessio__crypto_init()) != SESSIO_OK) return rc;
+  char *dir = strndup(rest, dlen);
+  if (dir == NULL) return SESSIO_ENOMEM;
+  if (memchr(rest, '\0', dlen) != NULL) {
+    rc = SESSIO_EINVAL;
+    goto fail_dir;
+  }
+  file_store *fs = calloc(1, sizeof *fs);
+  if (fs == NULL) {
+    rc = SESSIO_ENOMEM;
+    goto fail_dir;
+  }
+  fs->base.methods = &file_methods;
+  fs->fsync_on = fsync_on;
+  for (int i = 0; i < 256; i++) atomic_init(&fs->l1fd[i], -1);
+  atomic_init(&fs->expired, 0);
+  /* The folder named in the URL is the administrator's choice and may be
+   * reached through a link; everything below it is opened with openat()
+   * and O_NOFOLLOW. */
+  if (mkdirs(dir) != 0) {
+    rc = SESSIO_EIO;
+    goto fail_fs;
+  }
+  fs->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fs->dirfd < 0) {
+    rc = errno == ENOTDIR ? SESSIO_EINVAL : SESSIO_EIO;
+    goto fail_fs;
+  }
+  if (pthread_mutex_init(&fs->gc_mu, NULL) != 0) {
+    rc = SESSIO_ENOMEM;
+    goto fail_fd;
+  }
+  free(dir);
+  *out = &fs->base;
+  return SESSIO_OK;
+fail_fd:
+  close(fs->dirfd);
+fail_fs:
+  free(fs);
+fail_dir:
+  free(dir);
+  return rc;
+}

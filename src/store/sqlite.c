@@ -1,0 +1,714 @@
+/*
+ * sqlite.c — the SQLite store, "sqlite:PATH[?sync=normal|full]": one row per
+ * session in a WAL-mode database, the compare-and-set done by one
+ * conditional INSERT/UPDATE, a users table for the per-user index, and gc
+ * deleting expired rows in small batches through the expiry index. A pool
+ * of connections (one per concurrent thread, each with its prepared
+ * statements) makes it safe for many threads; WAL and a busy timeout make it
+ * safe for several processes. The contract: sessio/store.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store_internal.h"
+
+#define BUSY_TIMEOUT_MS 5000 /* then SESSIO_EUNAVAIL */
+#define GC_BATCH 256         /* rows deleted per statement (write lock) */
+#define SCHEMA_VERSION 1     /* PRAGMA user_version of our databases */
+
+/* The schema. 'key' is the 32-byte keyed hash; rows are clustered by it
+ * (WITHOUT ROWID). The users table is the per-user index: its primary key
+ * (user, key) is the index on user, and its own expires_at lets gc drop
+ * stale pairs without touching sessions. */
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS sessions("
+    " key BLOB PRIMARY KEY NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL,"
+    " touched_at INTEGER NOT NULL,"
+    " user TEXT NOT NULL DEFAULT '',"
+    " blob BLOB NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS sessions_expires ON sessions(expires_at);"
+    "CREATE TABLE IF NOT EXISTS users("
+    " user TEXT NOT NULL,"
+    " key BLOB NOT NULL,"
+    " expires_at INTEGER NOT NULL,"
+    " PRIMARY KEY(user, key)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS users_expires ON users(expires_at);";
+
+enum {
+  S_LOAD,
+  S_CREATE,
+  S_UPDATE,
+  S_TOUCH,
+  S_REMOVE,
+  S_UADD,
+  S_ULIST,
+  S_UREM,
+  S_GC_SESSIONS,
+  S_GC_USERS,
+  S_ITER,
+  S_COUNT,
+  S_N
+};
+
+static const char *const stmt_sql[S_N] = {
+    [S_LOAD] = "SELECT version, expires_at, touched_at, user, blob"
+               " FROM sessions WHERE key = ?1 AND expires_at > ?2",
+    /* Create: a new row, or over a dead one; a live one makes the
+     * DO UPDATE's WHERE false, so changes() is 0: a conflict. */
+    [S_CREATE] =
+        "INSERT INTO sessions(key, version, expires_at, touched_at, user,"
+        " blob) VALUES(?1, 1, ?2, ?3, ?4, ?5)"
+        " ON CONFLICT(key) DO UPDATE SET version = 1,"
+        " expires_at = excluded.expires_at, touched_at = excluded.touched_at,"
+        " user = excluded.user, blob = excluded.blob"
+        " WHERE sessions.expires_at <= ?6",
+    [S_UPDATE] = "UPDATE sessions SET version = version + 1, expires_at = ?3,"
+                 " touched_at = ?4, user = ?5, blob = ?6"
+                 " WHERE key = ?1 AND version = ?2 AND expires_at > ?7",
+    [S_TOUCH] = "UPDATE sessions SET touched_at = ?2, expires_at = ?3"
+                " WHERE key = ?1 AND expires_at > ?4",
+    [S_REMOVE] = "DELETE FROM sessions WHERE key = ?1",
+    [S_UADD] = "INSERT INTO users(user, key, expires_at) VALUES(?1, ?2, ?3)"
+               " ON CONFLICT(user, key) DO UPDATE"
+               " SET expires_at = excluded.expires_at",
+    [S_ULIST] = "SELECT key FROM users WHERE user = ?1 AND expires_at > ?2",
+    [S_UREM] = "DELETE FROM users WHERE user = ?1 AND key = ?2",
+    [S_GC_SESSIONS] =
+        "DELETE FROM sessions WHERE key IN (SELECT key FROM sessions"
+        " WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2)",
+    [S_GC_USERS] = "DELETE FROM users WHERE (user, key) IN (SELECT user, key"
+                   " FROM users WHERE expires_at <= ?1"
+                   " ORDER BY expires_at LIMIT ?2)",
+    [S_ITER] = "SELECT key, version, expires_at, touched_at, user, blob"
+               " FROM sessions WHERE expires_at > ?1",
+    /* Rows and their payload bytes (key, blob, user and 24 bytes of
+     * integers): a scan, for occasional monitoring only. */
+    [S_COUNT] = "SELECT count(*), total(length(blob) + length(user) + 56)"
+                " FROM sessions",
+};
+
+/* One connection with its statements, used by one thread at a time. */
+typedef struct conn {
+  sqlite3 *db;
+  sqlite3_stmt *st[S_N];
+  pid_t pid; /* the process that opened it (see conn_get) */
+  struct conn *next;
+} conn;
+
+typedef struct sqlite_store {
+  sessio_store base;
+  char *path;
+  int sync_full;
+  pthread_mutex_t pool_mu; /* guards 'pool' */
+  conn *pool;              /* idle connections */
+  /* SQLite lets one writer in at a time anyway; making this process's
+   * threads queue on a mutex instead of in SQLite's busy handler (which
+   * sleeps in steps of milliseconds) keeps writes fast under contention.
+   * Other processes still wait through the busy timeout. */
+  pthread_mutex_t write_mu;
+  _Atomic uint64_t expired;
+} sqlite_store;
+
+/* Connections inherited through fork() belong to the parent: the child
+ * must neither use nor close them (SQLite's POSIX locks are per process).
+ * They are parked here, still reachable, and never touched again. */
+static pthread_mutex_t parked_mu = PTHREAD_MUTEX_INITIALIZER;
+static conn *parked;
+
+static sessio_err map_rc(int rc) {
+  switch (rc & 0xff) {
+  case SQLITE_OK:
+  case SQLITE_ROW:
+  case SQLITE_DONE: return SESSIO_OK;
+  case SQLITE_NOMEM: return SESSIO_ENOMEM;
+  case SQLITE_BUSY:
+  case SQLITE_LOCKED: return SESSIO_EUNAVAIL; /* busy timeout ran out */
+  case SQLITE_CORRUPT:
+  case SQLITE_NOTADB: return SESSIO_ECORRUPT;
+  case SQLITE_TOOBIG: return SESSIO_ETOOBIG;
+  default: return SESSIO_EIO; /* IOERR, FULL, CANTOPEN, READONLY, ... */
+  }
+}
+
+static void conn_free(conn *c) {
+  for (int i = 0; i < S_N; i++) sqlite3_finalize(c->st[i]);
+  sqlite3_close_v2(c->db);
+  free(c);
+}
+
+static sessio_err exec(sqlite3 *db, const char *sql) {
+  return map_rc(sqlite3_exec(db, sql, NULL, NULL, NULL));
+}
+
+static sessio_err db_setup(sqlite3 *db);
+
+/* Opens a connection and prepares its statements; with 'setup', first
+ * makes sure the database is in WAL mode and has the schema. */
+static sessio_err conn_open(sqlite_store *ss, int setup, conn **out) {
+  sessio_err rc;
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+              SQLITE_OPEN_NOMUTEX;
+#ifdef SQLITE_OPEN_NOFOLLOW
+  flags |= SQLITE_OPEN_NOFOLLOW;
+#endif
+  conn *c = calloc(1, sizeof *c);
+  if (c == NULL) return SESSIO_ENOMEM;
+  c->pid = getpid();
+  int r = sqlite3_open_v2(ss->path, &c->db, flags, NULL);
+  if (r != SQLITE_OK) {
+    rc = r == SQLITE_NOMEM ? SESSIO_ENOMEM : map_rc(r);
+    if (rc == SESSIO_OK) rc = SESSIO_EIO;
+    goto fail_conn;
+  }
+  sqlite3_extended_result_codes(c->db, 1);
+  sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+  rc = exec(c->db, ss->sync_full ? "PRAGMA synchronous=FULL"
+                                 : "PRAGMA synchronous=NORMAL");
+  if (rc != SESSIO_OK) goto fail_conn;
+  if (setup && (rc = db_setup(c->db)) != SESSIO_OK) goto fail_conn;
+  for (int i = 0; i < S_N; i++) {
+    r = sqlite3_prepare_v3(c->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                           &c->st[i], NULL);
+    if (r != SQLITE_OK) {
+      rc = map_rc(r);
+      if (rc == SESSIO_OK) rc = SESSIO_EIO;
+      goto fail_conn;
+    }
+  }
+  *out = c;
+  return SESSIO_OK;
+fail_conn:
+  conn_free(c);
+  return rc;
+}
+
+/* Takes an idle connection of this process, or opens one. */
+static sessio_err conn_get(sqlite_store *ss, conn **out) {
+  pid_t me = getpid();
+  pthread_mutex_lock(&ss->pool_mu);
+  conn *c;
+  while ((c = ss->pool) != NULL) {
+    ss->pool = c->next;
+    if (c->pid == me) break;
+    pthread_mutex_lock(&parked_mu);
+    c->next = parked;
+    parked = c;
+    pthread_mutex_unlock(&parked_mu);
+  }
+  pthread_mutex_unlock(&ss->pool_mu);
+  if (c != NULL) {
+    *out = c;
+    return SESSIO_OK;
+  }
+  return conn_open(ss, 0, out);
+}
+
+/* Returns 'c' to the pool; after an error that may have left it broken
+ * (anything but a busy timeout), closes it so the next call starts afresh. */
+static void conn_put(sqlite_store *ss, conn *c, sessio_err rc) {
+  if (rc != SESSIO_OK && rc != SESSIO_EUNAVAIL && rc != SESSIO_ECONFLICT) {
+    conn_free(c);
+    return;
+  }
+  pthread_mutex_lock(&ss->pool_mu);
+  c->next = ss->pool;
+  ss->pool = c;
+  pthread_mutex_unlock(&ss->pool_mu);
+}
+
+/* Runs a prepared write statement to its end under the process's write
+ * mutex; '*changes' gets the rows it changed. Resets the statement. */
+static sessio_err run_write(sqlite_store *ss, conn *c, sqlite3_stmt *st,
+                            int *changes) {
+  pthread_mutex_lock(&ss->write_mu);
+  int r = sqlite3_step(st);
+  if (changes) *changes = sqlite3_changes(c->db);
+  pthread_mutex_unlock(&ss->write_mu);
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return r == SQLITE_DONE ? SESSIO_OK : map_rc(r == SQLITE_ROW ? SQLITE_IOERR
+                                                               : r);
+}
+
+static void bind_key(sqlite3_stmt *st, int i, const sessio_key *key) {
+  sqlite3_bind_blob(st, i, key->b, SESSIO_KEY_BYTES, SQLITE_STATIC);
+}
+
+static void bind_blob(sqlite3_stmt *st, int i, const uint8_t *p, size_t n) {
+  /* A non-NULL pointer stores an empty BLOB rather than NULL. */
+  sqlite3_bind_blob64(st, i, p ? (const void *)p : (const void *)"", n,
+                      SQLITE_STATIC);
+}
+
+/* Fills 'out' from the row of 'st' whose columns start at 'col':
+ * version, expires_at, touched_at, user, blob. A row of the wrong shape
+ * (not written by us) is SESSIO_ECORRUPT. */
+static sessio_err row_to_record(sqlite3_stmt *st, int col, int want_blob,
+                                sessio_record *out) {
+  memset(out, 0, sizeof *out);
+  if (sqlite3_column_type(st, col) != SQLITE_INTEGER ||
+      sqlite3_column_type(st, col + 1) != SQLITE_INTEGER ||
+      sqlite3_column_type(st, col + 2) != SQLITE_INTEGER ||
+      sqlite3_column_type(st, col + 3) != SQLITE_TEXT ||
+      sqlite3_column_type(st, col + 4) != SQLITE_BLOB)
+    return SESSIO_ECORRUPT;
+  sqlite3_int64 v = sqlite3_column_int64(st, col);
+  if (v <= 0) return SESSIO_ECORRUPT;
+  const unsigned char *user = sqlite3_column_text(st, col + 3);
+  int ulen = sqlite3_column_bytes(st, col + 3);
+  if (user == NULL || ulen < 0 || ulen > SESSIO_USER_MAX ||
+      memchr(user, '\0', (size_t)ulen) != NULL)
+    return SESSIO_ECORRUPT;
+  out->version = (uint64_t)v;
+  out->expires_at = sqlite3_column_int64(st, col + 1);
+  out->touched_at = sqlite3_column_int64(st, col + 2);
+  memcpy(out->user, user, (size_t)ulen);
+  out->user[ulen] = '\0';
+  if (want_blob) {
+    const void *b = sqlite3_column_blob(st, col + 4);
+    int blen = sqlite3_column_bytes(st, col + 4);
+    if (blen < 0) return SESSIO_ECORRUPT;
+    out->blob = malloc(blen > 0 ? (size_t)blen : 1);
+    if (out->blob == NULL) return SESSIO_ENOMEM;
+    if (blen > 0) memcpy(out->blob, b, (size_t)blen);
+    out->blob_len = (size_t)blen;
+  }
+  return SESSIO_OK;
+}
+
+/* ---- the methods -------------------------------------------------------- */
+
+static sessio_err q_load(sessio_store *st, const sessio_key *key, int64_t now,
+                         sessio_record *out, int *found) {
+  sqlite_store *ss = (sqlite_store *)st;
+  conn *c;
+  *found = 0;
+  sessio_err rc = conn_get(ss, &c);
+  if (rc != SESSIO_OK) return rc;
+  sqlite3_stmt *s = c->st[S_LOAD];
+  bind_key(s, 1, key);
+  sqlite3_bind_int64(s, 2, now);
+  int r = sqlite3_step(s);
+  if (r == SQLITE_ROW) {
+    rc = row_to_record(s, 0, 1, out);
+    if (rc == SESSIO_OK) *found = 1;
+    else sessio_record_clear(out);
+  } else if (r != SQLITE_DONE) {
+    rc = map_rc(r);
+  }
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  conn_put(ss, c, rc == SESSIO_ECORRUPT ? SESSIO_OK : rc);
+  return rc;
+}
+
+static sessio_err q_save(sessio_store *st, const sessio_key *key,
+                         const sessio_record *rec, uint64_t expected,
+                         int64_t now, uint64_t *new_version) {
+  sqlite_store *ss = (sqlite_store *)st;
+  conn *c;
+  int changes = 0;
+  if ((rec->blob == NULL && rec->blob_len > 0) || expected >= INT64_MAX)
+    return SESSIO_EINVAL;
+  sessio_err rc = conn_get(ss, &c);
+  if (rc != SESSIO_OK) return rc;
+  sqlite3_stmt *s;
+  if (expected == 0) {
+    s = c->st[S_CREATE];
+    bind_key(s, 1, key);
+    sqlite3_bind_int64(s, 2, rec->expires_at);
+    sqlite3_bind_int64(s, 3, rec->touched_at);
+    sqlite3_bind_text(s, 4, rec->user, -1, SQLITE_STATIC);
+    bind_blob(s, 5, rec->blob, rec->blob_len);
+    sqlite3_bind_int64(s, 6, now);
+  } else {
+    s = c->st[S_UPDATE];
+    bind_key(s, 1, key);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)expected);
+    sqlite3_bind_int64(s, 3, rec->expires_at);
+    sqlite3_bind_int64(s, 4, rec->touched_at);
+    sqlite3_bind_text(s, 5, rec->user, -1, SQLITE_STATIC);
+    bind_blob(s, 6, rec->blob, rec->blob_len);
+    sqlite3_bind_int64(s, 7, now);
+  }
+  rc = run_write(ss, c, s, &changes);
+  if (rc == SESSIO_OK) {
+    if (changes == 1) *new_version = expected + 1;
+    else rc = SESSIO_ECONFLICT;
+  }
+  conn_put(ss, c, rc);
+  return rc;
+}
+
+static sessio_err q_touch(sessio_store *st, const sessio_key *key,
+                          int64_t touched_at, int64_t expires_at, int64_t now,
+                          int *found) {
+  sqlite_store *ss = (sqlite_store *)st;
+  conn *c;
+  int changes = 0;
+  *found = 0;
+  sessio_err rc = conn_get(ss, &c);
+  if (rc != SESSIO_OK) return rc;
+  sqlite3_stmt *s = c->st[S_TOUCH];
+  bind_key(s, 1, key);
+  sqlite3_bind_int64(s, 2, touched_at);
+  sqlite3_bind_int64(s, 3, expires_at);
+  sqlite3_bind_int64(s, 4, now);
+  rc = run_write(ss, c, s, &changes);
+  if (rc == SESSIO_OK) *found = changes == 1;
+  conn_put(ss, c, rc);
+  return rc;
+}
+
+static sessio_err q_remove(sessio_store *st, const sessio_key *key,
+                           int *removed) {
+  sqlite_store *ss = (sqlite_store *)st;
+  conn *c;
+  int changes = 0;
+  *removed = 0;
+  sessio_err rc = conn_get(ss, &c);
+  if (rc != SESSIO_OK) return rc;
+  sqlite3_stmt *s = c->st[S_REMOVE];
+  bind_key(s, 1, key);
+  rc = run_write(ss, c, s, &changes);
+  if (rc == SESSIO_OK) *removed = changes == 1;
+  conn_put(ss, c, rc);
+  return rc;
+}
+
+static sessio_err q_user_add(sessio_store *st, const char *user,
+                             const sessio_key *key, int64_t expires_at) {
+  sqlite_store *ss = (sqlite_store *)st;
+  conn *c;
+  sessio_err rc = conn_get(ss, &c);
+  if (rc != SESSIO_OK) return rc;
+  sqlite3_stmt *s = c->st[S_UADD];
+  sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
+  bind_key(s, 2, key);
+  sqlite3_bind_int64(s, 3, expires_at);
+  rc = run_write(ss, c, s, NULL);
+  conn_put(ss, c, rc);
+  return rc;
+}
+
+static sessio_err q_user_list(sessio_store *st, const char *user, int64_t now,
+                              sessio_key **keys, size_t *n) {
+  sqlite_store *ss = (sqlite_store *)st;
+  conn *c;
+  size_t cap = 0;
+  *keys = NULL;
+  *n = 0;
+  sessio_err rc = conn_get(ss, &c);
+  if (rc != SESSIO_OK) return rc;
+  sqlite3_stmt *s = c->st[S_ULIST];
+  sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 2, now);
+  int r;
+  while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+    if (sqlite3_column_type(s, 0) != SQLITE_BLOB ||
+        sqlite3_column_bytes(s, 0) != SESSIO_KEY_BYTES)
+      continue; /* not ours: skipped, the index is repaired on read */
+    if (*n == cap) {
+      size_t ncap = cap ? cap * 2 : 8;
+      sessio_key *k = realloc(*keys, ncap * sizeof *k);
+      if (k == NULL) {
+        rc = SESSIO_ENOMEM;
+        break;
+      }
+      *keys = k;
+      cap = ncap;
+    }
+    memcpy((*keys)[*n].b, sqlite3_column_blob(s, 0), SESSIO_KEY_BYTES);
+    (*n)++;
+  }
+  if (rc == SESSIO_OK && r != SQLITE_DONE) rc = map_rc(r);
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  if (rc != SESSIO_OK || *n == 0) {
+    free(*keys);
+    *keys = NULL;
+    *n = 0;
+  }
+  conn_put(ss, c, rc);
+  return rc;
+}
+
+static sessio_err q_user_remove(sessio_store *st, const char *user,
+                                const sessio_key *key) {
+  sqlite_store *ss = (sqlite_store *)st;
+  conn *c;
+  sessio_err rc = conn_get(ss, &c);
+  if (rc != SESSIO_OK) return rc;
+  sqlite3_stmt *s = c->st[S_UREM];
+  sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
+  bind_key(s, 2, key);
+  rc = run_write(ss, c, s, NULL);
+  conn_put(ss, c, rc);
+  return rc;
+}
+
+/* Deletes expired rows with statement 'which' in batches of at most
+ * GC_BATCH, within the work left. '*clean' is 1 when a batch came back
+ * short: no expired row is left behind it. */
+static sessio_err gc_table(sqlite_store *ss, conn *c, int which, int64_t now,
+                           size_t max_work, size_t *work, size_t *deleted,
+                           int *clean) {
+  *clean = 0;
+  while (*work < max_work) {
+    size_t lim = max_work - *work;
+    if (lim > GC_BATCH) lim = GC_BATCH;
+    sqlite3_stmt *s = c->st[which];
+    int changes = 0;
+    sqlite3_bind_int64(s, 1, now);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)lim);
+    sessio_err rc = run_write(ss, c, s, &changes);
+    if (rc != SESSIO_OK) return rc;
+    /* The index probe costs one unit even when it finds nothing. */
+    *work += changes > 0 ? (size_t)changes : 1;
+    *deleted += (size_t)changes;
+    if ((size_t)changes < lim) {
+      *clean = 1;
+      break;
+    }
+  }
+  return SESSIO_OK;
+}
+
+static sessio_err q_gc(sessio_store *st, int64_t now, size_t max_work,
+                       size_t *removed, int *done) {
+  sqlite_store *ss = (sqlite_store *)st;
+  conn *c;
+  size_t work = 0, dead = 0, stale = 0;
+  int clean_s = 0, clean_u = 0;
+  *done = 0;
+  if (max_work == 0) return SESSIO_OK;
+  sessio_err rc = conn_get(ss, &c);
+  if (rc != SESSIO_OK) return rc;
+  /* The cursor is the expiry index itself: every call starts at the
+   * oldest expired row, and a pass is over when none is left. */
+  rc = gc_table(ss, c, S_GC_SESSIONS, now, max_work, &work, &dead, &clean_s);
+  if (rc == SESSIO_OK && clean_s && work < max_work)
+    rc = gc_table(ss, c, S_GC_USERS, now, max_work, &work, &stale, &clean_u);
+  *removed += dead;
+  atomic_fetch_add(&ss->expired, dead);
+  if (rc == SESSIO_OK && clean_s && clean_u) *done = 1;
+  conn_put(ss, c, rc);
+  return rc;
+}
+
+static sessio_err q_iterate(sessio_store *st, int64_t now,
+                            sessio_store_iter_fn cb, void *ud) {
+  sqlite_store *ss = (sqlite_store *)st;
+  conn *c;
+  sessio_err rc = conn_get(ss, &c);
+  if (rc != SESSIO_OK) return rc;
+  sqlite3_stmt *s = c->st[S_ITER];
+  sqlite3_bind_int64(s, 1, now);
+  int r;
+  while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+    sessio_key key;
+    sessio_record rec;
+    if (sqlite3_column_type(s, 0) != SQLITE_BLOB ||
+        sqlite3_column_bytes(s, 0) != SESSIO_KEY_BYTES)
+      continue;
+    memcpy(key.b, sqlite3_column_blob(s, 0), SESSIO_KEY_BYTES);
+    sessio_err e = row_to_record(s, 1, 0, &rec);
+    if (e == SESSIO_ECORRUPT) continue;
+    if (e != SESSIO_OK) {
+      rc = e;
+      break;
+    }
+    /* The blob is lent straight from the row for the call. */
+    rec.blob = (uint8_t *)sqlite3_column_blob(s, 5);
+    rec.blob_len = (size_t)sqlite3_column_bytes(s, 5);
+    if (cb(ud, &key, &rec) != 0) break;
+  }
+  if (rc == SESSIO_OK && r != SQLITE_DONE && r != SQLITE_ROW) rc = map_rc(r);
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  conn_put(ss, c, rc);
+  return rc;
+}
+
+static sessio_err q_stats(sessio_store *st, sessio_store_stats *out) {
+  sqlite_store *ss = (sqlite_store *)st;
+  conn *c;
+  sessio_err rc = conn_get(ss, &c);
+  if (rc != SESSIO_OK) return rc;
+  sqlite3_stmt *s = c->st[S_COUNT];
+  int r = sqlite3_step(s);
+  if (r == SQLITE_ROW) {
+    out->sessions = (uint64_t)sqlite3_column_int64(s, 0);
+    out->bytes = (uint64_t)sqlite3_column_double(s, 1);
+  } else {
+    rc = map_rc(r);
+  }
+  sqlite3_reset(s);
+  out->expired = atomic_load(&ss->expired);
+  conn_put(ss, c, rc);
+  return rc;
+}
+
+static void q_close(sessio_store *st) {
+  sqlite_store *ss = (sqlite_store *)st;
+  pid_t me = getpid();
+  conn *c = ss->pool;
+  while (c != NULL) {
+    conn *next = c->next;
+    if (c->pid == me) {
+      conn_free(c);
+    } else {
+      pthread_mutex_lock(&parked_mu);
+      c->next = parked;
+      parked = c;
+      pthread_mutex_unlock(&parked_mu);
+    }
+    c = next;
+  }
+  pthread_mutex_destroy(&ss->pool_mu);
+  pthread_mutex_destroy(&ss->write_mu);
+  free(ss->path);
+  free(ss);
+}
+
+static const sessio_store_methods sqlite_methods = {
+    .version = SESSIO_STORE_API_VERSION,
+    .name = "sqlite",
+    .load = q_load,
+    .save = q_save,
+    .touch = q_touch,
+    .remove = q_remove,
+    .user_add = q_user_add,
+    .user_list = q_user_list,
+    .user_remove = q_user_remove,
+    .gc = q_gc,
+    .iterate = q_iterate,
+    .stats = q_stats,
+    .close = q_close,
+};
+
+/* ---- open --------------------------------------------------------------- */
+
+static sessio_err sqlite_param(void *ud, const char *name, const char *val) {
+  int *sync_full = ud;
+  if (strcmp(name, "sync") != 0) return SESSIO_EINVAL;
+  if (strcmp(val, "normal") == 0) *sync_full = 0;
+  else if (strcmp(val, "full") == 0) *sync_full = 1;
+  else return SESSIO_EINVAL;
+  return SESSIO_OK;
+}
+
+/* Runs once per open: WAL mode (persistent in the file), the schema, and
+ * the schema version check, in one immediate transaction so that several
+ * processes opening a new database at once agree. */
+static sessio_err db_setup(sqlite3 *db) {
+  sqlite3_stmt *s = NULL;
+  sessio_err rc;
+  /* Switching to WAL needs a moment alone with the file; a busy answer
+   * here does not go through the busy handler, so retry a few times. */
+  for (int i = 0;; i++) {
+    rc = SESSIO_EIO;
+    if (sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &s, NULL) !=
+        SQLITE_OK)
+      return map_rc(sqlite3_errcode(db));
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+      const char *mode = (const char *)sqlite3_column_text(s, 0);
+      rc = mode && strcmp(mode, "wal") == 0 ? SESSIO_OK : SESSIO_EIO;
+    } else {
+      rc = map_rc(r);
+    }
+    sqlite3_finalize(s);
+    if (rc != SESSIO_EUNAVAIL || i >= 50) break;
+    usleep(10000);
+  }
+  if (rc != SESSIO_OK) return rc;
+  if ((rc = exec(db, "BEGIN IMMEDIATE")) != SESSIO_OK) return rc;
+  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) !=
+      SQLITE_OK) {
+    rc = map_rc(sqlite3_errcode(db));
+    goto fail_txn;
+  }
+  int r = sqlite3_step(s);
+  int uv = r == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+  rc = r == SQLITE_ROW ? SESSIO_OK : map_rc(r);
+  sqlite3_finalize(s);
+  if (rc != SESSIO_OK) goto fail_txn;
+  if (uv != 0 && uv != SCHEMA_VERSION) {
+    rc = SESSIO_EINVAL; /* a database of another program or version */
+    goto fail_txn;
+  }
+  if ((rc = exec(db, schema_sql)) != SESSIO_OK) goto fail_txn;
+  if (uv == 0 && (rc = exec(db, "PRAGMA user_version=1")) != SESSIO_OK)
+    goto fail_txn;
+  return exec(db, "COMMIT");
+fail_txn:
+  exec(db, "ROLLBACK");
+  return rc;
+}
+
+sessio_err sessio__store_open_sqlite(const char *rest, sessio_store **out) {
+  sessio_err rc = SESSIO_EINVAL;
+  const char *q = strchr(rest, '?');
+  size_t plen = q ? (size_t)(q - rest) : strlen(rest);
+  int sync_full = 0;
+  *out = NULL;
+  /* A path is required; ":memory:" and other special names would give
+   * each connection its own database, so they are refused. */
+  if (plen == 0 || plen >= 4096 || rest[0] == ':') return SESSIO_EINVAL;
+  if (q != NULL &&
+      (rc = sessio_url_params(q + 1, sqlite_param, &sync_full)) != SESSIO_OK)
+    return rc;
+  sqlite_store *ss = calloc(1, sizeof *ss);
+  if (ss == NULL) return SESSIO_ENOMEM;
+  ss->base.methods = &sqlite_methods;
+  ss->sync_full = sync_full;
+  atomic_init(&ss->expired, 0);
+  if ((ss->path = strndup(rest, plen)) == NULL) {
+    rc = SESSIO_ENOMEM;
+    goto fail_ss;
+  }
+  /* Create the file ourselves so it is 0600 (SQLite gives its -wal and
+   * -shm files the same mode) and never through a link. */
+  int fd = open(ss->path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    rc = errno == ENOENT || errno == ENOTDIR || errno == EISDIR ||
+                 errno == ELOOP
+             ? SESSIO_EINVAL
+             : SESSIO_EIO;
+    goto fail_path;
+  }
+  close(fd);
+  if (pthread_mutex_init(&ss->pool_mu, NULL) != 0) {
+    rc = SESSIO_ENOMEM;
+    goto fail_path;
+  }
+  if (pthread_mutex_init(&ss->write_mu, NULL) != 0) {
+    rc = SESSIO_ENOMEM;
+    goto fail_pool_mu;
+  }
+  conn *c;
+  if ((rc = conn_open(ss, 1, &c)) != SESSIO_OK) goto fail_write_mu;
+  ss->pool = c;
+  *out = &ss->base;
+  return SESSIO_OK;
+fail_write_mu:
+  pthread_mutex_destroy(&ss->write_mu);
+fail_pool_mu:
+  pthread_mutex_destroy(&ss->pool_mu);
+fail_path:
+  free(ss->path);
+fail_ss:
+  free(ss);
+  return rc;
+}
