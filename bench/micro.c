@@ -258,6 +258,7 @@ typedef struct worker_arg {
   const char *hdr;
   long n;
   long errors;
+  sessio_err last_err;
 } worker_arg;
 
 static void *incr_worker(void *p) {
@@ -265,13 +266,17 @@ static void *incr_worker(void *p) {
   const char *hv[1] = {a->hdr};
   for (long i = 0; i < a->n; i++) {
     sessio *s = NULL;
-    if (sessio_begin(a->e->m, hv, 1, 0, NOW_MS, &s) != SESSIO_OK) {
+    sessio_err err = sessio_begin(a->e->m, hv, 1, 0, NOW_MS, &s);
+    if (err != SESSIO_OK) {
       a->errors++;
+      a->last_err = err;
       continue;
     }
-    if (sessio_incr(s, "counter", 1, NULL) != SESSIO_OK ||
-        sessio_commit(s, NOW_MS) != SESSIO_OK)
+    if ((err = sessio_incr(s, "counter", 1, NULL)) != SESSIO_OK ||
+        (err = sessio_commit(s, NOW_MS)) != SESSIO_OK) {
       a->errors++;
+      a->last_err = err;
+    }
     sessio_free(s);
   }
   return NULL;
@@ -283,18 +288,20 @@ static void bench_concurrent(bench_env *e, long n_per_thread, int nthreads) {
   pthread_t th[8];
   const char *hv[1] = {hdr};
   long errors = 0;
+  sessio_err last_err = SESSIO_OK;
   int started = 0;
   if (nthreads > 8) nthreads = 8;
   if (make_session(e, hdr, sizeof hdr)) return;
   double t0 = mono_ns();
   for (int i = 0; i < nthreads; i++) {
-    args[i] = (worker_arg){e, hdr, n_per_thread, 0};
+    args[i] = (worker_arg){e, hdr, n_per_thread, 0, SESSIO_OK};
     if (pthread_create(&th[i], NULL, incr_worker, &args[i]) != 0) break;
     started++;
   }
   for (int i = 0; i < started; i++) {
     pthread_join(th[i], NULL);
     errors += args[i].errors;
+    if (args[i].errors) last_err = args[i].last_err;
   }
   double t = mono_ns() - t0;
   long total = n_per_thread * started;
@@ -308,9 +315,14 @@ static void bench_concurrent(bench_env *e, long n_per_thread, int nthreads) {
     sessio_get_int(s, "counter", &v);
     sessio_free(s);
   }
-  printf("%-34s %10" PRId64 " of %ld  (%s, %ld commit errors)\n",
+  printf("%-34s %10" PRId64 " of %ld  (%s, %ld errors%s%s)\n",
          "concurrent final count", v, total,
-         v == total && errors == 0 ? "exact" : "LOST UPDATES", errors);
+         v == total + 0 && errors == 0 ? "exact"
+         : v + errors == total         ? "every failed commit reported"
+                                       : "LOST UPDATES",
+         errors, errors ? ", last: " : "",
+         errors ? sessio_errname(last_err) : "");
+  fflush(stdout);
   if (v != total || errors != 0 || started != nthreads) fail("concurrent count", 0);
 }
 
