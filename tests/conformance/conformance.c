@@ -1,0 +1,902 @@
+/*
+ * conformance.c — the one store conformance suite: `conformance URL` opens
+ * the store with sessio_store_open(URL) and checks every rule of the
+ * contract in include/sessio/store.h against it. "{tmp}" in URL is replaced
+ * by a fresh mkdtemp() directory that is removed at the end (file:, sqlite:).
+ *
+ * Keys are BLAKE2b hashes of a random per-run prefix and a counter, and user
+ * names carry the prefix, so several runs can share one Redis. Times are the
+ * real clock plus offsets of hours (so a store that also sets server-side
+ * TTLs, like Redis, keeps every record the test expects to be live), and
+ * every check passes 'now' explicitly: nothing sleeps.
+ */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <ftw.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "harness.h"
+#include "sessio.h"
+#include "sessio/store.h"
+
+#define HOUR 3600000LL
+#define MIB (1024 * 1024)
+
+static sessio_store *st;      /* the store under test */
+static char url[4096];        /* its URL, {tmp} resolved */
+static int64_t NOW;           /* real time at start, ms */
+static uint8_t run_prefix[16];
+static char run_hex[33];
+static _Atomic uint64_t key_counter;
+static int shared_store;      /* not memory: (other processes can see it) */
+
+/* A fresh key, unique to this run. */
+static sessio_key fresh_key(void) {
+  uint8_t in[24];
+  sessio_key k;
+  uint64_t n = atomic_fetch_add(&key_counter, 1);
+  memcpy(in, run_prefix, 16);
+  memcpy(in + 16, &n, 8);
+  crypto_generichash(k.b, sizeof k.b, in, sizeof in, NULL, 0);
+  return k;
+}
+
+/* A user name unique to this run: "<prefix>-<name>". */
+static const char *uname(const char *name) {
+  static char buf[8][SESSIO_USER_MAX + 1];
+  static int next;
+  char *b = buf[next++ % 8];
+  snprintf(b, SESSIO_USER_MAX + 1, "%s-%s", run_hex, name);
+  return b;
+}
+
+static sessio_record rec_of(const void *blob, size_t len, const char *user,
+                            int64_t touched_at, int64_t expires_at) {
+  sessio_record r;
+  memset(&r, 0, sizeof r);
+  r.blob = (uint8_t *)blob;
+  r.blob_len = len;
+  r.touched_at = touched_at;
+  r.expires_at = expires_at;
+  if (user) snprintf(r.user, sizeof r.user, "%s", user);
+  return r;
+}
+
+/* Creates a record with a small blob; returns its version (0 on error). */
+static uint64_t create(const sessio_key *k, int64_t expires_at, int64_t now) {
+  static const char blob[] = "conformance";
+  sessio_record r = rec_of(blob, sizeof blob, NULL, now, expires_at);
+  uint64_t v = 0;
+  sessio_err rc = sessio_store_save(st, k, &r, 0, now, &v);
+  CHECK_OK(rc);
+  return rc == SESSIO_OK ? v : 0;
+}
+
+/* 1 when 'k' loads as a live record at 'now', 0 when not, -1 on error. */
+static int is_live(const sessio_key *k, int64_t now) {
+  sessio_record r;
+  int found = 0;
+  sessio_err rc = sessio_store_load(st, k, now, &r, &found);
+  CHECK_OK(rc);
+  sessio_record_clear(&r);
+  return rc == SESSIO_OK ? found : -1;
+}
+
+/* Calls gc at 'now' until it reports a finished pass; returns the records
+ * removed. Checks that no call removes more than 'max_work'. */
+static size_t gc_pass(int64_t now, size_t max_work, size_t *calls) {
+  size_t total = 0, n = 0;
+  for (;;) {
+    size_t removed = 0;
+    int done = 0;
+    sessio_err rc = sessio_store_gc(st, now, max_work, &removed, &done);
+    CHECK_OK(rc);
+    CHECK(removed <= max_work);
+    total += removed;
+    n++;
+    if (rc != SESSIO_OK || done || n > 10000000) break;
+  }
+  CHECK(n <= 10000000);
+  if (calls) *calls = n;
+  return total;
+}
+
+/* ---- basic load / save -------------------------------------------------- */
+
+static void test_load_of_missing_key_is_not_found(void) {
+  sessio_key k = fresh_key();
+  sessio_record r;
+  int found = 7;
+  CHECK_OK(sessio_store_load(st, &k, NOW, &r, &found));
+  CHECK_INT(found, 0);
+  CHECK(r.blob == NULL);
+}
+
+static void test_create_assigns_a_positive_version(void) {
+  sessio_key k = fresh_key();
+  CHECK(create(&k, NOW + HOUR, NOW) > 0);
+  CHECK_INT(is_live(&k, NOW), 1);
+}
+
+static void test_second_create_conflicts_and_writes_nothing(void) {
+  sessio_key k = fresh_key();
+  sessio_record r1 = rec_of("first", 5, NULL, NOW, NOW + HOUR);
+  sessio_record r2 = rec_of("second", 6, NULL, NOW, NOW + 2 * HOUR);
+  uint64_t v1 = 0, v2 = 12345;
+  CHECK_OK(sessio_store_save(st, &k, &r1, 0, NOW, &v1));
+  CHECK_ERR(sessio_store_save(st, &k, &r2, 0, NOW, &v2), SESSIO_ECONFLICT);
+  sessio_record got;
+  int found = 0;
+  CHECK_OK(sessio_store_load(st, &k, NOW, &got, &found));
+  CHECK_INT(found, 1);
+  CHECK_INT(got.version, v1);
+  CHECK_INT(got.blob_len, 5);
+  CHECK(got.blob && memcmp(got.blob, "first", 5) == 0);
+  CHECK_INT(got.expires_at, NOW + HOUR);
+  sessio_record_clear(&got);
+}
+
+static void test_save_with_wrong_version_conflicts_and_writes_nothing(void) {
+  sessio_key k = fresh_key();
+  uint64_t v = create(&k, NOW + HOUR, NOW), v2 = 0;
+  sessio_record r = rec_of("changed", 7, NULL, NOW, NOW + HOUR);
+  CHECK_ERR(sessio_store_save(st, &k, &r, v + 1, NOW, &v2), SESSIO_ECONFLICT);
+  if (v > 1)
+    CHECK_ERR(sessio_store_save(st, &k, &r, v - 1, NOW, &v2),
+              SESSIO_ECONFLICT);
+  sessio_record got;
+  int found = 0;
+  CHECK_OK(sessio_store_load(st, &k, NOW, &got, &found));
+  CHECK_INT(found, 1);
+  CHECK_INT(got.version, v);
+  CHECK(got.blob_len != 7 || memcmp(got.blob, "changed", 7) != 0);
+  sessio_record_clear(&got);
+}
+
+static void test_save_with_right_version_stores_a_greater_version(void) {
+  sessio_key k = fresh_key();
+  uint64_t v = create(&k, NOW + HOUR, NOW), v2 = 0, v3 = 0;
+  sessio_record r = rec_of("changed", 7, NULL, NOW + 5, NOW + 2 * HOUR);
+  CHECK_OK(sessio_store_save(st, &k, &r, v, NOW, &v2));
+  CHECK(v2 > v);
+  /* The old version is now stale. */
+  CHECK_ERR(sessio_store_save(st, &k, &r, v, NOW, &v3), SESSIO_ECONFLICT);
+  sessio_record got;
+  int found = 0;
+  CHECK_OK(sessio_store_load(st, &k, NOW, &got, &found));
+  CHECK_INT(found, 1);
+  CHECK_INT(got.version, v2);
+  CHECK_INT(got.blob_len, 7);
+  CHECK(got.blob && memcmp(got.blob, "changed", 7) == 0);
+  CHECK_INT(got.expires_at, NOW + 2 * HOUR);
+  CHECK_INT(got.touched_at, NOW + 5);
+  sessio_record_clear(&got);
+  CHECK_OK(sessio_store_save(st, &k, &r, v2, NOW, &v3));
+  CHECK(v3 > v2);
+}
+
+static void test_save_of_missing_key_with_a_version_conflicts(void) {
+  sessio_key k = fresh_key();
+  sessio_record r = rec_of("x", 1, NULL, NOW, NOW + HOUR);
+  uint64_t v = 0;
+  CHECK_ERR(sessio_store_save(st, &k, &r, 1, NOW, &v), SESSIO_ECONFLICT);
+  CHECK_INT(is_live(&k, NOW), 0);
+}
+
+/* Saves 'blob' under a fresh key and checks load returns it exactly. */
+static void roundtrip(const uint8_t *blob, size_t len, const char *user) {
+  sessio_key k = fresh_key();
+  sessio_record r = rec_of(blob, len, user, NOW + 17, NOW + HOUR + 3);
+  uint64_t v = 0;
+  CHECK_OK(sessio_store_save(st, &k, &r, 0, NOW, &v));
+  sessio_record got;
+  int found = 0;
+  CHECK_OK(sessio_store_load(st, &k, NOW, &got, &found));
+  CHECK_INT(found, 1);
+  CHECK_INT(got.version, v);
+  CHECK_INT(got.blob_len, len);
+  CHECK(got.blob_len != len || len == 0 || memcmp(got.blob, blob, len) == 0);
+  CHECK_STR(got.user, user ? user : "");
+  CHECK_INT(got.touched_at, NOW + 17);
+  CHECK_INT(got.expires_at, NOW + HOUR + 3);
+  sessio_record_clear(&got);
+  CHECK(got.blob == NULL);
+}
+
+static void test_load_returns_exactly_the_saved_binary_blob(void) {
+  uint8_t blob[512];
+  for (size_t i = 0; i < sizeof blob; i++) blob[i] = (uint8_t)(i * 7);
+  blob[0] = 0;
+  blob[100] = 0;
+  blob[sizeof blob - 1] = 0; /* NULs inside and at the end */
+  roundtrip(blob, sizeof blob, uname("bin"));
+}
+
+static void test_load_returns_an_empty_blob(void) {
+  roundtrip((const uint8_t *)"", 0, NULL);
+}
+
+static void test_load_returns_a_one_mebibyte_blob(void) {
+  uint8_t *blob = malloc(MIB);
+  CHECK(blob != NULL);
+  if (!blob) return;
+  randombytes_buf(blob, MIB);
+  roundtrip(blob, MIB, uname("big"));
+  free(blob);
+}
+
+static void test_user_of_maximal_length_round_trips(void) {
+  char user[SESSIO_USER_MAX + 1];
+  memset(user, 'u', SESSIO_USER_MAX);
+  memcpy(user, run_hex, 32); /* unique per run */
+  user[SESSIO_USER_MAX] = '\0';
+  roundtrip((const uint8_t *)"b", 1, user);
+}
+
+/* ---- touch / remove ------------------------------------------------------ */
+
+static void test_touch_changes_times_only(void) {
+  sessio_key k = fresh_key();
+  sessio_record r = rec_of("payload", 7, uname("t"), NOW, NOW + HOUR);
+  uint64_t v = 0;
+  int found = 0;
+  CHECK_OK(sessio_store_save(st, &k, &r, 0, NOW, &v));
+  CHECK_OK(sessio_store_touch(st, &k, NOW + 1000, NOW + 3 * HOUR, NOW + 1000,
+                              &found));
+  CHECK_INT(found, 1);
+  sessio_record got;
+  CHECK_OK(sessio_store_load(st, &k, NOW + 1000, &got, &found));
+  CHECK_INT(found, 1);
+  CHECK_INT(got.version, v); /* touch never changes the version */
+  CHECK_INT(got.touched_at, NOW + 1000);
+  CHECK_INT(got.expires_at, NOW + 3 * HOUR);
+  CHECK_INT(got.blob_len, 7);
+  CHECK(got.blob && memcmp(got.blob, "payload", 7) == 0);
+  CHECK_STR(got.user, uname("t"));
+  sessio_record_clear(&got);
+  /* The version still works for a save after the touch. */
+  uint64_t v2 = 0;
+  CHECK_OK(sessio_store_save(st, &k, &r, v, NOW + 1000, &v2));
+  CHECK(v2 > v);
+}
+
+static void test_touch_of_missing_key_is_not_found(void) {
+  sessio_key k = fresh_key();
+  int found = 7;
+  CHECK_OK(sessio_store_touch(st, &k, NOW, NOW + HOUR, NOW, &found));
+  CHECK_INT(found, 0);
+  CHECK_INT(is_live(&k, NOW), 0); /* touch does not create */
+}
+
+static void test_remove_reports_removed_once(void) {
+  sessio_key k = fresh_key();
+  int removed = 7;
+  create(&k, NOW + HOUR, NOW);
+  CHECK_OK(sessio_store_remove(st, &k, &removed));
+  CHECK_INT(removed, 1);
+  CHECK_INT(is_live(&k, NOW), 0);
+  CHECK_OK(sessio_store_remove(st, &k, &removed));
+  CHECK_INT(removed, 0);
+  /* A removed key can be created again. */
+  CHECK(create(&k, NOW + HOUR, NOW) > 0);
+  CHECK_INT(is_live(&k, NOW), 1);
+}
+
+static void test_remove_of_missing_key_is_not_an_error(void) {
+  sessio_key k = fresh_key();
+  int removed = 7;
+  CHECK_OK(sessio_store_remove(st, &k, &removed));
+  CHECK_INT(removed, 0);
+}
+
+/* ---- expiry edges (S13, S16): live while now < expires_at --------------- */
+
+static void test_load_sees_record_dead_at_expires_at(void) {
+  const int64_t T = NOW + HOUR;
+  sessio_key k = fresh_key();
+  create(&k, T, NOW);
+  CHECK_INT(is_live(&k, T - 1), 1);
+  CHECK_INT(is_live(&k, T), 0);
+  CHECK_INT(is_live(&k, T + 1), 0);
+}
+
+static void test_touch_sees_record_dead_at_expires_at(void) {
+  const int64_t T = NOW + HOUR;
+  sessio_key k = fresh_key();
+  int found = 0;
+  create(&k, T, NOW);
+  /* At T - 1 it is live: touch finds it (and keeps the expiry at T). */
+  CHECK_OK(sessio_store_touch(st, &k, T - 1, T, T - 1, &found));
+  CHECK_INT(found, 1);
+  found = 7;
+  CHECK_OK(sessio_store_touch(st, &k, T, T + HOUR, T, &found));
+  CHECK_INT(found, 0);
+  found = 7;
+  CHECK_OK(sessio_store_touch(st, &k, T + 1, T + HOUR, T + 1, &found));
+  CHECK_INT(found, 0);
+  /* A touch of a dead record must not revive it. */
+  CHECK_INT(is_live(&k, T + 2), 0);
+}
+
+static void test_save_sees_record_dead_at_expires_at(void) {
+  const int64_t T = NOW + HOUR;
+  sessio_key k = fresh_key();
+  uint64_t v = create(&k, T, NOW), v2 = 0, v3 = 0;
+  sessio_record r = rec_of("v2", 2, NULL, T - 1, T);
+  CHECK_OK(sessio_store_save(st, &k, &r, v, T - 1, &v2)); /* live at T-1 */
+  CHECK(v2 > v);
+  CHECK_ERR(sessio_store_save(st, &k, &r, v2, T, &v3), SESSIO_ECONFLICT);
+  CHECK_ERR(sessio_store_save(st, &k, &r, v2, T + 1, &v3), SESSIO_ECONFLICT);
+  /* The conflicts wrote nothing: no revival with the new expiry. */
+  CHECK_INT(is_live(&k, T), 0);
+}
+
+static void test_create_over_a_dead_record_succeeds(void) {
+  const int64_t T = NOW + HOUR;
+  sessio_key k = fresh_key();
+  create(&k, T, NOW);
+  sessio_record r = rec_of("new", 3, NULL, T, T + HOUR);
+  uint64_t v = 0;
+  CHECK_OK(sessio_store_save(st, &k, &r, 0, T, &v));
+  CHECK(v > 0);
+  sessio_record got;
+  int found = 0;
+  CHECK_OK(sessio_store_load(st, &k, T, &got, &found));
+  CHECK_INT(found, 1);
+  CHECK_INT(got.version, v);
+  CHECK_INT(got.blob_len, 3);
+  CHECK(got.blob && memcmp(got.blob, "new", 3) == 0);
+  CHECK_INT(got.expires_at, T + HOUR);
+  sessio_record_clear(&got);
+}
+
+static void test_create_over_a_dead_record_that_was_loaded_dead(void) {
+  /* Same as above, but a load at T sees it dead first (a store may drop it
+   * then): the create must still succeed. */
+  const int64_t T = NOW + HOUR;
+  sessio_key k = fresh_key();
+  create(&k, T, NOW);
+  CHECK_INT(is_live(&k, T), 0);
+  CHECK(create(&k, T + HOUR, T) > 0);
+  CHECK_INT(is_live(&k, T), 1);
+}
+
+/* ---- gc (S16) ------------------------------------------------------------ */
+
+static void test_gc_is_bounded_and_removes_only_dead_records(void) {
+  const int64_t t_gc = NOW + 2 * HOUR;
+  enum { DEAD = 300, LIVE = 100, MAX_WORK = 10 };
+  static sessio_key dead[DEAD], live[LIVE];
+  size_t calls = 0;
+
+  /* Finish the pass in progress and clear what earlier tests left dead at
+   * t_gc, so the next pass starts at the cursor's beginning. */
+  (void)gc_pass(t_gc, 1000, NULL);
+  for (int i = 0; i < DEAD; i++) {
+    dead[i] = fresh_key();
+    create(&dead[i], NOW + HOUR + i, NOW);
+  }
+  for (int i = 0; i < LIVE; i++) {
+    live[i] = fresh_key();
+    create(&live[i], NOW + 3 * HOUR, NOW);
+  }
+  size_t removed = gc_pass(t_gc, MAX_WORK, &calls);
+  CHECK_INT(removed, DEAD);
+  /* At most 10 removed per call: at least 30 calls. (A store that walks
+   * every record needs 40; one that finds the dead through an expiry
+   * index, like sqlite, examines only the 300 dead ones.) */
+  CHECK(calls >= DEAD / MAX_WORK);
+  for (int i = 0; i < LIVE; i++) CHECK_INT(is_live(&live[i], t_gc), 1);
+  for (int i = 0; i < DEAD; i++) CHECK_INT(is_live(&dead[i], t_gc), 0);
+  /* A second pass finds nothing more. */
+  CHECK_INT(gc_pass(t_gc, MAX_WORK, NULL), 0);
+  for (int i = 0; i < LIVE; i++) {
+    int r = 0;
+    CHECK_OK(sessio_store_remove(st, &live[i], &r));
+    CHECK_INT(r, 1);
+  }
+}
+
+static void test_gc_with_zero_work_does_nothing(void) {
+  sessio_key k = fresh_key();
+  create(&k, NOW + 1, NOW);
+  size_t removed = 0;
+  int done = 0;
+  CHECK_OK(sessio_store_gc(st, NOW + HOUR, 0, &removed, &done));
+  CHECK_INT(removed, 0);
+}
+
+/* ---- user index (S18) ---------------------------------------------------- */
+
+static int key_in(const sessio_key *k, const sessio_key *keys, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (memcmp(keys[i].b, k->b, SESSIO_KEY_BYTES) == 0) return 1;
+  return 0;
+}
+
+/* Lists 'user' at 'now' and checks the result is exactly 'want'. */
+static void check_list(const char *user, int64_t now, const sessio_key *want,
+                       size_t nwant) {
+  sessio_key *keys = NULL;
+  size_t n = 99;
+  CHECK_OK(sessio_store_user_list(st, user, now, &keys, &n));
+  CHECK_INT(n, nwant);
+  for (size_t i = 0; i < nwant; i++) CHECK(key_in(&want[i], keys, n));
+  free(keys);
+}
+
+static void test_user_index_add_list_remove(void) {
+  const char *u = uname("alice");
+  sessio_key k[3] = {fresh_key(), fresh_key(), fresh_key()};
+  for (int i = 0; i < 3; i++) create(&k[i], NOW + HOUR, NOW);
+  check_list(u, NOW, NULL, 0);
+  for (int i = 0; i < 3; i++)
+    CHECK_OK(sessio_store_user_add(st, u, &k[i], NOW + HOUR));
+  check_list(u, NOW, k, 3);
+  /* Adding the same pair twice keeps one. */
+  CHECK_OK(sessio_store_user_add(st, u, &k[0], NOW + HOUR));
+  check_list(u, NOW, k, 3);
+  CHECK_OK(sessio_store_user_remove(st, u, &k[1]));
+  sessio_key rest[2] = {k[0], k[2]};
+  check_list(u, NOW, rest, 2);
+  /* Removing a missing pair is fine. */
+  CHECK_OK(sessio_store_user_remove(st, u, &k[1]));
+  CHECK_OK(sessio_store_user_remove(st, uname("nobody"), &k[1]));
+  CHECK_OK(sessio_store_user_remove(st, u, &k[0]));
+  CHECK_OK(sessio_store_user_remove(st, u, &k[2]));
+  check_list(u, NOW, NULL, 0);
+}
+
+static void test_user_list_returns_only_live_pairs(void) {
+  const char *u = uname("bob");
+  sessio_key a = fresh_key(), b = fresh_key();
+  CHECK_OK(sessio_store_user_add(st, u, &a, NOW + HOUR));
+  CHECK_OK(sessio_store_user_add(st, u, &b, NOW + 2 * HOUR));
+  check_list(u, NOW + HOUR - 1, (sessio_key[]){a, b}, 2);
+  check_list(u, NOW + HOUR, &b, 1);   /* a's pair expired at NOW + HOUR */
+  check_list(u, NOW + 2 * HOUR, NULL, 0);
+  /* An expired pair may have been dropped by that list: adding it again
+   * with a later expiry brings it back. */
+  CHECK_OK(sessio_store_user_add(st, u, &b, NOW + 3 * HOUR));
+  check_list(u, NOW + 2 * HOUR, &b, 1);
+  CHECK_OK(sessio_store_user_remove(st, u, &a));
+  CHECK_OK(sessio_store_user_remove(st, u, &b));
+}
+
+static void test_users_are_kept_apart(void) {
+  const char *u1 = uname("carol"), *u2 = uname("dave"), *u3 = uname("carol2");
+  sessio_key k1 = fresh_key(), k2 = fresh_key(), k3 = fresh_key();
+  CHECK_OK(sessio_store_user_add(st, u1, &k1, NOW + HOUR));
+  CHECK_OK(sessio_store_user_add(st, u2, &k2, NOW + HOUR));
+  CHECK_OK(sessio_store_user_add(st, u2, &k3, NOW + HOUR));
+  check_list(u1, NOW, &k1, 1);
+  check_list(u2, NOW, (sessio_key[]){k2, k3}, 2);
+  check_list(u3, NOW, NULL, 0);
+  CHECK_OK(sessio_store_user_remove(st, u1, &k2)); /* not u1's: no effect */
+  check_list(u2, NOW, (sessio_key[]){k2, k3}, 2);
+  CHECK_OK(sessio_store_user_remove(st, u1, &k1));
+  CHECK_OK(sessio_store_user_remove(st, u2, &k2));
+  CHECK_OK(sessio_store_user_remove(st, u2, &k3));
+}
+
+static void test_user_add_again_moves_the_expiry(void) {
+  const char *u = uname("erin");
+  sessio_key k = fresh_key();
+  CHECK_OK(sessio_store_user_add(st, u, &k, NOW + HOUR));
+  check_list(u, NOW + 2 * HOUR, NULL, 0);
+  CHECK_OK(sessio_store_user_add(st, u, &k, NOW + 3 * HOUR)); /* later */
+  check_list(u, NOW + 2 * HOUR, &k, 1);
+  CHECK_OK(sessio_store_user_add(st, u, &k, NOW + HOUR)); /* earlier */
+  check_list(u, NOW, &k, 1);
+  check_list(u, NOW + 2 * HOUR, NULL, 0);
+  CHECK_OK(sessio_store_user_remove(st, u, &k));
+}
+
+static void test_user_index_tolerates_stale_pairs(void) {
+  /* The index may name records that are gone; the caller checks each key
+   * with load and removes the pair ("repaired on read"). */
+  const char *u = uname("frank");
+  sessio_key gone = fresh_key(), kept = fresh_key();
+  create(&gone, NOW + HOUR, NOW);
+  create(&kept, NOW + HOUR, NOW);
+  CHECK_OK(sessio_store_user_add(st, u, &gone, NOW + HOUR));
+  CHECK_OK(sessio_store_user_add(st, u, &kept, NOW + HOUR));
+  int removed = 0;
+  CHECK_OK(sessio_store_remove(st, &gone, &removed));
+  CHECK_INT(removed, 1);
+  sessio_key *keys = NULL;
+  size_t n = 0;
+  CHECK_OK(sessio_store_user_list(st, u, NOW, &keys, &n));
+  CHECK(key_in(&kept, keys, n));
+  CHECK(n <= 2);
+  for (size_t i = 0; i < n; i++) { /* repair */
+    if (is_live(&keys[i], NOW) == 0)
+      CHECK_OK(sessio_store_user_remove(st, u, &keys[i]));
+  }
+  free(keys);
+  check_list(u, NOW, &kept, 1);
+  CHECK_OK(sessio_store_user_remove(st, u, &kept));
+}
+
+static void test_user_index_handles_many_keys_per_user(void) {
+  enum { N = 200 };
+  const char *u = uname("grace");
+  static sessio_key k[N];
+  for (int i = 0; i < N; i++) {
+    k[i] = fresh_key();
+    CHECK_OK(sessio_store_user_add(st, u, &k[i], NOW + HOUR + i));
+  }
+  check_list(u, NOW, k, N);
+  for (int i = 0; i < N; i += 2) CHECK_OK(sessio_store_user_remove(st, u, &k[i]));
+  sessio_key odd[N / 2];
+  for (int i = 0; i < N / 2; i++) odd[i] = k[2 * i + 1];
+  check_list(u, NOW, odd, N / 2);
+  /* Half of the odd ones have expired at NOW + HOUR + N / 2. */
+  check_list(u, NOW + HOUR + N / 2, odd + N / 4, N / 4);
+  for (int i = 1; i < N; i += 2) CHECK_OK(sessio_store_user_remove(st, u, &k[i]));
+  check_list(u, NOW, NULL, 0);
+}
+
+/* ---- iterate and stats --------------------------------------------------- */
+
+struct iter_ctx {
+  const sessio_key *keys;
+  size_t n;
+  int seen[8];
+  int bad_blob;
+};
+
+static int iter_cb(void *ud, const sessio_key *key, const sessio_record *rec) {
+  struct iter_ctx *c = ud;
+  for (size_t i = 0; i < c->n; i++) {
+    if (memcmp(c->keys[i].b, key->b, SESSIO_KEY_BYTES) == 0) {
+      c->seen[i]++;
+      if (rec->blob_len != 2 || memcmp(rec->blob, "it", 2) != 0) c->bad_blob++;
+    }
+  }
+  return 0;
+}
+
+static void test_iterate_sees_live_records_only(void) {
+  const int64_t T = NOW + HOUR;
+  sessio_key k[5];
+  for (int i = 0; i < 5; i++) {
+    k[i] = fresh_key();
+    sessio_record r = rec_of("it", 2, NULL, NOW, i < 3 ? T + HOUR : T);
+    uint64_t v;
+    CHECK_OK(sessio_store_save(st, &k[i], &r, 0, NOW, &v));
+  }
+  struct iter_ctx c = {k, 5, {0}, 0};
+  sessio_err rc = sessio_store_iterate(st, T, iter_cb, &c);
+  if (rc == SESSIO_ENOTSUP) return; /* optional method */
+  CHECK_OK(rc);
+  for (int i = 0; i < 3; i++) CHECK_INT(c.seen[i], 1);
+  for (int i = 3; i < 5; i++) CHECK_INT(c.seen[i], 0);
+  CHECK_INT(c.bad_blob, 0);
+  for (int i = 0; i < 5; i++) {
+    int r;
+    CHECK_OK(sessio_store_remove(st, &k[i], &r));
+  }
+}
+
+static int stop_cb(void *ud, const sessio_key *key, const sessio_record *rec) {
+  (void)key;
+  (void)rec;
+  ++*(int *)ud;
+  return 1;
+}
+
+static void test_iterate_stops_when_the_callback_says_so(void) {
+  sessio_key k[3] = {fresh_key(), fresh_key(), fresh_key()};
+  for (int i = 0; i < 3; i++) create(&k[i], NOW + HOUR, NOW);
+  int calls = 0;
+  sessio_err rc = sessio_store_iterate(st, NOW, stop_cb, &calls);
+  if (rc == SESSIO_ENOTSUP) return;
+  CHECK_OK(rc);
+  CHECK_INT(calls, 1);
+}
+
+static void test_stats_count_sessions_and_expiry(void) {
+  sessio_store_stats s0, s1, s2, s3;
+  sessio_err rc = sessio_store_stats_get(st, &s0);
+  if (rc == SESSIO_ENOTSUP) return;
+  CHECK_OK(rc);
+  if (shared_store && strncmp(url, "redis", 5) == 0) return; /* others' keys */
+  const int64_t T = NOW + 4 * HOUR;
+  (void)gc_pass(T, 1000, NULL); /* nothing dead at T is left over */
+  CHECK_OK(sessio_store_stats_get(st, &s0));
+  sessio_key k[5];
+  for (int i = 0; i < 5; i++) {
+    k[i] = fresh_key();
+    create(&k[i], i < 2 ? T : T + HOUR, NOW);
+  }
+  CHECK_OK(sessio_store_stats_get(st, &s1));
+  if (s1.sessions != 0) CHECK_INT(s1.sessions, s0.sessions + 5);
+  if (s1.bytes != 0) CHECK(s1.bytes > s0.bytes);
+  int removed = 0;
+  CHECK_OK(sessio_store_remove(st, &k[4], &removed));
+  CHECK_OK(sessio_store_stats_get(st, &s2));
+  if (s2.sessions != 0) CHECK_INT(s2.sessions, s0.sessions + 4);
+  CHECK_INT(gc_pass(T, 1000, NULL), 2);
+  CHECK_OK(sessio_store_stats_get(st, &s3));
+  if (s3.sessions != 0 || s2.sessions != 0)
+    CHECK_INT(s3.sessions, s0.sessions + 2);
+  if (s3.expired != 0) CHECK_INT(s3.expired, s0.expired + 2);
+  CHECK_INT(s3.evicted, s0.evicted);
+  for (int i = 2; i < 4; i++) CHECK_OK(sessio_store_remove(st, &k[i], &removed));
+}
+
+/* ---- concurrency --------------------------------------------------------- */
+
+enum { THREADS = 8, INCREMENTS = 200 };
+
+/* One compare-and-set increment of the counter in 'k''s blob. Returns
+ * SESSIO_OK, or the error that stopped it. */
+static sessio_err cas_increment(sessio_store *s, const sessio_key *k,
+                                uint64_t *conflicts) {
+  for (int tries = 0; tries < 1000000; tries++) {
+    sessio_record r;
+    int found = 0;
+    sessio_err rc = sessio_store_load(s, k, NOW, &r, &found);
+    if (rc != SESSIO_OK) return rc;
+    if (!found || r.blob_len != 8) {
+      sessio_record_clear(&r);
+      return SESSIO_ECORRUPT;
+    }
+    uint64_t n, v = 0;
+    memcpy(&n, r.blob, 8);
+    n++;
+    memcpy(r.blob, &n, 8);
+    rc = sessio_store_save(s, k, &r, r.version, NOW, &v);
+    sessio_record_clear(&r);
+    if (rc == SESSIO_OK) return SESSIO_OK;
+    if (rc != SESSIO_ECONFLICT) return rc;
+    ++*conflicts;
+  }
+  return SESSIO_EBUSY;
+}
+
+struct cas_ctx {
+  sessio_key key;
+  sessio_err err;
+  uint64_t conflicts;
+};
+
+static void *cas_thread(void *arg) {
+  struct cas_ctx *c = arg;
+  for (int i = 0; i < INCREMENTS && c->err == SESSIO_OK; i++)
+    c->err = cas_increment(st, &c->key, &c->conflicts);
+  return NULL;
+}
+
+static uint64_t counter_of(const sessio_key *k) {
+  sessio_record r;
+  int found = 0;
+  uint64_t n = 0;
+  CHECK_OK(sessio_store_load(st, k, NOW, &r, &found));
+  CHECK_INT(found, 1);
+  CHECK_INT(r.blob_len, 8);
+  if (found && r.blob_len == 8) memcpy(&n, r.blob, 8);
+  sessio_record_clear(&r);
+  return n;
+}
+
+static void test_concurrent_compare_and_set_loses_no_increment(void) {
+  sessio_key k = fresh_key();
+  uint64_t zero = 0, v;
+  sessio_record r = rec_of(&zero, 8, NULL, NOW, NOW + HOUR);
+  CHECK_OK(sessio_store_save(st, &k, &r, 0, NOW, &v));
+  pthread_t th[THREADS];
+  struct cas_ctx c[THREADS];
+  uint64_t conflicts = 0;
+  for (int i = 0; i < THREADS; i++) {
+    c[i] = (struct cas_ctx){k, SESSIO_OK, 0};
+    CHECK_INT(pthread_create(&th[i], NULL, cas_thread, &c[i]), 0);
+  }
+  for (int i = 0; i < THREADS; i++) {
+    pthread_join(th[i], NULL);
+    CHECK_OK(c[i].err);
+    conflicts += c[i].conflicts;
+  }
+  CHECK_INT(counter_of(&k), THREADS * INCREMENTS);
+  printf("# %d CAS increments, %" PRIu64 " conflicts retried\n",
+         THREADS * INCREMENTS, conflicts);
+}
+
+struct disjoint_ctx {
+  int failures;
+  sessio_err err;
+};
+
+static void *disjoint_thread(void *arg) {
+  struct disjoint_ctx *c = arg;
+  enum { N = 50 };
+  sessio_key k[N];
+  uint64_t ver[N];
+  char blob[32];
+  for (int i = 0; i < N; i++) {
+    k[i] = fresh_key();
+    int len = snprintf(blob, sizeof blob, "rec-%d", i);
+    sessio_record r = rec_of(blob, (size_t)len, NULL, NOW, NOW + HOUR);
+    sessio_err rc = sessio_store_save(st, &k[i], &r, 0, NOW, &ver[i]);
+    if (rc != SESSIO_OK) c->err = rc;
+  }
+  for (int i = 0; i < N; i++) {
+    int len = snprintf(blob, sizeof blob, "upd-%d", i);
+    sessio_record r = rec_of(blob, (size_t)len, NULL, NOW, NOW + HOUR);
+    uint64_t v;
+    sessio_err rc = sessio_store_save(st, &k[i], &r, ver[i], NOW, &v);
+    if (rc != SESSIO_OK) c->err = rc;
+  }
+  for (int i = 0; i < N; i++) {
+    sessio_record r;
+    int found = 0;
+    int len = snprintf(blob, sizeof blob, "upd-%d", i);
+    sessio_err rc = sessio_store_load(st, &k[i], NOW, &r, &found);
+    if (rc != SESSIO_OK) c->err = rc;
+    if (!found || r.blob_len != (size_t)len || memcmp(r.blob, blob, len) != 0)
+      c->failures++;
+    sessio_record_clear(&r);
+    int removed = 0;
+    rc = sessio_store_remove(st, &k[i], &removed);
+    if (rc != SESSIO_OK) c->err = rc;
+    if (!removed) c->failures++;
+  }
+  return NULL;
+}
+
+static void test_threads_on_disjoint_keys_do_not_interfere(void) {
+  pthread_t th[THREADS];
+  struct disjoint_ctx c[THREADS];
+  for (int i = 0; i < THREADS; i++) {
+    c[i] = (struct disjoint_ctx){0, SESSIO_OK};
+    CHECK_INT(pthread_create(&th[i], NULL, disjoint_thread, &c[i]), 0);
+  }
+  for (int i = 0; i < THREADS; i++) {
+    pthread_join(th[i], NULL);
+    CHECK_OK(c[i].err);
+    CHECK_INT(c[i].failures, 0);
+  }
+}
+
+/* Two processes, each with its own handle on the store, increment one
+ * counter by compare-and-set: only meaningful for shared stores. */
+static void test_processes_compare_and_set_loses_no_increment(void) {
+  enum { CHILDREN = 2, PER_CHILD = 100 };
+  if (!shared_store) return;
+  sessio_key k = fresh_key();
+  uint64_t zero = 0, v;
+  sessio_record r = rec_of(&zero, 8, NULL, NOW, NOW + HOUR);
+  CHECK_OK(sessio_store_save(st, &k, &r, 0, NOW, &v));
+  fflush(NULL);
+  pid_t pid[CHILDREN];
+  for (int i = 0; i < CHILDREN; i++) {
+    pid[i] = fork();
+    CHECK(pid[i] >= 0);
+    if (pid[i] == 0) {
+      sessio_store *mine = NULL;
+      int code = 0;
+      uint64_t conflicts = 0;
+      if (sessio_store_open(url, &mine) != SESSIO_OK) _exit(2);
+      for (int j = 0; j < PER_CHILD; j++) {
+        sessio_err rc = cas_increment(mine, &k, &conflicts);
+        if (rc != SESSIO_OK) {
+          fprintf(stderr, "  child: %s\n", sessio_errname(rc));
+          code = 3;
+          break;
+        }
+      }
+      sessio_store_close(mine);
+      _exit(code);
+    }
+  }
+  for (int i = 0; i < CHILDREN; i++) {
+    int status = 0;
+    if (pid[i] <= 0) continue;
+    CHECK_INT(waitpid(pid[i], &status, 0), pid[i]);
+    CHECK(WIFEXITED(status));
+    CHECK_INT(WEXITSTATUS(status), 0);
+  }
+  CHECK_INT(counter_of(&k), CHILDREN * PER_CHILD);
+}
+
+/* ---- driver -------------------------------------------------------------- */
+
+static int rm_entry(const char *path, const struct stat *sb, int flag,
+                    struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+int main(int argc, char **argv) {
+  char tmpdir[] = "/tmp/sessio-conformance-XXXXXX";
+  int have_tmp = 0;
+  struct timespec ts;
+
+  if (argc != 2) {
+    fprintf(stderr, "usage: %s STORE-URL   ({tmp} = a fresh directory)\n",
+            argv[0]);
+    return 2;
+  }
+  /* Resolve {tmp}. */
+  const char *in = argv[1], *p = strstr(in, "{tmp}");
+  if (p) {
+    if (mkdtemp(tmpdir) == NULL) {
+      perror("mkdtemp");
+      return 2;
+    }
+    have_tmp = 1;
+    snprintf(url, sizeof url, "%.*s%s%s", (int)(p - in), in, tmpdir, p + 5);
+  } else {
+    snprintf(url, sizeof url, "%s", in);
+  }
+  shared_store = strncmp(url, "memory:", 7) != 0;
+
+  if (sodium_init() < 0 || getrandom(run_prefix, sizeof run_prefix, 0) !=
+                               (ssize_t)sizeof run_prefix) {
+    fprintf(stderr, "no randomness\n");
+    return 2;
+  }
+  for (int i = 0; i < 16; i++) sprintf(run_hex + 2 * i, "%02x", run_prefix[i]);
+  clock_gettime(CLOCK_REALTIME, &ts);
+  NOW = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+
+  sessio_err rc = sessio_store_open(url, &st);
+  if (rc != SESSIO_OK) {
+    fprintf(stderr, "cannot open %s: %s\n", url, sessio_strerror(rc));
+    printf("0 passed, 1 failed\n");
+    return 1;
+  }
+  printf("# store %s (%s)\n", sessio_store_name(st), url);
+
+  RUN(test_load_of_missing_key_is_not_found);
+  RUN(test_create_assigns_a_positive_version);
+  RUN(test_second_create_conflicts_and_writes_nothing);
+  RUN(test_save_with_wrong_version_conflicts_and_writes_nothing);
+  RUN(test_save_with_right_version_stores_a_greater_version);
+  RUN(test_save_of_missing_key_with_a_version_conflicts);
+  RUN(test_load_returns_exactly_the_saved_binary_blob);
+  RUN(test_load_returns_an_empty_blob);
+  RUN(test_load_returns_a_one_mebibyte_blob);
+  RUN(test_user_of_maximal_length_round_trips);
+  RUN(test_touch_changes_times_only);
+  RUN(test_touch_of_missing_key_is_not_found);
+  RUN(test_remove_reports_removed_once);
+  RUN(test_remove_of_missing_key_is_not_an_error);
+  RUN(test_load_sees_record_dead_at_expires_at);
+  RUN(test_touch_sees_record_dead_at_expires_at);
+  RUN(test_save_sees_record_dead_at_expires_at);
+  RUN(test_create_over_a_dead_record_succeeds);
+  RUN(test_create_over_a_dead_record_that_was_loaded_dead);
+  RUN(test_gc_is_bounded_and_removes_only_dead_records);
+  RUN(test_gc_with_zero_work_does_nothing);
+  RUN(test_user_index_add_list_remove);
+  RUN(test_user_list_returns_only_live_pairs);
+  RUN(test_users_are_kept_apart);
+  RUN(test_user_add_again_moves_the_expiry);
+  RUN(test_user_index_tolerates_stale_pairs);
+  RUN(test_user_index_handles_many_keys_per_user);
+  RUN(test_iterate_sees_live_records_only);
+  RUN(test_iterate_stops_when_the_callback_says_so);
+  RUN(test_stats_count_sessions_and_expiry);
+  RUN(test_concurrent_compare_and_set_loses_no_increment);
+  RUN(test_threads_on_disjoint_keys_do_not_interfere);
+  RUN(test_processes_compare_and_set_loses_no_increment);
+
+  sessio_store_close(st);
+  if (have_tmp) nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  return DONE();
+}
