@@ -1,0 +1,179 @@
+/*
+ * redis_common.h — what the redis:// and redis-cluster:// stores share:
+ * a connection pool per server with timeouts, reconnection backoff and
+ * once-per-change logging; the key layout and record format; the Lua
+ * scripts that make the version check atomic; and the store methods
+ * themselves, written once over an "exec one command for this key" hook
+ * that each backend implements (one server, or slot routing with
+ * MOVED/ASK). See docs/STORES.md for the layout and its guarantees.
+ */
+#ifndef SESSIO_REDIS_COMMON_H
+#define SESSIO_REDIS_COMMON_H
+
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "sessio/redis.h"
+#include "store_internal.h"
+
+/* ---- connection pool to one server ---------------------------------- */
+
+typedef struct rc_pool {
+  char host[256];
+  int port;
+  int db;                /* SELECTed after connect when > 0 */
+  char user[128];        /* ACL user for AUTH, "" for none */
+  char password[256];    /* "" for no AUTH */
+  int connect_ms;        /* connect timeout */
+  int timeout_ms;        /* command (read/write) timeout */
+  size_t max_idle;       /* idle connections kept */
+
+  pthread_mutex_t mu;    /* guards everything below */
+  redisContext **idle;   /* free list (a stack) of idle connections */
+  size_t n_idle;
+  unsigned gen;          /* bumped on every failure: older conns are dropped */
+  int down;              /* 1 from a failure until a connect succeeds */
+  int64_t next_try;      /* monotonic ms before which no connect is tried */
+  int64_t backoff;       /* current reconnect delay, ms */
+  struct rc_log *log;    /* borrowed from the store */
+} rc_pool;
+
+/* A connection taken from a pool, with the generation it was made in. */
+typedef struct rc_conn {
+  redisContext *c;
+  unsigned gen;
+  int reused; /* came from the idle list (may be stale) */
+} rc_conn;
+
+typedef struct rc_log {
+  pthread_mutex_t mu;
+  sessio_log_fn fn; /* NULL: one line on stderr */
+  void *ud;
+} rc_log;
+
+void sessio__rc_log(rc_log *log, sessio_log_level level, const char *fmt,
+                    ...) __attribute__((format(printf, 3, 4)));
+
+void sessio__rc_pool_init(rc_pool *p, rc_log *log);
+void sessio__rc_pool_destroy(rc_pool *p);
+/* Runs one command (after ASKING when 'asking') on a pooled connection.
+ * SESSIO_OK with '*reply' set (it may be an error reply: the connection is
+ * fine), or SESSIO_EUNAVAIL when the server cannot be reached or timed out
+ * (the connection is dropped, the pool marked down and backed off),
+ * SESSIO_ENOMEM. A reused idle connection that turns out to be closed is
+ * replaced once by a fresh one. */
+sessio_err sessio__rc_pool_command(rc_pool *p, int asking, int argc,
+                                   const char **argv, const size_t *lens,
+                                   redisReply **reply);
+/* One "SCAN *cur MATCH pattern COUNT count" step on 'pool': the keys
+ * returned are malloc()ed strings in a malloc()ed array; '*cur' moves on
+ * and '*wrapped' is set when it came back to 0. */
+sessio_err sessio__rc_scan_pool(rc_pool *pool, unsigned long long *cur,
+                                const char *pattern, size_t count,
+                                char ***keys, size_t *n, int *wrapped);
+/* 1 when the pool is backing off after a failure (no connect is tried). */
+int sessio__rc_pool_is_down(rc_pool *p);
+
+/* ---- the store ------------------------------------------------------- */
+
+typedef struct rc_store rc_store;
+
+/* Where a key scan is: which server (cluster: index among the masters)
+ * and that server's SCAN cursor. Zeroed: at the start. */
+typedef struct rc_cursor {
+  size_t node;
+  unsigned long long cur;
+} rc_cursor;
+
+typedef struct rc_ops {
+  /* Runs one command whose keys all live in the slot of 'key' ('klen'
+   * bytes). Same results as sessio__rc_pool_command. */
+  sessio_err (*exec)(rc_store *rs, const char *key, size_t klen, int argc,
+                     const char **argv, const size_t *lens,
+                     redisReply **reply);
+  /* One step of a key scan from '*cur': up to about 'count' key names
+   * matching 'pattern' are returned in '*keys' (a malloc()ed array of
+   * malloc()ed strings, '*n' of them; both may be empty), '*cur' moves on,
+   * and '*wrapped' is set (and '*cur' zeroed) when every server has been
+   * scanned to its end. */
+  sessio_err (*scan)(rc_store *rs, rc_cursor *cur, const char *pattern,
+                     size_t count, char ***keys, size_t *n, int *wrapped);
+} rc_ops;
+
+#define RC_PREFIX_MAX 64
+
+struct rc_store {
+  sessio_store base; /* first: the store "subclass" */
+  const rc_ops *ops;
+  char prefix[RC_PREFIX_MAX + 1];
+  int64_t grace_ms;          /* added to every Redis TTL */
+  _Atomic int64_t last_now;  /* the caller's clock, last seen */
+  rc_log log;
+
+  pthread_mutex_t gc_mu;     /* guards the gc cursor and leftovers */
+  rc_cursor gc_cur;
+  char **gc_keys;            /* keys scanned but not yet examined */
+  size_t gc_n, gc_i;
+  int gc_wrapped;            /* the scan that produced gc_keys wrapped */
+};
+
+/* Common URL options, filled by sessio__rc_parse_param. */
+typedef struct rc_options {
+  char prefix[RC_PREFIX_MAX + 1];
+  int connect_ms, timeout_ms;
+  int64_t grace_ms;
+  size_t max_idle;
+  int64_t failover_wait_ms; /* cluster only */
+} rc_options;
+
+void sessio__rc_options_default(rc_options *o);
+/* sessio_url_param_fn over an rc_options. */
+sessio_err sessio__rc_param(void *ud, const char *name, const char *val);
+/* Parses "[[user]:password@]" at the start of 's' into the pool fields and
+ * returns the rest; NULL when malformed. */
+const char *sessio__rc_parse_auth(const char *s, rc_pool *p);
+/* Parses "HOST[:PORT]" from [s, e) into the pool; 0 when malformed. */
+int sessio__rc_parse_hostport(const char *s, const char *e, rc_pool *p);
+
+sessio_err sessio__rc_store_init(rc_store *rs, const rc_ops *ops,
+                                 const rc_options *o);
+void sessio__rc_store_destroy(rc_store *rs);
+
+/* Maps an error reply to SESSIO_EUNAVAIL (transient: LOADING, BUSY,
+ * MASTERDOWN, CLUSTERDOWN, TRYAGAIN, READONLY), SESSIO_EFULL (OOM) or
+ * SESSIO_EIO. */
+sessio_err sessio__rc_reply_err(const redisReply *r);
+
+/* Key slot (CRC16/XMODEM of the hash tag, or the key) mod 16384. */
+unsigned sessio__rc_slot(const char *key, size_t len);
+/* SHA-1 of 'len' bytes as 40 lowercase hex digits and a NUL. */
+void sessio__rc_sha1_hex(const void *data, size_t len, char out[41]);
+
+/* The store methods, shared by both backends. */
+sessio_err sessio__rc_load(sessio_store *st, const sessio_key *key,
+                           int64_t now, sessio_record *out, int *found);
+sessio_err sessio__rc_save(sessio_store *st, const sessio_key *key,
+                           const sessio_record *rec, uint64_t expected,
+                           int64_t now, uint64_t *new_version);
+sessio_err sessio__rc_touch(sessio_store *st, const sessio_key *key,
+                            int64_t touched_at, int64_t expires_at,
+                            int64_t now, int *found);
+sessio_err sessio__rc_remove(sessio_store *st, const sessio_key *key,
+                             int *removed);
+sessio_err sessio__rc_user_add(sessio_store *st, const char *user,
+                               const sessio_key *key, int64_t expires_at);
+sessio_err sessio__rc_user_list(sessio_store *st, const char *user,
+                                int64_t now, sessio_key **keys, size_t *n);
+sessio_err sessio__rc_user_remove(sessio_store *st, const char *user,
+                                  const sessio_key *key);
+sessio_err sessio__rc_gc(sessio_store *st, int64_t now, size_t max_work,
+                         size_t *removed, int *done);
+sessio_err sessio__rc_iterate(sessio_store *st, int64_t now,
+                              sessio_store_iter_fn cb, void *ud);
+
+/* Monotonic milliseconds (for backoff and retry deadlines only). */
+int64_t sessio__rc_mono_ms(void);
+void sessio__rc_sleep_ms(int64_t ms);
+
+#endif

@@ -1,0 +1,242 @@
+/*
+ * redis_proc.h — test helpers that start and stop redis-server processes
+ * on free 127.0.0.1 ports (single servers and a 3+3 node cluster). Every
+ * server is started with PR_SET_PDEATHSIG, so it dies with the test even
+ * when the test crashes or is killed by a CTest timeout. Header-only
+ * (static functions) for tests/redis/with_redis.c and
+ * tests/unit/test_redis_store.c.
+ */
+#ifndef SESSIO_TEST_REDIS_PROC_H
+#define SESSIO_TEST_REDIS_PROC_H
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int64_t rp_mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void rp_sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+static int rp_port_free(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons((uint16_t)port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+  close(fd);
+  return ok;
+}
+
+/* A free port in [20000, 50000) (and port + 10000 for a cluster bus). */
+static int rp_free_port(int need_bus) {
+  for (int i = 0; i < 1000; i++) {
+    unsigned r = 0;
+    if (getrandom(&r, sizeof r, 0) != sizeof r) r = (unsigned)rand();
+    int port = 20000 + (int)(r % 20000);
+    if (rp_port_free(port) && (!need_bus || rp_port_free(port + 10000)))
+      return port;
+  }
+  return -1;
+}
+
+/* Starts redis-server on 127.0.0.1:'port' with persistence off (or
+ * append-only with fsync always when 'aof'), files in 'dir'. */
+static pid_t rp_start(int port, const char *dir, int cluster, int aof) {
+  char portb[16], conf[64];
+  snprintf(portb, sizeof portb, "%d", port);
+  snprintf(conf, sizeof conf, "nodes-%d.conf", port);
+  const char *argv[40];
+  int n = 0;
+  argv[n++] = "redis-server";
+  argv[n++] = "--port";
+  argv[n++] = portb;
+  argv[n++] = "--bind";
+  argv[n++] = "127.0.0.1";
+  argv[n++] = "--save";
+  argv[n++] = "";
+  argv[n++] = "--appendonly";
+  argv[n++] = aof ? "yes" : "no";
+  if (aof) {
+    argv[n++] = "--appendfsync";
+    argv[n++] = "always";
+  }
+  argv[n++] = "--dir";
+  argv[n++] = dir;
+  argv[n++] = "--daemonize";
+  argv[n++] = "no";
+  argv[n++] = "--logfile";
+  argv[n++] = "";
+  argv[n++] = "--loglevel";
+  argv[n++] = "warning";
+  if (cluster) {
+    argv[n++] = "--cluster-enabled";
+    argv[n++] = "yes";
+    argv[n++] = "--cluster-config-file";
+    argv[n++] = conf;
+    argv[n++] = "--cluster-node-timeout";
+    argv[n++] = "1000";
+    /* Other masters keep serving while one is failing over. */
+    argv[n++] = "--cluster-require-full-coverage";
+    argv[n++] = "no";
+  }
+  argv[n] = NULL;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  int null = open("/dev/null", O_RDWR);
+  if (null >= 0) {
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(null, 2);
+  }
+  execvp(argv[0], (char *const *)argv);
+  _exit(127);
+}
+
+/* Waits until the server at 'port' answers PING; 1 when it did. */
+static int rp_wait_ping(int port, int timeout_ms) {
+  int64_t end = rp_mono_ms() + timeout_ms;
+  do {
+    struct timeval tv = {0, 200000};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (c && !c->err) {
+      redisReply *r = redisCommand(c, "PING");
+      int ok = r && r->type == REDIS_REPLY_STATUS;
+      if (r) freeReplyObject(r);
+      redisFree(c);
+      if (ok) return 1;
+    } else if (c) {
+      redisFree(c);
+    }
+    rp_sleep_ms(10);
+  } while (rp_mono_ms() < end);
+  return 0;
+}
+
+static void rp_kill(pid_t pid) {
+  if (pid <= 0) return;
+  kill(pid, SIGKILL);
+  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+  }
+}
+
+/* Runs one command on 127.0.0.1:'port'; the reply (free it) or NULL. */
+static redisReply *rp_command(int port, const char *cmd) {
+  struct timeval tv = {1, 0};
+  redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+  redisReply *r = NULL;
+  if (c && !c->err) {
+    redisSetTimeout(c, tv);
+    r = redisCommand(c, cmd);
+  }
+  if (c) redisFree(c);
+  return r;
+}
+
+static int rp_cluster_ok(int port) {
+  redisReply *r = rp_command(port, "CLUSTER INFO");
+  int ok = r && r->type == REDIS_REPLY_STRING &&
+           strstr(r->str, "cluster_state:ok") != NULL &&
+           strstr(r->str, "cluster_slots_ok:16384") != NULL;
+  if (r) freeReplyObject(r);
+  return ok;
+}
+
+/* A 3 masters + 3 replicas cluster on the six 'ports'. 1 when every node
+ * reports cluster_state:ok within 'timeout_ms'. */
+static int rp_cluster_create(const int ports[6], int timeout_ms) {
+  char addr[6][32];
+  const char *argv[16];
+  int n = 0;
+  argv[n++] = "redis-cli";
+  argv[n++] = "--cluster";
+  argv[n++] = "create";
+  for (int i = 0; i < 6; i++) {
+    snprintf(addr[i], sizeof addr[i], "127.0.0.1:%d", ports[i]);
+    argv[n++] = addr[i];
+  }
+  argv[n++] = "--cluster-replicas";
+  argv[n++] = "1";
+  argv[n++] = "--cluster-yes";
+  argv[n] = NULL;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0) return 0;
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+      dup2(null, 0);
+      dup2(null, 1);
+    }
+    execvp(argv[0], (char *const *)argv);
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return 0;
+  int64_t end = rp_mono_ms() + timeout_ms;
+  for (;;) {
+    int all = 1;
+    for (int i = 0; i < 6 && all; i++) all = rp_cluster_ok(ports[i]);
+    if (all) return 1;
+    if (rp_mono_ms() > end) return 0;
+    rp_sleep_ms(50);
+  }
+}
+
+/* Removes the files in 'dir' (flat) and 'dir' itself. */
+static void rp_rmdir(const char *dir) {
+  DIR *d = opendir(dir);
+  if (d != NULL) {
+    struct dirent *e;
+    char path[512];
+    while ((e = readdir(d)) != NULL) {
+      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+        continue;
+      snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+      if (unlink(path) != 0) { /* appendonlydir in Redis 7 */
+        DIR *sub = opendir(path);
+        if (sub != NULL) {
+          struct dirent *f;
+          char p2[1024];
+          while ((f = readdir(sub)) != NULL) {
+            snprintf(p2, sizeof p2, "%s/%s", path, f->d_name);
+            unlink(p2);
+          }
+          closedir(sub);
+        }
+        rmdir(path);
+      }
+    }
+    closedir(d);
+  }
+  rmdir(dir);
+}
+
+#endif
