@@ -766,17 +766,20 @@ static sessio_err gc_walk(file_store *fs, const tree *tr, walker *w,
     const char *l2name = w->l2.v[w->i2];
     int dfd = openat(p1, l2name, OPEN_DIR);
     names leaves;
-    (*work)++;
     if (dfd < 0 || names_read(dfd, ".", tr->want_leaf, &leaves) != SESSIO_OK ||
         lock_fd(dfd, LOCK_EX) != 0) {
       if (dfd >= 0) close(dfd);
       close(p1);
       w->i2++;
       w->last[0] = '\0';
+      (*work)++;
       continue;
     }
     size_t i = 0;
     while (i < leaves.n && strcmp(leaves.v[i], w->last) <= 0) i++;
+    /* The listing is not kept between calls, so it costs a unit only when
+     * it leads to no leaf: this way max_work 1 still moves forward. */
+    if (i >= leaves.n) (*work)++;
     size_t handled = 0;
     for (; i < leaves.n && *work < max_work; i++) {
       tr->leaf(fs, dfd, leaves.v[i], now, removed);

@@ -20,7 +20,7 @@
 
 #include "store_internal.h"
 
-#define BUSY_TIMEOUT_MS 5000 /* then SESSIO_EUNAVAIL */
+#define BUSY_TIMEOUT_MS 5000 /* default; then SESSIO_EUNAVAIL */
 #define GC_BATCH 256         /* rows deleted per statement (write lock) */
 #define SCHEMA_VERSION 1     /* PRAGMA user_version of our databases */
 
@@ -109,6 +109,7 @@ typedef struct sqlite_store {
   sessio_store base;
   char *path;
   int sync_full;
+  int busy_ms; /* ?busy_timeout=MS */
   pthread_mutex_t pool_mu; /* guards 'pool' */
   conn *pool;              /* idle connections */
   /* SQLite lets one writer in at a time anyway; making this process's
@@ -171,7 +172,7 @@ static sessio_err conn_open(sqlite_store *ss, int setup, conn **out) {
     goto fail_conn;
   }
   sqlite3_extended_result_codes(c->db, 1);
-  sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+  sqlite3_busy_timeout(c->db, ss->busy_ms);
   rc = exec(c->db, ss->sync_full ? "PRAGMA synchronous=FULL"
                                  : "PRAGMA synchronous=NORMAL");
   if (rc != SESSIO_OK) goto fail_conn;
@@ -599,13 +600,25 @@ static const sessio_store_methods sqlite_methods = {
 
 /* ---- open --------------------------------------------------------------- */
 
+/* sync=normal|full, busy_timeout=MS (0..600000). */
 static sessio_err sqlite_param(void *ud, const char *name, const char *val) {
-  int *sync_full = ud;
-  if (strcmp(name, "sync") != 0) return SESSIO_EINVAL;
-  if (strcmp(val, "normal") == 0) *sync_full = 0;
-  else if (strcmp(val, "full") == 0) *sync_full = 1;
-  else return SESSIO_EINVAL;
-  return SESSIO_OK;
+  sqlite_store *ss = ud;
+  if (strcmp(name, "sync") == 0) {
+    if (strcmp(val, "normal") == 0) ss->sync_full = 0;
+    else if (strcmp(val, "full") == 0) ss->sync_full = 1;
+    else return SESSIO_EINVAL;
+    return SESSIO_OK;
+  }
+  if (strcmp(name, "busy_timeout") == 0) {
+    char *end;
+    errno = 0;
+    long v = strtol(val, &end, 10);
+    if (errno != 0 || end == val || *end != '\0' || v < 0 || v > 600000)
+      return SESSIO_EINVAL;
+    ss->busy_ms = (int)v;
+    return SESSIO_OK;
+  }
+  return SESSIO_EINVAL;
 }
 
 /* Runs once per open: WAL mode (persistent in the file), the schema, and
@@ -661,18 +674,17 @@ sessio_err sessio__store_open_sqlite(const char *rest, sessio_store **out) {
   sessio_err rc = SESSIO_EINVAL;
   const char *q = strchr(rest, '?');
   size_t plen = q ? (size_t)(q - rest) : strlen(rest);
-  int sync_full = 0;
   *out = NULL;
   /* A path is required; ":memory:" and other special names would give
    * each connection its own database, so they are refused. */
   if (plen == 0 || plen >= 4096 || rest[0] == ':') return SESSIO_EINVAL;
-  if (q != NULL &&
-      (rc = sessio_url_params(q + 1, sqlite_param, &sync_full)) != SESSIO_OK)
-    return rc;
   sqlite_store *ss = calloc(1, sizeof *ss);
   if (ss == NULL) return SESSIO_ENOMEM;
   ss->base.methods = &sqlite_methods;
-  ss->sync_full = sync_full;
+  ss->busy_ms = BUSY_TIMEOUT_MS;
+  if (q != NULL &&
+      (rc = sessio_url_params(q + 1, sqlite_param, ss)) != SESSIO_OK)
+    goto fail_ss;
   atomic_init(&ss->expired, 0);
   if ((ss->path = strndup(rest, plen)) == NULL) {
     rc = SESSIO_ENOMEM;
