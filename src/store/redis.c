@@ -22,7 +22,7 @@ static sessio_err one_exec(rc_store *rs, const char *key, size_t klen,
   (void)key;
   (void)klen;
   return sessio__rc_pool_command(&((redis_store *)rs)->pool, 0, argc, argv,
-                                 lens, reply);
+                                 lens, reply, NULL);
 }
 
 static sessio_err one_scan(rc_store *rs, rc_cursor *cur, const char *pattern,
@@ -121,7 +121,7 @@ sessio_err sessio__store_open_redis(const char *rest, sessio_store **out) {
   const char *argv[1] = {"PING"};
   size_t lens[1] = {4};
   redisReply *r;
-  rc = sessio__rc_pool_command(&s->pool, 0, 1, argv, lens, &r);
+  rc = sessio__rc_pool_command(&s->pool, 0, 1, argv, lens, &r, NULL);
   if (rc != SESSIO_OK) goto fail_store;
   if (r->type == REDIS_REPLY_ERROR) rc = sessio__rc_reply_err(r);
   freeReplyObject(r);

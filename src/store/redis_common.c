@@ -285,8 +285,9 @@ static int exchange(redisContext *c, int asking, int argc, const char **argv,
 
 sessio_err sessio__rc_pool_command(rc_pool *p, int asking, int argc,
                                    const char **argv, const size_t *lens,
-                                   redisReply **reply) {
+                                   redisReply **reply, int *maybe_done) {
   *reply = NULL;
+  if (maybe_done) *maybe_done = 0;
   for (int attempt = 0;; attempt++) {
     rc_conn cn;
     sessio_err rc = pool_get(p, &cn);
@@ -319,8 +320,10 @@ sessio_err sessio__rc_pool_command(rc_pool *p, int asking, int argc,
       mark_failed_locked(p, why);
     }
     pthread_mutex_unlock(&p->mu);
-    if (!stale)
+    if (!stale) {
+      if (maybe_done) *maybe_done = 1;
       return kind == REDIS_ERR_PROTOCOL ? SESSIO_EIO : SESSIO_EUNAVAIL;
+    }
   }
 }
 
@@ -362,7 +365,7 @@ sessio_err sessio__rc_scan_pool(rc_pool *pool, unsigned long long *cur,
   *keys = NULL;
   *n = 0;
   *wrapped = 0;
-  sessio_err rc = sessio__rc_pool_command(pool, 0, 6, argv, lens, &r);
+  sessio_err rc = sessio__rc_pool_command(pool, 0, 6, argv, lens, &r, NULL);
   if (rc != SESSIO_OK) return rc;
   if (r->type == REDIS_REPLY_ERROR) {
     rc = sessio__rc_reply_err(r);

@@ -61,11 +61,13 @@ void sessio__rc_pool_destroy(rc_pool *p);
  * SESSIO_OK with '*reply' set (it may be an error reply: the connection is
  * fine), or SESSIO_EUNAVAIL when the server cannot be reached or timed out
  * (the connection is dropped, the pool marked down and backed off),
- * SESSIO_ENOMEM. A reused idle connection that turns out to be closed is
+ * SESSIO_ENOMEM. '*maybe_done' (may be NULL) is set to 1 when the failure
+ * came after the command was sent, so it may have run: such a command is
+ * not retried (a retried compare-and-set could apply twice). A reused idle connection that turns out to be closed is
  * replaced once by a fresh one. */
 sessio_err sessio__rc_pool_command(rc_pool *p, int asking, int argc,
                                    const char **argv, const size_t *lens,
-                                   redisReply **reply);
+                                   redisReply **reply, int *maybe_done);
 /* One "SCAN *cur MATCH pattern COUNT count" step on 'pool': the keys
  * returned are malloc()ed strings in a malloc()ed array; '*cur' moves on
  * and '*wrapped' is set when it came back to 0. */

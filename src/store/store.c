@@ -16,6 +16,7 @@ static const struct {
     {"file:", sessio__store_open_file},
     {"sqlite:", sessio__store_open_sqlite},
     {"redis:", sessio__store_open_redis},
+    {"redis-cluster:", sessio__store_open_redis_cluster},
 };
 
 sessio_err sessio_store_open(const char *url, sessio_store **out) {
