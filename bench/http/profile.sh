@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# profile.sh — profiles sessio-shop under the "cart" workload of bench/http: perf
+# when the machine has hardware counters (`perf stat -e instructions true` works),
+# else valgrind's callgrind (instructions executed, exact but ~50x slower, so the
+# load is light). Prints the top functions, inclusive and self, and keeps the raw
+# profile.
+#
+# Usage: bench/http/profile.sh PATH/TO/sessio-shop [STORE_URL] [OUTDIR]
+#   STORE_URL default "memory:"; OUTDIR default a new /tmp/sessio-profile.XXXXXX
+# Env: PROFILER (auto | perf | callgrind), DURATION (10s), CONNS (8), N (200),
+#      WORKLOAD (cart | read | baseline), SHOP_ARGS (extra shop flags)
+# The shop listens on a free 127.0.0.1 port and is stopped at the end (SIGTERM, so
+# callgrind writes its profile; SIGKILL after 60 s).
+set -uo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+SHOP="${1:?usage: $0 PATH/TO/sessio-shop [STORE_URL] [OUTDIR]}"
+STORE="${2:-memory:}"
+OUTDIR="${3:-$(mktemp -d /tmp/sessio-profile.XXXXXX)}"
+mkdir -p "$OUTDIR" || exit 1
+PY=/usr/bin/python3
+PROFILER="${PROFILER:-auto}"
+DUR="${DURATION:-10s}"; C="${CONNS:-8}"; NS="${N:-200}"; W="${WORKLOAD:-cart}"
+if [ "$PROFILER" = auto ]; then
+  if perf stat -e instructions true 2>&1 | grep -q 'not supported\|not counted' ||
+     ! perf stat -e instructions true >/dev/null 2>&1; then
+    PROFILER=callgrind
+  else
+    PROFILER=perf
+  fi
+fi
+PORT="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+BASE="http://127.0.0.1:$PORT"
+# shellcheck disable=SC2206
+CMD=("$SHOP" --listen "127.0.0.1:$PORT" --store "$STORE" --log-level warn ${SHOP_ARGS:-})
+case "$PROFILER" in
+  callgrind) CMD=(valgrind --tool=callgrind --callgrind-out-file="$OUTDIR/callgrind.out"
+                  --separate-threads=no "${CMD[@]}") ;;
+  perf)      CMD=(perf record -g -o "$OUTDIR/perf.data" -- "${CMD[@]}") ;;
+  *) echo "PROFILER must be auto, perf or callgrind" >&2; exit 2 ;;
+esac
+"${CMD[@]}" >"$OUTDIR/shop.log" 2>&1 </dev/null &
+PID=$!
+stop() {
+  kill -0 "$PID" 2>/dev/null || return 0
+  kill -TERM "$PID"
+  for ((i = 0; i < 600; i++)); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$PID" 2>/dev/null
+  wait "$PID" 2>/dev/null
+}
+trap stop EXIT
+for ((i = 0; i < 300; i++)); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -m 2 "$BASE/healthz")" = 200 ] && break
+  kill -0 "$PID" 2>/dev/null || { echo "the shop exited:"; tail "$OUTDIR/shop.log"; exit 1; }
+  sleep 0.1
+done
+echo "profiling with $PROFILER: $W workload, wrk -t1 -c$C -d$DUR, N=$NS, store $STORE"
+N="$NS" DURATION="$DUR" WARMUP=0 REPS=1 THREADS=1 CONNS="$C" WORKLOADS="$W" \
+  OUT="$OUTDIR/wrk.txt" "$HERE/run.sh" "$BASE" profiled | grep -E '^(SETUP|RESULT|SUMMARY)'
+stop
+trap - EXIT
+if [ "$PROFILER" = callgrind ]; then
+  f="$OUTDIR/callgrind.out"
+  [ -s "$f" ] || { echo "no profile written (see $OUTDIR/shop.log)"; exit 1; }
+  callgrind_annotate --inclusive=yes "$f" 2>/dev/null | sed -n '/^Ir/,$p' | head -60 \
+    > "$OUTDIR/inclusive.txt"
+  callgrind_annotate "$f" 2>/dev/null | sed -n '/^Ir/,$p' | head -50 > "$OUTDIR/self.txt"
+else
+  perf report -i "$OUTDIR/perf.data" --no-children --stdio 2>/dev/null | head -80 > "$OUTDIR/self.txt"
+  perf report -i "$OUTDIR/perf.data" --children --stdio 2>/dev/null | head -80 > "$OUTDIR/inclusive.txt"
+fi
+echo "== inclusive (top)"; head -45 "$OUTDIR/inclusive.txt"
+echo "== self (top)"; head -40 "$OUTDIR/self.txt"
+echo "profile in $OUTDIR"
