@@ -1,0 +1,418 @@
+/*
+ * test_sqlite_store.c — what only the SQLite store promises: its URL
+ * (sync modes, busy timeout, bad URLs), a 0600 database in WAL mode, rows
+ * of the wrong shape and a damaged file reported as errors (never a crash),
+ * a held write lock turned into SESSIO_EUNAVAIL, gc in small batches, and
+ * compare-and-set between processes, including a handle used across fork().
+ * The contract itself is checked for every store by tests/conformance/.
+ */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "harness.h"
+#include "sessio.h"
+#include "sessio/store.h"
+
+#define T0 1700000000000LL
+#define HOUR 3600000LL
+
+static char dir[64];
+static char db_path[128];
+static char url[192];
+
+static int rm_entry(const char *path, const struct stat *sb, int flag,
+                    struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+static void fresh_dir(void) {
+  if (dir[0]) nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  snprintf(dir, sizeof dir, "/tmp/sessio-sqlitetest-XXXXXX");
+  if (mkdtemp(dir) == NULL) {
+    perror("mkdtemp");
+    exit(2);
+  }
+  snprintf(db_path, sizeof db_path, "%s/s.db", dir);
+  snprintf(url, sizeof url, "sqlite:%s", db_path);
+}
+
+static sessio_key mk(uint32_t i) {
+  sessio_key k;
+  memset(&k, 0, sizeof k);
+  memcpy(k.b, &i, sizeof i);
+  k.b[31] = 0x5a;
+  return k;
+}
+
+static uint64_t put(sessio_store *st, const sessio_key *k, const char *blob,
+                    uint64_t expected, int64_t exp) {
+  sessio_record r;
+  memset(&r, 0, sizeof r);
+  r.blob = (uint8_t *)blob;
+  r.blob_len = strlen(blob);
+  r.expires_at = exp;
+  r.touched_at = T0;
+  uint64_t v = 0;
+  CHECK_OK(sessio_store_save(st, k, &r, expected, T0, &v));
+  return v;
+}
+
+/* Runs SQL on the database through a connection of our own. */
+static int raw_exec(const char *sql) {
+  sqlite3 *db = NULL;
+  int rc = sqlite3_open(db_path, &db);
+  if (rc == SQLITE_OK) {
+    sqlite3_busy_timeout(db, 2000);
+    rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+  }
+  sqlite3_close(db);
+  return rc;
+}
+
+static void test_sync_modes_and_busy_timeout_parse(void) {
+  fresh_dir();
+  const char *good[] = {"", "?sync=normal", "?sync=full",
+                        "?sync=full&busy_timeout=100", "?busy_timeout=0"};
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    char u[256];
+    sessio_store *st = NULL;
+    snprintf(u, sizeof u, "%s%s", url, good[i]);
+    CHECK_OK(sessio_store_open(u, &st));
+    if (st) CHECK_STR(sessio_store_name(st), "sqlite");
+    sessio_store_close(st);
+  }
+}
+
+static void test_bad_urls_are_einval(void) {
+  fresh_dir();
+  char u[256];
+  const char *bad_suffix[] = {"?sync=off",        "?sync=FULL",
+                              "?sync=",           "?journal=wal",
+                              "?busy_timeout=-1", "?busy_timeout=12x",
+                              "?busy_timeout=99999999"};
+  for (size_t i = 0; i < sizeof bad_suffix / sizeof bad_suffix[0]; i++) {
+    sessio_store *st = (sessio_store *)1;
+    snprintf(u, sizeof u, "%s%s", url, bad_suffix[i]);
+    sessio_err rc = sessio_store_open(u, &st);
+    if (rc != SESSIO_EINVAL) fprintf(stderr, "  url %s\n", u);
+    CHECK_ERR(rc, SESSIO_EINVAL);
+    CHECK(st == NULL);
+  }
+  const char *bad[] = {"sqlite:", "sqlite:?sync=full", "sqlite::memory:",
+                       "sqlite:/nonexistent-sessio-dir/x.db"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    sessio_store *st = (sessio_store *)1;
+    sessio_err rc = sessio_store_open(bad[i], &st);
+    if (rc != SESSIO_EINVAL) fprintf(stderr, "  url %s\n", bad[i]);
+    CHECK_ERR(rc, SESSIO_EINVAL);
+    CHECK(st == NULL);
+  }
+  /* A folder where the database should be. */
+  snprintf(u, sizeof u, "sqlite:%s", dir);
+  sessio_store *st = NULL;
+  CHECK(sessio_store_open(u, &st) != SESSIO_OK);
+  CHECK(st == NULL);
+}
+
+static void test_database_is_0600_in_wal_mode(void) {
+  fresh_dir();
+  sessio_store *st = NULL;
+  CHECK_OK(sessio_store_open(url, &st));
+  sessio_key k = mk(1);
+  put(st, &k, "x", 0, T0 + HOUR);
+  struct stat sb;
+  CHECK_INT(stat(db_path, &sb), 0);
+  CHECK_INT(sb.st_mode & 0777, 0600);
+  char wal[160];
+  snprintf(wal, sizeof wal, "%s-wal", db_path);
+  CHECK_INT(stat(wal, &sb), 0); /* WAL mode keeps a -wal file */
+  CHECK_INT(sb.st_mode & 0777, 0600);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *s = NULL;
+  CHECK_INT(sqlite3_open(db_path, &db), SQLITE_OK);
+  CHECK_INT(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL),
+            SQLITE_OK);
+  CHECK_INT(sqlite3_step(s), SQLITE_ROW);
+  CHECK_STR((const char *)sqlite3_column_text(s, 0), "wal");
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  sessio_store_close(st);
+}
+
+static void test_symlinked_database_is_refused(void) {
+  fresh_dir();
+  char target[160], u[256];
+  snprintf(target, sizeof target, "%s/target.db", dir);
+  CHECK_INT(symlink(target, db_path), 0);
+  sessio_store *st = NULL;
+  snprintf(u, sizeof u, "sqlite:%s", db_path);
+  CHECK(sessio_store_open(u, &st) != SESSIO_OK);
+  CHECK(st == NULL);
+  struct stat sb;
+  CHECK(stat(target, &sb) != 0); /* nothing created through the link */
+}
+
+static void test_row_of_the_wrong_shape_is_corrupt(void) {
+  fresh_dir();
+  sessio_store *st = NULL;
+  CHECK_OK(sessio_store_open(url, &st));
+  sessio_key k = mk(2);
+  put(st, &k, "fine", 0, T0 + HOUR);
+  /* Someone stored text where the version and the blob should be. */
+  CHECK_INT(raw_exec("UPDATE sessions SET version = 'abc', blob = 'text'"),
+            SQLITE_OK);
+  sessio_record r;
+  int found = 9;
+  CHECK_ERR(sessio_store_load(st, &k, T0, &r, &found), SESSIO_ECORRUPT);
+  CHECK_INT(found, 0);
+  CHECK(r.blob == NULL);
+  /* The store still works for other keys. */
+  sessio_key k2 = mk(3);
+  put(st, &k2, "other", 0, T0 + HOUR);
+  CHECK_OK(sessio_store_load(st, &k2, T0, &r, &found));
+  CHECK_INT(found, 1);
+  sessio_record_clear(&r);
+  sessio_store_close(st);
+}
+
+static void test_damaged_database_file_is_an_error_not_a_crash(void) {
+  fresh_dir();
+  sessio_store *st = NULL;
+  /* Not a database at all. */
+  FILE *f = fopen(db_path, "w");
+  CHECK(f != NULL);
+  if (f) {
+    for (int i = 0; i < 8192; i++) fputc((i * 131) & 0xff, f);
+    fclose(f);
+  }
+  sessio_err rc = sessio_store_open(url, &st);
+  CHECK_ERR(rc, SESSIO_ECORRUPT);
+  CHECK(st == NULL);
+  /* A real database whose pages get overwritten while open. */
+  fresh_dir();
+  CHECK_OK(sessio_store_open(url, &st));
+  for (uint32_t i = 0; i < 300; i++) {
+    sessio_key k = mk(100 + i);
+    put(st, &k, "a blob that fills some pages of the table", 0, T0 + HOUR);
+  }
+  CHECK_INT(raw_exec("PRAGMA wal_checkpoint(TRUNCATE)"), SQLITE_OK);
+  int fd = open(db_path, O_RDWR);
+  CHECK(fd >= 0);
+  if (fd >= 0) {
+    char junk[4096];
+    memset(junk, 0xA5, sizeof junk);
+    for (off_t off = 4096; off < 8 * 4096; off += 4096)
+      CHECK_INT(pwrite(fd, junk, sizeof junk, off), (int)sizeof junk);
+    close(fd);
+  }
+  int errors = 0;
+  for (uint32_t i = 0; i < 300; i++) {
+    sessio_key k = mk(100 + i);
+    sessio_record r;
+    int found = 0;
+    rc = sessio_store_load(st, &k, T0, &r, &found);
+    if (rc != SESSIO_OK) {
+      errors++;
+      CHECK(rc == SESSIO_ECORRUPT || rc == SESSIO_EIO);
+    }
+    sessio_record_clear(&r);
+  }
+  CHECK(errors > 0);
+  sessio_store_close(st);
+}
+
+/* Another process holding the write lock longer than busy_timeout: the
+ * write is SESSIO_EUNAVAIL (the caller answers 503), reads still work,
+ * and writes work again once the lock is gone. */
+static void test_held_write_lock_is_unavailable_then_recovers(void) {
+  fresh_dir();
+  char u[256];
+  snprintf(u, sizeof u, "%s?busy_timeout=50", url);
+  sessio_store *st = NULL;
+  CHECK_OK(sessio_store_open(u, &st));
+  sessio_key k = mk(4);
+  uint64_t v = put(st, &k, "before", 0, T0 + HOUR);
+  sqlite3 *db = NULL;
+  CHECK_INT(sqlite3_open(db_path, &db), SQLITE_OK);
+  CHECK_INT(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  sessio_record r;
+  memset(&r, 0, sizeof r);
+  r.blob = (uint8_t *)"after";
+  r.blob_len = 5;
+  r.expires_at = T0 + HOUR;
+  uint64_t nv = 0;
+  CHECK_ERR(sessio_store_save(st, &k, &r, v, T0, &nv), SESSIO_EUNAVAIL);
+  int found = 0;
+  sessio_record got;
+  CHECK_OK(sessio_store_load(st, &k, T0, &got, &found));
+  CHECK_INT(found, 1);
+  sessio_record_clear(&got);
+  CHECK_INT(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  CHECK_OK(sessio_store_save(st, &k, &r, v, T0, &nv));
+  CHECK_INT(nv, v + 1);
+  sessio_store_close(st);
+}
+
+/* S16: expired rows go in batches of at most max_work per call, live ones
+ * stay, and a pass ends (done) when none is left. Expired user index
+ * pairs go too. */
+static void test_gc_deletes_in_small_batches(void) {
+  enum { DEAD = 1000, LIVE = 50, MAX_WORK = 64 };
+  fresh_dir();
+  sessio_store *st = NULL;
+  CHECK_OK(sessio_store_open(url, &st));
+  for (uint32_t i = 0; i < DEAD + LIVE; i++) {
+    sessio_key k = mk(1000 + i);
+    put(st, &k, "g", 0, i < DEAD ? T0 + 10 + i : T0 + HOUR);
+  }
+  sessio_key uk = mk(5);
+  CHECK_OK(sessio_store_user_add(st, "dave", &uk, T0 + 10));
+  size_t total = 0, calls = 0;
+  int done = 0;
+  while (!done && calls < 10000) {
+    size_t removed = 0;
+    CHECK_OK(sessio_store_gc(st, T0 + HOUR - 1, MAX_WORK, &removed, &done));
+    CHECK(removed <= MAX_WORK);
+    total += removed;
+    calls++;
+  }
+  CHECK_INT(total, DEAD);
+  CHECK(calls >= DEAD / MAX_WORK);
+  sessio_store_stats s;
+  CHECK_OK(sessio_store_stats_get(st, &s));
+  CHECK_INT(s.sessions, LIVE);
+  CHECK_INT(s.expired, DEAD);
+  /* The expired pair is gone from the table, not only hidden. */
+  sessio_key *keys = NULL;
+  size_t n = 9;
+  CHECK_OK(sessio_store_user_list(st, "dave", 0, &keys, &n));
+  CHECK_INT(n, 0);
+  free(keys);
+  sessio_store_close(st);
+}
+
+/* Two processes, 200 compare-and-set increments each on one record. The
+ * children use the handle the parent opened before fork(): the store must
+ * leave the parent's connection alone and open its own. */
+static void test_two_processes_lose_no_increment(void) {
+  enum { PER_CHILD = 200 };
+  fresh_dir();
+  sessio_store *st = NULL;
+  CHECK_OK(sessio_store_open(url, &st));
+  sessio_key k = mk(6);
+  uint64_t zero = 0, v;
+  sessio_record r;
+  memset(&r, 0, sizeof r);
+  r.blob = (uint8_t *)&zero;
+  r.blob_len = 8;
+  r.expires_at = T0 + HOUR;
+  CHECK_OK(sessio_store_save(st, &k, &r, 0, T0, &v));
+  fflush(NULL);
+  pid_t pid[2];
+  for (int c = 0; c < 2; c++) {
+    pid[c] = fork();
+    if (pid[c] == 0) {
+      for (int i = 0; i < PER_CHILD;) {
+        sessio_record cur;
+        int found = 0;
+        if (sessio_store_load(st, &k, T0, &cur, &found) != SESSIO_OK ||
+            !found || cur.blob_len != 8)
+          _exit(3);
+        uint64_t n;
+        memcpy(&n, cur.blob, 8);
+        n++;
+        memcpy(cur.blob, &n, 8);
+        sessio_err rc = sessio_store_save(st, &k, &cur, cur.version, T0, &v);
+        sessio_record_clear(&cur);
+        if (rc == SESSIO_OK) i++;
+        else if (rc != SESSIO_ECONFLICT) _exit(4);
+      }
+      _exit(0);
+    }
+    CHECK(pid[c] > 0);
+  }
+  for (int c = 0; c < 2; c++) {
+    int status = 0;
+    if (pid[c] <= 0) continue;
+    CHECK_INT(waitpid(pid[c], &status, 0), pid[c]);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  /* The parent's own connection still works after the children. */
+  sessio_record cur;
+  int found = 0;
+  CHECK_OK(sessio_store_load(st, &k, T0, &cur, &found));
+  CHECK_INT(found, 1);
+  uint64_t n = 0;
+  if (found && cur.blob_len == 8) memcpy(&n, cur.blob, 8);
+  CHECK_INT(n, 2 * PER_CHILD);
+  CHECK_INT(cur.version, 2 * PER_CHILD + 1);
+  sessio_record_clear(&cur);
+  sessio_store_close(st);
+}
+
+/* Sessions survive closing and reopening the store (a restart). */
+static void test_records_survive_reopen(void) {
+  fresh_dir();
+  sessio_store *st = NULL;
+  char u[256];
+  snprintf(u, sizeof u, "%s?sync=full", url);
+  CHECK_OK(sessio_store_open(u, &st));
+  sessio_key k = mk(7);
+  put(st, &k, "kept", 0, T0 + HOUR);
+  CHECK_OK(sessio_store_user_add(st, "erin", &k, T0 + HOUR));
+  sessio_store_close(st);
+  CHECK_OK(sessio_store_open(url, &st));
+  sessio_record r;
+  int found = 0;
+  CHECK_OK(sessio_store_load(st, &k, T0, &r, &found));
+  CHECK_INT(found, 1);
+  CHECK_INT(r.blob_len, 4);
+  if (r.blob_len == 4) CHECK(memcmp(r.blob, "kept", 4) == 0);
+  sessio_record_clear(&r);
+  sessio_key *keys = NULL;
+  size_t n = 0;
+  CHECK_OK(sessio_store_user_list(st, "erin", T0, &keys, &n));
+  CHECK_INT(n, 1);
+  free(keys);
+  sessio_store_close(st);
+}
+
+/* A database of another schema version is not ours to write into. */
+static void test_database_of_another_version_is_refused(void) {
+  fresh_dir();
+  CHECK_INT(raw_exec("PRAGMA user_version=99"), SQLITE_OK);
+  sessio_store *st = NULL;
+  CHECK_ERR(sessio_store_open(url, &st), SESSIO_EINVAL);
+  CHECK(st == NULL);
+}
+
+int main(void) {
+  RUN(test_sync_modes_and_busy_timeout_parse);
+  RUN(test_bad_urls_are_einval);
+  RUN(test_database_is_0600_in_wal_mode);
+  RUN(test_symlinked_database_is_refused);
+  RUN(test_row_of_the_wrong_shape_is_corrupt);
+  RUN(test_damaged_database_file_is_an_error_not_a_crash);
+  RUN(test_held_write_lock_is_unavailable_then_recovers);
+  RUN(test_gc_deletes_in_small_batches);
+  RUN(test_two_processes_lose_no_increment);
+  RUN(test_records_survive_reopen);
+  RUN(test_database_of_another_version_is_refused);
+  if (dir[0]) nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  return DONE();
+}
