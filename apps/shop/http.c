@@ -1,0 +1,661 @@
+/*
+ * http.c — sessio-shop's request plumbing on libmicrohttpd: the access
+ * handler (body collection with limits, routing, 404/405), the answers
+ * (security headers, session headers via sessio-mhd, the access log), and
+ * the request helpers (headers, forms, CSRF gates).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "shop.h"
+
+static const char CSP_HTML[] =
+    "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+    "form-action 'self'; base-uri 'none'; object-src 'none'";
+static const char CSP_NONE[] = "default-src 'none'; frame-ancestors 'none'";
+
+static int64_t mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int parse_method(const char *m) {
+  switch (m[0]) {
+  case 'G': return strcmp(m, "GET") == 0 ? M_GET : M_OTHER;
+  case 'H': return strcmp(m, "HEAD") == 0 ? M_HEAD : M_OTHER;
+  case 'P':
+    if (strcmp(m, "POST") == 0) return M_POST;
+    return strcmp(m, "PUT") == 0 ? M_PUT : M_OTHER;
+  case 'D': return strcmp(m, "DELETE") == 0 ? M_DELETE : M_OTHER;
+  default: return M_OTHER;
+  }
+}
+
+static void req_init(req *r, shop *sh, struct MHD_Connection *c,
+                     const char *url, const char *method, int meth) {
+  r->shop = sh;
+  r->conn = c;
+  r->url = url;
+  r->method = method;
+  r->meth = meth;
+  r->t0_us = mono_us();
+  r->now = sessio_now_ms();
+  r->body = r->inline_body;
+  r->body_len = 0;
+  r->body_too_big = 0;
+  r->body_heap = 0;
+  r->s = NULL;
+  r->committed = 0;
+  r->nf = 0;
+}
+
+static void req_release(req *r) {
+  sessio_free(r->s);
+  r->s = NULL;
+  if (r->body_heap)
+    free(r->body);
+  r->body = NULL;
+  r->body_heap = 0;
+}
+
+/* ---- request helpers ------------------------------------------------------ */
+
+const char *req_header(req *r, const char *name) {
+  return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *req_query(req *r, const char *name) {
+  return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+int req_session(req *r) {
+  sessio_err e;
+  if (r->s != NULL)
+    return 0;
+  e = sessio_mhd_begin(r->shop->mgr, r->conn, r->shop->trust_proxy, r->now, &r->s);
+  switch (e) {
+  case SESSIO_OK: return 0;
+  case SESSIO_ETOOBIG: return 431;
+  case SESSIO_EUNAVAIL:
+  case SESSIO_EIO:
+  case SESSIO_EBUSY:
+    shop_log(LOG_WARN, "msg=\"session load failed\" error=%s", sessio_errname(e));
+    return 503;
+  default:
+    shop_log(LOG_ERROR, "msg=\"session load failed\" error=%s", sessio_errname(e));
+    return 500;
+  }
+}
+
+int req_commit(req *r) {
+  sessio_err e;
+  if (r->s == NULL || r->committed)
+    return 0;
+  r->committed = 1;
+  if (sessio_is_new(r->s) && sessio_exists(r->s)) {
+    const char *ua = req_header(r, MHD_HTTP_HEADER_USER_AGENT);
+    sessio_set_info(r->s, ua && *ua ? ua : "unknown client");
+  }
+  e = sessio_commit(r->s, r->now);
+  if (e == SESSIO_OK)
+    return 0;
+  /* Nothing of this request was stored; answer without session headers. */
+  sessio_free(r->s);
+  r->s = NULL;
+  switch (e) {
+  case SESSIO_ETOOBIG: return 413;
+  case SESSIO_EUNAVAIL:
+  case SESSIO_EIO:
+  case SESSIO_EBUSY:
+    shop_log(LOG_WARN, "msg=\"session commit failed\" error=%s", sessio_errname(e));
+    return 503;
+  default:
+    shop_log(LOG_ERROR, "msg=\"session commit failed\" error=%s", sessio_errname(e));
+    return 500;
+  }
+}
+
+/* The host[:port] part of an origin "scheme://host[:port]", or NULL. */
+static const char *origin_host(const char *origin) {
+  const char *p = strstr(origin, "://");
+  return p ? p + 3 : NULL;
+}
+
+int req_cross_site(req *r) {
+  const char *sfs = req_header(r, "Sec-Fetch-Site");
+  const char *origin, *oh, *host;
+  if (sfs != NULL && strcasecmp(sfs, "cross-site") == 0)
+    return 1;
+  origin = req_header(r, "Origin");
+  if (origin == NULL)
+    return 0; /* not a browser's cross-origin request */
+  oh = origin_host(origin);
+  if (oh == NULL || *oh == '\0')
+    return 1; /* "null" (sandboxed, file:) or junk */
+  host = req_header(r, MHD_HTTP_HEADER_HOST);
+  if (host != NULL && strcasecmp(oh, host) == 0)
+    return 0;
+  if (r->shop->trust_proxy) {
+    const char *fh = req_header(r, "X-Forwarded-Host");
+    if (fh != NULL && strcasecmp(oh, fh) == 0)
+      return 0;
+  }
+  return 1;
+}
+
+/* Case-insensitive: the media type of Content-Type is 'want'. */
+static int ctype_is(req *r, const char *want) {
+  const char *ct = req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+  size_t n = strlen(want);
+  if (ct == NULL)
+    return 0;
+  while (*ct == ' ')
+    ct++;
+  if (strncasecmp(ct, want, n) != 0)
+    return 0;
+  ct += n;
+  while (*ct == ' ' || *ct == '\t')
+    ct++;
+  return *ct == '\0' || *ct == ';';
+}
+
+int req_is_json(req *r) { return ctype_is(r, "application/json"); }
+
+static int hexval(int c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* Decodes s[0..n) in place ('+' and %XX); returns the new length or -1. */
+static long url_decode(char *s, size_t n) {
+  size_t i = 0, o = 0;
+  while (i < n) {
+    char c = s[i];
+    if (c == '+') {
+      s[o++] = ' ';
+      i++;
+    } else if (c == '%') {
+      int h, l;
+      if (i + 2 >= n)
+        return -1;
+      h = hexval((unsigned char)s[i + 1]);
+      l = hexval((unsigned char)s[i + 2]);
+      if (h < 0 || l < 0)
+        return -1;
+      s[o++] = (char)(h * 16 + l);
+      i += 3;
+    } else {
+      s[o++] = c;
+      i++;
+    }
+  }
+  s[o] = '\0';
+  return (long)o;
+}
+
+/* Valid UTF-8 without NUL or control bytes other than tab, CR and LF. */
+static int text_ok(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    unsigned char c = s[i];
+    if (c < 0x80) {
+      if ((c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f)
+        return 0;
+      i++;
+      continue;
+    }
+    size_t k;
+    uint32_t cp;
+    if ((c & 0xe0) == 0xc0) { k = 1; cp = c & 0x1f; }
+    else if ((c & 0xf0) == 0xe0) { k = 2; cp = c & 0x0f; }
+    else if ((c & 0xf8) == 0xf0) { k = 3; cp = c & 0x07; }
+    else return 0;
+    if (i + k >= n)
+      return 0;
+    for (size_t j = 1; j <= k; j++) {
+      if ((s[i + j] & 0xc0) != 0x80)
+        return 0;
+      cp = (cp << 6) | (s[i + j] & 0x3f);
+    }
+    if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) ||
+        (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+      return 0;
+    i += k + 1;
+  }
+  return 1;
+}
+
+int req_form(req *r) {
+  char *p, *end;
+  if (!ctype_is(r, "application/x-www-form-urlencoded"))
+    return r->body_len == 0 && req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE) == NULL
+               ? 0 /* an empty POST (a bare button) */
+               : 415;
+  r->nf = 0;
+  p = r->body;
+  end = r->body + r->body_len;
+  while (p < end) {
+    char *amp = memchr(p, '&', (size_t)(end - p));
+    char *pe = amp ? amp : end;
+    char *eq = memchr(p, '=', (size_t)(pe - p));
+    long nl, vl;
+    if (pe == p) { /* empty pair "&&" */
+      p = pe + 1;
+      continue;
+    }
+    if (eq == NULL)
+      return 400;
+    if (r->nf == SHOP_FIELDS_MAX)
+      return 413;
+    *eq = '\0';
+    nl = url_decode(p, (size_t)(eq - p));
+    vl = url_decode(eq + 1, (size_t)(pe - eq - 1));
+    if (nl <= 0 || vl < 0)
+      return 400;
+    if (vl > SHOP_FIELD_MAX)
+      return 413;
+    if (!text_ok((const unsigned char *)p, (size_t)nl) ||
+        !text_ok((const unsigned char *)eq + 1, (size_t)vl))
+      return 400;
+    r->f[r->nf].name = p;
+    r->f[r->nf].val = eq + 1;
+    r->f[r->nf].len = (size_t)vl;
+    r->nf++;
+    p = pe + 1;
+  }
+  return 0;
+}
+
+const char *form_get(req *r, const char *name, size_t *len) {
+  for (size_t i = 0; i < r->nf; i++)
+    if (strcmp(r->f[i].name, name) == 0) {
+      if (len)
+        *len = r->f[i].len;
+      return r->f[i].val;
+    }
+  return NULL;
+}
+
+/* ---- answers ---------------------------------------------------------------- */
+
+static void log_access(req *r, unsigned status) {
+  char path[160];
+  size_t i;
+  const char *sid = r->s ? sessio_handle(r->s) : NULL;
+  if (shop_log_level < LOG_INFO)
+    return;
+  for (i = 0; r->url[i] && i < sizeof path - 1; i++) {
+    unsigned char c = (unsigned char)r->url[i];
+    path[i] = (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\') ? '?' : (char)c;
+  }
+  path[i] = '\0';
+  shop_log(LOG_INFO, "method=%s path=\"%s\" status=%u dur_us=%lld sid=%.16s",
+           r->meth == M_OTHER ? "OTHER" : r->method, path, status,
+           (long long)(mono_us() - r->t0_us), sid ? sid : "-");
+}
+
+/* Adds the headers every answer gets, then queues and logs it. */
+static enum MHD_Result send_reply(req *r, unsigned status, struct MHD_Response *resp,
+                            int html, int session_dep) {
+  enum MHD_Result ret;
+  int ok = 1;
+  ok &= MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_YES;
+  ok &= MHD_add_response_header(resp, "Content-Security-Policy",
+                                html ? CSP_HTML : CSP_NONE) == MHD_YES;
+  if (html) {
+    ok &= MHD_add_response_header(resp, "Referrer-Policy", "same-origin") == MHD_YES;
+    ok &= MHD_add_response_header(resp, "X-Frame-Options", "DENY") == MHD_YES;
+  }
+  if (r->s != NULL && session_dep) {
+    ok &= sessio_mhd_add_headers(r->s, resp) == SESSIO_OK;
+  } else {
+    ok &= MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") == MHD_YES;
+  }
+  if (r->shop->stopping)
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+  if (!ok) {
+    MHD_destroy_response(resp);
+    log_access(r, 500);
+    return MHD_NO; /* MHD closes the connection */
+  }
+  ret = MHD_queue_response(r->conn, status, resp);
+  MHD_destroy_response(resp);
+  log_access(r, status);
+  return ret;
+}
+
+/* The common path of every dynamic answer. 'extra_name' (may be NULL) is one
+ * more header (Location, Allow). */
+static enum MHD_Result reply_full(req *r, unsigned status, const char *ctype,
+                                  const char *body, size_t len,
+                                  const char *extra_name, const char *extra_val) {
+  struct MHD_Response *resp;
+  int st = req_commit(r);
+  if (st != 0 && status < 400)
+    return reply_error(r, (unsigned)st);
+  resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+  if (resp == NULL)
+    return MHD_NO;
+  if ((ctype && MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) != MHD_YES) ||
+      (extra_name && MHD_add_response_header(resp, extra_name, extra_val) != MHD_YES)) {
+    MHD_destroy_response(resp);
+    return MHD_NO;
+  }
+  return send_reply(r, status, resp, ctype && strncmp(ctype, "text/html", 9) == 0, 1);
+}
+
+enum MHD_Result reply(req *r, unsigned status, const char *ctype,
+                      const char *body, size_t len) {
+  return reply_full(r, status, ctype, body, len, NULL, NULL);
+}
+
+enum MHD_Result reply_json(req *r, unsigned status, sbuf *b) {
+  if (b->oom)
+    return reply_error(r, 500);
+  return reply(r, status, "application/json", b->p, b->len);
+}
+
+enum MHD_Result reply_html(req *r, unsigned status, sbuf *b) {
+  if (b->oom)
+    return reply_error(r, 500);
+  return reply(r, status, "text/html; charset=utf-8", b->p, b->len);
+}
+
+enum MHD_Result reply_redirect(req *r, const char *location) {
+  return reply_full(r, MHD_HTTP_SEE_OTHER, "text/plain; charset=utf-8", "", 0,
+                    MHD_HTTP_HEADER_LOCATION, location);
+}
+
+enum MHD_Result reply_json_error(req *r, unsigned status, const char *error) {
+  char inl[256];
+  sbuf b;
+  enum MHD_Result ret;
+  sb_init(&b, inl, sizeof inl);
+  sb_puts(&b, "{\"error\":");
+  sb_json_str(&b, error);
+  sb_puts(&b, "}");
+  ret = reply(r, status, "application/json", b.p, b.len);
+  sb_free(&b);
+  return ret;
+}
+
+static const char *status_text(unsigned status, const char **msg) {
+  switch (status) {
+  case 400: *msg = "The request was malformed: a form field or the JSON body could not be read.";
+    return "Bad request";
+  case 401: *msg = "Please sign in."; return "Not signed in";
+  case 403: *msg = "This form has expired or was sent from another site. Go back, reload the page and try again.";
+    return "Forbidden";
+  case 404: *msg = "There is no page at this address."; return "Not found";
+  case 405: *msg = "This address does not accept that method."; return "Method not allowed";
+  case 413: *msg = "The request or one of its fields is too large."; return "Too large";
+  case 415: *msg = "This content type is not accepted here."; return "Unsupported media type";
+  case 431: *msg = "The request headers (cookies, most likely) are too large. Clear this site's cookies and try again.";
+    return "Headers too large";
+  case 503: *msg = "The session store is unavailable. Please try again in a moment.";
+    return "Store unavailable";
+  default: *msg = "Something went wrong on our side."; return "Server error";
+  }
+}
+
+static const char *json_error_text(unsigned status) {
+  switch (status) {
+  case 400: return "bad request";
+  case 401: return "unauthenticated";
+  case 403: return "csrf";
+  case 404: return "not found";
+  case 405: return "method not allowed";
+  case 413: return "too large";
+  case 415: return "content type must be application/json";
+  case 431: return "headers too large";
+  case 503: return "store unavailable";
+  default: return "internal error";
+  }
+}
+
+enum MHD_Result reply_html_error(req *r, unsigned status, const char *title,
+                                 const char *msg) {
+  char inl[2048];
+  sbuf b;
+  enum MHD_Result ret;
+  sb_init(&b, inl, sizeof inl);
+  sb_puts(&b, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+              "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+              "<title>");
+  sb_html(&b, title);
+  sb_puts(&b, " · sessio shop</title><link rel=\"stylesheet\" href=\"/static/style.css\">"
+              "</head><body class=\"theme-light\"><header class=\"top\"><a class=\"brand\" "
+              "href=\"/\">sessio<span>shop</span></a></header><main><section class=\"panel "
+              "error\"><h1>");
+  sb_html(&b, title);
+  sb_puts(&b, "</h1><p>");
+  sb_html(&b, msg);
+  sb_puts(&b, "</p><p><a class=\"button\" href=\"/\">Back to the shop</a></p></section>"
+              "</main></body></html>\n");
+  ret = b.oom ? MHD_NO : reply(r, status, "text/html; charset=utf-8", b.p, b.len);
+  sb_free(&b);
+  return ret;
+}
+
+static int is_api(const req *r) {
+  return strncmp(r->url, "/api/", 5) == 0 || strcmp(r->url, "/api") == 0;
+}
+
+enum MHD_Result reply_error(req *r, unsigned status) {
+  const char *msg, *title;
+  if (status == 503 || status == 500 || status == 431) {
+    /* The session is unusable (or was the problem): answer without it. */
+    sessio_free(r->s);
+    r->s = NULL;
+  }
+  if (is_api(r))
+    return reply_json_error(r, status, json_error_text(status));
+  title = status_text(status, &msg);
+  return reply_html_error(r, status, title, msg);
+}
+
+/* ---- static answers ------------------------------------------------------- */
+
+extern const unsigned char shop_style_css[];
+extern const size_t shop_style_css_len;
+extern const unsigned char shop_favicon_svg[];
+extern const size_t shop_favicon_svg_len;
+
+static struct MHD_Response *make_static(const void *data, size_t len,
+                                        const char *ctype, const char *cache) {
+  struct MHD_Response *r =
+      MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
+  if (r == NULL)
+    return NULL;
+  if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) != MHD_YES ||
+      MHD_add_response_header(r, "X-Content-Type-Options", "nosniff") != MHD_YES ||
+      MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache) != MHD_YES ||
+      MHD_add_response_header(r, "Content-Security-Policy", CSP_NONE) != MHD_YES) {
+    MHD_destroy_response(r);
+    return NULL;
+  }
+  return r;
+}
+
+int shop_make_static(shop *sh) {
+  sh->r_healthz = make_static("ok", 2, "text/plain; charset=utf-8", "no-store");
+  sh->r_css = make_static(shop_style_css, shop_style_css_len,
+                          "text/css; charset=utf-8", "public, max-age=300");
+  sh->r_icon = make_static(shop_favicon_svg, shop_favicon_svg_len,
+                           "image/svg+xml", "public, max-age=86400");
+  return sh->r_healthz && sh->r_css && sh->r_icon ? 0 : -1;
+}
+
+static enum MHD_Result send_static(req *r, struct MHD_Response *resp) {
+  enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
+  log_access(r, 200);
+  return ret;
+}
+
+/* ---- routing ----------------------------------------------------------------- */
+
+struct route {
+  const char *path;
+  int prefix; /* 1: matches "path" followed by at least one byte */
+  handler_fn get, post, put, del;
+};
+
+static enum MHD_Result get_healthz(req *r) { return send_static(r, r->shop->r_healthz); }
+static enum MHD_Result get_css(req *r) { return send_static(r, r->shop->r_css); }
+static enum MHD_Result get_icon(req *r) { return send_static(r, r->shop->r_icon); }
+
+static const struct route routes[] = {
+    {"/api/cart", 0, NULL, api_cart_add, NULL, NULL},
+    {"/api/session", 0, api_session, NULL, NULL, NULL},
+    {"/healthz", 0, get_healthz, NULL, NULL, NULL},
+    {"/", 0, page_home, NULL, NULL, NULL},
+    {"/api/login", 0, NULL, api_login, NULL, NULL},
+    {"/api/logout", 0, NULL, api_logout, NULL, NULL},
+    {"/api/cart/", 1, NULL, NULL, NULL, api_cart_delete},
+    {"/api/prefs", 0, NULL, NULL, api_prefs, NULL},
+    {"/api/sessions", 0, api_sessions, NULL, NULL, api_sessions_delete},
+    {"/api/sessions/", 1, NULL, NULL, NULL, api_session_delete},
+    {"/static/style.css", 0, get_css, NULL, NULL, NULL},
+    {"/static/favicon.svg", 0, get_icon, NULL, NULL, NULL},
+    {"/login", 0, page_login, post_login, NULL, NULL},
+    {"/logout", 0, NULL, post_logout, NULL, NULL},
+    {"/cart", 0, page_cart, NULL, NULL, NULL},
+    {"/cart/add", 0, NULL, post_cart_add, NULL, NULL},
+    {"/cart/remove", 0, NULL, post_cart_remove, NULL, NULL},
+    {"/prefs", 0, page_prefs, post_prefs, NULL, NULL},
+    {"/checkout/address", 0, page_co_address, post_co_address, NULL, NULL},
+    {"/checkout/shipping", 0, page_co_shipping, post_co_shipping, NULL, NULL},
+    {"/checkout/review", 0, page_co_review, post_co_review, NULL, NULL},
+    {"/checkout/place", 0, NULL, post_co_place, NULL, NULL},
+    {"/account/sessions", 0, page_sessions, NULL, NULL, NULL},
+    {"/account/sessions/revoke", 0, NULL, post_sessions_revoke, NULL, NULL},
+};
+
+static const struct route *find_route(const char *url) {
+  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+    const struct route *rt = &routes[i];
+    if (rt->prefix) {
+      size_t n = strlen(rt->path);
+      if (strncmp(url, rt->path, n) == 0 && url[n] != '\0')
+        return rt;
+    } else if (strcmp(url, rt->path) == 0) {
+      return rt;
+    }
+  }
+  return NULL;
+}
+
+static enum MHD_Result dispatch(req *r) {
+  const struct route *rt = find_route(r->url);
+  handler_fn h = NULL;
+  char allow[48];
+  if (rt == NULL)
+    return reply_error(r, 404);
+  switch (r->meth) {
+  case M_GET:
+  case M_HEAD: h = rt->get; break;
+  case M_POST: h = rt->post; break;
+  case M_PUT: h = rt->put; break;
+  case M_DELETE: h = rt->del; break;
+  default: break;
+  }
+  if (h != NULL)
+    return h(r);
+  allow[0] = '\0';
+  if (rt->get) strcat(allow, "GET, HEAD, ");
+  if (rt->post) strcat(allow, "POST, ");
+  if (rt->put) strcat(allow, "PUT, ");
+  if (rt->del) strcat(allow, "DELETE, ");
+  allow[strlen(allow) - 2] = '\0';
+  if (is_api(r))
+    return reply_full(r, 405, "application/json", "{\"error\":\"method not allowed\"}",
+                      30, MHD_HTTP_HEADER_ALLOW, allow);
+  return reply_full(r, 405, "text/plain; charset=utf-8", "Method not allowed\n", 19,
+                    MHD_HTTP_HEADER_ALLOW, allow);
+}
+
+/* ---- the MHD access handler ------------------------------------------------ */
+
+enum MHD_Result shop_handler(void *cls, struct MHD_Connection *c,
+                             const char *url, const char *method,
+                             const char *version, const char *upload,
+                             size_t *upload_size, void **req_cls) {
+  shop *sh = cls;
+  req *r = *req_cls;
+  enum MHD_Result ret;
+  (void)version;
+  if (r == NULL) {
+    int meth = parse_method(method);
+    const char *cl;
+    if (meth & (M_GET | M_HEAD)) {
+      /* No body to wait for: answer on the first call, state on the stack. */
+      req local;
+      req_init(&local, sh, c, url, method, meth);
+      ret = dispatch(&local);
+      req_release(&local);
+      return ret;
+    }
+    cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl != NULL && strtoull(cl, NULL, 10) > SHOP_BODY_MAX) {
+      req local;
+      req_init(&local, sh, c, url, method, meth);
+      ret = reply_error(&local, 413);
+      req_release(&local);
+      return ret;
+    }
+    r = malloc(sizeof *r);
+    if (r == NULL)
+      return MHD_NO;
+    req_init(r, sh, c, url, method, meth);
+    *req_cls = r;
+    return MHD_YES;
+  }
+  if (*upload_size != 0) {
+    size_t n = *upload_size;
+    *upload_size = 0;
+    if (r->body_too_big)
+      return MHD_YES;
+    if (r->body_len + n > SHOP_BODY_MAX) {
+      r->body_too_big = 1;
+      return MHD_YES;
+    }
+    if (r->body_len + n + 1 > sizeof r->inline_body && !r->body_heap) {
+      char *p = malloc(SHOP_BODY_MAX + 1);
+      if (p == NULL)
+        return MHD_NO;
+      memcpy(p, r->body, r->body_len);
+      r->body = p;
+      r->body_heap = 1;
+    }
+    memcpy(r->body + r->body_len, upload, n);
+    r->body_len += n;
+    r->body[r->body_len] = '\0';
+    return MHD_YES;
+  }
+  r->body[r->body_len] = '\0';
+  if (r->body_too_big)
+    ret = reply_error(r, 413);
+  else
+    ret = dispatch(r);
+  req_release(r);
+  return ret;
+}
+
+void shop_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                    enum MHD_RequestTerminationCode toe) {
+  req *r = *req_cls;
+  (void)cls;
+  (void)c;
+  (void)toe;
+  if (r != NULL) {
+    req_release(r);
+    free(r);
+    *req_cls = NULL;
+  }
+}

@@ -1,0 +1,494 @@
+/*
+ * main.c — sessio-shop's entry point: configuration (flags with SESSIO_*
+ * environment fallbacks), the store and session manager, the users, the
+ * libmicrohttpd daemon (thread pool, epoll), the GC thread, and a clean
+ * shutdown on SIGINT/SIGTERM (stop accepting, let requests in flight
+ * finish, then stop the daemon and close the store).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shop.h"
+
+#define DEFAULT_STORE "sqlite:var/sessions.db"
+#define GC_WORK 256          /* units of expiry work per second */
+#define DRAIN_MS 3000        /* how long shutdown waits for open requests */
+
+typedef struct options {
+  const char *listen;
+  const char *store;
+  long threads;
+  const char *secure;
+  int trust_proxy;
+  const char *idle, *absolute, *remember;
+  const char *users;
+  const char *log_level;
+} options;
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "Usage: sessio-shop [options]\n"
+          "A demo shop on sessio: sign-in, cart, preferences, checkout, JSON API.\n\n"
+          "Options (each falls back to the environment variable shown):\n"
+          "  --listen HOST:PORT   address to serve          SESSIO_LISTEN   (127.0.0.1:8080;\n"
+          "                       port 0 picks a free one, [::1]:PORT for IPv6)\n"
+          "  --store URL          session store             SESSIO_STORE    (" DEFAULT_STORE ",\n"
+          "                       memory: when that store is not built in)\n"
+          "                       memory:  sqlite:PATH  file:DIR  redis://HOST:PORT ...\n"
+          "  --threads N          worker threads            SESSIO_THREADS  (number of CPUs)\n"
+          "  --secure MODE        Secure cookies: auto|always|never\n"
+          "                                                 SESSIO_SECURE   (auto)\n"
+          "  --trust-proxy        trust X-Forwarded-Proto: https (and X-Forwarded-Host)\n"
+          "                                                 SESSIO_TRUST_PROXY=1\n"
+          "  --idle DUR           idle timeout              SESSIO_IDLE     (30m)\n"
+          "  --absolute DUR       absolute timeout          SESSIO_ABSOLUTE (12h)\n"
+          "  --remember DUR       remember-me lifetime, 0 = off\n"
+          "                                                 SESSIO_REMEMBER (7d)\n"
+          "  --users FILE         lines \"name:$argon2id$...\" SESSIO_USERS    (demo users\n"
+          "                       alice/wonderland and bob/builder)\n"
+          "  --log-level LEVEL    error|warn|info|debug; info adds the access log\n"
+          "                                                 SESSIO_LOG_LEVEL (warn)\n"
+          "  -h, --help           this text\n\n"
+          "Durations: a number with a unit ms, s, m, h or d (30m, 12h, 7d); no unit = seconds.\n"
+          "Prints \"sessio-shop: listening on http://HOST:PORT\" when ready.\n");
+}
+
+/* Parses "30m", "12h", "7d", "45s", "500ms", "90" (seconds) into ms. */
+static int parse_duration(const char *s, int64_t *out) {
+  char *end;
+  long long v;
+  int64_t mul;
+  errno = 0;
+  v = strtoll(s, &end, 10);
+  if (end == s || v < 0 || errno != 0)
+    return -1;
+  if (*end == '\0' || strcmp(end, "s") == 0) mul = 1000;
+  else if (strcmp(end, "ms") == 0) mul = 1;
+  else if (strcmp(end, "m") == 0) mul = 60 * 1000;
+  else if (strcmp(end, "h") == 0) mul = 3600 * 1000;
+  else if (strcmp(end, "d") == 0) mul = 24 * 3600 * 1000;
+  else return -1;
+  if (v > INT64_MAX / mul)
+    return -1;
+  *out = (int64_t)v * mul;
+  return 0;
+}
+
+static const char *envor(const char *v, const char *env, const char *dflt) {
+  const char *e;
+  if (v != NULL)
+    return v;
+  e = getenv(env);
+  return e != NULL && *e != '\0' ? e : dflt;
+}
+
+static int bad_arg(const char *a) {
+  fprintf(stderr, "sessio-shop: unknown argument '%s' (see --help)\n", a);
+  return -1;
+}
+
+static int parse_args(int argc, char **argv, options *o) {
+  const char *threads = NULL;
+  int trust = -1;
+  memset(o, 0, sizeof *o);
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char **dst = NULL;
+    const char *val = NULL;
+    size_t n;
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      usage(stdout);
+      exit(0);
+    }
+    if (strcmp(a, "--trust-proxy") == 0) {
+      trust = 1;
+      continue;
+    }
+    if (strncmp(a, "--", 2) != 0)
+      return bad_arg(a);
+    n = strcspn(a, "=");
+#define OPT(name, field) \
+    if (strncmp(a, "--" name, n) == 0 && n == strlen("--" name)) dst = &o->field;
+    OPT("listen", listen)
+    OPT("store", store)
+    OPT("secure", secure)
+    OPT("idle", idle)
+    OPT("absolute", absolute)
+    OPT("remember", remember)
+    OPT("users", users)
+    OPT("log-level", log_level)
+#undef OPT
+    if (strncmp(a, "--threads", n) == 0 && n == 9)
+      dst = &threads;
+    if (dst == NULL)
+      return bad_arg(a);
+    if (a[n] == '=') {
+      val = a + n + 1;
+    } else {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "sessio-shop: %s needs a value\n", a);
+        return -1;
+      }
+      val = argv[++i];
+    }
+    *dst = val;
+  }
+  o->listen = envor(o->listen, "SESSIO_LISTEN", "127.0.0.1:8080");
+  o->store = envor(o->store, "SESSIO_STORE", NULL);
+  o->secure = envor(o->secure, "SESSIO_SECURE", "auto");
+  o->idle = envor(o->idle, "SESSIO_IDLE", "30m");
+  o->absolute = envor(o->absolute, "SESSIO_ABSOLUTE", "12h");
+  o->remember = envor(o->remember, "SESSIO_REMEMBER", "7d");
+  o->users = envor(o->users, "SESSIO_USERS", NULL);
+  o->log_level = envor(o->log_level, "SESSIO_LOG_LEVEL", "warn");
+  threads = envor(threads, "SESSIO_THREADS", NULL);
+  if (trust < 0) {
+    const char *e = getenv("SESSIO_TRUST_PROXY");
+    trust = e != NULL && (strcmp(e, "1") == 0 || strcasecmp(e, "true") == 0 ||
+                          strcasecmp(e, "yes") == 0);
+  }
+  o->trust_proxy = trust;
+  if (threads != NULL) {
+    char *end;
+    o->threads = strtol(threads, &end, 10);
+    if (*end != '\0' || o->threads < 1 || o->threads > 256) {
+      fprintf(stderr, "sessio-shop: --threads wants 1..256, not '%s'\n", threads);
+      return -1;
+    }
+  } else {
+    o->threads = sysconf(_SC_NPROCESSORS_ONLN);
+    if (o->threads < 1)
+      o->threads = 1;
+  }
+  return 0;
+}
+
+/* "HOST:PORT" or "[V6]:PORT" into a socket address. */
+static int parse_listen(const char *s, struct sockaddr_storage *ss, int *v6) {
+  char host[128];
+  const char *colon, *port;
+  char *end;
+  long p;
+  memset(ss, 0, sizeof *ss);
+  if (s[0] == '[') {
+    const char *rb = strchr(s, ']');
+    if (rb == NULL || rb[1] != ':' || (size_t)(rb - s - 1) >= sizeof host)
+      return -1;
+    memcpy(host, s + 1, (size_t)(rb - s - 1));
+    host[rb - s - 1] = '\0';
+    port = rb + 2;
+    *v6 = 1;
+  } else {
+    colon = strrchr(s, ':');
+    if (colon == NULL || (size_t)(colon - s) >= sizeof host)
+      return -1;
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    port = colon + 1;
+    *v6 = 0;
+  }
+  p = strtol(port, &end, 10);
+  if (*port == '\0' || *end != '\0' || p < 0 || p > 65535)
+    return -1;
+  if (*v6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons((uint16_t)p);
+    return inet_pton(AF_INET6, host, &a->sin6_addr) == 1 ? 0 : -1;
+  } else {
+    struct sockaddr_in *a = (struct sockaddr_in *)ss;
+    a->sin_family = AF_INET;
+    a->sin_port = htons((uint16_t)p);
+    if (host[0] == '\0' || strcmp(host, "localhost") == 0)
+      strcpy(host, "127.0.0.1");
+    return inet_pton(AF_INET, host, &a->sin_addr) == 1 ? 0 : -1;
+  }
+}
+
+/* ---- loggers --------------------------------------------------------------------- */
+
+static void core_log(void *ud, sessio_log_level level, const char *msg) {
+  (void)ud;
+  shop_log((int)level, "src=sessio %s", msg);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+  char msg[512];
+  size_t n;
+  (void)cls;
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  n = strlen(msg);
+  while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+    msg[--n] = '\0';
+  for (size_t i = 0; i < n; i++)
+    if (msg[i] == '"' || (unsigned char)msg[i] < 0x20)
+      msg[i] = '\'';
+  /* MHD reports client-side trouble (resets, bad requests) here too: keep
+   * it out of the default log. */
+  shop_log(LOG_INFO, "src=mhd msg=\"%s\"", msg);
+}
+
+/* ---- the GC thread --------------------------------------------------------------------- */
+
+static pthread_mutex_t gc_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gc_cv;
+static int gc_stop;
+
+static void *gc_main(void *arg) {
+  sessio_store *st = arg;
+  struct timespec ts;
+  pthread_mutex_lock(&gc_mu);
+  while (!gc_stop) {
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += 1;
+    pthread_cond_timedwait(&gc_cv, &gc_mu, &ts);
+    if (gc_stop)
+      break;
+    pthread_mutex_unlock(&gc_mu);
+    {
+      size_t removed = 0;
+      sessio_err e = sessio_store_gc(st, sessio_now_ms(), GC_WORK, &removed, NULL);
+      if (e != SESSIO_OK)
+        shop_log(LOG_WARN, "msg=\"store gc failed\" error=%s", sessio_errname(e));
+      else if (removed > 0)
+        shop_log(LOG_DEBUG, "msg=\"store gc\" removed=%zu", removed);
+    }
+    pthread_mutex_lock(&gc_mu);
+  }
+  pthread_mutex_unlock(&gc_mu);
+  return NULL;
+}
+
+/* ---- start-up ------------------------------------------------------------------------------- */
+
+static int open_store(const char *url, sessio_store **out) {
+  sessio_err e;
+  if (url != NULL) {
+    e = sessio_store_open(url, out);
+    if (e != SESSIO_OK) {
+      shop_log(LOG_ERROR, "msg=\"cannot open store\" store=\"%s\" error=%s (%s)", url,
+               sessio_errname(e), sessio_strerror(e));
+      return -1;
+    }
+    return 0;
+  }
+  /* The default: the durable embedded store when it is built in. */
+  mkdir("var", 0700);
+  e = sessio_store_open(DEFAULT_STORE, out);
+  if (e == SESSIO_OK)
+    return 0;
+  shop_log(LOG_WARN, "msg=\"default store unavailable, using memory: (sessions are lost at exit)\" "
+                     "store=\"%s\" error=%s", DEFAULT_STORE, sessio_errname(e));
+  e = sessio_store_open("memory:", out);
+  if (e != SESSIO_OK) {
+    shop_log(LOG_ERROR, "msg=\"cannot open store\" store=memory: error=%s", sessio_errname(e));
+    return -1;
+  }
+  return 0;
+}
+
+static int make_manager(const options *o, sessio_store *st, sessio_manager **out) {
+  sessio_config *cfg;
+  sessio_secure sec;
+  int64_t idle, absolute, remember;
+  sessio_err e;
+  if (strcmp(o->secure, "auto") == 0) sec = SESSIO_SECURE_AUTO;
+  else if (strcmp(o->secure, "always") == 0) sec = SESSIO_SECURE_ALWAYS;
+  else if (strcmp(o->secure, "never") == 0) sec = SESSIO_SECURE_NEVER;
+  else {
+    fprintf(stderr, "sessio-shop: --secure wants auto, always or never, not '%s'\n", o->secure);
+    return -1;
+  }
+  if (parse_duration(o->idle, &idle) || idle == 0) {
+    fprintf(stderr, "sessio-shop: bad --idle '%s' (e.g. 30m)\n", o->idle);
+    return -1;
+  }
+  if (parse_duration(o->absolute, &absolute) || absolute == 0) {
+    fprintf(stderr, "sessio-shop: bad --absolute '%s' (e.g. 12h)\n", o->absolute);
+    return -1;
+  }
+  if (parse_duration(o->remember, &remember)) {
+    fprintf(stderr, "sessio-shop: bad --remember '%s' (e.g. 7d, 0 = off)\n", o->remember);
+    return -1;
+  }
+  if (idle > absolute) {
+    fprintf(stderr, "sessio-shop: --idle must not be longer than --absolute\n");
+    return -1;
+  }
+  if (sessio_config_new(&cfg) != SESSIO_OK)
+    return -1;
+  if ((e = sessio_config_set_store(cfg, st)) != SESSIO_OK ||
+      (e = sessio_config_set_timeouts(cfg, idle, absolute, remember)) != SESSIO_OK ||
+      (e = sessio_config_set_cookie(cfg, NULL, sec, SESSIO_SAMESITE_LAX, NULL)) != SESSIO_OK ||
+      (e = sessio_config_set_logger(cfg, core_log, NULL, (sessio_log_level)shop_log_level)) !=
+          SESSIO_OK ||
+      (e = sessio_manager_new(cfg, out)) != SESSIO_OK) {
+    fprintf(stderr, "sessio-shop: bad session configuration: %s\n", sessio_strerror(e));
+    sessio_config_free(cfg);
+    return -1;
+  }
+  sessio_config_free(cfg);
+  return 0;
+}
+
+static struct MHD_Daemon *start_daemon(shop *sh, const options *o,
+                                       const struct sockaddr_storage *ss, int v6,
+                                       int epoll) {
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                   (epoll ? MHD_USE_EPOLL : MHD_USE_POLL) | (v6 ? MHD_USE_IPv6 : 0);
+  return MHD_start_daemon(
+      flags, 0, NULL, NULL, shop_handler, sh,
+      MHD_OPTION_EXTERNAL_LOGGER, mhd_log, sh,
+      MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss,
+      MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads > 1 ? o->threads : 0),
+      /* Headers and the request line live in this per-connection pool: a
+       * request whose headers do not fit is answered 431 by MHD. */
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+      MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+      MHD_OPTION_NOTIFY_COMPLETED, shop_completed, sh,
+      MHD_OPTION_END);
+}
+
+/* Stops accepting, lets open requests finish (answers now carry
+ * "Connection: close"), then stops the daemon. */
+static void drain_and_stop(shop *sh, struct MHD_Daemon *d) {
+  MHD_socket fd;
+  sh->stopping = 1;
+  fd = MHD_quiesce_daemon(d);
+  if (fd != MHD_INVALID_SOCKET)
+    close(fd);
+  for (int waited = 0; waited < DRAIN_MS; waited += 20) {
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    if (di == NULL || di->num_connections == 0)
+      break;
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  MHD_stop_daemon(d);
+}
+
+int main(int argc, char **argv) {
+  options o;
+  shop sh;
+  struct sockaddr_storage ss;
+  int v6, sig, rc = 1;
+  sigset_t set;
+  pthread_t gc;
+  pthread_condattr_t ca;
+  struct MHD_Daemon *d;
+  const union MHD_DaemonInfo *di;
+  unsigned port;
+  char host[64];
+
+  setvbuf(stderr, NULL, _IOLBF, 0);
+  if (parse_args(argc, argv, &o) != 0)
+    return 2;
+  if (strcmp(o.log_level, "error") == 0) shop_log_level = LOG_ERROR;
+  else if (strcmp(o.log_level, "warn") == 0) shop_log_level = LOG_WARN;
+  else if (strcmp(o.log_level, "info") == 0) shop_log_level = LOG_INFO;
+  else if (strcmp(o.log_level, "debug") == 0) shop_log_level = LOG_DEBUG;
+  else {
+    fprintf(stderr, "sessio-shop: --log-level wants error, warn, info or debug\n");
+    return 2;
+  }
+  if (parse_listen(o.listen, &ss, &v6) != 0) {
+    fprintf(stderr, "sessio-shop: bad --listen '%s' (want HOST:PORT)\n", o.listen);
+    return 2;
+  }
+  if (sodium_init() < 0) {
+    fprintf(stderr, "sessio-shop: libsodium failed to start\n");
+    return 1;
+  }
+
+  /* Signals are taken by sigwait() in this thread; every thread made from
+   * here on inherits the mask. */
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  memset(&sh, 0, sizeof sh);
+  sh.trust_proxy = o.trust_proxy;
+  if (open_store(o.store, &sh.store) != 0)
+    goto fail_none;
+  if (make_manager(&o, sh.store, &sh.mgr) != 0) {
+    rc = 2;
+    goto fail_store;
+  }
+  if (users_load(o.users, &sh.users) != 0)
+    goto fail_mgr;
+  if (shop_make_static(&sh) != 0)
+    goto fail_users;
+
+  d = start_daemon(&sh, &o, &ss, v6, MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES);
+  if (d == NULL) {
+    shop_log(LOG_WARN, "msg=\"epoll daemon failed, trying poll\"");
+    d = start_daemon(&sh, &o, &ss, v6, 0);
+  }
+  if (d == NULL) {
+    shop_log(LOG_ERROR, "msg=\"cannot listen\" listen=\"%s\"", o.listen);
+    goto fail_static;
+  }
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&gc_cv, &ca);
+  pthread_condattr_destroy(&ca);
+  if (pthread_create(&gc, NULL, gc_main, sh.store) != 0) {
+    shop_log(LOG_ERROR, "msg=\"cannot start the gc thread\"");
+    MHD_stop_daemon(d);
+    goto fail_static;
+  }
+
+  di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+  port = di ? di->port : 0;
+  if (v6)
+    inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
+  else
+    inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
+  printf("sessio-shop: listening on http://%s%s%s:%u (store %s, %ld thread%s)\n",
+         v6 ? "[" : "", host, v6 ? "]" : "", port, sessio_store_name(sh.store), o.threads,
+         o.threads == 1 ? "" : "s");
+  fflush(stdout);
+
+  do {
+    if (sigwait(&set, &sig) != 0)
+      sig = SIGTERM;
+  } while (sig != SIGINT && sig != SIGTERM);
+  shop_log(LOG_WARN, "msg=\"shutting down\" signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+
+  drain_and_stop(&sh, d);
+  pthread_mutex_lock(&gc_mu);
+  gc_stop = 1;
+  pthread_cond_signal(&gc_cv);
+  pthread_mutex_unlock(&gc_mu);
+  pthread_join(gc, NULL);
+  pthread_cond_destroy(&gc_cv);
+  rc = 0;
+fail_static:
+  if (sh.r_healthz) MHD_destroy_response(sh.r_healthz);
+  if (sh.r_css) MHD_destroy_response(sh.r_css);
+  if (sh.r_icon) MHD_destroy_response(sh.r_icon);
+fail_users:
+  users_free(sh.users);
+fail_mgr:
+  sessio_manager_free(sh.mgr);
+fail_store:
+  sessio_store_close(sh.store);
+fail_none:
+  if (rc == 0)
+    printf("sessio-shop: stopped\n");
+  return rc;
+}

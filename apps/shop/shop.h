@@ -1,0 +1,196 @@
+/*
+ * shop.h — internal declarations shared by the files of sessio-shop, the
+ * demo shop: configuration and server state (main.c), users (users.c),
+ * the request plumbing and helpers (http.c, buf.c), HTML pages (pages.c),
+ * the JSON API (api.c) and the fixed catalogue (catalog.c).
+ */
+#ifndef SHOP_H
+#define SHOP_H
+
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sessio.h"
+#include "sessio/mhd.h"
+
+/* ---- limits ------------------------------------------------------------ */
+#define SHOP_BODY_MAX (16 * 1024) /* request body; larger: 413 */
+#define SHOP_FIELD_MAX 1024       /* one form field value; larger: 413 */
+#define SHOP_FIELDS_MAX 32        /* form fields per request; more: 413 */
+#define SHOP_SKU_MAX 32           /* bytes of a SKU (API) */
+#define SHOP_QTY_MAX 99           /* per add */
+#define SHOP_TEXT_MAX 200         /* a checkout text field */
+#define SHOP_CART_LINES 64        /* lines shown / returned */
+
+/* ---- logging ------------------------------------------------------------ */
+enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
+extern int shop_log_level;
+/* Writes one logfmt line "ts=... level=... " + the formatted rest. */
+void shop_log(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- a growable output buffer ------------------------------------------ */
+/* Starts on caller storage ('inl'); grows on the heap. On out of memory
+ * 'oom' is set and later appends are dropped. */
+typedef struct sbuf {
+  char *p;
+  size_t len, cap;
+  int heap;
+  int oom;
+} sbuf;
+void sb_init(sbuf *b, char *inl, size_t cap);
+void sb_free(sbuf *b);
+void sb_add(sbuf *b, const char *s, size_t n);
+void sb_puts(sbuf *b, const char *s);
+void sb_printf(sbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void sb_int(sbuf *b, int64_t v);
+void sb_html(sbuf *b, const char *s);         /* HTML-escaped */
+void sb_json_str(sbuf *b, const char *s);     /* quoted JSON string */
+void sb_urlenc(sbuf *b, const char *s);       /* percent-encoded */
+void sb_money(sbuf *b, int64_t cents);        /* "12.50" */
+
+/* ---- users ---------------------------------------------------------------- */
+typedef struct shop_users shop_users;
+/* Loads "name:$argon2id$..." lines from 'path', or, when 'path' is NULL,
+ * hashes the demo users (alice/wonderland, bob/builder). 0 on success. */
+int users_load(const char *path, shop_users **out);
+void users_free(shop_users *u);
+/* 1 when 'password' is the user's password (argon2id verify). An unknown
+ * user costs the same time as a known one. */
+int users_verify(const shop_users *u, const char *user, const char *password);
+
+/* ---- catalogue ------------------------------------------------------------ */
+typedef struct product {
+  const char *sku, *name, *blurb;
+  int64_t cents;
+} product;
+extern const product catalog[];
+extern const size_t catalog_len;
+const product *catalog_find(const char *sku);
+
+/* ---- server state ---------------------------------------------------------- */
+typedef struct shop {
+  sessio_store *store;
+  sessio_manager *mgr;
+  shop_users *users;
+  int trust_proxy;
+  volatile int stopping; /* set at shutdown: answers close the connection */
+  struct MHD_Response *r_healthz, *r_css, *r_icon;
+} shop;
+
+/* ---- one request ----------------------------------------------------------- */
+enum { M_GET = 1, M_HEAD = 2, M_POST = 4, M_PUT = 8, M_DELETE = 16, M_OTHER = 32 };
+
+typedef struct form_field {
+  const char *name, *val;
+  size_t len;
+} form_field;
+
+typedef struct req {
+  shop *shop;
+  struct MHD_Connection *conn;
+  const char *url;
+  const char *method;
+  int meth;
+  int64_t t0_us; /* monotonic start, for the access log */
+  int64_t now;   /* wall clock ms, passed to sessio */
+  /* body */
+  char *body;
+  size_t body_len;
+  int body_too_big;
+  int body_heap;
+  /* session */
+  sessio *s;
+  int committed;
+  /* form fields, decoded in place in 'body' */
+  form_field f[SHOP_FIELDS_MAX];
+  size_t nf;
+  char inline_body[512];
+} req;
+
+/* Request plumbing (http.c). */
+enum MHD_Result shop_handler(void *cls, struct MHD_Connection *c,
+                             const char *url, const char *method,
+                             const char *version, const char *upload,
+                             size_t *upload_size, void **req_cls);
+void shop_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                    enum MHD_RequestTerminationCode toe);
+int shop_make_static(shop *sh);
+
+/* A request header value, or NULL. */
+const char *req_header(req *r, const char *name);
+/* A query-string argument, or NULL. */
+const char *req_query(req *r, const char *name);
+/* Begins the session when not done yet. Returns 0, or the status to answer
+ * (431, 503, 500) after which the caller sends an error. */
+int req_session(req *r);
+/* 1 when the request says it comes from another site (Origin or
+ * Sec-Fetch-Site). */
+int req_cross_site(req *r);
+/* Parses an urlencoded body into r->f. 0, 400, 413 or 415. */
+int req_form(req *r);
+/* A form field, or NULL; '*len' (may be NULL) gets its length. */
+const char *form_get(req *r, const char *name, size_t *len);
+/* 1 when the Content-Type is application/json (parameters allowed). */
+int req_is_json(req *r);
+/* Commits the session now (once). 0 or the error status (503/500/413). */
+int req_commit(req *r);
+
+/* Answers. 'body' is copied. Session headers are added when the request
+ * has a session (committing it first if not done; a commit error turns the
+ * answer into a 503 / 500). Every answer frees nothing: the caller keeps 'body'. */
+enum MHD_Result reply(req *r, unsigned status, const char *ctype,
+                      const char *body, size_t len);
+enum MHD_Result reply_json(req *r, unsigned status, sbuf *b);
+enum MHD_Result reply_html(req *r, unsigned status, sbuf *b);
+enum MHD_Result reply_redirect(req *r, const char *location);
+enum MHD_Result reply_json_error(req *r, unsigned status, const char *error);
+/* An HTML error page with a title and message (escaped). */
+enum MHD_Result reply_html_error(req *r, unsigned status, const char *title,
+                                 const char *msg);
+/* An error for 'status' in the request's flavour: JSON under /api/, HTML
+ * otherwise. */
+enum MHD_Result reply_error(req *r, unsigned status);
+
+/* Handlers (pages.c, api.c). Each answers the request. */
+typedef enum MHD_Result (*handler_fn)(req *r);
+enum MHD_Result page_home(req *r);
+enum MHD_Result page_login(req *r);
+enum MHD_Result post_login(req *r);
+enum MHD_Result post_logout(req *r);
+enum MHD_Result page_cart(req *r);
+enum MHD_Result post_cart_add(req *r);
+enum MHD_Result post_cart_remove(req *r);
+enum MHD_Result page_prefs(req *r);
+enum MHD_Result post_prefs(req *r);
+enum MHD_Result page_co_address(req *r);
+enum MHD_Result post_co_address(req *r);
+enum MHD_Result page_co_shipping(req *r);
+enum MHD_Result post_co_shipping(req *r);
+enum MHD_Result page_co_review(req *r);
+enum MHD_Result post_co_review(req *r);
+enum MHD_Result post_co_place(req *r);
+enum MHD_Result page_sessions(req *r);
+enum MHD_Result post_sessions_revoke(req *r);
+
+enum MHD_Result api_login(req *r);
+enum MHD_Result api_logout(req *r);
+enum MHD_Result api_session(req *r);
+enum MHD_Result api_cart_add(req *r);
+enum MHD_Result api_cart_delete(req *r);
+enum MHD_Result api_prefs(req *r);
+enum MHD_Result api_sessions(req *r);
+enum MHD_Result api_sessions_delete(req *r);
+enum MHD_Result api_session_delete(req *r);
+
+/* Session helpers shared by pages and API (pages.c). */
+int64_t cart_count(const sessio *s);
+/* 1 when 'h' is SESSIO_HANDLE_LEN lowercase hex digits. */
+int handle_valid(const char *h);
+/* Writes the server's time 'ms' as "2026-11-30 04:12 UTC". */
+void sb_time(sbuf *b, int64_t ms);
+
+#endif /* SHOP_H */

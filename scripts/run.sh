@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# run.sh — starts the demo shop for `make run` (the build is already done).
+# Prints the demo users, then serves http://127.0.0.1:8080 until Ctrl-C.
+# Usage: scripts/run.sh BUILD_DIR [extra sessio-shop flags]
+set -euo pipefail
+build=${1:-build}
+shift || true
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin="$root/$build/apps/shop/sessio-shop"
+[ -x "$bin" ] || bin="$build/apps/shop/sessio-shop"
+if [ ! -x "$bin" ]; then
+  echo "run.sh: $bin not found; build first (make build)" >&2
+  exit 1
+fi
+cat <<'TXT'
+
+  sessio-shop — demo users
+    user: alice   password: wonderland
+    user: bob     password: builder
+
+  Open http://127.0.0.1:8080 in a browser. Ctrl-C stops the shop.
+  Sessions are kept in var/sessions.db under the build folder (SQLite).
+
+TXT
+# The default store path (var/sessions.db) is relative: keep it in the build dir.
+cd "$(dirname "$(dirname "$(dirname "$bin")")")"
+exec "$bin" --listen "${SESSIO_LISTEN:-127.0.0.1:8080}" --log-level "${SESSIO_LOG_LEVEL:-info}" "$@"
