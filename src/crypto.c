@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 
 #include <sodium.h>
@@ -51,6 +52,61 @@ sessio_err sessio__random(void *buf, size_t len) {
     p += (size_t)n;
     len -= (size_t)n;
   }
+  return SESSIO_OK;
+}
+
+/* Small requests (IDs, nonces, CSRF tokens) are served from a per-thread
+ * page of getrandom(2) output, so a request costs no system call (which is
+ * slow under virtualisation). The page is mapped MADV_WIPEONFORK: a forked
+ * child finds it zeroed (empty) and refills from the kernel, so parent and
+ * child never hand out the same bytes (S1). Bytes are wiped once handed out.
+ * Where the page cannot be set up, every call goes to getrandom. */
+#define POOL_PAGE 4096
+typedef struct rand_pool {
+  size_t left; /* unread bytes at the end of 'bytes'; 0 after fork */
+  uint8_t bytes[POOL_PAGE - sizeof(size_t)];
+} rand_pool;
+
+static pthread_key_t pool_key;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static int pool_key_ok;
+static _Thread_local rand_pool *tls_pool;
+static _Thread_local int tls_pool_failed;
+
+static void pool_release(void *p) { munmap(p, POOL_PAGE); }
+static void pool_key_init(void) {
+  pool_key_ok = pthread_key_create(&pool_key, pool_release) == 0;
+}
+
+static rand_pool *pool_get(void) {
+  if (tls_pool || tls_pool_failed) return tls_pool;
+  pthread_once(&pool_once, pool_key_init);
+  void *p = mmap(NULL, POOL_PAGE, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) goto fail;
+  if (!pool_key_ok || madvise(p, POOL_PAGE, MADV_WIPEONFORK) != 0 ||
+      pthread_setspecific(pool_key, p) != 0) {
+    munmap(p, POOL_PAGE);
+    goto fail;
+  }
+  return tls_pool = p;
+fail:
+  tls_pool_failed = 1;
+  return NULL;
+}
+
+sessio_err sessio__random_fast(void *buf, size_t len) {
+  rand_pool *p = pool_get();
+  if (p == NULL || len > sizeof p->bytes / 4) return sessio__random(buf, len);
+  if (p->left < len) {
+    sessio_err rc = sessio__random(p->bytes, sizeof p->bytes);
+    if (rc != SESSIO_OK) return rc;
+    p->left = sizeof p->bytes;
+  }
+  uint8_t *src = p->bytes + sizeof p->bytes - p->left;
+  memcpy(buf, src, len);
+  sodium_memzero(src, len);
+  p->left -= len;
   return SESSIO_OK;
 }
 
@@ -110,7 +166,7 @@ sessio_err sessio__seal(const uint8_t key[SESSIO__SEAL_KEY_BYTES],
     return err;
   /* A 192-bit random nonce: collisions are negligible even across many
    * writes under one key, so no counter state is needed. */
-  err = sessio__random(out, NONCE_BYTES);
+  err = sessio__random_fast(out, NONCE_BYTES);
   if (err != SESSIO_OK)
     return err;
   if (crypto_aead_xchacha20poly1305_ietf_encrypt(

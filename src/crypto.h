@@ -20,6 +20,11 @@ sessio_err sessio__crypto_init(void);
  * completed; SESSIO_ERANDOM on any other failure (fails closed, S1). */
 sessio_err sessio__random(void *buf, size_t len);
 
+/* The same for small requests (a few hundred bytes at most), served from a
+ * per-thread buffer of getrandom output that a fork() wipes in the child.
+ * Use it on request paths: IDs, nonces, tokens. */
+sessio_err sessio__random_fast(void *buf, size_t len);
+
 /* Encodes 32 raw bytes as a 43-char base64url ID plus NUL. */
 void sessio__id_encode(const uint8_t raw[SESSIO_ID_BYTES],
                        char out[SESSIO_ID_LEN + 1]);

@@ -77,7 +77,7 @@ static void backoff(int attempt) {
     return;
   }
   uint32_t r = 0;
-  sessio__random(&r, sizeof r);
+  sessio__random_fast(&r, sizeof r);
   int shift = attempt - 4 < 10 ? attempt - 4 : 10;
   struct timespec ts = {0, (long)(r % (1u << shift) + 1) * 1000L};
   nanosleep(&ts, NULL);
@@ -91,7 +91,7 @@ static void ident_from_raw(const sessio_manager *m, ident *id) {
 }
 
 static sessio_err ident_new(const sessio_manager *m, ident *id) {
-  sessio_err rc = sessio__random(id->raw, sizeof id->raw);
+  sessio_err rc = sessio__random_fast(id->raw, sizeof id->raw);
   if (rc == SESSIO_OK) ident_from_raw(m, id);
   return rc;
 }
@@ -301,7 +301,7 @@ void sessio_free(sessio *s) {
 static sessio_err new_csrf(sessio *s) {
   uint8_t raw[32];
   char hex[SESSIO_CSRF_LEN + 1];
-  sessio_err rc = sessio__random(raw, sizeof raw);
+  sessio_err rc = sessio__random_fast(raw, sizeof raw);
   if (rc != SESSIO_OK) return rc;
   sessio__hex(raw, sizeof raw, hex);
   rc = sessio__map_set(&s->data, CSRF_KEY, strlen(CSRF_KEY), SESSIO_T_STR,

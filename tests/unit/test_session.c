@@ -6,6 +6,8 @@
  * commits with real threads. Time is injected; nothing sleeps.
  */
 #include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -963,6 +965,31 @@ static void test_strerror_names_every_error(void) {
   CHECK_STR(sessio_strerror(SESSIO_ENOMEM), "out of memory");
 }
 
+/* S1: the per-thread random buffer used on request paths never hands the
+ * same bytes to a parent and its forked child. */
+static void test_buffered_random_differs_after_fork(void) {
+  uint8_t a[32], b[32], c[32];
+  CHECK_OK(sessio__random_fast(a, sizeof a)); /* fill this thread's buffer */
+  int fd[2];
+  CHECK(pipe(fd) == 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    uint8_t x[32];
+    if (sessio__random_fast(x, sizeof x) != SESSIO_OK) _exit(2);
+    _exit(write(fd[1], x, sizeof x) == (ssize_t)sizeof x ? 0 : 3);
+  }
+  CHECK(pid > 0);
+  CHECK_OK(sessio__random_fast(b, sizeof b));
+  CHECK(read(fd[0], c, sizeof c) == (ssize_t)sizeof c);
+  int st = -1;
+  waitpid(pid, &st, 0);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  CHECK(memcmp(b, c, sizeof b) != 0);
+  CHECK(memcmp(a, b, sizeof a) != 0);
+  close(fd[0]);
+  close(fd[1]);
+}
+
 int main(void) {
   RUN(test_no_data_no_session_no_cookie);
   RUN(test_first_set_creates_session_and_cookie);
@@ -991,5 +1018,6 @@ int main(void) {
   RUN(test_secret_keys_records);
   RUN(test_commit_twice_is_state_error);
   RUN(test_strerror_names_every_error);
+  RUN(test_buffered_random_differs_after_fork);
   return DONE();
 }
