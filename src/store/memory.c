@@ -251,11 +251,25 @@ static size_t pair_home(const unode *u, const uint8_t *key) {
 
 /* The slot holding 'key', or (size_t)-1. */
 static size_t pair_find(const unode *u, const uint8_t *key) {
-  if (u->cap == 0) return (size_t)-1;
-  for (size_t i = pair_home(u, key);; i = (i + 1) & (u->cap - 1)) {
+  size_t i = u->cap ? pair_home(u, key) : 0;
+  /* A small set may be full: stop after 'cap' probes. */
+  for (size_t n = 0; n < u->cap; n++, i = (i + 1) & (u->cap - 1)) {
     if (u->pairs[i].expires_at == MEM_PAIR_EMPTY) return (size_t)-1;
     if (memcmp(u->pairs[i].key, key, SESSIO_KEY_BYTES) == 0) return i;
   }
+  return (size_t)-1;
+}
+
+/* Whether 'n' pairs fit in 'cap' slots: small sets (up to 4 slots, where a
+ * probe is cheap) may be full, larger ones stay at most 3/4 full. */
+static int pair_fits(size_t n, size_t cap) {
+  return n <= cap && (cap <= 4 || n * 4 <= cap * 3);
+}
+
+static size_t pair_cap_for(size_t n) {
+  size_t cap = 1;
+  while (!pair_fits(n, cap)) cap *= 2;
+  return cap;
 }
 
 /* Inserts into a table known to have room and not to hold 'key'. */
@@ -361,8 +375,8 @@ static sessio_err mem_user_add(sessio_store *st, const char *user,
     u->pairs[i].expires_at = expires_at;
     goto out;
   }
-  if ((size_t)(u->npairs + 1) * 4 > (size_t)u->cap * 3 &&
-      !pair_rebuild(ms, u, u->cap ? (size_t)u->cap * 2 : 4, INT64_MIN)) {
+  if (!pair_fits((size_t)u->npairs + 1, u->cap) &&
+      !pair_rebuild(ms, u, pair_cap_for((size_t)u->npairs + 1), INT64_MIN)) {
     rc = SESSIO_ENOMEM;
     user_maybe_free(ms, us, u);
     goto out;
@@ -397,9 +411,7 @@ static sessio_err mem_user_list(sessio_store *st, const char *user,
   }
   /* Expired pairs seen here are dropped (O(k), already paid for). */
   if (k < u->npairs) {
-    size_t cap = 4;
-    while (cap * 3 < (k + 1) * 4) cap *= 2;
-    (void)pair_rebuild(ms, u, k ? cap : 0, now);
+    (void)pair_rebuild(ms, u, k ? pair_cap_for(k) : 0, now);
     user_maybe_free(ms, us, u);
   }
   if (k == 0) {

@@ -299,6 +299,57 @@ static void test_gc_crosses_empty_tables_in_bounded_steps(void) {
   sessio_store_close(st);
 }
 
+/* The per-user key set (open addressing, backward-shift deletion, small
+ * sets allowed to be full) against a plain array model. */
+static void test_user_key_set_matches_a_model(void) {
+  enum { U = 40, OPS = 20000 };
+  sessio_store *st = NULL;
+  CHECK_OK(sessio_store_open("memory:?shards=1", &st));
+  if (!st) return;
+  int64_t model[U] = {0}; /* 0: absent, else expires_at */
+  uint64_t seed = 88172645463325252ULL;
+  int mismatches = 0;
+  for (int op = 0; op < OPS && mismatches < 5; op++) {
+    seed ^= seed << 13;
+    seed ^= seed >> 7;
+    seed ^= seed << 17;
+    /* Keep the set small at times (0..7 keys) and large at others. */
+    uint32_t span = (op / 2000) % 2 ? U : 8;
+    uint32_t i = (uint32_t)(seed % span);
+    sessio_key k = mk(1000 + i);
+    if ((seed >> 32) % 3 != 0) {
+      int64_t exp = T0 + 1 + (int64_t)((seed >> 40) % 1000);
+      CHECK_OK(sessio_store_user_add(st, "m", &k, exp));
+      model[i] = exp;
+    } else {
+      CHECK_OK(sessio_store_user_remove(st, "m", &k));
+      model[i] = 0;
+    }
+    sessio_key *keys = NULL;
+    size_t n = 0, want = 0;
+    CHECK_OK(sessio_store_user_list(st, "m", T0, &keys, &n));
+    for (uint32_t j = 0; j < U; j++) {
+      if (model[j] == 0) continue;
+      want++;
+      sessio_key kj = mk(1000 + j);
+      int in = 0;
+      for (size_t x = 0; x < n; x++)
+        in |= memcmp(keys[x].b, kj.b, SESSIO_KEY_BYTES) == 0;
+      if (!in) mismatches++;
+    }
+    if (n != want) mismatches++;
+    free(keys);
+  }
+  CHECK_INT(mismatches, 0);
+  /* Listing after every pair expired empties (and frees) the set. */
+  sessio_key *keys = NULL;
+  size_t n = 9;
+  CHECK_OK(sessio_store_user_list(st, "m", T0 + 2000, &keys, &n));
+  CHECK_INT(n, 0);
+  CHECK(keys == NULL);
+  sessio_store_close(st);
+}
+
 /* ---- stress: many threads on a bounded, sharded store ------------------ */
 
 enum { STRESS_THREADS = 8, STRESS_OPS = 20000, STRESS_KEYS = 3000,
@@ -437,6 +488,7 @@ int main(void) {
   RUN(test_user_names_are_freed_with_their_last_reference);
   RUN(test_gc_drops_expired_user_pairs_of_dead_records);
   RUN(test_gc_crosses_empty_tables_in_bounded_steps);
+  RUN(test_user_key_set_matches_a_model);
   RUN(test_many_threads_on_a_bounded_sharded_store);
   return DONE();
 }
