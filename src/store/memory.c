@@ -720,7 +720,10 @@ static sessio_err mem_remove(sessio_store *st, const sessio_key *key,
 /* Walks the cursor over (shard, bucket, position). A unit is one record
  * examined; an empty bucket costs 1/MEM_EMPTY_BUCKETS_PER_UNIT of a unit so
  * a large, mostly empty table is still crossed in bounded steps. Stops at
- * the end of a pass (cursor wrapped) and reports done. */
+ * the end of a pass (cursor wrapped) and reports done. A table that doubles
+ * between two calls keeps every record at or after the cursor's bucket, so
+ * a pass misses nothing except, rarely, records moved within the chain the
+ * cursor stopped in: the next pass gets them. */
 static sessio_err mem_gc(sessio_store *st, int64_t now, size_t max_work,
                          size_t *removed, int *done) {
   mem_store *ms = (mem_store *)st;
