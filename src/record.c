@@ -29,10 +29,10 @@ sessio_err sessio__record_encode(const sessio__meta *meta, const char *user,
       (rc = sessio__buf_put_u8(out, FORMAT)) != SESSIO_OK ||
       (rc = sessio__buf_put_u8(out, meta->flags)) != SESSIO_OK ||
       (rc = sessio__buf_put_varint(out, (uint64_t)meta->created_at)) ||
-      (rc = sessio__buf_put_varint(out, (uint64_t)meta->auth_at)) ||
-      (rc = sessio__buf_put_varint(out, (uint64_t)meta->rotated_at)) ||
+      (rc = sessio__buf_put_varint(out, sessio__zz_enc(meta->auth_at - meta->created_at))) ||
+      (rc = sessio__buf_put_varint(out, sessio__zz_enc(meta->rotated_at - meta->created_at))) ||
       (rc = sessio__buf_put_varint(out, (uint64_t)meta->idle_ms)) ||
-      (rc = sessio__buf_put_varint(out, (uint64_t)meta->abs_deadline)) ||
+      (rc = sessio__buf_put_varint(out, sessio__zz_enc(meta->abs_deadline - meta->created_at))) ||
       (rc = sessio__buf_put_varint(out, info_len)) ||
       (rc = sessio__buf_append(out, meta->info, info_len)))
     return rc;
@@ -61,6 +61,16 @@ static int get_i64(const uint8_t **p, const uint8_t *end, int64_t *v) {
   return 1;
 }
 
+/* A time stored relative to created_at (zigzag, so it may be earlier). */
+static int get_rel(const uint8_t **p, const uint8_t *end, int64_t base,
+                   int64_t *v) {
+  uint64_t u;
+  if (!sessio__get_varint(p, end, &u)) return 0;
+  int64_t d = sessio__zz_dec(u);
+  if (__builtin_add_overflow(base, d, v) || *v < 0) return 0;
+  return 1;
+}
+
 int sessio__record_meta(const uint8_t *blob, size_t len, sessio__meta *meta,
                         size_t *hdr_len) {
   const uint8_t *p = blob, *end = blob + len;
@@ -71,10 +81,10 @@ int sessio__record_meta(const uint8_t *blob, size_t len, sessio__meta *meta,
       !sessio__get_u8(&p, end, &meta->flags) ||
       (meta->flags & ~SESSIO__F_KNOWN) != 0 ||
       !get_i64(&p, end, &meta->created_at) ||
-      !get_i64(&p, end, &meta->auth_at) ||
-      !get_i64(&p, end, &meta->rotated_at) ||
+      !get_rel(&p, end, meta->created_at, &meta->auth_at) ||
+      !get_rel(&p, end, meta->created_at, &meta->rotated_at) ||
       !get_i64(&p, end, &meta->idle_ms) ||
-      !get_i64(&p, end, &meta->abs_deadline) ||
+      !get_rel(&p, end, meta->created_at, &meta->abs_deadline) ||
       !sessio__get_varint(&p, end, &info_len) || info_len > SESSIO_INFO_MAX ||
       info_len > (uint64_t)(end - p))
     return 0;

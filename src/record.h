@@ -7,8 +7,9 @@
  *
  * Blob format, version 1:
  *   u8 'S', u8 format (1), u8 flags,
- *   varint created_at, varint auth_at, varint rotated_at,
- *   varint idle_ms, varint abs_deadline, varint info_len, info bytes,
+ *   varint created_at, zigzag varint auth_at - created_at,
+ *   zigzag varint rotated_at - created_at, varint idle_ms,
+ *   zigzag varint abs_deadline - created_at, varint info_len, info bytes,
  *   then nonce (24) || ciphertext || tag (16).
  * The plaintext is the encoded data map (data.h); for a MOVED record (the
  * old ID of a rotated session, kept for the grace window) it is the 32 raw

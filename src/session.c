@@ -19,7 +19,8 @@
 #define MAX_CANDIDATES 8   /* session cookie values tried per request */
 #define MAX_RETRIES 512    /* commit attempts under contention */
 #define RESERVED '_'       /* first byte of keys sessio keeps for itself */
-#define CSRF_KEY "_csrf"
+#define CSRF_KEY "_c"     /* 32 raw bytes; shown as 64 hex digits */
+#define CSRF_BYTES 32
 #define FLASH_PREFIX "_flash."
 
 /* A session identity: what the ID gives. */
@@ -64,6 +65,7 @@ struct sessio {
   char **flash; /* messages taken by sessio_flash_take, owned */
   size_t n_flash;
 
+  char csrf[SESSIO_CSRF_LEN + 1]; /* hex of the token in 'data', or "" */
   char *cookie; /* Set-Cookie value after commit */
   sessio__buf scratch;
 };
@@ -100,6 +102,8 @@ static void set_ident(sessio *s, const ident *id) {
   s->id = *id;
   sessio__handle(&s->id.key, s->handle);
 }
+
+static void csrf_sync(sessio *s);
 
 /* ---- loading --------------------------------------------------------- */
 
@@ -196,6 +200,7 @@ static void adopt(sessio *s, loaded *l) {
   s->data = l->data;
   l->data = (sessio__map)SESSIO__MAP_INIT;
   s->followed |= l->followed;
+  csrf_sync(s);
 }
 
 typedef struct cands {
@@ -298,17 +303,27 @@ void sessio_free(sessio *s) {
 
 /* ---- creation -------------------------------------------------------- */
 
+/* Refreshes the hex form of the CSRF token kept in the data. */
+static void csrf_sync(sessio *s) {
+  const sessio__entry *e =
+      sessio__map_get(&s->data, CSRF_KEY, sizeof CSRF_KEY - 1);
+  if (e && e->type == SESSIO_T_BYTES && e->len == CSRF_BYTES)
+    sessio__hex(e->bytes, CSRF_BYTES, s->csrf);
+  else
+    s->csrf[0] = '\0';
+}
+
 static sessio_err new_csrf(sessio *s) {
-  uint8_t raw[32];
-  char hex[SESSIO_CSRF_LEN + 1];
+  uint8_t raw[CSRF_BYTES];
   sessio_err rc = sessio__random_fast(raw, sizeof raw);
-  if (rc != SESSIO_OK) return rc;
-  sessio__hex(raw, sizeof raw, hex);
-  rc = sessio__map_set(&s->data, CSRF_KEY, strlen(CSRF_KEY), SESSIO_T_STR,
-                       hex, SESSIO_CSRF_LEN, 0);
   if (rc == SESSIO_OK && !s->created)
-    rc = sessio__ops_push(&s->ops, SESSIO__OP_SET, CSRF_KEY, strlen(CSRF_KEY),
-                          SESSIO_T_STR, hex, SESSIO_CSRF_LEN, 0);
+    rc = sessio__ops_push(&s->ops, SESSIO__OP_SET, CSRF_KEY,
+                          sizeof CSRF_KEY - 1, SESSIO_T_BYTES, raw,
+                          sizeof raw, 0);
+  if (rc == SESSIO_OK)
+    rc = sessio__map_set(&s->data, CSRF_KEY, sizeof CSRF_KEY - 1,
+                         SESSIO_T_BYTES, raw, sizeof raw, 0);
+  if (rc == SESSIO_OK) csrf_sync(s);
   return rc;
 }
 
@@ -642,9 +657,7 @@ int sessio_flash_take(sessio *s, const char *key, const char **msg) {
 /* ---- CSRF ------------------------------------------------------------ */
 
 const char *sessio_csrf_token(const sessio *s) {
-  if (s == NULL || !s->has_id) return NULL;
-  const sessio__entry *e = sessio__map_get(&s->data, CSRF_KEY, strlen(CSRF_KEY));
-  return e && e->type == SESSIO_T_STR ? (const char *)e->bytes : NULL;
+  return s && s->has_id && s->csrf[0] ? s->csrf : NULL;
 }
 
 int sessio_csrf_check(const sessio *s, const char *token, size_t len) {
@@ -731,6 +744,7 @@ sessio_err sessio_destroy(sessio *s) {
   memset(&s->meta, 0, sizeof s->meta);
   sessio__map_free(&s->data);
   sessio__ops_free(&s->ops);
+  s->csrf[0] = '\0';
   return SESSIO_OK;
 }
 
@@ -802,6 +816,7 @@ static sessio_err reload_merge(sessio *s, const ident *id, int64_t now,
   }
   sessio__map_free(&s->data);
   s->data = l.data;
+  csrf_sync(s);
   *version = l.version;
   if (l.followed) {
     /* Rotated meanwhile by another request: continue on the new ID. */
