@@ -267,7 +267,7 @@ sessio_err sessio_begin(sessio_manager *m, const char *const *headers,
     if (!found) {
       char h[SESSIO_HANDLE_LEN + 1];
       sessio__handle(&cur.id.key, h);
-      sessio__log(m, SESSIO_LOG_INFO, "unknown session ID sid=%.16s", h);
+      sessio__log(m, SESSIO_LOG_INFO, "unknown or expired session ID sid=%.16s", h);
       continue;
     }
     if (!have || cur.touched_at > best.touched_at ||

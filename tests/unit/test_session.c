@@ -990,6 +990,56 @@ static void test_buffered_random_differs_after_fork(void) {
   close(fd[1]);
 }
 
+/* ---- S20: events are logged, with keyed hashes only ------------------- */
+
+static char logbuf[8192];
+static void capture(void *ud, sessio_log_level lvl, const char *msg) {
+  (void)ud, (void)lvl;
+  strncat(logbuf, msg, sizeof logbuf - strlen(logbuf) - 2);
+  strcat(logbuf, "\n");
+}
+static void cfg_log(sessio_config *c) {
+  sessio_config_set_logger(c, capture, NULL, SESSIO_LOG_DEBUG);
+  sessio_config_set_timeouts(c, 30 * MIN, 2 * HOUR, 0);
+}
+
+static void test_events_logged_with_hashed_ids_only(void) {
+  fx f;
+  logbuf[0] = '\0';
+  fx_init_cfg(&f, cfg_log);
+  make_session(&f, T0); /* create */
+  char ids[4][128];
+  snprintf(ids[0], sizeof ids[0], "%s", f.cookie + 4);
+  sessio *s = begin(&f, f.cookie, T0 + 1);
+  CHECK_OK(sessio_login(s, "alice", 0, T0 + 1)); /* regenerate */
+  CHECK_OK(commit(&f, s, T0 + 1, NULL, 0));
+  snprintf(ids[1], sizeof ids[1], "%s", f.cookie + 4);
+  s = begin(&f, f.cookie, T0 + 2);
+  CHECK_OK(sessio_destroy(s)); /* destroy */
+  CHECK_OK(commit(&f, s, T0 + 2, NULL, 0));
+  make_session(&f, T0 + 3);
+  snprintf(ids[2], sizeof ids[2], "%s", f.cookie + 4);
+  s = begin(&f, f.cookie, T0 + 3 + 30 * MIN); /* expire */
+  sessio_free(s);
+  char fake[SESSIO_ID_LEN + 1], hdr[80];
+  CHECK_OK(sessio_id_generate(fake));
+  snprintf(ids[3], sizeof ids[3], "%s", fake);
+  snprintf(hdr, sizeof hdr, "sid=%s", fake);
+  sessio_free(begin(&f, hdr, T0 + 4));      /* unknown ID */
+  sessio_free(begin(&f, "sid=junk", T0 + 4)); /* malformed */
+  CHECK(strstr(logbuf, "session created sid=") != NULL);
+  CHECK(strstr(logbuf, "session ID regenerated sid=") != NULL);
+  CHECK(strstr(logbuf, "session destroyed") != NULL);
+  /* The expired one and the made-up one (a store treats dead as missing,
+   * so both read "unknown or expired"). */
+  const char *p = strstr(logbuf, "unknown or expired session ID sid=");
+  CHECK(p != NULL);
+  CHECK(p && strstr(p + 1, "unknown or expired session ID sid=") != NULL);
+  CHECK(strstr(logbuf, "malformed session cookie") != NULL);
+  for (int i = 0; i < 4; i++) CHECK(strstr(logbuf, ids[i]) == NULL);
+  fx_done(&f);
+}
+
 int main(void) {
   RUN(test_no_data_no_session_no_cookie);
   RUN(test_first_set_creates_session_and_cookie);
@@ -1019,5 +1069,6 @@ int main(void) {
   RUN(test_commit_twice_is_state_error);
   RUN(test_strerror_names_every_error);
   RUN(test_buffered_random_differs_after_fork);
+  RUN(test_events_logged_with_hashed_ids_only);
   return DONE();
 }
