@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -351,30 +352,67 @@ static int write_all(int fd, struct iovec *iov, int n) {
   return 0;
 }
 
-/* Writes 'n' pieces as file 'name' in folder 'dfd' atomically: a temporary
- * file ".<name>.tmp" (0600, created exclusively, never through a link),
- * fsync when configured, rename over 'name', fsync of the folder. The caller
- * holds the folder's lock, so the temporary name is free for it: one left
- * by a crashed writer is garbage and is replaced. */
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+
+/* Puts 'tmp' in the place of the existing 'name' by exchanging the two
+ * names: as atomic for readers as a rename, and the previous record stays
+ * as the next write's temporary file (see file_replace). Falls back to a
+ * rename where the exchange is not supported. */
+static int swap_in(int dfd, const char *tmp, const char *name) {
+#ifdef SYS_renameat2
+  if (syscall(SYS_renameat2, dfd, tmp, dfd, name, RENAME_EXCHANGE) == 0)
+    return 0;
+  if (errno != EINVAL && errno != ENOSYS && errno != ENOENT) return -1;
+#endif
+  return renameat(dfd, tmp, dfd, name);
+}
+
+/* Writes 'n' pieces as file 'name' in folder 'dfd' atomically: the whole
+ * content goes to the temporary file ".<name>.tmp" (0600, never through a
+ * link), fsync when configured, then it takes the place of 'name' (by
+ * exchange when 'exists'), then fsync of the folder. The caller holds the
+ * folder's lock, so the temporary name is its own.
+ *
+ * Why an exchange and a reused temporary file: on ext4 (auto_da_alloc),
+ * renaming a file over another one, or truncating one to zero, starts the
+ * write-back of its data at once, about 0.3 ms per commit here, and making
+ * and unlinking an inode per commit costs another 0.05 ms. Exchanging keeps
+ * the previous version as ".<name>.tmp", which the next write overwrites in
+ * place and cuts to length. A crash mid-write leaves only that file
+ * damaged; remove() and gc delete it along with the record. */
 static sessio_err file_replace(file_store *fs, int dfd, const char *name,
-                               struct iovec *iov, int n) {
+                               int exists, struct iovec *iov, int n) {
   char tmp[KEY_HEX + 8];
+  size_t total = 0;
+  for (int i = 0; i < n; i++) total += iov[i].iov_len;
   snprintf(tmp, sizeof tmp, ".%s.tmp", name);
-  int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-                                O_CLOEXEC, 0600);
-  if (fd < 0 && errno == EEXIST) {
-    unlinkat(dfd, tmp, 0);
+  int fd = openat(dfd, tmp, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0) {
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_nlink != 1) {
+      close(fd);
+      fd = -1;
+      errno = EEXIST;
+    }
+  }
+  if (fd < 0) {
+    if (errno != ENOENT) unlinkat(dfd, tmp, 0); /* a link or oddity */
     fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
                               O_CLOEXEC, 0600);
   }
   if (fd < 0) return errno_err(errno);
   sessio_err rc = SESSIO_EIO;
   if (write_all(fd, iov, n) != 0) goto fail_tmp;
+  if (ftruncate(fd, (off_t)total) != 0) goto fail_tmp;
   if (fs->fsync_on && fsync(fd) != 0) goto fail_tmp;
   int cr = close(fd);
   fd = -1;
   if (cr != 0) goto fail_tmp;
-  if (renameat(dfd, tmp, dfd, name) != 0) goto fail_tmp;
+  if ((exists ? swap_in(dfd, tmp, name) : renameat(dfd, tmp, dfd, name)) !=
+      0)
+    goto fail_tmp;
   if (fs->fsync_on && fsync(dfd) != 0) return SESSIO_EIO;
   return SESSIO_OK;
 fail_tmp:
@@ -383,8 +421,16 @@ fail_tmp:
   return rc;
 }
 
+/* Unlinks the temporary twin ".<name>.tmp" of a record (lock held). */
+static void twin_unlink(int dfd, const char *name) {
+  char tmp[KEY_HEX + 8];
+  snprintf(tmp, sizeof tmp, ".%s.tmp", name);
+  unlinkat(dfd, tmp, 0);
+}
+
 static sessio_err rec_write(file_store *fs, int dfd, const char *name,
-                            const sessio_key *key, uint64_t version,
+                            int exists, const sessio_key *key,
+                            uint64_t version,
                             int64_t expires_at, int64_t touched_at,
                             const char *user, const uint8_t *blob,
                             size_t blob_len) {
@@ -411,7 +457,7 @@ static sessio_err rec_write(file_store *fs, int dfd, const char *name,
                          {(void *)user, user_len},
                          {(void *)blob, blob_len},
                          {sum, SUM_LEN}};
-  return file_replace(fs, dfd, name, iov, 4);
+  return file_replace(fs, dfd, name, exists, iov, 4);
 }
 
 /* ---- the methods -------------------------------------------------------- */
@@ -479,7 +525,7 @@ static sessio_err f_save(sessio_store *st, const sessio_key *key,
     rc = SESSIO_ECONFLICT;
     goto done;
   }
-  rc = rec_write(fs, dfd, hex, key, expected + 1, rec->expires_at,
+  rc = rec_write(fs, dfd, hex, exists, key, expected + 1, rec->expires_at,
                  rec->touched_at, rec->user, rec->blob, rec->blob_len);
   if (rc == SESSIO_OK) *new_version = expected + 1;
 done:
@@ -499,7 +545,7 @@ static sessio_err f_touch(sessio_store *st, const sessio_key *key,
   if (rc != SESSIO_OK || dfd < 0) return rc;
   rc = rec_read(dfd, hex, key, 1, &cur, &exists);
   if (rc != SESSIO_OK || !exists || now >= cur.expires_at) goto done;
-  rc = rec_write(fs, dfd, hex, key, cur.version, expires_at, touched_at,
+  rc = rec_write(fs, dfd, hex, 1, key, cur.version, expires_at, touched_at,
                  cur.user, cur.blob, cur.blob_len);
   if (rc == SESSIO_OK) *found = 1;
 done:
@@ -516,6 +562,7 @@ static sessio_err f_remove(sessio_store *st, const sessio_key *key,
   *removed = 0;
   sessio_err rc = bucket_lock(fs, key, 0, hex, &dfd);
   if (rc != SESSIO_OK || dfd < 0) return rc;
+  twin_unlink(dfd, hex); /* the previous version goes too (S17) */
   if (unlinkat(dfd, hex, 0) == 0) {
     *removed = 1;
     if (fs->fsync_on && fsync(dfd) != 0) rc = SESSIO_EIO;
@@ -597,7 +644,7 @@ static sessio_err f_user_add(sessio_store *st, const char *user,
     }
     struct iovec iov[1] = {{b, sizeof b}};
     errno = 0;
-    rc = file_replace(fs, dfd, hex, iov, 1);
+    rc = file_replace(fs, dfd, hex, 0, iov, 1);
     int e = errno;
     close(dfd);
     if (rc == SESSIO_OK || e != ENOENT) break;
@@ -671,6 +718,7 @@ static void gc_rec_leaf(file_store *fs, int dfd, const char *name,
   sessio_err rc = rec_read(dfd, name, &key, 0, &cur, &exists);
   if (!exists) return;
   if (rc == SESSIO_ECORRUPT || (rc == SESSIO_OK && now >= cur.expires_at)) {
+    twin_unlink(dfd, name);
     if (unlinkat(dfd, name, 0) == 0) {
       (*removed)++;
       atomic_fetch_add(&fs->expired, 1);

@@ -366,7 +366,8 @@ static void test_crash_mid_write_leaves_the_previous_record(void) {
   CHECK_INT(v2, v + 1);
   CHECK_OK(get(st, &k, &found, buf, sizeof buf));
   CHECK_STR(buf, "after");
-  CHECK_INT(file_size(tmp), -1); /* replaced, then renamed */
+  /* The leftover was overwritten: it now holds the previous version. */
+  CHECK(file_size(tmp) != (long)strlen("SSIOFREC half a rec"));
   /* Another crash; this time gc clears it without touching the record. */
   f = fopen(tmp, "w");
   if (f) fclose(f);
@@ -377,6 +378,30 @@ static void test_crash_mid_write_leaves_the_previous_record(void) {
   CHECK_INT(file_size(tmp), -1);
   CHECK_OK(get(st, &k, &found, buf, sizeof buf));
   CHECK_STR(buf, "after");
+  sessio_store_close(st);
+}
+
+/* S17: removing a record leaves no earlier version of it on disk (the
+ * previous version kept as the next write's temporary file goes too). */
+static void test_remove_leaves_no_previous_version_on_disk(void) {
+  fresh_dir();
+  sessio_store *st = open_store();
+  char path[256];
+  sessio_key k = mk(65);
+  uint64_t v = put(st, &k, "version one", 0, T0 + HOUR);
+  put(st, &k, "version two", v, T0 + HOUR);
+  rec_path(&k, path, sizeof path);
+  *strrchr(path, '/') = '\0';
+  int removed = 0;
+  CHECK_OK(sessio_store_remove(st, &k, &removed));
+  CHECK_INT(removed, 1);
+  DIR *d = opendir(path);
+  int n = 0;
+  struct dirent *de;
+  while (d && (de = readdir(d)) != NULL)
+    n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+  if (d) closedir(d);
+  CHECK_INT(n, 0);
   sessio_store_close(st);
 }
 
@@ -583,6 +608,7 @@ int main(void) {
   RUN(test_symlink_in_place_of_a_record_is_not_followed);
   RUN(test_symlinked_bucket_folder_is_not_followed);
   RUN(test_crash_mid_write_leaves_the_previous_record);
+  RUN(test_remove_leaves_no_previous_version_on_disk);
   RUN(test_gc_cursor_is_bounded_and_resumes);
   RUN(test_gc_with_one_unit_per_call_makes_progress);
   RUN(test_user_index_is_shared_between_handles);
