@@ -21,11 +21,12 @@ PY=/usr/bin/python3
 PROFILER="${PROFILER:-auto}"
 DUR="${DURATION:-10s}"; C="${CONNS:-8}"; NS="${N:-200}"; W="${WORKLOAD:-cart}"
 if [ "$PROFILER" = auto ]; then
-  if perf stat -e instructions true 2>&1 | grep -q 'not supported\|not counted' ||
-     ! perf stat -e instructions true >/dev/null 2>&1; then
-    PROFILER=callgrind
-  else
+  # hardware counters? (in many VMs perf only has software events such as cpu-clock)
+  probe="$(perf stat -e instructions true 2>&1)"
+  if [ $? -eq 0 ] && ! grep -q 'not supported\|not counted' <<<"$probe"; then
     PROFILER=perf
+  else
+    PROFILER=callgrind
   fi
 fi
 PORT="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
@@ -65,8 +66,15 @@ if [ "$PROFILER" = callgrind ]; then
     > "$OUTDIR/inclusive.txt"
   callgrind_annotate "$f" 2>/dev/null | sed -n '/^Ir/,$p' | head -50 > "$OUTDIR/self.txt"
 else
-  perf report -i "$OUTDIR/perf.data" --no-children --stdio 2>/dev/null | head -80 > "$OUTDIR/self.txt"
-  perf report -i "$OUTDIR/perf.data" --children --stdio 2>/dev/null | head -80 > "$OUTDIR/inclusive.txt"
+  # perf record falls back to the cpu-clock software event without counters: a
+  # sample of wall time on CPU, kernel (syscalls, TCP) included
+  perf report -i "$OUTDIR/perf.data" --no-children --stdio -g none --percent-limit 0.3 \
+    2>/dev/null | grep -v '^#' | grep . | head -60 > "$OUTDIR/self.txt"
+  perf report -i "$OUTDIR/perf.data" --children --stdio -g none --percent-limit 2 \
+    2>/dev/null | grep -v '^#' | grep . | head -60 > "$OUTDIR/inclusive.txt"
+  perf report -i "$OUTDIR/perf.data" --no-children --stdio -g none --sort dso \
+    2>/dev/null | grep -v '^#' | grep . | head -15 > "$OUTDIR/dso.txt"
+  echo "== by shared object"; cat "$OUTDIR/dso.txt"
 fi
 echo "== inclusive (top)"; head -45 "$OUTDIR/inclusive.txt"
 echo "== self (top)"; head -40 "$OUTDIR/self.txt"
