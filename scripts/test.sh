@@ -1,22 +1,32 @@
 #!/usr/bin/env bash
-# test.sh — runs every test against a sanitizer build: the C unit and
-# conformance tests (CTest), then the HTTP tests (pytest) and the browser
-# test when they exist. Ends with one "N passed, N failed" line.
+# test.sh — runs every test suite against a sanitizer build: the C unit and
+# conformance tests (CTest), the install check, the HTTP tests (pytest) and
+# the browser test. Each suite prints its own counts; the last line counts
+# the suites: "suites: N passed, N failed".
 # Usage: scripts/test.sh BUILD_DIR
 set -uo pipefail
 build=${1:-build-test}
 root=$(cd "$(dirname "$0")/.." && pwd)
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-export SESSIO_BUILD_DIR=$(cd "$root/$build" 2>/dev/null && pwd || echo "$build")
+SESSIO_BUILD_DIR=$(cd "$build" && pwd)
+export SESSIO_BUILD_DIR
 
-failed=0
-ctest --test-dir "$build" --output-on-failure -j 2 || failed=1
+passed=0 failed=0 names=()
+suite() { # suite NAME COMMAND...
+  local name=$1; shift
+  echo "=== $name"
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); names+=("$name"); fi
+}
 
+suite ctest ctest --test-dir "$build" --output-on-failure -j 2
+suite install "$root/tests/install/check.sh" "$build"
 if [ -d "$root/tests/http" ]; then
-  /usr/bin/python3 -m pytest -q "$root/tests/http" || failed=1
+  suite http /usr/bin/python3 -m pytest -q "$root/tests/http"
 fi
 if [ -f "$root/tests/browser/package.json" ]; then
-  (cd "$root/tests/browser" && npm ci --no-audit --no-fund --silent && node run.mjs) || failed=1
+  suite browser bash -c 'cd "$1" && npm ci --no-audit --no-fund --silent && node run.mjs' _ "$root/tests/browser"
 fi
-exit $failed
+[ $failed -eq 0 ] || echo "failed suites: ${names[*]}"
+echo "suites: $passed passed, $failed failed"
+[ $failed -eq 0 ]
