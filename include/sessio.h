@@ -255,6 +255,10 @@ void sessio_free(sessio *s);
 int sessio_exists(const sessio *s);
 /* 1 when the session was created in this request (not loaded). */
 int sessio_is_new(const sessio *s);
+/* How many session cookie values of this request were rejected: malformed,
+ * unknown, expired or unreadable. Integrations count these per client to
+ * throttle or report ID guessing (S21). */
+unsigned sessio_rejected_ids(const sessio *s);
 
 /* An opaque public handle of the session: SESSIO_HANDLE_LEN lowercase hex
  * digits derived from the keyed hash, usable in URLs to name a session to

@@ -38,6 +38,7 @@ struct sessio {
   int tls;
   int64_t now; /* of begin */
   int committed;
+  unsigned rejected; /* session cookie values rejected at begin (S21) */
 
   int has_id;   /* a session exists (loaded or created here) */
   int created;  /* created in this request, not yet stored */
@@ -247,6 +248,7 @@ sessio_err sessio_begin(sessio_manager *m, const char *const *headers,
     sessio_cookie_parse(headers[i], len, collect, &c);
     budget -= len;
   }
+  s->rejected = (unsigned)c.invalid;
   if (c.invalid)
     sessio__log(m, SESSIO_LOG_INFO, "malformed session cookie ignored");
 
@@ -265,6 +267,7 @@ sessio_err sessio_begin(sessio_manager *m, const char *const *headers,
     rc = load_ident(m, &cur.id, now, 0, &cur, &found);
     if (rc != SESSIO_OK) break;
     if (!found) {
+      s->rejected++;
       char h[SESSIO_HANDLE_LEN + 1];
       sessio__handle(&cur.id.key, h);
       sessio__log(m, SESSIO_LOG_INFO, "unknown or expired session ID sid=%.16s", h);
@@ -365,6 +368,7 @@ static sessio_err ensure_session(sessio *s) {
 
 int sessio_exists(const sessio *s) { return s && s->has_id; }
 int sessio_is_new(const sessio *s) { return s && s->has_id && s->created; }
+unsigned sessio_rejected_ids(const sessio *s) { return s ? s->rejected : 0; }
 
 const char *sessio_handle(const sessio *s) {
   return s && s->has_id ? s->handle : NULL;

@@ -299,6 +299,7 @@ static void test_unknown_id_never_adopted(void) {
   snprintf(hdr, sizeof hdr, "sid=%s", fake);
   sessio *s = begin(&f, hdr, T0);
   CHECK(!sessio_exists(s));
+  CHECK_INT(sessio_rejected_ids(s), 1); /* S21 */
   CHECK_OK(sessio_set_int(s, "n", 1));
   char sc[256];
   CHECK_OK(commit(&f, s, T0, sc, sizeof sc));
@@ -329,6 +330,8 @@ static void test_malformed_ids_never_reach_store(void) {
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     sessio *s = begin(&f, bad[i], T0);
     CHECK(!sessio_exists(s));
+    /* S21: what was rejected is counted for the integration */
+    CHECK_INT(sessio_rejected_ids(s), strchr(bad[i], '=') && bad[i][0] == 's' ? 1 : 0);
     sessio_free(s);
   }
   CHECK_INT(f.st->loads, 0);
