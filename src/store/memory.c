@@ -28,8 +28,23 @@
  *   = 76 bytes before the blob. Add glibc's malloc chunk header (8) and
  *   rounding to 16 (0..15, ~8 on average), and one bucket pointer per
  *   0.5..1 record (8..16 bytes): about 76 + 8 + 8 + 12 = ~104 bytes of
- *   overhead per session beyond the blob. A user name is stored once per
- *   user (in the user index), not per record.
+ *   overhead per session beyond the blob; measured with glibc mallinfo2
+ *   over 200,000 records (64 shards): 94.5 bytes with 60-byte blobs, 98.5
+ *   with 200- and 1000-byte blobs. A user name is stored once per user (in
+ *   the user index), not per record.
+ *
+ * iterate calls back under one shard lock at a time: the callback must not
+ * call into the same store (it would deadlock on that shard).
+ *
+ * User index. 'nshards' more shards map a user name (hashed with keyed
+ * SipHash, so names cannot be chosen to collide) to an interned node: the
+ * name once, a refcount (records naming the user + pairs), and the user's
+ * key set, an open-addressing table of (key, expires_at) pairs: 40 bytes a
+ * pair, O(1) add and remove, O(k) list. Stale pairs are allowed (the
+ * caller repairs them on read); expired pairs are dropped when user_list
+ * meets them and when gc removes the dead record they name. Measured with
+ * one user per two sessions, both indexed: ~188 bytes of overhead per
+ * session in all (records + index), against ~95 without users.
  *
  * Policy when full (max_sessions or max_bytes set). A create (save with
  * expected 0) that would go over a bound first reclaims dead records, then
