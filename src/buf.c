@@ -20,7 +20,7 @@ sessio_err sessio__buf_reserve(sessio__buf *b, size_t extra) {
   return SESSIO_OK;
 }
 
-sessio_err sessio__buf_append(sessio__buf *b, const void *p, size_t n) {
+sessio_err sessio__buf_append_slow(sessio__buf *b, const void *p, size_t n) {
   sessio_err rc = sessio__buf_reserve(b, n);
   if (rc != SESSIO_OK) return rc;
   if (n) memcpy(b->data + b->len, p, n);

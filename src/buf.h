@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "sessio.h"
 
@@ -19,7 +20,18 @@ typedef struct sessio__buf {
 #define SESSIO__BUF_INIT {NULL, 0, 0}
 
 sessio_err sessio__buf_reserve(sessio__buf *b, size_t extra);
-sessio_err sessio__buf_append(sessio__buf *b, const void *p, size_t n);
+sessio_err sessio__buf_append_slow(sessio__buf *b, const void *p, size_t n);
+
+/* Appends 'n' bytes; the common case (room left) is inline. */
+static inline sessio_err sessio__buf_append(sessio__buf *b, const void *p,
+                                            size_t n) {
+  if (n <= b->cap - b->len) {
+    if (n) memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return SESSIO_OK;
+  }
+  return sessio__buf_append_slow(b, p, n);
+}
 sessio_err sessio__buf_put_u8(sessio__buf *b, uint8_t v);
 sessio_err sessio__buf_put_varint(sessio__buf *b, uint64_t v);
 /* Little-endian fixed 64-bit. */

@@ -18,6 +18,9 @@ static sessio_err build_ad(sessio__buf *ad, const uint8_t *hdr, size_t hlen,
   return rc;
 }
 
+/* Room for the associated data of most records without an allocation. */
+#define AD_STACK 512
+
 sessio_err sessio__record_encode(const sessio__meta *meta, const char *user,
                                  const uint8_t seal_key[32],
                                  const uint8_t *pt, size_t pt_len,
@@ -100,9 +103,11 @@ int sessio__record_meta(const uint8_t *blob, size_t len, sessio__meta *meta,
 int sessio__record_open(const uint8_t *blob, size_t len, size_t hdr_len,
                         const char *user, const uint8_t seal_key[32],
                         sessio__buf *out) {
-  sessio__buf ad = SESSIO__BUF_INIT;
+  uint8_t stack[AD_STACK];
+  sessio__buf ad = {stack, 0, sizeof stack};
   int ok = 0;
   size_t ct_len = len - hdr_len;
+  if (hdr_len + strlen(user) > sizeof stack) ad = (sessio__buf)SESSIO__BUF_INIT;
   out->len = 0;
   if (build_ad(&ad, blob, hdr_len, user) != SESSIO_OK ||
       sessio__buf_reserve(out, ct_len) != SESSIO_OK) {
@@ -113,6 +118,6 @@ int sessio__record_open(const uint8_t *blob, size_t len, size_t hdr_len,
                     out->data);
   if (ok == 1) out->len = ct_len - SESSIO__SEAL_OVERHEAD;
 done:
-  sessio__buf_free(&ad);
+  if (ad.data != stack) sessio__buf_free(&ad);
   return ok;
 }

@@ -306,15 +306,9 @@ void sessio_free(sessio *s) {
 
 /* ---- creation -------------------------------------------------------- */
 
-/* Refreshes the hex form of the CSRF token kept in the data. */
-static void csrf_sync(sessio *s) {
-  const sessio__entry *e =
-      sessio__map_get(&s->data, CSRF_KEY, sizeof CSRF_KEY - 1);
-  if (e && e->type == SESSIO_T_BYTES && e->len == CSRF_BYTES)
-    sessio__hex(e->bytes, CSRF_BYTES, s->csrf);
-  else
-    s->csrf[0] = '\0';
-}
+/* Forgets the hex form of the CSRF token: the data changed under it. It is
+ * made again on demand by sessio_csrf_token(). */
+static void csrf_sync(sessio *s) { s->csrf[0] = '\0'; }
 
 static sessio_err new_csrf(sessio *s) {
   uint8_t raw[CSRF_BYTES];
@@ -660,8 +654,17 @@ int sessio_flash_take(sessio *s, const char *key, const char **msg) {
 
 /* ---- CSRF ------------------------------------------------------------ */
 
-const char *sessio_csrf_token(const sessio *s) {
-  return s && s->has_id && s->csrf[0] ? s->csrf : NULL;
+const char *sessio_csrf_token(const sessio *cs) {
+  if (cs == NULL || !cs->has_id) return NULL;
+  sessio *s = (sessio *)cs; /* fills a cache; the handle is never const */
+  if (!s->csrf[0]) {
+    const sessio__entry *e =
+        sessio__map_get(&s->data, CSRF_KEY, sizeof CSRF_KEY - 1);
+    if (e == NULL || e->type != SESSIO_T_BYTES || e->len != CSRF_BYTES)
+      return NULL;
+    sessio__hex(e->bytes, CSRF_BYTES, s->csrf);
+  }
+  return s->csrf;
 }
 
 int sessio_csrf_check(const sessio *s, const char *token, size_t len) {
