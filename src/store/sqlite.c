@@ -697,6 +697,30 @@ fail_txn:
   return rc;
 }
 
+/* mkdir -p of the folders above the file 'path', mode 0700. */
+static int parent_mkdirs(char *path) {
+  char *last = strrchr(path, '/');
+  if (last == NULL || last == path) return 0;
+  *last = '\0';
+  int rc = 0;
+  for (char *p = path + 1;; p++) {
+    if (*p != '/' && *p != '\0') continue;
+    char c = *p;
+    *p = '\0';
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+      if (mkdir(path, 0700) != 0 && errno != EEXIST) rc = -1;
+    } else if (!S_ISDIR(sb.st_mode)) {
+      errno = ENOTDIR;
+      rc = -1;
+    }
+    *p = c;
+    if (rc != 0 || c == '\0') break;
+  }
+  *last = '/';
+  return rc;
+}
+
 sessio_err sessio__store_open_sqlite(const char *rest, sessio_store **out) {
   sessio_err rc = SESSIO_EINVAL;
   const char *q = strchr(rest, '?');
@@ -718,8 +742,14 @@ sessio_err sessio__store_open_sqlite(const char *rest, sessio_store **out) {
     rc = SESSIO_ENOMEM;
     goto fail_ss;
   }
-  /* Create the file ourselves so it is 0600 (SQLite gives its -wal and
-   * -shm files the same mode) and never through a link. */
+  /* The folder is made if missing (0700), so that a relative default such
+   * as "sqlite:var/sessions.db" works on a fresh checkout. Then the file is
+   * created by us so it is 0600 (SQLite gives its -wal and -shm files the
+   * same mode) and never through a link. */
+  if (parent_mkdirs(ss->path) != 0) {
+    rc = errno == ENOTDIR || errno == EEXIST ? SESSIO_EINVAL : SESSIO_EIO;
+    goto fail_path;
+  }
   int fd = open(ss->path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
     rc = errno == ENOENT || errno == ENOTDIR || errno == EISDIR ||

@@ -113,7 +113,7 @@ static void test_bad_urls_are_einval(void) {
     CHECK(st == NULL);
   }
   const char *bad[] = {"sqlite:", "sqlite:?sync=full", "sqlite::memory:",
-                       "sqlite:/nonexistent-sessio-dir/x.db"};
+                       "sqlite:/etc/passwd/x.db" /* under a file */};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     sessio_store *st = (sessio_store *)1;
     sessio_err rc = sessio_store_open(bad[i], &st);
@@ -121,6 +121,15 @@ static void test_bad_urls_are_einval(void) {
     CHECK_ERR(rc, SESSIO_EINVAL);
     CHECK(st == NULL);
   }
+  /* Missing folders are made (0700). */
+  snprintf(u, sizeof u, "sqlite:%s/a/b/s.db", dir);
+  sessio_store *made = NULL;
+  CHECK_OK(sessio_store_open(u, &made));
+  sessio_store_close(made);
+  struct stat sb;
+  snprintf(u, sizeof u, "%s/a/b", dir);
+  CHECK_INT(stat(u, &sb), 0);
+  CHECK_INT(sb.st_mode & 0777, 0700);
   /* A folder where the database should be. */
   snprintf(u, sizeof u, "sqlite:%s", dir);
   sessio_store *st = NULL;
