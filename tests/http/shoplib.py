@@ -225,6 +225,7 @@ class Client:
         self.http.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         self.cookie = None        # "name=value" of the session cookie
         self.csrf = None
+        self._csrf_cookie = None  # the cookie self.csrf was learned with
         self.ua = ua or "sessio-tests/1"
         self.form_field = None    # name of the hidden CSRF form field
         self.history = []         # (method, path, response) for S4 scans
@@ -233,6 +234,9 @@ class Client:
     def request(self, method, path, *, json_body=None, data=None, headers=None,
                 token=False, cookie=True, ctype=None, follow=False, timeout=60):
         h = {"User-Agent": self.ua}
+        if token is True and cookie is True and self.cookie and \
+                (self.csrf is None or self._csrf_cookie != self.cookie):
+            self.session()  # the token of the current session (e.g. after an HTML login)
         if cookie is True and self.cookie:
             h["Cookie"] = self.cookie
         elif isinstance(cookie, str):
@@ -256,7 +260,8 @@ class Client:
         h.update(headers or {})
         r = self.http.request(method, self.shop.url(path), data=body, headers=h,
                               allow_redirects=False, timeout=timeout)
-        self._absorb(r)
+        if cookie is True:  # a request sent with another cookie teaches nothing
+            self._absorb(r)
         self.history.append((method, path, r))
         if follow:
             n = 0
@@ -269,6 +274,8 @@ class Client:
         return r
 
     def _absorb(self, r):
+        """Takes the session cookie and CSRF token from a response to a
+        request sent with this client's own cookie."""
         for sc in set_cookies(r):
             if sc.name in ("sid", "__Host-sid"):
                 if sc.is_clearing():
@@ -283,6 +290,7 @@ class Client:
                 js = None
             if isinstance(js, dict) and isinstance(js.get("csrf"), str):
                 self.csrf = js["csrf"]
+                self._csrf_cookie = self.cookie
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
@@ -301,6 +309,7 @@ class Client:
         js = r.json()
         if js.get("csrf"):
             self.csrf = js["csrf"]
+            self._csrf_cookie = self.cookie
         return js
 
     def add_api(self, sku, qty=1):

@@ -131,6 +131,8 @@ def test_fifty_concurrent_api_cart_adds_on_one_session_all_counted(shop):
 # ---- prefs ---------------------------------------------------------------------------------
 
 def test_prefs_form_sets_theme_and_lang_applied_on_every_page(shop):
+    """Issue 3: 'the chosen theme applies on every page'. How lang applies is
+    not spelled out; this test reads it as <html lang="fr">."""
     c = Client(shop)
     c.add_api("F1")
     light = theme_marks(c.get("/").text)
