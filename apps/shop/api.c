@@ -316,6 +316,8 @@ enum MHD_Result api_login(req *r) {
   sbuf b;
   enum MHD_Result ret;
   sessio_err e;
+  /* Sign-in is a state change like any other (issue 3): a session's token
+   * is needed once a session exists, else the same-site check. */
   int st = api_gate(r, 1);
   if (st != 0)
     return api_fail(r, st);

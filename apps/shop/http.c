@@ -308,16 +308,15 @@ static enum MHD_Result send_reply(req *r, unsigned status, struct MHD_Response *
   ok &= MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_YES;
   ok &= MHD_add_response_header(resp, "Content-Security-Policy",
                                 html ? CSP_HTML : CSP_NONE) == MHD_YES;
-  if (html) {
-    ok &= MHD_add_response_header(resp, "Referrer-Policy", "same-origin") == MHD_YES;
+  ok &= MHD_add_response_header(resp, "Referrer-Policy", "same-origin") == MHD_YES;
+  if (html)
     ok &= MHD_add_response_header(resp, "X-Frame-Options", "DENY") == MHD_YES;
-  }
   if (r->s != NULL && session_dep) {
     ok &= sessio_mhd_add_headers(r->s, resp) == SESSIO_OK;
   } else {
     ok &= MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") == MHD_YES;
   }
-  if (r->shop->stopping)
+  if (atomic_load_explicit(&r->shop->stopping, memory_order_relaxed))
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
   if (!ok) {
     MHD_destroy_response(resp);
@@ -476,7 +475,8 @@ static struct MHD_Response *make_static(const void *data, size_t len,
   if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) != MHD_YES ||
       MHD_add_response_header(r, "X-Content-Type-Options", "nosniff") != MHD_YES ||
       MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache) != MHD_YES ||
-      MHD_add_response_header(r, "Content-Security-Policy", CSP_NONE) != MHD_YES) {
+      MHD_add_response_header(r, "Content-Security-Policy", CSP_NONE) != MHD_YES ||
+      MHD_add_response_header(r, "Referrer-Policy", "same-origin") != MHD_YES) {
     MHD_destroy_response(r);
     return NULL;
   }
@@ -582,6 +582,17 @@ static enum MHD_Result dispatch(req *r) {
 
 /* ---- the MHD access handler ------------------------------------------------ */
 
+static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind,
+                                  const char *key, size_t key_size,
+                                  const char *value, size_t value_size) {
+  (void)kind; (void)key; (void)value;
+  *(size_t *)cls += key_size + value_size + 4; /* ": " and CRLF */
+  return MHD_YES;
+}
+
+/* *req_cls of a GET or HEAD between its first and second call. */
+static const char get_marker;
+
 enum MHD_Result shop_handler(void *cls, struct MHD_Connection *c,
                              const char *url, const char *method,
                              const char *version, const char *upload,
@@ -593,13 +604,21 @@ enum MHD_Result shop_handler(void *cls, struct MHD_Connection *c,
   if (r == NULL) {
     int meth = parse_method(method);
     const char *cl;
-    if (meth & (M_GET | M_HEAD)) {
-      /* No body to wait for: answer on the first call, state on the stack. */
+    size_t hbytes = 0;
+    MHD_get_connection_values_n(c, MHD_HEADER_KIND, sum_header, &hbytes);
+    if (hbytes > SHOP_HEADERS_MAX) {
       req local;
       req_init(&local, sh, c, url, method, meth);
-      ret = dispatch(&local);
+      ret = reply_error(&local, 431);
       req_release(&local);
       return ret;
+    }
+    if (meth & (M_GET | M_HEAD)) {
+      /* No body to wait for. MHD 0.9.75 closes the connection when a
+       * response is queued on the very first call, so mark the request
+       * (a static marker, no allocation) and answer on the second call. */
+      *req_cls = (void *)&get_marker;
+      return MHD_YES;
     }
     cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl != NULL && strtoull(cl, NULL, 10) > SHOP_BODY_MAX) {
@@ -614,7 +633,18 @@ enum MHD_Result shop_handler(void *cls, struct MHD_Connection *c,
       return MHD_NO;
     req_init(r, sh, c, url, method, meth);
     *req_cls = r;
+    atomic_fetch_add_explicit(&sh->inflight, 1, memory_order_relaxed);
     return MHD_YES;
+  }
+  if (r == (const req *)(const void *)&get_marker) {
+    req local;
+    *req_cls = NULL;
+    atomic_fetch_add_explicit(&sh->inflight, 1, memory_order_relaxed);
+    req_init(&local, sh, c, url, method, parse_method(method));
+    ret = dispatch(&local);
+    req_release(&local);
+    atomic_fetch_sub_explicit(&sh->inflight, 1, memory_order_release);
+    return ret;
   }
   if (*upload_size != 0) {
     size_t n = *upload_size;
@@ -653,7 +683,8 @@ void shop_completed(void *cls, struct MHD_Connection *c, void **req_cls,
   (void)cls;
   (void)c;
   (void)toe;
-  if (r != NULL) {
+  if (r != NULL && r != (const req *)(const void *)&get_marker) {
+    atomic_fetch_sub_explicit(&r->shop->inflight, 1, memory_order_release);
     req_release(r);
     free(r);
     *req_cls = NULL;

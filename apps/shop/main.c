@@ -23,7 +23,8 @@
 
 #define DEFAULT_STORE "sqlite:var/sessions.db"
 #define GC_WORK 256          /* units of expiry work per second */
-#define DRAIN_MS 3000        /* how long shutdown waits for open requests */
+#define DRAIN_MS 5000        /* how long shutdown waits for open requests */
+#define DRAIN_QUIET_MS 150   /* no request in flight for this long: stop */
 
 typedef struct options {
   const char *listen;
@@ -352,28 +353,33 @@ static struct MHD_Daemon *start_daemon(shop *sh, const options *o,
       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, sh,
       MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss,
       MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads > 1 ? o->threads : 0),
-      /* Headers and the request line live in this per-connection pool: a
-       * request whose headers do not fit is answered 431 by MHD. */
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
+      /* Headers, the request line and MHD's parsed cookies live in this
+       * per-connection pool; what does not fit is answered 431 by MHD. The
+       * shop's own limit (SHOP_HEADERS_MAX, 431) is lower, so that a header
+       * of many small cookies still fits the pool. */
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
       MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
       MHD_OPTION_NOTIFY_COMPLETED, shop_completed, sh,
       MHD_OPTION_END);
 }
 
-/* Stops accepting, lets open requests finish (answers now carry
- * "Connection: close"), then stops the daemon. */
+/* Lets the requests in flight finish, then stops the daemon. From the
+ * signal on, every answer carries "Connection: close", so keep-alive clients
+ * go away after their current request. The daemon keeps its listening
+ * socket during the drain (MHD_quiesce_daemon was seen to drop a keep-alive
+ * connection whose next request had arrived but was not yet read); the
+ * drain ends once no request has been in flight for DRAIN_QUIET_MS, or
+ * after DRAIN_MS. */
 static void drain_and_stop(shop *sh, struct MHD_Daemon *d) {
-  MHD_socket fd;
-  sh->stopping = 1;
-  fd = MHD_quiesce_daemon(d);
-  if (fd != MHD_INVALID_SOCKET)
-    close(fd);
-  for (int waited = 0; waited < DRAIN_MS; waited += 20) {
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-    if (di == NULL || di->num_connections == 0)
+  int quiet = 0;
+  atomic_store(&sh->stopping, 1);
+  for (int waited = 0; waited < DRAIN_MS; waited += 10) {
+    int n = atomic_load_explicit(&sh->inflight, memory_order_acquire);
+    quiet = n == 0 ? quiet + 10 : 0;
+    if (quiet >= DRAIN_QUIET_MS)
       break;
-    struct timespec ts = {0, 20 * 1000 * 1000};
+    struct timespec ts = {0, 10 * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
   MHD_stop_daemon(d);

@@ -411,7 +411,7 @@ enum MHD_Result page_cart(req *r) {
 enum MHD_Result post_cart_add(req *r) {
   const char *sku, *qs;
   const product *pr;
-  long qty = 1;
+  long qty;
   char key[8 + SHOP_SKU_MAX], msg[160];
   sessio_err e;
   int st = form_gate(r);
@@ -422,10 +422,10 @@ enum MHD_Result post_cart_add(req *r) {
   if (pr == NULL)
     return reply_html_error(r, 400, "Unknown product", "That product is not in the catalogue.");
   qs = form_get(r, "qty", NULL);
-  if (qs != NULL && *qs != '\0') {
-    char *end;
-    qty = strtol(qs, &end, 10);
-    if (*end != '\0' || qty < 1 || qty > SHOP_QTY_MAX)
+  {
+    char *end = NULL;
+    qty = qs ? strtol(qs, &end, 10) : 0;
+    if (qs == NULL || *qs < '0' || *qs > '9' || *end != '\0' || qty < 1 || qty > SHOP_QTY_MAX)
       return reply_html_error(r, 400, "Bad quantity", "The quantity must be a whole number from 1 to 99.");
   }
   snprintf(key, sizeof key, "cart.%s", pr->sku);

@@ -9,6 +9,7 @@
 
 #include <microhttpd.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,7 @@
 
 /* ---- limits ------------------------------------------------------------ */
 #define SHOP_BODY_MAX (16 * 1024) /* request body; larger: 413 */
+#define SHOP_HEADERS_MAX (16 * 1024) /* all request headers; larger: 431 */
 #define SHOP_FIELD_MAX 1024       /* one form field value; larger: 413 */
 #define SHOP_FIELDS_MAX 32        /* form fields per request; more: 413 */
 #define SHOP_SKU_MAX 32           /* bytes of a SKU (API) */
@@ -77,7 +79,8 @@ typedef struct shop {
   sessio_manager *mgr;
   shop_users *users;
   int trust_proxy;
-  volatile int stopping; /* set at shutdown: answers close the connection */
+  atomic_int stopping; /* set at shutdown: answers close the connection */
+  atomic_int inflight; /* requests between their first call and their answer */
   struct MHD_Response *r_healthz, *r_css, *r_icon;
 } shop;
 
