@@ -409,6 +409,10 @@ sessio_err sessio__store_open_redis_cluster(const char *rest,
   for (const char *s = p; s < hend;) {
     const char *e = memchr(s, ',', (size_t)(hend - s));
     if (e == NULL) e = hend;
+    if (e == s || (e < hend && e + 1 == hend)) { /* empty "a,,b" / "a," */
+      rc = SESSIO_EINVAL;
+      goto fail_store;
+    }
     rc_pool hp;
     memset(&hp, 0, sizeof hp);
     if (!sessio__rc_parse_hostport(s, e, &hp)) {

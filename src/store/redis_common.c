@@ -108,7 +108,7 @@ static void pipe_unblock(pipe_guard *g) {
 /* ---- connection pool --------------------------------------------------- */
 
 #define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 800
+#define BACKOFF_MAX_MS 500
 
 void sessio__rc_pool_init(rc_pool *p, rc_log *log) {
   memset(p, 0, sizeof *p);

@@ -50,12 +50,14 @@ static int rp_port_free(int port) {
   return ok;
 }
 
-/* A free port in [20000, 50000) (and port + 10000 for a cluster bus). */
+/* A free port in [11000, 22000) (and port + 10000 for a cluster bus):
+ * below Linux's ephemeral range (32768+), where client sockets in
+ * TIME_WAIT would make a later bind fail. */
 static int rp_free_port(int need_bus) {
   for (int i = 0; i < 1000; i++) {
     unsigned r = 0;
     if (getrandom(&r, sizeof r, 0) != sizeof r) r = (unsigned)rand();
-    int port = 20000 + (int)(r % 20000);
+    int port = 11000 + (int)(r % 11000);
     if (rp_port_free(port) && (!need_bus || rp_port_free(port + 10000)))
       return port;
   }
@@ -91,6 +93,8 @@ static pid_t rp_start(int port, const char *dir, int cluster, int aof) {
   argv[n++] = "";
   argv[n++] = "--loglevel";
   argv[n++] = "warning";
+  argv[n++] = "--repl-diskless-sync-delay"; /* replicas in sync at once */
+  argv[n++] = "0";
   if (cluster) {
     argv[n++] = "--cluster-enabled";
     argv[n++] = "yes";
@@ -157,11 +161,19 @@ static redisReply *rp_command(int port, const char *cmd) {
   return r;
 }
 
+/* The node agrees the cluster is whole and, if a master, has a replica
+ * in sync (so that it can fail over). */
 static int rp_cluster_ok(int port) {
   redisReply *r = rp_command(port, "CLUSTER INFO");
   int ok = r && r->type == REDIS_REPLY_STRING &&
            strstr(r->str, "cluster_state:ok") != NULL &&
            strstr(r->str, "cluster_slots_ok:16384") != NULL;
+  if (r) freeReplyObject(r);
+  if (!ok) return 0;
+  r = rp_command(port, "INFO replication");
+  ok = r && r->type == REDIS_REPLY_STRING &&
+       (strstr(r->str, "role:slave") != NULL ||
+        strstr(r->str, "state=online") != NULL);
   if (r) freeReplyObject(r);
   return ok;
 }

@@ -1,0 +1,544 @@
+/*
+ * test_redis_store.c — what only the redis:// and redis-cluster:// stores
+ * promise, beyond the conformance suite: URL parsing, CRC16 key slots and
+ * script digests, the outage behaviour (SESSIO_EUNAVAIL fast, no crash, no
+ * descriptor leak, one log line per state change, recovery within a second
+ * of Redis coming back), MOVED/ASK redirects during a slot migration, and
+ * a master failover survived. Starts its own redis-server processes on free
+ * 127.0.0.1 ports (tests/redis/redis_proc.h) and always stops them.
+ */
+#include <dirent.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "redis/redis_proc.h"
+#include "sessio.h"
+#include "sessio/redis.h"
+#include "sessio/store.h"
+#include "store/redis_common.h"
+
+#define HOUR 3600000LL
+
+static int64_t wall(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static sessio_key rand_key(void) {
+  sessio_key k;
+  if (getrandom(k.b, sizeof k.b, 0) != (ssize_t)sizeof k.b)
+    memset(k.b, 0x5a, sizeof k.b);
+  return k;
+}
+
+static sessio_err put(sessio_store *st, const sessio_key *k, uint64_t counter,
+                      uint64_t expected, int64_t now, uint64_t *ver) {
+  sessio_record r;
+  memset(&r, 0, sizeof r);
+  r.blob = (uint8_t *)&counter;
+  r.blob_len = sizeof counter;
+  r.touched_at = now;
+  r.expires_at = now + HOUR;
+  return sessio_store_save(st, k, &r, expected, now, ver);
+}
+
+/* Loads 'k': SESSIO_OK with '*found' and the counter in its blob. */
+static sessio_err get(sessio_store *st, const sessio_key *k, int64_t now,
+                      int *found, uint64_t *counter, uint64_t *ver) {
+  sessio_record r;
+  sessio_err rc = sessio_store_load(st, k, now, &r, found);
+  if (rc == SESSIO_OK && *found && r.blob_len == 8) {
+    memcpy(counter, r.blob, 8);
+    if (ver) *ver = r.version;
+  }
+  sessio_record_clear(&r);
+  return rc;
+}
+
+/* One compare-and-set increment (single try). */
+static sessio_err incr_once(sessio_store *st, const sessio_key *k,
+                            int64_t now) {
+  int found = 0;
+  uint64_t c = 0, v = 0, nv;
+  sessio_err rc = get(st, k, now, &found, &c, &v);
+  if (rc != SESSIO_OK) return rc;
+  if (!found) return SESSIO_ECORRUPT;
+  return put(st, k, c + 1, v, now, &nv);
+}
+
+static int count_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  int n = 0;
+  if (d == NULL) return -1;
+  while (readdir(d) != NULL) n++;
+  closedir(d);
+  return n - 3; /* ".", ".." and the DIR's own descriptor */
+}
+
+/* The store's key name of a session (docs/STORES.md). */
+static void record_name(const char *prefix, const sessio_key *k, char *out,
+                        size_t cap) {
+  size_t o = (size_t)snprintf(out, cap, "%s:s:{", prefix);
+  for (int i = 0; i < SESSIO_KEY_BYTES && o + 3 < cap; i++)
+    o += (size_t)snprintf(out + o, cap - o, "%02x", k->b[i]);
+  snprintf(out + o, cap - o, "}");
+}
+
+/* ---- no server needed -------------------------------------------------- */
+
+static void test_key_slots_are_crc16_of_the_hash_tag(void) {
+  /* Vectors from the Redis Cluster specification. */
+  CHECK_INT(sessio__rc_slot("123456789", 9), 0x31C3 & 16383);
+  CHECK_INT(sessio__rc_slot("foo", 3), 12182);
+  CHECK_INT(sessio__rc_slot("{user1000}.following", 20),
+            sessio__rc_slot("user1000", 8));
+  CHECK_INT(sessio__rc_slot("foo{}{bar}", 10),
+            sessio__rc_slot("foo{}{bar}", 10) /* whole key */);
+  CHECK(sessio__rc_slot("foo{}{bar}", 10) != sessio__rc_slot("bar", 3));
+  CHECK_INT(sessio__rc_slot("foo{{bar}}zap", 13),
+            sessio__rc_slot("{bar", 4));
+}
+
+static void test_script_digest_is_sha1(void) {
+  char h[41];
+  sessio__rc_sha1_hex("abc", 3, h);
+  CHECK_STR(h, "a9993e364706816aba3e25717850c26c9cd0d89d");
+  sessio__rc_sha1_hex("", 0, h);
+  CHECK_STR(h, "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+  const char *two =
+      "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+  sessio__rc_sha1_hex(two, strlen(two), h);
+  CHECK_STR(h, "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
+}
+
+static void test_malformed_urls_are_rejected(void) {
+  static const char *bad[] = {
+      "redis:", "redis:/x", "redis://", "redis://:1", "redis://h:0",
+      "redis://h:70000", "redis://h:12x", "redis://h:1/x", "redis://h:1?x=1",
+      "redis://h:1?prefix=a*b", "redis://h:1?prefix={a}",
+      "redis://h:1?timeout_ms=0", "redis://h:1?pool=-1",
+      "redis-cluster://", "redis-cluster://h:1/0", "redis-cluster://h:1,",
+      "redis-cluster://h:1?failover_wait_ms=x"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    sessio_store *st = NULL;
+    sessio_err rc = sessio_store_open(bad[i], &st);
+    if (rc != SESSIO_EINVAL) fprintf(stderr, "  url %s\n", bad[i]);
+    CHECK_ERR(rc, SESSIO_EINVAL);
+    CHECK(st == NULL);
+  }
+}
+
+static int quiet_log_calls;
+static void quiet_log(void *ud, sessio_log_level l, const char *m) {
+  (void)ud;
+  (void)l;
+  (void)m;
+  quiet_log_calls++;
+}
+
+static void test_unreachable_server_at_open_is_unavailable(void) {
+  int port = rp_free_port(0);
+  char url[128];
+  sessio_store *st = NULL;
+  snprintf(url, sizeof url, "redis://127.0.0.1:%d", port);
+  int64_t t0 = rp_mono_ms();
+  CHECK_ERR(sessio_store_open(url, &st), SESSIO_EUNAVAIL);
+  CHECK(st == NULL);
+  snprintf(url, sizeof url, "redis-cluster://127.0.0.1:%d", port);
+  CHECK_ERR(sessio_store_open(url, &st), SESSIO_EUNAVAIL);
+  CHECK(st == NULL);
+  CHECK(rp_mono_ms() - t0 < 2000);
+  CHECK_ERR(sessio_redis_set_logger(NULL, quiet_log, NULL), SESSIO_EINVAL);
+}
+
+/* ---- one server: outage ----------------------------------------------- */
+
+static atomic_int log_down, log_up;
+static void count_log(void *ud, sessio_log_level level, const char *msg) {
+  (void)ud;
+  if (strstr(msg, "unreachable")) atomic_fetch_add(&log_down, 1);
+  if (strstr(msg, "reachable again")) atomic_fetch_add(&log_up, 1);
+  (void)level;
+}
+
+struct worker {
+  sessio_store *st;
+  atomic_int *stop;
+  long ok, unavail, other;
+};
+
+static void *worker_main(void *arg) {
+  struct worker *w = arg;
+  while (!atomic_load(w->stop)) {
+    sessio_key k = rand_key();
+    uint64_t v;
+    int64_t now = wall();
+    sessio_err rc = put(w->st, &k, 1, 0, now, &v);
+    if (rc == SESSIO_OK) {
+      int found = 0;
+      uint64_t c = 0;
+      rc = get(w->st, &k, now, &found, &c, NULL);
+      if (rc == SESSIO_OK && (!found || c != 1)) rc = SESSIO_ECORRUPT;
+    }
+    if (rc == SESSIO_OK)
+      w->ok++;
+    else if (rc == SESSIO_EUNAVAIL)
+      w->unavail++;
+    else
+      w->other++;
+  }
+  return NULL;
+}
+
+static void test_outage_gives_unavailable_then_recovers_within_a_second(void) {
+  enum { N = 50, WORKERS = 2 };
+  char dir[] = "/tmp/sessio-redis-outage-XXXXXX", url[128];
+  if (mkdtemp(dir) == NULL) {
+    CHECK(0);
+    return;
+  }
+  int port = rp_free_port(0);
+  /* Append-only with fsync always: acknowledged sessions survive. */
+  pid_t pid = rp_start(port, dir, 0, 1);
+  CHECK(rp_wait_ping(port, 5000));
+  snprintf(url, sizeof url, "redis://127.0.0.1:%d?prefix=outage", port);
+
+  int fd_open = count_fds();
+  sessio_store *st = NULL;
+  CHECK_OK(sessio_store_open(url, &st));
+  if (st == NULL) goto done;
+  CHECK_OK(sessio_redis_set_logger(st, count_log, NULL));
+  static sessio_key keys[N];
+  int64_t now = wall();
+  for (int i = 0; i < N; i++) {
+    uint64_t v;
+    keys[i] = rand_key();
+    CHECK_OK(put(st, &keys[i], (uint64_t)i, 0, now, &v));
+  }
+  int fd_before = count_fds();
+
+  atomic_int stop = 0;
+  struct worker w[WORKERS];
+  pthread_t th[WORKERS];
+  for (int i = 0; i < WORKERS; i++) {
+    memset(&w[i], 0, sizeof w[i]);
+    w[i].st = st;
+    w[i].stop = &stop;
+    pthread_create(&th[i], NULL, worker_main, &w[i]);
+  }
+  rp_sleep_ms(100); /* traffic flowing */
+  rp_kill(pid);
+  pid = 0;
+
+  /* While down: every call fails with SESSIO_EUNAVAIL, quickly. */
+  int64_t worst = 0, calls = 0, t_end = rp_mono_ms() + 400;
+  rp_sleep_ms(20);
+  while (rp_mono_ms() < t_end) {
+    int found = 7;
+    uint64_t c;
+    int64_t t = rp_mono_ms();
+    CHECK_ERR(get(st, &keys[0], now, &found, &c, NULL), SESSIO_EUNAVAIL);
+    t = rp_mono_ms() - t;
+    worst = t > worst ? t : worst;
+    calls++;
+  }
+  printf("# down: %" PRId64 " calls in 400 ms, slowest %" PRId64 " ms\n",
+         calls, worst);
+  CHECK(worst < 300);
+  CHECK_INT(atomic_load(&log_down), 1);
+
+  /* Back on the same port: calls succeed within a second. */
+  pid = rp_start(port, dir, 0, 1);
+  CHECK(rp_wait_ping(port, 5000));
+  int64_t t_up = rp_mono_ms(), t_ok = -1;
+  while (rp_mono_ms() - t_up < 5000) {
+    int found = 0;
+    uint64_t c;
+    if (get(st, &keys[0], now, &found, &c, NULL) == SESSIO_OK) {
+      t_ok = rp_mono_ms();
+      break;
+    }
+    rp_sleep_ms(5);
+  }
+  printf("# recovered %" PRId64 " ms after redis answered PING\n",
+         t_ok - t_up);
+  CHECK(t_ok >= 0);
+  CHECK(t_ok - t_up <= 1000);
+  rp_sleep_ms(100);
+  atomic_store(&stop, 1);
+  long ok = 0, unavail = 0, other = 0;
+  for (int i = 0; i < WORKERS; i++) {
+    pthread_join(th[i], NULL);
+    ok += w[i].ok;
+    unavail += w[i].unavail;
+    other += w[i].other;
+  }
+  printf("# workers: %ld ok, %ld unavailable, %ld other\n", ok, unavail,
+         other);
+  CHECK(ok > 0);
+  CHECK(unavail > 0);
+  CHECK_INT(other, 0);
+  CHECK_INT(atomic_load(&log_down), 1);
+  CHECK_INT(atomic_load(&log_up), 1);
+
+  /* Acknowledged before the outage: still there (AOF, fsync always). */
+  for (int i = 0; i < N; i++) {
+    int found = 0;
+    uint64_t c = 99;
+    CHECK_OK(get(st, &keys[i], now, &found, &c, NULL));
+    CHECK_INT(found, 1);
+    CHECK_INT(c, i);
+  }
+  /* No descriptor leak: the pool holds at most one per worker. */
+  CHECK(count_fds() <= fd_before + WORKERS);
+  sessio_store_close(st);
+  CHECK_INT(count_fds(), fd_open);
+done:
+  rp_kill(pid);
+  rp_rmdir(dir);
+}
+
+/* ---- cluster ------------------------------------------------------------- */
+
+static int cports[6];
+static pid_t cpids[6];
+static char cdir[] = "/tmp/sessio-redis-cluster-XXXXXX";
+static int cluster_up;
+
+static int start_cluster(void) {
+  if (mkdtemp(cdir) == NULL) return 0;
+  for (int i = 0; i < 6; i++) {
+    int p, clash;
+    do {
+      p = rp_free_port(1);
+      clash = 0;
+      for (int j = 0; j < i; j++)
+        clash |= cports[j] == p || cports[j] == p + 10000 ||
+                 cports[j] + 10000 == p;
+    } while (clash);
+    cports[i] = p;
+    cpids[i] = rp_start(p, cdir, 1, 0);
+    if (!rp_wait_ping(p, 5000)) return 0;
+  }
+  return rp_cluster_create(cports, 30000);
+}
+
+static void stop_cluster(void) {
+  for (int i = 0; i < 6; i++) rp_kill(cpids[i]);
+  rp_rmdir(cdir);
+}
+
+/* The port of the master serving 'slot' per node 'ask_port', or -1. */
+static int owner_port(int ask_port, unsigned slot, char *id, size_t idcap) {
+  redisReply *r = rp_command(ask_port, "CLUSTER SLOTS");
+  int port = -1;
+  if (r && r->type == REDIS_REPLY_ARRAY) {
+    for (size_t i = 0; i < r->elements; i++) {
+      redisReply *e = r->element[i];
+      if (e->elements < 3 || (unsigned)e->element[0]->integer > slot ||
+          (unsigned)e->element[1]->integer < slot)
+        continue;
+      port = (int)e->element[2]->element[1]->integer;
+      if (id && e->element[2]->elements > 2)
+        snprintf(id, idcap, "%s", e->element[2]->element[2]->str);
+    }
+  }
+  if (r) freeReplyObject(r);
+  return port;
+}
+
+static void test_cluster_slot_matches_cluster_keyslot(void) {
+  if (!cluster_up) {
+    CHECK(cluster_up);
+    return;
+  }
+  for (int i = 0; i < 20; i++) {
+    sessio_key k = rand_key();
+    char name[128], cmd[160];
+    record_name("x", &k, name, sizeof name);
+    snprintf(cmd, sizeof cmd, "CLUSTER KEYSLOT %s", name);
+    redisReply *r = rp_command(cports[0], cmd);
+    CHECK(r != NULL && r->type == REDIS_REPLY_INTEGER);
+    if (r && r->type == REDIS_REPLY_INTEGER)
+      CHECK_INT(sessio__rc_slot(name, strlen(name)), r->integer);
+    if (r) freeReplyObject(r);
+  }
+}
+
+/* Moves one slot between masters by hand: ASK while it migrates, MOVED
+ * after; the store follows both. */
+static void test_cluster_follows_ask_and_moved_during_a_migration(void) {
+  if (!cluster_up) {
+    CHECK(cluster_up);
+    return;
+  }
+  char url[128], name1[128], name2[128], cmd[512], ida[64] = "",
+                                                    idb[64] = "";
+  snprintf(url, sizeof url, "redis-cluster://127.0.0.1:%d?prefix=mig",
+           cports[0]);
+  sessio_store *st = NULL;
+  CHECK_OK(sessio_store_open(url, &st));
+  if (st == NULL) return;
+  int64_t now = wall();
+  sessio_key k1 = rand_key(), k2;
+  record_name("mig", &k1, name1, sizeof name1);
+  unsigned slot = sessio__rc_slot(name1, strlen(name1));
+  do { /* a second session in the same slot */
+    k2 = rand_key();
+    record_name("mig", &k2, name2, sizeof name2);
+  } while (sessio__rc_slot(name2, strlen(name2)) != slot);
+  uint64_t v;
+  CHECK_OK(put(st, &k1, 41, 0, now, &v));
+
+  int pa = owner_port(cports[0], slot, ida, sizeof ida), pb = -1;
+  for (int i = 0; i < 6 && pb < 0; i++) {
+    char id[64];
+    int p = owner_port(cports[i], (slot + 5462) % 16384, id, sizeof id);
+    if (p != pa && p > 0) {
+      pb = p;
+      snprintf(idb, sizeof idb, "%s", id);
+    }
+  }
+  CHECK(pa > 0 && pb > 0);
+  if (pa < 0 || pb < 0) goto done;
+  redisReply *r;
+  snprintf(cmd, sizeof cmd, "CLUSTER SETSLOT %u IMPORTING %s", slot, ida);
+  r = rp_command(pb, cmd);
+  CHECK(r && r->type == REDIS_REPLY_STATUS);
+  if (r) freeReplyObject(r);
+  snprintf(cmd, sizeof cmd, "CLUSTER SETSLOT %u MIGRATING %s", slot, idb);
+  r = rp_command(pa, cmd);
+  CHECK(r && r->type == REDIS_REPLY_STATUS);
+  if (r) freeReplyObject(r);
+
+  /* k2 is not on the old owner: it answers ASK, the store follows. */
+  CHECK_OK(put(st, &k2, 7, 0, now, &v));
+  int found = 0;
+  uint64_t c = 0;
+  CHECK_OK(get(st, &k2, now, &found, &c, NULL));
+  CHECK_INT(found, 1);
+  CHECK_INT(c, 7);
+  r = rp_command(pb, "DBSIZE"); /* it was written on the new owner */
+  CHECK(r && r->type == REDIS_REPLY_INTEGER && r->integer >= 1);
+  if (r) freeReplyObject(r);
+
+  /* Move k1 and finish: the old owner answers MOVED. */
+  snprintf(cmd, sizeof cmd, "MIGRATE 127.0.0.1 %d %s 0 5000", pb, name1);
+  r = rp_command(pa, cmd);
+  CHECK(r && r->type == REDIS_REPLY_STATUS);
+  if (r) freeReplyObject(r);
+  snprintf(cmd, sizeof cmd, "CLUSTER SETSLOT %u NODE %s", slot, idb);
+  for (int i = 0; i < 2; i++) {
+    r = rp_command(i == 0 ? pb : pa, cmd);
+    CHECK(r && r->type == REDIS_REPLY_STATUS);
+    if (r) freeReplyObject(r);
+  }
+  found = 0;
+  CHECK_OK(get(st, &k1, now, &found, &c, NULL));
+  CHECK_INT(found, 1);
+  CHECK_INT(c, 41);
+  CHECK_OK(incr_once(st, &k1, now));
+  CHECK_OK(get(st, &k1, now, &found, &c, NULL));
+  CHECK_INT(c, 42);
+done:
+  sessio_store_close(st);
+}
+
+static void test_cluster_survives_a_master_failover(void) {
+  enum { N = 120 };
+  if (!cluster_up) {
+    CHECK(cluster_up);
+    return;
+  }
+  char url[160];
+  snprintf(url, sizeof url,
+           "redis-cluster://127.0.0.1:%d,127.0.0.1:%d?prefix=fo", cports[0],
+           cports[1]);
+  sessio_store *st = NULL;
+  CHECK_OK(sessio_store_open(url, &st));
+  if (st == NULL) return;
+  sessio_redis_set_logger(st, quiet_log, NULL);
+  int64_t now = wall();
+  static sessio_key keys[N];
+  static int port_of[N];
+  static uint64_t count[N];
+  for (int i = 0; i < N; i++) {
+    char name[128];
+    uint64_t v;
+    keys[i] = rand_key();
+    CHECK_OK(put(st, &keys[i], 0, 0, now, &v));
+    record_name("fo", &keys[i], name, sizeof name);
+    port_of[i] = owner_port(cports[0], sessio__rc_slot(name, strlen(name)),
+                            NULL, 0);
+    count[i] = 0;
+  }
+  int victim = port_of[0];
+  pid_t vpid = 0;
+  for (int i = 0; i < 6; i++)
+    if (cports[i] == victim) vpid = cpids[i];
+  /* Sessions written so far are on the replicas too. */
+  for (int i = 0; i < 6; i++) {
+    redisReply *r = rp_command(cports[i], "WAIT 1 2000");
+    if (r) freeReplyObject(r);
+  }
+  CHECK(vpid > 0);
+  for (int i = 0; i < 6; i++)
+    if (cpids[i] == vpid) cpids[i] = 0;
+  rp_kill(vpid);
+
+  int64_t t_kill = rp_mono_ms(), t_back = -1;
+  long other_fail = 0, victim_fail = 0, victim_ok_after = 0;
+  while (rp_mono_ms() - t_kill < 30000 && victim_ok_after < 20) {
+    for (int i = 0; i < N && victim_ok_after < 20; i++) {
+      sessio_err rc = incr_once(st, &keys[i], now);
+      if (rc == SESSIO_OK) count[i]++;
+      if (port_of[i] != victim) {
+        if (rc != SESSIO_OK) {
+          other_fail++;
+          fprintf(stderr, "  other master: %s\n", sessio_errname(rc));
+        }
+      } else if (rc == SESSIO_OK) {
+        if (t_back < 0) t_back = rp_mono_ms();
+        victim_ok_after++;
+      } else {
+        CHECK_ERR(rc, SESSIO_EUNAVAIL);
+        victim_fail++;
+      }
+    }
+  }
+  printf("# failover: victim slots back after %" PRId64
+         " ms, %ld failed calls there, %ld elsewhere\n",
+         t_back < 0 ? -1 : t_back - t_kill, victim_fail, other_fail);
+  CHECK(t_back > 0);
+  CHECK_INT(other_fail, 0);
+  /* Every session is still there, with every acknowledged increment on
+   * masters that did not fail (the victim's were replicated by WAIT). */
+  for (int i = 0; i < N; i++) {
+    int found = 0;
+    uint64_t c = 0;
+    CHECK_OK(get(st, &keys[i], now, &found, &c, NULL));
+    CHECK_INT(found, 1);
+    if (port_of[i] != victim) CHECK_INT(c, count[i]);
+  }
+  sessio_store_close(st);
+}
+
+int main(void) {
+  RUN(test_key_slots_are_crc16_of_the_hash_tag);
+  RUN(test_script_digest_is_sha1);
+  RUN(test_malformed_urls_are_rejected);
+  RUN(test_unreachable_server_at_open_is_unavailable);
+  RUN(test_outage_gives_unavailable_then_recovers_within_a_second);
+  cluster_up = start_cluster();
+  RUN(test_cluster_slot_matches_cluster_keyslot);
+  RUN(test_cluster_follows_ask_and_moved_during_a_migration);
+  RUN(test_cluster_survives_a_master_failover);
+  stop_cluster();
+  return DONE();
+}
