@@ -76,6 +76,15 @@ typedef struct walker {
   char last[96];
 } walker;
 
+/* A gc position read from DIR/gc.cursor at open: the walker of the saved
+ * phase skips to it when it next lists its folders. */
+typedef struct gc_resume {
+  int pending;
+  char l1[3];
+  char l2[USER_HEX + 1];
+  char last[96];
+} gc_resume;
+
 typedef struct file_store {
   sessio_store base;
   int dirfd;    /* DIR, open for the store's lifetime */
@@ -86,6 +95,7 @@ typedef struct file_store {
   pthread_mutex_t gc_mu; /* guards the cursor below */
   int gc_phase;          /* 0: records, 1: user index */
   walker w_rec, w_user;
+  gc_resume resume;
   _Atomic uint64_t expired;
 } file_store;
 
@@ -333,6 +343,20 @@ fail_fd:
   return rc;
 }
 
+/* rec_read without the bucket lock. The file a reader opened may, after
+ * two more commits, become the temporary file that a third commit rewrites
+ * in place (see file_replace), so a lock-free read can see a torn record:
+ * its checksum fails, and reading the name again gets the current one. A
+ * record that is really damaged fails every time. */
+static sessio_err rec_read_unlocked(int dfd, const char *name,
+                                    const sessio_key *key, sessio_record *out,
+                                    int *exists) {
+  sessio_err rc = SESSIO_ECORRUPT;
+  for (int attempt = 0; attempt < 4 && rc == SESSIO_ECORRUPT; attempt++)
+    rc = rec_read(dfd, name, key, 1, out, exists);
+  return rc;
+}
+
 static int write_all(int fd, struct iovec *iov, int n) {
   while (n > 0) {
     ssize_t w = writev(fd, iov, n);
@@ -473,7 +497,7 @@ static sessio_err f_load(sessio_store *st, const sessio_key *key, int64_t now,
   int dfd = bucket_open(fs, l1, l2, 0);
   if (dfd < 0) return errno == ENOENT ? SESSIO_OK : errno_err(errno);
   int exists;
-  sessio_err rc = rec_read(dfd, hex, key, 1, out, &exists);
+  sessio_err rc = rec_read_unlocked(dfd, hex, key, out, &exists);
   close(dfd);
   if (rc != SESSIO_OK || !exists) return rc;
   if (now >= out->expires_at) {
@@ -756,8 +780,8 @@ static void walker_reset(walker *w) {
 /* One slice of a pass over 'tr'. Counts a folder listing or a leaf as one
  * unit. Returns 1 when the pass has just finished. */
 static sessio_err gc_walk(file_store *fs, const tree *tr, walker *w,
-                          int64_t now, size_t max_work, size_t *work,
-                          size_t *removed, int *finished) {
+                          gc_resume *rs, int64_t now, size_t max_work,
+                          size_t *work, size_t *removed, int *finished) {
   sessio_err rc = SESSIO_OK;
   int root = -1;
   *finished = 0;
@@ -778,6 +802,11 @@ static sessio_err gc_walk(file_store *fs, const tree *tr, walker *w,
       walker_reset(w);
       if ((rc = names_read(root, ".", want_hex2, &w->l1)) != SESSIO_OK) break;
       w->active = 1;
+      if (rs != NULL && rs->pending) {
+        while (w->i1 < w->l1.n && strcmp(w->l1.v[w->i1], rs->l1) < 0) w->i1++;
+        if (w->i1 >= w->l1.n || strcmp(w->l1.v[w->i1], rs->l1) != 0)
+          rs->pending = 0;
+      }
       (*work)++;
       continue;
     }
@@ -801,6 +830,12 @@ static sessio_err gc_walk(file_store *fs, const tree *tr, walker *w,
       w->l2_loaded = 1;
       w->i2 = 0;
       w->last[0] = '\0';
+      if (rs != NULL && rs->pending) {
+        while (w->i2 < w->l2.n && strcmp(w->l2.v[w->i2], rs->l2) < 0) w->i2++;
+        if (w->i2 < w->l2.n && strcmp(w->l2.v[w->i2], rs->l2) == 0)
+          snprintf(w->last, sizeof w->last, "%s", rs->last);
+        rs->pending = 0;
+      }
       (*work)++;
       continue;
     }
@@ -854,6 +889,55 @@ static sessio_err gc_walk(file_store *fs, const tree *tr, walker *w,
   return rc;
 }
 
+/* The cursor is also written to DIR/gc.cursor after each gc call and read
+ * at open, so that short-lived processes (a cron job doing a little gc
+ * each time) still get through a whole pass. Best effort: a lost or stale
+ * cursor only means part of a pass is walked twice or later. Format:
+ * "sessio-gc-cursor 1 PHASE L1 L2 LAST", '-' for an empty field. */
+static void cursor_save(file_store *fs) {
+  walker *w = fs->gc_phase ? &fs->w_user : &fs->w_rec;
+  const char *l1 = "-", *l2 = "-", *last = "-";
+  char buf[256];
+  if (w->active && w->i1 < w->l1.n) {
+    l1 = w->l1.v[w->i1];
+    if (w->l2_loaded && w->i2 < w->l2.n) {
+      l2 = w->l2.v[w->i2];
+      if (w->last[0]) last = w->last;
+    }
+  }
+  int n = snprintf(buf, sizeof buf, "sessio-gc-cursor 1 %d %s %s %s\n",
+                   fs->gc_phase, l1, l2, last);
+  if (n <= 0 || (size_t)n >= sizeof buf) return;
+  struct iovec iov[1] = {{buf, (size_t)n}};
+  /* The temporary name is shared by every process: take DIR's lock. */
+  if (lock_fd(fs->dirfd, LOCK_EX) != 0) return;
+  file_replace(fs, fs->dirfd, "gc.cursor", 0, iov, 1);
+  lock_fd(fs->dirfd, LOCK_UN);
+}
+
+static void cursor_load(file_store *fs) {
+  char buf[256], l1[8], l2[40], last[100];
+  int phase;
+  int fd = openat(fs->dirfd, "gc.cursor", OPEN_FILE);
+  if (fd < 0) return;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return;
+  buf[n] = '\0';
+  if (sscanf(buf, "sessio-gc-cursor 1 %d %7s %39s %99s", &phase, l1, l2,
+             last) != 4 ||
+      (phase != 0 && phase != 1) || !want_hex2(l1))
+    return;
+  fs->gc_phase = phase;
+  fs->resume.pending = 1;
+  memcpy(fs->resume.l1, l1, 3); /* checked: 2 hex digits */
+  if (phase ? want_user(l2) : want_hex2(l2))
+    memcpy(fs->resume.l2, l2, strlen(l2) + 1);
+  if (strlen(last) < sizeof fs->resume.last &&
+      (phase ? want_key(last) : want_rec_leaf(last)))
+    memcpy(fs->resume.last, last, strlen(last) + 1);
+}
+
 static sessio_err f_gc(sessio_store *st, int64_t now, size_t max_work,
                        size_t *removed, int *done) {
   file_store *fs = (file_store *)st;
@@ -864,18 +948,19 @@ static sessio_err f_gc(sessio_store *st, int64_t now, size_t max_work,
   while (work < max_work && rc == SESSIO_OK && !*done) {
     int finished = 0;
     if (fs->gc_phase == 0) {
-      rc = gc_walk(fs, &rec_tree, &fs->w_rec, now, max_work, &work, removed,
-                   &finished);
+      rc = gc_walk(fs, &rec_tree, &fs->w_rec, &fs->resume, now, max_work,
+                   &work, removed, &finished);
       if (finished) fs->gc_phase = 1;
     } else {
-      rc = gc_walk(fs, &user_tree, &fs->w_user, now, max_work, &work,
-                   removed, &finished);
+      rc = gc_walk(fs, &user_tree, &fs->w_user, &fs->resume, now, max_work,
+                   &work, removed, &finished);
       if (finished) {
         fs->gc_phase = 0;
         *done = 1;
       }
     }
   }
+  if (max_work > 0) cursor_save(fs);
   pthread_mutex_unlock(&fs->gc_mu);
   return rc;
 }
@@ -908,7 +993,7 @@ static sessio_err f_iterate(sessio_store *st, int64_t now,
         sessio_record rec;
         int exists;
         if (!unhex_key(c.v[k], &key)) continue;
-        sessio_err r = rec_read(dfd, c.v[k], &key, 1, &rec, &exists);
+        sessio_err r = rec_read_unlocked(dfd, c.v[k], &key, &rec, &exists);
         if (r == SESSIO_ENOMEM) {
           rc = r;
           break;
@@ -1032,6 +1117,7 @@ sessio_err sessio__store_open_file(const char *rest, sessio_store **out) {
     rc = SESSIO_ENOMEM;
     goto fail_fd;
   }
+  cursor_load(fs);
   free(dir);
   *out = &fs->base;
   return SESSIO_OK;
