@@ -1,0 +1,124 @@
+"""test_escaping.py — data a client controls comes back safely: HTML-escaped
+in pages (SKUs, checkout fields, user agents on /account/sessions), exact in
+JSON, addressable in DELETE /api/cart/SKU; a session that grows past its
+limit gets a 4xx, not a crash; two live session cookies resolve the same
+way in any order (S12)."""
+import json
+import random
+import urllib.parse
+
+import pytest
+
+from shoplib import Client, find_form, forms, set_cookies
+
+EVIL = '<img src=x onerror=alert(1)>"\''
+
+
+def test_sku_from_api_is_escaped_in_cart_page(shop):
+    c = Client(shop)
+    c.add_api("<b>x</b>\"'&")
+    page = c.get("/cart").text
+    assert "<b>x</b>" not in page, "SKU rendered as HTML"
+    js = c.session()
+    assert js["cart"] == {"<b>x</b>\"'&": 1}
+
+
+def test_checkout_fields_are_escaped_on_review(shop):
+    c = Client(shop)
+    c.add_api("E1")
+    c.api_login("bob")
+    f = next(f for f in forms(c.get("/checkout/address").text)
+             if urllib.parse.urlsplit(f.action).path == "/checkout/address")
+    vals = {k: v for k, v in f.submissions()[0].items() if k != c.csrf_name()}
+    texts = [fl["name"] for fl in f.fields if fl["tag"] in ("input", "textarea")
+             and fl["type"] in ("text", "textarea", "") and fl["name"]]
+    assert texts
+    for n in texts:
+        vals[n] = f"{n} {EVIL}"
+    r = c.post_form("/checkout/address", vals)
+    assert r.status_code in (303, 400)
+    for p in ("/checkout/address", "/checkout/review", "/checkout/shipping"):
+        page = c.get(p).text
+        assert "<img src=x" not in page, f"typed HTML rendered raw on {p}"
+
+
+def test_user_agent_is_escaped_on_account_sessions(shop):
+    c = Client(shop, ua=f"evil {EVIL}")
+    c.api_login("bob")
+    page = c.get("/account/sessions").text
+    assert "<img src=x" not in page, "user agent rendered as HTML"
+    js = c.get("/api/sessions").json()
+    assert EVIL in json.dumps(js, ensure_ascii=False) or "evil" in json.dumps(js)
+
+
+@pytest.mark.parametrize("sku", ['q"uote', "back\\slash", "tab\tnl\n", "é-ü", "emoji-\U0001F600",
+                                 "ctl-\x01\x1f", "a/b", "sp ace", "per%cent", "x?y#z"])
+def test_sku_round_trips_exactly_in_json_or_is_rejected_400(shop, sku):
+    """The shop may restrict SKUs (it is not required to take every string),
+    but what it accepts comes back exactly, and what it refuses is a 400."""
+    c = Client(shop)
+    r = c.api("POST", "/api/cart", {"sku": sku, "qty": 2})
+    assert r.status_code in (200, 400), (sku, r.status_code, r.text[:200])
+    if r.status_code == 400:
+        assert "error" in r.json() and not c.cookie
+        return
+    assert r.json()["cart"] == {sku: 2}
+    assert c.session()["cart"] == {sku: 2}
+
+
+@pytest.mark.parametrize("sku", ["a/b", "per%cent", "x?y#z", "a+b", "%2F"])
+def test_delete_api_cart_with_percent_encoded_sku(shop, sku):
+    c = Client(shop)
+    c.add_api(sku, 1)
+    c.add_api("keep", 1)
+    r = c.api("DELETE", "/api/cart/" + urllib.parse.quote(sku, safe=""))
+    assert r.status_code in (200, 204), (sku, r.status_code)
+    assert c.session()["cart"] == {"keep": 1}, sku
+
+
+def test_session_over_its_size_limit_gets_4xx_and_stays_usable(shop):
+    c = Client(shop)
+    c.add_api("S0")
+    statuses = set()
+    for i in range(3000):
+        r = c.api("POST", "/api/cart", {"sku": f"{i:04d}-" + "x" * 27, "qty": 99})
+        statuses.add(r.status_code)
+        if r.status_code != 200:
+            break
+    assert all(s < 500 for s in statuses), f"statuses {statuses}"
+    js = c.session()
+    assert js["cart"].get("S0") == 1, "the session was lost after hitting the limit"
+    assert shop.proc.poll() is None
+
+
+def test_two_live_session_cookies_resolve_the_same_in_any_order_S12(shop):
+    a, b = Client(shop), Client(shop)
+    a.add_api("O1")
+    b.add_api("O2")
+    one = Client(shop).get("/api/session", cookie=f"{a.cookie}; {b.cookie}").json()
+    two = Client(shop).get("/api/session", cookie=f"{b.cookie}; {a.cookie}").json()
+    assert one["csrf"] == two["csrf"] and one["csrf"] in (a.csrf, b.csrf)
+
+
+def test_logged_out_session_leaves_the_users_list_S17_S18(shop):
+    a = Client(shop, ua=f"lo-A-{random.randint(0, 10**9)}")
+    b = Client(shop, ua=f"lo-B-{random.randint(0, 10**9)}")
+    a.api_login("bob")
+    b.api_login("bob")
+    assert b.ua in a.get("/api/sessions").text
+    b.post_form("/logout", {})
+    assert b.ua not in a.get("/api/sessions").text
+
+
+def test_set_cookie_never_sent_on_plain_reads_of_a_live_session_S9(shop):
+    c = Client(shop)
+    c.add_api("R1")
+    for p in ("/", "/cart", "/api/session", "/prefs"):
+        r = c.get(p)
+        assert not set_cookies(r), f"GET {p} re-sent the cookie: {set_cookies(r)}"
+
+
+def test_login_form_is_prefilled_with_nothing_secret(shop):
+    c = Client(shop)
+    f = find_form(c.get("/login").text, "/login")
+    assert not f.field("password")["value"]
