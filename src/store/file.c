@@ -492,8 +492,8 @@ static sessio_err f_load(sessio_store *st, const sessio_key *key, int64_t now,
   char hex[KEY_HEX + 1], l1[3], l2[3];
   key_names(key, hex, l1, l2);
   *found = 0;
-  /* No lock: a record file is only ever replaced whole by rename, so a
-   * reader sees the old or the new one. */
+  /* No lock: the name always points to a complete file (see
+   * rec_read_unlocked for the one exception and how it is handled). */
   int dfd = bucket_open(fs, l1, l2, 0);
   if (dfd < 0) return errno == ENOENT ? SESSIO_OK : errno_err(errno);
   int exists;
