@@ -303,23 +303,22 @@ sessio_err sessio__rc_pool_command(rc_pool *p, int asking, int argc,
       return SESSIO_OK;
     }
     int kind = cn.c->err;
-    char why[128];
-    snprintf(why, sizeof why, "%s", cn.c->errstr);
     redisFree(cn.c);
     if (kind == REDIS_ERR_OOM) return SESSIO_ENOMEM;
     /* An idle connection the server closed (restart, idle timeout): the
      * command never reached a live server; retry once on a fresh one. */
-    int stale = cn.reused && attempt == 0 &&
-                (kind == REDIS_ERR_EOF ||
-                 (kind == REDIS_ERR_IO && (e == ECONNRESET || e == EPIPE)));
-    pthread_mutex_lock(&p->mu);
-    if (stale) {
+    int closed = kind == REDIS_ERR_EOF ||
+                 (kind == REDIS_ERR_IO && (e == ECONNRESET || e == EPIPE));
+    int stale = closed && cn.reused && attempt == 0;
+    /* A closed connection means the idle ones are probably closed too:
+     * drop them all. A timeout drops only this one. Neither marks the
+     * server down: only a failed connect does (and backs off). */
+    if (closed) {
+      pthread_mutex_lock(&p->mu);
       p->gen++;
       free_idle_locked(p);
-    } else {
-      mark_failed_locked(p, why);
+      pthread_mutex_unlock(&p->mu);
     }
-    pthread_mutex_unlock(&p->mu);
     if (!stale) {
       if (maybe_done) *maybe_done = 1;
       return kind == REDIS_ERR_PROTOCOL ? SESSIO_EIO : SESSIO_EUNAVAIL;
@@ -943,7 +942,27 @@ sessio_err sessio__rc_save(sessio_store *st, const sessio_key *key,
   const char *args[4] = {exp, nowb, (const char *)val, ttl};
   size_t alens[4] = {expected ? 8 : 0, (size_t)nowl, vlen, (size_t)ttll};
   redisReply *r;
-  sessio_err rc = eval(rs, S_SAVE, name, nl, 4, args, alens, &r);
+  sessio_err rc;
+  if (expected == 0) {
+    /* Creating: a plain SET NX is enough when the key is absent (nearly
+     * always: keys are random). When anything is there, live or dead, the
+     * script decides. */
+    const char *argv[6] = {"SET", name, (const char *)val, "PX", ttl, "NX"};
+    size_t lens[6] = {3, nl, vlen, 2, (size_t)ttll, 2};
+    rc = command(rs, name, nl, 6, argv, lens, &r);
+    if (rc != SESSIO_OK) {
+      free(val);
+      return rc;
+    }
+    int created = r->type == REDIS_REPLY_STATUS;
+    freeReplyObject(r);
+    if (created) {
+      free(val);
+      *new_version = 1;
+      return SESSIO_OK;
+    }
+  }
+  rc = eval(rs, S_SAVE, name, nl, 4, args, alens, &r);
   free(val);
   if (rc != SESSIO_OK) return rc;
   long long res = int_reply(r, -2);
