@@ -146,11 +146,13 @@ rev="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 } | tee "$RESULTS"
 
 # ---- 1. micro-benchmark -------------------------------------------------------------
+MICRO_FAILED=""
 if [ "${SKIP_MICRO:-0}" != 1 ]; then
   echo "## micro (bench/micro.c: $BUILD/bench/sessio_micro ${MICRO_ARGS:-})" | tee -a "$RESULTS"
   if cmake --build "$BUILD" --target sessio_bench_all -j "$(nproc)" >"$WORK/build.log" 2>&1; then
     # shellcheck disable=SC2086
     "$BUILD/bench/sessio_micro" ${MICRO_ARGS:-} 2>&1 | tee -a "$RESULTS"
+    [ "${PIPESTATUS[0]}" = 0 ] || MICRO_FAILED="micro: a check failed (see 'micro:' lines above)"
     for b in sessio_store_bench sessio_redis_bench; do
       [ -x "$BUILD/bench/$b" ] || continue
       echo "## $b" | tee -a "$RESULTS"
@@ -290,7 +292,7 @@ done
   echo
   echo "## Table (medians of $REPS runs of $DURATION, wrk -t$THREADS -c$CONNS; ceiling = nginx \`return 200\`)"
   echo
-  echo "| server | healthz rps | cart rps | cart p50 / p99 ms | read rps | read p50 / p99 ms | lost updates | cart / ceiling | cart / sessio-memory | read / ceiling | errors |"
+  echo "| server | healthz rps | cart rps | cart p50 / p99 ms | read rps | read p50 / p99 ms | lost per probe | cart / ceiling | cart / sessio-memory | read / ceiling | errors |"
   echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   for name in "${ORDER[@]}"; do
     s="${S[$name]}"
@@ -302,11 +304,12 @@ done
       continue
     fi
     c="$(field cart_rps "$s")"; r="$(field read_rps "$s")"
-    lost="$(field lost "$s")"
+    lost="$(field lost "$s" | sed 's/,/, /g')"
     echo "| $name | $(num "$(field baseline_rps "$s")") | $(num "$c") | $(num "$(field cart_p50_ms "$s")" 2) / $(num "$(field cart_p99_ms "$s")" 2) | $(num "$r") | $(num "$(field read_p50_ms "$s")" 2) / $(num "$(field read_p99_ms "$s")" 2) | $lost of ${PROBE_TOTAL:-200} | $(ratio "$c" "$ceil") | $(ratio "$c" "$ref") | $(ratio "$r" "$ceil") | $(field errors "$s") |"
   done
   echo
   [ -n "$SHOP_RSS_LINE" ] && echo "$SHOP_RSS_LINE"
+  [ -n "$MICRO_FAILED" ] && echo "$MICRO_FAILED"
   if [ -n "$fastest_peer" ] && [[ "$ref" =~ ^[0-9.]+$ ]]; then
     echo "fastest peer on cart: $fastest_peer ($(num "$fastest_rps") rps); sessio-memory / fastest peer = $(ratio "$ref" "$fastest_rps")x"
     sq="$(field cart_rps "${S[sessio-sqlite]:-}")"
