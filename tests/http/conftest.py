@@ -6,6 +6,8 @@ port, is ready once GET /healthz answers 200 (bounded wait), and is stopped
 with SIGTERM (then SIGKILL) at the end. A sanitizer report in its stderr
 fails the test that owned it.
 """
+import shutil
+
 import pytest
 
 import shoplib
@@ -19,12 +21,17 @@ def _start(shop):
         pytest.fail(str(e), pytrace=False)
 
 
-def _finish(shop):
-    shop.stop()
-    rep = shop.sanitizer_report()
-    if rep:
-        pytest.fail(f"sanitizer report in sessio-shop stderr ({' '.join(shop.args)}):\n{rep}",
-                    pytrace=False)
+def _finish(*shops):
+    """Stops every shop, then removes their folders; fails on a sanitizer report."""
+    for shop in shops:
+        shop.stop()
+    reps = [(shop, shop.sanitizer_report()) for shop in shops]
+    for shop in shops:
+        shutil.rmtree(shop.tmp, ignore_errors=True)
+    for shop, rep in reps:
+        if rep:
+            pytest.fail(f"sanitizer report in sessio-shop stderr ({' '.join(shop.args)}):\n{rep}",
+                        pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -41,14 +48,14 @@ def make_shop():
     """Factory for a private server: make_shop(args=[...], store="sqlite:{tmp}/s.db")."""
     started = []
 
-    def make(args=(), store="memory:", env=None, log_level="warn", listen=True, start=True):
-        s = Shop(args=args, store=store, env=env, log_level=log_level, listen=listen)
+    def make(args=(), store="memory:", env=None, log_level="warn", listen=True, start=True,
+             tmp=None):
+        s = Shop(args=args, store=store, env=env, log_level=log_level, listen=listen, tmp=tmp)
         started.append(s)
         return _start(s) if start else s
 
     yield make
-    for s in started:
-        _finish(s)
+    _finish(*started)
 
 
 @pytest.fixture(scope="module")

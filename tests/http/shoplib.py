@@ -60,11 +60,13 @@ class Shop:
     """One sessio-shop process on a free 127.0.0.1 port; stderr to a file."""
 
     def __init__(self, args=(), store="memory:", env=None, log_level="warn",
-                 listen=True):
+                 listen=True, tmp=None):
         self.binary = shop_binary()
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.tmp = tempfile.mkdtemp(prefix="sessio-shop-test-")
+        # the working directory (relative default store paths land here) and
+        # the place for logs; pass the tmp of an earlier Shop to restart on it
+        self.tmp = tmp or tempfile.mkdtemp(prefix="sessio-shop-test-")
         self.store = store.format(tmp=self.tmp) if store else None
         self.args = [self.binary]
         if listen:
@@ -76,8 +78,8 @@ class Shop:
         self.args += list(args)
         self.env = dict(os.environ)
         self.env.update(env or {})
-        self.stderr_path = os.path.join(self.tmp, "stderr.log")
-        self.stdout_path = os.path.join(self.tmp, "stdout.log")
+        self.stderr_path = os.path.join(self.tmp, f"stderr-{self.port}.log")
+        self.stdout_path = os.path.join(self.tmp, f"stdout-{self.port}.log")
         self.proc = None
 
     def url(self, path):
@@ -90,7 +92,7 @@ class Shop:
         self._err = open(self.stderr_path, "wb")
         self._out = open(self.stdout_path, "wb")
         self.proc = subprocess.Popen(self.args, stdout=self._out, stderr=self._err,
-                                     stdin=subprocess.DEVNULL, env=self.env,
+                                     stdin=subprocess.DEVNULL, env=self.env, cwd=self.tmp,
                                      start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT
         last = None
@@ -591,6 +593,24 @@ def entry_for_ua(entries, ua):
     hits = [e for e in entries if any(isinstance(v, str) and ua in v for v in e.values())]
     assert len(hits) == 1, f"expected one session entry showing user agent {ua!r}: {entries}"
     return hits[0]
+
+
+def wait_server_read(server_port, client_port, timeout=5.0):
+    """Waits until the server's end of the connection from 'client_port' has
+    no unread bytes (/proc/net/tcp rx_queue 0): the server has read the
+    request. Returns False when that is not seen within 'timeout' seconds."""
+    local = f"0100007F:{server_port:04X}"
+    remote = f"0100007F:{client_port:04X}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open("/proc/net/tcp") as f:
+            for line in f.readlines()[1:]:
+                parts = line.split()
+                if parts[1] == local and parts[2] == remote:
+                    if int(parts[4].split(":")[1], 16) == 0:
+                        return True
+        time.sleep(0.002)  # polling the kernel's queue, not testing time
+    return False
 
 
 def raw_request(port, data, timeout=20):

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from shoplib import Client, raw_request, set_cookies
+from shoplib import Client, raw_request, set_cookies, wait_server_read
 
 
 def _req(port, method, path, headers=(), body=b""):
@@ -124,7 +124,9 @@ def test_clean_shutdown_on_signal_finishes_request_in_flight(make_shop, sig):
 
     t = threading.Thread(target=reader)
     t.start()
-    s.signal(sig)  # while the argon2id check of the login runs
+    # signal once the server has read the request, while the argon2id check runs
+    assert wait_server_read(s.port, conn.sock.getsockname()[1]), "server never read the request"
+    s.signal(sig)
     t.join(30)
     code = s.wait(15)
     assert "error" not in out, f"request in flight cut off by {sig.name}: {out}"
