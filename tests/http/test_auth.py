@@ -60,7 +60,8 @@ def test_login_redirects_to_local_next(shop):
 
 
 @pytest.mark.parametrize("bad_next", ["https://evil.example/", "//evil.example/x",
-                                      "/\\evil.example", "javascript:alert(1)"])
+                                      "/\\evil.example", "javascript:alert(1)",
+                                      "/\t/evil.example", "/\r\nSet-Cookie: x=1"])
 def test_login_next_is_never_an_open_redirect(shop, bad_next):
     """Hardening beyond the letter of issue 3: next= must stay on the site."""
     c = Client(shop)
@@ -70,6 +71,8 @@ def test_login_next_is_never_an_open_redirect(shop, bad_next):
     p = urllib.parse.urlsplit(loc)
     assert p.netloc in ("", f"127.0.0.1:{shop.port}") and not loc.startswith("//") \
         and "\\" not in loc and p.scheme in ("", "http"), loc
+    assert not any(ch in loc for ch in "\t\r\n"), repr(loc)  # browsers drop tabs: /\t/ = //
+    assert "x" not in [sc.name for sc in set_cookies(r)]
 
 
 @pytest.mark.parametrize("user,password", [("alice", "nope"), ("alice", ""),

@@ -9,6 +9,7 @@ import signal
 import threading
 
 import pytest
+import requests
 
 from shoplib import Client, raw_request, set_cookies, wait_server_read
 
@@ -62,6 +63,31 @@ def test_oversize_declared_length_is_413_before_reading(shop):
     data = data.replace(b"Content-Length: 0\r\n", b"")
     st, _, _ = raw_request(shop.port, data, timeout=10)
     assert st == 413, st
+
+
+def _chunks(*parts):
+    yield from parts
+
+
+def test_chunked_json_body_is_accepted(shop):
+    c = Client(shop)
+    r = c.http.post(shop.url("/api/cart"), data=_chunks(b'{"sku":"CH",', b'"qty":3}'),
+                    headers={"Content-Type": "application/json"}, timeout=30)
+    assert r.status_code == 200 and r.json()["cart"] == {"CH": 3}
+
+
+def test_oversize_chunked_body_is_413(shop):
+    """No Content-Length to check up front: the limit holds while reading."""
+    body = _chunks(b'{"sku":"', *([b"A" * 16384] * 300), b'","qty":1}')
+    c = Client(shop)
+    try:
+        r = c.http.post(shop.url("/api/cart"), data=body,
+                        headers={"Content-Type": "application/json"}, timeout=30)
+        status = r.status_code
+    except requests.ConnectionError:
+        status = "connection closed without an answer"
+    assert status == 413, status
+    assert shop.proc.poll() is None
 
 
 def test_oversize_field_is_rejected(shop):
