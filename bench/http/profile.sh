@@ -8,7 +8,10 @@
 # Usage: bench/http/profile.sh PATH/TO/sessio-shop [STORE_URL] [OUTDIR]
 #   STORE_URL default "memory:"; OUTDIR default a new /tmp/sessio-profile.XXXXXX
 # Env: PROFILER (auto | perf | callgrind), DURATION (10s), CONNS (8), N (200),
-#      WORKLOAD (cart | read | baseline), SHOP_ARGS (extra shop flags)
+#      WORKLOAD (cart | read | baseline), SHOP_ARGS (extra shop flags),
+#      PERF_COMMS (threads the perf reports keep, default MHD-worker; "" = all)
+# Under callgrind, memset/memcpy done with "rep stos/movs" count one instruction per
+# byte: read their share with perf's time samples, not callgrind's counts.
 # The shop listens on a free 127.0.0.1 port and is stopped at the end (SIGTERM, so
 # callgrind writes its profile; SIGKILL after 60 s).
 set -uo pipefail
@@ -72,11 +75,13 @@ if [ "$PROFILER" = callgrind ]; then
 else
   # perf record falls back to the cpu-clock software event without counters: a
   # sample of wall time on CPU, kernel (syscalls, TCP) included
-  perf report -i "$OUTDIR/perf.data" --no-children --stdio -g none --percent-limit 0.3 \
+  # only the request threads (PERF_COMMS; "" = every thread, start-up included)
+  cm=(); [ -n "${PERF_COMMS-MHD-worker}" ] && cm=(--comms "${PERF_COMMS-MHD-worker}")
+  perf report -i "$OUTDIR/perf.data" "${cm[@]}" --no-children --stdio -g none --percent-limit 0.3 \
     2>/dev/null | grep -v '^#' | grep . | head -60 > "$OUTDIR/self.txt"
-  perf report -i "$OUTDIR/perf.data" --children --stdio -g none --percent-limit 2 \
+  perf report -i "$OUTDIR/perf.data" "${cm[@]}" --children --stdio -g none --percent-limit 2 \
     2>/dev/null | grep -v '^#' | grep . | head -60 > "$OUTDIR/inclusive.txt"
-  perf report -i "$OUTDIR/perf.data" --no-children --stdio -g none --sort dso \
+  perf report -i "$OUTDIR/perf.data" "${cm[@]}" --no-children --stdio -g none --sort dso \
     2>/dev/null | grep -v '^#' | grep . | head -15 > "$OUTDIR/dso.txt"
   echo "== by shared object"; cat "$OUTDIR/dso.txt"
 fi
