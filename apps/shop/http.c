@@ -4,9 +4,13 @@
  * (security headers, session headers via sessio-mhd, the access log), and
  * the request helpers (headers, forms, CSRF gates).
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "shop.h"
@@ -71,13 +75,73 @@ const char *req_query(req *r, const char *name) {
   return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+/* S21: requests that bring a session cookie which names no live session
+ * (forged, guessed, expired or ended) are counted per client address in a
+ * small table; past INVALID_REPORT in INVALID_WINDOW_MS a warning is logged
+ * once per window. Reported, not throttled: clients behind one NAT share
+ * an address, and a 429 would not stop a guesser who changes address. */
+#define INVALID_SLOTS 256
+#define INVALID_WINDOW_MS 10000
+#define INVALID_REPORT 20
+
+static struct {
+  uint64_t client;
+  int64_t window_start;
+  unsigned count;
+} invalid_tab[INVALID_SLOTS];
+static pthread_mutex_t invalid_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void note_invalid_id(req *r) {
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  char addr[INET6_ADDRSTRLEN] = "?";
+  uint64_t h = 1469598103934665603ULL; /* FNV-1a of the address bytes */
+  const unsigned char *p = NULL;
+  size_t n = 0, slot;
+  unsigned count = 0;
+  if (ci != NULL && ci->client_addr != NULL) {
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET) {
+      p = (const unsigned char *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+      n = 4;
+      inet_ntop(AF_INET, p, addr, sizeof addr);
+    } else if (sa->sa_family == AF_INET6) {
+      p = (const unsigned char *)&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+      n = 16;
+      inet_ntop(AF_INET6, p, addr, sizeof addr);
+    }
+  }
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ p[i]) * 1099511628211ULL;
+  slot = (size_t)(h % INVALID_SLOTS);
+  pthread_mutex_lock(&invalid_mu);
+  if (invalid_tab[slot].client != h ||
+      r->now - invalid_tab[slot].window_start >= INVALID_WINDOW_MS) {
+    invalid_tab[slot].client = h;
+    invalid_tab[slot].window_start = r->now;
+    invalid_tab[slot].count = 0;
+  }
+  count = ++invalid_tab[slot].count;
+  pthread_mutex_unlock(&invalid_mu);
+  if (count == INVALID_REPORT)
+    shop_log(LOG_WARN, "msg=\"many invalid session IDs from one client\" client=%s count=%u "
+                       "window_s=%d", addr, count, INVALID_WINDOW_MS / 1000);
+}
+
 int req_session(req *r) {
   sessio_err e;
   if (r->s != NULL)
     return 0;
   e = sessio_mhd_begin(r->shop->mgr, r->conn, r->shop->trust_proxy, r->now, &r->s);
   switch (e) {
-  case SESSIO_OK: return 0;
+  case SESSIO_OK:
+    if (!sessio_exists(r->s) &&
+        (MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND,
+                                     sessio_manager_cookie_name(r->shop->mgr, 0)) != NULL ||
+         MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND,
+                                     sessio_manager_cookie_name(r->shop->mgr, 1)) != NULL))
+      note_invalid_id(r);
+    return 0;
   case SESSIO_ETOOBIG: return 431;
   case SESSIO_EUNAVAIL:
   case SESSIO_EIO:
