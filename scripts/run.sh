@@ -6,8 +6,8 @@ set -euo pipefail
 build=${1:-build}
 shift || true
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin="$root/$build/apps/shop/sessio-shop"
-[ -x "$bin" ] || bin="$build/apps/shop/sessio-shop"
+case "$build" in /*) bin="$build/apps/shop/sessio-shop" ;;
+                 *) bin="$root/$build/apps/shop/sessio-shop" ;; esac
 if [ ! -x "$bin" ]; then
   echo "run.sh: $bin not found; build first (make build)" >&2
   exit 1
@@ -19,9 +19,9 @@ cat <<'TXT'
     user: bob     password: builder
 
   Open http://127.0.0.1:8080 in a browser. Ctrl-C stops the shop.
-  Sessions are kept in var/sessions.db under the build folder (SQLite).
+  Sessions are kept in var/sessions.db (SQLite): they survive a restart.
 
 TXT
-# The default store path (var/sessions.db) is relative: keep it in the build dir.
-cd "$(dirname "$(dirname "$(dirname "$bin")")")"
+# The default store (sqlite:var/sessions.db) is relative to the repository root.
+cd "$root"
 exec "$bin" --listen "${SESSIO_LISTEN:-127.0.0.1:8080}" --log-level "${SESSIO_LOG_LEVEL:-info}" "$@"

@@ -60,6 +60,8 @@ static void usage(FILE *f) {
           "                       alice/wonderland and bob/builder)\n"
           "  --log-level LEVEL    error|warn|info|debug; info adds the access log\n"
           "                                                 SESSIO_LOG_LEVEL (warn)\n"
+          "  --hash-password      read a password on stdin, print its argon2id hash\n"
+          "                       (for a --users file line \"name:HASH\") and exit\n"
           "  -h, --help           this text\n\n"
           "Durations: a number with a unit ms, s, m, h or d (30m, 12h, 7d); no unit = seconds.\n"
           "Prints \"sessio-shop: listening on http://HOST:PORT\" when ready.\n");
@@ -94,6 +96,25 @@ static const char *envor(const char *v, const char *env, const char *dflt) {
   return e != NULL && *e != '\0' ? e : dflt;
 }
 
+/* --hash-password: reads one password line from stdin and prints its
+ * argon2id hash, for a --users file. */
+static int hash_password(void) {
+  char pw[1024], out[crypto_pwhash_STRBYTES];
+  size_t n;
+  if (sodium_init() < 0 || fgets(pw, sizeof pw, stdin) == NULL)
+    return 1;
+  n = strcspn(pw, "\r\n");
+  pw[n] = '\0';
+  if (n == 0 || crypto_pwhash_str(out, pw, n, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                                  crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+    fprintf(stderr, "sessio-shop: cannot hash an empty password\n");
+    return 1;
+  }
+  sodium_memzero(pw, sizeof pw);
+  printf("%s\n", out);
+  return 0;
+}
+
 static int bad_arg(const char *a) {
   fprintf(stderr, "sessio-shop: unknown argument '%s' (see --help)\n", a);
   return -1;
@@ -112,6 +133,8 @@ static int parse_args(int argc, char **argv, options *o) {
       usage(stdout);
       exit(0);
     }
+    if (strcmp(a, "--hash-password") == 0)
+      exit(hash_password());
     if (strcmp(a, "--trust-proxy") == 0) {
       trust = 1;
       continue;
