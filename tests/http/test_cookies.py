@@ -97,6 +97,16 @@ def test_secure_always_uses_host_prefixed_secure_cookie_S3_S8(make_shop):
     # the cookie works when sent back (TLS ends at a proxy in front)
     js = c.session()
     assert js["cart"] == {"C4": 1}
+    # login rotates it with the same attributes; logout's deletion cookie must
+    # also be Secure, Path=/ and without Domain, or browsers drop it (S17)
+    r = c.api_login("bob")
+    sc = _session_cookie(r, "__Host-sid")
+    assert sc.has("Secure") and sc.value and sc.value != js["csrf"]
+    r = c.api("POST", "/api/logout")
+    assert r.status_code == 204
+    sc = _session_cookie(r, "__Host-sid")
+    assert sc.value == "" and sc.get("Max-Age") == "0" and sc.has("Secure") \
+        and sc.get("Path") == "/" and not sc.has("Domain"), sc.raw
 
 
 def test_forwarded_proto_is_ignored_without_trust_proxy_S8(client):
