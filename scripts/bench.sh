@@ -43,7 +43,7 @@ done
 STOPS=()      # commands that stop what we started, run in reverse order on exit
 cleanup() {
   local i
-  for ((i = ${#STOPS[@]} - 1; i >= 0; i--)); do eval "${STOPS[i]}" >/dev/null 2>&1; done
+  for i in $(printf '%s\n' "${!STOPS[@]}" | sort -rn); do eval "${STOPS[i]}" >/dev/null 2>&1; done
   STOPS=()
   rm -rf "$WORK"
 }
@@ -161,7 +161,7 @@ if [ "${SKIP_MICRO:-0}" != 1 ]; then
         if start_redis "$rp" "$WORK/redis-micro"; then
           SESSIO_BENCH_REDIS_URL="redis://127.0.0.1:$rp" "$BUILD/bench/$b" \
             "redis://127.0.0.1:$rp" 2>&1 | tee -a "$RESULTS"
-          stop_pid "$REDIS_PID"
+          stop_pid "$REDIS_PID"; unset 'STOPS[-1]'
         fi
       else
         "$BUILD/bench/$b" 2>&1 | tee -a "$RESULTS"
@@ -192,21 +192,29 @@ failed_row() {  # failed_row NAME KIND WHY
 }
 
 # The ceiling: nginx `return 200`, from the peers folder when there, else our own.
-p="$(free_port)"
+# It stays up while sessio-shop is measured and is measured again after each store,
+# so the ceiling is sampled across the same minutes as the sessio rows (the machine's
+# load moves; a ratio of figures taken at different times would say little).
+NGINX_PORT="$(free_port)"; NGINX_STOP=""
 if [ -x "$PEERS_DIR/nginx-baseline/start.sh" ]; then
-  if "$PEERS_DIR/nginx-baseline/start.sh" "$p" >>"$RAW" 2>&1; then
-    STOPS+=("'$PEERS_DIR/nginx-baseline/stop.sh' $p")
-    bench_one nginx ceiling "$p" baseline
-    "$PEERS_DIR/nginx-baseline/stop.sh" "$p" >>"$RAW" 2>&1; unset 'STOPS[-1]'
-  else
-    failed_row nginx ceiling start
+  if "$PEERS_DIR/nginx-baseline/start.sh" "$NGINX_PORT" >>"$RAW" 2>&1; then
+    NGINX_STOP="'$PEERS_DIR/nginx-baseline/stop.sh' $NGINX_PORT >>'$RAW' 2>&1"
   fi
-elif start_own_nginx "$p"; then
-  bench_one nginx ceiling "$p" baseline
-  stop_pid "$NGINX_PID"; unset 'STOPS[-1]'
+elif start_own_nginx "$NGINX_PORT"; then
+  NGINX_STOP="stop_pid $NGINX_PID"; unset 'STOPS[-1]'
+fi
+if [ -n "$NGINX_STOP" ]; then
+  STOPS+=("$NGINX_STOP"); keys=("${!STOPS[@]}"); NGINX_IDX="${keys[-1]}"
+  bench_one nginx ceiling "$NGINX_PORT" baseline
 else
   failed_row nginx ceiling start
 fi
+ceiling_again() {  # one more sample of the ceiling, no warm-up
+  [ -n "$NGINX_STOP" ] || return 0
+  echo "## nginx again on 127.0.0.1:$NGINX_PORT" | tee -a "$RESULTS"
+  WORKLOADS=baseline WARMUP=0 OUT="$RAW" "$RUN" "http://127.0.0.1:$NGINX_PORT" nginx |
+    grep -E '^MEDIAN' | tee -a "$RESULTS"
+}
 
 # sessio-shop on each store.
 if [ ! -x "$SHOP" ]; then
@@ -250,7 +258,19 @@ for store in $STORES; do
   fi
   stop_pid "$SHOP_PID"; unset 'STOPS[-1]'
   [ "$store" = redis ] && { stop_pid "$REDIS_PID"; unset 'STOPS[-1]'; }
+  ceiling_again
 done
+if [ -n "$NGINX_STOP" ]; then
+  eval "$NGINX_STOP"; unset "STOPS[$NGINX_IDX]"
+  # the ceiling row: medians over every timed nginx run
+  runs="$(grep -h '^RESULT name=nginx run=[0-9]' "$RAW")"
+  med() { sed -nE "s/.* $1=([^ ]*).*/\1/p" <<<"$runs" | sort -g |
+          awk '{v[NR] = $1} END {if (NR == 0) {print "-"; exit}
+               print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+  errs="$(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^(non2xx|socket_errors)=/) {split($i, a, "="); e += a[2]}} END {print e + 0}' <<<"$runs")"
+  echo "SUMMARY name=nginx baseline_rps=$(med rps) baseline_p50_ms=$(med p50_ms) baseline_p99_ms=$(med p99_ms) runs=$(grep -c . <<<"$runs") errors=$errs" |
+    tee -a "$RESULTS"
+fi
 
 # The peers.
 if [ "${SKIP_PEERS:-0}" != 1 ] && [ -d "$PEERS_DIR" ]; then
@@ -300,7 +320,7 @@ done
       echo "| $name | failed: $(field failed "$s") | | | | | | | | | |"; continue
     fi
     if [ "${KIND[$name]}" = ceiling ]; then
-      echo "| $name (ceiling) | $(num "$(field baseline_rps "$s")") / p99 $(num "$(field baseline_p99_ms "$s")" 2) ms | – | – | – | – | – | – | – | – | $(field errors "$s") |"
+      echo "| $name \`return 200\` (ceiling, median of $(field runs "$s") runs) | $(num "$(field baseline_rps "$s")") (p50 / p99 $(num "$(field baseline_p50_ms "$s")" 2) / $(num "$(field baseline_p99_ms "$s")" 2) ms) | – | – | – | – | – | – | – | – | $(field errors "$s") |"
       continue
     fi
     c="$(field cart_rps "$s")"; r="$(field read_rps "$s")"
