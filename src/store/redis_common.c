@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,9 +76,11 @@ sessio_err sessio_redis_set_logger(sessio_store *st, sessio_log_fn fn,
 }
 
 /* ---- SIGPIPE ------------------------------------------------------------
- * hiredis writes with write(): a peer that closed the socket would raise
- * SIGPIPE and kill a process that did not ignore it. The signal is blocked
- * in the calling thread around each exchange and a pending one consumed. */
+ * A write to a socket the peer closed raises SIGPIPE, which kills a process
+ * that does not ignore it. Commands are sent with send(MSG_NOSIGNAL) (see
+ * exchange()); only the connect path (AUTH, SELECT), where hiredis writes
+ * with write(), blocks SIGPIPE in the calling thread and discards a pending
+ * one. */
 
 typedef struct pipe_guard {
   sigset_t old;
@@ -267,20 +270,55 @@ static void pool_put(rc_pool *p, rc_conn *cn) {
   cn->c = NULL;
 }
 
-/* One exchange; 1 on a reply, 0 when the connection failed. */
+/* Sends all of 'buf' with MSG_NOSIGNAL: a closed peer gives EPIPE, never
+ * SIGPIPE, without touching the signal mask (hiredis itself would write()).
+ * The socket is blocking with hiredis's send timeout. */
+static int send_all(int fd, const char *buf, size_t len) {
+  while (len > 0) {
+    ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return 0;
+    }
+    buf += n;
+    len -= (size_t)n;
+  }
+  return 1;
+}
+
+/* One exchange (after ASKING when 'asking'): 1 with '*reply', or 0 with
+ * '*kind' (a REDIS_ERR_* code) and errno telling why. */
 static int exchange(redisContext *c, int asking, int argc, const char **argv,
-                    const size_t *lens, redisReply **reply) {
+                    const size_t *lens, redisReply **reply, int *kind) {
+  static const char ask[] = "*1\r\n$6\r\nASKING\r\n";
+  char *cmd = NULL;
   void *r = NULL;
-  if (asking && redisAppendCommand(c, "ASKING") != REDIS_OK) return 0;
-  if (redisAppendCommandArgv(c, argc, argv, lens) != REDIS_OK) return 0;
+  int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
+  if (len < 0) {
+    *kind = REDIS_ERR_OOM;
+    return 0;
+  }
+  int sent = (!asking || send_all(c->fd, ask, sizeof ask - 1)) &&
+             send_all(c->fd, cmd, (size_t)len);
+  int e = errno;
+  redisFreeCommand(cmd);
+  if (!sent) {
+    errno = e;
+    *kind = REDIS_ERR_IO;
+    return 0;
+  }
+  /* The output buffer is empty: redisGetReply only reads. */
   if (asking) {
-    if (redisGetReply(c, &r) != REDIS_OK) return 0;
+    if (redisGetReply(c, &r) != REDIS_OK) goto fail;
     freeReplyObject(r);
     r = NULL;
   }
-  if (redisGetReply(c, &r) != REDIS_OK) return 0;
+  if (redisGetReply(c, &r) != REDIS_OK) goto fail;
   *reply = r;
   return 1;
+fail:
+  *kind = c->err ? c->err : REDIS_ERR_OTHER;
+  return 0;
 }
 
 sessio_err sessio__rc_pool_command(rc_pool *p, int asking, int argc,
@@ -292,17 +330,14 @@ sessio_err sessio__rc_pool_command(rc_pool *p, int asking, int argc,
     rc_conn cn;
     sessio_err rc = pool_get(p, &cn);
     if (rc != SESSIO_OK) return rc;
-    pipe_guard g;
-    pipe_block(&g);
+    int kind = 0;
     errno = 0;
-    int ok = exchange(cn.c, asking, argc, argv, lens, reply);
+    int ok = exchange(cn.c, asking, argc, argv, lens, reply, &kind);
     int e = errno;
-    pipe_unblock(&g);
     if (ok) {
       pool_put(p, &cn);
       return SESSIO_OK;
     }
-    int kind = cn.c->err;
     redisFree(cn.c);
     if (kind == REDIS_ERR_OOM) return SESSIO_ENOMEM;
     /* An idle connection the server closed (restart, idle timeout): the

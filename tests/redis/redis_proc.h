@@ -25,19 +25,19 @@
 #include <time.h>
 #include <unistd.h>
 
-static int64_t rp_mono_ms(void) {
+static inline int64_t rp_mono_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void rp_sleep_ms(int ms) {
+static inline void rp_sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
   }
 }
 
-static int rp_port_free(int port) {
+static inline int rp_port_free(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return 0;
   struct sockaddr_in a;
@@ -53,7 +53,7 @@ static int rp_port_free(int port) {
 /* A free port in [11000, 22000) (and port + 10000 for a cluster bus):
  * below Linux's ephemeral range (32768+), where client sockets in
  * TIME_WAIT would make a later bind fail. */
-static int rp_free_port(int need_bus) {
+static inline int rp_free_port(int need_bus) {
   for (int i = 0; i < 1000; i++) {
     unsigned r = 0;
     if (getrandom(&r, sizeof r, 0) != sizeof r) r = (unsigned)rand();
@@ -66,7 +66,7 @@ static int rp_free_port(int need_bus) {
 
 /* Starts redis-server on 127.0.0.1:'port' with persistence off (or
  * append-only with fsync always when 'aof'), files in 'dir'. */
-static pid_t rp_start(int port, const char *dir, int cluster, int aof) {
+static inline pid_t rp_start(int port, const char *dir, int cluster, int aof) {
   char portb[16], conf[64];
   snprintf(portb, sizeof portb, "%d", port);
   snprintf(conf, sizeof conf, "nodes-%d.conf", port);
@@ -122,7 +122,7 @@ static pid_t rp_start(int port, const char *dir, int cluster, int aof) {
 }
 
 /* Waits until the server at 'port' answers PING; 1 when it did. */
-static int rp_wait_ping(int port, int timeout_ms) {
+static inline int rp_wait_ping(int port, int timeout_ms) {
   int64_t end = rp_mono_ms() + timeout_ms;
   do {
     struct timeval tv = {0, 200000};
@@ -141,7 +141,7 @@ static int rp_wait_ping(int port, int timeout_ms) {
   return 0;
 }
 
-static void rp_kill(pid_t pid) {
+static inline void rp_kill(pid_t pid) {
   if (pid <= 0) return;
   kill(pid, SIGKILL);
   while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
@@ -149,7 +149,7 @@ static void rp_kill(pid_t pid) {
 }
 
 /* Runs one command on 127.0.0.1:'port'; the reply (free it) or NULL. */
-static redisReply *rp_command(int port, const char *cmd) {
+static inline redisReply *rp_command(int port, const char *cmd) {
   struct timeval tv = {1, 0};
   redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
   redisReply *r = NULL;
@@ -163,7 +163,7 @@ static redisReply *rp_command(int port, const char *cmd) {
 
 /* The node agrees the cluster is whole and, if a master, has a replica
  * in sync (so that it can fail over). */
-static int rp_cluster_ok(int port) {
+static inline int rp_cluster_ok(int port) {
   redisReply *r = rp_command(port, "CLUSTER INFO");
   int ok = r && r->type == REDIS_REPLY_STRING &&
            strstr(r->str, "cluster_state:ok") != NULL &&
@@ -180,7 +180,7 @@ static int rp_cluster_ok(int port) {
 
 /* A 3 masters + 3 replicas cluster on the six 'ports'. 1 when every node
  * reports cluster_state:ok within 'timeout_ms'. */
-static int rp_cluster_create(const int ports[6], int timeout_ms) {
+static inline int rp_cluster_create(const int ports[6], int timeout_ms) {
   char addr[6][32];
   const char *argv[16];
   int n = 0;
@@ -222,8 +222,33 @@ static int rp_cluster_create(const int ports[6], int timeout_ms) {
   }
 }
 
+/* Waits until the replica of the master at 'port' has everything the
+ * master has (its offset in INFO replication equals master_repl_offset).
+ * A WAIT on a fresh connection would not do: WAIT only covers the writes
+ * of its own connection. 1 when in sync within 'timeout_ms'. */
+static inline int rp_replica_in_sync(int port, int timeout_ms) {
+  int64_t end = rp_mono_ms() + timeout_ms;
+  for (;;) {
+    redisReply *r = rp_command(port, "INFO replication");
+    int ok = 0;
+    if (r && r->type == REDIS_REPLY_STRING) {
+      const char *m = strstr(r->str, "master_repl_offset:");
+      const char *s = strstr(r->str, "slave0:");
+      const char *o = s ? strstr(s, "offset=") : NULL;
+      if (strstr(r->str, "role:slave") != NULL)
+        ok = 1; /* not a master: nothing to wait for */
+      else if (m && o)
+        ok = strtoll(m + 19, NULL, 10) == strtoll(o + 7, NULL, 10);
+    }
+    if (r) freeReplyObject(r);
+    if (ok) return 1;
+    if (rp_mono_ms() > end) return 0;
+    rp_sleep_ms(10);
+  }
+}
+
 /* Removes the files in 'dir' (flat) and 'dir' itself. */
-static void rp_rmdir(const char *dir) {
+static inline void rp_rmdir(const char *dir) {
   DIR *d = opendir(dir);
   if (d != NULL) {
     struct dirent *e;
