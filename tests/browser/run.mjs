@@ -51,8 +51,9 @@ async function startShop() {
   const port = await freePort();
   const errPath = path.join(outDir, 'shop-stderr.log');
   const errFd = fs.openSync(errPath, 'w');
+  // log level info: the access log tells which pages the server really served
   const proc = spawn(binary, ['--listen', `127.0.0.1:${port}`, '--store', 'memory:',
-    '--log-level', 'warn'], { stdio: ['ignore', errFd, errFd] });
+    '--log-level', 'info'], { stdio: ['ignore', errFd, errFd] });
   fs.closeSync(errFd);
   let exited = null;
   proc.on('exit', (code, sig) => { exited = code ?? sig; });
@@ -84,6 +85,12 @@ async function stopShop(shop) {
   check('sessio-shop stopped cleanly, no sanitizer report',
     !/AddressSanitizer|LeakSanitizer|runtime error:/.test(err) && proc.exitCode === 0,
     `exit=${proc.exitCode} signal=${proc.signalCode} ${err.slice(-800)}`);
+}
+
+// GET requests in the shop's access log so far.
+function served(shop) {
+  const log = fs.readFileSync(shop.errPath, 'utf8');
+  return log.split('\n').filter((l) => /\bGET\b/.test(l) && /\bpath=/.test(l)).length;
 }
 
 async function snap(page, name) {
@@ -322,8 +329,15 @@ async function main() {
     await page.goto(`${base}/checkout/address`);
     const addr2 = await fillForm(page.locator('form[action$="/checkout/address"]').first(), tag + 'x');
     await submitForward(page, page.locator('form[action$="/checkout/address"]').first());
-    await page.goto(`${base}/checkout/review`);
+    const ship3 = page.locator('form[action$="/checkout/shipping"]').first();
+    await fillForm(ship3, tag);
+    await submitForward(page, ship3);
     await snap(page, 'review-before-logout');
+    const review2 = await page.content();
+    const addr2Texts = Object.values(addr2).filter((v) => v.includes(tag));
+    check('review before sign-out shows the new address',
+      new URL(page.url()).pathname === '/checkout/review' && addr2Texts.length > 0 &&
+      addr2Texts.every((v) => review2.includes(v)), page.url());
     await page.goto(`${base}/cart`);
     await snap(page, 'cart-before-logout');
     const privateBits = ['Signed in as', ...Object.values(addr2).filter((v) => v.includes(tag))];
@@ -333,8 +347,11 @@ async function main() {
     await snap(page, 'after-logout');
     check('signed out: no user name in the header', !(await text(page)).includes('Signed in as'));
     for (let i = 1; i <= 2; i++) {
+      const before = served(shop);
       await page.goBack();
       await page.waitForLoadState('load');
+      check(`history back ${i} was served again by the server (no-store)`, served(shop) > before,
+        `no new GET in the access log; now at ${page.url()}`);
       await snap(page, `history-back-${i}`);
       const body = await page.content();
       const where = new URL(page.url()).pathname;
