@@ -128,6 +128,21 @@ static void note_invalid_id(req *r) {
                        "window_s=%d", addr, count, INVALID_WINDOW_MS / 1000);
 }
 
+/* Store failures come in floods (every request fails while the store is
+ * down): at most one warning a second, with the count of the others. */
+static void store_warn(req *r, const char *what, sessio_err e) {
+  static _Atomic int64_t last_ms;
+  static atomic_uint suppressed;
+  int64_t last = atomic_load_explicit(&last_ms, memory_order_relaxed);
+  if (r->now - last < 1000 ||
+      !atomic_compare_exchange_strong(&last_ms, &last, r->now)) {
+    atomic_fetch_add_explicit(&suppressed, 1, memory_order_relaxed);
+    return;
+  }
+  shop_log(LOG_WARN, "msg=\"%s\" error=%s suppressed=%u", what, sessio_errname(e),
+           atomic_exchange(&suppressed, 0));
+}
+
 int req_session(req *r) {
   sessio_err e;
   if (r->s != NULL)
@@ -146,7 +161,7 @@ int req_session(req *r) {
   case SESSIO_EUNAVAIL:
   case SESSIO_EIO:
   case SESSIO_EBUSY:
-    shop_log(LOG_WARN, "msg=\"session load failed\" error=%s", sessio_errname(e));
+    store_warn(r, "session load failed", e);
     return 503;
   default:
     shop_log(LOG_ERROR, "msg=\"session load failed\" error=%s", sessio_errname(e));
@@ -174,7 +189,7 @@ int req_commit(req *r) {
   case SESSIO_EUNAVAIL:
   case SESSIO_EIO:
   case SESSIO_EBUSY:
-    shop_log(LOG_WARN, "msg=\"session commit failed\" error=%s", sessio_errname(e));
+    store_warn(r, "session commit failed", e);
     return 503;
   default:
     shop_log(LOG_ERROR, "msg=\"session commit failed\" error=%s", sessio_errname(e));

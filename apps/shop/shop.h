@@ -21,7 +21,7 @@
 #define SHOP_HEADERS_MAX (16 * 1024) /* all request headers; larger: 431 */
 #define SHOP_MHD_POOL (40 * 1024)    /* MHD's per-connection memory (main.c) */
 #define SHOP_FIELD_MAX 1024       /* one form field value; larger: 413 */
-#define SHOP_FIELDS_MAX 32        /* form fields per request; more: 413 */
+#define SHOP_FIELDS_MAX 20        /* form fields per request; more: 413 */
 #define SHOP_SKU_MAX 32           /* bytes of a SKU (API) */
 #define SHOP_QTY_MAX 99           /* per add */
 #define SHOP_TEXT_MAX 200         /* a checkout text field */
@@ -112,7 +112,8 @@ typedef struct req {
   /* form fields, decoded in place in 'body' */
   form_field f[SHOP_FIELDS_MAX];
   size_t nf;
-  char inline_body[512];
+  char inline_body[256]; /* small bodies (a cart add); keeps req under
+                         * malloc's per-thread cache limit (1032 bytes) */
 } req;
 
 /* Request plumbing (http.c). */
