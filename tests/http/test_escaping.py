@@ -139,3 +139,35 @@ def test_login_form_is_prefilled_with_nothing_secret(shop):
     c = Client(shop)
     f = find_form(c.get("/login").text, "/login")
     assert not f.field("password")["value"]
+
+
+# ---- NUL inside JSON strings (\u0000): never truncated into another value -------------------
+
+@pytest.mark.parametrize("body", [{"user": "alice\u0000x", "password": "wonderland"},
+                                  {"user": "alice", "password": "wonderland\u0000junk"},
+                                  {"user": "bob", "password": "builder\u0000"}])
+def test_json_login_with_nul_in_a_string_is_refused(shop, body):
+    """A JSON string holding \\u0000 must not be cut at the NUL: 'alice\\0x'
+    is not alice, 'wonderland\\0junk' is not her password. (The form path
+    already answers 400 for %00.)"""
+    c = Client(shop)
+    r = c.api("POST", "/api/login", body)
+    assert r.status_code in (400, 401), f"{body!r} -> {r.status_code} {r.text[:80]}"
+    assert not c.cookie
+
+
+def test_json_sku_with_nul_is_rejected_not_truncated(shop):
+    c = Client(shop)
+    r = c.api("POST", "/api/cart", {"sku": "a\u0000b", "qty": 1})
+    if r.status_code == 200:
+        assert r.json()["cart"] == {"a\u0000b": 1}, f"SKU cut at the NUL: {r.json()['cart']}"
+    else:
+        assert r.status_code == 400 and not c.cookie
+
+
+def test_json_prefs_with_nul_is_rejected_not_truncated(shop):
+    c = Client(shop)
+    c.add_api("N1")
+    r = c.api("PUT", "/api/prefs", {"theme": "dark\u0000evil", "lang": "en"})
+    assert r.status_code == 400, f"theme 'dark\\0evil' -> {r.status_code}"
+    assert c.session()["prefs"].get("theme") != "dark"
