@@ -5,6 +5,7 @@ limit gets a 4xx, not a crash; two live session cookies resolve the same
 way in any order (S12)."""
 import json
 import random
+import re
 import threading
 import urllib.parse
 
@@ -139,6 +140,33 @@ def test_login_form_is_prefilled_with_nothing_secret(shop):
     c = Client(shop)
     f = find_form(c.get("/login").text, "/login")
     assert not f.field("password")["value"]
+
+
+@pytest.mark.parametrize("path", ["/login?next=%22%3E%3Cimg%20src%3Dx%3E",
+                                  "/%3Cimg%20src=x%3E", "/checkout/%3Cimg%20src=x%3E"])
+def test_reflected_input_is_escaped(client, path):
+    r = client.get(path)
+    assert "<img src=x" not in r.text, f"GET {path} reflects raw HTML"
+
+
+def test_unknown_sku_error_page_does_not_reflect_html(client):
+    r = client.request("POST", "/cart/add", data={"sku": "<img src=x>", "qty": "1"})
+    assert r.status_code == 400
+    assert "<img src=x" not in r.text
+
+
+def test_access_log_lines_cannot_be_forged_through_the_path_S20(make_shop):
+    s = make_shop(log_level="info")
+    c = Client(s)
+    c.get("/x%22%20level=error%20msg=%22forged")
+    c.get("/y%0Alevel=error%20msg=forged2")
+    s.stop()
+    lines = [l for l in s.stderr().splitlines() if "forged" in l]
+    assert lines, "the requests are not in the access log"
+    for line in lines:
+        keys = [m.group(1) for m in re.finditer(r'(?:^|\s)([\w.-]+)=("(?:[^"\\]|\\.)*"|\S*)', line)]
+        assert keys.count("level") == 1 and keys.count("msg") <= 1, f"forged keys: {line}"
+        assert "level=info" in line, line
 
 
 # ---- NUL inside JSON strings (\u0000): never truncated into another value -------------------
