@@ -306,8 +306,10 @@ static sessio_err cluster_exec(rc_store *rs, const char *key, size_t klen,
 /* gc/iterate scan: each master of the current map in turn. */
 static sessio_err cluster_scan(rc_store *rs, rc_cursor *cur,
                                const char *pattern, size_t count,
-                               char ***keys, size_t *n, int *wrapped) {
+                               char ***keys, size_t *n, int *wrapped,
+                               rc_pool **from) {
   cluster_store *cs = (cluster_store *)rs;
+  *from = NULL;
   *keys = NULL;
   *n = 0;
   *wrapped = 0;
@@ -328,6 +330,7 @@ static sessio_err cluster_scan(rc_store *rs, rc_cursor *cur,
     return SESSIO_OK;
   }
   int ended = 0;
+  *from = &node->pool;
   sessio_err rc = sessio__rc_scan_pool(&node->pool, &cur->cur, pattern, count,
                                        keys, n, &ended);
   if (rc != SESSIO_OK) return rc;

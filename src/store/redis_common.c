@@ -361,6 +361,65 @@ sessio_err sessio__rc_pool_command(rc_pool *p, int asking, int argc,
   }
 }
 
+sessio_err sessio__rc_pool_pipeline(rc_pool *p, size_t n, const int *argcs,
+                                    const char *const *const *argvs,
+                                    const size_t *const *lens,
+                                    redisReply **replies) {
+  size_t len = 0, cap = 0, got = 0;
+  char *buf = NULL;
+  sessio_err rc = SESSIO_OK;
+  for (size_t i = 0; i < n; i++) replies[i] = NULL;
+  for (size_t i = 0; i < n; i++) {
+    char *cmd = NULL;
+    int cl = redisFormatCommandArgv(&cmd, argcs[i], (const char **)argvs[i],
+                                    lens[i]);
+    if (cl < 0) {
+      rc = SESSIO_ENOMEM;
+      goto done;
+    }
+    if (len + (size_t)cl > cap) {
+      size_t nc = (len + (size_t)cl) * 2;
+      char *nb = realloc(buf, nc);
+      if (nb == NULL) {
+        redisFreeCommand(cmd);
+        rc = SESSIO_ENOMEM;
+        goto done;
+      }
+      buf = nb;
+      cap = nc;
+    }
+    memcpy(buf + len, cmd, (size_t)cl);
+    len += (size_t)cl;
+    redisFreeCommand(cmd);
+  }
+  rc_conn cn;
+  if ((rc = pool_get(p, &cn)) != SESSIO_OK) goto done;
+  int ok = send_all(cn.c->fd, buf, len);
+  for (; ok && got < n; got++) {
+    void *r = NULL;
+    ok = redisGetReply(cn.c, &r) == REDIS_OK;
+    replies[got] = r;
+  }
+  if (ok) {
+    pool_put(p, &cn);
+    goto done;
+  }
+  redisFree(cn.c);
+  pthread_mutex_lock(&p->mu); /* whatever broke it, start afresh */
+  p->gen++;
+  free_idle_locked(p);
+  pthread_mutex_unlock(&p->mu);
+  rc = SESSIO_EUNAVAIL;
+done:
+  if (rc != SESSIO_OK)
+    for (size_t i = 0; i < n; i++) {
+      if (replies[i]) freeReplyObject(replies[i]);
+      replies[i] = NULL;
+    }
+  free(buf);
+  return rc;
+}
+
 /* Moves the string elements of an array reply into a malloc()ed array. */
 static sessio_err take_keys(redisReply *arr, char ***keys, size_t *n) {
   *keys = NULL;
@@ -871,6 +930,7 @@ sessio_err sessio__rc_store_init(rc_store *rs, const rc_ops *ops,
   rs->gc_keys = NULL;
   rs->gc_n = rs->gc_i = 0;
   rs->gc_wrapped = 0;
+  rs->gc_from = NULL;
   return SESSIO_OK;
 }
 
@@ -1154,6 +1214,66 @@ static sessio_err gc_one(rc_store *rs, const char *name, int64_t now,
   return rc;
 }
 
+/* gc_one for 'n' keys scanned on 'from', their commands pipelined there.
+ * A key whose answer is an error (NOSCRIPT, MOVED after a topology change)
+ * is done again by gc_one, which handles those. */
+#define GC_BATCH 128
+
+static sessio_err gc_batch(rc_store *rs, rc_pool *from, char **keys, size_t n,
+                           int64_t now, size_t *removed) {
+  sessio_err rc = SESSIO_OK;
+  if (from == NULL || n < 2) {
+    for (size_t i = 0; i < n && rc == SESSIO_OK; i++)
+      rc = gc_one(rs, keys[i], now, removed);
+    return rc;
+  }
+  char nowb[24];
+  size_t nowl = (size_t)snprintf(nowb, sizeof nowb, "%" PRId64, now);
+  int argcs[GC_BATCH];
+  const char *argvs[GC_BATCH][5];
+  size_t lens[GC_BATCH][5];
+  const char *const *av[GC_BATCH];
+  const size_t *lv[GC_BATCH];
+  size_t idx[GC_BATCH], m = 0;
+  redisReply *replies[GC_BATCH];
+  for (size_t i = 0; i < n && i < GC_BATCH; i++) {
+    sessio_key k;
+    size_t nl = strlen(keys[i]);
+    char kind = parse_keyname(rs, keys[i], nl, &k);
+    if (kind == 's') {
+      const char *a[5] = {"EVALSHA", scripts[S_GC].sha, "1", keys[i], nowb};
+      size_t l[5] = {7, 40, 1, nl, nowl};
+      memcpy(argvs[m], a, sizeof a);
+      memcpy(lens[m], l, sizeof l);
+      argcs[m] = 5;
+    } else if (kind == 'u') {
+      const char *a[4] = {"ZREMRANGEBYSCORE", keys[i], "-inf", nowb};
+      size_t l[4] = {16, nl, 4, nowl};
+      memcpy(argvs[m], a, sizeof a);
+      memcpy(lens[m], l, sizeof l);
+      argcs[m] = 4;
+    } else {
+      continue; /* not ours: examined, nothing to do */
+    }
+    av[m] = argvs[m];
+    lv[m] = lens[m];
+    idx[m++] = i;
+  }
+  if (m == 0) return SESSIO_OK;
+  rc = sessio__rc_pool_pipeline(from, m, argcs, av, lv, replies);
+  if (rc != SESSIO_OK) return rc;
+  for (size_t j = 0; j < m; j++) {
+    redisReply *r = replies[j];
+    if (r->type == REDIS_REPLY_ERROR) {
+      if (rc == SESSIO_OK) rc = gc_one(rs, keys[idx[j]], now, removed);
+    } else if (argcs[j] == 5 && int_reply(r, 0) == 1) {
+      (*removed)++;
+    }
+    freeReplyObject(r);
+  }
+  return rc;
+}
+
 sessio_err sessio__rc_gc(sessio_store *st, int64_t now, size_t max_work,
                          size_t *removed, int *done) {
   rc_store *rs = (rc_store *)st;
@@ -1165,8 +1285,12 @@ sessio_err sessio__rc_gc(sessio_store *st, int64_t now, size_t max_work,
   pthread_mutex_lock(&rs->gc_mu);
   while (work < max_work) {
     if (rs->gc_i < rs->gc_n) {
-      work++;
-      rc = gc_one(rs, rs->gc_keys[rs->gc_i++], now, &rem);
+      size_t k = rs->gc_n - rs->gc_i;
+      if (k > max_work - work) k = max_work - work;
+      if (k > GC_BATCH) k = GC_BATCH;
+      work += k;
+      rc = gc_batch(rs, rs->gc_from, rs->gc_keys + rs->gc_i, k, now, &rem);
+      rs->gc_i += k;
       if (rc != SESSIO_OK) break;
       continue;
     }
@@ -1182,7 +1306,7 @@ sessio_err sessio__rc_gc(sessio_store *st, int64_t now, size_t max_work,
     size_t n = 0;
     int wrapped = 0;
     rc = rs->ops->scan(rs, &rs->gc_cur, pattern, max_work - work, &keys, &n,
-                       &wrapped);
+                       &wrapped, &rs->gc_from);
     if (rc != SESSIO_OK) break;
     rs->gc_keys = keys;
     rs->gc_n = n;
@@ -1207,7 +1331,8 @@ sessio_err sessio__rc_iterate(sessio_store *st, int64_t now,
   while (!wrapped && !stop && rc == SESSIO_OK) {
     char **keys = NULL;
     size_t n = 0;
-    rc = rs->ops->scan(rs, &cur, pattern, 200, &keys, &n, &wrapped);
+    rc_pool *from;
+    rc = rs->ops->scan(rs, &cur, pattern, 200, &keys, &n, &wrapped, &from);
     for (size_t i = 0; i < n && !stop && rc == SESSIO_OK; i++) {
       sessio_key k;
       sessio_record rec;

@@ -68,6 +68,13 @@ void sessio__rc_pool_destroy(rc_pool *p);
 sessio_err sessio__rc_pool_command(rc_pool *p, int asking, int argc,
                                    const char **argv, const size_t *lens,
                                    redisReply **reply, int *maybe_done);
+/* Sends 'n' commands in one write on one pooled connection and reads the
+ * 'n' replies into 'replies' (each may be an error reply). SESSIO_EUNAVAIL
+ * (no reply kept) when the connection fails; nothing is retried. */
+sessio_err sessio__rc_pool_pipeline(rc_pool *p, size_t n, const int *argcs,
+                                    const char *const *const *argvs,
+                                    const size_t *const *lens,
+                                    redisReply **replies);
 /* One "SCAN *cur MATCH pattern COUNT count" step on 'pool': the keys
  * returned are malloc()ed strings in a malloc()ed array; '*cur' moves on
  * and '*wrapped' is set when it came back to 0. */
@@ -98,9 +105,11 @@ typedef struct rc_ops {
    * matching 'pattern' are returned in '*keys' (a malloc()ed array of
    * malloc()ed strings, '*n' of them; both may be empty), '*cur' moves on,
    * and '*wrapped' is set (and '*cur' zeroed) when every server has been
-   * scanned to its end. */
+   * scanned to its end. '*from' is the server the keys came from (gc sends
+   * its commands for them there, pipelined). */
   sessio_err (*scan)(rc_store *rs, rc_cursor *cur, const char *pattern,
-                     size_t count, char ***keys, size_t *n, int *wrapped);
+                     size_t count, char ***keys, size_t *n, int *wrapped,
+                     rc_pool **from);
 } rc_ops;
 
 #define RC_PREFIX_MAX 64
@@ -118,6 +127,7 @@ struct rc_store {
   char **gc_keys;            /* keys scanned but not yet examined */
   size_t gc_n, gc_i;
   int gc_wrapped;            /* the scan that produced gc_keys wrapped */
+  rc_pool *gc_from;          /* the server gc_keys came from */
 };
 
 /* Common URL options, filled by sessio__rc_parse_param. */
