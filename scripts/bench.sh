@@ -177,11 +177,14 @@ fi
 # ---- 2. HTTP ------------------------------------------------------------------------
 ORDER=()        # row names, in run order
 declare -A KIND # row name -> "ceiling" | "sessio" | "peer"
-bench_one() {   # bench_one NAME KIND PORT [WORKLOADS]: run.sh against a running server
+peer_pids() {  # peer_pids NAME PORT: the PIDs in a peer's pid files (see peers/lib)
+  cat "${PEERS_WORK:-/tmp/sessio-peers}/run/$1-$2/"*.pid 2>/dev/null | tr '\n' ' '
+}
+bench_one() {   # bench_one NAME KIND PORT PIDS [WORKLOADS]: run.sh against a running server
   local name="$1" kind="$2" port="$3"
   ORDER+=("$name"); KIND[$name]="$kind"
   echo "## $name on 127.0.0.1:$port" | tee -a "$RESULTS"
-  WORKLOADS="${4:-baseline cart read probe}" OUT="$RAW" \
+  SERVER_PIDS="$4" WORKLOADS="${5:-baseline cart read probe}" OUT="$RAW" \
     "$RUN" "http://127.0.0.1:$port" "$name" | grep -E '^(SETUP|MEDIAN|PROBE|SUMMARY)' |
     tee -a "$RESULTS"
 }
@@ -199,20 +202,22 @@ NGINX_PORT="$(free_port)"; NGINX_STOP=""
 if [ -x "$PEERS_DIR/nginx-baseline/start.sh" ]; then
   if "$PEERS_DIR/nginx-baseline/start.sh" "$NGINX_PORT" >>"$RAW" 2>&1; then
     NGINX_STOP="'$PEERS_DIR/nginx-baseline/stop.sh' $NGINX_PORT >>'$RAW' 2>&1"
+    NGINX_PIDS="$(peer_pids nginx-baseline "$NGINX_PORT")"
   fi
 elif start_own_nginx "$NGINX_PORT"; then
-  NGINX_STOP="stop_pid $NGINX_PID"; unset 'STOPS[-1]'
+  NGINX_STOP="stop_pid $NGINX_PID"; unset 'STOPS[-1]'; NGINX_PIDS="$NGINX_PID"
 fi
 if [ -n "$NGINX_STOP" ]; then
   STOPS+=("$NGINX_STOP"); keys=("${!STOPS[@]}"); NGINX_IDX="${keys[-1]}"
-  bench_one nginx ceiling "$NGINX_PORT" baseline
+  bench_one nginx ceiling "$NGINX_PORT" "$NGINX_PIDS" baseline
 else
   failed_row nginx ceiling start
 fi
 ceiling_again() {  # one more sample of the ceiling, no warm-up
   [ -n "$NGINX_STOP" ] || return 0
   echo "## nginx again on 127.0.0.1:$NGINX_PORT" | tee -a "$RESULTS"
-  WORKLOADS=baseline WARMUP=0 OUT="$RAW" "$RUN" "http://127.0.0.1:$NGINX_PORT" nginx |
+  SERVER_PIDS="$NGINX_PIDS" WORKLOADS=baseline WARMUP=0 OUT="$RAW" \
+    "$RUN" "http://127.0.0.1:$NGINX_PORT" nginx |
     grep -E '^MEDIAN' | tee -a "$RESULTS"
 }
 
@@ -243,7 +248,7 @@ for store in $STORES; do
     [ "$store" = redis ] && { stop_pid "$REDIS_PID"; unset 'STOPS[-1]'; }
     continue
   fi
-  bench_one "$name" sessio "$p"
+  bench_one "$name" sessio "$p" "$SHOP_PID"
   if [ "$store" = memory ] && [ "$RSS_SESSIONS" -gt 0 ]; then
     # Memory target: RSS of the shop holding RSS_SESSIONS more live sessions.
     r0="$(rss_kib "$SHOP_PID")"
@@ -268,7 +273,7 @@ if [ -n "$NGINX_STOP" ]; then
           awk '{v[NR] = $1} END {if (NR == 0) {print "-"; exit}
                print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
   errs="$(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^(non2xx|socket_errors)=/) {split($i, a, "="); e += a[2]}} END {print e + 0}' <<<"$runs")"
-  echo "SUMMARY name=nginx baseline_rps=$(med rps) baseline_p50_ms=$(med p50_ms) baseline_p99_ms=$(med p99_ms) runs=$(grep -c . <<<"$runs") errors=$errs" |
+  echo "SUMMARY name=nginx baseline_rps=$(med rps) baseline_p50_ms=$(med p50_ms) baseline_p99_ms=$(med p99_ms) baseline_cpu_us=$(med server_cpu_us) runs=$(grep -c . <<<"$runs") errors=$errs" |
     tee -a "$RESULTS"
 fi
 
@@ -282,7 +287,7 @@ if [ "${SKIP_PEERS:-0}" != 1 ] && [ -d "$PEERS_DIR" ]; then
         "$PEERS_DIR/$peer/stop.sh" "$p" >>"$RAW" 2>&1; failed_row "$peer" peer start; continue
       fi
       STOPS+=("'$PEERS_DIR/$peer/stop.sh' $p")
-      bench_one "$peer" peer "$p"
+      bench_one "$peer" peer "$p" "$(peer_pids "$peer" "$p")"
       "$PEERS_DIR/$peer/stop.sh" "$p" >>"$RAW" 2>&1; unset 'STOPS[-1]'
     done
   else
@@ -312,20 +317,20 @@ done
   echo
   echo "## Table (medians of $REPS runs of $DURATION, wrk -t$THREADS -c$CONNS; ceiling = nginx \`return 200\`)"
   echo
-  echo "| server | healthz rps | cart rps | cart p50 / p99 ms | read rps | read p50 / p99 ms | lost per probe | cart / ceiling | cart / sessio-memory | read / ceiling | errors |"
-  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  echo "| server | healthz rps | cart rps | cart p50 / p99 ms | read rps | read p50 / p99 ms | lost per probe | cart / ceiling | cart / sessio-memory | read / ceiling | server CPU us/req healthz / cart / read | errors |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   for name in "${ORDER[@]}"; do
     s="${S[$name]}"
     if [ -z "$s" ] || [[ "$s" == *failed=* ]]; then
-      echo "| $name | failed: $(field failed "$s") | | | | | | | | | |"; continue
+      echo "| $name | failed: $(field failed "$s") | | | | | | | | | | |"; continue
     fi
     if [ "${KIND[$name]}" = ceiling ]; then
-      echo "| $name \`return 200\` (ceiling, median of $(field runs "$s") runs) | $(num "$(field baseline_rps "$s")") (p50 / p99 $(num "$(field baseline_p50_ms "$s")" 2) / $(num "$(field baseline_p99_ms "$s")" 2) ms) | – | – | – | – | – | – | – | – | $(field errors "$s") |"
+      echo "| $name \`return 200\` (ceiling, median of $(field runs "$s") runs) | $(num "$(field baseline_rps "$s")") (p50 / p99 $(num "$(field baseline_p50_ms "$s")" 2) / $(num "$(field baseline_p99_ms "$s")" 2) ms) | – | – | – | – | – | – | – | – | $(num "$(field baseline_cpu_us "$s")" 1) / – / – | $(field errors "$s") |"
       continue
     fi
     c="$(field cart_rps "$s")"; r="$(field read_rps "$s")"
     lost="$(field lost "$s" | sed 's/,/, /g')"
-    echo "| $name | $(num "$(field baseline_rps "$s")") | $(num "$c") | $(num "$(field cart_p50_ms "$s")" 2) / $(num "$(field cart_p99_ms "$s")" 2) | $(num "$r") | $(num "$(field read_p50_ms "$s")" 2) / $(num "$(field read_p99_ms "$s")" 2) | $lost of ${PROBE_TOTAL:-200} | $(ratio "$c" "$ceil") | $(ratio "$c" "$ref") | $(ratio "$r" "$ceil") | $(field errors "$s") |"
+    echo "| $name | $(num "$(field baseline_rps "$s")") | $(num "$c") | $(num "$(field cart_p50_ms "$s")" 2) / $(num "$(field cart_p99_ms "$s")" 2) | $(num "$r") | $(num "$(field read_p50_ms "$s")" 2) / $(num "$(field read_p99_ms "$s")" 2) | $lost of ${PROBE_TOTAL:-200} | $(ratio "$c" "$ceil") | $(ratio "$c" "$ref") | $(ratio "$r" "$ceil") | $(num "$(field baseline_cpu_us "$s")" 1) / $(num "$(field cart_cpu_us "$s")" 1) / $(num "$(field read_cpu_us "$s")" 1) | $(field errors "$s") |"
   done
   echo
   [ -n "$SHOP_RSS_LINE" ] && echo "$SHOP_RSS_LINE"
@@ -335,6 +340,10 @@ done
     sq="$(field cart_rps "${S[sessio-sqlite]:-}")"
     [[ "$sq" =~ ^[0-9.]+$ ]] && echo "sessio-sqlite / fastest peer = $(ratio "$sq" "$fastest_rps")x"
   fi
+  cc="$(field baseline_cpu_us "${S[nginx]:-}")"
+  mc="$(field cart_cpu_us "${S[sessio-memory]:-}")"; mr="$(field read_cpu_us "${S[sessio-memory]:-}")"
+  [[ "$cc" =~ ^[0-9.]+$ && "$mc" =~ ^[0-9.]+$ ]] &&
+    echo "by server CPU per request (independent of the machine's other load): ceiling $cc us; sessio-memory cart $mc us, read $mr us: cart at $(ratio "$cc" "$mc") and read at $(ratio "$cc" "$mr") of the ceiling"
   sh="$(field baseline_rps "${S[sessio-memory]:-}")"
   [[ "$ref" =~ ^[0-9.]+$ && "$sh" =~ ^[0-9.]+$ ]] &&
     echo "sessio-memory cart / its own healthz = $(ratio "$ref" "$sh")"
