@@ -81,7 +81,8 @@ else
     2>/dev/null | grep -v '^#' | grep . | head -60 > "$OUTDIR/self.txt"
   perf report -i "$OUTDIR/perf.data" "${cm[@]}" --children --stdio -g none --percent-limit 2 \
     2>/dev/null | grep -v '^#' | grep . | head -60 > "$OUTDIR/inclusive.txt"
-  perf report -i "$OUTDIR/perf.data" "${cm[@]}" --no-children --stdio -g none --sort dso \
+  # (perf 6.1 drops most rows of "--sort dso" under --comms: sort by comm,dso instead)
+  perf report -i "$OUTDIR/perf.data" --no-children --stdio -g none --sort comm,dso \
     2>/dev/null | grep -v '^#' | grep . | head -15 > "$OUTDIR/dso.txt"
   echo "== by shared object"; cat "$OUTDIR/dso.txt"
 fi
