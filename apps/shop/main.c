@@ -369,7 +369,7 @@ static int make_manager(const options *o, sessio_store *st, sessio_manager **out
 static struct MHD_Daemon *start_daemon(shop *sh, const options *o,
                                        const struct sockaddr_storage *ss, int v6,
                                        int epoll) {
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
                    (epoll ? MHD_USE_EPOLL : MHD_USE_POLL) | (v6 ? MHD_USE_IPv6 : 0);
   return MHD_start_daemon(
       flags, 0, NULL, NULL, shop_handler, sh,

@@ -177,7 +177,8 @@ static int page_start(page *p, req *r, const char *title, const char *nav) {
     sb_puts(b, "<a class=\"button small\" id=\"signin\" href=\"/login\">Sign in</a>");
   }
   sb_puts(b, "</div>\n</header>\n<main>\n");
-  if (sessio_exists(r->s) && sessio_flash_take(r->s, "notice", &flash)) {
+  /* A flash is consumed when shown; HEAD shows nothing, so changes nothing. */
+  if (r->meth != M_HEAD && sessio_exists(r->s) && sessio_flash_take(r->s, "notice", &flash)) {
     sb_puts(b, "<p class=\"flash\" role=\"status\">");
     sb_html(b, flash);
     sb_puts(b, "</p>\n");
@@ -212,7 +213,7 @@ static const char *safe_next(const char *next) {
       strlen(next) > 512)
     return "/";
   for (const char *c = next; *c; c++)
-    if ((unsigned char)*c < 0x21 || *c == 0x7f || *c == '\\')
+    if ((unsigned char)*c < 0x21 || (unsigned char)*c >= 0x7f || *c == '\\')
       return "/";
   return next;
 }
