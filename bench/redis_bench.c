@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "sessio.h"
@@ -34,6 +35,15 @@ static void fail(const char *what, sessio_err err) {
   fprintf(stderr, "redis_bench: %s failed: %s\n", what,
           err ? sessio_strerror(err) : "wrong result");
   failures++;
+}
+
+/* User + system CPU seconds of this process (who = RUSAGE_SELF) or of its
+ * waited-for children (RUSAGE_CHILDREN: redis-benchmark). */
+static double cpu_s(int who) {
+  struct rusage ru;
+  getrusage(who, &ru);
+  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -139,11 +149,11 @@ static double bench_commits(env *e, int existing, int threads, long n) {
       return 0;
     }
   }
-  double t0 = mono_ns();
+  double t0 = mono_ns(), c0 = cpu_s(RUSAGE_SELF);
   for (int t = 0; t < threads; t++)
     pthread_create(&th[t], NULL, worker_main, &w[t]);
   for (int t = 0; t < threads; t++) pthread_join(th[t], NULL);
-  double wall = mono_ns() - t0;
+  double wall = mono_ns() - t0, cpu = cpu_s(RUSAGE_SELF) - c0;
   long total = n * threads, errors = 0;
   double *all = malloc((size_t)total * sizeof(double));
   if (all != NULL) {
@@ -155,10 +165,12 @@ static double bench_commits(env *e, int existing, int threads, long n) {
     rate = (double)total * 1e9 / wall;
     if (verbose)
       printf("redis %-9s begin+set+commit %d thread%s %9.0f commits/s"
-           "  p50 %7.1f us  p99 %7.1f us  (n=%ld, errors=%ld)\n",
-           existing ? "existing" : "new", threads, threads > 1 ? "s" : " ",
-           rate, all[total / 2] / 1e3, all[(long)((double)total * 0.99)] / 1e3,
-           total, errors);
+             "  p50 %7.1f us  p99 %7.1f us  cpu %5.1f us/commit"
+             "  (n=%ld, errors=%ld)\n",
+             existing ? "existing" : "new", threads, threads > 1 ? "s" : " ",
+             rate, all[total / 2] / 1e3,
+             all[(long)((double)total * 0.99)] / 1e3,
+             cpu * 1e6 / (double)total, total, errors);
     fflush(stdout);
     free(all);
   }
@@ -175,6 +187,7 @@ static double redis_benchmark(const char *host, int port, int clients,
            "redis-benchmark -h %s -p %d -t set -c %d -n %ld -P 1 -q "
            "2>/dev/null",
            host, port, clients, n);
+  double c0 = cpu_s(RUSAGE_CHILDREN);
   FILE *p = popen(cmd, "r");
   if (p == NULL) return 0;
   while (fgets(line, sizeof line, p) != NULL) {
@@ -186,10 +199,11 @@ static double redis_benchmark(const char *host, int port, int clients,
     }
   }
   pclose(p);
+  double cpu = cpu_s(RUSAGE_CHILDREN) - c0;
   if (verbose)
     printf("redis-benchmark -h %s -p %d -t set -c %d -n %ld -P 1: "
-           "%9.0f SET/s\n",
-           host, port, clients, n, rate);
+           "%9.0f SET/s  cpu %5.1f us/SET (redis-benchmark itself)\n",
+           host, port, clients, n, rate, cpu * 1e6 / (double)n);
   fflush(stdout);
   return rate;
 }
@@ -319,5 +333,21 @@ int main(int argc, char **argv) {
   sessio_manager_free(e.m);
   sessio_store_close(e.st);
   bench_gc(gc_url, n);
+  /* Redis's own CPU per command, which does not depend on the load. */
+  char cmd[400], line[512];
+  snprintf(cmd, sizeof cmd, "redis-cli -h %s -p %d info commandstats", host,
+           port);
+  FILE *p = popen(cmd, "r");
+  while (p && fgets(line, sizeof line, p) != NULL) {
+    if (strncmp(line, "cmdstat_set:", 12) == 0 ||
+        strncmp(line, "cmdstat_get:", 12) == 0 ||
+        strncmp(line, "cmdstat_evalsha:", 16) == 0) {
+      char *u = strstr(line, "usec_per_call=");
+      printf("redis server %.*s %.*s us per call\n",
+             (int)strcspn(line + 8, ":"), line + 8,
+             u ? (int)strcspn(u + 14, ",") : 1, u ? u + 14 : "?");
+    }
+  }
+  if (p) pclose(p);
   return failures ? 1 : 0;
 }
