@@ -41,7 +41,12 @@ BASE="http://127.0.0.1:$PORT"
 PID=$!
 up=1
 for ((i = 0; i < 100; i++)); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' -m 1 "$BASE/healthz")" = 200 ] && { up=0; break; }
+  "$PY" - "$PORT" <<'PYEOF' 2>/dev/null && { up=0; break; }
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=1)
+c.request("GET", "/healthz")
+sys.exit(0 if c.getresponse().status == 200 else 1)
+PYEOF
   kill -0 "$PID" 2>/dev/null || break
   sleep 0.1
 done
