@@ -7,7 +7,8 @@ import pytest
 from shoplib import Client, find_form, set_cookies
 
 EVIL = [{"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"},
-        {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}]
+        {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+        {"Origin": "null"}]  # an opaque origin (sandboxed frame, data: URL) is not same-site
 
 
 @pytest.fixture(scope="module")

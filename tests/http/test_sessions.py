@@ -147,3 +147,13 @@ def test_html_sign_out_everywhere_else_S18(module_shop):
     assert r.status_code == 303, r.status_code
     assert _signed_in(a)
     assert not _signed_in(b) and not _signed_in(c)
+
+
+def test_revoking_the_current_handle_signs_this_client_out_S18(module_shop):
+    a = _login(module_shop, "bob", "self")
+    cookie = a.cookie
+    ha = entry_handle(entry_for_ua(_entries(a)[0], a.ua))
+    r = a.api("DELETE", f"/api/sessions/{ha}")
+    assert r.status_code in (200, 204), r.status_code
+    js = Client(module_shop).get("/api/session", cookie=cookie).json()
+    assert js["authenticated"] is False and js["csrf"] is None
