@@ -8,10 +8,11 @@ import ctypes.util
 import os
 import subprocess
 import threading
+import time
 
 import pytest
 
-from shoplib import Client, Shop, set_cookies, well_formed_id
+from shoplib import Client, Shop, session_entries, set_cookies, well_formed_id
 
 
 def _sid_cookie(r):
@@ -173,3 +174,21 @@ def test_many_invalid_ids_from_one_client_are_throttled_or_reported_S21(make_sho
     assert 429 in codes or warn, f"200 forged IDs: statuses {codes}, no warning in the log"
     if os.environ.get("SESSIO_TESTS_VERBOSE"):
         print(warn[:3])
+
+
+def test_remember_cookie_never_outlives_the_server_session_S8(make_shop):
+    """S8: a remember-me cookie's Max-Age is never longer than the session's
+    server-side lifetime (expires_at from GET /api/sessions). Note: with
+    --absolute 1h --remember 2h the shop sends Max-Age=7200: remember-me
+    sessions use the remember lifetime as their absolute limit (sessio.h)."""
+    s = make_shop(args=["--absolute", "1h", "--remember", "2h"])
+    c = Client(s, ua="remember-check")
+    t0 = time.time()
+    r = c.api_login("bob", remember=True)
+    max_age = int(_sid_cookie(r).get("Max-Age"))
+    js = c.get("/api/sessions").json()
+    mine = [e for e in session_entries(js) if e.get("info") == "remember-check"
+            or "remember-check" in str(e)]
+    assert mine, js
+    expires = next(v for k, v in mine[0].items() if "expire" in k)
+    assert t0 + max_age <= expires / 1000 + 5, f"cookie Max-Age {max_age} outlives expires_at"

@@ -180,3 +180,14 @@ def test_unknown_flag_is_refused(make_shop):
     s = make_shop(args=["--no-such-flag"], start=False)
     p = subprocess.run(s.args, capture_output=True, text=True, timeout=20)
     assert p.returncode != 0
+
+
+def test_static_files_are_typed_cacheable_and_cookie_free(shop):
+    c = Client(shop)
+    c.add_api("ST")
+    r = c.get("/static/style.css")
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/css")
+    assert r.headers.get("X-Content-Type-Options") == "nosniff"
+    assert "Set-Cookie" not in r.headers
+    h = c.request("HEAD", "/static/style.css")
+    assert h.status_code == 200 and h.content == b""
