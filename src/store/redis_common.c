@@ -152,13 +152,6 @@ static void mark_failed_locked(rc_pool *p, const char *why) {
   }
 }
 
-int sessio__rc_pool_is_down(rc_pool *p) {
-  pthread_mutex_lock(&p->mu);
-  int d = p->down && sessio__rc_mono_ms() < p->next_try;
-  pthread_mutex_unlock(&p->mu);
-  return d;
-}
-
 /* Checks a status reply of AUTH / SELECT; fills 'why' on failure. */
 static int status_ok(redisContext *c, redisReply *r, char *why, size_t n) {
   int ok = r != NULL && r->type == REDIS_REPLY_STATUS;

@@ -81,8 +81,6 @@ sessio_err sessio__rc_pool_pipeline(rc_pool *p, size_t n, const int *argcs,
 sessio_err sessio__rc_scan_pool(rc_pool *pool, unsigned long long *cur,
                                 const char *pattern, size_t count,
                                 char ***keys, size_t *n, int *wrapped);
-/* 1 when the pool is backing off after a failure (no connect is tried). */
-int sessio__rc_pool_is_down(rc_pool *p);
 
 /* ---- the store ------------------------------------------------------- */
 
