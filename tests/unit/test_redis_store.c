@@ -318,6 +318,112 @@ done:
   rp_rmdir(dir);
 }
 
+/* ---- one server: URL credentials and database, a hung server ---------- */
+
+/* Runs "AUTH pw", "SELECT db", "DBSIZE" on 'port'; the count or -1. */
+static long long dbsize_of(int port, const char *pw, int db) {
+  struct timeval tv = {1, 0};
+  redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+  long long n = -1;
+  if (c && !c->err) {
+    redisReply *r = redisCommand(c, "AUTH %s", pw);
+    if (r) freeReplyObject(r);
+    r = redisCommand(c, "SELECT %d", db);
+    if (r) freeReplyObject(r);
+    r = redisCommand(c, "DBSIZE");
+    if (r && r->type == REDIS_REPLY_INTEGER) n = r->integer;
+    if (r) freeReplyObject(r);
+  }
+  if (c) redisFree(c);
+  return n;
+}
+
+static void test_password_and_database_come_from_the_url(void) {
+  char dir[] = "/tmp/sessio-redis-auth-XXXXXX", url[160];
+  if (mkdtemp(dir) == NULL) {
+    CHECK(0);
+    return;
+  }
+  int port = rp_free_port(0);
+  pid_t pid = rp_start(port, dir, 0, 0);
+  CHECK(rp_wait_ping(port, 5000));
+  redisReply *r = rp_command(port, "CONFIG SET requirepass s3cret-pw");
+  CHECK(r && r->type == REDIS_REPLY_STATUS);
+  if (r) freeReplyObject(r);
+  sessio_store *st = NULL;
+  int64_t now = wall();
+  uint64_t v;
+
+  snprintf(url, sizeof url, "redis://:s3cret-pw@127.0.0.1:%d/3?prefix=a",
+           port);
+  CHECK_OK(sessio_store_open(url, &st));
+  if (st) {
+    sessio_key k = rand_key();
+    CHECK_OK(put(st, &k, 1, 0, now, &v));
+    sessio_store_close(st);
+    st = NULL;
+  }
+  CHECK_INT(dbsize_of(port, "s3cret-pw", 3), 1); /* in database 3 only */
+  CHECK_INT(dbsize_of(port, "s3cret-pw", 0), 0);
+  /* The ACL form USER:PASSWORD (Redis 6+: "default" is the classic user). */
+  snprintf(url, sizeof url, "redis://default:s3cret-pw@127.0.0.1:%d/3",
+           port);
+  CHECK_OK(sessio_store_open(url, &st));
+  sessio_store_close(st);
+  st = NULL;
+  /* A wrong or missing password: no store, an error, no crash. */
+  snprintf(url, sizeof url, "redis://:wrong@127.0.0.1:%d", port);
+  CHECK_ERR(sessio_store_open(url, &st), SESSIO_EUNAVAIL);
+  CHECK(st == NULL);
+  snprintf(url, sizeof url, "redis://127.0.0.1:%d", port);
+  CHECK(sessio_store_open(url, &st) != SESSIO_OK);
+  CHECK(st == NULL);
+  rp_kill(pid);
+  rp_rmdir(dir);
+}
+
+/* A server that accepts connections but does not answer (SIGSTOP): every
+ * call ends with SESSIO_EUNAVAIL after about 'timeout_ms', and the store
+ * works again once the server does. */
+static void test_hung_server_times_out_then_recovers(void) {
+  char dir[] = "/tmp/sessio-redis-hung-XXXXXX", url[160];
+  if (mkdtemp(dir) == NULL) {
+    CHECK(0);
+    return;
+  }
+  int port = rp_free_port(0);
+  pid_t pid = rp_start(port, dir, 0, 0);
+  CHECK(rp_wait_ping(port, 5000));
+  snprintf(url, sizeof url, "redis://127.0.0.1:%d?prefix=h&timeout_ms=200",
+           port);
+  sessio_store *st = NULL;
+  CHECK_OK(sessio_store_open(url, &st));
+  if (st == NULL) goto done;
+  sessio_redis_set_logger(st, quiet_log, NULL);
+  int64_t now = wall();
+  sessio_key k = rand_key();
+  uint64_t v, c = 0;
+  int found = 0;
+  CHECK_OK(put(st, &k, 5, 0, now, &v));
+
+  kill(pid, SIGSTOP);
+  for (int i = 0; i < 3; i++) {
+    int64_t t = rp_mono_ms();
+    CHECK_ERR(get(st, &k, now, &found, &c, NULL), SESSIO_EUNAVAIL);
+    t = rp_mono_ms() - t;
+    CHECK(t >= 150 && t < 1500);
+  }
+  kill(pid, SIGCONT);
+  CHECK_OK(get_retry(st, &k, now, &found, &c));
+  CHECK_INT(found, 1);
+  CHECK_INT(c, 5);
+  sessio_store_close(st);
+done:
+  kill(pid, SIGCONT);
+  rp_kill(pid);
+  rp_rmdir(dir);
+}
+
 /* ---- cluster ------------------------------------------------------------- */
 
 static int cports[6];
@@ -547,6 +653,8 @@ int main(void) {
   RUN(test_malformed_urls_are_rejected);
   RUN(test_unreachable_server_at_open_is_unavailable);
   RUN(test_outage_gives_unavailable_then_recovers_within_a_second);
+  RUN(test_password_and_database_come_from_the_url);
+  RUN(test_hung_server_times_out_then_recovers);
   cluster_up = start_cluster();
   RUN(test_cluster_slot_matches_cluster_keyslot);
   RUN(test_cluster_follows_ask_and_moved_during_a_migration);
