@@ -1,10 +1,8 @@
 /*
- * api.c — sessio-shop's JSON API (/api/...), the same semantics as the
- * pages for scripts and single-page clients. Writes take application/json
- * bodies; checks run in the order 415 (content type), 403 (CSRF token, or
- * cross-site when no session exists), 400 (body), so a refused request
- * never creates a session. Bodies are parsed with cJSON; answers are
- * written directly into a buffer.
+ * api.c — sessio-shop's JSON API (/api/...), the pages' semantics for scripts.
+ * Writes check 415 (content type), then 403 (CSRF token, or cross-site when
+ * no session exists), then 400 (body), so a refused request creates nothing.
+ * Bodies are parsed with cJSON; answers are written straight into a buffer.
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>

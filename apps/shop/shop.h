@@ -144,9 +144,11 @@ int req_is_json(req *r);
 /* Commits the session now (once). 0 or the error status (503/500/413). */
 int req_commit(req *r);
 
-/* Answers. 'body' is copied. Session headers are added when the request
- * has a session (committing it first if not done; a commit error turns the
- * answer into a 503 / 500). Every answer frees nothing: the caller keeps 'body'. */
+/* Answers. 'body' is copied (the caller keeps it). When the request has a
+ * session it is committed first if not done yet, and its headers are added
+ * (Set-Cookie, no-store, Vary); a commit error turns a 2xx/3xx answer into
+ * 503 (store), 413 (session too large) or 500. Each returns what MHD's access
+ * handler must return. */
 enum MHD_Result reply(req *r, unsigned status, const char *ctype,
                       const char *body, size_t len);
 enum MHD_Result reply_json(req *r, unsigned status, sbuf *b);
