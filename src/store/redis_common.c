@@ -113,7 +113,25 @@ static void pipe_unblock(pipe_guard *g) {
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 500
 
+/* Connections inherited through fork() are the parent's: a child that
+ * used one would interleave its commands with the parent's on one socket
+ * and could read the parent's replies (another user's session). The count
+ * of forks, raised in every child, tells a pool to forget (close, in the
+ * child only) what it had before. Cheaper than getpid() per call. Do not
+ * fork while another thread is inside the store. */
+static _Atomic unsigned fork_count;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void) {
+  atomic_fetch_add_explicit(&fork_count, 1, memory_order_relaxed);
+}
+
+static void fork_hook_init(void) {
+  pthread_atfork(NULL, NULL, on_fork_child);
+}
+
 void sessio__rc_pool_init(rc_pool *p, rc_log *log) {
+  pthread_once(&fork_once, fork_hook_init);
   memset(p, 0, sizeof *p);
   pthread_mutex_init(&p->mu, NULL);
   p->port = 6379;
@@ -122,6 +140,7 @@ void sessio__rc_pool_init(rc_pool *p, rc_log *log) {
   p->max_idle = 32;
   p->backoff = BACKOFF_MIN_MS;
   p->log = log;
+  p->forks = atomic_load_explicit(&fork_count, memory_order_relaxed);
 }
 
 static void free_idle_locked(rc_pool *p) {
@@ -206,7 +225,13 @@ fail:
 
 static sessio_err pool_get(rc_pool *p, rc_conn *out) {
   char why[160];
+  unsigned forks = atomic_load_explicit(&fork_count, memory_order_relaxed);
   pthread_mutex_lock(&p->mu);
+  if (p->forks != forks) { /* we are a child: the parent's are not ours */
+    p->forks = forks;
+    p->gen++;
+    free_idle_locked(p);
+  }
   if (p->n_idle > 0) {
     out->c = p->idle[--p->n_idle];
     out->gen = p->gen;

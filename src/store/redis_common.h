@@ -33,6 +33,7 @@ typedef struct rc_pool {
   redisContext **idle;   /* free list (a stack) of idle connections */
   size_t n_idle;
   unsigned gen;          /* bumped on every failure: older conns are dropped */
+  unsigned forks;        /* fork count when the idle conns were made */
   int down;              /* 1 from a failure until a connect succeeds */
   int64_t next_try;      /* monotonic ms before which no connect is tried */
   int64_t backoff;       /* current reconnect delay, ms */

@@ -424,6 +424,59 @@ done:
   rp_rmdir(dir);
 }
 
+/* After fork() the child must not use the parent's pooled connections:
+ * on a shared socket each could read the other's replies (another user's
+ * session). Both read their own key many times at once. */
+static void test_forked_child_does_not_share_the_parents_connections(void) {
+  enum { LOOPS = 2000 };
+  char dir[] = "/tmp/sessio-redis-fork-XXXXXX", url[160];
+  if (mkdtemp(dir) == NULL) {
+    CHECK(0);
+    return;
+  }
+  int port = rp_free_port(0);
+  pid_t pid = rp_start(port, dir, 0, 0);
+  CHECK(rp_wait_ping(port, 5000));
+  snprintf(url, sizeof url, "redis://127.0.0.1:%d?prefix=f", port);
+  sessio_store *st = NULL;
+  CHECK_OK(sessio_store_open(url, &st));
+  if (st == NULL) goto done;
+  int64_t now = wall();
+  sessio_key kp = rand_key(), kc = rand_key();
+  uint64_t v;
+  CHECK_OK(put(st, &kp, 111, 0, now, &v));
+  CHECK_OK(put(st, &kc, 222, 0, now, &v)); /* an idle connection now */
+  fflush(NULL);
+  pid_t child = fork();
+  if (child == 0) {
+    int bad = 0;
+    for (int i = 0; i < LOOPS && !bad; i++) {
+      int found = 0;
+      uint64_t c = 0;
+      bad = get(st, &kc, now, &found, &c, NULL) != SESSIO_OK || !found ||
+            c != 222;
+    }
+    _exit(bad);
+  }
+  CHECK(child > 0);
+  long bad = 0;
+  for (int i = 0; i < LOOPS; i++) {
+    int found = 0;
+    uint64_t c = 0;
+    if (get(st, &kp, now, &found, &c, NULL) != SESSIO_OK || !found ||
+        c != 111)
+      bad++;
+  }
+  int status = -1;
+  if (child > 0) waitpid(child, &status, 0);
+  CHECK_INT(bad, 0);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  sessio_store_close(st);
+done:
+  rp_kill(pid);
+  rp_rmdir(dir);
+}
+
 /* ---- cluster ------------------------------------------------------------- */
 
 static int cports[6];
@@ -655,6 +708,7 @@ int main(void) {
   RUN(test_outage_gives_unavailable_then_recovers_within_a_second);
   RUN(test_password_and_database_come_from_the_url);
   RUN(test_hung_server_times_out_then_recovers);
+  RUN(test_forked_child_does_not_share_the_parents_connections);
   cluster_up = start_cluster();
   RUN(test_cluster_slot_matches_cluster_keyslot);
   RUN(test_cluster_follows_ask_and_moved_during_a_migration);
