@@ -7,6 +7,8 @@
  * the same concurrency for comparison.
  *
  *   sessio_redis_bench [--quick] [-n N] redis://HOST:PORT
+ *   sessio_redis_bench [--quick] [-n N] redis-cluster://HOST:PORT,...
+ * (on a cluster: commits and gc only, no redis-benchmark comparison)
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -282,9 +284,15 @@ int main(int argc, char **argv) {
   }
   if (base == NULL) base = getenv("SESSIO_BENCH_REDIS_URL");
   char host[256];
-  int port = 0;
-  if (base == NULL || sscanf(base, "redis://%255[^:/?]:%d", host, &port) != 2) {
-    fprintf(stderr, "usage: %s [--quick] [-n N] redis://HOST:PORT\n",
+  int port = 0, cluster = 0;
+  if (base != NULL &&
+      sscanf(base, "redis-cluster://%255[^:/?,]:%d", host, &port) == 2)
+    cluster = 1; /* commits and gc only: no redis-benchmark comparison */
+  else if (base == NULL ||
+           sscanf(base, "redis://%255[^:/?]:%d", host, &port) != 2) {
+    fprintf(stderr,
+            "usage: %s [--quick] [-n N] redis://HOST:PORT | "
+            "redis-cluster://HOST:PORT,...\n",
             argv[0]);
     return 2;
   }
@@ -301,7 +309,13 @@ int main(int argc, char **argv) {
   for (int threads = 1; threads <= 2; threads++) {
     (void)bench_commits(&e, 0, threads, n);
     (void)bench_commits(&e, 1, threads, n);
-    (void)redis_benchmark(host, port, threads, n * threads);
+    if (!cluster) (void)redis_benchmark(host, port, threads, n * threads);
+  }
+  if (cluster) {
+    sessio_manager_free(e.m);
+    sessio_store_close(e.st);
+    bench_gc(gc_url, n);
+    return failures ? 1 : 0;
   }
   /* On a shared machine the rates drift from second to second, so the
    * comparison is made in ROUNDS short rounds, each running the three
