@@ -717,6 +717,12 @@ enum MHD_Result shop_handler(void *cls, struct MHD_Connection *c,
   }
   if (r == (const req *)(const void *)&get_marker) {
     req local;
+    if (*upload_size != 0) {
+      /* A GET or HEAD with a body: the body means nothing, drop it and
+       * answer on the final call. */
+      *upload_size = 0;
+      return MHD_YES;
+    }
     *req_cls = NULL;
     atomic_fetch_add_explicit(&sh->inflight, 1, memory_order_relaxed);
     req_init(&local, sh, c, url, method, parse_method(method));
