@@ -609,14 +609,26 @@ int sessio__rc_parse_hostport(const char *s, const char *e, rc_pool *p) {
 
 /* ---- hashing: key slots and script digests ----------------------------- */
 
-static uint16_t crc16_xmodem(const unsigned char *s, size_t n) {
-  uint16_t crc = 0;
-  for (size_t i = 0; i < n; i++) {
-    crc ^= (uint16_t)(s[i] << 8);
+/* CRC-16/XMODEM (polynomial 0x1021, initial 0), a byte at a time from a
+ * table built once. */
+static uint16_t crc16_table[256];
+static pthread_once_t crc16_once = PTHREAD_ONCE_INIT;
+
+static void crc16_init(void) {
+  for (int i = 0; i < 256; i++) {
+    uint16_t crc = (uint16_t)(i << 8);
     for (int b = 0; b < 8; b++)
       crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021)
                            : (uint16_t)(crc << 1);
+    crc16_table[i] = crc;
   }
+}
+
+static uint16_t crc16_xmodem(const unsigned char *s, size_t n) {
+  pthread_once(&crc16_once, crc16_init);
+  uint16_t crc = 0;
+  for (size_t i = 0; i < n; i++)
+    crc = (uint16_t)((crc << 8) ^ crc16_table[(crc >> 8) ^ s[i]]);
   return crc;
 }
 
@@ -928,6 +940,7 @@ sessio_err sessio__rc_reply_err(const redisReply *r) {
       return SESSIO_EUNAVAIL;
   }
   if (strncmp(s, "OOM", 3) == 0) return SESSIO_EFULL;
+  if (strstr(s, "max number of clients") != NULL) return SESSIO_EUNAVAIL;
   return SESSIO_EIO;
 }
 
