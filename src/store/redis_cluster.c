@@ -348,6 +348,7 @@ static sessio_err cluster_scan(rc_store *rs, rc_cursor *cur,
 static const rc_ops cluster_ops = {cluster_exec, cluster_scan};
 
 static void cluster_free(cluster_store *cs) {
+  explicit_bzero(cs->password, sizeof cs->password);
   for (size_t i = 0; i < cs->n_nodes; i++) {
     sessio__rc_pool_destroy(&cs->nodes[i]->pool);
     free(cs->nodes[i]);
@@ -399,6 +400,7 @@ sessio_err sessio__store_open_redis_cluster(const char *rest,
   }
   strcpy(cs->user, auth.user);
   strcpy(cs->password, auth.password);
+  explicit_bzero(auth.password, sizeof auth.password);
   const char *hend = p + strcspn(p, "/?");
   if (*hend == '?') {
     rc = sessio_url_params(hend + 1, sessio__rc_param, &cs->opt);

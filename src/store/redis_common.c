@@ -152,6 +152,7 @@ void sessio__rc_pool_destroy(rc_pool *p) {
   free_idle_locked(p);
   free(p->idle);
   p->idle = NULL;
+  explicit_bzero(p->password, sizeof p->password);
   pthread_mutex_destroy(&p->mu);
 }
 

@@ -32,9 +32,11 @@ typedef struct rc_pool {
   pthread_mutex_t mu;    /* guards everything below */
   redisContext **idle;   /* free list (a stack) of idle connections */
   size_t n_idle;
-  unsigned gen;          /* bumped on every failure: older conns are dropped */
+  unsigned gen;          /* bumped when a connection is found closed (the
+                            idle ones go too) or after fork(); connections
+                            of an older generation are not pooled again */
   unsigned forks;        /* fork count when the idle conns were made */
-  int down;              /* 1 from a failure until a connect succeeds */
+  int down;              /* 1 from a failed connect until one succeeds */
   int64_t next_try;      /* monotonic ms before which no connect is tried */
   int64_t backoff;       /* current reconnect delay, ms */
   struct rc_log *log;    /* borrowed from the store */
