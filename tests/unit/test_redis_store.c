@@ -424,6 +424,65 @@ done:
   rp_rmdir(dir);
 }
 
+static long long pttl(int port, const char *name) {
+  char cmd[400];
+  snprintf(cmd, sizeof cmd, "PTTL %s", name);
+  redisReply *r = rp_command(port, cmd);
+  long long v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -9;
+  if (r) freeReplyObject(r);
+  return v;
+}
+
+/* Redis drops dead sessions itself: every record, and every user index,
+ * carries a TTL of its remaining life (by the caller's clock) plus the
+ * grace. Checked on the TTLs, without waiting for them. */
+static void test_records_and_user_sets_carry_redis_ttls(void) {
+  char dir[] = "/tmp/sessio-redis-ttl-XXXXXX", url[160], name[160];
+  if (mkdtemp(dir) == NULL) {
+    CHECK(0);
+    return;
+  }
+  int port = rp_free_port(0);
+  pid_t pid = rp_start(port, dir, 0, 0);
+  CHECK(rp_wait_ping(port, 5000));
+  snprintf(url, sizeof url, "redis://127.0.0.1:%d?prefix=ttl&grace_ms=1000",
+           port);
+  sessio_store *st = NULL;
+  CHECK_OK(sessio_store_open(url, &st));
+  if (st == NULL) goto done;
+  /* A synthetic clock far from the real one: TTLs are relative to it. */
+  const int64_t now = 1000000;
+  sessio_key k = rand_key();
+  sessio_record r;
+  uint64_t v;
+  int found = 0;
+  memset(&r, 0, sizeof r);
+  r.blob = (uint8_t *)"x";
+  r.blob_len = 1;
+  r.touched_at = now;
+  r.expires_at = now + 60000;
+  CHECK_OK(sessio_store_save(st, &k, &r, 0, now, &v));
+  record_name("ttl", &k, name, sizeof name);
+  long long t = pttl(port, name);
+  CHECK(t > 55000 && t <= 61000); /* 60 s of life + 1 s of grace */
+  CHECK_OK(sessio_store_touch(st, &k, now + 1000, now + HOUR, now + 1000,
+                              &found));
+  CHECK_INT(found, 1);
+  t = pttl(port, name);
+  CHECK(t > HOUR - 5000 && t <= HOUR + 1000);
+  CHECK_OK(sessio_store_user_add(st, "carol", &k, now + 2 * HOUR));
+  t = pttl(port, "ttl:u:{6361726f6c}"); /* hex("carol") */
+  CHECK(t > 2 * HOUR - 5000 && t <= 2 * HOUR + 1000);
+  /* A later, shorter add does not cut the set's life. */
+  sessio_key k2 = rand_key();
+  CHECK_OK(sessio_store_user_add(st, "carol", &k2, now + 60000));
+  CHECK(pttl(port, "ttl:u:{6361726f6c}") > 2 * HOUR - 5000);
+  sessio_store_close(st);
+done:
+  rp_kill(pid);
+  rp_rmdir(dir);
+}
+
 /* After fork() the child must not use the parent's pooled connections:
  * on a shared socket each could read the other's replies (another user's
  * session). Both read their own key many times at once. */
@@ -709,6 +768,7 @@ int main(void) {
   RUN(test_password_and_database_come_from_the_url);
   RUN(test_hung_server_times_out_then_recovers);
   RUN(test_forked_child_does_not_share_the_parents_connections);
+  RUN(test_records_and_user_sets_carry_redis_ttls);
   cluster_up = start_cluster();
   RUN(test_cluster_slot_matches_cluster_keyslot);
   RUN(test_cluster_follows_ask_and_moved_during_a_migration);
