@@ -46,12 +46,29 @@ static int api_gate(req *r, int json) {
   return 0;
 }
 
+/* 1 when the JSON text holds the escape \u0000. cJSON's strings are
+ * NUL-terminated, so "alice\u0000x" would silently read as "alice": such a
+ * body is refused. A backslash is an escape when an odd number of them
+ * precede the 'u' (they come in pairs otherwise, "\\u0000" is text). */
+static int has_nul_escape(const char *s, size_t n) {
+  for (size_t i = 1; i + 4 < n; i++) {
+    size_t k = 0;
+    if (s[i] != 'u' || memcmp(s + i + 1, "0000", 4) != 0)
+      continue;
+    while (k < i && s[i - 1 - k] == '\\')
+      k++;
+    if (k % 2 == 1)
+      return 1;
+  }
+  return 0;
+}
+
 /* The body as a JSON object, or NULL (malformed, trailing bytes, not an
- * object). The caller cJSON_Delete()s it. */
+ * object, a string with \u0000). The caller cJSON_Delete()s it. */
 static cJSON *body_object(req *r) {
   const char *end = NULL;
   cJSON *j;
-  if (r->body_len == 0)
+  if (r->body_len == 0 || has_nul_escape(r->body, r->body_len))
     return NULL;
   j = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, 0);
   if (j == NULL)
