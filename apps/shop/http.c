@@ -421,7 +421,8 @@ static enum MHD_Result reply_full(req *r, unsigned status, const char *ctype,
   if (resp == NULL)
     return MHD_NO;
   if ((ctype && MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) != MHD_YES) ||
-      (extra_name && MHD_add_response_header(resp, extra_name, extra_val) != MHD_YES)) {
+      (extra_name && MHD_add_response_header(resp, extra_name, extra_val) != MHD_YES) ||
+      (status == 503 && MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1") != MHD_YES)) {
     MHD_destroy_response(resp);
     return MHD_NO;
   }
