@@ -12,16 +12,17 @@ if [ ! -x "$bin" ]; then
   echo "run.sh: $bin not found; build first (make build)" >&2
   exit 1
 fi
-cat <<'TXT'
+listen=${SESSIO_LISTEN:-127.0.0.1:8080}
+cat <<TXT
 
   sessio-shop — demo users
     user: alice   password: wonderland
     user: bob     password: builder
 
-  Open http://127.0.0.1:8080 in a browser. Ctrl-C stops the shop.
+  Open http://$listen in a browser. Ctrl-C stops the shop.
   Sessions are kept in var/sessions.db (SQLite): they survive a restart.
 
 TXT
 # The default store (sqlite:var/sessions.db) is relative to the repository root.
 cd "$root"
-exec "$bin" --listen "${SESSIO_LISTEN:-127.0.0.1:8080}" --log-level "${SESSIO_LOG_LEVEL:-info}" "$@"
+exec "$bin" --listen "$listen" --log-level "${SESSIO_LOG_LEVEL:-info}" "$@"
