@@ -10,9 +10,14 @@
  *
  *     static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
  *                                    const char *url, const char *method,
- *                                    const char *version, const char *body,
- *                                    size_t *body_size, void **req_cls)
+ *                                    const char *version, const char *upload,
+ *                                    size_t *upload_size, void **req_cls)
  *     {
+ *       static int seen;                      // a GET, answered on call 2:
+ *       if (*req_cls == NULL) {               // MHD 0.9.75 closes the
+ *         *req_cls = &seen;                   // connection when a response
+ *         return MHD_YES;                     // is queued on the first call
+ *       }
  *       sessio_manager *mgr = cls;
  *       int64_t now = sessio_now_ms();
  *       sessio *s;
