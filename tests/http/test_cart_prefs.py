@@ -194,3 +194,18 @@ def test_api_prefs_put_without_session_creates_one_or_is_refused_cross_site(shop
     r = c.api("PUT", "/api/prefs", {"theme": "dark"},
               headers={"Origin": "https://evil.example"})
     assert r.status_code == 403 or not c.cookie
+
+
+def test_cart_add_flash_shown_once_and_head_does_not_consume_it(shop):
+    """A flash is consumed by the GET that shows it, not by a HEAD (HEAD is
+    a GET without a body: it must not change what the next GET shows)."""
+    sku = _skus(shop)[0]
+    c = Client(shop)
+    r = c.request("POST", "/cart/add", data={"sku": sku, "qty": "1"})
+    assert r.status_code in (302, 303)
+    target = r.headers["Location"]
+    assert c.request("HEAD", target).status_code == 200
+    first = visible_text(c.get(target).text).splitlines()
+    second = visible_text(c.get(target).text).splitlines()
+    flash = [l for l in first if l not in second]
+    assert flash, "no one-shot flash after adding to the cart (or HEAD consumed it)"

@@ -190,3 +190,14 @@ def test_access_log_never_contains_query_string_id_S4(make_shop):
     c.get("/api/session?sid=" + c.sid)
     s.stop()
     assert c.sid not in s.stderr() + s.stdout(), "session ID (from the URL) in the log"
+
+
+def test_get_with_a_body_is_answered_once_and_the_connection_survives(shop):
+    conn = http.client.HTTPConnection("127.0.0.1", shop.port, timeout=20)
+    conn.request("GET", "/api/session", body=b"ignored=1", headers={"Content-Length": "9"})
+    r = conn.getresponse()
+    assert r.status in (200, 400) and r.read()
+    conn.request("GET", "/healthz")
+    r = conn.getresponse()
+    assert r.status == 200 and r.read().strip() == b"ok"
+    conn.close()
