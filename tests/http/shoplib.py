@@ -613,7 +613,7 @@ def wait_server_read(server_port, client_port, timeout=5.0):
     return False
 
 
-def raw_request(port, data, timeout=20):
+def raw_request(port, data, timeout=20, until_close=False):
     """Sends raw bytes over a new connection and returns (status, head, body).
     Stops sending as soon as the server answers (it may answer a too large
     request before reading all of it), then reads until the server closes."""
@@ -638,7 +638,7 @@ def raw_request(port, data, timeout=20):
             if not chunk:
                 break
             buf += chunk
-            if _complete(buf):
+            if not until_close and _complete(buf):
                 break
     finally:
         s.close()

@@ -201,3 +201,19 @@ def test_get_with_a_body_is_answered_once_and_the_connection_survives(shop):
     r = conn.getresponse()
     assert r.status == 200 and r.read().strip() == b"ok"
     conn.close()
+
+
+def test_pipelined_requests_get_one_answer_each(shop):
+    one = f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{shop.port}\r\n\r\n"
+    last = one.replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n")
+    st, head, body = raw_request(shop.port, (one + one + last).encode(), until_close=True)
+    raw = (head + "\r\n\r\n").encode() + body
+    assert raw.count(b"HTTP/1.1 200") == 3, raw[:500]
+
+
+def test_expect_100_continue_with_oversize_length_is_413(shop):
+    data = (f"POST /api/cart HTTP/1.1\r\nHost: 127.0.0.1:{shop.port}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 10000000\r\n"
+            "Expect: 100-continue\r\nConnection: close\r\n\r\n").encode()
+    st, head, _ = raw_request(shop.port, data, timeout=10)
+    assert st == 413, head[:200]
