@@ -4,6 +4,7 @@ sessions survive a clean restart (SIGTERM closes the store), and with no
 --store the durable default is used (issue 3 item 5)."""
 import os
 import subprocess
+import threading
 
 import pytest
 
@@ -62,3 +63,34 @@ def test_sessions_survive_a_clean_restart(make_shop, store):
     js = c.session()
     assert js["user"] == "bob" and js["cart"] == {"R1": 3} and js["prefs"] == {
         "theme": "dark", "lang": "de"}, js
+
+
+@pytest.mark.parametrize("store", ["memory:", STORES[0]], ids=["memory", "sqlite"])
+def test_concurrent_logins_are_all_listed_and_all_revoked_S18(make_shop, store):
+    """The user's index of sessions loses no entry when logins race, so
+    'sign out everywhere else' reaches every one of them."""
+    s = make_shop(store=store)
+    n = 8
+    clients = [Client(s, ua=f"idx-{i}") for i in range(n)]
+    barrier = threading.Barrier(n)
+
+    def go(c):
+        c.get("/healthz")
+        barrier.wait()
+        c.api_login("alice")
+
+    ts = [threading.Thread(target=go, args=(c,)) for c in clients]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    admin = Client(s, ua="idx-admin")
+    admin.api_login("alice")
+    listed = admin.get("/api/sessions").text
+    assert all(c.ua in listed for c in clients), "a racing login is missing from the list"
+    r = admin.api("DELETE", "/api/sessions?others=1")
+    assert r.status_code in (200, 204)
+    alive = [c.ua for c in clients
+             if Client(s).get("/api/session", cookie=c.cookie).json()["authenticated"]]
+    assert not alive, f"still signed in after 'everywhere else': {alive}"
+    assert admin.session()["authenticated"]
