@@ -200,3 +200,26 @@ def test_checkout_data_is_per_session(shop, buyer):
     for v in _texts(f1, typed1).values():
         if not v.isdigit():
             assert v not in page
+
+
+def test_back_button_saves_what_was_typed(buyer):
+    """Moving back with the step's own Back button (when the form has one)
+    keeps what was typed on that step."""
+    c = buyer
+    f1 = _step_form(c.get("/checkout/address").text, "/checkout/address")
+    v1, _ = _fill(f1, "Bk")
+    r = c.post_form("/checkout/address", {k: v for k, v in v1.items() if k != c.csrf_name()})
+    assert r.status_code == 303
+    f2 = _step_form(c.get("/checkout/shipping").text, "/checkout/shipping")
+    v2, typed2 = _fill(f2, "Bk")
+    backs = [f for f in f2.fields if f["name"] and f["type"] in ("submit", "image")
+             and any(b in (f["name"] + " " + f["value"]).lower() for b in ("back", "prev"))]
+    if not backs:
+        pytest.skip("the shipping form has no Back button (going back is a link)")
+    fwd = [f["name"] for f in f2.fields if f["type"] in ("submit", "image") and f["name"]]
+    vals = {k: v for k, v in v2.items() if k != c.csrf_name() and k not in fwd}
+    vals[backs[0]["name"]] = backs[0]["value"]
+    r = c.post_form("/checkout/shipping", vals)
+    assert r.status_code == 303, r.status_code
+    assert urllib.parse.urlsplit(r.headers["Location"]).path == "/checkout/address"
+    assert _shown(c.get("/checkout/shipping").text, typed2) == typed2, "Back lost the choice"
