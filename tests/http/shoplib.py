@@ -69,6 +69,7 @@ class Shop:
         self.tmp = tmp or tempfile.mkdtemp(prefix="sessio-shop-test-")
         self.store = store.format(tmp=self.tmp) if store else None
         self.args = [self.binary]
+        self.listen = listen
         if listen:
             self.args += ["--listen", f"127.0.0.1:{self.port}"]
         if self.store:
@@ -86,6 +87,23 @@ class Shop:
         return self.base + path
 
     def start(self):
+        """Starts the shop; when the free port was taken by someone else in
+        the meantime (the shop cannot listen), retries on another port."""
+        for attempt in range(3):
+            try:
+                return self._start_once()
+            except ShopError:
+                if not (self.listen and "cannot listen" in self.stderr() and attempt < 2):
+                    raise
+                self._err.close()
+                self._out.close()
+                old = f"127.0.0.1:{self.port}"
+                self.port = free_port()
+                self.base = f"http://127.0.0.1:{self.port}"
+                self.args = [f"127.0.0.1:{self.port}" if a == old else a for a in self.args]
+        raise AssertionError("unreachable")
+
+    def _start_once(self):
         if not os.access(self.binary, os.X_OK):
             raise ShopError(f"sessio-shop binary not found at {self.binary} "
                             f"(set SESSIO_BUILD_DIR or build it first)")
