@@ -46,7 +46,19 @@ function freePort() {
   });
 }
 
+// Starts the shop; retries on another port when the free port was taken
+// before the shop could listen on it.
 async function startShop() {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startShopOnce();
+    } catch (e) {
+      if (attempt >= 3 || !/cannot listen/.test(String(e.message))) throw e;
+    }
+  }
+}
+
+async function startShopOnce() {
   if (!fs.existsSync(binary)) throw new Error(`sessio-shop not found at ${binary}`);
   const port = await freePort();
   const errPath = path.join(outDir, 'shop-stderr.log');
