@@ -248,7 +248,8 @@ for store in $STORES; do
     [ "$store" = redis ] && { stop_pid "$REDIS_PID"; unset 'STOPS[-1]'; }
     continue
   fi
-  bench_one "$name" sessio "$p" "$SHOP_PID"
+  # the server's CPU includes its private redis-server, as for the *-redis peers
+  bench_one "$name" sessio "$p" "$SHOP_PID $([ "$store" = redis ] && echo "$REDIS_PID")"
   if [ "$store" = memory ] && [ "$RSS_SESSIONS" -gt 0 ]; then
     # Memory target: RSS of the shop holding RSS_SESSIONS more live sessions.
     r0="$(rss_kib "$SHOP_PID")"
