@@ -160,6 +160,8 @@ sessio_err sessio_manager_new(const sessio_config *cfg, sessio_manager **out) {
   sessio_manager *m = calloc(1, sizeof *m);
   if (m == NULL) return SESSIO_ENOMEM;
   m->cfg = *cfg;
+  for (size_t i = 0; i < SESSIO__COMMIT_STRIPES; i++)
+    pthread_mutex_init(&m->stripes[i], NULL);
   if (*name) {
     strcpy(m->name_tls, name);
     strcpy(m->name_plain, name);
@@ -177,6 +179,8 @@ sessio_err sessio_manager_new(const sessio_config *cfg, sessio_manager **out) {
 
 void sessio_manager_free(sessio_manager *m) {
   if (m) {
+    for (size_t i = 0; i < SESSIO__COMMIT_STRIPES; i++)
+      pthread_mutex_destroy(&m->stripes[i]);
     memset(m->cfg.secret, 0, sizeof m->cfg.secret);
     free(m);
   }

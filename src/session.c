@@ -965,6 +965,13 @@ static sessio_err commit_update(sessio *s, int64_t now) {
   return SESSIO_EBUSY;
 }
 
+/* The commit lock of a record (see SESSIO__COMMIT_STRIPES). */
+static pthread_mutex_t *stripe(sessio_manager *m, const sessio_key *key) {
+  unsigned i = ((unsigned)key->b[30] << 8 | key->b[31]) %
+               SESSIO__COMMIT_STRIPES;
+  return &m->stripes[i];
+}
+
 sessio_err sessio_commit(sessio *s, int64_t now) {
   if (s == NULL) return SESSIO_EINVAL;
   if (s->committed) return SESSIO_ESTATE;
@@ -995,7 +1002,10 @@ sessio_err sessio_commit(sessio *s, int64_t now) {
 
   int send_cookie = 0;
   if (s->old_fate != OLD_NONE && !s->destroyed) {
+    pthread_mutex_t *mu = stripe(s->m, &s->old.key);
+    pthread_mutex_lock(mu);
     rc = commit_replace(s, now);
+    pthread_mutex_unlock(mu);
     send_cookie = 1;
     if (rc == SESSIO_OK)
       sessio__log(s->m, SESSIO_LOG_INFO, "session ID regenerated sid=%.16s",
@@ -1020,7 +1030,10 @@ sessio_err sessio_commit(sessio *s, int64_t now) {
     }
     send_cookie = 1;
   } else if (s->ops.n > 0 || s->meta_changed || s->info_changed) {
+    pthread_mutex_t *mu = stripe(s->m, &s->id.key);
+    pthread_mutex_lock(mu);
     rc = commit_update(s, now);
+    pthread_mutex_unlock(mu);
   } else if (now - s->touched_at >= cfg->touch_interval_ms) {
     /* Unchanged: a cheap, throttled touch extends the idle expiry. */
     int found;

@@ -7,6 +7,8 @@
 #ifndef SESSIO_SESSION_INTERNAL_H
 #define SESSIO_SESSION_INTERNAL_H
 
+#include <pthread.h>
+
 #include "buf.h"
 #include "crypto.h"
 #include "data.h"
@@ -34,10 +36,17 @@ struct sessio_config {
   sessio_log_level log_level;
 };
 
+/* Commits to one record from threads of one process take one of these
+ * striped locks around their compare-and-set loop (never across a request),
+ * so that they queue instead of starving each other with conflicts; only
+ * writers in other processes still cause retries. */
+#define SESSIO__COMMIT_STRIPES 1024
+
 struct sessio_manager {
   struct sessio_config cfg;
   char name_tls[SESSIO__COOKIE_NAME_MAX + 1];   /* cookie name over TLS */
   char name_plain[SESSIO__COOKIE_NAME_MAX + 1]; /* and without */
+  pthread_mutex_t stripes[SESSIO__COMMIT_STRIPES];
 };
 
 /* Logs through the configured logger when 'level' is enabled. */
