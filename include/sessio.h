@@ -169,7 +169,7 @@ typedef void (*sessio_log_fn)(void *ud, sessio_log_level level,
                               const char *msg);
 
 /* Creates a configuration with the defaults:
- *   idle timeout 30 min, absolute timeout 12 h, remember-me 7 days,
+ *   idle timeout 30 min, absolute timeout 12 h, remember-me 12 h,
  *   touch interval 60 s, rotation off (grace 30 s when enabled),
  *   cookie "__Host-sid" when Secure and "sid" otherwise, SameSite=Lax,
  *   Secure AUTO, no Domain, limits: key 128 B, value 8 KiB, total 64 KiB,
@@ -180,8 +180,10 @@ void sessio_config_free(sessio_config *cfg);
 /* The store is borrowed: it must outlive every manager made from 'cfg'. */
 sessio_err sessio_config_set_store(sessio_config *cfg, sessio_store *st);
 /* Millisecond timeouts. 'idle' and 'absolute' must be > 0 and
- * idle <= absolute. A remember-me session lives 'remember' from login
- * (used as both its idle and its absolute limit); 0 disables remember-me. */
+ * idle <= absolute. A remember-me session gets a persistent cookie and lives
+ * min('remember', 'absolute') from login, used as both its idle and its
+ * absolute limit: never longer than the absolute timeout (S8). 0 disables
+ * remember-me. */
 sessio_err sessio_config_set_timeouts(sessio_config *cfg, int64_t idle,
                                       int64_t absolute, int64_t remember);
 /* An unchanged session's expiry is extended in the store (a cheap touch) at

@@ -20,7 +20,7 @@ sessio_err sessio_config_new(sessio_config **out) {
   if ((*out = c) == NULL) return SESSIO_ENOMEM;
   c->idle_ms = 30 * MINUTE;
   c->absolute_ms = 12 * HOUR;
-  c->remember_ms = 7 * DAY;
+  c->remember_ms = 12 * HOUR;
   c->touch_interval_ms = MINUTE;
   c->rotate_ms = 0;
   c->grace_ms = 30 * 1000;

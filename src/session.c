@@ -711,14 +711,19 @@ sessio_err sessio_login(sessio *s, const char *user, int remember,
   if (rc != SESSIO_OK) return rc;
   const struct sessio_config *cfg = &s->m->cfg;
   int rem = remember && cfg->remember_ms > 0;
+  /* S8: a remembered session never outlives the absolute timeout. */
+  int64_t rem_life =
+      cfg->remember_ms < cfg->absolute_ms ? cfg->remember_ms : cfg->absolute_ms;
   memcpy(s->user, user, n + 1);
   s->meta.flags = (uint8_t)(SESSIO__F_AUTH | (rem ? SESSIO__F_REMEMBER : 0));
   s->meta.auth_at = now;
   s->meta.rotated_at = now;
   /* S14: re-authentication resets both timeouts. A remember-me session
-   * lives 'remember' from login, as its idle and absolute limit. */
-  s->meta.idle_ms = rem ? cfg->remember_ms : cfg->idle_ms;
-  s->meta.abs_deadline = now + (rem ? cfg->remember_ms : cfg->absolute_ms);
+   * lives min(remember, absolute) from login, as its idle and absolute
+   * limit, and its cookie's Max-Age is the time left to that. */
+  s->meta.idle_ms = rem ? (rem_life > cfg->idle_ms ? rem_life : cfg->idle_ms)
+                        : cfg->idle_ms;
+  s->meta.abs_deadline = now + (rem ? rem_life : cfg->absolute_ms);
   s->touched_at = now;
   s->meta_changed = 1;
   return new_csrf(s); /* S19: rotated at login */

@@ -54,8 +54,8 @@ static void usage(FILE *f) {
           "                                                 SESSIO_TRUST_PROXY=1\n"
           "  --idle DUR           idle timeout              SESSIO_IDLE     (30m)\n"
           "  --absolute DUR       absolute timeout          SESSIO_ABSOLUTE (12h)\n"
-          "  --remember DUR       remember-me lifetime, 0 = off\n"
-          "                                                 SESSIO_REMEMBER (7d)\n"
+          "  --remember DUR       remember-me lifetime, capped by --absolute (S8), 0 = off\n"
+          "                                                 SESSIO_REMEMBER (12h)\n"
           "  --users FILE         lines \"name:$argon2id$...\" SESSIO_USERS    (demo users\n"
           "                       alice/wonderland and bob/builder)\n"
           "  --log-level LEVEL    error|warn|info|debug; info adds the access log\n"
@@ -173,7 +173,7 @@ static int parse_args(int argc, char **argv, options *o) {
   o->secure = envor(o->secure, "SESSIO_SECURE", "auto");
   o->idle = envor(o->idle, "SESSIO_IDLE", "30m");
   o->absolute = envor(o->absolute, "SESSIO_ABSOLUTE", "12h");
-  o->remember = envor(o->remember, "SESSIO_REMEMBER", "7d");
+  o->remember = envor(o->remember, "SESSIO_REMEMBER", "12h");
   o->users = envor(o->users, "SESSIO_USERS", NULL);
   o->log_level = envor(o->log_level, "SESSIO_LOG_LEVEL", "warn");
   threads = envor(threads, "SESSIO_THREADS", NULL);
