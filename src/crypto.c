@@ -112,18 +112,16 @@ sessio_err sessio__random_fast(void *buf, size_t len) {
 
 /* ---- keys (S7) ---------------------------------------------------------- */
 
-/* Domain separation: the same raw ID goes through BLAKE2b with a different
- * 16-byte personalization for each purpose, so the store key (which the
- * store sees) says nothing about the sealing key (which it never sees). */
-static const uint8_t personal_store[crypto_generichash_blake2b_PERSONALBYTES] =
-    {'s', 'e', 's', 's', 'i', 'o', '.', 's', 't', 'o', 'r', 'e', 'k', 'e', 'y',
-     '1'};
-static const uint8_t personal_seal[crypto_generichash_blake2b_PERSONALBYTES] =
-    {'s', 'e', 's', 's', 'i', 'o', '.', 's', 'e', 'a', 'l', 'k', 'e', 'y', '.',
+/* One BLAKE2b-512 call gives both keys (domain "sessio.keys...1"): the
+ * store key is its first half, the sealing key its second half. */
+static const uint8_t personal_keys[crypto_generichash_blake2b_PERSONALBYTES] =
+    {'s', 'e', 's', 's', 'i', 'o', '.', 'k', 'e', 'y', 's', '.', '.', '.', '.',
      '1'};
 
-void sessio__key_derive(const uint8_t *secret, size_t secret_len,
-                        const uint8_t raw[SESSIO_ID_BYTES], sessio_key *out) {
+void sessio__keys_derive(const uint8_t *secret, size_t secret_len,
+                         const uint8_t raw[SESSIO_ID_BYTES], sessio_key *key,
+                         uint8_t seal[SESSIO__SEAL_KEY_BYTES]) {
+  uint8_t out[SESSIO_KEY_BYTES + SESSIO__SEAL_KEY_BYTES];
   /* BLAKE2b takes keys of up to 64 bytes (SESSIO_SECRET_MAX); the config
    * layer enforces the limit, this clamps defensively. */
   if (secret_len > crypto_generichash_blake2b_KEYBYTES_MAX)
@@ -131,15 +129,18 @@ void sessio__key_derive(const uint8_t *secret, size_t secret_len,
   if (secret == NULL)
     secret_len = 0;
   crypto_generichash_blake2b_salt_personal(
-      out->b, SESSIO_KEY_BYTES, raw, SESSIO_ID_BYTES,
-      secret_len > 0 ? secret : NULL, secret_len, NULL, personal_store);
+      out, sizeof out, raw, SESSIO_ID_BYTES, secret_len > 0 ? secret : NULL,
+      secret_len, NULL, personal_keys);
+  memcpy(key->b, out, SESSIO_KEY_BYTES);
+  memcpy(seal, out + SESSIO_KEY_BYTES, SESSIO__SEAL_KEY_BYTES);
+  sodium_memzero(out, sizeof out);
 }
 
-void sessio__seal_key(const uint8_t raw[SESSIO_ID_BYTES],
-                      uint8_t out[SESSIO__SEAL_KEY_BYTES]) {
-  crypto_generichash_blake2b_salt_personal(out, SESSIO__SEAL_KEY_BYTES, raw,
-                                           SESSIO_ID_BYTES, NULL, 0, NULL,
-                                           personal_seal);
+void sessio__key_derive(const uint8_t *secret, size_t secret_len,
+                        const uint8_t raw[SESSIO_ID_BYTES], sessio_key *out) {
+  uint8_t seal[SESSIO__SEAL_KEY_BYTES];
+  sessio__keys_derive(secret, secret_len, raw, out, seal);
+  sodium_memzero(seal, sizeof seal);
 }
 
 /* ---- sealing ------------------------------------------------------------ */

@@ -32,16 +32,18 @@ void sessio__id_encode(const uint8_t raw[SESSIO_ID_BYTES],
 int sessio__id_decode(const char *id, size_t len,
                       uint8_t raw[SESSIO_ID_BYTES]);
 
-/* The store key: BLAKE2b-256 of the raw ID, keyed with 'secret' when
- * 'secret_len' > 0, domain-separated from the sealing key (S7). */
+/* Both keys of a session from one BLAKE2b-512 of the raw ID (personalised,
+ * keyed with 'secret' when 'secret_len' > 0): the first half is the store
+ * key, which names the record in the store (S7); the second half is the
+ * sealing key, which the store never sees. Knowing one half tells nothing
+ * of the other without the 256-bit ID. */
+#define SESSIO__SEAL_KEY_BYTES 32
+void sessio__keys_derive(const uint8_t *secret, size_t secret_len,
+                         const uint8_t raw[SESSIO_ID_BYTES], sessio_key *key,
+                         uint8_t seal[SESSIO__SEAL_KEY_BYTES]);
+/* The store key alone (tests and tools). */
 void sessio__key_derive(const uint8_t *secret, size_t secret_len,
                         const uint8_t raw[SESSIO_ID_BYTES], sessio_key *out);
-
-/* The sealing key of a session: BLAKE2b-256 of the raw ID under another
- * domain; the store never sees it. */
-#define SESSIO__SEAL_KEY_BYTES 32
-void sessio__seal_key(const uint8_t raw[SESSIO_ID_BYTES],
-                      uint8_t out[SESSIO__SEAL_KEY_BYTES]);
 
 /* XChaCha20-Poly1305 with a random 24-byte nonce. 'out' gets
  * nonce || ciphertext || tag: pt_len + SESSIO__SEAL_OVERHEAD bytes.

@@ -89,8 +89,8 @@ static void backoff(int attempt) {
 /* ---- identities ------------------------------------------------------ */
 
 static void ident_from_raw(const sessio_manager *m, ident *id) {
-  sessio__key_derive(m->cfg.secret, m->cfg.secret_len, id->raw, &id->key);
-  sessio__seal_key(id->raw, id->seal);
+  sessio__keys_derive(m->cfg.secret, m->cfg.secret_len, id->raw, &id->key,
+                      id->seal);
 }
 
 static sessio_err ident_new(const sessio_manager *m, ident *id) {
@@ -207,7 +207,7 @@ static void adopt(sessio *s, loaded *l) {
 typedef struct cands {
   const char *name;
   size_t name_len;
-  char v[MAX_CANDIDATES][SESSIO_ID_LEN];
+  uint8_t raw[MAX_CANDIDATES][SESSIO_ID_BYTES]; /* decoded IDs */
   size_t n;
   size_t invalid;
 } cands;
@@ -216,13 +216,15 @@ static int collect(void *ud, const char *name, size_t nlen, const char *val,
                    size_t vlen) {
   cands *c = ud;
   if (nlen != c->name_len || memcmp(name, c->name, nlen) != 0) return 0;
-  if (!sessio_id_valid(val, vlen)) { /* S7: never reaches the store */
+  if (c->n == MAX_CANDIDATES) return 0;
+  /* Decoding validates (S7): a malformed value never reaches the store. */
+  if (!sessio__id_decode(val, vlen, c->raw[c->n])) {
     c->invalid++;
     return 0;
   }
   for (size_t i = 0; i < c->n; i++)
-    if (memcmp(c->v[i], val, SESSIO_ID_LEN) == 0) return 0;
-  if (c->n < MAX_CANDIDATES) memcpy(c->v[c->n++], val, SESSIO_ID_LEN);
+    if (memcmp(c->raw[i], c->raw[c->n], SESSIO_ID_BYTES) == 0) return 0;
+  c->n++;
   return 0;
 }
 
@@ -262,7 +264,7 @@ sessio_err sessio_begin(sessio_manager *m, const char *const *headers,
   for (size_t i = 0; i < c.n; i++) {
     int found;
     memset(&cur, 0, sizeof cur);
-    if (!sessio__id_decode(c.v[i], SESSIO_ID_LEN, cur.id.raw)) continue;
+    memcpy(cur.id.raw, c.raw[i], SESSIO_ID_BYTES);
     ident_from_raw(m, &cur.id);
     rc = load_ident(m, &cur.id, now, 0, &cur, &found);
     if (rc != SESSIO_OK) break;
@@ -885,6 +887,17 @@ static sessio_err make_cookie(sessio *s, int64_t now, int deletion) {
   return s->cookie ? SESSIO_OK : SESSIO_ENOMEM;
 }
 
+/* Removes the replaced identity's record ('remove_record') and its entry in
+ * the user index. */
+static sessio_err end_old(sessio *s, int remove_record) {
+  sessio_store *st = s->m->cfg.store;
+  sessio_err rc = SESSIO_OK;
+  if (remove_record) rc = sessio_store_remove(st, &s->old.key, NULL);
+  if (rc == SESSIO_OK && s->old_user[0])
+    rc = sessio_store_user_remove(st, s->old_user, &s->old.key);
+  return rc;
+}
+
 static sessio_err index_user(sessio *s, int64_t now) {
   if (!s->user[0]) return SESSIO_OK;
   return sessio_store_user_add(s->m->cfg.store, s->user, &s->id.key,
@@ -923,10 +936,7 @@ static sessio_err commit_replace(sessio *s, int64_t now) {
     backoff(attempt);
   }
   if (attempt == MAX_RETRIES) rc = SESSIO_EBUSY;
-  if (rc == SESSIO_OK && s->old_fate == OLD_KILL)
-    rc = sessio_store_remove(st, &s->old.key, NULL);
-  if (rc == SESSIO_OK && s->old_user[0])
-    rc = sessio_store_user_remove(st, s->old_user, &s->old.key);
+  if (rc == SESSIO_OK) rc = end_old(s, s->old_fate == OLD_KILL);
   if (rc == SESSIO_OK) {
     s->version = new_version;
     s->touched_at = now;
@@ -996,10 +1006,7 @@ sessio_err sessio_commit(sessio *s, int64_t now) {
   }
 
   if (s->destroyed && s->old_fate == OLD_KILL && !s->has_id) {
-    rc = sessio_store_remove(st, &s->old.key, NULL);
-    if (rc == SESSIO_OK && s->old_user[0])
-      rc = sessio_store_user_remove(st, s->old_user, &s->old.key);
-    if (rc != SESSIO_OK) return rc;
+    if ((rc = end_old(s, 1)) != SESSIO_OK) return rc;
     sessio__log(s->m, SESSIO_LOG_INFO, "session destroyed");
     return make_cookie(s, now, 1); /* S17 */
   }
@@ -1016,12 +1023,8 @@ sessio_err sessio_commit(sessio *s, int64_t now) {
       sessio__log(s->m, SESSIO_LOG_INFO, "session ID regenerated sid=%.16s",
                   s->handle);
   } else if (s->created) {
-    if (s->destroyed) { /* destroyed, then new data: end the old one first */
-      rc = sessio_store_remove(st, &s->old.key, NULL);
-      if (rc == SESSIO_OK && s->old_user[0])
-        rc = sessio_store_user_remove(st, s->old_user, &s->old.key);
-      if (rc != SESSIO_OK) return rc;
-    }
+    /* Destroyed, then new data: end the old session first. */
+    if (s->destroyed && (rc = end_old(s, 1)) != SESSIO_OK) return rc;
     sessio_record rec;
     uint64_t v;
     rc = build_record(s, now, &rec);
