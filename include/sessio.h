@@ -90,7 +90,7 @@ int64_t sessio_now_ms(void);
 
 #define SESSIO_ID_BYTES 32         /* 256 bits from the OS CSPRNG */
 #define SESSIO_ID_LEN 43           /* base64url, no padding */
-#define SESSIO_KEY_BYTES 32        /* BLAKE2b-256 keyed hash of the ID */
+#define SESSIO_KEY_BYTES 32        /* keyed BLAKE2b hash of the ID */
 #define SESSIO_HANDLE_LEN 32       /* hex of the first 16 key bytes */
 #define SESSIO_CSRF_LEN 64         /* hex of 32 random bytes */
 #define SESSIO_USER_MAX 128        /* bytes of a user name */

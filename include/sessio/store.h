@@ -17,7 +17,7 @@ extern "C" {
 
 #define SESSIO_STORE_API_VERSION 1
 
-/* A record's name in the store: the keyed BLAKE2b-256 hash of the session
+/* A record's name in the store: a keyed BLAKE2b hash of the session
  * ID. Stores never see a raw session ID (S7). */
 typedef struct sessio_key {
   uint8_t b[SESSIO_KEY_BYTES];
