@@ -204,6 +204,22 @@ void sessio__hex(const uint8_t *p, size_t n, char *out) {
   out[2 * n] = '\0';
 }
 
+int sessio__unhex(const char *s, size_t n, uint8_t *out) {
+  for (size_t i = 0; i < n; i++) {
+    int v = 0;
+    for (int j = 0; j < 2; j++) {
+      char c = s[2 * i + (size_t)j];
+      int d = c >= '0' && c <= '9' ? c - '0'
+              : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                     : -1;
+      if (d < 0) return 0;
+      v = v * 16 + d;
+    }
+    out[i] = (uint8_t)v;
+  }
+  return 1;
+}
+
 void sessio__handle(const sessio_key *key, char out[SESSIO_HANDLE_LEN + 1]) {
   sessio__hex(key->b, SESSIO_HANDLE_LEN / 2, out);
 }

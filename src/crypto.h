@@ -61,6 +61,9 @@ int sessio__open(const uint8_t key[SESSIO__SEAL_KEY_BYTES], const uint8_t *ad,
 
 /* Lowercase hex of 'n' bytes into 'out' (2n chars + NUL). */
 void sessio__hex(const uint8_t *p, size_t n, char *out);
+/* The reverse: 2n lowercase hex digits of 's' into 'n' bytes. Returns 0 on
+ * any other character ('out' then holds nothing usable). */
+int sessio__unhex(const char *s, size_t n, uint8_t *out);
 /* The public handle of a key: hex of its first 16 bytes. */
 void sessio__handle(const sessio_key *key, char out[SESSIO_HANDLE_LEN + 1]);
 

@@ -136,18 +136,7 @@ static int want_rec_leaf(const char *s) {
 }
 
 static int unhex_key(const char *s, sessio_key *out) {
-  for (size_t i = 0; i < SESSIO_KEY_BYTES; i++) {
-    int v = 0;
-    for (int j = 0; j < 2; j++) {
-      char c = s[2 * i + (size_t)j];
-      v <<= 4;
-      if (c >= '0' && c <= '9') v |= c - '0';
-      else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-      else return 0;
-    }
-    out->b[i] = (uint8_t)v;
-  }
-  return 1;
+  return sessio__unhex(s, SESSIO_KEY_BYTES, out->b);
 }
 
 static sessio_err errno_err(int e) {

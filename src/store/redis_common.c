@@ -7,6 +7,7 @@
  * are documented in docs/STORES.md ("Redis").
  */
 #include "redis_common.h"
+#include "crypto.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -730,14 +731,6 @@ static uint64_t get64(const unsigned char *p) {
  * in one slot; nothing needs two slots at once. */
 #define KEYNAME_MAX (RC_PREFIX_MAX + 5 + 2 * SESSIO_USER_MAX + 1)
 
-static void hex(char *out, const unsigned char *b, size_t n) {
-  static const char digits[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; i++) {
-    out[2 * i] = digits[b[i] >> 4];
-    out[2 * i + 1] = digits[b[i] & 15];
-  }
-}
-
 static size_t keyname(const rc_store *rs, char kind, const unsigned char *b,
                       size_t n, char out[KEYNAME_MAX + 1]) {
   size_t pl = strlen(rs->prefix);
@@ -746,26 +739,10 @@ static size_t keyname(const rc_store *rs, char kind, const unsigned char *b,
   out[pl + 1] = kind;
   out[pl + 2] = ':';
   out[pl + 3] = '{';
-  hex(out + pl + 4, b, n);
+  sessio__hex(b, n, out + pl + 4);
   out[pl + 4 + 2 * n] = '}';
   out[pl + 5 + 2 * n] = '\0';
   return pl + 5 + 2 * n;
-}
-
-static int unhex(const char *s, size_t n, unsigned char *out) {
-  for (size_t i = 0; i < n; i++) {
-    int v = 0;
-    for (int j = 0; j < 2; j++) {
-      char c = s[2 * i + j];
-      int d = c >= '0' && c <= '9' ? c - '0'
-              : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                     : -1;
-      if (d < 0) return 0;
-      v = v * 16 + d;
-    }
-    out[i] = (unsigned char)v;
-  }
-  return 1;
 }
 
 /* Recognises a key name of this store: 's' (a record, '*key' filled), 'u'
@@ -779,7 +756,7 @@ static char parse_keyname(const rc_store *rs, const char *name, size_t len,
     return 0;
   size_t hl = len - pl - 5;
   if (name[pl + 1] == 's' && hl == 2 * SESSIO_KEY_BYTES &&
-      unhex(name + pl + 4, SESSIO_KEY_BYTES, key->b))
+      sessio__unhex(name + pl + 4, SESSIO_KEY_BYTES, key->b))
     return 's';
   if (name[pl + 1] == 'u' && hl % 2 == 0 && hl <= 2 * SESSIO_USER_MAX)
     return 'u';

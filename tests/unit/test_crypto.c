@@ -213,6 +213,15 @@ static void test_handle_is_hex_of_key_prefix(void) {
   CHECK_STR(hex, "000ff0ff");
   sessio__hex(NULL, 0, hex);
   CHECK_STR(hex, "");
+  /* and back: round trip, and anything but lowercase hex is refused */
+  sessio_key back;
+  sessio__hex(key.b, SESSIO_KEY_BYTES, hex);
+  CHECK(sessio__unhex(hex, SESSIO_KEY_BYTES, back.b));
+  CHECK(memcmp(back.b, key.b, SESSIO_KEY_BYTES) == 0);
+  hex[5] = 'A';
+  CHECK(!sessio__unhex(hex, SESSIO_KEY_BYTES, back.b));
+  hex[5] = 'g';
+  CHECK(!sessio__unhex(hex, SESSIO_KEY_BYTES, back.b));
 }
 
 static void test_ct_equal(void) {
