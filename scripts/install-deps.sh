@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # install-deps.sh — installs the Debian packages sessio needs, only those
 # missing, so `make run` / `make test` work on a fresh Debian 12 machine.
-# Usage: scripts/install-deps.sh [build|test|bench]   (default: build)
+# Usage: scripts/install-deps.sh [build|test|bench|fuzz]   (default: build)
 set -euo pipefail
 what=${1:-build}
 
@@ -9,7 +9,8 @@ pkgs=(build-essential cmake pkg-config libsodium-dev libsqlite3-dev
       libhiredis-dev libmicrohttpd-dev libcjson-dev)
 case "$what" in
   test)  pkgs+=(redis-server redis-tools python3 python3-pytest python3-requests
-                chromium nodejs wrk) ;;
+                chromium nodejs wrk clang libclang-rt-14-dev) ;;
+  fuzz)  pkgs+=(clang libclang-rt-14-dev) ;;
   bench) pkgs+=(redis-server redis-tools wrk nginx-light curl python3) ;;
 esac
 
