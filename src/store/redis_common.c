@@ -609,7 +609,7 @@ int sessio__rc_parse_hostport(const char *s, const char *e, rc_pool *p) {
   return 1;
 }
 
-/* ---- hashing: key slots and script digests ----------------------------- */
+/* ---- hashing: key slots ------------------------------------------------ */
 
 /* CRC-16/XMODEM (polynomial 0x1021, initial 0), a byte at a time from a
  * table built once. */
@@ -644,66 +644,6 @@ unsigned sessio__rc_slot(const char *key, size_t len) {
                           (size_t)(close - open - 1)) & 16383u;
   }
   return crc16_xmodem((const unsigned char *)key, len) & 16383u;
-}
-
-/* SHA-1 (FIPS 180-4), only to name the Lua scripts for EVALSHA. */
-static uint32_t rol32(uint32_t x, int n) {
-  return (x << n) | (x >> (32 - n));
-}
-
-static void sha1_block(uint32_t h[5], const unsigned char *p) {
-  uint32_t w[80];
-  for (int i = 0; i < 16; i++)
-    w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-           (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
-  for (int i = 16; i < 80; i++)
-    w[i] = rol32(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-  uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
-  for (int i = 0; i < 80; i++) {
-    uint32_t f, k;
-    if (i < 20) {
-      f = (b & c) | (~b & d);
-      k = 0x5A827999;
-    } else if (i < 40) {
-      f = b ^ c ^ d;
-      k = 0x6ED9EBA1;
-    } else if (i < 60) {
-      f = (b & c) | (b & d) | (c & d);
-      k = 0x8F1BBCDC;
-    } else {
-      f = b ^ c ^ d;
-      k = 0xCA62C1D6;
-    }
-    uint32_t t = rol32(a, 5) + f + e + k + w[i];
-    e = d;
-    d = c;
-    c = rol32(b, 30);
-    b = a;
-    a = t;
-  }
-  h[0] += a;
-  h[1] += b;
-  h[2] += c;
-  h[3] += d;
-  h[4] += e;
-}
-
-void sessio__rc_sha1_hex(const void *data, size_t len, char out[41]) {
-  uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476,
-                   0xC3D2E1F0};
-  const unsigned char *p = data;
-  size_t i = 0;
-  for (; i + 64 <= len; i += 64) sha1_block(h, p + i);
-  unsigned char tail[128] = {0};
-  size_t r = len - i;
-  memcpy(tail, p + i, r);
-  tail[r] = 0x80;
-  size_t tl = r + 9 <= 64 ? 64 : 128;
-  uint64_t bits = (uint64_t)len * 8;
-  for (int b = 0; b < 8; b++) tail[tl - 1 - b] = (unsigned char)(bits >> (8 * b));
-  sha1_block(h, tail);
-  if (tl == 128) sha1_block(h, tail + 64);
-  for (int j = 0; j < 5; j++) snprintf(out + 8 * j, 9, "%08" PRIx32, h[j]);
 }
 
 /* ---- record format ------------------------------------------------------
@@ -787,68 +727,94 @@ enum { S_SAVE, S_TOUCH, S_GC, S_UADD, S_ULIST, S_COUNT };
 
 /* Every script reads one key (KEYS[1]). A record is live while its
  * expires_at (bytes 13-20) is greater than the caller's 'now'. */
-static struct {
-  const char *src;
-  char sha[41];
-} scripts[S_COUNT] = {
+_Static_assert(S_COUNT == RC_SCRIPTS, "rc_store.sha has one slot per script");
+
+static const char *const scripts[S_COUNT] = {
     /* save: ARGV = expected version (8 bytes, "" to create), now,
      * new value, ttl ms. 1 saved, 0 conflict, -1 corrupt. */
-    [S_SAVE] = {"local h = redis.call('GETRANGE', KEYS[1], 0, 19)\n"
-                "local live = false\n"
-                "if #h > 0 then\n"
-                "  if #h < 20 or string.sub(h, 1, 4) ~= 'SSR1' then "
-                "return -1 end\n"
-                "  live = struct.unpack('>i8', h, 13) > tonumber(ARGV[2])\n"
-                "end\n"
-                "if #ARGV[1] == 0 then\n"
-                "  if live then return 0 end\n"
-                "elseif not live or string.sub(h, 5, 12) ~= ARGV[1] then\n"
-                "  return 0\n"
-                "end\n"
-                "redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])\n"
-                "return 1\n",
-                ""},
+    [S_SAVE] = "local h = redis.call('GETRANGE', KEYS[1], 0, 19)\n"
+        "local live = false\n"
+        "if #h > 0 then\n"
+        "  if #h < 20 or string.sub(h, 1, 4) ~= 'SSR1' then "
+        "return -1 end\n"
+        "  live = struct.unpack('>i8', h, 13) > tonumber(ARGV[2])\n"
+        "end\n"
+        "if #ARGV[1] == 0 then\n"
+        "  if live then return 0 end\n"
+        "elseif not live or string.sub(h, 5, 12) ~= ARGV[1] then\n"
+        "  return 0\n"
+        "end\n"
+        "redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])\n"
+        "return 1\n",
     /* touch: ARGV = now, expires_at|touched_at (16 bytes), ttl ms.
      * 1 touched, 0 missing or dead, -1 corrupt. */
-    [S_TOUCH] = {"local h = redis.call('GETRANGE', KEYS[1], 0, 19)\n"
-                 "if #h == 0 then return 0 end\n"
-                 "if #h < 20 or string.sub(h, 1, 4) ~= 'SSR1' then "
-                 "return -1 end\n"
-                 "if struct.unpack('>i8', h, 13) <= tonumber(ARGV[1]) then "
-                 "return 0 end\n"
-                 "redis.call('SETRANGE', KEYS[1], 12, ARGV[2])\n"
-                 "redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
-                 "return 1\n",
-                 ""},
+    [S_TOUCH] = "local h = redis.call('GETRANGE', KEYS[1], 0, 19)\n"
+        "if #h == 0 then return 0 end\n"
+        "if #h < 20 or string.sub(h, 1, 4) ~= 'SSR1' then "
+        "return -1 end\n"
+        "if struct.unpack('>i8', h, 13) <= tonumber(ARGV[1]) then "
+        "return 0 end\n"
+        "redis.call('SETRANGE', KEYS[1], 12, ARGV[2])\n"
+        "redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
+        "return 1\n",
     /* gc of one record: ARGV = now. 1 when it was dead and is removed. */
-    [S_GC] = {"local h = redis.call('GETRANGE', KEYS[1], 0, 19)\n"
-              "if #h == 20 and string.sub(h, 1, 4) == 'SSR1' and "
-              "struct.unpack('>i8', h, 13) <= tonumber(ARGV[1]) then\n"
-              "  redis.call('DEL', KEYS[1])\n"
-              "  return 1\n"
-              "end\n"
-              "return 0\n",
-              ""},
+    [S_GC] = "local h = redis.call('GETRANGE', KEYS[1], 0, 19)\n"
+        "if #h == 20 and string.sub(h, 1, 4) == 'SSR1' and "
+        "struct.unpack('>i8', h, 13) <= tonumber(ARGV[1]) then\n"
+        "  redis.call('DEL', KEYS[1])\n"
+        "  return 1\n"
+        "end\n"
+        "return 0\n",
     /* user_add: ARGV = expires_at (score), key (member), ttl ms. The set
      * lives as long as its longest-lived entry. */
-    [S_UADD] = {"redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])\n"
-                "local t = redis.call('PTTL', KEYS[1])\n"
-                "if t < tonumber(ARGV[3]) then "
-                "redis.call('PEXPIRE', KEYS[1], ARGV[3]) end\n"
-                "return 1\n",
-                ""},
+    [S_UADD] = "redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])\n"
+        "local t = redis.call('PTTL', KEYS[1])\n"
+        "if t < tonumber(ARGV[3]) then "
+        "redis.call('PEXPIRE', KEYS[1], ARGV[3]) end\n"
+        "return 1\n",
     /* user_list: ARGV = now. Drops dead pairs, returns the others. */
-    [S_ULIST] = {"redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])\n"
-                 "return redis.call('ZRANGE', KEYS[1], 0, -1)\n",
-                 ""},
+    [S_ULIST] = "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])\n"
+        "return redis.call('ZRANGE', KEYS[1], 0, -1)\n",
 };
 
-static pthread_once_t scripts_once = PTHREAD_ONCE_INIT;
+static sessio_err command(rc_store *rs, const char *key, size_t klen,
+                          int argc, const char **argv, const size_t *lens,
+                          redisReply **reply) {
+  sessio_err rc = rs->ops->exec(rs, key, klen, argc, argv, lens, reply);
+  if (rc == SESSIO_OK && (*reply)->type == REDIS_REPLY_ERROR) {
+    rc = sessio__rc_reply_err(*reply);
+    freeReplyObject(*reply);
+    *reply = NULL;
+  }
+  return rc;
+}
 
-static void scripts_init(void) {
-  for (int i = 0; i < S_COUNT; i++)
-    sessio__rc_sha1_hex(scripts[i].src, strlen(scripts[i].src),
-                        scripts[i].sha);
+/* The digest of script 'which' for EVALSHA into '*sha'. The first time,
+ * SCRIPT LOAD on the server that owns 'key' computes it (and loads the
+ * script there); then it is remembered for the life of the store. */
+static sessio_err script_sha(rc_store *rs, int which, const char *key,
+                             size_t klen, const char **sha) {
+  *sha = rs->sha[which];
+  if (atomic_load_explicit(&rs->sha_known[which], memory_order_acquire))
+    return SESSIO_OK;
+  const char *argv[3] = {"SCRIPT", "LOAD", scripts[which]};
+  size_t lens[3] = {6, 4, strlen(scripts[which])};
+  redisReply *r;
+  sessio_err rc = command(rs, key, klen, 3, argv, lens, &r);
+  if (rc != SESSIO_OK) return rc;
+  if (r->type != REDIS_REPLY_STRING || r->len != 40) {
+    freeReplyObject(r);
+    return SESSIO_EIO;
+  }
+  pthread_mutex_lock(&rs->sha_mu);
+  if (!atomic_load_explicit(&rs->sha_known[which], memory_order_relaxed)) {
+    memcpy(rs->sha[which], r->str, 40);
+    rs->sha[which][40] = '\0';
+    atomic_store_explicit(&rs->sha_known[which], 1, memory_order_release);
+  }
+  pthread_mutex_unlock(&rs->sha_mu);
+  freeReplyObject(r);
+  return SESSIO_OK;
 }
 
 /* Runs script 'which' on 'key' with up to 4 arguments: EVALSHA, and EVAL
@@ -859,9 +825,10 @@ static sessio_err eval(rc_store *rs, int which, const char *key, size_t klen,
                        redisReply **reply) {
   const char *argv[8];
   size_t lens[8];
+  sessio_err rc = script_sha(rs, which, key, klen, &argv[1]);
+  if (rc != SESSIO_OK) return rc;
   argv[0] = "EVALSHA";
   lens[0] = 7;
-  argv[1] = scripts[which].sha;
   lens[1] = 40;
   argv[2] = "1";
   lens[2] = 1;
@@ -871,29 +838,17 @@ static sessio_err eval(rc_store *rs, int which, const char *key, size_t klen,
     argv[4 + i] = args[i];
     lens[4 + i] = alens[i];
   }
-  sessio_err rc = rs->ops->exec(rs, key, klen, 4 + nargs, argv, lens, reply);
+  rc = rs->ops->exec(rs, key, klen, 4 + nargs, argv, lens, reply);
   if (rc == SESSIO_OK && (*reply)->type == REDIS_REPLY_ERROR &&
       strncmp((*reply)->str, "NOSCRIPT", 8) == 0) {
     freeReplyObject(*reply);
     *reply = NULL;
     argv[0] = "EVAL";
     lens[0] = 4;
-    argv[1] = scripts[which].src;
-    lens[1] = strlen(scripts[which].src);
+    argv[1] = scripts[which];
+    lens[1] = strlen(scripts[which]);
     rc = rs->ops->exec(rs, key, klen, 4 + nargs, argv, lens, reply);
   }
-  if (rc == SESSIO_OK && (*reply)->type == REDIS_REPLY_ERROR) {
-    rc = sessio__rc_reply_err(*reply);
-    freeReplyObject(*reply);
-    *reply = NULL;
-  }
-  return rc;
-}
-
-static sessio_err command(rc_store *rs, const char *key, size_t klen,
-                          int argc, const char **argv, const size_t *lens,
-                          redisReply **reply) {
-  sessio_err rc = rs->ops->exec(rs, key, klen, argc, argv, lens, reply);
   if (rc == SESSIO_OK && (*reply)->type == REDIS_REPLY_ERROR) {
     rc = sessio__rc_reply_err(*reply);
     freeReplyObject(*reply);
@@ -926,7 +881,6 @@ sessio_err sessio__rc_reply_err(const redisReply *r) {
 
 sessio_err sessio__rc_store_init(rc_store *rs, const rc_ops *ops,
                                  const rc_options *o) {
-  pthread_once(&scripts_once, scripts_init);
   rs->ops = ops;
   strcpy(rs->prefix, o->prefix);
   rs->grace_ms = o->grace_ms;
@@ -940,6 +894,8 @@ sessio_err sessio__rc_store_init(rc_store *rs, const rc_ops *ops,
   rs->gc_n = rs->gc_i = 0;
   rs->gc_wrapped = 0;
   rs->gc_from = NULL;
+  pthread_mutex_init(&rs->sha_mu, NULL);
+  for (int i = 0; i < RC_SCRIPTS; i++) atomic_init(&rs->sha_known[i], 0);
   return SESSIO_OK;
 }
 
@@ -952,6 +908,7 @@ void sessio__rc_store_destroy(rc_store *rs) {
   free_keys(rs->gc_keys, rs->gc_n);
   pthread_mutex_destroy(&rs->gc_mu);
   pthread_mutex_destroy(&rs->log.mu);
+  pthread_mutex_destroy(&rs->sha_mu);
 }
 
 /* ---- methods --------------------------------------------------------------- */
@@ -1236,6 +1193,9 @@ static sessio_err gc_batch(rc_store *rs, rc_pool *from, char **keys, size_t n,
       rc = gc_one(rs, keys[i], now, removed);
     return rc;
   }
+  const char *gc_sha;
+  rc = script_sha(rs, S_GC, keys[0], strlen(keys[0]), &gc_sha);
+  if (rc != SESSIO_OK) return rc;
   char nowb[24];
   size_t nowl = (size_t)snprintf(nowb, sizeof nowb, "%" PRId64, now);
   int argcs[GC_BATCH];
@@ -1250,7 +1210,7 @@ static sessio_err gc_batch(rc_store *rs, rc_pool *from, char **keys, size_t n,
     size_t nl = strlen(keys[i]);
     char kind = parse_keyname(rs, keys[i], nl, &k);
     if (kind == 's') {
-      const char *a[5] = {"EVALSHA", scripts[S_GC].sha, "1", keys[i], nowb};
+      const char *a[5] = {"EVALSHA", gc_sha, "1", keys[i], nowb};
       size_t l[5] = {7, 40, 1, nl, nowl};
       memcpy(argvs[m], a, sizeof a);
       memcpy(lens[m], l, sizeof l);

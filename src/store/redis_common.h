@@ -114,6 +114,7 @@ typedef struct rc_ops {
 } rc_ops;
 
 #define RC_PREFIX_MAX 64
+#define RC_SCRIPTS 5 /* the Lua scripts of redis_common.c */
 
 struct rc_store {
   sessio_store base; /* first: the store "subclass" */
@@ -129,6 +130,13 @@ struct rc_store {
   size_t gc_n, gc_i;
   int gc_wrapped;            /* the scan that produced gc_keys wrapped */
   rc_pool *gc_from;          /* the server gc_keys came from */
+
+  /* Script digests for EVALSHA, as SCRIPT LOAD returned them: the server
+   * computes them, sessio carries no SHA-1. Each is written once under
+   * sha_mu, then sha_known[i] is set (release); readers test it (acquire). */
+  pthread_mutex_t sha_mu;
+  char sha[RC_SCRIPTS][41];
+  atomic_int sha_known[RC_SCRIPTS];
 };
 
 /* Common URL options, filled by sessio__rc_parse_param. */
@@ -160,8 +168,6 @@ sessio_err sessio__rc_reply_err(const redisReply *r);
 
 /* Key slot (CRC16/XMODEM of the hash tag, or the key) mod 16384. */
 unsigned sessio__rc_slot(const char *key, size_t len);
-/* SHA-1 of 'len' bytes as 40 lowercase hex digits and a NUL. */
-void sessio__rc_sha1_hex(const void *data, size_t len, char out[41]);
 
 /* The store methods, shared by both backends. */
 sessio_err sessio__rc_load(sessio_store *st, const sessio_key *key,
