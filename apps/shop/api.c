@@ -46,62 +46,10 @@ static int api_gate(req *r, int json) {
   return 0;
 }
 
-/* 1 when the JSON text holds the escape \u0000. cJSON's strings are
- * NUL-terminated, so "alice\u0000x" would silently read as "alice": such a
- * body is refused. A backslash is an escape when an odd number of them
- * precede the 'u' (they come in pairs otherwise, "\\u0000" is text). */
-static int has_nul_escape(const char *s, size_t n) {
-  for (size_t i = 1; i + 4 < n; i++) {
-    size_t k = 0;
-    if (s[i] != 'u' || memcmp(s + i + 1, "0000", 4) != 0)
-      continue;
-    while (k < i && s[i - 1 - k] == '\\')
-      k++;
-    if (k % 2 == 1)
-      return 1;
-  }
-  return 0;
-}
-
-/* The body as a JSON object, or NULL (malformed, trailing bytes, not an
- * object, a string with \u0000). The caller cJSON_Delete()s it. */
+/* The body as a JSON object, or NULL (parse.c). The caller cJSON_Delete()s
+ * it. */
 static cJSON *body_object(req *r) {
-  const char *end = NULL;
-  cJSON *j;
-  if (r->body_len == 0 || has_nul_escape(r->body, r->body_len))
-    return NULL;
-  j = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, 0);
-  if (j == NULL)
-    return NULL;
-  while (end < r->body + r->body_len &&
-         (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
-    end++;
-  if (end != r->body + r->body_len || !cJSON_IsObject(j)) {
-    cJSON_Delete(j);
-    return NULL;
-  }
-  return j;
-}
-
-/* An integer 'lo'..'hi' (a JSON number without a fraction), else 0. */
-static int json_int(const cJSON *v, int lo, int hi, int *out) {
-  double d;
-  if (!cJSON_IsNumber(v))
-    return 0;
-  d = v->valuedouble;
-  if (!(d >= lo && d <= hi) || d != (double)(int)d)
-    return 0;
-  *out = (int)d;
-  return 1;
-}
-
-/* 1..SHOP_SKU_MAX bytes of printable ASCII without space. */
-static int sku_ok(const char *s) {
-  size_t i;
-  for (i = 0; s[i]; i++)
-    if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
-      return 0;
-  return i >= 1 && i <= SHOP_SKU_MAX;
+  return shop_json_object(r->body, r->body_len);
 }
 
 /* ---- JSON writers ------------------------------------------------------------ */
@@ -233,11 +181,11 @@ enum MHD_Result api_cart_add(req *r) {
     return reply_json_error(r, 400, "body must be a JSON object");
   sku = cJSON_GetObjectItemCaseSensitive(j, "sku");
   qty = cJSON_GetObjectItemCaseSensitive(j, "qty");
-  if (!cJSON_IsString(sku) || !sku_ok(sku->valuestring)) {
+  if (!cJSON_IsString(sku) || !shop_sku_ok(sku->valuestring)) {
     cJSON_Delete(j);
     return reply_json_error(r, 400, "sku must be a string of 1 to 32 printable characters");
   }
-  if (!json_int(qty, 1, SHOP_QTY_MAX, &q)) {
+  if (!shop_json_int(qty, 1, SHOP_QTY_MAX, &q)) {
     cJSON_Delete(j);
     return reply_json_error(r, 400, "qty must be an integer from 1 to 99");
   }
@@ -266,7 +214,7 @@ enum MHD_Result api_cart_delete(req *r) {
   if (sessio_exists(r->s)) {
     if (!token_ok(r))
       return api_fail(r, 403);
-    if (!sku_ok(sku))
+    if (!shop_sku_ok(sku))
       return reply_json_error(r, 400, "bad sku");
     snprintf(key, sizeof key, "cart.%s", sku);
     if (sessio_delete(r->s, key) != SESSIO_OK)
@@ -274,7 +222,7 @@ enum MHD_Result api_cart_delete(req *r) {
     st = req_commit(r);
     if (st != 0)
       return api_fail(r, st);
-  } else if (!sku_ok(sku)) {
+  } else if (!shop_sku_ok(sku)) {
     return reply_json_error(r, 400, "bad sku");
   }
   return reply_cart(r);

@@ -80,6 +80,7 @@ typedef struct shop {
   sessio_manager *mgr;
   shop_users *users;
   int trust_proxy;
+  struct shop_throttle *throttle; /* S21: invalid IDs per client (throttle.c) */
   atomic_int stopping; /* set at shutdown: answers close the connection */
   atomic_int inflight; /* requests between their first call and their answer */
   struct MHD_Response *r_healthz, *r_css, *r_icon;
@@ -139,6 +140,20 @@ int req_cross_site(req *r);
 int req_form(req *r);
 /* A form field, or NULL; '*len' (may be NULL) gets its length. */
 const char *form_get(req *r, const char *name, size_t *len);
+
+/* Pure body parsers (parse.c), fuzzed by fuzz/form_fuzz.c and json_fuzz.c.
+ * shop_form_parse decodes the urlencoded 'body' in place ('body[len]' must
+ * be writable) into at most SHOP_FIELDS_MAX fields '*f' ('*nf' of them,
+ * pointing into 'body', NUL-terminated): 0, 400 or 413.
+ * shop_json_object: the body as a JSON object, or NULL (malformed, trailing
+ * bytes, not an object, a string with \u0000); cJSON_Delete() it.
+ * shop_json_int: 1 and '*out' when 'v' is an integer 'lo'..'hi'.
+ * shop_sku_ok: 1..SHOP_SKU_MAX bytes of printable ASCII without space. */
+struct cJSON;
+int shop_form_parse(char *body, size_t len, form_field *f, size_t *nf);
+struct cJSON *shop_json_object(const char *body, size_t len);
+int shop_json_int(const struct cJSON *v, int lo, int hi, int *out);
+int shop_sku_ok(const char *s);
 /* 1 when the Content-Type is application/json (parameters allowed). */
 int req_is_json(req *r);
 /* Commits the session now (once). 0 or the error status (503/500/413). */
