@@ -22,7 +22,8 @@
 #include "shop.h"
 
 #define DEFAULT_STORE "sqlite:var/sessions.db"
-#define GC_WORK 256          /* units of expiry work per second */
+#define GC_WORK 256          /* units of expiry work per store gc call */
+#define GC_BUDGET_MS 100     /* at most this much of every second in gc calls */
 #define DRAIN_MS 5000        /* how long shutdown waits for open requests */
 #define DRAIN_QUIET_MS 150   /* no request in flight for this long: stop */
 
@@ -281,12 +282,29 @@ static void *gc_main(void *arg) {
       break;
     pthread_mutex_unlock(&gc_mu);
     {
-      size_t removed = 0;
-      sessio_err e = sessio_store_gc(st, sessio_now_ms(), GC_WORK, &removed, NULL);
+      /* One call of GC_WORK units a second cannot keep up with a site that
+       * expires more sessions than that (bench/soak: 670 new sessions/s on
+       * SQLite left 20,000 dead rows after 60 s, growing without bound).
+       * So, as Redis's expire cycle does, go on while a call found garbage in
+       * at least a quarter of its work and the pass is not done, within
+       * GC_BUDGET_MS of each second. */
+      size_t removed = 0, total = 0;
+      int done = 0;
+      struct timespec t0, t1;
+      sessio_err e;
+      clock_gettime(CLOCK_MONOTONIC, &t0);
+      do {
+        removed = 0;
+        e = sessio_store_gc(st, sessio_now_ms(), GC_WORK, &removed, &done);
+        total += removed;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+      } while (e == SESSIO_OK && !done && removed >= GC_WORK / 4 &&
+               (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 <
+                   GC_BUDGET_MS);
       if (e != SESSIO_OK)
         shop_log(LOG_WARN, "msg=\"store gc failed\" error=%s", sessio_errname(e));
-      else if (removed > 0)
-        shop_log(LOG_DEBUG, "msg=\"store gc\" removed=%zu", removed);
+      else if (total > 0)
+        shop_log(LOG_DEBUG, "msg=\"store gc\" removed=%zu", total);
     }
     pthread_mutex_lock(&gc_mu);
   }
