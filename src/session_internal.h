@@ -55,10 +55,14 @@ void sessio__log(const sessio_manager *m, sessio_log_level level,
     __attribute__((format(printf, 3, 4)));
 
 /* Liveness of a record by the server's own rules (S13, S14): live while
- * now < touched_at + idle and now < abs_deadline. */
+ * now < touched_at + idle and now < abs_deadline. The sum saturates: the
+ * metadata is read from the store before the seal is checked, and a
+ * stored idle_ms may be anything up to INT64_MAX (fuzz/regressions/record). */
 static inline int64_t sessio__deadline(const sessio__meta *meta,
                                        int64_t touched_at) {
-  int64_t idle = touched_at + meta->idle_ms;
+  int64_t idle;
+  if (__builtin_add_overflow(touched_at, meta->idle_ms, &idle))
+    idle = meta->idle_ms > 0 ? INT64_MAX : INT64_MIN;
   return idle < meta->abs_deadline ? idle : meta->abs_deadline;
 }
 

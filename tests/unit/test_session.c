@@ -13,6 +13,7 @@
 
 #include "crypto.h"
 #include "harness.h"
+#include "record.h"
 #include "sessio.h"
 #include "sessio/store.h"
 
@@ -828,6 +829,40 @@ static void test_corrupted_record_is_no_session(void) {
   fx_done(&f);
 }
 
+/* A record's idle_ms is read from the store before the seal is checked and
+ * may be anything up to INT64_MAX: the deadline saturates instead of
+ * overflowing (found by fuzz/record_fuzz.c, fuzz/regressions/record/). */
+static void test_stored_idle_ms_int64_max_does_not_overflow(void) {
+  fx f;
+  fx_init(&f);
+  make_session(&f, T0);
+  uint8_t raw[SESSIO_ID_BYTES], seal[SESSIO__SEAL_KEY_BYTES];
+  sessio_key key;
+  sessio_record rec;
+  sessio__meta meta;
+  sessio__buf pt = SESSIO__BUF_INIT, blob = SESSIO__BUF_INIT;
+  size_t hdr;
+  int found;
+  uint64_t v;
+  CHECK(sessio__id_decode(f.cookie + 4, SESSIO_ID_LEN, raw));
+  sessio__keys_derive(NULL, 0, raw, &key, seal);
+  CHECK_OK(sessio_store_load(f.st->inner, &key, T0, &rec, &found));
+  CHECK(found);
+  CHECK(sessio__record_meta(rec.blob, rec.blob_len, &meta, &hdr));
+  CHECK(sessio__record_open(rec.blob, rec.blob_len, hdr, rec.user, seal, &pt) == 1);
+  meta.idle_ms = INT64_MAX;
+  CHECK_OK(sessio__record_encode(&meta, rec.user, seal, pt.data, pt.len, &blob));
+  sessio_record_clear(&rec);
+  rec.blob = blob.data;
+  rec.blob_len = blob.len;
+  CHECK_OK(sessio_store_save(f.st->inner, &key, &rec, rec.version, T0, &v));
+  /* Still the live session it was (before the fix: UBSan's overflow). */
+  CHECK_INT(cart(&f, T0 + 1), 1);
+  sessio__buf_free(&pt);
+  sessio__buf_free(&blob);
+  fx_done(&f);
+}
+
 /* A store that is down is an error for begin and commit, never a crash and
  * never a silent logout. */
 static void test_store_down_is_an_error(void) {
@@ -1085,6 +1120,7 @@ int main(void) {
   RUN(test_touch_is_throttled);
   RUN(test_overlapping_requests_merge);
   RUN(test_threads_no_lost_update);
+  RUN(test_stored_idle_ms_int64_max_does_not_overflow);
   RUN(test_secret_keys_records);
   RUN(test_commit_twice_is_state_error);
   RUN(test_strerror_names_every_error);
