@@ -152,7 +152,7 @@ def main(argv):
     w("| requests/s (mean over the load) | %s |" % fmt_int(num(wrk.get("rps"))))
     w("| latency p50 / p99 / max (ms) | %s / %s / %s |"
       % (wrk.get("p50_ms", "–"), wrk.get("p99_ms", "–"), wrk.get("max_ms", "–")))
-    w("| sessions created (new cookies seen by wrk) | %s |" % fmt_int(created))
+    w("| sessions created (new cookies seen by wrk; the few in flight when wrk stopped are not counted) | %s |" % fmt_int(created))
     w("| sessions collected (created − rows left at the end) | %s |" % fmt_int(collected))
     w("| session rows at the end | %s |" % fmt_int(end_rows))
     w("| peak session rows (live + dead) during the load | %s |" % fmt_int(peak("rows_total")))

@@ -11,7 +11,9 @@
 #      THREADS (2) CONNS (32) NEW_EVERY (10) POOL (300) SHOP_THREADS (number of CPUs)
 #      TOL (10, percent) TABLE_EVERY (60) RESULTS_DIR (bench/soak/results) KEEP (0: 1
 #      keeps the scratch folder with the database and logs) SKIP_BUILD (0: 1 runs the
-#      sessio-shop already in BUILD_DIR)
+#      sessio-shop already in BUILD_DIR) SNAPSHOT (0: 1 builds the committed HEAD from
+#      `git archive` in the scratch folder instead of the work tree, so that files
+#      others are editing in a shared tree do not matter and the commit is exact)
 # Writes RESULTS_DIR/<UTC time>.csv (every sample) and .md (the report); exit status 0
 # when the verdict is PASS, 1 when FAIL, 2 when the run could not be made.
 # See bench/soak/README.md for what is measured and the criterion.
@@ -42,15 +44,6 @@ TAIL_S="$(secs "${TAIL:-$((IDLE_S + 30))s}")"
 command -v wrk >/dev/null || die "wrk is not installed (apt-get install wrk)"
 "$PY" -c 'import sqlite3' 2>/dev/null || die "$PY has no sqlite3 module"
 
-SHOP="$BUILD/apps/shop/sessio-shop"
-if [ "${SKIP_BUILD:-0}" = 1 ]; then
-  [ -x "$SHOP" ] || die "no $SHOP (SKIP_BUILD=1)"
-else
-  echo "soak: building $BUILD (Release)"
-  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSESSIO_TESTS=OFF >/dev/null &&
-    cmake --build "$BUILD" -j 2 --target sessio-shop >/dev/null || die "build failed in $BUILD"
-fi
-
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/sessio-soak.XXXXXX")"
 SHOP_PID=""; SAMPLER_PID=""
 cleanup() {
@@ -62,6 +55,23 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'echo "soak: interrupted" >&2; exit 130' INT TERM
+
+SRC="$ROOT"; COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [ "${SNAPSHOT:-0}" = 1 ]; then
+  SRC="$WORK/src"; BUILD="$WORK/build"; mkdir -p "$SRC"
+  git -C "$ROOT" archive HEAD | tar -x -C "$SRC" || die "git archive HEAD failed"
+else
+  git -C "$ROOT" diff --quiet HEAD -- src apps include CMakeLists.txt 2>/dev/null ||
+    COMMIT="$COMMIT (with local changes in the work tree)"
+fi
+SHOP="$BUILD/apps/shop/sessio-shop"
+if [ "${SKIP_BUILD:-0}" = 1 ] && [ "${SNAPSHOT:-0}" != 1 ]; then
+  [ -x "$SHOP" ] || die "no $SHOP (SKIP_BUILD=1)"
+else
+  echo "soak: building $SRC in $BUILD (Release)"
+  cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSESSIO_TESTS=OFF >/dev/null &&
+    cmake --build "$BUILD" -j 2 --target sessio-shop >/dev/null || die "build failed in $BUILD"
+fi
 
 mkdir -p "$RESULTS_DIR" "$WORK/progress" || die "cannot make $RESULTS_DIR"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
@@ -88,6 +98,10 @@ END_S=$((LOAD_S + TAIL_S))
 "$PY" "$HERE/sample.py" "$SHOP_PID" "$DB" "$WORK/progress" "$INTERVAL" "$LOAD_S" "$END_S" \
   "$CSV" 2>"$WORK/sampler.err" &
 SAMPLER_PID=$!
+for ((i = 0; i < 100; i++)); do  # the t=0 sample is taken before any load
+  [ -f "$CSV" ] && [ "$(wc -l <"$CSV")" -ge 2 ] && break
+  sleep 0.05
+done
 WRK_CMD="wrk -t$THREADS -c$CONNS -d${LOAD_S}s --timeout 10s -s bench/soak/soak.lua $BASE -- $NEW_EVERY $POOL PROGRESS_DIR"
 timeout $((LOAD_S + 120)) wrk -t"$THREADS" -c"$CONNS" -d"${LOAD_S}s" --timeout 10s \
   -s "$HERE/soak.lua" "$BASE" -- "$NEW_EVERY" "$POOL" "$WORK/progress" >"$WORK/wrk.out" 2>&1
@@ -111,8 +125,8 @@ LOG_LINES="$(grep -c . "$WORK/shop.unexpected")"
 
 {
   echo "date=$(date -u '+%Y-%m-%d %H:%M UTC') (started $STAMP)"
-  echo "command=DURATION=$DURATION IDLE=$IDLE ABSOLUTE=$ABSOLUTE NEW_EVERY=$NEW_EVERY POOL=$POOL THREADS=$THREADS CONNS=$CONNS bench/soak/run.sh $(basename "$BUILD")"
-  echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- src apps 2>/dev/null || echo ' (with local changes in src/ or apps/)')"
+  echo "command=$([ "${SNAPSHOT:-0}" = 1 ] && echo "SNAPSHOT=1 ")DURATION=$DURATION TAIL=${TAIL_S}s INTERVAL=$INTERVAL IDLE=$IDLE ABSOLUTE=$ABSOLUTE NEW_EVERY=$NEW_EVERY POOL=$POOL THREADS=$THREADS CONNS=$CONNS bench/soak/run.sh $*"
+  echo "commit=$COMMIT$([ "${SNAPSHOT:-0}" = 1 ] && echo ' (built from git archive)')"
   echo "machine=$(nproc) CPUs ($(sed -nE 's/^model name\s*:\s*//p' /proc/cpuinfo | head -1)), $(uname -sr); wrk, the shop and other users share them"
   echo "shop_cmd=sessio-shop ${SHOP_ARGS[*]}"
   echo "wrk_cmd=$WRK_CMD"
