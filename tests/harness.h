@@ -17,9 +17,17 @@
 static int harness_passed_, harness_failed_, harness_cur_failed_;
 static const char *harness_cur_name_;
 
+/* Run first when a check fails. The allocation-failure sweep
+ * (tests/alloc/sweep.h) defines it to end a case that met an injected
+ * allocation failure; by default it does nothing. */
+#ifndef HARNESS_ON_FAIL
+#define HARNESS_ON_FAIL() ((void)0)
+#endif
+
 #define CHECK(cond)                                                         \
   do {                                                                      \
     if (!(cond)) {                                                          \
+      HARNESS_ON_FAIL();                                                    \
       fprintf(stderr, "  FAIL %s:%d in %s: %s\n", __FILE__, __LINE__,       \
               harness_cur_name_, #cond);                                    \
       harness_cur_failed_ = 1;                                              \
@@ -30,6 +38,7 @@ static const char *harness_cur_name_;
   do {                                                                      \
     long long ha_ = (long long)(a), hb_ = (long long)(b);                   \
     if (ha_ != hb_) {                                                       \
+      HARNESS_ON_FAIL();                                                    \
       fprintf(stderr, "  FAIL %s:%d in %s: %s == %s (%lld != %lld)\n",      \
               __FILE__, __LINE__, harness_cur_name_, #a, #b, ha_, hb_);     \
       harness_cur_failed_ = 1;                                              \
@@ -40,6 +49,7 @@ static const char *harness_cur_name_;
   do {                                                                      \
     const char *ha_ = (a), *hb_ = (b);                                      \
     if (ha_ == NULL || hb_ == NULL || strcmp(ha_, hb_) != 0) {              \
+      HARNESS_ON_FAIL();                                                    \
       fprintf(stderr, "  FAIL %s:%d in %s: %s == %s (\"%s\" != \"%s\")\n",  \
               __FILE__, __LINE__, harness_cur_name_, #a, #b,                \
               ha_ ? ha_ : "(null)", hb_ ? hb_ : "(null)");                  \
@@ -52,6 +62,7 @@ static const char *harness_cur_name_;
   do {                                                                      \
     int ha_ = (int)(a), hb_ = (int)(b);                                     \
     if (ha_ != hb_) {                                                       \
+      HARNESS_ON_FAIL();                                                    \
       fprintf(stderr, "  FAIL %s:%d in %s: %s == %s (%s != %s)\n",          \
               __FILE__, __LINE__, harness_cur_name_, #a, #b,                \
               sessio_errname((sessio_err)ha_),                              \

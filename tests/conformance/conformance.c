@@ -639,7 +639,14 @@ static void test_stats_count_sessions_and_expiry(void) {
 
 /* ---- concurrency --------------------------------------------------------- */
 
-enum { THREADS = 8, INCREMENTS = 200 };
+/* Overridable: the allocation-failure sweep (tests/alloc) runs fewer. */
+#ifndef CONFORMANCE_THREADS
+#define CONFORMANCE_THREADS 8
+#endif
+#ifndef CONFORMANCE_INCREMENTS
+#define CONFORMANCE_INCREMENTS 200
+#endif
+enum { THREADS = CONFORMANCE_THREADS, INCREMENTS = CONFORMANCE_INCREMENTS };
 
 /* One compare-and-set increment of the counter in 'k''s blob. Returns
  * SESSIO_OK, or the error that stopped it. */

@@ -12,27 +12,10 @@
 #include "harness.h"
 #include "sessio.h"
 
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t m);
-void *__real_realloc(void *p, size_t n);
+#include "failalloc.h"
 
-static long alloc_calls, fail_at; /* 0 = never fail */
-static int injected;
-
-static int should_fail(void) {
-  if (fail_at > 0 && ++alloc_calls == fail_at) {
-    injected = 1;
-    return 1;
-  }
-  return 0;
-}
-void *__wrap_malloc(size_t n) { return should_fail() ? NULL : __real_malloc(n); }
-void *__wrap_calloc(size_t n, size_t m) {
-  return should_fail() ? NULL : __real_calloc(n, m);
-}
-void *__wrap_realloc(void *p, size_t n) {
-  return should_fail() ? NULL : __real_realloc(p, n);
-}
+static long fail_at; /* 0 = never fail */
+#define injected (failalloc_injected() > 0)
 
 #define T0 1700000000000LL
 static int bad_codes;
@@ -96,19 +79,19 @@ static void test_every_allocation_failure_is_clean(void) {
     sessio_store *st = NULL;
     sessio_config *cfg = NULL;
     sessio_manager *m = NULL;
-    alloc_calls = 0;
-    injected = 0;
     fail_at = n;
+    failalloc_arm(FAILALLOC_ONCE, n);
     if (ok(sessio_store_open("memory:?shards=2", &st)) &&
         ok(sessio_config_new(&cfg)) && ok(sessio_config_set_store(cfg, st)) &&
         ok(sessio_manager_new(cfg, &m))) {
       int ran = scenario(m);
       completed = ran && !injected;
       /* After a failure the store still serves a clean scenario. */
-      fail_at = 0;
-      if (injected) CHECK(scenario(m));
+      int had = injected;
+      failalloc_disarm();
+      if (had) CHECK(scenario(m));
     }
-    fail_at = 0;
+    failalloc_disarm();
     sessio_manager_free(m);
     sessio_config_free(cfg);
     sessio_store_close(st);

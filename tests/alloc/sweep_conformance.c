@@ -1,0 +1,78 @@
+/*
+ * sweep_conformance.c — the allocation-failure sweep over the store
+ * conformance suite (tests/conformance/conformance.c, compiled here
+ * unchanged but for fewer threads) on the memory store: every case runs
+ * against a fresh store opened before each run and closed after it, so
+ * each run's leak check covers the store too.
+ * Usage: sweep_conformance STORE-URL   (memory: in CTest)
+ */
+#define _XOPEN_SOURCE 700 /* nftw, as conformance.c */
+#include <ftw.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "sweep.h"
+
+/* A fresh store per run, in place of the suite's one. */
+static sessio_store *sweep_saved_st_;
+static const char *sweep_url_;
+
+static void conf_before(void *ud) {
+  sessio_store **stp = ud;
+  sweep_saved_st_ = *stp;
+  if (sessio_store_open(sweep_url_, stp) != SESSIO_OK) {
+    fprintf(stderr, "cannot open %s\n", sweep_url_);
+    exit(2);
+  }
+}
+
+static void conf_after(void *ud) {
+  sessio_store **stp = ud;
+  sessio_store_close(*stp);
+  *stp = sweep_saved_st_;
+}
+
+#undef RUN
+#undef DONE
+#define RUN(fn) sweep_case(#fn, fn, &(sweep_hooks){conf_before, conf_after, &st})
+#define DONE() 0
+#define main conformance_main
+#define abort() sweep_abort_()
+#define pthread_create(t, a, f, x) sweep_pthread_create_(t, a, f, x)
+#define pthread_join(t, r) sweep_pthread_join_(t, r)
+#define malloc(n) sweep_t_malloc_(n)
+#define calloc(n, m) sweep_t_calloc_(n, m)
+#define realloc(p, n) sweep_t_realloc_(p, n)
+#define fprintf(...) sweep_fprintf_(__VA_ARGS__)
+#define printf(...) sweep_fprintf_(stdout, __VA_ARGS__)
+/* 2 threads x 20 increments: every N of the concurrent cases stays cheap. */
+#define CONFORMANCE_THREADS 2
+#define CONFORMANCE_INCREMENTS 20
+
+#include "../conformance/conformance.c"
+
+#undef main
+#undef printf
+#undef fprintf
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: %s STORE-URL\n", argv[0]);
+    return 2;
+  }
+  sweep_url_ = argv[1];
+  sweep_init();
+  if (conformance_main(argc, argv) != 0) return 1;
+  return sweep_done("conformance under allocation failure");
+}
