@@ -180,7 +180,7 @@ void sessio_config_free(sessio_config *cfg);
 /* The store is borrowed: it must outlive every manager made from 'cfg'. */
 sessio_err sessio_config_set_store(sessio_config *cfg, sessio_store *st);
 /* Millisecond timeouts. 'idle' and 'absolute' must be > 0 and
- * idle <= absolute. A remember-me session gets a persistent cookie and lives
+ * idle <= absolute. No duration setter accepts more than 100 years. A remember-me session gets a persistent cookie and lives
  * min('remember', 'absolute') from login, used as both its idle and its
  * absolute limit: never longer than the absolute timeout (S8). 0 disables
  * remember-me. */

@@ -13,6 +13,10 @@
 #define MINUTE (60 * 1000LL)
 #define HOUR (60 * MINUTE)
 #define DAY (24 * HOUR)
+/* The longest duration accepted: far beyond any sensible timeout, and small
+ * enough that 'now' + a duration never overflows (fuzz/config_fuzz.c found
+ * absolute = INT64_MAX overflowing at session creation). */
+#define DURATION_MAX (100 * 365 * DAY)
 
 sessio_err sessio_config_new(sessio_config **out) {
   if (out == NULL) return SESSIO_EINVAL;
@@ -49,7 +53,7 @@ sessio_err sessio_config_set_store(sessio_config *cfg, sessio_store *st) {
 sessio_err sessio_config_set_timeouts(sessio_config *cfg, int64_t idle,
                                       int64_t absolute, int64_t remember) {
   if (cfg == NULL || idle <= 0 || absolute <= 0 || remember < 0 ||
-      idle > absolute)
+      idle > absolute || absolute > DURATION_MAX || remember > DURATION_MAX)
     return SESSIO_EINVAL;
   cfg->idle_ms = idle;
   cfg->absolute_ms = absolute;
@@ -59,14 +63,17 @@ sessio_err sessio_config_set_timeouts(sessio_config *cfg, int64_t idle,
 
 sessio_err sessio_config_set_touch_interval(sessio_config *cfg,
                                             int64_t interval) {
-  if (cfg == NULL || interval < 0) return SESSIO_EINVAL;
+  if (cfg == NULL || interval < 0 || interval > DURATION_MAX)
+    return SESSIO_EINVAL;
   cfg->touch_interval_ms = interval;
   return SESSIO_OK;
 }
 
 sessio_err sessio_config_set_rotation(sessio_config *cfg, int64_t interval,
                                       int64_t grace) {
-  if (cfg == NULL || interval < 0 || grace < 0) return SESSIO_EINVAL;
+  if (cfg == NULL || interval < 0 || grace < 0 || interval > DURATION_MAX ||
+      grace > DURATION_MAX)
+    return SESSIO_EINVAL;
   cfg->rotate_ms = interval;
   cfg->grace_ms = grace;
   return SESSIO_OK;

@@ -280,6 +280,13 @@ static void test_unsafe_configs_refused(void) {
   CHECK_ERR(sessio_manager_new(c, &m), SESSIO_EINVAL);
   CHECK_ERR(sessio_config_set_timeouts(c, 2 * HOUR, HOUR, 0), SESSIO_EINVAL);
   CHECK_ERR(sessio_config_set_timeouts(c, 0, HOUR, 0), SESSIO_EINVAL);
+  /* Durations over 100 years: now + absolute overflowed at creation
+   * (fuzz/regressions/config/). */
+  CHECK_ERR(sessio_config_set_timeouts(c, HOUR, INT64_MAX, 0), SESSIO_EINVAL);
+  CHECK_ERR(sessio_config_set_timeouts(c, HOUR, HOUR, INT64_MAX), SESSIO_EINVAL);
+  CHECK_ERR(sessio_config_set_rotation(c, INT64_MAX, 0), SESSIO_EINVAL);
+  CHECK_ERR(sessio_config_set_touch_interval(c, INT64_MAX), SESSIO_EINVAL);
+  CHECK_OK(sessio_config_set_timeouts(c, HOUR, 100 * 365 * 24 * HOUR, 0));
   /* And the good ones are accepted. */
   sessio_config_set_cookie(c, "__Host-sid", SESSIO_SECURE_ALWAYS,
                            SESSIO_SAMESITE_NONE, NULL);
