@@ -312,16 +312,43 @@ void sessio_free(sessio *s) {
  * made again on demand by sessio_csrf_token(). */
 static void csrf_sync(sessio *s) { s->csrf[0] = '\0'; }
 
+/* Sets 'key' in the handle's data and, when 'log' is set, records the
+ * operation for the merge at commit: all or nothing, so that a call that
+ * fails (out of memory) leaves the data and the log as they were. */
+static sessio_err data_set(sessio *s, int log, const char *key, size_t klen,
+                           sessio_type type, const void *val, size_t len,
+                           int64_t ival) {
+  sessio__map keep = SESSIO__MAP_INIT; /* a copy of the value replaced */
+  const sessio__entry *old = sessio__map_get(&s->data, key, klen);
+  int had = old != NULL;
+  sessio_err rc = SESSIO_OK;
+  if (had)
+    rc = sessio__map_set(&keep, old->key, old->key_len, old->type, old->bytes,
+                         old->len, old->ival);
+  if (rc == SESSIO_OK)
+    rc = sessio__map_set(&s->data, key, klen, type, val, len, ival);
+  if (rc == SESSIO_OK && log) {
+    rc = sessio__ops_push(&s->ops, SESSIO__OP_SET, key, klen, type, val, len,
+                          ival);
+    if (rc != SESSIO_OK && had) { /* the old value back, by a swap */
+      sessio__entry *e = (sessio__entry *)sessio__map_get(&s->data, key, klen);
+      sessio__entry t = *e;
+      *e = keep.v[0];
+      keep.v[0] = t;
+    } else if (rc != SESSIO_OK) {
+      sessio__map_delete(&s->data, key, klen);
+    }
+  }
+  sessio__map_free(&keep);
+  return rc;
+}
+
 static sessio_err new_csrf(sessio *s) {
   uint8_t raw[CSRF_BYTES];
   sessio_err rc = sessio__random_fast(raw, sizeof raw);
-  if (rc == SESSIO_OK && !s->created)
-    rc = sessio__ops_push(&s->ops, SESSIO__OP_SET, CSRF_KEY,
-                          sizeof CSRF_KEY - 1, SESSIO_T_BYTES, raw,
-                          sizeof raw, 0);
   if (rc == SESSIO_OK)
-    rc = sessio__map_set(&s->data, CSRF_KEY, sizeof CSRF_KEY - 1,
-                         SESSIO_T_BYTES, raw, sizeof raw, 0);
+    rc = data_set(s, !s->created, CSRF_KEY, sizeof CSRF_KEY - 1,
+                  SESSIO_T_BYTES, raw, sizeof raw, 0);
   if (rc == SESSIO_OK) csrf_sync(s);
   return rc;
 }
@@ -358,6 +385,16 @@ static sessio_err ensure_session(sessio *s) {
   set_ident(s, &id);
   s->has_id = 1;
   return SESSIO_OK;
+}
+
+/* Undoes ensure_session() when the call that made the session failed: a
+ * failed call leaves an anonymous handle anonymous. */
+static void unmake_session(sessio *s) {
+  sessio__map_free(&s->data);
+  sessio__ops_free(&s->ops);
+  s->created = 0;
+  s->has_id = 0;
+  s->csrf[0] = '\0';
 }
 
 /* ---- metadata -------------------------------------------------------- */
@@ -437,12 +474,11 @@ static sessio_err set_value(sessio *s, const char *key, sessio_type type,
   if (total - (sub < total ? sub : total) + entry_size(klen, type, len) >
       s->m->cfg.max_total)
     return SESSIO_ETOOBIG;
+  int had = s->has_id;
   rc = ensure_session(s);
   if (rc != SESSIO_OK) return rc;
-  rc = sessio__ops_push(&s->ops, SESSIO__OP_SET, key, klen, type, val, len,
-                        ival);
-  if (rc == SESSIO_OK)
-    rc = sessio__map_set(&s->data, key, klen, type, val, len, ival);
+  rc = data_set(s, 1, key, klen, type, val, len, ival);
+  if (rc != SESSIO_OK && !had) unmake_session(s);
   return rc;
 }
 
@@ -534,16 +570,25 @@ sessio_err sessio_incr(sessio *s, const char *key, int64_t delta,
                   s->m->cfg.max_total)
       return SESSIO_ETOOBIG;
   }
+  int had = s->has_id;
   rc = ensure_session(s);
   if (rc != SESSIO_OK) return rc;
   int64_t r;
+  int existed = sessio__map_get(&s->data, key, klen) != NULL;
   rc = sessio__map_incr(&s->data, key, klen, delta, &r);
-  if (rc != SESSIO_OK) return rc;
+  if (rc != SESSIO_OK) {
+    if (!had) unmake_session(s);
+    return rc;
+  }
   rc = sessio__ops_push(&s->ops, SESSIO__OP_INCR, key, klen, SESSIO_T_INT,
                         NULL, 0, delta);
-  if (rc != SESSIO_OK) {
+  if (rc != SESSIO_OK) { /* undone: a key the incr made goes again */
     int64_t undo;
-    sessio__map_incr(&s->data, key, klen, -delta, &undo);
+    if (existed)
+      sessio__map_incr(&s->data, key, klen, -delta, &undo);
+    else
+      sessio__map_delete(&s->data, key, klen);
+    if (!had) unmake_session(s);
     return rc;
   }
   if (result) *result = r;
@@ -623,12 +668,11 @@ sessio_err sessio_flash_set(sessio *s, const char *key, const char *msg) {
   if (s->committed) return SESSIO_ESTATE;
   size_t len = strlen(msg);
   if (len > s->m->cfg.max_value) return SESSIO_ETOOBIG;
+  int had = s->has_id;
   sessio_err rc = ensure_session(s);
-  if (rc == SESSIO_OK)
-    rc = sessio__ops_push(&s->ops, SESSIO__OP_SET, k, strlen(k), SESSIO_T_STR,
-                          msg, len, 0);
-  if (rc == SESSIO_OK)
-    rc = sessio__map_set(&s->data, k, strlen(k), SESSIO_T_STR, msg, len, 0);
+  if (rc != SESSIO_OK) return rc;
+  rc = data_set(s, 1, k, strlen(k), SESSIO_T_STR, msg, len, 0);
+  if (rc != SESSIO_OK && !had) unmake_session(s);
   return rc;
 }
 
@@ -708,7 +752,13 @@ sessio_err sessio_login(sessio *s, const char *user, int remember,
   for (size_t i = 0; i < n; i++)
     if ((unsigned char)user[i] < 0x20 || user[i] == 0x7f) return SESSIO_EINVAL;
   if (s->committed) return SESSIO_ESTATE;
+  /* S19: the CSRF token is rotated first, the one step that can run out
+   * of memory, so a login that fails leaves no half-done privilege change
+   * (a rotated token alone is harmless). */
+  int had = s->has_id;
   sessio_err rc = ensure_session(s);
+  if (rc == SESSIO_OK && (rc = new_csrf(s)) != SESSIO_OK && !had)
+    unmake_session(s);
   if (rc == SESSIO_OK && !s->created) rc = replace_ident(s, OLD_KILL);
   if (rc != SESSIO_OK) return rc;
   const struct sessio_config *cfg = &s->m->cfg;
@@ -728,7 +778,7 @@ sessio_err sessio_login(sessio *s, const char *user, int remember,
   s->meta.abs_deadline = now + (rem ? rem_life : cfg->absolute_ms);
   s->touched_at = now;
   s->meta_changed = 1;
-  return new_csrf(s); /* S19: rotated at login */
+  return SESSIO_OK;
 }
 
 const char *sessio_user(const sessio *s) {
