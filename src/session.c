@@ -67,7 +67,9 @@ struct sessio {
   size_t n_flash;
 
   char csrf[SESSIO_CSRF_LEN + 1]; /* hex of the token in 'data', or "" */
-  char *cookie; /* Set-Cookie value after commit */
+  char *cookie;     /* Set-Cookie value after commit: NULL or cookie_mem */
+  char *cookie_mem; /* owned; reserved before the store is written */
+  size_t cookie_cap;
   sessio__buf scratch;
 };
 
@@ -301,7 +303,7 @@ void sessio_free(sessio *s) {
   sessio__ops_free(&s->ops);
   for (size_t i = 0; i < s->n_flash; i++) free(s->flash[i]);
   free(s->flash);
-  free(s->cookie);
+  free(s->cookie_mem);
   sessio__buf_free(&s->scratch);
   free(s);
 }
@@ -897,6 +899,21 @@ static sessio_err reload_merge(sessio *s, const ident *id, int64_t now,
   return SESSIO_OK;
 }
 
+/* Reserves room for the Set-Cookie value before the store is written, so
+ * that a commit that has written cannot then fail for want of memory to
+ * tell the client (who would be left holding a dead ID). */
+static sessio_err cookie_reserve(sessio *s) {
+  if (s->cookie_mem) return SESSIO_OK;
+  /* NAME=ID; Path=/; Domain=D; Max-Age=N; Secure; HttpOnly; SameSite=X is
+   * under 100 bytes besides the name, the ID and the domain. */
+  size_t cap = strlen(sessio_manager_cookie_name(s->m, s->tls)) +
+               SESSIO_ID_LEN + strlen(s->m->cfg.domain) + 160;
+  s->cookie_mem = malloc(cap);
+  if (s->cookie_mem == NULL) return SESSIO_ENOMEM;
+  s->cookie_cap = cap;
+  return SESSIO_OK;
+}
+
 static sessio_err make_cookie(sessio *s, int64_t now, int deletion) {
   const struct sessio_config *cfg = &s->m->cfg;
   sessio_cookie_attrs a;
@@ -916,36 +933,40 @@ static sessio_err make_cookie(sessio *s, int64_t now, int deletion) {
       a.max_age = left > 0 ? left / 1000 : 0;
     }
   }
-  const char *name = sessio_manager_cookie_name(s->m, s->tls);
-  size_t need = 0;
-  char small[256];
-  sessio_err rc = sessio_cookie_format(small, sizeof small, &need, name, id, &a);
-  if (rc == SESSIO_ENOBUFS) {
-    char *big = malloc(need + 1);
-    if (big == NULL) return SESSIO_ENOMEM;
-    rc = sessio_cookie_format(big, need + 1, &need, name, id, &a);
-    if (rc == SESSIO_OK) {
-      free(s->cookie);
-      s->cookie = big;
-      return SESSIO_OK;
-    }
-    free(big);
-  }
+  sessio_err rc = cookie_reserve(s); /* done already on every usual path */
   if (rc != SESSIO_OK) return rc;
-  free(s->cookie);
-  s->cookie = strdup(small);
-  return s->cookie ? SESSIO_OK : SESSIO_ENOMEM;
+  rc = sessio_cookie_format(s->cookie_mem, s->cookie_cap, NULL,
+                            sessio_manager_cookie_name(s->m, s->tls), id, &a);
+  if (rc == SESSIO_OK) s->cookie = s->cookie_mem;
+  return rc;
 }
 
-/* Removes the replaced identity's record ('remove_record') and its entry in
- * the user index. */
-static sessio_err end_old(sessio *s, int remove_record) {
+/* Ends the replaced identity's entry in the user index, after the commit
+ * point: a failure only leaves a stale entry, which listings repair, so it
+ * is logged rather than returned. */
+static void unindex_old(sessio *s) {
+  if (!s->old_user[0]) return;
+  sessio_err rc =
+      sessio_store_user_remove(s->m->cfg.store, s->old_user, &s->old.key);
+  if (rc != SESSIO_OK)
+    sessio__log(s->m, SESSIO_LOG_WARN,
+                "stale user index entry left (%s), repaired on read",
+                sessio_errname(rc));
+}
+
+/* Takes back the record this commit saved under its new ID (and its index
+ * entry) when a later step failed, so that a failed commit stores nothing.
+ * Best effort: if the store refuses, the record is unreachable (its ID was
+ * never sent) and expires. */
+static void undo_new(sessio *s, int indexed) {
   sessio_store *st = s->m->cfg.store;
-  sessio_err rc = SESSIO_OK;
-  if (remove_record) rc = sessio_store_remove(st, &s->old.key, NULL);
-  if (rc == SESSIO_OK && s->old_user[0])
-    rc = sessio_store_user_remove(st, s->old_user, &s->old.key);
-  return rc;
+  sessio_err rc = sessio_store_remove(st, &s->id.key, NULL);
+  if (rc == SESSIO_OK && indexed && s->user[0])
+    rc = sessio_store_user_remove(st, s->user, &s->id.key);
+  if (rc != SESSIO_OK)
+    sessio__log(s->m, SESSIO_LOG_WARN,
+                "failed commit not taken back (%s) sid=%.16s",
+                sessio_errname(rc), s->handle);
 }
 
 static sessio_err index_user(sessio *s, int64_t now) {
@@ -957,20 +978,28 @@ static sessio_err index_user(sessio *s, int64_t now) {
 /* Saves the handle under its (new) identity and ends the old identity, so
  * that no update committed to the old one meanwhile is lost: the old record
  * is replaced by a tombstone with a version check, and on a conflict the
- * newer data is merged into the new record before trying again. */
+ * newer data is merged into the new record before trying again.
+ * Order: new record, its user index entry, then the tombstone (the commit
+ * point); a failure before the tombstone takes the new record back, so the
+ * old session is left whole. After it, only clean-up remains. */
 static sessio_err commit_replace(sessio *s, int64_t now) {
   sessio_store *st = s->m->cfg.store;
   sessio__buf tomb = SESSIO__BUF_INIT;
   sessio_record rec, trec;
   uint64_t new_version = 0, v;
   sessio_err rc = SESSIO_OK;
-  int attempt;
+  int attempt, saved = 0, indexed = 0;
   for (attempt = 0; attempt < MAX_RETRIES; attempt++) {
     if ((rc = build_record(s, now, &rec)) != SESSIO_OK) break;
     rc = sessio_store_save(st, &s->id.key, &rec, new_version, now, &v);
     if (rc != SESSIO_OK) break; /* a collision on a fresh 256-bit ID is not
                                    a conflict we can expect */
     new_version = v;
+    saved = 1;
+    if (!indexed) { /* the metadata is this request's: the deadline holds */
+      if ((rc = index_user(s, now)) != SESSIO_OK) break;
+      indexed = 1;
+    }
     if ((rc = build_tombstone(s, now, &trec, &tomb)) != SESSIO_OK) break;
     rc = sessio_store_save(st, &s->old.key, &trec, s->old_version, now, &v);
     if (rc != SESSIO_ECONFLICT) break;
@@ -986,14 +1015,20 @@ static sessio_err commit_replace(sessio *s, int64_t now) {
     backoff(attempt);
   }
   if (attempt == MAX_RETRIES) rc = SESSIO_EBUSY;
-  if (rc == SESSIO_OK) rc = end_old(s, s->old_fate == OLD_KILL);
-  if (rc == SESSIO_OK) {
-    s->version = new_version;
-    s->touched_at = now;
-    rc = index_user(s, now);
-  }
   sessio__buf_free(&tomb);
-  return rc;
+  if (rc != SESSIO_OK) {
+    if (saved) undo_new(s, indexed);
+    return rc;
+  }
+  /* Committed. A killed record is dead already (its tombstone expires at
+   * once); removing it and its index entry is clean-up. */
+  if (s->old_fate == OLD_KILL &&
+      sessio_store_remove(st, &s->old.key, NULL) != SESSIO_OK)
+    sessio__log(s->m, SESSIO_LOG_WARN, "dead record left for gc");
+  unindex_old(s);
+  s->version = new_version;
+  s->touched_at = now;
+  return SESSIO_OK;
 }
 
 /* Saves changes of a stored session with a version check, merging with
@@ -1005,11 +1040,16 @@ static sessio_err commit_update(sessio *s, int64_t now) {
   sessio_err rc = SESSIO_OK;
   for (int attempt = 0; attempt < MAX_RETRIES; attempt++) {
     if ((rc = build_record(s, now, &rec)) != SESSIO_OK) return rc;
+    /* The index entry's expiry first: an entry outliving its record is
+     * repaired on read, a save that stored and then failed would not be. */
+    if ((s->meta_changed || s->info_changed) &&
+        (rc = index_user(s, now)) != SESSIO_OK)
+      return rc;
     rc = sessio_store_save(st, &s->id.key, &rec, s->version, now, &v);
     if (rc == SESSIO_OK) {
       s->version = v;
       s->touched_at = now;
-      return s->meta_changed || s->info_changed ? index_user(s, now) : rc;
+      return SESSIO_OK;
     }
     if (rc != SESSIO_ECONFLICT) return rc;
     int gone;
@@ -1055,8 +1095,17 @@ sessio_err sessio_commit(sessio *s, int64_t now) {
     sessio__log(s->m, SESSIO_LOG_INFO, "session rotated sid=%.16s", s->handle);
   }
 
+  /* Room for the cookie is made before anything is written (see
+   * cookie_reserve); with rotation on, an update may move to a new ID. */
+  if ((s->destroyed || s->created || s->old_fate != OLD_NONE || s->followed ||
+       (cfg->rotate_ms && s->has_id)) &&
+      (rc = cookie_reserve(s)) != SESSIO_OK)
+    return rc;
+
   if (s->destroyed && s->old_fate == OLD_KILL && !s->has_id) {
-    if ((rc = end_old(s, 1)) != SESSIO_OK) return rc;
+    if ((rc = sessio_store_remove(st, &s->old.key, NULL)) != SESSIO_OK)
+      return rc;
+    unindex_old(s);
     sessio__log(s->m, SESSIO_LOG_INFO, "session destroyed");
     return make_cookie(s, now, 1); /* S17 */
   }
@@ -1073,16 +1122,20 @@ sessio_err sessio_commit(sessio *s, int64_t now) {
       sessio__log(s->m, SESSIO_LOG_INFO, "session ID regenerated sid=%.16s",
                   s->handle);
   } else if (s->created) {
-    /* Destroyed, then new data: end the old session first. */
-    if (s->destroyed && (rc = end_old(s, 1)) != SESSIO_OK) return rc;
     sessio_record rec;
     uint64_t v;
     rc = build_record(s, now, &rec);
     if (rc == SESSIO_OK) rc = sessio_store_save(st, &s->id.key, &rec, 0, now, &v);
     if (rc == SESSIO_OK) {
+      /* Then its index entry, and (destroyed, then new data) the end of
+       * the old session; a failure takes the new record back. */
+      int indexed = (rc = index_user(s, now)) == SESSIO_OK;
+      if (rc == SESSIO_OK && s->destroyed && s->old_fate == OLD_KILL &&
+          (rc = sessio_store_remove(st, &s->old.key, NULL)) == SESSIO_OK)
+        unindex_old(s);
+      if (rc != SESSIO_OK) return undo_new(s, indexed), rc;
       s->version = v;
       s->touched_at = now;
-      rc = index_user(s, now);
       sessio__log(s->m, SESSIO_LOG_INFO, "session created sid=%.16s",
                   s->handle);
     }
@@ -1095,12 +1148,11 @@ sessio_err sessio_commit(sessio *s, int64_t now) {
   } else if (now - s->touched_at >= cfg->touch_interval_ms) {
     /* Unchanged: a cheap, throttled touch extends the idle expiry. */
     int found;
-    rc = sessio_store_touch(st, &s->id.key, now,
-                            sessio__deadline(&s->meta, now), now, &found);
-    if (rc == SESSIO_OK && found) {
-      s->touched_at = now;
-      rc = index_user(s, now);
-    }
+    rc = index_user(s, now); /* first, as in commit_update */
+    if (rc == SESSIO_OK)
+      rc = sessio_store_touch(st, &s->id.key, now,
+                              sessio__deadline(&s->meta, now), now, &found);
+    if (rc == SESSIO_OK && found) s->touched_at = now;
   }
   if (rc != SESSIO_OK) return rc;
   if ((send_cookie || s->followed) && s->has_id) return make_cookie(s, now, 0);
