@@ -112,18 +112,38 @@ int shop_form_parse(char *body, size_t len, form_field *f, size_t *nf) {
   return 0;
 }
 
-/* 1 when the JSON text holds the escape \u0000. cJSON's strings are
- * NUL-terminated, so "alice\u0000x" would silently read as "alice": such a
- * body is refused. A backslash is an escape when an odd number of them
- * precede the 'u' (they come in pairs otherwise, "\\u0000" is text). */
-static int has_nul_escape(const char *s, size_t n) {
-  for (size_t i = 1; i + 4 < n; i++) {
+static int is_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+         (c >= 'A' && c <= 'F');
+}
+
+/* 1 when a string of the JSON text would hold a NUL once cJSON decodes it:
+ * a raw 0 byte (cJSON copies it), the escape \u0000, or a \u escape
+ * without four hex digits (cJSON reads a malformed one as 0). cJSON's
+ * strings are NUL-terminated, so "alice\u0000x" or "alice\u00zzx" would
+ * silently read as "alice": such a body is refused (fuzz/json_fuzz.c found
+ * the malformed escape). A backslash is an escape when an odd number of
+ * them precede the 'u' (they come in pairs otherwise, "\\u0000" is text). */
+static int has_nul(const char *s, size_t n) {
+  if (memchr(s, 0, n) != NULL)
+    return 1;
+  for (size_t i = 1; i < n; i++) {
     size_t k = 0;
-    if (s[i] != 'u' || memcmp(s + i + 1, "0000", 4) != 0)
+    int zero = 1;
+    if (s[i] != 'u')
       continue;
     while (k < i && s[i - 1 - k] == '\\')
       k++;
-    if (k % 2 == 1)
+    if (k % 2 == 0)
+      continue;
+    if (n - i - 1 < 4)
+      return 1;
+    for (size_t j = 1; j <= 4; j++) {
+      if (!is_hex(s[i + j]))
+        return 1;
+      zero &= s[i + j] == '0';
+    }
+    if (zero)
       return 1;
   }
   return 0;
@@ -132,7 +152,7 @@ static int has_nul_escape(const char *s, size_t n) {
 struct cJSON *shop_json_object(const char *body, size_t len) {
   const char *end = NULL;
   cJSON *j;
-  if (len == 0 || has_nul_escape(body, len))
+  if (len == 0 || has_nul(body, len))
     return NULL;
   j = cJSON_ParseWithLengthOpts(body, len, &end, 0);
   if (j == NULL)

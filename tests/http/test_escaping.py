@@ -184,6 +184,18 @@ def test_json_login_with_nul_in_a_string_is_refused(shop, body):
     assert not c.cookie
 
 
+@pytest.mark.parametrize("raw", [b'{"user":"alice\\u00zzx","password":"wonderland"}',
+                                 b'{"user":"alice\\u00","password":"wonderland"}',
+                                 b'{"user":"alice\x00x","password":"wonderland"}'])
+def test_json_login_with_malformed_escape_or_raw_nul_is_refused(shop, raw):
+    """cJSON reads a malformed \\u escape as \\u0000 and copies a raw 0 byte:
+    both would cut 'alice...' to 'alice' (found by fuzz/json_fuzz.c)."""
+    c = Client(shop)
+    r = c.request("POST", "/api/login", data=raw, ctype="application/json")
+    assert r.status_code == 400, f"{raw!r} -> {r.status_code} {r.text[:80]}"
+    assert not c.cookie
+
+
 def test_json_sku_with_nul_is_rejected_not_truncated(shop):
     c = Client(shop)
     r = c.api("POST", "/api/cart", {"sku": "a\u0000b", "qty": 1})
