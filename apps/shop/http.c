@@ -11,9 +11,11 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sodium.h>
 #include <time.h>
 
 #include "shop.h"
+#include "throttle.h"
 
 static const char CSP_HTML[] =
     "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
@@ -75,57 +77,133 @@ const char *req_query(req *r, const char *name) {
   return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-/* S21: requests that bring a session cookie which names no live session
- * (forged, guessed, expired or ended) are counted per client address in a
- * small table; past INVALID_REPORT in INVALID_WINDOW_MS a warning is logged
- * once per window. Reported, not throttled: clients behind one NAT share
- * an address, and a 429 would not stop a guesser who changes address. */
-#define INVALID_SLOTS 256
-#define INVALID_WINDOW_MS 10000
-#define INVALID_REPORT 20
+/* S21: requests whose session cookie names no live session (forged,
+ * guessed, expired or ended) are counted per client in a fixed table
+ * (throttle.c). A client that sent --invalid-id-limit of them within
+ * --invalid-id-window is answered 429 with Retry-After on every request
+ * that carries a session cookie until its window ends, before any store
+ * lookup: a guesser learns nothing and costs the store nothing. Requests
+ * without a session cookie are still served, so a newcomer behind the same
+ * NAT can browse and start a session. One warning per window per client.
+ * The client is the peer address (IPv6 by its /64: one host or one LAN
+ * holds a whole /64); with --trust-proxy it is the last address in
+ * X-Forwarded-For, the one our proxy saw (the ones before it are whatever
+ * the client wrote). Table keys are SipHash of the address under a random
+ * per-process key, so nobody can aim many addresses at one bucket. */
+#define INVALID_REPORT 100 /* the warning's count when refusing is off */
 
-static struct {
-  uint64_t client;
-  int64_t window_start;
-  unsigned count;
-} invalid_tab[INVALID_SLOTS];
-static pthread_mutex_t invalid_mu = PTHREAD_MUTEX_INITIALIZER;
+typedef struct client_addr {
+  unsigned char b[1 + 16]; /* family tag, then the address bytes kept */
+  size_t n;
+  char text[INET6_ADDRSTRLEN];
+} client_addr;
 
-static void note_invalid_id(req *r) {
-  const union MHD_ConnectionInfo *ci =
-      MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-  char addr[INET6_ADDRSTRLEN] = "?";
-  uint64_t h = 1469598103934665603ULL; /* FNV-1a of the address bytes */
-  const unsigned char *p = NULL;
-  size_t n = 0, slot;
-  unsigned count = 0;
-  if (ci != NULL && ci->client_addr != NULL) {
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET) {
-      p = (const unsigned char *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
-      n = 4;
-      inet_ntop(AF_INET, p, addr, sizeof addr);
-    } else if (sa->sa_family == AF_INET6) {
-      p = (const unsigned char *)&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
-      n = 16;
-      inet_ntop(AF_INET6, p, addr, sizeof addr);
+static unsigned char client_key_secret[crypto_shorthash_KEYBYTES];
+static pthread_once_t client_key_once = PTHREAD_ONCE_INIT;
+
+static void client_key_init(void) {
+  randombytes_buf(client_key_secret, sizeof client_key_secret);
+}
+
+/* Keeps the bytes that name the client: IPv4 (also mapped in IPv6) whole,
+ * IPv6 its /64. */
+static void client_set(client_addr *c, int family, const unsigned char *p) {
+  static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (family == AF_INET6 && memcmp(p, mapped, 12) == 0) {
+    family = AF_INET;
+    p += 12;
+  }
+  if (family == AF_INET) {
+    c->b[0] = 4;
+    memcpy(c->b + 1, p, 4);
+    c->n = 5;
+    inet_ntop(AF_INET, p, c->text, sizeof c->text);
+  } else {
+    c->b[0] = 6;
+    memcpy(c->b + 1, p, 8);
+    c->n = 9;
+    inet_ntop(AF_INET6, p, c->text, sizeof c->text);
+  }
+}
+
+/* The last element of an X-Forwarded-For value, when it is an address. */
+static int client_from_xff(client_addr *c, const char *xff) {
+  const char *s = strrchr(xff, ',');
+  char buf[INET6_ADDRSTRLEN];
+  unsigned char a[16];
+  size_t n;
+  s = s ? s + 1 : xff;
+  s += strspn(s, " \t");
+  n = strcspn(s, " \t");
+  if (n == 0 || n >= sizeof buf)
+    return 0;
+  memcpy(buf, s, n);
+  buf[n] = '\0';
+  if (inet_pton(AF_INET, buf, a) == 1)
+    client_set(c, AF_INET, a);
+  else if (inet_pton(AF_INET6, buf, a) == 1)
+    client_set(c, AF_INET6, a);
+  else
+    return 0;
+  return 1;
+}
+
+/* The throttle's key for this request's client; 'c' (may be NULL) gets the
+ * address for the log. */
+static uint64_t client_key(req *r, client_addr *c) {
+  client_addr local;
+  const union MHD_ConnectionInfo *ci;
+  unsigned char h[crypto_shorthash_BYTES];
+  uint64_t k = 0;
+  if (c == NULL)
+    c = &local;
+  c->b[0] = 0;
+  c->n = 1;
+  strcpy(c->text, "?");
+  if (!r->shop->trust_proxy || req_header(r, "X-Forwarded-For") == NULL ||
+      !client_from_xff(c, req_header(r, "X-Forwarded-For"))) {
+    ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci != NULL && ci->client_addr != NULL) {
+      const struct sockaddr *sa = ci->client_addr;
+      if (sa->sa_family == AF_INET)
+        client_set(c, AF_INET, (const unsigned char *)&(
+            (const struct sockaddr_in *)(const void *)sa)->sin_addr);
+      else if (sa->sa_family == AF_INET6)
+        client_set(c, AF_INET6, (const unsigned char *)&(
+            (const struct sockaddr_in6 *)(const void *)sa)->sin6_addr);
     }
   }
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ p[i]) * 1099511628211ULL;
-  slot = (size_t)(h % INVALID_SLOTS);
-  pthread_mutex_lock(&invalid_mu);
-  if (invalid_tab[slot].client != h ||
-      r->now - invalid_tab[slot].window_start >= INVALID_WINDOW_MS) {
-    invalid_tab[slot].client = h;
-    invalid_tab[slot].window_start = r->now;
-    invalid_tab[slot].count = 0;
-  }
-  count = ++invalid_tab[slot].count;
-  pthread_mutex_unlock(&invalid_mu);
-  if (count == INVALID_REPORT)
+  pthread_once(&client_key_once, client_key_init);
+  crypto_shorthash(h, c->b, c->n, client_key_secret);
+  memcpy(&k, h, sizeof k);
+  return k;
+}
+
+/* 1 when the request carries the session cookie (either name). */
+static int has_session_cookie(req *r) {
+  return MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND,
+                                     sessio_manager_cookie_name(r->shop->mgr, 0)) != NULL ||
+         MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND,
+                                     sessio_manager_cookie_name(r->shop->mgr, 1)) != NULL;
+}
+
+static void note_invalid_id(req *r) {
+  client_addr c;
+  uint64_t k = client_key(r, &c);
+  unsigned limit = throttle_limit(r->shop->throttle);
+  unsigned count = throttle_note(r->shop->throttle, k, r->now);
+  if (count == (limit ? limit : INVALID_REPORT))
     shop_log(LOG_WARN, "msg=\"many invalid session IDs from one client\" client=%s count=%u "
-                       "window_s=%d", addr, count, INVALID_WINDOW_MS / 1000);
+                       "window_ms=%lld action=%s", c.text, count,
+             (long long)throttle_window(r->shop->throttle),
+             limit ? "refused" : "reported");
+}
+
+/* Seconds until this client's window ends (Retry-After of a 429), >= 1. */
+static const char *retry_after(req *r, char *buf, size_t size) {
+  int64_t ms = throttle_check(r->shop->throttle, client_key(r, NULL), r->now);
+  snprintf(buf, size, "%lld", (long long)(ms > 0 ? (ms + 999) / 1000 : 1));
+  return buf;
 }
 
 /* Store failures come in floods (every request fails while the store is
@@ -145,16 +223,17 @@ static void store_warn(req *r, const char *what, sessio_err e) {
 
 int req_session(req *r) {
   sessio_err e;
+  int cookie;
   if (r->s != NULL)
     return 0;
+  cookie = has_session_cookie(r);
+  /* S21: a client over the limit is refused before any store lookup. */
+  if (cookie && throttle_check(r->shop->throttle, client_key(r, NULL), r->now) > 0)
+    return 429;
   e = sessio_mhd_begin(r->shop->mgr, r->conn, r->shop->trust_proxy, r->now, &r->s);
   switch (e) {
   case SESSIO_OK:
-    if (!sessio_exists(r->s) &&
-        (MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND,
-                                     sessio_manager_cookie_name(r->shop->mgr, 0)) != NULL ||
-         MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND,
-                                     sessio_manager_cookie_name(r->shop->mgr, 1)) != NULL))
+    if (cookie && !sessio_exists(r->s))
       note_invalid_id(r);
     return 0;
   case SESSIO_ETOOBIG: return 431;
@@ -314,6 +393,7 @@ static enum MHD_Result reply_full(req *r, unsigned status, const char *ctype,
                                   const char *body, size_t len,
                                   const char *extra_name, const char *extra_val) {
   struct MHD_Response *resp;
+  char ra[24];
   int st = req_commit(r);
   if (st != 0 && status < 400)
     return reply_error(r, (unsigned)st);
@@ -322,7 +402,9 @@ static enum MHD_Result reply_full(req *r, unsigned status, const char *ctype,
     return MHD_NO;
   if ((ctype && MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) != MHD_YES) ||
       (extra_name && MHD_add_response_header(resp, extra_name, extra_val) != MHD_YES) ||
-      (status == 503 && MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1") != MHD_YES)) {
+      (status == 503 && MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1") != MHD_YES) ||
+      (status == 429 && MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER,
+                                                retry_after(r, ra, sizeof ra)) != MHD_YES)) {
     MHD_destroy_response(resp);
     return MHD_NO;
   }
@@ -375,6 +457,9 @@ static const char *status_text(unsigned status, const char **msg) {
   case 405: *msg = "This address does not accept that method."; return "Method not allowed";
   case 413: *msg = "The request or one of its fields is too large."; return "Too large";
   case 415: *msg = "This content type is not accepted here."; return "Unsupported media type";
+  case 429: *msg = "Too many requests from your address carried a session that does not exist. "
+                    "Please wait a moment and try again.";
+    return "Too many requests";
   case 431: *msg = "The request headers (cookies, most likely) are too large. Clear this site's cookies and try again.";
     return "Headers too large";
   case 503: *msg = "The session store is unavailable. Please try again in a moment.";
@@ -392,6 +477,7 @@ static const char *json_error_text(unsigned status) {
   case 405: return "method not allowed";
   case 413: return "too large";
   case 415: return "content type must be application/json";
+  case 429: return "too many invalid session IDs";
   case 431: return "headers too large";
   case 503: return "store unavailable";
   default: return "internal error";

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "shop.h"
+#include "throttle.h"
 
 #define DEFAULT_STORE "sqlite:var/sessions.db"
 #define GC_WORK 256          /* units of expiry work per store gc call */
@@ -36,6 +37,7 @@ typedef struct options {
   const char *idle, *absolute, *remember;
   const char *users;
   const char *log_level;
+  const char *invalid_limit, *invalid_window; /* S21 */
 } options;
 
 static void usage(FILE *f) {
@@ -61,6 +63,12 @@ static void usage(FILE *f) {
           "                       alice/wonderland and bob/builder)\n"
           "  --log-level LEVEL    error|warn|info|debug; info adds the access log\n"
           "                                                 SESSIO_LOG_LEVEL (warn)\n"
+          "  --invalid-id-limit N a client whose session cookies named no live session\n"
+          "                       N times in a window gets 429 on requests with a session\n"
+          "                       cookie until the window ends (S21); 0 = only log\n"
+          "                                                 SESSIO_INVALID_ID_LIMIT (100)\n"
+          "  --invalid-id-window DUR  the window of that count\n"
+          "                                                 SESSIO_INVALID_ID_WINDOW (60s)\n"
           "  --hash-password      read a password on stdin, print its argon2id hash\n"
           "                       (for a --users file line \"name:HASH\") and exit\n"
           "  -h, --help           this text\n\n"
@@ -153,6 +161,8 @@ static int parse_args(int argc, char **argv, options *o) {
     OPT("remember", remember)
     OPT("users", users)
     OPT("log-level", log_level)
+    OPT("invalid-id-limit", invalid_limit)
+    OPT("invalid-id-window", invalid_window)
 #undef OPT
     if (strncmp(a, "--threads", n) == 0 && n == 9)
       dst = &threads;
@@ -177,6 +187,8 @@ static int parse_args(int argc, char **argv, options *o) {
   o->remember = envor(o->remember, "SESSIO_REMEMBER", "12h");
   o->users = envor(o->users, "SESSIO_USERS", NULL);
   o->log_level = envor(o->log_level, "SESSIO_LOG_LEVEL", "warn");
+  o->invalid_limit = envor(o->invalid_limit, "SESSIO_INVALID_ID_LIMIT", "100");
+  o->invalid_window = envor(o->invalid_window, "SESSIO_INVALID_ID_WINDOW", "60s");
   threads = envor(threads, "SESSIO_THREADS", NULL);
   if (trust < 0) {
     const char *e = getenv("SESSIO_TRUST_PROXY");
@@ -384,6 +396,29 @@ static int make_manager(const options *o, sessio_store *st, sessio_manager **out
   return 0;
 }
 
+/* S21: the invalid-ID throttle from --invalid-id-limit and
+ * --invalid-id-window. 0, -1 for a bad value (said on stderr), -2 for out
+ * of memory. */
+static int make_throttle(const options *o, shop_throttle **out) {
+  char *end;
+  unsigned long limit;
+  int64_t window;
+  errno = 0;
+  limit = strtoul(o->invalid_limit, &end, 10);
+  if (*o->invalid_limit == '\0' || *end != '\0' || errno != 0 || o->invalid_limit[0] == '-' ||
+      limit > 1000000000UL) {
+    fprintf(stderr, "sessio-shop: --invalid-id-limit wants 0..1000000000, not '%s'\n",
+            o->invalid_limit);
+    return -1;
+  }
+  if (parse_duration(o->invalid_window, &window) || window == 0) {
+    fprintf(stderr, "sessio-shop: bad --invalid-id-window '%s' (e.g. 60s)\n", o->invalid_window);
+    return -1;
+  }
+  *out = throttle_new((unsigned)limit, window);
+  return *out != NULL ? 0 : -2;
+}
+
 static struct MHD_Daemon *start_daemon(shop *sh, const options *o,
                                        const struct sockaddr_storage *ss, int v6,
                                        int epoll) {
@@ -472,6 +507,11 @@ int main(int argc, char **argv) {
 
   memset(&sh, 0, sizeof sh);
   sh.trust_proxy = o.trust_proxy;
+  switch (make_throttle(&o, &sh.throttle)) {
+  case 0: break;
+  case -1: rc = 2; goto fail_none;
+  default: goto fail_none;
+  }
   if (open_store(o.store, &sh.store) != 0)
     goto fail_none;
   if (make_manager(&o, sh.store, &sh.mgr) != 0) {
@@ -538,6 +578,7 @@ fail_mgr:
 fail_store:
   sessio_store_close(sh.store);
 fail_none:
+  throttle_free(sh.throttle);
   if (rc == 0)
     printf("sessio-shop: stopped\n");
   return rc;

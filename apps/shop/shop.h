@@ -80,6 +80,7 @@ typedef struct shop {
   sessio_manager *mgr;
   shop_users *users;
   int trust_proxy;
+  struct shop_throttle *throttle; /* S21: invalid IDs per client (throttle.c) */
   atomic_int stopping; /* set at shutdown: answers close the connection */
   atomic_int inflight; /* requests between their first call and their answer */
   struct MHD_Response *r_healthz, *r_css, *r_icon;
