@@ -3,11 +3,12 @@
 #   make run    build and start sessio-shop on http://127.0.0.1:8080
 #   make test   build under ASan/UBSan and run every test
 #   make bench  benchmarks (micro and HTTP, with the peers when present)
+#   make fuzz   every fuzz target for FUZZ_TIME seconds (default 60)
 JOBS ?= $(shell nproc)
 BUILD ?= build
 TEST_BUILD ?= build-test
 
-.PHONY: all deps build run test test-unit test-http test-browser bench install clean
+.PHONY: all deps build run test test-unit test-http test-browser bench fuzz install clean
 
 all: build
 
@@ -26,6 +27,10 @@ test:
 	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSESSIO_SANITIZE=ON >/dev/null
 	cmake --build $(TEST_BUILD) -j $(JOBS)
 	scripts/test.sh $(TEST_BUILD)
+
+fuzz:
+	@scripts/install-deps.sh fuzz
+	scripts/fuzz.sh
 
 bench: build
 	@scripts/install-deps.sh bench

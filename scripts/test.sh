@@ -21,6 +21,7 @@ suite() { # suite NAME COMMAND...
 
 suite ctest ctest --test-dir "$build" --output-on-failure -j 2
 suite install "$root/tests/install/check.sh" "$build"
+suite fuzz env FUZZ_TIME=10 "$root/scripts/fuzz.sh"
 if [ -d "$root/tests/http" ]; then
   suite http /usr/bin/python3 -m pytest -q "$root/tests/http"
 fi
