@@ -1,9 +1,9 @@
 /*
  * test_id.c — session ID generation and validation (S1, S2, S7): a million
- * IDs without duplicates and with a flat per-position character
- * distribution (chi-square, with a biased generator as the negative
- * control), no structure between consecutive IDs, fork safety, and the
- * validator's accept/reject rules.
+ * IDs without duplicates, each exactly 256 bits, with a flat per-position
+ * character distribution (chi-square) and flat per-bit frequencies (with
+ * biased generators as the negative controls), no structure between
+ * consecutive IDs, fork safety, and the validator's accept/reject rules.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -49,6 +49,114 @@ static double chi_square(const uint64_t *counts, int k, uint64_t total) {
  * the thousands. */
 #define CHI_MAX_DF63 156.0
 #define CHI_MAX_DF15 76.0
+
+/* Per-bit frequency: the count of ones at each of the 256 bit positions
+ * is Binomial(n, 1/2), so z = (ones - n/2) / (sqrt(n)/2) is close to a
+ * standard normal. |z| <= 6 fails a good generator with probability
+ * 2 * Phi(-6) = 1.97e-9 per position, 5.1e-7 for all 256 together. The
+ * sum of the 256 z^2 is chi-square with 256 degrees of freedom: its
+ * quantile at p = 1e-7 (Wilson-Hilferty, z = 5.20) is 391.7. Together,
+ * and with the chi-square limits above, a good generator fails this file
+ * less than once in 10^6 runs. These bounds do not depend on n, which
+ * only sets how small a bias is caught (1% on one bit at n = 10^6). */
+#define BIT_Z_MAX 6.0
+#define BIT_CHI_MAX_DF256 392.0
+
+/* Everything the quality checks measure over a set of IDs. */
+typedef struct quality {
+  size_t n;
+  size_t undecodable; /* not exactly 256 bits in canonical base64url */
+  double worst_chi;   /* positions 0..41 (df 63) */
+  int worst_chi_pos;
+  double last_chi;    /* position 42, the 16 symbols it may hold (df 15) */
+  uint64_t last_stray; /* symbols at 42 whose low 2 bits are set */
+  double worst_bit_z; /* largest |z| over the 256 bit positions */
+  int worst_bit;
+  double bit_chi;     /* sum of z^2 (df 256) */
+} quality;
+
+/* Square root by Newton's method (the tests link without libm). */
+static double root(double x) {
+  double r = x > 1 ? x : 1;
+  if (x <= 0)
+    return 0;
+  for (int i = 0; i < 200; i++)
+    r = (r + x / r) / 2;
+  return r;
+}
+
+/* Measures 'n' IDs. Allocation-free apart from two fixed tables. */
+static void measure(const id_rec *v, size_t n, quality *q) {
+  static uint64_t counts[SESSIO_ID_LEN][64];
+  static uint64_t ones[SESSIO_ID_BYTES * 8];
+  uint64_t last[16];
+  memset(q, 0, sizeof *q);
+  memset(counts, 0, sizeof counts);
+  memset(ones, 0, sizeof ones);
+  q->n = n;
+  q->worst_chi_pos = q->worst_bit = -1;
+  for (size_t i = 0; i < n; i++) {
+    uint8_t raw[SESSIO_ID_BYTES];
+    char back[SESSIO_ID_LEN + 1];
+    if (strlen(v[i].s) != SESSIO_ID_LEN ||
+        !sessio__id_decode(v[i].s, SESSIO_ID_LEN, raw)) {
+      q->undecodable++;
+      continue;
+    }
+    sessio__id_encode(raw, back);
+    if (memcmp(back, v[i].s, SESSIO_ID_LEN) != 0) {
+      q->undecodable++;
+      continue;
+    }
+    for (int p = 0; p < SESSIO_ID_LEN; p++)
+      counts[p][sym_index(v[i].s[p])]++;
+    for (int j = 0; j < SESSIO_ID_BYTES; j++)
+      for (int b = 0; b < 8; b++)
+        ones[j * 8 + b] += (raw[j] >> (7 - b)) & 1u;
+  }
+  n -= q->undecodable;
+  for (int p = 0; p < SESSIO_ID_LEN - 1; p++) {
+    double chi = chi_square(counts[p], 64, n);
+    if (chi > q->worst_chi) {
+      q->worst_chi = chi;
+      q->worst_chi_pos = p;
+    }
+  }
+  for (int sym = 0; sym < 64; sym++) {
+    if (sym % 4 == 0)
+      last[sym / 4] = counts[SESSIO_ID_LEN - 1][sym];
+    else
+      q->last_stray += counts[SESSIO_ID_LEN - 1][sym];
+  }
+  q->last_chi = chi_square(last, 16, n);
+  for (int k = 0; k < SESSIO_ID_BYTES * 8; k++) {
+    double d = (double)ones[k] - n / 2.0, z2 = d * d / (n / 4.0);
+    q->bit_chi += z2;
+    if (root(z2) > q->worst_bit_z) {
+      q->worst_bit_z = root(z2);
+      q->worst_bit = k;
+    }
+  }
+}
+
+static void print_quality(const char *what, const quality *q) {
+  printf("  %s: %zu IDs, %zu not 256 bits; chi-square worst %.1f at %d "
+         "(limit %.0f), position 42 %.1f (limit %.0f, %llu stray); bits: "
+         "worst |z| %.2f at bit %d (limit %.0f), sum z^2 %.1f (limit %.0f)\n",
+         what, q->n, q->undecodable, q->worst_chi, q->worst_chi_pos,
+         CHI_MAX_DF63, q->last_chi, CHI_MAX_DF15,
+         (unsigned long long)q->last_stray, q->worst_bit_z, q->worst_bit,
+         BIT_Z_MAX, q->bit_chi, BIT_CHI_MAX_DF256);
+}
+
+static int chars_flat(const quality *q) {
+  return q->worst_chi < CHI_MAX_DF63 && q->last_chi < CHI_MAX_DF15 &&
+         q->last_stray == 0;
+}
+
+static int bits_flat(const quality *q) {
+  return q->worst_bit_z <= BIT_Z_MAX && q->bit_chi < BIT_CHI_MAX_DF256;
+}
 
 static void make_ids(void) {
   ids = malloc(sizeof *ids * N_IDS);
@@ -115,6 +223,82 @@ static void test_character_distribution_is_flat_S1(void) {
     CHECK_INT(stray, 0);
     CHECK(chi < CHI_MAX_DF15);
   }
+}
+
+/* S1: every one of the million IDs decodes to exactly 256 bits (and
+ * encodes back to itself), every character position is flat (chi-square)
+ * and every one of the 256 bits is set half the time (binomial bounds). */
+static void test_million_ids_are_256_bits_flat_per_position_and_per_bit_S1(void) {
+  quality q;
+  CHECK_INT(SESSIO_ID_BYTES * 8, 256);
+  measure(ids, N_IDS, &q);
+  print_quality("library", &q);
+  CHECK_INT(q.undecodable, 0);
+  CHECK(chars_flat(&q));
+  CHECK(bits_flat(&q));
+}
+
+/* Biased generators as negative controls of the checks above: 'bias'
+ * changes 32 good random bytes into the ID's raw value. */
+static void ids_from(id_rec *out, size_t n, void (*bias)(uint8_t *raw, const uint8_t *extra)) {
+  uint8_t buf[4096];
+  size_t used = sizeof buf;
+  for (size_t i = 0; i < n; i++) {
+    uint8_t raw[SESSIO_ID_BYTES];
+    if (used + SESSIO_ID_BYTES + 2 > sizeof buf) {
+      if (sessio__random(buf, sizeof buf) != SESSIO_OK)
+        exit(2);
+      used = 0;
+    }
+    memcpy(raw, buf + used, SESSIO_ID_BYTES);
+    bias(raw, buf + used + SESSIO_ID_BYTES);
+    used += SESSIO_ID_BYTES + 2;
+    sessio__id_encode(raw, out[i].s);
+  }
+}
+
+/* Byte 10 drawn as (byte % 200): the modulo mistake, on one byte of 32. */
+static void bias_modulo_byte(uint8_t *raw, const uint8_t *extra) {
+  (void)extra;
+  raw[10] = (uint8_t)(raw[10] % 200);
+}
+
+/* Bit 200 forced to 1 in 1% of IDs: p = 0.505, z about 10 at n = 10^6.
+ * It moves the chi-square of character 33 by only about 100, within the
+ * noise of the 63-df limit, so the character check alone may miss it;
+ * the bit check must not. */
+static void bias_one_bit(uint8_t *raw, const uint8_t *extra) {
+  if ((extra[0] | (uint16_t)extra[1] << 8) % 100 == 0)
+    raw[200 / 8] |= (uint8_t)(0x80 >> (200 % 8));
+}
+
+static void test_quality_checks_catch_biased_generators_S1(void) {
+  id_rec *bad = malloc(sizeof *bad * N_IDS);
+  quality q;
+  CHECK(bad != NULL);
+  if (bad == NULL)
+    return;
+  ids_from(bad, N_IDS, bias_modulo_byte);
+  measure(bad, N_IDS, &q);
+  print_quality("byte 10 = r % 200", &q);
+  CHECK_INT(q.undecodable, 0);
+  CHECK(!chars_flat(&q));
+  CHECK(!bits_flat(&q));
+
+  ids_from(bad, N_IDS, bias_one_bit);
+  measure(bad, N_IDS, &q);
+  print_quality("bit 200 at p = 0.505", &q);
+  CHECK(!bits_flat(&q));
+  CHECK_INT(q.worst_bit, 200);
+
+  /* a non-canonical ID (stray low bits in its last character) and a short
+   * one are not 256 bits */
+  memcpy(&bad[0], &ids[0], sizeof bad[0]);
+  bad[0].s[SESSIO_ID_LEN - 1] = 'B';
+  bad[1].s[SESSIO_ID_LEN - 2] = '\0';
+  measure(bad, 2, &q);
+  CHECK_INT(q.undecodable, 2);
+  free(bad);
 }
 
 /* The negative control: the same statistic catches a biased generator, so
@@ -359,6 +543,8 @@ int main(void) {
   RUN(test_generated_ids_are_valid_S1);
   RUN(test_character_distribution_is_flat_S1);
   RUN(test_chi_square_catches_biased_generator_S1);
+  RUN(test_million_ids_are_256_bits_flat_per_position_and_per_bit_S1);
+  RUN(test_quality_checks_catch_biased_generators_S1);
   RUN(test_consecutive_ids_share_no_structure_S2);
   RUN(test_million_ids_have_no_duplicates_S1);
   RUN(test_duplicate_check_finds_planted_duplicate);
