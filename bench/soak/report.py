@@ -6,8 +6,11 @@
 #   report.py SAMPLES.csv FACTS.txt REPORT.md
 #
 # The criterion ("levels off", see README.md): over the load phase, split into
-# thirds by time, for RSS, open descriptors, session rows and store bytes,
+# thirds by time, for RSS, open descriptors, session rows, the database file's bytes
+# and its bytes in use,
 #   max(last third) <= max(middle third) * (1 + TOL/100) + SLACK(metric).
+# The WAL file's size is a high-water mark that SQLite cuts back to the store's
+# journal_size_limit (64 MiB) when it restarts the log: it must stay below that.
 # Also: no wrk error (non-2xx, socket error, foreign answer), no line in the shop's
 # log but the shutdown notice, the shop stopped by SIGTERM with exit status 0, and,
 # when the tail after the load is at least the idle timeout + 2 samples long, no
@@ -18,7 +21,8 @@ import sys
 SPARK = " ▁▂▃▄▅▆▇█"
 # metric -> (label, absolute slack); slack absorbs noise on small numbers
 CHECKED = [("rss_kib", "RSS (KiB)", 1024), ("fds", "open descriptors", 4),
-           ("rows_total", "session rows", 0), ("store_bytes", "store bytes (db + wal)", 0)]
+           ("rows_total", "session rows", 0), ("db_bytes", "database file bytes", 0),
+           ("db_used_bytes", "database bytes in use", 0)]
 
 
 def num(v):
@@ -100,6 +104,12 @@ def main(argv):
                 fails.append("%s does not level off: last third max %s > limit %s"
                              % (label, fmt_int(max(l)), fmt_int(limit)))
 
+    wal_limit = float(facts.get("wal_limit_bytes", str(64 * 1048576)))
+    wal_max = max([r["wal_bytes"] for r in rows if r["wal_bytes"] is not None] or [0])
+    if wal_max > wal_limit:
+        fails.append("the WAL file reached %s bytes, over its limit %s (checkpoints starved)"
+                     % (fmt_int(wal_max), fmt_int(wal_limit)))
+
     # ---- errors, log, exit ----
     for k in ("non2xx", "foreign", "socket_errors"):
         if wrk.get(k, "?") != "0":
@@ -160,6 +170,8 @@ def main(argv):
       % (fmt_int(peak("rows_live")), fmt_int(peak("rows_dead"))))
     w("| peak RSS (MiB) / peak open fds | %s / %s |" % (mib(peak("rss_kib") * 1024), fmt_int(peak("fds"))))
     w("| peak store size db + wal (MiB) | %s |" % mib(peak("store_bytes")))
+    w("| peak database file / in use / WAL file (MiB) | %s / %s / %s |"
+      % (mib(peak("db_bytes")), mib(peak("db_used_bytes")), mib(peak("wal_bytes"))))
     w("| errors: non-2xx / foreign / socket | %s / %s / %s |"
       % (wrk.get("non2xx", "?"), wrk.get("foreign", "?"), wrk.get("socket_errors", "?")))
     w("| shop log lines besides the shutdown notice | %s |" % facts.get("shop_log_lines", "?"))
@@ -170,10 +182,12 @@ def main(argv):
     w("```")
     for key, label in (("rss_kib", "RSS"), ("fds", "fds"), ("rows_total", "rows"),
                        ("rows_live", "live rows"), ("rows_dead", "dead rows"),
-                       ("store_bytes", "db+wal"), ("cpu_pct", "shop CPU %"), ("load1", "load avg")):
+                       ("db_bytes", "db file"), ("db_used_bytes", "db in use"),
+                       ("wal_bytes", "wal file"), ("cpu_pct", "shop CPU %"),
+                       ("load1", "load avg")):
         v = col(key)
         mx = max([x for x in v if x is not None] or [0])
-        shown = mib(mx) + " MiB" if key == "store_bytes" else (
+        shown = mib(mx) + " MiB" if key.endswith("bytes") else (
             mib(mx * 1024) + " MiB" if key == "rss_kib" else fmt_int(mx))
         w("%-11s %s  max %s" % (label, spark(v), shown))
     w("```")
@@ -181,7 +195,7 @@ def main(argv):
     every = float(facts.get("table_every_s", "60"))
     w("## Samples every %.0f s" % every)
     w("")
-    w("| t (s) | phase | RSS MiB | fds | rows | live | dead | user rows | db MiB | wal MiB | requests | created | shop CPU % | load |")
+    w("| t (s) | phase | RSS MiB | fds | rows | live | dead | user rows | db MiB (in use) | wal MiB | requests | created | shop CPU % | load |")
     w("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         t = r["t_s"]
@@ -190,7 +204,8 @@ def main(argv):
         w("| %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |"
           % (t, r["phase"], mib((r["rss_kib"] or 0) * 1024), fmt_int(r["fds"]),
              fmt_int(r["rows_total"]), fmt_int(r["rows_live"]), fmt_int(r["rows_dead"]),
-             fmt_int(r["user_rows"]), mib(r["db_bytes"]), mib(r["wal_bytes"]),
+             fmt_int(r["user_rows"]), "%s (%s)" % (mib(r["db_bytes"]), mib(r["db_used_bytes"])),
+             mib(r["wal_bytes"]),
              fmt_int(r["requests"]), fmt_int(r["created"]),
              "–" if r["cpu_pct"] is None else "%.0f" % r["cpu_pct"],
              "–" if r["load1"] is None else r["load1"]))
@@ -206,6 +221,8 @@ def main(argv):
     for label, m, l, limit, ok in checks:
         w("| %s | %s | %s | %s | %s |" % (label, fmt_int(m), fmt_int(l), fmt_int(limit),
                                          "yes" if ok else "**no**"))
+    w("| WAL file bytes (whole run; a high-water mark) | | %s (max) | %s (journal_size_limit) | %s |"
+      % (fmt_int(wal_max), fmt_int(wal_limit), "yes" if wal_max <= wal_limit else "**no**"))
     w("")
     if fails:
         for f in fails:

@@ -6,9 +6,11 @@
 #   sample.py PID DB_PATH PROGRESS_DIR INTERVAL LOAD_END END OUT.csv
 #
 # Columns (see README.md): t_s phase rss_kib fds threads db_bytes wal_bytes
-# store_bytes rows_total rows_live rows_dead user_rows requests created errors
-# cpu_pct load1. Rows are counted through a read-only connection (mode=ro), so
-# the sampler never writes the store; the count is a scan, about 10 ms per 100k rows.
+# store_bytes db_used_bytes rows_total rows_live rows_dead user_rows requests
+# created errors cpu_pct load1. Rows are counted through a read-only connection
+# (mode=ro), so the sampler never writes the store, with two counts on the expiry
+# index (a few ms for 20k rows); db_used_bytes is the database's pages in use
+# (page_count - freelist_count), the file's size being a high-water mark.
 # 'phase' is "load" up to LOAD_END (wrk running), "tail" after it (no traffic: the
 # sessions left expire and GC removes them). requests/created/errors come from the
 # wrk threads' progress files (updated every 1000 answers, exact at the end).
@@ -19,7 +21,7 @@ import sys
 import time
 
 COLUMNS = ["t_s", "phase", "rss_kib", "fds", "threads", "db_bytes", "wal_bytes",
-           "store_bytes", "rows_total", "rows_live", "rows_dead", "user_rows",
+           "store_bytes", "db_used_bytes", "rows_total", "rows_live", "rows_dead", "user_rows",
            "requests", "created", "errors", "cpu_pct", "load1"]
 
 
@@ -48,21 +50,29 @@ def size(path):
 
 
 def count_rows(db):
-    """(total, live, user rows) of the store, read-only; Nones when it cannot."""
+    """(total, live, user rows, bytes in use) of the store, read-only, in one read
+    transaction; Nones when it cannot."""
     now_ms = int(time.time() * 1000)
     try:
-        c = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=5)
+        c = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=5,
+                            isolation_level=None)
         try:
-            total, live = c.execute(
-                "SELECT count(*), coalesce(sum(expires_at > ?), 0) FROM sessions",
-                (now_ms,)).fetchone()
+            c.execute("BEGIN")
+            total = c.execute("SELECT count(*) FROM sessions INDEXED BY sessions_expires"
+                              ).fetchone()[0]
+            live = c.execute("SELECT count(*) FROM sessions INDEXED BY sessions_expires"
+                             " WHERE expires_at > ?", (now_ms,)).fetchone()[0]
             users = c.execute("SELECT count(*) FROM users").fetchone()[0]
+            used = ((c.execute("PRAGMA page_count").fetchone()[0] -
+                     c.execute("PRAGMA freelist_count").fetchone()[0]) *
+                    c.execute("PRAGMA page_size").fetchone()[0])
+            c.execute("COMMIT")
         finally:
             c.close()
-        return total, live, users
+        return total, live, users, used
     except sqlite3.Error as e:
         print("sample.py: cannot count rows: %s" % e, file=sys.stderr)
-        return None, None, None
+        return None, None, None, None
 
 
 def progress(d):
@@ -112,12 +122,12 @@ def main(argv):
                 100.0 * (ticks - last_ticks) / hz / max(now - last_t, 1e-3))
             last_t, last_ticks = now, ticks
             dbb, walb = size(db), size(db + "-wal")
-            total, live, users = count_rows(db)
+            total, live, users, used = count_rows(db)
             req, created, errors = progress(prog)
             with open("/proc/loadavg") as f:
                 load1 = f.read().split()[0]
             w.writerow(["%.0f" % (k * interval), "load" if k * interval <= load_end else "tail",
-                        rss, fds, thr, dbb, walb, dbb + walb,
+                        rss, fds, thr, dbb, walb, dbb + walb, "" if used is None else used,
                         "" if total is None else total, "" if live is None else live,
                         "" if total is None else total - live,
                         "" if users is None else users, req, created, errors, cpu, load1])

@@ -55,10 +55,11 @@ function init(args)
 end
 
 local function write_progress(path, a, c, b, f)
-  local fh = io.open(path, "w")
+  local fh = io.open(path .. ".tmp", "w")  -- then renamed: the sampler never sees half
   if fh then
     fh:write(string.format("%d %d %d %d\n", a, c, b, f))
     fh:close()
+    os.rename(path .. ".tmp", path)
   end
 end
 
