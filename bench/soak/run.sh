@@ -125,7 +125,7 @@ LOG_LINES="$(grep -c . "$WORK/shop.unexpected")"
 
 {
   echo "date=$(date -u '+%Y-%m-%d %H:%M UTC') (started $STAMP)"
-  echo "command=$([ "${SNAPSHOT:-0}" = 1 ] && echo "SNAPSHOT=1 ")DURATION=$DURATION TAIL=${TAIL_S}s INTERVAL=$INTERVAL IDLE=$IDLE ABSOLUTE=$ABSOLUTE NEW_EVERY=$NEW_EVERY POOL=$POOL THREADS=$THREADS CONNS=$CONNS bench/soak/run.sh $*"
+  echo "command=$([ "${SNAPSHOT:-0}" = 1 ] && echo "SNAPSHOT=1 ")DURATION=$DURATION TAIL=${TAIL_S}s INTERVAL=$INTERVAL IDLE=$IDLE ABSOLUTE=$ABSOLUTE NEW_EVERY=$NEW_EVERY POOL=$POOL THREADS=$THREADS CONNS=$CONNS bench/soak/run.sh${*:+ $*}"
   echo "commit=$COMMIT$([ "${SNAPSHOT:-0}" = 1 ] && echo ' (built from git archive)')"
   echo "machine=$(nproc) CPUs ($(sed -nE 's/^model name\s*:\s*//p' /proc/cpuinfo | head -1)), $(uname -sr); wrk, the shop and other users share them"
   echo "shop_cmd=sessio-shop ${SHOP_ARGS[*]}"
