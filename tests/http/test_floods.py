@@ -314,6 +314,24 @@ def test_forwarded_for_is_the_client_only_behind_a_trusted_proxy_S21(make_shop):
     assert a.status == {200: 5, 429: 3}
 
 
+def test_refused_client_stays_refused_while_20k_other_addresses_pass_S21(make_shop):
+    """S21, bounded memory: behind --trust-proxy, 2x10^4 other addresses
+    (five times the 4,096 slots of the table) each send one unknown ID and
+    are answered; the refused client is not pushed out of the table by them
+    and is still refused afterwards."""
+    s = make_shop(store="sqlite:{tmp}/s.db",
+                  args=["--invalid-id-limit", "5", "--invalid-id-window", "1h", "--trust-proxy"])
+    bad = [("X-Forwarded-For", "10.9.9.9")]
+    a = pipeline(s.port, [get("/api/session", f"sid={well_formed_id()}", bad) for _ in range(6)])
+    assert a.status == {200: 5, 429: 1}
+    others = [get("/api/session", f"sid={well_formed_id()}",
+                  [("X-Forwarded-For", f"172.16.{i // 250}.{i % 250}")]) for i in range(20_000)]
+    a = pipeline(s.port, others)
+    assert a.status == {200: 20_000}
+    assert _one(s.port, "/api/session", f"sid={well_formed_id()}", bad)[0] == 429
+    assert store_rows(s) == (0, 0)
+
+
 def test_bad_throttle_flags_are_refused_at_start(make_shop):
     for args in (["--invalid-id-limit", "-1"], ["--invalid-id-limit", "many"],
                  ["--invalid-id-window", "0"], ["--invalid-id-window", "5 minutes"]):
