@@ -21,7 +21,6 @@ import subprocess
 import threading
 import time
 
-import pytest
 
 from shoplib import SID_RE, raw_request, well_formed_id
 
