@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Not every sweep program uses every helper below. */
@@ -50,14 +51,27 @@ void sweep_bail_(void);
 #define HARNESS_ON_FAIL() sweep_bail_()
 #include "harness.h"
 
-/* Cases allocating more than this are swept at SWEEP_SAMPLE evenly spaced
- * N (both modes) instead of every N. */
+/* Which N a case is swept at, by the allocations 'count' it makes:
+ *  - count <= SWEEP_EVERY_MAX: every N;
+ *  - up to SWEEP_STRESS_MAX: every N up to SWEEP_EVERY_MAX, then
+ *    SWEEP_STRIDED more N evenly spread over the rest (cases that open
+ *    stores with thousands of shards: each N re-runs the whole prefix);
+ *  - over it (multi-thread stress cases, which run to the end whatever
+ *    fails): SWEEP_SAMPLE N evenly spread. */
 #ifndef SWEEP_EVERY_MAX
-#define SWEEP_EVERY_MAX 20000
+#define SWEEP_EVERY_MAX 1000
+#endif
+#ifndef SWEEP_STRESS_MAX
+#define SWEEP_STRESS_MAX 50000
+#endif
+#ifndef SWEEP_STRIDED
+#define SWEEP_STRIDED 32
 #endif
 #ifndef SWEEP_SAMPLE
 #define SWEEP_SAMPLE 8
 #endif
+#define SWEEP_STR2_(x) #x
+#define SWEEP_STR_(x) SWEEP_STR2_(x)
 
 /* ---- state of the current run ------------------------------------------ */
 
@@ -547,6 +561,8 @@ static void sweep_case(const char *name, void (*fn)(void),
   sw_case_bad_ = 0;
   sw_cases_++;
   long runs0 = sw_runs_, inj0 = sw_injected_;
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
 
   /* Counting run: must pass as it does without the sweep. */
   sweep_mode_ = FAILALLOC_OFF;
@@ -554,14 +570,18 @@ static void sweep_case(const char *name, void (*fn)(void),
   sweep_run_(fn, h);
   long count = failalloc_calls();
   int failed_plain = harness_cur_failed_;
-  int sampled = count > SWEEP_EVERY_MAX;
-  if (sampled) sw_sampled_++;
+  int stress = count > SWEEP_STRESS_MAX, strided = !stress && count > SWEEP_EVERY_MAX;
+  long stride = stress ? count / SWEEP_SAMPLE
+                       : (count - SWEEP_EVERY_MAX) / SWEEP_STRIDED + 1;
+  if (stress || strided) sw_sampled_++;
 
   for (int m = FAILALLOC_ONCE; m <= FAILALLOC_FROM && !failed_plain; m++) {
     sweep_mode_ = (failalloc_mode)m;
     for (long i = 1;; i++) {
-      long n = sampled ? 1 + (i - 1) * (count / SWEEP_SAMPLE) : i;
-      if (sampled && i > SWEEP_SAMPLE) break;
+      long n = stress ? 1 + (i - 1) * stride
+               : i <= SWEEP_EVERY_MAX ? i
+                                      : SWEEP_EVERY_MAX + (i - SWEEP_EVERY_MAX) * stride;
+      if (stress && i > SWEEP_SAMPLE) break;
       if (i > 4 * count + 1000) { /* never finished: a loop */
         fprintf(stderr, "  case %s never completed\n", name);
         sw_case_bad_++;
@@ -577,7 +597,7 @@ static void sweep_case(const char *name, void (*fn)(void),
                 "failure (mode %d, N=%ld)\n", name, m, n);
         sw_case_bad_++;
       }
-      if (!sampled && failalloc_injected() == 0) break; /* ran to the end */
+      if (!stress && failalloc_injected() == 0) break; /* ran to the end */
     }
   }
   /* LeakSanitizer over the whole process, once per case. */
@@ -585,15 +605,19 @@ static void sweep_case(const char *name, void (*fn)(void),
       __lsan_do_recoverable_leak_check() != 0)
     sw_case_bad_++;
 
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
   harness_cur_failed_ = failed_plain || sw_case_bad_ > 0;
   if (harness_cur_failed_) {
     harness_failed_++;
     fprintf(stderr, "not ok - %s\n", name);
   } else {
     harness_passed_++;
-    printf("ok - %s: %ld allocations, %ld runs, %ld failures injected%s\n",
-           name, count, sw_runs_ - runs0, sw_injected_ - inj0,
-           sampled ? " (sampled N)" : "");
+    printf("ok - %s: %ld allocations, %ld runs, %ld failures injected, "
+           "%.1f s%s\n", name, count, sw_runs_ - runs0, sw_injected_ - inj0, secs,
+           stress    ? " (stress case: a sample of N)"
+           : strided ? " (every N to " SWEEP_STR_(SWEEP_EVERY_MAX) ", then strided)"
+                     : "");
   }
   fflush(stdout);
 }
@@ -605,7 +629,7 @@ static void sweep_init(void) {
 }
 
 static int sweep_done(const char *suite) {
-  printf("# %s: %ld cases (%ld with sampled N), %ld runs, %ld allocation "
+  printf("# %s: %ld cases (%ld not at every N), %ld runs, %ld allocation "
          "failures injected, %ld runs ended early by a failed check; %ld "
          "public calls met an injected failure: %ld returned OK, %ld "
          "SESSIO_ENOMEM, %ld something else; %ld leaking runs\n",
