@@ -193,7 +193,9 @@ static void params_round_trip(const char *query, pairs *p, sessio_err *rc) {
 /* ---- the memory store's grammar ---------------------------------------------- */
 
 static int ref_u64(const char *s, uint64_t *v) {
-  if (*s == '\0' || strlen(s) > 20) return 0;
+  if (*s == '\0') return 0;
+  while (s[0] == '0' && s[1] != '\0') s++; /* leading zeros are fine */
+  if (strlen(s) > 20) return 0;
   for (const char *p = s; *p; p++)
     if (*p < '0' || *p > '9') return 0;
   errno = 0;
