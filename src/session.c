@@ -1133,7 +1133,10 @@ sessio_err sessio_commit(sessio *s, int64_t now) {
       if (rc == SESSIO_OK && s->destroyed && s->old_fate == OLD_KILL &&
           (rc = sessio_store_remove(st, &s->old.key, NULL)) == SESSIO_OK)
         unindex_old(s);
-      if (rc != SESSIO_OK) return undo_new(s, indexed), rc;
+      if (rc != SESSIO_OK) {
+        undo_new(s, indexed);
+        return rc;
+      }
       s->version = v;
       s->touched_at = now;
       sessio__log(s->m, SESSIO_LOG_INFO, "session created sid=%.16s",
