@@ -523,6 +523,20 @@ sessio_err sessio_delete(sessio *s, const char *key) {
   return rc;
 }
 
+/* A copy of an operation log, made by pushing its operations again (a log
+ * is kept compacted, so this gives the same log); 'dst' is left empty on
+ * failure. */
+static sessio_err ops_copy(const sessio__ops *src, sessio__ops *dst) {
+  sessio_err rc = SESSIO_OK;
+  for (size_t i = 0; rc == SESSIO_OK && i < src->n; i++) {
+    const sessio__op *op = &src->v[i];
+    rc = sessio__ops_push(dst, op->kind, op->key, op->key_len, op->type,
+                          op->bytes, op->len, op->ival);
+  }
+  if (rc != SESSIO_OK) sessio__ops_free(dst);
+  return rc;
+}
+
 sessio_err sessio_delete_prefix(sessio *s, const char *prefix) {
   if (s == NULL || prefix == NULL || *prefix == RESERVED) return SESSIO_EINVAL;
   if (s->committed) return SESSIO_ESTATE;
@@ -535,14 +549,27 @@ sessio_err sessio_delete_prefix(sessio *s, const char *prefix) {
     if (s->data.v[i].key[0] != RESERVED) user_keys++;
   if (user_keys == 0) return SESSIO_OK;
   if (plen == 0) {
-    /* Delete user keys one by one so reserved keys survive. */
+    /* Delete user keys one by one so reserved keys survive. The DELs go to
+     * a copy of the log, which replaces it once all are in: a failure
+     * half way changes nothing. */
+    sessio__ops log = SESSIO__OPS_INIT;
+    sessio_err rc = ops_copy(&s->ops, &log);
+    for (size_t i = 0; rc == SESSIO_OK && i < s->data.n; i++) {
+      const sessio__entry *e = &s->data.v[i];
+      if (e->key[0] != RESERVED)
+        rc = sessio__ops_push(&log, SESSIO__OP_DEL, e->key, e->key_len,
+                              SESSIO_T_NONE, NULL, 0, 0);
+    }
+    if (rc != SESSIO_OK) {
+      sessio__ops_free(&log);
+      return rc;
+    }
+    sessio__ops_free(&s->ops);
+    s->ops = log;
     for (size_t i = s->data.n; i-- > 0;) {
       sessio__entry *e = &s->data.v[i];
-      if (e->key[0] == RESERVED) continue;
-      sessio_err rc = sessio__ops_push(&s->ops, SESSIO__OP_DEL, e->key,
-                                       e->key_len, SESSIO_T_NONE, NULL, 0, 0);
-      if (rc != SESSIO_OK) return rc;
-      sessio__map_delete(&s->data, e->key, e->key_len);
+      if (e->key[0] != RESERVED)
+        sessio__map_delete(&s->data, e->key, e->key_len);
     }
     return SESSIO_OK;
   }

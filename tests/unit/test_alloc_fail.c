@@ -316,13 +316,15 @@ static int ok(sessio_err rc, const char *call) {
 
 enum scen {
   S_CREATE, S_UPDATE, S_LOGIN_GUEST, S_LOGIN_NEW, S_REGENERATE, S_DESTROY,
-  S_DESTROY_THEN_FLASH, S_ROTATE, S_MERGE, S_REGENERATE_MERGE, S_REVOKE,
+  S_DESTROY_THEN_FLASH, S_ROTATE, S_MERGE, S_REGENERATE_MERGE, S_CLEAR_MERGE,
+  S_REVOKE,
   S_LIST_REPAIRS, S_COUNT
 };
 static const char *scen_names[S_COUNT] = {
     "create", "update", "login of a guest", "login of a new session",
     "regenerate", "destroy", "destroy then flash", "rotation",
     "update merged after a conflict", "regenerate merged after a conflict",
+    "clear all merged after a conflict",
     "revoke all but one", "list repairing a stale entry"};
 
 /* Runs scenario 'sc' with the allocator armed at (mode, n). Returns 1 when
@@ -375,7 +377,8 @@ static int run(enum scen sc, failalloc_mode mode, long n) {
     break;
   case S_MERGE:
   case S_REGENERATE_MERGE:
-    target = make(&w, sc == S_MERGE ? NULL : "alice", T0, &mo);
+  case S_CLEAR_MERGE:
+    target = make(&w, sc == S_REGENERATE_MERGE ? "alice" : NULL, T0, &mo);
     /* Two overlapping requests: 'other' commits first. */
     s = begin_ok(&w, target, now);
     other = begin_ok(&w, target, now);
@@ -459,6 +462,12 @@ static int run(enum scen sc, failalloc_mode mode, long n) {
               m_incr(&mo, "cart.A1", 1));
     DATA_CALL(s, &mo, sessio_set_str(s, "theme", "dark"),
               m_set(&mo, "theme", "s:dark"));
+    done = ok(sessio_commit(s, now), "sessio_commit");
+    break;
+  case S_CLEAR_MERGE: /* every user key, one DEL each in the log */
+    DATA_CALL(s, &mo, sessio_set_str(s, "theme", "dark"),
+              m_set(&mo, "theme", "s:dark"));
+    DATA_CALL(s, &mo, sessio_delete_prefix(s, ""), mo.n = 0);
     done = ok(sessio_commit(s, now), "sessio_commit");
     break;
   case S_REGENERATE_MERGE:
