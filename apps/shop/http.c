@@ -5,6 +5,7 @@
  * the request helpers (headers, forms, CSRF gates).
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -484,25 +485,30 @@ static const char *json_error_text(unsigned status) {
   }
 }
 
+/* The HTML error page of 'title' and 'msg', appended to 'b'. */
+static void html_error_page(sbuf *b, const char *title, const char *msg) {
+  sb_puts(b, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+             "<title>");
+  sb_html(b, title);
+  sb_puts(b, " · sessio shop</title><link rel=\"stylesheet\" href=\"/static/style.css\">"
+             "</head><body class=\"theme-light\"><header class=\"top\"><a class=\"brand\" "
+             "href=\"/\">sessio<span>shop</span></a></header><main><section class=\"panel "
+             "error\"><h1>");
+  sb_html(b, title);
+  sb_puts(b, "</h1><p>");
+  sb_html(b, msg);
+  sb_puts(b, "</p><p><a class=\"button\" href=\"/\">Back to the shop</a></p></section>"
+             "</main></body></html>\n");
+}
+
 enum MHD_Result reply_html_error(req *r, unsigned status, const char *title,
                                  const char *msg) {
   char inl[2048];
   sbuf b;
   enum MHD_Result ret;
   sb_init(&b, inl, sizeof inl);
-  sb_puts(&b, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-              "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-              "<title>");
-  sb_html(&b, title);
-  sb_puts(&b, " · sessio shop</title><link rel=\"stylesheet\" href=\"/static/style.css\">"
-              "</head><body class=\"theme-light\"><header class=\"top\"><a class=\"brand\" "
-              "href=\"/\">sessio<span>shop</span></a></header><main><section class=\"panel "
-              "error\"><h1>");
-  sb_html(&b, title);
-  sb_puts(&b, "</h1><p>");
-  sb_html(&b, msg);
-  sb_puts(&b, "</p><p><a class=\"button\" href=\"/\">Back to the shop</a></p></section>"
-              "</main></body></html>\n");
+  html_error_page(&b, title, msg);
   ret = b.oom ? MHD_NO : reply(r, status, "text/html; charset=utf-8", b.p, b.len);
   sb_free(&b);
   return ret;
@@ -648,12 +654,106 @@ static enum MHD_Result dispatch(req *r) {
 
 /* ---- the MHD access handler ------------------------------------------------ */
 
-static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind,
-                                  const char *key, size_t key_size,
-                                  const char *value, size_t value_size) {
-  (void)kind; (void)key; (void)value;
-  *(size_t *)cls += key_size + value_size + 4; /* ": " and CRLF */
+/* What the first call measures of a request, in one walk over MHD's
+ * records of it (headers, cookies, query arguments). */
+struct head_walk {
+  size_t bytes;   /* all headers as on the wire */
+  size_t cookie;  /* bytes of all Cookie headers */
+  size_t ncookie; /* Cookie headers */
+  size_t records; /* MHD's records: headers, cookies, query arguments */
+};
+
+static enum MHD_Result walk_head(void *cls, enum MHD_ValueKind kind,
+                                 const char *key, size_t key_size,
+                                 const char *value, size_t value_size) {
+  struct head_walk *w = cls;
+  (void)value;
+  w->records++;
+  if (kind != MHD_HEADER_KIND)
+    return MHD_YES;
+  w->bytes += key_size + value_size + 4; /* ": " and CRLF */
+  if (key_size == 6 && strncasecmp(key, "Cookie", 6) == 0) {
+    w->cookie += value_size;
+    w->ncookie++;
+  }
   return MHD_YES;
+}
+
+/* 1 when the request's headers are answered 431: over SHOP_HEADERS_MAX, Cookie
+ * headers over what sessio-mhd reads (the 431 of sessio_mhd_begin, decided
+ * here already), or so large for MHD's connection pool that less than
+ * SHOP_MHD_REPLY_ROOM would be left for the header of the answer. MHD
+ * 0.9.75 builds the answer's header in what the request left of the pool
+ * and closes the connection unanswered when it does not fit ("failed to
+ * create response header", docs/RELIABILITY.md section 3). The pool holds the
+ * request line and headers as read (MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE),
+ * one record (56 bytes, 64 aligned) per header, cookie and query argument,
+ * and a copy of the Cookie header; this sum is an upper bound of that. */
+static int head_too_big(struct MHD_Connection *c) {
+  struct head_walk w = {0, 0, 0, 0};
+  const union MHD_ConnectionInfo *ci;
+  size_t raw;
+  MHD_get_connection_values_n(c, MHD_HEADER_KIND | MHD_COOKIE_KIND | MHD_GET_ARGUMENT_KIND,
+                              walk_head, &w);
+  if (w.bytes > SHOP_HEADERS_MAX || w.cookie > SESSIO_COOKIE_HEADER_MAX ||
+      w.ncookie > SESSIO_MHD_MAX_COOKIE_HEADERS)
+    return 1;
+  ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+  raw = ci != NULL ? ci->header_size : SHOP_MHD_POOL;
+  return raw + w.cookie + 16 + w.records * SHOP_MHD_RECORD + SHOP_MHD_REPLY_ROOM >
+         SHOP_MHD_POOL;
+}
+
+/* The 431 for headers that are too large, written by the shop itself on
+ * the connection's socket, because there may be no room left in MHD's pool
+ * for building it (see head_too_big): the usual security headers, the HTML
+ * page or the JSON error, "Connection: close"; then MHD_NO, so that MHD
+ * closes the connection. The socket is fresh for this request (MHD answers
+ * requests on a connection one after the other, the last answer fully
+ * handed to the kernel), non-blocking, and plain TCP (the shop has no TLS in
+ * MHD), so the ~1.3 KB go to the kernel at once; should the client not read
+ * and the socket buffer be full, what did not fit is dropped with the
+ * connection. */
+static enum MHD_Result reply_431_direct(req *r) {
+  char inl[2048], oinl[4096], date[40], head[512];
+  sbuf body, out;
+  const union MHD_ConnectionInfo *ci;
+  const char *msg, *title = status_text(431, &msg);
+  int api = is_api(r), n;
+  time_t now = time(NULL);
+  struct tm tm;
+  ssize_t sent = -1;
+  sb_init(&body, inl, sizeof inl);
+  if (api)
+    sb_puts(&body, "{\"error\":\"headers too large\"}");
+  else
+    html_error_page(&body, title, msg);
+  gmtime_r(&now, &tm);
+  strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  n = snprintf(head, sizeof head,
+               "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+               "Date: %s\r\nConnection: close\r\nContent-Type: %s\r\n"
+               "Content-Length: %zu\r\nX-Content-Type-Options: nosniff\r\n"
+               "Content-Security-Policy: %s\r\nReferrer-Policy: same-origin\r\n"
+               "%sCache-Control: no-store\r\n\r\n",
+               date, api ? "application/json" : "text/html; charset=utf-8", body.len,
+               api ? CSP_NONE : CSP_HTML, api ? "" : "X-Frame-Options: DENY\r\n");
+  sb_init(&out, oinl, sizeof oinl);
+  sb_add(&out, head, n > 0 ? (size_t)n : 0);
+  if (r->meth != M_HEAD)
+    sb_add(&out, body.p, body.len);
+  ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+  if (ci != NULL && !out.oom && !body.oom && n > 0 && (size_t)n < sizeof head) {
+    do
+      sent = send(ci->connect_fd, out.p, out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (sent < 0 && errno == EINTR);
+  }
+  if (sent != (ssize_t)out.len)
+    shop_log(LOG_INFO, "msg=\"431 not fully sent\" sent=%zd of=%zu", sent, out.len);
+  log_access(r, 431);
+  sb_free(&out);
+  sb_free(&body);
+  return MHD_NO; /* MHD closes the connection */
 }
 
 /* *req_cls of a GET or HEAD between its first and second call. */
@@ -670,12 +770,10 @@ enum MHD_Result shop_handler(void *cls, struct MHD_Connection *c,
   if (r == NULL) {
     int meth = parse_method(method);
     const char *cl;
-    size_t hbytes = 0;
-    MHD_get_connection_values_n(c, MHD_HEADER_KIND, sum_header, &hbytes);
-    if (hbytes > SHOP_HEADERS_MAX) {
+    if (head_too_big(c)) {
       req local;
       req_init(&local, sh, c, url, method, meth);
-      ret = reply_error(&local, 431);
+      ret = reply_431_direct(&local);
       req_release(&local);
       return ret;
     }

@@ -20,6 +20,8 @@
 #define SHOP_BODY_MAX (16 * 1024) /* request body; larger: 413 */
 #define SHOP_HEADERS_MAX (16 * 1024) /* all request headers; larger: 431 */
 #define SHOP_MHD_POOL (40 * 1024)    /* MHD's per-connection memory (main.c) */
+#define SHOP_MHD_RECORD 64        /* MHD 0.9.75's pool cost of one header/cookie record */
+#define SHOP_MHD_REPLY_ROOM 1024  /* pool left for an answer's header; less: 431 */
 #define SHOP_FIELD_MAX 1024       /* one form field value; larger: 413 */
 #define SHOP_FIELDS_MAX 20        /* form fields per request; more: 413 */
 #define SHOP_SKU_MAX 32           /* bytes of a SKU (API) */

@@ -355,14 +355,13 @@ def _rand_bytes(rng, n, lo=0, hi=255):
     return bytes(rng.randint(lo, hi) for _ in range(n))
 
 
-# Oversize headers whose size leaves libmicrohttpd's 40 KiB per-connection
-# pool without room for the answer's own header: MHD logs "failed to create
-# response header" and closes the connection unanswered (seen for 14 of the
-# 10^4 requests of the default seed, all of kinds 3-5 at particular sizes).
-# Not a crash and nothing is served, but not a 431 either: allowed, counted,
-# and bounded below, so that a change that drops them all still fails.
-_UNANSWERED_OK = {3, 4, 5}
-_UNANSWERED_MAX = 0.05
+# Oversize headers are answered 431 every time, also those whose size
+# leaves libmicrohttpd's 40 KiB per-connection pool without room for the
+# header of an answer (MHD 0.9.75 would close those unanswered, "failed to
+# create response header"; the shop answers them itself, docs/RELIABILITY.md
+# section 3). Only a broken request line may be closed unanswered: MHD drops
+# it before the shop sees the request (kinds 0-2).
+_UNANSWERED_OK = {0, 1, 2}
 
 
 def _malformed(rng):
@@ -454,9 +453,9 @@ def test_10k_random_malformed_requests_get_4xx_and_next_good_request_is_served_S
                 st, head = f"error {e!r}", ""
             with lock:
                 seen[st] += 1
-                if st is None and kind in _UNANSWERED_OK:
+                if st is None:
                     unanswered[kind] += 1
-                elif st not in allowed:
+                if st not in allowed:
                     wrong.append((i, st, data[:120], head[:200]))
 
     t0 = time.monotonic()
@@ -472,10 +471,70 @@ def test_10k_random_malformed_requests_get_4xx_and_next_good_request_is_served_S
     dt = time.monotonic() - t0
     print(f"\n  malformed: {MALFORMED} requests (seed {seed}) in {dt:.1f} s "
           f"({MALFORMED / dt:.0f}/s): {dict(sorted(seen.items(), key=str))}; "
-          f"oversize headers closed unanswered: {dict(unanswered)} of {dict(per_kind)}")
-    for kind, n in unanswered.items():
-        assert n <= _UNANSWERED_MAX * per_kind[kind], (kind, n, per_kind[kind])
+          f"closed unanswered per kind: {dict(sorted(unanswered.items()))} of "
+          f"{dict(sorted(per_kind.items()))}")
+    assert set(unanswered) <= _UNANSWERED_OK, (seed, dict(unanswered))
     assert not wrong, f"{len(wrong)} unexpected answers (seed {seed}), first: {wrong[:3]}"
     st, _, body = _one(s.port, "/")
     assert st == 200 and b"<html" in body
     assert store_rows(s) == (0, 0)
+
+
+def _edge_cases():
+    """Requests whose headers fill libmicrohttpd's 40 KiB connection pool to
+    every level around its edge, and the statuses each may get: one header
+    of 34,000-42,000 bytes (every 7 bytes), 150-330 headers of ~100 bytes,
+    Cookie headers of 150-320 pairs of 46 bytes, and 300-1,500 tiny cookie
+    pairs (under 8 KiB, but 64 bytes of pool each)."""
+    out = []
+    for n in range(34000, 42000, 7):
+        out.append((b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * n + b"\r\n\r\n", {431}))
+    for k in range(150, 331):
+        heads = b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 90) for i in range(k))
+        out.append((b"GET /api/session HTTP/1.1\r\nHost: x\r\n" + heads + b"\r\n",
+                    {431} if len(heads) > 16 * 1024 else {200, 431}))
+    for k in range(150, 321):
+        ck = b"; ".join(b"c%d=%s" % (i, b"x" * 40) for i in range(k))
+        out.append((b"GET /cart HTTP/1.1\r\nHost: x\r\nCookie: " + ck + b"\r\n\r\n",
+                    {431} if len(ck) > 8192 else {200, 431}))
+    for k in range(300, 1501, 3):
+        ck = b";".join(b"k%d=v" % i for i in range(k))
+        out.append((b"GET /api/session HTTP/1.1\r\nHost: x\r\nCookie: " + ck + b"\r\n\r\n",
+                    {200, 431}))
+    return out
+
+
+def test_headers_at_every_size_around_the_mhd_pool_edge_are_answered_S11(make_shop):
+    """S11, without chance: every request of _edge_cases() gets an answer,
+    431 where its headers are over the limits or leave MHD's pool without
+    room for an answer, 200 otherwise; never a closed connection (MHD 0.9.75
+    closed a band of these sizes unanswered before the shop answered them
+    itself). Each 431 is complete: Content-Length matches the body,
+    Connection: close, the security headers. The next request is served."""
+    s = make_shop()
+    cases = _edge_cases()
+    seen = collections.Counter()
+    wrong = []
+    for i, (data, allowed) in enumerate(cases):
+        st, head, body = raw_request(s.port, data, timeout=20)
+        seen[st] += 1
+        if st not in allowed:
+            wrong.append((i, st, data[:80], head[:200]))
+        elif st == 431:
+            # The shop's own 431 is complete, with its security headers.
+            # MHD's own (what does not fit the pool at all) has only Date and
+            # Connection, and MHD 0.9.75 sends its header twice when a
+            # record does not fit: only its status line is checked.
+            h = head.lower()
+            shop = "\r\nx-content-type-options: nosniff" in h
+            seen["431 shop" if shop else "431 mhd"] += 1
+            if ("\r\nconnection: close" not in h or "\r\nset-cookie" in h or
+                    (shop and (f"\r\ncontent-length: {len(body)}\r\n" not in h + "\r\n"
+                               or "\r\ncontent-security-policy: " not in h))):
+                wrong.append((i, st, data[:80], head[:300]))
+    print(f"\n  pool edge: {len(cases)} requests: {dict(sorted(seen.items(), key=str))}")
+    assert not wrong, f"{len(wrong)} wrong answers, first: {wrong[:3]}"
+    # all three sides were hit: served, the shop's 431, MHD's 431
+    assert seen[200] > 100 and seen["431 shop"] > 500 and seen["431 mhd"] > 100, seen
+    assert _one(s.port, "/api/session")[0] == 200
+    assert s.proc.poll() is None
