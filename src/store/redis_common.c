@@ -773,8 +773,8 @@ static const char *const scripts[S_COUNT] = {
         "redis.call('PEXPIRE', KEYS[1], ARGV[3]) end\n"
         "return 1\n",
     /* user_list: ARGV = now. Drops dead pairs, returns the others. */
-    [S_ULIST] = "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])\n"
-        "return redis.call('ZRANGE', KEYS[1], 0, -1)\n",
+    [S_ULIST] = ("redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])\n"
+                 "return redis.call('ZRANGE', KEYS[1], 0, -1)\n"),
 };
 
 static sessio_err command(rc_store *rs, const char *key, size_t klen,
