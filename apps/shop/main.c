@@ -431,7 +431,8 @@ static struct MHD_Daemon *start_daemon(shop *sh, const options *o,
       MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads > 1 ? o->threads : 0),
       /* Headers, the request line and MHD's parsed cookies (56 bytes per
        * cookie) live in this per-connection pool; what does not fit is
-       * answered 431 by MHD. MHD clears the pool between requests, so its
+       * answered 431 by MHD, what leaves less than SHOP_MHD_REPLY_ROOM for
+       * the answer by the shop (http.c, head_too_big). MHD clears the pool between requests, so its
        * size costs on every request (callgrind, cart: 16 KiB 84k, 32 KiB
        * 108k, 40 KiB 121k, 64 KiB 158k instructions per request). 40 KiB
        * holds a 3.5 KB Cookie header of 500 pairs; the shop's own limit on
