@@ -370,22 +370,50 @@ static void test_password_and_database_come_from_the_url(void) {
   rp_rmdir(dir);
 }
 
+/* One redis-server of the test's own (no cluster, no AOF) in a scratch
+ * folder, and a store on it opened with "?QUERY". 'st' is NULL when either
+ * failed (counted as a failed check); one_redis_stop() ends both. */
+typedef struct one_redis {
+  char dir[64];
+  int port;
+  pid_t pid;
+  sessio_store *st;
+} one_redis;
+
+static void one_redis_start(one_redis *r, const char *query) {
+  char url[200];
+  snprintf(r->dir, sizeof r->dir, "/tmp/sessio-redis-XXXXXX");
+  r->pid = -1;
+  r->st = NULL;
+  if (mkdtemp(r->dir) == NULL) {
+    CHECK(0);
+    r->dir[0] = '\0';
+    return;
+  }
+  r->port = rp_free_port(0);
+  r->pid = rp_start(r->port, r->dir, 0, 0);
+  CHECK(rp_wait_ping(r->port, 5000));
+  snprintf(url, sizeof url, "redis://127.0.0.1:%d?%s", r->port, query);
+  CHECK_OK(sessio_store_open(url, &r->st));
+}
+
+static void one_redis_stop(one_redis *r) {
+  sessio_store_close(r->st);
+  if (r->pid > 0) {
+    kill(r->pid, SIGCONT); /* in case a test stopped it */
+    rp_kill(r->pid);
+  }
+  if (r->dir[0]) rp_rmdir(r->dir);
+}
+
 /* A server that accepts connections but does not answer (SIGSTOP): every
  * call ends with SESSIO_EUNAVAIL after about 'timeout_ms', and the store
  * works again once the server does. */
 static void test_hung_server_times_out_then_recovers(void) {
-  char dir[] = "/tmp/sessio-redis-hung-XXXXXX", url[160];
-  if (mkdtemp(dir) == NULL) {
-    CHECK(0);
-    return;
-  }
-  int port = rp_free_port(0);
-  pid_t pid = rp_start(port, dir, 0, 0);
-  CHECK(rp_wait_ping(port, 5000));
-  snprintf(url, sizeof url, "redis://127.0.0.1:%d?prefix=h&timeout_ms=200",
-           port);
-  sessio_store *st = NULL;
-  CHECK_OK(sessio_store_open(url, &st));
+  one_redis R;
+  one_redis_start(&R, "prefix=h&timeout_ms=200");
+  sessio_store *st = R.st;
+  pid_t pid = R.pid;
   if (st == NULL) goto done;
   sessio_redis_set_logger(st, quiet_log, NULL);
   int64_t now = wall();
@@ -405,11 +433,8 @@ static void test_hung_server_times_out_then_recovers(void) {
   CHECK_OK(get_retry(st, &k, now, &found, &c));
   CHECK_INT(found, 1);
   CHECK_INT(c, 5);
-  sessio_store_close(st);
 done:
-  kill(pid, SIGCONT);
-  rp_kill(pid);
-  rp_rmdir(dir);
+  one_redis_stop(&R);
 }
 
 static long long pttl(int port, const char *name) {
@@ -427,17 +452,11 @@ static long long pttl(int port, const char *name) {
  * again: save, touch and gc keep working, and the digest the store uses is
  * the one the server reports for the same source. */
 static void test_scripts_survive_a_flushed_script_cache(void) {
-  char dir[] = "/tmp/sessio-redis-sha-XXXXXX", url[160], name[160];
-  if (mkdtemp(dir) == NULL) {
-    CHECK(0);
-    return;
-  }
-  int port = rp_free_port(0);
-  pid_t pid = rp_start(port, dir, 0, 0);
-  CHECK(rp_wait_ping(port, 5000));
-  snprintf(url, sizeof url, "redis://127.0.0.1:%d?prefix=sha", port);
-  sessio_store *st = NULL;
-  CHECK_OK(sessio_store_open(url, &st));
+  char name[160];
+  one_redis R;
+  one_redis_start(&R, "prefix=sha");
+  sessio_store *st = R.st;
+  int port = R.port;
   if (st == NULL) goto done;
   const int64_t now = 1000000;
   sessio_key k = rand_key();
@@ -483,28 +502,19 @@ static void test_scripts_survive_a_flushed_script_cache(void) {
     if (r) freeReplyObject(r);
   }
   CHECK_INT(known, 2);
-  sessio_store_close(st);
 done:
-  rp_kill(pid);
-  rp_rmdir(dir);
+  one_redis_stop(&R);
 }
 
 /* Redis drops dead sessions itself: every record, and every user index,
  * carries a TTL of its remaining life (by the caller's clock) plus the
  * grace. Checked on the TTLs, without waiting for them. */
 static void test_records_and_user_sets_carry_redis_ttls(void) {
-  char dir[] = "/tmp/sessio-redis-ttl-XXXXXX", url[160], name[160];
-  if (mkdtemp(dir) == NULL) {
-    CHECK(0);
-    return;
-  }
-  int port = rp_free_port(0);
-  pid_t pid = rp_start(port, dir, 0, 0);
-  CHECK(rp_wait_ping(port, 5000));
-  snprintf(url, sizeof url, "redis://127.0.0.1:%d?prefix=ttl&grace_ms=1000",
-           port);
-  sessio_store *st = NULL;
-  CHECK_OK(sessio_store_open(url, &st));
+  char name[160];
+  one_redis R;
+  one_redis_start(&R, "prefix=ttl&grace_ms=1000");
+  sessio_store *st = R.st;
+  int port = R.port;
   if (st == NULL) goto done;
   /* A synthetic clock far from the real one: TTLs are relative to it. */
   const int64_t now = 1000000;
@@ -533,10 +543,8 @@ static void test_records_and_user_sets_carry_redis_ttls(void) {
   sessio_key k2 = rand_key();
   CHECK_OK(sessio_store_user_add(st, "carol", &k2, now + 60000));
   CHECK(pttl(port, "ttl:u:{6361726f6c}") > 2 * HOUR - 5000);
-  sessio_store_close(st);
 done:
-  rp_kill(pid);
-  rp_rmdir(dir);
+  one_redis_stop(&R);
 }
 
 /* After fork() the child must not use the parent's pooled connections:
@@ -544,17 +552,9 @@ done:
  * session). Both read their own key many times at once. */
 static void test_forked_child_does_not_share_the_parents_connections(void) {
   enum { LOOPS = 2000 };
-  char dir[] = "/tmp/sessio-redis-fork-XXXXXX", url[160];
-  if (mkdtemp(dir) == NULL) {
-    CHECK(0);
-    return;
-  }
-  int port = rp_free_port(0);
-  pid_t pid = rp_start(port, dir, 0, 0);
-  CHECK(rp_wait_ping(port, 5000));
-  snprintf(url, sizeof url, "redis://127.0.0.1:%d?prefix=f", port);
-  sessio_store *st = NULL;
-  CHECK_OK(sessio_store_open(url, &st));
+  one_redis R;
+  one_redis_start(&R, "prefix=f");
+  sessio_store *st = R.st;
   if (st == NULL) goto done;
   int64_t now = wall();
   sessio_key kp = rand_key(), kc = rand_key();
@@ -586,10 +586,8 @@ static void test_forked_child_does_not_share_the_parents_connections(void) {
   if (child > 0) waitpid(child, &status, 0);
   CHECK_INT(bad, 0);
   CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  sessio_store_close(st);
 done:
-  rp_kill(pid);
-  rp_rmdir(dir);
+  one_redis_stop(&R);
 }
 
 /* ---- cluster ------------------------------------------------------------- */
