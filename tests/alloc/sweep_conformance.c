@@ -48,14 +48,7 @@ static void conf_after(void *ud) {
 #define RUN(fn) sweep_case(#fn, fn, &(sweep_hooks){conf_before, conf_after, &st})
 #define DONE() 0
 #define main conformance_main
-#define abort() sweep_abort_()
-#define pthread_create(t, a, f, x) sweep_pthread_create_(t, a, f, x)
-#define pthread_join(t, r) sweep_pthread_join_(t, r)
-#define malloc(n) sweep_t_malloc_(n)
-#define calloc(n, m) sweep_t_calloc_(n, m)
-#define realloc(p, n) sweep_t_realloc_(p, n)
-#define fprintf(...) sweep_fprintf_(__VA_ARGS__)
-#define printf(...) sweep_fprintf_(stdout, __VA_ARGS__)
+#include "sweep_redirect.h"
 /* 2 threads x 20 increments: every N of the concurrent cases stays cheap. */
 #define CONFORMANCE_THREADS 2
 #define CONFORMANCE_INCREMENTS 20

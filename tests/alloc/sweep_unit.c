@@ -27,14 +27,7 @@
 #define RUN(fn) sweep_case(#fn, fn, NULL)
 #define DONE() 0
 #define main unit_main
-#define abort() sweep_abort_()
-#define pthread_create(t, a, f, x) sweep_pthread_create_(t, a, f, x)
-#define pthread_join(t, r) sweep_pthread_join_(t, r)
-#define malloc(n) sweep_t_malloc_(n)
-#define calloc(n, m) sweep_t_calloc_(n, m)
-#define realloc(p, n) sweep_t_realloc_(p, n)
-#define fprintf(...) sweep_fprintf_(__VA_ARGS__)
-#define printf(...) sweep_fprintf_(stdout, __VA_ARGS__)
+#include "sweep_redirect.h"
 
 #include SWEEP_TEST_SOURCE
 
