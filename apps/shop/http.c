@@ -224,17 +224,18 @@ static void store_warn(req *r, const char *what, sessio_err e) {
 
 int req_session(req *r) {
   sessio_err e;
-  int cookie;
   if (r->s != NULL)
     return 0;
-  cookie = has_session_cookie(r);
-  /* S21: a client over the limit is refused before any store lookup. */
-  if (cookie && throttle_check(r->shop->throttle, client_key(r, NULL), r->now) > 0)
+  /* S21: a client over the limit is refused before any store lookup. Who
+   * the client is costs a hash; it is found out only while someone may be
+   * refused at all. */
+  if (throttle_active(r->shop->throttle, r->now) && has_session_cookie(r) &&
+      throttle_check(r->shop->throttle, client_key(r, NULL), r->now) > 0)
     return 429;
   e = sessio_mhd_begin(r->shop->mgr, r->conn, r->shop->trust_proxy, r->now, &r->s);
   switch (e) {
   case SESSIO_OK:
-    if (cookie && !sessio_exists(r->s))
+    if (sessio_rejected_ids(r->s) > 0)
       note_invalid_id(r);
     return 0;
   case SESSIO_ETOOBIG: return 431;

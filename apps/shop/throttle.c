@@ -8,6 +8,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #define THROTTLE_STRIPES 64
@@ -21,6 +22,9 @@ typedef struct slot {
 struct shop_throttle {
   unsigned limit;
   int64_t window_ms;
+  /* The latest end of a window in which some client reached the limit:
+   * before it, someone may be refused; from it on, nobody is. */
+  _Atomic int64_t refusing_until;
   pthread_mutex_t mu[THROTTLE_STRIPES];
   slot tab[THROTTLE_BUCKETS][THROTTLE_WAYS];
 };
@@ -35,6 +39,7 @@ shop_throttle *throttle_new(unsigned limit, int64_t window_ms) {
     return NULL;
   t->limit = limit;
   t->window_ms = window_ms;
+  atomic_init(&t->refusing_until, INT64_MIN);
   for (i = 0; i < THROTTLE_STRIPES; i++)
     if (pthread_mutex_init(&t->mu[i], NULL) != 0)
       goto fail_mu;
@@ -66,6 +71,11 @@ static int live(const shop_throttle *t, const slot *s, int64_t now) {
 
 /* The key is already a keyed hash (http.c): its low bits pick the bucket. */
 static size_t bucket_of(uint64_t client) { return (size_t)(client % THROTTLE_BUCKETS); }
+
+int throttle_active(shop_throttle *t, int64_t now) {
+  return t != NULL && t->limit > 0 &&
+         now < atomic_load_explicit(&t->refusing_until, memory_order_acquire);
+}
 
 int64_t throttle_check(shop_throttle *t, uint64_t client, int64_t now) {
   size_t b = bucket_of(client);
@@ -122,6 +132,14 @@ unsigned throttle_note(shop_throttle *t, uint64_t client, int64_t now) {
   if (s->count < UINT_MAX)
     s->count++;
   count = s->count;
+  if (t->limit > 0 && count == t->limit) { /* refusals begin: raise the mark */
+    int64_t end = s->window_start + t->window_ms;
+    int64_t cur = atomic_load_explicit(&t->refusing_until, memory_order_relaxed);
+    while (cur < end && !atomic_compare_exchange_weak_explicit(
+                            &t->refusing_until, &cur, end, memory_order_release,
+                            memory_order_relaxed)) {
+    }
+  }
   pthread_mutex_unlock(&t->mu[b % THROTTLE_STRIPES]);
   return count;
 }

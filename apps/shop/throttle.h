@@ -26,6 +26,11 @@ void throttle_free(shop_throttle *t);
 unsigned throttle_limit(const shop_throttle *t);
 int64_t throttle_window(const shop_throttle *t);
 
+/* 0 when no client can be refused at 'now': none has reached the limit in
+ * a window that is still open. One atomic load, no lock: callers test it
+ * before they spend anything on finding out who the client is. */
+int throttle_active(shop_throttle *t, int64_t now);
+
 /* 0 when 'client' may go on at 'now' (ms); otherwise the ms left (> 0)
  * until its window ends. Changes nothing. */
 int64_t throttle_check(shop_throttle *t, uint64_t client, int64_t now);

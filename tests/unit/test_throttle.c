@@ -140,6 +140,40 @@ static void test_threads_count_exactly(void) {
   throttle_free(t);
 }
 
+/* throttle_active() is the request path's lock-free pre-check: false
+ * until some client reaches the limit, true for the rest of that window,
+ * false again once it ends, and never true with the refusal off. */
+static void test_active_only_while_someone_may_be_refused_S21(void) {
+  shop_throttle *t = throttle_new(2, 1000), *off = throttle_new(0, 1000);
+  CHECK(t != NULL && off != NULL);
+  if (t == NULL || off == NULL) {
+    throttle_free(t);
+    throttle_free(off);
+    return;
+  }
+  CHECK_INT(throttle_active(t, T0), 0);
+  throttle_note(t, 5, T0);
+  CHECK_INT(throttle_active(t, T0 + 1), 0); /* under the limit */
+  throttle_note(t, 5, T0 + 100);             /* reaches it */
+  CHECK_INT(throttle_active(t, T0 + 100), 1);
+  CHECK_INT(throttle_active(t, T0 + 999), 1);
+  CHECK_INT(throttle_active(t, T0 + 1000), 0); /* its window is over */
+  /* a later client extends the mark, an earlier window does not cut it */
+  throttle_note(t, 6, T0 + 500);
+  throttle_note(t, 6, T0 + 600);
+  CHECK_INT(throttle_active(t, T0 + 1400), 1);
+  CHECK_INT(throttle_active(t, T0 + 1500), 0);
+  for (int i = 0; i < 10; i++)
+    throttle_note(off, 7, T0 + i);
+  CHECK_INT(throttle_active(off, T0 + 10), 0);
+  /* whenever check refuses, active says so */
+  for (int64_t now = T0; now < T0 + 2000; now += 50)
+    if (throttle_check(t, 5, now) > 0 || throttle_check(t, 6, now) > 0)
+      CHECK_INT(throttle_active(t, now), 1);
+  throttle_free(t);
+  throttle_free(off);
+}
+
 static void test_bad_window_is_refused(void) {
   CHECK(throttle_new(5, 0) == NULL);
   CHECK(throttle_new(5, -1) == NULL);
@@ -156,6 +190,7 @@ int main(void) {
   RUN(test_flood_of_other_clients_keeps_refused_client_S21);
   RUN(test_stale_slot_is_reused_first);
   RUN(test_threads_count_exactly);
+  RUN(test_active_only_while_someone_may_be_refused_S21);
   RUN(test_bad_window_is_refused);
   return DONE();
 }
