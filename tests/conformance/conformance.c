@@ -29,6 +29,7 @@
 #include "harness.h"
 #include "sessio.h"
 #include "sessio/store.h"
+#include "store_util.h"
 
 #define HOUR 3600000LL
 #define MIB (1024 * 1024)
@@ -820,14 +821,6 @@ static void test_processes_compare_and_set_loses_no_increment(void) {
 
 /* ---- driver -------------------------------------------------------------- */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
 int main(int argc, char **argv) {
   char tmpdir[] = "/tmp/sessio-conformance-XXXXXX";
   int have_tmp = 0;
@@ -904,6 +897,6 @@ int main(int argc, char **argv) {
   RUN(test_processes_compare_and_set_loses_no_increment);
 
   sessio_store_close(st);
-  if (have_tmp) nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  if (have_tmp) store_util_rm_tree(tmpdir);
   return DONE();
 }

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.parse
 from http.cookiejar import DefaultCookiePolicy
@@ -671,3 +672,40 @@ def _complete(buf):
         return False
     m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
     return bool(m) and len(body) >= int(m.group(1))
+
+
+def two_shops_count_all_cart_adds(make_shop, url):
+    """Issue 4: two shop processes on one store URL; 20 connections x 10
+    adds on one session, spread over both, give exactly 200 items, and
+    both processes see the same cart. make_shop is the conftest fixture."""
+    shops = [make_shop(store=url), make_shop(store=url)]
+    seed = Client(shops[0])
+    seed.add_api("P0", 1)
+    cookie, token = seed.cookie, seed.csrf
+    conns, adds = 20, 10
+    barrier = threading.Barrier(conns)
+    errors = []
+
+    def worker(i):
+        c = Client(shops[i % 2])
+        c.cookie, c.csrf = cookie, token
+        c.get("/healthz")  # connect before the barrier
+        barrier.wait()
+        for _ in range(adds):
+            try:
+                r = c.api("POST", "/api/cart", {"sku": "P", "qty": 1})
+                if r.status_code != 200 or c.cookie != cookie:
+                    errors.append((i, r.status_code, r.text[:200]))
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append((i, repr(e)))
+
+    ts = [threading.Thread(target=worker, args=(i,)) for i in range(conns)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(300)
+    assert not errors, f"{len(errors)} adds failed: {errors[:5]}"
+    for s in shops:  # both processes see the same cart
+        c = Client(s)
+        c.cookie = cookie
+        assert c.session()["cart"] == {"P0": 1, "P": conns * adds}

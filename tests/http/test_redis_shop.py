@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from shoplib import Client
+from shoplib import Client, two_shops_count_all_cart_adds
 
 REDIS = shutil.which("redis-server")
 pytestmark = pytest.mark.skipif(REDIS is None, reason="redis-server not installed")
@@ -138,48 +138,14 @@ def cluster_url():
         r.stop()
 
 
-def _two_shops_200_adds(make_shop, url):
-    shops = [make_shop(store=url), make_shop(store=url)]
-    seed = Client(shops[0])
-    seed.add_api("P0", 1)
-    cookie, token = seed.cookie, seed.csrf
-    conns, adds = 20, 10
-    barrier = threading.Barrier(conns)
-    errors = []
-
-    def worker(i):
-        c = Client(shops[i % 2])
-        c.cookie, c.csrf = cookie, token
-        c.get("/healthz")  # connect before the barrier
-        barrier.wait()
-        for _ in range(adds):
-            try:
-                r = c.api("POST", "/api/cart", {"sku": "P", "qty": 1})
-                if r.status_code != 200 or c.cookie != cookie:
-                    errors.append((i, r.status_code, r.text[:200]))
-            except Exception as e:  # noqa: BLE001 - reported below
-                errors.append((i, repr(e)))
-
-    ts = [threading.Thread(target=worker, args=(i,)) for i in range(conns)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join(300)
-    assert not errors, f"{len(errors)} adds failed: {errors[:5]}"
-    for s in shops:  # both processes see the same cart
-        c = Client(s)
-        c.cookie = cookie
-        assert c.session()["cart"] == {"P0": 1, "P": conns * adds}
-
-
 def test_two_shops_on_one_redis_count_all_200_cart_adds(make_shop, redis_url):
     """Issue 4: 20 connections x 10 adds over two processes on redis://."""
-    _two_shops_200_adds(make_shop, redis_url[0] + "?prefix=shop")
+    two_shops_count_all_cart_adds(make_shop, redis_url[0] + "?prefix=shop")
 
 
 def test_two_shops_on_a_redis_cluster_count_all_200_cart_adds(make_shop, cluster_url):
     """Issue 4: the same on a 3+3 redis-cluster://."""
-    _two_shops_200_adds(make_shop, cluster_url[0] + "?prefix=shop")
+    two_shops_count_all_cart_adds(make_shop, cluster_url[0] + "?prefix=shop")
 
 
 def test_shop_answers_503_while_redis_is_down_and_recovers_within_a_second(

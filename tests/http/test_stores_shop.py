@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from shoplib import Client
+from shoplib import Client, two_shops_count_all_cart_adds
 
 STORES = {
     "sqlite": "sqlite:{dir}/s.db",
@@ -30,38 +30,7 @@ DURABLE = {
 def test_two_shops_on_one_store_count_all_200_cart_adds(make_shop, tmp_path, kind):
     """Issue 4: 20 concurrent connections x 10 adds on one session, spread
     over two processes on one store, give exactly 200 items."""
-    url = STORES[kind].format(dir=tmp_path)
-    shops = [make_shop(store=url), make_shop(store=url)]
-    seed = Client(shops[0])
-    seed.add_api("P0", 1)
-    cookie, token = seed.cookie, seed.csrf
-    conns, adds = 20, 10
-    barrier = threading.Barrier(conns)
-    errors = []
-
-    def worker(i):
-        c = Client(shops[i % 2])
-        c.cookie, c.csrf = cookie, token
-        c.get("/healthz")  # connect before the barrier
-        barrier.wait()
-        for _ in range(adds):
-            try:
-                r = c.api("POST", "/api/cart", {"sku": "P", "qty": 1})
-                if r.status_code != 200 or c.cookie != cookie:
-                    errors.append((i, r.status_code, r.text[:200]))
-            except Exception as e:  # noqa: BLE001 - reported below
-                errors.append((i, repr(e)))
-
-    ts = [threading.Thread(target=worker, args=(i,)) for i in range(conns)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join(300)
-    assert not errors, f"{len(errors)} adds failed: {errors[:5]}"
-    for s in shops:  # both processes see the same cart
-        c = Client(s)
-        c.cookie = cookie
-        assert c.session()["cart"] == {"P0": 1, "P": conns * adds}
+    two_shops_count_all_cart_adds(make_shop, STORES[kind].format(dir=tmp_path))
 
 
 def _check_file_records(root):

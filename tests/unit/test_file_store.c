@@ -24,6 +24,7 @@
 #include "harness.h"
 #include "sessio.h"
 #include "sessio/store.h"
+#include "store_util.h"
 
 #define T0 1700000000000LL /* an arbitrary "now" in ms */
 #define HOUR 3600000LL
@@ -31,16 +32,8 @@
 static char dir[64];  /* a fresh folder per test */
 static char url[128]; /* "file:<dir>/s" */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
 static void fresh_dir(void) {
-  if (dir[0]) nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  if (dir[0]) store_util_rm_tree(dir);
   snprintf(dir, sizeof dir, "/tmp/sessio-filetest-XXXXXX");
   if (mkdtemp(dir) == NULL) {
     perror("mkdtemp");
@@ -49,23 +42,9 @@ static void fresh_dir(void) {
   snprintf(url, sizeof url, "file:%s/s", dir);
 }
 
-static sessio_store *open_store(void) {
-  sessio_store *st = NULL;
-  CHECK_OK(sessio_store_open(url, &st));
-  return st;
-}
+static sessio_store *open_store(void) { return store_util_open(url); }
 
-static sessio_key mk(uint32_t i) {
-  sessio_key k;
-  uint64_t x = (uint64_t)i * 0x9E3779B97F4A7C15ULL + 0x5eed;
-  for (int w = 0; w < 4; w++) {
-    x ^= x >> 31;
-    x *= 0xBF58476D1CE4E5B9ULL;
-    x ^= x >> 29;
-    memcpy(k.b + 8 * w, &x, 8);
-  }
-  return k;
-}
+static sessio_key mk(uint32_t i) { return store_util_mixed_key(i, 0x5eed); }
 
 /* The path of the record file of 'k': <dir>/s/ab/cd/<hex>. */
 static void rec_path(const sessio_key *k, char *out, size_t cap) {
@@ -647,59 +626,9 @@ static void test_lock_free_loads_never_see_a_torn_record(void) {
 /* Two processes, each with its own handle, 200 compare-and-set increments
  * each on one record: the short lock makes the total exact. */
 static void test_two_processes_lose_no_increment(void) {
-  enum { PER_CHILD = 200 };
   fresh_dir();
   sessio_store *st = open_store();
-  sessio_key k = mk(90);
-  uint64_t zero = 0, v;
-  sessio_record r;
-  memset(&r, 0, sizeof r);
-  r.blob = (uint8_t *)&zero;
-  r.blob_len = 8;
-  r.expires_at = T0 + HOUR;
-  CHECK_OK(sessio_store_save(st, &k, &r, 0, T0, &v));
-  fflush(NULL);
-  pid_t pid[2];
-  for (int c = 0; c < 2; c++) {
-    pid[c] = fork();
-    if (pid[c] == 0) {
-      sessio_store *mine = NULL;
-      if (sessio_store_open(url, &mine) != SESSIO_OK) _exit(2);
-      for (int i = 0; i < PER_CHILD;) {
-        sessio_record cur;
-        int found = 0;
-        if (sessio_store_load(mine, &k, T0, &cur, &found) != SESSIO_OK ||
-            !found || cur.blob_len != 8)
-          _exit(3);
-        uint64_t n;
-        memcpy(&n, cur.blob, 8);
-        n++;
-        memcpy(cur.blob, &n, 8);
-        sessio_err rc = sessio_store_save(mine, &k, &cur, cur.version, T0, &v);
-        sessio_record_clear(&cur);
-        if (rc == SESSIO_OK) i++;
-        else if (rc != SESSIO_ECONFLICT) _exit(4);
-      }
-      sessio_store_close(mine);
-      _exit(0);
-    }
-    CHECK(pid[c] > 0);
-  }
-  for (int c = 0; c < 2; c++) {
-    int status = 0;
-    if (pid[c] <= 0) continue;
-    CHECK_INT(waitpid(pid[c], &status, 0), pid[c]);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  }
-  sessio_record cur;
-  int found = 0;
-  CHECK_OK(sessio_store_load(st, &k, T0, &cur, &found));
-  CHECK_INT(found, 1);
-  uint64_t n = 0;
-  if (found && cur.blob_len == 8) memcpy(&n, cur.blob, 8);
-  CHECK_INT(n, 2 * PER_CHILD);
-  CHECK_INT(cur.version, 2 * PER_CHILD + 1);
-  sessio_record_clear(&cur);
+  store_util_two_processes_increment(st, url, mk(90), 200, T0, T0 + HOUR);
   sessio_store_close(st);
 }
 
@@ -720,6 +649,6 @@ int main(void) {
   RUN(test_gc_cursor_survives_reopen);
   RUN(test_lock_free_loads_never_see_a_torn_record);
   RUN(test_two_processes_lose_no_increment);
-  if (dir[0]) nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  if (dir[0]) store_util_rm_tree(dir);
   return DONE();
 }

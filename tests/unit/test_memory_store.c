@@ -14,22 +14,13 @@
 #include "harness.h"
 #include "sessio.h"
 #include "sessio/store.h"
+#include "store_util.h"
 
 #define T0 1700000000000LL /* an arbitrary "now" in ms */
 #define HOUR 3600000LL
 
-static sessio_key mk(uint32_t i) {
-  sessio_key k;
-  /* Spread bits over all key words the store uses for hashing. */
-  uint64_t x = (uint64_t)i * 0x9E3779B97F4A7C15ULL + 0x1234567ULL;
-  for (int w = 0; w < 4; w++) {
-    x ^= x >> 31;
-    x *= 0xBF58476D1CE4E5B9ULL;
-    x ^= x >> 29;
-    memcpy(k.b + 8 * w, &x, 8);
-  }
-  return k;
-}
+/* Spread bits over all key words the store uses for hashing. */
+static sessio_key mk(uint32_t i) { return store_util_mixed_key(i, 0x1234567ULL); }
 
 static sessio_err put(sessio_store *st, uint32_t i, int64_t exp,
                       size_t blob_len, uint64_t *ver) {
@@ -87,10 +78,9 @@ static void test_url_parameters_are_checked(void) {
 }
 
 static void test_full_store_evicts_soonest_to_expire(void) {
-  sessio_store *st = NULL;
   sessio_store_stats s;
   /* One shard: the sample of 16 sees every record. */
-  CHECK_OK(sessio_store_open("memory:?max_sessions=4&shards=1", &st));
+  sessio_store *st = store_util_open("memory:?max_sessions=4&shards=1");
   if (!st) return;
   CHECK_OK(put(st, 1, T0 + 5 * HOUR, 10, NULL));
   CHECK_OK(put(st, 2, T0 + 2 * HOUR, 10, NULL)); /* soonest */
@@ -115,9 +105,8 @@ static void test_full_store_evicts_soonest_to_expire(void) {
 }
 
 static void test_full_store_reclaims_dead_before_evicting(void) {
-  sessio_store *st = NULL;
   sessio_store_stats s;
-  CHECK_OK(sessio_store_open("memory:?max_sessions=3&shards=1", &st));
+  sessio_store *st = store_util_open("memory:?max_sessions=3&shards=1");
   if (!st) return;
   CHECK_OK(put(st, 1, T0 + 1, 10, NULL)); /* dead from T0 + 1 on */
   CHECK_OK(put(st, 2, T0 + HOUR, 10, NULL));
@@ -140,9 +129,8 @@ static void test_full_store_reclaims_dead_before_evicting(void) {
 }
 
 static void test_eviction_reaches_other_shards(void) {
-  sessio_store *st = NULL;
   sessio_store_stats s;
-  CHECK_OK(sessio_store_open("memory:?max_sessions=8&shards=64", &st));
+  sessio_store *st = store_util_open("memory:?max_sessions=8&shards=64");
   if (!st) return;
   for (uint32_t i = 0; i < 100; i++)
     CHECK_OK(put(st, i, T0 + HOUR + i, 10, NULL));
@@ -155,9 +143,8 @@ static void test_eviction_reaches_other_shards(void) {
 }
 
 static void test_blob_larger_than_max_bytes_is_efull(void) {
-  sessio_store *st = NULL;
   sessio_store_stats s;
-  CHECK_OK(sessio_store_open("memory:?max_bytes=60000&shards=1", &st));
+  sessio_store *st = store_util_open("memory:?max_bytes=60000&shards=1");
   if (!st) return;
   CHECK_OK(sessio_store_stats_get(st, &s));
   uint64_t base = s.bytes;
@@ -304,8 +291,7 @@ static void test_gc_crosses_empty_tables_in_bounded_steps(void) {
  * sets allowed to be full) against a plain array model. */
 static void test_user_key_set_matches_a_model(void) {
   enum { U = 40, OPS = 20000 };
-  sessio_store *st = NULL;
-  CHECK_OK(sessio_store_open("memory:?shards=1", &st));
+  sessio_store *st = store_util_open("memory:?shards=1");
   if (!st) return;
   int64_t model[U] = {0}; /* 0: absent, else expires_at */
   uint64_t seed = 88172645463325252ULL;
@@ -484,8 +470,7 @@ static int count_cb(void *ud, const sessio_key *key, const sessio_record *rec) {
 }
 
 static void test_many_threads_on_a_bounded_sharded_store(void) {
-  sessio_store *st = NULL;
-  CHECK_OK(sessio_store_open("memory:?shards=256&max_sessions=1000", &st));
+  sessio_store *st = store_util_open("memory:?shards=256&max_sessions=1000");
   if (!st) return;
   pthread_t th[STRESS_THREADS];
   struct stress_ctx c[STRESS_THREADS];

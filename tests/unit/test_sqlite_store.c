@@ -23,6 +23,7 @@
 #include "harness.h"
 #include "sessio.h"
 #include "sessio/store.h"
+#include "store_util.h"
 
 #define T0 1700000000000LL
 #define HOUR 3600000LL
@@ -31,16 +32,8 @@ static char dir[64];
 static char db_path[128];
 static char url[192];
 
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
 static void fresh_dir(void) {
-  if (dir[0]) nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  if (dir[0]) store_util_rm_tree(dir);
   snprintf(dir, sizeof dir, "/tmp/sessio-sqlitetest-XXXXXX");
   if (mkdtemp(dir) == NULL) {
     perror("mkdtemp");
@@ -319,58 +312,11 @@ static void test_gc_deletes_in_small_batches(void) {
  * children use the handle the parent opened before fork(): the store must
  * leave the parent's connection alone and open its own. */
 static void test_two_processes_lose_no_increment(void) {
-  enum { PER_CHILD = 200 };
   fresh_dir();
-  sessio_store *st = NULL;
-  CHECK_OK(sessio_store_open(url, &st));
-  sessio_key k = mk(6);
-  uint64_t zero = 0, v;
-  sessio_record r;
-  memset(&r, 0, sizeof r);
-  r.blob = (uint8_t *)&zero;
-  r.blob_len = 8;
-  r.expires_at = T0 + HOUR;
-  CHECK_OK(sessio_store_save(st, &k, &r, 0, T0, &v));
-  fflush(NULL);
-  pid_t pid[2];
-  for (int c = 0; c < 2; c++) {
-    pid[c] = fork();
-    if (pid[c] == 0) {
-      for (int i = 0; i < PER_CHILD;) {
-        sessio_record cur;
-        int found = 0;
-        if (sessio_store_load(st, &k, T0, &cur, &found) != SESSIO_OK ||
-            !found || cur.blob_len != 8)
-          _exit(3);
-        uint64_t n;
-        memcpy(&n, cur.blob, 8);
-        n++;
-        memcpy(cur.blob, &n, 8);
-        sessio_err rc = sessio_store_save(st, &k, &cur, cur.version, T0, &v);
-        sessio_record_clear(&cur);
-        if (rc == SESSIO_OK) i++;
-        else if (rc != SESSIO_ECONFLICT) _exit(4);
-      }
-      _exit(0);
-    }
-    CHECK(pid[c] > 0);
-  }
-  for (int c = 0; c < 2; c++) {
-    int status = 0;
-    if (pid[c] <= 0) continue;
-    CHECK_INT(waitpid(pid[c], &status, 0), pid[c]);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  }
-  /* The parent's own connection still works after the children. */
-  sessio_record cur;
-  int found = 0;
-  CHECK_OK(sessio_store_load(st, &k, T0, &cur, &found));
-  CHECK_INT(found, 1);
-  uint64_t n = 0;
-  if (found && cur.blob_len == 8) memcpy(&n, cur.blob, 8);
-  CHECK_INT(n, 2 * PER_CHILD);
-  CHECK_INT(cur.version, 2 * PER_CHILD + 1);
-  sessio_record_clear(&cur);
+  sessio_store *st = store_util_open(url);
+  /* NULL: the children use 'st'. The parent's own connection must still
+   * work after them (the final load in the helper). */
+  store_util_two_processes_increment(st, NULL, mk(6), 200, T0, T0 + HOUR);
   sessio_store_close(st);
 }
 
@@ -422,6 +368,6 @@ int main(void) {
   RUN(test_two_processes_lose_no_increment);
   RUN(test_records_survive_reopen);
   RUN(test_database_of_another_version_is_refused);
-  if (dir[0]) nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  if (dir[0]) store_util_rm_tree(dir);
   return DONE();
 }
