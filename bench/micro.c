@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "sessio.h"
 
 #define NOW_MS INT64_C(1764480000000) /* 2025-11-30 05:20 UTC, fixed */
@@ -22,23 +23,17 @@
 
 static int failures;
 
-static double clock_ns(clockid_t id) {
-  struct timespec ts;
-  clock_gettime(id, &ts);
-  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
 /* Wall time and the process's CPU time (user + system, all threads) are read
  * together: on a shared, oversubscribed machine the wall figure includes the
  * time other programs held the CPU, the CPU figure does not. */
 static double cpu0_ns, cpu1_ns;
 static double mono_ns(void) { /* starts a measure */
-  cpu0_ns = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
-  return clock_ns(CLOCK_MONOTONIC);
+  cpu0_ns = bench_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+  return bench_mono_ns();
 }
 static double wall_since(double t0) { /* ends it */
-  double t = clock_ns(CLOCK_MONOTONIC) - t0;
-  cpu1_ns = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+  double t = bench_mono_ns() - t0;
+  cpu1_ns = bench_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
   return t;
 }
 
@@ -60,62 +55,18 @@ static void fail(const char *what, int err) {
 
 /* ---- a manager on a fresh memory store --------------------------------- */
 
-typedef struct bench_env {
-  sessio_store *st;
-  sessio_manager *m;
-} bench_env;
-
 static int env_open(bench_env *e, const char *url) {
-  sessio_config *cfg = NULL;
-  sessio_err err;
-  memset(e, 0, sizeof *e);
-  if ((err = sessio_store_open(url, &e->st)) != SESSIO_OK) goto fail_store;
-  if ((err = sessio_config_new(&cfg)) != SESSIO_OK) goto fail_cfg;
-  if ((err = sessio_config_set_store(cfg, e->st)) != SESSIO_OK) goto fail_mgr;
-  if ((err = sessio_config_set_cookie(cfg, "sid", SESSIO_SECURE_NEVER,
-                                      SESSIO_SAMESITE_LAX, NULL)) != SESSIO_OK)
-    goto fail_mgr;
-  if ((err = sessio_manager_new(cfg, &e->m)) != SESSIO_OK) goto fail_mgr;
-  sessio_config_free(cfg);
-  return 0;
-fail_mgr:
-  sessio_config_free(cfg);
-fail_cfg:
-  sessio_store_close(e->st);
-fail_store:
+  sessio_err err = bench_env_open(e, url, NULL);
+  if (err == SESSIO_OK) return 0;
   fail(url, err);
   return -1;
-}
-
-static void env_close(bench_env *e) {
-  sessio_manager_free(e->m);
-  sessio_store_close(e->st);
 }
 
 /* Creates a session holding a small cart and prefs; writes "sid=ID" into
  * 'hdr' (the Cookie header a browser would send back). */
 static int make_session(bench_env *e, char *hdr, size_t cap) {
-  sessio *s = NULL;
   sessio_err err;
-  const char *sc;
-  size_t n;
-  if ((err = sessio_begin(e->m, NULL, 0, 0, NOW_MS, &s)) != SESSIO_OK) goto fail;
-  if ((err = sessio_incr(s, "cart.S1", 2, NULL)) != SESSIO_OK) goto fail_s;
-  if ((err = sessio_incr(s, "cart.S2", 1, NULL)) != SESSIO_OK) goto fail_s;
-  if ((err = sessio_set_str(s, "prefs.theme", "dark")) != SESSIO_OK) goto fail_s;
-  if ((err = sessio_set_str(s, "prefs.lang", "en")) != SESSIO_OK) goto fail_s;
-  if ((err = sessio_commit(s, NOW_MS)) != SESSIO_OK) goto fail_s;
-  sc = sessio_set_cookie(s);
-  if (!sc || !strchr(sc, '=')) { err = SESSIO_OK; goto fail_s; }
-  n = strcspn(sc, ";");
-  if (n + 1 > cap) { err = SESSIO_ENOBUFS; goto fail_s; }
-  memcpy(hdr, sc, n);
-  hdr[n] = '\0';
-  sessio_free(s);
-  return 0;
-fail_s:
-  sessio_free(s);
-fail:
+  if (bench_make_session(e, NOW_MS, 1, hdr, cap, &err) == 0) return 0;
   fail("make_session", err);
   return -1;
 }
@@ -178,39 +129,36 @@ static void bench_cookie_parse(long n) {
 
 /* ---- 3. begin + get (hit) ---------------------------------------------- */
 
-static void bench_begin_get(bench_env *e, long n) {
-  char hdr[256];
-  const char *hv[1] = {hdr};
+/* 'n' times begin + get of the session in 'hv', then commit if 'commit';
+ * reports under 'name'. -1 when a begin failed (nothing reported). */
+static int time_begin_get(bench_env *e, const char *const *hv, long n,
+                          int commit, const char *name, const char *check) {
   long hits = 0;
-  if (make_session(e, hdr, sizeof hdr)) return;
   double t0 = mono_ns();
   for (long i = 0; i < n; i++) {
     sessio *s = NULL;
     int64_t v = 0;
     sessio_err err = sessio_begin(e->m, hv, 1, 0, NOW_MS, &s);
-    if (err != SESSIO_OK) { fail("sessio_begin", err); return; }
+    if (err != SESSIO_OK) { fail("sessio_begin", err); return -1; }
     hits += sessio_get_int(s, "cart.S1", &v) && v == 2;
+    if (commit && (err = sessio_commit(s, NOW_MS)) != SESSIO_OK)
+      fail("commit", err);
     sessio_free(s);
   }
   double t = wall_since(t0);
-  if (hits != n) fail("begin+get hit", 0);
-  report("begin+get (hit)", t, n);
+  if (hits != n) fail(check, 0);
+  report(name, t, n);
+  return 0;
+}
 
+static void bench_begin_get(bench_env *e, long n) {
+  char hdr[256];
+  const char *hv[1] = {hdr};
+  if (make_session(e, hdr, sizeof hdr)) return;
+  if (time_begin_get(e, hv, n, 0, "begin+get (hit)", "begin+get hit")) return;
   /* The same, with the (no-op, throttled) commit a request handler makes. */
-  hits = 0;
-  t0 = mono_ns();
-  for (long i = 0; i < n; i++) {
-    sessio *s = NULL;
-    int64_t v = 0;
-    sessio_err err = sessio_begin(e->m, hv, 1, 0, NOW_MS, &s);
-    if (err != SESSIO_OK) { fail("sessio_begin", err); return; }
-    hits += sessio_get_int(s, "cart.S1", &v) && v == 2;
-    if ((err = sessio_commit(s, NOW_MS)) != SESSIO_OK) fail("commit", err);
-    sessio_free(s);
-  }
-  t = wall_since(t0);
-  if (hits != n) fail("begin+get+commit hit", 0);
-  report("begin+get+commit (unchanged)", t, n);
+  time_begin_get(e, hv, n, 1, "begin+get+commit (unchanged)",
+                 "begin+get+commit hit");
 }
 
 /* ---- 4. begin + set + commit (existing session, one key changed) ------- */
@@ -411,7 +359,7 @@ static void bench_memory(long n) {
          stats.sessions ? (double)stats.bytes / (double)stats.sessions : 0.0);
   if (stats.sessions != 0 && stats.sessions != (uint64_t)n)
     fail("store holds every session", 0);
-  env_close(&e);
+  bench_env_close(&e);
 }
 
 int main(int argc, char **argv) {
@@ -441,7 +389,7 @@ int main(int argc, char **argv) {
     bench_begin_get(&e, 500000 / k);
     bench_begin_set_commit(&e, 500000 / k);
     bench_concurrent(&e, 200000 / k, 2);
-    env_close(&e);
+    bench_env_close(&e);
   }
   if (failures) fprintf(stderr, "micro: %d check(s) failed\n", failures);
   return failures ? 1 : 0;

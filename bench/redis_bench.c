@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "sessio.h"
 #include "sessio/store.h"
 
@@ -27,64 +27,14 @@
 static int failures;
 static int verbose = 1; /* print each measurement (off inside rounds) */
 
-static double mono_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
 static void fail(const char *what, sessio_err err) {
   fprintf(stderr, "redis_bench: %s failed: %s\n", what,
           err ? sessio_strerror(err) : "wrong result");
   failures++;
 }
 
-/* User + system CPU seconds of this process (who = RUSAGE_SELF) or of its
- * waited-for children (RUSAGE_CHILDREN: redis-benchmark). */
-static double cpu_s(int who) {
-  struct rusage ru;
-  getrusage(who, &ru);
-  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-typedef struct env {
-  sessio_store *st;
-  sessio_manager *m;
-} env;
-
-static int env_open(env *e, const char *url) {
-  sessio_config *cfg = NULL;
-  sessio_err err;
-  memset(e, 0, sizeof *e);
-  if ((err = sessio_store_open(url, &e->st)) != SESSIO_OK) goto fail_store;
-  if ((err = sessio_config_new(&cfg)) != SESSIO_OK) goto fail_cfg;
-  if ((err = sessio_config_set_store(cfg, e->st)) != SESSIO_OK ||
-      (err = sessio_config_set_cookie(cfg, "sid", SESSIO_SECURE_NEVER,
-                                      SESSIO_SAMESITE_LAX, NULL)) !=
-          SESSIO_OK ||
-      (err = sessio_manager_new(cfg, &e->m)) != SESSIO_OK)
-    goto fail_mgr;
-  sessio_config_free(cfg);
-  return 0;
-fail_mgr:
-  sessio_config_free(cfg);
-fail_cfg:
-  sessio_store_close(e->st);
-fail_store:
-  fprintf(stderr, "redis_bench: cannot open %s: %s\n", url,
-          sessio_strerror(err));
-  failures++;
-  return -1;
-}
-
 typedef struct worker {
-  env *e;
+  bench_env *e;
   long n;
   int existing; /* 1: one session of its own, loaded each time */
   double *lat_ns;
@@ -93,21 +43,13 @@ typedef struct worker {
 } worker;
 
 /* begin + set + commit, on a new session ("sid=ID" of it into 'hdr'). */
-static sessio_err new_session(env *e, long i, char *hdr, size_t cap) {
+static sessio_err new_session(bench_env *e, long i, char *hdr, size_t cap) {
   sessio *s = NULL;
   sessio_err err = sessio_begin(e->m, NULL, 0, 0, NOW_MS, &s);
   if (err == SESSIO_OK) err = sessio_set_int(s, "cart.S1", i + 1);
   if (err == SESSIO_OK) err = sessio_commit(s, NOW_MS);
-  if (err == SESSIO_OK && hdr) {
-    const char *sc = sessio_set_cookie(s);
-    size_t n = sc ? strcspn(sc, ";") : 0;
-    if (n == 0 || n + 1 > cap) {
-      err = SESSIO_EIO;
-    } else {
-      memcpy(hdr, sc, n);
-      hdr[n] = '\0';
-    }
-  }
+  if (err == SESSIO_OK && hdr && bench_sid_header(s, hdr, cap) != 0)
+    err = SESSIO_EIO;
   sessio_free(s);
   return err;
 }
@@ -116,7 +58,7 @@ static void *worker_main(void *arg) {
   worker *w = arg;
   const char *hv[1] = {w->hdr};
   for (long i = 0; i < w->n; i++) {
-    double t0 = mono_ns();
+    double t0 = bench_mono_ns();
     sessio_err err;
     if (w->existing) {
       sessio *s = NULL;
@@ -127,16 +69,15 @@ static void *worker_main(void *arg) {
     } else {
       err = new_session(w->e, i, NULL, 0);
     }
-    w->lat_ns[i] = mono_ns() - t0;
+    w->lat_ns[i] = bench_mono_ns() - t0;
     if (err != SESSIO_OK && w->errors++ == 0) fail("begin+set+commit", err);
   }
   return NULL;
 }
 
 /* Returns commits/s. */
-static double bench_commits(env *e, int existing, int threads, long n) {
+static double bench_commits(bench_env *e, int existing, int threads, long n) {
   worker w[2];
-  pthread_t th[2];
   double rate = 0;
   for (int t = 0; t < threads; t++) {
     memset(&w[t], 0, sizeof w[t]);
@@ -151,11 +92,8 @@ static double bench_commits(env *e, int existing, int threads, long n) {
       return 0;
     }
   }
-  double t0 = mono_ns(), c0 = cpu_s(RUSAGE_SELF);
-  for (int t = 0; t < threads; t++)
-    pthread_create(&th[t], NULL, worker_main, &w[t]);
-  for (int t = 0; t < threads; t++) pthread_join(th[t], NULL);
-  double wall = mono_ns() - t0, cpu = cpu_s(RUSAGE_SELF) - c0;
+  double wall, cpu;
+  bench_run_threads(threads, worker_main, w, sizeof w[0], &wall, &cpu);
   long total = n * threads, errors = 0;
   double *all = malloc((size_t)total * sizeof(double));
   if (all != NULL) {
@@ -163,16 +101,12 @@ static double bench_commits(env *e, int existing, int threads, long n) {
       memcpy(all + (long)t * n, w[t].lat_ns, (size_t)n * sizeof(double));
       errors += w[t].errors;
     }
-    qsort(all, (size_t)total, sizeof(double), cmp_double);
     rate = (double)total * 1e9 / wall;
-    if (verbose)
-      printf("redis %-9s begin+set+commit %d thread%s %9.0f commits/s"
-             "  p50 %7.1f us  p99 %7.1f us  cpu %5.1f us/commit"
-             "  (n=%ld, errors=%ld)\n",
-             existing ? "existing" : "new", threads, threads > 1 ? "s" : " ",
-             rate, all[total / 2] / 1e3,
-             all[(long)((double)total * 0.99)] / 1e3,
-             cpu * 1e6 / (double)total, total, errors);
+    if (verbose) {
+      char head[32];
+      snprintf(head, sizeof head, "redis %-9s", existing ? "existing" : "new");
+      bench_print_commits(head, threads, rate, all, total, cpu, errors);
+    }
     fflush(stdout);
     free(all);
   }
@@ -189,7 +123,7 @@ static double redis_benchmark(const char *host, int port, int clients,
            "redis-benchmark -h %s -p %d -t set -c %d -n %ld -P 1 -q "
            "2>/dev/null",
            host, port, clients, n);
-  double c0 = cpu_s(RUSAGE_CHILDREN);
+  double c0 = bench_cpu_ns(RUSAGE_CHILDREN);
   FILE *p = popen(cmd, "r");
   if (p == NULL) return 0;
   while (fgets(line, sizeof line, p) != NULL) {
@@ -201,69 +135,33 @@ static double redis_benchmark(const char *host, int port, int clients,
     }
   }
   pclose(p);
-  double cpu = cpu_s(RUSAGE_CHILDREN) - c0;
+  double cpu = bench_cpu_ns(RUSAGE_CHILDREN) - c0;
   if (verbose)
     printf("redis-benchmark -h %s -p %d -t set -c %d -n %ld -P 1: "
            "%9.0f SET/s  cpu %5.1f us/SET (redis-benchmark itself)\n",
-           host, port, clients, n, rate, cpu * 1e6 / (double)n);
+           host, port, clients, n, rate, cpu / 1e3 / (double)n);
   fflush(stdout);
   return rate;
 }
 
 static void bench_gc(const char *url, long n) {
-  sessio_store *st = NULL;
-  sessio_err err = sessio_store_open(url, &st);
-  if (err != SESSIO_OK) {
-    fail("gc store open", err);
-    return;
-  }
-  static const char blob[200] = "x";
-  long live = n / 4;
-  for (long i = 0; i < n + live; i++) {
-    sessio_key k;
-    uint64_t x = (uint64_t)i * 0x9E3779B97F4A7C15ULL + 77, v;
-    for (int j = 0; j < 4; j++) {
-      x ^= x >> 29;
-      x *= 0xBF58476D1CE4E5B9ULL;
-      memcpy(k.b + 8 * j, &x, 8);
-    }
-    sessio_record r;
-    memset(&r, 0, sizeof r);
-    r.blob = (uint8_t *)blob;
-    r.blob_len = sizeof blob;
-    r.touched_at = NOW_MS;
-    /* Dead at NOW+1h, gc at NOW+2h: Redis's own expiry (the remaining
-     * life plus the grace, in real time) does not drop them first. */
-    r.expires_at = i < n ? NOW_MS + HOUR : NOW_MS + 3 * HOUR;
-    if ((err = sessio_store_save(st, &k, &r, 0, NOW_MS, &v)) != SESSIO_OK) {
-      fail("gc fill", err);
-      sessio_store_close(st);
-      return;
-    }
-  }
-  size_t total = 0;
-  long calls = 0;
-  int done = 0;
-  double t0 = mono_ns();
-  while (!done) {
-    size_t removed = 0;
-    if ((err = sessio_store_gc(st, NOW_MS + 2 * HOUR, 1000, &removed,
-                               &done)) !=
-        SESSIO_OK) {
-      fail("gc", err);
-      break;
-    }
-    total += removed;
-    calls++;
-  }
-  double t = mono_ns() - t0;
-  if ((long)total != n) fail("gc removed count", SESSIO_OK);
+  sessio_store *st;
+  bench_gc_result g;
+  const char *what;
+  /* Dead at NOW+1h, gc at NOW+2h: Redis's own expiry (the remaining
+   * life plus the grace, in real time) does not drop them first. */
+  sessio_err err = bench_gc_measure(url, NOW_MS, n, NOW_MS + HOUR,
+                                    NOW_MS + 3 * HOUR, NOW_MS + 2 * HOUR, &st,
+                                    &g, &what);
+  if (err != SESSIO_OK) fail(what, err);
+  if (st == NULL) return;
+  if ((long)g.removed != n) fail("gc removed count", SESSIO_OK);
   printf("redis gc (max_work 1000)   %9.0f removed/s  %7.1f ms/call"
          "  (%zu of %ld dead, %ld live, %ld calls)\n",
-         (double)total * 1e9 / t, t / 1e6 / (double)calls, total, n, live,
-         calls);
+         (double)g.removed * 1e9 / g.ns, g.ns / 1e6 / (double)g.calls,
+         g.removed, n, g.live, g.calls);
   /* Remove the live ones too, so reruns start clean. */
-  (void)sessio_store_gc(st, NOW_MS + 4 * HOUR, (size_t)(n + live) * 2, NULL,
+  (void)sessio_store_gc(st, NOW_MS + 4 * HOUR, (size_t)(n + g.live) * 2, NULL,
                         NULL);
   sessio_store_close(st);
 }
@@ -304,16 +202,15 @@ int main(int argc, char **argv) {
   snprintf(gc_url, sizeof gc_url, "%s%sprefix=benchgc", base,
            strchr(base, '?') ? "&" : "?");
   printf("# redis_bench: %s, n=%ld per thread, 'now' fixed\n", url, n);
-  env e;
-  if (env_open(&e, url) != 0) return 1;
+  bench_env e;
+  if (bench_env_open(&e, url, "redis_bench") != SESSIO_OK) return 1;
   for (int threads = 1; threads <= 2; threads++) {
     (void)bench_commits(&e, 0, threads, n);
     (void)bench_commits(&e, 1, threads, n);
     if (!cluster) (void)redis_benchmark(host, port, threads, n * threads);
   }
   if (cluster) {
-    sessio_manager_free(e.m);
-    sessio_store_close(e.st);
+    bench_env_close(&e);
     bench_gc(gc_url, n);
     return failures ? 1 : 0;
   }
@@ -333,9 +230,9 @@ int main(int argc, char **argv) {
       rf[r] = set > 0 ? fresh / set : 0;
       re[r] = set > 0 ? existing / set : 0;
     }
-    qsort(rf, ROUNDS, sizeof rf[0], cmp_double);
-    qsort(re, ROUNDS, sizeof re[0], cmp_double);
-    qsort(rs, ROUNDS, sizeof rs[0], cmp_double);
+    qsort(rf, ROUNDS, sizeof rf[0], bench_cmp_double);
+    qsort(re, ROUNDS, sizeof re[0], bench_cmp_double);
+    qsort(rs, ROUNDS, sizeof rs[0], bench_cmp_double);
     printf("ratio at concurrency %d (median of %d rounds of %ld, SET median "
            "%.0f/s): new %.0f%%, existing %.0f%% of redis-benchmark SET "
            "(target >= 70%%)\n",
@@ -344,8 +241,7 @@ int main(int argc, char **argv) {
     fflush(stdout);
   }
   verbose = 1;
-  sessio_manager_free(e.m);
-  sessio_store_close(e.st);
+  bench_env_close(&e);
   bench_gc(gc_url, n);
   /* Redis's own CPU per command, which does not depend on the load. */
   char cmd[400], line[512];
