@@ -177,27 +177,40 @@ const sessio__entry *sessio__map_get(const sessio__map *m, const char *key,
 /* SESSIO_EINVAL for what the encoding cannot hold (an empty key or one over
  * 4096 bytes, an unknown type, a NUL inside a string); SESSIO_ENOMEM. The
  * map is unchanged on error. */
-sessio_err sessio__map_set(sessio__map *m, const char *key, size_t key_len,
-                           sessio_type type, const void *val, size_t len,
-                           int64_t ival) {
+sessio_err sessio__map_set_prepare(sessio__map *m, const char *key,
+                                   size_t key_len, sessio_type type,
+                                   const void *val, size_t len, int64_t ival,
+                                   sessio__entry *out) {
   if (!entry_valid(key_len, type, val, len)) return SESSIO_EINVAL;
-  int found;
-  size_t i = map_find(m, key, key_len, &found);
-  if (!found) {
-    sessio_err rc = map_grow(m, m->n + 1);
-    if (rc != SESSIO_OK) return rc;
-  }
-  sessio__entry e;
-  sessio_err rc = entry_make(&e, key, key_len, type, val, len, ival);
+  sessio_err rc = map_grow(m, m->n + 1); /* room in case the key is new */
   if (rc != SESSIO_OK) return rc;
+  return entry_make(out, key, key_len, type, val, len, ival);
+}
+
+void sessio__map_set_apply(sessio__map *m, sessio__entry *e) {
+  int found;
+  size_t i = map_find(m, e->key, e->key_len, &found);
   if (found) {
     entry_free(&m->v[i]);
   } else {
     memmove(&m->v[i + 1], &m->v[i], (m->n - i) * sizeof(m->v[0]));
     m->n++;
   }
-  m->v[i] = e;
-  return SESSIO_OK;
+  m->v[i] = *e;
+  e->key = NULL;
+  e->bytes = NULL;
+}
+
+void sessio__map_set_drop(sessio__entry *e) { entry_free(e); }
+
+sessio_err sessio__map_set(sessio__map *m, const char *key, size_t key_len,
+                           sessio_type type, const void *val, size_t len,
+                           int64_t ival) {
+  sessio__entry e;
+  sessio_err rc =
+      sessio__map_set_prepare(m, key, key_len, type, val, len, ival, &e);
+  if (rc == SESSIO_OK) sessio__map_set_apply(m, &e);
+  return rc;
 }
 
 int sessio__map_delete(sessio__map *m, const char *key, size_t key_len) {

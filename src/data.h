@@ -44,6 +44,16 @@ const sessio__entry *sessio__map_get(const sessio__map *m, const char *key,
 sessio_err sessio__map_set(sessio__map *m, const char *key, size_t key_len,
                            sessio_type type, const void *val, size_t len,
                            int64_t ival);
+/* The same set in two steps, for a caller that must do more between the
+ * allocations and the change (log the operation): prepare allocates all
+ * the set needs into '*e' and changes nothing but the map's capacity;
+ * apply then cannot fail and takes '*e'; drop frees an unapplied one. */
+sessio_err sessio__map_set_prepare(sessio__map *m, const char *key,
+                                   size_t key_len, sessio_type type,
+                                   const void *val, size_t len, int64_t ival,
+                                   sessio__entry *e);
+void sessio__map_set_apply(sessio__map *m, sessio__entry *e);
+void sessio__map_set_drop(sessio__entry *e);
 /* Removes 'key'; returns 1 when it was present. */
 int sessio__map_delete(sessio__map *m, const char *key, size_t key_len);
 /* Adds 'delta' (absent = 0). SESSIO_ETYPE / SESSIO_EOVERFLOW leave the map

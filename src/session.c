@@ -316,33 +316,22 @@ static void csrf_sync(sessio *s) { s->csrf[0] = '\0'; }
 
 /* Sets 'key' in the handle's data and, when 'log' is set, records the
  * operation for the merge at commit: all or nothing, so that a call that
- * fails (out of memory) leaves the data and the log as they were. */
+ * fails (out of memory) leaves the data and the log as they were. Every
+ * allocation comes first; the data changes only once none can fail. */
 static sessio_err data_set(sessio *s, int log, const char *key, size_t klen,
                            sessio_type type, const void *val, size_t len,
                            int64_t ival) {
-  sessio__map keep = SESSIO__MAP_INIT; /* a copy of the value replaced */
-  const sessio__entry *old = sessio__map_get(&s->data, key, klen);
-  int had = old != NULL;
-  sessio_err rc = SESSIO_OK;
-  if (had)
-    rc = sessio__map_set(&keep, old->key, old->key_len, old->type, old->bytes,
-                         old->len, old->ival);
-  if (rc == SESSIO_OK)
-    rc = sessio__map_set(&s->data, key, klen, type, val, len, ival);
-  if (rc == SESSIO_OK && log) {
-    rc = sessio__ops_push(&s->ops, SESSIO__OP_SET, key, klen, type, val, len,
-                          ival);
-    if (rc != SESSIO_OK && had) { /* the old value back, by a swap */
-      sessio__entry *e = (sessio__entry *)sessio__map_get(&s->data, key, klen);
-      sessio__entry t = *e;
-      *e = keep.v[0];
-      keep.v[0] = t;
-    } else if (rc != SESSIO_OK) {
-      sessio__map_delete(&s->data, key, klen);
-    }
+  sessio__entry e;
+  sessio_err rc =
+      sessio__map_set_prepare(&s->data, key, klen, type, val, len, ival, &e);
+  if (rc != SESSIO_OK) return rc;
+  if (log && (rc = sessio__ops_push(&s->ops, SESSIO__OP_SET, key, klen, type,
+                                    val, len, ival)) != SESSIO_OK) {
+    sessio__map_set_drop(&e);
+    return rc;
   }
-  sessio__map_free(&keep);
-  return rc;
+  sessio__map_set_apply(&s->data, &e);
+  return SESSIO_OK;
 }
 
 static sessio_err new_csrf(sessio *s) {
