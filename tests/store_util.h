@@ -1,17 +1,19 @@
 /*
  * store_util.h — small helpers shared by the store unit tests and the
- * conformance suite: removing a temporary folder tree, spreading a counter
- * over the bits of a key, opening a store under CHECK_OK, and the
- * two-process compare-and-set increment test. The folder and process
+ * conformance suite: a fresh temporary folder and its removal, a key with
+ * every bit depending on a counter, and, under CHECK*, opening a store,
+ * refusing a bad URL, saving a string blob, counting a user's sessions and
+ * the two-process compare-and-set increment test. The folder and process
  * helpers exist only where _XOPEN_SOURCE >= 700 is defined before the first
- * system header (nftw, fork). Everything is static inline, so the alloc
- * sweeps compile it under their redirections.
+ * system header (nftw, mkdtemp, fork). Everything is static inline, so the
+ * alloc sweeps compile it under their redirections.
  */
 #ifndef SESSIO_TESTS_STORE_UTIL_H
 #define SESSIO_TESTS_STORE_UTIL_H
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
@@ -38,6 +40,45 @@ static inline sessio_store *store_util_open(const char *url) {
   return st;
 }
 
+/* Checks that opening 'url' is SESSIO_EINVAL and sets the store to NULL
+ * (two checks); the URL is printed when the error is another. */
+static inline void store_util_check_open_einval(const char *url) {
+  sessio_store *st = (sessio_store *)1;
+  sessio_err rc = sessio_store_open(url, &st);
+  if (rc != SESSIO_EINVAL) fprintf(stderr, "  url %s\n", url);
+  CHECK_ERR(rc, SESSIO_EINVAL);
+  CHECK(st == NULL);
+}
+
+/* Saves the string 'blob' (without its NUL) under 'k', expecting version
+ * 'expected', touched and saved at 'now'; counts as one check and returns
+ * the new version (0 on failure). 'blob' stays the caller's. */
+static inline uint64_t store_util_put(sessio_store *st, const sessio_key *k,
+                                      const char *blob, uint64_t expected,
+                                      int64_t expires_at, int64_t now) {
+  sessio_record r;
+  memset(&r, 0, sizeof r);
+  r.blob = (uint8_t *)blob;
+  r.blob_len = strlen(blob);
+  r.expires_at = expires_at;
+  r.touched_at = now;
+  uint64_t v = 0;
+  CHECK_OK(sessio_store_save(st, k, &r, expected, now, &v));
+  return v;
+}
+
+/* How many sessions sessio_store_user_list() gives for 'user' at 'now',
+ * counting the call as one check. The count starts at SIZE_MAX, so a list
+ * call that does not set it never passes for a real count. */
+static inline size_t store_util_user_count(sessio_store *st, const char *user,
+                                           int64_t now) {
+  sessio_key *keys = NULL;
+  size_t n = SIZE_MAX;
+  CHECK_OK(sessio_store_user_list(st, user, now, &keys, &n));
+  free(keys);
+  return n;
+}
+
 #if defined(_XOPEN_SOURCE) && _XOPEN_SOURCE >= 700
 #include <ftw.h>
 #include <sys/stat.h>
@@ -55,6 +96,19 @@ static inline int store_util_rm_entry(const char *path, const struct stat *sb,
 /* Removes 'dir' and everything below it, never following symbolic links. */
 static inline void store_util_rm_tree(const char *dir) {
   nftw(dir, store_util_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Removes the folder named in 'dir' (if any) and makes a fresh one,
+ * /tmp/<prefix>-XXXXXX, writing its name into 'dir' (cap bytes). Exits with
+ * status 2 if none can be made. */
+static inline void store_util_fresh_dir(char *dir, size_t cap,
+                                        const char *prefix) {
+  if (dir[0]) store_util_rm_tree(dir);
+  snprintf(dir, cap, "/tmp/%s-XXXXXX", prefix);
+  if (mkdtemp(dir) == NULL) {
+    perror("mkdtemp");
+    exit(2);
+  }
 }
 
 /* Two forked processes make 'per_child' compare-and-set increments each on

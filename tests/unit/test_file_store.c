@@ -33,12 +33,7 @@ static char dir[64];  /* a fresh folder per test */
 static char url[128]; /* "file:<dir>/s" */
 
 static void fresh_dir(void) {
-  if (dir[0]) store_util_rm_tree(dir);
-  snprintf(dir, sizeof dir, "/tmp/sessio-filetest-XXXXXX");
-  if (mkdtemp(dir) == NULL) {
-    perror("mkdtemp");
-    exit(2);
-  }
+  store_util_fresh_dir(dir, sizeof dir, "sessio-filetest");
   snprintf(url, sizeof url, "file:%s/s", dir);
 }
 
@@ -55,15 +50,7 @@ static void rec_path(const sessio_key *k, char *out, size_t cap) {
 
 static uint64_t put(sessio_store *st, const sessio_key *k, const char *blob,
                     uint64_t expected, int64_t exp) {
-  sessio_record r;
-  memset(&r, 0, sizeof r);
-  r.blob = (uint8_t *)blob;
-  r.blob_len = strlen(blob);
-  r.expires_at = exp;
-  r.touched_at = T0;
-  uint64_t v = 0;
-  CHECK_OK(sessio_store_save(st, k, &r, expected, T0, &v));
-  return v;
+  return store_util_put(st, k, blob, expected, exp, T0);
 }
 
 /* Loads 'k' at T0: returns the status, '*found' and the blob in 'buf'. */
@@ -88,11 +75,7 @@ static void test_bad_urls_are_einval(void) {
   const char *bad[] = {"file:", "file:?fsync=1", "file:/tmp/x?fsync=2",
                        "file:/tmp/x?fsync=", "file:/tmp/x?color=blue"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    sessio_store *st = (sessio_store *)1;
-    sessio_err rc = sessio_store_open(bad[i], &st);
-    if (rc != SESSIO_EINVAL) fprintf(stderr, "  url %s\n", bad[i]);
-    CHECK_ERR(rc, SESSIO_EINVAL);
-    CHECK(st == NULL);
+    store_util_check_open_einval(bad[i]);
   }
   /* A regular file where the folder should be. */
   char path[160], u[200];
@@ -476,9 +459,7 @@ static void test_user_index_is_shared_between_handles(void) {
   int done = 0;
   size_t removed;
   while (!done) CHECK_OK(sessio_store_gc(b, T0 + 100, 50, &removed, &done));
-  CHECK_OK(sessio_store_user_list(a, "bob", T0, &keys, &n));
-  CHECK_INT(n, 1);
-  free(keys);
+  CHECK_INT(store_util_user_count(a, "bob", T0), 1);
   CHECK_OK(sessio_store_user_remove(a, "bob", &k1));
   CHECK_OK(sessio_store_user_list(b, "bob", T0, &keys, &n));
   CHECK_INT(n, 0);
@@ -487,9 +468,7 @@ static void test_user_index_is_shared_between_handles(void) {
   done = 0;
   while (!done) CHECK_OK(sessio_store_gc(b, T0, 50, &removed, &done));
   CHECK_OK(sessio_store_user_add(a, "bob", &k2, T0 + HOUR));
-  CHECK_OK(sessio_store_user_list(b, "bob", T0, &keys, &n));
-  CHECK_INT(n, 1);
-  free(keys);
+  CHECK_INT(store_util_user_count(b, "bob", T0), 1);
   sessio_store_close(a);
   sessio_store_close(b);
 }
@@ -513,11 +492,7 @@ static void test_gc_of_a_dead_record_drops_its_index_entry(void) {
     total += removed;
   }
   CHECK_INT(total, 1);
-  sessio_key *keys = NULL;
-  size_t n = 9;
-  CHECK_OK(sessio_store_user_list(st, "carol", T0, &keys, &n));
-  CHECK_INT(n, 0);
-  free(keys);
+  CHECK_INT(store_util_user_count(st, "carol", T0), 0);
   sessio_store_close(st);
 }
 

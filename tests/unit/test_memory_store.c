@@ -20,7 +20,9 @@
 #define HOUR 3600000LL
 
 /* Spread bits over all key words the store uses for hashing. */
-static sessio_key mk(uint32_t i) { return store_util_mixed_key(i, 0x1234567ULL); }
+static sessio_key mk(uint32_t i) {
+  return store_util_mixed_key(i, 0x1234567ULL);
+}
 
 static sessio_err put(sessio_store *st, uint32_t i, int64_t exp,
                       size_t blob_len, uint64_t *ver) {
@@ -57,11 +59,7 @@ static void test_url_parameters_are_checked(void) {
       "memory:?shards",    "memory:?=4",
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    sessio_store *st = (sessio_store *)1;
-    sessio_err rc = sessio_store_open(bad[i], &st);
-    if (rc != SESSIO_EINVAL) fprintf(stderr, "  url: %s\n", bad[i]);
-    CHECK_ERR(rc, SESSIO_EINVAL);
-    CHECK(st == NULL);
+    store_util_check_open_einval(bad[i]);
   }
   static const char *good[] = {
       "memory:", "memory:?shards=1", "memory:?shards=4096",
@@ -171,10 +169,9 @@ static void test_blob_larger_than_max_bytes_is_efull(void) {
 }
 
 static void test_efull_when_nothing_can_be_evicted(void) {
-  sessio_store *st = NULL;
   /* The table alone nearly fills max_bytes: an empty store has nothing to
    * evict for a record that does not fit. */
-  CHECK_OK(sessio_store_open("memory:?max_bytes=40000&shards=1", &st));
+  sessio_store *st = store_util_open("memory:?max_bytes=40000&shards=1");
   if (!st) return;
   sessio_store_stats s;
   CHECK_OK(sessio_store_stats_get(st, &s));
@@ -187,9 +184,8 @@ static void test_efull_when_nothing_can_be_evicted(void) {
 }
 
 static void test_bytes_follow_blob_sizes(void) {
-  sessio_store *st = NULL;
   sessio_store_stats s0, s1, s2;
-  CHECK_OK(sessio_store_open("memory:?shards=1", &st));
+  sessio_store *st = store_util_open("memory:?shards=1");
   if (!st) return;
   CHECK_OK(sessio_store_stats_get(st, &s0));
   CHECK_OK(put(st, 1, T0 + HOUR, 1000, NULL));
@@ -209,9 +205,8 @@ static void test_bytes_follow_blob_sizes(void) {
 }
 
 static void test_user_names_are_freed_with_their_last_reference(void) {
-  sessio_store *st = NULL;
   sessio_store_stats s0, s1, s2;
-  CHECK_OK(sessio_store_open("memory:?shards=1", &st));
+  sessio_store *st = store_util_open("memory:?shards=1");
   if (!st) return;
   CHECK_OK(sessio_store_stats_get(st, &s0));
   sessio_record r;
@@ -244,9 +239,8 @@ static void test_user_names_are_freed_with_their_last_reference(void) {
 }
 
 static void test_gc_drops_expired_user_pairs_of_dead_records(void) {
-  sessio_store *st = NULL;
   sessio_store_stats s0, s1;
-  CHECK_OK(sessio_store_open("memory:?shards=1", &st));
+  sessio_store *st = store_util_open("memory:?shards=1");
   if (!st) return;
   CHECK_OK(sessio_store_stats_get(st, &s0));
   sessio_record r;
@@ -270,10 +264,9 @@ static void test_gc_drops_expired_user_pairs_of_dead_records(void) {
 }
 
 static void test_gc_crosses_empty_tables_in_bounded_steps(void) {
-  sessio_store *st = NULL;
   /* 4096 shards x 16 buckets, all empty: a pass is 65536 empty buckets,
    * 1/8 unit each, so gc(100) needs many calls, never one. */
-  CHECK_OK(sessio_store_open("memory:?shards=4096", &st));
+  sessio_store *st = store_util_open("memory:?shards=4096");
   if (!st) return;
   size_t removed = 0;
   int done = 0, calls = 0;
@@ -349,9 +342,8 @@ const char *__asan_default_options(void) {
 static void test_save_out_of_memory_is_enomem_and_stores_nothing(void) {
 #if defined(__SANITIZE_ADDRESS__)
   const size_t len = 128u << 20; /* over the 64 MiB limit above */
-  sessio_store *st = NULL;
   sessio_store_stats s0, s1;
-  CHECK_OK(sessio_store_open("memory:", &st));
+  sessio_store *st = store_util_open("memory:");
   if (!st) return;
   /* Untouched anonymous pages: the store fails before reading them. */
   void *big = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -33,12 +33,7 @@ static char db_path[128];
 static char url[192];
 
 static void fresh_dir(void) {
-  if (dir[0]) store_util_rm_tree(dir);
-  snprintf(dir, sizeof dir, "/tmp/sessio-sqlitetest-XXXXXX");
-  if (mkdtemp(dir) == NULL) {
-    perror("mkdtemp");
-    exit(2);
-  }
+  store_util_fresh_dir(dir, sizeof dir, "sessio-sqlitetest");
   snprintf(db_path, sizeof db_path, "%s/s.db", dir);
   snprintf(url, sizeof url, "sqlite:%s", db_path);
 }
@@ -53,15 +48,7 @@ static sessio_key mk(uint32_t i) {
 
 static uint64_t put(sessio_store *st, const sessio_key *k, const char *blob,
                     uint64_t expected, int64_t exp) {
-  sessio_record r;
-  memset(&r, 0, sizeof r);
-  r.blob = (uint8_t *)blob;
-  r.blob_len = strlen(blob);
-  r.expires_at = exp;
-  r.touched_at = T0;
-  uint64_t v = 0;
-  CHECK_OK(sessio_store_save(st, k, &r, expected, T0, &v));
-  return v;
+  return store_util_put(st, k, blob, expected, exp, T0);
 }
 
 /* Runs SQL on the database through a connection of our own. */
@@ -98,21 +85,13 @@ static void test_bad_urls_are_einval(void) {
                               "?busy_timeout=-1", "?busy_timeout=12x",
                               "?busy_timeout=99999999"};
   for (size_t i = 0; i < sizeof bad_suffix / sizeof bad_suffix[0]; i++) {
-    sessio_store *st = (sessio_store *)1;
     snprintf(u, sizeof u, "%s%s", url, bad_suffix[i]);
-    sessio_err rc = sessio_store_open(u, &st);
-    if (rc != SESSIO_EINVAL) fprintf(stderr, "  url %s\n", u);
-    CHECK_ERR(rc, SESSIO_EINVAL);
-    CHECK(st == NULL);
+    store_util_check_open_einval(u);
   }
   const char *bad[] = {"sqlite:", "sqlite:?sync=full", "sqlite::memory:",
                        "sqlite:/etc/passwd/x.db" /* under a file */};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    sessio_store *st = (sessio_store *)1;
-    sessio_err rc = sessio_store_open(bad[i], &st);
-    if (rc != SESSIO_EINVAL) fprintf(stderr, "  url %s\n", bad[i]);
-    CHECK_ERR(rc, SESSIO_EINVAL);
-    CHECK(st == NULL);
+    store_util_check_open_einval(bad[i]);
   }
   /* Missing folders are made (0700). */
   snprintf(u, sizeof u, "sqlite:%s/a/b/s.db", dir);
@@ -300,11 +279,7 @@ static void test_gc_deletes_in_small_batches(void) {
   CHECK_INT(s.sessions, LIVE);
   CHECK_INT(s.expired, DEAD);
   /* The expired pair is gone from the table, not only hidden. */
-  sessio_key *keys = NULL;
-  size_t n = 9;
-  CHECK_OK(sessio_store_user_list(st, "dave", 0, &keys, &n));
-  CHECK_INT(n, 0);
-  free(keys);
+  CHECK_INT(store_util_user_count(st, "dave", 0), 0);
   sessio_store_close(st);
 }
 
@@ -339,11 +314,7 @@ static void test_records_survive_reopen(void) {
   CHECK_INT(r.blob_len, 4);
   if (r.blob_len == 4) CHECK(memcmp(r.blob, "kept", 4) == 0);
   sessio_record_clear(&r);
-  sessio_key *keys = NULL;
-  size_t n = 0;
-  CHECK_OK(sessio_store_user_list(st, "erin", T0, &keys, &n));
-  CHECK_INT(n, 1);
-  free(keys);
+  CHECK_INT(store_util_user_count(st, "erin", T0), 1);
   sessio_store_close(st);
 }
 
