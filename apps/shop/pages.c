@@ -233,6 +233,18 @@ static int need_login(req *r, enum MHD_Result *ret) {
   return 1;
 }
 
+/* The prologue of every members-only handler: the session loads (for a form
+ * post, form_gate passes instead) and the visitor is signed in, else guests
+ * go to the sign-in page. Returns 1 when it answered (*ret), 0 to go on. */
+static int member_gate(req *r, int post, enum MHD_Result *ret) {
+  int st = post ? form_gate(r) : req_session(r);
+  if (st != 0) {
+    *ret = reply_error(r, (unsigned)st);
+    return 1;
+  }
+  return need_login(r, ret);
+}
+
 /* ---- products ------------------------------------------------------------------- */
 
 enum MHD_Result page_home(req *r) {
@@ -594,10 +606,7 @@ static enum MHD_Result address_page(req *r, unsigned status, int show_missing) {
 
 enum MHD_Result page_co_address(req *r) {
   enum MHD_Result ret;
-  int st = req_session(r);
-  if (st != 0)
-    return reply_error(r, (unsigned)st);
-  if (need_login(r, &ret))
+  if (member_gate(r, 0, &ret))
     return ret;
   return address_page(r, 200, 0);
 }
@@ -605,10 +614,8 @@ enum MHD_Result page_co_address(req *r) {
 enum MHD_Result post_co_address(req *r) {
   enum MHD_Result ret;
   const char *go;
-  int st = form_gate(r);
-  if (st != 0)
-    return reply_error(r, (unsigned)st);
-  if (need_login(r, &ret))
+  int st;
+  if (member_gate(r, 1, &ret))
     return ret;
   for (size_t i = 0; i < N_ADDR; i++)
     if ((st = co_save(r, addr_fields[i][0])) != 0)
@@ -653,10 +660,7 @@ static enum MHD_Result shipping_page(req *r, unsigned status, int show_missing) 
 
 enum MHD_Result page_co_shipping(req *r) {
   enum MHD_Result ret;
-  int st = req_session(r);
-  if (st != 0)
-    return reply_error(r, (unsigned)st);
-  if (need_login(r, &ret))
+  if (member_gate(r, 0, &ret))
     return ret;
   return shipping_page(r, 200, 0);
 }
@@ -664,10 +668,8 @@ enum MHD_Result page_co_shipping(req *r) {
 enum MHD_Result post_co_shipping(req *r) {
   enum MHD_Result ret;
   const char *go, *ship;
-  int st = form_gate(r);
-  if (st != 0)
-    return reply_error(r, (unsigned)st);
-  if (need_login(r, &ret))
+  int st;
+  if (member_gate(r, 1, &ret))
     return ret;
   ship = form_get(r, "ship", NULL);
   if (ship != NULL && ship_cost(ship) < 0)
@@ -688,10 +690,8 @@ enum MHD_Result page_co_review(req *r) {
   page p;
   cart_list c;
   int64_t total = 0, ship;
-  int st = req_session(r);
-  if (st != 0)
-    return reply_error(r, (unsigned)st);
-  if (need_login(r, &ret))
+  int st;
+  if (member_gate(r, 0, &ret))
     return ret;
   if (!address_complete(r->s))
     return reply_redirect(r, "/checkout/address");
@@ -744,10 +744,7 @@ enum MHD_Result page_co_review(req *r) {
 enum MHD_Result post_co_review(req *r) {
   enum MHD_Result ret;
   const char *go;
-  int st = form_gate(r);
-  if (st != 0)
-    return reply_error(r, (unsigned)st);
-  if (need_login(r, &ret))
+  if (member_gate(r, 1, &ret))
     return ret;
   go = form_get(r, "go", NULL);
   if (go != NULL && strcmp(go, "back") == 0)
@@ -760,10 +757,7 @@ enum MHD_Result post_co_place(req *r) {
   cart_list c;
   char msg[200];
   int64_t items = 0;
-  int st = form_gate(r);
-  if (st != 0)
-    return reply_error(r, (unsigned)st);
-  if (need_login(r, &ret))
+  if (member_gate(r, 1, &ret))
     return ret;
   cart_get(r->s, &c);
   if (c.n == 0) {
@@ -794,10 +788,8 @@ enum MHD_Result page_sessions(req *r) {
   size_t n = 0;
   const char *cur;
   sessio_err e;
-  int st = req_session(r);
-  if (st != 0)
-    return reply_error(r, (unsigned)st);
-  if (need_login(r, &ret))
+  int st;
+  if (member_gate(r, 0, &ret))
     return ret;
   e = sessio_user_sessions(r->shop->mgr, sessio_user(r->s), r->now, &list, &n);
   if (e != SESSIO_OK)
@@ -852,10 +844,7 @@ enum MHD_Result post_sessions_revoke(req *r) {
   size_t revoked = 0;
   sessio_err e;
   char msg[80];
-  int st = form_gate(r);
-  if (st != 0)
-    return reply_error(r, (unsigned)st);
-  if (need_login(r, &ret))
+  if (member_gate(r, 1, &ret))
     return ret;
   handle = form_get(r, "handle", NULL);
   others = form_get(r, "others", NULL);
