@@ -46,10 +46,17 @@ static int api_gate(req *r, int json) {
   return 0;
 }
 
-/* The body as a JSON object, or NULL (parse.c). The caller cJSON_Delete()s
- * it. */
-static cJSON *body_object(req *r) {
-  return shop_json_object(r->body, r->body_len);
+/* The start of the JSON writes: api_gate(r, 1) passes and the body is a JSON
+ * object (400). Returns the object (parse.c), which the caller cJSON_Delete()s,
+ * or NULL when it has answered (*ret). */
+static cJSON *api_json_body(req *r, enum MHD_Result *ret) {
+  cJSON *j = NULL;
+  int st = api_gate(r, 1);
+  if (st != 0)
+    *ret = api_fail(r, st);
+  else if ((j = shop_json_object(r->body, r->body_len)) == NULL)
+    *ret = reply_json_error(r, 400, "body must be a JSON object");
+  return j;
 }
 
 /* ---- JSON writers ------------------------------------------------------------ */
@@ -173,12 +180,11 @@ enum MHD_Result api_cart_add(req *r) {
   int q = 0;
   char key[8 + SHOP_SKU_MAX];
   sessio_err e;
-  int st = api_gate(r, 1);
-  if (st != 0)
-    return api_fail(r, st);
-  j = body_object(r);
+  enum MHD_Result ret;
+  int st;
+  j = api_json_body(r, &ret);
   if (j == NULL)
-    return reply_json_error(r, 400, "body must be a JSON object");
+    return ret;
   sku = cJSON_GetObjectItemCaseSensitive(j, "sku");
   qty = cJSON_GetObjectItemCaseSensitive(j, "qty");
   if (!cJSON_IsString(sku) || !shop_sku_ok(sku->valuestring)) {
@@ -237,12 +243,10 @@ enum MHD_Result api_prefs(req *r) {
   char inl[512];
   sbuf b;
   enum MHD_Result ret;
-  int st = api_gate(r, 1);
-  if (st != 0)
-    return api_fail(r, st);
-  j = body_object(r);
+  int st;
+  j = api_json_body(r, &ret);
   if (j == NULL)
-    return reply_json_error(r, 400, "body must be a JSON object");
+    return ret;
   theme = cJSON_GetObjectItemCaseSensitive(j, "theme");
   lang = cJSON_GetObjectItemCaseSensitive(j, "lang");
   if ((theme == NULL && lang == NULL) ||
@@ -281,12 +285,10 @@ enum MHD_Result api_login(req *r) {
   sessio_err e;
   /* Sign-in is a state change like any other (issue 3): a session's token
    * is needed once a session exists, else the same-site check. */
-  int st = api_gate(r, 1);
-  if (st != 0)
-    return api_fail(r, st);
-  j = body_object(r);
+  int st;
+  j = api_json_body(r, &ret);
   if (j == NULL)
-    return reply_json_error(r, 400, "body must be a JSON object");
+    return ret;
   user = cJSON_GetObjectItemCaseSensitive(j, "user");
   pw = cJSON_GetObjectItemCaseSensitive(j, "password");
   rem = cJSON_GetObjectItemCaseSensitive(j, "remember");
