@@ -42,21 +42,8 @@ static void redis_close(sessio_store *st) {
   free(s);
 }
 
-static const sessio_store_methods redis_methods = {
-    .version = SESSIO_STORE_API_VERSION,
-    .name = "redis",
-    .load = sessio__rc_load,
-    .save = sessio__rc_save,
-    .touch = sessio__rc_touch,
-    .remove = sessio__rc_remove,
-    .user_add = sessio__rc_user_add,
-    .user_list = sessio__rc_user_list,
-    .user_remove = sessio__rc_user_remove,
-    .gc = sessio__rc_gc,
-    .iterate = sessio__rc_iterate,
-    .stats = NULL,
-    .close = redis_close,
-};
+static const sessio_store_methods redis_methods =
+    SESSIO__RC_METHODS("redis", redis_close);
 
 /* 'rest' is "//[[USER]:PASSWORD@]HOST[:PORT][/DB][?params]". */
 sessio_err sessio__store_open_redis(const char *rest, sessio_store **out) {
@@ -100,13 +87,8 @@ sessio_err sessio__store_open_redis(const char *rest, sessio_store **out) {
     }
     s->pool.db = (int)db;
   }
-  if (*q == '?') {
-    rc = sessio_url_params(q + 1, sessio__rc_param, &o);
-    if (rc != SESSIO_OK) goto fail_pool;
-  } else if (*q != '\0') {
-    rc = SESSIO_EINVAL;
-    goto fail_pool;
-  }
+  rc = sessio__rc_parse_query(q, &o);
+  if (rc != SESSIO_OK) goto fail_pool;
   s->pool.connect_ms = o.connect_ms;
   s->pool.timeout_ms = o.timeout_ms;
   s->pool.max_idle = o.max_idle;

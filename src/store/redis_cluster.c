@@ -363,21 +363,8 @@ static void cluster_close(sessio_store *st) {
   cluster_free(cs);
 }
 
-static const sessio_store_methods cluster_methods = {
-    .version = SESSIO_STORE_API_VERSION,
-    .name = "redis-cluster",
-    .load = sessio__rc_load,
-    .save = sessio__rc_save,
-    .touch = sessio__rc_touch,
-    .remove = sessio__rc_remove,
-    .user_add = sessio__rc_user_add,
-    .user_list = sessio__rc_user_list,
-    .user_remove = sessio__rc_user_remove,
-    .gc = sessio__rc_gc,
-    .iterate = sessio__rc_iterate,
-    .stats = NULL,
-    .close = cluster_close,
-};
+static const sessio_store_methods cluster_methods =
+    SESSIO__RC_METHODS("redis-cluster", cluster_close);
 
 /* 'rest' is "//[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT...][?params]". */
 sessio_err sessio__store_open_redis_cluster(const char *rest,
@@ -402,13 +389,9 @@ sessio_err sessio__store_open_redis_cluster(const char *rest,
   strcpy(cs->password, auth.password);
   explicit_bzero(auth.password, sizeof auth.password);
   const char *hend = p + strcspn(p, "/?");
-  if (*hend == '?') {
-    rc = sessio_url_params(hend + 1, sessio__rc_param, &cs->opt);
-    if (rc != SESSIO_OK) goto fail;
-  } else if (*hend != '\0') {
-    rc = SESSIO_EINVAL; /* no /DB: a cluster has only database 0 */
-    goto fail;
-  }
+  /* No /DB: a cluster has only database 0, so a '/' is SESSIO_EINVAL. */
+  rc = sessio__rc_parse_query(hend, &cs->opt);
+  if (rc != SESSIO_OK) goto fail;
   rc = sessio__rc_store_init(&cs->rs, &cluster_ops, &cs->opt);
   if (rc != SESSIO_OK) goto fail;
   for (const char *s = p; s < hend;) {

@@ -560,6 +560,11 @@ sessio_err sessio__rc_param(void *ud, const char *name, const char *val) {
   return SESSIO_OK;
 }
 
+sessio_err sessio__rc_parse_query(const char *q, rc_options *o) {
+  if (*q == '?') return sessio_url_params(q + 1, sessio__rc_param, o);
+  return *q == '\0' ? SESSIO_OK : SESSIO_EINVAL;
+}
+
 const char *sessio__rc_parse_auth(const char *s, rc_pool *p) {
   size_t auth_end = strcspn(s, "/?@");
   if (s[auth_end] != '@') return s;

@@ -156,6 +156,9 @@ sessio_err sessio__rc_param(void *ud, const char *name, const char *val);
 const char *sessio__rc_parse_auth(const char *s, rc_pool *p);
 /* Parses "HOST[:PORT]" from [s, e) into the pool; 0 when malformed. */
 int sessio__rc_parse_hostport(const char *s, const char *e, rc_pool *p);
+/* Parses the end of a URL, 'q': "" or "?params" into 'o'; anything else is
+ * SESSIO_EINVAL. */
+sessio_err sessio__rc_parse_query(const char *q, rc_options *o);
 
 sessio_err sessio__rc_store_init(rc_store *rs, const rc_ops *ops,
                                  const rc_options *o);
@@ -190,6 +193,19 @@ sessio_err sessio__rc_gc(sessio_store *st, int64_t now, size_t max_work,
                          size_t *removed, int *done);
 sessio_err sessio__rc_iterate(sessio_store *st, int64_t now,
                               sessio_store_iter_fn cb, void *ud);
+
+/* The initializer of a Redis backend's method table: the methods above, its
+ * 'name' and its own 'close'. Use:
+ *   static const sessio_store_methods m = SESSIO__RC_METHODS("redis", c); */
+#define SESSIO__RC_METHODS(name_, close_)                                    \
+  {                                                                          \
+    .version = SESSIO_STORE_API_VERSION, .name = (name_),                    \
+    .load = sessio__rc_load, .save = sessio__rc_save,                        \
+    .touch = sessio__rc_touch, .remove = sessio__rc_remove,                  \
+    .user_add = sessio__rc_user_add, .user_list = sessio__rc_user_list,      \
+    .user_remove = sessio__rc_user_remove, .gc = sessio__rc_gc,              \
+    .iterate = sessio__rc_iterate, .stats = NULL, .close = (close_),         \
+  }
 
 /* Monotonic milliseconds (for backoff and retry deadlines only). */
 int64_t sessio__rc_mono_ms(void);
