@@ -19,6 +19,7 @@
 
 #include "sessio.h"
 #include "sessio/store.h"
+#include "store/store_internal.h" /* the record-level dispatch wrappers */
 
 /* ---- clocks ------------------------------------------------------------ */
 
@@ -108,7 +109,7 @@ static inline void bench_env_close(bench_env *e) {
  * Cookie header a browser sends back). Returns 0, -1 when there is no
  * Set-Cookie, or -2 when it does not fit in 'cap' bytes. */
 static inline int bench_sid_header(const sessio *s, char *hdr, size_t cap) {
-  const char *sc = sessio_set_cookie(s);
+  const char *sc = sessio_cookie_header(s);
   size_t n = sc ? strcspn(sc, ";") : 0;
   if (n == 0 || memchr(sc, '=', n) == NULL) return -1;
   if (n + 1 > cap) return -2;
@@ -182,7 +183,7 @@ static inline sessio_err bench_gc_fill(sessio_store *st, int64_t now, long n,
     r.blob_len = sizeof blob;
     r.touched_at = now;
     r.expires_at = i < n ? dead_at : live_at;
-    sessio_err err = sessio_store_save(st, &k, &r, 0, now, &v);
+    sessio_err err = sessio__store_save(st, &k, &r, 0, now, &v);
     if (err != SESSIO_OK) return err;
   }
   return SESSIO_OK;

@@ -178,7 +178,7 @@ static void bench_begin_set_commit(bench_env *e, long n) {
       sessio_free(s);
       return;
     }
-    if (sessio_set_cookie(s) != NULL) fail("no Set-Cookie for a known session", 0);
+    if (sessio_cookie_header(s) != NULL) fail("no Set-Cookie for a known session", 0);
     sessio_free(s);
   }
   double t = wall_since(t0);
@@ -342,9 +342,9 @@ static void bench_memory(long n) {
   report("create session (memory store)", t, n);
   size_t h1 = heap_in_use();
   long r1 = rss_kib();
-  sessio_store_stats stats;
+  struct sessio_store_stats stats;
   memset(&stats, 0, sizeof stats);
-  sessio_store_stats_get(e.st, &stats);
+  sessio_store_stats(e.st, &stats);
   double heap_per = ((double)h1 - (double)h0) / (double)n;
   double rss_per = ((double)r1 - (double)r0) * 1024.0 / (double)n;
   printf("%-34s %10.1f B/session (heap, malloc in use); overhead beyond "

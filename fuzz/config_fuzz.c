@@ -197,7 +197,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (e == SESSIO_OK) e = sessio_commit(s, NOW);
     CHECK(e == SESSIO_OK || e == SESSIO_ETOOBIG || e == SESSIO_EINVAL);
     if (e == SESSIO_OK) {
-      const char *sc = sessio_set_cookie(s);
+      const char *sc = sessio_cookie_header(s);
       CHECK(sc != NULL);
       check_cookie(m, cfg, tls, sc, id);
       CHECK(id[0] != '\0');
@@ -217,7 +217,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if (e == SESSIO_OK) e = sessio_commit(s, later);
       CHECK(e == SESSIO_OK || e == SESSIO_ETOOBIG);
       if (e == SESSIO_OK) {
-        const char *sc2 = sessio_set_cookie(s);
+        const char *sc2 = sessio_cookie_header(s);
         CHECK(sc2 != NULL);
         check_cookie(m, cfg, tls, sc2, id);
         CHECK(strstr(sc2 + strcspn(sc2, ";"), "; Max-Age=") == NULL ||

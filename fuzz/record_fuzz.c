@@ -25,6 +25,7 @@
 #include "record.h"
 #include "sessio.h"
 #include "sessio/store.h"
+#include "store/store_internal.h" /* the record-level dispatch wrappers */
 
 #define NOW 1800000000000LL /* 2027-01-15, ms */
 #define HOUR 3600000LL
@@ -97,7 +98,7 @@ static int load_and_check(const uint8_t *blob, size_t len, const char *user) {
   snprintf(rec.user, sizeof rec.user, "%s", user);
   rec.blob = (uint8_t *)blob;
   rec.blob_len = len;
-  CHECK(sessio_store_save(store, &id_key, &rec, 0, NOW, &ver) == SESSIO_OK);
+  CHECK(sessio__store_save(store, &id_key, &rec, 0, NOW, &ver) == SESSIO_OK);
 
   /* The reference: the decoder's steps, each checked on its own. */
   sessio__meta meta;
@@ -109,7 +110,7 @@ static int load_and_check(const uint8_t *blob, size_t len, const char *user) {
   if (meta_ok) {
     CHECK(hdr >= 3 && hdr + SESSIO__SEAL_OVERHEAD <= len);
     CHECK((meta.flags & ~SESSIO__F_KNOWN) == 0);
-    CHECK(strlen(meta.info) <= SESSIO_INFO_MAX);
+    CHECK(strlen(meta.info) <= SESSIO_LABEL_MAX);
     CHECK(meta.created_at >= 0 && meta.auth_at >= 0 && meta.rotated_at >= 0 &&
           meta.idle_ms >= 0 && meta.abs_deadline >= 0);
     int open = sessio__record_open(blob, len, hdr, rec.user, id_seal, &pt);
@@ -133,7 +134,7 @@ static int load_and_check(const uint8_t *blob, size_t len, const char *user) {
     CHECK(sessio_iterate(s, "", on_entry, &c) == SESSIO_OK);
     CHECK(c.seen == visible);
     CHECK(sessio_created_at(s) == meta.created_at);
-    CHECK(strcmp(sessio_info(s), meta.info) == 0);
+    CHECK(strcmp(sessio_label(s), meta.info) == 0);
     const char *u = sessio_user(s);
     if ((meta.flags & SESSIO__F_AUTH) && rec.user[0])
       CHECK(u != NULL && strcmp(u, rec.user) == 0);
@@ -143,7 +144,7 @@ static int load_and_check(const uint8_t *blob, size_t len, const char *user) {
   sessio_free(s);
   sessio__map_free(&map);
   sessio__buf_free(&pt);
-  sessio_store_remove(store, &id_key, NULL);
+  sessio__store_remove(store, &id_key, NULL);
   return adopted;
 }
 
@@ -168,7 +169,7 @@ static void fz_meta(fz *f, sessio__meta *m) {
     m->idle_ms = (int64_t)(fz_u8(f) + 1) * 60000;
     m->abs_deadline = m->created_at + (int64_t)(fz_u8(f) * 256 + fz_u8(f)) * 1000;
   }
-  fz_str(f, m->info, sizeof m->info, SESSIO_INFO_MAX);
+  fz_str(f, m->info, sizeof m->info, SESSIO_LABEL_MAX);
 }
 
 /* A data map of up to 8 fuzzed entries, encoded into 'out'. */
@@ -426,8 +427,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   /* The store is back to empty: nothing left behind, in records or bytes. */
   static uint64_t base_bytes;
-  sessio_store_stats st;
-  CHECK(sessio_store_stats_get(store, &st) == SESSIO_OK && st.sessions == 0);
+  struct sessio_store_stats st;
+  CHECK(sessio_store_stats(store, &st) == SESSIO_OK && st.sessions == 0);
   if (base_bytes == 0) base_bytes = st.bytes;
   CHECK(st.bytes == base_bytes);
   return 0;

@@ -1,7 +1,7 @@
 /*
  * store_url_fuzz.c — store URL parsing: sessio_store_open for memory:,
  * file:, sqlite:, redis:// and redis-cluster:// URLs, and the shared query
- * parser sessio_url_params. The real open functions run, but nothing
+ * parser sessio_store_url_params. The real open functions run, but nothing
  * reaches a network or the disk: the link wraps hiredis's connect and
  * mkdir/open/stat (fuzz/build.mk), which record their arguments and fail.
  * Proves, for any URL: only a memory: URL opens, and exactly when a
@@ -169,7 +169,7 @@ static void encode(char *out, size_t cap, size_t *o, const char *s) {
 /* Pairs parse back the same after percent-encoding every byte. */
 static void params_round_trip(const char *query, pairs *p, sessio_err *rc) {
   memset(p, 0, sizeof *p);
-  *rc = sessio_url_params(query, on_param, p);
+  *rc = sessio_store_url_params(query, on_param, p);
   CHECK(*rc == SESSIO_OK || *rc == SESSIO_EINVAL);
   if (*rc != SESSIO_OK || p->more) return;
   static char text[16 * 2 * 256 * 3 + 64];
@@ -183,7 +183,7 @@ static void params_round_trip(const char *query, pairs *p, sessio_err *rc) {
   }
   text[o] = '\0';
   memset(&again, 0, sizeof again);
-  CHECK(sessio_url_params(text, on_param, &again) == SESSIO_OK);
+  CHECK(sessio_store_url_params(text, on_param, &again) == SESSIO_OK);
   CHECK(again.n == p->n);
   for (size_t i = 0; i < p->n; i++)
     CHECK(strcmp(again.name[i], p->name[i]) == 0 &&
@@ -296,8 +296,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   if (st != NULL) {
     CHECK(strcmp(sessio_store_name(st), "memory") == 0);
-    sessio_store_stats stats;
-    CHECK(sessio_store_stats_get(st, &stats) == SESSIO_OK &&
+    struct sessio_store_stats stats;
+    CHECK(sessio_store_stats(st, &stats) == SESSIO_OK &&
           stats.sessions == 0);
     sessio_store_close(st);
   }

@@ -14,7 +14,7 @@
  *     int64_t items;
  *     sessio_incr(s, "cart.A1", 1, &items); // creates the session lazily
  *     sessio_commit(s, now);                // merge-safe write, if needed
- *     const char *sc = sessio_set_cookie(s); // NULL when nothing to send
+ *     const char *sc = sessio_cookie_header(s); // NULL when nothing to send
  *     if (sc) add_header("Set-Cookie", sc);
  *     sessio_free(s);
  *
@@ -36,10 +36,23 @@
 extern "C" {
 #endif
 
-#define SESSIO_VERSION_MAJOR 0
-#define SESSIO_VERSION_MINOR 1
+#define SESSIO_VERSION_MAJOR 1
+#define SESSIO_VERSION_MINOR 0
 #define SESSIO_VERSION_PATCH 0
-#define SESSIO_VERSION_STRING "0.1.0"
+#define SESSIO_VERSION_STRING "1.0.0"
+
+/* The export marker: every public function is declared with it, and the
+ * libraries are built with hidden visibility, so libsessio.so and
+ * libsessio-mhd.so export the sessio_* API and nothing else. */
+#if defined(__GNUC__) || defined(__clang__)
+#define SESSIO_API __attribute__((visibility("default")))
+#else
+#define SESSIO_API
+#endif
+
+/* The version of the library the program runs with ("1.0.0"), which may
+ * be newer than the SESSIO_VERSION_STRING it was compiled against. Static. */
+SESSIO_API const char *sessio_version(void);
 
 /* ------------------------------------------------------------------------
  * Errors
@@ -72,9 +85,9 @@ typedef enum sessio_err {
 } sessio_err;
 
 /* A static English description of 'err'; never NULL. */
-const char *sessio_strerror(sessio_err err);
+SESSIO_API const char *sessio_strerror(sessio_err err);
 /* The symbolic name ("SESSIO_ENOMEM"); never NULL. */
-const char *sessio_errname(sessio_err err);
+SESSIO_API const char *sessio_errname(sessio_err err);
 
 /* ------------------------------------------------------------------------
  * Time
@@ -82,7 +95,7 @@ const char *sessio_errname(sessio_err err);
 
 /* Wall-clock time in milliseconds since the Unix epoch (CLOCK_REALTIME).
  * Only a convenience for callers: the library itself never reads a clock. */
-int64_t sessio_now_ms(void);
+SESSIO_API int64_t sessio_now_ms(void);
 
 /* ------------------------------------------------------------------------
  * Sizes and limits
@@ -94,9 +107,24 @@ int64_t sessio_now_ms(void);
 #define SESSIO_HANDLE_LEN 32       /* hex of the first 16 key bytes */
 #define SESSIO_CSRF_LEN 64         /* hex of 32 random bytes */
 #define SESSIO_USER_MAX 128        /* bytes of a user name */
-#define SESSIO_INFO_MAX 256        /* bytes of the readable session label */
+#define SESSIO_LABEL_MAX 256        /* bytes of the readable session label */
 #define SESSIO_SECRET_MAX 64       /* bytes of the optional server secret */
 #define SESSIO_COOKIE_HEADER_MAX 8192 /* bytes of all Cookie headers read */
+
+/* ------------------------------------------------------------------------
+ * Logging
+ * ---------------------------------------------------------------------- */
+
+/* Log levels and the logger. Messages never contain a session ID: only the
+ * first 16 hex digits of its keyed hash ("sid=3fa2..."), S20. */
+typedef enum sessio_log_level {
+  SESSIO_LOG_ERROR = 0,
+  SESSIO_LOG_WARN = 1,
+  SESSIO_LOG_INFO = 2,
+  SESSIO_LOG_DEBUG = 3
+} sessio_log_level;
+typedef void (*sessio_log_fn)(void *ud, sessio_log_level level,
+                              const char *msg);
 
 /* ------------------------------------------------------------------------
  * Store handles
@@ -112,32 +140,42 @@ typedef struct sessio_store sessio_store;
  * On success '*out' is a new store owned by the caller (close it with
  * sessio_store_close). An unknown scheme or a malformed URL is SESSIO_EINVAL;
  * a server that cannot be reached at open time is SESSIO_EUNAVAIL. */
-sessio_err sessio_store_open(const char *url, sessio_store **out);
+SESSIO_API sessio_err sessio_store_open(const char *url, sessio_store **out);
+
+/* Sends the store's own messages (a server unreachable or reachable again,
+ * a cluster topology change, a damaged file skipped) to 'fn' at 'level' and
+ * above. A store starts silent: the library never prints on its own. Call
+ * it before the store is shared between threads. 'fn' NULL silences it
+ * again. SESSIO_EINVAL when 'st' is NULL or 'level' is out of range. */
+SESSIO_API sessio_err sessio_store_set_logger(sessio_store *st, sessio_log_fn fn,
+                                   void *ud, sessio_log_level level);
 
 /* Closes 'st' and frees it. NULL is allowed. Close it after every manager
  * that uses it has been freed. */
-void sessio_store_close(sessio_store *st);
+SESSIO_API void sessio_store_close(sessio_store *st);
 
 /* Does at most 'max_work' units of expiry work (a unit is one record or one
  * index entry examined) and reports how many records it removed in
  * '*removed' (may be NULL). Call it periodically, e.g. every second with a
  * few hundred units. '*done' (may be NULL) is set to 1 when a full pass
  * over the store has just completed. */
-sessio_err sessio_store_gc(sessio_store *st, int64_t now, size_t max_work,
+SESSIO_API sessio_err sessio_store_gc(sessio_store *st, int64_t now, size_t max_work,
                            size_t *removed, int *done);
 
-typedef struct sessio_store_stats {
+/* A store's counters. A struct tag without a typedef, so that the function
+ * that fills it can share its name (as stat() and struct stat do). */
+struct sessio_store_stats {
   uint64_t sessions; /* records held (may include expired not yet removed) */
   uint64_t bytes;    /* bytes of memory or storage used, when known */
   uint64_t evicted;  /* records dropped because the store was full */
   uint64_t expired;  /* records removed by expiry */
-} sessio_store_stats;
+};
 
 /* Fills '*out'. Fields a store cannot tell are 0. */
-sessio_err sessio_store_stats_get(sessio_store *st, sessio_store_stats *out);
+SESSIO_API sessio_err sessio_store_stats(sessio_store *st, struct sessio_store_stats *out);
 
 /* The scheme name of 'st' ("memory", "sqlite", ...); static. */
-const char *sessio_store_name(const sessio_store *st);
+SESSIO_API const char *sessio_store_name(const sessio_store *st);
 
 /* ------------------------------------------------------------------------
  * Configuration
@@ -157,16 +195,6 @@ typedef enum sessio_samesite {
   SESSIO_SAMESITE_NONE = 2 /* refused unless Secure is ALWAYS */
 } sessio_samesite;
 
-/* Log levels and the logger. Messages never contain a session ID: only the
- * first 16 hex digits of its keyed hash ("sid=3fa2..."), S20. */
-typedef enum sessio_log_level {
-  SESSIO_LOG_ERROR = 0,
-  SESSIO_LOG_WARN = 1,
-  SESSIO_LOG_INFO = 2,
-  SESSIO_LOG_DEBUG = 3
-} sessio_log_level;
-typedef void (*sessio_log_fn)(void *ud, sessio_log_level level,
-                              const char *msg);
 
 /* Creates a configuration with the defaults:
  *   idle timeout 30 min, absolute timeout 12 h, remember-me 12 h,
@@ -174,41 +202,41 @@ typedef void (*sessio_log_fn)(void *ud, sessio_log_level level,
  *   cookie "__Host-sid" when Secure and "sid" otherwise, SameSite=Lax,
  *   Secure AUTO, no Domain, limits: key 128 B, value 8 KiB, total 64 KiB,
  *   no server secret, no store (one must be set), no logger. */
-sessio_err sessio_config_new(sessio_config **out);
-void sessio_config_free(sessio_config *cfg);
+SESSIO_API sessio_err sessio_config_new(sessio_config **out);
+SESSIO_API void sessio_config_free(sessio_config *cfg);
 
 /* The store is borrowed: it must outlive every manager made from 'cfg'. */
-sessio_err sessio_config_set_store(sessio_config *cfg, sessio_store *st);
+SESSIO_API sessio_err sessio_config_set_store(sessio_config *cfg, sessio_store *st);
 /* Millisecond timeouts. 'idle' and 'absolute' must be > 0 and
  * idle <= absolute. No duration setter accepts more than 100 years. A remember-me session gets a persistent cookie and lives
  * min('remember', 'absolute') from login, used as both its idle and its
  * absolute limit: never longer than the absolute timeout (S8). 0 disables
  * remember-me. */
-sessio_err sessio_config_set_timeouts(sessio_config *cfg, int64_t idle,
+SESSIO_API sessio_err sessio_config_set_timeouts(sessio_config *cfg, int64_t idle,
                                       int64_t absolute, int64_t remember);
 /* An unchanged session's expiry is extended in the store (a cheap touch) at
  * most once per 'interval' ms. 0 touches on every request. */
-sessio_err sessio_config_set_touch_interval(sessio_config *cfg,
+SESSIO_API sessio_err sessio_config_set_touch_interval(sessio_config *cfg,
                                             int64_t interval);
 /* Periodic ID rotation of authenticated sessions every 'interval' ms (0 =
  * off), the old ID staying usable for 'grace' ms for requests in flight. */
-sessio_err sessio_config_set_rotation(sessio_config *cfg, int64_t interval,
+SESSIO_API sessio_err sessio_config_set_rotation(sessio_config *cfg, int64_t interval,
                                       int64_t grace);
 /* Cookie attributes. 'name' NULL keeps the default; 'domain' NULL means no
  * Domain attribute. Strings are copied. Checked when the manager is made. */
-sessio_err sessio_config_set_cookie(sessio_config *cfg, const char *name,
+SESSIO_API sessio_err sessio_config_set_cookie(sessio_config *cfg, const char *name,
                                     sessio_secure secure,
                                     sessio_samesite samesite,
                                     const char *domain);
 /* Optional server secret (1..SESSIO_SECRET_MAX bytes, copied) mixed into
  * the keyed hash that names records in the store. Changing it orphans
  * every stored session. */
-sessio_err sessio_config_set_secret(sessio_config *cfg, const void *secret,
+SESSIO_API sessio_err sessio_config_set_secret(sessio_config *cfg, const void *secret,
                                     size_t len);
 /* Limits on one key, one value and the encoded total of a session. */
-sessio_err sessio_config_set_limits(sessio_config *cfg, size_t max_key,
+SESSIO_API sessio_err sessio_config_set_limits(sessio_config *cfg, size_t max_key,
                                     size_t max_value, size_t max_total);
-sessio_err sessio_config_set_logger(sessio_config *cfg, sessio_log_fn fn,
+SESSIO_API sessio_err sessio_config_set_logger(sessio_config *cfg, sessio_log_fn fn,
                                     void *ud, sessio_log_level level);
 
 /* ------------------------------------------------------------------------
@@ -222,11 +250,11 @@ typedef struct sessio_manager sessio_manager;
  * a "__Host-" cookie name without Secure ALWAYS or with a Domain,
  * SameSite=None without Secure ALWAYS, idle > absolute, a cookie name that
  * is not an RFC 6265 token. */
-sessio_err sessio_manager_new(const sessio_config *cfg, sessio_manager **out);
-void sessio_manager_free(sessio_manager *m);
+SESSIO_API sessio_err sessio_manager_new(const sessio_config *cfg, sessio_manager **out);
+SESSIO_API void sessio_manager_free(sessio_manager *m);
 
 /* The cookie name this manager uses on a request with 'tls' set or not. */
-const char *sessio_manager_cookie_name(const sessio_manager *m, int tls);
+SESSIO_API const char *sessio_manager_cookie_name(const sessio_manager *m, int tls);
 
 /* ------------------------------------------------------------------------
  * One request's session
@@ -247,39 +275,39 @@ typedef struct sessio sessio;
  *
  * Errors: SESSIO_EUNAVAIL (store down; '*out' is NULL), SESSIO_ENOMEM.
  * On success '*out' is owned by the caller: sessio_free() it. */
-sessio_err sessio_begin(sessio_manager *m, const char *const *headers,
+SESSIO_API sessio_err sessio_begin(sessio_manager *m, const char *const *headers,
                         size_t n, int tls, int64_t now, sessio **out);
 
 /* Frees a session handle. Uncommitted changes are dropped. NULL allowed. */
-void sessio_free(sessio *s);
+SESSIO_API void sessio_free(sessio *s);
 
 /* 1 when the session exists in the store or will be created at commit. */
-int sessio_exists(const sessio *s);
+SESSIO_API int sessio_exists(const sessio *s);
 /* 1 when the session was created in this request (not loaded). */
-int sessio_is_new(const sessio *s);
+SESSIO_API int sessio_is_new(const sessio *s);
 /* How many session cookie values of this request were rejected: malformed,
  * unknown, expired or unreadable. Integrations count these per client to
  * throttle or report ID guessing (S21). */
-unsigned sessio_rejected_ids(const sessio *s);
+SESSIO_API unsigned sessio_rejected_ids(const sessio *s);
 
 /* An opaque public handle of the session: SESSIO_HANDLE_LEN lowercase hex
  * digits derived from the keyed hash, usable in URLs to name a session to
  * revoke (never the session ID). NULL when the session does not exist. Valid
  * until the ID changes or the handle is freed. */
-const char *sessio_handle(const sessio *s);
+SESSIO_API const char *sessio_handle(const sessio *s);
 
 /* Session metadata, readable without the ID (for listings). */
-int64_t sessio_created_at(const sessio *s);   /* 0 when none */
-int64_t sessio_last_seen(const sessio *s);    /* 0 when none */
-int64_t sessio_expires_at(const sessio *s);   /* 0 when none */
+SESSIO_API int64_t sessio_created_at(const sessio *s);   /* 0 when none */
+SESSIO_API int64_t sessio_last_seen(const sessio *s);    /* 0 when none */
+SESSIO_API int64_t sessio_expires_at(const sessio *s);   /* 0 when none */
 
 /* A short readable label kept in clear with the record (e.g. the user
- * agent), shown in session listings. Copied, truncated to SESSIO_INFO_MAX
+ * agent), shown in session listings. Copied, truncated to SESSIO_LABEL_MAX
  * bytes at a UTF-8 boundary; stored at commit. Setting the same value
  * again is not a change. */
-sessio_err sessio_set_info(sessio *s, const char *info);
-/* The label, or "" — valid until the next sessio_set_info or free. */
-const char *sessio_info(const sessio *s);
+SESSIO_API sessio_err sessio_set_label(sessio *s, const char *label);
+/* The label, or "" — valid until the next sessio_set_label or free. */
+SESSIO_API const char *sessio_label(const sessio *s);
 
 /* ------------------------------------------------------------------------
  * Session data: a flat map of string keys to typed values.
@@ -304,51 +332,51 @@ typedef enum sessio_type {
 } sessio_type;
 
 /* The type of the value at 'key', or SESSIO_T_NONE when absent. */
-sessio_type sessio_type_of(const sessio *s, const char *key);
+SESSIO_API sessio_type sessio_type_of(const sessio *s, const char *key);
 
 /* Getters return 1 and fill the out parameters when 'key' holds a value of
  * that type, else 0. Returned pointers stay valid until the next change to
  * that key, sessio_commit() or sessio_free(). Strings are NUL-terminated;
  * 'len' (may be NULL) excludes the NUL. */
-int sessio_get_str(const sessio *s, const char *key, const char **val,
+SESSIO_API int sessio_get_str(const sessio *s, const char *key, const char **val,
                    size_t *len);
-int sessio_get_int(const sessio *s, const char *key, int64_t *val);
-int sessio_get_bool(const sessio *s, const char *key, int *val);
-int sessio_get_bytes(const sessio *s, const char *key, const void **val,
+SESSIO_API int sessio_get_int(const sessio *s, const char *key, int64_t *val);
+SESSIO_API int sessio_get_bool(const sessio *s, const char *key, int *val);
+SESSIO_API int sessio_get_bytes(const sessio *s, const char *key, const void **val,
                      size_t *len);
 
 /* Setters copy their input. */
-sessio_err sessio_set_str(sessio *s, const char *key, const char *val);
-sessio_err sessio_set_strn(sessio *s, const char *key, const char *val,
+SESSIO_API sessio_err sessio_set_str(sessio *s, const char *key, const char *val);
+SESSIO_API sessio_err sessio_set_strn(sessio *s, const char *key, const char *val,
                            size_t len);
-sessio_err sessio_set_int(sessio *s, const char *key, int64_t val);
-sessio_err sessio_set_bool(sessio *s, const char *key, int val);
-sessio_err sessio_set_bytes(sessio *s, const char *key, const void *val,
+SESSIO_API sessio_err sessio_set_int(sessio *s, const char *key, int64_t val);
+SESSIO_API sessio_err sessio_set_bool(sessio *s, const char *key, int val);
+SESSIO_API sessio_err sessio_set_bytes(sessio *s, const char *key, const void *val,
                             size_t len);
 /* Deleting an absent key is not an error (and not a change). */
-sessio_err sessio_delete(sessio *s, const char *key);
+SESSIO_API sessio_err sessio_delete(sessio *s, const char *key);
 /* Adds 'delta' to the integer at 'key' (absent counts as 0) and stores the
  * new value in '*result' (may be NULL). SESSIO_ETYPE when the key holds
  * another type, SESSIO_EOVERFLOW when the sum overflows. Deleting the
  * key when its merged value reaches 0 is up to the caller. */
-sessio_err sessio_incr(sessio *s, const char *key, int64_t delta,
+SESSIO_API sessio_err sessio_incr(sessio *s, const char *key, int64_t delta,
                        int64_t *result);
 /* Deletes every key that starts with 'prefix' ("" = all user data). */
-sessio_err sessio_delete_prefix(sessio *s, const char *prefix);
+SESSIO_API sessio_err sessio_delete_prefix(sessio *s, const char *prefix);
 
 /* Calls 'cb' for each key starting with 'prefix' ("" = all), in ascending
  * byte order of keys. 'cb' returns 0 to go on, non-zero to stop. The data
  * must not be changed from inside 'cb'. Reserved keys are never shown. */
 typedef int (*sessio_iter_fn)(void *ud, const char *key, sessio_type type,
                               const void *val, size_t len, int64_t ival);
-sessio_err sessio_iterate(const sessio *s, const char *prefix,
+SESSIO_API sessio_err sessio_iterate(const sessio *s, const char *prefix,
                           sessio_iter_fn cb, void *ud);
 
 /* One-shot flash values: set now, read once by a later request. */
-sessio_err sessio_flash_set(sessio *s, const char *key, const char *msg);
+SESSIO_API sessio_err sessio_flash_set(sessio *s, const char *key, const char *msg);
 /* Takes the flash message for 'key': returns 1 and '*msg' (valid until
  * sessio_free) when there was one, and deletes it at commit; else 0. */
-int sessio_flash_take(sessio *s, const char *key, const char **msg);
+SESSIO_API int sessio_flash_take(sessio *s, const char *key, const char **msg);
 
 /* ------------------------------------------------------------------------
  * Users, privilege changes, ending sessions
@@ -360,19 +388,19 @@ int sessio_flash_take(sessio *s, const char *key, const char **msg);
  * resets the idle and absolute timeouts from 'now' (S14), rotates the CSRF
  * token, and with 'remember' set makes the cookie persistent for the
  * remember-me lifetime. Adds the session to the user's index. */
-sessio_err sessio_login(sessio *s, const char *user, int remember,
+SESSIO_API sessio_err sessio_login(sessio *s, const char *user, int remember,
                         int64_t now);
 /* The signed-in user name, or NULL. Valid until the handle is freed. */
-const char *sessio_user(const sessio *s);
-int sessio_is_authenticated(const sessio *s);
+SESSIO_API const char *sessio_user(const sessio *s);
+SESSIO_API int sessio_is_authenticated(const sessio *s);
 
 /* Gives the session a new ID at commit, keeping its data; the old ID stops
  * working at once (S6). For privilege changes other than login. */
-sessio_err sessio_regenerate(sessio *s);
+SESSIO_API sessio_err sessio_regenerate(sessio *s);
 
 /* Ends the session: at commit the record is removed from the store and a
  * deletion cookie is sent (S17). The handle then acts as anonymous. */
-sessio_err sessio_destroy(sessio *s);
+SESSIO_API sessio_err sessio_destroy(sessio *s);
 
 /* A user's live sessions, for "where you are signed in" pages (S18). */
 typedef struct sessio_session_info {
@@ -381,23 +409,28 @@ typedef struct sessio_session_info {
   int64_t last_seen;
   int64_t expires_at;
   int remember;
-  char info[SESSIO_INFO_MAX + 1];
+  char label[SESSIO_LABEL_MAX + 1]; /* sessio_label() of the session */
 } sessio_session_info;
 
 /* Lists the live sessions of 'user' into a new array '*out' of '*n'
  * entries, most recently seen first. The caller frees '*out' with free().
  * No user or no session is '*n' = 0 and '*out' = NULL, not an error. */
-sessio_err sessio_user_sessions(sessio_manager *m, const char *user,
+SESSIO_API sessio_err sessio_manager_user_sessions(sessio_manager *m, const char *user,
                                 int64_t now, sessio_session_info **out,
                                 size_t *n);
-/* Revokes the sessions of 'user'. 'keep' (may be NULL) is a session handle
- * to spare (the current one, for "sign out everywhere else"); 'only' (may be
- * NULL) limits it to the one session with that handle. '*revoked' (may be
- * NULL) gets the count. A handle that is not one of the user's sessions
- * revokes nothing. */
-sessio_err sessio_user_revoke(sessio_manager *m, const char *user,
-                              const char *keep, const char *only,
-                              int64_t now, size_t *revoked);
+/* Revokes the one session of 'user' whose handle is 'handle' (not NULL:
+ * SESSIO_EINVAL). A handle that is not one of the user's live sessions
+ * revokes nothing and is not an error. '*revoked' (may be NULL) gets the
+ * count (0 or 1). The revoked session's cookie stops working at once. */
+SESSIO_API sessio_err sessio_manager_revoke_one(sessio_manager *m, const char *user,
+                                     const char *handle, int64_t now,
+                                     size_t *revoked);
+/* Revokes every live session of 'user' except the one whose handle is
+ * 'keep_handle' (NULL = none spared; pass the current session's handle for
+ * "sign out everywhere else"). '*revoked' (may be NULL) gets the count. */
+SESSIO_API sessio_err sessio_manager_revoke_all(sessio_manager *m, const char *user,
+                                     const char *keep_handle, int64_t now,
+                                     size_t *revoked);
 
 /* ------------------------------------------------------------------------
  * CSRF (S19)
@@ -406,10 +439,10 @@ sessio_err sessio_user_revoke(sessio_manager *m, const char *user,
 /* The session's CSRF token (SESSIO_CSRF_LEN hex digits, made from the CSPRNG
  * when the session is created, rotated at login), or NULL when there is no
  * session. Valid until login or free. */
-const char *sessio_csrf_token(const sessio *s);
+SESSIO_API const char *sessio_csrf_token(const sessio *s);
 /* 1 when 'token' ('len' bytes) equals the session's token, compared in
  * constant time; 0 otherwise, and always 0 when there is no session. */
-int sessio_csrf_check(const sessio *s, const char *token, size_t len);
+SESSIO_API int sessio_csrf_check(const sessio *s, const char *token, size_t len);
 
 /* ------------------------------------------------------------------------
  * Commit
@@ -424,17 +457,17 @@ int sessio_csrf_check(const sessio *s, const char *token, size_t len);
  *   - destroy: the record is removed; regenerate/login: the new record is
  *     written and the old one removed (or, for rotation, kept for the grace
  *     window).
- * After it, sessio_set_cookie() tells what to send. Commit may be called
+ * After it, sessio_cookie_header() tells what to send. Commit may be called
  * once; later changes are SESSIO_ESTATE.
  * Errors: SESSIO_EUNAVAIL, SESSIO_EIO, SESSIO_ENOMEM, SESSIO_ETOOBIG (the
  * merged data is over the limit), SESSIO_EBUSY (conflicts kept winning). On
  * error nothing of this request was stored and no cookie is to be sent. */
-sessio_err sessio_commit(sessio *s, int64_t now);
+SESSIO_API sessio_err sessio_commit(sessio *s, int64_t now);
 
 /* The Set-Cookie header value to send, or NULL when none is needed (it is
  * needed for a new ID, a destroy and a remember-me refresh). At most one
  * Set-Cookie per response (S9). Valid until sessio_free(). */
-const char *sessio_set_cookie(const sessio *s);
+SESSIO_API const char *sessio_cookie_header(const sessio *s);
 
 /* ------------------------------------------------------------------------
  * Cookies and IDs, for integrations and tests
@@ -448,17 +481,17 @@ const char *sessio_set_cookie(const sessio *s);
  * fails on junk input; pointers passed to 'cb' are into 'header'. */
 typedef int (*sessio_cookie_fn)(void *ud, const char *name, size_t name_len,
                                 const char *val, size_t val_len);
-void sessio_cookie_parse(const char *header, size_t len, sessio_cookie_fn cb,
+SESSIO_API void sessio_cookie_parse(const char *header, size_t len, sessio_cookie_fn cb,
                          void *ud);
 
 /* 1 when 'id' ('len' bytes) has the form of a session ID: SESSIO_ID_LEN
  * characters of the base64url alphabet, canonical (the last character
  * carries no stray bits). */
-int sessio_id_valid(const char *id, size_t len);
+SESSIO_API int sessio_id_valid(const char *id, size_t len);
 
 /* Writes a new session ID (SESSIO_ID_LEN characters and a NUL) to 'out'.
  * SESSIO_ERANDOM when the OS CSPRNG fails (fails closed). */
-sessio_err sessio_id_generate(char out[SESSIO_ID_LEN + 1]);
+SESSIO_API sessio_err sessio_id_generate(char out[SESSIO_ID_LEN + 1]);
 
 /* Attributes of a Set-Cookie header. */
 typedef struct sessio_cookie_attrs {
@@ -474,7 +507,7 @@ typedef struct sessio_cookie_attrs {
  * SESSIO_ENOBUFS when 'cap' is too small; SESSIO_EINVAL when the name is not
  * a token, the value has a byte outside cookie-octet, or name+value is over
  * 4096 bytes (S9). A deletion cookie has an empty value and max_age 0. */
-sessio_err sessio_cookie_format(char *buf, size_t cap, size_t *needed,
+SESSIO_API sessio_err sessio_cookie_format(char *buf, size_t cap, size_t *needed,
                                 const char *name, const char *value,
                                 const sessio_cookie_attrs *attrs);
 

@@ -1,6 +1,6 @@
 /*
  * error.c — sessio_strerror() and sessio_errname(), both generated from the
- * one error table in sessio.h; and the wall-clock convenience.
+ * one error table in sessio.h; the wall-clock convenience; the version.
  */
 #include <time.h>
 
@@ -31,3 +31,5 @@ int64_t sessio_now_ms(void) {
   clock_gettime(CLOCK_REALTIME, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+const char *sessio_version(void) { return SESSIO_VERSION_STRING; }

@@ -88,7 +88,7 @@ int sessio__record_meta(const uint8_t *blob, size_t len, sessio__meta *meta,
       !get_rel(&p, end, meta->created_at, &meta->rotated_at) ||
       !get_i64(&p, end, &meta->idle_ms) ||
       !get_rel(&p, end, meta->created_at, &meta->abs_deadline) ||
-      !sessio__get_varint(&p, end, &info_len) || info_len > SESSIO_INFO_MAX ||
+      !sessio__get_varint(&p, end, &info_len) || info_len > SESSIO_LABEL_MAX ||
       info_len > (uint64_t)(end - p))
     return 0;
   memcpy(meta->info, p, (size_t)info_len);

@@ -34,7 +34,7 @@ typedef struct sessio__meta {
   int64_t rotated_at;
   int64_t idle_ms;
   int64_t abs_deadline;
-  char info[SESSIO_INFO_MAX + 1];
+  char info[SESSIO_LABEL_MAX + 1];
 } sessio__meta;
 
 /* Encodes metadata and seals 'pt' into 'out' (cleared first). 'user' is ""

@@ -132,7 +132,7 @@ static sessio_err load_ident(sessio_manager *m, const ident *id, int64_t now,
   char h[SESSIO_HANDLE_LEN + 1];
 
   *found = 0;
-  sessio_err rc = sessio_store_load(m->cfg.store, &id->key, now, &rec, found);
+  sessio_err rc = sessio__store_load(m->cfg.store, &id->key, now, &rec, found);
   if (rc != SESSIO_OK || !*found) {
     if (rc == SESSIO_ECORRUPT) goto corrupt;
     return rc;
@@ -145,8 +145,8 @@ static sessio_err load_ident(sessio_manager *m, const ident *id, int64_t now,
     /* S13/S14: expired by the server's own clock, whatever the store says.
      * Removed now so the store does not wait for its GC. */
     sessio__log(m, SESSIO_LOG_INFO, "session expired sid=%.16s", h);
-    sessio_store_remove(m->cfg.store, &id->key, NULL);
-    if (rec.user[0]) sessio_store_user_remove(m->cfg.store, rec.user, &id->key);
+    sessio__store_remove(m->cfg.store, &id->key, NULL);
+    if (rec.user[0]) sessio__store_user_remove(m->cfg.store, rec.user, &id->key);
     goto done;
   }
   ok = sessio__record_open(rec.blob, rec.blob_len, hdr, rec.user, id->seal,
@@ -310,9 +310,17 @@ void sessio_free(sessio *s) {
 
 /* ---- creation -------------------------------------------------------- */
 
-/* Forgets the hex form of the CSRF token: the data changed under it. It is
- * made again on demand by sessio_csrf_token(). */
-static void csrf_sync(sessio *s) { s->csrf[0] = '\0'; }
+/* Recomputes the hex form of the CSRF token from the data, so that the
+ * getter reads it without writing through its const handle: called whenever
+ * the data may have changed the token. "" when the data holds none. */
+static void csrf_sync(sessio *s) {
+  const sessio__entry *e =
+      sessio__map_get(&s->data, CSRF_KEY, sizeof CSRF_KEY - 1);
+  if (e == NULL || e->type != SESSIO_T_BYTES || e->len != CSRF_BYTES)
+    s->csrf[0] = '\0';
+  else
+    sessio__hex(e->bytes, CSRF_BYTES, s->csrf);
+}
 
 /* Sets 'key' in the handle's data and, when 'log' is set, records the
  * operation for the merge at commit: all or nothing, so that a call that
@@ -353,7 +361,7 @@ static sessio_err ensure_session(sessio *s) {
   sessio_err rc = ident_new(s->m, &id);
   if (rc != SESSIO_OK) return rc;
   const struct sessio_config *cfg = &s->m->cfg;
-  char info[SESSIO_INFO_MAX + 1];
+  char info[SESSIO_LABEL_MAX + 1];
   memcpy(info, s->meta.info, sizeof info); /* a label set before creation */
   memset(&s->meta, 0, sizeof s->meta);
   memcpy(s->meta.info, info, sizeof info);
@@ -408,12 +416,12 @@ int64_t sessio_expires_at(const sessio *s) {
   return s && s->has_id ? sessio__deadline(&s->meta, s->touched_at) : 0;
 }
 
-sessio_err sessio_set_info(sessio *s, const char *info) {
+sessio_err sessio_set_label(sessio *s, const char *info) {
   if (s == NULL || info == NULL) return SESSIO_EINVAL;
   if (s->committed) return SESSIO_ESTATE;
-  size_t n = strnlen(info, SESSIO_INFO_MAX + 1);
-  if (n > SESSIO_INFO_MAX) {
-    n = SESSIO_INFO_MAX;
+  size_t n = strnlen(info, SESSIO_LABEL_MAX + 1);
+  if (n > SESSIO_LABEL_MAX) {
+    n = SESSIO_LABEL_MAX;
     while (n > 0 && ((unsigned char)info[n] & 0xC0) == 0x80) n--; /* UTF-8 */
   }
   if (strlen(s->meta.info) == n && memcmp(s->meta.info, info, n) == 0)
@@ -424,7 +432,7 @@ sessio_err sessio_set_info(sessio *s, const char *info) {
   return SESSIO_OK;
 }
 
-const char *sessio_info(const sessio *s) { return s ? s->meta.info : ""; }
+const char *sessio_label(const sessio *s) { return s ? s->meta.info : ""; }
 
 /* ---- data ------------------------------------------------------------ */
 
@@ -718,16 +726,8 @@ int sessio_flash_take(sessio *s, const char *key, const char **msg) {
 
 /* ---- CSRF ------------------------------------------------------------ */
 
-const char *sessio_csrf_token(const sessio *cs) {
-  if (cs == NULL || !cs->has_id) return NULL;
-  sessio *s = (sessio *)cs; /* fills a cache; the handle is never const */
-  if (!s->csrf[0]) {
-    const sessio__entry *e =
-        sessio__map_get(&s->data, CSRF_KEY, sizeof CSRF_KEY - 1);
-    if (e == NULL || e->type != SESSIO_T_BYTES || e->len != CSRF_BYTES)
-      return NULL;
-    sessio__hex(e->bytes, CSRF_BYTES, s->csrf);
-  }
+const char *sessio_csrf_token(const sessio *s) {
+  if (s == NULL || !s->has_id || !s->csrf[0]) return NULL;
   return s->csrf;
 }
 
@@ -906,7 +906,7 @@ static sessio_err reload_merge(sessio *s, const ident *id, int64_t now,
     s->followed = 1;
   }
   if (!keep_meta) {
-    char info[SESSIO_INFO_MAX + 1];
+    char info[SESSIO_LABEL_MAX + 1];
     memcpy(info, s->meta.info, sizeof info);
     s->meta = l.meta;
     memcpy(s->user, l.user, sizeof s->user);
@@ -963,7 +963,7 @@ static sessio_err make_cookie(sessio *s, int64_t now, int deletion) {
 static void unindex_old(sessio *s) {
   if (!s->old_user[0]) return;
   sessio_err rc =
-      sessio_store_user_remove(s->m->cfg.store, s->old_user, &s->old.key);
+      sessio__store_user_remove(s->m->cfg.store, s->old_user, &s->old.key);
   if (rc != SESSIO_OK)
     sessio__log(s->m, SESSIO_LOG_WARN,
                 "stale user index entry left (%s), repaired on read",
@@ -976,9 +976,9 @@ static void unindex_old(sessio *s) {
  * never sent) and expires. */
 static void undo_new(sessio *s, int indexed) {
   sessio_store *st = s->m->cfg.store;
-  sessio_err rc = sessio_store_remove(st, &s->id.key, NULL);
+  sessio_err rc = sessio__store_remove(st, &s->id.key, NULL);
   if (rc == SESSIO_OK && indexed && s->user[0])
-    rc = sessio_store_user_remove(st, s->user, &s->id.key);
+    rc = sessio__store_user_remove(st, s->user, &s->id.key);
   if (rc != SESSIO_OK)
     sessio__log(s->m, SESSIO_LOG_WARN,
                 "failed commit not taken back (%s) sid=%.16s",
@@ -987,7 +987,7 @@ static void undo_new(sessio *s, int indexed) {
 
 static sessio_err index_user(sessio *s, int64_t now) {
   if (!s->user[0]) return SESSIO_OK;
-  return sessio_store_user_add(s->m->cfg.store, s->user, &s->id.key,
+  return sessio__store_user_add(s->m->cfg.store, s->user, &s->id.key,
                                sessio__deadline(&s->meta, now));
 }
 
@@ -1007,7 +1007,7 @@ static sessio_err commit_replace(sessio *s, int64_t now) {
   int attempt, saved = 0, indexed = 0;
   for (attempt = 0; attempt < MAX_RETRIES; attempt++) {
     if ((rc = build_record(s, now, &rec)) != SESSIO_OK) break;
-    rc = sessio_store_save(st, &s->id.key, &rec, new_version, now, &v);
+    rc = sessio__store_save(st, &s->id.key, &rec, new_version, now, &v);
     if (rc != SESSIO_OK) break; /* a collision on a fresh 256-bit ID is not
                                    a conflict we can expect */
     new_version = v;
@@ -1017,7 +1017,7 @@ static sessio_err commit_replace(sessio *s, int64_t now) {
       indexed = 1;
     }
     if ((rc = build_tombstone(s, now, &trec, &tomb)) != SESSIO_OK) break;
-    rc = sessio_store_save(st, &s->old.key, &trec, s->old_version, now, &v);
+    rc = sessio__store_save(st, &s->old.key, &trec, s->old_version, now, &v);
     if (rc != SESSIO_ECONFLICT) break;
     int gone;
     uint64_t ov = 0;
@@ -1039,7 +1039,7 @@ static sessio_err commit_replace(sessio *s, int64_t now) {
   /* Committed. A killed record is dead already (its tombstone expires at
    * once); removing it and its index entry is clean-up. */
   if (s->old_fate == OLD_KILL &&
-      sessio_store_remove(st, &s->old.key, NULL) != SESSIO_OK)
+      sessio__store_remove(st, &s->old.key, NULL) != SESSIO_OK)
     sessio__log(s->m, SESSIO_LOG_WARN, "dead record left for gc");
   unindex_old(s);
   s->version = new_version;
@@ -1061,7 +1061,7 @@ static sessio_err commit_update(sessio *s, int64_t now) {
     if ((s->meta_changed || s->info_changed) &&
         (rc = index_user(s, now)) != SESSIO_OK)
       return rc;
-    rc = sessio_store_save(st, &s->id.key, &rec, s->version, now, &v);
+    rc = sessio__store_save(st, &s->id.key, &rec, s->version, now, &v);
     if (rc == SESSIO_OK) {
       s->version = v;
       s->touched_at = now;
@@ -1119,7 +1119,7 @@ sessio_err sessio_commit(sessio *s, int64_t now) {
     return rc;
 
   if (s->destroyed && s->old_fate == OLD_KILL && !s->has_id) {
-    if ((rc = sessio_store_remove(st, &s->old.key, NULL)) != SESSIO_OK)
+    if ((rc = sessio__store_remove(st, &s->old.key, NULL)) != SESSIO_OK)
       return rc;
     unindex_old(s);
     sessio__log(s->m, SESSIO_LOG_INFO, "session destroyed");
@@ -1141,13 +1141,13 @@ sessio_err sessio_commit(sessio *s, int64_t now) {
     sessio_record rec;
     uint64_t v;
     rc = build_record(s, now, &rec);
-    if (rc == SESSIO_OK) rc = sessio_store_save(st, &s->id.key, &rec, 0, now, &v);
+    if (rc == SESSIO_OK) rc = sessio__store_save(st, &s->id.key, &rec, 0, now, &v);
     if (rc == SESSIO_OK) {
       /* Then its index entry, and (destroyed, then new data) the end of
        * the old session; a failure takes the new record back. */
       int indexed = (rc = index_user(s, now)) == SESSIO_OK;
       if (rc == SESSIO_OK && s->destroyed && s->old_fate == OLD_KILL &&
-          (rc = sessio_store_remove(st, &s->old.key, NULL)) == SESSIO_OK)
+          (rc = sessio__store_remove(st, &s->old.key, NULL)) == SESSIO_OK)
         unindex_old(s);
       if (rc != SESSIO_OK) {
         undo_new(s, indexed);
@@ -1169,7 +1169,7 @@ sessio_err sessio_commit(sessio *s, int64_t now) {
     int found;
     rc = index_user(s, now); /* first, as in commit_update */
     if (rc == SESSIO_OK)
-      rc = sessio_store_touch(st, &s->id.key, now,
+      rc = sessio__store_touch(st, &s->id.key, now,
                               sessio__deadline(&s->meta, now), now, &found);
     if (rc == SESSIO_OK && found) s->touched_at = now;
   }
@@ -1178,4 +1178,4 @@ sessio_err sessio_commit(sessio *s, int64_t now) {
   return SESSIO_OK;
 }
 
-const char *sessio_set_cookie(const sessio *s) { return s ? s->cookie : NULL; }
+const char *sessio_cookie_header(const sessio *s) { return s ? s->cookie : NULL; }

@@ -15,6 +15,7 @@
 #include "record.h"
 #include "sessio.h"
 #include "sessio/store.h"
+#include "store/store_internal.h"
 
 #define SESSIO__COOKIE_NAME_MAX 64
 #define SESSIO__DOMAIN_MAX 253

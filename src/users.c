@@ -20,7 +20,7 @@ static sessio_err peek(sessio_manager *m, const char *user,
   size_t hdr;
   int found;
   *live = 0;
-  sessio_err rc = sessio_store_load(m->cfg.store, key, now, &rec, &found);
+  sessio_err rc = sessio__store_load(m->cfg.store, key, now, &rec, &found);
   if (rc == SESSIO_ECORRUPT) return SESSIO_OK;
   if (rc != SESSIO_OK || !found) return rc;
   if (sessio__record_meta(rec.blob, rec.blob_len, &meta, &hdr) &&
@@ -33,7 +33,7 @@ static sessio_err peek(sessio_manager *m, const char *user,
     info->last_seen = rec.touched_at;
     info->expires_at = sessio__deadline(&meta, rec.touched_at);
     info->remember = (meta.flags & SESSIO__F_REMEMBER) != 0;
-    memcpy(info->info, meta.info, sizeof info->info);
+    memcpy(info->label, meta.info, sizeof info->label);
   }
   sessio_record_clear(&rec);
   return SESSIO_OK;
@@ -56,7 +56,7 @@ static sessio_err list(sessio_manager *m, const char *user, int64_t now,
   *out = NULL;
   *n = 0;
   if (keys_out) *keys_out = NULL;
-  sessio_err rc = sessio_store_user_list(m->cfg.store, user, now, &keys, &nk);
+  sessio_err rc = sessio__store_user_list(m->cfg.store, user, now, &keys, &nk);
   if (rc != SESSIO_OK || nk == 0) goto done;
   v = calloc(nk, sizeof *v);
   if (v == NULL) {
@@ -70,7 +70,7 @@ static sessio_err list(sessio_manager *m, const char *user, int64_t now,
     if (live) {
       keys[live_n++] = keys[i];
     } else {
-      rc = sessio_store_user_remove(m->cfg.store, user, &keys[i]);
+      rc = sessio__store_user_remove(m->cfg.store, user, &keys[i]);
       if (rc != SESSIO_OK) goto done;
     }
   }
@@ -90,7 +90,7 @@ done:
   return rc;
 }
 
-sessio_err sessio_user_sessions(sessio_manager *m, const char *user,
+sessio_err sessio_manager_user_sessions(sessio_manager *m, const char *user,
                                 int64_t now, sessio_session_info **out,
                                 size_t *n) {
   if (m == NULL || user == NULL || out == NULL || n == NULL)
@@ -98,9 +98,11 @@ sessio_err sessio_user_sessions(sessio_manager *m, const char *user,
   return list(m, user, now, out, NULL, n);
 }
 
-sessio_err sessio_user_revoke(sessio_manager *m, const char *user,
-                              const char *keep, const char *only,
-                              int64_t now, size_t *revoked) {
+/* Revokes the user's live sessions that 'pick' selects: with 'only' set,
+ * the one with that handle; else every one but 'keep' (may be NULL). */
+static sessio_err revoke(sessio_manager *m, const char *user,
+                         const char *keep, const char *only, int64_t now,
+                         size_t *revoked) {
   sessio_session_info *v = NULL;
   sessio_key *keys = NULL;
   size_t n = 0, count = 0;
@@ -110,9 +112,9 @@ sessio_err sessio_user_revoke(sessio_manager *m, const char *user,
   for (size_t i = 0; rc == SESSIO_OK && i < n; i++) {
     if (keep && strcmp(keep, v[i].handle) == 0) continue;
     if (only && strcmp(only, v[i].handle) != 0) continue;
-    rc = sessio_store_remove(m->cfg.store, &keys[i], NULL);
+    rc = sessio__store_remove(m->cfg.store, &keys[i], NULL);
     if (rc == SESSIO_OK)
-      rc = sessio_store_user_remove(m->cfg.store, user, &keys[i]);
+      rc = sessio__store_user_remove(m->cfg.store, user, &keys[i]);
     if (rc == SESSIO_OK) {
       count++;
       sessio__log(m, SESSIO_LOG_INFO, "session revoked sid=%.16s",
@@ -123,4 +125,20 @@ sessio_err sessio_user_revoke(sessio_manager *m, const char *user,
   free(keys);
   if (revoked) *revoked = count;
   return rc;
+}
+
+sessio_err sessio_manager_revoke_one(sessio_manager *m, const char *user,
+                                     const char *handle, int64_t now,
+                                     size_t *revoked) {
+  if (handle == NULL) {
+    if (revoked) *revoked = 0;
+    return SESSIO_EINVAL;
+  }
+  return revoke(m, user, NULL, handle, now, revoked);
+}
+
+sessio_err sessio_manager_revoke_all(sessio_manager *m, const char *user,
+                                     const char *keep_handle, int64_t now,
+                                     size_t *revoked) {
+  return revoke(m, user, keep_handle, NULL, now, revoked);
 }

@@ -18,6 +18,7 @@
 
 #include "harness.h"
 #include "sessio/store.h"
+#include "store/store_internal.h" /* the record-level dispatch wrappers */
 
 /* A key whose 32 bytes all depend on 'i' (splitmix-style), 'seed' apart. */
 static inline sessio_key store_util_mixed_key(uint32_t i, uint64_t seed) {
@@ -63,18 +64,18 @@ static inline uint64_t store_util_put(sessio_store *st, const sessio_key *k,
   r.expires_at = expires_at;
   r.touched_at = now;
   uint64_t v = 0;
-  CHECK_OK(sessio_store_save(st, k, &r, expected, now, &v));
+  CHECK_OK(sessio__store_save(st, k, &r, expected, now, &v));
   return v;
 }
 
-/* How many sessions sessio_store_user_list() gives for 'user' at 'now',
+/* How many sessions sessio__store_user_list() gives for 'user' at 'now',
  * counting the call as one check. The count starts at SIZE_MAX, so a list
  * call that does not set it never passes for a real count. */
 static inline size_t store_util_user_count(sessio_store *st, const char *user,
                                            int64_t now) {
   sessio_key *keys = NULL;
   size_t n = SIZE_MAX;
-  CHECK_OK(sessio_store_user_list(st, user, now, &keys, &n));
+  CHECK_OK(sessio__store_user_list(st, user, now, &keys, &n));
   free(keys);
   return n;
 }
@@ -127,7 +128,7 @@ static inline void store_util_two_processes_increment(
   r.blob = (uint8_t *)&zero;
   r.blob_len = 8;
   r.expires_at = expires_at;
-  CHECK_OK(sessio_store_save(st, &k, &r, 0, now, &v));
+  CHECK_OK(sessio__store_save(st, &k, &r, 0, now, &v));
   fflush(NULL);
   pid_t pid[2];
   for (int c = 0; c < 2; c++) {
@@ -139,14 +140,14 @@ static inline void store_util_two_processes_increment(
       for (int i = 0; i < per_child;) {
         sessio_record cur;
         int found = 0;
-        if (sessio_store_load(mine, &k, now, &cur, &found) != SESSIO_OK ||
+        if (sessio__store_load(mine, &k, now, &cur, &found) != SESSIO_OK ||
             !found || cur.blob_len != 8)
           _exit(3);
         uint64_t n;
         memcpy(&n, cur.blob, 8);
         n++;
         memcpy(cur.blob, &n, 8);
-        sessio_err rc = sessio_store_save(mine, &k, &cur, cur.version, now, &v);
+        sessio_err rc = sessio__store_save(mine, &k, &cur, cur.version, now, &v);
         sessio_record_clear(&cur);
         if (rc == SESSIO_OK) i++;
         else if (rc != SESSIO_ECONFLICT) _exit(4);
@@ -164,7 +165,7 @@ static inline void store_util_two_processes_increment(
   }
   sessio_record cur;
   int found = 0;
-  CHECK_OK(sessio_store_load(st, &k, now, &cur, &found));
+  CHECK_OK(sessio__store_load(st, &k, now, &cur, &found));
   CHECK_INT(found, 1);
   uint64_t n = 0;
   if (found && cur.blob_len == 8) memcpy(&n, cur.blob, 8);

@@ -310,7 +310,7 @@ enum MHD_Result api_login(req *r) {
     return api_fail(r, e == SESSIO_ENOMEM ? 500 : 503);
   {
     const char *ua = req_header(r, MHD_HTTP_HEADER_USER_AGENT);
-    sessio_set_info(r->s, ua && *ua ? ua : "unknown client");
+    sessio_set_label(r->s, ua && *ua ? ua : "unknown client");
   }
   st = req_commit(r);
   if (st != 0)
@@ -349,7 +349,7 @@ enum MHD_Result api_sessions(req *r) {
     return api_fail(r, st);
   if (!sessio_is_authenticated(r->s))
     return reply_json_error(r, 401, "unauthenticated");
-  e = sessio_user_sessions(r->shop->mgr, sessio_user(r->s), r->now, &list, &n);
+  e = sessio_manager_user_sessions(r->shop->mgr, sessio_user(r->s), r->now, &list, &n);
   if (e != SESSIO_OK)
     return api_fail(r, e == SESSIO_ENOMEM ? 500 : 503);
   cur = sessio_handle(r->s);
@@ -362,7 +362,7 @@ enum MHD_Result api_sessions(req *r) {
               (long long)list[i].last_seen, (long long)list[i].expires_at,
               list[i].remember ? "true" : "false",
               cur && strcmp(cur, list[i].handle) == 0 ? "true" : "false");
-    sb_json_str(&b, list[i].info);
+    sb_json_str(&b, list[i].label);
     sb_puts(&b, "}");
   }
   sb_puts(&b, "]}");
@@ -401,7 +401,7 @@ enum MHD_Result api_sessions_delete(req *r) {
     return api_fail(r, st);
   if (others == NULL || strcmp(others, "1") != 0)
     return reply_json_error(r, 400, "use ?others=1 to end every other session");
-  e = sessio_user_revoke(r->shop->mgr, sessio_user(r->s), sessio_handle(r->s), NULL,
+  e = sessio_manager_revoke_all(r->shop->mgr, sessio_user(r->s), sessio_handle(r->s),
                          r->now, &n);
   if (e != SESSIO_OK)
     return api_fail(r, e == SESSIO_ENOMEM ? 500 : 503);
@@ -424,7 +424,7 @@ enum MHD_Result api_session_delete(req *r) {
       return api_fail(r, 500);
     return reply_revoked(r, 1);
   }
-  e = sessio_user_revoke(r->shop->mgr, sessio_user(r->s), NULL, handle, r->now, &n);
+  e = sessio_manager_revoke_one(r->shop->mgr, sessio_user(r->s), handle, r->now, &n);
   if (e != SESSIO_OK)
     return api_fail(r, e == SESSIO_ENOMEM ? 500 : 503);
   if (n == 0)

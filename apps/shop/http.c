@@ -257,7 +257,7 @@ int req_commit(req *r) {
   r->committed = 1;
   if (sessio_is_new(r->s) && sessio_exists(r->s)) {
     const char *ua = req_header(r, MHD_HTTP_HEADER_USER_AGENT);
-    sessio_set_info(r->s, ua && *ua ? ua : "unknown client");
+    sessio_set_label(r->s, ua && *ua ? ua : "unknown client");
   }
   e = sessio_commit(r->s, r->now);
   if (e == SESSIO_OK)

@@ -515,6 +515,7 @@ int main(int argc, char **argv) {
   }
   if (open_store(o.store, &sh.store) != 0)
     goto fail_none;
+  sessio_store_set_logger(sh.store, core_log, NULL, (sessio_log_level)shop_log_level);
   if (make_manager(&o, sh.store, &sh.mgr) != 0) {
     rc = 2;
     goto fail_store;

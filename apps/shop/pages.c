@@ -347,7 +347,7 @@ enum MHD_Result post_login(req *r) {
     return reply_error(r, e == SESSIO_ENOMEM ? 500 : 503);
   {
     const char *ua = req_header(r, MHD_HTTP_HEADER_USER_AGENT);
-    sessio_set_info(r->s, ua && *ua ? ua : "unknown client");
+    sessio_set_label(r->s, ua && *ua ? ua : "unknown client");
   }
   sessio_flash_set(r->s, "notice", "You are signed in.");
   snprintf(loc, sizeof loc, "%s", next);
@@ -791,7 +791,7 @@ enum MHD_Result page_sessions(req *r) {
   int st;
   if (member_gate(r, 0, &ret))
     return ret;
-  e = sessio_user_sessions(r->shop->mgr, sessio_user(r->s), r->now, &list, &n);
+  e = sessio_manager_user_sessions(r->shop->mgr, sessio_user(r->s), r->now, &list, &n);
   if (e != SESSIO_OK)
     return reply_error(r, e == SESSIO_ENOMEM ? 500 : 503);
   st = page_start(&p, r, "Your sessions", "/account/sessions");
@@ -806,7 +806,7 @@ enum MHD_Result page_sessions(req *r) {
   for (size_t i = 0; i < n; i++) {
     int is_cur = cur != NULL && strcmp(cur, list[i].handle) == 0;
     sb_printf(&p.b, "<tr data-handle=\"%s\"%s><td>", list[i].handle, is_cur ? " class=\"current\"" : "");
-    sb_html(&p.b, list[i].info[0] ? list[i].info : "unknown client");
+    sb_html(&p.b, list[i].label[0] ? list[i].label : "unknown client");
     if (is_cur)
       sb_puts(&p.b, " <span class=\"badge\">this device</span>");
     if (list[i].remember)
@@ -850,14 +850,14 @@ enum MHD_Result post_sessions_revoke(req *r) {
   others = form_get(r, "others", NULL);
   cur = sessio_handle(r->s);
   if (others != NULL && strcmp(others, "1") == 0) {
-    e = sessio_user_revoke(r->shop->mgr, sessio_user(r->s), cur, NULL, r->now, &revoked);
+    e = sessio_manager_revoke_all(r->shop->mgr, sessio_user(r->s), cur, r->now, &revoked);
   } else if (handle != NULL && handle_valid(handle)) {
     if (cur != NULL && strcmp(handle, cur) == 0) {
       if (sessio_destroy(r->s) != SESSIO_OK)
         return reply_error(r, 500);
       return reply_redirect(r, "/");
     }
-    e = sessio_user_revoke(r->shop->mgr, sessio_user(r->s), NULL, handle, r->now, &revoked);
+    e = sessio_manager_revoke_one(r->shop->mgr, sessio_user(r->s), handle, r->now, &revoked);
   } else {
     return reply_html_error(r, 400, "Bad request", "Choose a session to sign out.");
   }

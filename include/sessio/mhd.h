@@ -68,7 +68,7 @@ extern "C" {
  * 'trust_proxy' is set and the request carries "X-Forwarded-Proto: https"
  * (first value of the list, case-insensitive). Set 'trust_proxy' only when
  * every request comes through a proxy you run that sets that header. */
-int sessio_mhd_is_tls(struct MHD_Connection *connection, int trust_proxy);
+SESSIO_API int sessio_mhd_is_tls(struct MHD_Connection *connection, int trust_proxy);
 
 /* Begins the request's session: collects all Cookie headers of
  * 'connection' (the name compared case-insensitively, any number of
@@ -82,21 +82,21 @@ int sessio_mhd_is_tls(struct MHD_Connection *connection, int trust_proxy);
  *                   SESSIO_MHD_MAX_COOKIE_HEADERS: answer 431;
  *   SESSIO_EUNAVAIL the store cannot be reached: answer 503;
  *   SESSIO_ENOMEM   out of memory. */
-sessio_err sessio_mhd_begin(sessio_manager *mgr,
+SESSIO_API sessio_err sessio_mhd_begin(sessio_manager *mgr,
                             struct MHD_Connection *connection,
                             int trust_proxy, int64_t now, sessio **out);
 
 /* Adds the session's headers to 'response' (borrowed): Set-Cookie when
- * sessio_set_cookie() has one, and "Cache-Control: no-store" and
+ * sessio_cookie_header() has one, and "Cache-Control: no-store" and
  * "Vary: Cookie" always (the response depends on the session, S10). Call
  * it after sessio_commit(). SESSIO_ENOMEM when MHD cannot add a header. */
-sessio_err sessio_mhd_add_headers(const sessio *s,
+SESSIO_API sessio_err sessio_mhd_add_headers(const sessio *s,
                                   struct MHD_Response *response);
 
 /* sessio_commit(s, now), then sessio_mhd_add_headers(s, response). On a
  * commit error nothing was stored and no header is added: discard
  * 'response' and answer an error instead (503 for SESSIO_EUNAVAIL). */
-sessio_err sessio_mhd_commit(sessio *s, struct MHD_Response *response,
+SESSIO_API sessio_err sessio_mhd_commit(sessio *s, struct MHD_Response *response,
                              int64_t now);
 
 #ifdef __cplusplus

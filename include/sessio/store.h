@@ -124,7 +124,7 @@ typedef struct sessio_store_methods {
                    size_t *removed, int *done);
   sessio_err (*iterate)(sessio_store *st, int64_t now,
                         sessio_store_iter_fn cb, void *ud);
-  sessio_err (*stats)(sessio_store *st, sessio_store_stats *out);
+  sessio_err (*stats)(sessio_store *st, struct sessio_store_stats *out);
   void (*close)(sessio_store *st);
 } sessio_store_methods;
 
@@ -132,38 +132,34 @@ typedef struct sessio_store_methods {
  * member of its own struct: struct mem_store { sessio_store base; ... }. */
 struct sessio_store {
   const sessio_store_methods *methods;
+  /* The store's logger (sessio_store_set_logger); NULL: the store is
+   * silent. sessio_store_open() clears these after the backend's open, so
+   * a backend need not; it logs with sessio_store_log(). */
+  sessio_log_fn log_fn;
+  void *log_ud;
+  sessio_log_level log_level;
 };
 
-/* Thin wrappers that check arguments and dispatch through the table. */
-sessio_err sessio_store_load(sessio_store *st, const sessio_key *key,
-                             int64_t now, sessio_record *out, int *found);
-sessio_err sessio_store_save(sessio_store *st, const sessio_key *key,
-                             const sessio_record *rec, uint64_t expected,
-                             int64_t now, uint64_t *new_version);
-sessio_err sessio_store_touch(sessio_store *st, const sessio_key *key,
-                              int64_t touched_at, int64_t expires_at,
-                              int64_t now, int *found);
-sessio_err sessio_store_remove(sessio_store *st, const sessio_key *key,
-                               int *removed);
-sessio_err sessio_store_user_add(sessio_store *st, const char *user,
-                                 const sessio_key *key, int64_t expires_at);
-sessio_err sessio_store_user_list(sessio_store *st, const char *user,
-                                  int64_t now, sessio_key **keys, size_t *n);
-sessio_err sessio_store_user_remove(sessio_store *st, const char *user,
-                                    const sessio_key *key);
-sessio_err sessio_store_iterate(sessio_store *st, int64_t now,
-                                sessio_store_iter_fn cb, void *ud);
+/* Logs one message of a backend through the store's logger, when one is
+ * set and 'level' is at or above its threshold; never prints on its own.
+ * Messages name servers and states, never a session ID or a password. */
+SESSIO_API void sessio_store_log(sessio_store *st, sessio_log_level level,
+                      const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
 
 /* Frees the blob of a loaded record and resets it. */
-void sessio_record_clear(sessio_record *rec);
+SESSIO_API void sessio_record_clear(sessio_record *rec);
 
 /* Parses the "a=1&b=x" query part of a store URL (without the '?') and
  * calls 'cb' with each NUL-terminated, %XX-decoded name and value (valid
  * during the call). A helper shared by the backends. SESSIO_EINVAL on a
  * malformed pair, or whatever 'cb' returns when it is not SESSIO_OK. */
-typedef sessio_err (*sessio_url_param_fn)(void *ud, const char *name,
+typedef sessio_err (*sessio_store_url_param_fn)(void *ud, const char *name,
                                           const char *val);
-sessio_err sessio_url_params(const char *query, sessio_url_param_fn cb,
+SESSIO_API sessio_err sessio_store_url_params(const char *query, sessio_store_url_param_fn cb,
                              void *ud);
 
 #ifdef __cplusplus

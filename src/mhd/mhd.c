@@ -80,7 +80,7 @@ sessio_err sessio_mhd_begin(sessio_manager *mgr,
 
 sessio_err sessio_mhd_add_headers(const sessio *s,
                                   struct MHD_Response *response) {
-  const char *sc = sessio_set_cookie(s);
+  const char *sc = sessio_cookie_header(s);
   if (sc != NULL &&
       MHD_add_response_header(response, MHD_HTTP_HEADER_SET_COOKIE, sc) != MHD_YES)
     return SESSIO_ENOMEM;

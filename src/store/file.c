@@ -1001,7 +1001,7 @@ static sessio_err f_iterate(sessio_store *st, int64_t now,
   return rc;
 }
 
-static sessio_err f_stats(sessio_store *st, sessio_store_stats *out) {
+static sessio_err f_stats(sessio_store *st, struct sessio_store_stats *out) {
   file_store *fs = (file_store *)st;
   /* Counting records would mean a scan: only what this handle saw. */
   out->expired = atomic_load(&fs->expired);
@@ -1071,7 +1071,7 @@ sessio_err sessio__store_open_file(const char *rest, sessio_store **out) {
   int fsync_on = 0;
   *out = NULL;
   if (dlen == 0 || dlen >= 4096) return SESSIO_EINVAL;
-  if (q != NULL && (rc = sessio_url_params(q + 1, file_param, &fsync_on)) !=
+  if (q != NULL && (rc = sessio_store_url_params(q + 1, file_param, &fsync_on)) !=
                        SESSIO_OK)
     return rc;
   if ((rc = sessio__crypto_init()) != SESSIO_OK) return rc;

@@ -814,7 +814,7 @@ static sessio_err mem_iterate(sessio_store *st, int64_t now,
   return SESSIO_OK;
 }
 
-static sessio_err mem_stats(sessio_store *st, sessio_store_stats *out) {
+static sessio_err mem_stats(sessio_store *st, struct sessio_store_stats *out) {
   mem_store *ms = (mem_store *)st;
   out->sessions = acct_get(&ms->sessions);
   out->bytes = acct_get(&ms->bytes);
@@ -925,7 +925,7 @@ sessio_err sessio__store_open_memory(const char *rest, sessio_store **out) {
   *out = NULL;
   if (rest[0] != '\0') {
     if (rest[0] != '?') return SESSIO_EINVAL;
-    if ((rc = sessio_url_params(rest + 1, mem_param, &p)) != SESSIO_OK)
+    if ((rc = sessio_store_url_params(rest + 1, mem_param, &p)) != SESSIO_OK)
       return rc;
   }
   if ((rc = sessio__crypto_init()) != SESSIO_OK) return rc;

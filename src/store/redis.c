@@ -55,7 +55,7 @@ sessio_err sessio__store_open_redis(const char *rest, sessio_store **out) {
   redis_store *s = calloc(1, sizeof *s);
   if (s == NULL) return SESSIO_ENOMEM;
   s->rs.base.methods = &redis_methods;
-  sessio__rc_pool_init(&s->pool, &s->rs.log);
+  sessio__rc_pool_init(&s->pool, &s->rs.base);
 
   const char *p = sessio__rc_parse_auth(rest + 2, &s->pool);
   if (p == NULL) {

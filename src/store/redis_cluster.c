@@ -59,7 +59,7 @@ static cnode *node_get_locked(cluster_store *cs, const char *host,
     return NULL;
   cnode *n = calloc(1, sizeof *n);
   if (n == NULL) return NULL;
-  sessio__rc_pool_init(&n->pool, &cs->rs.log);
+  sessio__rc_pool_init(&n->pool, &cs->rs.base);
   n->pool.idle = calloc(cs->opt.max_idle, sizeof *n->pool.idle);
   if (n->pool.idle == NULL) {
     sessio__rc_pool_destroy(&n->pool);
@@ -142,7 +142,7 @@ static int install_map_locked(cluster_store *cs, const redisReply *r,
       if (w < 0) break;
       off += (size_t)w;
     }
-    sessio__rc_log(&cs->rs.log, SESSIO_LOG_WARN,
+    sessio_store_log(&cs->rs.base, SESSIO_LOG_WARN,
                    "redis-cluster topology changed: masters %s%s", list,
                    covered < NSLOTS ? " (some slots unserved)" : "");
   }

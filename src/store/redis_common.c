@@ -44,38 +44,6 @@ static struct timeval ms_tv(int ms) {
   return tv;
 }
 
-/* ---- logging ----------------------------------------------------------- */
-
-void sessio__rc_log(rc_log *log, sessio_log_level level, const char *fmt,
-                    ...) {
-  char msg[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  pthread_mutex_lock(&log->mu);
-  sessio_log_fn fn = log->fn;
-  void *ud = log->ud;
-  pthread_mutex_unlock(&log->mu);
-  if (fn != NULL)
-    fn(ud, level, msg);
-  else
-    fprintf(stderr, "sessio: %s\n", msg);
-}
-
-sessio_err sessio_redis_set_logger(sessio_store *st, sessio_log_fn fn,
-                                   void *ud) {
-  if (st == NULL || (strcmp(st->methods->name, "redis") != 0 &&
-                     strcmp(st->methods->name, "redis-cluster") != 0))
-    return SESSIO_EINVAL;
-  rc_store *rs = (rc_store *)st;
-  pthread_mutex_lock(&rs->log.mu);
-  rs->log.fn = fn;
-  rs->log.ud = ud;
-  pthread_mutex_unlock(&rs->log.mu);
-  return SESSIO_OK;
-}
-
 /* ---- SIGPIPE ------------------------------------------------------------
  * A write to a socket the peer closed raises SIGPIPE, which kills a process
  * that does not ignore it. Commands are sent with send(MSG_NOSIGNAL) (see
@@ -131,7 +99,7 @@ static void fork_hook_init(void) {
   pthread_atfork(NULL, NULL, on_fork_child);
 }
 
-void sessio__rc_pool_init(rc_pool *p, rc_log *log) {
+void sessio__rc_pool_init(rc_pool *p, sessio_store *owner) {
   pthread_once(&fork_once, fork_hook_init);
   memset(p, 0, sizeof *p);
   pthread_mutex_init(&p->mu, NULL);
@@ -140,7 +108,7 @@ void sessio__rc_pool_init(rc_pool *p, rc_log *log) {
   p->timeout_ms = 500;
   p->max_idle = 32;
   p->backoff = BACKOFF_MIN_MS;
-  p->log = log;
+  p->owner = owner;
   p->forks = atomic_load_explicit(&fork_count, memory_order_relaxed);
 }
 
@@ -166,7 +134,7 @@ static void mark_failed_locked(rc_pool *p, const char *why) {
     p->down = 1;
     p->backoff = BACKOFF_MIN_MS;
     p->next_try = sessio__rc_mono_ms() + p->backoff;
-    sessio__rc_log(p->log, SESSIO_LOG_ERROR,
+    sessio_store_log(p->owner, SESSIO_LOG_ERROR,
                    "redis %s:%d unreachable (%s); calls fail with "
                    "SESSIO_EUNAVAIL until it is back",
                    p->host, p->port, why);
@@ -269,7 +237,7 @@ static sessio_err pool_get(rc_pool *p, rc_conn *out) {
   if (p->down) {
     p->down = 0;
     p->backoff = BACKOFF_MIN_MS;
-    sessio__rc_log(p->log, SESSIO_LOG_WARN, "redis %s:%d reachable again",
+    sessio_store_log(p->owner, SESSIO_LOG_WARN, "redis %s:%d reachable again",
                    p->host, p->port);
   }
   pthread_mutex_unlock(&p->mu);
@@ -561,7 +529,7 @@ sessio_err sessio__rc_param(void *ud, const char *name, const char *val) {
 }
 
 sessio_err sessio__rc_parse_query(const char *q, rc_options *o) {
-  if (*q == '?') return sessio_url_params(q + 1, sessio__rc_param, o);
+  if (*q == '?') return sessio_store_url_params(q + 1, sessio__rc_param, o);
   return *q == '\0' ? SESSIO_OK : SESSIO_EINVAL;
 }
 
@@ -890,9 +858,6 @@ sessio_err sessio__rc_store_init(rc_store *rs, const rc_ops *ops,
   strcpy(rs->prefix, o->prefix);
   rs->grace_ms = o->grace_ms;
   atomic_init(&rs->last_now, 0);
-  pthread_mutex_init(&rs->log.mu, NULL);
-  rs->log.fn = NULL;
-  rs->log.ud = NULL;
   pthread_mutex_init(&rs->gc_mu, NULL);
   memset(&rs->gc_cur, 0, sizeof rs->gc_cur);
   rs->gc_keys = NULL;
@@ -912,7 +877,6 @@ static void free_keys(char **keys, size_t n) {
 void sessio__rc_store_destroy(rc_store *rs) {
   free_keys(rs->gc_keys, rs->gc_n);
   pthread_mutex_destroy(&rs->gc_mu);
-  pthread_mutex_destroy(&rs->log.mu);
   pthread_mutex_destroy(&rs->sha_mu);
 }
 

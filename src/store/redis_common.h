@@ -14,7 +14,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "sessio/redis.h"
 #include "store_internal.h"
 
 /* ---- connection pool to one server ---------------------------------- */
@@ -39,7 +38,7 @@ typedef struct rc_pool {
   int down;              /* 1 from a failed connect until one succeeds */
   int64_t next_try;      /* monotonic ms before which no connect is tried */
   int64_t backoff;       /* current reconnect delay, ms */
-  struct rc_log *log;    /* borrowed from the store */
+  sessio_store *owner;   /* the store, for its logger */
 } rc_pool;
 
 /* A connection taken from a pool, with the generation it was made in. */
@@ -49,16 +48,7 @@ typedef struct rc_conn {
   int reused; /* came from the idle list (may be stale) */
 } rc_conn;
 
-typedef struct rc_log {
-  pthread_mutex_t mu;
-  sessio_log_fn fn; /* NULL: one line on stderr */
-  void *ud;
-} rc_log;
-
-void sessio__rc_log(rc_log *log, sessio_log_level level, const char *fmt,
-                    ...) __attribute__((format(printf, 3, 4)));
-
-void sessio__rc_pool_init(rc_pool *p, rc_log *log);
+void sessio__rc_pool_init(rc_pool *p, sessio_store *owner);
 void sessio__rc_pool_destroy(rc_pool *p);
 /* Runs one command (after ASKING when 'asking') on a pooled connection.
  * SESSIO_OK with '*reply' set (it may be an error reply: the connection is
@@ -122,7 +112,6 @@ struct rc_store {
   char prefix[RC_PREFIX_MAX + 1];
   int64_t grace_ms;          /* added to every Redis TTL */
   _Atomic int64_t last_now;  /* the caller's clock, last seen */
-  rc_log log;
 
   pthread_mutex_t gc_mu;     /* guards the gc cursor and leftovers */
   rc_cursor gc_cur;
@@ -149,7 +138,7 @@ typedef struct rc_options {
 } rc_options;
 
 void sessio__rc_options_default(rc_options *o);
-/* sessio_url_param_fn over an rc_options. */
+/* sessio_store_url_param_fn over an rc_options. */
 sessio_err sessio__rc_param(void *ud, const char *name, const char *val);
 /* Parses "[[user]:password@]" at the start of 's' into the pool fields and
  * returns the rest; NULL when malformed. */

@@ -568,7 +568,7 @@ static sessio_err q_iterate(sessio_store *st, int64_t now,
   return rc;
 }
 
-static sessio_err q_stats(sessio_store *st, sessio_store_stats *out) {
+static sessio_err q_stats(sessio_store *st, struct sessio_store_stats *out) {
   sqlite_store *ss = (sqlite_store *)st;
   conn *c;
   sessio_err rc = conn_get(ss, &c);
@@ -735,7 +735,7 @@ sessio_err sessio__store_open_sqlite(const char *rest, sessio_store **out) {
   ss->base.methods = &sqlite_methods;
   ss->busy_ms = BUSY_TIMEOUT_MS;
   if (q != NULL &&
-      (rc = sessio_url_params(q + 1, sqlite_param, ss)) != SESSIO_OK)
+      (rc = sessio_store_url_params(q + 1, sqlite_param, ss)) != SESSIO_OK)
     goto fail_ss;
   atomic_init(&ss->expired, 0);
   if ((ss->path = strndup(rest, plen)) == NULL) {

@@ -3,6 +3,8 @@
  * wrappers that check arguments and dispatch through a store's method
  * table. The contract itself is written in include/sessio/store.h.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,10 +26,38 @@ sessio_err sessio_store_open(const char *url, sessio_store **out) {
   *out = NULL;
   for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
     size_t n = strlen(backends[i].scheme);
-    if (strncmp(url, backends[i].scheme, n) == 0)
-      return backends[i].open(url + n, out);
+    if (strncmp(url, backends[i].scheme, n) == 0) {
+      sessio_err rc = backends[i].open(url + n, out);
+      if (rc == SESSIO_OK) {
+        (*out)->log_fn = NULL;
+        (*out)->log_ud = NULL;
+        (*out)->log_level = SESSIO_LOG_ERROR;
+      }
+      return rc;
+    }
   }
   return SESSIO_EINVAL;
+}
+
+sessio_err sessio_store_set_logger(sessio_store *st, sessio_log_fn fn,
+                                   void *ud, sessio_log_level level) {
+  if (st == NULL || level < SESSIO_LOG_ERROR || level > SESSIO_LOG_DEBUG)
+    return SESSIO_EINVAL;
+  st->log_fn = fn;
+  st->log_ud = ud;
+  st->log_level = level;
+  return SESSIO_OK;
+}
+
+void sessio_store_log(sessio_store *st, sessio_log_level level,
+                      const char *fmt, ...) {
+  if (st == NULL || st->log_fn == NULL || level > st->log_level) return;
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  st->log_fn(st->log_ud, level, msg);
 }
 
 void sessio_store_close(sessio_store *st) {
@@ -38,7 +68,7 @@ const char *sessio_store_name(const sessio_store *st) {
   return st ? st->methods->name : "";
 }
 
-sessio_err sessio_store_load(sessio_store *st, const sessio_key *key,
+sessio_err sessio__store_load(sessio_store *st, const sessio_key *key,
                              int64_t now, sessio_record *out, int *found) {
   if (st == NULL || key == NULL || out == NULL || found == NULL)
     return SESSIO_EINVAL;
@@ -47,7 +77,7 @@ sessio_err sessio_store_load(sessio_store *st, const sessio_key *key,
   return st->methods->load(st, key, now, out, found);
 }
 
-sessio_err sessio_store_save(sessio_store *st, const sessio_key *key,
+sessio_err sessio__store_save(sessio_store *st, const sessio_key *key,
                              const sessio_record *rec, uint64_t expected,
                              int64_t now, uint64_t *new_version) {
   if (st == NULL || key == NULL || rec == NULL || new_version == NULL)
@@ -55,7 +85,7 @@ sessio_err sessio_store_save(sessio_store *st, const sessio_key *key,
   return st->methods->save(st, key, rec, expected, now, new_version);
 }
 
-sessio_err sessio_store_touch(sessio_store *st, const sessio_key *key,
+sessio_err sessio__store_touch(sessio_store *st, const sessio_key *key,
                               int64_t touched_at, int64_t expires_at,
                               int64_t now, int *found) {
   int dummy;
@@ -64,7 +94,7 @@ sessio_err sessio_store_touch(sessio_store *st, const sessio_key *key,
                             found ? found : &dummy);
 }
 
-sessio_err sessio_store_remove(sessio_store *st, const sessio_key *key,
+sessio_err sessio__store_remove(sessio_store *st, const sessio_key *key,
                                int *removed) {
   int dummy;
   if (st == NULL || key == NULL) return SESSIO_EINVAL;
@@ -76,13 +106,13 @@ static int user_ok(const char *user) {
   return user != NULL && (n = strlen(user)) > 0 && n <= SESSIO_USER_MAX;
 }
 
-sessio_err sessio_store_user_add(sessio_store *st, const char *user,
+sessio_err sessio__store_user_add(sessio_store *st, const char *user,
                                  const sessio_key *key, int64_t expires_at) {
   if (st == NULL || key == NULL || !user_ok(user)) return SESSIO_EINVAL;
   return st->methods->user_add(st, user, key, expires_at);
 }
 
-sessio_err sessio_store_user_list(sessio_store *st, const char *user,
+sessio_err sessio__store_user_list(sessio_store *st, const char *user,
                                   int64_t now, sessio_key **keys, size_t *n) {
   if (st == NULL || keys == NULL || n == NULL || !user_ok(user))
     return SESSIO_EINVAL;
@@ -91,7 +121,7 @@ sessio_err sessio_store_user_list(sessio_store *st, const char *user,
   return st->methods->user_list(st, user, now, keys, n);
 }
 
-sessio_err sessio_store_user_remove(sessio_store *st, const char *user,
+sessio_err sessio__store_user_remove(sessio_store *st, const char *user,
                                     const sessio_key *key) {
   if (st == NULL || key == NULL || !user_ok(user)) return SESSIO_EINVAL;
   return st->methods->user_remove(st, user, key);
@@ -108,14 +138,14 @@ sessio_err sessio_store_gc(sessio_store *st, int64_t now, size_t max_work,
   return rc;
 }
 
-sessio_err sessio_store_iterate(sessio_store *st, int64_t now,
+sessio_err sessio__store_iterate(sessio_store *st, int64_t now,
                                 sessio_store_iter_fn cb, void *ud) {
   if (st == NULL || cb == NULL) return SESSIO_EINVAL;
   if (st->methods->iterate == NULL) return SESSIO_ENOTSUP;
   return st->methods->iterate(st, now, cb, ud);
 }
 
-sessio_err sessio_store_stats_get(sessio_store *st, sessio_store_stats *out) {
+sessio_err sessio_store_stats(sessio_store *st, struct sessio_store_stats *out) {
   if (st == NULL || out == NULL) return SESSIO_EINVAL;
   memset(out, 0, sizeof *out);
   if (st->methods->stats == NULL) return SESSIO_ENOTSUP;
@@ -155,7 +185,7 @@ static int url_decode(const char *s, const char *e, char *out) {
   return 1;
 }
 
-sessio_err sessio_url_params(const char *query, sessio_url_param_fn cb,
+sessio_err sessio_store_url_params(const char *query, sessio_store_url_param_fn cb,
                              void *ud) {
   if (query == NULL || cb == NULL) return SESSIO_EINVAL;
   size_t qlen = strlen(query);

@@ -3,6 +3,7 @@
  * in src/store/ exports one open function taking the part of the URL after
  * the scheme ("memory:" -> "", "file:/var/s" -> "/var/s",
  * "redis://h:1/0" -> "//h:1/0"); the table in store.c maps schemes to them.
+ * Also the internal dispatch wrappers the core and the tests call.
  */
 #ifndef SESSIO_STORE_INTERNAL_H
 #define SESSIO_STORE_INTERNAL_H
@@ -18,5 +19,27 @@ sessio_err sessio__store_open_sqlite(const char *rest, sessio_store **out);
 sessio_err sessio__store_open_redis(const char *rest, sessio_store **out);
 sessio_err sessio__store_open_redis_cluster(const char *rest,
                                             sessio_store **out);
+
+/* Thin wrappers that check arguments and dispatch through the table. They
+ * are internal: an application never reads or writes a record itself (a
+ * record written from outside would bypass the sealing). */
+sessio_err sessio__store_load(sessio_store *st, const sessio_key *key,
+                             int64_t now, sessio_record *out, int *found);
+sessio_err sessio__store_save(sessio_store *st, const sessio_key *key,
+                             const sessio_record *rec, uint64_t expected,
+                             int64_t now, uint64_t *new_version);
+sessio_err sessio__store_touch(sessio_store *st, const sessio_key *key,
+                              int64_t touched_at, int64_t expires_at,
+                              int64_t now, int *found);
+sessio_err sessio__store_remove(sessio_store *st, const sessio_key *key,
+                               int *removed);
+sessio_err sessio__store_user_add(sessio_store *st, const char *user,
+                                 const sessio_key *key, int64_t expires_at);
+sessio_err sessio__store_user_list(sessio_store *st, const char *user,
+                                  int64_t now, sessio_key **keys, size_t *n);
+sessio_err sessio__store_user_remove(sessio_store *st, const char *user,
+                                    const sessio_key *key);
+sessio_err sessio__store_iterate(sessio_store *st, int64_t now,
+                                sessio_store_iter_fn cb, void *ud);
 
 #endif

@@ -45,6 +45,7 @@ void __sanitizer_set_death_callback(void (*cb)(void)) __attribute__((weak));
 #include "failalloc.h"
 #include "sessio.h"
 #include "sessio/store.h"
+#include "store/store_internal.h" /* the record-level dispatch wrappers */
 #include "record.h"
 
 void sweep_bail_(void);
@@ -322,11 +323,15 @@ SW_WRAP(sessio_login, (sessio *s, const char *u, int r, int64_t now),
         (s, u, r, now))
 SW_WRAP(sessio_regenerate, (sessio *s), (s))
 SW_WRAP(sessio_destroy, (sessio *s), (s))
-SW_WRAP(sessio_set_info, (sessio *s, const char *i), (s, i))
-SW_WRAP(sessio_user_revoke,
-        (sessio_manager *m, const char *u, const char *k, const char *o,
-         int64_t now, size_t *r),
-        (m, u, k, o, now, r))
+SW_WRAP(sessio_set_label, (sessio *s, const char *i), (s, i))
+SW_WRAP(sessio_manager_revoke_one,
+        (sessio_manager *m, const char *u, const char *h, int64_t now,
+         size_t *r),
+        (m, u, h, now, r))
+SW_WRAP(sessio_manager_revoke_all,
+        (sessio_manager *m, const char *u, const char *k, int64_t now,
+         size_t *r),
+        (m, u, k, now, r))
 SW_WRAP(sessio_config_set_timeouts,
         (sessio_config *c, int64_t i, int64_t a, int64_t r), (c, i, a, r))
 SW_WRAP(sessio_config_set_touch_interval, (sessio_config *c, int64_t i),
@@ -347,24 +352,24 @@ SW_WRAP(sessio_config_set_logger,
 SW_WRAP(sessio_store_gc,
         (sessio_store *st, int64_t now, size_t w, size_t *r, int *d),
         (st, now, w, r, d))
-SW_WRAP(sessio_store_stats_get, (sessio_store *st, sessio_store_stats *o),
+SW_WRAP(sessio_store_stats, (sessio_store *st, struct sessio_store_stats *o),
         (st, o))
-SW_WRAP(sessio_store_save,
+SW_WRAP(sessio__store_save,
         (sessio_store *st, const sessio_key *k, const sessio_record *r,
          uint64_t e, int64_t now, uint64_t *v),
         (st, k, r, e, now, v))
-SW_WRAP(sessio_store_touch,
+SW_WRAP(sessio__store_touch,
         (sessio_store *st, const sessio_key *k, int64_t t, int64_t x,
          int64_t now, int *f),
         (st, k, t, x, now, f))
-SW_WRAP(sessio_store_remove, (sessio_store *st, const sessio_key *k, int *r),
+SW_WRAP(sessio__store_remove, (sessio_store *st, const sessio_key *k, int *r),
         (st, k, r))
-SW_WRAP(sessio_store_user_add,
+SW_WRAP(sessio__store_user_add,
         (sessio_store *st, const char *u, const sessio_key *k, int64_t x),
         (st, u, k, x))
-SW_WRAP(sessio_store_user_remove,
+SW_WRAP(sessio__store_user_remove,
         (sessio_store *st, const char *u, const sessio_key *k), (st, u, k))
-SW_WRAP(sessio_store_iterate,
+SW_WRAP(sessio__store_iterate,
         (sessio_store *st, int64_t now, sessio_store_iter_fn cb, void *ud),
         (st, now, cb, ud))
 
@@ -423,44 +428,44 @@ sessio_err __wrap_sessio_config_set_store(sessio_config *c, sessio_store *st) {
   return sweep_leave_("sessio_config_set_store", rc, b);
 }
 
-sessio_err __real_sessio_user_sessions(sessio_manager *, const char *, int64_t,
+sessio_err __real_sessio_manager_user_sessions(sessio_manager *, const char *, int64_t,
                                        sessio_session_info **, size_t *);
-sessio_err __wrap_sessio_user_sessions(sessio_manager *m, const char *u,
+sessio_err __wrap_sessio_manager_user_sessions(sessio_manager *m, const char *u,
                                        int64_t now, sessio_session_info **o,
                                        size_t *n);
-sessio_err __wrap_sessio_user_sessions(sessio_manager *m, const char *u,
+sessio_err __wrap_sessio_manager_user_sessions(sessio_manager *m, const char *u,
                                        int64_t now, sessio_session_info **o,
                                        size_t *n) {
   long b = sweep_enter_();
-  sessio_err rc = __real_sessio_user_sessions(m, u, now, o, n);
+  sessio_err rc = __real_sessio_manager_user_sessions(m, u, now, o, n);
   if (rc == SESSIO_OK && sweep_depth_ == 1) reg_add_(R_ARRAY, *o);
-  return sweep_leave_("sessio_user_sessions", rc, b);
+  return sweep_leave_("sessio_manager_user_sessions", rc, b);
 }
 
-sessio_err __real_sessio_store_user_list(sessio_store *, const char *, int64_t,
+sessio_err __real_sessio__store_user_list(sessio_store *, const char *, int64_t,
                                          sessio_key **, size_t *);
-sessio_err __wrap_sessio_store_user_list(sessio_store *st, const char *u,
+sessio_err __wrap_sessio__store_user_list(sessio_store *st, const char *u,
                                          int64_t now, sessio_key **k,
                                          size_t *n);
-sessio_err __wrap_sessio_store_user_list(sessio_store *st, const char *u,
+sessio_err __wrap_sessio__store_user_list(sessio_store *st, const char *u,
                                          int64_t now, sessio_key **k,
                                          size_t *n) {
   long b = sweep_enter_();
-  sessio_err rc = __real_sessio_store_user_list(st, u, now, k, n);
+  sessio_err rc = __real_sessio__store_user_list(st, u, now, k, n);
   if (rc == SESSIO_OK && sweep_depth_ == 1) reg_add_(R_ARRAY, *k);
-  return sweep_leave_("sessio_store_user_list", rc, b);
+  return sweep_leave_("sessio__store_user_list", rc, b);
 }
 
-sessio_err __real_sessio_store_load(sessio_store *, const sessio_key *,
+sessio_err __real_sessio__store_load(sessio_store *, const sessio_key *,
                                     int64_t, sessio_record *, int *);
-sessio_err __wrap_sessio_store_load(sessio_store *st, const sessio_key *k,
+sessio_err __wrap_sessio__store_load(sessio_store *st, const sessio_key *k,
                                     int64_t now, sessio_record *r, int *f);
-sessio_err __wrap_sessio_store_load(sessio_store *st, const sessio_key *k,
+sessio_err __wrap_sessio__store_load(sessio_store *st, const sessio_key *k,
                                     int64_t now, sessio_record *r, int *f) {
   long b = sweep_enter_();
-  sessio_err rc = __real_sessio_store_load(st, k, now, r, f);
+  sessio_err rc = __real_sessio__store_load(st, k, now, r, f);
   if (rc == SESSIO_OK && sweep_depth_ == 1 && *f) reg_add_(R_ARRAY, r->blob);
-  return sweep_leave_("sessio_store_load", rc, b);
+  return sweep_leave_("sessio__store_load", rc, b);
 }
 
 /* Internal calls some unit tests make with buffers of their own. */

@@ -29,6 +29,7 @@
 #include "harness.h"
 #include "sessio.h"
 #include "sessio/store.h"
+#include "store/store_internal.h" /* the record-level dispatch wrappers */
 #include "store_util.h"
 
 #define HOUR 3600000LL
@@ -79,7 +80,7 @@ static uint64_t create(const sessio_key *k, int64_t expires_at, int64_t now) {
   static const char blob[] = "conformance";
   sessio_record r = rec_of(blob, sizeof blob, NULL, now, expires_at);
   uint64_t v = 0;
-  sessio_err rc = sessio_store_save(st, k, &r, 0, now, &v);
+  sessio_err rc = sessio__store_save(st, k, &r, 0, now, &v);
   CHECK_OK(rc);
   return rc == SESSIO_OK ? v : 0;
 }
@@ -88,7 +89,7 @@ static uint64_t create(const sessio_key *k, int64_t expires_at, int64_t now) {
 static int is_live(const sessio_key *k, int64_t now) {
   sessio_record r;
   int found = 0;
-  sessio_err rc = sessio_store_load(st, k, now, &r, &found);
+  sessio_err rc = sessio__store_load(st, k, now, &r, &found);
   CHECK_OK(rc);
   sessio_record_clear(&r);
   return rc == SESSIO_OK ? found : -1;
@@ -119,7 +120,7 @@ static void test_load_of_missing_key_is_not_found(void) {
   sessio_key k = fresh_key();
   sessio_record r;
   int found = 7;
-  CHECK_OK(sessio_store_load(st, &k, NOW, &r, &found));
+  CHECK_OK(sessio__store_load(st, &k, NOW, &r, &found));
   CHECK_INT(found, 0);
   CHECK(r.blob == NULL);
 }
@@ -135,11 +136,11 @@ static void test_second_create_conflicts_and_writes_nothing(void) {
   sessio_record r1 = rec_of("first", 5, NULL, NOW, NOW + HOUR);
   sessio_record r2 = rec_of("second", 6, NULL, NOW, NOW + 2 * HOUR);
   uint64_t v1 = 0, v2 = 12345;
-  CHECK_OK(sessio_store_save(st, &k, &r1, 0, NOW, &v1));
-  CHECK_ERR(sessio_store_save(st, &k, &r2, 0, NOW, &v2), SESSIO_ECONFLICT);
+  CHECK_OK(sessio__store_save(st, &k, &r1, 0, NOW, &v1));
+  CHECK_ERR(sessio__store_save(st, &k, &r2, 0, NOW, &v2), SESSIO_ECONFLICT);
   sessio_record got;
   int found = 0;
-  CHECK_OK(sessio_store_load(st, &k, NOW, &got, &found));
+  CHECK_OK(sessio__store_load(st, &k, NOW, &got, &found));
   CHECK_INT(found, 1);
   CHECK_INT(got.version, v1);
   CHECK_INT(got.blob_len, 5);
@@ -152,13 +153,13 @@ static void test_save_with_wrong_version_conflicts_and_writes_nothing(void) {
   sessio_key k = fresh_key();
   uint64_t v = create(&k, NOW + HOUR, NOW), v2 = 0;
   sessio_record r = rec_of("changed", 7, NULL, NOW, NOW + HOUR);
-  CHECK_ERR(sessio_store_save(st, &k, &r, v + 1, NOW, &v2), SESSIO_ECONFLICT);
+  CHECK_ERR(sessio__store_save(st, &k, &r, v + 1, NOW, &v2), SESSIO_ECONFLICT);
   if (v > 1)
-    CHECK_ERR(sessio_store_save(st, &k, &r, v - 1, NOW, &v2),
+    CHECK_ERR(sessio__store_save(st, &k, &r, v - 1, NOW, &v2),
               SESSIO_ECONFLICT);
   sessio_record got;
   int found = 0;
-  CHECK_OK(sessio_store_load(st, &k, NOW, &got, &found));
+  CHECK_OK(sessio__store_load(st, &k, NOW, &got, &found));
   CHECK_INT(found, 1);
   CHECK_INT(got.version, v);
   CHECK(got.blob_len != 7 || memcmp(got.blob, "changed", 7) != 0);
@@ -169,13 +170,13 @@ static void test_save_with_right_version_stores_a_greater_version(void) {
   sessio_key k = fresh_key();
   uint64_t v = create(&k, NOW + HOUR, NOW), v2 = 0, v3 = 0;
   sessio_record r = rec_of("changed", 7, NULL, NOW + 5, NOW + 2 * HOUR);
-  CHECK_OK(sessio_store_save(st, &k, &r, v, NOW, &v2));
+  CHECK_OK(sessio__store_save(st, &k, &r, v, NOW, &v2));
   CHECK(v2 > v);
   /* The old version is now stale. */
-  CHECK_ERR(sessio_store_save(st, &k, &r, v, NOW, &v3), SESSIO_ECONFLICT);
+  CHECK_ERR(sessio__store_save(st, &k, &r, v, NOW, &v3), SESSIO_ECONFLICT);
   sessio_record got;
   int found = 0;
-  CHECK_OK(sessio_store_load(st, &k, NOW, &got, &found));
+  CHECK_OK(sessio__store_load(st, &k, NOW, &got, &found));
   CHECK_INT(found, 1);
   CHECK_INT(got.version, v2);
   CHECK_INT(got.blob_len, 7);
@@ -183,7 +184,7 @@ static void test_save_with_right_version_stores_a_greater_version(void) {
   CHECK_INT(got.expires_at, NOW + 2 * HOUR);
   CHECK_INT(got.touched_at, NOW + 5);
   sessio_record_clear(&got);
-  CHECK_OK(sessio_store_save(st, &k, &r, v2, NOW, &v3));
+  CHECK_OK(sessio__store_save(st, &k, &r, v2, NOW, &v3));
   CHECK(v3 > v2);
 }
 
@@ -191,7 +192,7 @@ static void test_save_of_missing_key_with_a_version_conflicts(void) {
   sessio_key k = fresh_key();
   sessio_record r = rec_of("x", 1, NULL, NOW, NOW + HOUR);
   uint64_t v = 0;
-  CHECK_ERR(sessio_store_save(st, &k, &r, 1, NOW, &v), SESSIO_ECONFLICT);
+  CHECK_ERR(sessio__store_save(st, &k, &r, 1, NOW, &v), SESSIO_ECONFLICT);
   CHECK_INT(is_live(&k, NOW), 0);
 }
 
@@ -200,10 +201,10 @@ static void roundtrip(const uint8_t *blob, size_t len, const char *user) {
   sessio_key k = fresh_key();
   sessio_record r = rec_of(blob, len, user, NOW + 17, NOW + HOUR + 3);
   uint64_t v = 0;
-  CHECK_OK(sessio_store_save(st, &k, &r, 0, NOW, &v));
+  CHECK_OK(sessio__store_save(st, &k, &r, 0, NOW, &v));
   sessio_record got;
   int found = 0;
-  CHECK_OK(sessio_store_load(st, &k, NOW, &got, &found));
+  CHECK_OK(sessio__store_load(st, &k, NOW, &got, &found));
   CHECK_INT(found, 1);
   CHECK_INT(got.version, v);
   CHECK_INT(got.blob_len, len);
@@ -252,12 +253,12 @@ static void test_touch_changes_times_only(void) {
   sessio_record r = rec_of("payload", 7, uname("t"), NOW, NOW + HOUR);
   uint64_t v = 0;
   int found = 0;
-  CHECK_OK(sessio_store_save(st, &k, &r, 0, NOW, &v));
-  CHECK_OK(sessio_store_touch(st, &k, NOW + 1000, NOW + 3 * HOUR, NOW + 1000,
+  CHECK_OK(sessio__store_save(st, &k, &r, 0, NOW, &v));
+  CHECK_OK(sessio__store_touch(st, &k, NOW + 1000, NOW + 3 * HOUR, NOW + 1000,
                               &found));
   CHECK_INT(found, 1);
   sessio_record got;
-  CHECK_OK(sessio_store_load(st, &k, NOW + 1000, &got, &found));
+  CHECK_OK(sessio__store_load(st, &k, NOW + 1000, &got, &found));
   CHECK_INT(found, 1);
   CHECK_INT(got.version, v); /* touch never changes the version */
   CHECK_INT(got.touched_at, NOW + 1000);
@@ -268,14 +269,14 @@ static void test_touch_changes_times_only(void) {
   sessio_record_clear(&got);
   /* The version still works for a save after the touch. */
   uint64_t v2 = 0;
-  CHECK_OK(sessio_store_save(st, &k, &r, v, NOW + 1000, &v2));
+  CHECK_OK(sessio__store_save(st, &k, &r, v, NOW + 1000, &v2));
   CHECK(v2 > v);
 }
 
 static void test_touch_of_missing_key_is_not_found(void) {
   sessio_key k = fresh_key();
   int found = 7;
-  CHECK_OK(sessio_store_touch(st, &k, NOW, NOW + HOUR, NOW, &found));
+  CHECK_OK(sessio__store_touch(st, &k, NOW, NOW + HOUR, NOW, &found));
   CHECK_INT(found, 0);
   CHECK_INT(is_live(&k, NOW), 0); /* touch does not create */
 }
@@ -284,10 +285,10 @@ static void test_remove_reports_removed_once(void) {
   sessio_key k = fresh_key();
   int removed = 7;
   create(&k, NOW + HOUR, NOW);
-  CHECK_OK(sessio_store_remove(st, &k, &removed));
+  CHECK_OK(sessio__store_remove(st, &k, &removed));
   CHECK_INT(removed, 1);
   CHECK_INT(is_live(&k, NOW), 0);
-  CHECK_OK(sessio_store_remove(st, &k, &removed));
+  CHECK_OK(sessio__store_remove(st, &k, &removed));
   CHECK_INT(removed, 0);
   /* A removed key can be created again. */
   CHECK(create(&k, NOW + HOUR, NOW) > 0);
@@ -297,7 +298,7 @@ static void test_remove_reports_removed_once(void) {
 static void test_remove_of_missing_key_is_not_an_error(void) {
   sessio_key k = fresh_key();
   int removed = 7;
-  CHECK_OK(sessio_store_remove(st, &k, &removed));
+  CHECK_OK(sessio__store_remove(st, &k, &removed));
   CHECK_INT(removed, 0);
 }
 
@@ -318,13 +319,13 @@ static void test_touch_sees_record_dead_at_expires_at(void) {
   int found = 0;
   create(&k, T, NOW);
   /* At T - 1 it is live: touch finds it (and keeps the expiry at T). */
-  CHECK_OK(sessio_store_touch(st, &k, T - 1, T, T - 1, &found));
+  CHECK_OK(sessio__store_touch(st, &k, T - 1, T, T - 1, &found));
   CHECK_INT(found, 1);
   found = 7;
-  CHECK_OK(sessio_store_touch(st, &k, T, T + HOUR, T, &found));
+  CHECK_OK(sessio__store_touch(st, &k, T, T + HOUR, T, &found));
   CHECK_INT(found, 0);
   found = 7;
-  CHECK_OK(sessio_store_touch(st, &k, T + 1, T + HOUR, T + 1, &found));
+  CHECK_OK(sessio__store_touch(st, &k, T + 1, T + HOUR, T + 1, &found));
   CHECK_INT(found, 0);
   /* A touch of a dead record must not revive it. */
   CHECK_INT(is_live(&k, T + 2), 0);
@@ -335,10 +336,10 @@ static void test_save_sees_record_dead_at_expires_at(void) {
   sessio_key k = fresh_key();
   uint64_t v = create(&k, T, NOW), v2 = 0, v3 = 0;
   sessio_record r = rec_of("v2", 2, NULL, T - 1, T);
-  CHECK_OK(sessio_store_save(st, &k, &r, v, T - 1, &v2)); /* live at T-1 */
+  CHECK_OK(sessio__store_save(st, &k, &r, v, T - 1, &v2)); /* live at T-1 */
   CHECK(v2 > v);
-  CHECK_ERR(sessio_store_save(st, &k, &r, v2, T, &v3), SESSIO_ECONFLICT);
-  CHECK_ERR(sessio_store_save(st, &k, &r, v2, T + 1, &v3), SESSIO_ECONFLICT);
+  CHECK_ERR(sessio__store_save(st, &k, &r, v2, T, &v3), SESSIO_ECONFLICT);
+  CHECK_ERR(sessio__store_save(st, &k, &r, v2, T + 1, &v3), SESSIO_ECONFLICT);
   /* The conflicts wrote nothing: no revival with the new expiry. */
   CHECK_INT(is_live(&k, T), 0);
 }
@@ -349,11 +350,11 @@ static void test_create_over_a_dead_record_succeeds(void) {
   create(&k, T, NOW);
   sessio_record r = rec_of("new", 3, NULL, T, T + HOUR);
   uint64_t v = 0;
-  CHECK_OK(sessio_store_save(st, &k, &r, 0, T, &v));
+  CHECK_OK(sessio__store_save(st, &k, &r, 0, T, &v));
   CHECK(v > 0);
   sessio_record got;
   int found = 0;
-  CHECK_OK(sessio_store_load(st, &k, T, &got, &found));
+  CHECK_OK(sessio__store_load(st, &k, T, &got, &found));
   CHECK_INT(found, 1);
   CHECK_INT(got.version, v);
   CHECK_INT(got.blob_len, 3);
@@ -404,7 +405,7 @@ static void test_gc_is_bounded_and_removes_only_dead_records(void) {
   CHECK_INT(gc_pass(t_gc, MAX_WORK, NULL), 0);
   for (int i = 0; i < LIVE; i++) {
     int r = 0;
-    CHECK_OK(sessio_store_remove(st, &live[i], &r));
+    CHECK_OK(sessio__store_remove(st, &live[i], &r));
     CHECK_INT(r, 1);
   }
 }
@@ -431,7 +432,7 @@ static void check_list(const char *user, int64_t now, const sessio_key *want,
                        size_t nwant) {
   sessio_key *keys = NULL;
   size_t n = 99;
-  CHECK_OK(sessio_store_user_list(st, user, now, &keys, &n));
+  CHECK_OK(sessio__store_user_list(st, user, now, &keys, &n));
   CHECK_INT(n, nwant);
   for (size_t i = 0; i < nwant; i++) CHECK(key_in(&want[i], keys, n));
   free(keys);
@@ -443,65 +444,65 @@ static void test_user_index_add_list_remove(void) {
   for (int i = 0; i < 3; i++) create(&k[i], NOW + HOUR, NOW);
   check_list(u, NOW, NULL, 0);
   for (int i = 0; i < 3; i++)
-    CHECK_OK(sessio_store_user_add(st, u, &k[i], NOW + HOUR));
+    CHECK_OK(sessio__store_user_add(st, u, &k[i], NOW + HOUR));
   check_list(u, NOW, k, 3);
   /* Adding the same pair twice keeps one. */
-  CHECK_OK(sessio_store_user_add(st, u, &k[0], NOW + HOUR));
+  CHECK_OK(sessio__store_user_add(st, u, &k[0], NOW + HOUR));
   check_list(u, NOW, k, 3);
-  CHECK_OK(sessio_store_user_remove(st, u, &k[1]));
+  CHECK_OK(sessio__store_user_remove(st, u, &k[1]));
   sessio_key rest[2] = {k[0], k[2]};
   check_list(u, NOW, rest, 2);
   /* Removing a missing pair is fine. */
-  CHECK_OK(sessio_store_user_remove(st, u, &k[1]));
-  CHECK_OK(sessio_store_user_remove(st, uname("nobody"), &k[1]));
-  CHECK_OK(sessio_store_user_remove(st, u, &k[0]));
-  CHECK_OK(sessio_store_user_remove(st, u, &k[2]));
+  CHECK_OK(sessio__store_user_remove(st, u, &k[1]));
+  CHECK_OK(sessio__store_user_remove(st, uname("nobody"), &k[1]));
+  CHECK_OK(sessio__store_user_remove(st, u, &k[0]));
+  CHECK_OK(sessio__store_user_remove(st, u, &k[2]));
   check_list(u, NOW, NULL, 0);
 }
 
 static void test_user_list_returns_only_live_pairs(void) {
   const char *u = uname("bob");
   sessio_key a = fresh_key(), b = fresh_key();
-  CHECK_OK(sessio_store_user_add(st, u, &a, NOW + HOUR));
-  CHECK_OK(sessio_store_user_add(st, u, &b, NOW + 2 * HOUR));
+  CHECK_OK(sessio__store_user_add(st, u, &a, NOW + HOUR));
+  CHECK_OK(sessio__store_user_add(st, u, &b, NOW + 2 * HOUR));
   check_list(u, NOW + HOUR - 1, (sessio_key[]){a, b}, 2);
   check_list(u, NOW + HOUR, &b, 1);   /* a's pair expired at NOW + HOUR */
   check_list(u, NOW + 2 * HOUR, NULL, 0);
   /* An expired pair may have been dropped by that list: adding it again
    * with a later expiry brings it back. */
-  CHECK_OK(sessio_store_user_add(st, u, &b, NOW + 3 * HOUR));
+  CHECK_OK(sessio__store_user_add(st, u, &b, NOW + 3 * HOUR));
   check_list(u, NOW + 2 * HOUR, &b, 1);
-  CHECK_OK(sessio_store_user_remove(st, u, &a));
-  CHECK_OK(sessio_store_user_remove(st, u, &b));
+  CHECK_OK(sessio__store_user_remove(st, u, &a));
+  CHECK_OK(sessio__store_user_remove(st, u, &b));
 }
 
 static void test_users_are_kept_apart(void) {
   const char *u1 = uname("carol"), *u2 = uname("dave"), *u3 = uname("carol2");
   sessio_key k1 = fresh_key(), k2 = fresh_key(), k3 = fresh_key();
-  CHECK_OK(sessio_store_user_add(st, u1, &k1, NOW + HOUR));
-  CHECK_OK(sessio_store_user_add(st, u2, &k2, NOW + HOUR));
-  CHECK_OK(sessio_store_user_add(st, u2, &k3, NOW + HOUR));
+  CHECK_OK(sessio__store_user_add(st, u1, &k1, NOW + HOUR));
+  CHECK_OK(sessio__store_user_add(st, u2, &k2, NOW + HOUR));
+  CHECK_OK(sessio__store_user_add(st, u2, &k3, NOW + HOUR));
   check_list(u1, NOW, &k1, 1);
   check_list(u2, NOW, (sessio_key[]){k2, k3}, 2);
   check_list(u3, NOW, NULL, 0);
-  CHECK_OK(sessio_store_user_remove(st, u1, &k2)); /* not u1's: no effect */
+  CHECK_OK(sessio__store_user_remove(st, u1, &k2)); /* not u1's: no effect */
   check_list(u2, NOW, (sessio_key[]){k2, k3}, 2);
-  CHECK_OK(sessio_store_user_remove(st, u1, &k1));
-  CHECK_OK(sessio_store_user_remove(st, u2, &k2));
-  CHECK_OK(sessio_store_user_remove(st, u2, &k3));
+  CHECK_OK(sessio__store_user_remove(st, u1, &k1));
+  CHECK_OK(sessio__store_user_remove(st, u2, &k2));
+  CHECK_OK(sessio__store_user_remove(st, u2, &k3));
 }
 
 static void test_user_add_again_moves_the_expiry(void) {
   const char *u = uname("erin");
   sessio_key k = fresh_key();
-  CHECK_OK(sessio_store_user_add(st, u, &k, NOW + HOUR));
+  CHECK_OK(sessio__store_user_add(st, u, &k, NOW + HOUR));
   check_list(u, NOW + 2 * HOUR, NULL, 0);
-  CHECK_OK(sessio_store_user_add(st, u, &k, NOW + 3 * HOUR)); /* later */
+  CHECK_OK(sessio__store_user_add(st, u, &k, NOW + 3 * HOUR)); /* later */
   check_list(u, NOW + 2 * HOUR, &k, 1);
-  CHECK_OK(sessio_store_user_add(st, u, &k, NOW + HOUR)); /* earlier */
+  CHECK_OK(sessio__store_user_add(st, u, &k, NOW + HOUR)); /* earlier */
   check_list(u, NOW, &k, 1);
   check_list(u, NOW + 2 * HOUR, NULL, 0);
-  CHECK_OK(sessio_store_user_remove(st, u, &k));
+  CHECK_OK(sessio__store_user_remove(st, u, &k));
 }
 
 static void test_user_index_tolerates_stale_pairs(void) {
@@ -511,23 +512,23 @@ static void test_user_index_tolerates_stale_pairs(void) {
   sessio_key gone = fresh_key(), kept = fresh_key();
   create(&gone, NOW + HOUR, NOW);
   create(&kept, NOW + HOUR, NOW);
-  CHECK_OK(sessio_store_user_add(st, u, &gone, NOW + HOUR));
-  CHECK_OK(sessio_store_user_add(st, u, &kept, NOW + HOUR));
+  CHECK_OK(sessio__store_user_add(st, u, &gone, NOW + HOUR));
+  CHECK_OK(sessio__store_user_add(st, u, &kept, NOW + HOUR));
   int removed = 0;
-  CHECK_OK(sessio_store_remove(st, &gone, &removed));
+  CHECK_OK(sessio__store_remove(st, &gone, &removed));
   CHECK_INT(removed, 1);
   sessio_key *keys = NULL;
   size_t n = 0;
-  CHECK_OK(sessio_store_user_list(st, u, NOW, &keys, &n));
+  CHECK_OK(sessio__store_user_list(st, u, NOW, &keys, &n));
   CHECK(key_in(&kept, keys, n));
   CHECK(n <= 2);
   for (size_t i = 0; i < n; i++) { /* repair */
     if (is_live(&keys[i], NOW) == 0)
-      CHECK_OK(sessio_store_user_remove(st, u, &keys[i]));
+      CHECK_OK(sessio__store_user_remove(st, u, &keys[i]));
   }
   free(keys);
   check_list(u, NOW, &kept, 1);
-  CHECK_OK(sessio_store_user_remove(st, u, &kept));
+  CHECK_OK(sessio__store_user_remove(st, u, &kept));
 }
 
 static void test_user_index_handles_many_keys_per_user(void) {
@@ -536,16 +537,16 @@ static void test_user_index_handles_many_keys_per_user(void) {
   static sessio_key k[N];
   for (int i = 0; i < N; i++) {
     k[i] = fresh_key();
-    CHECK_OK(sessio_store_user_add(st, u, &k[i], NOW + HOUR + i));
+    CHECK_OK(sessio__store_user_add(st, u, &k[i], NOW + HOUR + i));
   }
   check_list(u, NOW, k, N);
-  for (int i = 0; i < N; i += 2) CHECK_OK(sessio_store_user_remove(st, u, &k[i]));
+  for (int i = 0; i < N; i += 2) CHECK_OK(sessio__store_user_remove(st, u, &k[i]));
   sessio_key odd[N / 2];
   for (int i = 0; i < N / 2; i++) odd[i] = k[2 * i + 1];
   check_list(u, NOW, odd, N / 2);
   /* Half of the odd ones have expired at NOW + HOUR + N / 2. */
   check_list(u, NOW + HOUR + N / 2, odd + N / 4, N / 4);
-  for (int i = 1; i < N; i += 2) CHECK_OK(sessio_store_user_remove(st, u, &k[i]));
+  for (int i = 1; i < N; i += 2) CHECK_OK(sessio__store_user_remove(st, u, &k[i]));
   check_list(u, NOW, NULL, 0);
 }
 
@@ -576,10 +577,10 @@ static void test_iterate_sees_live_records_only(void) {
     k[i] = fresh_key();
     sessio_record r = rec_of("it", 2, NULL, NOW, i < 3 ? T + HOUR : T);
     uint64_t v;
-    CHECK_OK(sessio_store_save(st, &k[i], &r, 0, NOW, &v));
+    CHECK_OK(sessio__store_save(st, &k[i], &r, 0, NOW, &v));
   }
   struct iter_ctx c = {k, 5, {0}, 0};
-  sessio_err rc = sessio_store_iterate(st, T, iter_cb, &c);
+  sessio_err rc = sessio__store_iterate(st, T, iter_cb, &c);
   if (rc == SESSIO_ENOTSUP) return; /* optional method */
   CHECK_OK(rc);
   for (int i = 0; i < 3; i++) CHECK_INT(c.seen[i], 1);
@@ -587,7 +588,7 @@ static void test_iterate_sees_live_records_only(void) {
   CHECK_INT(c.bad_blob, 0);
   for (int i = 0; i < 5; i++) {
     int r;
-    CHECK_OK(sessio_store_remove(st, &k[i], &r));
+    CHECK_OK(sessio__store_remove(st, &k[i], &r));
   }
 }
 
@@ -602,40 +603,40 @@ static void test_iterate_stops_when_the_callback_says_so(void) {
   sessio_key k[3] = {fresh_key(), fresh_key(), fresh_key()};
   for (int i = 0; i < 3; i++) create(&k[i], NOW + HOUR, NOW);
   int calls = 0;
-  sessio_err rc = sessio_store_iterate(st, NOW, stop_cb, &calls);
+  sessio_err rc = sessio__store_iterate(st, NOW, stop_cb, &calls);
   if (rc == SESSIO_ENOTSUP) return;
   CHECK_OK(rc);
   CHECK_INT(calls, 1);
 }
 
 static void test_stats_count_sessions_and_expiry(void) {
-  sessio_store_stats s0, s1, s2, s3;
-  sessio_err rc = sessio_store_stats_get(st, &s0);
+  struct sessio_store_stats s0, s1, s2, s3;
+  sessio_err rc = sessio_store_stats(st, &s0);
   if (rc == SESSIO_ENOTSUP) return;
   CHECK_OK(rc);
   if (shared_store && strncmp(url, "redis", 5) == 0) return; /* others' keys */
   const int64_t T = NOW + 4 * HOUR;
   (void)gc_pass(T, 1000, NULL); /* nothing dead at T is left over */
-  CHECK_OK(sessio_store_stats_get(st, &s0));
+  CHECK_OK(sessio_store_stats(st, &s0));
   sessio_key k[5];
   for (int i = 0; i < 5; i++) {
     k[i] = fresh_key();
     create(&k[i], i < 2 ? T : T + HOUR, NOW);
   }
-  CHECK_OK(sessio_store_stats_get(st, &s1));
+  CHECK_OK(sessio_store_stats(st, &s1));
   if (s1.sessions != 0) CHECK_INT(s1.sessions, s0.sessions + 5);
   if (s1.bytes != 0) CHECK(s1.bytes > s0.bytes);
   int removed = 0;
-  CHECK_OK(sessio_store_remove(st, &k[4], &removed));
-  CHECK_OK(sessio_store_stats_get(st, &s2));
+  CHECK_OK(sessio__store_remove(st, &k[4], &removed));
+  CHECK_OK(sessio_store_stats(st, &s2));
   if (s2.sessions != 0) CHECK_INT(s2.sessions, s0.sessions + 4);
   CHECK_INT(gc_pass(T, 1000, NULL), 2);
-  CHECK_OK(sessio_store_stats_get(st, &s3));
+  CHECK_OK(sessio_store_stats(st, &s3));
   if (s3.sessions != 0 || s2.sessions != 0)
     CHECK_INT(s3.sessions, s0.sessions + 2);
   if (s3.expired != 0) CHECK_INT(s3.expired, s0.expired + 2);
   CHECK_INT(s3.evicted, s0.evicted);
-  for (int i = 2; i < 4; i++) CHECK_OK(sessio_store_remove(st, &k[i], &removed));
+  for (int i = 2; i < 4; i++) CHECK_OK(sessio__store_remove(st, &k[i], &removed));
 }
 
 /* ---- concurrency --------------------------------------------------------- */
@@ -656,7 +657,7 @@ static sessio_err cas_increment(sessio_store *s, const sessio_key *k,
   for (int tries = 0; tries < 1000000; tries++) {
     sessio_record r;
     int found = 0;
-    sessio_err rc = sessio_store_load(s, k, NOW, &r, &found);
+    sessio_err rc = sessio__store_load(s, k, NOW, &r, &found);
     if (rc != SESSIO_OK) return rc;
     if (!found || r.blob_len != 8) {
       sessio_record_clear(&r);
@@ -666,7 +667,7 @@ static sessio_err cas_increment(sessio_store *s, const sessio_key *k,
     memcpy(&n, r.blob, 8);
     n++;
     memcpy(r.blob, &n, 8);
-    rc = sessio_store_save(s, k, &r, r.version, NOW, &v);
+    rc = sessio__store_save(s, k, &r, r.version, NOW, &v);
     sessio_record_clear(&r);
     if (rc == SESSIO_OK) return SESSIO_OK;
     if (rc != SESSIO_ECONFLICT) return rc;
@@ -692,7 +693,7 @@ static uint64_t counter_of(const sessio_key *k) {
   sessio_record r;
   int found = 0;
   uint64_t n = 0;
-  CHECK_OK(sessio_store_load(st, k, NOW, &r, &found));
+  CHECK_OK(sessio__store_load(st, k, NOW, &r, &found));
   CHECK_INT(found, 1);
   CHECK_INT(r.blob_len, 8);
   if (found && r.blob_len == 8) memcpy(&n, r.blob, 8);
@@ -704,7 +705,7 @@ static void test_concurrent_compare_and_set_loses_no_increment(void) {
   sessio_key k = fresh_key();
   uint64_t zero = 0, v;
   sessio_record r = rec_of(&zero, 8, NULL, NOW, NOW + HOUR);
-  CHECK_OK(sessio_store_save(st, &k, &r, 0, NOW, &v));
+  CHECK_OK(sessio__store_save(st, &k, &r, 0, NOW, &v));
   pthread_t th[THREADS];
   struct cas_ctx c[THREADS];
   uint64_t conflicts = 0;
@@ -737,27 +738,27 @@ static void *disjoint_thread(void *arg) {
     k[i] = fresh_key();
     int len = snprintf(blob, sizeof blob, "rec-%d", i);
     sessio_record r = rec_of(blob, (size_t)len, NULL, NOW, NOW + HOUR);
-    sessio_err rc = sessio_store_save(st, &k[i], &r, 0, NOW, &ver[i]);
+    sessio_err rc = sessio__store_save(st, &k[i], &r, 0, NOW, &ver[i]);
     if (rc != SESSIO_OK) c->err = rc;
   }
   for (int i = 0; i < N; i++) {
     int len = snprintf(blob, sizeof blob, "upd-%d", i);
     sessio_record r = rec_of(blob, (size_t)len, NULL, NOW, NOW + HOUR);
     uint64_t v;
-    sessio_err rc = sessio_store_save(st, &k[i], &r, ver[i], NOW, &v);
+    sessio_err rc = sessio__store_save(st, &k[i], &r, ver[i], NOW, &v);
     if (rc != SESSIO_OK) c->err = rc;
   }
   for (int i = 0; i < N; i++) {
     sessio_record r;
     int found = 0;
     int len = snprintf(blob, sizeof blob, "upd-%d", i);
-    sessio_err rc = sessio_store_load(st, &k[i], NOW, &r, &found);
+    sessio_err rc = sessio__store_load(st, &k[i], NOW, &r, &found);
     if (rc != SESSIO_OK) c->err = rc;
     if (!found || r.blob_len != (size_t)len || memcmp(r.blob, blob, len) != 0)
       c->failures++;
     sessio_record_clear(&r);
     int removed = 0;
-    rc = sessio_store_remove(st, &k[i], &removed);
+    rc = sessio__store_remove(st, &k[i], &removed);
     if (rc != SESSIO_OK) c->err = rc;
     if (!removed) c->failures++;
   }
@@ -786,7 +787,7 @@ static void test_processes_compare_and_set_loses_no_increment(void) {
   sessio_key k = fresh_key();
   uint64_t zero = 0, v;
   sessio_record r = rec_of(&zero, 8, NULL, NOW, NOW + HOUR);
-  CHECK_OK(sessio_store_save(st, &k, &r, 0, NOW, &v));
+  CHECK_OK(sessio__store_save(st, &k, &r, 0, NOW, &v));
   fflush(NULL);
   pid_t pid[CHILDREN];
   for (int i = 0; i < CHILDREN; i++) {

@@ -13,7 +13,7 @@
  *    user's session list and the count of live records, and sent no cookie;
  *  - a request that committed shows exactly its new state (the model of
  *    the operations that returned OK), old IDs dead where they must be;
- *  - always: sessio_user_sessions lists exactly the live sessions of the
+ *  - always: sessio_manager_user_sessions lists exactly the live sessions of the
  *    user, and the store holds no record nobody can reach;
  *  - nothing leaks (failalloc's live-block count, then LeakSanitizer).
  */
@@ -26,6 +26,7 @@
 #include "harness.h"
 #include "sessio.h"
 #include "sessio/store.h"
+#include "store/store_internal.h" /* the record-level dispatch wrappers */
 
 int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
 
@@ -117,7 +118,7 @@ static void world_close(world *w) {
 /* The cookie a Set-Cookie value sets, added to the world's; -1 when none
  * or a deletion. */
 static int keep_cookie(world *w, const sessio *s) {
-  const char *sc = sessio_set_cookie(s);
+  const char *sc = sessio_cookie_header(s);
   if (sc == NULL || strstr(sc, "Max-Age=0") != NULL) return -1;
   if (w->nck == NCK) abort();
   snprintf(w->ck[w->nck], sizeof w->ck[0], "%.*s", (int)strcspn(sc, ";"), sc);
@@ -212,7 +213,7 @@ static void take(world *w, int64_t now, snap *sn) {
     dump_cookie(w, i, now, sn->dump[i], sn->handle[i]);
   sessio_session_info *v = NULL;
   size_t n = 0;
-  if (sessio_user_sessions(w->m, "alice", now, &v, &n) != SESSIO_OK) abort();
+  if (sessio_manager_user_sessions(w->m, "alice", now, &v, &n) != SESSIO_OK) abort();
   const char *hs[NCK * 2];
   for (size_t i = 0; i < n && i < NCK * 2; i++) hs[i] = v[i].handle;
   qsort(hs, n, sizeof hs[0], cmp_str);
@@ -221,7 +222,7 @@ static void take(world *w, int64_t now, snap *sn) {
     strcat(sn->list, ",");
   }
   free(v);
-  if (sessio_store_iterate(w->st, now, live_cb, &sn->live) != SESSIO_OK)
+  if (sessio__store_iterate(w->st, now, live_cb, &sn->live) != SESSIO_OK)
     abort();
 }
 
@@ -397,7 +398,7 @@ static int run(enum scen sc, failalloc_mode mode, long n) {
     int removed = 0;
     if (!sessio__id_decode(w.ck[target] + 4, SESSIO_ID_LEN, raw)) abort();
     sessio__key_derive(NULL, 0, raw, &key);
-    if (sessio_store_remove(w.st, &key, &removed) != SESSIO_OK || !removed)
+    if (sessio__store_remove(w.st, &key, &removed) != SESSIO_OK || !removed)
       abort();
   }
   take(&w, now, &before);
@@ -419,7 +420,7 @@ static int run(enum scen sc, failalloc_mode mode, long n) {
     if (!ok(sessio_begin(w.m, h, target >= 0, 0, now, &s), "sessio_begin"))
       break;
     if (sc == S_CREATE) {
-      ok(sessio_set_info(s, "agent"), "sessio_set_info"); /* no data */
+      ok(sessio_set_label(s, "agent"), "sessio_set_label"); /* no data */
       DATA_CALL(s, &mo, sessio_incr(s, "cart.A1", 2, NULL),
                 m_incr(&mo, "cart.A1", 2));
       DATA_CALL(s, &mo, sessio_set_str(s, "theme", "dark"),
@@ -479,8 +480,8 @@ static int run(enum scen sc, failalloc_mode mode, long n) {
     size_t r = 0;
     char keep[SESSIO_HANDLE_LEN + 1];
     snprintf(keep, sizeof keep, "%s", before.handle[2]);
-    done = ok(sessio_user_revoke(w.m, "alice", keep, NULL, now, &r),
-              "sessio_user_revoke");
+    done = ok(sessio_manager_revoke_all(w.m, "alice", keep, now, &r),
+              "sessio_manager_revoke_all");
     if (done) CHECK_INT(r, 2);
     dead[0] = dead[1] = 1;
     break;
@@ -488,8 +489,8 @@ static int run(enum scen sc, failalloc_mode mode, long n) {
   case S_LIST_REPAIRS: {
     sessio_session_info *v = NULL;
     size_t k = 0;
-    done = ok(sessio_user_sessions(w.m, "alice", now, &v, &k),
-              "sessio_user_sessions");
+    done = ok(sessio_manager_user_sessions(w.m, "alice", now, &v, &k),
+              "sessio_manager_user_sessions");
     if (done) CHECK_INT(k, 1);
     free(v);
     break;
@@ -503,7 +504,7 @@ static int run(enum scen sc, failalloc_mode mode, long n) {
   /* The outcome, allocation working. */
   int newc = -1;
   if (s && done) newc = keep_cookie(&w, s);
-  if (s && !done) CHECK(sessio_set_cookie(s) == NULL);
+  if (s && !done) CHECK(sessio_cookie_header(s) == NULL);
   sessio_free(s);
   take(&w, now, &after);
   check_consistent(&w, &after, done ? moved : 0, cur_scen);

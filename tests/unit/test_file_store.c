@@ -24,6 +24,7 @@
 #include "harness.h"
 #include "sessio.h"
 #include "sessio/store.h"
+#include "store/store_internal.h" /* the record-level dispatch wrappers */
 #include "store_util.h"
 
 #define T0 1700000000000LL /* an arbitrary "now" in ms */
@@ -57,7 +58,7 @@ static uint64_t put(sessio_store *st, const sessio_key *k, const char *blob,
 static sessio_err get(sessio_store *st, const sessio_key *k, int *found,
                       char *buf, size_t cap) {
   sessio_record r;
-  sessio_err rc = sessio_store_load(st, k, T0, &r, found);
+  sessio_err rc = sessio__store_load(st, k, T0, &r, found);
   buf[0] = '\0';
   if (rc == SESSIO_OK && *found)
     snprintf(buf, cap, "%.*s", (int)r.blob_len, (const char *)r.blob);
@@ -101,7 +102,7 @@ static void test_files_are_0600_and_folders_0700(void) {
   sessio_store *st = open_store();
   sessio_key k = mk(1);
   put(st, &k, "secret", 0, T0 + HOUR);
-  CHECK_OK(sessio_store_user_add(st, "alice", &k, T0 + HOUR));
+  CHECK_OK(sessio__store_user_add(st, "alice", &k, T0 + HOUR));
   char path[256];
   struct stat sb;
   rec_path(&k, path, sizeof path);
@@ -185,7 +186,7 @@ static void test_corrupted_record_is_detected(void) {
     memset(&r, 0, sizeof r);
     r.expires_at = T0 + HOUR;
     uint64_t v;
-    CHECK_ERR(sessio_store_save(st, &k, &r, 1, T0, &v), SESSIO_ECORRUPT);
+    CHECK_ERR(sessio__store_save(st, &k, &r, 1, T0, &v), SESSIO_ECORRUPT);
   }
   sessio_store_close(st);
 }
@@ -293,7 +294,7 @@ static void test_symlinked_bucket_folder_is_not_followed(void) {
   memset(&r, 0, sizeof r);
   r.expires_at = T0 + HOUR;
   uint64_t v;
-  CHECK(sessio_store_save(st, &k, &r, 1, T0, &v) != SESSIO_OK);
+  CHECK(sessio__store_save(st, &k, &r, 1, T0, &v) != SESSIO_OK);
   DIR *d = opendir(elsewhere);
   int n = 0;
   struct dirent *de;
@@ -357,7 +358,7 @@ static void test_remove_leaves_no_previous_version_on_disk(void) {
   rec_path(&k, path, sizeof path);
   *strrchr(path, '/') = '\0';
   int removed = 0;
-  CHECK_OK(sessio_store_remove(st, &k, &removed));
+  CHECK_OK(sessio__store_remove(st, &k, &removed));
   CHECK_INT(removed, 1);
   DIR *d = opendir(path);
   int n = 0;
@@ -444,14 +445,14 @@ static void test_user_index_is_shared_between_handles(void) {
   fresh_dir();
   sessio_store *a = open_store(), *b = open_store();
   sessio_key k1 = mk(70), k2 = mk(71);
-  CHECK_OK(sessio_store_user_add(a, "bob", &k1, T0 + HOUR));
-  CHECK_OK(sessio_store_user_add(b, "bob", &k2, T0 + 10));
+  CHECK_OK(sessio__store_user_add(a, "bob", &k1, T0 + HOUR));
+  CHECK_OK(sessio__store_user_add(b, "bob", &k2, T0 + 10));
   sessio_key *keys = NULL;
   size_t n = 0;
-  CHECK_OK(sessio_store_user_list(b, "bob", T0, &keys, &n));
+  CHECK_OK(sessio__store_user_list(b, "bob", T0, &keys, &n));
   CHECK_INT(n, 2);
   free(keys);
-  CHECK_OK(sessio_store_user_list(a, "bob", T0 + 100, &keys, &n));
+  CHECK_OK(sessio__store_user_list(a, "bob", T0 + 100, &keys, &n));
   CHECK_INT(n, 1);
   if (n == 1) CHECK(memcmp(keys[0].b, k1.b, 32) == 0);
   free(keys);
@@ -460,14 +461,14 @@ static void test_user_index_is_shared_between_handles(void) {
   size_t removed;
   while (!done) CHECK_OK(sessio_store_gc(b, T0 + 100, 50, &removed, &done));
   CHECK_INT(store_util_user_count(a, "bob", T0), 1);
-  CHECK_OK(sessio_store_user_remove(a, "bob", &k1));
-  CHECK_OK(sessio_store_user_list(b, "bob", T0, &keys, &n));
+  CHECK_OK(sessio__store_user_remove(a, "bob", &k1));
+  CHECK_OK(sessio__store_user_list(b, "bob", T0, &keys, &n));
   CHECK_INT(n, 0);
   CHECK(keys == NULL);
   /* The emptied user folder goes at the next pass; add still works. */
   done = 0;
   while (!done) CHECK_OK(sessio_store_gc(b, T0, 50, &removed, &done));
-  CHECK_OK(sessio_store_user_add(a, "bob", &k2, T0 + HOUR));
+  CHECK_OK(sessio__store_user_add(a, "bob", &k2, T0 + HOUR));
   CHECK_INT(store_util_user_count(b, "bob", T0), 1);
   sessio_store_close(a);
   sessio_store_close(b);
@@ -483,8 +484,8 @@ static void test_gc_of_a_dead_record_drops_its_index_entry(void) {
   r.expires_at = T0 + 10;
   snprintf(r.user, sizeof r.user, "carol");
   uint64_t v;
-  CHECK_OK(sessio_store_save(st, &k, &r, 0, T0, &v));
-  CHECK_OK(sessio_store_user_add(st, "carol", &k, T0 + HOUR));
+  CHECK_OK(sessio__store_save(st, &k, &r, 0, T0, &v));
+  CHECK_OK(sessio__store_user_add(st, "carol", &k, T0 + HOUR));
   int done = 0;
   size_t removed = 0, total = 0;
   while (!done) {
@@ -556,7 +557,7 @@ static void *torn_reader(void *arg) {
   while (!atomic_load(&c->stop)) {
     sessio_record r;
     int found = 0;
-    sessio_err rc = sessio_store_load(c->st, &c->key, T0, &r, &found);
+    sessio_err rc = sessio__store_load(c->st, &c->key, T0, &r, &found);
     if (rc == SESSIO_ECORRUPT) c->corrupt++;
     else if (rc != SESSIO_OK) c->errors++;
     else if (!found) c->missing++;

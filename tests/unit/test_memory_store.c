@@ -14,6 +14,7 @@
 #include "harness.h"
 #include "sessio.h"
 #include "sessio/store.h"
+#include "store/store_internal.h" /* the record-level dispatch wrappers */
 #include "store_util.h"
 
 #define T0 1700000000000LL /* an arbitrary "now" in ms */
@@ -36,7 +37,7 @@ static sessio_err put(sessio_store *st, uint32_t i, int64_t exp,
   r.blob = blob;
   r.blob_len = blob_len;
   sessio_key k = mk(i);
-  sessio_err rc = sessio_store_save(st, &k, &r, 0, T0, &v);
+  sessio_err rc = sessio__store_save(st, &k, &r, 0, T0, &v);
   if (ver) *ver = v;
   return rc;
 }
@@ -45,7 +46,7 @@ static int present(sessio_store *st, uint32_t i, int64_t now) {
   sessio_record r;
   int found = 0;
   sessio_key k = mk(i);
-  if (sessio_store_load(st, &k, now, &r, &found) != SESSIO_OK) return -1;
+  if (sessio__store_load(st, &k, now, &r, &found) != SESSIO_OK) return -1;
   sessio_record_clear(&r);
   return found;
 }
@@ -76,7 +77,7 @@ static void test_url_parameters_are_checked(void) {
 }
 
 static void test_full_store_evicts_soonest_to_expire(void) {
-  sessio_store_stats s;
+  struct sessio_store_stats s;
   /* One shard: the sample of 16 sees every record. */
   sessio_store *st = store_util_open("memory:?max_sessions=4&shards=1");
   if (!st) return;
@@ -90,20 +91,20 @@ static void test_full_store_evicts_soonest_to_expire(void) {
   CHECK_INT(present(st, 3, T0), 1);
   CHECK_INT(present(st, 4, T0), 1);
   CHECK_INT(present(st, 5, T0), 1);
-  CHECK_OK(sessio_store_stats_get(st, &s));
+  CHECK_OK(sessio_store_stats(st, &s));
   CHECK_INT(s.sessions, 4);
   CHECK_INT(s.evicted, 1);
   CHECK_INT(s.expired, 0);
   /* Next to go: record 1 (5 h). */
   CHECK_OK(put(st, 6, T0 + 6 * HOUR, 10, NULL));
   CHECK_INT(present(st, 1, T0), 0);
-  CHECK_OK(sessio_store_stats_get(st, &s));
+  CHECK_OK(sessio_store_stats(st, &s));
   CHECK_INT(s.evicted, 2);
   sessio_store_close(st);
 }
 
 static void test_full_store_reclaims_dead_before_evicting(void) {
-  sessio_store_stats s;
+  struct sessio_store_stats s;
   sessio_store *st = store_util_open("memory:?max_sessions=3&shards=1");
   if (!st) return;
   CHECK_OK(put(st, 1, T0 + 1, 10, NULL)); /* dead from T0 + 1 on */
@@ -115,11 +116,11 @@ static void test_full_store_reclaims_dead_before_evicting(void) {
   memset(&r, 0, sizeof r);
   r.expires_at = T0 + HOUR;
   sessio_key k4 = mk(4);
-  CHECK_OK(sessio_store_save(st, &k4, &r, 0, T0 + 2, &v));
+  CHECK_OK(sessio__store_save(st, &k4, &r, 0, T0 + 2, &v));
   CHECK_INT(present(st, 2, T0 + 2), 1);
   CHECK_INT(present(st, 3, T0 + 2), 1);
   CHECK_INT(present(st, 4, T0 + 2), 1);
-  CHECK_OK(sessio_store_stats_get(st, &s));
+  CHECK_OK(sessio_store_stats(st, &s));
   CHECK_INT(s.evicted, 0);
   CHECK_INT(s.expired, 1);
   CHECK_INT(s.sessions, 3);
@@ -127,12 +128,12 @@ static void test_full_store_reclaims_dead_before_evicting(void) {
 }
 
 static void test_eviction_reaches_other_shards(void) {
-  sessio_store_stats s;
+  struct sessio_store_stats s;
   sessio_store *st = store_util_open("memory:?max_sessions=8&shards=64");
   if (!st) return;
   for (uint32_t i = 0; i < 100; i++)
     CHECK_OK(put(st, i, T0 + HOUR + i, 10, NULL));
-  CHECK_OK(sessio_store_stats_get(st, &s));
+  CHECK_OK(sessio_store_stats(st, &s));
   CHECK_INT(s.sessions, 8);
   CHECK_INT(s.evicted, 92);
   /* The newest record always got in. */
@@ -141,10 +142,10 @@ static void test_eviction_reaches_other_shards(void) {
 }
 
 static void test_blob_larger_than_max_bytes_is_efull(void) {
-  sessio_store_stats s;
+  struct sessio_store_stats s;
   sessio_store *st = store_util_open("memory:?max_bytes=60000&shards=1");
   if (!st) return;
-  CHECK_OK(sessio_store_stats_get(st, &s));
+  CHECK_OK(sessio_store_stats(st, &s));
   uint64_t base = s.bytes;
   CHECK(base < 60000);
   /* A record that cannot fit even in an empty store. */
@@ -156,11 +157,11 @@ static void test_blob_larger_than_max_bytes_is_efull(void) {
   r.blob = big;
   r.blob_len = 70000;
   sessio_key k = mk(1);
-  CHECK_ERR(sessio_store_save(st, &k, &r, 0, T0, &v), SESSIO_EFULL);
+  CHECK_ERR(sessio__store_save(st, &k, &r, 0, T0, &v), SESSIO_EFULL);
   CHECK_INT(present(st, 1, T0), 0);
   /* Filling with 4 KiB records keeps bytes under the bound by evicting. */
   for (uint32_t i = 10; i < 40; i++) CHECK_OK(put(st, i, T0 + HOUR, 4000, NULL));
-  CHECK_OK(sessio_store_stats_get(st, &s));
+  CHECK_OK(sessio_store_stats(st, &s));
   CHECK(s.bytes <= 60000);
   CHECK(s.evicted > 0);
   CHECK_INT(s.evicted + s.sessions, 30);
@@ -173,90 +174,90 @@ static void test_efull_when_nothing_can_be_evicted(void) {
    * evict for a record that does not fit. */
   sessio_store *st = store_util_open("memory:?max_bytes=40000&shards=1");
   if (!st) return;
-  sessio_store_stats s;
-  CHECK_OK(sessio_store_stats_get(st, &s));
+  struct sessio_store_stats s;
+  CHECK_OK(sessio_store_stats(st, &s));
   size_t room = (size_t)(40000 - s.bytes);
   CHECK_ERR(put(st, 1, T0 + HOUR, room, NULL), SESSIO_EFULL);
-  CHECK_OK(sessio_store_stats_get(st, &s));
+  CHECK_OK(sessio_store_stats(st, &s));
   CHECK_INT(s.sessions, 0);
   CHECK_INT(s.evicted, 0);
   sessio_store_close(st);
 }
 
 static void test_bytes_follow_blob_sizes(void) {
-  sessio_store_stats s0, s1, s2;
+  struct sessio_store_stats s0, s1, s2;
   sessio_store *st = store_util_open("memory:?shards=1");
   if (!st) return;
-  CHECK_OK(sessio_store_stats_get(st, &s0));
+  CHECK_OK(sessio_store_stats(st, &s0));
   CHECK_OK(put(st, 1, T0 + HOUR, 1000, NULL));
-  CHECK_OK(sessio_store_stats_get(st, &s1));
+  CHECK_OK(sessio_store_stats(st, &s1));
   uint64_t d = s1.bytes - s0.bytes;
   /* The blob plus under 150 bytes of overhead (no table growth yet). */
   CHECK(d >= 1000);
   CHECK(d < 1000 + 150);
   int removed = 0;
   sessio_key k = mk(1);
-  CHECK_OK(sessio_store_remove(st, &k, &removed));
+  CHECK_OK(sessio__store_remove(st, &k, &removed));
   CHECK_INT(removed, 1);
-  CHECK_OK(sessio_store_stats_get(st, &s2));
+  CHECK_OK(sessio_store_stats(st, &s2));
   CHECK_INT(s2.bytes, s0.bytes);
   CHECK_INT(s2.sessions, 0);
   sessio_store_close(st);
 }
 
 static void test_user_names_are_freed_with_their_last_reference(void) {
-  sessio_store_stats s0, s1, s2;
+  struct sessio_store_stats s0, s1, s2;
   sessio_store *st = store_util_open("memory:?shards=1");
   if (!st) return;
-  CHECK_OK(sessio_store_stats_get(st, &s0));
+  CHECK_OK(sessio_store_stats(st, &s0));
   sessio_record r;
   uint64_t v;
   memset(&r, 0, sizeof r);
   r.expires_at = T0 + HOUR;
   strcpy(r.user, "alice@example.com");
   sessio_key k1 = mk(1), k2 = mk(2);
-  CHECK_OK(sessio_store_save(st, &k1, &r, 0, T0, &v));
-  CHECK_OK(sessio_store_save(st, &k2, &r, 0, T0, &v));
-  CHECK_OK(sessio_store_user_add(st, "alice@example.com", &k1, T0 + HOUR));
-  CHECK_OK(sessio_store_user_add(st, "alice@example.com", &k2, T0 + HOUR));
-  CHECK_OK(sessio_store_stats_get(st, &s1));
+  CHECK_OK(sessio__store_save(st, &k1, &r, 0, T0, &v));
+  CHECK_OK(sessio__store_save(st, &k2, &r, 0, T0, &v));
+  CHECK_OK(sessio__store_user_add(st, "alice@example.com", &k1, T0 + HOUR));
+  CHECK_OK(sessio__store_user_add(st, "alice@example.com", &k2, T0 + HOUR));
+  CHECK_OK(sessio_store_stats(st, &s1));
   CHECK(s1.bytes > s0.bytes);
   int removed;
-  CHECK_OK(sessio_store_remove(st, &k1, &removed));
-  CHECK_OK(sessio_store_user_remove(st, "alice@example.com", &k1));
-  CHECK_OK(sessio_store_user_remove(st, "alice@example.com", &k2));
+  CHECK_OK(sessio__store_remove(st, &k1, &removed));
+  CHECK_OK(sessio__store_user_remove(st, "alice@example.com", &k1));
+  CHECK_OK(sessio__store_user_remove(st, "alice@example.com", &k2));
   /* The record k2 still names the user. */
   sessio_record got;
   int found = 0;
-  CHECK_OK(sessio_store_load(st, &k2, T0, &got, &found));
+  CHECK_OK(sessio__store_load(st, &k2, T0, &got, &found));
   CHECK_INT(found, 1);
   CHECK_STR(got.user, "alice@example.com");
   sessio_record_clear(&got);
-  CHECK_OK(sessio_store_remove(st, &k2, &removed));
-  CHECK_OK(sessio_store_stats_get(st, &s2));
+  CHECK_OK(sessio__store_remove(st, &k2, &removed));
+  CHECK_OK(sessio_store_stats(st, &s2));
   CHECK_INT(s2.bytes, s0.bytes); /* record, user node, key set: all gone */
   sessio_store_close(st);
 }
 
 static void test_gc_drops_expired_user_pairs_of_dead_records(void) {
-  sessio_store_stats s0, s1;
+  struct sessio_store_stats s0, s1;
   sessio_store *st = store_util_open("memory:?shards=1");
   if (!st) return;
-  CHECK_OK(sessio_store_stats_get(st, &s0));
+  CHECK_OK(sessio_store_stats(st, &s0));
   sessio_record r;
   uint64_t v;
   memset(&r, 0, sizeof r);
   r.expires_at = T0 + HOUR;
   strcpy(r.user, "bob");
   sessio_key k = mk(7);
-  CHECK_OK(sessio_store_save(st, &k, &r, 0, T0, &v));
-  CHECK_OK(sessio_store_user_add(st, "bob", &k, T0 + HOUR));
+  CHECK_OK(sessio__store_save(st, &k, &r, 0, T0, &v));
+  CHECK_OK(sessio__store_user_add(st, "bob", &k, T0 + HOUR));
   size_t removed = 0;
   int done = 0;
   for (int i = 0; i < 1000 && !done; i++)
     CHECK_OK(sessio_store_gc(st, T0 + HOUR, 100, &removed, &done));
   CHECK_INT(done, 1);
-  CHECK_OK(sessio_store_stats_get(st, &s1));
+  CHECK_OK(sessio_store_stats(st, &s1));
   CHECK_INT(s1.sessions, 0);
   CHECK_INT(s1.expired, 1);
   CHECK_INT(s1.bytes, s0.bytes);
@@ -299,15 +300,15 @@ static void test_user_key_set_matches_a_model(void) {
     sessio_key k = mk(1000 + i);
     if ((seed >> 32) % 3 != 0) {
       int64_t exp = T0 + 1 + (int64_t)((seed >> 40) % 1000);
-      CHECK_OK(sessio_store_user_add(st, "m", &k, exp));
+      CHECK_OK(sessio__store_user_add(st, "m", &k, exp));
       model[i] = exp;
     } else {
-      CHECK_OK(sessio_store_user_remove(st, "m", &k));
+      CHECK_OK(sessio__store_user_remove(st, "m", &k));
       model[i] = 0;
     }
     sessio_key *keys = NULL;
     size_t n = 0, want = 0;
-    CHECK_OK(sessio_store_user_list(st, "m", T0, &keys, &n));
+    CHECK_OK(sessio__store_user_list(st, "m", T0, &keys, &n));
     for (uint32_t j = 0; j < U; j++) {
       if (model[j] == 0) continue;
       want++;
@@ -324,7 +325,7 @@ static void test_user_key_set_matches_a_model(void) {
   /* Listing after every pair expired empties (and frees) the set. */
   sessio_key *keys = NULL;
   size_t n = 9;
-  CHECK_OK(sessio_store_user_list(st, "m", T0 + 2000, &keys, &n));
+  CHECK_OK(sessio__store_user_list(st, "m", T0 + 2000, &keys, &n));
   CHECK_INT(n, 0);
   CHECK(keys == NULL);
   sessio_store_close(st);
@@ -342,14 +343,14 @@ const char *__asan_default_options(void) {
 static void test_save_out_of_memory_is_enomem_and_stores_nothing(void) {
 #if defined(__SANITIZE_ADDRESS__)
   const size_t len = 128u << 20; /* over the 64 MiB limit above */
-  sessio_store_stats s0, s1;
+  struct sessio_store_stats s0, s1;
   sessio_store *st = store_util_open("memory:");
   if (!st) return;
   /* Untouched anonymous pages: the store fails before reading them. */
   void *big = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   CHECK(big != MAP_FAILED);
   if (big == MAP_FAILED) goto out;
-  CHECK_OK(sessio_store_stats_get(st, &s0));
+  CHECK_OK(sessio_store_stats(st, &s0));
   sessio_record r;
   uint64_t v = 0;
   memset(&r, 0, sizeof r);
@@ -358,9 +359,9 @@ static void test_save_out_of_memory_is_enomem_and_stores_nothing(void) {
   r.blob_len = len;
   strcpy(r.user, "oom");
   sessio_key k = mk(3);
-  CHECK_ERR(sessio_store_save(st, &k, &r, 0, T0, &v), SESSIO_ENOMEM);
+  CHECK_ERR(sessio__store_save(st, &k, &r, 0, T0, &v), SESSIO_ENOMEM);
   CHECK_INT(present(st, 3, T0), 0);
-  CHECK_OK(sessio_store_stats_get(st, &s1));
+  CHECK_OK(sessio_store_stats(st, &s1));
   CHECK_INT(s1.sessions, s0.sessions);
   CHECK_INT(s1.bytes, s0.bytes);
   munmap(big, len);
@@ -413,33 +414,33 @@ static void *stress_thread(void *arg) {
       r.blob = blob;
       r.blob_len = (x >> 8) % sizeof blob;
       if ((x >> 50) & 1) strcpy(r.user, user);
-      rc = sessio_store_save(c->st, &k, &r, 0, now, &v);
+      rc = sessio__store_save(c->st, &k, &r, 0, now, &v);
       if (rc == SESSIO_ECONFLICT) rc = SESSIO_OK;
       break;
     case 2: /* update */
-      rc = sessio_store_load(c->st, &k, now, &r, &found);
+      rc = sessio__store_load(c->st, &k, now, &r, &found);
       if (rc == SESSIO_OK && found) {
         r.expires_at = exp;
-        rc = sessio_store_save(c->st, &k, &r, r.version, now, &v);
+        rc = sessio__store_save(c->st, &k, &r, r.version, now, &v);
         if (rc == SESSIO_ECONFLICT) rc = SESSIO_OK;
       }
       sessio_record_clear(&r);
       break;
     case 3:
-      rc = sessio_store_touch(c->st, &k, now, exp, now, &found);
+      rc = sessio__store_touch(c->st, &k, now, exp, now, &found);
       break;
     case 4:
-      rc = sessio_store_remove(c->st, &k, &found);
+      rc = sessio__store_remove(c->st, &k, &found);
       break;
     case 5:
-      rc = sessio_store_user_add(c->st, user, &k, exp);
+      rc = sessio__store_user_add(c->st, user, &k, exp);
       break;
     case 6: {
       sessio_key *keys = NULL;
       size_t n = 0;
-      rc = sessio_store_user_list(c->st, user, now, &keys, &n);
+      rc = sessio__store_user_list(c->st, user, now, &keys, &n);
       for (size_t j = 0; j < n && j < 2; j++)
-        rc = sessio_store_user_remove(c->st, user, &keys[j]);
+        rc = sessio__store_user_remove(c->st, user, &keys[j]);
       free(keys);
       break;
     }
@@ -475,10 +476,10 @@ static void test_many_threads_on_a_bounded_sharded_store(void) {
     pthread_join(th[i], NULL);
     CHECK_OK(c[i].err);
   }
-  sessio_store_stats s;
+  struct sessio_store_stats s;
   uint64_t held = 0;
-  CHECK_OK(sessio_store_stats_get(st, &s));
-  CHECK_OK(sessio_store_iterate(st, INT64_MIN, count_cb, &held));
+  CHECK_OK(sessio_store_stats(st, &s));
+  CHECK_OK(sessio__store_iterate(st, INT64_MIN, count_cb, &held));
   CHECK_INT(s.sessions, held); /* the counter matches the tables */
   /* The bound is checked with atomic counters: at most one racing create
    * per thread can pass it at the same time. */
@@ -490,9 +491,9 @@ static void test_many_threads_on_a_bounded_sharded_store(void) {
   for (uint32_t i = 0; i < STRESS_KEYS; i++) {
     int removed;
     sessio_key k = mk(i);
-    CHECK_OK(sessio_store_remove(st, &k, &removed));
+    CHECK_OK(sessio__store_remove(st, &k, &removed));
   }
-  CHECK_OK(sessio_store_stats_get(st, &s));
+  CHECK_OK(sessio_store_stats(st, &s));
   CHECK_INT(s.sessions, 0);
   sessio_store_close(st);
 }

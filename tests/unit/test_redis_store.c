@@ -18,8 +18,8 @@
 #include "harness.h"
 #include "redis/redis_proc.h"
 #include "sessio.h"
-#include "sessio/redis.h"
 #include "sessio/store.h"
+#include "store/store_internal.h" /* the record-level dispatch wrappers */
 #include "store/redis_common.h"
 
 #define HOUR 3600000LL
@@ -45,14 +45,14 @@ static sessio_err put(sessio_store *st, const sessio_key *k, uint64_t counter,
   r.blob_len = sizeof counter;
   r.touched_at = now;
   r.expires_at = now + HOUR;
-  return sessio_store_save(st, k, &r, expected, now, ver);
+  return sessio__store_save(st, k, &r, expected, now, ver);
 }
 
 /* Loads 'k': SESSIO_OK with '*found' and the counter in its blob. */
 static sessio_err get(sessio_store *st, const sessio_key *k, int64_t now,
                       int *found, uint64_t *counter, uint64_t *ver) {
   sessio_record r;
-  sessio_err rc = sessio_store_load(st, k, now, &r, found);
+  sessio_err rc = sessio__store_load(st, k, now, &r, found);
   if (rc == SESSIO_OK && *found && r.blob_len == 8) {
     memcpy(counter, r.blob, 8);
     if (ver) *ver = r.version;
@@ -154,7 +154,7 @@ static void test_unreachable_server_at_open_is_unavailable(void) {
   CHECK_ERR(sessio_store_open(url, &st), SESSIO_EUNAVAIL);
   CHECK(st == NULL);
   CHECK(rp_mono_ms() - t0 < 2000);
-  CHECK_ERR(sessio_redis_set_logger(NULL, quiet_log, NULL), SESSIO_EINVAL);
+  CHECK_ERR(sessio_store_set_logger(NULL, quiet_log, NULL, SESSIO_LOG_DEBUG), SESSIO_EINVAL);
 }
 
 /* ---- one server: outage ----------------------------------------------- */
@@ -213,7 +213,7 @@ static void test_outage_gives_unavailable_then_recovers_within_a_second(void) {
   sessio_store *st = NULL;
   CHECK_OK(sessio_store_open(url, &st));
   if (st == NULL) goto done;
-  CHECK_OK(sessio_redis_set_logger(st, count_log, NULL));
+  CHECK_OK(sessio_store_set_logger(st, count_log, NULL, SESSIO_LOG_DEBUG));
   static sessio_key keys[N];
   int64_t now = wall();
   for (int i = 0; i < N; i++) {
@@ -415,7 +415,7 @@ static void test_hung_server_times_out_then_recovers(void) {
   sessio_store *st = R.st;
   pid_t pid = R.pid;
   if (st == NULL) goto done;
-  sessio_redis_set_logger(st, quiet_log, NULL);
+  sessio_store_set_logger(st, quiet_log, NULL, SESSIO_LOG_DEBUG);
   int64_t now = wall();
   sessio_key k = rand_key();
   uint64_t v, c = 0;
@@ -472,7 +472,7 @@ static void test_scripts_survive_a_flushed_script_cache(void) {
   CHECK_INT(c, 2);
   r = rp_command(port, "SCRIPT FLUSH");
   if (r) freeReplyObject(r);
-  CHECK_OK(sessio_store_touch(st, &k, now + 1, now + HOUR, now + 1, &found));
+  CHECK_OK(sessio__store_touch(st, &k, now + 1, now + HOUR, now + 1, &found));
   CHECK_INT(found, 1);
   /* gc pipelines EVALSHA by the remembered digest: after another flush
    * the keys it could not examine are done again one by one. */
@@ -527,21 +527,21 @@ static void test_records_and_user_sets_carry_redis_ttls(void) {
   r.blob_len = 1;
   r.touched_at = now;
   r.expires_at = now + 60000;
-  CHECK_OK(sessio_store_save(st, &k, &r, 0, now, &v));
+  CHECK_OK(sessio__store_save(st, &k, &r, 0, now, &v));
   record_name("ttl", &k, name, sizeof name);
   long long t = pttl(port, name);
   CHECK(t > 55000 && t <= 61000); /* 60 s of life + 1 s of grace */
-  CHECK_OK(sessio_store_touch(st, &k, now + 1000, now + HOUR, now + 1000,
+  CHECK_OK(sessio__store_touch(st, &k, now + 1000, now + HOUR, now + 1000,
                               &found));
   CHECK_INT(found, 1);
   t = pttl(port, name);
   CHECK(t > HOUR - 5000 && t <= HOUR + 1000);
-  CHECK_OK(sessio_store_user_add(st, "carol", &k, now + 2 * HOUR));
+  CHECK_OK(sessio__store_user_add(st, "carol", &k, now + 2 * HOUR));
   t = pttl(port, "ttl:u:{6361726f6c}"); /* hex("carol") */
   CHECK(t > 2 * HOUR - 5000 && t <= 2 * HOUR + 1000);
   /* A later, shorter add does not cut the set's life. */
   sessio_key k2 = rand_key();
-  CHECK_OK(sessio_store_user_add(st, "carol", &k2, now + 60000));
+  CHECK_OK(sessio__store_user_add(st, "carol", &k2, now + 60000));
   CHECK(pttl(port, "ttl:u:{6361726f6c}") > 2 * HOUR - 5000);
 done:
   one_redis_stop(&R);
@@ -749,7 +749,7 @@ static void test_cluster_survives_a_master_failover(void) {
   sessio_store *st = NULL;
   CHECK_OK(sessio_store_open(url, &st));
   if (st == NULL) return;
-  sessio_redis_set_logger(st, quiet_log, NULL);
+  sessio_store_set_logger(st, quiet_log, NULL, SESSIO_LOG_DEBUG);
   int64_t now = wall();
   static sessio_key keys[N];
   static int port_of[N];

@@ -16,6 +16,7 @@
 #include "record.h"
 #include "sessio.h"
 #include "sessio/store.h"
+#include "store/store_internal.h" /* the record-level dispatch wrappers */
 
 #define T0 1700000000000LL /* an arbitrary "now" */
 #define SEC 1000LL
@@ -137,7 +138,7 @@ static sessio *begin(fx *f, const char *cookie, int64_t now) {
  * Set-Cookie value seen (copied into 'sc' when not NULL). */
 static int commit(fx *f, sessio *s, int64_t now, char *sc, size_t cap) {
   sessio_err rc = sessio_commit(s, now);
-  const char *c = sessio_set_cookie(s);
+  const char *c = sessio_cookie_header(s);
   if (sc) snprintf(sc, cap, "%s", c ? c : "");
   if (c) {
     size_t n = strcspn(c, ";");
@@ -167,8 +168,8 @@ static int64_t cart(fx *f, int64_t now) {
 }
 
 static size_t store_sessions(fx *f) {
-  sessio_store_stats st;
-  sessio_store_stats_get(f->st->inner, &st);
+  struct sessio_store_stats st;
+  sessio_store_stats(f->st->inner, &st);
   return (size_t)st.sessions;
 }
 
@@ -186,7 +187,7 @@ static void test_no_data_no_session_no_cookie(void) {
     int64_t v;
     CHECK(!sessio_get_int(s, "cart.A1", &v));
     CHECK_OK(sessio_delete(s, "cart.A1"));
-    CHECK_OK(sessio_set_info(s, "curl/8"));
+    CHECK_OK(sessio_set_label(s, "curl/8"));
     char sc[256];
     CHECK_OK(commit(&f, s, T0, sc, sizeof sc));
     CHECK_STR(sc, "");
@@ -241,7 +242,7 @@ static void test_tls_cookie_is_secure_host_prefixed(void) {
   CHECK_OK(sessio_begin(f.m, NULL, 0, 1, T0, &s));
   CHECK_OK(sessio_set_bool(s, "x", 1));
   CHECK_OK(sessio_commit(s, T0));
-  const char *sc = sessio_set_cookie(s);
+  const char *sc = sessio_cookie_header(s);
   CHECK(sc && strncmp(sc, "__Host-sid=", 11) == 0);
   CHECK(sc && strstr(sc, "; Secure") != NULL);
   CHECK(sc && strstr(sc, "Domain") == NULL);
@@ -319,7 +320,7 @@ static void test_unknown_id_never_adopted(void) {
   int found = 1;
   CHECK(sessio__id_decode(fake, SESSIO_ID_LEN, raw));
   sessio__key_derive(NULL, 0, raw, &key);
-  CHECK_OK(sessio_store_load(f.st->inner, &key, T0, &rec, &found));
+  CHECK_OK(sessio__store_load(f.st->inner, &key, T0, &rec, &found));
   CHECK_INT(found, 0);
   fx_done(&f);
 }
@@ -628,7 +629,7 @@ static void test_rotation_with_grace_window(void) {
   char sc2[256];
   sessio_err rc = sessio_commit(s, t + 30 * SEC - 1);
   CHECK_OK(rc);
-  snprintf(sc2, sizeof sc2, "%s", sessio_set_cookie(s) ? sessio_set_cookie(s) : "");
+  snprintf(sc2, sizeof sc2, "%s", sessio_cookie_header(s) ? sessio_cookie_header(s) : "");
   sessio_free(s);
   CHECK(strncmp(sc2, f.cookie, strlen(f.cookie)) == 0);
   /* After it, the old ID is dead. */
@@ -652,7 +653,7 @@ static void test_user_sessions_list_and_revoke(void) {
     sessio *s = begin(&f, NULL, T0 + i);
     char ua[32];
     snprintf(ua, sizeof ua, "device-%d", i);
-    CHECK_OK(sessio_set_info(s, ua));
+    CHECK_OK(sessio_set_label(s, ua));
     CHECK_OK(sessio_login(s, "alice", 0, T0 + i));
     CHECK_OK(commit(&f, s, T0 + i, NULL, 0));
     snprintf(c[i], sizeof c[i], "%s", f.cookie);
@@ -660,14 +661,14 @@ static void test_user_sessions_list_and_revoke(void) {
   make_session(&f, T0); /* a guest: not listed */
   sessio_session_info *v = NULL;
   size_t n = 0;
-  CHECK_OK(sessio_user_sessions(f.m, "alice", T0 + 10, &v, &n));
+  CHECK_OK(sessio_manager_user_sessions(f.m, "alice", T0 + 10, &v, &n));
   CHECK_INT(n, 3);
   if (n == 3) {
-    CHECK_STR(v[0].info, "device-2"); /* most recent first */
-    CHECK_STR(v[2].info, "device-0");
+    CHECK_STR(v[0].label, "device-2"); /* most recent first */
+    CHECK_STR(v[2].label, "device-0");
   }
   free(v);
-  CHECK_OK(sessio_user_sessions(f.m, "nobody", T0, &v, &n));
+  CHECK_OK(sessio_manager_user_sessions(f.m, "nobody", T0, &v, &n));
   CHECK_INT(n, 0);
   CHECK(v == NULL);
 
@@ -677,7 +678,7 @@ static void test_user_sessions_list_and_revoke(void) {
   snprintf(keep, sizeof keep, "%s", sessio_handle(s));
   sessio_free(s);
   size_t revoked = 0;
-  CHECK_OK(sessio_user_revoke(f.m, "alice", keep, NULL, T0 + 20, &revoked));
+  CHECK_OK(sessio_manager_revoke_all(f.m, "alice", keep, T0 + 20, &revoked));
   CHECK_INT(revoked, 2);
   for (int i = 0; i < 2; i++) {
     s = begin(&f, c[i], T0 + 21);
@@ -688,12 +689,12 @@ static void test_user_sessions_list_and_revoke(void) {
   CHECK_STR(sessio_user(s), "alice");
   sessio_free(s);
   /* A handle of somebody else's session revokes nothing. */
-  CHECK_OK(sessio_user_revoke(f.m, "bob", NULL, keep, T0 + 22, &revoked));
+  CHECK_OK(sessio_manager_revoke_one(f.m, "bob", keep, T0 + 22, &revoked));
   CHECK_INT(revoked, 0);
   /* Revoke exactly one. */
-  CHECK_OK(sessio_user_revoke(f.m, "alice", NULL, keep, T0 + 22, &revoked));
+  CHECK_OK(sessio_manager_revoke_one(f.m, "alice", keep, T0 + 22, &revoked));
   CHECK_INT(revoked, 1);
-  CHECK_OK(sessio_user_sessions(f.m, "alice", T0 + 23, &v, &n));
+  CHECK_OK(sessio_manager_user_sessions(f.m, "alice", T0 + 23, &v, &n));
   CHECK_INT(n, 0);
   free(v);
   fx_done(&f);
@@ -821,12 +822,12 @@ static void test_corrupted_record_is_no_session(void) {
   sessio__key_derive(NULL, 0, raw, &key);
   sessio_record rec;
   int found;
-  CHECK_OK(sessio_store_load(f.st->inner, &key, T0, &rec, &found));
+  CHECK_OK(sessio__store_load(f.st->inner, &key, T0, &rec, &found));
   CHECK(found);
   for (size_t pos = 0; found && pos < rec.blob_len; pos += 7) {
     uint64_t v;
     rec.blob[pos] ^= 0x5a;
-    CHECK_OK(sessio_store_save(f.st->inner, &key, &rec, rec.version, T0, &v));
+    CHECK_OK(sessio__store_save(f.st->inner, &key, &rec, rec.version, T0, &v));
     rec.version = v;
     s = begin(&f, f.cookie, T0 + 1);
     CHECK(!sessio_exists(s));
@@ -854,7 +855,7 @@ static void test_stored_idle_ms_int64_max_does_not_overflow(void) {
   uint64_t v;
   CHECK(sessio__id_decode(f.cookie + 4, SESSIO_ID_LEN, raw));
   sessio__keys_derive(NULL, 0, raw, &key, seal);
-  CHECK_OK(sessio_store_load(f.st->inner, &key, T0, &rec, &found));
+  CHECK_OK(sessio__store_load(f.st->inner, &key, T0, &rec, &found));
   CHECK(found);
   CHECK(sessio__record_meta(rec.blob, rec.blob_len, &meta, &hdr));
   CHECK(sessio__record_open(rec.blob, rec.blob_len, hdr, rec.user, seal, &pt) == 1);
@@ -863,7 +864,7 @@ static void test_stored_idle_ms_int64_max_does_not_overflow(void) {
   sessio_record_clear(&rec);
   rec.blob = blob.data;
   rec.blob_len = blob.len;
-  CHECK_OK(sessio_store_save(f.st->inner, &key, &rec, rec.version, T0, &v));
+  CHECK_OK(sessio__store_save(f.st->inner, &key, &rec, rec.version, T0, &v));
   /* Still the live session it was (before the fix: UBSan's overflow). */
   CHECK_INT(cart(&f, T0 + 1), 1);
   sessio__buf_free(&pt);
@@ -887,7 +888,7 @@ static void test_store_down_is_an_error(void) {
   CHECK_OK(sessio_incr(s, "cart.A1", 1, NULL));
   f.st->down = 1;
   CHECK_ERR(sessio_commit(s, T0), SESSIO_EUNAVAIL);
-  CHECK(sessio_set_cookie(s) == NULL);
+  CHECK(sessio_cookie_header(s) == NULL);
   sessio_free(s);
   f.st->down = 0;
   CHECK_INT(cart(&f, T0 + 1), 1);
@@ -962,7 +963,7 @@ static void *incr_thread(void *arg) {
     snprintf(key, sizeof key, "k%d", t->id);
     if (sessio_incr(s, "cart.A1", 1, NULL) != SESSIO_OK ||
         (i == 0 && sessio_set_int(s, key, t->id) != SESSIO_OK) ||
-        sessio_commit(s, T0 + 1) != SESSIO_OK || sessio_set_cookie(s) != NULL)
+        sessio_commit(s, T0 + 1) != SESSIO_OK || sessio_cookie_header(s) != NULL)
       t->errors++;
     sessio_free(s);
   }

@@ -23,6 +23,7 @@
 #include "harness.h"
 #include "sessio.h"
 #include "sessio/store.h"
+#include "store/store_internal.h" /* the record-level dispatch wrappers */
 #include "store_util.h"
 
 #define T0 1700000000000LL
@@ -158,13 +159,13 @@ static void test_row_of_the_wrong_shape_is_corrupt(void) {
             SQLITE_OK);
   sessio_record r;
   int found = 9;
-  CHECK_ERR(sessio_store_load(st, &k, T0, &r, &found), SESSIO_ECORRUPT);
+  CHECK_ERR(sessio__store_load(st, &k, T0, &r, &found), SESSIO_ECORRUPT);
   CHECK_INT(found, 0);
   CHECK(r.blob == NULL);
   /* The store still works for other keys. */
   sessio_key k2 = mk(3);
   put(st, &k2, "other", 0, T0 + HOUR);
-  CHECK_OK(sessio_store_load(st, &k2, T0, &r, &found));
+  CHECK_OK(sessio__store_load(st, &k2, T0, &r, &found));
   CHECK_INT(found, 1);
   sessio_record_clear(&r);
   sessio_store_close(st);
@@ -205,7 +206,7 @@ static void test_damaged_database_file_is_an_error_not_a_crash(void) {
     sessio_key k = mk(100 + i);
     sessio_record r;
     int found = 0;
-    rc = sessio_store_load(st, &k, T0, &r, &found);
+    rc = sessio__store_load(st, &k, T0, &r, &found);
     if (rc != SESSIO_OK) {
       errors++;
       CHECK(rc == SESSIO_ECORRUPT || rc == SESSIO_EIO);
@@ -236,15 +237,15 @@ static void test_held_write_lock_is_unavailable_then_recovers(void) {
   r.blob_len = 5;
   r.expires_at = T0 + HOUR;
   uint64_t nv = 0;
-  CHECK_ERR(sessio_store_save(st, &k, &r, v, T0, &nv), SESSIO_EUNAVAIL);
+  CHECK_ERR(sessio__store_save(st, &k, &r, v, T0, &nv), SESSIO_EUNAVAIL);
   int found = 0;
   sessio_record got;
-  CHECK_OK(sessio_store_load(st, &k, T0, &got, &found));
+  CHECK_OK(sessio__store_load(st, &k, T0, &got, &found));
   CHECK_INT(found, 1);
   sessio_record_clear(&got);
   CHECK_INT(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
   sqlite3_close(db);
-  CHECK_OK(sessio_store_save(st, &k, &r, v, T0, &nv));
+  CHECK_OK(sessio__store_save(st, &k, &r, v, T0, &nv));
   CHECK_INT(nv, v + 1);
   sessio_store_close(st);
 }
@@ -262,7 +263,7 @@ static void test_gc_deletes_in_small_batches(void) {
     put(st, &k, "g", 0, i < DEAD ? T0 + 10 + i : T0 + HOUR);
   }
   sessio_key uk = mk(5);
-  CHECK_OK(sessio_store_user_add(st, "dave", &uk, T0 + 10));
+  CHECK_OK(sessio__store_user_add(st, "dave", &uk, T0 + 10));
   size_t total = 0, calls = 0;
   int done = 0;
   while (!done && calls < 10000) {
@@ -274,8 +275,8 @@ static void test_gc_deletes_in_small_batches(void) {
   }
   CHECK_INT(total, DEAD);
   CHECK(calls >= DEAD / MAX_WORK);
-  sessio_store_stats s;
-  CHECK_OK(sessio_store_stats_get(st, &s));
+  struct sessio_store_stats s;
+  CHECK_OK(sessio_store_stats(st, &s));
   CHECK_INT(s.sessions, LIVE);
   CHECK_INT(s.expired, DEAD);
   /* The expired pair is gone from the table, not only hidden. */
@@ -304,12 +305,12 @@ static void test_records_survive_reopen(void) {
   CHECK_OK(sessio_store_open(u, &st));
   sessio_key k = mk(7);
   put(st, &k, "kept", 0, T0 + HOUR);
-  CHECK_OK(sessio_store_user_add(st, "erin", &k, T0 + HOUR));
+  CHECK_OK(sessio__store_user_add(st, "erin", &k, T0 + HOUR));
   sessio_store_close(st);
   CHECK_OK(sessio_store_open(url, &st));
   sessio_record r;
   int found = 0;
-  CHECK_OK(sessio_store_load(st, &k, T0, &r, &found));
+  CHECK_OK(sessio__store_load(st, &k, T0, &r, &found));
   CHECK_INT(found, 1);
   CHECK_INT(r.blob_len, 4);
   if (r.blob_len == 4) CHECK(memcmp(r.blob, "kept", 4) == 0);
