@@ -271,7 +271,13 @@ typedef struct sessio sessio;
  * undecryptable ID is not an error: '*out' is then an empty anonymous
  * session, and nothing is stored until data is set. When the cookie name
  * appears several times, every well-formed value is tried and the live one
- * wins (S12); with several live ones, the most recently active wins.
+ * wins (S12); with several live ones, the most recently active wins, unless
+ * they belong to different signed-in users: then none is adopted, '*out' is
+ * anonymous and the event is logged (S24; someone planted a cookie, e.g.
+ * over plain HTTP or from a sibling subdomain). A guest session and a
+ * user's, or two of the same user, keep the most-recently-active rule. The
+ * real defence against planted cookies is the "__Host-" name (the default
+ * over TLS), which a sibling or an HTTP page cannot set.
  *
  * Errors: SESSIO_EUNAVAIL (store down; '*out' is NULL), SESSIO_ENOMEM.
  * On success '*out' is owned by the caller: sessio_free() it. */
@@ -383,11 +389,18 @@ SESSIO_API int sessio_flash_take(sessio *s, const char *key, const char **msg);
  * ---------------------------------------------------------------------- */
 
 /* Marks a completed login (S22: the only way to set the authenticated mark).
- * Regenerates the ID (S6; the old ID is dead at once), keeps the data (a
- * guest cart survives), sets the user (1..SESSIO_USER_MAX bytes, copied),
- * resets the idle and absolute timeouts from 'now' (S14), rotates the CSRF
- * token, and with 'remember' set makes the cookie persistent for the
- * remember-me lifetime. Adds the session to the user's index. */
+ * Regenerates the ID (S6; the old ID is dead at once), sets the user
+ * (1..SESSIO_USER_MAX bytes, copied), resets the idle and absolute timeouts
+ * from 'now' (S14), rotates the CSRF token, and with 'remember' set makes
+ * the cookie persistent for the remember-me lifetime. Adds the session to
+ * the user's index.
+ * The data: a guest's is kept (a guest cart survives login), and so is the
+ * data of a session already signed in as 'user'. Signing in as a different
+ * user than the one signed in is an account switch (S23): the previous
+ * user's session ends as with sessio_destroy() and the new user starts from
+ * empty data (only the label is kept), so nothing the previous user entered
+ * reaches the new one. If such a switch then fails (SESSIO_ENOMEM,
+ * SESSIO_ERANDOM), the handle is left signed out, never half switched. */
 SESSIO_API sessio_err sessio_login(sessio *s, const char *user, int remember,
                         int64_t now);
 /* The signed-in user name, or NULL. Valid until the handle is freed. */

@@ -258,10 +258,14 @@ sessio_err sessio_begin(sessio_manager *m, const char *const *headers,
 
   /* S12: every well-formed value is tried, and the outcome does not depend
    * on their order: the most recently active live session wins, ties broken
-   * by key. */
+   * by key. S24: live sessions of two different signed-in users in one
+   * request mean someone planted a cookie (cookie tossing: plain HTTP, or a
+   * sibling subdomain under a cookie Domain); adopting either could put the
+   * victim's input into the attacker's session, so none is adopted. */
   sessio_err rc = SESSIO_OK;
   loaded best, cur;
-  int have = 0;
+  int have = 0, conflict = 0;
+  char first_user[SESSIO_USER_MAX + 1] = "";
   memset(&best, 0, sizeof best);
   for (size_t i = 0; i < c.n; i++) {
     int found;
@@ -277,6 +281,12 @@ sessio_err sessio_begin(sessio_manager *m, const char *const *headers,
       sessio__log(m, SESSIO_LOG_INFO, "unknown or expired session ID sid=%.16s", h);
       continue;
     }
+    if ((cur.meta.flags & SESSIO__F_AUTH) && cur.user[0]) {
+      if (!first_user[0])
+        memcpy(first_user, cur.user, sizeof first_user);
+      else if (strcmp(first_user, cur.user) != 0)
+        conflict = 1;
+    }
     if (!have || cur.touched_at > best.touched_at ||
         (cur.touched_at == best.touched_at &&
          memcmp(cur.id.key.b, best.id.key.b, SESSIO_KEY_BYTES) < 0)) {
@@ -291,6 +301,13 @@ sessio_err sessio_begin(sessio_manager *m, const char *const *headers,
     if (have) sessio__map_free(&best.data);
     sessio_free(s);
     return rc;
+  }
+  if (conflict) {
+    sessio__log(m, SESSIO_LOG_WARN,
+                "session cookies of different users in one request, none "
+                "adopted");
+    sessio__map_free(&best.data);
+    have = 0;
   }
   if (have) adopt(s, &best);
   *out = s;
@@ -770,6 +787,22 @@ sessio_err sessio_login(sessio *s, const char *user, int remember,
   for (size_t i = 0; i < n; i++)
     if ((unsigned char)user[i] < 0x20 || user[i] == 0x7f) return SESSIO_EINVAL;
   if (s->committed) return SESSIO_ESTATE;
+  /* S23: signing in as another user than the one signed in is an account
+   * switch, not a privilege change of the same person: the new user starts
+   * from empty data, so nothing the previous user entered (an address, a
+   * cart) reaches them. The previous session ends as on a destroy; the label
+   * (the client's) stays. A guest's data, or the same user's, is kept. */
+  const char *prev = sessio_user(s);
+  if (prev != NULL && strcmp(prev, user) != 0) {
+    char label[SESSIO_LABEL_MAX + 1];
+    memcpy(label, s->meta.info, sizeof label);
+    sessio_err drc = sessio_destroy(s);
+    if (drc != SESSIO_OK) return drc;
+    memcpy(s->meta.info, label, sizeof label);
+    sessio__log(s->m, SESSIO_LOG_INFO,
+                "sign-in as another user: previous session ended, data "
+                "not carried over");
+  }
   /* S19: the CSRF token is rotated first, the one step that can run out
    * of memory, so a login that fails leaves no half-done privilege change
    * (a rotated token alone is harmless). */

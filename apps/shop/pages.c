@@ -312,7 +312,9 @@ enum MHD_Result page_login(req *r) {
   if (user != NULL) {
     sb_puts(&p.b, "<p>You are signed in as <strong>");
     sb_html(&p.b, user);
-    sb_puts(&p.b, "</strong>. Signing in again switches the account.</p>\n");
+    sb_puts(&p.b, "</strong>. Signing in as another user starts that user's own session: "
+               "nothing of this account (cart, preferences, checkout details) "
+               "is carried over.</p>\n");
   }
   login_form(&p, NULL, req_query(r, "next"));
   return page_end(&p, 200);

@@ -396,6 +396,56 @@ static void test_duplicate_cookie_names(void) {
   fx_done(&f);
 }
 
+/* Makes a session signed in as 'user' at 'now'; returns its cookie. */
+static void make_user_session(fx *f, const char *user, int64_t now,
+                              char *cookie, size_t cap) {
+  sessio *s = begin(f, NULL, now);
+  CHECK_OK(sessio_login(s, user, 0, now));
+  CHECK_OK(sessio_incr(s, "cart.A1", 1, NULL));
+  CHECK_OK(commit(f, s, now, NULL, 0));
+  snprintf(cookie, cap, "%s", f->cookie);
+}
+
+/* S24: live sessions of different users in one request: none is adopted,
+ * in either order and in one header or two; the same user's two sessions,
+ * or a guest's and a user's, keep the most-recently-active rule (S12). */
+static void test_live_sessions_of_different_users_adopt_none_S24(void) {
+  fx f;
+  fx_init(&f);
+  char alice[128], mallory[128], alice2[128], guest[128];
+  make_user_session(&f, "alice", T0, alice, sizeof alice);
+  make_user_session(&f, "mallory", T0 + SEC, mallory, sizeof mallory);
+  make_user_session(&f, "alice", T0 + 2 * SEC, alice2, sizeof alice2);
+  make_session(&f, T0 + 3 * SEC);
+  snprintf(guest, sizeof guest, "%s", f.cookie);
+  const char *ab[2] = {alice, mallory}, *ba[2] = {mallory, alice};
+  const char *aa[2] = {alice, alice2}, *ga[2] = {guest, alice};
+  const char *const *cases[2] = {ab, ba};
+  for (int i = 0; i < 2; i++) {
+    sessio *s = NULL;
+    CHECK_OK(sessio_begin(f.m, cases[i], 2, 0, T0 + 4 * SEC, &s));
+    CHECK(!sessio_exists(s));
+    CHECK(sessio_user(s) == NULL);
+    CHECK_INT(sessio_rejected_ids(s), 0);
+    sessio_free(s);
+  }
+  char one[300];
+  snprintf(one, sizeof one, "%s; %s", mallory, alice);
+  sessio *s = begin(&f, one, T0 + 4 * SEC);
+  CHECK(!sessio_exists(s));
+  sessio_free(s);
+  s = NULL;
+  CHECK_OK(sessio_begin(f.m, aa, 2, 0, T0 + 4 * SEC, &s));
+  CHECK_STR(sessio_user(s), "alice");
+  sessio_free(s);
+  s = NULL;
+  CHECK_OK(sessio_begin(f.m, ga, 2, 0, T0 + 4 * SEC, &s));
+  CHECK(sessio_exists(s)); /* the guest session is the more recent */
+  CHECK(sessio_user(s) == NULL);
+  sessio_free(s);
+  fx_done(&f);
+}
+
 static void cfg_short(sessio_config *c) {
   sessio_config_set_timeouts(c, 30 * MIN, 2 * HOUR, 7 * 24 * HOUR);
   sessio_config_set_touch_interval(c, 0);
@@ -535,6 +585,60 @@ static void test_login_regenerates_id_keeps_cart(void) {
   s = begin(&f, guest, T0 + 2 * SEC);
   CHECK(!sessio_exists(s));
   sessio_free(s);
+  CHECK_INT(store_sessions(&f), 1);
+  fx_done(&f);
+}
+
+/* S23: signing in as another user starts from empty data and ends the
+ * previous user's session; the same user signing in again keeps the data. */
+static void test_login_as_another_user_starts_empty_S23(void) {
+  fx f;
+  fx_init(&f);
+  sessio *s = begin(&f, NULL, T0);
+  CHECK_OK(sessio_set_label(s, "Browser/1"));
+  CHECK_OK(sessio_login(s, "alice", 0, T0));
+  CHECK_OK(sessio_set_str(s, "addr.street", "door code 4711"));
+  CHECK_OK(sessio_incr(s, "cart.A1", 2, NULL));
+  CHECK_OK(commit(&f, s, T0, NULL, 0));
+  char alice[128];
+  snprintf(alice, sizeof alice, "%s", f.cookie);
+
+  /* Same user again: the data stays. */
+  s = begin(&f, f.cookie, T0 + SEC);
+  CHECK_OK(sessio_login(s, "alice", 0, T0 + SEC));
+  CHECK(sessio_get_str(s, "addr.street", NULL, NULL));
+  CHECK_OK(commit(&f, s, T0 + SEC, NULL, 0));
+  s = begin(&f, f.cookie, T0 + 2 * SEC);
+  CHECK_STR(sessio_user(s), "alice");
+  CHECK(sessio_get_str(s, "addr.street", NULL, NULL));
+  sessio_free(s);
+  snprintf(alice, sizeof alice, "%s", f.cookie);
+
+  /* Another user: nothing of alice's reaches bob. */
+  s = begin(&f, f.cookie, T0 + 3 * SEC);
+  CHECK_OK(sessio_login(s, "bob", 0, T0 + 3 * SEC));
+  CHECK_STR(sessio_user(s), "bob");
+  CHECK(!sessio_get_str(s, "addr.street", NULL, NULL));
+  CHECK(sessio_csrf_token(s) != NULL);
+  CHECK_STR(sessio_label(s), "Browser/1");
+  CHECK_OK(commit(&f, s, T0 + 3 * SEC, NULL, 0));
+  CHECK(strcmp(alice, f.cookie) != 0);
+  s = begin(&f, f.cookie, T0 + 4 * SEC);
+  CHECK_STR(sessio_user(s), "bob");
+  int64_t v = 0;
+  CHECK(!sessio_get_str(s, "addr.street", NULL, NULL));
+  CHECK(!sessio_get_int(s, "cart.A1", &v));
+  sessio_free(s);
+  /* alice's session ended with the switch, and left her index. */
+  s = begin(&f, alice, T0 + 4 * SEC);
+  CHECK(!sessio_exists(s));
+  sessio_free(s);
+  sessio_session_info *list = NULL;
+  size_t n = 9;
+  CHECK_OK(sessio_manager_user_sessions(f.m, "alice", T0 + 4 * SEC, &list,
+                                        &n));
+  CHECK_INT(n, 0);
+  free(list);
   CHECK_INT(store_sessions(&f), 1);
   fx_done(&f);
 }
@@ -1112,11 +1216,13 @@ int main(void) {
   RUN(test_unknown_id_never_adopted);
   RUN(test_malformed_ids_never_reach_store);
   RUN(test_duplicate_cookie_names);
+  RUN(test_live_sessions_of_different_users_adopt_none_S24);
   RUN(test_idle_timeout_edges);
   RUN(test_absolute_timeout_despite_activity);
   RUN(test_login_resets_timeouts);
   RUN(test_remember_me_max_age);
   RUN(test_login_regenerates_id_keeps_cart);
+  RUN(test_login_as_another_user_starts_empty_S23);
   RUN(test_regenerate_merges_overlapping_update);
   RUN(test_destroy_removes_record_and_clears_cookie);
   RUN(test_rotation_with_grace_window);
