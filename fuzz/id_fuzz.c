@@ -54,12 +54,13 @@ static sessio_err c_touch(sessio_store *st, const sessio_key *k, int64_t t,
                           int64_t e, int64_t now, int *found) {
   return sessio__store_touch(((counting *)st)->inner, k, t, e, now, found);
 }
-static sessio_err c_remove(sessio_store *st, const sessio_key *k, int *r) {
-  return sessio__store_remove(((counting *)st)->inner, k, r);
+static sessio_err c_remove(sessio_store *st, const sessio_key *k,
+                           int64_t now, int *r) {
+  return sessio__store_remove(((counting *)st)->inner, k, now, r);
 }
 static sessio_err c_uadd(sessio_store *st, const char *u, const sessio_key *k,
-                         int64_t e) {
-  return sessio__store_user_add(((counting *)st)->inner, u, k, e);
+                         int64_t e, int64_t now) {
+  return sessio__store_user_add(((counting *)st)->inner, u, k, e, now);
 }
 static sessio_err c_ulist(sessio_store *st, const char *u, int64_t now,
                           sessio_key **keys, size_t *n) {

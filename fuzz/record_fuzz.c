@@ -144,7 +144,7 @@ static int load_and_check(const uint8_t *blob, size_t len, const char *user) {
   sessio_free(s);
   sessio__map_free(&map);
   sessio__buf_free(&pt);
-  sessio__store_remove(store, &id_key, NULL);
+  sessio__store_remove(store, &id_key, NOW, NULL);
   return adopted;
 }
 

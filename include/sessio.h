@@ -205,7 +205,9 @@ typedef enum sessio_samesite {
 SESSIO_API sessio_err sessio_config_new(sessio_config **out);
 SESSIO_API void sessio_config_free(sessio_config *cfg);
 
-/* The store is borrowed: it must outlive every manager made from 'cfg'. */
+/* The store is borrowed: it must outlive every manager made from 'cfg'.
+ * SESSIO_ENOTSUP for a store written against an older method table
+ * (its 'version' is below 2, see sessio/store.h). */
 SESSIO_API sessio_err sessio_config_set_store(sessio_config *cfg, sessio_store *st);
 /* Millisecond timeouts. 'idle' and 'absolute' must be > 0 and
  * idle <= absolute. No duration setter accepts more than 100 years. A remember-me session gets a persistent cookie and lives

@@ -45,7 +45,9 @@ void sessio_config_free(sessio_config *cfg) {
 }
 
 sessio_err sessio_config_set_store(sessio_config *cfg, sessio_store *st) {
-  if (cfg == NULL || st == NULL) return SESSIO_EINVAL;
+  if (cfg == NULL || st == NULL || st->methods == NULL) return SESSIO_EINVAL;
+  /* Version 2 changed signatures; later versions only append methods. */
+  if (st->methods->version < 2) return SESSIO_ENOTSUP;
   cfg->store = st;
   return SESSIO_OK;
 }

@@ -145,7 +145,7 @@ static sessio_err load_ident(sessio_manager *m, const ident *id, int64_t now,
     /* S13/S14: expired by the server's own clock, whatever the store says.
      * Removed now so the store does not wait for its GC. */
     sessio__log(m, SESSIO_LOG_INFO, "session expired sid=%.16s", h);
-    sessio__store_remove(m->cfg.store, &id->key, NULL);
+    sessio__store_remove(m->cfg.store, &id->key, now, NULL);
     if (rec.user[0]) sessio__store_user_remove(m->cfg.store, rec.user, &id->key);
     goto done;
   }
@@ -1007,9 +1007,9 @@ static void unindex_old(sessio *s) {
  * entry) when a later step failed, so that a failed commit stores nothing.
  * Best effort: if the store refuses, the record is unreachable (its ID was
  * never sent) and expires. */
-static void undo_new(sessio *s, int indexed) {
+static void undo_new(sessio *s, int64_t now, int indexed) {
   sessio_store *st = s->m->cfg.store;
-  sessio_err rc = sessio__store_remove(st, &s->id.key, NULL);
+  sessio_err rc = sessio__store_remove(st, &s->id.key, now, NULL);
   if (rc == SESSIO_OK && indexed && s->user[0])
     rc = sessio__store_user_remove(st, s->user, &s->id.key);
   if (rc != SESSIO_OK)
@@ -1021,7 +1021,7 @@ static void undo_new(sessio *s, int indexed) {
 static sessio_err index_user(sessio *s, int64_t now) {
   if (!s->user[0]) return SESSIO_OK;
   return sessio__store_user_add(s->m->cfg.store, s->user, &s->id.key,
-                               sessio__deadline(&s->meta, now));
+                               sessio__deadline(&s->meta, now), now);
 }
 
 /* Saves the handle under its (new) identity and ends the old identity, so
@@ -1066,13 +1066,13 @@ static sessio_err commit_replace(sessio *s, int64_t now) {
   if (attempt == MAX_RETRIES) rc = SESSIO_EBUSY;
   sessio__buf_free(&tomb);
   if (rc != SESSIO_OK) {
-    if (saved) undo_new(s, indexed);
+    if (saved) undo_new(s, now, indexed);
     return rc;
   }
   /* Committed. A killed record is dead already (its tombstone expires at
    * once); removing it and its index entry is clean-up. */
   if (s->old_fate == OLD_KILL &&
-      sessio__store_remove(st, &s->old.key, NULL) != SESSIO_OK)
+      sessio__store_remove(st, &s->old.key, now, NULL) != SESSIO_OK)
     sessio__log(s->m, SESSIO_LOG_WARN, "dead record left for gc");
   unindex_old(s);
   s->version = new_version;
@@ -1152,7 +1152,7 @@ sessio_err sessio_commit(sessio *s, int64_t now) {
     return rc;
 
   if (s->destroyed && s->old_fate == OLD_KILL && !s->has_id) {
-    if ((rc = sessio__store_remove(st, &s->old.key, NULL)) != SESSIO_OK)
+    if ((rc = sessio__store_remove(st, &s->old.key, now, NULL)) != SESSIO_OK)
       return rc;
     unindex_old(s);
     sessio__log(s->m, SESSIO_LOG_INFO, "session destroyed");
@@ -1180,10 +1180,10 @@ sessio_err sessio_commit(sessio *s, int64_t now) {
        * the old session; a failure takes the new record back. */
       int indexed = (rc = index_user(s, now)) == SESSIO_OK;
       if (rc == SESSIO_OK && s->destroyed && s->old_fate == OLD_KILL &&
-          (rc = sessio__store_remove(st, &s->old.key, NULL)) == SESSIO_OK)
+          (rc = sessio__store_remove(st, &s->old.key, now, NULL)) == SESSIO_OK)
         unindex_old(s);
       if (rc != SESSIO_OK) {
-        undo_new(s, indexed);
+        undo_new(s, now, indexed);
         return rc;
       }
       s->version = v;

@@ -112,7 +112,7 @@ static sessio_err revoke(sessio_manager *m, const char *user,
   for (size_t i = 0; rc == SESSIO_OK && i < n; i++) {
     if (keep && strcmp(keep, v[i].handle) == 0) continue;
     if (only && strcmp(only, v[i].handle) != 0) continue;
-    rc = sessio__store_remove(m->cfg.store, &keys[i], NULL);
+    rc = sessio__store_remove(m->cfg.store, &keys[i], now, NULL);
     if (rc == SESSIO_OK)
       rc = sessio__store_user_remove(m->cfg.store, user, &keys[i]);
     if (rc == SESSIO_OK) {

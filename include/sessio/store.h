@@ -15,7 +15,9 @@
 extern "C" {
 #endif
 
-#define SESSIO_STORE_API_VERSION 1
+/* 2: remove and user_add take 'now' (every method that needs a time takes
+ * it; a store never reads a clock). */
+#define SESSIO_STORE_API_VERSION 2
 
 /* A record's name in the store: a keyed BLAKE2b hash of the session
  * ID. Stores never see a raw session ID (S7). */
@@ -52,6 +54,13 @@ typedef int (*sessio_store_iter_fn)(void *ud, const sessio_key *key,
  * not it has been physically removed yet. Stores may drop dead records at
  * any time (Redis expiry) and must drop them through gc().
  *
+ * Time is a parameter. Every method that needs a time takes 'now'
+ * (milliseconds, the caller's clock): a store never reads a clock of its
+ * own to decide liveness, expiry or a TTL, so tests move time by passing
+ * it and the caller's clock and the backend's need not agree. A method
+ * added later that needs a time takes 'now' too. (A store may read a
+ * monotonic clock for its own timeouts and reconnection backoff.)
+ *
  * Missing is not an error. load, touch and remove of a missing key return
  * SESSIO_OK with '*found' / '*removed' set to 0.
  *
@@ -70,8 +79,14 @@ typedef int (*sessio_store_iter_fn)(void *ud, const sessio_key *key,
  * who releases it with free(). user_list returns a malloc()ed array that
  * the caller free()s.
  *
+ * remove deletes the record, live or dead; '*removed' is 1 when a record
+ * was there (a dead one not yet dropped may count). 'now' lets a store
+ * drop what has expired on the way (the memory store's index pairs).
+ *
  * User index. user_add records that 'key' belongs to 'user' until
- * 'expires_at' (a later add for the same pair moves the expiry); user_list
+ * 'expires_at' (a later add for the same pair moves the expiry); 'now' is
+ * the time of the add (a store that expires entries itself, as Redis does,
+ * sets their lifetime from expires_at - now). user_list
  * returns the keys; user_remove forgets one pair (missing is OK). The index
  * may hold stale keys (of removed or dead records): callers check each key
  * with load and remove stale pairs ("repaired on read"). user_add and
@@ -95,8 +110,10 @@ typedef int (*sessio_store_iter_fn)(void *ud, const sessio_key *key,
  * Call order. open, then any methods in any order, then close exactly once
  * when no other call is in flight. close frees the store.
  *
- * Versioning. The table only grows: new methods are appended and the
- * version raised; a caller checks 'version' before using a later method.
+ * Versioning. From version 2 on the table only grows: new methods are
+ * appended and the version raised; a caller checks 'version' before using a
+ * later method. Version 2 gave remove and user_add their 'now', so
+ * sessio_config_set_store() refuses a table below 2 (SESSIO_ENOTSUP).
  * 'iterate' and 'stats' may be NULL (SESSIO_ENOTSUP is reported).
  */
 typedef struct sessio_store_methods {
@@ -111,10 +128,12 @@ typedef struct sessio_store_methods {
   sessio_err (*touch)(sessio_store *st, const sessio_key *key,
                       int64_t touched_at, int64_t expires_at, int64_t now,
                       int *found);
-  sessio_err (*remove)(sessio_store *st, const sessio_key *key, int *removed);
+  sessio_err (*remove)(sessio_store *st, const sessio_key *key, int64_t now,
+                       int *removed);
 
   sessio_err (*user_add)(sessio_store *st, const char *user,
-                         const sessio_key *key, int64_t expires_at);
+                         const sessio_key *key, int64_t expires_at,
+                         int64_t now);
   sessio_err (*user_list)(sessio_store *st, const char *user, int64_t now,
                           sessio_key **keys, size_t *n);
   sessio_err (*user_remove)(sessio_store *st, const char *user,

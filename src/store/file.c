@@ -568,8 +568,9 @@ done:
 }
 
 static sessio_err f_remove(sessio_store *st, const sessio_key *key,
-                           int *removed) {
+                           int64_t now, int *removed) {
   file_store *fs = (file_store *)st;
+  (void)now; /* the file goes, live or dead */
   char hex[KEY_HEX + 1];
   int dfd;
   *removed = 0;
@@ -636,8 +637,10 @@ static int idx_read(int dfd, const char *name, int64_t *expires_at) {
 }
 
 static sessio_err f_user_add(sessio_store *st, const char *user,
-                             const sessio_key *key, int64_t expires_at) {
+                             const sessio_key *key, int64_t expires_at,
+                             int64_t now) {
   file_store *fs = (file_store *)st;
+  (void)now; /* the entry holds expires_at; user_list and gc compare it */
   char hex[KEY_HEX + 1];
   uint8_t b[IDX_LEN];
   sessio__hex(key->b, SESSIO_KEY_BYTES, hex);

@@ -373,8 +373,10 @@ static void user_unref(mem_store *ms, unode *u, const uint8_t *key,
 }
 
 static sessio_err mem_user_add(sessio_store *st, const char *user,
-                               const sessio_key *key, int64_t expires_at) {
+                               const sessio_key *key, int64_t expires_at,
+                               int64_t now) {
   mem_store *ms = (mem_store *)st;
+  (void)now; /* pairs are kept until user_list or gc finds them expired */
   sessio_err rc = SESSIO_OK;
   if (expires_at == MEM_PAIR_EMPTY) expires_at = MEM_PAIR_EMPTY + 1;
   uint64_t h = user_hash(ms, user, strlen(user));
@@ -716,7 +718,7 @@ static sessio_err mem_touch(sessio_store *st, const sessio_key *key,
 }
 
 static sessio_err mem_remove(sessio_store *st, const sessio_key *key,
-                             int *removed) {
+                             int64_t now, int *removed) {
   mem_store *ms = (mem_store *)st;
   shard *sh = shard_of(ms, key);
   entry *grave = NULL;
@@ -725,8 +727,9 @@ static sessio_err mem_remove(sessio_store *st, const sessio_key *key,
   *removed = *pp != NULL;
   if (*pp) unlink_entry(ms, sh, pp, &grave);
   pthread_mutex_unlock(&sh->mu);
-  /* remove has no 'now': the user's pairs are the caller's to repair. */
-  free_entries(ms, grave, INT64_MIN);
+  /* The user's pair goes too when it has expired; a live one is the
+   * caller's to remove (user_remove). */
+  free_entries(ms, grave, now);
   return SESSIO_OK;
 }
 

@@ -33,12 +33,6 @@ void sessio__rc_sleep_ms(int64_t ms) {
   }
 }
 
-static int64_t wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static struct timeval ms_tv(int ms) {
   struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
   return tv;
@@ -690,10 +684,6 @@ static int64_t ttl_ms(const rc_store *rs, int64_t expires_at, int64_t now) {
   return left < 1 ? 1 : (left > max ? max : left);
 }
 
-static void seen(rc_store *rs, int64_t now) {
-  atomic_store_explicit(&rs->last_now, now, memory_order_relaxed);
-}
-
 /* ---- scripts ------------------------------------------------------------ */
 
 enum { S_SAVE, S_TOUCH, S_GC, S_UADD, S_ULIST, S_COUNT };
@@ -857,7 +847,6 @@ sessio_err sessio__rc_store_init(rc_store *rs, const rc_ops *ops,
   rs->ops = ops;
   strcpy(rs->prefix, o->prefix);
   rs->grace_ms = o->grace_ms;
-  atomic_init(&rs->last_now, 0);
   pthread_mutex_init(&rs->gc_mu, NULL);
   memset(&rs->gc_cur, 0, sizeof rs->gc_cur);
   rs->gc_keys = NULL;
@@ -938,7 +927,6 @@ sessio_err sessio__rc_load(sessio_store *st, const sessio_key *key,
   rc_store *rs = (rc_store *)st;
   char name[KEYNAME_MAX + 1];
   size_t nl = keyname(rs, 's', key->b, SESSIO_KEY_BYTES, name);
-  seen(rs, now);
   return load_named(rs, name, nl, now, out, found);
 }
 
@@ -950,7 +938,6 @@ sessio_err sessio__rc_save(sessio_store *st, const sessio_key *key,
   if (ul > SESSIO_USER_MAX || (rec->blob_len > 0 && rec->blob == NULL))
     return SESSIO_EINVAL;
   if (expected == UINT64_MAX) return SESSIO_EOVERFLOW;
-  seen(rs, now);
 
   size_t vlen = REC_HDR + ul + rec->blob_len;
   unsigned char *val = malloc(vlen);
@@ -1012,7 +999,6 @@ sessio_err sessio__rc_touch(sessio_store *st, const sessio_key *key,
   char name[KEYNAME_MAX + 1], nowb[24], ttl[24];
   unsigned char times[16];
   size_t nl = keyname(rs, 's', key->b, SESSIO_KEY_BYTES, name);
-  seen(rs, now);
   *found = 0;
   put64(times, (uint64_t)expires_at);
   put64(times + 8, (uint64_t)touched_at);
@@ -1031,8 +1017,9 @@ sessio_err sessio__rc_touch(sessio_store *st, const sessio_key *key,
 }
 
 sessio_err sessio__rc_remove(sessio_store *st, const sessio_key *key,
-                             int *removed) {
+                             int64_t now, int *removed) {
   rc_store *rs = (rc_store *)st;
+  (void)now; /* DEL, live or dead */
   char name[KEYNAME_MAX + 1];
   size_t nl = keyname(rs, 's', key->b, SESSIO_KEY_BYTES, name);
   const char *argv[2] = {"DEL", name};
@@ -1049,14 +1036,12 @@ sessio_err sessio__rc_remove(sessio_store *st, const sessio_key *key,
 }
 
 sessio_err sessio__rc_user_add(sessio_store *st, const char *user,
-                               const sessio_key *key, int64_t expires_at) {
+                               const sessio_key *key, int64_t expires_at,
+                               int64_t now) {
   rc_store *rs = (rc_store *)st;
   char name[KEYNAME_MAX + 1], score[24], ttl[24];
   size_t nl = keyname(rs, 'u', (const unsigned char *)user, strlen(user),
                       name);
-  /* user_add has no 'now': the caller's clock as last seen stands in. */
-  int64_t now = atomic_load_explicit(&rs->last_now, memory_order_relaxed);
-  if (now == 0) now = wall_ms();
   int sl = snprintf(score, sizeof score, "%" PRId64, expires_at);
   int tl = snprintf(ttl, sizeof ttl, "%" PRId64, ttl_ms(rs, expires_at, now));
   const char *args[3] = {score, (const char *)key->b, ttl};
@@ -1073,7 +1058,6 @@ sessio_err sessio__rc_user_list(sessio_store *st, const char *user,
   char name[KEYNAME_MAX + 1], nowb[24];
   size_t nl = keyname(rs, 'u', (const unsigned char *)user, strlen(user),
                       name);
-  seen(rs, now);
   int nowl = snprintf(nowb, sizeof nowb, "%" PRId64, now);
   const char *args[1] = {nowb};
   size_t alens[1] = {(size_t)nowl};
@@ -1219,7 +1203,6 @@ sessio_err sessio__rc_gc(sessio_store *st, int64_t now, size_t max_work,
   snprintf(pattern, sizeof pattern, "%s:*", rs->prefix);
   sessio_err rc = SESSIO_OK;
   size_t work = 0, rem = 0;
-  seen(rs, now);
   pthread_mutex_lock(&rs->gc_mu);
   while (work < max_work) {
     if (rs->gc_i < rs->gc_n) {
@@ -1265,7 +1248,6 @@ sessio_err sessio__rc_iterate(sessio_store *st, int64_t now,
   memset(&cur, 0, sizeof cur);
   sessio_err rc = SESSIO_OK;
   int wrapped = 0, stop = 0;
-  seen(rs, now);
   while (!wrapped && !stop && rc == SESSIO_OK) {
     char **keys = NULL;
     size_t n = 0;

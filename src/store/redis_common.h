@@ -111,7 +111,6 @@ struct rc_store {
   const rc_ops *ops;
   char prefix[RC_PREFIX_MAX + 1];
   int64_t grace_ms;          /* added to every Redis TTL */
-  _Atomic int64_t last_now;  /* the caller's clock, last seen */
 
   pthread_mutex_t gc_mu;     /* guards the gc cursor and leftovers */
   rc_cursor gc_cur;
@@ -171,9 +170,10 @@ sessio_err sessio__rc_touch(sessio_store *st, const sessio_key *key,
                             int64_t touched_at, int64_t expires_at,
                             int64_t now, int *found);
 sessio_err sessio__rc_remove(sessio_store *st, const sessio_key *key,
-                             int *removed);
+                             int64_t now, int *removed);
 sessio_err sessio__rc_user_add(sessio_store *st, const char *user,
-                               const sessio_key *key, int64_t expires_at);
+                               const sessio_key *key, int64_t expires_at,
+                               int64_t now);
 sessio_err sessio__rc_user_list(sessio_store *st, const char *user,
                                 int64_t now, sessio_key **keys, size_t *n);
 sessio_err sessio__rc_user_remove(sessio_store *st, const char *user,

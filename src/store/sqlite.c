@@ -399,8 +399,9 @@ static sessio_err q_touch(sessio_store *st, const sessio_key *key,
 }
 
 static sessio_err q_remove(sessio_store *st, const sessio_key *key,
-                           int *removed) {
+                           int64_t now, int *removed) {
   sqlite_store *ss = (sqlite_store *)st;
+  (void)now; /* the row goes, live or dead */
   conn *c;
   int changes = 0;
   *removed = 0;
@@ -415,8 +416,10 @@ static sessio_err q_remove(sessio_store *st, const sessio_key *key,
 }
 
 static sessio_err q_user_add(sessio_store *st, const char *user,
-                             const sessio_key *key, int64_t expires_at) {
+                             const sessio_key *key, int64_t expires_at,
+                             int64_t now) {
   sqlite_store *ss = (sqlite_store *)st;
+  (void)now; /* the row holds expires_at; user_list and gc compare it */
   conn *c;
   sessio_err rc = conn_get(ss, &c);
   if (rc != SESSIO_OK) return rc;

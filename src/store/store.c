@@ -95,10 +95,10 @@ sessio_err sessio__store_touch(sessio_store *st, const sessio_key *key,
 }
 
 sessio_err sessio__store_remove(sessio_store *st, const sessio_key *key,
-                               int *removed) {
+                               int64_t now, int *removed) {
   int dummy;
   if (st == NULL || key == NULL) return SESSIO_EINVAL;
-  return st->methods->remove(st, key, removed ? removed : &dummy);
+  return st->methods->remove(st, key, now, removed ? removed : &dummy);
 }
 
 static int user_ok(const char *user) {
@@ -107,9 +107,10 @@ static int user_ok(const char *user) {
 }
 
 sessio_err sessio__store_user_add(sessio_store *st, const char *user,
-                                 const sessio_key *key, int64_t expires_at) {
+                                 const sessio_key *key, int64_t expires_at,
+                                 int64_t now) {
   if (st == NULL || key == NULL || !user_ok(user)) return SESSIO_EINVAL;
-  return st->methods->user_add(st, user, key, expires_at);
+  return st->methods->user_add(st, user, key, expires_at, now);
 }
 
 sessio_err sessio__store_user_list(sessio_store *st, const char *user,

@@ -32,9 +32,10 @@ sessio_err sessio__store_touch(sessio_store *st, const sessio_key *key,
                               int64_t touched_at, int64_t expires_at,
                               int64_t now, int *found);
 sessio_err sessio__store_remove(sessio_store *st, const sessio_key *key,
-                               int *removed);
+                               int64_t now, int *removed);
 sessio_err sessio__store_user_add(sessio_store *st, const char *user,
-                                 const sessio_key *key, int64_t expires_at);
+                                 const sessio_key *key, int64_t expires_at,
+                                 int64_t now);
 sessio_err sessio__store_user_list(sessio_store *st, const char *user,
                                   int64_t now, sessio_key **keys, size_t *n);
 sessio_err sessio__store_user_remove(sessio_store *st, const char *user,

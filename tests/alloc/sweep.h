@@ -362,11 +362,13 @@ SW_WRAP(sessio__store_touch,
         (sessio_store *st, const sessio_key *k, int64_t t, int64_t x,
          int64_t now, int *f),
         (st, k, t, x, now, f))
-SW_WRAP(sessio__store_remove, (sessio_store *st, const sessio_key *k, int *r),
-        (st, k, r))
+SW_WRAP(sessio__store_remove,
+        (sessio_store *st, const sessio_key *k, int64_t now, int *r),
+        (st, k, now, r))
 SW_WRAP(sessio__store_user_add,
-        (sessio_store *st, const char *u, const sessio_key *k, int64_t x),
-        (st, u, k, x))
+        (sessio_store *st, const char *u, const sessio_key *k, int64_t x,
+         int64_t now),
+        (st, u, k, x, now))
 SW_WRAP(sessio__store_user_remove,
         (sessio_store *st, const char *u, const sessio_key *k), (st, u, k))
 SW_WRAP(sessio__store_iterate,

@@ -285,10 +285,10 @@ static void test_remove_reports_removed_once(void) {
   sessio_key k = fresh_key();
   int removed = 7;
   create(&k, NOW + HOUR, NOW);
-  CHECK_OK(sessio__store_remove(st, &k, &removed));
+  CHECK_OK(sessio__store_remove(st, &k, NOW, &removed));
   CHECK_INT(removed, 1);
   CHECK_INT(is_live(&k, NOW), 0);
-  CHECK_OK(sessio__store_remove(st, &k, &removed));
+  CHECK_OK(sessio__store_remove(st, &k, NOW, &removed));
   CHECK_INT(removed, 0);
   /* A removed key can be created again. */
   CHECK(create(&k, NOW + HOUR, NOW) > 0);
@@ -298,7 +298,7 @@ static void test_remove_reports_removed_once(void) {
 static void test_remove_of_missing_key_is_not_an_error(void) {
   sessio_key k = fresh_key();
   int removed = 7;
-  CHECK_OK(sessio__store_remove(st, &k, &removed));
+  CHECK_OK(sessio__store_remove(st, &k, NOW, &removed));
   CHECK_INT(removed, 0);
 }
 
@@ -405,7 +405,7 @@ static void test_gc_is_bounded_and_removes_only_dead_records(void) {
   CHECK_INT(gc_pass(t_gc, MAX_WORK, NULL), 0);
   for (int i = 0; i < LIVE; i++) {
     int r = 0;
-    CHECK_OK(sessio__store_remove(st, &live[i], &r));
+    CHECK_OK(sessio__store_remove(st, &live[i], NOW, &r));
     CHECK_INT(r, 1);
   }
 }
@@ -444,10 +444,10 @@ static void test_user_index_add_list_remove(void) {
   for (int i = 0; i < 3; i++) create(&k[i], NOW + HOUR, NOW);
   check_list(u, NOW, NULL, 0);
   for (int i = 0; i < 3; i++)
-    CHECK_OK(sessio__store_user_add(st, u, &k[i], NOW + HOUR));
+    CHECK_OK(sessio__store_user_add(st, u, &k[i], NOW + HOUR, NOW));
   check_list(u, NOW, k, 3);
   /* Adding the same pair twice keeps one. */
-  CHECK_OK(sessio__store_user_add(st, u, &k[0], NOW + HOUR));
+  CHECK_OK(sessio__store_user_add(st, u, &k[0], NOW + HOUR, NOW));
   check_list(u, NOW, k, 3);
   CHECK_OK(sessio__store_user_remove(st, u, &k[1]));
   sessio_key rest[2] = {k[0], k[2]};
@@ -463,14 +463,14 @@ static void test_user_index_add_list_remove(void) {
 static void test_user_list_returns_only_live_pairs(void) {
   const char *u = uname("bob");
   sessio_key a = fresh_key(), b = fresh_key();
-  CHECK_OK(sessio__store_user_add(st, u, &a, NOW + HOUR));
-  CHECK_OK(sessio__store_user_add(st, u, &b, NOW + 2 * HOUR));
+  CHECK_OK(sessio__store_user_add(st, u, &a, NOW + HOUR, NOW));
+  CHECK_OK(sessio__store_user_add(st, u, &b, NOW + 2 * HOUR, NOW));
   check_list(u, NOW + HOUR - 1, (sessio_key[]){a, b}, 2);
   check_list(u, NOW + HOUR, &b, 1);   /* a's pair expired at NOW + HOUR */
   check_list(u, NOW + 2 * HOUR, NULL, 0);
   /* An expired pair may have been dropped by that list: adding it again
    * with a later expiry brings it back. */
-  CHECK_OK(sessio__store_user_add(st, u, &b, NOW + 3 * HOUR));
+  CHECK_OK(sessio__store_user_add(st, u, &b, NOW + 3 * HOUR, NOW));
   check_list(u, NOW + 2 * HOUR, &b, 1);
   CHECK_OK(sessio__store_user_remove(st, u, &a));
   CHECK_OK(sessio__store_user_remove(st, u, &b));
@@ -479,9 +479,9 @@ static void test_user_list_returns_only_live_pairs(void) {
 static void test_users_are_kept_apart(void) {
   const char *u1 = uname("carol"), *u2 = uname("dave"), *u3 = uname("carol2");
   sessio_key k1 = fresh_key(), k2 = fresh_key(), k3 = fresh_key();
-  CHECK_OK(sessio__store_user_add(st, u1, &k1, NOW + HOUR));
-  CHECK_OK(sessio__store_user_add(st, u2, &k2, NOW + HOUR));
-  CHECK_OK(sessio__store_user_add(st, u2, &k3, NOW + HOUR));
+  CHECK_OK(sessio__store_user_add(st, u1, &k1, NOW + HOUR, NOW));
+  CHECK_OK(sessio__store_user_add(st, u2, &k2, NOW + HOUR, NOW));
+  CHECK_OK(sessio__store_user_add(st, u2, &k3, NOW + HOUR, NOW));
   check_list(u1, NOW, &k1, 1);
   check_list(u2, NOW, (sessio_key[]){k2, k3}, 2);
   check_list(u3, NOW, NULL, 0);
@@ -495,14 +495,39 @@ static void test_users_are_kept_apart(void) {
 static void test_user_add_again_moves_the_expiry(void) {
   const char *u = uname("erin");
   sessio_key k = fresh_key();
-  CHECK_OK(sessio__store_user_add(st, u, &k, NOW + HOUR));
+  CHECK_OK(sessio__store_user_add(st, u, &k, NOW + HOUR, NOW));
   check_list(u, NOW + 2 * HOUR, NULL, 0);
-  CHECK_OK(sessio__store_user_add(st, u, &k, NOW + 3 * HOUR)); /* later */
+  CHECK_OK(sessio__store_user_add(st, u, &k, NOW + 3 * HOUR, NOW)); /* later */
   check_list(u, NOW + 2 * HOUR, &k, 1);
-  CHECK_OK(sessio__store_user_add(st, u, &k, NOW + HOUR)); /* earlier */
+  CHECK_OK(sessio__store_user_add(st, u, &k, NOW + HOUR, NOW)); /* earlier */
   check_list(u, NOW, &k, 1);
   check_list(u, NOW + 2 * HOUR, NULL, 0);
   CHECK_OK(sessio__store_user_remove(st, u, &k));
+}
+
+/* A store never reads a clock: records and index entries live by the 'now'
+ * each call is given, even thirty days before or after the real time (a
+ * store that looked at its own clock would find the past ones dead and
+ * keep the future ones too long). */
+static void test_expiry_follows_the_given_now_not_a_clock(void) {
+  const int64_t month = 30 * 24 * HOUR;
+  const int64_t at[2] = {NOW - month, NOW + month};
+  for (int i = 0; i < 2; i++) {
+    const int64_t t = at[i];
+    const char *u = uname(i ? "ivan" : "judy");
+    sessio_key k = fresh_key();
+    CHECK(create(&k, t + HOUR, t) > 0);
+    CHECK_OK(sessio__store_user_add(st, u, &k, t + HOUR, t));
+    check_list(u, t, &k, 1);
+    check_list(u, t + HOUR - 1, &k, 1);
+    CHECK_INT(is_live(&k, t + HOUR - 1), 1);
+    CHECK_INT(is_live(&k, t + HOUR), 0);
+    check_list(u, t + HOUR, NULL, 0);
+    int removed = 0;
+    CHECK_OK(sessio__store_remove(st, &k, t + HOUR, &removed));
+    CHECK_OK(sessio__store_user_remove(st, u, &k));
+    check_list(u, t, NULL, 0);
+  }
 }
 
 static void test_user_index_tolerates_stale_pairs(void) {
@@ -512,10 +537,10 @@ static void test_user_index_tolerates_stale_pairs(void) {
   sessio_key gone = fresh_key(), kept = fresh_key();
   create(&gone, NOW + HOUR, NOW);
   create(&kept, NOW + HOUR, NOW);
-  CHECK_OK(sessio__store_user_add(st, u, &gone, NOW + HOUR));
-  CHECK_OK(sessio__store_user_add(st, u, &kept, NOW + HOUR));
+  CHECK_OK(sessio__store_user_add(st, u, &gone, NOW + HOUR, NOW));
+  CHECK_OK(sessio__store_user_add(st, u, &kept, NOW + HOUR, NOW));
   int removed = 0;
-  CHECK_OK(sessio__store_remove(st, &gone, &removed));
+  CHECK_OK(sessio__store_remove(st, &gone, NOW, &removed));
   CHECK_INT(removed, 1);
   sessio_key *keys = NULL;
   size_t n = 0;
@@ -537,7 +562,7 @@ static void test_user_index_handles_many_keys_per_user(void) {
   static sessio_key k[N];
   for (int i = 0; i < N; i++) {
     k[i] = fresh_key();
-    CHECK_OK(sessio__store_user_add(st, u, &k[i], NOW + HOUR + i));
+    CHECK_OK(sessio__store_user_add(st, u, &k[i], NOW + HOUR + i, NOW));
   }
   check_list(u, NOW, k, N);
   for (int i = 0; i < N; i += 2) CHECK_OK(sessio__store_user_remove(st, u, &k[i]));
@@ -588,7 +613,7 @@ static void test_iterate_sees_live_records_only(void) {
   CHECK_INT(c.bad_blob, 0);
   for (int i = 0; i < 5; i++) {
     int r;
-    CHECK_OK(sessio__store_remove(st, &k[i], &r));
+    CHECK_OK(sessio__store_remove(st, &k[i], NOW, &r));
   }
 }
 
@@ -627,7 +652,7 @@ static void test_stats_count_sessions_and_expiry(void) {
   if (s1.sessions != 0) CHECK_INT(s1.sessions, s0.sessions + 5);
   if (s1.bytes != 0) CHECK(s1.bytes > s0.bytes);
   int removed = 0;
-  CHECK_OK(sessio__store_remove(st, &k[4], &removed));
+  CHECK_OK(sessio__store_remove(st, &k[4], NOW, &removed));
   CHECK_OK(sessio_store_stats(st, &s2));
   if (s2.sessions != 0) CHECK_INT(s2.sessions, s0.sessions + 4);
   CHECK_INT(gc_pass(T, 1000, NULL), 2);
@@ -636,7 +661,8 @@ static void test_stats_count_sessions_and_expiry(void) {
     CHECK_INT(s3.sessions, s0.sessions + 2);
   if (s3.expired != 0) CHECK_INT(s3.expired, s0.expired + 2);
   CHECK_INT(s3.evicted, s0.evicted);
-  for (int i = 2; i < 4; i++) CHECK_OK(sessio__store_remove(st, &k[i], &removed));
+  for (int i = 2; i < 4; i++)
+    CHECK_OK(sessio__store_remove(st, &k[i], NOW, &removed));
 }
 
 /* ---- concurrency --------------------------------------------------------- */
@@ -758,7 +784,7 @@ static void *disjoint_thread(void *arg) {
       c->failures++;
     sessio_record_clear(&r);
     int removed = 0;
-    rc = sessio__store_remove(st, &k[i], &removed);
+    rc = sessio__store_remove(st, &k[i], NOW, &removed);
     if (rc != SESSIO_OK) c->err = rc;
     if (!removed) c->failures++;
   }
@@ -889,6 +915,7 @@ int main(int argc, char **argv) {
   RUN(test_users_are_kept_apart);
   RUN(test_user_add_again_moves_the_expiry);
   RUN(test_user_index_tolerates_stale_pairs);
+  RUN(test_expiry_follows_the_given_now_not_a_clock);
   RUN(test_user_index_handles_many_keys_per_user);
   RUN(test_iterate_sees_live_records_only);
   RUN(test_iterate_stops_when_the_callback_says_so);

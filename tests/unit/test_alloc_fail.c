@@ -398,7 +398,8 @@ static int run(enum scen sc, failalloc_mode mode, long n) {
     int removed = 0;
     if (!sessio__id_decode(w.ck[target] + 4, SESSIO_ID_LEN, raw)) abort();
     sessio__key_derive(NULL, 0, raw, &key);
-    if (sessio__store_remove(w.st, &key, &removed) != SESSIO_OK || !removed)
+    if (sessio__store_remove(w.st, &key, now, &removed) != SESSIO_OK ||
+        !removed)
       abort();
   }
   take(&w, now, &before);

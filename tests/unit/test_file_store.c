@@ -102,7 +102,7 @@ static void test_files_are_0600_and_folders_0700(void) {
   sessio_store *st = open_store();
   sessio_key k = mk(1);
   put(st, &k, "secret", 0, T0 + HOUR);
-  CHECK_OK(sessio__store_user_add(st, "alice", &k, T0 + HOUR));
+  CHECK_OK(sessio__store_user_add(st, "alice", &k, T0 + HOUR, T0));
   char path[256];
   struct stat sb;
   rec_path(&k, path, sizeof path);
@@ -358,7 +358,7 @@ static void test_remove_leaves_no_previous_version_on_disk(void) {
   rec_path(&k, path, sizeof path);
   *strrchr(path, '/') = '\0';
   int removed = 0;
-  CHECK_OK(sessio__store_remove(st, &k, &removed));
+  CHECK_OK(sessio__store_remove(st, &k, T0, &removed));
   CHECK_INT(removed, 1);
   DIR *d = opendir(path);
   int n = 0;
@@ -445,8 +445,8 @@ static void test_user_index_is_shared_between_handles(void) {
   fresh_dir();
   sessio_store *a = open_store(), *b = open_store();
   sessio_key k1 = mk(70), k2 = mk(71);
-  CHECK_OK(sessio__store_user_add(a, "bob", &k1, T0 + HOUR));
-  CHECK_OK(sessio__store_user_add(b, "bob", &k2, T0 + 10));
+  CHECK_OK(sessio__store_user_add(a, "bob", &k1, T0 + HOUR, T0));
+  CHECK_OK(sessio__store_user_add(b, "bob", &k2, T0 + 10, T0));
   sessio_key *keys = NULL;
   size_t n = 0;
   CHECK_OK(sessio__store_user_list(b, "bob", T0, &keys, &n));
@@ -468,7 +468,7 @@ static void test_user_index_is_shared_between_handles(void) {
   /* The emptied user folder goes at the next pass; add still works. */
   done = 0;
   while (!done) CHECK_OK(sessio_store_gc(b, T0, 50, &removed, &done));
-  CHECK_OK(sessio__store_user_add(a, "bob", &k2, T0 + HOUR));
+  CHECK_OK(sessio__store_user_add(a, "bob", &k2, T0 + HOUR, T0));
   CHECK_INT(store_util_user_count(b, "bob", T0), 1);
   sessio_store_close(a);
   sessio_store_close(b);
@@ -485,7 +485,7 @@ static void test_gc_of_a_dead_record_drops_its_index_entry(void) {
   snprintf(r.user, sizeof r.user, "carol");
   uint64_t v;
   CHECK_OK(sessio__store_save(st, &k, &r, 0, T0, &v));
-  CHECK_OK(sessio__store_user_add(st, "carol", &k, T0 + HOUR));
+  CHECK_OK(sessio__store_user_add(st, "carol", &k, T0 + HOUR, T0));
   int done = 0;
   size_t removed = 0, total = 0;
   while (!done) {

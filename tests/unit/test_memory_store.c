@@ -197,7 +197,7 @@ static void test_bytes_follow_blob_sizes(void) {
   CHECK(d < 1000 + 150);
   int removed = 0;
   sessio_key k = mk(1);
-  CHECK_OK(sessio__store_remove(st, &k, &removed));
+  CHECK_OK(sessio__store_remove(st, &k, T0, &removed));
   CHECK_INT(removed, 1);
   CHECK_OK(sessio_store_stats(st, &s2));
   CHECK_INT(s2.bytes, s0.bytes);
@@ -218,12 +218,12 @@ static void test_user_names_are_freed_with_their_last_reference(void) {
   sessio_key k1 = mk(1), k2 = mk(2);
   CHECK_OK(sessio__store_save(st, &k1, &r, 0, T0, &v));
   CHECK_OK(sessio__store_save(st, &k2, &r, 0, T0, &v));
-  CHECK_OK(sessio__store_user_add(st, "alice@example.com", &k1, T0 + HOUR));
-  CHECK_OK(sessio__store_user_add(st, "alice@example.com", &k2, T0 + HOUR));
+  CHECK_OK(sessio__store_user_add(st, "alice@example.com", &k1, T0 + HOUR, T0));
+  CHECK_OK(sessio__store_user_add(st, "alice@example.com", &k2, T0 + HOUR, T0));
   CHECK_OK(sessio_store_stats(st, &s1));
   CHECK(s1.bytes > s0.bytes);
   int removed;
-  CHECK_OK(sessio__store_remove(st, &k1, &removed));
+  CHECK_OK(sessio__store_remove(st, &k1, T0, &removed));
   CHECK_OK(sessio__store_user_remove(st, "alice@example.com", &k1));
   CHECK_OK(sessio__store_user_remove(st, "alice@example.com", &k2));
   /* The record k2 still names the user. */
@@ -233,7 +233,7 @@ static void test_user_names_are_freed_with_their_last_reference(void) {
   CHECK_INT(found, 1);
   CHECK_STR(got.user, "alice@example.com");
   sessio_record_clear(&got);
-  CHECK_OK(sessio__store_remove(st, &k2, &removed));
+  CHECK_OK(sessio__store_remove(st, &k2, T0, &removed));
   CHECK_OK(sessio_store_stats(st, &s2));
   CHECK_INT(s2.bytes, s0.bytes); /* record, user node, key set: all gone */
   sessio_store_close(st);
@@ -251,7 +251,7 @@ static void test_gc_drops_expired_user_pairs_of_dead_records(void) {
   strcpy(r.user, "bob");
   sessio_key k = mk(7);
   CHECK_OK(sessio__store_save(st, &k, &r, 0, T0, &v));
-  CHECK_OK(sessio__store_user_add(st, "bob", &k, T0 + HOUR));
+  CHECK_OK(sessio__store_user_add(st, "bob", &k, T0 + HOUR, T0));
   size_t removed = 0;
   int done = 0;
   for (int i = 0; i < 1000 && !done; i++)
@@ -300,7 +300,7 @@ static void test_user_key_set_matches_a_model(void) {
     sessio_key k = mk(1000 + i);
     if ((seed >> 32) % 3 != 0) {
       int64_t exp = T0 + 1 + (int64_t)((seed >> 40) % 1000);
-      CHECK_OK(sessio__store_user_add(st, "m", &k, exp));
+      CHECK_OK(sessio__store_user_add(st, "m", &k, exp, T0));
       model[i] = exp;
     } else {
       CHECK_OK(sessio__store_user_remove(st, "m", &k));
@@ -430,10 +430,10 @@ static void *stress_thread(void *arg) {
       rc = sessio__store_touch(c->st, &k, now, exp, now, &found);
       break;
     case 4:
-      rc = sessio__store_remove(c->st, &k, &found);
+      rc = sessio__store_remove(c->st, &k, T0, &found);
       break;
     case 5:
-      rc = sessio__store_user_add(c->st, user, &k, exp);
+      rc = sessio__store_user_add(c->st, user, &k, exp, T0);
       break;
     case 6: {
       sessio_key *keys = NULL;
@@ -491,7 +491,7 @@ static void test_many_threads_on_a_bounded_sharded_store(void) {
   for (uint32_t i = 0; i < STRESS_KEYS; i++) {
     int removed;
     sessio_key k = mk(i);
-    CHECK_OK(sessio__store_remove(st, &k, &removed));
+    CHECK_OK(sessio__store_remove(st, &k, T0, &removed));
   }
   CHECK_OK(sessio_store_stats(st, &s));
   CHECK_INT(s.sessions, 0);

@@ -522,6 +522,11 @@ static void test_records_and_user_sets_carry_redis_ttls(void) {
   sessio_record r;
   uint64_t v;
   int found = 0;
+  /* user_add as the store's first call: its TTL comes from the 'now' it
+   * is given, not from a clock of the store's own. */
+  CHECK_OK(sessio__store_user_add(st, "dan", &k, now + 3 * HOUR, now));
+  long long t0 = pttl(port, "ttl:u:{64616e}"); /* hex("dan") */
+  CHECK(t0 > 3 * HOUR - 5000 && t0 <= 3 * HOUR + 1000);
   memset(&r, 0, sizeof r);
   r.blob = (uint8_t *)"x";
   r.blob_len = 1;
@@ -536,12 +541,12 @@ static void test_records_and_user_sets_carry_redis_ttls(void) {
   CHECK_INT(found, 1);
   t = pttl(port, name);
   CHECK(t > HOUR - 5000 && t <= HOUR + 1000);
-  CHECK_OK(sessio__store_user_add(st, "carol", &k, now + 2 * HOUR));
+  CHECK_OK(sessio__store_user_add(st, "carol", &k, now + 2 * HOUR, now));
   t = pttl(port, "ttl:u:{6361726f6c}"); /* hex("carol") */
   CHECK(t > 2 * HOUR - 5000 && t <= 2 * HOUR + 1000);
   /* A later, shorter add does not cut the set's life. */
   sessio_key k2 = rand_key();
-  CHECK_OK(sessio__store_user_add(st, "carol", &k2, now + 60000));
+  CHECK_OK(sessio__store_user_add(st, "carol", &k2, now + 60000, now));
   CHECK(pttl(port, "ttl:u:{6361726f6c}") > 2 * HOUR - 5000);
 done:
   one_redis_stop(&R);

@@ -29,6 +29,7 @@ typedef struct wrap_store {
   sessio_store base;
   sessio_store *inner;
   int loads, saves, touches, removes;
+  int64_t remove_now, uadd_now; /* the 'now' of the last such call */
   int down; /* every call fails with SESSIO_EUNAVAIL */
 } wrap_store;
 
@@ -57,15 +58,18 @@ static sessio_err w_touch(sessio_store *st, const sessio_key *k, int64_t t,
   W(st)->touches++;
   return W(st)->inner->methods->touch(W(st)->inner, k, t, x, now, found);
 }
-static sessio_err w_remove(sessio_store *st, const sessio_key *k, int *r) {
+static sessio_err w_remove(sessio_store *st, const sessio_key *k,
+                           int64_t now, int *r) {
   DOWN(st);
   W(st)->removes++;
-  return W(st)->inner->methods->remove(W(st)->inner, k, r);
+  W(st)->remove_now = now;
+  return W(st)->inner->methods->remove(W(st)->inner, k, now, r);
 }
 static sessio_err w_uadd(sessio_store *st, const char *u, const sessio_key *k,
-                         int64_t x) {
+                         int64_t x, int64_t now) {
   DOWN(st);
-  return W(st)->inner->methods->user_add(W(st)->inner, u, k, x);
+  W(st)->uadd_now = now;
+  return W(st)->inner->methods->user_add(W(st)->inner, u, k, x, now);
 }
 static sessio_err w_ulist(sessio_store *st, const char *u, int64_t now,
                           sessio_key **k, size_t *n) {
@@ -641,6 +645,37 @@ static void test_login_as_another_user_starts_empty_S23(void) {
   free(list);
   CHECK_INT(store_sessions(&f), 1);
   fx_done(&f);
+}
+
+/* The manager hands its caller's 'now' to every store method that takes
+ * one (the library reads no clock): login indexes the user at the commit's
+ * time, destroy removes at the commit's time. A store written against an
+ * older method table is refused. */
+static void test_store_gets_the_callers_now(void) {
+  fx f;
+  fx_init(&f);
+  make_session(&f, T0);
+  sessio *s = begin(&f, f.cookie, T0 + 7 * SEC);
+  CHECK_OK(sessio_login(s, "alice", 0, T0 + 7 * SEC));
+  CHECK_OK(commit(&f, s, T0 + 9 * SEC, NULL, 0));
+  CHECK_INT(f.st->uadd_now, T0 + 9 * SEC);
+  CHECK_INT(f.st->remove_now, T0 + 9 * SEC); /* the guest ID's record */
+  s = begin(&f, f.cookie, T0 + 11 * SEC);
+  CHECK_OK(sessio_destroy(s));
+  CHECK_OK(commit(&f, s, T0 + 13 * SEC, NULL, 0));
+  CHECK_INT(f.st->remove_now, T0 + 13 * SEC);
+  fx_done(&f);
+
+  sessio_store_methods old = wrap_methods;
+  wrap_store *w = wrap_new();
+  sessio_config *cfg;
+  old.version = 1;
+  w->base.methods = &old;
+  CHECK_OK(sessio_config_new(&cfg));
+  CHECK_INT(sessio_config_set_store(cfg, &w->base), SESSIO_ENOTSUP);
+  sessio_config_free(cfg);
+  w->base.methods = &wrap_methods;
+  sessio_store_close(&w->base);
 }
 
 /* S6: regenerate keeps the data and kills the old ID; an update committed to
@@ -1224,6 +1259,7 @@ int main(void) {
   RUN(test_login_regenerates_id_keeps_cart);
   RUN(test_login_as_another_user_starts_empty_S23);
   RUN(test_regenerate_merges_overlapping_update);
+  RUN(test_store_gets_the_callers_now);
   RUN(test_destroy_removes_record_and_clears_cookie);
   RUN(test_rotation_with_grace_window);
   RUN(test_user_sessions_list_and_revoke);

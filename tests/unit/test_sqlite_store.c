@@ -263,7 +263,7 @@ static void test_gc_deletes_in_small_batches(void) {
     put(st, &k, "g", 0, i < DEAD ? T0 + 10 + i : T0 + HOUR);
   }
   sessio_key uk = mk(5);
-  CHECK_OK(sessio__store_user_add(st, "dave", &uk, T0 + 10));
+  CHECK_OK(sessio__store_user_add(st, "dave", &uk, T0 + 10, T0));
   size_t total = 0, calls = 0;
   int done = 0;
   while (!done && calls < 10000) {
@@ -305,7 +305,7 @@ static void test_records_survive_reopen(void) {
   CHECK_OK(sessio_store_open(u, &st));
   sessio_key k = mk(7);
   put(st, &k, "kept", 0, T0 + HOUR);
-  CHECK_OK(sessio__store_user_add(st, "erin", &k, T0 + HOUR));
+  CHECK_OK(sessio__store_user_add(st, "erin", &k, T0 + HOUR, T0));
   sessio_store_close(st);
   CHECK_OK(sessio_store_open(url, &st));
   sessio_record r;
