@@ -16,7 +16,7 @@ deps:
 	@scripts/install-deps.sh build
 
 build: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DSESSIO_TESTS=OFF >/dev/null
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DSESSIO_BUILD_TESTS=OFF >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build

@@ -13,7 +13,10 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
 
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
+# Every store is compiled in (the CMake build defines SESSIO_HAVE_<NAME>
+# only for the optional stores that are ON).
 CFLAGS := -g -O1 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+          -DSESSIO_HAVE_SQLITE=1 -DSESSIO_HAVE_REDIS=1 \
           -fno-omit-frame-pointer -Wall -Wextra -Iinclude -Isrc -Iapps/shop \
           $(PKG_CFLAGS) $(SAN)
 

@@ -139,8 +139,18 @@ typedef struct sessio_store sessio_store;
  *   redis-cluster://HOST:PORT[,HOST:PORT...][?prefix=P]
  * On success '*out' is a new store owned by the caller (close it with
  * sessio_store_close). An unknown scheme or a malformed URL is SESSIO_EINVAL;
+ * a known scheme whose backend was not built into this libsessio (the
+ * sqlite and redis stores are optional at build time) is SESSIO_ENOTSUP;
  * a server that cannot be reached at open time is SESSIO_EUNAVAIL. */
 SESSIO_API sessio_err sessio_store_open(const char *url, sessio_store **out);
+
+/* 1 when this libsessio can open stores of the scheme of 'url_or_scheme'
+ * ("redis", "redis:", or a whole URL such as "sqlite:/var/s.db": the part
+ * before the first ':' is compared); 0 for a scheme not built in, an
+ * unknown scheme and NULL. Says nothing about the rest of the URL. Use it
+ * to tell "backend not built" apart before sessio_store_open, or to list
+ * the stores a program can offer. */
+SESSIO_API int sessio_store_supported(const char *url_or_scheme);
 
 /* Sends the store's own messages (a server unreachable or reachable again,
  * a cluster topology change, a damaged file skipped) to 'fn' at 'level' and

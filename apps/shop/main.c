@@ -330,6 +330,12 @@ static int open_store(const char *url, sessio_store **out) {
   sessio_err e;
   if (url != NULL) {
     e = sessio_store_open(url, out);
+    if (e == SESSIO_ENOTSUP && !sessio_store_supported(url)) {
+      shop_log(LOG_ERROR, "msg=\"store backend %.*s is not built into this libsessio\" "
+                          "store=\"%s\" error=%s", (int)strcspn(url, ":"), url, url,
+               sessio_errname(e));
+      return -1;
+    }
     if (e != SESSIO_OK) {
       shop_log(LOG_ERROR, "msg=\"cannot open store\" store=\"%s\" error=%s (%s)", url,
                sessio_errname(e), sessio_strerror(e));

@@ -69,7 +69,7 @@ if [ "${SKIP_BUILD:-0}" = 1 ] && [ "${SNAPSHOT:-0}" != 1 ]; then
   [ -x "$SHOP" ] || die "no $SHOP (SKIP_BUILD=1)"
 else
   echo "soak: building $SRC in $BUILD (Release)"
-  cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSESSIO_TESTS=OFF >/dev/null &&
+  cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSESSIO_BUILD_TESTS=OFF >/dev/null &&
     cmake --build "$BUILD" -j 2 --target sessio-shop >/dev/null || die "build failed in $BUILD"
 fi
 

@@ -10,33 +10,62 @@
 
 #include "store_internal.h"
 
+/* Every scheme libsessio knows. A backend left out of the build (CMake
+ * option SESSIO_WITH_<NAME> OFF, so SESSIO_HAVE_<NAME> undefined) keeps its
+ * row with no open function: its URLs are SESSIO_ENOTSUP, not "unknown". */
+#ifdef SESSIO_HAVE_SQLITE
+#define OPEN_SQLITE sessio__store_open_sqlite
+#else
+#define OPEN_SQLITE NULL
+#endif
+#ifdef SESSIO_HAVE_REDIS
+#define OPEN_REDIS sessio__store_open_redis
+#define OPEN_REDIS_CLUSTER sessio__store_open_redis_cluster
+#else
+#define OPEN_REDIS NULL
+#define OPEN_REDIS_CLUSTER NULL
+#endif
+
 static const struct {
-  const char *scheme; /* including the ':' */
-  sessio__store_open_fn open;
+  const char *scheme; /* without the ':' */
+  sessio__store_open_fn open; /* NULL: known, not built */
 } backends[] = {
-    {"memory:", sessio__store_open_memory},
-    {"file:", sessio__store_open_file},
-    {"sqlite:", sessio__store_open_sqlite},
-    {"redis:", sessio__store_open_redis},
-    {"redis-cluster:", sessio__store_open_redis_cluster},
+    {"memory", sessio__store_open_memory},
+    {"file", sessio__store_open_file},
+    {"sqlite", OPEN_SQLITE},
+    {"redis", OPEN_REDIS},
+    {"redis-cluster", OPEN_REDIS_CLUSTER},
 };
+
+/* The row whose scheme is 'url' up to its first ':' (or all of it), or -1. */
+static int backend_of(const char *url) {
+  size_t n = strcspn(url, ":");
+  for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
+    if (strlen(backends[i].scheme) == n &&
+        strncmp(url, backends[i].scheme, n) == 0)
+      return (int)i;
+  return -1;
+}
+
+int sessio_store_supported(const char *url_or_scheme) {
+  if (url_or_scheme == NULL) return 0;
+  int i = backend_of(url_or_scheme);
+  return i >= 0 && backends[i].open != NULL;
+}
 
 sessio_err sessio_store_open(const char *url, sessio_store **out) {
   if (url == NULL || out == NULL) return SESSIO_EINVAL;
   *out = NULL;
-  for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
-    size_t n = strlen(backends[i].scheme);
-    if (strncmp(url, backends[i].scheme, n) == 0) {
-      sessio_err rc = backends[i].open(url + n, out);
-      if (rc == SESSIO_OK) {
-        (*out)->log_fn = NULL;
-        (*out)->log_ud = NULL;
-        (*out)->log_level = SESSIO_LOG_ERROR;
-      }
-      return rc;
-    }
+  int i = backend_of(url);
+  if (i < 0 || url[strlen(backends[i].scheme)] != ':') return SESSIO_EINVAL;
+  if (backends[i].open == NULL) return SESSIO_ENOTSUP;
+  sessio_err rc = backends[i].open(url + strlen(backends[i].scheme) + 1, out);
+  if (rc == SESSIO_OK) {
+    (*out)->log_fn = NULL;
+    (*out)->log_ud = NULL;
+    (*out)->log_level = SESSIO_LOG_ERROR;
   }
-  return SESSIO_EINVAL;
+  return rc;
 }
 
 sessio_err sessio_store_set_logger(sessio_store *st, sessio_log_fn fn,
