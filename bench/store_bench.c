@@ -146,7 +146,7 @@ static void bench_url(const char *tmpl, long n) {
   static int seq;
   snprintf(label, sizeof label, "%s", tmpl);
   char *q = strstr(label, "{tmp}");
-  if (q) { /* "file:{tmp}/f?fsync=1" -> "file?fsync=1" */
+  if (q) { /* "file:{tmp}/f?sync=full" -> "file?sync=full" */
     char *end = strpbrk(q, "?");
     memmove(q - 1, end ? end : q + strlen(q), strlen(end ? end : q) + 1);
   }
@@ -200,7 +200,7 @@ int main(int argc, char **argv) {
     bench_url("sqlite:{tmp}/s.db", n);
     /* The durable settings wait for the disk on every commit. */
     long nd = n / 20 > 0 ? n / 20 : 1;
-    bench_url("file:{tmp}/f?fsync=1", nd);
+    bench_url("file:{tmp}/f?sync=full", nd);
     bench_url("sqlite:{tmp}/s.db?sync=full", nd);
   }
   bench_rm_tree(tmpdir);

@@ -1,5 +1,5 @@
 /*
- * file.c — the file store, "file:DIR[?fsync=1]": one record per file at
+ * file.c — the file store, "file:DIR[?sync=full]": one record per file at
  * DIR/ab/cd/<64 hex of the key>, written atomically (temporary file in the
  * same folder, optional fsync, rename) while a short flock on the bucket
  * folder makes the compare-and-set race-free between threads and processes.
@@ -23,6 +23,7 @@
 #include <sodium.h>
 
 #include "crypto.h"
+#include "helpers.h"
 #include "store_internal.h"
 
 /*
@@ -1042,40 +1043,25 @@ static const sessio_store_methods file_methods = {
 
 /* ---- open --------------------------------------------------------------- */
 
+/* "sync=normal|full"; "fsync=0|1" is the older spelling of the same. */
 static sessio_err file_param(void *ud, const char *name, const char *val) {
   int *fsync_on = ud;
-  if (strcmp(name, "fsync") == 0) {
-    if (strcmp(val, "1") == 0 || strcmp(val, "true") == 0) *fsync_on = 1;
-    else if (strcmp(val, "0") == 0 || strcmp(val, "false") == 0)
-      *fsync_on = 0;
-    else return SESSIO_EINVAL;
-    return SESSIO_OK;
-  }
+  if (strcmp(name, "sync") == 0)
+    return sessio__opt_sync(val, fsync_on) ? SESSIO_OK : SESSIO_EINVAL;
+  if (strcmp(name, "fsync") == 0)
+    return sessio__opt_flag(val, fsync_on) ? SESSIO_OK : SESSIO_EINVAL;
   return SESSIO_EINVAL; /* unknown parameters are mistakes, not hints */
-}
-
-/* mkdir -p with mode 0700 for the folders it makes. */
-static int mkdirs(char *path) {
-  for (char *p = path + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = '\0';
-    int r = mkdir(path, 0700);
-    *p = '/';
-    if (r != 0 && errno != EEXIST) return -1;
-  }
-  if (mkdir(path, 0700) != 0 && errno != EEXIST) return -1;
-  return 0;
 }
 
 sessio_err sessio__store_open_file(const char *rest, sessio_store **out) {
   sessio_err rc = SESSIO_EINVAL;
-  const char *q = strchr(rest, '?');
-  size_t dlen = q ? (size_t)(q - rest) : strlen(rest);
+  size_t dlen;
+  const char *q = sessio__url_split(rest, &dlen);
   int fsync_on = 0;
   *out = NULL;
   if (dlen == 0 || dlen >= 4096) return SESSIO_EINVAL;
-  if (q != NULL && (rc = sessio_store_url_params(q + 1, file_param, &fsync_on)) !=
-                       SESSIO_OK)
+  if (q != NULL &&
+      (rc = sessio_store_url_params(q, file_param, &fsync_on)) != SESSIO_OK)
     return rc;
   if ((rc = sessio__crypto_init()) != SESSIO_OK) return rc;
   char *dir = strndup(rest, dlen);
@@ -1096,8 +1082,8 @@ sessio_err sessio__store_open_file(const char *rest, sessio_store **out) {
   /* The folder named in the URL is the administrator's choice and may be
    * reached through a link; everything below it is opened with openat()
    * and O_NOFOLLOW. */
-  if (mkdirs(dir) != 0) {
-    rc = SESSIO_EIO;
+  if (sessio__mkdirs(dir) != 0) {
+    rc = errno == ENOTDIR ? SESSIO_EINVAL : SESSIO_EIO;
     goto fail_fs;
   }
   fs->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -70,6 +70,7 @@
 #include <sodium.h>
 
 #include "crypto.h"
+#include "helpers.h"
 #include "store_internal.h"
 
 #define MEM_DEFAULT_SHARDS 64
@@ -888,25 +889,11 @@ typedef struct mem_params {
   uint64_t max_sessions, max_bytes, shards;
 } mem_params;
 
-/* A decimal number in 1..UINT64_MAX, digits only. */
-static int parse_u64(const char *s, uint64_t *out) {
-  uint64_t v = 0;
-  if (*s == '\0') return 0;
-  for (; *s; s++) {
-    if (*s < '0' || *s > '9') return 0;
-    unsigned d = (unsigned)(*s - '0');
-    if (v > (UINT64_MAX - d) / 10) return 0;
-    v = v * 10 + d;
-  }
-  if (v == 0) return 0;
-  *out = v;
-  return 1;
-}
-
 static sessio_err mem_param(void *ud, const char *name, const char *val) {
   mem_params *p = ud;
-  uint64_t v;
-  if (!parse_u64(val, &v)) return SESSIO_EINVAL;
+  long long n;
+  if (!sessio__opt_int(val, 1, LLONG_MAX, &n)) return SESSIO_EINVAL;
+  uint64_t v = (uint64_t)n;
   if (strcmp(name, "max_sessions") == 0) {
     p->max_sessions = v;
   } else if (strcmp(name, "max_bytes") == 0) {
@@ -926,11 +913,12 @@ sessio_err sessio__store_open_memory(const char *rest, sessio_store **out) {
   mem_store *ms;
 
   *out = NULL;
-  if (rest[0] != '\0') {
-    if (rest[0] != '?') return SESSIO_EINVAL;
-    if ((rc = sessio_store_url_params(rest + 1, mem_param, &p)) != SESSIO_OK)
-      return rc;
-  }
+  size_t plen;
+  const char *q = sessio__url_split(rest, &plen);
+  if (plen != 0) return SESSIO_EINVAL; /* "memory:" has no path */
+  if (q != NULL &&
+      (rc = sessio_store_url_params(q, mem_param, &p)) != SESSIO_OK)
+    return rc;
   if ((rc = sessio__crypto_init()) != SESSIO_OK) return rc;
 
   ms = calloc(1, sizeof *ms);

@@ -8,6 +8,7 @@
  */
 #include "redis_common.h"
 #include "crypto.h"
+#include "helpers.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -78,23 +79,12 @@ static void pipe_unblock(pipe_guard *g) {
 
 /* Connections inherited through fork() are the parent's: a child that
  * used one would interleave its commands with the parent's on one socket
- * and could read the parent's replies (another user's session). The count
- * of forks, raised in every child, tells a pool to forget (close, in the
- * child only) what it had before. Cheaper than getpid() per call. Do not
- * fork while another thread is inside the store. */
-static _Atomic unsigned fork_count;
-static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-
-static void on_fork_child(void) {
-  atomic_fetch_add_explicit(&fork_count, 1, memory_order_relaxed);
-}
-
-static void fork_hook_init(void) {
-  pthread_atfork(NULL, NULL, on_fork_child);
-}
+ * and could read the parent's replies (another user's session). A pool
+ * remembers sessio__forks() (helpers.h) and forgets (closes, in the child
+ * only) what it had when the count moved. */
 
 void sessio__rc_pool_init(rc_pool *p, sessio_store *owner) {
-  pthread_once(&fork_once, fork_hook_init);
+  (void)sessio__fork_watch(); /* its failure is reported by store_init */
   memset(p, 0, sizeof *p);
   pthread_mutex_init(&p->mu, NULL);
   p->port = 6379;
@@ -103,7 +93,7 @@ void sessio__rc_pool_init(rc_pool *p, sessio_store *owner) {
   p->max_idle = 32;
   p->backoff = BACKOFF_MIN_MS;
   p->owner = owner;
-  p->forks = atomic_load_explicit(&fork_count, memory_order_relaxed);
+  p->forks = sessio__forks();
 }
 
 static void free_idle_locked(rc_pool *p) {
@@ -189,7 +179,7 @@ fail:
 
 static sessio_err pool_get(rc_pool *p, rc_conn *out) {
   char why[160];
-  unsigned forks = atomic_load_explicit(&fork_count, memory_order_relaxed);
+  unsigned forks = sessio__forks();
   pthread_mutex_lock(&p->mu);
   if (p->forks != forks) { /* we are a child: the parent's are not ours */
     p->forks = forks;
@@ -473,17 +463,6 @@ void sessio__rc_options_default(rc_options *o) {
   o->failover_wait_ms = 3000;
 }
 
-static int parse_num(const char *s, long long lo, long long hi,
-                     long long *out) {
-  char *end;
-  if (*s < '0' || *s > '9') return 0;
-  errno = 0;
-  long long v = strtoll(s, &end, 10);
-  if (errno != 0 || *end != '\0' || v < lo || v > hi) return 0;
-  *out = v;
-  return 1;
-}
-
 static int prefix_ok(const char *s) {
   size_t n = strlen(s);
   if (n == 0 || n > RC_PREFIX_MAX) return 0;
@@ -502,19 +481,19 @@ sessio_err sessio__rc_param(void *ud, const char *name, const char *val) {
     if (!prefix_ok(val)) return SESSIO_EINVAL;
     strcpy(o->prefix, val);
   } else if (strcmp(name, "connect_timeout_ms") == 0) {
-    if (!parse_num(val, 1, 60000, &v)) return SESSIO_EINVAL;
+    if (!sessio__opt_int(val, 1, 60000, &v)) return SESSIO_EINVAL;
     o->connect_ms = (int)v;
   } else if (strcmp(name, "timeout_ms") == 0) {
-    if (!parse_num(val, 1, 60000, &v)) return SESSIO_EINVAL;
+    if (!sessio__opt_int(val, 1, 60000, &v)) return SESSIO_EINVAL;
     o->timeout_ms = (int)v;
   } else if (strcmp(name, "grace_ms") == 0) {
-    if (!parse_num(val, 0, 86400000, &v)) return SESSIO_EINVAL;
+    if (!sessio__opt_int(val, 0, 86400000, &v)) return SESSIO_EINVAL;
     o->grace_ms = v;
   } else if (strcmp(name, "pool") == 0) {
-    if (!parse_num(val, 1, 1024, &v)) return SESSIO_EINVAL;
+    if (!sessio__opt_int(val, 1, 1024, &v)) return SESSIO_EINVAL;
     o->max_idle = (size_t)v;
   } else if (strcmp(name, "failover_wait_ms") == 0) {
-    if (!parse_num(val, 0, 60000, &v)) return SESSIO_EINVAL;
+    if (!sessio__opt_int(val, 0, 60000, &v)) return SESSIO_EINVAL;
     o->failover_wait_ms = v;
   } else {
     return SESSIO_EINVAL;
@@ -570,7 +549,7 @@ int sessio__rc_parse_hostport(const char *s, const char *e, rc_pool *p) {
     if (pl == 0 || pl >= sizeof buf) return 0;
     memcpy(buf, port, pl);
     buf[pl] = '\0';
-    if (!parse_num(buf, 1, 65535, &v)) return 0;
+    if (!sessio__opt_int(buf, 1, 65535, &v)) return 0;
     p->port = (int)v;
   }
   return 1;
@@ -844,6 +823,7 @@ sessio_err sessio__rc_reply_err(const redisReply *r) {
 
 sessio_err sessio__rc_store_init(rc_store *rs, const rc_ops *ops,
                                  const rc_options *o) {
+  if (sessio__fork_watch() != SESSIO_OK) return SESSIO_ENOMEM;
   rs->ops = ops;
   strcpy(rs->prefix, o->prefix);
   rs->grace_ms = o->grace_ms;

@@ -1,6 +1,6 @@
 /*
- * sqlite.c — the SQLite store, "sqlite:PATH[?sync=normal|full]": one row per
- * session in a WAL-mode database, the compare-and-set done by one
+ * sqlite.c — the SQLite store, "sqlite:PATH[?sync=full&timeout_ms=N]": one
+ * row per session in a WAL-mode database, the compare-and-set done by one
  * conditional INSERT/UPDATE, a users table for the per-user index, and gc
  * deleting expired rows in small batches through the expiry index. A pool
  * of connections (one per concurrent thread, each with its prepared
@@ -18,6 +18,7 @@
 
 #include <sqlite3.h>
 
+#include "helpers.h"
 #include "store_internal.h"
 
 #define BUSY_TIMEOUT_MS 5000 /* default; then SESSIO_EUNAVAIL */
@@ -101,7 +102,7 @@ static const char *const stmt_sql[S_N] = {
 typedef struct conn {
   sqlite3 *db;
   sqlite3_stmt *st[S_N];
-  unsigned gen; /* fork_gen when opened (see conn_get) */
+  unsigned gen; /* sessio__forks() when opened (see conn_get) */
   struct conn *next;
 } conn;
 
@@ -109,7 +110,7 @@ typedef struct sqlite_store {
   sessio_store base;
   char *path;
   int sync_full;
-  int busy_ms; /* ?busy_timeout=MS */
+  int busy_ms; /* ?timeout_ms=MS */
   pthread_mutex_t pool_mu; /* guards 'pool' */
   conn *pool;              /* idle connections */
   /* SQLite lets one writer in at a time anyway; making this process's
@@ -126,12 +127,7 @@ typedef struct sqlite_store {
 static pthread_mutex_t parked_mu = PTHREAD_MUTEX_INITIALIZER;
 static conn *parked;
 
-/* Raised in the child at each fork(): cheaper than a getpid() system call
- * per method call. (Do not fork while another thread is inside the store.) */
-static _Atomic unsigned fork_gen;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-static void on_fork_child(void) { atomic_fetch_add(&fork_gen, 1); }
-static void atfork_init(void) { pthread_atfork(NULL, NULL, on_fork_child); }
+/* A connection remembers sessio__forks() when it was opened (helpers.h). */
 
 static sessio_err map_rc(int rc) {
   switch (rc & 0xff) {
@@ -184,7 +180,7 @@ static sessio_err conn_open(sqlite_store *ss, int setup, conn **out) {
 #endif
   conn *c = calloc(1, sizeof *c);
   if (c == NULL) return SESSIO_ENOMEM;
-  c->gen = atomic_load(&fork_gen);
+  c->gen = sessio__forks();
   int r = sqlite3_open_v2(ss->path, &c->db, flags, NULL);
   if (r != SQLITE_OK) {
     rc = r == SQLITE_NOMEM ? SESSIO_ENOMEM : map_rc(r);
@@ -222,7 +218,7 @@ fail_conn:
 
 /* Takes an idle connection of this process, or opens one. */
 static sessio_err conn_get(sqlite_store *ss, conn **out) {
-  unsigned me = atomic_load(&fork_gen);
+  unsigned me = sessio__forks();
   pthread_mutex_lock(&ss->pool_mu);
   conn *c;
   while ((c = ss->pool) != NULL) {
@@ -592,7 +588,7 @@ static sessio_err q_stats(sessio_store *st, struct sessio_store_stats *out) {
 
 static void q_close(sessio_store *st) {
   sqlite_store *ss = (sqlite_store *)st;
-  unsigned me = atomic_load(&fork_gen);
+  unsigned me = sessio__forks();
   conn *c = ss->pool;
   while (c != NULL) {
     conn *next = c->next;
@@ -630,21 +626,15 @@ static const sessio_store_methods sqlite_methods = {
 
 /* ---- open --------------------------------------------------------------- */
 
-/* sync=normal|full, busy_timeout=MS (0..600000). */
+/* "sync=normal|full" and "timeout_ms=N" (how long a call waits for the
+ * write lock; "busy_timeout" is its older spelling). */
 static sessio_err sqlite_param(void *ud, const char *name, const char *val) {
   sqlite_store *ss = ud;
-  if (strcmp(name, "sync") == 0) {
-    if (strcmp(val, "normal") == 0) ss->sync_full = 0;
-    else if (strcmp(val, "full") == 0) ss->sync_full = 1;
-    else return SESSIO_EINVAL;
-    return SESSIO_OK;
-  }
-  if (strcmp(name, "busy_timeout") == 0) {
-    char *end;
-    errno = 0;
-    long v = strtol(val, &end, 10);
-    if (errno != 0 || end == val || *end != '\0' || v < 0 || v > 600000)
-      return SESSIO_EINVAL;
+  long long v;
+  if (strcmp(name, "sync") == 0)
+    return sessio__opt_sync(val, &ss->sync_full) ? SESSIO_OK : SESSIO_EINVAL;
+  if (strcmp(name, "timeout_ms") == 0 || strcmp(name, "busy_timeout") == 0) {
+    if (!sessio__opt_int(val, 0, 600000, &v)) return SESSIO_EINVAL;
     ss->busy_ms = (int)v;
     return SESSIO_OK;
   }
@@ -700,45 +690,22 @@ fail_txn:
   return rc;
 }
 
-/* mkdir -p of the folders above the file 'path', mode 0700. */
-static int parent_mkdirs(char *path) {
-  char *last = strrchr(path, '/');
-  if (last == NULL || last == path) return 0;
-  *last = '\0';
-  int rc = 0;
-  for (char *p = path + 1;; p++) {
-    if (*p != '/' && *p != '\0') continue;
-    char c = *p;
-    *p = '\0';
-    struct stat sb;
-    if (stat(path, &sb) != 0) {
-      if (mkdir(path, 0700) != 0 && errno != EEXIST) rc = -1;
-    } else if (!S_ISDIR(sb.st_mode)) {
-      errno = ENOTDIR;
-      rc = -1;
-    }
-    *p = c;
-    if (rc != 0 || c == '\0') break;
-  }
-  *last = '/';
-  return rc;
-}
-
 sessio_err sessio__store_open_sqlite(const char *rest, sessio_store **out) {
   sessio_err rc = SESSIO_EINVAL;
-  const char *q = strchr(rest, '?');
-  size_t plen = q ? (size_t)(q - rest) : strlen(rest);
+  size_t plen;
+  const char *q = sessio__url_split(rest, &plen);
   *out = NULL;
   /* A path is required; ":memory:" and other special names would give
    * each connection its own database, so they are refused. */
   if (plen == 0 || plen >= 4096 || rest[0] == ':') return SESSIO_EINVAL;
-  if (pthread_once(&atfork_once, atfork_init) != 0) return SESSIO_ENOMEM;
+  if ((rc = sessio__fork_watch()) != SESSIO_OK) return rc;
+  rc = SESSIO_EINVAL;
   sqlite_store *ss = calloc(1, sizeof *ss);
   if (ss == NULL) return SESSIO_ENOMEM;
   ss->base.methods = &sqlite_methods;
   ss->busy_ms = BUSY_TIMEOUT_MS;
   if (q != NULL &&
-      (rc = sessio_store_url_params(q + 1, sqlite_param, ss)) != SESSIO_OK)
+      (rc = sessio_store_url_params(q, sqlite_param, ss)) != SESSIO_OK)
     goto fail_ss;
   atomic_init(&ss->expired, 0);
   if ((ss->path = strndup(rest, plen)) == NULL) {
@@ -749,7 +716,7 @@ sessio_err sessio__store_open_sqlite(const char *rest, sessio_store **out) {
    * as "sqlite:var/sessions.db" works on a fresh checkout. Then the file is
    * created by us so it is 0600 (SQLite gives its -wal and -shm files the
    * same mode) and never through a link. */
-  if (parent_mkdirs(ss->path) != 0) {
+  if (sessio__mkdirs_above(ss->path) != 0) {
     rc = errno == ENOTDIR || errno == EEXIST ? SESSIO_EINVAL : SESSIO_EIO;
     goto fail_path;
   }

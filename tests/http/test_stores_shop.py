@@ -2,7 +2,7 @@
 two shop processes sharing one store (sqlite:, file:) lose no cart add when
 20 connections x 10 adds on one session are spread over both, and a shop
 killed with SIGKILL under write load, with the durable setting
-(sqlite ?sync=full, file ?fsync=1), keeps every acknowledged commit and no
+(sqlite ?sync=full, file ?sync=full), keeps every acknowledged commit and no
 corrupt record after restart. Uses the fixtures of conftest.py.
 """
 import hashlib
@@ -22,7 +22,7 @@ STORES = {
 }
 DURABLE = {
     "sqlite": "sqlite:{dir}/s.db?sync=full",
-    "file": "file:{dir}/sessions?fsync=1",
+    "file": "file:{dir}/sessions?sync=full",
 }
 
 

@@ -73,8 +73,13 @@ static long file_size(const char *path) {
 
 static void test_bad_urls_are_einval(void) {
   fresh_dir();
-  const char *bad[] = {"file:", "file:?fsync=1", "file:/tmp/x?fsync=2",
-                       "file:/tmp/x?fsync=", "file:/tmp/x?color=blue"};
+  const char *bad[] = {"file:",
+                       "file:?sync=full",
+                       "file:/tmp/x?sync=1",
+                       "file:/tmp/x?sync=",
+                       "file:/tmp/x?fsync=2",
+                       "file:/tmp/x?fsync=",
+                       "file:/tmp/x?color=blue"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     store_util_check_open_einval(bad[i]);
   }
@@ -87,12 +92,18 @@ static void test_bad_urls_are_einval(void) {
   sessio_store *st = NULL;
   CHECK(sessio_store_open(u, &st) != SESSIO_OK);
   CHECK(st == NULL);
-  /* Good ones. */
-  snprintf(u, sizeof u, "file:%s/a?fsync=1", dir);
+  /* Good ones: the shared name "sync", and "fsync", its older spelling. */
+  snprintf(u, sizeof u, "file:%s/a?sync=full", dir);
   CHECK_OK(sessio_store_open(u, &st));
   CHECK_STR(sessio_store_name(st), "file");
   sessio_store_close(st);
-  snprintf(u, sizeof u, "file:%s/b/c?fsync=0", dir);
+  snprintf(u, sizeof u, "file:%s/b/c?sync=normal", dir);
+  CHECK_OK(sessio_store_open(u, &st));
+  sessio_store_close(st);
+  snprintf(u, sizeof u, "file:%s/d?fsync=1", dir);
+  CHECK_OK(sessio_store_open(u, &st));
+  sessio_store_close(st);
+  snprintf(u, sizeof u, "file:%s/e?fsync=false", dir);
   CHECK_OK(sessio_store_open(u, &st));
   sessio_store_close(st);
 }

@@ -64,10 +64,17 @@ static int raw_exec(const char *sql) {
   return rc;
 }
 
-static void test_sync_modes_and_busy_timeout_parse(void) {
+/* The shared option names (sync, timeout_ms), and busy_timeout, the older
+ * spelling of timeout_ms, still accepted. */
+static void test_sync_modes_and_timeout_parse(void) {
   fresh_dir();
-  const char *good[] = {"", "?sync=normal", "?sync=full",
-                        "?sync=full&busy_timeout=100", "?busy_timeout=0"};
+  const char *good[] = {"",
+                        "?sync=normal",
+                        "?sync=full",
+                        "?sync=full&timeout_ms=100",
+                        "?timeout_ms=0",
+                        "?sync=full&busy_timeout=100",
+                        "?busy_timeout=0"};
   for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
     char u[256];
     sessio_store *st = NULL;
@@ -84,7 +91,9 @@ static void test_bad_urls_are_einval(void) {
   const char *bad_suffix[] = {"?sync=off",        "?sync=FULL",
                               "?sync=",           "?journal=wal",
                               "?busy_timeout=-1", "?busy_timeout=12x",
-                              "?busy_timeout=99999999"};
+                              "?busy_timeout=99999999",
+                              "?timeout_ms=-1",   "?timeout_ms=",
+                              "?timeout_ms=600001"};
   for (size_t i = 0; i < sizeof bad_suffix / sizeof bad_suffix[0]; i++) {
     snprintf(u, sizeof u, "%s%s", url, bad_suffix[i]);
     store_util_check_open_einval(u);
@@ -217,13 +226,13 @@ static void test_damaged_database_file_is_an_error_not_a_crash(void) {
   sessio_store_close(st);
 }
 
-/* Another process holding the write lock longer than busy_timeout: the
+/* Another process holding the write lock longer than timeout_ms: the
  * write is SESSIO_EUNAVAIL (the caller answers 503), reads still work,
  * and writes work again once the lock is gone. */
 static void test_held_write_lock_is_unavailable_then_recovers(void) {
   fresh_dir();
   char u[256];
-  snprintf(u, sizeof u, "%s?busy_timeout=50", url);
+  snprintf(u, sizeof u, "%s?timeout_ms=50", url);
   sessio_store *st = NULL;
   CHECK_OK(sessio_store_open(u, &st));
   sessio_key k = mk(4);
@@ -329,7 +338,7 @@ static void test_database_of_another_version_is_refused(void) {
 }
 
 int main(void) {
-  RUN(test_sync_modes_and_busy_timeout_parse);
+  RUN(test_sync_modes_and_timeout_parse);
   RUN(test_bad_urls_are_einval);
   RUN(test_database_is_0600_in_wal_mode);
   RUN(test_symlinked_database_is_refused);

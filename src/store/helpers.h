@@ -1,0 +1,52 @@
+/*
+ * helpers.h — what several stores need and write once here: making a
+ * folder path (mkdir -p), noticing that the process was forked, splitting
+ * a store URL into path and query, and reading option values in the one
+ * vocabulary every store shares (docs/STORES.md, "Options").
+ */
+#ifndef SESSIO_STORE_HELPERS_H
+#define SESSIO_STORE_HELPERS_H
+
+#include <stddef.h>
+
+#include "sessio.h"
+
+/* Makes the folder 'path' and every missing folder above it, mode 0700
+ * ("mkdir -p"); folders that exist are left as they are (they may be
+ * links: the administrator's choice). 0 on success, else -1 with errno
+ * (ENOTDIR when a part of the path is not a folder). 'path' is a writable
+ * copy: it is cut at each '/' during the call and restored. */
+int sessio__mkdirs(char *path);
+
+/* Makes the folders above the file 'path' (not the file itself), as
+ * sessio__mkdirs; a bare file name needs none. */
+int sessio__mkdirs_above(char *path);
+
+/* Fork detection for stores that pool connections a child must not use:
+ * sessio__fork_watch() registers (once per process) a pthread_atfork hook
+ * that raises a count in every child; sessio__forks() reads it. A pool
+ * remembers the count its connections were made under and drops them when
+ * it changed. Cheaper than getpid() per call. Do not fork while another
+ * thread is inside a store. sessio__fork_watch is SESSIO_ENOMEM when the
+ * hook cannot be registered. */
+sessio_err sessio__fork_watch(void);
+unsigned sessio__forks(void);
+
+/* Splits the rest of a store URL at its first '?': returns the query after
+ * the '?' (NULL when there is none) and sets '*path_len' to the length of
+ * what comes before it. */
+const char *sessio__url_split(const char *rest, size_t *path_len);
+
+/* Option values, one syntax for every store. An integer is decimal digits
+ * only, in [lo, hi]; a flag is 1/0, true/false, on/off or yes/no. 1 when
+ * valid (the value in '*out'), 0 when not. */
+int sessio__opt_int(const char *val, long long lo, long long hi,
+                    long long *out);
+int sessio__opt_flag(const char *val, int *out);
+
+/* "sync": how hard a store makes a write durable before it returns.
+ * "normal" (the default): survives the process; "full": also survives a
+ * power loss (fsync). 1 when valid, with '*full' set. */
+int sessio__opt_sync(const char *val, int *full);
+
+#endif
