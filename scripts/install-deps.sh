@@ -9,7 +9,8 @@ pkgs=(build-essential cmake pkg-config libsodium-dev libsqlite3-dev
       libhiredis-dev libmicrohttpd-dev libcjson-dev)
 case "$what" in
   test)  pkgs+=(redis-server redis-tools python3 python3-pytest python3-requests
-                chromium nodejs wrk clang libclang-rt-14-dev) ;;
+                chromium nodejs wrk clang libclang-rt-14-dev
+                libfcgi-dev libcivetweb-dev nginx-light openssl) ;;
   fuzz)  pkgs+=(clang libclang-rt-14-dev) ;;
   bench) pkgs+=(redis-server redis-tools wrk nginx-light curl python3) ;;
 esac
