@@ -252,6 +252,79 @@ SESSIO_API sessio_err sessio_config_set_logger(sessio_config *cfg, sessio_log_fn
                                     void *ud, sessio_log_level level);
 
 /* ------------------------------------------------------------------------
+ * Lifecycle events
+ * ---------------------------------------------------------------------- */
+
+/* What happened to a session. Append only. */
+typedef enum sessio_event_kind {
+  SESSIO_EVENT_CREATED = 1,     /* a new session was stored */
+  SESSIO_EVENT_LOGIN = 2,       /* sessio_login() committed (new ID) */
+  SESSIO_EVENT_REGENERATED = 3, /* sessio_regenerate() committed (new ID) */
+  SESSIO_EVENT_ROTATED = 4,     /* periodic rotation committed (new ID) */
+  SESSIO_EVENT_LOGOUT = 5,      /* sessio_destroy() committed */
+  SESSIO_EVENT_REVOKED = 6,     /* sessio_manager_revoke_one/_all removed it */
+  SESSIO_EVENT_EXPIRED = 7,     /* found dead: on access or by the store/GC */
+  SESSIO_EVENT_EVICTED = 8,     /* a bounded store dropped it to make room */
+  SESSIO_EVENT_REJECTED = 9,    /* a presented ID led to no session */
+  SESSIO_EVENT_STORE_ERROR = 10 /* a store call failed; see 'error' */
+} sessio_event_kind;
+
+/* Why, where a kind has several causes. Append only. */
+typedef enum sessio_event_reason {
+  SESSIO_REASON_NONE = 0,
+  SESSIO_REASON_IDLE = 1,      /* expired: idle timeout passed */
+  SESSIO_REASON_ABSOLUTE = 2,  /* expired: absolute deadline passed */
+  SESSIO_REASON_COLLECTED = 3, /* expired: the store dropped the dead
+                                  record (GC, or lazily on access) */
+  SESSIO_REASON_FULL = 4,      /* evicted: the store was at its bound */
+  SESSIO_REASON_MALFORMED = 5, /* rejected: not of the ID's form (S7) */
+  SESSIO_REASON_UNKNOWN = 6,   /* rejected: no live record (S5) */
+  SESSIO_REASON_UNREADABLE = 7 /* rejected: record there but its seal does
+                                  not open (damage, or another secret) */
+} sessio_event_reason;
+
+/* One event. Pointers are valid during the callback only. */
+typedef struct sessio_event {
+  sessio_event_kind kind;
+  sessio_event_reason reason;
+  /* The session's public handle (SESSIO_HANDLE_LEN hex digits, never the
+   * ID), or NULL when there is none (a malformed ID, a store error
+   * outside a session). For the new-ID kinds it is the new handle. */
+  const char *handle;
+  const char *user;  /* the signed-in user when known, else NULL */
+  int64_t now;       /* the 'now' of the call that caused it */
+  sessio_err error;  /* SESSIO_EVENT_STORE_ERROR: the error; else OK */
+} sessio_event;
+
+typedef void (*sessio_event_fn)(void *ctx, const sessio_event *ev);
+
+/* Calls 'fn'('ctx', event) for each lifecycle event of the managers made
+ * from 'cfg' ('fn' NULL: none). Rules:
+ *   - an event is delivered after its change is committed to the store
+ *     (a commit that fails delivers STORE_ERROR, not the change), exactly
+ *     once per change, and never while the library holds a lock;
+ *   - from the thread that caused it, at the end of the call that caused
+ *     it: sessio_begin (EXPIRED, REJECTED), sessio_commit (CREATED, LOGIN,
+ *     REGENERATED, ROTATED, LOGOUT, EVICTED), the revoke calls (REVOKED),
+ *     sessio_store_gc or the GC runner (EXPIRED with reason COLLECTED);
+ *     STORE_ERROR from whichever call failed;
+ *   - 'fn' must not block (it runs on the request path) and must not call
+ *     back into the session or the call that delivers it; it may use the
+ *     manager for other work and must be safe to call from many threads.
+ * A record a store drops by itself (Redis key expiry) is not seen and has
+ * no event. Cost: without a handler, nothing; with one, a small copy per
+ * event. An event that cannot be queued for want of memory is lost. */
+SESSIO_API sessio_err sessio_config_set_event_handler(sessio_config *cfg,
+                                                      sessio_event_fn fn,
+                                                      void *ctx);
+
+/* "created", "login", ..., "store_error"; "" for an unknown kind. Static. */
+SESSIO_API const char *sessio_event_kind_name(sessio_event_kind kind);
+/* "none", "idle", "absolute", "collected", "full", "malformed", "unknown",
+ * "unreadable"; "" for an unknown reason. Static. */
+SESSIO_API const char *sessio_event_reason_name(sessio_event_reason reason);
+
+/* ------------------------------------------------------------------------
  * The manager
  * ---------------------------------------------------------------------- */
 

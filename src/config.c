@@ -171,6 +171,7 @@ sessio_err sessio_manager_new(const sessio_config *cfg, sessio_manager **out) {
   m->cfg = *cfg;
   for (size_t i = 0; i < SESSIO__COMMIT_STRIPES; i++)
     pthread_mutex_init(&m->stripes[i], NULL);
+  sessio__ev_register(m, cfg->store);
   if (*name) {
     strcpy(m->name_tls, name);
     strcpy(m->name_plain, name);
@@ -188,6 +189,7 @@ sessio_err sessio_manager_new(const sessio_config *cfg, sessio_manager **out) {
 
 void sessio_manager_free(sessio_manager *m) {
   if (m) {
+    sessio__ev_unregister(m);
     for (size_t i = 0; i < SESSIO__COMMIT_STRIPES; i++)
       pthread_mutex_destroy(&m->stripes[i]);
     memset(m->cfg.secret, 0, sizeof m->cfg.secret);

@@ -67,6 +67,9 @@ struct sessio {
   size_t n_flash;
 
   char csrf[SESSIO_CSRF_LEN + 1]; /* hex of the token in 'data', or "" */
+  int login_pending; /* sessio_login called: the ID change is a login */
+  sessio__evq evq;   /* events of this call, delivered before it returns */
+
   char *cookie;     /* Set-Cookie value after commit: NULL or cookie_mem */
   char *cookie_mem; /* owned; reserved before the store is written */
   size_t cookie_cap;
@@ -118,6 +121,8 @@ typedef struct loaded {
   char user[SESSIO_USER_MAX + 1];
   sessio__map data;
   int followed;
+  sessio_event_reason miss; /* when not found: unknown, unreadable, or
+                               expired (idle/absolute) by our own clock */
 } loaded;
 
 /* Loads and opens the live session of 'id' into '*out'. '*found' = 0 when
@@ -132,6 +137,7 @@ static sessio_err load_ident(sessio_manager *m, const ident *id, int64_t now,
   char h[SESSIO_HANDLE_LEN + 1];
 
   *found = 0;
+  out->miss = SESSIO_REASON_UNKNOWN;
   sessio_err rc = sessio__store_load(m->cfg.store, &id->key, now, &rec, found);
   if (rc != SESSIO_OK || !*found) {
     if (rc == SESSIO_ECORRUPT) goto corrupt;
@@ -145,8 +151,14 @@ static sessio_err load_ident(sessio_manager *m, const ident *id, int64_t now,
     /* S13/S14: expired by the server's own clock, whatever the store says.
      * Removed now so the store does not wait for its GC. */
     sessio__log(m, SESSIO_LOG_INFO, "session expired sid=%.16s", h);
-    sessio__store_remove(m->cfg.store, &id->key, now, NULL);
+    int gone = 0;
+    sessio__store_remove(m->cfg.store, &id->key, now, &gone);
     if (rec.user[0]) sessio__store_user_remove(m->cfg.store, rec.user, &id->key);
+    /* The expiry is reported by the request that removed the record. */
+    out->miss = !gone                                 ? SESSIO_REASON_UNKNOWN
+                : now >= out->meta.abs_deadline ? SESSIO_REASON_ABSOLUTE
+                                                : SESSIO_REASON_IDLE;
+    memcpy(out->user, rec.user, sizeof out->user);
     goto done;
   }
   ok = sessio__record_open(rec.blob, rec.blob_len, hdr, rec.user, id->seal,
@@ -182,6 +194,7 @@ static sessio_err load_ident(sessio_manager *m, const ident *id, int64_t now,
   goto done;
 
 corrupt:
+  out->miss = SESSIO_REASON_UNREADABLE;
   sessio__handle(&id->key, h);
   sessio__log(m, SESSIO_LOG_WARN, "unreadable session record sid=%.16s", h);
   rc = SESSIO_OK;
@@ -204,6 +217,38 @@ static void adopt(sessio *s, loaded *l) {
   l->data = (sessio__map)SESSIO__MAP_INIT;
   s->followed |= l->followed;
   csrf_sync(s);
+}
+
+/* The event of a presented ID that gave no session: expired by our own
+ * clock (the record was removed), else rejected. */
+static void note_miss(sessio *s, const loaded *l) {
+  if (l->miss == SESSIO_REASON_IDLE || l->miss == SESSIO_REASON_ABSOLUTE)
+    sessio__ev_note(s->m, &s->evq, SESSIO_EVENT_EXPIRED, l->miss, SESSIO_OK,
+                    &l->id.key, l->user);
+  else
+    sessio__ev_note(s->m, &s->evq, SESSIO_EVENT_REJECTED, l->miss, SESSIO_OK,
+                    &l->id.key, NULL);
+}
+
+/* A failure of the store (not of the caller or of memory). */
+static void note_error(sessio *s, sessio_err rc) {
+  if (rc == SESSIO_EUNAVAIL || rc == SESSIO_EIO || rc == SESSIO_ECORRUPT ||
+      rc == SESSIO_EFULL)
+    sessio__ev_note(s->m, &s->evq, SESSIO_EVENT_STORE_ERROR,
+                    SESSIO_REASON_NONE, rc, s->has_id ? &s->id.key : NULL,
+                    s->user[0] ? s->user : NULL);
+}
+
+/* An event of this session's current identity and user. */
+static void note(sessio *s, sessio_event_kind kind) {
+  sessio__ev_note(s->m, &s->evq, kind, SESSIO_REASON_NONE, SESSIO_OK,
+                  &s->id.key, s->user[0] ? s->user : NULL);
+}
+
+/* The end of the replaced identity (logout). */
+static void note_old_ended(sessio *s) {
+  sessio__ev_note(s->m, &s->evq, SESSIO_EVENT_LOGOUT, SESSIO_REASON_NONE,
+                  SESSIO_OK, &s->old.key, s->old_user[0] ? s->old_user : NULL);
 }
 
 typedef struct cands {
@@ -252,7 +297,11 @@ sessio_err sessio_begin(sessio_manager *m, const char *const *headers,
     sessio_cookie_parse(headers[i], len, collect, &c);
     budget -= len;
   }
+  sessio__ev_ctx prev = sessio__ev_enter(m, &s->evq);
   s->rejected = (unsigned)c.invalid;
+  for (size_t i = 0; i < c.invalid; i++)
+    sessio__ev_note(m, &s->evq, SESSIO_EVENT_REJECTED,
+                    SESSIO_REASON_MALFORMED, SESSIO_OK, NULL, NULL);
   if (c.invalid)
     sessio__log(m, SESSIO_LOG_INFO, "malformed session cookie ignored");
 
@@ -276,6 +325,7 @@ sessio_err sessio_begin(sessio_manager *m, const char *const *headers,
     if (rc != SESSIO_OK) break;
     if (!found) {
       s->rejected++;
+      note_miss(s, &cur);
       char h[SESSIO_HANDLE_LEN + 1];
       sessio__handle(&cur.id.key, h);
       sessio__log(m, SESSIO_LOG_INFO, "unknown or expired session ID sid=%.16s", h);
@@ -297,8 +347,11 @@ sessio_err sessio_begin(sessio_manager *m, const char *const *headers,
       sessio__map_free(&cur.data);
     }
   }
+  sessio__ev_leave(prev);
   if (rc != SESSIO_OK) {
     if (have) sessio__map_free(&best.data);
+    note_error(s, rc);
+    sessio__ev_fire(m, &s->evq, now);
     sessio_free(s);
     return rc;
   }
@@ -310,6 +363,7 @@ sessio_err sessio_begin(sessio_manager *m, const char *const *headers,
     have = 0;
   }
   if (have) adopt(s, &best);
+  sessio__ev_fire(m, &s->evq, now);
   *out = s;
   return SESSIO_OK;
 }
@@ -322,6 +376,7 @@ void sessio_free(sessio *s) {
   free(s->flash);
   free(s->cookie_mem);
   sessio__buf_free(&s->scratch);
+  sessio__ev_free(&s->evq);
   free(s);
 }
 
@@ -818,6 +873,7 @@ sessio_err sessio_login(sessio *s, const char *user, int remember,
   int64_t rem_life =
       cfg->remember_ms < cfg->absolute_ms ? cfg->remember_ms : cfg->absolute_ms;
   memcpy(s->user, user, n + 1);
+  s->login_pending = 1;
   s->meta.flags = (uint8_t)(SESSIO__F_AUTH | (rem ? SESSIO__F_REMEMBER : 0));
   s->meta.auth_at = now;
   s->meta.rotated_at = now;
@@ -919,6 +975,9 @@ static sessio_err reload_merge(sessio *s, const ident *id, int64_t now,
   *gone = 0;
   sessio_err rc = load_ident(s->m, id, now, 0, &l, &found);
   if (rc != SESSIO_OK) return rc;
+  if (!found && (l.miss == SESSIO_REASON_IDLE ||
+                 l.miss == SESSIO_REASON_ABSOLUTE))
+    note_miss(s, &l);
   if (!found || (l.followed && !follow)) {
     *gone = 1;
     sessio__map_free(&l.data);
@@ -1126,13 +1185,26 @@ static pthread_mutex_t *stripe(sessio_manager *m, const sessio_key *key) {
   return &m->stripes[i];
 }
 
+static sessio_err commit(sessio *s, int64_t now);
+
 sessio_err sessio_commit(sessio *s, int64_t now) {
   if (s == NULL) return SESSIO_EINVAL;
   if (s->committed) return SESSIO_ESTATE;
+  sessio__ev_ctx prev = sessio__ev_enter(s->m, &s->evq);
+  sessio_err rc = commit(s, now);
+  sessio__ev_leave(prev);
+  if (rc != SESSIO_OK) note_error(s, rc);
+  sessio__ev_fire(s->m, &s->evq, now);
+  return rc;
+}
+
+/* The commit itself; each change's event is noted where it is stored. */
+static sessio_err commit(sessio *s, int64_t now) {
   s->committed = 1;
   sessio_store *st = s->m->cfg.store;
   const struct sessio_config *cfg = &s->m->cfg;
   sessio_err rc = SESSIO_OK;
+  int rotating = 0;
 
   /* S15: periodic rotation of authenticated sessions, with a grace window;
    * never on top of a privilege change (that kills the old ID instead). */
@@ -1141,6 +1213,7 @@ sessio_err sessio_commit(sessio *s, int64_t now) {
       now - s->meta.rotated_at >= cfg->rotate_ms) {
     if ((rc = replace_ident(s, OLD_MOVE)) != SESSIO_OK) return rc;
     s->meta.rotated_at = now;
+    rotating = 1;
     sessio__log(s->m, SESSIO_LOG_INFO, "session rotated sid=%.16s", s->handle);
   }
 
@@ -1152,9 +1225,11 @@ sessio_err sessio_commit(sessio *s, int64_t now) {
     return rc;
 
   if (s->destroyed && s->old_fate == OLD_KILL && !s->has_id) {
-    if ((rc = sessio__store_remove(st, &s->old.key, now, NULL)) != SESSIO_OK)
+    int gone = 0; /* two logouts racing on one session: one event */
+    if ((rc = sessio__store_remove(st, &s->old.key, now, &gone)) != SESSIO_OK)
       return rc;
     unindex_old(s);
+    if (gone) note_old_ended(s);
     sessio__log(s->m, SESSIO_LOG_INFO, "session destroyed");
     return make_cookie(s, now, 1); /* S17 */
   }
@@ -1167,9 +1242,13 @@ sessio_err sessio_commit(sessio *s, int64_t now) {
     rc = commit_replace(s, now);
     pthread_mutex_unlock(mu);
     send_cookie = 1;
-    if (rc == SESSIO_OK)
+    if (rc == SESSIO_OK) {
+      note(s, rotating             ? SESSIO_EVENT_ROTATED
+              : s->login_pending ? SESSIO_EVENT_LOGIN
+                                 : SESSIO_EVENT_REGENERATED);
       sessio__log(s->m, SESSIO_LOG_INFO, "session ID regenerated sid=%.16s",
                   s->handle);
+    }
   } else if (s->created) {
     sessio_record rec;
     uint64_t v;
@@ -1188,6 +1267,9 @@ sessio_err sessio_commit(sessio *s, int64_t now) {
       }
       s->version = v;
       s->touched_at = now;
+      if (s->destroyed && s->old_fate == OLD_KILL) note_old_ended(s);
+      note(s, SESSIO_EVENT_CREATED);
+      if (s->login_pending) note(s, SESSIO_EVENT_LOGIN);
       sessio__log(s->m, SESSIO_LOG_INFO, "session created sid=%.16s",
                   s->handle);
     }

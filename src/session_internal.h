@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "crypto.h"
 #include "data.h"
+#include "events.h"
 #include "record.h"
 #include "sessio.h"
 #include "sessio/store.h"
@@ -35,6 +36,8 @@ struct sessio_config {
   sessio_log_fn log_fn;
   void *log_ud;
   sessio_log_level log_level;
+  sessio_event_fn event_fn;
+  void *event_ctx;
 };
 
 /* Commits to one record from threads of one process take one of these

@@ -90,12 +90,28 @@ done:
   return rc;
 }
 
+/* A failure of the store, as an event (see session.c). */
+static void note_error(sessio_manager *m, sessio__evq *q, sessio_err rc,
+                       const char *user) {
+  if (rc == SESSIO_EUNAVAIL || rc == SESSIO_EIO || rc == SESSIO_ECORRUPT ||
+      rc == SESSIO_EFULL)
+    sessio__ev_note(m, q, SESSIO_EVENT_STORE_ERROR, SESSIO_REASON_NONE, rc,
+                    NULL, user);
+}
+
 sessio_err sessio_manager_user_sessions(sessio_manager *m, const char *user,
                                 int64_t now, sessio_session_info **out,
                                 size_t *n) {
   if (m == NULL || user == NULL || out == NULL || n == NULL)
     return SESSIO_EINVAL;
-  return list(m, user, now, out, NULL, n);
+  sessio__evq q = SESSIO__EVQ_INIT;
+  sessio__ev_ctx prev = sessio__ev_enter(m, &q);
+  sessio_err rc = list(m, user, now, out, NULL, n);
+  sessio__ev_leave(prev);
+  note_error(m, &q, rc, user);
+  sessio__ev_fire(m, &q, now);
+  sessio__ev_free(&q);
+  return rc;
 }
 
 /* Revokes the user's live sessions that 'pick' selects: with 'only' set,
@@ -108,21 +124,32 @@ static sessio_err revoke(sessio_manager *m, const char *user,
   size_t n = 0, count = 0;
   if (revoked) *revoked = 0;
   if (m == NULL || user == NULL) return SESSIO_EINVAL;
+  sessio__evq q = SESSIO__EVQ_INIT;
+  sessio__ev_ctx prev = sessio__ev_enter(m, &q);
   sessio_err rc = list(m, user, now, &v, &keys, &n);
   for (size_t i = 0; rc == SESSIO_OK && i < n; i++) {
     if (keep && strcmp(keep, v[i].handle) == 0) continue;
     if (only && strcmp(only, v[i].handle) != 0) continue;
-    rc = sessio__store_remove(m->cfg.store, &keys[i], now, NULL);
+    /* Counted only by the call that removed it: two revocations racing
+     * on one session report it once. */
+    int gone = 0;
+    rc = sessio__store_remove(m->cfg.store, &keys[i], now, &gone);
     if (rc == SESSIO_OK)
       rc = sessio__store_user_remove(m->cfg.store, user, &keys[i]);
-    if (rc == SESSIO_OK) {
+    if (rc == SESSIO_OK && gone) {
       count++;
+      sessio__ev_note(m, &q, SESSIO_EVENT_REVOKED, SESSIO_REASON_NONE,
+                      SESSIO_OK, &keys[i], user);
       sessio__log(m, SESSIO_LOG_INFO, "session revoked sid=%.16s",
                   v[i].handle);
     }
   }
   free(v);
   free(keys);
+  sessio__ev_leave(prev);
+  note_error(m, &q, rc, user);
+  sessio__ev_fire(m, &q, now);
+  sessio__ev_free(&q);
   if (revoked) *revoked = count;
   return rc;
 }

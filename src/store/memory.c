@@ -23,9 +23,10 @@
  *     expires_at  8
  *     touched_at  8
  *     blob_len    4   (blobs are limited to 4 GiB - 1: SESSIO_ETOOBIG)
+ *     drop        1   why it was unlinked (events of dropped records)
  *     key        32
  *     blob[]         the record's bytes
- *   = 76 bytes before the blob. Add glibc's malloc chunk header (8) and
+ *   = 77 bytes before the blob. Add glibc's malloc chunk header (8) and
  *   rounding to 16 (0..15, ~8 on average), and one bucket pointer per
  *   0.5..1 record (8..16 bytes): about 76 + 8 + 8 + 12 = ~104 bytes of
  *   overhead per session beyond the blob; measured with glibc mallinfo2
@@ -71,6 +72,7 @@
 
 #include "crypto.h"
 #include "helpers.h"
+#include "../events.h"
 #include "store_internal.h"
 
 #define MEM_DEFAULT_SHARDS 64
@@ -93,6 +95,9 @@ typedef struct upair {
 /* An interned user. 'refs' counts the records pointing to it plus the
  * pairs in its key set; the node is freed when it drops to 0. Guarded by
  * its user shard's mutex. */
+/* Why an entry left its table, for the events of dropped records. */
+enum { DROP_NONE = 0, DROP_EXPIRED = 1, DROP_EVICTED = 2 };
+
 typedef struct unode {
   struct unode *next;
   uint64_t hash;
@@ -110,6 +115,7 @@ typedef struct entry {
   int64_t expires_at;
   int64_t touched_at;
   uint32_t blob_len;
+  uint8_t drop; /* why it was unlinked, reported when freed: DROP_* */
   uint8_t key[SESSIO_KEY_BYTES];
   uint8_t blob[];
 } entry;
@@ -469,6 +475,13 @@ static sessio_err mem_user_remove(sessio_store *st, const char *user,
 static void free_entries(mem_store *ms, entry *list, int64_t now) {
   while (list) {
     entry *next = list->next;
+    if (list->drop) {
+      sessio_key k;
+      memcpy(k.b, list->key, sizeof k.b);
+      sessio__store_dropped(&ms->base, &k,
+                            list->user ? list->user->name : NULL,
+                            list->drop == DROP_EVICTED);
+    }
     if (list->user) user_unref(ms, list->user, list->key, now);
     free(list);
     list = next;
@@ -501,6 +514,7 @@ static entry *find_live(mem_store *ms, shard *sh, const sessio_key *key,
   if (*pp == NULL) return NULL;
   if (now < (*pp)->expires_at) return *pp;
   unlink_entry(ms, sh, pp, grave);
+  (*grave)->drop = DROP_EXPIRED;
   acct_add(&ms->expired, 1);
   return NULL;
 }
@@ -549,6 +563,7 @@ static size_t shard_reclaim(mem_store *ms, shard *sh, int64_t now,
       seen++;
       if (e->expires_at <= now) {
         unlink_entry(ms, sh, pp, grave);
+        (*grave)->drop = DROP_EXPIRED;
         acct_add(&ms->expired, 1);
         removed++;
         continue;
@@ -569,6 +584,7 @@ static size_t shard_reclaim(mem_store *ms, shard *sh, int64_t now,
   for (entry **pp = &sh->buckets[victim_b]; *pp; pp = &(*pp)->next) {
     if (*pp == victim) {
       unlink_entry(ms, sh, pp, grave);
+      (*grave)->drop = DROP_EVICTED;
       acct_add(&ms->evicted, 1);
       return 1;
     }
@@ -656,6 +672,7 @@ static sessio_err mem_save(sessio_store *st, const sessio_key *key,
   ne->blob_len = (uint32_t)rec->blob_len;
   if (rec->blob_len) memcpy(ne->blob, rec->blob, rec->blob_len);
   ne->user = NULL;
+  ne->drop = 0;
   if (ulen > 0 && (ne->user = user_ref(ms, rec->user)) == NULL) {
     free(ne);
     return SESSIO_ENOMEM;
@@ -765,6 +782,7 @@ static sessio_err mem_gc(sessio_store *st, int64_t now, size_t max_work,
         work++;
         if ((*pp)->expires_at <= now) {
           unlink_entry(ms, sh, pp, &grave);
+          grave->drop = DROP_EXPIRED;
           acct_add(&ms->expired, 1);
           n_removed++;
         } else {

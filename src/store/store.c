@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../events.h"
 #include "store_internal.h"
 
 /* Every scheme libsessio knows. A backend left out of the build (CMake
@@ -162,7 +163,14 @@ sessio_err sessio_store_gc(sessio_store *st, int64_t now, size_t max_work,
   size_t r = 0;
   int d = 0;
   if (st == NULL) return SESSIO_EINVAL;
+  /* Records the backend drops are delivered to the managers of the store
+   * from this thread, once the backend has returned (no lock held). */
+  sessio__evq q = SESSIO__EVQ_INIT;
+  sessio__ev_ctx prev = sessio__ev_enter(NULL, &q);
   sessio_err rc = st->methods->gc(st, now, max_work, &r, &d);
+  sessio__ev_leave(prev);
+  sessio__ev_gc_done(st, &q, now);
+  sessio__ev_free(&q);
   if (removed) *removed = r;
   if (done) *done = d;
   return rc;
