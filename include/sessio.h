@@ -74,14 +74,15 @@ SESSIO_API const char *sessio_version(void);
   XX(EOVERFLOW, -12, "integer overflow")                                      \
   XX(ESTATE, -13, "call not allowed in this state")                           \
   XX(EFULL, -14, "store is full")                                             \
-  XX(EBUSY, -15, "too much contention, retries exhausted")
+  XX(EBUSY, -15, "too much contention, retries exhausted")                     \
+  XX(EPERM, -16, "store path is open to other users (chmod go-rwx)")
 
 typedef enum sessio_err {
   SESSIO_OK = 0,
 #define SESSIO_ERR_ENUM_(name, code, text) SESSIO_##name = (code),
   SESSIO_ERRNO_MAP(SESSIO_ERR_ENUM_)
 #undef SESSIO_ERR_ENUM_
-  SESSIO_ERR_MIN_ = -16
+  SESSIO_ERR_MIN_ = -17
 } sessio_err;
 
 /* A static English description of 'err'; never NULL. */
@@ -141,7 +142,11 @@ typedef struct sessio_store sessio_store;
  * sessio_store_close). An unknown scheme or a malformed URL is SESSIO_EINVAL;
  * a known scheme whose backend was not built into this libsessio (the
  * sqlite and redis stores are optional at build time) is SESSIO_ENOTSUP;
- * a server that cannot be reached at open time is SESSIO_EUNAVAIL. */
+ * a server that cannot be reached at open time is SESSIO_EUNAVAIL. A store
+ * folder (file:) or database file (sqlite:) that already exists with any
+ * permission for group or others is SESSIO_EPERM (S25: sessions are
+ * credentials; chmod 700 the folder, 600 the file); what the store creates
+ * itself is 0700 / 0600. */
 SESSIO_API sessio_err sessio_store_open(const char *url, sessio_store **out);
 
 /* 1 when this libsessio can open stores of the scheme of 'url_or_scheme'
@@ -151,6 +156,16 @@ SESSIO_API sessio_err sessio_store_open(const char *url, sessio_store **out);
  * to tell "backend not built" apart before sessio_store_open, or to list
  * the stores a program can offer. */
 SESSIO_API int sessio_store_supported(const char *url_or_scheme);
+
+/* Writes 'url' into 'buf' ('cap' bytes, NUL-terminated) with the password
+ * of its user part replaced by "***" ("redis://:***@host:6379",
+ * "redis://user:***@host"), for log lines and error messages: a store URL
+ * is never printed as given (S25). A URL without a password is copied as
+ * is. '*needed' (may be NULL) gets the length without the NUL;
+ * SESSIO_ENOBUFS when 'cap' is too small, SESSIO_EINVAL when 'url' is NULL.
+ * A copy of at least strlen(url) + 4 bytes always suffices. */
+SESSIO_API sessio_err sessio_store_url_redact(const char *url, char *buf,
+                                              size_t cap, size_t *needed);
 
 /* Sends the store's own messages (a server unreachable or reachable again,
  * a cluster topology change, a damaged file skipped) to 'fn' at 'level' and

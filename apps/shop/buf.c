@@ -131,10 +131,48 @@ void sb_int(sbuf *b, int64_t v) {
   sb_add(b, p, (size_t)(e - p));
 }
 
+/* The length of the well-formed UTF-8 sequence at 's' (RFC 3629: no
+ * overlong forms, no surrogates, nothing above U+10FFFF), or 0. */
+static size_t utf8_len(const unsigned char *s) {
+  unsigned char c = s[0];
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) return (s[1] & 0xC0) == 0x80 ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) return 0;
+    if (c == 0xE0 && s[1] < 0xA0) return 0; /* overlong */
+    if (c == 0xED && s[1] > 0x9F) return 0; /* surrogate */
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
+      return 0;
+    if (c == 0xF0 && s[1] < 0x90) return 0;
+    if (c == 0xF4 && s[1] > 0x8F) return 0;
+    return 4;
+  }
+  return 0;
+}
+
+static const char REPLACEMENT[] = "\xEF\xBF\xBD"; /* U+FFFD */
+
+/* Both escapers write valid UTF-8 whatever bytes they get (S25: a stored
+ * user agent is whatever a client sent): a byte that does not start a
+ * well-formed sequence becomes U+FFFD. */
 void sb_html(sbuf *b, const char *s) {
   const char *run = s;
   for (; *s; s++) {
     const char *rep;
+    size_t u;
+    if ((unsigned char)*s >= 0x80) {
+      if ((u = utf8_len((const unsigned char *)s)) > 0) {
+        s += u - 1;
+        continue;
+      }
+      sb_add(b, run, (size_t)(s - run));
+      sb_puts(b, REPLACEMENT);
+      run = s + 1;
+      continue;
+    }
     switch (*s) {
     case '&': rep = "&amp;"; break;
     case '<': rep = "&lt;"; break;
@@ -157,7 +195,17 @@ void sb_json_str(sbuf *b, const char *s) {
   for (; *s; s++) {
     unsigned char c = (unsigned char)*s;
     char esc[6];
-    size_t n = 2;
+    size_t n = 2, u;
+    if (c >= 0x80) {
+      if ((u = utf8_len((const unsigned char *)s)) > 0) {
+        s += u - 1;
+        continue;
+      }
+      sb_add(b, run, (size_t)(s - run));
+      sb_puts(b, REPLACEMENT);
+      run = s + 1;
+      continue;
+    }
     if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
       continue;
     sb_add(b, run, (size_t)(s - run));

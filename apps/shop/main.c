@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -38,6 +39,7 @@ typedef struct options {
   const char *users;
   const char *log_level;
   const char *invalid_limit, *invalid_window; /* S21 */
+  const char *secret_file;                    /* S25 */
 } options;
 
 static void usage(FILE *f) {
@@ -69,6 +71,10 @@ static void usage(FILE *f) {
           "                                                 SESSIO_INVALID_ID_LIMIT (100)\n"
           "  --invalid-id-window DUR  the window of that count\n"
           "                                                 SESSIO_INVALID_ID_WINDOW (60s)\n"
+          "  --secret-file FILE   the server secret mixed into the keys of stored sessions:\n"
+          "                       64 hexadecimal characters and a newline, the file not\n"
+          "                       readable by group or others (chmod 600)\n"
+          "                                                 SESSIO_SECRET_FILE (none)\n"
           "  --hash-password      read a password on stdin, print its argon2id hash\n"
           "                       (for a --users file line \"name:HASH\") and exit\n"
           "  -h, --help           this text\n\n"
@@ -163,6 +169,7 @@ static int parse_args(int argc, char **argv, options *o) {
     OPT("log-level", log_level)
     OPT("invalid-id-limit", invalid_limit)
     OPT("invalid-id-window", invalid_window)
+    OPT("secret-file", secret_file)
 #undef OPT
     if (strncmp(a, "--threads", n) == 0 && n == 9)
       dst = &threads;
@@ -189,6 +196,7 @@ static int parse_args(int argc, char **argv, options *o) {
   o->log_level = envor(o->log_level, "SESSIO_LOG_LEVEL", "warn");
   o->invalid_limit = envor(o->invalid_limit, "SESSIO_INVALID_ID_LIMIT", "100");
   o->invalid_window = envor(o->invalid_window, "SESSIO_INVALID_ID_WINDOW", "60s");
+  o->secret_file = envor(o->secret_file, "SESSIO_SECRET_FILE", NULL);
   threads = envor(threads, "SESSIO_THREADS", NULL);
   if (trust < 0) {
     const char *e = getenv("SESSIO_TRUST_PROXY");
@@ -337,7 +345,14 @@ static int open_store(const char *url, sessio_store **out) {
       return -1;
     }
     if (e != SESSIO_OK) {
-      shop_log(LOG_ERROR, "msg=\"cannot open store\" store=\"%s\" error=%s (%s)", url,
+      /* S25: the URL may hold a Redis password; it never reaches a log. */
+      char shown[512];
+      if (sessio_store_url_redact(url, shown, sizeof shown, NULL) != SESSIO_OK)
+        strcpy(shown, "(not shown)");
+      for (char *c = shown; *c; c++)
+        if (*c == '"' || (unsigned char)*c < 0x20)
+          *c = '?';
+      shop_log(LOG_ERROR, "msg=\"cannot open store\" store=\"%s\" error=%s (%s)", shown,
                sessio_errname(e), sessio_strerror(e));
       return -1;
     }
@@ -348,6 +363,11 @@ static int open_store(const char *url, sessio_store **out) {
   e = sessio_store_open(DEFAULT_STORE, out);
   if (e == SESSIO_OK)
     return 0;
+  if (e == SESSIO_EPERM) { /* S25: said, never silently replaced */
+    shop_log(LOG_ERROR, "msg=\"cannot open store\" store=\"%s\" error=%s (%s)", DEFAULT_STORE,
+             sessio_errname(e), sessio_strerror(e));
+    return -1;
+  }
   shop_log(LOG_WARN, "msg=\"default store unavailable, using memory: (sessions are lost at exit)\" "
                      "store=\"%s\" error=%s", DEFAULT_STORE, sessio_errname(e));
   e = sessio_store_open("memory:", out);
@@ -355,6 +375,54 @@ static int open_store(const char *url, sessio_store **out) {
     shop_log(LOG_ERROR, "msg=\"cannot open store\" store=memory: error=%s", sessio_errname(e));
     return -1;
   }
+  return 0;
+}
+
+/* S25: reads the server secret from 'path': exactly 64 hexadecimal
+ * characters and a newline (32 bytes), in a regular file that group and
+ * others cannot read. 0, or -1 after saying why on stderr. */
+static int read_secret(const char *path, unsigned char secret[32]) {
+  char text[80];
+  struct stat sb;
+  ssize_t n;
+  size_t len = 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    fprintf(stderr, "sessio-shop: cannot open --secret-file '%s': %s\n", path, strerror(errno));
+    return -1;
+  }
+  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    fprintf(stderr, "sessio-shop: --secret-file '%s' is not a regular file\n", path);
+    close(fd);
+    return -1;
+  }
+  if (sb.st_mode & (S_IRGRP | S_IROTH | S_IWGRP | S_IWOTH)) {
+    fprintf(stderr, "sessio-shop: --secret-file '%s' is readable or writable by group or "
+                    "others (mode %03o): refused; chmod 600 it\n",
+            path, (unsigned)(sb.st_mode & 0777));
+    close(fd);
+    return -1;
+  }
+  while (len < sizeof text && (n = read(fd, text + len, sizeof text - len)) != 0) {
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      fprintf(stderr, "sessio-shop: cannot read --secret-file '%s': %s\n", path, strerror(errno));
+      close(fd);
+      return -1;
+    }
+    len += (size_t)n;
+  }
+  close(fd);
+  if (len != 65 || text[64] != '\n' ||
+      sodium_hex2bin(secret, 32, text, 64, NULL, NULL, NULL) != 0) {
+    sodium_memzero(text, sizeof text);
+    fprintf(stderr, "sessio-shop: --secret-file '%s' must hold 64 hexadecimal characters and a "
+                    "newline (e.g. made with: head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n'; "
+                    "echo)\n", path);
+    return -1;
+  }
+  sodium_memzero(text, sizeof text);
   return 0;
 }
 
@@ -388,6 +456,19 @@ static int make_manager(const options *o, sessio_store *st, sessio_manager **out
   }
   if (sessio_config_new(&cfg) != SESSIO_OK)
     return -1;
+  if (o->secret_file != NULL) {
+    unsigned char secret[32];
+    if (read_secret(o->secret_file, secret) != 0) {
+      sessio_config_free(cfg);
+      return -1;
+    }
+    e = sessio_config_set_secret(cfg, secret, sizeof secret);
+    sodium_memzero(secret, sizeof secret);
+    if (e != SESSIO_OK) {
+      sessio_config_free(cfg);
+      return -1;
+    }
+  }
   if ((e = sessio_config_set_store(cfg, st)) != SESSIO_OK ||
       (e = sessio_config_set_timeouts(cfg, idle, absolute, remember)) != SESSIO_OK ||
       (e = sessio_config_set_cookie(cfg, NULL, sec, SESSIO_SAMESITE_LAX, NULL)) != SESSIO_OK ||

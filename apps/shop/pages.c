@@ -459,12 +459,15 @@ enum MHD_Result post_cart_remove(req *r) {
   if (st != 0)
     return reply_error(r, (unsigned)st);
   sku = form_get(r, "sku", NULL);
-  if (sku == NULL || *sku == '\0' || strlen(sku) > SHOP_SKU_MAX)
+  /* S25: a value that cannot be a SKU (a space from "a+b", bytes outside
+   * printable ASCII) is the client's mistake: 400, never a failed delete. */
+  if (sku == NULL || !shop_sku_ok(sku))
     return reply_html_error(r, 400, "Unknown product", "Nothing to remove.");
   if (sessio_exists(r->s)) {
+    sessio_err e;
     snprintf(key, sizeof key, "cart.%s", sku);
-    if (sessio_delete(r->s, key) != SESSIO_OK)
-      return reply_error(r, 500);
+    if ((e = sessio_delete(r->s, key)) != SESSIO_OK)
+      return reply_error(r, e == SESSIO_EINVAL || e == SESSIO_ETOOBIG ? 400 : 500);
     sessio_flash_set(r->s, "notice", "Removed from your cart.");
   }
   return reply_redirect(r, "/cart");

@@ -1091,6 +1091,17 @@ sessio_err sessio__store_open_file(const char *rest, sessio_store **out) {
     rc = errno == ENOTDIR ? SESSIO_EINVAL : SESSIO_EIO;
     goto fail_fs;
   }
+  /* S25: records are credentials; a folder other users may enter (made by
+   * hand with the usual umask) is refused rather than used. */
+  struct stat dsb;
+  if (fstat(fs->dirfd, &dsb) != 0) {
+    rc = SESSIO_EIO;
+    goto fail_fd;
+  }
+  if (dsb.st_mode & (S_IRWXG | S_IRWXO)) {
+    rc = SESSIO_EPERM;
+    goto fail_fd;
+  }
   if (pthread_mutex_init(&fs->gc_mu, NULL) != 0) {
     rc = SESSIO_ENOMEM;
     goto fail_fd;

@@ -728,6 +728,16 @@ sessio_err sessio__store_open_sqlite(const char *rest, sessio_store **out) {
              : SESSIO_EIO;
     goto fail_path;
   }
+  /* S25: an existing database file readable by others (made with the
+   * usual umask, or copied) is refused rather than used. */
+  struct stat fsb;
+  rc = fstat(fd, &fsb) != 0                         ? SESSIO_EIO
+       : (fsb.st_mode & (S_IRWXG | S_IRWXO)) != 0 ? SESSIO_EPERM
+                                                  : SESSIO_OK;
+  if (rc != SESSIO_OK) {
+    close(fd);
+    goto fail_path;
+  }
   close(fd);
   if (pthread_mutex_init(&ss->pool_mu, NULL) != 0) {
     rc = SESSIO_ENOMEM;

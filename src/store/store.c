@@ -254,3 +254,32 @@ done:
   free(val);
   return rc;
 }
+
+/* The userinfo of "scheme://userinfo@host..." is everything between "//"
+ * and an '@' met before the first '/' or '?' (as the Redis stores read
+ * it): "user:password" or a lone password. */
+sessio_err sessio_store_url_redact(const char *url, char *buf, size_t cap,
+                                   size_t *needed) {
+  if (url == NULL || (buf == NULL && cap > 0)) return SESSIO_EINVAL;
+  const char *auth = strstr(url, "://");
+  size_t keep = strlen(url), skip = 0; /* bytes kept, then replaced */
+  if (auth != NULL) {
+    auth += 3;
+    size_t end = strcspn(auth, "/?@");
+    if (auth[end] == '@') {
+      const char *colon = memchr(auth, ':', end);
+      const char *pw = colon ? colon + 1 : auth;
+      keep = (size_t)(pw - url);
+      skip = (size_t)(auth + end - pw);
+    }
+  }
+  const char *mask = skip ? "***" : "";
+  size_t n = keep + strlen(mask) + strlen(url + keep + skip);
+  if (needed) *needed = n;
+  if (n + 1 > cap) return SESSIO_ENOBUFS;
+  memcpy(buf, url, keep);
+  memcpy(buf + keep, mask, strlen(mask));
+  memcpy(buf + keep + strlen(mask), url + keep + skip,
+         strlen(url + keep + skip) + 1);
+  return SESSIO_OK;
+}

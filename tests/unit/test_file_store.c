@@ -177,6 +177,30 @@ static void flip_byte(const char *path, long off) {
   close(fd);
 }
 
+/* S25: an existing store folder with any permission for group or others
+ * is refused (SESSIO_EPERM) and left as it was; 0700 opens. */
+static void test_folder_open_to_others_is_refused_S25(void) {
+  static const mode_t modes[] = {0755, 0750, 0705, 0770, 0701};
+  char sub[96], u[128];
+  fresh_dir();
+  snprintf(sub, sizeof sub, "%s/s", dir);
+  snprintf(u, sizeof u, "file:%s", sub);
+  CHECK_INT(mkdir(sub, 0700), 0);
+  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+    CHECK_INT(chmod(sub, modes[i]), 0);
+    sessio_store *st = NULL;
+    CHECK_ERR(sessio_store_open(u, &st), SESSIO_EPERM);
+    CHECK(st == NULL);
+    struct stat sb;
+    CHECK_INT(stat(sub, &sb), 0);
+    CHECK_INT(sb.st_mode & 0777, (int)modes[i]);
+  }
+  CHECK_INT(chmod(sub, 0700), 0);
+  sessio_store *st = NULL;
+  CHECK_OK(sessio_store_open(u, &st));
+  sessio_store_close(st);
+}
+
 static void test_corrupted_record_is_detected(void) {
   fresh_dir();
   sessio_store *st = open_store();
@@ -622,6 +646,7 @@ static void test_two_processes_lose_no_increment(void) {
 int main(void) {
   RUN(test_bad_urls_are_einval);
   RUN(test_files_are_0600_and_folders_0700);
+  RUN(test_folder_open_to_others_is_refused_S25);
   RUN(test_corrupted_record_is_detected);
   RUN(test_truncated_or_empty_record_is_detected);
   RUN(test_create_replaces_an_unreadable_record_and_gc_removes_one);

@@ -1168,6 +1168,33 @@ static void test_strerror_names_every_error(void) {
   CHECK_STR(sessio_strerror(SESSIO_ENOMEM), "out of memory");
 }
 
+/* S25: store URLs are printed with their password masked. */
+static void test_store_url_redact_masks_passwords_S25(void) {
+  static const char *const cases[][2] = {
+      {"redis://:Sup3rS3cretPw@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"},
+      {"redis://app:pw@h:1?prefix=x", "redis://app:***@h:1?prefix=x"},
+      {"redis://lonepw@h:1", "redis://***@h:1"},
+      {"redis-cluster://:pw@a:1,b:2", "redis-cluster://:***@a:1,b:2"},
+      {"redis://h:1/0?prefix=a@b", "redis://h:1/0?prefix=a@b"},
+      {"sqlite:var/s.db", "sqlite:var/s.db"},
+      {"memory:", "memory:"}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char buf[128];
+    size_t need = 0;
+    CHECK_OK(sessio_store_url_redact(cases[i][0], buf, sizeof buf, &need));
+    CHECK_STR(buf, cases[i][1]);
+    CHECK_INT(need, strlen(cases[i][1]));
+  }
+  char small[8];
+  size_t need = 0;
+  CHECK_ERR(sessio_store_url_redact("redis://:pw@host:6379", small, sizeof small,
+                                    &need),
+            SESSIO_ENOBUFS);
+  CHECK_INT(need, strlen("redis://:***@host:6379"));
+  CHECK_ERR(sessio_store_url_redact(NULL, small, sizeof small, NULL),
+            SESSIO_EINVAL);
+}
+
 /* S1: the per-thread random buffer used on request paths never hands the
  * same bytes to a parent and its forked child. */
 static void test_buffered_random_differs_after_fork(void) {
@@ -1275,6 +1302,7 @@ int main(void) {
   RUN(test_secret_keys_records);
   RUN(test_commit_twice_is_state_error);
   RUN(test_strerror_names_every_error);
+  RUN(test_store_url_redact_masks_passwords_S25);
   RUN(test_buffered_random_differs_after_fork);
   RUN(test_events_logged_with_hashed_ids_only);
   return DONE();

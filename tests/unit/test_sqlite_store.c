@@ -144,6 +144,30 @@ static void test_database_is_0600_in_wal_mode(void) {
   sessio_store_close(st);
 }
 
+/* S25: an existing database file with any permission for group or others
+ * is refused (SESSIO_EPERM), and left as it was; 0600 opens. */
+static void test_database_open_to_others_is_refused_S25(void) {
+  static const mode_t modes[] = {0644, 0640, 0604, 0660, 0606};
+  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+    fresh_dir();
+    int fd = open(db_path, O_RDWR | O_CREAT, 0600);
+    CHECK(fd >= 0);
+    if (fd >= 0) close(fd);
+    CHECK_INT(chmod(db_path, modes[i]), 0);
+    sessio_store *st = NULL;
+    CHECK_ERR(sessio_store_open(url, &st), SESSIO_EPERM);
+    CHECK(st == NULL);
+    struct stat sb;
+    CHECK_INT(stat(db_path, &sb), 0);
+    CHECK_INT(sb.st_mode & 0777, (int)modes[i]);
+  }
+  CHECK_INT(chmod(db_path, 0600), 0);
+  sessio_store *st = NULL;
+  CHECK_OK(sessio_store_open(url, &st));
+  sessio_store_close(st);
+  CHECK(strstr(sessio_strerror(SESSIO_EPERM), "other users") != NULL);
+}
+
 static void test_symlinked_database_is_refused(void) {
   fresh_dir();
   char target[160], u[256];
@@ -190,6 +214,7 @@ static void test_damaged_database_file_is_an_error_not_a_crash(void) {
     for (int i = 0; i < 8192; i++) fputc((i * 131) & 0xff, f);
     fclose(f);
   }
+  CHECK_INT(chmod(db_path, 0600), 0);
   sessio_err rc = sessio_store_open(url, &st);
   CHECK_ERR(rc, SESSIO_ECORRUPT);
   CHECK(st == NULL);
@@ -332,6 +357,7 @@ static void test_records_survive_reopen(void) {
 static void test_database_of_another_version_is_refused(void) {
   fresh_dir();
   CHECK_INT(raw_exec("PRAGMA user_version=99"), SQLITE_OK);
+  CHECK_INT(chmod(db_path, 0600), 0); /* made by sqlite3_open: umask's mode */
   sessio_store *st = NULL;
   CHECK_ERR(sessio_store_open(url, &st), SESSIO_EINVAL);
   CHECK(st == NULL);
@@ -342,6 +368,7 @@ int main(void) {
   RUN(test_bad_urls_are_einval);
   RUN(test_database_is_0600_in_wal_mode);
   RUN(test_symlinked_database_is_refused);
+  RUN(test_database_open_to_others_is_refused_S25);
   RUN(test_row_of_the_wrong_shape_is_corrupt);
   RUN(test_damaged_database_file_is_an_error_not_a_crash);
   RUN(test_held_write_lock_is_unavailable_then_recovers);
