@@ -135,9 +135,11 @@ typedef struct sessio_store sessio_store;
 
 /* Opens a store from a URL-like name:
  *   memory:[?max_sessions=N&max_bytes=N&shards=N]
- *   file:DIR[?fsync=1]          sqlite:PATH[?sync=normal|full]
- *   redis://HOST:PORT[/DB][?prefix=P]
- *   redis-cluster://HOST:PORT[,HOST:PORT...][?prefix=P]
+ *   file:DIR[?sync=normal|full]
+ *   sqlite:PATH[?sync=normal|full&timeout_ms=N]
+ *   redis://[[[USER]:]PASSWORD@]HOST[:PORT][/[DB]][?prefix=P&...]
+ *   redis-cluster://[[[USER]:]PASSWORD@]HOST[:PORT][,HOST[:PORT]...][?...]
+ * (every option and the older spellings still accepted: docs/STORES.md).
  * On success '*out' is a new store owned by the caller (close it with
  * sessio_store_close). An unknown scheme or a malformed URL is SESSIO_EINVAL;
  * a known scheme whose backend was not built into this libsessio (the

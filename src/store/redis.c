@@ -1,15 +1,13 @@
 /*
  * redis.c — the redis:// store: one Redis server, a pool of connections.
- *   redis://[[USER]:PASSWORD@]HOST[:PORT][/DB][?prefix=P&connect_timeout_ms=N
- *          &timeout_ms=N&grace_ms=N&pool=N]
- * Everything but routing (record format, scripts, methods, pool) is in
- * redis_common.c; this file parses the URL, runs commands on the one
- * server and scans its keys for gc.
+ * This file parses the URL (its grammar: redis_methods.h), runs commands
+ * on the one server and scans its keys for gc; the methods, scripts and
+ * pool are in redis_methods.c, redis_scripts.c and redis_pool.c.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "redis_common.h"
+#include "redis_methods.h"
 
 typedef struct redis_store {
   rc_store rs; /* first: sessio_store is its first member */
@@ -45,7 +43,7 @@ static void redis_close(sessio_store *st) {
 static const sessio_store_methods redis_methods =
     SESSIO__RC_METHODS("redis", redis_close);
 
-/* 'rest' is "//[[USER]:PASSWORD@]HOST[:PORT][/DB][?params]". */
+/* 'rest' is the URL after "redis:" (grammar: redis_methods.h). */
 sessio_err sessio__store_open_redis(const char *rest, sessio_store **out) {
   rc_options o;
   sessio_err rc;

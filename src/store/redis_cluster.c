@@ -1,11 +1,9 @@
 /*
  * redis_cluster.c — the redis-cluster:// store: routing of the shared
- * Redis store methods (redis_common.c) over a Redis Cluster.
- *   redis-cluster://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT...][?prefix=P
- *          &connect_timeout_ms=N&timeout_ms=N&grace_ms=N&pool=N
- *          &failover_wait_ms=N]
- * A slot map (16384 slots -> node) comes from CLUSTER SLOTS; each command
- * goes to its key's slot owner; MOVED updates the map and retries, ASK
+ * Redis store methods (redis_methods.c) over a Redis Cluster (the URL
+ * grammar: redis_methods.h). A slot map (16384 slots -> node) comes from
+ * CLUSTER SLOTS; each command goes to its key's slot owner; MOVED updates
+ * the map and retries, ASK
  * retries once on the named node after ASKING; connection failures and
  * CLUSTERDOWN/TRYAGAIN refresh the map and retry with backoff for up to
  * failover_wait_ms (a replica being promoted), then SESSIO_EUNAVAIL. Each
@@ -15,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "redis_common.h"
+#include "redis_methods.h"
 
 #define NSLOTS 16384
 #define MAX_NODES 1024
@@ -366,7 +364,7 @@ static void cluster_close(sessio_store *st) {
 static const sessio_store_methods cluster_methods =
     SESSIO__RC_METHODS("redis-cluster", cluster_close);
 
-/* 'rest' is "//[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT...][?params]". */
+/* 'rest' is the URL after "redis-cluster:" (grammar: redis_methods.h). */
 sessio_err sessio__store_open_redis_cluster(const char *rest,
                                             sessio_store **out) {
   sessio_err rc;

@@ -20,7 +20,7 @@
 #include "sessio.h"
 #include "sessio/store.h"
 #include "store/store_internal.h" /* the record-level dispatch wrappers */
-#include "store/redis_common.h"
+#include "store/redis_methods.h"
 
 #define HOUR 3600000LL
 
@@ -493,8 +493,8 @@ static void test_scripts_survive_a_flushed_script_cache(void) {
   rc_store *rs = (rc_store *)st;
   int known = 0;
   for (int i = 0; i < RC_SCRIPTS; i++) {
-    if (!atomic_load(&rs->sha_known[i])) continue;
-    snprintf(name, sizeof name, "SCRIPT EXISTS %s", rs->sha[i]);
+    if (!atomic_load(&rs->scripts.known[i])) continue;
+    snprintf(name, sizeof name, "SCRIPT EXISTS %s", rs->scripts.sha[i]);
     r = rp_command(port, name);
     CHECK(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1);
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1)

@@ -1,79 +1,29 @@
 /*
- * redis_common.h — what the redis:// and redis-cluster:// stores share:
- * a connection pool per server with timeouts, reconnection backoff and
- * once-per-change logging; the key layout and record format; the Lua
- * scripts that make the version check atomic; and the store methods
- * themselves, written once over an "exec one command for this key" hook
- * that each backend implements (one server, or slot routing with
- * MOVED/ASK). See docs/STORES.md for the layout and its guarantees.
+ * redis_methods.h — the Redis stores' shared part: the store struct that
+ * both backends subclass, the hooks each implements (exec one command for
+ * a key: one server, or slot routing with MOVED/ASK; scan keys), the URL
+ * options, and the store methods written once over those hooks.
+ *
+ * The URL grammar, one for both backends (parsed by redis.c and
+ * redis_cluster.c with the helpers of redis_pool.h and below):
+ *   redis://[[[USER]:]PASSWORD@]HOST[:PORT][/[DB]][?OPTIONS]
+ *   redis-cluster://[[[USER]:]PASSWORD@]HOST[:PORT][,HOST[:PORT]...][?OPTIONS]
+ * HOST is a name, an IPv4 address or [IPv6]; PORT 1..65535 (default 6379);
+ * DB 0..10000 (default 0; a cluster has only database 0, so no '/');
+ * USER (an ACL user) and PASSWORD (not empty) are taken verbatim and hold
+ * no '/', '?' or '@' (USER no ':'); OPTIONS are name=value pairs joined by '&':
+ * prefix, connect_timeout_ms, timeout_ms, grace_ms, pool, and for a
+ * cluster failover_wait_ms (docs/STORES.md lists them).
  */
-#ifndef SESSIO_REDIS_COMMON_H
-#define SESSIO_REDIS_COMMON_H
+#ifndef SESSIO_REDIS_METHODS_H
+#define SESSIO_REDIS_METHODS_H
 
 #include <hiredis/hiredis.h>
 #include <pthread.h>
-#include <stdatomic.h>
 
+#include "redis_pool.h"
+#include "redis_scripts.h"
 #include "store_internal.h"
-
-/* ---- connection pool to one server ---------------------------------- */
-
-typedef struct rc_pool {
-  char host[256];
-  int port;
-  int db;                /* SELECTed after connect when > 0 */
-  char user[128];        /* ACL user for AUTH, "" for none */
-  char password[256];    /* "" for no AUTH */
-  int connect_ms;        /* connect timeout */
-  int timeout_ms;        /* command (read/write) timeout */
-  size_t max_idle;       /* idle connections kept */
-
-  pthread_mutex_t mu;    /* guards everything below */
-  redisContext **idle;   /* free list (a stack) of idle connections */
-  size_t n_idle;
-  unsigned gen;          /* bumped when a connection is found closed (the
-                            idle ones go too) or after fork(); connections
-                            of an older generation are not pooled again */
-  unsigned forks;        /* fork count when the idle conns were made */
-  int down;              /* 1 from a failed connect until one succeeds */
-  int64_t next_try;      /* monotonic ms before which no connect is tried */
-  int64_t backoff;       /* current reconnect delay, ms */
-  sessio_store *owner;   /* the store, for its logger */
-} rc_pool;
-
-/* A connection taken from a pool, with the generation it was made in. */
-typedef struct rc_conn {
-  redisContext *c;
-  unsigned gen;
-  int reused; /* came from the idle list (may be stale) */
-} rc_conn;
-
-void sessio__rc_pool_init(rc_pool *p, sessio_store *owner);
-void sessio__rc_pool_destroy(rc_pool *p);
-/* Runs one command (after ASKING when 'asking') on a pooled connection.
- * SESSIO_OK with '*reply' set (it may be an error reply: the connection is
- * fine), or SESSIO_EUNAVAIL when the server cannot be reached or timed out
- * (the connection is dropped, the pool marked down and backed off),
- * SESSIO_ENOMEM. '*maybe_done' (may be NULL) is set to 1 when the failure
- * came after the command was sent, so it may have run: such a command is
- * not retried (a retried compare-and-set could apply twice). A reused idle connection that turns out to be closed is
- * replaced once by a fresh one. */
-sessio_err sessio__rc_pool_command(rc_pool *p, int asking, int argc,
-                                   const char **argv, const size_t *lens,
-                                   redisReply **reply, int *maybe_done);
-/* Sends 'n' commands in one write on one pooled connection and reads the
- * 'n' replies into 'replies' (each may be an error reply). SESSIO_EUNAVAIL
- * (no reply kept) when the connection fails; nothing is retried. */
-sessio_err sessio__rc_pool_pipeline(rc_pool *p, size_t n, const int *argcs,
-                                    const char *const *const *argvs,
-                                    const size_t *const *lens,
-                                    redisReply **replies);
-/* One "SCAN *cur MATCH pattern COUNT count" step on 'pool': the keys
- * returned are malloc()ed strings in a malloc()ed array; '*cur' moves on
- * and '*wrapped' is set when it came back to 0. */
-sessio_err sessio__rc_scan_pool(rc_pool *pool, unsigned long long *cur,
-                                const char *pattern, size_t count,
-                                char ***keys, size_t *n, int *wrapped);
 
 /* ---- the store ------------------------------------------------------- */
 
@@ -104,7 +54,6 @@ typedef struct rc_ops {
 } rc_ops;
 
 #define RC_PREFIX_MAX 64
-#define RC_SCRIPTS 5 /* the Lua scripts of redis_common.c */
 
 struct rc_store {
   sessio_store base; /* first: the store "subclass" */
@@ -119,15 +68,10 @@ struct rc_store {
   int gc_wrapped;            /* the scan that produced gc_keys wrapped */
   rc_pool *gc_from;          /* the server gc_keys came from */
 
-  /* Script digests for EVALSHA, as SCRIPT LOAD returned them: the server
-   * computes them, sessio carries no SHA-1. Each is written once under
-   * sha_mu, then sha_known[i] is set (release); readers test it (acquire). */
-  pthread_mutex_t sha_mu;
-  char sha[RC_SCRIPTS][41];
-  atomic_int sha_known[RC_SCRIPTS];
+  rc_scripts scripts;        /* digests for EVALSHA (redis_scripts.h) */
 };
 
-/* Common URL options, filled by sessio__rc_parse_param. */
+/* The URL options of both backends, filled by sessio__rc_param. */
 typedef struct rc_options {
   char prefix[RC_PREFIX_MAX + 1];
   int connect_ms, timeout_ms;
@@ -139,11 +83,6 @@ typedef struct rc_options {
 void sessio__rc_options_default(rc_options *o);
 /* sessio_store_url_param_fn over an rc_options. */
 sessio_err sessio__rc_param(void *ud, const char *name, const char *val);
-/* Parses "[[user]:password@]" at the start of 's' into the pool fields and
- * returns the rest; NULL when malformed. */
-const char *sessio__rc_parse_auth(const char *s, rc_pool *p);
-/* Parses "HOST[:PORT]" from [s, e) into the pool; 0 when malformed. */
-int sessio__rc_parse_hostport(const char *s, const char *e, rc_pool *p);
 /* Parses the end of a URL, 'q': "" or "?params" into 'o'; anything else is
  * SESSIO_EINVAL. */
 sessio_err sessio__rc_parse_query(const char *q, rc_options *o);
@@ -152,10 +91,11 @@ sessio_err sessio__rc_store_init(rc_store *rs, const rc_ops *ops,
                                  const rc_options *o);
 void sessio__rc_store_destroy(rc_store *rs);
 
-/* Maps an error reply to SESSIO_EUNAVAIL (transient: LOADING, BUSY,
- * MASTERDOWN, CLUSTERDOWN, TRYAGAIN, READONLY), SESSIO_EFULL (OOM) or
- * SESSIO_EIO. */
-sessio_err sessio__rc_reply_err(const redisReply *r);
+/* Runs one command on 'key' through the backend's exec hook; an error
+ * reply becomes its sessio_err (sessio__rc_reply_err) and no reply. */
+sessio_err sessio__rc_command(rc_store *rs, const char *key, size_t klen,
+                              int argc, const char **argv, const size_t *lens,
+                              redisReply **reply);
 
 /* Key slot (CRC16/XMODEM of the hash tag, or the key) mod 16384. */
 unsigned sessio__rc_slot(const char *key, size_t len);
@@ -195,9 +135,5 @@ sessio_err sessio__rc_iterate(sessio_store *st, int64_t now,
     .user_remove = sessio__rc_user_remove, .gc = sessio__rc_gc,              \
     .iterate = sessio__rc_iterate, .stats = NULL, .close = (close_),         \
   }
-
-/* Monotonic milliseconds (for backoff and retry deadlines only). */
-int64_t sessio__rc_mono_ms(void);
-void sessio__rc_sleep_ms(int64_t ms);
 
 #endif
