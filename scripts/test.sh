@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # test.sh — runs every test suite against a sanitizer build: the C unit and
-# conformance tests (CTest), the install check, the HTTP tests (pytest) and
-# the browser test. Each suite prints its own counts; the last line counts
+# conformance tests (CTest), the install check, the examples built against
+# the installed library, sessio built inside an outside project
+# (add_subdirectory, FetchContent), a core-only build (every optional part
+# off, its own build directory), the HTTP tests (pytest) and the browser
+# test. Each suite prints its own counts; the last line counts
 # the suites: "suites: N passed, N failed".
 # Usage: scripts/test.sh BUILD_DIR
 set -uo pipefail
@@ -21,6 +24,9 @@ suite() { # suite NAME COMMAND...
 
 suite ctest ctest --test-dir "$build" --output-on-failure -j 2
 suite install "$root/tests/install/check.sh" "$build"
+suite examples "$root/tests/install/examples.sh" "$build"
+suite subproject "$root/tests/subproject/check.sh" "$build/subproject"
+suite core-only "$root/tests/build/core_only.sh" "$build/core-only"
 suite fuzz env FUZZ_TIME=10 "$root/scripts/fuzz.sh"
 if [ -d "$root/tests/http" ]; then
   suite http /usr/bin/python3 -m pytest -q "$root/tests/http"

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# core_only.sh — the library with every optional part off needs libsodium
+# alone and passes its tests: configures a fresh build with
+# -DSESSIO_WITH_SQLITE=OFF -DSESSIO_WITH_REDIS=OFF -DSESSIO_WITH_MHD=OFF
+# -DSESSIO_BUILD_SHOP=OFF (Release, no sanitizers, to keep it short), checks
+# that libsessio.so needs no library but libsodium (and libc), that no
+# sqlite, redis or mhd test is registered, builds and runs CTest.
+# Usage: tests/build/core_only.sh [WORK_DIR]   (default: a temporary dir)
+set -uo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+if [ $# -gt 0 ]; then b=$1; else b=$(mktemp -d); trap 'rm -rf "$b"' EXIT; fi
+rm -rf "$b" && mkdir -p "$b"
+fail=0 checks=0
+ok() { checks=$((checks + 1)); echo "ok - $*"; }
+not_ok() { checks=$((checks + 1)); fail=$((fail + 1)); echo "not ok - $*"; }
+
+if ! cmake -S "$root" -B "$b" -DCMAKE_BUILD_TYPE=Release -DSESSIO_WITH_SQLITE=OFF \
+      -DSESSIO_WITH_REDIS=OFF -DSESSIO_WITH_MHD=OFF -DSESSIO_BUILD_SHOP=OFF \
+      >"$b/configure.log" 2>&1; then
+  not_ok "configure: $(tail -20 "$b/configure.log")"
+  echo "0 passed, 1 failed"; exit 1
+fi
+ok "configures with every optional part off"
+if nice -n 10 cmake --build "$b" -j2 >"$b/build.log" 2>&1; then
+  ok "builds"
+else
+  not_ok "build: $(grep -E 'error|Error' "$b/build.log" | head -10)"
+  echo "$((checks - fail)) passed, $fail failed"; exit 1
+fi
+needed=$(objdump -p "$b/libsessio.so" | awk '$1 == "NEEDED" { print $2 }' |
+         grep -Ev '^(libsodium|libc|libpthread|ld-linux.*)\.so' | tr '\n' ' ')
+if [ -z "$needed" ]; then ok "libsessio.so needs libsodium and libc only"; else
+  not_ok "libsessio.so needs $needed"; fi
+listed=$(ctest --test-dir "$b" -N | grep -Eio 'test #[0-9]+: .*(sqlite|redis|mhd).*' | tr '\n' ' ')
+if [ -z "$listed" ]; then ok "no sqlite, redis or mhd test is registered"; else
+  not_ok "registered without their backend: $listed"; fi
+if ctest --test-dir "$b" -j2 --output-on-failure >"$b/ctest.log" 2>&1; then
+  ok "ctest: $(grep -E 'tests passed' "$b/ctest.log")"
+else
+  not_ok "ctest: $(grep -E 'Failed|\*\*\*|tests passed' "$b/ctest.log" | head -20)"
+fi
+echo "$((checks - fail)) passed, $fail failed"
+[ "$fail" -eq 0 ]
