@@ -2,9 +2,9 @@
 # check.sh — sessio builds inside another project: configures and builds
 # tests/subproject (an outside project) once with add_subdirectory(sessio)
 # and once with FetchContent, runs its programs, and checks that sessio
-# stayed a guest: no -Werror on any compile line, and no shop, test or
-# benchmark targets in the outside build. Uses a Release build without
-# sanitizers; only the outside programs and what they need are built.
+# stayed a guest: no -Werror on any compile line, and no shop, test,
+# benchmark or example targets in the outside build. Uses a Release build
+# without sanitizers; only the outside programs and what they need are built.
 # Usage: tests/subproject/check.sh [WORK_DIR]   (default: a temporary dir)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -25,8 +25,8 @@ for via in subdirectory fetchcontent; do
   fi
   ok "$via: configures"
   targets=$(cmake --build "$b" --target help 2>/dev/null)
-  extra=$(printf '%s\n' "$targets" | grep -Eo '(sessio-shop|test_[a-z_]+|conformance|sessio_micro|sessio_bench_all)\b' | sort -u | tr '\n' ' ')
-  if [ -z "$extra" ]; then ok "$via: no shop, test or bench targets"; else
+  extra=$(printf '%s\n' "$targets" | grep -Eo '(sessio-shop|test_[a-z_]+|conformance|sessio_micro|sessio_bench_all|sessio_demo|sessio-[a-z]+-example)\b' | sort -u | tr '\n' ' ')
+  if [ -z "$extra" ]; then ok "$via: no shop, test, bench or example targets"; else
     not_ok "$via: sessio added targets to the outside build: $extra"; fi
   if grep -q -- '-Werror' "$b/compile_commands.json"; then
     not_ok "$via: a compile line has -Werror"
