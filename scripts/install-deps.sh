@@ -14,6 +14,8 @@ case "$what" in
   fuzz)  pkgs+=(clang libclang-rt-14-dev) ;;
   bench) pkgs+=(redis-server redis-tools wrk nginx-light curl python3) ;;
 esac
+# The man-page tests (tests/man/check.sh) render with man-db and groff.
+if [ "$what" = test ]; then pkgs+=(man-db groff-base); fi
 
 missing=()
 for p in "${pkgs[@]}"; do
