@@ -189,6 +189,98 @@ SESSIO_API void sessio_store_close(sessio_store *st);
 SESSIO_API sessio_err sessio_store_gc(sessio_store *st, int64_t now, size_t max_work,
                            size_t *removed, int *done);
 
+/* ------------------------------------------------------------------------
+ * The GC runner: how much sessio_store_gc() work to do each second
+ *
+ * One sessio_store_gc() call of a fixed size a second does not keep up with
+ * a busy site: with 670 new sessions/s on SQLite, one call of 256 units a
+ * second left 20,000 dead rows after 60 s, and the count kept growing
+ * (bench/soak). A runner adapts, as Redis's expire cycle does: each run
+ * makes calls of 'work' units and goes on while the last call found
+ * garbage in at least a quarter of its work and the pass is not done,
+ * until its budget is spent (by default 256 units a call and 100 ms a
+ * run, which the demo shop runs once a second). So a quiet store costs one
+ * call a second, and a store that fills with dead sessions gets up to a
+ * tenth of a core.
+ *
+ * Call sessio_gc_run() once a second from your own timer, or let
+ * sessio_gc_thread_start() do it. The runner never reads a clock for
+ * expiry ('now' is yours); its time budget is measured with a monotonic
+ * clock you may replace (sessio_gc_set_clocks()), or it is given in units
+ * (sessio_gc_set_budget()), so tests drive it without sleeping. Store
+ * failures are logged through the store's logger (sessio_store_set_logger):
+ * the first at once, then a count once a minute while they go on, then a
+ * line when gc works again.
+ * ---------------------------------------------------------------------- */
+
+typedef struct sessio_gc sessio_gc;
+
+/* A clock: milliseconds, from whatever origin suits it. */
+typedef int64_t (*sessio_clock_fn)(void *ud);
+
+/* Makes a runner for 'st' (borrowed: it must outlive the runner) with the
+ * defaults above. '*out' is the caller's: sessio_gc_free() it before
+ * closing the store. SESSIO_EINVAL when 'st' or 'out' is NULL. */
+SESSIO_API sessio_err sessio_gc_new(sessio_store *st, sessio_gc **out);
+
+/* Stops the runner's thread if it runs, then frees it. NULL allowed. */
+SESSIO_API void sessio_gc_free(sessio_gc *g);
+
+/* Each sessio_store_gc() call asks for 'work' units (> 0); one run stops
+ * after 'budget_ms' ms by the monotonic clock (0 = no time limit) or
+ * 'budget_units' units (0 = no unit limit; the last call asks only for
+ * what is left), whichever comes first. At least one budget must be set:
+ * SESSIO_EINVAL otherwise, and for a negative 'budget_ms'. */
+SESSIO_API sessio_err sessio_gc_set_budget(sessio_gc *g, size_t work,
+                                           int64_t budget_ms,
+                                           size_t budget_units);
+
+/* Replaces the runner's clocks: 'mono' (monotonic ms) measures the time
+ * budget and paces the failure log, 'wall' (Unix ms) gives the thread its
+ * 'now' for expiry. NULL keeps the default (CLOCK_MONOTONIC, and
+ * sessio_now_ms()). 'ud' is passed to both. Call it before the thread is
+ * started. */
+SESSIO_API sessio_err sessio_gc_set_clocks(sessio_gc *g, sessio_clock_fn wall,
+                                           sessio_clock_fn mono, void *ud);
+
+/* Why a run stopped. */
+typedef enum sessio_gc_stop {
+  SESSIO_GC_STOP_SPARSE = 0, /* the last call found little garbage */
+  SESSIO_GC_STOP_DONE = 1,   /* a full pass over the store completed */
+  SESSIO_GC_STOP_TIME = 2,   /* the time budget is spent */
+  SESSIO_GC_STOP_UNITS = 3,  /* the unit budget is spent */
+  SESSIO_GC_STOP_ERROR = 4   /* a sessio_store_gc() call failed */
+} sessio_gc_stop;
+
+/* What one run did. */
+typedef struct sessio_gc_report {
+  size_t calls;       /* sessio_store_gc() calls made */
+  size_t work;        /* units asked for in all */
+  size_t removed;     /* records removed */
+  int64_t elapsed_ms; /* by the monotonic clock */
+  sessio_gc_stop stop;
+} sessio_gc_report;
+
+/* One run at 'now' (the expiry time, as for sessio_store_gc()). '*out'
+ * (may be NULL) tells what was done, also on error. Returns the error of
+ * the sessio_store_gc() call that failed (the run stops there; it is also
+ * logged, see above), else SESSIO_OK. Runs of one runner are serialised:
+ * call it from any thread, also while its thread runs. */
+SESSIO_API sessio_err sessio_gc_run(sessio_gc *g, int64_t now,
+                                    sessio_gc_report *out);
+
+/* Starts a thread that calls sessio_gc_run(g, wall clock) every
+ * 'interval_ms' (> 0; 1000 is the advice above). SESSIO_ESTATE when it
+ * already runs, SESSIO_EINVAL for a bad interval, SESSIO_ENOMEM when no
+ * thread can be made. The thread blocks no signal of its own: start it
+ * after the program has set its signal mask. */
+SESSIO_API sessio_err sessio_gc_thread_start(sessio_gc *g, int64_t interval_ms);
+
+/* Stops the thread and waits for it: at once when it is waiting, else
+ * after the run in progress. Nothing happens when no thread runs. Start
+ * and stop the thread from one thread (the runner's owner). */
+SESSIO_API void sessio_gc_thread_stop(sessio_gc *g);
+
 /* A store's counters. A struct tag without a typedef, so that the function
  * that fills it can share its name (as stat() and struct stat do). */
 struct sessio_store_stats {
