@@ -139,6 +139,8 @@ typedef struct sessio_store sessio_store;
  *   sqlite:PATH[?sync=normal|full&timeout_ms=N]
  *   redis://[[[USER]:]PASSWORD@]HOST[:PORT][/[DB]][?prefix=P&...]
  *   redis-cluster://[[[USER]:]PASSWORD@]HOST[:PORT][,HOST[:PORT]...][?...]
+ *   postgres://[USER[:PASSWORD]@]HOST[:PORT][/DB][?table=NAME&pool=N&...]
+ *     (also postgresql://)
  * (every option and the older spellings still accepted: docs/STORES.md).
  * On success '*out' is a new store owned by the caller (close it with
  * sessio_store_close). An unknown scheme or a malformed URL is SESSIO_EINVAL;

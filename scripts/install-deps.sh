@@ -6,13 +6,13 @@ set -euo pipefail
 what=${1:-build}
 
 pkgs=(build-essential cmake pkg-config libsodium-dev libsqlite3-dev
-      libhiredis-dev libmicrohttpd-dev libcjson-dev)
+      libhiredis-dev libmicrohttpd-dev libcjson-dev libpq-dev)
 case "$what" in
-  test)  pkgs+=(redis-server redis-tools python3 python3-pytest python3-requests curl
+  test)  pkgs+=(redis-server redis-tools postgresql python3 python3-pytest python3-requests curl
                 chromium nodejs wrk clang libclang-rt-14-dev
                 libfcgi-dev libcivetweb-dev nginx-light openssl) ;;
   fuzz)  pkgs+=(clang libclang-rt-14-dev) ;;
-  bench) pkgs+=(redis-server redis-tools wrk nginx-light curl python3) ;;
+  bench) pkgs+=(redis-server redis-tools postgresql wrk nginx-light curl python3) ;;
 esac
 # The man-page tests (tests/man/check.sh) render with man-db and groff.
 if [ "$what" = test ]; then pkgs+=(man-db groff-base); fi

@@ -26,6 +26,11 @@
 #define OPEN_REDIS NULL
 #define OPEN_REDIS_CLUSTER NULL
 #endif
+#ifdef SESSIO_HAVE_POSTGRES
+#define OPEN_POSTGRES sessio__store_open_postgres
+#else
+#define OPEN_POSTGRES NULL
+#endif
 
 static const struct {
   const char *scheme; /* without the ':' */
@@ -36,6 +41,8 @@ static const struct {
     {"sqlite", OPEN_SQLITE},
     {"redis", OPEN_REDIS},
     {"redis-cluster", OPEN_REDIS_CLUSTER},
+    {"postgres", OPEN_POSTGRES},
+    {"postgresql", OPEN_POSTGRES},
 };
 
 /* The row whose scheme is 'url' up to its first ':' (or all of it), or -1. */

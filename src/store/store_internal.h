@@ -19,6 +19,8 @@ sessio_err sessio__store_open_sqlite(const char *rest, sessio_store **out);
 sessio_err sessio__store_open_redis(const char *rest, sessio_store **out);
 sessio_err sessio__store_open_redis_cluster(const char *rest,
                                             sessio_store **out);
+/* Built when libpq is found (SESSIO_HAVE_POSTGRES). */
+sessio_err sessio__store_open_postgres(const char *rest, sessio_store **out);
 
 /* Thin wrappers that check arguments and dispatch through the table. They
  * are internal: an application never reads or writes a record itself (a
