@@ -1,14 +1,15 @@
 /*
  * postgres.c — the PostgreSQL store on libpq:
  *   postgres://[USER[:PASSWORD]@][HOST[:PORT][,HOST[:PORT]...]][/DB]
- *     [?table=NAME&pool=N&connect_timeout=DUR&statement_timeout=DUR
+ *     [?table=NAME&pool=N&timeout_ms=N&connect_timeout=DUR
  *      &sslmode=MODE&target_session_attrs=...]        (also postgresql://)
  * One row per session in table NAME, the per-user index in NAME_users; the
  * compare-and-set is one conditional statement (INSERT ... ON CONFLICT DO
  * UPDATE ... WHERE, or UPDATE ... WHERE version = $n), so no transaction is
  * held across a request. A bounded pool of connections, each with its
  * prepared statements, talks to the server without blocking: every call has
- * a deadline on the socket besides the server's statement_timeout. The
+ * a deadline on the socket, and the server a statement_timeout a little
+ * shorter (so that it gives up first and the connection stays usable). The
  * layout and its guarantees: docs/STORES.md ("PostgreSQL").
  */
 #include <errno.h>
@@ -25,12 +26,11 @@
 
 #include <libpq-fe.h>
 
+#include "helpers.h"
 #include "store_internal.h"
 
 #define CONNECT_MS_DEFAULT 2000
-#define STATEMENT_MS_DEFAULT 2000
-#define SOCKET_SLACK_MS 1000 /* the socket deadline is statement_timeout +
-                                this: the server's own cancel comes first */
+#define TIMEOUT_MS_DEFAULT 2000
 #define POOL_DEFAULT 8
 #define POOL_MAX 256
 #define GC_BATCH 256 /* rows deleted per statement */
@@ -113,17 +113,19 @@ static const struct {
     [S_UREM] = {"DELETE FROM @U WHERE user_name = $1 AND key = $2",
                 2,
                 {OID_BYTEA, OID_BYTEA}},
-    /* The oldest dead rows, through the expiry index, at most $2 of them;
-     * rows another gc holds are skipped rather than waited for, and the
-     * outer WHERE keeps a row revived meanwhile. */
-    [S_GC_SESSIONS] = {"DELETE FROM @T WHERE key IN (SELECT key FROM @T"
-                       " WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2"
-                       " FOR UPDATE SKIP LOCKED) AND expires_at <= $1",
+    /* The oldest dead rows, through the expiry index, at most $2 of them,
+     * deleted by their row addresses (a TID scan: the plan never joins
+     * against the whole table); rows another gc holds are skipped rather
+     * than waited for, and the outer WHERE keeps a row revived meanwhile. */
+    [S_GC_SESSIONS] = {"DELETE FROM @T WHERE ctid = ANY(ARRAY(SELECT ctid"
+                       " FROM @T WHERE expires_at <= $1 ORDER BY expires_at"
+                       " LIMIT $2 FOR UPDATE SKIP LOCKED))"
+                       " AND expires_at <= $1",
                        2,
                        {OID_INT8, OID_INT8}},
-    [S_GC_USERS] = {"DELETE FROM @U WHERE (user_name, key) IN (SELECT"
-                    " user_name, key FROM @U WHERE expires_at <= $1"
-                    " ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+    [S_GC_USERS] = {"DELETE FROM @U WHERE ctid = ANY(ARRAY(SELECT ctid"
+                    " FROM @U WHERE expires_at <= $1 ORDER BY expires_at"
+                    " LIMIT $2 FOR UPDATE SKIP LOCKED))"
                     " AND expires_at <= $1",
                     2,
                     {OID_INT8, OID_INT8}},
@@ -162,7 +164,9 @@ typedef struct pg_store {
   char where[300];          /* "user@host:port/db" for log lines */
   char schema[NAME_MAX_LEN + 1], table[NAME_MAX_LEN + 1];
   char *sql[S_N];           /* statements with the table names filled in */
-  int connect_ms, statement_ms, io_ms;
+  int connect_ms;            /* connect_timeout */
+  int io_ms;                 /* timeout_ms: the deadline of one call */
+  int statement_ms;          /* the server's statement_timeout */
   size_t max_conns;
 
   pthread_mutex_t mu;       /* guards everything below */
@@ -181,13 +185,8 @@ typedef struct pg_store {
 /* Connections inherited through fork() are the parent's: a child that
  * used one would mix its statements with the parent's on one socket, and
  * one that closed it with PQfinish would send the server a Terminate that
- * ends the parent's session. A child forgets them (see forget()). The fork
- * count, raised in every child, is cheaper than getpid() per call. Do not
- * fork while another thread is inside the store. */
-static _Atomic unsigned fork_count;
-static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-static void on_fork_child(void) { atomic_fetch_add(&fork_count, 1); }
-static void fork_hook_init(void) { pthread_atfork(NULL, NULL, on_fork_child); }
+ * ends the parent's session. A child forgets them (see forget()), noticing
+ * the fork through sessio__forks(). */
 
 static int64_t mono_ms(void) {
   struct timespec ts;
@@ -248,6 +247,17 @@ static int wait_fd(int fd, short events, int64_t deadline) {
   }
 }
 
+/* Notices and warnings of the server ("terminating connection due to
+ * administrator command") go to the store's logger, never to stderr as
+ * libpq's default would. */
+static void on_notice(void *arg, const char *msg) {
+  pg_store *ps = arg;
+  char line[256];
+  scrub(ps, msg, line, sizeof line);
+  sessio_store_log(&ps->base, SESSIO_LOG_DEBUG, "postgres %s: %s", ps->where,
+                   line);
+}
+
 /* Closes a connection of this process. */
 static void conn_close(pg_conn *c) {
   if (c == NULL) return;
@@ -295,7 +305,7 @@ static sessio_err collect(pg_store *ps, pg_conn *c, int64_t deadline,
                           PGresult **res) {
   sessio_err rc = SESSIO_OK;
   PGresult *keep = NULL;
-  int stopped = 0;
+  int stopped = 0, reconnect = 0;
   if (res) *res = NULL;
   /* Flush what libpq could not send at once. */
   for (;;) {
@@ -333,10 +343,16 @@ static sessio_err collect(pg_store *ps, pg_conn *c, int64_t deadline,
       continue;
     }
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && rc == SESSIO_OK) {
-      rc = map_sqlstate(PQresultErrorField(r, PG_DIAG_SQLSTATE));
-      if (st == PGRES_FATAL_ERROR && PQresultErrorField(r, PG_DIAG_SQLSTATE)
-          == NULL)
+      const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+      rc = map_sqlstate(state);
+      if (state == NULL)
         rc = SESSIO_EUNAVAIL; /* libpq's own: the connection is gone */
+      /* A statement timeout or a lock wait leaves the connection fine;
+       * a connection error, a shutdown or a read-only server (a standby,
+       * after a failover) calls for a new one. */
+      reconnect = state == NULL || strncmp(state, "08", 2) == 0 ||
+                  strncmp(state, "57P", 3) == 0 ||
+                  strcmp(state, "25006") == 0;
     }
     if (rc == SESSIO_OK) { /* of several statements, the last result */
       PQclear(keep);
@@ -348,8 +364,8 @@ static sessio_err collect(pg_store *ps, pg_conn *c, int64_t deadline,
   if (PQstatus(c->pg) != CONNECTION_OK) {
     c->broken = 1;
     if (rc == SESSIO_OK && !stopped) rc = SESSIO_EUNAVAIL;
-  } else if (rc == SESSIO_EUNAVAIL) {
-    c->broken = 1; /* a standby, a shutdown, a timeout: start afresh */
+  } else if (reconnect) {
+    c->broken = 1; /* a shutdown under way, or a standby: start afresh */
   }
   if (rc == SESSIO_OK && keep == NULL && !stopped) rc = SESSIO_EIO;
   if (rc != SESSIO_OK || res == NULL) PQclear(keep);
@@ -387,6 +403,7 @@ static sessio_err conn_open(pg_store *ps, int setup, pg_conn **out, char *why,
     free(c);
     return SESSIO_ENOMEM;
   }
+  PQsetNoticeProcessor(c->pg, on_notice, ps);
   int64_t deadline = mono_ms() + ps->connect_ms;
   PostgresPollingStatusType s = PGRES_POLLING_WRITING;
   if (PQstatus(c->pg) == CONNECTION_BAD) s = PGRES_POLLING_FAILED;
@@ -497,7 +514,7 @@ static void after_fork_locked(pg_store *ps, unsigned forks) {
  * open; waits up to the call's deadline for one to come back. */
 static sessio_err conn_get(pg_store *ps, pg_conn **out) {
   char why[256];
-  unsigned forks = atomic_load(&fork_count);
+  unsigned forks = sessio__forks();
   int64_t deadline = mono_ms() + ps->io_ms;
   pthread_mutex_lock(&ps->mu);
   if (ps->forks != forks) after_fork_locked(ps, forks);
@@ -574,7 +591,7 @@ static sessio_err conn_get(pg_store *ps, pg_conn **out) {
 /* Gives 'c' back; a broken one, or one of an older generation or of the
  * parent process, is closed instead. */
 static void conn_put(pg_store *ps, pg_conn *c) {
-  unsigned forks = atomic_load(&fork_count);
+  unsigned forks = sessio__forks();
   pthread_mutex_lock(&ps->mu);
   if (ps->forks != forks) {
     after_fork_locked(ps, forks);
@@ -927,7 +944,7 @@ static void pg_free(pg_store *ps) {
 
 static void q_close(sessio_store *st) {
   pg_store *ps = (pg_store *)st;
-  unsigned forks = atomic_load(&fork_count);
+  unsigned forks = sessio__forks();
   pthread_mutex_lock(&ps->mu);
   if (ps->forks != forks) after_fork_locked(ps, forks);
   drop_idle_locked(ps);
@@ -1078,8 +1095,8 @@ done:
 /* ---- open --------------------------------------------------------------- */
 
 /* Parses a duration: digits and a unit "ms", "s" or "min"; digits alone
- * are in 'bare_ms' units (seconds for connect_timeout, as libpq reads it;
- * milliseconds for statement_timeout, as PostgreSQL does). */
+ * are in 'bare_ms' units (seconds for connect_timeout, as libpq reads
+ * it). */
 static int parse_dur(const char *s, int64_t bare_ms, int64_t lo, int64_t hi,
                      int *out) {
   char *end;
@@ -1162,20 +1179,27 @@ static sessio_err pg_param(void *ud, const char *name, const char *val) {
     snprintf(ps->table, sizeof ps->table, "%s", t);
     return SESSIO_OK;
   }
+  long long v;
   if (strcmp(name, "pool") == 0) {
-    char *end;
-    if (*val < '0' || *val > '9') return SESSIO_EINVAL;
-    long v = strtol(val, &end, 10);
-    if (*end != '\0' || v < 1 || v > POOL_MAX) return SESSIO_EINVAL;
+    if (!sessio__opt_int(val, 1, POOL_MAX, &v)) return SESSIO_EINVAL;
     ps->max_conns = (size_t)v;
     return SESSIO_OK;
   }
+  if (strcmp(name, "timeout_ms") == 0) {
+    if (!sessio__opt_int(val, 10, 600000, &v)) return SESSIO_EINVAL;
+    ps->io_ms = (int)v;
+    return SESSIO_OK;
+  }
+  /* connect_timeout is libpq's name (and a bare number libpq's unit,
+   * seconds); connect_timeout_ms the name the other stores use. */
   if (strcmp(name, "connect_timeout") == 0)
     return parse_dur(val, 1000, 100, 600000, &ps->connect_ms) ? SESSIO_OK
                                                               : SESSIO_EINVAL;
-  if (strcmp(name, "statement_timeout") == 0)
-    return parse_dur(val, 1, 10, 3600000, &ps->statement_ms) ? SESSIO_OK
-                                                             : SESSIO_EINVAL;
+  if (strcmp(name, "connect_timeout_ms") == 0) {
+    if (!sessio__opt_int(val, 100, 600000, &v)) return SESSIO_EINVAL;
+    ps->connect_ms = (int)v;
+    return SESSIO_OK;
+  }
   for (size_t i = 0; i < sizeof passthrough / sizeof passthrough[0]; i++)
     if (strcmp(name, passthrough[i]) == 0)
       return set_kw(o, name, val) ? SESSIO_OK : SESSIO_ENOMEM;
@@ -1225,10 +1249,11 @@ static sessio_err build_conninfo(pg_store *ps, const char *rest) {
                        SESSIO_OK)
     goto done;
   /* Timeouts: the server cancels a statement after statement_timeout (in
-   * the startup packet: no extra round trip); TCP gives up on unanswered
-   * data after the socket deadline; keepalives find a dead peer of an idle
-   * connection. libpq's own connect_timeout guards each host of a list. */
-  ps->io_ms = ps->statement_ms + SOCKET_SLACK_MS;
+   * the startup packet: no extra round trip), a little before the call's
+   * deadline on the socket, so that a slow statement leaves a usable
+   * connection; TCP gives up on unanswered data after the deadline;
+   * keepalives find a dead peer of an idle connection. */
+  ps->statement_ms = ps->io_ms - (ps->io_ms / 4 < 500 ? ps->io_ms / 4 : 500);
   char buf[512], num[32];
   const char *user_opts = kw_get(&o, "options");
   snprintf(buf, sizeof buf, "-c statement_timeout=%d%s%s", ps->statement_ms,
@@ -1248,6 +1273,15 @@ static sessio_err build_conninfo(pg_store *ps, const char *rest) {
   if (!set_kw(&o, "tcp_user_timeout", num)) {
     rc = SESSIO_ENOMEM;
     goto done;
+  }
+  /* libpq would take any port string and fail only when connecting. */
+  const char *ports = kw_get(&o, "port");
+  for (const char *pp = ports; pp != NULL && *pp;) {
+    char *end;
+    if (*pp < '0' || *pp > '9') goto done;
+    long v = strtol(pp, &end, 10);
+    if (v < 1 || v > 65535 || (*end != '\0' && *end != ',')) goto done;
+    pp = *end == ',' ? end + 1 : end;
   }
   const char *h = kw_get(&o, "host"), *pt = kw_get(&o, "port"),
              *db = kw_get(&o, "dbname"), *u = kw_get(&o, "user");
@@ -1290,15 +1324,15 @@ sessio_err sessio__store_open_postgres(const char *rest, sessio_store **out) {
   sessio_err rc;
   char why[256];
   *out = NULL;
-  if (pthread_once(&fork_once, fork_hook_init) != 0) return SESSIO_ENOMEM;
+  if (sessio__fork_watch() != SESSIO_OK) return SESSIO_ENOMEM;
   pg_store *ps = calloc(1, sizeof *ps);
   if (ps == NULL) return SESSIO_ENOMEM;
   ps->base.methods = &postgres_methods;
   ps->connect_ms = CONNECT_MS_DEFAULT;
-  ps->statement_ms = STATEMENT_MS_DEFAULT;
+  ps->io_ms = TIMEOUT_MS_DEFAULT;
   ps->max_conns = POOL_DEFAULT;
   ps->backoff = BACKOFF_MIN_MS;
-  ps->forks = atomic_load(&fork_count);
+  ps->forks = sessio__forks();
   strcpy(ps->table, "sessio_sessions");
   atomic_init(&ps->expired, 0);
   if (pthread_mutex_init(&ps->mu, NULL) != 0) {
