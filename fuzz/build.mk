@@ -24,8 +24,8 @@ CFLAGS := -g -O1 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
 # URL grammar is libpq's own parser, and an open would try the network.
 LIB_SRC := $(filter-out src/store/postgres.c,$(wildcard src/*.c src/store/*.c))
 LIB_OBJ := $(patsubst %.c,$(OUT)/obj/%.o,$(LIB_SRC))
-# Separate archive: apps/shop/buf.c and src/buf.c share a base name.
-SHOP_OBJ := $(OUT)/obj/apps/shop/parse.o $(OUT)/obj/apps/shop/buf.o
+# The shop's parsers and output buffer, in their own archive.
+SHOP_OBJ := $(OUT)/obj/apps/shop/parse.o $(OUT)/obj/apps/shop/sbuf.o
 NAMES := $(patsubst fuzz/%_fuzz.c,%,$(wildcard fuzz/*_fuzz.c))
 TARGETS := $(patsubst %,$(OUT)/%_fuzz,$(NAMES))
 

@@ -14,7 +14,7 @@
  * request.
  */
 #include "fuzz.h"
-#include "session_internal.h"
+#include "manager.h"
 
 #define NOW 1800000000000LL
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "session_internal.h"
+#include "manager.h"
 
 #define MINUTE (60 * 1000LL)
 #define HOUR (60 * MINUTE)

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "session_internal.h"
+#include "manager.h"
 
 static const char *const kind_names[] = {
     "",       "created", "login",   "regenerated", "rotated",    "logout",

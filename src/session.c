@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "session_internal.h"
+#include "manager.h"
 
 #define MAX_CANDIDATES 8   /* session cookie values tried per request */
 #define MAX_RETRIES 512    /* commit attempts under contention */

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "session_internal.h"
+#include "manager.h"
 
 /* Reads a live record's metadata for the listing; '*live' = 0 for a stale
  * index entry (missing, dead, unreadable or belonging to another user). */

@@ -1,7 +1,7 @@
 /*
  * shop.h — internal declarations shared by the files of sessio-shop, the
- * demo shop: configuration and server state (main.c), users (users.c),
- * the request plumbing and helpers (http.c, buf.c), HTML pages (pages.c),
+ * demo shop: configuration and server state (main.c), users (accounts.c),
+ * the request plumbing and helpers (http.c, sbuf.c), HTML pages (pages.c),
  * the JSON API (api.c) and the fixed catalogue (catalog.c).
  */
 #ifndef SHOP_H

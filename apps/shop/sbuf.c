@@ -1,5 +1,5 @@
 /*
- * buf.c — sessio-shop's output buffer (sbuf: starts on the caller's stack,
+ * sbuf.c — sessio-shop's output buffer (sbuf: starts on the caller's stack,
  * grows on the heap) with the escapes every page and JSON answer use, and
  * the logfmt logger.
  */

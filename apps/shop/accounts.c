@@ -1,5 +1,5 @@
 /*
- * users.c — sessio-shop's user list: name and argon2id hash (libsodium's
+ * accounts.c — sessio-shop's user list: name and argon2id hash (libsodium's
  * crypto_pwhash_str format). Either the demo users, hashed at start-up, or
  * a file of "name:$argon2id$..." lines (--users FILE; '#' starts a comment).
  */

@@ -1,11 +1,11 @@
 /*
- * session_internal.h — the structs behind the opaque sessio_config,
+ * manager.h — the structs behind the opaque sessio_config,
  * sessio_manager and sessio handles, shared by config.c (configuration and
  * manager), session.c (one request's lifecycle and commit) and users.c
  * (per-user listing and revocation). Internal to libsessio.
  */
-#ifndef SESSIO_SESSION_INTERNAL_H
-#define SESSIO_SESSION_INTERNAL_H
+#ifndef SESSIO_MANAGER_H
+#define SESSIO_MANAGER_H
 
 #include <pthread.h>
 
