@@ -3,7 +3,8 @@
 # conformance tests (CTest), the install check, the examples built against
 # the installed library, sessio built inside an outside project
 # (add_subdirectory, FetchContent), a core-only build (every optional part
-# off, its own build directory), the HTTP tests (pytest) and the browser
+# off, its own build directory), the HTTP tests (pytest), the integration
+# tests (each example app behind its real server, pytest) and the browser
 # test. Each suite prints its own counts; the last line counts
 # the suites: "suites: N passed, N failed".
 # Usage: scripts/test.sh BUILD_DIR
@@ -30,6 +31,9 @@ suite core-only "$root/tests/build/core_only.sh" "$build/core-only"
 suite fuzz env FUZZ_TIME=10 "$root/scripts/fuzz.sh"
 if [ -d "$root/tests/http" ]; then
   suite http /usr/bin/python3 -m pytest -q "$root/tests/http"
+fi
+if [ -d "$root/tests/integrations" ]; then
+  suite integrations /usr/bin/python3 -m pytest -q "$root/tests/integrations"
 fi
 if [ -f "$root/tests/browser/package.json" ]; then
   suite browser bash -c 'cd "$1" && npm ci --no-audit --no-fund --silent && node run.mjs' _ "$root/tests/browser"

@@ -2,8 +2,10 @@
 started once per module on free loopback ports and stopped after (a
 sanitizer report in a program's stderr fails the module):
 
-  mhd           sessio-auth-service's own pages, served by libmicrohttpd
-                through sessio-mhd, no proxy in front
+  mhd           examples/mhd (sessio-mhd-example), the minimal
+                libmicrohttpd program
+  auth-service  sessio-auth-service's own pages (the demo with its forms),
+                served by libmicrohttpd through sessio-mhd, no proxy
   fcgi-nginx    sessio-fcgi-example behind nginx (examples/fcgi/nginx.conf,
                 fastcgi_pass), with a TLS listener too
   civetweb      sessio-civetweb-example on CivetWeb
@@ -48,12 +50,22 @@ def _finish(procs):
 
 
 def start_mhd():
+    binary = example_binary("mhd", "sessio-mhd-example")
+    _need(binary)
+    port = free_port()
+    procs = [Proc([binary, str(port), "memory:"], port)]
+    # It has neither TLS nor a trusted-proxy switch: no secure variant.
+    return App("mhd", f"http://127.0.0.1:{port}", readonly=["/nope"], procs=procs,
+               style="mhd")
+
+
+def start_auth_service():
     binary = example_binary("auth-request", "sessio-auth-service")
     _need(binary)
     port, tport = free_port(), free_port()
     procs = [Proc([binary, "--listen", f"127.0.0.1:{port}"], port)]
     procs.append(Proc([binary, "--listen", f"127.0.0.1:{tport}", "--trust-proxy"], tport))
-    return App("mhd", f"http://127.0.0.1:{port}", readonly=["/whoami"],
+    return App("auth-service", f"http://127.0.0.1:{port}", readonly=["/whoami"],
                secure=(f"http://127.0.0.1:{tport}", {"X-Forwarded-Proto": "https"}),
                procs=procs)
 
@@ -106,7 +118,7 @@ def start_auth_request():
     return app
 
 
-STARTERS = {"mhd": start_mhd, "fcgi-nginx": start_fcgi, "civetweb": start_civetweb,
+STARTERS = {"mhd": start_mhd, "auth-service": start_auth_service, "fcgi-nginx": start_fcgi, "civetweb": start_civetweb,
             "auth-request": start_auth_request}
 
 

@@ -206,18 +206,24 @@ def form(**fields):
 
 class App:
     """One example application as a browser sees it.
-      page       GET creates the session; shows visits, user and the
-                 sign-in or sign-out form (with the CSRF token)
-      user_page  GET shows <span id="user"> when signed in
+      page       GET creates the session and shows the visit count (and,
+                 for the demo apps, the CSRF token of the forms)
+      user_page  GET shows the signed-in user
       readonly   GETs that must not create a session
       secure     (url, headers) where the client's connection counts as TLS
+                 (TLS to nginx, or a trusted proxy's header), or None
+      style      "demo" (examples/common: forms with user, password and a
+                 CSRF token) or "mhd" (examples/mhd: POST /login?user=NAME,
+                 POST /logout, "visit N by NAME" in plain text)
     """
 
     def __init__(self, name, url, page="/", user_page="/", readonly=("/whoami",),
-                 secure=None, procs=()):
+                 secure=None, procs=(), style="demo"):
         self.name, self.url, self.page, self.user_page = name, url, page, user_page
         self.readonly, self.secure, self.procs = list(readonly), secure, list(procs)
-        self.cookie_name = "sid"
+        self.style = style
+        self.visits_re = VISITS_RE if style == "demo" else re.compile(r"^visit (\d+)", re.M)
+        self.user_re = USER_RE if style == "demo" else re.compile(r"^visit \d+ by (\S+)", re.M)
 
     def get(self, path, cookies=(), headers=None, url=None):
         return request(url or self.url, "GET", path, cookies, headers)
@@ -261,11 +267,19 @@ class Browser:
         return m.group(1)
 
     def login(self, user="alice", password="wonderland"):
+        if self.app.style == "mhd":
+            r = self.post(f"/login?user={user}", "")
+            assert r.status == 200 and f"signed in as {user}" in r.text, r
+            return r
         r = self.post("/login", form(user=user, password=password, csrf=self.csrf()))
         assert r.status == 303, r
         return r
 
     def logout(self):
+        if self.app.style == "mhd":
+            r = self.post("/logout", "")
+            assert r.status == 200, r
+            return r
         r = self.post("/logout", form(csrf=self.csrf()))
         assert r.status == 303, r
         return r
@@ -275,5 +289,5 @@ def user_of(app, cookies, url=None, headers=None):
     """The signed-in user the app sees for these Cookie headers, or None."""
     r = request(url or app.url, "GET", app.user_page, cookies, headers)
     assert r.status in (200, 302), r
-    m = USER_RE.search(r.text) if r.status == 200 else None
+    m = app.user_re.search(r.text) if r.status == 200 else None
     return m.group(1) if m else None

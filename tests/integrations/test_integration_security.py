@@ -1,6 +1,7 @@
 """test_integration_security.py — every server integration keeps sessio-mhd's
 security rules, checked from outside on each example application (the
-`app` fixture: mhd, fcgi-nginx, civetweb, auth-request; see conftest.py).
+`app` fixture: mhd, auth-service, fcgi-nginx, civetweb, auth-request; see
+conftest.py).
 The rules are those of docs/SECURITY.md: cookie name and attributes (S3,
 S8, S9), where the ID may travel (S4), strict mode (S5), a new ID at login
 and logout (S6, S17), malformed IDs (S7), no-store (S10), the Cookie header
@@ -8,7 +9,7 @@ parser (S11), several Cookie headers (S12), no session without data (S16).
 """
 import pytest
 
-from itlib import ID_RE, VISITS_RE, Browser, form, request, user_of, well_formed_id
+from itlib import ID_RE, Browser, form, request, user_of, well_formed_id
 
 
 def _one_cookie(r, name="sid"):
@@ -17,8 +18,8 @@ def _one_cookie(r, name="sid"):
     return cs[0]
 
 
-def _visits(r):
-    m = VISITS_RE.search(r.text)
+def _visits(app, r):
+    m = app.visits_re.search(r.text)
     assert m, f"no visit count on the page: {r.text[:300]!r}"
     return int(m.group(1))
 
@@ -53,13 +54,15 @@ def test_forwarded_proto_from_the_client_is_not_believed_S8(app):
 
 
 def test_tls_or_trusted_proxy_gives_host_prefixed_secure_cookie_S3_S8(app):
+    if app.secure is None:
+        pytest.skip(f"{app.name} has no TLS or trusted-proxy mode")
     url, headers = app.secure
     b = Browser(app, url=url, headers=headers, cookie_name="__Host-sid")
     r = b.visit()
     c = _one_cookie(r, "__Host-sid")
     assert c.has("Secure") and c.has("HttpOnly") and c.get("Path") == "/", c.raw
     assert not c.has("Domain"), c.raw
-    assert _visits(b.visit()) == 2, "the Secure cookie does not work when sent back"
+    assert _visits(app, b.visit()) == 2, "the Secure cookie does not work when sent back"
     r = b.login()
     assert _one_cookie(r, "__Host-sid").has("Secure")
     r = b.logout()
@@ -93,9 +96,9 @@ def test_logout_clears_the_cookie_and_the_old_id_is_dead_S17(app):
 def test_session_responses_are_no_store_and_vary_cookie_S10(app):
     b = _alice(app)
     responses = [b.get(app.page), b.get(app.user_page)] + [b.get(p) for p in app.readonly]
-    responses.append(b.post("/login", form(user="alice", password="wrong", csrf=b.csrf())))
-    responses.append(b.logout())
-    for r in responses:
+    responses += [b.login("bob", "builder"), b.logout()]
+    # An unknown route's 404 does not depend on the session: exempt.
+    for r in (r for r in responses if r.status != 404):
         assert "no-store" in r.header("Cache-Control").lower(), r
         assert "cookie" in r.header("Vary").lower(), r
 
@@ -110,7 +113,7 @@ def test_response_that_sets_a_cookie_is_no_store_S10(app):
 def test_read_only_requests_without_cookie_create_no_session_S16(app):
     for path in app.readonly:
         r = app.get(path)
-        assert r.status in (200, 302), (path, r)
+        assert r.status in (200, 302, 404), (path, r)
         assert not r.headers("Set-Cookie"), (path, r.headers("Set-Cookie"))
 
 
@@ -119,11 +122,11 @@ def test_read_only_requests_without_cookie_create_no_session_S16(app):
 def test_made_up_well_formed_id_is_never_adopted_S5(app):
     fid = well_formed_id()
     r = app.get(app.page, [f"sid={fid}"])
-    assert _visits(r) == 1
+    assert _visits(app, r) == 1
     c = _one_cookie(r)
     assert c.value != fid and ID_RE.match(c.value)
     r = app.get(app.page, [f"sid={fid}"])
-    assert _visits(r) == 1, "something was stored under the made-up ID"
+    assert _visits(app, r) == 1, "something was stored under the made-up ID"
     assert _one_cookie(r).value != fid
 
 
@@ -135,7 +138,7 @@ MALFORMED = ["abc", "x" * 42, "x" * 44, "A" * 42 + "*", "A" * 42 + "B",
 def test_malformed_cookie_value_is_ignored_S7(app, value):
     r = app.get(app.page, [f"sid={value}"])
     assert r.status == 200, r
-    assert _visits(r) == 1
+    assert _visits(app, r) == 1
     c = _one_cookie(r)
     assert ID_RE.match(c.value) and c.value != value
 
@@ -186,14 +189,15 @@ def test_id_in_the_query_string_or_form_body_is_ignored_S4(app):
     sep = "&" if "?" in app.page else "?"
     for q in (f"sid={owner.sid}", f"__Host-sid={owner.sid}", f"session={owner.sid}"):
         r = app.get(f"{app.page}{sep}{q}")
-        assert "<span id=\"user\">" not in r.text, q
+        assert r.status == 200 and app.user_re.search(r.text) is None, (q, r)
         assert _one_cookie(r).value != owner.sid
-        assert user_of(app, [], url=None) is None
     other = Browser(app)
-    token = other.csrf()
-    r = other.post("/login", form(user="alice", password="nope", csrf=token, sid=owner.sid))
-    assert r.status in (401, 403), r
-    assert other.sid != owner.sid and user_of(app, other.cookies()) is None
+    other.visit()
+    for path in ("/login", "/logout", app.page):
+        r = other.post(path, form(sid=owner.sid, user="alice", password="nope"))
+        assert r.status < 500, r
+        assert other.sid != owner.sid and user_of(app, other.cookies()) is None
+    assert user_of(app, owner.cookies()) == "alice", "the owner's session was changed"
 
 
 def test_session_id_never_in_a_body_location_or_other_header_S4(app):
