@@ -48,7 +48,10 @@ def test_new_session_cookie_is_sid_httponly_lax_path_root_no_domain_S3_S8_S9(app
 
 
 def test_forwarded_proto_from_the_client_is_not_believed_S8(app):
-    r = app.get(app.page, headers={"X-Forwarded-Proto": "https", "Forwarded": "proto=https"})
+    # "HTTPS: on" too: through FastCGI it becomes HTTP_HTTPS, never the
+    # web server's HTTPS parameter.
+    r = app.get(app.page, headers={"X-Forwarded-Proto": "https", "Forwarded": "proto=https",
+                                   "HTTPS": "on"})
     c = _one_cookie(r)
     assert not c.has("Secure"), c.raw
 
