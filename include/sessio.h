@@ -95,7 +95,8 @@ SESSIO_API const char *sessio_errname(sessio_err err);
  * ---------------------------------------------------------------------- */
 
 /* Wall-clock time in milliseconds since the Unix epoch (CLOCK_REALTIME).
- * Only a convenience for callers: the library itself never reads a clock. */
+ * Only a convenience for callers: the library's decisions never read a
+ * clock (it reads CLOCK_MONOTONIC only to measure, for the metrics). */
 SESSIO_API int64_t sessio_now_ms(void);
 
 /* ------------------------------------------------------------------------
@@ -451,6 +452,22 @@ SESSIO_API void sessio_manager_free(sessio_manager *m);
 
 /* The cookie name this manager uses on a request with 'tls' set or not. */
 SESSIO_API const char *sessio_manager_cookie_name(const sessio_manager *m, int tls);
+
+/* Writes the manager's figures in the Prometheus text exposition format
+ * (version 0.0.4: "# HELP" and "# TYPE" lines, names sessio_*, seconds and
+ * bytes in the names, "_total" for counters) into 'buf' ('cap' bytes,
+ * NUL-terminated): sessions created and ended by reason, logins, ID
+ * changes, commits, conflicts and replays, rejected IDs by reason, store
+ * call latency by operation (histogram), store errors by kind, GC work and
+ * garbage found, and the store's own counts when it can tell them.
+ * '*len' (may be NULL) gets the length without the NUL, or the size
+ * needed (without the NUL) with SESSIO_ENOBUFS when 'cap' is too small.
+ * The counters are relaxed atomics updated where things happen (no lock on
+ * the request path); store calls are timed with CLOCK_MONOTONIC, which is
+ * read only to measure. Safe from any thread at any time; it asks the store
+ * for its counts (sessio_store_stats), so it costs a store call. */
+SESSIO_API sessio_err sessio_metrics_write(sessio_manager *m, char *buf,
+                                           size_t cap, size_t *len);
 
 /* ------------------------------------------------------------------------
  * One request's session

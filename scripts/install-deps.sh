@@ -10,6 +10,7 @@ pkgs=(build-essential cmake pkg-config libsodium-dev libsqlite3-dev
 case "$what" in
   test)  pkgs+=(redis-server redis-tools postgresql python3 python3-pytest python3-requests curl
                 chromium nodejs wrk clang libclang-rt-14-dev
+                prometheus
                 libfcgi-dev libcivetweb-dev nginx-light openssl) ;;
   fuzz)  pkgs+=(clang libclang-rt-14-dev) ;;
   bench) pkgs+=(redis-server redis-tools postgresql wrk nginx-light curl python3) ;;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run.sh — starts the demo shop for `make run` (the build is already done).
-# Prints the demo users, then serves http://127.0.0.1:8080 until Ctrl-C.
+# Prints the demo users, then serves http://127.0.0.1:8080 (and its metrics
+# on http://127.0.0.1:9464/metrics) until Ctrl-C.
 # Usage: scripts/run.sh BUILD_DIR [extra sessio-shop flags]
 set -euo pipefail
 build=${1:-build}
@@ -13,6 +14,7 @@ if [ ! -x "$bin" ]; then
   exit 1
 fi
 listen=${SESSIO_LISTEN:-127.0.0.1:8080}
+metrics=${SESSIO_METRICS_LISTEN:-127.0.0.1:9464}
 cat <<TXT
 
   sessio-shop — demo users
@@ -20,9 +22,10 @@ cat <<TXT
     user: bob     password: builder
 
   Open http://$listen in a browser. Ctrl-C stops the shop.
+  Prometheus metrics: http://$metrics/metrics (docs/OPERATIONS.md).
   Sessions are kept in var/sessions.db (SQLite): they survive a restart.
 
 TXT
 # The default store (sqlite:var/sessions.db) is relative to the repository root.
 cd "$root"
-exec "$bin" --listen "$listen" --log-level "${SESSIO_LOG_LEVEL:-info}" "$@"
+exec "$bin" --listen "$listen" --metrics-listen "$metrics" --log-level "${SESSIO_LOG_LEVEL:-info}" "$@"

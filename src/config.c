@@ -168,6 +168,10 @@ sessio_err sessio_manager_new(const sessio_config *cfg, sessio_manager **out) {
 
   sessio_manager *m = calloc(1, sizeof *m);
   if (m == NULL) return SESSIO_ENOMEM;
+  if ((m->met = calloc(1, sizeof *m->met)) == NULL) {
+    free(m);
+    return SESSIO_ENOMEM;
+  }
   m->cfg = *cfg;
   for (size_t i = 0; i < SESSIO__COMMIT_STRIPES; i++)
     pthread_mutex_init(&m->stripes[i], NULL);
@@ -193,6 +197,7 @@ void sessio_manager_free(sessio_manager *m) {
     for (size_t i = 0; i < SESSIO__COMMIT_STRIPES; i++)
       pthread_mutex_destroy(&m->stripes[i]);
     memset(m->cfg.secret, 0, sizeof m->cfg.secret);
+    free(m->met);
     free(m);
   }
 }

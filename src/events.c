@@ -64,6 +64,7 @@ void sessio__ev_note(const sessio_manager *m, sessio__evq *q,
                      sessio_event_kind kind, sessio_event_reason reason,
                      sessio_err error, const sessio_key *key,
                      const char *user) {
+  sessio__met_event(m, kind, reason);
   if (m->cfg.event_fn == NULL || q == NULL) return;
   push(q, kind, reason, error, key, user);
 }
@@ -105,6 +106,8 @@ sessio__ev_ctx sessio__ev_enter(const sessio_manager *m, sessio__evq *q) {
 }
 
 void sessio__ev_leave(sessio__ev_ctx prev) { current = prev; }
+
+const sessio_manager *sessio__ev_current(void) { return current.m; }
 
 void sessio__store_dropped(sessio_store *st, const sessio_key *key,
                            const char *user, int evicted) {
@@ -186,16 +189,25 @@ void sessio__ev_each_manager(sessio_store *st,
 typedef struct gc_ud {
   sessio__evq *q;
   int64_t now;
+  size_t max_work, removed;
+  int done;
+  uint64_t ns;
+  sessio_err rc;
 } gc_ud;
 
 static void gc_deliver(sessio_manager *m, void *ud) {
   gc_ud *g = ud;
+  sessio__met_gc(m, g->max_work, g->removed, g->done, g->ns, g->rc);
+  for (size_t i = 0; i < g->q->n; i++)
+    sessio__met_event(m, g->q->v[i].kind, g->q->v[i].reason);
   if (m->cfg.event_fn)
     for (size_t i = 0; i < g->q->n; i++) deliver(m, &g->q->v[i], g->now);
 }
 
-void sessio__ev_gc_done(sessio_store *st, sessio__evq *q, int64_t now) {
-  gc_ud g = {q, now};
-  if (q->n) sessio__ev_each_manager(st, gc_deliver, &g);
+void sessio__ev_gc_done(sessio_store *st, sessio__evq *q, int64_t now,
+                        size_t max_work, size_t removed, int done,
+                        uint64_t ns, sessio_err rc) {
+  gc_ud g = {q, now, max_work, removed, done, ns, rc};
+  sessio__ev_each_manager(st, gc_deliver, &g);
   q->n = 0;
 }

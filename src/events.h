@@ -50,6 +50,8 @@ typedef struct sessio__ev_ctx {
 sessio__ev_ctx sessio__ev_enter(const struct sessio_manager *m,
                                 sessio__evq *q);
 void sessio__ev_leave(sessio__ev_ctx prev);
+/* The manager whose call runs on this thread, or NULL. */
+const struct sessio_manager *sessio__ev_current(void);
 
 /* The managers sharing a store, for events of sessio_store_gc. */
 void sessio__ev_register(struct sessio_manager *m, sessio_store *st);
@@ -67,8 +69,11 @@ void sessio__ev_each_manager(sessio_store *st,
 void sessio__store_dropped(sessio_store *st, const sessio_key *key,
                            const char *user, int evicted);
 
-/* Delivers the drops sessio_store_gc collected on 'q' to every manager of
- * 'st', then empties 'q'. */
-void sessio__ev_gc_done(sessio_store *st, sessio__evq *q, int64_t now);
+/* Counts one sessio_store_gc call (its arguments and results, 'ns' its
+ * duration) for every manager of 'st', delivers the drops it collected on
+ * 'q' to them, then empties 'q'. */
+void sessio__ev_gc_done(sessio_store *st, sessio__evq *q, int64_t now,
+                        size_t max_work, size_t removed, int done,
+                        uint64_t ns, sessio_err rc);
 
 #endif

@@ -13,6 +13,7 @@
 #include "crypto.h"
 #include "data.h"
 #include "events.h"
+#include "metrics.h"
 #include "record.h"
 #include "sessio.h"
 #include "sessio/store.h"
@@ -51,6 +52,7 @@ struct sessio_manager {
   char name_tls[SESSIO__COOKIE_NAME_MAX + 1];   /* cookie name over TLS */
   char name_plain[SESSIO__COOKIE_NAME_MAX + 1]; /* and without */
   pthread_mutex_t stripes[SESSIO__COMMIT_STRIPES];
+  sessio__metrics *met; /* counters, written without a lock (metrics.h) */
 };
 
 /* Logs through the configured logger when 'level' is enabled. */

@@ -50,6 +50,7 @@ static void req_init(req *r, shop *sh, struct MHD_Connection *c,
   r->meth = meth;
   r->t0_us = mono_us();
   r->now = sessio_now_ms();
+  r->route = -1;
   r->body = r->inline_body;
   r->body_len = 0;
   r->body_too_big = 0;
@@ -230,8 +231,10 @@ int req_session(req *r) {
    * the client is costs a hash; it is found out only while someone may be
    * refused at all. */
   if (throttle_active(r->shop->throttle, r->now) && has_session_cookie(r) &&
-      throttle_check(r->shop->throttle, client_key(r, NULL), r->now) > 0)
+      throttle_check(r->shop->throttle, client_key(r, NULL), r->now) > 0) {
+    shop_metrics_throttled();
     return 429;
+  }
   e = sessio_mhd_begin(r->shop->mgr, r->conn, r->shop->trust_proxy, r->now, &r->s);
   switch (e) {
   case SESSIO_OK:
@@ -348,6 +351,7 @@ static void log_access(req *r, unsigned status) {
   char path[160];
   size_t i;
   const char *sid = r->s ? sessio_handle(r->s) : NULL;
+  shop_metrics_answer(r, status);
   if (shop_log_level < LOG_INFO)
     return;
   for (i = 0; r->url[i] && i < sizeof path - 1; i++) {
@@ -610,6 +614,15 @@ static const struct route routes[] = {
     {"/account/sessions/revoke", 0, NULL, post_sessions_revoke, NULL, NULL},
 };
 
+size_t shop_routes(void) { return sizeof routes / sizeof routes[0]; }
+const char *shop_route_path(size_t i) { return routes[i].path; }
+
+static const struct route *find_route(const char *url);
+size_t shop_route_of(const char *url) {
+  const struct route *rt = find_route(url);
+  return rt ? (size_t)(rt - routes) : shop_routes();
+}
+
 static const struct route *find_route(const char *url) {
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
     const struct route *rt = &routes[i];
@@ -628,6 +641,7 @@ static enum MHD_Result dispatch(req *r) {
   const struct route *rt = find_route(r->url);
   handler_fn h = NULL;
   char allow[48];
+  r->route = rt ? (int)(rt - routes) : (int)shop_routes();
   if (rt == NULL)
     return reply_error(r, 404);
   switch (r->meth) {

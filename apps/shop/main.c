@@ -40,6 +40,7 @@ typedef struct options {
   const char *log_level;
   const char *invalid_limit, *invalid_window; /* S21 */
   const char *secret_file;                    /* S25 */
+  const char *metrics_listen;                 /* NULL: no /metrics */
 } options;
 
 static void usage(FILE *f) {
@@ -75,6 +76,9 @@ static void usage(FILE *f) {
           "                       64 hexadecimal characters and a newline, the file not\n"
           "                       readable by group or others (chmod 600)\n"
           "                                                 SESSIO_SECRET_FILE (none)\n"
+          "  --metrics-listen HOST:PORT  serve GET /metrics (Prometheus text format) on this\n"
+          "                       separate address; off when not given\n"
+          "                                                 SESSIO_METRICS_LISTEN (off)\n"
           "  --hash-password      read a password on stdin, print its argon2id hash\n"
           "                       (for a --users file line \"name:HASH\") and exit\n"
           "  -h, --help           this text\n\n"
@@ -170,6 +174,7 @@ static int parse_args(int argc, char **argv, options *o) {
     OPT("invalid-id-limit", invalid_limit)
     OPT("invalid-id-window", invalid_window)
     OPT("secret-file", secret_file)
+    OPT("metrics-listen", metrics_listen)
 #undef OPT
     if (strncmp(a, "--threads", n) == 0 && n == 9)
       dst = &threads;
@@ -197,6 +202,7 @@ static int parse_args(int argc, char **argv, options *o) {
   o->invalid_limit = envor(o->invalid_limit, "SESSIO_INVALID_ID_LIMIT", "100");
   o->invalid_window = envor(o->invalid_window, "SESSIO_INVALID_ID_WINDOW", "60s");
   o->secret_file = envor(o->secret_file, "SESSIO_SECRET_FILE", NULL);
+  o->metrics_listen = envor(o->metrics_listen, "SESSIO_METRICS_LISTEN", NULL);
   threads = envor(threads, "SESSIO_THREADS", NULL);
   if (trust < 0) {
     const char *e = getenv("SESSIO_TRUST_PROXY");
@@ -511,7 +517,8 @@ int main(int argc, char **argv) {
   int v6, sig, rc = 1;
   sigset_t set;
   sessio_gc *gc = NULL;
-  struct MHD_Daemon *d;
+  struct MHD_Daemon *d, *md = NULL;
+  unsigned metrics_port = 0;
   const union MHD_DaemonInfo *di;
   unsigned port;
   char host[64];
@@ -572,6 +579,20 @@ int main(int argc, char **argv) {
     shop_log(LOG_ERROR, "msg=\"cannot listen\" listen=\"%s\"", o.listen);
     goto fail_static;
   }
+  if (o.metrics_listen != NULL) {
+    unsigned mport = 0;
+    md = shop_metrics_start(&sh, o.metrics_listen, &mport);
+    if (md == NULL) {
+      shop_log(LOG_ERROR, "msg=\"cannot serve metrics\" metrics_listen=\"%s\"",
+               o.metrics_listen);
+      fprintf(stderr, "sessio-shop: cannot serve metrics on '%s' (want a free HOST:PORT)\n",
+              o.metrics_listen);
+      MHD_stop_daemon(d);
+      rc = 2;
+      goto fail_static;
+    }
+    metrics_port = mport;
+  }
   /* Expired sessions are removed by libsessio's runner: its adaptive
    * budget keeps up with a busy site where one fixed call a second did not
    * (bench/soak), and it logs store failures through core_log. */
@@ -580,6 +601,7 @@ int main(int argc, char **argv) {
     shop_log(LOG_ERROR, "msg=\"cannot start the gc thread\"");
     sessio_gc_free(gc);
     MHD_stop_daemon(d);
+    if (md) MHD_stop_daemon(md);
     goto fail_static;
   }
 
@@ -592,6 +614,10 @@ int main(int argc, char **argv) {
   printf("sessio-shop: listening on http://%s%s%s:%u (store %s, %ld thread%s)\n",
          v6 ? "[" : "", host, v6 ? "]" : "", port, sessio_store_name(sh.store), o.threads,
          o.threads == 1 ? "" : "s");
+  if (md != NULL)
+    printf("sessio-shop: metrics on http://%.*s:%u/metrics\n",
+           (int)(strrchr(o.metrics_listen, ':') - o.metrics_listen), o.metrics_listen,
+           metrics_port);
   fflush(stdout);
 
   do {
@@ -601,6 +627,7 @@ int main(int argc, char **argv) {
   shop_log(LOG_WARN, "msg=\"shutting down\" signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
 
   drain_and_stop(&sh, d);
+  if (md) MHD_stop_daemon(md);
   sessio_gc_free(gc); /* stops its thread */
   rc = 0;
 fail_static:

@@ -104,6 +104,8 @@ typedef struct req {
   int meth;
   int64_t t0_us; /* monotonic start, for the access log */
   int64_t now;   /* wall clock ms, passed to sessio */
+  int route;     /* index in the route table, shop_routes() for none, -1
+                  * before dispatch (for the metrics) */
   /* body */
   char *body;
   size_t body_len;
@@ -127,6 +129,22 @@ enum MHD_Result shop_handler(void *cls, struct MHD_Connection *c,
 void shop_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                     enum MHD_RequestTerminationCode toe);
 int shop_make_static(shop *sh);
+
+/* The route table's size and paths (labels of the metrics). */
+size_t shop_routes(void);
+const char *shop_route_path(size_t i);
+/* The route of 'url': its index, or shop_routes() for none. */
+size_t shop_route_of(const char *url);
+
+/* Metrics (metrics.c): the shop's HTTP figures, served with the library's
+ * on GET /metrics at --metrics-listen. Counting is a few relaxed atomic
+ * adds per answer. */
+void shop_metrics_answer(req *r, unsigned status); /* every answer */
+void shop_metrics_throttled(void);                 /* an S21 429 */
+/* Starts the /metrics server on 'listen' (HOST:PORT); NULL on failure.
+ * '*port' gets the bound port. */
+struct MHD_Daemon *shop_metrics_start(shop *sh, const char *listen,
+                                      unsigned *port);
 
 /* A request header value, or NULL. */
 const char *req_header(req *r, const char *name);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../events.h"
+#include "../metrics.h"
 #include "store_internal.h"
 
 /* Every scheme libsessio knows. A backend left out of the build (CMake
@@ -111,7 +112,10 @@ sessio_err sessio__store_load(sessio_store *st, const sessio_key *key,
     return SESSIO_EINVAL;
   memset(out, 0, sizeof *out);
   *found = 0;
-  return st->methods->load(st, key, now, out, found);
+  uint64_t t0 = sessio__met_begin();
+  sessio_err rc = st->methods->load(st, key, now, out, found);
+  sessio__met_end(SESSIO__OP_LOAD, t0, rc);
+  return rc;
 }
 
 sessio_err sessio__store_save(sessio_store *st, const sessio_key *key,
@@ -119,7 +123,10 @@ sessio_err sessio__store_save(sessio_store *st, const sessio_key *key,
                              int64_t now, uint64_t *new_version) {
   if (st == NULL || key == NULL || rec == NULL || new_version == NULL)
     return SESSIO_EINVAL;
-  return st->methods->save(st, key, rec, expected, now, new_version);
+  uint64_t t0 = sessio__met_begin();
+  sessio_err rc = st->methods->save(st, key, rec, expected, now, new_version);
+  sessio__met_end(SESSIO__OP_SAVE, t0, rc);
+  return rc;
 }
 
 sessio_err sessio__store_touch(sessio_store *st, const sessio_key *key,
@@ -127,15 +134,21 @@ sessio_err sessio__store_touch(sessio_store *st, const sessio_key *key,
                               int64_t now, int *found) {
   int dummy;
   if (st == NULL || key == NULL) return SESSIO_EINVAL;
-  return st->methods->touch(st, key, touched_at, expires_at, now,
-                            found ? found : &dummy);
+  uint64_t t0 = sessio__met_begin();
+  sessio_err rc = st->methods->touch(st, key, touched_at, expires_at, now,
+                                     found ? found : &dummy);
+  sessio__met_end(SESSIO__OP_TOUCH, t0, rc);
+  return rc;
 }
 
 sessio_err sessio__store_remove(sessio_store *st, const sessio_key *key,
                                int64_t now, int *removed) {
   int dummy;
   if (st == NULL || key == NULL) return SESSIO_EINVAL;
-  return st->methods->remove(st, key, now, removed ? removed : &dummy);
+  uint64_t t0 = sessio__met_begin();
+  sessio_err rc = st->methods->remove(st, key, now, removed ? removed : &dummy);
+  sessio__met_end(SESSIO__OP_REMOVE, t0, rc);
+  return rc;
 }
 
 static int user_ok(const char *user) {
@@ -147,7 +160,10 @@ sessio_err sessio__store_user_add(sessio_store *st, const char *user,
                                  const sessio_key *key, int64_t expires_at,
                                  int64_t now) {
   if (st == NULL || key == NULL || !user_ok(user)) return SESSIO_EINVAL;
-  return st->methods->user_add(st, user, key, expires_at, now);
+  uint64_t t0 = sessio__met_begin();
+  sessio_err rc = st->methods->user_add(st, user, key, expires_at, now);
+  sessio__met_end(SESSIO__OP_USER_ADD, t0, rc);
+  return rc;
 }
 
 sessio_err sessio__store_user_list(sessio_store *st, const char *user,
@@ -156,13 +172,19 @@ sessio_err sessio__store_user_list(sessio_store *st, const char *user,
     return SESSIO_EINVAL;
   *keys = NULL;
   *n = 0;
-  return st->methods->user_list(st, user, now, keys, n);
+  uint64_t t0 = sessio__met_begin();
+  sessio_err rc = st->methods->user_list(st, user, now, keys, n);
+  sessio__met_end(SESSIO__OP_USER_LIST, t0, rc);
+  return rc;
 }
 
 sessio_err sessio__store_user_remove(sessio_store *st, const char *user,
                                     const sessio_key *key) {
   if (st == NULL || key == NULL || !user_ok(user)) return SESSIO_EINVAL;
-  return st->methods->user_remove(st, user, key);
+  uint64_t t0 = sessio__met_begin();
+  sessio_err rc = st->methods->user_remove(st, user, key);
+  sessio__met_end(SESSIO__OP_USER_REMOVE, t0, rc);
+  return rc;
 }
 
 sessio_err sessio_store_gc(sessio_store *st, int64_t now, size_t max_work,
@@ -174,9 +196,11 @@ sessio_err sessio_store_gc(sessio_store *st, int64_t now, size_t max_work,
    * from this thread, once the backend has returned (no lock held). */
   sessio__evq q = SESSIO__EVQ_INIT;
   sessio__ev_ctx prev = sessio__ev_enter(NULL, &q);
+  uint64_t t0 = sessio__met_clock();
   sessio_err rc = st->methods->gc(st, now, max_work, &r, &d);
+  uint64_t ns = sessio__met_clock() - t0;
   sessio__ev_leave(prev);
-  sessio__ev_gc_done(st, &q, now);
+  sessio__ev_gc_done(st, &q, now, max_work, r, d, ns, rc);
   sessio__ev_free(&q);
   if (removed) *removed = r;
   if (done) *done = d;
