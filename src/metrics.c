@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "session_internal.h"
+#include "manager.h"
 
 /* Which slot of 'ended' a kind and reason count in, and its label. */
 enum { END_LOGOUT, END_REVOKED, END_IDLE, END_ABSOLUTE, END_COLLECTED,

@@ -94,7 +94,8 @@ def test_metrics_valid_text_with_library_and_shop_figures():
         assert value(text, 'sessio_store_sessions') == 4
         assert value(text, 'sessio_shop_http_requests_total{route="/api/cart",code="200"}') == 12
         assert value(text, 'sessio_shop_http_requests_total{route="/api/login",code="200"}') == 1
-        assert value(text, "sessio_shop_http_requests_in_flight") == 0
+        # the last answer may be sent before MHD has told the shop it ended
+        assert value(text, "sessio_shop_http_requests_in_flight") in (0, 1)
         assert value(text, "sessio_shop_throttled_total") == 0
         assert value(text, 'sessio_store_operation_duration_seconds_count{op="save"}') >= 13
         assert 'sessio_info{version="1.0.0",store="memory"} 1' in text
