@@ -1,6 +1,6 @@
 /*
  * sweep_redirect.h — included right before a test source is compiled into
- * a sweep program (sweep_unit.c, sweep_conformance.c): routes the test's
+ * a sweep program (sweep_unit.h, sweep_conformance.h): routes the test's
  * abort(), thread creation, its own allocations and its output through
  * sweep.h, so that a run cut short by an injected failure can end the case,
  * join its threads and release what it held. No include guard on purpose.

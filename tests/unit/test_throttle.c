@@ -3,14 +3,14 @@
  * time: the request after the limit is refused, for exactly what is left of
  * the window, the window's end lifts it, clients are counted apart, a flood
  * of other clients does not evict the one being refused, threads count
- * exactly. The shop's file is compiled in here (it is not part of
- * libsessio), so the test needs no build rule of its own.
+ * exactly. The shop's throttle.c is built into this test (CMakeLists.txt):
+ * it is not part of a library.
  */
 #include <pthread.h>
 #include <stdint.h>
 
-#include "../../apps/shop/throttle.c"
 #include "harness.h"
+#include "throttle.h"
 
 #define T0 1700000000000LL /* any wall-clock ms */
 
