@@ -2,9 +2,10 @@
  * sweep.h — the allocation-failure sweep engine. A sweep program is an
  * existing test source (test_session.c, conformance.c) compiled with a
  * header forced in front of it (sweep_unit.h, sweep_conformance.h) that
- * includes this one and makes RUN(fn) mean sweep_case(): each case is run once counting its
- * allocations, then again for every N with the Nth allocation failing (mode
- * ONCE) and with every allocation from the Nth on failing (mode FROM).
+ * includes this one and makes RUN(fn) mean sweep_case(): each case is run
+ * once counting its allocations, then again for every N with the Nth
+ * allocation failing (mode ONCE) and with every allocation from the Nth on
+ * failing (mode FROM).
  *
  * What each run proves (failures are counted and printed with case and N):
  *  - every public call that met an injected failure returned SESSIO_OK or
