@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench.sh — `make bench`: the micro-benchmark, then the HTTP benchmark of
-# sessio-shop (memory, SQLite, and Redis when the Redis store exists) side by side
+# sessio-shop (memory, SQLite, Redis and PostgreSQL when built) side by side
 # with nginx `return 200` (the HTTP ceiling) and the peers in ../shared/peers, all
 # driven by bench/http/run.sh. Prints one table and writes it to a results file.
 #
@@ -9,7 +9,9 @@
 #        PROBE_REPS (3)  CHECK (1)          — passed to bench/http/run.sh
 #        PEERS ("node-memory node-redis php-files php-redis python-sync python-gthread"
 #               or a subset)  SKIP_PEERS=1  PEERS_DIR (../shared/peers)
-#        STORES ("memory sqlite redis" or a subset)  SHOP_ARGS (extra shop flags)
+#        STORES ("memory sqlite redis postgres" or a subset)  SHOP_ARGS (extra shop flags)
+#        PG_BIN (PostgreSQL server binaries; default the newest /usr/lib/postgresql/N/bin)
+#        PG_SYNC_COMMIT (off: the postgres row's synchronous_commit, see below)
 #        SKIP_MICRO=1  MICRO_ARGS (e.g. --quick)  RSS_SESSIONS (100000; 0 = skip)
 #        RESULTS (file; default BUILD_DIR/bench-results/YYYY-MM-DDTHHMMZ.txt)
 # Every server it starts listens on a free 127.0.0.1 port, and is stopped on exit
@@ -26,7 +28,7 @@ export PROBE_REPS="${PROBE_REPS:-3}" CHECK="${CHECK:-1}"
 ALL_PEERS="node-memory node-redis php-files php-redis python-sync python-gthread"
 PEERS="${PEERS:-$ALL_PEERS}"
 PEERS_DIR="${PEERS_DIR:-$ROOT/../shared/peers}"
-STORES="${STORES:-memory sqlite redis}"
+STORES="${STORES:-memory sqlite redis postgres}"
 RSS_SESSIONS="${RSS_SESSIONS:-100000}"
 STAMP="$(date -u +%Y-%m-%dT%H%MZ)"
 RESULTS="${RESULTS:-$BUILD/bench-results/$STAMP.txt}"
@@ -102,6 +104,37 @@ start_redis() {  # start_redis PORT DIR
   return 1
 }
 
+# A private PostgreSQL for the postgres row: initdb in DIR, then the server on
+# 127.0.0.1:PORT (TCP only), as nobody when we are root (PostgreSQL refuses root;
+# setpriv execs, so PG_PID is the postmaster itself). As the redis row runs Redis
+# without persistence, this one runs with synchronous_commit=off (PG_SYNC_COMMIT):
+# a commit returns before its WAL is flushed (at most ~0.6 s of commits lost in a
+# crash, the database stays consistent); PG_SYNC_COMMIT=on measures the durable one.
+PG_BIN="${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}"
+PG_PID=""
+start_postgres() {  # start_postgres PORT DIR
+  local as=()
+  if [ "$(id -u)" -eq 0 ]; then
+    chmod o+x "$WORK"; chown nobody "$2"
+    as=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
+  fi
+  [ -x "$PG_BIN/initdb" ] || return 1
+  "${as[@]}" "$PG_BIN/initdb" -D "$2/pg" -U sessio -A trust -E UTF8 --locale=C --no-sync \
+    >"$2/initdb.log" 2>&1 || return 1
+  "${as[@]}" "$PG_BIN/postgres" -D "$2/pg" -p "$1" -c listen_addresses=127.0.0.1 \
+    -c unix_socket_directories= -c synchronous_commit="${PG_SYNC_COMMIT:-off}" \
+    >"$2/postgres.log" 2>&1 </dev/null &
+  PG_PID=$!
+  STOPS+=("stop_pid $PG_PID")
+  local i
+  for ((i = 0; i < 100; i++)); do
+    "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$1" && return 0
+    kill -0 "$PG_PID" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
 NGINX_PID=""
 start_own_nginx() {  # start_own_nginx PORT: nginx alone, `return 200` on /healthz
   local d="$WORK/nginx"
@@ -141,7 +174,7 @@ rev="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo "machine: $(nproc) CPUs ($cpu), $mem RAM, $(uname -sr); wrk and the servers share the CPUs"
   echo "command: make bench   (scripts/bench.sh $BUILD)"
   echo "knobs: DURATION=$DURATION WARMUP=$WARMUP REPS=$REPS CONNS=$CONNS THREADS=$THREADS N=$N PROBE_REPS=$PROBE_REPS CHECK=$CHECK"
-  echo "tools: $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), $(nginx -v 2>&1 | sed 's#.*: ##'), $(redis-server --version 2>/dev/null | sed -E 's/.* v=([^ ]*).*/redis \1/')"
+  echo "tools: $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), $(nginx -v 2>&1 | sed 's#.*: ##'), $(redis-server --version 2>/dev/null | sed -E 's/.* v=([^ ]*).*/redis \1/'), $("$PG_BIN/postgres" --version 2>/dev/null | sed "s/.*) /postgres /")"
   echo
 } | tee "$RESULTS"
 
@@ -240,16 +273,28 @@ for store in $STORES; do
       rp="$(free_port)"
       if ! start_redis "$rp" "$d"; then failed_row "$name" sessio redis-start; continue; fi
       url="redis://127.0.0.1:$rp" ;;
+    postgres)
+      if ! ls "$ROOT"/src/store/postgres.c >/dev/null 2>&1; then
+        echo "## $name: skipped (no PostgreSQL store in src/store)" | tee -a "$RESULTS"; continue
+      fi
+      pp="$(free_port)"
+      if ! start_postgres "$pp" "$d"; then failed_row "$name" sessio postgres-start; continue; fi
+      url="postgres://sessio@127.0.0.1:$pp/postgres" ;;
     *) echo "bench.sh: unknown store $store" >&2; continue ;;
   esac
   if ! start_shop "$p" "$url" "$d/shop.log"; then
     failed_row "$name" sessio "start (--store $url): $(tail -3 "$d/shop.log" | tr '\n' ' ')"
     stop_pid "$SHOP_PID"; unset 'STOPS[-1]'
     [ "$store" = redis ] && { stop_pid "$REDIS_PID"; unset 'STOPS[-1]'; }
+    [ "$store" = postgres ] && { stop_pid "$PG_PID"; unset 'STOPS[-1]'; }
     continue
   fi
-  # the server's CPU includes its private redis-server, as for the *-redis peers
-  bench_one "$name" sessio "$p" "$SHOP_PID $([ "$store" = redis ] && echo "$REDIS_PID")"
+  # the server's CPU includes its private redis-server (as for the *-redis peers) or
+  # PostgreSQL (the postmaster and, as its children, the backends)
+  db_pids=""
+  [ "$store" = redis ] && db_pids="$REDIS_PID"
+  [ "$store" = postgres ] && db_pids="$PG_PID"
+  bench_one "$name" sessio "$p" "$SHOP_PID $db_pids"
   if [ "$store" = memory ] && [ "$RSS_SESSIONS" -gt 0 ]; then
     # Memory target: RSS of the shop holding RSS_SESSIONS more live sessions.
     r0="$(rss_kib "$SHOP_PID")"
@@ -264,6 +309,7 @@ for store in $STORES; do
   fi
   stop_pid "$SHOP_PID"; unset 'STOPS[-1]'
   [ "$store" = redis ] && { stop_pid "$REDIS_PID"; unset 'STOPS[-1]'; }
+  [ "$store" = postgres ] && { stop_pid "$PG_PID"; unset 'STOPS[-1]'; }
   ceiling_again
 done
 if [ -n "$NGINX_STOP" ]; then

@@ -113,12 +113,14 @@ static const struct {
     [S_UREM] = {"DELETE FROM @U WHERE user_name = $1 AND key = $2",
                 2,
                 {OID_BYTEA, OID_BYTEA}},
-    /* The oldest dead rows, through the expiry index, at most $2 of them,
-     * deleted by their row addresses (a TID scan: the plan never joins
-     * against the whole table); rows another gc holds are skipped rather
-     * than waited for, and the outer WHERE keeps a row revived meanwhile. */
+    /* Dead rows, oldest expiry bucket first, through the bucket index, at
+     * most $2 of them, deleted by their row addresses (a TID scan: the plan
+     * never joins against the whole table); rows another gc holds are
+     * skipped rather than waited for, and the outer WHERE keeps a row
+     * revived meanwhile. */
     [S_GC_SESSIONS] = {"DELETE FROM @T WHERE ctid = ANY(ARRAY(SELECT ctid"
-                       " FROM @T WHERE expires_at <= $1 ORDER BY expires_at"
+                       " FROM @T WHERE expires_bucket <= ($1 >> 16)"
+                       " AND expires_at <= $1 ORDER BY expires_bucket"
                        " LIMIT $2 FOR UPDATE SKIP LOCKED))"
                        " AND expires_at <= $1",
                        2,
@@ -1022,18 +1024,26 @@ static char *fill_ddl(const pg_store *ps, const char *tmpl) {
   return out;
 }
 
-/* The session rows, clustered by nothing in particular: lookups go
- * through the primary key, gc through the expiry index. The blob is
+/* The session rows: lookups go through the primary key, gc through an
+ * index on the expiry's bucket of 65.536 s (expires_at >> 16), not on
+ * expires_at itself. Every save and touch moves expires_at, but rarely its
+ * bucket; an UPDATE that changes no indexed value is a HOT update (the new
+ * row version goes on the same page, no index entry is written), which
+ * roughly halves the cost of a save and keeps the indexes from bloating.
+ * The fill factor leaves room on each page for those updates. The blob is
  * sealed (encrypted) data that does not compress: EXTERNAL storage spares
  * the server the attempt. The user index is its own table, its primary key
- * (user, key) the index on the user, its expiry indexed for gc. The
- * comments mark the tables as ours and carry the schema version. */
+ * (user, key) the index on the user, its expiry indexed for gc (a pair is
+ * written at sign-in, not per request). The comments mark the tables as
+ * ours and carry the schema version. */
 static const char ddl[] =
     "CREATE TABLE @T (key bytea PRIMARY KEY, version int8 NOT NULL,"
     " expires_at int8 NOT NULL, touched_at int8 NOT NULL,"
-    " user_name bytea NOT NULL DEFAULT '', blob bytea NOT NULL);"
+    " user_name bytea NOT NULL DEFAULT '', blob bytea NOT NULL,"
+    " expires_bucket int8 GENERATED ALWAYS AS (expires_at >> 16) STORED)"
+    " WITH (fillfactor = 70);"
     "ALTER TABLE @T ALTER COLUMN blob SET STORAGE EXTERNAL;"
-    "CREATE INDEX @N_expires ON @T (expires_at);"
+    "CREATE INDEX @N_expires ON @T (expires_bucket);"
     "CREATE TABLE @U (user_name bytea NOT NULL, key bytea NOT NULL,"
     " expires_at int8 NOT NULL, PRIMARY KEY (user_name, key));"
     "CREATE INDEX @N_users_expires ON @U (expires_at);"
