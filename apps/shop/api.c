@@ -283,8 +283,9 @@ enum MHD_Result api_login(req *r) {
   sbuf b;
   enum MHD_Result ret;
   sessio_err e;
-  /* Sign-in is a state change like any other (issue 3): a session's token
-   * is needed once a session exists, else the same-site check. */
+  /* Sign-in is a state change like any other (a forged login would sign
+   * the victim in as the attacker): a session's token is needed once a
+   * session exists, else the same-site check. */
   int st;
   j = api_json_body(r, &ret);
   if (j == NULL)

@@ -2,7 +2,8 @@
 
 Organised as: locating and running the server (Shop), a cookie-aware client
 that handles the session cookie by hand (Client), Set-Cookie parsing, and a
-small HTML form parser. Written from issue 3 and SECURITY.md only, not from
+small HTML form parser. Written from the shop's documented behaviour
+(docs/SHOP.md) and SECURITY.md only, not from
 the shop's code. Standard library + python3-requests (Debian).
 """
 import base64
@@ -675,7 +676,7 @@ def _complete(buf):
 
 
 def two_shops_count_all_cart_adds(make_shop, url):
-    """Issue 4: two shop processes on one store URL; 20 connections x 10
+    """No lost update: two shop processes on one store URL; 20 connections x 10
     adds on one session, spread over both, give exactly 200 items, and
     both processes see the same cart. make_shop is the conftest fixture."""
     shops = [make_shop(store=url), make_shop(store=url)]

@@ -63,7 +63,8 @@ def test_login_redirects_to_local_next(shop):
                                       "/\\evil.example", "javascript:alert(1)",
                                       "/\t/evil.example", "/\r\nSet-Cookie: x=1"])
 def test_login_next_is_never_an_open_redirect(shop, bad_next):
-    """Hardening beyond the letter of issue 3: next= must stay on the site."""
+    """next= must stay on the site: an open redirect after sign-in would
+    lend the shop's name to a phishing page."""
     c = Client(shop)
     r = c.html_login("bob", next_=bad_next)
     assert r.status_code == 303
@@ -176,8 +177,8 @@ def test_login_page_carries_next_through(client):
 
 
 def test_login_with_existing_session_needs_csrf_token_S19(shop):
-    """Issue 3 item 3: every state-changing request carries the token once a
-    session exists; login included (S19: 'the login form itself is
+    """Every state-changing request carries the token once a session
+    exists (a cross-site form must not act for the user); login included (S19: 'the login form itself is
     protected'). Note: the peers' README says their /api/login does not check it."""
     c = Client(shop)
     c.add_api("A3")

@@ -98,7 +98,8 @@ def test_api_cart_add_reply_has_cart_items_csrf(shop):
 
 
 def test_fifty_concurrent_api_cart_adds_on_one_session_all_counted(shop):
-    """Issue 3 Tests: 50 concurrent POST /api/cart on one session all counted."""
+    """No lost update: 50 concurrent POST /api/cart on one session all
+    counted."""
     seed = Client(shop)
     seed.add_api("P0", 1)
     cookie, token = seed.cookie, seed.csrf
@@ -131,8 +132,8 @@ def test_fifty_concurrent_api_cart_adds_on_one_session_all_counted(shop):
 # ---- prefs ---------------------------------------------------------------------------------
 
 def test_prefs_form_sets_theme_and_lang_applied_on_every_page(shop):
-    """Issue 3: 'the chosen theme applies on every page'. How lang applies is
-    not spelled out; this test reads it as <html lang="fr">."""
+    """The chosen theme applies on every page, and so does the language,
+    as <html lang="fr">."""
     c = Client(shop)
     c.add_api("F1")
     light = theme_marks(c.get("/").text)

@@ -1,5 +1,5 @@
 """test_config.py — sessio-shop's flags and their environment fallbacks
-(issue 3 item 5): --remember and the cookie's Max-Age (S8), --trust-proxy
+(SESSIO_* variables): --remember and the cookie's Max-Age (S8), --trust-proxy
 and Secure, --secure never, --threads, --users FILE with argon2id hashes,
 unsafe or malformed settings refused at start, and the logs of session
 events (S20) and of ID guessing (S21)."""

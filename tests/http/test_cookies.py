@@ -113,7 +113,8 @@ def test_secure_always_uses_host_prefixed_secure_cookie_S3_S8(make_shop):
 
 
 def test_forwarded_proto_is_ignored_without_trust_proxy_S8(client):
-    """Only TLS or a *trusted* proxy decides Secure (issue 3 item 1)."""
+    """Only TLS or a *trusted* proxy decides Secure: any client can send
+    X-Forwarded-Proto."""
     r = client.api("POST", "/api/cart", {"sku": "C5", "qty": 1},
                    headers={"X-Forwarded-Proto": "https", "Forwarded": "proto=https"})
     sc = _session_cookie(r)

@@ -1,4 +1,4 @@
-"""test_floods.py — floods against a real sessio-shop (issue 6 part 3):
+"""test_floods.py — floods against a real sessio-shop:
 10^5 cookie-less requests store nothing (S16); 10^5 made-up, well-formed
 session IDs are never adopted, the store does not grow (S5, S16), and a
 client past --invalid-id-limit is answered 429 before any store lookup

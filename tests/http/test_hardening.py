@@ -1,4 +1,4 @@
-"""test_hardening.py — limits and failure paths (issue 3 item 4): 431 for
+"""test_hardening.py — limits and failure paths: 431 for
 oversize headers (S11), 413 for oversize bodies, 400 with a message for
 malformed JSON, a clean shutdown on SIGTERM/SIGINT that finishes requests in
 flight, and an access log that shows only a keyed hash of IDs (S4, S20)."""

@@ -1,5 +1,5 @@
 """test_id_quality.py — the quality of the session IDs a running sessio-shop
-hands out (S1, issue 6 part 4): 10^4 sessions created over HTTP (a first
+hands out (S1): 10^4 sessions created over HTTP (a first
 cart add each, pipelined), their IDs taken from Set-Cookie, then: no
 duplicates, each exactly 256 bits of canonical base64url, per-position
 chi-square over the 64-symbol alphabet (the last character carries 4 bits:

@@ -139,18 +139,19 @@ def cluster_url():
 
 
 def test_two_shops_on_one_redis_count_all_200_cart_adds(make_shop, redis_url):
-    """Issue 4: 20 connections x 10 adds over two processes on redis://."""
+    """No lost update: 20 connections x 10 adds over two processes on
+    redis://."""
     two_shops_count_all_cart_adds(make_shop, redis_url[0] + "?prefix=shop")
 
 
 def test_two_shops_on_a_redis_cluster_count_all_200_cart_adds(make_shop, cluster_url):
-    """Issue 4: the same on a 3+3 redis-cluster://."""
+    """No lost update: the same on a 3+3 redis-cluster://."""
     two_shops_count_all_cart_adds(make_shop, cluster_url[0] + "?prefix=shop")
 
 
 def test_shop_answers_503_while_redis_is_down_and_recovers_within_a_second(
         make_shop, redis_url):
-    """Issue 4, Redis outage: 503 with a clear JSON error or page for what
+    """Redis outage: 503 with a clear JSON error or page for what
     needs the session, the rest served, one log line per state change, no
     crash, recovery within about a second, sessions kept (AOF fsync always)."""
     url, redis, port = redis_url
@@ -202,7 +203,7 @@ def _replica_in_sync(port):
 
 
 def test_shop_sessions_survive_a_cluster_master_failover(make_shop, cluster_url):
-    """Issue 4, cluster: kill a master under traffic; requests for its slots
+    """Cluster failover: kill a master under traffic; requests for its slots
     get 503 (never a crash, never a new session) until its replica is
     promoted, then every session works again with its cart intact."""
     url, redis, ports = cluster_url

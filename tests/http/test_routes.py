@@ -1,4 +1,4 @@
-"""test_routes.py — routes and HTTP basics of sessio-shop (issue 3, items 2 and 4):
+"""test_routes.py — routes and HTTP basics of sessio-shop:
 /healthz, the catalogue, 404/405/HEAD, security headers, --help, and the peers'
 conformance script check_api.py run against the shop."""
 import os
@@ -90,8 +90,7 @@ def test_wrong_method_on_known_route_is_405(client, method, path):
 
 
 def test_405_carries_allow_header(client):
-    """RFC 9110 15.5.6: a 405 response MUST carry Allow. (HTTP requirement, not
-    spelled out in issue 3.)"""
+    """RFC 9110 15.5.6: a 405 response MUST carry Allow."""
     r = client.request("DELETE", "/cart")
     assert r.status_code == 405
     assert "Allow" in r.headers and "GET" in r.headers["Allow"]
@@ -135,8 +134,8 @@ def test_security_headers_on_every_response(client, path):
 
 
 def test_csp_has_no_unsafe_inline_at_all(client):
-    """Brief: 'CSP without unsafe-inline' (for styles too). Issue 3 itself only
-    says 'without inline script'."""
+    """CSP without 'unsafe-inline', for styles too: an injected style
+    can leak page content (CSS selectors on attribute values)."""
     csp, _ = _csp(client.get("/"))
     assert "'unsafe-inline'" not in csp, csp
 
@@ -167,8 +166,8 @@ def test_help_lists_every_flag_and_env_fallbacks(shop):
 
 
 def test_env_variable_is_a_fallback_for_listen(make_shop):
-    """SESSIO_LISTEN used when --listen is absent (name guessed from 'SESSIO_*
-    fallbacks' in issue 3 item 5)."""
+    """SESSIO_LISTEN used when --listen is absent (every flag has a SESSIO_*
+    environment fallback)."""
     s = make_shop(listen=False, start=False)
     s.env["SESSIO_LISTEN"] = f"127.0.0.1:{s.port}"
     s.start()

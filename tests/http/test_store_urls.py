@@ -1,7 +1,7 @@
 """test_store_urls.py — sessio-shop on its durable stores (--store URL): the
 JSON API conformance script and the session rules hold on sqlite: and file:,
 sessions survive a clean restart (SIGTERM closes the store), and with no
---store the durable default is used (issue 3 item 5)."""
+--store the durable default is used."""
 import os
 import subprocess
 import threading

@@ -28,7 +28,7 @@ DURABLE = {
 
 @pytest.mark.parametrize("kind", sorted(STORES))
 def test_two_shops_on_one_store_count_all_200_cart_adds(make_shop, tmp_path, kind):
-    """Issue 4: 20 concurrent connections x 10 adds on one session, spread
+    """No lost update: 20 concurrent connections x 10 adds on one session, spread
     over two processes on one store, give exactly 200 items."""
     two_shops_count_all_cart_adds(make_shop, STORES[kind].format(dir=tmp_path))
 
@@ -59,7 +59,7 @@ def _check_file_records(root):
 
 @pytest.mark.parametrize("kind", sorted(DURABLE))
 def test_kill_9_under_write_load_keeps_every_acknowledged_commit(make_shop, tmp_path, kind):
-    """Issue 4: kill -9 a shop under write load; after restart every commit
+    """Durability: kill -9 a shop under write load; after restart every commit
     acknowledged with the durable setting is there and no record is corrupt."""
     url = DURABLE[kind].format(dir=tmp_path)
     shop = make_shop(store=url)
