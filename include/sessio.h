@@ -492,7 +492,12 @@ typedef struct sessio sessio;
  * real defence against planted cookies is the "__Host-" name (the default
  * over TLS), which a sibling or an HTTP page cannot set.
  *
- * Errors: SESSIO_EUNAVAIL (store down; '*out' is NULL), SESSIO_ENOMEM.
+ * Errors ('*out' is NULL after any): SESSIO_EINVAL when 'm' or 'out' is
+ * NULL, or 'headers' is NULL with 'n' > 0; SESSIO_ENOMEM; and what the
+ * store answered when loading a session: SESSIO_EUNAVAIL (store down: the
+ * caller answers 503 and the client retries), SESSIO_EIO (another store
+ * failure: a disk error, an unexpected reply). A record that cannot be read
+ * (SESSIO_ECORRUPT from the store) is not an error: it is no session.
  * On success '*out' is owned by the caller: sessio_free() it. */
 SESSIO_API sessio_err sessio_begin(sessio_manager *m, const char *const *headers,
                         size_t n, int tls, int64_t now, sessio **out);
