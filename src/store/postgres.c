@@ -1136,10 +1136,12 @@ static int ident_ok(const char *s, size_t n) {
 }
 
 /* libpq keywords a URL may pass through, besides those of the URL's own
- * parts (user, password, host, port, dbname), which may also be given as
- * parameters. Anything else is refused, as in the other stores. */
+ * parts (user, host, port, dbname), which may also be given as parameters.
+ * Not "password": sessio_store_url_redact() masks the password of the
+ * user part only, so a password must be there (or in PGPASSWORD or a
+ * password file). Anything else is refused, as in the other stores. */
 static const char *const passthrough[] = {
-    "host", "hostaddr", "port", "dbname", "user", "password", "passfile",
+    "host", "hostaddr", "port", "dbname", "user", "passfile",
     "sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "sslcrldir",
     "sslsni", "ssl_min_protocol_version", "ssl_max_protocol_version",
     "channel_binding", "gssencmode", "requirepeer", "krbsrvname",
