@@ -1,9 +1,9 @@
 /*
  * integration.h — private helpers shared by the HTTP server integrations
- * (sessio-fcgi, sessio-civetweb): the trusted-proxy protocol check and the
- * bounded gathering of Cookie header values. Header-only (static inline)
- * because each integration is its own library and libsessio exports only
- * the public API.
+ * (sessio-mhd, sessio-fcgi, sessio-civetweb): the trusted-proxy protocol
+ * check and the bounded gathering of Cookie header values. Header-only
+ * (static inline) because each integration is its own library and
+ * libsessio exports only the public API.
  */
 #ifndef SESSIO_INTEGRATION_H
 #define SESSIO_INTEGRATION_H

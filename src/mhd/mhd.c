@@ -33,17 +33,6 @@ int sessio_mhd__cookies(struct MHD_Connection *connection,
   return set.too_big ? -1 : 0;
 }
 
-/* 1 when 'v' starts with the token "https" (ASCII case-insensitive),
- * followed by the end, a comma or whitespace. */
-static int first_is_https(const char *v) {
-  while (*v == ' ' || *v == '\t')
-    v++;
-  if (strncasecmp(v, "https", 5) != 0)
-    return 0;
-  v += 5;
-  return *v == '\0' || *v == ',' || *v == ' ' || *v == '\t';
-}
-
 int sessio_mhd_is_tls(struct MHD_Connection *connection, int trust_proxy) {
   const union MHD_ConnectionInfo *ci =
       MHD_get_connection_info(connection, MHD_CONNECTION_INFO_DAEMON);
@@ -56,7 +45,7 @@ int sessio_mhd_is_tls(struct MHD_Connection *connection, int trust_proxy) {
   if (trust_proxy) {
     const char *p = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
                                                 "X-Forwarded-Proto");
-    if (p != NULL && first_is_https(p))
+    if (sessio__proto_is_https(p))
       return 1;
   }
   return 0;
