@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cookie_limit.h"
 #include "sessio.h"
 
 /* ---- parsing ------------------------------------------------------------ */
@@ -31,8 +32,7 @@ void sessio_cookie_parse(const char *header, size_t len, sessio_cookie_fn cb,
 
   if (header == NULL || cb == NULL)
     return;
-  if (len > SESSIO_COOKIE_HEADER_MAX)
-    len = SESSIO_COOKIE_HEADER_MAX;
+  len = sessio__cookie_budget(0, len);
   p = header;
   end = header + len;
   while (p < end) {

@@ -1,9 +1,9 @@
 /*
  * integration.h — private helpers shared by the HTTP server integrations
- * (sessio-fcgi, sessio-civetweb): the trusted-proxy protocol check and the
- * bounded gathering of Cookie header values. Header-only (static inline)
- * because each integration is its own library and libsessio exports only
- * the public API.
+ * (sessio-mhd, sessio-fcgi, sessio-civetweb): the trusted-proxy protocol
+ * check and the bounded gathering of Cookie header values. Header-only
+ * (static inline) because each integration is its own library and
+ * libsessio exports only the public API.
  */
 #ifndef SESSIO_INTEGRATION_H
 #define SESSIO_INTEGRATION_H
@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <strings.h>
 
+#include "cookie_limit.h"
 #include "sessio.h"
 
 /* 1 when the X-Forwarded-Proto value 'v' starts with the token "https"
@@ -28,8 +29,9 @@ static inline int sessio__proto_is_https(const char *v) {
 }
 
 /* Cookie header values of one request, gathered without copying. 'max'
- * values and SESSIO_COOKIE_HEADER_MAX bytes in all: past either limit
- * 'too_big' is set and the request is to be answered 431 (S11). */
+ * values, and no more bytes in all than sessio reads
+ * (sessio__cookie_budget): past either limit 'too_big' is set and the
+ * request is to be answered 431 (S11). */
 struct sessio__cookie_set {
   const char **vals;
   size_t max;
@@ -41,7 +43,7 @@ struct sessio__cookie_set {
 /* Adds 'value' ('len' bytes) to 'set'; 0 when a limit is passed. */
 static inline int sessio__cookie_add(struct sessio__cookie_set *set,
                                      const char *value, size_t len) {
-  if (set->n == set->max || len > SESSIO_COOKIE_HEADER_MAX - set->bytes) {
+  if (set->n == set->max || sessio__cookie_budget(set->bytes, len) < len) {
     set->too_big = 1;
     return 0;
   }

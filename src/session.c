@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cookie_limit.h"
 #include "manager.h"
 
 #define MAX_CANDIDATES 8   /* session cookie values tried per request */
@@ -290,12 +291,12 @@ sessio_err sessio_begin(sessio_manager *m, const char *const *headers,
   c.name = sessio_manager_cookie_name(m, tls);
   c.name_len = strlen(c.name);
   c.n = c.invalid = 0;
-  size_t budget = SESSIO_COOKIE_HEADER_MAX; /* across all headers (S11) */
-  for (size_t i = 0; i < n && budget > 0; i++) {
+  size_t used = 0; /* bytes read across all headers (S11) */
+  for (size_t i = 0; i < n && sessio__cookie_budget(used, 1) > 0; i++) {
     if (headers[i] == NULL) continue;
-    size_t len = strnlen(headers[i], budget);
+    size_t len = strnlen(headers[i], sessio__cookie_budget(used, SIZE_MAX));
     sessio_cookie_parse(headers[i], len, collect, &c);
-    budget -= len;
+    used += len;
   }
   sessio__ev_ctx prev = sessio__ev_enter(m, &s->evq);
   s->rejected = (unsigned)c.invalid;

@@ -4,19 +4,13 @@
  * (security headers, session headers via sessio-mhd, the access log), and
  * the request helpers (headers, forms, CSRF gates).
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <sodium.h>
 #include <time.h>
 
 #include "shop.h"
-#include "throttle.h"
 
 static const char CSP_HTML[] =
     "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
@@ -79,131 +73,37 @@ const char *req_query(req *r, const char *name) {
   return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-/* S21: requests whose session cookie names no live session (forged,
- * guessed, expired or ended) are counted per client in a fixed table
- * (throttle.c). A client that sent --invalid-id-limit of them within
- * --invalid-id-window is answered 429 with Retry-After on every request
- * that carries a session cookie until its window ends, before any store
- * lookup: a guesser learns nothing and costs the store nothing. Requests
- * without a session cookie are still served, so a newcomer behind the same
- * NAT can browse and start a session. One warning per window per client.
- * The client is the peer address (IPv6 by its /64: one host or one LAN
- * holds a whole /64); with --trust-proxy it is the last address in
- * X-Forwarded-For, the one our proxy saw (the ones before it are whatever
- * the client wrote). Table keys are SipHash of the address under a random
- * per-process key, so nobody can aim many addresses at one bucket. */
+/* S21: each session ID that names no live session (forged, guessed,
+ * expired or ended) is counted for its client in sessio-mhd's fixed table
+ * (sessio_mhd_invalid_id_note). A client that sent --invalid-id-limit of
+ * them within --invalid-id-window is answered 429 with Retry-After on
+ * every request that carries a session cookie, in any of its Cookie
+ * headers, until its window ends, before any store lookup
+ * (sessio_mhd_invalid_id_check): a guesser learns nothing and costs the
+ * store nothing. Requests without a session cookie are still served, so a
+ * newcomer behind the same NAT can browse and start a session. One warning
+ * per window per client. The client is the peer address (IPv6 by its /64),
+ * with --trust-proxy the last address in X-Forwarded-For. */
 #define INVALID_REPORT 100 /* the warning's count when refusing is off */
 
-typedef struct client_addr {
-  unsigned char b[1 + 16]; /* family tag, then the address bytes kept */
-  size_t n;
-  char text[INET6_ADDRSTRLEN];
-} client_addr;
-
-static unsigned char client_key_secret[crypto_shorthash_KEYBYTES];
-static pthread_once_t client_key_once = PTHREAD_ONCE_INIT;
-
-static void client_key_init(void) {
-  randombytes_buf(client_key_secret, sizeof client_key_secret);
-}
-
-/* Keeps the bytes that name the client: IPv4 (also mapped in IPv6) whole,
- * IPv6 its /64. */
-static void client_set(client_addr *c, int family, const unsigned char *p) {
-  static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (family == AF_INET6 && memcmp(p, mapped, 12) == 0) {
-    family = AF_INET;
-    p += 12;
-  }
-  if (family == AF_INET) {
-    c->b[0] = 4;
-    memcpy(c->b + 1, p, 4);
-    c->n = 5;
-    inet_ntop(AF_INET, p, c->text, sizeof c->text);
-  } else {
-    c->b[0] = 6;
-    memcpy(c->b + 1, p, 8);
-    c->n = 9;
-    inet_ntop(AF_INET6, p, c->text, sizeof c->text);
-  }
-}
-
-/* The last element of an X-Forwarded-For value, when it is an address. */
-static int client_from_xff(client_addr *c, const char *xff) {
-  const char *s = strrchr(xff, ',');
-  char buf[INET6_ADDRSTRLEN];
-  unsigned char a[16];
-  size_t n;
-  s = s ? s + 1 : xff;
-  s += strspn(s, " \t");
-  n = strcspn(s, " \t");
-  if (n == 0 || n >= sizeof buf)
-    return 0;
-  memcpy(buf, s, n);
-  buf[n] = '\0';
-  if (inet_pton(AF_INET, buf, a) == 1)
-    client_set(c, AF_INET, a);
-  else if (inet_pton(AF_INET6, buf, a) == 1)
-    client_set(c, AF_INET6, a);
-  else
-    return 0;
-  return 1;
-}
-
-/* The throttle's key for this request's client; 'c' (may be NULL) gets the
- * address for the log. */
-static uint64_t client_key(req *r, client_addr *c) {
-  client_addr local;
-  const union MHD_ConnectionInfo *ci;
-  unsigned char h[crypto_shorthash_BYTES];
-  uint64_t k = 0;
-  if (c == NULL)
-    c = &local;
-  c->b[0] = 0;
-  c->n = 1;
-  strcpy(c->text, "?");
-  if (!r->shop->trust_proxy || req_header(r, "X-Forwarded-For") == NULL ||
-      !client_from_xff(c, req_header(r, "X-Forwarded-For"))) {
-    ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (ci != NULL && ci->client_addr != NULL) {
-      const struct sockaddr *sa = ci->client_addr;
-      if (sa->sa_family == AF_INET)
-        client_set(c, AF_INET, (const unsigned char *)&(
-            (const struct sockaddr_in *)(const void *)sa)->sin_addr);
-      else if (sa->sa_family == AF_INET6)
-        client_set(c, AF_INET6, (const unsigned char *)&(
-            (const struct sockaddr_in6 *)(const void *)sa)->sin6_addr);
-    }
-  }
-  pthread_once(&client_key_once, client_key_init);
-  crypto_shorthash(h, c->b, c->n, client_key_secret);
-  memcpy(&k, h, sizeof k);
-  return k;
-}
-
-/* 1 when the request carries the session cookie (either name). */
-static int has_session_cookie(req *r) {
-  return MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND,
-                                     sessio_manager_cookie_name(r->shop->mgr, 0)) != NULL ||
-         MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND,
-                                     sessio_manager_cookie_name(r->shop->mgr, 1)) != NULL;
-}
-
 static void note_invalid_id(req *r) {
-  client_addr c;
-  uint64_t k = client_key(r, &c);
-  unsigned limit = throttle_limit(r->shop->throttle);
-  unsigned count = throttle_note(r->shop->throttle, k, r->now);
-  if (count == (limit ? limit : INVALID_REPORT))
+  char client[64];
+  unsigned n = sessio_rejected_ids(r->s);
+  unsigned limit = r->shop->invalid_limit;
+  unsigned mark = limit ? limit : INVALID_REPORT;
+  unsigned count = sessio_mhd_invalid_id_note(r->shop->throttle, r->conn, r->shop->trust_proxy,
+                                              r->s, r->now, client, sizeof client);
+  if (count >= mark && count - n < mark) /* this request crossed the mark */
     shop_log(LOG_WARN, "msg=\"many invalid session IDs from one client\" client=%s count=%u "
-                       "window_ms=%lld action=%s", c.text, count,
-             (long long)throttle_window(r->shop->throttle),
-             limit ? "refused" : "reported");
+                       "window_ms=%lld action=%s", client, count,
+             (long long)r->shop->invalid_window, limit ? "refused" : "reported");
 }
 
 /* Seconds until this client's window ends (Retry-After of a 429), >= 1. */
 static const char *retry_after(req *r, char *buf, size_t size) {
-  int64_t ms = throttle_check(r->shop->throttle, client_key(r, NULL), r->now);
+  sessio_mhd_limiter *l = r->shop->throttle;
+  int64_t ms = sessio_mhd_limiter_check(
+      l, sessio_mhd_limiter_client(l, r->conn, r->shop->trust_proxy, NULL, NULL, 0), r->now);
   snprintf(buf, size, "%lld", (long long)(ms > 0 ? (ms + 999) / 1000 : 1));
   return buf;
 }
@@ -227,11 +127,9 @@ int req_session(req *r) {
   sessio_err e;
   if (r->s != NULL)
     return 0;
-  /* S21: a client over the limit is refused before any store lookup. Who
-   * the client is costs a hash; it is found out only while someone may be
-   * refused at all. */
-  if (throttle_active(r->shop->throttle, r->now) && has_session_cookie(r) &&
-      throttle_check(r->shop->throttle, client_key(r, NULL), r->now) > 0) {
+  /* S21: a client over the limit is refused before any store lookup. */
+  if (sessio_mhd_invalid_id_check(r->shop->throttle, r->shop->mgr, r->conn,
+                                  r->shop->trust_proxy, r->now) > 0) {
     shop_metrics_throttled();
     return 429;
   }
@@ -669,104 +567,33 @@ static enum MHD_Result dispatch(req *r) {
 
 /* ---- the MHD access handler ------------------------------------------------ */
 
-/* What the first call measures of a request, in one walk over MHD's
- * records of it (headers, cookies, query arguments). */
-struct head_walk {
-  size_t bytes;   /* all headers as on the wire */
-  size_t cookie;  /* bytes of all Cookie headers */
-  size_t ncookie; /* Cookie headers */
-  size_t records; /* MHD's records: headers, cookies, query arguments */
-};
-
-static enum MHD_Result walk_head(void *cls, enum MHD_ValueKind kind,
-                                 const char *key, size_t key_size,
-                                 const char *value, size_t value_size) {
-  struct head_walk *w = cls;
-  (void)value;
-  w->records++;
-  if (kind != MHD_HEADER_KIND)
-    return MHD_YES;
-  w->bytes += key_size + value_size + 4; /* ": " and CRLF */
-  if (key_size == 6 && strncasecmp(key, "Cookie", 6) == 0) {
-    w->cookie += value_size;
-    w->ncookie++;
-  }
-  return MHD_YES;
-}
-
-/* 1 when the request's headers are answered 431: over SHOP_HEADERS_MAX, Cookie
- * headers over what sessio-mhd reads (the 431 of sessio_mhd_begin, decided
- * here already), or so large for MHD's connection pool that less than
- * SHOP_MHD_REPLY_ROOM would be left for the header of the answer. MHD
- * 0.9.75 builds the answer's header in what the request left of the pool
- * and closes the connection unanswered when it does not fit ("failed to
- * create response header", docs/RELIABILITY.md section 3). The pool holds the
- * request line and headers as read (MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE),
- * one record (56 bytes, 64 aligned) per header, cookie and query argument,
- * and a copy of the Cookie header; this sum is an upper bound of that. */
-static int head_too_big(struct MHD_Connection *c) {
-  struct head_walk w = {0, 0, 0, 0};
-  const union MHD_ConnectionInfo *ci;
-  size_t raw;
-  MHD_get_connection_values_n(c, MHD_HEADER_KIND | MHD_COOKIE_KIND | MHD_GET_ARGUMENT_KIND,
-                              walk_head, &w);
-  if (w.bytes > SHOP_HEADERS_MAX || w.cookie > SESSIO_COOKIE_HEADER_MAX ||
-      w.ncookie > SESSIO_MHD_MAX_COOKIE_HEADERS)
-    return 1;
-  ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
-  raw = ci != NULL ? ci->header_size : SHOP_MHD_POOL;
-  return raw + w.cookie + 16 + w.records * SHOP_MHD_RECORD + SHOP_MHD_REPLY_ROOM >
-         SHOP_MHD_POOL;
-}
-
-/* The 431 for headers that are too large, written by the shop itself on
- * the connection's socket, because there may be no room left in MHD's pool
- * for building it (see head_too_big): the usual security headers, the HTML
- * page or the JSON error, "Connection: close"; then MHD_NO, so that MHD
- * closes the connection. The socket is fresh for this request (MHD answers
- * requests on a connection one after the other, the last answer fully
- * handed to the kernel), non-blocking, and plain TCP (the shop has no TLS in
- * MHD), so the ~1.3 KB go to the kernel at once; should the client not read
- * and the socket buffer be full, what did not fit is dropped with the
- * connection. */
+/* The 431 for headers that are too large (sessio_mhd_head_too_big: over
+ * SHOP_HEADERS_MAX, Cookie headers over what sessio reads, or too large for
+ * MHD's pool to hold an answer too), written by sessio-mhd straight to the
+ * socket with the shop's security headers and its HTML page or JSON error,
+ * "Connection: close"; then MHD_NO, so that MHD closes the connection. */
 static enum MHD_Result reply_431_direct(req *r) {
-  char inl[2048], oinl[4096], date[40], head[512];
-  sbuf body, out;
-  const union MHD_ConnectionInfo *ci;
+  char inl[2048], extra[512];
+  sbuf body;
   const char *msg, *title = status_text(431, &msg);
-  int api = is_api(r), n;
-  time_t now = time(NULL);
-  struct tm tm;
-  ssize_t sent = -1;
+  int api = is_api(r);
+  sessio_err e;
   sb_init(&body, inl, sizeof inl);
   if (api)
     sb_puts(&body, "{\"error\":\"headers too large\"}");
   else
     html_error_page(&body, title, msg);
-  gmtime_r(&now, &tm);
-  strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  n = snprintf(head, sizeof head,
-               "HTTP/1.1 431 Request Header Fields Too Large\r\n"
-               "Date: %s\r\nConnection: close\r\nContent-Type: %s\r\n"
-               "Content-Length: %zu\r\nX-Content-Type-Options: nosniff\r\n"
-               "Content-Security-Policy: %s\r\nReferrer-Policy: same-origin\r\n"
-               "%sCache-Control: no-store\r\n\r\n",
-               date, api ? "application/json" : "text/html; charset=utf-8", body.len,
-               api ? CSP_NONE : CSP_HTML, api ? "" : "X-Frame-Options: DENY\r\n");
-  sb_init(&out, oinl, sizeof oinl);
-  sb_add(&out, head, n > 0 ? (size_t)n : 0);
-  if (r->meth != M_HEAD)
-    sb_add(&out, body.p, body.len);
-  ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-  if (ci != NULL && !out.oom && !body.oom && n > 0 && (size_t)n < sizeof head) {
-    do
-      sent = send(ci->connect_fd, out.p, out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    while (sent < 0 && errno == EINTR);
-  }
-  if (sent != (ssize_t)out.len)
-    shop_log(LOG_INFO, "msg=\"431 not fully sent\" sent=%zd of=%zu", sent, out.len);
+  snprintf(extra, sizeof extra,
+           "X-Content-Type-Options: nosniff\r\nContent-Security-Policy: %s\r\n"
+           "Referrer-Policy: same-origin\r\n%s",
+           api ? CSP_NONE : CSP_HTML, api ? "" : "X-Frame-Options: DENY\r\n");
+  e = body.oom ? SESSIO_ENOMEM
+               : sessio_mhd_reply_431(r->conn, r->method,
+                                      api ? "application/json" : "text/html; charset=utf-8",
+                                      body.p, body.len, extra);
+  if (e != SESSIO_OK)
+    shop_log(LOG_INFO, "msg=\"431 not fully sent\" error=%s", sessio_errname(e));
   log_access(r, 431);
-  sb_free(&out);
   sb_free(&body);
   return MHD_NO; /* MHD closes the connection */
 }
@@ -785,7 +612,7 @@ enum MHD_Result shop_handler(void *cls, struct MHD_Connection *c,
   if (r == NULL) {
     int meth = parse_method(method);
     const char *cl;
-    if (head_too_big(c)) {
+    if (sessio_mhd_head_too_big(c, SHOP_MHD_POOL, SHOP_HEADERS_MAX)) {
       req local;
       req_init(&local, sh, c, url, method, meth);
       ret = reply_431_direct(&local);

@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #include "shop.h"
-#include "throttle.h"
 
 #define DEFAULT_STORE "sqlite:var/sessions.db"
 #define GC_INTERVAL_MS 1000 /* libsessio's GC runner, its default budget */
@@ -444,7 +443,7 @@ static int make_manager(const options *o, sessio_store *st, sessio_manager **out
 /* S21: the invalid-ID throttle from --invalid-id-limit and
  * --invalid-id-window. 0, -1 for a bad value (said on stderr), -2 for out
  * of memory. */
-static int make_throttle(const options *o, shop_throttle **out) {
+static int make_throttle(const options *o, shop *sh) {
   char *end;
   unsigned long limit;
   int64_t window;
@@ -460,8 +459,9 @@ static int make_throttle(const options *o, shop_throttle **out) {
     fprintf(stderr, "sessio-shop: bad --invalid-id-window '%s' (e.g. 60s)\n", o->invalid_window);
     return -1;
   }
-  *out = throttle_new((unsigned)limit, window);
-  return *out != NULL ? 0 : -2;
+  sh->invalid_limit = (unsigned)limit;
+  sh->invalid_window = window;
+  return sessio_mhd_limiter_new((unsigned)limit, window, &sh->throttle) == SESSIO_OK ? 0 : -2;
 }
 
 static struct MHD_Daemon *start_daemon(shop *sh, const options *o,
@@ -476,8 +476,8 @@ static struct MHD_Daemon *start_daemon(shop *sh, const options *o,
       MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads > 1 ? o->threads : 0),
       /* Headers, the request line and MHD's parsed cookies (56 bytes per
        * cookie) live in this per-connection pool; what does not fit is
-       * answered 431 by MHD, what leaves less than SHOP_MHD_REPLY_ROOM for
-       * the answer by the shop (http.c, head_too_big). MHD clears the pool between requests, so its
+       * answered 431 by MHD, what leaves less than SESSIO_MHD_REPLY_ROOM for
+       * the answer by the shop (sessio_mhd_head_too_big). MHD clears the pool between requests, so its
        * size costs on every request (callgrind, cart: 16 KiB 84k, 32 KiB
        * 108k, 40 KiB 121k, 64 KiB 158k instructions per request). 40 KiB
        * holds a 3.5 KB Cookie header of 500 pairs; the shop's own limit on
@@ -553,7 +553,7 @@ int main(int argc, char **argv) {
 
   memset(&sh, 0, sizeof sh);
   sh.trust_proxy = o.trust_proxy;
-  switch (make_throttle(&o, &sh.throttle)) {
+  switch (make_throttle(&o, &sh)) {
   case 0: break;
   case -1: rc = 2; goto fail_none;
   default: goto fail_none;
@@ -641,7 +641,7 @@ fail_mgr:
 fail_store:
   sessio_store_close(sh.store);
 fail_none:
-  throttle_free(sh.throttle);
+  sessio_mhd_limiter_free(sh.throttle);
   if (rc == 0)
     printf("sessio-shop: stopped\n");
   return rc;

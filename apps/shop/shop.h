@@ -20,8 +20,6 @@
 #define SHOP_BODY_MAX (16 * 1024) /* request body; larger: 413 */
 #define SHOP_HEADERS_MAX (16 * 1024) /* all request headers; larger: 431 */
 #define SHOP_MHD_POOL (40 * 1024)    /* MHD's per-connection memory (main.c) */
-#define SHOP_MHD_RECORD 64        /* MHD 0.9.75's pool cost of one header/cookie record */
-#define SHOP_MHD_REPLY_ROOM 1024  /* pool left for an answer's header; less: 431 */
 #define SHOP_FIELD_MAX 1024       /* one form field value; larger: 413 */
 #define SHOP_FIELDS_MAX 20        /* form fields per request; more: 413 */
 #define SHOP_SKU_MAX 32           /* bytes of a SKU (API) */
@@ -82,7 +80,9 @@ typedef struct shop {
   sessio_manager *mgr;
   shop_users *users;
   int trust_proxy;
-  struct shop_throttle *throttle; /* S21: invalid IDs per client (throttle.c) */
+  sessio_mhd_limiter *throttle; /* S21: invalid IDs per client (sessio-mhd) */
+  unsigned invalid_limit;       /* --invalid-id-limit, for the warning */
+  int64_t invalid_window;       /* --invalid-id-window, ms */
   atomic_int stopping; /* set at shutdown: answers close the connection */
   atomic_int inflight; /* requests between their first call and their answer */
   struct MHD_Response *r_healthz, *r_css, *r_icon;

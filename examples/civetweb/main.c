@@ -116,7 +116,11 @@ int main(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
   mg_init_library(0);
-  const char *options[] = {"listening_ports", listen, "num_threads", "8", NULL};
+  /* Keep-alive is off by default in CivetWeb (every reply here has a
+   * length); without TCP_NODELAY the header and body writes of a reply
+   * wait for the delayed ACK (~40 ms) on a kept-alive connection. */
+  const char *options[] = {"listening_ports", listen, "num_threads", "8",
+                           "enable_keep_alive", "yes", "tcp_nodelay", "1", NULL};
   struct mg_callbacks callbacks = {0};
   struct mg_context *ctx = mg_start(&callbacks, NULL, options);
   if (ctx == NULL) {

@@ -8,6 +8,7 @@
  * not a web server. Usage: sessio-core-example [PORT [STORE_URL]] */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,26 +113,30 @@ int main(int argc, char **argv) {
   setsockopt(srv, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (mgr == NULL || bind(srv, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(srv, 16) != 0)
     return fprintf(stderr, "cannot start\n"), 1;
-  struct sigaction sa = {.sa_handler = on_stop}; /* no SA_RESTART: accept returns */
+  struct sigaction sa = {.sa_handler = on_stop}; /* ends the poll() below */
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
   printf("listening on http://127.0.0.1:%d/\n", ntohs(addr.sin_port));
   fflush(stdout);
+  sessio_gc *gc; /* expires old sessions: run it about once a second */
+  if (sessio_gc_new(st, &gc) != SESSIO_OK) return fprintf(stderr, "no memory\n"), 1;
   int64_t last_gc = sessio_now_ms();
+  struct pollfd listening = {.fd = srv, .events = POLLIN};
   while (!stopping) {
-    int fd = accept(srv, NULL, NULL);
+    int fd = poll(&listening, 1, 1000) > 0 ? accept(srv, NULL, NULL) : -1;
     if (fd >= 0) {
       struct timeval limit = {5, 0}; /* a silent client is dropped */
       setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
       serve(mgr, fd);
       close(fd);
     }
-    if (sessio_now_ms() - last_gc >= 1000) { /* expire old sessions, a bounded amount */
+    if (sessio_now_ms() - last_gc >= 1000) {
       last_gc = sessio_now_ms();
-      sessio_store_gc(st, last_gc, 1000, NULL, NULL);
+      sessio_gc_run(gc, last_gc, NULL); /* bounded: at most 100 ms */
     }
   }
+  sessio_gc_free(gc);
   close(srv);
   sessio_manager_free(mgr);
   sessio_store_close(st);

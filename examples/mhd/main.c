@@ -73,25 +73,26 @@ int main(int argc, char **argv) {
   struct sockaddr_in addr = {.sin_family = AF_INET,
                              .sin_port = htons(argc > 1 ? atoi(argv[1]) : 8080),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  sessio_store *st;
-  sessio_config *cfg;
-  sessio_manager *mgr = NULL;
+  sessio_store *st;  sessio_config *cfg;  sessio_manager *mgr = NULL;
   if (sessio_store_open(store_url, &st) != SESSIO_OK) return fprintf(stderr, "bad store\n"), 1;
   if (sessio_config_new(&cfg) == SESSIO_OK && sessio_config_set_store(cfg, st) == SESSIO_OK)
     sessio_manager_new(cfg, &mgr);
   sessio_config_free(cfg);
-  sigset_t stop; /* blocked in every thread, taken by sigtimedwait below */
+  sigset_t stop; /* blocked in every thread, taken by sigwait below */
   sigemptyset(&stop), sigaddset(&stop, SIGINT), sigaddset(&stop, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop, NULL);
-  struct MHD_Daemon *d = mgr == NULL ? NULL
-      : MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+  sessio_gc *gc = NULL; /* expires old sessions, once a second, in its thread */
+  struct MHD_Daemon *d = NULL;
+  if (mgr && sessio_gc_new(st, &gc) == SESSIO_OK && sessio_gc_thread_start(gc, 1000) == SESSIO_OK)
+    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
                          handler, mgr, MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_END);
   if (d == NULL) return fprintf(stderr, "cannot start\n"), 1;
   printf("listening on http://127.0.0.1:%d/\n", ntohs(addr.sin_port));
   fflush(stdout);
-  while (sigtimedwait(&stop, NULL, &(struct timespec){1, 0}) < 0) /* each second: expire */
-    sessio_store_gc(st, sessio_now_ms(), 1000, NULL, NULL);
+  int sig;
+  sigwait(&stop, &sig);
   MHD_stop_daemon(d);
+  sessio_gc_free(gc); /* stops its thread */
   sessio_manager_free(mgr);
   sessio_store_close(st);
   return 0;

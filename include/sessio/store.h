@@ -17,7 +17,7 @@ extern "C" {
 
 /* 2: remove and user_add take 'now' (every method that needs a time takes
  * it; a store never reads a clock). */
-#define SESSIO_STORE_API_VERSION 2
+#define SESSIO_STORE_API_VERSION 3
 
 /* A record's name in the store: a keyed BLAKE2b hash of the session
  * ID. Stores never see a raw session ID (S7). */
@@ -44,6 +44,13 @@ typedef struct sessio_record {
  * the call. Return 0 to go on, non-zero to stop. */
 typedef int (*sessio_store_iter_fn)(void *ud, const sessio_key *key,
                                     const sessio_record *rec);
+
+/* Where a scan stands: NUL-terminated text the store writes ("" to start).
+ * Opaque to the caller, who keeps it between calls. */
+typedef struct sessio_store_cursor {
+  char text[128];
+} sessio_store_cursor;
+#define SESSIO_STORE_CURSOR_INIT {{0}}
 
 /*
  * THE CONTRACT
@@ -115,6 +122,19 @@ typedef int (*sessio_store_iter_fn)(void *ud, const sessio_key *key,
  * later method. Version 2 gave remove and user_add their 'now', so
  * sessio_config_set_store() refuses a table below 2 (SESSIO_ENOTSUP).
  * 'iterate' and 'stats' may be NULL (SESSIO_ENOTSUP is reported).
+ * Version 3 appended 'scan' (NULL allowed: tools report SESSIO_ENOTSUP).
+ *
+ * Scan (version 3), for admin tools (the sessio command): visits every
+ * record the store holds, live or dead (the caller compares expires_at with
+ * its own 'now'), in bounded steps. Each call resumes at '*cursor' (all
+ * zero to start: SESSIO_STORE_CURSOR_INIT), examines at most about
+ * 'max_work' records, calls 'cb' for each, updates '*cursor' and sets
+ * '*done' to 1 when the pass is complete. 'cb's return value is ignored.
+ * A record present for the whole pass is visited at least once; one may be
+ * visited twice (a table that grows, a Redis rehash), and records created
+ * or removed during the pass may or may not be. 'rec->blob' is valid only
+ * during the call; the callback must not call into the store. The cursor
+ * is plain text, so a tool may save it to resume a pass later.
  */
 typedef struct sessio_store_methods {
   int version;      /* SESSIO_STORE_API_VERSION */
@@ -145,6 +165,11 @@ typedef struct sessio_store_methods {
                         sessio_store_iter_fn cb, void *ud);
   sessio_err (*stats)(sessio_store *st, struct sessio_store_stats *out);
   void (*close)(sessio_store *st);
+
+  /* version 3 */
+  sessio_err (*scan)(sessio_store *st, sessio_store_cursor *cursor,
+                     size_t max_work, sessio_store_iter_fn cb, void *ud,
+                     int *done);
 } sessio_store_methods;
 
 /* The base of every store. A backend "subclasses" it by making it the first

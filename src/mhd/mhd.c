@@ -10,39 +10,27 @@
 #include <string.h>
 #include <strings.h>
 
-struct cookie_walk {
-  const char *vals[SESSIO_MHD_MAX_COOKIE_HEADERS];
-  size_t n;
-  size_t bytes;
-  int too_big;
-};
+#include "integration.h"
+#include "mhd/mhd_internal.h"
 
+/* MHD's walk over the headers: every Cookie header (the name compared
+ * case-insensitively) into a bounded set; stops at the first over a limit. */
 static enum MHD_Result collect_cookie(void *cls, enum MHD_ValueKind kind,
                                       const char *key, size_t key_size,
                                       const char *value, size_t value_size) {
-  struct cookie_walk *w = cls;
   (void)kind;
   if (key_size != 6 || strncasecmp(key, "Cookie", 6) != 0 || value == NULL)
     return MHD_YES;
-  if (w->n == SESSIO_MHD_MAX_COOKIE_HEADERS ||
-      value_size > SESSIO_COOKIE_HEADER_MAX - w->bytes) {
-    w->too_big = 1;
-    return MHD_NO; /* stop: the request is answered with 431 */
-  }
-  w->vals[w->n++] = value;
-  w->bytes += value_size;
-  return MHD_YES;
+  return sessio__cookie_add(cls, value, value_size) ? MHD_YES : MHD_NO;
 }
 
-/* 1 when 'v' starts with the token "https" (ASCII case-insensitive),
- * followed by the end, a comma or whitespace. */
-static int first_is_https(const char *v) {
-  while (*v == ' ' || *v == '\t')
-    v++;
-  if (strncasecmp(v, "https", 5) != 0)
-    return 0;
-  v += 5;
-  return *v == '\0' || *v == ',' || *v == ' ' || *v == '\t';
+int sessio_mhd__cookies(struct MHD_Connection *connection,
+                        const char *vals[SESSIO_MHD_MAX_COOKIE_HEADERS],
+                        size_t *n) {
+  struct sessio__cookie_set set = {vals, SESSIO_MHD_MAX_COOKIE_HEADERS, 0, 0, 0};
+  MHD_get_connection_values_n(connection, MHD_HEADER_KIND, collect_cookie, &set);
+  *n = set.n;
+  return set.too_big ? -1 : 0;
 }
 
 int sessio_mhd_is_tls(struct MHD_Connection *connection, int trust_proxy) {
@@ -57,7 +45,7 @@ int sessio_mhd_is_tls(struct MHD_Connection *connection, int trust_proxy) {
   if (trust_proxy) {
     const char *p = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
                                                 "X-Forwarded-Proto");
-    if (p != NULL && first_is_https(p))
+    if (sessio__proto_is_https(p))
       return 1;
   }
   return 0;
@@ -66,15 +54,12 @@ int sessio_mhd_is_tls(struct MHD_Connection *connection, int trust_proxy) {
 sessio_err sessio_mhd_begin(sessio_manager *mgr,
                             struct MHD_Connection *connection,
                             int trust_proxy, int64_t now, sessio **out) {
-  struct cookie_walk w;
+  const char *vals[SESSIO_MHD_MAX_COOKIE_HEADERS];
+  size_t n;
   *out = NULL;
-  w.n = 0;
-  w.bytes = 0;
-  w.too_big = 0;
-  MHD_get_connection_values_n(connection, MHD_HEADER_KIND, collect_cookie, &w);
-  if (w.too_big)
+  if (sessio_mhd__cookies(connection, vals, &n) != 0)
     return SESSIO_ETOOBIG;
-  return sessio_begin(mgr, w.vals, w.n, sessio_mhd_is_tls(connection, trust_proxy),
+  return sessio_begin(mgr, vals, n, sessio_mhd_is_tls(connection, trust_proxy),
                       now, out);
 }
 

@@ -960,6 +960,74 @@ static sessio_err f_gc(sessio_store *st, int64_t now, size_t max_work,
 
 /* ---- iterate, stats, close ---------------------------------------------- */
 
+/* Scan cursor: the hex name of the last record visited ("" before the
+ * first). Folders and names are read sorted, so the walk is in key order
+ * and resumes after that name. */
+static sessio_err f_scan(sessio_store *st, sessio_store_cursor *cur,
+                         size_t max_work, sessio_store_iter_fn cb, void *ud,
+                         int *done) {
+  file_store *fs = (file_store *)st;
+  char last[KEY_HEX + 1] = "";
+  size_t work = 0;
+  names a, b, c;
+  *done = 0;
+  if (cur->text[0]) {
+    if (!want_key(cur->text)) return SESSIO_EINVAL;
+    memcpy(last, cur->text, sizeof last);
+  }
+  if (max_work == 0) max_work = 1;
+  sessio_err rc = names_read(fs->dirfd, ".", want_hex2, &a);
+  if (rc != SESSIO_OK) return rc;
+  for (size_t i = 0; i < a.n && work < max_work && rc == SESSIO_OK; i++) {
+    int same1 = last[0] && strncmp(a.v[i], last, 2) == 0;
+    if (last[0] && strncmp(a.v[i], last, 2) < 0) continue;
+    int p1 = openat(fs->dirfd, a.v[i], OPEN_DIR);
+    if (p1 < 0) continue;
+    if ((rc = names_read(p1, ".", want_hex2, &b)) != SESSIO_OK) {
+      close(p1);
+      break;
+    }
+    for (size_t j = 0; j < b.n && work < max_work && rc == SESSIO_OK; j++) {
+      if (same1 && strncmp(b.v[j], last + 2, 2) < 0) continue;
+      int dfd = openat(p1, b.v[j], OPEN_DIR);
+      if (dfd < 0) continue;
+      if ((rc = names_read(dfd, ".", want_key, &c)) != SESSIO_OK) {
+        close(dfd);
+        break;
+      }
+      for (size_t k = 0; k < c.n && work < max_work; k++) {
+        sessio_key key;
+        sessio_record rec;
+        int exists;
+        if (last[0] && strcmp(c.v[k], last) <= 0) continue;
+        if (!unhex_key(c.v[k], &key)) continue;
+        sessio_err r = rec_read_unlocked(dfd, c.v[k], &key, &rec, &exists);
+        if (r == SESSIO_ENOMEM) {
+          rc = r;
+          break;
+        }
+        memcpy(last, c.v[k], sizeof last);
+        work++;
+        if (r == SESSIO_OK && exists) (void)cb(ud, &key, &rec);
+        sessio_record_clear(&rec);
+      }
+      names_free(&c);
+      close(dfd);
+    }
+    names_free(&b);
+    close(p1);
+  }
+  names_free(&a);
+  if (rc != SESSIO_OK) return rc;
+  if (work < max_work) {
+    *done = 1;
+    cur->text[0] = '\0';
+  } else {
+    memcpy(cur->text, last, sizeof last);
+  }
+  return SESSIO_OK;
+}
+
 static sessio_err f_iterate(sessio_store *st, int64_t now,
                             sessio_store_iter_fn cb, void *ud) {
   file_store *fs = (file_store *)st;
@@ -1037,6 +1105,7 @@ static const sessio_store_methods file_methods = {
     .user_remove = f_user_remove,
     .gc = f_gc,
     .iterate = f_iterate,
+    .scan = f_scan,
     .stats = f_stats,
     .close = f_close,
 };

@@ -65,6 +65,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -812,6 +813,53 @@ static sessio_err mem_gc(sessio_store *st, int64_t now, size_t max_work,
 
 /* The callback runs under the shard lock: it must not call into this
  * store. */
+/* Scan cursor: "SHARD BUCKET", the next bucket to visit. A shard's table
+ * only doubles, and a doubling moves a bucket's records to the same index
+ * or that index plus the old size, so records at or after the cursor stay
+ * at or after it: none is skipped, a few may come again. Whole buckets are
+ * visited (chains are short), so a call may do a little over 'max_work'. */
+static sessio_err mem_scan(sessio_store *st, sessio_store_cursor *cur,
+                           size_t max_work, sessio_store_iter_fn cb, void *ud,
+                           int *done) {
+  mem_store *ms = (mem_store *)st;
+  unsigned long si = 0, bi = 0;
+  size_t work = 0, empty = 0;
+  *done = 0;
+  if (cur->text[0] && sscanf(cur->text, "%lu %lu", &si, &bi) != 2)
+    return SESSIO_EINVAL;
+  while (si < ms->nshards && work < max_work) {
+    shard *sh = &ms->shards[si];
+    pthread_mutex_lock(&sh->mu);
+    for (; bi <= sh->mask && work < max_work; bi++) {
+      for (entry *e = sh->buckets[bi]; e; e = e->next) {
+        sessio_record rec;
+        sessio_key key;
+        fill_record(e, &rec);
+        rec.blob = e->blob;
+        rec.blob_len = e->blob_len;
+        memcpy(key.b, e->key, SESSIO_KEY_BYTES);
+        (void)cb(ud, &key, &rec);
+        work++;
+      }
+      if (sh->buckets[bi] == NULL && ++empty % MEM_EMPTY_BUCKETS_PER_UNIT == 0)
+        work++;
+    }
+    int finished = bi > sh->mask;
+    pthread_mutex_unlock(&sh->mu);
+    if (finished) {
+      si++;
+      bi = 0;
+    }
+  }
+  if (si >= ms->nshards) {
+    *done = 1;
+    cur->text[0] = '\0';
+  } else {
+    snprintf(cur->text, sizeof cur->text, "%lu %lu", si, bi);
+  }
+  return SESSIO_OK;
+}
+
 static sessio_err mem_iterate(sessio_store *st, int64_t now,
                               sessio_store_iter_fn cb, void *ud) {
   mem_store *ms = (mem_store *)st;
@@ -899,6 +947,7 @@ static const sessio_store_methods memory_methods = {
     .user_remove = mem_user_remove,
     .gc = mem_gc,
     .iterate = mem_iterate,
+    .scan = mem_scan,
     .stats = mem_stats,
     .close = mem_close,
 };

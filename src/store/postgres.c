@@ -26,6 +26,7 @@
 
 #include <libpq-fe.h>
 
+#include "crypto.h"
 #include "helpers.h"
 #include "store_internal.h"
 
@@ -62,6 +63,7 @@ enum {
   S_GC_USERS,
   S_ITER,
   S_COUNT,
+  S_SCAN,
   S_N
 };
 
@@ -141,12 +143,18 @@ static const struct {
                  " + length(user_name) + 56), 0)::int8 FROM @T",
                  0,
                  {0}},
+    /* Every row, live or dead, in key order after $1, at most $2. */
+    [S_SCAN] = {"SELECT key, version, expires_at, touched_at, user_name, blob"
+                " FROM @T WHERE key > $1 ORDER BY key LIMIT $2",
+                2,
+                {OID_BYTEA, OID_INT8}},
 };
 
 static const char *const stmt_name[S_N] = {
     "sessio_load", "sessio_create", "sessio_update", "sessio_touch",
     "sessio_remove", "sessio_uadd", "sessio_ulist", "sessio_urem",
-    "sessio_gc_s", "sessio_gc_u", "sessio_iter", "sessio_count"};
+    "sessio_gc_s", "sessio_gc_u", "sessio_iter", "sessio_count",
+    "sessio_scan"};
 
 /* ---- the store ---------------------------------------------------------- */
 
@@ -922,6 +930,51 @@ static sessio_err q_stats(sessio_store *st, struct sessio_store_stats *out) {
   return rc;
 }
 
+/* The admin walk (contract version 3): key order, the cursor the hex of
+ * the last key visited. */
+static sessio_err q_scan(sessio_store *st, sessio_store_cursor *cur,
+                         size_t max_work, sessio_store_iter_fn cb, void *ud,
+                         int *done) {
+  uint8_t last[SESSIO_KEY_BYTES];
+  size_t last_len = 0;
+  params p = {0};
+  PGresult *r;
+  *done = 0;
+  if (cur->text[0]) {
+    if (strlen(cur->text) != 2 * SESSIO_KEY_BYTES ||
+        !sessio__unhex(cur->text, SESSIO_KEY_BYTES, last))
+      return SESSIO_EINVAL;
+    last_len = SESSIO_KEY_BYTES;
+  }
+  if (max_work == 0) max_work = 1;
+  if (max_work > 100000) max_work = 100000; /* one result in memory */
+  p_bytes(&p, last, last_len);
+  p_int(&p, (int64_t)max_work);
+  sessio_err rc = run((pg_store *)st, S_SCAN, &p, NULL, NULL, &r);
+  if (rc != SESSIO_OK) return rc;
+  int rows = PQntuples(r);
+  for (int i = 0; i < rows; i++) {
+    sessio_key key;
+    sessio_record rec;
+    if (PQgetisnull(r, i, 0) || PQgetlength(r, i, 0) != SESSIO_KEY_BYTES)
+      continue;
+    memcpy(key.b, PQgetvalue(r, i, 0), SESSIO_KEY_BYTES);
+    memcpy(last, key.b, SESSIO_KEY_BYTES);
+    last_len = SESSIO_KEY_BYTES;
+    /* The blob is lent straight from the result for the call. */
+    if (row_to_record(r, i, 1, 0, &rec) != SESSIO_OK) continue;
+    (void)cb(ud, &key, &rec);
+  }
+  PQclear(r);
+  if ((size_t)rows < max_work) {
+    *done = 1;
+    cur->text[0] = '\0';
+  } else {
+    sessio__hex(last, SESSIO_KEY_BYTES, cur->text);
+  }
+  return SESSIO_OK;
+}
+
 static void free_conninfo(pg_store *ps) {
   for (size_t i = 0; i < ps->nkw; i++) {
     free(ps->kw[i]);
@@ -968,6 +1021,7 @@ static const sessio_store_methods postgres_methods = {
     .iterate = q_iterate,
     .stats = q_stats,
     .close = q_close,
+    .scan = q_scan,
 };
 
 /* ---- schema ------------------------------------------------------------- */
@@ -1136,10 +1190,12 @@ static int ident_ok(const char *s, size_t n) {
 }
 
 /* libpq keywords a URL may pass through, besides those of the URL's own
- * parts (user, password, host, port, dbname), which may also be given as
- * parameters. Anything else is refused, as in the other stores. */
+ * parts (user, host, port, dbname), which may also be given as parameters.
+ * Not "password": sessio_store_url_redact() masks the password of the
+ * user part only, so a password must be there (or in PGPASSWORD or a
+ * password file). Anything else is refused, as in the other stores. */
 static const char *const passthrough[] = {
-    "host", "hostaddr", "port", "dbname", "user", "password", "passfile",
+    "host", "hostaddr", "port", "dbname", "user", "passfile",
     "sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "sslcrldir",
     "sslsni", "ssl_min_protocol_version", "ssl_max_protocol_version",
     "channel_binding", "gssencmode", "requirepeer", "krbsrvname",

@@ -625,3 +625,50 @@ sessio_err sessio__rc_iterate(sessio_store *st, int64_t now,
   }
   return rc;
 }
+
+/* Scan cursor: "NODE CURSOR", the server (cluster: index among the masters)
+ * and its SCAN cursor. One SCAN step per call, COUNT 'max_work' (a hint:
+ * Redis may return a few more or fewer). Dead records are not seen: Redis
+ * drops them itself (PEXPIREAT). */
+sessio_err sessio__rc_scan(sessio_store *st, sessio_store_cursor *cursor,
+                           size_t max_work, sessio_store_iter_fn cb, void *ud,
+                           int *done) {
+  rc_store *rs = (rc_store *)st;
+  char pattern[RC_PREFIX_MAX + 8];
+  rc_cursor cur;
+  unsigned long long node = 0, c = 0;
+  *done = 0;
+  if (cursor->text[0] && sscanf(cursor->text, "%llu %llu", &node, &c) != 2)
+    return SESSIO_EINVAL;
+  cur.node = (size_t)node;
+  cur.cur = c;
+  snprintf(pattern, sizeof pattern, "%s:s:*", rs->prefix);
+  char **keys = NULL;
+  size_t n = 0;
+  int wrapped = 0;
+  rc_pool *from;
+  sessio_err rc = rs->ops->scan(rs, &cur, pattern, max_work ? max_work : 1,
+                                &keys, &n, &wrapped, &from);
+  for (size_t i = 0; i < n && rc == SESSIO_OK; i++) {
+    sessio_key k;
+    sessio_record rec;
+    int found = 0;
+    size_t nl = strlen(keys[i]);
+    if (parse_keyname(rs, keys[i], nl, &k) != 's') continue;
+    memset(&rec, 0, sizeof rec);
+    rc = load_named(rs, keys[i], nl, INT64_MIN, &rec, &found);
+    if (rc == SESSIO_ECORRUPT) rc = SESSIO_OK; /* skip what cannot be read */
+    if (rc == SESSIO_OK && found) (void)cb(ud, &k, &rec);
+    free(rec.blob);
+  }
+  free_keys(keys, n);
+  if (rc != SESSIO_OK) return rc;
+  if (wrapped) {
+    *done = 1;
+    cursor->text[0] = '\0';
+  } else {
+    snprintf(cursor->text, sizeof cursor->text, "%llu %llu",
+             (unsigned long long)cur.node, cur.cur);
+  }
+  return SESSIO_OK;
+}

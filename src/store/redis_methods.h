@@ -122,6 +122,9 @@ sessio_err sessio__rc_gc(sessio_store *st, int64_t now, size_t max_work,
                          size_t *removed, int *done);
 sessio_err sessio__rc_iterate(sessio_store *st, int64_t now,
                               sessio_store_iter_fn cb, void *ud);
+sessio_err sessio__rc_scan(sessio_store *st, sessio_store_cursor *cursor,
+                           size_t max_work, sessio_store_iter_fn cb, void *ud,
+                           int *done);
 
 /* The initializer of a Redis backend's method table: the methods above, its
  * 'name' and its own 'close'. Use:
@@ -134,6 +137,7 @@ sessio_err sessio__rc_iterate(sessio_store *st, int64_t now,
     .user_add = sessio__rc_user_add, .user_list = sessio__rc_user_list,      \
     .user_remove = sessio__rc_user_remove, .gc = sessio__rc_gc,              \
     .iterate = sessio__rc_iterate, .stats = NULL, .close = (close_),         \
+    .scan = sessio__rc_scan,                                                 \
   }
 
 #endif

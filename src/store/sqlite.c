@@ -18,6 +18,7 @@
 
 #include <sqlite3.h>
 
+#include "crypto.h"
 #include "helpers.h"
 #include "store_internal.h"
 
@@ -58,6 +59,7 @@ enum {
   S_GC_USERS,
   S_ITER,
   S_COUNT,
+  S_SCAN,
   S_N
 };
 
@@ -96,6 +98,9 @@ static const char *const stmt_sql[S_N] = {
      * integers): a scan, for occasional monitoring only. */
     [S_COUNT] = "SELECT count(*), total(length(blob) + length(user) + 56)"
                 " FROM sessions",
+    /* Every row, live or dead, in key order after the cursor's key. */
+    [S_SCAN] = "SELECT key, version, expires_at, touched_at, user, blob"
+               " FROM sessions WHERE key > ?1 ORDER BY key LIMIT ?2",
 };
 
 /* One connection with its statements, used by one thread at a time. */
@@ -533,6 +538,63 @@ static sessio_err q_gc(sessio_store *st, int64_t now, size_t max_work,
   return rc;
 }
 
+/* Scan cursor: the hex of the last key visited ("" before the first). */
+static sessio_err q_scan(sessio_store *st, sessio_store_cursor *cur,
+                         size_t max_work, sessio_store_iter_fn cb, void *ud,
+                         int *done) {
+  sqlite_store *ss = (sqlite_store *)st;
+  uint8_t last[SESSIO_KEY_BYTES];
+  size_t last_len = 0, rows = 0;
+  conn *c;
+  *done = 0;
+  if (cur->text[0]) {
+    if (strlen(cur->text) != 2 * SESSIO_KEY_BYTES ||
+        !sessio__unhex(cur->text, SESSIO_KEY_BYTES, last))
+      return SESSIO_EINVAL;
+    last_len = SESSIO_KEY_BYTES;
+  }
+  if (max_work == 0) max_work = 1;
+  sessio_err rc = conn_get(ss, &c);
+  if (rc != SESSIO_OK) return rc;
+  sqlite3_stmt *s = c->st[S_SCAN];
+  sqlite3_bind_blob(s, 1, last, (int)last_len, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(s, 2, (sqlite3_int64)(max_work < INT32_MAX ? max_work
+                                                                : INT32_MAX));
+  int r;
+  while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+    sessio_key key;
+    sessio_record rec;
+    if (sqlite3_column_type(s, 0) != SQLITE_BLOB ||
+        sqlite3_column_bytes(s, 0) != SESSIO_KEY_BYTES)
+      continue;
+    memcpy(key.b, sqlite3_column_blob(s, 0), SESSIO_KEY_BYTES);
+    memcpy(last, key.b, SESSIO_KEY_BYTES);
+    last_len = SESSIO_KEY_BYTES;
+    rows++;
+    sessio_err e = row_to_record(s, 1, 0, &rec);
+    if (e == SESSIO_ECORRUPT) continue;
+    if (e != SESSIO_OK) {
+      rc = e;
+      break;
+    }
+    rec.blob = (uint8_t *)sqlite3_column_blob(s, 5);
+    rec.blob_len = (size_t)sqlite3_column_bytes(s, 5);
+    (void)cb(ud, &key, &rec);
+  }
+  if (rc == SESSIO_OK && r != SQLITE_DONE && r != SQLITE_ROW) rc = map_rc(r);
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  conn_put(ss, c, rc);
+  if (rc != SESSIO_OK) return rc;
+  if (rows < max_work) {
+    *done = 1;
+    cur->text[0] = '\0';
+  } else {
+    sessio__hex(last, SESSIO_KEY_BYTES, cur->text);
+  }
+  return SESSIO_OK;
+}
+
 static sessio_err q_iterate(sessio_store *st, int64_t now,
                             sessio_store_iter_fn cb, void *ud) {
   sqlite_store *ss = (sqlite_store *)st;
@@ -620,6 +682,7 @@ static const sessio_store_methods sqlite_methods = {
     .user_remove = q_user_remove,
     .gc = q_gc,
     .iterate = q_iterate,
+    .scan = q_scan,
     .stats = q_stats,
     .close = q_close,
 };

@@ -331,6 +331,57 @@ def test_refused_client_stays_refused_while_20k_other_addresses_pass_S21(make_sh
     assert store_rows(s) == (0, 0)
 
 
+def _first_429(a):
+    return a.kept[0][0] if a.kept else None
+
+
+def test_second_cookie_header_is_throttled_like_a_single_header_S21(make_shop):
+    """S21: "Cookie: a=b" followed by "Cookie: sid=<forged>" is throttled
+    like one header. The shop decides "this request carries a session
+    cookie" from every Cookie header, as sessio reads them, not from
+    libmicrohttpd's cookie lookup (which reads only the first header): with
+    --invalid-id-limit 10, requests 1..10 are looked up, 11.. get 429, and
+    the store saw exactly 10 lookups (the core logs each at info)."""
+    s = make_shop(store="sqlite:{tmp}/s.db", log_level="info",
+                  args=["--invalid-id-limit", "10", "--invalid-id-window", "1h"])
+    reqs = [get("/api/session", headers=[("Cookie", "a=b"), ("Cookie", f"sid={well_formed_id()}")])
+            for _ in range(40)]
+    a = pipeline(s.port, reqs, keep=lambda i, st, head: st == 429)
+    report("a=b, then sid=<forged> in a second Cookie header", a)
+    assert a.status == {200: 10, 429: 30}, a.status
+    assert _first_429(a) == 10
+    assert s.stderr().count("unknown or expired session ID") == 10
+    # eight more Cookie headers of forged IDs after the first: still refused
+    many = [("Cookie", "a=b")] + [("Cookie", f"sid={well_formed_id()}") for _ in range(8)]
+    assert _one(s.port, "/api/session", headers=many)[0] == 429
+    assert s.stderr().count("unknown or expired session ID") == 10
+    assert store_rows(s) == (0, 0)
+
+
+def test_each_rejected_id_counts_not_each_request_S21(make_shop):
+    """S21: eight forged IDs in one request count as eight. With
+    --invalid-id-limit 80, requests carrying 8 made-up IDs each (in one
+    Cookie header, or in eight after "Cookie: a=b") are refused from the
+    11th on (limit/8 requests, not limit): 80 store lookups, not 640."""
+    for layout in ("one header", "eight headers"):
+        s = make_shop(store="sqlite:{tmp}/s.db", log_level="info",
+                      args=["--invalid-id-limit", "80", "--invalid-id-window", "1h"])
+
+        def req():
+            ids = [well_formed_id() for _ in range(8)]
+            if layout == "one header":
+                return get("/api/session", "; ".join(f"sid={i}" for i in ids))
+            return get("/api/session", headers=[("Cookie", "a=b")] + [("Cookie", f"sid={i}") for i in ids])
+
+        a = pipeline(s.port, [req() for _ in range(100)], keep=lambda i, st, head: st == 429)
+        report(f"8 forged IDs a request, {layout}", a)
+        assert a.status == {200: 10, 429: 90}, (layout, a.status)
+        assert _first_429(a) == 10, layout
+        assert s.stderr().count("unknown or expired session ID") == 80, layout
+        assert s.stderr().count("many invalid session IDs from one client") == 1, layout
+        assert store_rows(s) == (0, 0)
+
+
 def test_bad_throttle_flags_are_refused_at_start(make_shop):
     for args in (["--invalid-id-limit", "-1"], ["--invalid-id-limit", "many"],
                  ["--invalid-id-window", "0"], ["--invalid-id-window", "5 minutes"]):

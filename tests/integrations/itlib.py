@@ -210,8 +210,9 @@ class App:
                  for the demo apps, the CSRF token of the forms)
       user_page  GET shows the signed-in user
       readonly   GETs that must not create a session
-      secure     (url, headers) where the client's connection counts as TLS
-                 (TLS to nginx, or a trusted proxy's header), or None
+      secure     [(url, headers)...] where the client's connection counts as
+                 TLS (TLS to the server or to nginx, or a trusted proxy's
+                 header); empty when the app has neither
       style      "demo" (examples/common: forms with user, password and a
                  CSRF token) or "mhd" (examples/mhd: POST /login?user=NAME,
                  POST /logout, "visit N by NAME" in plain text)
@@ -220,7 +221,7 @@ class App:
     def __init__(self, name, url, page="/", user_page="/", readonly=("/whoami",),
                  secure=None, procs=(), style="demo"):
         self.name, self.url, self.page, self.user_page = name, url, page, user_page
-        self.readonly, self.secure, self.procs = list(readonly), secure, list(procs)
+        self.readonly, self.secure, self.procs = list(readonly), list(secure or []), list(procs)
         self.style = style
         self.visits_re = VISITS_RE if style == "demo" else re.compile(r"^visit (\d+)", re.M)
         self.user_re = USER_RE if style == "demo" else re.compile(r"^visit \d+ by (\S+)", re.M)

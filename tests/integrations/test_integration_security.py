@@ -57,21 +57,21 @@ def test_forwarded_proto_from_the_client_is_not_believed_S8(app):
 
 
 def test_tls_or_trusted_proxy_gives_host_prefixed_secure_cookie_S3_S8(app):
-    if app.secure is None:
+    if not app.secure:
         pytest.skip(f"{app.name} has no TLS or trusted-proxy mode")
-    url, headers = app.secure
-    b = Browser(app, url=url, headers=headers, cookie_name="__Host-sid")
-    r = b.visit()
-    c = _one_cookie(r, "__Host-sid")
-    assert c.has("Secure") and c.has("HttpOnly") and c.get("Path") == "/", c.raw
-    assert not c.has("Domain"), c.raw
-    assert _visits(app, b.visit()) == 2, "the Secure cookie does not work when sent back"
-    r = b.login()
-    assert _one_cookie(r, "__Host-sid").has("Secure")
-    r = b.logout()
-    c = _one_cookie(r, "__Host-sid")
-    assert c.value == "" and c.get("Max-Age") == "0" and c.has("Secure") \
-        and c.get("Path") == "/", c.raw
+    for url, headers in app.secure:
+        b = Browser(app, url=url, headers=headers, cookie_name="__Host-sid")
+        r = b.visit()
+        c = _one_cookie(r, "__Host-sid")
+        assert c.has("Secure") and c.has("HttpOnly") and c.get("Path") == "/", (url, c.raw)
+        assert not c.has("Domain"), c.raw
+        assert _visits(app, b.visit()) == 2, f"{url}: the Secure cookie does not work sent back"
+        r = b.login()
+        assert _one_cookie(r, "__Host-sid").has("Secure")
+        r = b.logout()
+        c = _one_cookie(r, "__Host-sid")
+        assert c.value == "" and c.get("Max-Age") == "0" and c.has("Secure") \
+            and c.get("Path") == "/", c.raw
 
 
 def test_login_sends_one_cookie_with_a_new_id_and_the_old_one_dies_S6_S9(app):

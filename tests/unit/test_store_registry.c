@@ -56,6 +56,13 @@ static void test_optional_backends_follow_the_build(void) {
   check_optional("redis", "redis://127.0.0.1:1/0", 0);
   check_optional("redis-cluster:", "redis-cluster://127.0.0.1:1", 0);
 #endif
+#ifdef SESSIO_HAVE_POSTGRES
+  check_optional("postgres", "postgres://127.0.0.1:1/db", 1);
+  check_optional("postgresql:", "postgresql://127.0.0.1:1/db", 1);
+#else
+  check_optional("postgres", "postgres://127.0.0.1:1/db", 0);
+  check_optional("postgresql:", "postgresql://127.0.0.1:1/db", 0);
+#endif
 }
 
 int main(void) {
