@@ -453,6 +453,22 @@ SESSIO_API void sessio_manager_free(sessio_manager *m);
 /* The cookie name this manager uses on a request with 'tls' set or not. */
 SESSIO_API const char *sessio_manager_cookie_name(const sessio_manager *m, int tls);
 
+/* The server-secret check: tells whether this manager holds the secret
+ * (sessio_config_set_secret, or none) that the store's sessions were
+ * written with, which is otherwise silent (every session just looks
+ * unknown). The store keeps one check record under a fixed key, sealed
+ * under a key derived from the secret. '*same' gets 1 on a match, 0 when
+ * the record was written with another secret (or none while this manager
+ * has one, or the reverse), -1 when the store has no check record. With
+ * 'record' set, a missing record is written with this manager's secret
+ * (then '*same' is 1): servers that hold the secret do so at start (the
+ * shop does when given one, and warns on a mismatch); tools that only read
+ * pass 0. The record lives 100 years and counts as one record in the
+ * store's statistics. Errors: SESSIO_EINVAL, the store's errors. */
+SESSIO_API sessio_err sessio_manager_check_secret(sessio_manager *m,
+                                                  int64_t now, int record,
+                                                  int *same);
+
 /* Writes the manager's figures in the Prometheus text exposition format
  * (version 0.0.4: "# HELP" and "# TYPE" lines, names sessio_*, seconds and
  * bytes in the names, "_total" for counters) into 'buf' ('cap' bytes,

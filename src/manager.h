@@ -55,6 +55,9 @@ struct sessio_manager {
   sessio__metrics *met; /* counters, written without a lock (metrics.h) */
 };
 
+/* The store key of the server-secret check record (secret_check.c). */
+void sessio__secret_check_key(sessio_key *key);
+
 /* Logs through the configured logger when 'level' is enabled. */
 void sessio__log(const sessio_manager *m, sessio_log_level level,
                  const char *fmt, ...)

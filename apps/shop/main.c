@@ -565,6 +565,20 @@ int main(int argc, char **argv) {
     rc = 2;
     goto fail_store;
   }
+  {
+    /* A secret other than the one the store's sessions were written with
+     * makes every session look unknown: say so once, at start. With a
+     * secret, the shop records it in the store (for this check and the
+     * sessio command's); without one it only reads. */
+    int same = 1;
+    sessio_err ce = sessio_manager_check_secret(sh.mgr, sessio_now_ms(),
+                                                o.secret_file != NULL, &same);
+    if (ce != SESSIO_OK)
+      shop_log(LOG_WARN, "msg=\"server secret not checked\" error=%s", sessio_errname(ce));
+    else if (same == 0)
+      shop_log(LOG_WARN, "msg=\"the store's sessions were written with another server "
+                         "secret (--secret-file): they will not be found\"");
+  }
   if (users_load(o.users, &sh.users) != 0)
     goto fail_mgr;
   if (shop_make_static(&sh) != 0)
