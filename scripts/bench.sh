@@ -12,6 +12,8 @@
 #        STORES ("memory sqlite redis postgres" or a subset)  SHOP_ARGS (extra shop flags)
 #        PG_BIN (PostgreSQL server binaries; default the newest /usr/lib/postgresql/N/bin)
 #        PG_SYNC_COMMIT (off: the postgres row's synchronous_commit, see below)
+#        PG_SHOP_THREADS (8: worker threads of the postgres row's shop, which wait
+#        on the database for most of a request; the other rows use the default)
 #        SKIP_MICRO=1  MICRO_ARGS (e.g. --quick)  RSS_SESSIONS (100000; 0 = skip)
 #        RESULTS (file; default BUILD_DIR/bench-results/YYYY-MM-DDTHHMMZ.txt)
 # Every server it starts listens on a free 127.0.0.1 port, and is stopped on exit
@@ -81,13 +83,14 @@ rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
 
 SHOP="$BUILD/apps/shop/sessio-shop"
 SHOP_PID=""
-start_shop() {  # start_shop PORT STORE_URL LOG
+start_shop() {  # start_shop PORT STORE_URL LOG [FLAGS...]
+  local port=$1 url=$2 log=$3; shift 3
   # shellcheck disable=SC2086  # SHOP_ARGS is a list of flags
-  "$SHOP" --listen "127.0.0.1:$1" --store "$2" --log-level warn ${SHOP_ARGS:-} \
-    >"$3" 2>&1 </dev/null &
+  "$SHOP" --listen "127.0.0.1:$port" --store "$url" --log-level warn "$@" ${SHOP_ARGS:-} \
+    >"$log" 2>&1 </dev/null &
   SHOP_PID=$!
   STOPS+=("stop_pid $SHOP_PID")
-  wait_up "http://127.0.0.1:$1/healthz" "$SHOP_PID"
+  wait_up "http://127.0.0.1:$port/healthz" "$SHOP_PID"
 }
 
 REDIS_PID=""
@@ -282,7 +285,9 @@ for store in $STORES; do
       url="postgres://sessio@127.0.0.1:$pp/postgres" ;;
     *) echo "bench.sh: unknown store $store" >&2; continue ;;
   esac
-  if ! start_shop "$p" "$url" "$d/shop.log"; then
+  flags=()
+  [ "$store" = postgres ] && flags=(--threads "${PG_SHOP_THREADS:-8}")
+  if ! start_shop "$p" "$url" "$d/shop.log" "${flags[@]}"; then
     failed_row "$name" sessio "start (--store $url): $(tail -3 "$d/shop.log" | tr '\n' ' ')"
     stop_pid "$SHOP_PID"; unset 'STOPS[-1]'
     [ "$store" = redis ] && { stop_pid "$REDIS_PID"; unset 'STOPS[-1]'; }
