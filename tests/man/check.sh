@@ -94,7 +94,8 @@ install)
     for name in $(page_names "$page"); do
       n=$((n + 1))
       # man -w follows a link page's .so line to the group page.
-      where=$(man -w "$name" 2>/dev/null || true)
+      # Section 3: "sessio" is also the admin command's page, sessio(1).
+      where=$(man -w -s 3 "$name" 2>/dev/null || true)
       if [ "$where" != "$man3/$group.3" ] && [ "$where" != "$man3/$name.3" ]; then
         echo "not ok - man -w $name gave '${where}', not $man3/$group.3"; fail=$((fail + 1))
       elif [ "$name" != "$group" ] &&
@@ -106,7 +107,7 @@ install)
   [ "$n" -gt 0 ] || { echo "not ok - nothing installed under $man3"; exit 1; }
   # The first page a newcomer opens, and one link followed to its group.
   for name in sessio sessio_begin sessio_free; do
-    out=$(man --warnings "$name" 2>&1 >/dev/null) || out="man $name failed"
+    out=$(man --warnings 3 "$name" 2>&1 >/dev/null) || out="man 3 $name failed"
     [ -z "$out" ] || { echo "not ok - man $name: $out"; fail=$((fail + 1)); }
   done
   man sessio_free 2>/dev/null | grep -q 'sessio_begin' ||
