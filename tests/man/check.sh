@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # check.sh — the reference manual's tests (man/, see man/README.md).
-#   render MAN_DIR   every page renders with `man --warnings` (groff) and no
-#                    warning at all
+#   render MAN_DIR   every page (MAN_DIR/*.3, and the commands' pages in
+#                    MAN_DIR/man1) renders with `man --warnings` (groff) and
+#                    no warning at all
 #   names ROOT       every function declared with SESSIO_API in
 #                    include/sessio.h and include/sessio/*.h is documented
 #                    (named in the NAME line of one page, and shown in its
@@ -26,7 +27,8 @@ fail=0
 case $mode in
 render)
   n=0
-  for page in "$dir"/*.3; do
+  for page in "$dir"/*.3 "$dir"/man1/*.1; do
+    [ -e "$page" ] || continue
     n=$((n + 1))
     err=$(man --warnings -E UTF-8 -l "$page" 2>&1 >/dev/null) || {
       echo "not ok - $page: man failed: $err"; fail=$((fail + 1)); continue; }
