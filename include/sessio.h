@@ -154,6 +154,20 @@ typedef struct sessio_store sessio_store;
  * itself is 0700 / 0600. */
 SESSIO_API sessio_err sessio_store_open(const char *url, sessio_store **out);
 
+/* Opens a store as sessio_store_open() does, with 'fn' (NULL: silent) set
+ * as its logger at 'level' before the backend starts, so that an open
+ * that fails can say why in one line: a server unreachable and the
+ * client library's reason, a table or file that is not sessio's, with
+ * what to do about it. Lines name servers, never a password. On success
+ * the store keeps the logger, as after sessio_store_set_logger(); on
+ * failure '*out' is NULL and nothing refers to 'fn' or 'ud' any more.
+ * Errors as sessio_store_open(), and SESSIO_EINVAL for a 'level' out of
+ * range. */
+SESSIO_API sessio_err sessio_store_open_logged(const char *url,
+                                               sessio_log_fn fn, void *ud,
+                                               sessio_log_level level,
+                                               sessio_store **out);
+
 /* 1 when this libsessio can open stores of the scheme of 'url_or_scheme'
  * ("redis", "redis:", or a whole URL such as "sqlite:/var/s.db": the part
  * before the first ':' is compared); 0 for a scheme not built in, an

@@ -294,7 +294,9 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
 static int open_store(const char *url, sessio_store **out) {
   sessio_err e;
   if (url != NULL) {
-    e = sessio_store_open(url, out);
+    /* With the logger from the start: a failing open says why. */
+    e = sessio_store_open_logged(url, core_log, NULL,
+                                 (sessio_log_level)shop_log_level, out);
     if (e == SESSIO_ENOTSUP && !sessio_store_supported(url)) {
       shop_log(LOG_ERROR, "msg=\"store backend %.*s is not built into this libsessio\" "
                           "store=\"%s\" error=%s", (int)strcspn(url, ":"), url, url,

@@ -441,7 +441,8 @@ static sessio_err conn_open(pg_store *ps, int setup, pg_conn **out, char *why,
   if (setup && (rc = setup_schema(ps, c)) != SESSIO_OK) {
     if (rc == SESSIO_EINVAL)
       snprintf(why, n, "table %s%s%s or %s%s%s_users exists and is not a "
-               "sessio table of schema 1", ps->schema,
+               "sessio table (schema 1): left untouched; choose another "
+               "name with ?table=NAME", ps->schema,
                ps->schema[0] ? "." : "", ps->table, ps->schema,
                ps->schema[0] ? "." : "", ps->table);
     else
@@ -459,7 +460,12 @@ static sessio_err conn_open(pg_store *ps, int setup, pg_conn **out, char *why,
       scrub(ps, PQerrorMessage(c->pg), why, n);
       /* Tables of another shape (ours by name and comment, but changed):
        * a statement does not prepare. A configuration error. */
-      if (rc == SESSIO_EIO) rc = SESSIO_EINVAL;
+      if (rc == SESSIO_EIO) {
+        rc = SESSIO_EINVAL;
+        size_t l = strlen(why);
+        snprintf(why + l, n - l, " (table %s%s%s is not of sessio's schema 1)",
+                 ps->schema, ps->schema[0] ? "." : "", ps->table);
+      }
       goto fail_rc;
     }
   }
@@ -1428,7 +1434,11 @@ sessio_err sessio__store_open_postgres(const char *rest, sessio_store **out) {
   /* Reachable now, and the schema ours? (A server down later is handled
    * call by call.) The first connection stays in the pool. */
   pg_conn *c;
-  if ((rc = conn_open(ps, 1, &c, why, sizeof why)) != SESSIO_OK) goto fail;
+  if ((rc = conn_open(ps, 1, &c, why, sizeof why)) != SESSIO_OK) {
+    sessio__store_open_log(SESSIO_LOG_ERROR, "postgres %s: %s", ps->where,
+                           why);
+    goto fail;
+  }
   c->gen = ps->gen;
   ps->idle = c;
   ps->n_open = 1;

@@ -62,19 +62,50 @@ int sessio_store_supported(const char *url_or_scheme) {
   return i >= 0 && backends[i].open != NULL;
 }
 
-sessio_err sessio_store_open(const char *url, sessio_store **out) {
-  if (url == NULL || out == NULL) return SESSIO_EINVAL;
-  *out = NULL;
+/* The logger of the open in progress on this thread (set only by
+ * sessio_store_open_logged, for the backend's open function). */
+static _Thread_local struct {
+  sessio_log_fn fn;
+  void *ud;
+  sessio_log_level level;
+} opening;
+
+void sessio__store_open_log(sessio_log_level level, const char *fmt, ...) {
+  if (opening.fn == NULL || level > opening.level) return;
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  opening.fn(opening.ud, level, msg);
+}
+
+sessio_err sessio_store_open_logged(const char *url, sessio_log_fn fn,
+                                    void *ud, sessio_log_level level,
+                                    sessio_store **out) {
+  if (out != NULL) *out = NULL;
+  if (url == NULL || out == NULL || level < SESSIO_LOG_ERROR ||
+      level > SESSIO_LOG_DEBUG)
+    return SESSIO_EINVAL;
   int i = backend_of(url);
   if (i < 0 || url[strlen(backends[i].scheme)] != ':') return SESSIO_EINVAL;
   if (backends[i].open == NULL) return SESSIO_ENOTSUP;
+  opening.fn = fn;
+  opening.ud = ud;
+  opening.level = level;
   sessio_err rc = backends[i].open(url + strlen(backends[i].scheme) + 1, out);
+  opening.fn = NULL;
+  opening.ud = NULL;
   if (rc == SESSIO_OK) {
-    (*out)->log_fn = NULL;
-    (*out)->log_ud = NULL;
-    (*out)->log_level = SESSIO_LOG_ERROR;
+    (*out)->log_fn = fn;
+    (*out)->log_ud = ud;
+    (*out)->log_level = level;
   }
   return rc;
+}
+
+sessio_err sessio_store_open(const char *url, sessio_store **out) {
+  return sessio_store_open_logged(url, NULL, NULL, SESSIO_LOG_ERROR, out);
 }
 
 sessio_err sessio_store_set_logger(sessio_store *st, sessio_log_fn fn,

@@ -19,6 +19,16 @@ sessio_err sessio__store_open_sqlite(const char *rest, sessio_store **out);
 sessio_err sessio__store_open_redis(const char *rest, sessio_store **out);
 sessio_err sessio__store_open_redis_cluster(const char *rest,
                                             sessio_store **out);
+/* Logs one line through the logger given to sessio_store_open_logged(),
+ * for a backend's open function (the store's own logger does not exist
+ * yet); nothing when the open came through sessio_store_open(). Same
+ * rules as sessio_store_log: no password, no session ID. */
+void sessio__store_open_log(sessio_log_level level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 /* Built when libpq is found (SESSIO_HAVE_POSTGRES). */
 sessio_err sessio__store_open_postgres(const char *rest, sessio_store **out);
 

@@ -309,3 +309,20 @@ def test_postgres_crash_under_shop_writes_loses_no_acknowledged_commit(make_shop
         cart = c.session()["cart"]
         assert acked[i] <= cart.get("K", 0) <= tried[i], \
             f"writer {i}: acknowledged {acked[i]}, tried {tried[i]}, stored {cart}"
+
+
+def test_shop_refuses_a_table_that_is_not_ours_with_a_clear_error(pg):
+    """The schema check: a table of that name that is not sessio's stops
+    the shop at start with one line saying so (and what to do); the table
+    is left as it was."""
+    pg.sql("CREATE TABLE IF NOT EXISTS orders (id int PRIMARY KEY)")
+    pg.sql("INSERT INTO orders VALUES (7) ON CONFLICT DO NOTHING")
+    s = Shop(store=pg.url + "?table=orders")
+    try:
+        p = subprocess.run(s.args, capture_output=True, text=True, timeout=30)
+    finally:
+        shutil.rmtree(s.tmp, ignore_errors=True)
+    assert p.returncode != 0
+    assert "table orders or orders_users exists and is not a sessio table" in p.stderr, p.stderr
+    assert "?table=NAME" in p.stderr
+    assert pg.sql("SELECT id FROM orders") == "7"

@@ -498,7 +498,45 @@ static void test_many_threads_on_a_bounded_sharded_store(void) {
   sessio_store_close(st);
 }
 
+static void note_log(void *ud, sessio_log_level level, const char *msg) {
+  (void)level;
+  (void)msg;
+  ++*(int *)ud;
+}
+
+static void test_open_logged_keeps_the_logger_and_checks_its_level(void) {
+  sessio_store *st = NULL;
+  int lines = 0;
+  CHECK_ERR(sessio_store_open_logged("memory:", note_log, &lines,
+                                     (sessio_log_level)9, &st),
+            SESSIO_EINVAL);
+  CHECK(st == NULL);
+  CHECK_ERR(sessio_store_open_logged("nosuch:", note_log, &lines,
+                                     SESSIO_LOG_WARN, &st),
+            SESSIO_EINVAL);
+  CHECK_ERR(sessio_store_open_logged(NULL, NULL, NULL, SESSIO_LOG_WARN, &st),
+            SESSIO_EINVAL);
+  CHECK_OK(sessio_store_open_logged("memory:", note_log, &lines,
+                                    SESSIO_LOG_WARN, &st));
+  CHECK(st != NULL);
+  if (st != NULL) {
+    /* As after sessio_store_set_logger(). */
+    CHECK(st->log_fn == note_log);
+    CHECK(st->log_ud == &lines);
+    CHECK_INT(st->log_level, SESSIO_LOG_WARN);
+    sessio_store_log(st, SESSIO_LOG_ERROR, "x");
+    sessio_store_log(st, SESSIO_LOG_DEBUG, "y");
+    CHECK_INT(lines, 1);
+  }
+  sessio_store_close(st);
+  /* sessio_store_open() leaves a store silent. */
+  CHECK_OK(sessio_store_open("memory:", &st));
+  if (st != NULL) CHECK(st->log_fn == NULL);
+  sessio_store_close(st);
+}
+
 int main(void) {
+  RUN(test_open_logged_keeps_the_logger_and_checks_its_level);
   RUN(test_url_parameters_are_checked);
   RUN(test_full_store_evicts_soonest_to_expire);
   RUN(test_full_store_reclaims_dead_before_evicting);

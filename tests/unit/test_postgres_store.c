@@ -116,9 +116,14 @@ static void test_url_with_percent_encoded_password_opens(void) {
 
 static void test_wrong_password_does_not_open(void) {
   sessio_store *st = NULL;
-  CHECK_ERR(sessio_store_open(url_of(&pwsrv, "sessio:wrong", NULL), &st),
+  log_reset();
+  CHECK_ERR(sessio_store_open_logged(url_of(&pwsrv, "sessio:wrong", NULL),
+                                     capture_log, NULL, SESSIO_LOG_ERROR, &st),
             SESSIO_EUNAVAIL);
   CHECK(st == NULL);
+  /* The server's reason, no password. */
+  CHECK(strstr(log_text, "password authentication failed") != NULL);
+  CHECK(strstr(log_text, "wrong") == NULL);
   /* The password is not decoded twice: "%2540" is "%40", not "@". */
   CHECK_ERR(sessio_store_open(url_of(&pwsrv, "sessio:p%2540ss", NULL), &st),
             SESSIO_EUNAVAIL);
@@ -227,14 +232,23 @@ static void test_schema_is_created_on_first_open(void) {
   sessio_store_close(st);
 }
 
-static void test_a_table_that_is_not_ours_is_refused(void) {
+static void test_a_table_that_is_not_ours_is_refused_with_a_clear_error(void) {
   sessio_store *st = NULL;
   char *r = pp_sql(&srv, "CREATE TABLE theirs (id int PRIMARY KEY);"
                          "INSERT INTO theirs VALUES (1)");
   free(r);
-  CHECK_ERR(sessio_store_open(url_of(&srv, "sessio", "table=theirs"), &st),
+  log_reset();
+  CHECK_ERR(sessio_store_open_logged(url_of(&srv, "sessio", "table=theirs"),
+                                     capture_log, NULL, SESSIO_LOG_ERROR,
+                                     &st),
             SESSIO_EINVAL);
   CHECK(st == NULL);
+  /* One line that says what and what to do. */
+  printf("# %s", log_text);
+  CHECK(strstr(log_text, "table theirs or theirs_users exists and is not a "
+                         "sessio table") != NULL);
+  CHECK(strstr(log_text, "?table=NAME") != NULL);
+  CHECK(strstr(log_text, "127.0.0.1") != NULL);
   /* Untouched. */
   r = pp_sql(&srv, "SELECT count(*) FROM theirs");
   CHECK_STR(r, "1");
@@ -611,7 +625,7 @@ int main(void) {
   RUN(test_malformed_urls_and_parameters_are_einval);
   RUN(test_good_parameters_are_accepted);
   RUN(test_schema_is_created_on_first_open);
-  RUN(test_a_table_that_is_not_ours_is_refused);
+  RUN(test_a_table_that_is_not_ours_is_refused_with_a_clear_error);
   RUN(test_concurrent_first_opens_agree_on_the_schema);
   RUN(test_gc_is_bounded_and_goes_through_the_expiry_index);
   RUN(test_a_statement_waiting_on_a_lock_times_out_as_unavail);
