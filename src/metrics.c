@@ -16,11 +16,24 @@ enum { END_LOGOUT, END_REVOKED, END_IDLE, END_ABSOLUTE, END_COLLECTED,
 static const char *const end_names[END_N] = {
     "logout", "revoked", "idle", "absolute", "collected", "evicted"};
 
-static sessio__metrics *met(const sessio_manager *m) { return m->met; }
+static _Atomic unsigned next_stripe;
+static _Thread_local unsigned my_stripe = SESSIO__MET_STRIPES;
+
+sessio__met_stripe *sessio__met_mine(sessio__metrics *mt) {
+  if (my_stripe == SESSIO__MET_STRIPES)
+    my_stripe = atomic_fetch_add_explicit(&next_stripe, 1, memory_order_relaxed) %
+                SESSIO__MET_STRIPES;
+  return &mt->s[my_stripe];
+}
+
+/* This thread's stripe of the manager's figures. */
+static sessio__met_stripe *met(const sessio_manager *m) {
+  return sessio__met_mine(m->met);
+}
 
 void sessio__met_event(const sessio_manager *m, sessio_event_kind kind,
                        sessio_event_reason reason) {
-  sessio__metrics *mt = met(m);
+  sessio__met_stripe *mt = met(m);
   int end = -1;
   switch (kind) {
   case SESSIO_EVENT_CREATED: sessio__met_add(&mt->created, 1); break;
@@ -70,7 +83,7 @@ static void observe(sessio__hist *h, uint64_t ns) {
   sessio__met_add(&h->sum_ns, ns);
 }
 
-static void count_error(sessio__metrics *mt, sessio_err rc) {
+static void count_error(sessio__met_stripe *mt, sessio_err rc) {
   if (rc < 0 && rc != SESSIO_ECONFLICT && -rc < 16)
     sessio__met_add(&mt->store_errors[-rc], 1);
 }
@@ -90,7 +103,7 @@ void sessio__met_end(int op, uint64_t t0, sessio_err rc) {
 
 void sessio__met_gc(sessio_manager *m, size_t max_work, size_t removed,
                     int done, uint64_t ns, sessio_err rc) {
-  sessio__metrics *mt = met(m);
+  sessio__met_stripe *mt = met(m);
   sessio__met_add(&mt->gc_calls, 1);
   sessio__met_add(&mt->gc_units, max_work);
   sessio__met_add(&mt->gc_removed, removed);
@@ -117,8 +130,15 @@ static void put(out *o, const char *fmt, ...) {
   if (n > 0) o->len += (size_t)n;
 }
 
-static uint64_t get(_Atomic uint64_t *c) {
-  return atomic_load_explicit(c, memory_order_relaxed);
+/* The sum over the stripes of the counter at 'field' in stripe 0. */
+static uint64_t sum(const sessio__metrics *mt, const _Atomic uint64_t *field) {
+  size_t off = (size_t)((const char *)field - (const char *)&mt->s[0]);
+  uint64_t v = 0;
+  for (size_t i = 0; i < SESSIO__MET_STRIPES; i++)
+    v += atomic_load_explicit(
+        (const _Atomic uint64_t *)((const char *)&mt->s[i] + off),
+        memory_order_relaxed);
+  return v;
 }
 
 static void head(out *o, const char *name, const char *type,
@@ -136,16 +156,17 @@ static const char *const op_names[SESSIO__OP_N] = {
     "load", "save", "touch", "remove", "user_add", "user_list", "user_remove",
     "gc"};
 
-static void hist(out *o, const char *op, sessio__hist *h) {
+static void hist(out *o, const char *op, const sessio__metrics *mt,
+                 const sessio__hist *h) {
   uint64_t cum = 0;
   for (size_t i = 0; i < SESSIO__HIST_N; i++) {
-    cum += get(&h->b[i]);
+    cum += sum(mt, &h->b[i]);
     put(o,
         "sessio_store_operation_duration_seconds_bucket{op=\"%s\",le=\"%s\"} "
         "%llu\n",
         op, bound_txt[i], (unsigned long long)cum);
   }
-  uint64_t ns = get(&h->sum_ns);
+  uint64_t ns = sum(mt, &h->sum_ns);
   put(o, "sessio_store_operation_duration_seconds_sum{op=\"%s\"} %llu.%09llu\n",
       op, (unsigned long long)(ns / 1000000000u),
       (unsigned long long)(ns % 1000000000u));
@@ -167,46 +188,46 @@ sessio_err sessio_metrics_write(sessio_manager *m, char *buf, size_t cap,
                                 size_t *len) {
   if (len) *len = 0;
   if (m == NULL || (buf == NULL && cap > 0)) return SESSIO_EINVAL;
-  sessio__metrics *mt = met(m);
+  const sessio__metrics *mt = m->met;
   out o = {buf, cap, 0};
 
   head(&o, "sessio_info", "gauge", "The library version and the store.");
   put(&o, "sessio_info{version=\"%s\",store=\"%s\"} 1\n", sessio_version(),
       sessio_store_name(m->cfg.store));
   one(&o, "sessio_sessions_created_total", "counter",
-      "Sessions created (stored for the first time).", get(&mt->created));
+      "Sessions created (stored for the first time).", sum(mt, &mt->s[0].created));
   head(&o, "sessio_sessions_ended_total", "counter",
        "Sessions ended, by reason: logout, revoked, idle or absolute "
        "(expired by our clock on access), collected (dead record dropped by "
        "the store or its GC), evicted (bounded store full).");
   for (int i = 0; i < END_N; i++)
     put(&o, "sessio_sessions_ended_total{reason=\"%s\"} %llu\n", end_names[i],
-        (unsigned long long)get(&mt->ended[i]));
+        (unsigned long long)sum(mt, &mt->s[0].ended[i]));
   head(&o, "sessio_logins_total", "counter",
        "Logins (sessio_login) committed (ok) or whose commit failed.");
   put(&o, "sessio_logins_total{result=\"ok\"} %llu\n",
-      (unsigned long long)get(&mt->logins_ok));
+      (unsigned long long)sum(mt, &mt->s[0].logins_ok));
   put(&o, "sessio_logins_total{result=\"failed\"} %llu\n",
-      (unsigned long long)get(&mt->logins_failed));
+      (unsigned long long)sum(mt, &mt->s[0].logins_failed));
   head(&o, "sessio_id_changes_total", "counter",
        "Session ID changes besides login: sessio_regenerate and periodic "
        "rotation.");
   put(&o, "sessio_id_changes_total{reason=\"regenerate\"} %llu\n",
-      (unsigned long long)get(&mt->regenerated));
+      (unsigned long long)sum(mt, &mt->s[0].regenerated));
   put(&o, "sessio_id_changes_total{reason=\"rotate\"} %llu\n",
-      (unsigned long long)get(&mt->rotated));
+      (unsigned long long)sum(mt, &mt->s[0].rotated));
   head(&o, "sessio_commits_total", "counter",
        "sessio_commit calls, by result.");
   put(&o, "sessio_commits_total{result=\"ok\"} %llu\n",
-      (unsigned long long)get(&mt->commits_ok));
+      (unsigned long long)sum(mt, &mt->s[0].commits_ok));
   put(&o, "sessio_commits_total{result=\"failed\"} %llu\n",
-      (unsigned long long)get(&mt->commits_failed));
+      (unsigned long long)sum(mt, &mt->s[0].commits_failed));
   one(&o, "sessio_commit_conflicts_total", "counter",
       "Version conflicts met by commits (another writer saved first).",
-      get(&mt->conflicts));
+      sum(mt, &mt->s[0].conflicts));
   one(&o, "sessio_commit_replays_total", "counter",
       "Reloads after a conflict whose operations were re-applied.",
-      get(&mt->replays));
+      sum(mt, &mt->s[0].replays));
   head(&o, "sessio_rejected_ids_total", "counter",
        "Presented session IDs that led to no session: malformed, unknown "
        "(or expired in the store), unreadable (seal does not open).");
@@ -216,11 +237,11 @@ sessio_err sessio_metrics_write(sessio_manager *m, char *buf, size_t cap,
   for (size_t i = 0; i < 3; i++)
     put(&o, "sessio_rejected_ids_total{reason=\"%s\"} %llu\n",
         sessio_event_reason_name(rej[i]),
-        (unsigned long long)get(&mt->rejected[rej[i]]));
+        (unsigned long long)sum(mt, &mt->s[0].rejected[rej[i]]));
   head(&o, "sessio_store_operation_duration_seconds", "histogram",
        "Latency of store calls made by this manager (and of GC calls on "
        "its store), by operation.");
-  for (int i = 0; i < SESSIO__OP_N; i++) hist(&o, op_names[i], &mt->ops[i]);
+  for (int i = 0; i < SESSIO__OP_N; i++) hist(&o, op_names[i], mt, &mt->s[0].ops[i]);
   head(&o, "sessio_store_errors_total", "counter",
        "Failed store calls, by error (unavail: unreachable; io; corrupt; "
        "full; nomem; others when seen).");
@@ -231,7 +252,7 @@ sessio_err sessio_metrics_write(sessio_manager *m, char *buf, size_t cap,
     int shown = 0;
     for (size_t k = 0; k < sizeof always / sizeof always[0]; k++)
       shown |= always[k] == (sessio_err)-e;
-    uint64_t v = get(&mt->store_errors[e]);
+    uint64_t v = sum(mt, &mt->s[0].store_errors[e]);
     if (!shown && v == 0) continue;
     char lbl[32];
     err_label((sessio_err)-e, lbl, sizeof lbl);
@@ -239,15 +260,15 @@ sessio_err sessio_metrics_write(sessio_manager *m, char *buf, size_t cap,
         (unsigned long long)v);
   }
   one(&o, "sessio_gc_calls_total", "counter",
-      "sessio_store_gc calls on this manager's store.", get(&mt->gc_calls));
+      "sessio_store_gc calls on this manager's store.", sum(mt, &mt->s[0].gc_calls));
   one(&o, "sessio_gc_work_units_total", "counter",
       "Units of GC work asked for (a unit is one record or index entry "
       "examined).",
-      get(&mt->gc_units));
+      sum(mt, &mt->s[0].gc_units));
   one(&o, "sessio_gc_removed_total", "counter",
-      "Dead records removed by GC (garbage found).", get(&mt->gc_removed));
+      "Dead records removed by GC (garbage found).", sum(mt, &mt->s[0].gc_removed));
   one(&o, "sessio_gc_passes_total", "counter",
-      "Full GC passes over the store completed.", get(&mt->gc_passes));
+      "Full GC passes over the store completed.", sum(mt, &mt->s[0].gc_passes));
 
   struct sessio_store_stats ss;
   if (sessio_store_stats(m->cfg.store, &ss) == SESSIO_OK) {

@@ -33,7 +33,13 @@ typedef struct sessio__hist {
   _Atomic uint64_t sum_ns;
 } sessio__hist;
 
-typedef struct sessio__metrics {
+/* One thread's share of the figures. Threads add to their own stripe (a
+ * thread-local index, round robin), so that two request threads do not
+ * bounce one cache line between cores on every counter; a reader sums the
+ * stripes. */
+#define SESSIO__MET_STRIPES 16
+
+typedef struct sessio__met_stripe {
   _Atomic uint64_t created;
   _Atomic uint64_t ended[8];    /* by sessio_event_kind / reason: see .c */
   _Atomic uint64_t logins_ok, logins_failed;
@@ -44,7 +50,14 @@ typedef struct sessio__metrics {
   _Atomic uint64_t store_errors[16]; /* by -sessio_err */
   _Atomic uint64_t gc_calls, gc_removed, gc_passes, gc_units;
   sessio__hist ops[SESSIO__OP_N];
+} __attribute__((aligned(64))) sessio__met_stripe;
+
+typedef struct sessio__metrics {
+  sessio__met_stripe s[SESSIO__MET_STRIPES];
 } sessio__metrics;
+
+/* This thread's stripe of 'mt'. */
+sessio__met_stripe *sessio__met_mine(sessio__metrics *mt);
 
 struct sessio_manager;
 

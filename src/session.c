@@ -974,7 +974,7 @@ static sessio_err reload_merge(sessio *s, const ident *id, int64_t now,
   int found;
   memset(&l, 0, sizeof l);
   *gone = 0;
-  sessio__met_add(&s->m->met->conflicts, 1); /* called after each one */
+  sessio__met_add(&sessio__met_mine(s->m->met)->conflicts, 1); /* called after each one */
   sessio_err rc = load_ident(s->m, id, now, 0, &l, &found);
   if (rc != SESSIO_OK) return rc;
   if (!found && (l.miss == SESSIO_REASON_IDLE ||
@@ -990,7 +990,7 @@ static sessio_err reload_merge(sessio *s, const ident *id, int64_t now,
     sessio__map_free(&l.data);
     return rc;
   }
-  sessio__met_add(&s->m->met->replays, 1);
+  sessio__met_add(&sessio__met_mine(s->m->met)->replays, 1);
   sessio__map_free(&s->data);
   s->data = l.data;
   csrf_sync(s);
@@ -1196,7 +1196,7 @@ sessio_err sessio_commit(sessio *s, int64_t now) {
   sessio__ev_ctx prev = sessio__ev_enter(s->m, &s->evq);
   sessio_err rc = commit(s, now);
   sessio__ev_leave(prev);
-  sessio__metrics *mt = s->m->met;
+  sessio__met_stripe *mt = sessio__met_mine(s->m->met);
   sessio__met_add(rc == SESSIO_OK ? &mt->commits_ok : &mt->commits_failed, 1);
   if (rc != SESSIO_OK && s->login_pending)
     sessio__met_add(&mt->logins_failed, 1);

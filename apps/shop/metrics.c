@@ -18,13 +18,39 @@
 
 #include "shop.h"
 
-#define ROUTES_MAX 64 /* room for the route table and "other" */
-#define CODE_MIN 100
-#define CODE_N 500 /* status codes 100..599 */
-#define HIST_N 13  /* 12 finite buckets and +Inf */
+#define ROUTES_MAX 40 /* room for the route table and "other" */
+#define HIST_N 13     /* 12 finite buckets and +Inf */
+#define STRIPES 8     /* per-thread shares (see add()) */
 
-static _Atomic uint64_t requests[ROUTES_MAX][CODE_N];
-static _Atomic uint64_t lat[HIST_N], lat_sum_us, throttled;
+/* The status codes the shop answers; any other is counted as its class
+ * ("2xx" ...) in the last slots. */
+static const unsigned codes[] = {200, 201, 204, 301, 302, 303, 304, 400, 401, 403,
+                                 404, 405, 409, 413, 415, 422, 429, 431, 500, 503};
+#define CODES (sizeof codes / sizeof codes[0])
+#define CODE_N (CODES + 5) /* and 1xx..5xx */
+
+/* One thread's share: request threads add to their own stripe, so that
+ * two of them do not bounce a cache line between cores on every answer. */
+typedef struct stripe {
+  _Atomic uint64_t requests[ROUTES_MAX][CODE_N];
+  _Atomic uint64_t lat[HIST_N], lat_sum_us, throttled;
+} __attribute__((aligned(64))) stripe;
+
+static stripe stripes[STRIPES];
+static _Atomic unsigned next_stripe;
+static _Thread_local unsigned my_stripe = STRIPES;
+
+static stripe *mine(void) {
+  if (my_stripe == STRIPES)
+    my_stripe = atomic_fetch_add_explicit(&next_stripe, 1, memory_order_relaxed) % STRIPES;
+  return &stripes[my_stripe];
+}
+
+static size_t code_index(unsigned status) {
+  for (size_t i = 0; i < CODES; i++)
+    if (codes[i] == status) return i;
+  return CODES + (status / 100 - 1);
+}
 
 static const int64_t bound_us[HIST_N - 1] = {
     250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
@@ -45,21 +71,28 @@ static void add(_Atomic uint64_t *c, uint64_t n) {
 
 void shop_metrics_answer(req *r, unsigned status) {
   size_t route = r->route >= 0 ? (size_t)r->route : shop_route_of(r->url);
+  stripe *st = mine();
   if (route >= ROUTES_MAX) route = ROUTES_MAX - 1;
-  if (status >= CODE_MIN && status < CODE_MIN + CODE_N)
-    add(&requests[route][status - CODE_MIN], 1);
+  if (status >= 100 && status < 600)
+    add(&st->requests[route][code_index(status)], 1);
   int64_t us = now_us() - r->t0_us;
   if (us < 0) us = 0;
   size_t i = 0;
   while (i < HIST_N - 1 && us > bound_us[i]) i++;
-  add(&lat[i], 1);
-  add(&lat_sum_us, (uint64_t)us);
+  add(&st->lat[i], 1);
+  add(&st->lat_sum_us, (uint64_t)us);
 }
 
-void shop_metrics_throttled(void) { add(&throttled, 1); }
+void shop_metrics_throttled(void) { add(&mine()->throttled, 1); }
 
-static uint64_t get(_Atomic uint64_t *c) {
-  return atomic_load_explicit(c, memory_order_relaxed);
+/* The sum over the stripes of the counter at 'field' in stripe 0. */
+static uint64_t get(const _Atomic uint64_t *field) {
+  size_t off = (size_t)((const char *)field - (const char *)&stripes[0]);
+  uint64_t v = 0;
+  for (size_t i = 0; i < STRIPES; i++)
+    v += atomic_load_explicit((const _Atomic uint64_t *)((const char *)&stripes[i] + off),
+                              memory_order_relaxed);
+  return v;
 }
 
 /* The shop's figures, appended to 'b'. */
@@ -70,22 +103,24 @@ static void write_shop(shop *sh, sbuf *b) {
              "# TYPE sessio_shop_http_requests_total counter\n");
   for (size_t rt = 0; rt <= nroutes && rt < ROUTES_MAX; rt++)
     for (size_t c = 0; c < CODE_N; c++) {
-      uint64_t v = get(&requests[rt][c]);
+      uint64_t v = get(&stripes[0].requests[rt][c]);
+      char code[8];
+      if (c < CODES) snprintf(code, sizeof code, "%u", codes[c]);
+      else snprintf(code, sizeof code, "%zuxx", c - CODES + 1);
       if (v)
-        sb_printf(b, "sessio_shop_http_requests_total{route=\"%s\",code=\"%zu\"} %llu\n",
-                  rt < nroutes ? shop_route_path(rt) : "other", c + CODE_MIN,
-                  (unsigned long long)v);
+        sb_printf(b, "sessio_shop_http_requests_total{route=\"%s\",code=\"%s\"} %llu\n",
+                  rt < nroutes ? shop_route_path(rt) : "other", code, (unsigned long long)v);
     }
   sb_puts(b, "# HELP sessio_shop_http_request_duration_seconds Time from a "
              "request's first byte of headers to its answer being queued.\n"
              "# TYPE sessio_shop_http_request_duration_seconds histogram\n");
   uint64_t cum = 0;
   for (size_t i = 0; i < HIST_N; i++) {
-    cum += get(&lat[i]);
+    cum += get(&stripes[0].lat[i]);
     sb_printf(b, "sessio_shop_http_request_duration_seconds_bucket{le=\"%s\"} %llu\n",
               bound_txt[i], (unsigned long long)cum);
   }
-  uint64_t sum = get(&lat_sum_us);
+  uint64_t sum = get(&stripes[0].lat_sum_us);
   sb_printf(b, "sessio_shop_http_request_duration_seconds_sum %llu.%06llu\n",
             (unsigned long long)(sum / 1000000), (unsigned long long)(sum % 1000000));
   sb_printf(b, "sessio_shop_http_request_duration_seconds_count %llu\n",
@@ -99,7 +134,7 @@ static void write_shop(shop *sh, sbuf *b) {
                "(S21).\n"
                "# TYPE sessio_shop_throttled_total counter\n"
                "sessio_shop_throttled_total %llu\n",
-            (unsigned long long)get(&throttled));
+            (unsigned long long)get(&stripes[0].throttled));
 }
 
 static enum MHD_Result answer(struct MHD_Connection *c, unsigned status,
