@@ -947,8 +947,7 @@ typedef struct mig {
 
 static int count_cb(void *ud, const sessio_key *key, const sessio_record *rec) {
   (void)key;
-  (void)rec;
-  ((mig *)ud)->total++;
+  if (!is_check_record(rec)) ((mig *)ud)->total++;
   return 0;
 }
 
@@ -957,7 +956,7 @@ static int count_cb(void *ud, const sessio_key *key, const sessio_record *rec) {
  * the source was touched later, so a resumed migration converges. */
 static int copy_cb(void *ud, const sessio_key *key, const sessio_record *rec) {
   mig *g = ud;
-  g->seen++;
+  if (!is_check_record(rec)) g->seen++;
   if (g->err != SESSIO_OK) return 0;
   if (rec->expires_at <= g->now) {
     g->dead++;
@@ -972,18 +971,20 @@ static int copy_cb(void *ud, const sessio_key *key, const sessio_record *rec) {
     return 0;
   }
   uint64_t v;
+  /* The secret check record is copied too, but is not a session. */
+  uint64_t one = is_check_record(rec) ? 0 : 1;
   if (!found || e == SESSIO_ECORRUPT) {
     e = g->to->methods->save(g->to, key, rec, 0, g->now, &v);
-    if (e == SESSIO_OK) g->copied++;
+    if (e == SESSIO_OK) g->copied += one;
   } else if (cur.blob_len == rec->blob_len && cur.expires_at == rec->expires_at &&
              memcmp(cur.blob, rec->blob, rec->blob_len) == 0 &&
              strcmp(cur.user, rec->user) == 0) {
-    g->skipped++;
+    g->skipped += one;
   } else if (rec->touched_at >= cur.touched_at) {
     e = g->to->methods->save(g->to, key, rec, cur.version, g->now, &v);
-    if (e == SESSIO_OK) g->replaced++;
+    if (e == SESSIO_OK) g->replaced += one;
   } else {
-    g->skipped++; /* the target's copy is newer: a shop already wrote it */
+    g->skipped += one; /* the target's copy is newer: a shop already wrote it */
   }
   if (found) sessio_record_clear(&cur);
   if (e == SESSIO_ECONFLICT) { /* a shop wrote it meanwhile: its copy stands */
