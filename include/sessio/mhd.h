@@ -47,8 +47,15 @@
  * after concurrent adds), call sessio_commit() first, build the response,
  * then sessio_mhd_add_headers().
  *
- * Thread safety: these functions touch only their arguments; call them from
- * MHD's handler threads freely (a sessio handle belongs to one request).
+ * Below them, two pieces of work every MHD server needs and should not
+ * copy: the 431 for a request whose headers leave MHD no room to answer
+ * (sessio_mhd_head_too_big, sessio_mhd_reply_431), and a per-client
+ * limiter with the invalid-ID throttle built on it (sessio_mhd_limiter_*,
+ * sessio_mhd_invalid_id_check/_note, S21).
+ *
+ * Thread safety: these functions touch only their arguments (a limiter
+ * locks its own table); call them from MHD's handler threads freely (a
+ * sessio handle belongs to one request).
  */
 #ifndef SESSIO_MHD_H
 #define SESSIO_MHD_H
