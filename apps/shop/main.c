@@ -298,9 +298,9 @@ static int open_store(const char *url, sessio_store **out) {
     e = sessio_store_open_logged(url, core_log, NULL,
                                  (sessio_log_level)shop_log_level, out);
     if (e == SESSIO_ENOTSUP && !sessio_store_supported(url)) {
+      /* Only the scheme: the rest of the URL may hold a password (S25). */
       shop_log(LOG_ERROR, "msg=\"store backend %.*s is not built into this libsessio\" "
-                          "store=\"%s\" error=%s", (int)strcspn(url, ":"), url, url,
-               sessio_errname(e));
+                          "error=%s", (int)strcspn(url, ":"), url, sessio_errname(e));
       return -1;
     }
     if (e != SESSIO_OK) {
