@@ -25,7 +25,7 @@ for via in subdirectory fetchcontent; do
   fi
   ok "$via: configures"
   targets=$(cmake --build "$b" --target help 2>/dev/null)
-  extra=$(printf '%s\n' "$targets" | grep -Eo '(sessio-shop|test_[a-z_]+|conformance|sessio_micro|sessio_bench_all|sessio_demo|sessio-[a-z]+-example)\b' | sort -u | tr '\n' ' ')
+  extra=$(printf '%s\n' "$targets" | grep -Eo '(sessio-shop|sessio-cli|test_[a-z_]+|conformance|sessio_micro|sessio_bench_all|sessio_demo|sessio-[a-z]+-example)\b' | sort -u | tr '\n' ' ')
   if [ -z "$extra" ]; then ok "$via: no shop, test, bench or example targets"; else
     not_ok "$via: sessio added targets to the outside build: $extra"; fi
   if grep -q -- '-Werror' "$b/compile_commands.json"; then
