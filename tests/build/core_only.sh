@@ -5,7 +5,8 @@
 # -DSESSIO_BUILD_SHOP=OFF and every other SESSIO_WITH_* option off (Release,
 # no sanitizers, to keep it short), checks that libsessio.so needs no
 # library but libsodium (and libc), that no test of a part left out is
-# registered, builds and runs CTest.
+# registered, builds and runs CTest; then installs it and checks sessio.pc
+# and that find_package(sessio COMPONENTS mhd) says mhd was not built.
 # Usage: tests/build/core_only.sh [WORK_DIR]   (default: a temporary dir)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -52,6 +53,22 @@ if ctest --test-dir "$b" -j2 --output-on-failure >"$b/ctest.log" 2>&1; then
   ok "ctest: $(grep -E 'tests passed' "$b/ctest.log")"
 else
   not_ok "ctest: $(grep -E 'Failed|\*\*\*|tests passed' "$b/ctest.log" | head -20)"
+fi
+# Installed: sessio.pc asks for libsodium alone, and a program asking for a
+# component this build left out is told so by find_package.
+cmake --install "$b" --prefix "$b/prefix" >/dev/null 2>&1
+req=$(grep '^Requires.private:' "$b/prefix/lib/pkgconfig/sessio.pc" | sed 's/^[^:]*: *//')
+if [ "$req" = libsodium ]; then ok "sessio.pc: Requires.private: libsodium"; else
+  not_ok "sessio.pc: Requires.private: '$req'"; fi
+mkdir -p "$b/outside"
+printf 'cmake_minimum_required(VERSION 3.18)\nproject(o C)\nfind_package(sessio REQUIRED COMPONENTS mhd)\n' \
+  >"$b/outside/CMakeLists.txt"
+if out=$(cmake -S "$b/outside" -B "$b/outside/b" -DCMAKE_PREFIX_PATH="$b/prefix" 2>&1); then
+  not_ok "find_package(sessio REQUIRED COMPONENTS mhd) succeeded without sessio-mhd"
+elif printf '%s' "$out" | grep -q 'component mhd was not built into this sessio'; then
+  ok "find_package(sessio COMPONENTS mhd) says mhd was not built"
+else
+  not_ok "find_package(sessio COMPONENTS mhd) failed without saying why: $(printf '%s' "$out" | tail -5)"
 fi
 echo "$((checks - fail)) passed, $fail failed"
 [ "$fail" -eq 0 ]
