@@ -299,11 +299,22 @@ enum MHD_Result api_login(req *r) {
     return reply_json_error(r, 400, "user and password must be strings, remember a boolean");
   }
   remember = cJSON_IsTrue(rem);
-  if (user->valuestring[0] == '\0' || strlen(user->valuestring) > SESSIO_USER_MAX ||
-      !users_verify(r->shop->users, user->valuestring, pw->valuestring)) {
+  st = user->valuestring[0] == '\0' || strlen(user->valuestring) > SESSIO_USER_MAX
+           ? LOGIN_BAD
+           : login_check(r, user->valuestring, pw->valuestring);
+  if (st != LOGIN_OK) {
     cJSON_Delete(j);
-    shop_log(LOG_INFO, "msg=\"login failed\"");
-    return reply_json_error(r, 401, "credentials");
+    switch (st) {
+    case LOGIN_PENDING: return MHD_YES; /* called again once checked (S27) */
+    case LOGIN_LIMITED:
+      shop_log(LOG_INFO, "msg=\"login refused: too many attempts\"");
+      return reply_json_error(r, 429, "too many attempts"); /* S28 */
+    case LOGIN_BUSY: return reply_json_error(r, 503, "busy, try again");
+    case LOGIN_ERROR: return api_fail(r, 500);
+    default:
+      shop_log(LOG_INFO, "msg=\"login failed\"");
+      return reply_json_error(r, 401, "credentials");
+    }
   }
   e = sessio_login(r->s, user->valuestring, remember, r->now);
   cJSON_Delete(j);

@@ -52,9 +52,15 @@ static void req_init(req *r, shop *sh, struct MHD_Connection *c,
   r->s = NULL;
   r->committed = 0;
   r->nf = 0;
+  r->form_done = 0;
+  r->form_status = 0;
+  r->login = NULL;
+  r->suspended = 0;
+  r->retry_ms = 0;
 }
 
 static void req_release(req *r) {
+  login_release(r);
   sessio_free(r->s);
   r->s = NULL;
   if (r->body_heap)
@@ -102,8 +108,12 @@ static void note_invalid_id(req *r) {
 /* Seconds until this client's window ends (Retry-After of a 429), >= 1. */
 static const char *retry_after(req *r, char *buf, size_t size) {
   sessio_mhd_limiter *l = r->shop->throttle;
-  int64_t ms = sessio_mhd_limiter_check(
-      l, sessio_mhd_limiter_client(l, r->conn, r->shop->trust_proxy, NULL, NULL, 0), r->now);
+  int64_t ms = r->retry_ms > 0 /* a sign-in or new-session limit */
+                   ? r->retry_ms
+                   : sessio_mhd_limiter_check(l, sessio_mhd_limiter_client(l, r->conn,
+                                                                           r->shop->trust_proxy,
+                                                                           NULL, NULL, 0),
+                                              r->now);
   snprintf(buf, size, "%lld", (long long)(ms > 0 ? (ms + 999) / 1000 : 1));
   return buf;
 }
@@ -158,6 +168,18 @@ int req_commit(req *r) {
   r->committed = 1;
   if (sessio_is_new(r->s) && sessio_exists(r->s)) {
     const char *ua = req_header(r, MHD_HTTP_HEADER_USER_AGENT);
+    sessio_mhd_limiter *l = r->shop->new_sessions;
+    /* S29: sessions one client may start in a window; only a request that
+     * starts one pays for finding out who the client is. */
+    if (r->shop->new_limit > 0) {
+      uint64_t k = sessio_mhd_limiter_client(l, r->conn, r->shop->trust_proxy, NULL, NULL, 0);
+      if (sessio_mhd_limiter_note(l, k, 1, r->now) > r->shop->new_limit) {
+        r->retry_ms = sessio_mhd_limiter_check(l, k, r->now);
+        sessio_free(r->s);
+        r->s = NULL;
+        return NEW_SESSIONS_429;
+      }
+    }
     sessio_set_label(r->s, ua && *ua ? ua : "unknown client");
   }
   e = sessio_commit(r->s, r->now);
@@ -168,6 +190,9 @@ int req_commit(req *r) {
   r->s = NULL;
   switch (e) {
   case SESSIO_ETOOBIG: return 413;
+  case SESSIO_EFULL: /* S29: the store's bound refuses new guest sessions */
+    store_warn(r, "session store full", e);
+    return 503;
   case SESSIO_EUNAVAIL:
   case SESSIO_EIO:
   case SESSIO_EBUSY:
@@ -230,7 +255,13 @@ int req_form(req *r) {
     return r->body_len == 0 && req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE) == NULL
                ? 0 /* an empty POST (a bare button) */
                : 415;
-  return shop_form_parse(r->body, r->body_len, r->f, &r->nf);
+  /* Decoded in place, so once only: a request handled again after a
+   * password check must not decode its values twice ("%2541"). */
+  if (!r->form_done) {
+    r->form_status = shop_form_parse(r->body, r->body_len, r->f, &r->nf);
+    r->form_done = 1;
+  }
+  return r->form_status;
 }
 
 const char *form_get(req *r, const char *name, size_t *len) {
@@ -423,6 +454,13 @@ static int is_api(const req *r) {
 
 enum MHD_Result reply_error(req *r, unsigned status) {
   const char *msg, *title;
+  if (status == NEW_SESSIONS_429) {
+    if (is_api(r))
+      return reply_json_error(r, 429, "too many new sessions");
+    return reply_html_error(r, 429, "Too many requests",
+                            "Too many new sessions were started from your address. "
+                            "Please wait a moment and try again.");
+  }
   if (status == 503 || status == 500 || status == 431) {
     /* The session is unusable (or was the problem): answer without it. */
     sessio_free(r->s);
@@ -612,6 +650,7 @@ enum MHD_Result shop_handler(void *cls, struct MHD_Connection *c,
   if (r == NULL) {
     int meth = parse_method(method);
     const char *cl;
+    sessio_mhd_guard_head_done(c); /* S26: the body's deadline starts */
     if (sessio_mhd_head_too_big(c, SHOP_MHD_POOL, SHOP_HEADERS_MAX)) {
       req local;
       req_init(&local, sh, c, url, method, meth);
@@ -655,6 +694,7 @@ enum MHD_Result shop_handler(void *cls, struct MHD_Connection *c,
     req_init(&local, sh, c, url, method, parse_method(method));
     ret = dispatch(&local);
     req_release(&local);
+    sessio_mhd_guard_body_done(c);
     atomic_fetch_sub_explicit(&sh->inflight, 1, memory_order_release);
     return ret;
   }
@@ -681,11 +721,15 @@ enum MHD_Result shop_handler(void *cls, struct MHD_Connection *c,
     return MHD_YES;
   }
   r->body[r->body_len] = '\0';
+  r->suspended = 0; /* handled again after a password check (login.c) */
   if (r->body_too_big)
     ret = reply_error(r, 413);
   else
     ret = dispatch(r);
+  if (r->suspended)
+    return MHD_YES; /* the pool resumes it; the request keeps its state */
   req_release(r);
+  sessio_mhd_guard_body_done(c);
   return ret;
 }
 

@@ -23,7 +23,12 @@
 
 #include "shop.h"
 
-#define DEFAULT_STORE "sqlite:var/sessions.db"
+/* S29: the default stores carry a bound on sessions (docs/DEPLOYMENT.md,
+ * "Sizing the session bound"): past it new guest sessions are refused
+ * (SQLite) or evict other guest sessions (memory), never signed-in ones. */
+#define DEFAULT_BOUND "100000"
+#define DEFAULT_STORE "sqlite:var/sessions.db?max_sessions=" DEFAULT_BOUND
+#define FALLBACK_STORE "memory:?max_sessions=" DEFAULT_BOUND
 #define GC_INTERVAL_MS 1000 /* libsessio's GC runner, its default budget */
 #define DRAIN_MS 5000        /* how long shutdown waits for open requests */
 #define DRAIN_QUIET_MS 150   /* no request in flight for this long: stop */
@@ -40,6 +45,9 @@ typedef struct options {
   const char *invalid_limit, *invalid_window; /* S21 */
   const char *secret_file;                    /* S25 */
   const char *metrics_listen;                 /* NULL: no /metrics */
+  const char *max_conns, *max_conns_client, *header_timeout; /* S26 */
+  const char *login_limit, *login_window;     /* S28 */
+  const char *new_limit, *new_window;         /* S29 */
 } options;
 
 static void usage(FILE *f) {
@@ -50,9 +58,26 @@ static void usage(FILE *f) {
           "  --listen HOST:PORT   address to serve          SESSIO_LISTEN   (127.0.0.1:8080;\n"
           "                       port 0 picks a free one, [::1]:PORT for IPv6)\n"
           "  --store URL          session store             SESSIO_STORE    (" DEFAULT_STORE ",\n"
-          "                       memory: when that store is not built in)\n"
+          "                       memory:?max_sessions=" DEFAULT_BOUND " when that store is\n"
+          "                       not built in)\n"
           "                       memory:  sqlite:PATH  file:DIR  redis://HOST:PORT ...\n"
-          "  --threads N          worker threads            SESSIO_THREADS  (number of CPUs)\n"
+          "  --threads N          worker threads, 1..64     SESSIO_THREADS  (number of CPUs)\n"
+          "  --max-conns N        open connections in all   SESSIO_MAX_CONNS (1024, at most\n"
+          "                       the descriptors the process may open less 64)\n"
+          "  --max-conns-per-client N  open connections of one client address\n"
+          "                                                 SESSIO_MAX_CONNS_PER_CLIENT (128)\n"
+          "  --header-timeout DUR a request's whole head must arrive within this (its body\n"
+          "                       within 30s), however steadily it trickles in\n"
+          "                                                 SESSIO_HEADER_TIMEOUT (10s)\n"
+          "  --login-limit N      failed sign-ins a client may make per account within the\n"
+          "                       window (4 x N over all accounts); then 429 (S28); 0 = off\n"
+          "                                                 SESSIO_LOGIN_LIMIT (10)\n"
+          "  --login-window DUR   the window of that count  SESSIO_LOGIN_WINDOW (15m)\n"
+          "  --new-sessions-limit N  sessions one client may start within the window;\n"
+          "                       then 429 (S29); 0 = no limit\n"
+          "                                                 SESSIO_NEW_SESSIONS_LIMIT (1000)\n"
+          "  --new-sessions-window DUR  the window of that count\n"
+          "                                                 SESSIO_NEW_SESSIONS_WINDOW (1m)\n"
           "  --secure MODE        Secure cookies: auto|always|never\n"
           "                                                 SESSIO_SECURE   (auto)\n"
           "  --trust-proxy        trust X-Forwarded-Proto: https (and X-Forwarded-Host)\n"
@@ -173,6 +198,13 @@ static int parse_args(int argc, char **argv, options *o) {
     OPT("invalid-id-limit", invalid_limit)
     OPT("invalid-id-window", invalid_window)
     OPT("secret-file", secret_file)
+    OPT("max-conns", max_conns)
+    OPT("max-conns-per-client", max_conns_client)
+    OPT("header-timeout", header_timeout)
+    OPT("login-limit", login_limit)
+    OPT("login-window", login_window)
+    OPT("new-sessions-limit", new_limit)
+    OPT("new-sessions-window", new_window)
     OPT("metrics-listen", metrics_listen)
 #undef OPT
     if (strncmp(a, "--threads", n) == 0 && n == 9)
@@ -201,6 +233,13 @@ static int parse_args(int argc, char **argv, options *o) {
   o->invalid_limit = envor(o->invalid_limit, "SESSIO_INVALID_ID_LIMIT", "100");
   o->invalid_window = envor(o->invalid_window, "SESSIO_INVALID_ID_WINDOW", "60s");
   o->secret_file = envor(o->secret_file, "SESSIO_SECRET_FILE", NULL);
+  o->max_conns = envor(o->max_conns, "SESSIO_MAX_CONNS", "1024");
+  o->max_conns_client = envor(o->max_conns_client, "SESSIO_MAX_CONNS_PER_CLIENT", "128");
+  o->header_timeout = envor(o->header_timeout, "SESSIO_HEADER_TIMEOUT", "10s");
+  o->login_limit = envor(o->login_limit, "SESSIO_LOGIN_LIMIT", "10");
+  o->login_window = envor(o->login_window, "SESSIO_LOGIN_WINDOW", "15m");
+  o->new_limit = envor(o->new_limit, "SESSIO_NEW_SESSIONS_LIMIT", "1000");
+  o->new_window = envor(o->new_window, "SESSIO_NEW_SESSIONS_WINDOW", "1m");
   o->metrics_listen = envor(o->metrics_listen, "SESSIO_METRICS_LISTEN", NULL);
   threads = envor(threads, "SESSIO_THREADS", NULL);
   if (trust < 0) {
@@ -212,14 +251,18 @@ static int parse_args(int argc, char **argv, options *o) {
   if (threads != NULL) {
     char *end;
     o->threads = strtol(threads, &end, 10);
-    if (*end != '\0' || o->threads < 1 || o->threads > 256) {
-      fprintf(stderr, "sessio-shop: --threads wants 1..256, not '%s'\n", threads);
+    /* S27: more request threads do not make password checks cheaper (they
+     * run on the pool), and each costs memory: 64 is plenty. */
+    if (*end != '\0' || o->threads < 1 || o->threads > 64) {
+      fprintf(stderr, "sessio-shop: --threads wants 1..64, not '%s'\n", threads);
       return -1;
     }
   } else {
     o->threads = sysconf(_SC_NPROCESSORS_ONLN);
     if (o->threads < 1)
       o->threads = 1;
+    if (o->threads > 64)
+      o->threads = 64;
   }
   return 0;
 }
@@ -329,9 +372,10 @@ static int open_store(const char *url, sessio_store **out) {
   }
   shop_log(LOG_WARN, "msg=\"default store unavailable, using memory: (sessions are lost at exit)\" "
                      "store=\"%s\" error=%s", DEFAULT_STORE, sessio_errname(e));
-  e = sessio_store_open("memory:", out);
+  e = sessio_store_open(FALLBACK_STORE, out);
   if (e != SESSIO_OK) {
-    shop_log(LOG_ERROR, "msg=\"cannot open store\" store=memory: error=%s", sessio_errname(e));
+    shop_log(LOG_ERROR, "msg=\"cannot open store\" store=" FALLBACK_STORE " error=%s",
+             sessio_errname(e));
     return -1;
   }
   return 0;
@@ -466,11 +510,69 @@ static int make_throttle(const options *o, shop *sh) {
   return sessio_mhd_limiter_new((unsigned)limit, window, &sh->throttle) == SESSIO_OK ? 0 : -2;
 }
 
+/* A whole number 'lo'..'hi' from 'text' for flag 'name'; -1 after saying
+ * why on stderr. */
+static int parse_count(const char *name, const char *text, unsigned long lo,
+                       unsigned long hi, unsigned *out) {
+  char *end;
+  unsigned long v;
+  errno = 0;
+  v = strtoul(text, &end, 10);
+  if (*text == '\0' || *text == '-' || *end != '\0' || errno != 0 || v < lo || v > hi) {
+    fprintf(stderr, "sessio-shop: %s wants %lu..%lu, not '%s'\n", name, lo, hi, text);
+    return -1;
+  }
+  *out = (unsigned)v;
+  return 0;
+}
+
+/* S26-S29: the connection guard, the password pool, the sign-in limits
+ * and the new-session limit from their flags. 0, -1 for a bad value
+ * (said on stderr), -2 for out of memory. */
+static int make_guards(const options *o, shop *sh, sessio_mhd_guard **guard) {
+  sessio_mhd_limits lim;
+  unsigned limit;
+  int64_t head, window, nwindow;
+  sessio_mhd_limits_default(&lim);
+  if (parse_count("--max-conns", o->max_conns, 1, 1000000, &lim.max_conns) ||
+      parse_count("--max-conns-per-client", o->max_conns_client, 1, 1000000,
+                  &lim.max_conns_per_client) ||
+      parse_count("--login-limit", o->login_limit, 0, 1000000, &limit) ||
+      parse_count("--new-sessions-limit", o->new_limit, 0, 1000000000, &sh->new_limit))
+    return -1;
+  if (parse_duration(o->header_timeout, &head) || head < 100 || head > 3600 * 1000) {
+    fprintf(stderr, "sessio-shop: bad --header-timeout '%s' (100ms..1h, e.g. 10s)\n",
+            o->header_timeout);
+    return -1;
+  }
+  if (parse_duration(o->login_window, &window) || window == 0) {
+    fprintf(stderr, "sessio-shop: bad --login-window '%s' (e.g. 15m)\n", o->login_window);
+    return -1;
+  }
+  if (parse_duration(o->new_window, &nwindow) || nwindow == 0) {
+    fprintf(stderr, "sessio-shop: bad --new-sessions-window '%s' (e.g. 1m)\n", o->new_window);
+    return -1;
+  }
+  lim.head_timeout_ms = (unsigned)head;
+  if (o->trust_proxy) /* every connection comes from the proxy */
+    lim.max_conns_per_client = lim.max_conns;
+  if (login_limits_new(sh, limit, window) != 0 ||
+      sessio_mhd_limiter_new(sh->new_limit, nwindow, &sh->new_sessions) != SESSIO_OK ||
+      sessio_mhd_guard_new(&lim, guard) != SESSIO_OK ||
+      sessio_mhd_pool_new(0, 0, &sh->pool) != SESSIO_OK)
+    return -2;
+  return 0;
+}
+
 static struct MHD_Daemon *start_daemon(shop *sh, const options *o,
                                        const struct sockaddr_storage *ss, int v6,
-                                       int epoll) {
+                                       int epoll, sessio_mhd_guard *guard) {
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+                   MHD_ALLOW_SUSPEND_RESUME |
                    (epoll ? MHD_USE_EPOLL : MHD_USE_POLL) | (v6 ? MHD_USE_IPv6 : 0);
+  struct MHD_OptionItem gopts[SESSIO_MHD_GUARD_OPTIONS];
+  if (sessio_mhd_guard_options(guard, gopts, SESSIO_MHD_GUARD_OPTIONS) == 0)
+    return NULL;
   return MHD_start_daemon(
       flags, 0, NULL, NULL, shop_handler, sh,
       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, sh,
@@ -485,7 +587,8 @@ static struct MHD_Daemon *start_daemon(shop *sh, const options *o,
        * holds a 3.5 KB Cookie header of 500 pairs; the shop's own limit on
        * all headers (SHOP_HEADERS_MAX, 431) is checked first. */
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SHOP_MHD_POOL,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+      /* S26: connection limits and head/body deadlines (sessio-mhd). */
+      MHD_OPTION_ARRAY, gopts,
       MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
       MHD_OPTION_NOTIFY_COMPLETED, shop_completed, sh,
       MHD_OPTION_END);
@@ -509,6 +612,10 @@ static void drain_and_stop(shop *sh, struct MHD_Daemon *d) {
     struct timespec ts = {0, 10 * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
+  /* Queued password checks end and resume their connections while the
+   * daemon still runs; none is taken after this. */
+  sessio_mhd_pool_free(sh->pool);
+  sh->pool = NULL;
   MHD_stop_daemon(d);
 }
 
@@ -522,6 +629,7 @@ int main(int argc, char **argv) {
   struct MHD_Daemon *d, *md = NULL;
   unsigned metrics_port = 0;
   const union MHD_DaemonInfo *di;
+  sessio_mhd_guard *guard = NULL;
   unsigned port;
   char host[64];
 
@@ -586,10 +694,16 @@ int main(int argc, char **argv) {
   if (shop_make_static(&sh) != 0)
     goto fail_users;
 
-  d = start_daemon(&sh, &o, &ss, v6, MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES);
+  switch (make_guards(&o, &sh, &guard)) {
+  case 0: break;
+  case -1: rc = 2; goto fail_static;
+  default: goto fail_static;
+  }
+  d = start_daemon(&sh, &o, &ss, v6, MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES,
+                   guard);
   if (d == NULL) {
     shop_log(LOG_WARN, "msg=\"epoll daemon failed, trying poll\"");
-    d = start_daemon(&sh, &o, &ss, v6, 0);
+    d = start_daemon(&sh, &o, &ss, v6, 0, guard);
   }
   if (d == NULL) {
     shop_log(LOG_ERROR, "msg=\"cannot listen\" listen=\"%s\"", o.listen);
@@ -647,6 +761,10 @@ int main(int argc, char **argv) {
   sessio_gc_free(gc); /* stops its thread */
   rc = 0;
 fail_static:
+  sessio_mhd_pool_free(sh.pool);
+  sessio_mhd_guard_free(guard);
+  login_limits_free(&sh);
+  sessio_mhd_limiter_free(sh.new_sessions);
   if (sh.r_healthz) MHD_destroy_response(sh.r_healthz);
   if (sh.r_css) MHD_destroy_response(sh.r_css);
   if (sh.r_icon) MHD_destroy_response(sh.r_icon);

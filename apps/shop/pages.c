@@ -331,18 +331,33 @@ enum MHD_Result post_login(req *r) {
   pw = form_get(r, "password", NULL);
   rem = form_get(r, "remember", NULL);
   next = safe_next(form_get(r, "next", NULL));
-  if (user == NULL || pw == NULL || *user == '\0' ||
-      strlen(user) > SESSIO_USER_MAX ||
-      !users_verify(r->shop->users, user, pw)) {
+  st = user == NULL || pw == NULL || *user == '\0' || strlen(user) > SESSIO_USER_MAX
+           ? LOGIN_BAD
+           : login_check(r, user, pw);
+  if (st == LOGIN_PENDING)
+    return MHD_YES; /* called again once the password is checked (S27) */
+  if (st == LOGIN_BUSY)
+    return reply_html_error(r, 503, "Busy", "Too many sign-ins at once. Please try again in a moment.");
+  if (st == LOGIN_ERROR)
+    return reply_error(r, 500);
+  if (st != LOGIN_OK) {
     page p;
-    shop_log(LOG_INFO, "msg=\"login failed\"");
+    char msg[96];
+    int limited = st == LOGIN_LIMITED;
+    shop_log(LOG_INFO, "msg=\"login %s\"", limited ? "refused: too many attempts" : "failed");
     st = page_start(&p, r, "Sign in", "/login");
     if (st != 0)
       return page_fail(&p, st);
     sb_puts(&p.b, "<h1>Sign in</h1>\n");
-    field_error(&p, "Wrong user name or password.");
+    if (limited) { /* S28: said without checking the password */
+      snprintf(msg, sizeof msg, "Too many attempts, try again in %lld s.",
+               (long long)((r->retry_ms + 999) / 1000));
+      field_error(&p, msg);
+    } else {
+      field_error(&p, "Wrong user name or password.");
+    }
     login_form(&p, user, next);
-    return page_end(&p, 401);
+    return page_end(&p, limited ? 429 : 401);
   }
   e = sessio_login(r->s, user, rem != NULL && *rem != '\0' && strcmp(rem, "0") != 0, r->now);
   if (e != SESSIO_OK)

@@ -15,6 +15,7 @@
 
 #include "sessio.h"
 #include "sessio/mhd.h"
+#include "sessio/mhd_guard.h"
 
 /* ---- limits ------------------------------------------------------------ */
 #define SHOP_BODY_MAX (16 * 1024) /* request body; larger: 413 */
@@ -83,6 +84,11 @@ typedef struct shop {
   sessio_mhd_limiter *throttle; /* S21: invalid IDs per client (sessio-mhd) */
   unsigned invalid_limit;       /* --invalid-id-limit, for the warning */
   int64_t invalid_window;       /* --invalid-id-window, ms */
+  struct sessio_mhd_pool *pool; /* S27: password checks (login.c) */
+  unsigned login_limit;         /* S28: failed sign-ins per account and client */
+  sessio_mhd_limiter *login_pair, *login_client, *login_account;
+  sessio_mhd_limiter *new_sessions; /* S29: sessions started per client */
+  unsigned new_limit;               /* --new-sessions-limit, 0: none */
   atomic_int stopping; /* set at shutdown: answers close the connection */
   atomic_int inflight; /* requests between their first call and their answer */
   struct MHD_Response *r_healthz, *r_css, *r_icon;
@@ -117,6 +123,12 @@ typedef struct req {
   /* form fields, decoded in place in 'body' */
   form_field f[SHOP_FIELDS_MAX];
   size_t nf;
+  int form_done, form_status; /* decoded in place, so once only */
+  /* a password check on the pool (login.c); the request is suspended
+   * until it is done, then handled again from the start */
+  struct shop_login *login;
+  int suspended;
+  int64_t retry_ms; /* Retry-After of a 429 other than S21's, when > 0 */
   char inline_body[256]; /* small bodies (a cart add); keeps req under
                          * malloc's per-thread cache limit (1032 bytes) */
 } req;
@@ -153,6 +165,19 @@ const char *req_query(req *r, const char *name);
 /* Begins the session when not done yet. Returns 0, or the status to answer
  * (431, 503, 500) after which the caller sends an error. */
 int req_session(req *r);
+/* Sign-in checks (login.c). login_check() says what to answer for a
+ * sign-in with 'user' and 'password': LOGIN_OK, LOGIN_BAD (401),
+ * LOGIN_LIMITED (429, r->retry_ms set), LOGIN_BUSY (503: the pool's queue
+ * is full), LOGIN_ERROR (500), or LOGIN_PENDING: the request is suspended
+ * while the pool checks the password; the handler returns MHD_YES and is
+ * called again, from the start, once it is done. */
+enum { LOGIN_OK, LOGIN_BAD, LOGIN_LIMITED, LOGIN_BUSY, LOGIN_ERROR, LOGIN_PENDING };
+int login_check(req *r, const char *user, const char *password);
+void login_release(req *r);
+/* The sign-in limiters of 'sh' (S28): 0, or -1 out of memory. */
+int login_limits_new(shop *sh, unsigned limit, int64_t window_ms);
+void login_limits_free(shop *sh);
+
 /* 1 when the request says it comes from another site (Origin or
  * Sec-Fetch-Site). */
 int req_cross_site(req *r);
@@ -176,7 +201,10 @@ int shop_json_int(const struct cJSON *v, int lo, int hi, int *out);
 int shop_sku_ok(const char *s);
 /* 1 when the Content-Type is application/json (parameters allowed). */
 int req_is_json(req *r);
-/* Commits the session now (once). 0 or the error status (503/500/413). */
+/* Commits the session now (once). 0 or the error status (503/500/413, or
+ * NEW_SESSIONS_429: the client started too many sessions, S29; reply_error
+ * answers it as a 429). */
+#define NEW_SESSIONS_429 1429
 int req_commit(req *r);
 
 /* Answers. 'body' is copied (the caller keeps it). When the request has a

@@ -51,9 +51,13 @@
  * expected 0) that would go over a bound first reclaims dead records, then
  * evicts live ones: it samples up to 16 records of the record's own shard
  * (from a rotating bucket position), removes the dead ones it sees, and if
- * none were dead evicts the live record with the earliest expires_at among
- * the sample (approximate "soonest to expire first", like Redis's sampled
- * volatile-ttl eviction), then checks again. When its own shard has
+ * none were dead evicts the anonymous record (no user) with the earliest
+ * expires_at among the sample (approximate "soonest to expire first", like
+ * Redis's sampled volatile-ttl eviction), then checks again. Signed-in
+ * records are never evicted for an anonymous one (S29: a flood of guest
+ * sessions cannot push users out): when the rounds find no anonymous
+ * record, an anonymous create is SESSIO_EFULL, and only a signed-in create
+ * may then evict a signed-in record the same way. When its own shard has
  * nothing to give it tries the other shards (with trylock, so no lock-order
  * deadlock). Evictions are counted in stats.evicted, dead records in
  * stats.expired. A blob larger than max_bytes by itself, an empty store, or
@@ -551,7 +555,7 @@ static int fits(mem_store *ms, uint64_t add_bytes) {
  * dead, evicts the live one with the earliest expires_at. Returns how many
  * records it removed. */
 static size_t shard_reclaim(mem_store *ms, shard *sh, int64_t now,
-                            entry **grave) {
+                            entry **grave, int allow_auth) {
   size_t nb = sh->mask + 1, seen = 0, removed = 0;
   size_t walk = nb < MEM_SAMPLE_BUCKETS ? nb : MEM_SAMPLE_BUCKETS;
   entry *victim = NULL;
@@ -569,7 +573,8 @@ static size_t shard_reclaim(mem_store *ms, shard *sh, int64_t now,
         removed++;
         continue;
       }
-      if (victim == NULL || e->expires_at < victim->expires_at) {
+      if ((allow_auth || e->user == NULL) &&
+          (victim == NULL || e->expires_at < victim->expires_at)) {
         victim = e;
         victim_b = b;
       }
@@ -593,11 +598,14 @@ static size_t shard_reclaim(mem_store *ms, shard *sh, int64_t now,
   return 0;
 }
 
-/* Makes room for one more record of 'add_bytes' (own shard lock held). */
+/* Makes room for one more record of 'add_bytes' (own shard lock held):
+ * anonymous records go first; signed-in ones only for a signed-in record
+ * ('auth'). */
 static sessio_err make_room(mem_store *ms, shard *own, uint64_t add_bytes,
-                            int64_t now, entry **grave) {
+                            int64_t now, entry **grave, int auth) {
   if (ms->max_bytes && add_bytes > ms->max_bytes) return SESSIO_EFULL;
   size_t own_i = (size_t)(own - ms->shards);
+  int allow_auth = 0;
   for (int round = 0; round <= MEM_MAX_EVICT; round++) {
     if (fits(ms, add_bytes)) return SESSIO_OK;
     if (round == MEM_MAX_EVICT) break;
@@ -605,8 +613,12 @@ static sessio_err make_room(mem_store *ms, shard *own, uint64_t add_bytes,
     for (size_t i = 0; i < ms->nshards && got == 0; i++) {
       shard *sh = &ms->shards[(own_i + i) & (ms->nshards - 1)];
       if (sh != own && pthread_mutex_trylock(&sh->mu) != 0) continue;
-      got = shard_reclaim(ms, sh, now, grave);
+      got = shard_reclaim(ms, sh, now, grave, allow_auth);
       if (sh != own) pthread_mutex_unlock(&sh->mu);
+    }
+    if (got == 0 && auth && !allow_auth) {
+      allow_auth = 1; /* no anonymous record seen: a user may replace a user */
+      continue;
     }
     if (got == 0) break;
   }
@@ -695,7 +707,7 @@ static sessio_err mem_save(sessio_store *st, const sessio_key *key,
     cur->next = grave;
     grave = cur;
   } else {
-    rc = make_room(ms, sh, entry_bytes(ne), now, &grave);
+    rc = make_room(ms, sh, entry_bytes(ne), now, &grave, ulen > 0);
     if (rc != SESSIO_OK) goto unlock;
     size_t b = key_word(key, 1) & sh->mask;
     ne->next = sh->buckets[b];

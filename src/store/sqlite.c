@@ -1,5 +1,5 @@
 /*
- * sqlite.c — the SQLite store, "sqlite:PATH[?sync=full&timeout_ms=N]": one
+ * sqlite.c — the SQLite store, "sqlite:PATH[?sync=full&timeout_ms=N&max_sessions=N]": one
  * row per session in a WAL-mode database, the compare-and-set done by one
  * conditional INSERT/UPDATE, a users table for the per-user index, and gc
  * deleting expired rows in small batches through the expiry index. A pool
@@ -60,6 +60,7 @@ enum {
   S_ITER,
   S_COUNT,
   S_SCAN,
+  S_LIVE,
   S_N
 };
 
@@ -101,6 +102,9 @@ static const char *const stmt_sql[S_N] = {
     /* Every row, live or dead, in key order after the cursor's key. */
     [S_SCAN] = "SELECT key, version, expires_at, touched_at, user, blob"
                " FROM sessions WHERE key > ?1 ORDER BY key LIMIT ?2",
+    /* Live sessions, for the guest bound (max_sessions): a walk of the
+     * expires_at index's live part, paid by anonymous creates only. */
+    [S_LIVE] = "SELECT count(*) FROM sessions WHERE expires_at > ?1",
 };
 
 /* One connection with its statements, used by one thread at a time. */
@@ -124,6 +128,7 @@ typedef struct sqlite_store {
    * Other processes still wait through the busy timeout. */
   pthread_mutex_t write_mu;
   _Atomic uint64_t expired;
+  uint64_t max_sessions; /* ?max_sessions=N: guests refused past N; 0 none */
 } sqlite_store;
 
 /* Connections inherited through fork() belong to the parent: the child
@@ -352,6 +357,22 @@ static sessio_err q_save(sessio_store *st, const sessio_key *key,
   sessio_err rc = conn_get(ss, &c);
   if (rc != SESSIO_OK) return rc;
   sqlite3_stmt *s;
+  if (expected == 0 && ss->max_sessions && rec->user[0] == '\0') {
+    /* S29: a new anonymous session over the bound is refused; signed-in
+     * ones are always written (a guest flood cannot push users out). */
+    s = c->st[S_LIVE];
+    sqlite3_bind_int64(s, 1, now);
+    int r = sqlite3_step(s);
+    uint64_t live = r == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
+    if (r != SQLITE_ROW) rc = map_rc(r);
+    else if (live >= ss->max_sessions) rc = SESSIO_EFULL;
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc != SESSIO_OK) {
+      conn_put(ss, c, rc == SESSIO_EFULL ? SESSIO_OK : rc);
+      return rc;
+    }
+  }
   if (expected == 0) {
     s = c->st[S_CREATE];
     bind_key(s, 1, key);
@@ -696,6 +717,11 @@ static sessio_err sqlite_param(void *ud, const char *name, const char *val) {
   long long v;
   if (strcmp(name, "sync") == 0)
     return sessio__opt_sync(val, &ss->sync_full) ? SESSIO_OK : SESSIO_EINVAL;
+  if (strcmp(name, "max_sessions") == 0) {
+    if (!sessio__opt_int(val, 1, INT64_MAX, &v)) return SESSIO_EINVAL;
+    ss->max_sessions = (uint64_t)v;
+    return SESSIO_OK;
+  }
   if (strcmp(name, "timeout_ms") == 0 || strcmp(name, "busy_timeout") == 0) {
     if (!sessio__opt_int(val, 0, 600000, &v)) return SESSIO_EINVAL;
     ss->busy_ms = (int)v;

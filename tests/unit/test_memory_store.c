@@ -103,6 +103,45 @@ static void test_full_store_evicts_soonest_to_expire(void) {
   sessio_store_close(st);
 }
 
+/* A record of 'user' ("" = anonymous) expiring at 'exp'. */
+static sessio_err put_user(sessio_store *st, uint32_t i, int64_t exp,
+                           const char *user) {
+  static uint8_t blob[10];
+  sessio_record r;
+  uint64_t v = 0;
+  memset(&r, 0, sizeof r);
+  r.expires_at = exp;
+  r.touched_at = T0;
+  r.blob = blob;
+  r.blob_len = sizeof blob;
+  snprintf(r.user, sizeof r.user, "%s", user);
+  sessio_key k = mk(i);
+  return sessio__store_save(st, &k, &r, 0, T0, &v);
+}
+
+/* S29: when full, guests go first whatever their expiry; a guest create
+ * never evicts a signed-in record (EFULL instead), a signed-in create may. */
+static void test_guest_creates_never_evict_signed_in_records_S29(void) {
+  sessio_store *st = store_util_open("memory:?max_sessions=3&shards=1");
+  if (!st) return;
+  CHECK_OK(put_user(st, 1, T0 + 1 * HOUR, "alice")); /* soonest, but a user */
+  CHECK_OK(put_user(st, 2, T0 + 5 * HOUR, ""));
+  CHECK_OK(put_user(st, 3, T0 + 2 * HOUR, "bob"));
+  CHECK_OK(put_user(st, 4, T0 + 9 * HOUR, "")); /* evicts guest 2 */
+  CHECK_INT(present(st, 1, T0), 1);
+  CHECK_INT(present(st, 2, T0), 0);
+  CHECK_INT(present(st, 3, T0), 1);
+  for (uint32_t i = 5; i < 200; i++) /* a flood of guests: guests only go */
+    CHECK_OK(put_user(st, i, T0 + 3 * HOUR, ""));
+  CHECK_INT(present(st, 1, T0), 1);
+  CHECK_INT(present(st, 3, T0), 1);
+  CHECK_OK(put_user(st, 300, T0 + 4 * HOUR, "carol")); /* takes the guest's */
+  CHECK_ERR(put_user(st, 301, T0 + 4 * HOUR, ""), SESSIO_EFULL); /* only users */
+  CHECK_OK(put_user(st, 302, T0 + 4 * HOUR, "dave")); /* a user may evict one */
+  CHECK_INT(present(st, 1, T0), 0); /* the soonest to expire */
+  sessio_store_close(st);
+}
+
 static void test_full_store_reclaims_dead_before_evicting(void) {
   struct sessio_store_stats s;
   sessio_store *st = store_util_open("memory:?max_sessions=3&shards=1");
@@ -416,6 +455,8 @@ static void *stress_thread(void *arg) {
       if ((x >> 50) & 1) strcpy(r.user, user);
       rc = sessio__store_save(c->st, &k, &r, 0, now, &v);
       if (rc == SESSIO_ECONFLICT) rc = SESSIO_OK;
+      /* S29: a full store refuses a guest when its samples hold users only. */
+      if (rc == SESSIO_EFULL && r.user[0] == '\0') rc = SESSIO_OK;
       break;
     case 2: /* update */
       rc = sessio__store_load(c->st, &k, now, &r, &found);
@@ -539,6 +580,7 @@ int main(void) {
   RUN(test_open_logged_keeps_the_logger_and_checks_its_level);
   RUN(test_url_parameters_are_checked);
   RUN(test_full_store_evicts_soonest_to_expire);
+  RUN(test_guest_creates_never_evict_signed_in_records_S29);
   RUN(test_full_store_reclaims_dead_before_evicting);
   RUN(test_eviction_reaches_other_shards);
   RUN(test_blob_larger_than_max_bytes_is_efull);
