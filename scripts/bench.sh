@@ -391,6 +391,8 @@ done
     echo "fastest peer on cart: $fastest_peer ($(num "$fastest_rps") rps); sessio-memory / fastest peer = $(ratio "$ref" "$fastest_rps")x"
     sq="$(field cart_rps "${S[sessio-sqlite]:-}")"
     [[ "$sq" =~ ^[0-9.]+$ ]] && echo "sessio-sqlite / fastest peer = $(ratio "$sq" "$fastest_rps")x"
+    pg="$(field cart_rps "${S[sessio-postgres]:-}")"
+    [[ "$pg" =~ ^[0-9.]+$ ]] && echo "sessio-postgres / fastest peer = $(ratio "$pg" "$fastest_rps")x"
   fi
   cc="$(field baseline_cpu_us "${S[nginx]:-}")"
   mc="$(field cart_cpu_us "${S[sessio-memory]:-}")"; mr="$(field read_cpu_us "${S[sessio-memory]:-}")"

@@ -81,9 +81,11 @@ static const struct {
      * is locked while the WHERE is checked, so two creates, or a create
      * and an update, cannot both win. */
     [S_CREATE] = {"INSERT INTO @T AS t (key, version, expires_at, touched_at,"
-                  " user_name, blob) VALUES ($1, 1, $2, $3, $4, $5)"
+                  " user_name, blob, expires_bucket)"
+                  " VALUES ($1, 1, $2, $3, $4, $5, $2 >> 16)"
                   " ON CONFLICT (key) DO UPDATE SET version = 1,"
                   " expires_at = excluded.expires_at,"
+                  " expires_bucket = excluded.expires_bucket,"
                   " touched_at = excluded.touched_at,"
                   " user_name = excluded.user_name, blob = excluded.blob"
                   " WHERE t.expires_at <= $6",
@@ -94,12 +96,14 @@ static const struct {
      * version after waiting for a concurrent writer, which makes this a
      * compare-and-set. */
     [S_UPDATE] = {"UPDATE @T SET version = version + 1, expires_at = $3,"
+                  " expires_bucket = $3 >> 16,"
                   " touched_at = $4, user_name = $5, blob = $6"
                   " WHERE key = $1 AND version = $2 AND expires_at > $7",
                   7,
                   {OID_BYTEA, OID_INT8, OID_INT8, OID_INT8, OID_BYTEA,
                    OID_BYTEA, OID_INT8}},
-    [S_TOUCH] = {"UPDATE @T SET touched_at = $2, expires_at = $3"
+    [S_TOUCH] = {"UPDATE @T SET touched_at = $2, expires_at = $3,"
+                 " expires_bucket = $3 >> 16"
                  " WHERE key = $1 AND expires_at > $4",
                  4,
                  {OID_BYTEA, OID_INT8, OID_INT8, OID_INT8}},
@@ -472,8 +476,10 @@ static sessio_err conn_open(pg_store *ps, int setup, pg_conn **out, char *why,
       if (rc == SESSIO_EIO) {
         rc = SESSIO_EINVAL;
         size_t l = strlen(why);
-        snprintf(why + l, n - l, " (table %s%s%s is not of sessio's schema 1)",
-                 ps->schema, ps->schema[0] ? "." : "", ps->table);
+        if (snprintf(why + l, n - l, " (table %s%s%s is not of sessio's "
+                     "schema 1)", ps->schema, ps->schema[0] ? "." : "",
+                     ps->table) >= (int)(n - l))
+          why[n - 1] = '\0';
       }
       goto fail_rc;
     }
@@ -538,7 +544,7 @@ static void after_fork_locked(pg_store *ps, unsigned forks) {
 /* Takes a pooled connection, or opens one while fewer than 'pool' are
  * open; waits up to the call's deadline for one to come back. */
 static sessio_err conn_get(pg_store *ps, pg_conn **out) {
-  char why[256];
+  char why[512];
   unsigned forks = sessio__forks();
   int64_t deadline = mono_ms() + ps->io_ms;
   pthread_mutex_lock(&ps->mu);
@@ -1094,8 +1100,9 @@ static char *fill_ddl(const pg_store *ps, const char *tmpl) {
 }
 
 /* The session rows: lookups go through the primary key, gc through an
- * index on the expiry's bucket of 65.536 s (expires_at >> 16), not on
- * expires_at itself. Every save and touch moves expires_at, but rarely its
+ * index on the expiry's bucket of 65.536 s (expires_at >> 16, written by
+ * every statement that writes expires_at: a generated column would cost a
+ * parse of its expression per statement), not on expires_at itself. Every save and touch moves expires_at, but rarely its
  * bucket; an UPDATE that changes no indexed value is a HOT update (the new
  * row version goes on the same page, no index entry is written), which
  * roughly halves the cost of a save and keeps the indexes from bloating.
@@ -1109,7 +1116,7 @@ static const char ddl[] =
     "CREATE TABLE @T (key bytea PRIMARY KEY, version int8 NOT NULL,"
     " expires_at int8 NOT NULL, touched_at int8 NOT NULL,"
     " user_name bytea NOT NULL DEFAULT '', blob bytea NOT NULL,"
-    " expires_bucket int8 GENERATED ALWAYS AS (expires_at >> 16) STORED)"
+    " expires_bucket int8 NOT NULL)"
     " WITH (fillfactor = 70);"
     "ALTER TABLE @T ALTER COLUMN blob SET STORAGE EXTERNAL;"
     "CREATE INDEX @N_expires ON @T (expires_bucket);"
@@ -1403,7 +1410,7 @@ done:
 /* 'rest' is "//..." after "postgres:" or "postgresql:". */
 sessio_err sessio__store_open_postgres(const char *rest, sessio_store **out) {
   sessio_err rc;
-  char why[256];
+  char why[512];
   *out = NULL;
   if (sessio__fork_watch() != SESSIO_OK) return SESSIO_ENOMEM;
   pg_store *ps = calloc(1, sizeof *ps);

@@ -300,15 +300,18 @@ static void test_gc_is_bounded_and_goes_through_the_expiry_index(void) {
   CHECK_OK(sessio_store_open(url_of(&srv, "sessio", "table=gcb"), &st));
   if (st == NULL) return;
   /* Many rows written in one statement, as the store would write them. */
-  char sql[512];
+  char sql[768];
   snprintf(sql, sizeof sql,
            "INSERT INTO gcb SELECT sha256(int4send(i)), 1, %lld + i * 1000,"
-           " %lld, ''::bytea, '\\x00'::bytea FROM generate_series(1, %d) i;"
+           " %lld, ''::bytea, '\\x00'::bytea, (%lld + i * 1000) >> 16"
+           " FROM generate_series(1, %d) i;"
            "INSERT INTO gcb SELECT sha256(int4send(-i)), 1, %lld, %lld,"
-           " ''::bytea, '\\x00'::bytea FROM generate_series(1, %d) i;"
+           " ''::bytea, '\\x00'::bytea, %lld >> 16"
+           " FROM generate_series(1, %d) i;"
            "ANALYZE gcb",
-           (long long)NOW, (long long)NOW, DEAD, (long long)(NOW + 2 * HOUR),
-           (long long)NOW, LIVE);
+           (long long)NOW, (long long)NOW, (long long)NOW, DEAD,
+           (long long)(NOW + 2 * HOUR), (long long)NOW,
+           (long long)(NOW + 2 * HOUR), LIVE);
   char *r = pp_sql(&srv, sql);
   CHECK(r != NULL);
   free(r);
