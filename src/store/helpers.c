@@ -123,3 +123,28 @@ int sessio__opt_sync(const char *val, int *full) {
   else return 0;
   return 1;
 }
+
+static int hexval(int c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+int sessio__url_decode(const char *s, const char *e, char *out) {
+  size_t o = 0;
+  while (s < e) {
+    if (*s == '%') {
+      int h, l;
+      if (e - s < 3 || (h = hexval(s[1])) < 0 || (l = hexval(s[2])) < 0 ||
+          (h == 0 && l == 0))
+        return 0;
+      out[o++] = (char)(h * 16 + l);
+      s += 3;
+    } else {
+      out[o++] = *s++;
+    }
+  }
+  out[o] = '\0';
+  return 1;
+}

@@ -37,6 +37,12 @@ unsigned sessio__forks(void);
  * what comes before it. */
 const char *sessio__url_split(const char *rest, size_t *path_len);
 
+/* Percent-decodes [s, e) (RFC 3986 %XX) into 'out', which holds at least
+ * e - s + 1 bytes, NUL-terminated. 0 for a malformed escape or %00 (a NUL
+ * would cut the value short), 1 when decoded. Every part of a store URL a
+ * user may need any byte in (userinfo, option values) goes through it. */
+int sessio__url_decode(const char *s, const char *e, char *out);
+
 /* Option values, one syntax for every store. An integer is decimal digits
  * only, in [lo, hi]; a flag is 1/0, true/false, on/off or yes/no. 1 when
  * valid (the value in '*out'), 0 when not. */

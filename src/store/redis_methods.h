@@ -10,8 +10,9 @@
  *   redis-cluster://[[[USER]:]PASSWORD@]HOST[:PORT][,HOST[:PORT]...][?OPTIONS]
  * HOST is a name, an IPv4 address or [IPv6]; PORT 1..65535 (default 6379);
  * DB 0..10000 (default 0; a cluster has only database 0, so no '/');
- * USER (an ACL user) and PASSWORD (not empty) are taken verbatim and hold
- * no '/', '?' or '@' (USER no ':'); OPTIONS are name=value pairs joined by '&':
+ * USER (an ACL user) and PASSWORD (not empty) are percent-decoded
+ * (RFC 3986: a '/', '?', '@', '%' or ':' in them is written %2F, %3F, %40,
+ * %25, %3A; any other byte but NUL may be escaped too); OPTIONS are name=value pairs joined by '&':
  * prefix, connect_timeout_ms, timeout_ms, grace_ms, pool, and for a
  * cluster failover_wait_ms (docs/STORES.md lists them).
  */

@@ -471,12 +471,12 @@ const char *sessio__rc_parse_auth(const char *s, rc_pool *p) {
   const char *pw = colon ? colon + 1 : s;
   size_t ulen = colon ? (size_t)(colon - s) : 0;
   size_t plen = (size_t)(s + auth_end - pw);
-  if (ulen >= sizeof p->user || plen >= sizeof p->password || plen == 0)
+  /* Decoded, so a password may hold any byte but NUL ("/" is "%2F", "@"
+   * "%40", ":" "%3A", "%" "%25"); decoding never makes a value longer. */
+  if (ulen >= sizeof p->user || plen >= sizeof p->password || plen == 0 ||
+      !sessio__url_decode(s, s + ulen, p->user) ||
+      !sessio__url_decode(pw, pw + plen, p->password))
     return NULL;
-  memcpy(p->user, s, ulen);
-  p->user[ulen] = '\0';
-  memcpy(p->password, pw, plen);
-  p->password[plen] = '\0';
   return s + auth_end + 1;
 }
 

@@ -10,6 +10,7 @@
 
 #include "../events.h"
 #include "../metrics.h"
+#include "helpers.h"
 #include "store_internal.h"
 
 /* Every scheme libsessio knows. A backend left out of the build (CMake
@@ -259,32 +260,6 @@ void sessio_record_clear(sessio_record *rec) {
   rec->blob_len = 0;
 }
 
-static int hexval(int c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-/* Decodes %XX in [s, e) into 'out' (at least e - s + 1 bytes). */
-static int url_decode(const char *s, const char *e, char *out) {
-  size_t o = 0;
-  while (s < e) {
-    if (*s == '%') {
-      int h, l;
-      if (e - s < 3 || (h = hexval(s[1])) < 0 || (l = hexval(s[2])) < 0 ||
-          (h == 0 && l == 0))
-        return 0;
-      out[o++] = (char)(h * 16 + l);
-      s += 3;
-    } else {
-      out[o++] = *s++;
-    }
-  }
-  out[o] = '\0';
-  return 1;
-}
-
 sessio_err sessio_store_url_params(const char *query, sessio_store_url_param_fn cb,
                              void *ud) {
   if (query == NULL || cb == NULL) return SESSIO_EINVAL;
@@ -303,8 +278,8 @@ sessio_err sessio_store_url_params(const char *query, sessio_store_url_param_fn 
       p = amp ? amp + 1 : end;
       continue;
     }
-    if (eq == NULL || eq == p || !url_decode(p, eq, name) ||
-        !url_decode(eq + 1, end, val)) {
+    if (eq == NULL || eq == p || !sessio__url_decode(p, eq, name) ||
+        !sessio__url_decode(eq + 1, end, val)) {
       rc = SESSIO_EINVAL;
       break;
     }
@@ -317,23 +292,32 @@ done:
   return rc;
 }
 
-/* The userinfo of "scheme://userinfo@host..." is everything between "//"
- * and an '@' met before the first '/' or '?' (as the Redis stores read
- * it): "user:password" or a lone password. */
+/* The userinfo of "scheme://userinfo@host..." ends at an '@': "user:password"
+ * or a lone password. A well-formed URL has its '/', '?' and '@' escaped
+ * in the password, but a log line must not leak a password that was not:
+ * the password runs from the first ':' (or the "//") to the last '@' before
+ * the first '?' that follows the first '@'. An '@' after a '?' and a '='
+ * is in an option value (no userinfo). Masking too much is harmless. */
 sessio_err sessio_store_url_redact(const char *url, char *buf, size_t cap,
                                    size_t *needed) {
   if (url == NULL || (buf == NULL && cap > 0)) return SESSIO_EINVAL;
   const char *auth = strstr(url, "://");
   size_t keep = strlen(url), skip = 0; /* bytes kept, then replaced */
-  if (auth != NULL) {
+  const char *first_at = auth ? strchr(auth + 3, '@') : NULL;
+  const char *q0 = auth ? strchr(auth + 3, '?') : NULL;
+  if (first_at != NULL && q0 != NULL && q0 < first_at &&
+      memchr(q0, '=', (size_t)(first_at - q0)) != NULL)
+    first_at = NULL;
+  if (first_at != NULL) {
     auth += 3;
-    size_t end = strcspn(auth, "/?@");
-    if (auth[end] == '@') {
-      const char *colon = memchr(auth, ':', end);
-      const char *pw = colon ? colon + 1 : auth;
-      keep = (size_t)(pw - url);
-      skip = (size_t)(auth + end - pw);
-    }
+    const char *q = strchr(first_at, '?');
+    const char *last_at = first_at;
+    for (const char *c = first_at; *c && (q == NULL || c < q); c++)
+      if (*c == '@') last_at = c;
+    const char *colon = memchr(auth, ':', (size_t)(first_at - auth));
+    const char *pw = colon ? colon + 1 : auth;
+    keep = (size_t)(pw - url);
+    skip = (size_t)(last_at - pw);
   }
   const char *mask = skip ? "***" : "";
   size_t n = keep + strlen(mask) + strlen(url + keep + skip);

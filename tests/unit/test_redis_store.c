@@ -370,6 +370,68 @@ static void test_password_and_database_come_from_the_url(void) {
   rp_rmdir(dir);
 }
 
+/* Userinfo is percent-decoded (RFC 3986): passwords as `openssl rand
+ * -base64` makes them ('/', '+', '='), and with '@', ':', '%' and
+ * non-ASCII bytes, reach AUTH as they were before encoding; the same
+ * password not encoded is a malformed URL, and a URL whose user or
+ * password decodes to a NUL or has a broken escape is refused. */
+static void test_url_passwords_are_percent_decoded(void) {
+  static const struct {
+    const char *plain, *encoded;
+  } pw[] = {{"ab/cd+ef==", "ab%2Fcd+ef=="},
+            {"p@ss", "p%40ss"},
+            {"a:b:c", "a%3Ab%3Ac"},
+            {"100%sure", "100%25sure"},
+            {"gr\xc3\xbc\xc3\x9f" "e", "gr%C3%BC%c3%9Fe"},
+            {"/@:%?#", "%2F%40%3A%25%3F%23"}};
+  char dir[] = "/tmp/sessio-redis-pct-XXXXXX", url[200];
+  if (mkdtemp(dir) == NULL) {
+    CHECK(0);
+    return;
+  }
+  int port = rp_free_port(0);
+  pid_t pid = rp_start(port, dir, 0, 0);
+  CHECK(rp_wait_ping(port, 5000));
+  struct timeval tv = {1, 0};
+  redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+  CHECK(c != NULL && c->err == 0);
+  for (size_t i = 0; c && !c->err && i < sizeof pw / sizeof pw[0]; i++) {
+    sessio_store *st = NULL;
+    char user[16];
+    snprintf(user, sizeof user, "u%zu", i);
+    redisReply *r = redisCommand(c, "ACL SETUSER %s on >%s ~* &* +@all",
+                                 user, pw[i].plain);
+    CHECK(r && r->type == REDIS_REPLY_STATUS);
+    if (r) freeReplyObject(r);
+    snprintf(url, sizeof url, "redis://%s:%s@127.0.0.1:%d", user,
+             pw[i].encoded, port);
+    sessio_err rc = sessio_store_open(url, &st);
+    if (rc != SESSIO_OK) fprintf(stderr, "  password %s\n", pw[i].encoded);
+    CHECK_OK(rc);
+    sessio_store_close(st);
+    /* The user name is decoded too ("u0" spelled "%750"). */
+    snprintf(url, sizeof url, "redis://%%75%zu:%s@127.0.0.1:%d", i,
+             pw[i].encoded, port);
+    st = NULL;
+    CHECK_OK(sessio_store_open(url, &st));
+    sessio_store_close(st);
+  }
+  if (c) redisFree(c);
+  static const char *const bad[] = {"redis://:ab/cd@127.0.0.1:%d",
+                                    "redis://:a%%2@127.0.0.1:%d",
+                                    "redis://:a%%00b@127.0.0.1:%d",
+                                    "redis://:a%%zzb@127.0.0.1:%d",
+                                    "redis-cluster://:a%%GG@127.0.0.1:%d"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    sessio_store *st = NULL;
+    snprintf(url, sizeof url, bad[i], port);
+    CHECK_ERR(sessio_store_open(url, &st), SESSIO_EINVAL);
+    CHECK(st == NULL);
+  }
+  rp_kill(pid);
+  rp_rmdir(dir);
+}
+
 /* One redis-server of the test's own (no cluster, no AOF) in a scratch
  * folder, and a store on it opened with "?QUERY". 'st' is NULL when either
  * failed (counted as a failed check); one_redis_stop() ends both. */
@@ -824,6 +886,7 @@ int main(void) {
   RUN(test_unreachable_server_at_open_is_unavailable);
   RUN(test_outage_gives_unavailable_then_recovers_within_a_second);
   RUN(test_password_and_database_come_from_the_url);
+  RUN(test_url_passwords_are_percent_decoded);
   RUN(test_hung_server_times_out_then_recovers);
   RUN(test_forked_child_does_not_share_the_parents_connections);
   RUN(test_records_and_user_sets_carry_redis_ttls);

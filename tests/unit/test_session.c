@@ -1176,6 +1176,13 @@ static void test_store_url_redact_masks_passwords_S25(void) {
       {"redis://lonepw@h:1", "redis://***@h:1"},
       {"redis-cluster://:pw@a:1,b:2", "redis-cluster://:***@a:1,b:2"},
       {"redis://h:1/0?prefix=a@b", "redis://h:1/0?prefix=a@b"},
+      /* Escaped as it should be, and not: no byte of it is shown. */
+      {"redis://:a%2Fb%40c%3A%25d@h:1", "redis://:***@h:1"},
+      {"redis://:a/b@h:1", "redis://:***@h:1"},
+      {"redis://u:a@b@h:1?prefix=p", "redis://u:***@h:1?prefix=p"},
+      {"redis://:a?b/c@h:1?prefix=p", "redis://:***@h:1?prefix=p"},
+      {"postgres://u:pw@h/db?application_name=x@y",
+       "postgres://u:***@h/db?application_name=x@y"},
       {"sqlite:var/s.db", "sqlite:var/s.db"},
       {"memory:", "memory:"}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
