@@ -75,14 +75,15 @@ SESSIO_API const char *sessio_version(void);
   XX(ESTATE, -13, "call not allowed in this state")                           \
   XX(EFULL, -14, "store is full")                                             \
   XX(EBUSY, -15, "too much contention, retries exhausted")                     \
-  XX(EPERM, -16, "store path is open to other users (chmod go-rwx)")
+  XX(EPERM, -16, "store path is open to other users (chmod go-rwx)")        \
+  XX(ETRANSPORT, -17, "session ID in both a cookie and a bearer token")
 
 typedef enum sessio_err {
   SESSIO_OK = 0,
 #define SESSIO_ERR_ENUM_(name, code, text) SESSIO_##name = (code),
   SESSIO_ERRNO_MAP(SESSIO_ERR_ENUM_)
 #undef SESSIO_ERR_ENUM_
-  SESSIO_ERR_MIN_ = -17
+  SESSIO_ERR_MIN_ = -18
 } sessio_err;
 
 /* A static English description of 'err'; never NULL. */
@@ -371,6 +372,16 @@ SESSIO_API sessio_err sessio_config_set_cookie(sessio_config *cfg, const char *n
  * every stored session. */
 SESSIO_API sessio_err sessio_config_set_secret(sessio_config *cfg, const void *secret,
                                     size_t len);
+/* Header-token transport, for API and mobile clients (S30). Off by
+ * default. With 'enabled' set, sessio_begin_token() also reads a session
+ * from "Authorization: Bearer <ID>", and a client that asks for it
+ * ("X-Session-Transport: token", or sessio_use_token()) gets its new or
+ * regenerated ID in sessio_token_header() (the "X-Session-Token" response
+ * header), never in a Set-Cookie. Timeouts, strict mode, regeneration and
+ * revocation are those of cookie sessions; the ID is never read from or
+ * written to a URL. */
+SESSIO_API sessio_err sessio_config_set_token_transport(sessio_config *cfg,
+                                                        int enabled);
 /* Limits on one key, one value and the encoded total of a session. */
 SESSIO_API sessio_err sessio_config_set_limits(sessio_config *cfg, size_t max_key,
                                     size_t max_value, size_t max_total);
@@ -531,6 +542,49 @@ typedef struct sessio sessio;
  * On success '*out' is owned by the caller: sessio_free() it. */
 SESSIO_API sessio_err sessio_begin(sessio_manager *m, const char *const *headers,
                         size_t n, int tls, int64_t now, sessio **out);
+
+/* Begins a request as sessio_begin() does, and also reads the
+ * header-token transport (S30) when the manager has it enabled
+ * (sessio_config_set_token_transport; otherwise both headers are ignored
+ * and this is sessio_begin()). 'authorization' is the request's
+ * Authorization header value or NULL: "Bearer <ID>" (the scheme compared
+ * case-insensitively) carries the session; another scheme is ignored; a
+ * bearer value that is not of the ID's form, unknown or expired is counted
+ * in sessio_rejected_ids() like a bad cookie. 'transport' is the
+ * X-Session-Transport header value or NULL: "token" asks that a session
+ * made in this request travel as a token.
+ * A request that carries both a session cookie (any value under the
+ * manager's cookie name) and a bearer token is refused with
+ * SESSIO_ETRANSPORT and adopts neither ('*out' NULL; answer 400): which of
+ * the two the client meant cannot be told, and taking either lets a
+ * planted one win. A session cookie with "X-Session-Transport: token" is a
+ * cookie session (its ID never moves into a header that script can read).
+ * Other errors and ownership as sessio_begin(). */
+SESSIO_API sessio_err sessio_begin_token(sessio_manager *m,
+                                         const char *const *headers, size_t n,
+                                         const char *authorization,
+                                         const char *transport, int tls,
+                                         int64_t now, sessio **out);
+
+/* 1 when this request's session travels in a header (a bearer token was
+ * presented, or the token transport was asked for), 0 for a cookie. */
+SESSIO_API int sessio_uses_token(const sessio *s);
+
+/* Makes the session of this request travel as a token: its new or
+ * regenerated ID is then given by sessio_token_header(), never in a
+ * Set-Cookie (for a login API whose JSON asks for a token). Call it before
+ * sessio_login(). SESSIO_ENOTSUP when the manager has no token transport,
+ * SESSIO_ESTATE after commit or when the request carried a session cookie
+ * (a cookie's ID never moves into a header); SESSIO_OK when it already
+ * travels as a token. */
+SESSIO_API sessio_err sessio_use_token(sessio *s);
+
+/* After sessio_commit(): the ID to send in the "X-Session-Token" response
+ * header (SESSIO_ID_LEN characters), or NULL when none is to be sent (the
+ * session travels in a cookie, or its ID did not change). Sent for a new
+ * session, a login, a regeneration and a rotation. Valid until
+ * sessio_free(). */
+SESSIO_API const char *sessio_token_header(const sessio *s);
 
 /* Frees a session handle. Uncommitted changes are dropped. NULL allowed. */
 SESSIO_API void sessio_free(sessio *s);
@@ -701,6 +755,12 @@ SESSIO_API sessio_err sessio_manager_revoke_all(sessio_manager *m, const char *u
  * when the session is created, rotated at login), or NULL when there is no
  * session. Valid until login or free. */
 SESSIO_API const char *sessio_csrf_token(const sessio *s);
+/* 1 when a state-changing request on this session needs the CSRF token:
+ * always for a cookie-carried session (a browser attaches the cookie on
+ * its own, also to a forged request), never for one carried by a bearer
+ * token or asked for as a token in a request without a session cookie (a
+ * browser attaches neither header on its own, S30). */
+SESSIO_API int sessio_csrf_required(const sessio *s);
 /* 1 when 'token' ('len' bytes) equals the session's token, compared in
  * constant time; 0 otherwise, and always 0 when there is no session. */
 SESSIO_API int sessio_csrf_check(const sessio *s, const char *token, size_t len);

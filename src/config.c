@@ -106,6 +106,13 @@ sessio_err sessio_config_set_secret(sessio_config *cfg, const void *secret,
   return SESSIO_OK;
 }
 
+sessio_err sessio_config_set_token_transport(sessio_config *cfg,
+                                             int enabled) {
+  if (cfg == NULL) return SESSIO_EINVAL;
+  cfg->tokens = enabled != 0;
+  return SESSIO_OK;
+}
+
 sessio_err sessio_config_set_limits(sessio_config *cfg, size_t max_key,
                                     size_t max_value, size_t max_total) {
   if (cfg == NULL || max_key == 0 || max_key > 4096 || max_value == 0 ||

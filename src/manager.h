@@ -39,6 +39,7 @@ struct sessio_config {
   sessio_log_level log_level;
   sessio_event_fn event_fn;
   void *event_ctx;
+  int tokens; /* header-token transport enabled (S30) */
 };
 
 /* Commits to one record from threads of one process take one of these

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cookie_limit.h"
 #include "manager.h"
@@ -40,6 +41,9 @@ struct sessio {
   int64_t now; /* of begin */
   int committed;
   unsigned rejected; /* session cookie values rejected at begin (S21) */
+  int token;         /* the session travels in a header, not a cookie (S30) */
+  int cookie_seen;   /* the request named the session cookie */
+  char token_out[SESSIO_ID_LEN + 1]; /* X-Session-Token value, or "" */
 
   int has_id;   /* a session exists (loaded or created here) */
   int created;  /* created in this request, not yet stored */
@@ -258,12 +262,14 @@ typedef struct cands {
   uint8_t raw[MAX_CANDIDATES][SESSIO_ID_BYTES]; /* decoded IDs */
   size_t n;
   size_t invalid;
+  int seen; /* the cookie name appeared, whatever its value */
 } cands;
 
 static int collect(void *ud, const char *name, size_t nlen, const char *val,
                    size_t vlen) {
   cands *c = ud;
   if (nlen != c->name_len || memcmp(name, c->name, nlen) != 0) return 0;
+  c->seen = 1;
   if (c->n == MAX_CANDIDATES) return 0;
   /* Decoding validates (S7): a malformed value never reaches the store. */
   if (!sessio__id_decode(val, vlen, c->raw[c->n])) {
@@ -278,19 +284,36 @@ static int collect(void *ud, const char *name, size_t nlen, const char *val,
 
 sessio_err sessio_begin(sessio_manager *m, const char *const *headers,
                         size_t n, int tls, int64_t now, sessio **out) {
+  return sessio_begin_token(m, headers, n, NULL, NULL, tls, now, out);
+}
+
+/* The value of "Authorization: Bearer <v>" (scheme case-insensitive, then
+ * one or more spaces), trimmed of trailing blanks, or NULL for another
+ * scheme or none. */
+static const char *bearer(const char *auth, size_t *len) {
+  if (auth == NULL || strncasecmp(auth, "Bearer", 6) != 0 ||
+      (auth[6] != ' ' && auth[6] != '\t'))
+    return NULL;
+  auth += 6;
+  while (*auth == ' ' || *auth == '\t') auth++;
+  size_t n = strnlen(auth, SESSIO_ID_LEN + 64);
+  while (n > 0 && (auth[n - 1] == ' ' || auth[n - 1] == '\t')) n--;
+  *len = n;
+  return auth;
+}
+
+sessio_err sessio_begin_token(sessio_manager *m, const char *const *headers,
+                              size_t n, const char *authorization,
+                              const char *transport, int tls, int64_t now,
+                              sessio **out) {
   if (m == NULL || out == NULL || (n > 0 && headers == NULL))
     return SESSIO_EINVAL;
   *out = NULL;
-  sessio *s = calloc(1, sizeof *s);
-  if (s == NULL) return SESSIO_ENOMEM;
-  s->m = m;
-  s->tls = tls;
-  s->now = now;
-
   cands c;
   c.name = sessio_manager_cookie_name(m, tls);
   c.name_len = strlen(c.name);
   c.n = c.invalid = 0;
+  c.seen = 0;
   size_t used = 0; /* bytes read across all headers (S11) */
   for (size_t i = 0; i < n && sessio__cookie_budget(used, 1) > 0; i++) {
     if (headers[i] == NULL) continue;
@@ -298,6 +321,25 @@ sessio_err sessio_begin(sessio_manager *m, const char *const *headers,
     sessio_cookie_parse(headers[i], len, collect, &c);
     used += len;
   }
+  /* S30: a bearer token is one more candidate, and never together with a
+   * session cookie: which one the client meant cannot be told. */
+  size_t blen = 0;
+  const char *b = m->cfg.tokens ? bearer(authorization, &blen) : NULL;
+  if (b != NULL && c.seen) return SESSIO_ETRANSPORT;
+  if (b != NULL) {
+    if (sessio__id_decode(b, blen, c.raw[0]))
+      c.n = 1;
+    else
+      c.invalid = 1;
+  }
+  sessio *s = calloc(1, sizeof *s);
+  if (s == NULL) return SESSIO_ENOMEM;
+  s->m = m;
+  s->tls = tls;
+  s->now = now;
+  s->cookie_seen = c.seen;
+  s->token = b != NULL || (m->cfg.tokens && !c.seen && transport != NULL &&
+                           strcasecmp(transport, "token") == 0);
   sessio__ev_ctx prev = sessio__ev_enter(m, &s->evq);
   s->rejected = (unsigned)c.invalid;
   for (size_t i = 0; i < c.invalid; i++)
@@ -1027,6 +1069,12 @@ static sessio_err cookie_reserve(sessio *s) {
 
 static sessio_err make_cookie(sessio *s, int64_t now, int deletion) {
   const struct sessio_config *cfg = &s->m->cfg;
+  if (s->token) {
+    /* S30: a token session's ID goes in X-Session-Token, never in a
+     * cookie; an ended token needs nothing sent (it is dead). */
+    if (!deletion) sessio__id_encode(s->id.raw, s->token_out);
+    return SESSIO_OK;
+  }
   sessio_cookie_attrs a;
   char id[SESSIO_ID_LEN + 1] = "";
   a.domain = cfg->domain[0] ? cfg->domain : NULL;
@@ -1301,3 +1349,19 @@ static sessio_err commit(sessio *s, int64_t now) {
 }
 
 const char *sessio_cookie_header(const sessio *s) { return s ? s->cookie : NULL; }
+
+const char *sessio_token_header(const sessio *s) {
+  return s && s->token_out[0] ? s->token_out : NULL;
+}
+
+int sessio_uses_token(const sessio *s) { return s && s->token; }
+
+sessio_err sessio_use_token(sessio *s) {
+  if (s == NULL) return SESSIO_EINVAL;
+  if (!s->m->cfg.tokens) return SESSIO_ENOTSUP;
+  if (s->committed || s->cookie_seen) return SESSIO_ESTATE;
+  s->token = 1;
+  return SESSIO_OK;
+}
+
+int sessio_csrf_required(const sessio *s) { return !(s && s->token); }

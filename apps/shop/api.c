@@ -22,7 +22,10 @@ static enum MHD_Result api_fail(req *r, int st) {
 }
 
 static int token_ok(req *r) {
-  const char *tok = req_header(r, "X-CSRF-Token");
+  const char *tok;
+  if (!sessio_csrf_required(r->s)) /* S30: a bearer session */
+    return 1;
+  tok = req_header(r, "X-CSRF-Token");
   return tok != NULL && sessio_csrf_check(r->s, tok, strlen(tok));
 }
 
@@ -277,7 +280,7 @@ enum MHD_Result api_prefs(req *r) {
 
 enum MHD_Result api_login(req *r) {
   cJSON *j;
-  const cJSON *user, *pw, *rem;
+  const cJSON *user, *pw, *rem, *tr;
   int remember = 0;
   char inl[512];
   sbuf b;
@@ -293,10 +296,27 @@ enum MHD_Result api_login(req *r) {
   user = cJSON_GetObjectItemCaseSensitive(j, "user");
   pw = cJSON_GetObjectItemCaseSensitive(j, "password");
   rem = cJSON_GetObjectItemCaseSensitive(j, "remember");
+  tr = cJSON_GetObjectItemCaseSensitive(j, "transport");
   if (!cJSON_IsString(user) || !cJSON_IsString(pw) ||
-      (rem != NULL && !cJSON_IsBool(rem) && !cJSON_IsNull(rem))) {
+      (rem != NULL && !cJSON_IsBool(rem) && !cJSON_IsNull(rem)) ||
+      (tr != NULL && !cJSON_IsNull(tr) &&
+       (!cJSON_IsString(tr) || (strcmp(tr->valuestring, "token") != 0 &&
+                                strcmp(tr->valuestring, "cookie") != 0)))) {
     cJSON_Delete(j);
-    return reply_json_error(r, 400, "user and password must be strings, remember a boolean");
+    return reply_json_error(r, 400, "user and password must be strings, remember a boolean, "
+                                    "transport \"token\" or \"cookie\"");
+  }
+  if (cJSON_IsString(tr) && strcmp(tr->valuestring, "token") == 0) {
+    /* S30: the new ID goes in X-Session-Token and the answer, never in a
+     * cookie; a request that carried the session cookie cannot switch. */
+    sessio_err te = sessio_use_token(r->s);
+    if (te != SESSIO_OK) {
+      cJSON_Delete(j);
+      return reply_json_error(r, 400, te == SESSIO_ENOTSUP
+                                          ? "token transport is off (--tokens)"
+                                          : "a cookie session cannot become a token: "
+                                            "sign in without the cookie");
+    }
   }
   remember = cJSON_IsTrue(rem);
   st = user->valuestring[0] == '\0' || strlen(user->valuestring) > SESSIO_USER_MAX
@@ -328,7 +348,13 @@ enum MHD_Result api_login(req *r) {
   if (st != 0)
     return api_fail(r, st);
   sb_init(&b, inl, sizeof inl);
-  sb_puts(&b, "{\"user\":");
+  sb_puts(&b, "{");
+  if (sessio_token_header(r->s) != NULL) { /* S30 */
+    sb_puts(&b, "\"token\":");
+    sb_json_str(&b, sessio_token_header(r->s));
+    sb_puts(&b, ",");
+  }
+  sb_puts(&b, "\"user\":");
   write_str_or_null(&b, sessio_user(r->s));
   sb_puts(&b, ",\"csrf\":");
   write_str_or_null(&b, sessio_csrf_token(r->s));

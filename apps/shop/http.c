@@ -150,6 +150,7 @@ int req_session(req *r) {
       note_invalid_id(r);
     return 0;
   case SESSIO_ETOOBIG: return 431;
+  case SESSIO_ETRANSPORT: return SESSION_BOTH_400; /* S30 */
   case SESSIO_EUNAVAIL:
   case SESSIO_EIO:
   case SESSIO_EBUSY:
@@ -460,6 +461,13 @@ enum MHD_Result reply_error(req *r, unsigned status) {
     return reply_html_error(r, 429, "Too many requests",
                             "Too many new sessions were started from your address. "
                             "Please wait a moment and try again.");
+  }
+  if (status == SESSION_BOTH_400) { /* S30: neither session was adopted */
+    if (is_api(r))
+      return reply_json_error(r, 400, "session in both a cookie and a bearer token: send one");
+    return reply_html_error(r, 400, "Bad request",
+                            "This request carried a session in both a cookie and an "
+                            "Authorization header. Send only one.");
   }
   if (status == 503 || status == 500 || status == 431) {
     /* The session is unusable (or was the problem): answer without it. */

@@ -48,6 +48,7 @@ typedef struct options {
   const char *max_conns, *max_conns_client, *header_timeout; /* S26 */
   const char *login_limit, *login_window;     /* S28 */
   const char *new_limit, *new_window;         /* S29 */
+  const char *tokens;                         /* S30: "on"/"off" */
 } options;
 
 static void usage(FILE *f) {
@@ -100,6 +101,9 @@ static void usage(FILE *f) {
           "                       64 hexadecimal characters and a newline, the file not\n"
           "                       readable by group or others (chmod 600)\n"
           "                                                 SESSIO_SECRET_FILE (none)\n"
+          "  --tokens[=on|off], --no-tokens  sessions in \"Authorization: Bearer ID\" for\n"
+          "                       API and mobile clients (X-Session-Token answers)\n"
+          "                                                 SESSIO_TOKENS   (on)\n"
           "  --metrics-listen HOST:PORT  serve GET /metrics (Prometheus text format) on this\n"
           "                       separate address; off when not given\n"
           "                                                 SESSIO_METRICS_LISTEN (off)\n"
@@ -182,6 +186,15 @@ static int parse_args(int argc, char **argv, options *o) {
       trust = 1;
       continue;
     }
+    /* S30: the header-token transport, on by default. */
+    if (strcmp(a, "--tokens") == 0 || strcmp(a, "--no-tokens") == 0) {
+      o->tokens = a[2] == 'n' ? "off" : "on";
+      continue;
+    }
+    if (strncmp(a, "--tokens=", 9) == 0) {
+      o->tokens = a + 9;
+      continue;
+    }
     if (strncmp(a, "--", 2) != 0)
       return bad_arg(a);
     n = strcspn(a, "=");
@@ -241,6 +254,7 @@ static int parse_args(int argc, char **argv, options *o) {
   o->new_limit = envor(o->new_limit, "SESSIO_NEW_SESSIONS_LIMIT", "1000");
   o->new_window = envor(o->new_window, "SESSIO_NEW_SESSIONS_WINDOW", "1m");
   o->metrics_listen = envor(o->metrics_listen, "SESSIO_METRICS_LISTEN", NULL);
+  o->tokens = envor(o->tokens, "SESSIO_TOKENS", "on");
   threads = envor(threads, "SESSIO_THREADS", NULL);
   if (trust < 0) {
     const char *e = getenv("SESSIO_TRUST_PROXY");
@@ -429,6 +443,15 @@ static int read_secret(const char *path, unsigned char secret[32]) {
   return 0;
 }
 
+/* 1 for on/1/true/yes, 0 for off/0/false/no, -1 otherwise. */
+static int on_off(const char *v) {
+  if (!strcasecmp(v, "on") || !strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes"))
+    return 1;
+  if (!strcasecmp(v, "off") || !strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no"))
+    return 0;
+  return -1;
+}
+
 static int make_manager(const options *o, sessio_store *st, sessio_manager **out) {
   sessio_config *cfg;
   sessio_secure sec;
@@ -457,6 +480,11 @@ static int make_manager(const options *o, sessio_store *st, sessio_manager **out
     fprintf(stderr, "sessio-shop: --idle must not be longer than --absolute\n");
     return -1;
   }
+  int tokens = on_off(o->tokens);
+  if (tokens < 0) {
+    fprintf(stderr, "sessio-shop: --tokens wants on or off, not '%s'\n", o->tokens);
+    return -1;
+  }
   if (sessio_config_new(&cfg) != SESSIO_OK)
     return -1;
   if (o->secret_file != NULL) {
@@ -475,6 +503,7 @@ static int make_manager(const options *o, sessio_store *st, sessio_manager **out
   if ((e = sessio_config_set_store(cfg, st)) != SESSIO_OK ||
       (e = sessio_config_set_timeouts(cfg, idle, absolute, remember)) != SESSIO_OK ||
       (e = sessio_config_set_cookie(cfg, NULL, sec, SESSIO_SAMESITE_LAX, NULL)) != SESSIO_OK ||
+      (e = sessio_config_set_token_transport(cfg, tokens)) != SESSIO_OK ||
       (e = sessio_config_set_logger(cfg, core_log, NULL, (sessio_log_level)shop_log_level)) !=
           SESSIO_OK ||
       (e = sessio_manager_new(cfg, out)) != SESSIO_OK) {

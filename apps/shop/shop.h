@@ -205,6 +205,9 @@ int req_is_json(req *r);
  * NEW_SESSIONS_429: the client started too many sessions, S29; reply_error
  * answers it as a 429). */
 #define NEW_SESSIONS_429 1429
+/* req_session's status for a request carrying a session in both a cookie
+ * and a bearer token (S30); reply_error answers it as a 400 naming why. */
+#define SESSION_BOTH_400 1400
 int req_commit(req *r);
 
 /* Answers. 'body' is copied (the caller keeps it). When the request has a

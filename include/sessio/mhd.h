@@ -80,13 +80,17 @@ SESSIO_API int sessio_mhd_is_tls(struct MHD_Connection *connection, int trust_pr
 /* Begins the request's session: collects all Cookie headers of
  * 'connection' (the name compared case-insensitively, any number of
  * headers, S12), decides TLS with sessio_mhd_is_tls(), and calls
- * sessio_begin().
+ * sessio_begin_token() with the request's Authorization and
+ * X-Session-Transport headers (read only when the manager has the token
+ * transport enabled, S30).
  *
  * On SESSIO_OK '*out' is the caller's: sessio_free() it after the response
  * is queued. Errors ('*out' is NULL then):
  *   SESSIO_ETOOBIG  the Cookie headers together are over
  *                   SESSIO_COOKIE_HEADER_MAX bytes or more than
  *                   SESSIO_MHD_MAX_COOKIE_HEADERS: answer 431;
+ *   SESSIO_ETRANSPORT a session cookie and a bearer token in one
+ *                   request: answer 400 (S30);
  *   SESSIO_EUNAVAIL the store cannot be reached: answer 503;
  *   SESSIO_ENOMEM   out of memory. */
 SESSIO_API sessio_err sessio_mhd_begin(sessio_manager *mgr,
@@ -94,7 +98,8 @@ SESSIO_API sessio_err sessio_mhd_begin(sessio_manager *mgr,
                             int trust_proxy, int64_t now, sessio **out);
 
 /* Adds the session's headers to 'response' (borrowed): Set-Cookie when
- * sessio_cookie_header() has one, and "Cache-Control: no-store" and
+ * sessio_cookie_header() has one, X-Session-Token when
+ * sessio_token_header() has one (S30), and "Cache-Control: no-store" and
  * "Vary: Cookie" always (the response depends on the session, S10). Call
  * it after sessio_commit(). SESSIO_ENOMEM when MHD cannot add a header. */
 SESSIO_API sessio_err sessio_mhd_add_headers(const sessio *s,

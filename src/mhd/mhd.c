@@ -59,15 +59,26 @@ sessio_err sessio_mhd_begin(sessio_manager *mgr,
   *out = NULL;
   if (sessio_mhd__cookies(connection, vals, &n) != 0)
     return SESSIO_ETOOBIG;
-  return sessio_begin(mgr, vals, n, sessio_mhd_is_tls(connection, trust_proxy),
-                      now, out);
+  /* The token transport's headers (S30); the core ignores them unless the
+   * manager has it enabled. */
+  return sessio_begin_token(
+      mgr, vals, n,
+      MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+                                  MHD_HTTP_HEADER_AUTHORIZATION),
+      MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+                                  "X-Session-Transport"),
+      sessio_mhd_is_tls(connection, trust_proxy), now, out);
 }
 
 sessio_err sessio_mhd_add_headers(const sessio *s,
                                   struct MHD_Response *response) {
   const char *sc = sessio_cookie_header(s);
+  const char *tok = sessio_token_header(s);
   if (sc != NULL &&
       MHD_add_response_header(response, MHD_HTTP_HEADER_SET_COOKIE, sc) != MHD_YES)
+    return SESSIO_ENOMEM;
+  if (tok != NULL &&
+      MHD_add_response_header(response, "X-Session-Token", tok) != MHD_YES)
     return SESSIO_ENOMEM;
   if (MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL,
                               "no-store") != MHD_YES ||
