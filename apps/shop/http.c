@@ -281,7 +281,6 @@ static void log_access(req *r, unsigned status) {
   char path[160];
   size_t i;
   const char *sid = r->s ? sessio_handle(r->s) : NULL;
-  shop_metrics_answer(r, status);
   if (shop_log_level < LOG_INFO)
     return;
   for (i = 0; r->url[i] && i < sizeof path - 1; i++) {
@@ -314,9 +313,13 @@ static enum MHD_Result send_reply(req *r, unsigned status, struct MHD_Response *
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
   if (!ok) {
     MHD_destroy_response(resp);
+    shop_metrics_answer(r, 500);
     log_access(r, 500);
     return MHD_NO; /* MHD closes the connection */
   }
+  /* Counted before it is queued: a client that has its answer sees it in
+   * the metrics. */
+  shop_metrics_answer(r, status);
   ret = MHD_queue_response(r->conn, status, resp);
   MHD_destroy_response(resp);
   log_access(r, status);
@@ -514,6 +517,7 @@ int shop_make_static(shop *sh) {
 }
 
 static enum MHD_Result send_static(req *r, struct MHD_Response *resp) {
+  shop_metrics_answer(r, 200);
   enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
   log_access(r, 200);
   return ret;
@@ -633,6 +637,7 @@ static enum MHD_Result reply_431_direct(req *r) {
            "X-Content-Type-Options: nosniff\r\nContent-Security-Policy: %s\r\n"
            "Referrer-Policy: same-origin\r\n%s",
            api ? CSP_NONE : CSP_HTML, api ? "" : "X-Frame-Options: DENY\r\n");
+  shop_metrics_answer(r, 431); /* before the client can have it */
   e = body.oom ? SESSIO_ENOMEM
                : sessio_mhd_reply_431(r->conn, r->method,
                                       api ? "application/json" : "text/html; charset=utf-8",

@@ -5,7 +5,8 @@
  * daemon on --metrics-listen that answers GET /metrics with the library's
  * figures (sessio_metrics_write) followed by these, in the Prometheus text
  * format. It is a separate address so that it can stay off the public
- * network.
+ * network. The library's part and the response come from sessio-mhd
+ * (sessio_mhd_metrics_response).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -173,42 +174,21 @@ static enum MHD_Result metrics_handler(void *cls, struct MHD_Connection *c,
     return answer(c, 404, "text/plain; charset=utf-8", (char *)"not found\n", 10, 0);
   if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
     return answer(c, 405, "text/plain; charset=utf-8", (char *)"GET only\n", 9, 0);
-  /* The library's part first, in a buffer that grows to what it needs. */
-  size_t cap = 16384, len = 0;
-  char *lib = NULL;
-  sessio_err e;
-  for (;;) {
-    char *p = realloc(lib, cap);
-    if (p == NULL) {
-      free(lib);
-      return MHD_NO;
-    }
-    lib = p;
-    e = sessio_metrics_write(sh->mgr, lib, cap, &len);
-    if (e != SESSIO_ENOBUFS) break;
-    cap = len + 1024;
-  }
-  if (e != SESSIO_OK) {
-    free(lib);
-    return answer(c, 500, "text/plain; charset=utf-8", (char *)"metrics failed\n", 15, 0);
-  }
+  /* The shop's figures, after the library's (sessio-mhd puts them together). */
   sbuf b;
   sb_init(&b, NULL, 0);
-  sb_add(&b, lib, len);
-  free(lib);
   write_shop(sh, &b);
   if (b.oom) {
     sb_free(&b);
     return MHD_NO;
   }
-  char *body = b.p;
-  size_t blen = b.len;
-  if (!b.heap) { /* MHD frees it: it must be on the heap */
-    body = malloc(blen ? blen : 1);
-    if (body == NULL) return MHD_NO;
-    memcpy(body, b.p, blen);
-  }
-  return answer(c, 200, "text/plain; version=0.0.4; charset=utf-8", body, blen, 1);
+  struct MHD_Response *resp = sessio_mhd_metrics_response(sh->mgr, b.p, b.len);
+  sb_free(&b);
+  if (resp == NULL)
+    return answer(c, 500, "text/plain; charset=utf-8", (char *)"metrics failed\n", 15, 0);
+  enum MHD_Result ret = MHD_queue_response(c, 200, resp);
+  MHD_destroy_response(resp);
+  return ret;
 }
 
 /* "HOST:PORT" (IPv4, or [IPv6]:PORT) into 'ss'. 0 or -1. */

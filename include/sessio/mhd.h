@@ -254,6 +254,21 @@ SESSIO_API unsigned sessio_mhd_invalid_id_note(sessio_mhd_limiter *l,
                                                int64_t now, char *text,
                                                size_t cap);
 
+/* ------------------------------------------------------------------------
+ * Metrics
+ * ---------------------------------------------------------------------- */
+
+/* A response to GET /metrics: the manager's figures (sessio_metrics_write,
+ * the Prometheus text format) followed by 'extra' ('extra_len' bytes, may
+ * be NULL: the application's own figures in the same format), with
+ * "Content-Type: text/plain; version=0.0.4; charset=utf-8" and
+ * "Cache-Control: no-store". The caller queues it (status 200) and
+ * destroys it, as any response; NULL when out of memory. Serve it on an
+ * address of its own, away from the public network. */
+SESSIO_API struct MHD_Response *sessio_mhd_metrics_response(sessio_manager *mgr,
+                                                            const char *extra,
+                                                            size_t extra_len);
+
 #ifdef __cplusplus
 }
 #endif
