@@ -7,7 +7,9 @@
 #                    include/sessio.h and include/sessio/*.h is documented
 #                    (named in the NAME line of one page, and shown in its
 #                    SYNOPSIS), and every name a page documents is declared
-#                    in those headers (no page for a function that is gone)
+#                    in those headers (no page for a function that is gone);
+#                    every error code is in sessio_strerror(3) and every
+#                    store scheme in sessio_store_open(3)
 #   install BUILD    `cmake --install BUILD --component man` into a temporary
 #                    prefix, then `man -w NAME` finds every documented name
 #                    there and a link page renders through its .so line
@@ -79,6 +81,19 @@ names)
     grep -qx "$f" <<<"$documented" || {
       echo "not ok - $f has no man page: add it to the NAME line and SYNOPSIS of a page in man/ (see man/README.md)"
       fail=$((fail + 1)); }
+  done
+  # Every error code of the table in sessio.h is in sessio_strerror(3), and
+  # every store scheme of src/store/store.c in sessio_store_open(3).
+  plain() { perl -pe 's/\\&//g; s/\\-/-/g; s/\\f[BIRP]//g' "$1"; }
+  errtext=$(plain "$root/man/sessio_strerror.3")
+  for e in $(perl -ne 'print "SESSIO_$1\n" if /^\s*XX\((\w+),\s*-\d+/' "$root/include/sessio.h"); do
+    grep -q "\b$e\b" <<<"$errtext" || {
+      echo "not ok - $e is not in man/sessio_strerror.3"; fail=$((fail + 1)); }
+  done
+  storetext=$(plain "$root/man/sessio_store_open.3")
+  for s in $(perl -ne 'print "$1\n" if /^\s*\{"([a-z0-9-]+)",\s*\w+\}/' "$root/src/store/store.c"); do
+    grep -q "$s:" <<<"$storetext" || {
+      echo "not ok - the $s: store is not in man/sessio_store_open.3"; fail=$((fail + 1)); }
   done
   echo "$(wc -l <<<"$declared") public functions, $(grep -c . <<<"$documented") documented names, $fail problems"
   ;;
