@@ -385,28 +385,6 @@ enum MHD_Result reply_json_error(req *r, unsigned status, const char *error) {
   return ret;
 }
 
-static const char *status_text(unsigned status, const char **msg) {
-  switch (status) {
-  case 400: *msg = "The request was malformed: a form field or the JSON body could not be read.";
-    return "Bad request";
-  case 401: *msg = "Please sign in."; return "Not signed in";
-  case 403: *msg = "This form has expired or was sent from another site. Go back, reload the page and try again.";
-    return "Forbidden";
-  case 404: *msg = "There is no page at this address."; return "Not found";
-  case 405: *msg = "This address does not accept that method."; return "Method not allowed";
-  case 413: *msg = "The request or one of its fields is too large."; return "Too large";
-  case 415: *msg = "This content type is not accepted here."; return "Unsupported media type";
-  case 429: *msg = "Too many requests from your address carried a session that does not exist. "
-                    "Please wait a moment and try again.";
-    return "Too many requests";
-  case 431: *msg = "The request headers (cookies, most likely) are too large. Clear this site's cookies and try again.";
-    return "Headers too large";
-  case 503: *msg = "The session store is unavailable. Please try again in a moment.";
-    return "Store unavailable";
-  default: *msg = "Something went wrong on our side."; return "Server error";
-  }
-}
-
 static const char *json_error_text(unsigned status) {
   switch (status) {
   case 400: return "bad request";
@@ -423,33 +401,9 @@ static const char *json_error_text(unsigned status) {
   }
 }
 
-/* The HTML error page of 'title' and 'msg', appended to 'b'. */
-static void html_error_page(sbuf *b, const char *title, const char *msg) {
-  sb_puts(b, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-             "<title>");
-  sb_html(b, title);
-  sb_puts(b, " · sessio shop</title><link rel=\"stylesheet\" href=\"/static/style.css\">"
-             "</head><body class=\"theme-light\"><header class=\"top\"><a class=\"brand\" "
-             "href=\"/\">sessio<span>shop</span></a></header><main><section class=\"panel "
-             "error\"><h1>");
-  sb_html(b, title);
-  sb_puts(b, "</h1><p>");
-  sb_html(b, msg);
-  sb_puts(b, "</p><p><a class=\"button\" href=\"/\">Back to the shop</a></p></section>"
-             "</main></body></html>\n");
-}
-
 enum MHD_Result reply_html_error(req *r, unsigned status, const char *title,
                                  const char *msg) {
-  char inl[2048];
-  sbuf b;
-  enum MHD_Result ret;
-  sb_init(&b, inl, sizeof inl);
-  html_error_page(&b, title, msg);
-  ret = b.oom ? MHD_NO : reply(r, status, "text/html; charset=utf-8", b.p, b.len);
-  sb_free(&b);
-  return ret;
+  return page_message(r, status, title, msg);
 }
 
 static int is_api(const req *r) {
@@ -457,13 +411,10 @@ static int is_api(const req *r) {
 }
 
 enum MHD_Result reply_error(req *r, unsigned status) {
-  const char *msg, *title;
   if (status == NEW_SESSIONS_429) {
     if (is_api(r))
       return reply_json_error(r, 429, "too many new sessions");
-    return reply_html_error(r, 429, "Too many requests",
-                            "Too many new sessions were started from your address. "
-                            "Please wait a moment and try again.");
+    return page_status(r, NEW_SESSIONS_429);
   }
   if (status == SESSION_BOTH_400) { /* S30: neither session was adopted */
     if (is_api(r))
@@ -479,8 +430,7 @@ enum MHD_Result reply_error(req *r, unsigned status) {
   }
   if (is_api(r))
     return reply_json_error(r, status, json_error_text(status));
-  title = status_text(status, &msg);
-  return reply_html_error(r, status, title, msg);
+  return page_status(r, status);
 }
 
 /* ---- static answers ------------------------------------------------------- */
@@ -535,6 +485,29 @@ static enum MHD_Result get_healthz(req *r) { return send_static(r, r->shop->r_he
 static enum MHD_Result get_css(req *r) { return send_static(r, r->shop->r_css); }
 static enum MHD_Result get_icon(req *r) { return send_static(r, r->shop->r_icon); }
 
+/* /static/img/SKU.svg: a product picture, embedded like the stylesheet. */
+static enum MHD_Result get_image(req *r) {
+  char sku[SHOP_SKU_MAX + 1];
+  const char *name = r->url + strlen("/static/img/");
+  size_t n = strcspn(name, "."), len;
+  const unsigned char *svg = NULL;
+  struct MHD_Response *resp;
+  enum MHD_Result ret;
+  if (n < sizeof sku && strcmp(name + n, ".svg") == 0) {
+    memcpy(sku, name, n);
+    sku[n] = '\0';
+    svg = shop_image(sku, &len);
+  }
+  if (svg == NULL)
+    return reply_error(r, 404);
+  resp = make_static(svg, len, "image/svg+xml", "public, max-age=86400");
+  if (resp == NULL)
+    return MHD_NO;
+  ret = send_static(r, resp);
+  MHD_destroy_response(resp);
+  return ret;
+}
+
 static const struct route routes[] = {
     {"/api/cart", 0, NULL, api_cart_add, NULL, NULL},
     {"/api/session", 0, api_session, NULL, NULL, NULL},
@@ -560,6 +533,11 @@ static const struct route routes[] = {
     {"/checkout/place", 0, NULL, post_co_place, NULL, NULL},
     {"/account/sessions", 0, page_sessions, NULL, NULL, NULL},
     {"/account/sessions/revoke", 0, NULL, post_sessions_revoke, NULL, NULL},
+    {"/cart/update", 0, NULL, post_cart_update, NULL, NULL},
+    {"/product/", 1, page_product, NULL, NULL, NULL},
+    {"/orders", 0, page_orders, NULL, NULL, NULL},
+    {"/orders/", 1, page_order, NULL, NULL, NULL},
+    {"/static/img/", 1, get_image, NULL, NULL, NULL},
 };
 
 size_t shop_routes(void) { return sizeof routes / sizeof routes[0]; }
@@ -625,14 +603,13 @@ static enum MHD_Result dispatch(req *r) {
 static enum MHD_Result reply_431_direct(req *r) {
   char inl[2048], extra[512];
   sbuf body;
-  const char *msg, *title = status_text(431, &msg);
   int api = is_api(r);
   sessio_err e;
   sb_init(&body, inl, sizeof inl);
   if (api)
     sb_puts(&body, "{\"error\":\"headers too large\"}");
   else
-    html_error_page(&body, title, msg);
+    page_error_doc(&body, 431);
   snprintf(extra, sizeof extra,
            "X-Content-Type-Options: nosniff\r\nContent-Security-Policy: %s\r\n"
            "Referrer-Policy: same-origin\r\n%s",

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "orders.h"
 #include "shop.h"
 
 /* S29: the default stores carry a bound on sessions (docs/DEPLOYMENT.md,
@@ -49,6 +50,7 @@ typedef struct options {
   const char *login_limit, *login_window;     /* S28 */
   const char *new_limit, *new_window;         /* S29 */
   const char *tokens;                         /* S30: "on"/"off" */
+  const char *data;                           /* the shop's own data (orders) */
 } options;
 
 static void usage(FILE *f) {
@@ -89,6 +91,8 @@ static void usage(FILE *f) {
           "                                                 SESSIO_REMEMBER (12h)\n"
           "  --users FILE         lines \"name:$argon2id$...\" SESSIO_USERS    (demo users\n"
           "                       alice/wonderland and bob/builder)\n"
+          "  --data DIR           the shop's own data: orders in DIR/shop.db\n"
+          "                                                 SESSIO_DATA     (var)\n"
           "  --log-level LEVEL    error|warn|info|debug; info adds the access log\n"
           "                                                 SESSIO_LOG_LEVEL (warn)\n"
           "  --invalid-id-limit N a client whose session cookies named no live session\n"
@@ -219,6 +223,7 @@ static int parse_args(int argc, char **argv, options *o) {
     OPT("new-sessions-limit", new_limit)
     OPT("new-sessions-window", new_window)
     OPT("metrics-listen", metrics_listen)
+    OPT("data", data)
 #undef OPT
     if (strncmp(a, "--threads", n) == 0 && n == 9)
       dst = &threads;
@@ -255,6 +260,7 @@ static int parse_args(int argc, char **argv, options *o) {
   o->new_window = envor(o->new_window, "SESSIO_NEW_SESSIONS_WINDOW", "1m");
   o->metrics_listen = envor(o->metrics_listen, "SESSIO_METRICS_LISTEN", NULL);
   o->tokens = envor(o->tokens, "SESSIO_TOKENS", "on");
+  o->data = envor(o->data, "SESSIO_DATA", "var");
   threads = envor(threads, "SESSIO_THREADS", NULL);
   if (trust < 0) {
     const char *e = getenv("SESSIO_TRUST_PROXY");
@@ -722,6 +728,8 @@ int main(int argc, char **argv) {
     goto fail_mgr;
   if (shop_make_static(&sh) != 0)
     goto fail_users;
+  if (orders_open(o.data) != 0)
+    goto fail_static;
 
   switch (make_guards(&o, &sh, &guard)) {
   case 0: break;
@@ -794,6 +802,7 @@ fail_static:
   sessio_mhd_guard_free(guard);
   login_limits_free(&sh);
   sessio_mhd_limiter_free(sh.new_sessions);
+  orders_close();
   if (sh.r_healthz) MHD_destroy_response(sh.r_healthz);
   if (sh.r_css) MHD_destroy_response(sh.r_css);
   if (sh.r_icon) MHD_destroy_response(sh.r_icon);

@@ -70,10 +70,14 @@ int users_verify(const shop_users *u, const char *user, const char *password);
 typedef struct product {
   const char *sku, *name, *blurb;
   int64_t cents;
+  const char *name_fr, *blurb_fr; /* the pages in French */
 } product;
 extern const product catalog[];
 extern const size_t catalog_len;
 const product *catalog_find(const char *sku);
+/* The product's name and blurb in the page language 'lang' ("en", "fr"). */
+const char *product_name(const product *p, const char *lang);
+const char *product_blurb(const product *p, const char *lang);
 
 /* ---- server state ---------------------------------------------------------- */
 typedef struct shop {
@@ -221,7 +225,8 @@ enum MHD_Result reply_json(req *r, unsigned status, sbuf *b);
 enum MHD_Result reply_html(req *r, unsigned status, sbuf *b);
 enum MHD_Result reply_redirect(req *r, const char *location);
 enum MHD_Result reply_json_error(req *r, unsigned status, const char *error);
-/* An HTML error page with a title and message (escaped). */
+/* An HTML error page with a title and message (escaped), in the shop's
+ * layout (page_message, pages.c). */
 enum MHD_Result reply_html_error(req *r, unsigned status, const char *title,
                                  const char *msg);
 /* An error for 'status' in the request's flavour: JSON under /api/, HTML
@@ -248,6 +253,20 @@ enum MHD_Result post_co_review(req *r);
 enum MHD_Result post_co_place(req *r);
 enum MHD_Result page_sessions(req *r);
 enum MHD_Result post_sessions_revoke(req *r);
+enum MHD_Result post_cart_update(req *r);
+enum MHD_Result page_product(req *r); /* /product/SKU */
+enum MHD_Result page_orders(req *r);
+enum MHD_Result page_order(req *r);   /* /orders/ID */
+/* The HTML error page of 'status' in the shop's layout, theme and language
+ * (pages.c); reply_error answers pages with it. */
+enum MHD_Result page_status(req *r, unsigned status);
+enum MHD_Result page_message(req *r, unsigned status, const char *title, const char *msg);
+/* The same page without a request or session (English, light), appended
+ * to 'b': for answers written before a session can be read. */
+void page_error_doc(sbuf *b, unsigned status);
+/* The product picture of 'sku' (an embedded SVG): its bytes and length, or
+ * NULL. */
+const unsigned char *shop_image(const char *sku, size_t *len);
 
 enum MHD_Result api_login(req *r);
 enum MHD_Result api_logout(req *r);

@@ -64,8 +64,10 @@ async function startShopOnce() {
   const errPath = path.join(outDir, 'shop-stderr.log');
   const errFd = fs.openSync(errPath, 'w');
   // log level info: the access log tells which pages the server really served
+  const data = fs.mkdtempSync(path.join(os.tmpdir(), 'sessio-shop-data-'));
   const proc = spawn(binary, ['--listen', `127.0.0.1:${port}`, '--store', 'memory:',
-    '--log-level', 'info'], { stdio: ['ignore', errFd, errFd] });
+    '--data', data, '--log-level', 'info'], { stdio: ['ignore', errFd, errFd] });
+  proc.on('exit', () => fs.rmSync(data, { recursive: true, force: true }));
   fs.closeSync(errFd);
   let exited = null;
   proc.on('exit', (code, sig) => { exited = code ?? sig; });
@@ -331,13 +333,14 @@ async function main() {
       JSON.stringify(flash));
     await page.goto(`${base}/cart`);
     check('the cart is empty after the order', !(await page.content()).includes(`value="${sku}"`));
+    // an empty cart cannot be checked out: put something in it first
+    await page.goto(`${base}/`);
+    await submitForward(page, page.locator('form[action$="/cart/add"]').first());
     await page.goto(`${base}/checkout/address`);
     const cleared = await formValues(page.locator('form[action$="/checkout/address"]').first(), Object.keys(address));
     check('checkout form data is cleared after the order', textVals.every((v) => !Object.values(cleared).includes(v)));
 
     // 7. private pages, then sign out and go back in history
-    await page.goto(`${base}/`);
-    await submitForward(page, page.locator('form[action$="/cart/add"]').first());
     await page.goto(`${base}/checkout/address`);
     const addr2 = await fillForm(page.locator('form[action$="/checkout/address"]').first(), tag + 'x');
     await submitForward(page, page.locator('form[action$="/checkout/address"]').first());
