@@ -5,7 +5,8 @@
 # -DSESSIO_BUILD_SHOP=OFF and every other SESSIO_WITH_* option off (Release,
 # no sanitizers, to keep it short), checks that libsessio.so needs no
 # library but libsodium (and libc), that no test of a part left out is
-# registered, builds and runs CTest; then installs it and checks sessio.pc
+# registered, builds and runs CTest, that the sessio command says a store
+# URL of a part left out is not built in; then installs it and checks sessio.pc
 # and that find_package(sessio COMPONENTS mhd) says mhd was not built.
 # Usage: tests/build/core_only.sh [WORK_DIR]   (default: a temporary dir)
 set -uo pipefail
@@ -53,6 +54,16 @@ if ctest --test-dir "$b" -j2 --output-on-failure >"$b/ctest.log" 2>&1; then
   ok "ctest: $(grep -E 'tests passed' "$b/ctest.log")"
 else
   not_ok "ctest: $(grep -E 'Failed|\*\*\*|tests passed' "$b/ctest.log" | head -20)"
+fi
+# The admin command names a backend that is not built in, and fails (1).
+cli="$b/apps/cli/sessio"
+if [ -x "$cli" ]; then
+  out=$("$cli" --store "sqlite:$b/x.db" stats 2>&1); rc=$?
+  if [ $rc -eq 1 ] && printf '%s' "$out" | grep -q 'sqlite backend is not built into this libsessio'; then
+    ok "sessio: a store backend not built in is said (exit 1)"
+  else
+    not_ok "sessio --store sqlite:... on a core-only build: exit $rc: $out"
+  fi
 fi
 # Installed: sessio.pc asks for libsodium alone, and a program asking for a
 # component this build left out is told so by find_package.
