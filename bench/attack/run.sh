@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run.sh — the under-attack figures of docs/RELIABILITY.md §7: GET /healthz
+# run.sh — the under-attack figures of docs/RELIABILITY.md §6: GET /healthz
 # and GET /api/session latency from another address (127.0.0.2) while one
 # address floods sessio-shop with slow connections (S26), wrong passwords
 # (S27, S28) or new guest sessions (S29). Each flood gets a fresh shop.
