@@ -69,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t nlen = strlen(copy);
     const char *value = nlen < size ? copy + nlen + 1 : "";
     sessio_cookie_attrs at = {NULL, size & 1, SESSIO_SAMESITE_LAX,
-                              (int64_t)size - 100};
+                              (int64_t)size - 100, NULL, 0};
     sessio_err err = sessio_cookie_format(out, sizeof out, &need, name, value,
                                           &at);
     if (err == SESSIO_OK) {

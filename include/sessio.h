@@ -367,6 +367,18 @@ SESSIO_API sessio_err sessio_config_set_cookie(sessio_config *cfg, const char *n
                                     sessio_secure secure,
                                     sessio_samesite samesite,
                                     const char *domain);
+/* The cookie's Path ('path' NULL or "/": the default "/"): 1..1024 bytes
+ * starting with '/', no control character or ';'. Copied; checked here
+ * (SESSIO_EINVAL) and when the manager is made: a "__Host-" name needs
+ * Path=/, and without a name the default over TLS is then "__Secure-sid". */
+SESSIO_API sessio_err sessio_config_set_cookie_path(sessio_config *cfg,
+                                                    const char *path);
+/* The Partitioned attribute (CHIPS: a cookie kept per top-level site when
+ * the site is embedded in another). 'partitioned' 1 sets it; the manager
+ * is then refused (SESSIO_EINVAL) unless Secure is ALWAYS, since browsers
+ * drop a Partitioned cookie without Secure. Off by default. */
+SESSIO_API sessio_err sessio_config_set_partitioned(sessio_config *cfg,
+                                                    int partitioned);
 /* Optional server secret (1..SESSIO_SECRET_MAX bytes, copied) mixed into
  * the keyed hash that names records in the store. Changing it orphans
  * every stored session. */
@@ -469,8 +481,9 @@ typedef struct sessio_manager sessio_manager;
 
 /* Makes a manager from 'cfg' (copied; free 'cfg' whenever you like).
  * SESSIO_EINVAL when the configuration is unsafe or incomplete: no store,
- * a "__Host-" cookie name without Secure ALWAYS or with a Domain,
- * SameSite=None without Secure ALWAYS, idle > absolute, a cookie name that
+ * a "__Host-" cookie name without Secure ALWAYS, with a Domain or with a
+ * Path other than "/", SameSite=None or Partitioned without Secure ALWAYS,
+ * idle > absolute, a cookie name that
  * is not an RFC 6265 token. */
 SESSIO_API sessio_err sessio_manager_new(const sessio_config *cfg, sessio_manager **out);
 SESSIO_API void sessio_manager_free(sessio_manager *m);
@@ -820,14 +833,19 @@ typedef struct sessio_cookie_attrs {
   int secure;                /* 1: Secure */
   sessio_samesite samesite;
   int64_t max_age;           /* seconds; < 0: no Max-Age (browser session) */
+  const char *path;          /* NULL: "/" */
+  int partitioned;           /* 1: Partitioned (CHIPS); needs secure */
 } sessio_cookie_attrs;
 
 /* Formats a Set-Cookie value "NAME=VALUE; Path=/; [Domain=..; ]
- * [Max-Age=N; ][Secure; ]HttpOnly; SameSite=Lax" into 'buf' ('cap' bytes,
+ * [Max-Age=N; ][Secure; ]HttpOnly; SameSite=Lax[; Partitioned]" into 'buf' ('cap' bytes,
  * NUL-terminated). '*needed' (may be NULL) gets the length without the NUL.
  * SESSIO_ENOBUFS when 'cap' is too small; SESSIO_EINVAL when the name is not
  * a token, the value has a byte outside cookie-octet, or name+value is over
- * 4096 bytes (S9). A deletion cookie has an empty value and max_age 0. */
+ * 4096 bytes (S9), the path does not start with '/' or holds a control
+ * character or ';' (at most 1024 bytes), or Partitioned is asked for
+ * without Secure (browsers drop it). A deletion cookie has an empty value
+ * and max_age 0. */
 SESSIO_API sessio_err sessio_cookie_format(char *buf, size_t cap, size_t *needed,
                                 const char *name, const char *value,
                                 const sessio_cookie_attrs *attrs);

@@ -97,6 +97,34 @@ sessio_err sessio_config_set_cookie(sessio_config *cfg, const char *name,
   return SESSIO_OK;
 }
 
+/* A cookie path: '/' then bytes other than controls and ';'. */
+static int path_ok(const char *p) {
+  size_t n = strlen(p);
+  if (n == 0 || n > SESSIO__PATH_MAX || p[0] != '/') return 0;
+  for (; *p; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == ';') return 0;
+  return 1;
+}
+
+sessio_err sessio_config_set_cookie_path(sessio_config *cfg,
+                                         const char *path) {
+  if (cfg == NULL) return SESSIO_EINVAL;
+  if (path == NULL || strcmp(path, "/") == 0) {
+    cfg->path[0] = '\0';
+    return SESSIO_OK;
+  }
+  if (!path_ok(path)) return SESSIO_EINVAL;
+  strcpy(cfg->path, path);
+  return SESSIO_OK;
+}
+
+sessio_err sessio_config_set_partitioned(sessio_config *cfg,
+                                         int partitioned) {
+  if (cfg == NULL) return SESSIO_EINVAL;
+  cfg->partitioned = partitioned != 0;
+  return SESSIO_OK;
+}
+
 sessio_err sessio_config_set_secret(sessio_config *cfg, const void *secret,
                                     size_t len) {
   if (cfg == NULL || secret == NULL || len == 0 || len > SESSIO_SECRET_MAX)
@@ -159,11 +187,14 @@ sessio_err sessio_manager_new(const sessio_config *cfg, sessio_manager **out) {
     if (!is_token(name)) return SESSIO_EINVAL;
     /* rfc6265bis prefixes: __Host- needs Secure, Path=/ and no Domain;
      * __Secure- needs Secure (S8). */
-    if (has_prefix(name, "__Host-") && (!always || cfg->domain[0]))
+    if (has_prefix(name, "__Host-") &&
+        (!always || cfg->domain[0] || cfg->path[0]))
       return SESSIO_EINVAL;
     if (has_prefix(name, "__Secure-") && !always) return SESSIO_EINVAL;
   }
   if (cfg->samesite == SESSIO_SAMESITE_NONE && !always) return SESSIO_EINVAL;
+  /* Browsers drop a Partitioned cookie that is not Secure (CHIPS). */
+  if (cfg->partitioned && !always) return SESSIO_EINVAL;
   if (cfg->domain[0]) {
     for (const char *d = cfg->domain; *d; d++)
       if (!(('a' <= *d && *d <= 'z') || ('A' <= *d && *d <= 'Z') ||
@@ -189,7 +220,8 @@ sessio_err sessio_manager_new(const sessio_config *cfg, sessio_manager **out) {
   } else {
     /* S3: generic names; __Host- whenever the cookie is Secure and no
      * Domain is set. */
-    strcpy(m->name_tls, cfg->domain[0] ? "__Secure-sid" : "__Host-sid");
+    strcpy(m->name_tls,
+           cfg->domain[0] || cfg->path[0] ? "__Secure-sid" : "__Host-sid");
     strcpy(m->name_plain, "sid");
     if (cfg->secure == SESSIO_SECURE_ALWAYS) strcpy(m->name_plain, m->name_tls);
     if (cfg->secure == SESSIO_SECURE_NEVER) strcpy(m->name_tls, "sid");

@@ -64,6 +64,7 @@ void sessio_cookie_parse(const char *header, size_t len, sessio_cookie_fn cb,
 #define COOKIE_NAME_VALUE_MAX 4096 /* rfc6265bis: name + value */
 #define COOKIE_MAX_AGE_MAX 34560000 /* 400 days, rfc6265bis cap */
 #define COOKIE_DOMAIN_MAX 253
+#define COOKIE_PATH_MAX 1024
 
 /* tchar of RFC 7230 section 3.2.6. */
 static int is_tchar(unsigned char c) {
@@ -136,7 +137,7 @@ sessio_err sessio_cookie_format(char *buf, size_t cap, size_t *needed,
                                 const char *name, const char *value,
                                 const sessio_cookie_attrs *attrs) {
   static const sessio_cookie_attrs defaults = {NULL, 0, SESSIO_SAMESITE_LAX,
-                                               -1};
+                                               -1, NULL, 0};
   size_t name_len, value_len;
   const char *samesite;
   out_buf o;
@@ -164,6 +165,15 @@ sessio_err sessio_cookie_format(char *buf, size_t cap, size_t *needed,
       return SESSIO_EINVAL;
   if (attrs->domain != NULL && !domain_ok(attrs->domain))
     return SESSIO_EINVAL;
+  const char *path = attrs->path != NULL ? attrs->path : "/";
+  size_t path_len = strlen(path);
+  if (path_len == 0 || path_len > COOKIE_PATH_MAX || path[0] != '/')
+    return SESSIO_EINVAL;
+  for (size_t i = 0; i < path_len; i++)
+    if ((unsigned char)path[i] < 0x20 || path[i] == 0x7f || path[i] == ';')
+      return SESSIO_EINVAL;
+  if (attrs->partitioned && !attrs->secure) /* browsers drop it (CHIPS) */
+    return SESSIO_EINVAL;
   switch (attrs->samesite) {
   case SESSIO_SAMESITE_LAX:
     samesite = "Lax";
@@ -184,7 +194,9 @@ sessio_err sessio_cookie_format(char *buf, size_t cap, size_t *needed,
   put(&o, name, name_len);
   put(&o, "=", 1);
   put(&o, value, value_len);
-  puts_(&o, "; Path=/; ");
+  puts_(&o, "; Path=");
+  put(&o, path, path_len);
+  puts_(&o, "; ");
   if (attrs->domain != NULL) {
     puts_(&o, "Domain=");
     puts_(&o, attrs->domain);
@@ -203,6 +215,8 @@ sessio_err sessio_cookie_format(char *buf, size_t cap, size_t *needed,
     puts_(&o, "Secure; ");
   puts_(&o, "HttpOnly; SameSite=");
   puts_(&o, samesite);
+  if (attrs->partitioned)
+    puts_(&o, "; Partitioned");
 
   if (needed != NULL)
     *needed = o.len;

@@ -21,6 +21,7 @@
 
 #define SESSIO__COOKIE_NAME_MAX 64
 #define SESSIO__DOMAIN_MAX 253
+#define SESSIO__PATH_MAX 1024
 
 struct sessio_config {
   sessio_store *store;
@@ -31,6 +32,8 @@ struct sessio_config {
   sessio_secure secure;
   sessio_samesite samesite;
   char domain[SESSIO__DOMAIN_MAX + 1];           /* "" = none */
+  char path[SESSIO__PATH_MAX + 1];               /* "" = "/" */
+  int partitioned;
   uint8_t secret[SESSIO_SECRET_MAX];
   size_t secret_len;
   size_t max_key, max_value, max_total;

@@ -1060,7 +1060,8 @@ static sessio_err cookie_reserve(sessio *s) {
   /* NAME=ID; Path=/; Domain=D; Max-Age=N; Secure; HttpOnly; SameSite=X is
    * under 100 bytes besides the name, the ID and the domain. */
   size_t cap = strlen(sessio_manager_cookie_name(s->m, s->tls)) +
-               SESSIO_ID_LEN + strlen(s->m->cfg.domain) + 160;
+               SESSIO_ID_LEN + strlen(s->m->cfg.domain) +
+               strlen(s->m->cfg.path) + 180;
   s->cookie_mem = malloc(cap);
   if (s->cookie_mem == NULL) return SESSIO_ENOMEM;
   s->cookie_cap = cap;
@@ -1082,6 +1083,8 @@ static sessio_err make_cookie(sessio *s, int64_t now, int deletion) {
              (cfg->secure == SESSIO_SECURE_AUTO && s->tls);
   a.samesite = cfg->samesite;
   a.max_age = -1;
+  a.path = cfg->path[0] ? cfg->path : NULL;
+  a.partitioned = cfg->partitioned;
   if (deletion) {
     a.max_age = 0;
   } else {

@@ -51,6 +51,8 @@ typedef struct options {
   const char *new_limit, *new_window;         /* S29 */
   const char *tokens;                         /* S30: "on"/"off" */
   const char *data;                           /* the shop's own data (orders) */
+  const char *cookie_name, *cookie_path, *cookie_domain, *same_site;
+  const char *partitioned;                    /* "on"/"off" */
 } options;
 
 static void usage(FILE *f) {
@@ -105,6 +107,14 @@ static void usage(FILE *f) {
           "                       64 hexadecimal characters and a newline, the file not\n"
           "                       readable by group or others (chmod 600)\n"
           "                                                 SESSIO_SECRET_FILE (none)\n"
+          "  --cookie-name NAME   session cookie name       SESSIO_COOKIE_NAME (__Host-sid over\n"
+          "                       TLS, else sid; __Secure-sid with a Domain or Path)\n"
+          "  --cookie-path PATH   cookie Path               SESSIO_COOKIE_PATH (/)\n"
+          "  --cookie-domain HOST cookie Domain (not with __Host-)  SESSIO_COOKIE_DOMAIN (none)\n"
+          "  --same-site VALUE    strict, lax or none (none needs --secure always)\n"
+          "                                                 SESSIO_SAME_SITE (lax)\n"
+          "  --partitioned        Partitioned cookie, CHIPS (needs --secure always)\n"
+          "                                                 SESSIO_PARTITIONED (off)\n"
           "  --tokens[=on|off], --no-tokens  sessions in \"Authorization: Bearer ID\" for\n"
           "                       API and mobile clients (X-Session-Token answers)\n"
           "                                                 SESSIO_TOKENS   (on)\n"
@@ -195,6 +205,14 @@ static int parse_args(int argc, char **argv, options *o) {
       o->tokens = a[2] == 'n' ? "off" : "on";
       continue;
     }
+    if (strcmp(a, "--partitioned") == 0) {
+      o->partitioned = "on";
+      continue;
+    }
+    if (strncmp(a, "--partitioned=", 14) == 0) {
+      o->partitioned = a + 14;
+      continue;
+    }
     if (strncmp(a, "--tokens=", 9) == 0) {
       o->tokens = a + 9;
       continue;
@@ -224,6 +242,10 @@ static int parse_args(int argc, char **argv, options *o) {
     OPT("new-sessions-window", new_window)
     OPT("metrics-listen", metrics_listen)
     OPT("data", data)
+    OPT("cookie-name", cookie_name)
+    OPT("cookie-path", cookie_path)
+    OPT("cookie-domain", cookie_domain)
+    OPT("same-site", same_site)
 #undef OPT
     if (strncmp(a, "--threads", n) == 0 && n == 9)
       dst = &threads;
@@ -261,6 +283,11 @@ static int parse_args(int argc, char **argv, options *o) {
   o->metrics_listen = envor(o->metrics_listen, "SESSIO_METRICS_LISTEN", NULL);
   o->tokens = envor(o->tokens, "SESSIO_TOKENS", "on");
   o->data = envor(o->data, "SESSIO_DATA", "var");
+  o->cookie_name = envor(o->cookie_name, "SESSIO_COOKIE_NAME", NULL);
+  o->cookie_path = envor(o->cookie_path, "SESSIO_COOKIE_PATH", "/");
+  o->cookie_domain = envor(o->cookie_domain, "SESSIO_COOKIE_DOMAIN", NULL);
+  o->same_site = envor(o->same_site, "SESSIO_SAME_SITE", "lax");
+  o->partitioned = envor(o->partitioned, "SESSIO_PARTITIONED", "off");
   threads = envor(threads, "SESSIO_THREADS", NULL);
   if (trust < 0) {
     const char *e = getenv("SESSIO_TRUST_PROXY");
@@ -458,6 +485,58 @@ static int on_off(const char *v) {
   return -1;
 }
 
+static int cookie_bad(const char *why) {
+  fprintf(stderr, "sessio-shop: %s\n", why);
+  return -1;
+}
+
+/* The cookie flags, checked at start with a message that names the rule
+ * broken (the library only says "invalid"). 0, or -1 when said. */
+static int cookie_rules(const options *o, sessio_secure sec, sessio_samesite *same,
+                        int *partitioned) {
+  int secure = sec == SESSIO_SECURE_ALWAYS;
+  const char *name = o->cookie_name;
+  if (strcasecmp(o->same_site, "lax") == 0) *same = SESSIO_SAMESITE_LAX;
+  else if (strcasecmp(o->same_site, "strict") == 0) *same = SESSIO_SAMESITE_STRICT;
+  else if (strcasecmp(o->same_site, "none") == 0) *same = SESSIO_SAMESITE_NONE;
+  else
+    return cookie_bad("--same-site wants strict, lax or none");
+  if ((*partitioned = on_off(o->partitioned)) < 0)
+    return cookie_bad("--partitioned wants on or off");
+  if (*same == SESSIO_SAMESITE_NONE && !secure)
+    return cookie_bad("--same-site none needs --secure always: browsers refuse "
+                      "SameSite=None without Secure");
+  if (*partitioned && !secure)
+    return cookie_bad("--partitioned needs --secure always: browsers drop a Partitioned "
+                      "cookie without Secure");
+  if (o->cookie_path[0] != '/' || strlen(o->cookie_path) > 1024 ||
+      strpbrk(o->cookie_path, ";\r\n\t") != NULL)
+    return cookie_bad("--cookie-path must start with '/' and hold no ';' or control "
+                      "character (at most 1024 bytes)");
+  if (name != NULL) {
+    if (*name == '\0' || strlen(name) > 64 || strpbrk(name, "()<>@,;:\\\"/[]?={} \t") != NULL)
+      return cookie_bad("--cookie-name must be a token of 1..64 characters (no spaces, "
+                        "separators or '=')");
+    if (strncmp(name, "__Host-", 7) == 0) {
+      if (o->cookie_domain != NULL)
+        return cookie_bad("--cookie-domain cannot be used with a __Host- cookie name: the "
+                          "__Host- prefix forbids a Domain");
+      if (strcmp(o->cookie_path, "/") != 0)
+        return cookie_bad("a __Host- cookie name needs --cookie-path /");
+      if (!secure)
+        return cookie_bad("a __Host- cookie name needs --secure always");
+    }
+    if (strncmp(name, "__Secure-", 9) == 0 && !secure)
+      return cookie_bad("a __Secure- cookie name needs --secure always");
+  }
+  if (o->cookie_domain != NULL && (*o->cookie_domain == '\0' ||
+                                   strspn(o->cookie_domain, "abcdefghijklmnopqrstuvwxyz"
+                                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
+                                       strlen(o->cookie_domain)))
+    return cookie_bad("--cookie-domain must be a host name (letters, digits, '-' and '.')");
+  return 0;
+}
+
 static int make_manager(const options *o, sessio_store *st, sessio_manager **out) {
   sessio_config *cfg;
   sessio_secure sec;
@@ -491,6 +570,10 @@ static int make_manager(const options *o, sessio_store *st, sessio_manager **out
     fprintf(stderr, "sessio-shop: --tokens wants on or off, not '%s'\n", o->tokens);
     return -1;
   }
+  sessio_samesite same;
+  int partitioned;
+  if (cookie_rules(o, sec, &same, &partitioned) != 0)
+    return -1;
   if (sessio_config_new(&cfg) != SESSIO_OK)
     return -1;
   if (o->secret_file != NULL) {
@@ -508,7 +591,10 @@ static int make_manager(const options *o, sessio_store *st, sessio_manager **out
   }
   if ((e = sessio_config_set_store(cfg, st)) != SESSIO_OK ||
       (e = sessio_config_set_timeouts(cfg, idle, absolute, remember)) != SESSIO_OK ||
-      (e = sessio_config_set_cookie(cfg, NULL, sec, SESSIO_SAMESITE_LAX, NULL)) != SESSIO_OK ||
+      (e = sessio_config_set_cookie(cfg, o->cookie_name, sec, same, o->cookie_domain)) !=
+          SESSIO_OK ||
+      (e = sessio_config_set_cookie_path(cfg, o->cookie_path)) != SESSIO_OK ||
+      (e = sessio_config_set_partitioned(cfg, partitioned)) != SESSIO_OK ||
       (e = sessio_config_set_token_transport(cfg, tokens)) != SESSIO_OK ||
       (e = sessio_config_set_logger(cfg, core_log, NULL, (sessio_log_level)shop_log_level)) !=
           SESSIO_OK ||

@@ -372,7 +372,7 @@ static void test_every_attribute_combination_S8(void) {
       for (int same = 0; same < 3; same++)
         for (size_t a = 0; a < sizeof ages / sizeof ages[0]; a++) {
           sessio_cookie_attrs at = {domains[d], sec, (sessio_samesite)same,
-                                    ages[a]};
+                                    ages[a], NULL, 0};
           char buf[512], want[512], dom[64] = "", age[64] = "";
           size_t need = 0;
           if (domains[d])
@@ -394,7 +394,7 @@ static void test_every_attribute_combination_S8(void) {
 
 /* S17/S8: the deletion cookie. */
 static void test_deletion_cookie(void) {
-  sessio_cookie_attrs at = {NULL, 1, SESSIO_SAMESITE_LAX, 0};
+  sessio_cookie_attrs at = {NULL, 1, SESSIO_SAMESITE_LAX, 0, NULL, 0};
   char buf[128];
   CHECK_OK(sessio_cookie_format(buf, sizeof buf, NULL, "__Host-sid", "", &at));
   CHECK_STR(buf, "__Host-sid=; Path=/; Max-Age=0; Secure; HttpOnly; "
@@ -407,7 +407,7 @@ static void test_deletion_cookie(void) {
 }
 
 static void test_small_buffer_gets_enobufs_and_size(void) {
-  sessio_cookie_attrs at = {"example.com", 1, SESSIO_SAMESITE_STRICT, 60};
+  sessio_cookie_attrs at = {"example.com", 1, SESSIO_SAMESITE_STRICT, 60, NULL, 0};
   char full[256], buf[256];
   size_t need = 0, need2;
   CHECK_OK(sessio_cookie_format(full, sizeof full, &need, "sid", "x", &at));
@@ -455,7 +455,7 @@ static void test_invalid_names_values_domains_rejected_S9(void) {
     CHECK_ERR(sessio_cookie_format(buf, sizeof buf, NULL, "sid", values[i],
                                    NULL), SESSIO_EINVAL);
   for (size_t i = 0; i < sizeof domains / sizeof domains[0]; i++) {
-    sessio_cookie_attrs at = {domains[i], 1, SESSIO_SAMESITE_LAX, -1};
+    sessio_cookie_attrs at = {domains[i], 1, SESSIO_SAMESITE_LAX, -1, NULL, 0};
     CHECK_ERR(sessio_cookie_format(buf, sizeof buf, NULL, "sid", "v", &at),
               SESSIO_EINVAL);
   }
@@ -463,14 +463,14 @@ static void test_invalid_names_values_domains_rejected_S9(void) {
     char label[80];
     memset(label, 'a', 64);
     memcpy(label + 64, ".com", 5); /* a 64-byte label */
-    sessio_cookie_attrs at = {label, 1, SESSIO_SAMESITE_LAX, -1};
+    sessio_cookie_attrs at = {label, 1, SESSIO_SAMESITE_LAX, -1, NULL, 0};
     CHECK_ERR(sessio_cookie_format(buf, sizeof buf, NULL, "sid", "v", &at),
               SESSIO_EINVAL);
     memcpy(label + 63, ".com", 5); /* a 63-byte label is fine */
     CHECK_OK(sessio_cookie_format(buf, sizeof buf, NULL, "sid", "v", &at));
   }
   {
-    sessio_cookie_attrs at = {NULL, 1, (sessio_samesite)7, -1};
+    sessio_cookie_attrs at = {NULL, 1, (sessio_samesite)7, -1, NULL, 0};
     CHECK_ERR(sessio_cookie_format(buf, sizeof buf, NULL, "sid", "v", &at),
               SESSIO_EINVAL);
   }
@@ -531,7 +531,7 @@ static void test_name_plus_value_limit_4096_S9(void) {
 
 /* What the formatter writes, the parser reads back. */
 static void test_formatted_cookie_parses_back(void) {
-  sessio_cookie_attrs at = {"example.com", 1, SESSIO_SAMESITE_LAX, 100};
+  sessio_cookie_attrs at = {"example.com", 1, SESSIO_SAMESITE_LAX, 100, NULL, 0};
   char buf[256];
   CHECK_OK(sessio_cookie_format(buf, sizeof buf, NULL, "sid",
                                 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
