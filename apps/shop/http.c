@@ -419,9 +419,7 @@ enum MHD_Result reply_error(req *r, unsigned status) {
   if (status == SESSION_BOTH_400) { /* S30: neither session was adopted */
     if (is_api(r))
       return reply_json_error(r, 400, "session in both a cookie and a bearer token: send one");
-    return reply_html_error(r, 400, "Bad request",
-                            "This request carried a session in both a cookie and an "
-                            "Authorization header. Send only one.");
+    return page_status(r, SESSION_BOTH_400);
   }
   if (status == 503 || status == 500 || status == 431) {
     /* The session is unusable (or was the problem): answer without it. */

@@ -184,6 +184,10 @@
           "wait a moment and try again.", \
     "Trop de requêtes venues de votre adresse portaient une session inexistante. Patientez " \
     "un instant et réessayez.") \
+  M(E400_BOTH, "This request carried a session in both a cookie and an Authorization header. " \
+               "Send only one.", \
+    "Cette requête portait une session à la fois dans un cookie et dans un en-tête " \
+    "Authorization. N’en envoyez qu’une.") \
   M(E429_NEW, "Too many new sessions were started from your address. Please wait a moment and " \
               "try again.", \
     "Trop de nouvelles sessions ont été ouvertes depuis votre adresse. Patientez un instant " \
