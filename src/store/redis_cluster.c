@@ -295,6 +295,19 @@ static sessio_err cluster_exec(rc_store *rs, const char *key, size_t klen,
     if (maybe_done) return SESSIO_EUNAVAIL;
     sessio_err e = refresh(cs, 0);
     if (e != SESSIO_OK) return e;
+    /* Fail fast: while the slot's owner is known down (its circuit open)
+     * waiting would only hold the caller's thread; the 503 comes at once,
+     * and a later call finds the promoted replica through the refreshed
+     * map. Only a cluster that says it is healing (CLUSTERDOWN, TRYAGAIN)
+     * or a node that just failed is waited for, up to failover_wait_ms. */
+    pthread_mutex_lock(&cs->mu);
+    int idx = cs->slots[slot];
+    cnode *owner = idx >= 0 ? cs->nodes[idx] : NULL;
+    pthread_mutex_unlock(&cs->mu);
+    if (owner != NULL && sessio__rc_pool_open(&owner->pool))
+      return SESSIO_EUNAVAIL;
+    if (owner != NULL && owner != node && redirects++ < MAX_REDIRECTS)
+      continue; /* the slot moved (a replica promoted): try it now */
     if (sessio__rc_mono_ms() + backoff > deadline) return SESSIO_EUNAVAIL;
     sessio__rc_sleep_ms(backoff);
     backoff = backoff * 2 > 200 ? 200 : backoff * 2;

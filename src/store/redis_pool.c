@@ -203,9 +203,25 @@ static sessio_err pool_get(rc_pool *p, rc_conn *out) {
   unsigned gen = p->gen;
   pthread_mutex_unlock(&p->mu);
 
+  int probing = p->down;
   pipe_guard g;
   pipe_block(&g);
   redisContext *c = pool_connect(p, why, sizeof why);
+  /* While the server is known down, a connect is a probe: it must answer
+   * a PING within connect_ms before the pool trusts it again (a stopped
+   * server, or a host behind a dead link, still accepts connections in
+   * its kernel but answers nothing). */
+  if (c != NULL && probing) {
+    static const char *const ping[1] = {"PING"};
+    static const size_t plen[1] = {4};
+    redisSetTimeout(c, ms_tv(p->connect_ms));
+    if (!status_ok(c, redisCommandArgv(c, 1, (const char **)ping, plen), why,
+                   sizeof why) ||
+        redisSetTimeout(c, ms_tv(p->timeout_ms)) != REDIS_OK) {
+      redisFree(c);
+      c = NULL;
+    }
+  }
   pipe_unblock(&g);
 
   pthread_mutex_lock(&p->mu);
@@ -227,8 +243,16 @@ static sessio_err pool_get(rc_pool *p, rc_conn *out) {
   return SESSIO_OK;
 }
 
+int sessio__rc_pool_open(rc_pool *p) {
+  pthread_mutex_lock(&p->mu);
+  int open = p->down && sessio__rc_mono_ms() < p->next_try;
+  pthread_mutex_unlock(&p->mu);
+  return open;
+}
+
 static void pool_put(rc_pool *p, rc_conn *cn) {
   pthread_mutex_lock(&p->mu);
+  p->timeouts = 0; /* an answer: the server is alive */
   if (cn->gen == p->gen && p->n_idle < p->max_idle) {
     p->idle[p->n_idle++] = cn->c;
     cn->c = NULL;
@@ -314,9 +338,19 @@ sessio_err sessio__rc_pool_command(rc_pool *p, int asking, int argc,
                  (kind == REDIS_ERR_IO && (e == ECONNRESET || e == EPIPE));
     int stale = closed && cn.reused && attempt == 0;
     /* A closed connection means the idle ones are probably closed too:
-     * drop them all. A timeout drops only this one. Neither marks the
-     * server down: only a failed connect does (and backs off). */
-    if (closed) {
+     * drop them all. Two timeouts in a row, with no answer between them,
+     * open the circuit: the server is marked down and, until a paced probe gets its PING answered, calls fail at once
+     * instead of each holding its thread for timeout_ms. */
+    int timed_out = kind == REDIS_ERR_IO && (e == EAGAIN || e == EWOULDBLOCK);
+#ifdef REDIS_ERR_TIMEOUT
+    timed_out = timed_out || kind == REDIS_ERR_TIMEOUT;
+#endif
+    if (timed_out) {
+      pthread_mutex_lock(&p->mu);
+      if (++p->timeouts >= 2) /* one slow command alone is not an outage */
+        mark_failed_locked(p, "no answer within timeout_ms");
+      pthread_mutex_unlock(&p->mu);
+    } else if (closed) {
       pthread_mutex_lock(&p->mu);
       p->gen++;
       free_idle_locked(p);
@@ -372,8 +406,15 @@ sessio_err sessio__rc_pool_pipeline(rc_pool *p, size_t n, const int *argcs,
     pool_put(p, &cn);
     goto done;
   }
+  int e = errno, timed_out = cn.c->err == REDIS_ERR_IO &&
+                              (e == EAGAIN || e == EWOULDBLOCK);
+#ifdef REDIS_ERR_TIMEOUT
+  timed_out = timed_out || cn.c->err == REDIS_ERR_TIMEOUT;
+#endif
   redisFree(cn.c);
   pthread_mutex_lock(&p->mu); /* whatever broke it, start afresh */
+  if (timed_out && ++p->timeouts >= 2)
+    mark_failed_locked(p, "no answer within timeout_ms");
   p->gen++;
   free_idle_locked(p);
   pthread_mutex_unlock(&p->mu);

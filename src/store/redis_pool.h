@@ -30,7 +30,12 @@ typedef struct rc_pool {
                             idle ones go too) or after fork(); connections
                             of an older generation are not pooled again */
   unsigned forks;        /* fork count when the idle conns were made */
-  int down;              /* 1 from a failed connect until one succeeds */
+  int down;              /* the circuit is open: 1 from a failed connect or
+                            2 timed-out commands until a probe (a connect
+                            and a PING, each within connect_ms) succeeds;
+                            meanwhile calls fail at once, and one caller
+                            per backoff window probes */
+  int timeouts;          /* commands timed out since the last answer */
   int64_t next_try;      /* monotonic ms before which no connect is tried */
   int64_t backoff;       /* current reconnect delay, ms */
   sessio_store *owner;   /* the store, for its logger */
@@ -45,6 +50,10 @@ typedef struct rc_conn {
 
 void sessio__rc_pool_init(rc_pool *p, sessio_store *owner);
 void sessio__rc_pool_destroy(rc_pool *p);
+/* 1 when the pool's circuit is open: the server is known down (a failed
+ * connect, two timed-out commands) and the next paced probe is not due yet,
+ * so a command would fail at once with SESSIO_EUNAVAIL. */
+int sessio__rc_pool_open(rc_pool *p);
 /* Runs one command (after ASKING when 'asking') on a pooled connection.
  * SESSIO_OK with '*reply' set (it may be an error reply: the connection is
  * fine), or SESSIO_EUNAVAIL when the server cannot be reached or timed out

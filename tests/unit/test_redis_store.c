@@ -468,12 +468,15 @@ static void one_redis_stop(one_redis *r) {
   if (r->dir[0]) rp_rmdir(r->dir);
 }
 
-/* A server that accepts connections but does not answer (SIGSTOP): every
- * call ends with SESSIO_EUNAVAIL after about 'timeout_ms', and the store
- * works again once the server does. */
-static void test_hung_server_times_out_then_recovers(void) {
+/* A server that accepts connections but does not answer (SIGSTOP): the
+ * first call ends with SESSIO_EUNAVAIL after about 'timeout_ms' and opens
+ * the circuit; from then on calls fail at once, except the one per backoff
+ * window that probes (a connect and a PING, within connect_timeout_ms);
+ * the store works again once the server answers a probe. */
+static void test_hung_server_times_out_once_then_fails_fast_then_recovers(
+    void) {
   one_redis R;
-  one_redis_start(&R, "prefix=h&timeout_ms=200");
+  one_redis_start(&R, "prefix=h&timeout_ms=200&connect_timeout_ms=100");
   sessio_store *st = R.st;
   pid_t pid = R.pid;
   if (st == NULL) goto done;
@@ -485,12 +488,26 @@ static void test_hung_server_times_out_then_recovers(void) {
   CHECK_OK(put(st, &k, 5, 0, now, &v));
 
   kill(pid, SIGSTOP);
-  for (int i = 0; i < 3; i++) {
-    int64_t t = rp_mono_ms();
+  int64_t t = rp_mono_ms();
+  CHECK_ERR(get(st, &k, now, &found, &c, NULL), SESSIO_EUNAVAIL);
+  t = rp_mono_ms() - t;
+  if (!(t >= 150 && t < 1500)) fprintf(stderr, "  first call %lld ms\n", (long long)t);
+  CHECK(t >= 150 && t < 1500);
+  int fast = 0, calls = 0, slow = 0;
+  int64_t slowest = 0, until = rp_mono_ms() + 1000;
+  while (rp_mono_ms() < until) { /* a second of calls: several probes */
+    t = rp_mono_ms();
     CHECK_ERR(get(st, &k, now, &found, &c, NULL), SESSIO_EUNAVAIL);
     t = rp_mono_ms() - t;
-    CHECK(t >= 150 && t < 1500);
+    if (t > slowest) slowest = t;
+    fast += t < 20;
+    slow += t >= 600; /* a probe is connect_timeout_ms, then PING's */
+    calls++;
   }
+  printf("# hung: %d calls in 1 s, %d under 20 ms, slowest %lld ms\n", calls,
+         fast, (long long)slowest);
+  CHECK(slow <= 1); /* one may lose the CPU on a busy machine */
+  CHECK(calls >= 20 && fast >= calls - 15);
   kill(pid, SIGCONT);
   CHECK_OK(get_retry(st, &k, now, &found, &c));
   CHECK_INT(found, 1);
@@ -887,7 +904,7 @@ int main(void) {
   RUN(test_outage_gives_unavailable_then_recovers_within_a_second);
   RUN(test_password_and_database_come_from_the_url);
   RUN(test_url_passwords_are_percent_decoded);
-  RUN(test_hung_server_times_out_then_recovers);
+  RUN(test_hung_server_times_out_once_then_fails_fast_then_recovers);
   RUN(test_forked_child_does_not_share_the_parents_connections);
   RUN(test_records_and_user_sets_carry_redis_ttls);
   RUN(test_scripts_survive_a_flushed_script_cache);
