@@ -166,6 +166,7 @@ typedef struct pg_conn {
   PGconn *pg;
   unsigned gen;   /* pool generation when opened */
   int broken;     /* do not pool it again */
+  int timed_out;  /* the server did not answer within timeout_ms */
   struct pg_conn *next;
 } pg_conn;
 
@@ -190,7 +191,12 @@ typedef struct pg_store {
   unsigned gen;             /* bumped when one connection is found broken:
                                the idle ones go too */
   unsigned forks;           /* fork count the connections belong to */
-  int down;                 /* from a failed connect until one succeeds */
+  int down;                 /* the circuit is open: from a failed connect (or
+                               2 calls in a row the server did not answer
+                               within timeout_ms) until a paced connect, a
+                               probe, succeeds; meanwhile calls fail at once
+                               instead of each holding its thread */
+  int timeouts;             /* unanswered calls since the last answer */
   int64_t next_try, backoff;
 
   _Atomic uint64_t expired;
@@ -328,6 +334,7 @@ static sessio_err collect(pg_store *ps, pg_conn *c, int64_t deadline,
     int w = f < 0 ? -1 : wait_fd(PQsocket(c->pg), POLLIN | POLLOUT, deadline);
     if (w <= 0 || !PQconsumeInput(c->pg)) {
       c->broken = 1;
+      c->timed_out = w == 0;
       return SESSIO_EUNAVAIL;
     }
   }
@@ -336,6 +343,7 @@ static sessio_err collect(pg_store *ps, pg_conn *c, int64_t deadline,
       int w = wait_fd(PQsocket(c->pg), POLLIN, deadline);
       if (w <= 0 || !PQconsumeInput(c->pg)) {
         c->broken = 1;
+        c->timed_out = w == 0;
         PQclear(keep);
         return SESSIO_EUNAVAIL;
       }
@@ -629,6 +637,14 @@ static void conn_put(pg_store *ps, pg_conn *c) {
     forget(c);
     pthread_mutex_unlock(&ps->mu);
     return;
+  }
+  if (c->timed_out) {
+    /* One slow call alone is not an outage; two in a row with no answer
+     * between them open the circuit. */
+    if (++ps->timeouts >= 2)
+      mark_failed_locked(ps, "no answer within timeout_ms");
+  } else if (!c->broken) {
+    ps->timeouts = 0;
   }
   if (c->broken) ps->gen++;
   if (c->broken || c->gen != ps->gen) {
