@@ -12,7 +12,7 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 if [ $# -gt 0 ]; then b=$1; else b=$(mktemp -d); trap 'rm -rf "$b"' EXIT; fi
-rm -rf "$b" && mkdir -p "$b"
+rm -rf "$b" && mkdir -p "$b" && b=$(cd "$b" && pwd) # absolute: CMAKE_PREFIX_PATH below
 fail=0 checks=0
 ok() { checks=$((checks + 1)); echo "ok - $*"; }
 not_ok() { checks=$((checks + 1)); fail=$((fail + 1)); echo "not ok - $*"; }
@@ -67,7 +67,10 @@ if [ -x "$cli" ]; then
 fi
 # Installed: sessio.pc asks for libsodium alone, and a program asking for a
 # component this build left out is told so by find_package.
-cmake --install "$b" --prefix "$b/prefix" >/dev/null 2>&1
+if ! cmake --install "$b" --prefix "$b/prefix" >"$b/install.log" 2>&1; then
+  not_ok "install: $(tail -10 "$b/install.log")"
+  echo "$((checks - fail)) passed, $fail failed"; exit 1
+fi
 req=$(grep '^Requires.private:' "$b/prefix/lib/pkgconfig/sessio.pc" | sed 's/^[^:]*: *//')
 if [ "$req" = libsodium ]; then ok "sessio.pc: Requires.private: libsodium"; else
   not_ok "sessio.pc: Requires.private: '$req'"; fi
