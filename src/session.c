@@ -356,7 +356,9 @@ sessio_err sessio_begin_token(sessio_manager *m, const char *const *headers,
    * victim's input into the attacker's session, so none is adopted. */
   sessio_err rc = SESSIO_OK;
   loaded best, cur;
-  int have = 0, conflict = 0;
+  sessio_key failed_key; /* the record whose load failed: its handle goes
+                            with the STORE_ERROR event (the 503's log line) */
+  int have = 0, conflict = 0, have_failed = 0;
   char first_user[SESSIO_USER_MAX + 1] = "";
   memset(&best, 0, sizeof best);
   for (size_t i = 0; i < c.n; i++) {
@@ -365,7 +367,11 @@ sessio_err sessio_begin_token(sessio_manager *m, const char *const *headers,
     memcpy(cur.id.raw, c.raw[i], SESSIO_ID_BYTES);
     ident_from_raw(m, &cur.id);
     rc = load_ident(m, &cur.id, now, 0, &cur, &found);
-    if (rc != SESSIO_OK) break;
+    if (rc != SESSIO_OK) {
+      failed_key = cur.id.key;
+      have_failed = 1;
+      break;
+    }
     if (!found) {
       s->rejected++;
       note_miss(s, &cur);
@@ -393,7 +399,12 @@ sessio_err sessio_begin_token(sessio_manager *m, const char *const *headers,
   sessio__ev_leave(prev);
   if (rc != SESSIO_OK) {
     if (have) sessio__map_free(&best.data);
-    note_error(s, rc);
+    if (have_failed && (rc == SESSIO_EUNAVAIL || rc == SESSIO_EIO ||
+                        rc == SESSIO_ECORRUPT || rc == SESSIO_EFULL))
+      sessio__ev_note(m, &s->evq, SESSIO_EVENT_STORE_ERROR, SESSIO_REASON_NONE,
+                      rc, &failed_key, NULL);
+    else
+      note_error(s, rc);
     sessio__ev_fire(m, &s->evq, now);
     sessio_free(s);
     return rc;

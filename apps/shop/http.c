@@ -129,8 +129,9 @@ static void store_warn(req *r, const char *what, sessio_err e) {
     atomic_fetch_add_explicit(&suppressed, 1, memory_order_relaxed);
     return;
   }
-  shop_log(LOG_WARN, "msg=\"%s\" error=%s suppressed=%u", what, sessio_errname(e),
-           atomic_exchange(&suppressed, 0));
+  const char *sid = shop_failed_sid();
+  shop_log(LOG_WARN, "msg=\"%s\" error=%s suppressed=%u sid=%.16s", what, sessio_errname(e),
+           atomic_exchange(&suppressed, 0), sid ? sid : "-");
 }
 
 int req_session(req *r) {
@@ -143,7 +144,9 @@ int req_session(req *r) {
     shop_metrics_throttled();
     return 429;
   }
+  shop_failed_sid_clear();
   e = sessio_mhd_begin(r->shop->mgr, r->conn, r->shop->trust_proxy, r->now, &r->s);
+  shop_store_note(e == SESSIO_OK, r->now);
   switch (e) {
   case SESSIO_OK:
     if (sessio_rejected_ids(r->s) > 0)
@@ -184,6 +187,8 @@ int req_commit(req *r) {
     sessio_set_label(r->s, ua && *ua ? ua : "unknown client");
   }
   e = sessio_commit(r->s, r->now);
+  if (e == SESSIO_OK || e == SESSIO_EUNAVAIL || e == SESSIO_EIO)
+    shop_store_note(e == SESSIO_OK, r->now);
   if (e == SESSIO_OK)
     return 0;
   /* Nothing of this request was stored; answer without session headers. */
@@ -280,7 +285,8 @@ const char *form_get(req *r, const char *name, size_t *len) {
 static void log_access(req *r, unsigned status) {
   char path[160];
   size_t i;
-  const char *sid = r->s ? sessio_handle(r->s) : NULL;
+  /* A session that could not be loaded is named by its hashed ID too. */
+  const char *sid = r->s ? sessio_handle(r->s) : status == 503 ? shop_failed_sid() : NULL;
   if (shop_log_level < LOG_INFO)
     return;
   for (i = 0; r->url[i] && i < sizeof path - 1; i++) {
@@ -510,6 +516,7 @@ static const struct route routes[] = {
     {"/api/cart", 0, NULL, api_cart_add, NULL, NULL},
     {"/api/session", 0, api_session, NULL, NULL, NULL},
     {"/healthz", 0, get_healthz, NULL, NULL, NULL},
+    {"/readyz", 0, get_readyz, NULL, NULL, NULL},
     {"/", 0, page_home, NULL, NULL, NULL},
     {"/api/login", 0, NULL, api_login, NULL, NULL},
     {"/api/logout", 0, NULL, api_logout, NULL, NULL},

@@ -359,8 +359,7 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, int *v6) {
 /* ---- loggers --------------------------------------------------------------------- */
 
 static void core_log(void *ud, sessio_log_level level, const char *msg) {
-  (void)ud;
-  shop_log((int)level, "src=sessio %s", msg);
+  shop_core_log(ud, level, msg); /* logfmt: store_state.c */
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
@@ -401,6 +400,14 @@ static int open_store(const char *url, sessio_store **out) {
       for (char *c = shown; *c; c++)
         if (*c == '"' || (unsigned char)*c < 0x20)
           *c = '?';
+      /* Unreachable is not misconfigured: start anyway, answer 503 for
+       * session work (and on /readyz) until the store opens. */
+      if (e == SESSIO_EUNAVAIL && shop_store_open_late(url, shop_log_level, out) == 0) {
+        shop_log(LOG_ERROR, "msg=\"store unreachable at start; session requests get 503 "
+                            "until it is reachable\" store=\"%s\" error=%s", shown,
+                 sessio_errname(e));
+        return 0;
+      }
       shop_log(LOG_ERROR, "msg=\"cannot open store\" store=\"%s\" error=%s (%s)", shown,
                sessio_errname(e), sessio_strerror(e));
       return -1;
@@ -598,6 +605,7 @@ static int make_manager(const options *o, sessio_store *st, sessio_manager **out
       (e = sessio_config_set_token_transport(cfg, tokens)) != SESSIO_OK ||
       (e = sessio_config_set_logger(cfg, core_log, NULL, (sessio_log_level)shop_log_level)) !=
           SESSIO_OK ||
+      (e = sessio_config_set_event_handler(cfg, shop_store_event, NULL)) != SESSIO_OK ||
       (e = sessio_manager_new(cfg, out)) != SESSIO_OK) {
     fprintf(stderr, "sessio-shop: bad session configuration: %s\n", sessio_strerror(e));
     sessio_config_free(cfg);

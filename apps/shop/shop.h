@@ -35,6 +35,22 @@ extern int shop_log_level;
 void shop_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* ---- the store's availability (store_state.c) ------------------------- */
+/* The library's log lines (store state changes, session events) as logfmt
+ * lines of the shop's log: a sessio_log_fn. */
+void shop_core_log(void *ud, sessio_log_level level, const char *msg);
+/* A sessio_event_fn that keeps the handle of a session whose load failed
+ * (STORE_ERROR), for the request's 503 log line, on this thread. */
+void shop_store_event(void *ctx, const sessio_event *ev);
+const char *shop_failed_sid(void); /* NULL when none */
+void shop_failed_sid_clear(void);
+/* A store call of a request worked (1) or failed for the store (0). */
+void shop_store_note(int ok, int64_t now);
+/* A stand-in for a store that cannot be reached at start: every call is
+ * SESSIO_EUNAVAIL until a background thread has opened 'url' (copied),
+ * then every call goes to it. 0, or -1 when out of memory. */
+int shop_store_open_late(const char *url, int level, sessio_store **out);
+
 /* ---- a growable output buffer ------------------------------------------ */
 /* Starts on caller storage ('inl'); grows on the heap. On out of memory
  * 'oom' is set and later appends are dropped. */
@@ -235,6 +251,8 @@ enum MHD_Result reply_error(req *r, unsigned status);
 
 /* Handlers (pages.c, api.c). Each answers the request. */
 typedef enum MHD_Result (*handler_fn)(req *r);
+/* GET /readyz: 200 when the store answers, 503 when not (store_state.c). */
+enum MHD_Result get_readyz(req *r);
 enum MHD_Result page_home(req *r);
 enum MHD_Result page_login(req *r);
 enum MHD_Result post_login(req *r);

@@ -123,15 +123,21 @@ def _run(args, env=None, timeout=20):
     return p
 
 
-def test_store_password_never_appears_in_the_log_S25():
+def test_store_password_never_appears_in_the_log_S25(make_shop):
     port = free_port()  # nothing listens there: the store cannot be opened
+    # (the shop starts anyway and says so; a malformed URL stops it)
     for url in (f"redis://:Sup3rS3cretPw@127.0.0.1:{port}/0",
-                f"redis://app:Sup3rS3cretPw@127.0.0.1:{port}"):
-        p = _run(["--store", url])
-        assert p.returncode != 0
-        out = p.stderr + p.stdout
-        assert "Sup3rS3cretPw" not in out, out
+                f"redis://app:Sup3rS3cretPw@127.0.0.1:{port}",
+                f"redis://app:Sup3r%2FS3cretPw@127.0.0.1:{port}"):
+        shop = make_shop(store=url)
+        shop.stop()
+        out = shop.stderr() + shop.stdout()
+        assert "Sup3rS3cretPw" not in out and "S3cretPw" not in out, out
         assert ":***@127.0.0.1" in out, out
+    p = _run(["--store", f"redis://:Sup3r/S3cretPw@127.0.0.1:{port}?x=1"])
+    assert p.returncode != 0
+    out = p.stderr + p.stdout
+    assert "S3cretPw" not in out and ":***@127.0.0.1" in out, out
 
 
 def test_every_json_answer_is_valid_utf8_whatever_bytes_the_client_sent_S25(make_shop):

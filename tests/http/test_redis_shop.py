@@ -61,8 +61,8 @@ class Redis:
         self.dir = tempfile.mkdtemp(prefix="sessio-redis-shop-")
         self.procs = {}
 
-    def start(self, port, cluster=False, aof=False):
-        args = [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+    def start(self, port, cluster=False, aof=False, extra=()):
+        args = [REDIS, *extra, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "yes" if aof else "no", "--dir", self.dir,
                 "--daemonize", "no", "--logfile", "", "--loglevel", "warning",
                 "--repl-diskless-sync-delay", "0"]
@@ -76,7 +76,7 @@ class Redis:
                                             stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            if _cli(port, "ping").strip() == "PONG":
+            if _cli(port, "ping").strip() in ("PONG", "NOAUTH Authentication required."):
                 return
             time.sleep(0.02)
         raise RuntimeError(f"redis-server on {port} did not start")
@@ -192,6 +192,70 @@ def test_shop_answers_503_while_redis_is_down_and_recovers_within_a_second(
     assert len(up_lines) == 1, up_lines
     c.add_api("K", 1)
     assert c.session()["cart"] == {"K": 4}
+
+
+LOGFMT = re.compile(r'^ts=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z level=(error|warn|info|debug) ')
+
+
+def test_shop_starts_without_its_store_and_readyz_follows_the_store(make_shop):
+    """A shop started while Redis is down starts anyway (one log line),
+    answers 503 for session work and on /readyz (no cookie, no session),
+    /healthz stays 200; once Redis is there it serves sessions within about
+    a second and /readyz says 200. Every line is logfmt with ts=, level=
+    and msg= (the library's through the shop's logger), a 503 line names
+    the hashed session ID the client sent, and the URL's password (with an
+    escaped '/') is never shown."""
+    r = Redis()
+    try:
+        port = _free_port()
+        url = f"redis://:pa%2Fss%40word@127.0.0.1:{port}?prefix=late"
+        shop = make_shop(store=url, log_level="info")
+        assert shop.proc.poll() is None
+        c = Client(shop)
+        ready = c.get("/readyz")
+        assert ready.status_code == 503, ready.status_code
+        assert "Set-Cookie" not in ready.headers
+        assert c.get("/healthz").status_code == 200
+        assert c.api("POST", "/api/cart", {"sku": "K", "qty": 1}).status_code == 503
+        starts = [l for l in shop.stderr().splitlines() if "unreachable at start" in l]
+        assert len(starts) == 1, shop.stderr()[-2000:]
+
+        r.start(port, aof=False, extra=("--requirepass", "pa/ss@word"))
+        t0 = time.monotonic()
+        while c.get("/readyz").status_code != 200:
+            assert time.monotonic() - t0 < 3, "/readyz not 200 3 s after the store came"
+            time.sleep(0.02)
+        c.add_api("K", 2)
+        assert c.session()["cart"] == {"K": 2}
+        hashed = None
+        for l in shop.stderr().splitlines():
+            m = re.search(r'path="/api/cart" status=200 .*sid=([0-9a-f]{16})', l)
+            hashed = m.group(1) if m else hashed
+        assert hashed
+
+        r.kill(port)  # a session the store cannot load: its 503 names it
+        resp = c.get("/api/session")
+        assert resp.status_code == 503
+        time.sleep(0.2)  # lines are written before the answer; let the file settle
+        log = shop.stderr()
+        assert f'path="/api/session" status=503' in log
+        assert any('status=503' in l and f"sid={hashed}" in l for l in log.splitlines()), \
+            log[-2000:]
+        t0 = time.monotonic()
+        while c.get("/readyz").status_code != 503:
+            assert time.monotonic() - t0 < 3, "/readyz still 200 3 s after the store died"
+            time.sleep(0.05)
+        shop.stop()
+        log = shop.stderr()
+        assert "pa/ss" not in log and "pa%2Fss" not in log and "word@" not in log, log
+        lines = [l for l in log.splitlines() if l.startswith("ts=") or "src=sessio" in l]
+        assert lines
+        for l in lines:
+            assert LOGFMT.match(l), l
+            assert " msg=" in l or " method=" in l, l
+        assert any("src=sessio" in l and "unreachable" in l for l in lines), log[-2000:]
+    finally:
+        r.stop()
 
 
 def _replica_in_sync(port):
