@@ -9,6 +9,8 @@ and on a cluster, a master killed under traffic costs only 503s for its
 slots until its replica takes over, after which every session is intact.
 Redis servers are started here on free 127.0.0.1 ports and always stopped.
 """
+import json
+import os
 import random
 import re
 import shutil
@@ -325,3 +327,197 @@ def test_shop_sessions_survive_a_cluster_master_failover(make_shop, cluster_url)
     for i, c in enumerate(clients):
         assert c.cookie == cookies[i]  # the same session, not a new one
         assert c.session()["cart"] == {"F": counts[i]}
+
+
+# ---- failure isolation: one master dies, the others' sessions do not notice --
+
+def _twin(c, shop):
+    """A client of 'shop' holding c's session (same cookie and CSRF token)."""
+    t = Client(shop, ua=c.ua)
+    t.cookie, t.csrf, t._csrf_cookie = c.cookie, c.csrf, c._csrf_cookie
+    return t
+
+
+def _dbsizes(ports):
+    return [int(_cli(p, "dbsize").strip() or -1) for p in ports]
+
+
+def _hammer(pairs, stop_at, out):
+    """Child process: one thread per session, each adding 1 to its cart in
+    a loop, alternating between the two shops; reports per session the adds
+    acknowledged (200), tried, and the monotonic times of its 503s."""
+    import requests as rq
+
+    def run(i, pair):
+        for c in pair:
+            c.http = rq.Session()
+            c.http.trust_env = False
+        acked = tried = 0
+        t503, other = [], []
+        k = 0
+        while time.monotonic() < stop_at.value:
+            c = pair[k % 2]
+            k += 1
+            tried += 1
+            try:
+                r = c.request("POST", "/api/cart", json_body={"sku": "H", "qty": 1},
+                              token=True, timeout=10)
+                st = r.status_code
+            except Exception as e:  # a timeout is a failure of the test
+                st = repr(e)[:80]
+            if st == 200:
+                acked += 1
+            elif st == 503:
+                t503.append(time.monotonic())
+            else:
+                other.append(st)
+        res[i] = (acked, tried, t503, other[:5])
+
+    res = [None] * len(pairs)
+    ts = [threading.Thread(target=run, args=(i, p)) for i, p in enumerate(pairs)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    out.put(res)
+
+
+def failover_isolation(make_shop, cluster_url, hammer_n=24, after_s=1.0, before_s=1.5,
+                       report=None, shop_args=()):
+    """Kills one master of a 3+3 cluster under traffic from two shops:
+    'hammer_n' clients (another process) on sessions of that master, one
+    control client on a healthy master. Returns the figures."""
+    import multiprocessing as mp
+    url, redis, ports = cluster_url
+    store = url + "?prefix=iso"
+    shops = [make_shop(store=store, log_level="info", args=shop_args) for _ in range(2)]
+    masters = [p for p in ports if "role:master" in _cli(p, "info", "replication")]
+    assert len(masters) == 3
+    victim = masters[0]
+    m = re.search(r"slave0:ip=[^,]+,port=(\d+)", _cli(victim, "info", "replication"))
+    assert m, "the victim has no replica"
+    replica = int(m.group(1))
+
+    on_victim, control = [], None
+    before = _dbsizes(masters)
+    for _ in range(hammer_n * 8):
+        c = Client(shops[0])
+        c.add_api("H", 1)
+        after = _dbsizes(masters)
+        grew = [i for i in range(3) if after[i] > before[i]]
+        before = after
+        if grew == [0] and len(on_victim) < hammer_n:
+            on_victim.append(c)
+        elif grew and grew != [0] and control is None:
+            control = c
+        if control is not None and len(on_victim) == hammer_n:
+            break
+    assert control is not None and len(on_victim) == hammer_n, len(on_victim)
+    deadline = time.monotonic() + 10
+    while not _replica_in_sync(victim):
+        assert time.monotonic() - deadline < 0, "replica not in sync"
+        time.sleep(0.02)
+
+    ctx = mp.get_context("fork")
+    stop_at = ctx.Value("d", time.monotonic() + 60)
+    q = ctx.Queue()
+    proc = ctx.Process(target=_hammer,
+                       args=([(c, _twin(c, shops[1])) for c in on_victim], stop_at, q))
+    proc.start()
+    ctl = [control, _twin(control, shops[1])]
+    lat, ctl_err, ctl_acked = [], [], 0
+    k = 0
+
+    def control_once():
+        nonlocal k, ctl_acked
+        c = ctl[k % 2]
+        k += 1
+        t0 = time.monotonic()
+        r = c.request("POST", "/api/cart", json_body={"sku": "C", "qty": 1}, token=True,
+                      timeout=10)
+        if r.status_code == 200:
+            ctl_acked += 1
+        else:
+            ctl_err.append(r.status_code)
+        return time.monotonic() - t0
+
+    # The same load before the kill: the control's latency on this machine
+    # with these clients, to tell a stall from a busy CPU.
+    t_end = time.monotonic() + before_s
+    lat_before = []
+    while time.monotonic() < t_end:
+        lat_before.append(control_once())
+    redis.kill(victim)
+    t_kill = time.monotonic()
+    t_promoted = None
+    while True:
+        now = time.monotonic()
+        if t_promoted is None and k % 10 == 0 and \
+                "role:master" in _cli(replica, "info", "replication"):
+            t_promoted = time.monotonic()
+            stop_at.value = t_promoted + after_s + 1.5
+        if now > stop_at.value or now - t_kill > 40:
+            break
+        lat.append(control_once())
+    stop_at.value = 0
+    res = q.get(timeout=60)
+    proc.join(30)
+    def pct(xs, q):
+        xs = sorted(xs)
+        return round(xs[max(0, int(len(xs) * q + 0.5) - 1)] * 1000, 1) if xs else None
+    lat_during = [x for x in lat]
+    lat.sort()
+    last503 = max((t for r in res for t in r[2]), default=None)
+    n503 = sum(len(r[2]) for r in res)
+    lost = []
+    for c, r in zip(on_victim, res):
+        cart = c.session()["cart"]
+        if not (1 + r[0] <= cart.get("H", 0) <= 1 + r[1]):
+            lost.append((1 + r[0], cart, 1 + r[1]))
+    ccart = control.session()["cart"]
+    fig = {
+        "failover_s": round(t_promoted - t_kill, 2) if t_promoted else None,
+        "last_503_after_kill_s": round(last503 - t_kill, 2) if last503 else None,
+        "victim_503s": n503,
+        "victim_acked": sum(r[0] for r in res),
+        "victim_other": [o for r in res for o in r[3]],
+        "control_requests": len(lat),
+        "control_p50_ms": pct(lat_during, 0.50),
+        "control_p99_ms": pct(lat_during, 0.99),
+        "control_max_ms": pct(lat_during, 1.0),
+        "control_before_requests": len(lat_before),
+        "control_before_p50_ms": pct(lat_before, 0.50),
+        "control_before_p99_ms": pct(lat_before, 0.99),
+        "hammer_clients": hammer_n,
+        "control_errors": ctl_err[:10],
+        "lost": lost[:5],
+        "control_cart_ok": ccart.get("C", 0) == ctl_acked,
+    }
+    print("failover isolation:", json.dumps(fig))
+    if report:
+        with open(report, "w") as f:
+            json.dump(fig, f)
+    for s in shops:
+        assert s.proc.poll() is None, "a shop died during the failover"
+    return fig, shops
+
+
+def test_one_dead_master_does_not_slow_the_sessions_of_the_others(make_shop, cluster_url):
+    """Failure isolation (short form; `make bench` runs the long one): with
+    24 clients hammering sessions of a master that is killed, through two
+    shops, a client of a healthy master sees no error and p99 < 100 ms;
+    the dead master's sessions get 503 no longer than the failover plus
+    1 s, and then work; no acknowledged cart add is lost."""
+    fig, shops = failover_isolation(make_shop, cluster_url,
+                                    report=os.environ.get("SESSIO_FAILOVER_REPORT"))
+    assert fig["failover_s"] is not None, fig
+    assert not fig["control_errors"], fig
+    assert fig["control_cart_ok"], fig
+    # Short form on a shared, sanitized build: a stall is a p99 well above
+    # the same load's before the kill (the old code: seconds); the absolute
+    # target (< 100 ms) is checked by the long run (make bench, Release).
+    assert fig["control_p99_ms"] < max(100, 3 * fig["control_before_p99_ms"]), fig
+    assert fig["victim_503s"] > 0, fig  # the kill was seen
+    assert not fig["victim_other"], fig
+    assert fig["last_503_after_kill_s"] <= fig["failover_s"] + 1.0, fig
+    assert not fig["lost"], fig
