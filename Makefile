@@ -28,6 +28,16 @@ test:
 	cmake --build $(TEST_BUILD) -j $(JOBS)
 	scripts/test.sh $(TEST_BUILD)
 
+# the browser tests alone; screenshots of every page (both sizes and
+# themes) land in $(TEST_BUILD)/screenshots/
+test-browser:
+	@scripts/install-deps.sh test
+	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSESSIO_SANITIZE=ON >/dev/null
+	cmake --build $(TEST_BUILD) -j $(JOBS) --target sessio-shop
+	cd tests/browser && npm ci --no-audit --no-fund --silent && \
+	  SESSIO_BUILD_DIR=$(abspath $(TEST_BUILD)) node run.mjs && \
+	  SESSIO_BUILD_DIR=$(abspath $(TEST_BUILD)) node pages.mjs
+
 fuzz:
 	@scripts/install-deps.sh fuzz
 	scripts/fuzz.sh

@@ -36,7 +36,7 @@ if [ -d "$root/tests/integrations" ]; then
   suite integrations /usr/bin/python3 -m pytest -q "$root/tests/integrations"
 fi
 if [ -f "$root/tests/browser/package.json" ]; then
-  suite browser bash -c 'cd "$1" && npm ci --no-audit --no-fund --silent && node run.mjs' _ "$root/tests/browser"
+  suite browser bash -c 'cd "$1" && npm ci --no-audit --no-fund --silent && node run.mjs && node pages.mjs' _ "$root/tests/browser"
 fi
 [ $failed -eq 0 ] || echo "failed suites: ${names[*]}"
 echo "suites: $passed passed, $failed failed"
