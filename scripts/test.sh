@@ -5,7 +5,7 @@
 # (add_subdirectory, FetchContent), a core-only build (every optional part
 # off, its own build directory), the HTTP tests (pytest), the integration
 # tests (each example app behind its real server, pytest) and the browser
-# test. Each suite prints its own counts; the last line counts
+# tests (run.mjs, pages.mjs). Each suite prints its own counts; the last line counts
 # the suites: "suites: N passed, N failed".
 # Usage: scripts/test.sh BUILD_DIR
 set -uo pipefail
