@@ -381,7 +381,8 @@ SESSIO_API sessio_err sessio_config_set_partitioned(sessio_config *cfg,
                                                     int partitioned);
 /* Optional server secret (1..SESSIO_SECRET_MAX bytes, copied) mixed into
  * the keyed hash that names records in the store. Changing it orphans
- * every stored session. */
+ * every stored session, unless the old one is given as a previous secret
+ * (sessio_config_add_previous_secret). */
 SESSIO_API sessio_err sessio_config_set_secret(sessio_config *cfg, const void *secret,
                                     size_t len);
 /* Header-token transport, for API and mobile clients (S30). Off by
@@ -394,6 +395,21 @@ SESSIO_API sessio_err sessio_config_set_secret(sessio_config *cfg, const void *s
  * written to a URL. */
 SESSIO_API sessio_err sessio_config_set_token_transport(sessio_config *cfg,
                                                         int enabled);
+/* Secret rotation: adds a previous server secret (1..SESSIO_SECRET_MAX
+ * bytes, copied; or 'secret' NULL and 'len' 0 for "no secret", to start
+ * using one), at most three (SESSIO_ETOOBIG for a fourth). A presented ID
+ * whose record is not found under the current secret is looked up under
+ * each previous one, in the order added; a session found so is served as
+ * usual and re-keyed under the current secret at its next commit (the
+ * record saved under the new key and the old one ended in that same
+ * commit, with the version check of an ID change: never two live copies;
+ * the ID, and so the cookie, do not change; nothing is logged out). Once
+ * the longest lifetime has passed since every server holds the new
+ * secret, the previous ones can be dropped (docs/DEPLOYMENT.md). An
+ * unknown ID then costs one store lookup per previous secret. */
+SESSIO_API sessio_err sessio_config_add_previous_secret(sessio_config *cfg,
+                                                        const void *secret,
+                                                        size_t len);
 /* Limits on one key, one value and the encoded total of a session. */
 SESSIO_API sessio_err sessio_config_set_limits(sessio_config *cfg, size_t max_key,
                                     size_t max_value, size_t max_total);
@@ -501,7 +517,11 @@ SESSIO_API const char *sessio_manager_cookie_name(const sessio_manager *m, int t
  * 'record' set, a missing record is written with this manager's secret
  * (then '*same' is 1): servers that hold the secret do so at start (the
  * shop does when given one, and warns on a mismatch); tools that only read
- * pass 0. The record lives 100 years and counts as one record in the
+ * pass 0. A record written with one of the manager's previous secrets
+ * (sessio_config_add_previous_secret) also gives 1, and with 'record' set
+ * it is written again with the current secret, so that a finished
+ * rotation leaves a matching record. The record lives 100 years and counts
+ * as one record in the
  * store's statistics. Errors: SESSIO_EINVAL, the store's errors. */
 SESSIO_API sessio_err sessio_manager_check_secret(sessio_manager *m,
                                                   int64_t now, int record,

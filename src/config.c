@@ -40,6 +40,7 @@ sessio_err sessio_config_new(sessio_config **out) {
 void sessio_config_free(sessio_config *cfg) {
   if (cfg) {
     memset(cfg->secret, 0, sizeof cfg->secret);
+    memset(cfg->prev_secret, 0, sizeof cfg->prev_secret);
     free(cfg);
   }
 }
@@ -141,6 +142,16 @@ sessio_err sessio_config_set_token_transport(sessio_config *cfg,
   return SESSIO_OK;
 }
 
+sessio_err sessio_config_add_previous_secret(sessio_config *cfg,
+                                            const void *secret, size_t len) {
+  if (cfg == NULL || (secret == NULL && len > 0) || len > SESSIO_SECRET_MAX)
+    return SESSIO_EINVAL;
+  if (cfg->n_prev == SESSIO__PREV_SECRETS) return SESSIO_ETOOBIG;
+  if (len > 0) memcpy(cfg->prev_secret[cfg->n_prev], secret, len);
+  cfg->prev_len[cfg->n_prev++] = len;
+  return SESSIO_OK;
+}
+
 sessio_err sessio_config_set_limits(sessio_config *cfg, size_t max_key,
                                     size_t max_value, size_t max_total) {
   if (cfg == NULL || max_key == 0 || max_key > 4096 || max_value == 0 ||
@@ -236,6 +247,7 @@ void sessio_manager_free(sessio_manager *m) {
     for (size_t i = 0; i < SESSIO__COMMIT_STRIPES; i++)
       pthread_mutex_destroy(&m->stripes[i]);
     memset(m->cfg.secret, 0, sizeof m->cfg.secret);
+    memset(m->cfg.prev_secret, 0, sizeof m->cfg.prev_secret);
     free(m->met);
     free(m);
   }

@@ -22,6 +22,7 @@
 #define SESSIO__COOKIE_NAME_MAX 64
 #define SESSIO__DOMAIN_MAX 253
 #define SESSIO__PATH_MAX 1024
+#define SESSIO__PREV_SECRETS 3
 
 struct sessio_config {
   sessio_store *store;
@@ -36,6 +37,11 @@ struct sessio_config {
   int partitioned;
   uint8_t secret[SESSIO_SECRET_MAX];
   size_t secret_len;
+  /* Secrets being rotated out: sessions found under one are re-keyed
+   * under 'secret' at their next commit. */
+  uint8_t prev_secret[SESSIO__PREV_SECRETS][SESSIO_SECRET_MAX];
+  size_t prev_len[SESSIO__PREV_SECRETS];
+  size_t n_prev;
   size_t max_key, max_value, max_total;
   sessio_log_fn log_fn;
   void *log_ud;

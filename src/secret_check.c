@@ -30,6 +30,16 @@ void sessio__secret_check_key(sessio_key *key) {
   sessio__key_derive(NULL, 0, raw, key);
 }
 
+/* 1 when the check record 'rec' opens under 'seal'. */
+static int opens(const sessio_record *rec, const uint8_t *seal, uint8_t *pt) {
+  const size_t mlen = sizeof CHECK_MAGIC - 1;
+  return rec->blob_len == mlen + sizeof CHECK_PT - 1 + SESSIO__SEAL_OVERHEAD &&
+         memcmp(rec->blob, CHECK_MAGIC, mlen) == 0 &&
+         sessio__open(seal, (const uint8_t *)CHECK_MAGIC, mlen,
+                      rec->blob + mlen, rec->blob_len - mlen, pt) &&
+         memcmp(pt, CHECK_PT, sizeof CHECK_PT - 1) == 0;
+}
+
 sessio_err sessio_manager_check_secret(sessio_manager *m, int64_t now,
                                        int record, int *same) {
   if (same) *same = 0;
@@ -47,20 +57,26 @@ sessio_err sessio_manager_check_secret(sessio_manager *m, int64_t now,
   sessio__keys_derive(m->cfg.secret, m->cfg.secret_len, raw, &ignored, seal);
   sessio_err rc = sessio__store_load(m->cfg.store, &key, now, &rec, &found);
   if (rc != SESSIO_OK) goto done;
+  uint64_t expect = 0; /* the version of a record to write again */
   if (found) {
-    *same = rec.blob_len == sizeof blob &&
-            memcmp(rec.blob, CHECK_MAGIC, mlen) == 0 &&
-            sessio__open(seal, (const uint8_t *)CHECK_MAGIC, mlen,
-                         rec.blob + mlen, rec.blob_len - mlen, pt) &&
-            memcmp(pt, CHECK_PT, sizeof pt) == 0;
+    *same = opens(&rec, seal, pt);
+    /* Written with a previous secret: a rotation in progress. */
+    for (size_t i = 0; !*same && i < m->cfg.n_prev; i++) {
+      uint8_t pseal[SESSIO__SEAL_KEY_BYTES];
+      sessio__keys_derive(m->cfg.prev_secret[i], m->cfg.prev_len[i], raw,
+                          &ignored, pseal);
+      if (opens(&rec, pseal, pt)) expect = rec.version;
+      sodium_memzero(pseal, sizeof pseal);
+      if (expect) *same = 1;
+    }
     sessio_record_clear(&rec);
-    goto done;
-  }
-  if (!record) {
+    if (!expect || !record) goto done;
+  } else if (!record) {
     *same = -1;
     goto done;
   }
-  /* None yet: this manager's secret becomes the store's. */
+  /* None yet (or a previous secret's): this manager's becomes the
+   * store's. */
   memcpy(blob, CHECK_MAGIC, mlen);
   rc = sessio__seal(seal, (const uint8_t *)CHECK_MAGIC, mlen,
                     (const uint8_t *)CHECK_PT, sizeof CHECK_PT - 1,
@@ -72,7 +88,7 @@ sessio_err sessio_manager_check_secret(sessio_manager *m, int64_t now,
   rec.blob = blob;
   rec.blob_len = sizeof blob;
   uint64_t v;
-  rc = sessio__store_save(m->cfg.store, &key, &rec, 0, now, &v);
+  rc = sessio__store_save(m->cfg.store, &key, &rec, expect, now, &v);
   if (rc == SESSIO_ECONFLICT) { /* another process wrote it meanwhile */
     sodium_memzero(seal, sizeof seal);
     return sessio_manager_check_secret(m, now, record, same);

@@ -73,6 +73,8 @@ struct sessio {
 
   char csrf[SESSIO_CSRF_LEN + 1]; /* hex of the token in 'data', or "" */
   int login_pending; /* sessio_login called: the ID change is a login */
+  int rekey;         /* loaded under a previous secret: 'old' holds those
+                        keys, 'id' the same ID under the current secret */
   sessio__evq evq;   /* events of this call, delivered before it returns */
 
   char *cookie;     /* Set-Cookie value after commit: NULL or cookie_mem */
@@ -126,6 +128,7 @@ typedef struct loaded {
   char user[SESSIO_USER_MAX + 1];
   sessio__map data;
   int followed;
+  int rekey; /* found under a previous secret: 'id' holds its keys */
   sessio_event_reason miss; /* when not found: unknown, unreadable, or
                                expired (idle/absolute) by our own clock */
 } loaded;
@@ -209,11 +212,42 @@ done:
   return rc;
 }
 
+/* Secret rotation: looks the ID of 'l' up under each previous secret
+ * after it was not found under the current one. Found, 'l' holds the
+ * session with the previous secret's keys and 'rekey' set. */
+static sessio_err load_previous(sessio_manager *m, int64_t now, loaded *l,
+                                int *found) {
+  sessio_err rc = SESSIO_OK;
+  for (size_t i = 0; i < m->cfg.n_prev && !*found; i++) {
+    ident prev;
+    memcpy(prev.raw, l->id.raw, SESSIO_ID_BYTES);
+    sessio__keys_derive(m->cfg.prev_secret[i], m->cfg.prev_len[i], prev.raw,
+                        &prev.key, prev.seal);
+    rc = load_ident(m, &prev, now, 1, l, found); /* no MOVED hop */
+    if (rc != SESSIO_OK) break;
+    if (*found) l->rekey = 1;
+  }
+  return rc;
+}
+
 /* Takes a loaded session into the handle. */
 static void adopt(sessio *s, loaded *l) {
   set_ident(s, &l->id);
+  if (l->rekey) {
+    /* Served now; at commit the record moves to the current secret's key
+     * (commit_replace, the same ID) and the old one ends. */
+    s->old = l->id;
+    s->old_version = l->version;
+    memcpy(s->old_user, l->user, sizeof s->old_user);
+    s->old_fate = OLD_KILL;
+    s->rekey = 1;
+    ident cur;
+    memcpy(cur.raw, l->id.raw, SESSIO_ID_BYTES);
+    ident_from_raw(s->m, &cur);
+    set_ident(s, &cur);
+  }
   s->has_id = 1;
-  s->version = l->version;
+  s->version = l->rekey ? 0 : l->version; /* nothing under the new key yet */
   s->touched_at = l->touched_at;
   s->meta = l->meta;
   memcpy(s->user, l->user, sizeof s->user);
@@ -367,6 +401,8 @@ sessio_err sessio_begin_token(sessio_manager *m, const char *const *headers,
     memcpy(cur.id.raw, c.raw[i], SESSIO_ID_BYTES);
     ident_from_raw(m, &cur.id);
     rc = load_ident(m, &cur.id, now, 0, &cur, &found);
+    if (rc == SESSIO_OK && !found && cur.miss == SESSIO_REASON_UNKNOWN)
+      rc = load_previous(m, now, &cur, &found);
     if (rc != SESSIO_OK) {
       failed_key = cur.id.key;
       have_failed = 1;
@@ -1250,6 +1286,36 @@ static pthread_mutex_t *stripe(sessio_manager *m, const sessio_key *key) {
   return &m->stripes[i];
 }
 
+/* Secret rotation: moves a session loaded under a previous secret to the
+ * current secret's key, keeping its ID (no cookie to send). It is an ID
+ * change without a new ID: the record is saved under the new key, the old
+ * one ended with a version check (commit_replace). When another request
+ * re-keyed it first, the new key's record exists (the create conflicts):
+ * this request's changes are merged into it as an update instead. */
+static sessio_err commit_rekey(sessio *s, int64_t now) {
+  pthread_mutex_t *mu = stripe(s->m, &s->old.key);
+  pthread_mutex_lock(mu);
+  sessio_err rc = commit_replace(s, now);
+  pthread_mutex_unlock(mu);
+  if (rc == SESSIO_OK) {
+    sessio__log(s->m, SESSIO_LOG_DEBUG,
+                "session re-keyed under the current secret sid=%.16s",
+                s->handle);
+    return rc;
+  }
+  if (rc != SESSIO_ECONFLICT) return rc;
+  s->old_fate = OLD_NONE;
+  int gone;
+  ident cur = s->id;
+  mu = stripe(s->m, &s->id.key);
+  pthread_mutex_lock(mu);
+  rc = reload_merge(s, &cur, now, &s->version, s->meta_changed, 1, &gone);
+  if (rc == SESSIO_OK && gone) s->has_id = 0; /* ended meanwhile */
+  if (rc == SESSIO_OK && !gone) rc = commit_update(s, now);
+  pthread_mutex_unlock(mu);
+  return rc;
+}
+
 static sessio_err commit(sessio *s, int64_t now);
 
 sessio_err sessio_commit(sessio *s, int64_t now) {
@@ -1305,7 +1371,11 @@ static sessio_err commit(sessio *s, int64_t now) {
   if (!s->has_id) return SESSIO_OK; /* S16: nothing stored, no cookie */
 
   int send_cookie = 0;
-  if (s->old_fate != OLD_NONE && !s->destroyed) {
+  int rekey_only = s->rekey && s->old_fate != OLD_NONE &&
+                   memcmp(s->id.raw, s->old.raw, SESSIO_ID_BYTES) == 0;
+  if (rekey_only && !s->destroyed) {
+    rc = commit_rekey(s, now);
+  } else if (s->old_fate != OLD_NONE && !s->destroyed) {
     pthread_mutex_t *mu = stripe(s->m, &s->old.key);
     pthread_mutex_lock(mu);
     rc = commit_replace(s, now);

@@ -50,6 +50,8 @@ typedef struct options {
   const char *login_limit, *login_window;     /* S28 */
   const char *new_limit, *new_window;         /* S29 */
   const char *tokens;                         /* S30: "on"/"off" */
+  const char *prev_secret[4];                 /* S32: --previous-secret-file */
+  int n_prev_secret;                          /* a 4th is refused */
   const char *data;                           /* the shop's own data (orders) */
   const char *cookie_name, *cookie_path, *cookie_domain, *same_site;
   const char *partitioned;                    /* "on"/"off" */
@@ -118,6 +120,9 @@ static void usage(FILE *f) {
           "  --tokens[=on|off], --no-tokens  sessions in \"Authorization: Bearer ID\" for\n"
           "                       API and mobile clients (X-Session-Token answers)\n"
           "                                                 SESSIO_TOKENS   (on)\n"
+          "  --previous-secret-file FILE  a secret being rotated out (repeatable, at most 3):\n"
+          "                       sessions written under it are served and re-keyed\n"
+          "                                                 SESSIO_PREVIOUS_SECRET_FILE (A:B)\n"
           "  --metrics-listen HOST:PORT  serve GET /metrics (Prometheus text format) on this\n"
           "                       separate address; off when not given\n"
           "                                                 SESSIO_METRICS_LISTEN (off)\n"
@@ -205,6 +210,20 @@ static int parse_args(int argc, char **argv, options *o) {
       o->tokens = a[2] == 'n' ? "off" : "on";
       continue;
     }
+    /* S32: repeatable, so not an OPT(). */
+    if (strncmp(a, "--previous-secret-file", 22) == 0 && (a[22] == '\0' || a[22] == '=')) {
+      const char *v = a[22] == '=' ? a + 23 : (i + 1 < argc ? argv[++i] : NULL);
+      if (v == NULL) {
+        fprintf(stderr, "sessio-shop: --previous-secret-file needs a value\n");
+        return -1;
+      }
+      if (o->n_prev_secret == 3) {
+        fprintf(stderr, "sessio-shop: at most 3 --previous-secret-file\n");
+        return -1;
+      }
+      o->prev_secret[o->n_prev_secret++] = v;
+      continue;
+    }
     if (strcmp(a, "--partitioned") == 0) {
       o->partitioned = "on";
       continue;
@@ -282,6 +301,21 @@ static int parse_args(int argc, char **argv, options *o) {
   o->new_window = envor(o->new_window, "SESSIO_NEW_SESSIONS_WINDOW", "1m");
   o->metrics_listen = envor(o->metrics_listen, "SESSIO_METRICS_LISTEN", NULL);
   o->tokens = envor(o->tokens, "SESSIO_TOKENS", "on");
+  if (o->n_prev_secret == 0) { /* SESSIO_PREVIOUS_SECRET_FILE=A:B:C */
+    static char list[4096];
+    const char *e = envor(NULL, "SESSIO_PREVIOUS_SECRET_FILE", NULL);
+    if (e != NULL && strlen(e) < sizeof list) {
+      strcpy(list, e);
+      for (char *save = NULL, *t = strtok_r(list, ":", &save); t != NULL;
+           t = strtok_r(NULL, ":", &save)) {
+        if (o->n_prev_secret == 3) {
+          fprintf(stderr, "sessio-shop: at most 3 --previous-secret-file\n");
+          return -1;
+        }
+        o->prev_secret[o->n_prev_secret++] = t;
+      }
+    }
+  }
   o->data = envor(o->data, "SESSIO_DATA", "var");
   o->cookie_name = envor(o->cookie_name, "SESSIO_COOKIE_NAME", NULL);
   o->cookie_path = envor(o->cookie_path, "SESSIO_COOKIE_PATH", "/");
@@ -590,6 +624,21 @@ static int make_manager(const options *o, sessio_store *st, sessio_manager **out
       return -1;
     }
     e = sessio_config_set_secret(cfg, secret, sizeof secret);
+    sodium_memzero(secret, sizeof secret);
+    if (e != SESSIO_OK) {
+      sessio_config_free(cfg);
+      return -1;
+    }
+  }
+  /* S32: sessions written under a previous secret are served and re-keyed
+   * under the current one (docs/DEPLOYMENT.md, rotating the secret). */
+  for (int i = 0; i < o->n_prev_secret; i++) {
+    unsigned char secret[32];
+    if (read_secret(o->prev_secret[i], secret) != 0) {
+      sessio_config_free(cfg);
+      return -1;
+    }
+    e = sessio_config_add_previous_secret(cfg, secret, sizeof secret);
     sodium_memzero(secret, sizeof secret);
     if (e != SESSIO_OK) {
       sessio_config_free(cfg);

@@ -420,6 +420,10 @@ sessio_err __wrap_sessio_store_open(const char *url, sessio_store **out) {
   return sweep_leave_("sessio_store_open", rc, b);
 }
 
+/* The store a harness opens and closes around each run itself (the
+ * conformance suite's): a manager made on it must not close it. */
+static sessio_store *sweep_borrowed_store_;
+
 /* A store the test built itself (a wrapper around another): closed on bail
  * through the store API, which closes what it wraps. */
 sessio_err __real_sessio_config_set_store(sessio_config *, sessio_store *);
@@ -427,7 +431,8 @@ sessio_err __wrap_sessio_config_set_store(sessio_config *c, sessio_store *st);
 sessio_err __wrap_sessio_config_set_store(sessio_config *c, sessio_store *st) {
   long b = sweep_enter_();
   sessio_err rc = __real_sessio_config_set_store(c, st);
-  if (rc == SESSIO_OK && sweep_depth_ == 1 && !reg_has_(st))
+  if (rc == SESSIO_OK && sweep_depth_ == 1 && !reg_has_(st) &&
+      st != sweep_borrowed_store_)
     reg_add_(R_CUSTOM_STORE, st);
   return sweep_leave_("sessio_config_set_store", rc, b);
 }

@@ -41,6 +41,7 @@ static void conf_before(void *ud) {
     fprintf(stderr, "cannot open %s\n", sweep_url_);
     exit(2);
   }
+  sweep_borrowed_store_ = *stp;
 }
 
 static void conf_after(void *ud) {

@@ -937,6 +937,81 @@ static void test_processes_compare_and_set_loses_no_increment(void) {
 
 /* ---- driver -------------------------------------------------------------- */
 
+/* ---- session rules that touch the store ---------------------------------- */
+
+/* A manager on the store under test with the secret 'cur' (NULL: none) and
+ * the previous secret 'prev' (NULL: none). */
+static sessio_manager *manager(const char *cur, const char *prev) {
+  sessio_config *cfg;
+  sessio_manager *m = NULL;
+  if (sessio_config_new(&cfg) != SESSIO_OK) abort();
+  CHECK_OK(sessio_config_set_store(cfg, st));
+  if (cur) CHECK_OK(sessio_config_set_secret(cfg, cur, strlen(cur)));
+  if (prev)
+    CHECK_OK(sessio_config_add_previous_secret(cfg, prev, strlen(prev)));
+  CHECK_OK(sessio_manager_new(cfg, &m));
+  sessio_config_free(cfg);
+  return m;
+}
+
+/* The session of 'cookie' ("sid=ID") under 'm' at 'now': its cart.A1, or
+ * -1 when there is none. */
+static int64_t cart_of(sessio_manager *m, const char *cookie, int64_t now) {
+  const char *h[1] = {cookie};
+  sessio *s = NULL;
+  int64_t v = -1;
+  CHECK_OK(sessio_begin(m, h, 1, 0, now, &s));
+  if (s && !sessio_get_int(s, "cart.A1", &v)) v = -1;
+  sessio_free(s);
+  return v;
+}
+
+/* S32: a session written under a previous secret is re-keyed under the
+ * current one at its next commit: served, the same ID, one copy left,
+ * concurrent commits merged, the user index following. */
+static void test_rekey_under_a_new_secret_moves_the_record_S32(void) {
+  char s1[40], s2[40], cookie[128];
+  snprintf(s1, sizeof s1, "old-%.20s", run_hex);
+  snprintf(s2, sizeof s2, "new-%.20s", run_hex);
+  sessio_manager *old = manager(s1, NULL), *both = manager(s2, s1),
+                 *next = manager(s2, NULL);
+  const char *user = uname("rekey");
+  int64_t t = NOW;
+  sessio *s = NULL, *a = NULL, *b = NULL;
+  CHECK_OK(sessio_begin(old, NULL, 0, 0, t, &s));
+  CHECK_OK(sessio_incr(s, "cart.A1", 2, NULL));
+  CHECK_OK(sessio_login(s, user, 0, t));
+  CHECK_OK(sessio_commit(s, t));
+  const char *sc = sessio_cookie_header(s);
+  snprintf(cookie, sizeof cookie, "%.*s", (int)strcspn(sc, ";"), sc);
+  sessio_free(s);
+  CHECK_INT(cart_of(next, cookie, t + 1), -1);
+
+  const char *h[1] = {cookie};
+  CHECK_OK(sessio_begin(both, h, 1, 0, t + 10, &a));
+  CHECK_OK(sessio_begin(both, h, 1, 0, t + 10, &b));
+  CHECK_OK(sessio_incr(a, "cart.A1", 1, NULL));
+  CHECK_OK(sessio_incr(b, "cart.A1", 10, NULL));
+  CHECK_OK(sessio_commit(a, t + 20));
+  CHECK_OK(sessio_commit(b, t + 30));
+  CHECK(sessio_cookie_header(a) == NULL && sessio_cookie_header(b) == NULL);
+  sessio_free(a);
+  sessio_free(b);
+  CHECK_INT(cart_of(next, cookie, t + 40), 13);
+  CHECK_INT(cart_of(old, cookie, t + 40), -1); /* no second live copy */
+  sessio_session_info *list = NULL;
+  size_t n = 0;
+  CHECK_OK(sessio_manager_user_sessions(next, user, t + 50, &list, &n));
+  CHECK_INT(n, 1);
+  free(list);
+  size_t revoked = 0;
+  CHECK_OK(sessio_manager_revoke_all(next, user, NULL, t + 60, &revoked));
+  CHECK_INT(revoked, 1);
+  sessio_manager_free(old);
+  sessio_manager_free(both);
+  sessio_manager_free(next);
+}
+
 int main(int argc, char **argv) {
   char tmpdir[] = "/tmp/sessio-conformance-XXXXXX";
   int have_tmp = 0;
@@ -1014,6 +1089,7 @@ int main(int argc, char **argv) {
   RUN(test_concurrent_compare_and_set_loses_no_increment);
   RUN(test_threads_on_disjoint_keys_do_not_interfere);
   RUN(test_processes_compare_and_set_loses_no_increment);
+  RUN(test_rekey_under_a_new_secret_moves_the_record_S32);
 
   sessio_store_close(st);
   if (have_tmp) store_util_rm_tree(tmpdir);
