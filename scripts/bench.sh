@@ -16,6 +16,9 @@
 #        on the database for most of a request; the other rows use the default)
 #        SKIP_MICRO=1  MICRO_ARGS (e.g. --quick)  RSS_SESSIONS (100000; 0 = skip)
 #        RESULTS (file; default BUILD_DIR/bench-results/YYYY-MM-DDTHHMMZ.txt)
+#        PLOTS (folder of the charts; default RESULTS without .txt, i.e. DATE/)
+# The charts (rps.svg, latency.svg) are drawn from the results file by
+# bench/plot/plot.sh, which re-draws them from any results file without a re-run.
 # Every server it starts listens on a free 127.0.0.1 port, and is stopped on exit
 # (also on Ctrl-C or an error).
 set -uo pipefail
@@ -404,6 +407,10 @@ done
   echo
   echo "results: $RESULTS (raw wrk output: $RAW)"
 } | tee -a "$RESULTS"
+
+# The charts, from the results file just written (gnuplot: install-deps.sh bench).
+PLOTS="${PLOTS:-${RESULTS%.txt}}"
+"$ROOT/bench/plot/plot.sh" "$RESULTS" "$PLOTS" || echo "bench.sh: no charts (see above)" >&2
 
 # A failed server or workload (errors > 0), or a lost update on a sessio store, fails
 # the run; the peers' lost updates are what is being measured, not a failure.

@@ -11,9 +11,10 @@ case "$what" in
   test)  pkgs+=(redis-server redis-tools postgresql python3 python3-pytest python3-requests curl
                 chromium nodejs wrk clang libclang-rt-14-dev
                 prometheus
-                libfcgi-dev libcivetweb-dev nginx-light openssl) ;;
+                libfcgi-dev libcivetweb-dev nginx-light openssl
+                gnuplot-nox) ;;
   fuzz)  pkgs+=(clang libclang-rt-14-dev) ;;
-  bench) pkgs+=(redis-server redis-tools postgresql wrk nginx-light curl python3) ;;
+  bench) pkgs+=(redis-server redis-tools postgresql wrk nginx-light curl python3 gnuplot-nox) ;;
 esac
 # The man-page tests (tests/man/check.sh) render with man-db and groff.
 if [ "$what" = test ]; then pkgs+=(man-db groff-base); fi
