@@ -19,6 +19,7 @@
 #        PLOTS (folder of the charts; default RESULTS without .txt, i.e. DATE/)
 # The charts (rps.svg, latency.svg) are drawn from the results file by
 # bench/plot/plot.sh, which re-draws them from any results file without a re-run.
+#        SKIP_FAILOVER=1 (no failover run: scripts/bench_failover.sh, RUNS)
 # Every server it starts listens on a free 127.0.0.1 port, and is stopped on exit
 # (also on Ctrl-C or an error).
 set -uo pipefail
@@ -411,6 +412,11 @@ done
 # The charts, from the results file just written (gnuplot: install-deps.sh bench).
 PLOTS="${PLOTS:-${RESULTS%.txt}}"
 "$ROOT/bench/plot/plot.sh" "$RESULTS" "$PLOTS" || echo "bench.sh: no charts (see above)" >&2
+# The failover isolation run (a 3+3 cluster, a master killed under traffic):
+# its figures go into docs/DEPLOYMENT.md. SKIP_FAILOVER=1 leaves it out.
+if [ "${SKIP_FAILOVER:-0}" != 1 ] && command -v redis-server >/dev/null; then
+  "$ROOT/scripts/bench_failover.sh" "$BUILD" || echo "## failover run failed" | tee -a "$RESULTS"
+fi
 
 # A failed server or workload (errors > 0), or a lost update on a sessio store, fails
 # the run; the peers' lost updates are what is being measured, not a failure.

@@ -119,12 +119,14 @@ static const char *retry_after(req *r, char *buf, size_t size) {
 }
 
 /* Store failures come in floods (every request fails while the store is
- * down): at most one warning a second, with the count of the others. */
+ * down): the first is logged at once, then at most one line a minute with
+ * the count of the others (the library's own lines say when a server goes
+ * down and comes back, at the moment it happens). */
 static void store_warn(req *r, const char *what, sessio_err e) {
   static _Atomic int64_t last_ms;
   static atomic_uint suppressed;
   int64_t last = atomic_load_explicit(&last_ms, memory_order_relaxed);
-  if (r->now - last < 1000 ||
+  if (r->now - last < 60000 ||
       !atomic_compare_exchange_strong(&last_ms, &last, r->now)) {
     atomic_fetch_add_explicit(&suppressed, 1, memory_order_relaxed);
     return;

@@ -140,6 +140,27 @@ static int install_map_locked(cluster_store *cs, const redisReply *r,
       if (w < 0) break;
       off += (size_t)w;
     }
+    /* A master gone and another new: a replica was promoted. Said so, with
+     * both names, so an operator need not diff two lists. */
+    char gone[272] = "", came[272] = "";
+    for (size_t k = 0; k < cs->n_masters; k++) {
+      size_t j = 0;
+      while (j < nm && masters[j] != cs->masters[k]) j++;
+      if (j == nm && gone[0] == '\0')
+        snprintf(gone, sizeof gone, "%s:%d", cs->nodes[cs->masters[k]]->pool.host,
+                 cs->nodes[cs->masters[k]]->pool.port);
+    }
+    for (size_t j = 0; j < nm; j++) {
+      size_t k = 0;
+      while (k < cs->n_masters && cs->masters[k] != masters[j]) k++;
+      if (k == cs->n_masters && came[0] == '\0')
+        snprintf(came, sizeof came, "%s:%d", cs->nodes[masters[j]]->pool.host,
+                 cs->nodes[masters[j]]->pool.port);
+    }
+    if (gone[0] && came[0])
+      sessio_store_log(&cs->rs.base, SESSIO_LOG_WARN,
+                       "redis-cluster failover seen: master %s replaced by %s",
+                       gone, came);
     sessio_store_log(&cs->rs.base, SESSIO_LOG_WARN,
                    "redis-cluster topology changed: masters %s%s", list,
                    covered < NSLOTS ? " (some slots unserved)" : "");

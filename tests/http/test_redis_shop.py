@@ -72,7 +72,8 @@ class Redis:
             args += ["--appendfsync", "always"]
         if cluster:
             args += ["--cluster-enabled", "yes", "--cluster-config-file",
-                     f"nodes-{port}.conf", "--cluster-node-timeout", "1000",
+                     f"nodes-{port}.conf", "--cluster-node-timeout",
+                     os.environ.get("SESSIO_CLUSTER_NODE_TIMEOUT", "1000"),
                      "--cluster-require-full-coverage", "no"]
         self.procs[port] = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                             stderr=subprocess.DEVNULL)
@@ -493,6 +494,9 @@ def failover_isolation(make_shop, cluster_url, hammer_n=24, after_s=1.0, before_
         "lost": lost[:5],
         "control_cart_ok": ccart.get("C", 0) == ctl_acked,
     }
+    # What an operator reads meanwhile: the shop's own lines, not the access log.
+    fig["log"] = [l for l in shops[0].stderr().splitlines()
+                  if " level=warn " in l or " level=error " in l][:30]
     print("failover isolation:", json.dumps(fig))
     if report:
         with open(report, "w") as f:
@@ -508,7 +512,9 @@ def test_one_dead_master_does_not_slow_the_sessions_of_the_others(make_shop, clu
     shops, a client of a healthy master sees no error and p99 < 100 ms;
     the dead master's sessions get 503 no longer than the failover plus
     1 s, and then work; no acknowledged cart add is lost."""
-    fig, shops = failover_isolation(make_shop, cluster_url,
+    long_run = os.environ.get("SESSIO_FAILOVER_LONG") == "1"
+    fig, shops = failover_isolation(make_shop, cluster_url, after_s=5.0 if long_run else 1.0,
+                                    before_s=5.0 if long_run else 1.5,
                                     report=os.environ.get("SESSIO_FAILOVER_REPORT"))
     assert fig["failover_s"] is not None, fig
     assert not fig["control_errors"], fig
@@ -517,6 +523,8 @@ def test_one_dead_master_does_not_slow_the_sessions_of_the_others(make_shop, clu
     # the same load's before the kill (the old code: seconds); the absolute
     # target (< 100 ms) is checked by the long run (make bench, Release).
     assert fig["control_p99_ms"] < max(100, 3 * fig["control_before_p99_ms"]), fig
+    if long_run:
+        assert fig["control_p99_ms"] < 100, fig
     assert fig["victim_503s"] > 0, fig  # the kill was seen
     assert not fig["victim_other"], fig
     assert fig["last_503_after_kill_s"] <= fig["failover_s"] + 1.0, fig
