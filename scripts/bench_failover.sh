@@ -40,6 +40,14 @@ for i, f in enumerate(figs, 1):
                 f"{f['control_p50_ms']} / {f['control_p99_ms']} / {f['control_max_ms']} ms | "
                 f"{len(f['control_errors'])} | {len(f['lost'])} |")
 log = "\n".join(figs[-1]["log"])
+met = sum(1 for f in figs if f["control_p99_ms"] is not None and f["control_p99_ms"] < 100)
+within = sum(1 for f in figs if f["last_503_after_kill_s"] is not None and f["failover_s"]
+             and f["last_503_after_kill_s"] <= f["failover_s"] + 1.0)
+verdict = (f"Targets: the control client's p99 < 100 ms during the failover in {met} of "
+           f"{len(figs)} runs (compare its p99 under the same load before the kill: the "
+           f"machine's own noise); the dead master's 503s ended within the failover plus 1 s "
+           f"in {within} of {len(figs)}; no control error and no acknowledged add lost in "
+           f"{sum(1 for f in figs if not f['control_errors'] and not f['lost'])} of {len(figs)}.")
 text = f"""Measured on this machine ({time.strftime('%Y-%m-%d', time.gmtime())}, tree {rev}, 2 shared
 cores, Release build) by `scripts/bench_failover.sh build` (part of `make bench`):
 six nodes on 127.0.0.1 with `cluster-node-timeout 5000`, two sessio-shops on
@@ -48,6 +56,8 @@ on one master, one control client on another master, both shops in turn;
 the master is killed with SIGKILL and its replica promoted by the cluster.
 
 {chr(10).join(rows)}
+
+{verdict}
 
 What clients see: requests for the dead master's sessions get 503 (with
 `Retry-After: 1`, cookie kept) at once, from the kill until the replica is
