@@ -76,14 +76,15 @@ SESSIO_API const char *sessio_version(void);
   XX(EFULL, -14, "store is full")                                             \
   XX(EBUSY, -15, "too much contention, retries exhausted")                     \
   XX(EPERM, -16, "store path is open to other users (chmod go-rwx)")        \
-  XX(ETRANSPORT, -17, "session ID in both a cookie and a bearer token")
+  XX(ETRANSPORT, -17, "session ID in both a cookie and a bearer token")      \
+  XX(ELIMIT, -18, "too many sessions for this user")
 
 typedef enum sessio_err {
   SESSIO_OK = 0,
 #define SESSIO_ERR_ENUM_(name, code, text) SESSIO_##name = (code),
   SESSIO_ERRNO_MAP(SESSIO_ERR_ENUM_)
 #undef SESSIO_ERR_ENUM_
-  SESSIO_ERR_MIN_ = -18
+  SESSIO_ERR_MIN_ = -19
 } sessio_err;
 
 /* A static English description of 'err'; never NULL. */
@@ -410,6 +411,26 @@ SESSIO_API sessio_err sessio_config_set_token_transport(sessio_config *cfg,
 SESSIO_API sessio_err sessio_config_add_previous_secret(sessio_config *cfg,
                                                         const void *secret,
                                                         size_t len);
+/* What a login does when its user already has the most sessions allowed. */
+typedef enum sessio_max_policy {
+  SESSIO_MAX_EVICT_OLDEST = 0, /* the least recently seen others are revoked */
+  SESSIO_MAX_REFUSE = 1        /* the login's commit fails: SESSIO_ELIMIT */
+} sessio_max_policy;
+
+/* Sessions per user (S33): at most 'n' live sessions of one signed-in user,
+ * the new one included ('n' 0: no limit, the default). Enforced when a
+ * login commits: with SESSIO_MAX_EVICT_OLDEST the user's other sessions
+ * beyond the 'n' most recently seen are revoked (REVOKED events), the new
+ * one counting as the most recent; with SESSIO_MAX_REFUSE sessio_commit()
+ * returns SESSIO_ELIMIT and nothing of the login is stored (answer 409:
+ * "signed in on too many devices: sign one out first"). Two logins of one
+ * user racing never leave more than 'n': each commit stores its session,
+ * then counts; under REFUSE both may then be refused, and under
+ * EVICT_OLDEST the older of them may be revoked by the newer. Costs a
+ * listing of the user's sessions at each login. SESSIO_EINVAL for an
+ * unknown policy. */
+SESSIO_API sessio_err sessio_config_set_max_sessions_per_user(
+    sessio_config *cfg, size_t n, sessio_max_policy policy);
 /* Limits on one key, one value and the encoded total of a session. */
 SESSIO_API sessio_err sessio_config_set_limits(sessio_config *cfg, size_t max_key,
                                     size_t max_value, size_t max_total);

@@ -152,6 +152,16 @@ sessio_err sessio_config_add_previous_secret(sessio_config *cfg,
   return SESSIO_OK;
 }
 
+sessio_err sessio_config_set_max_sessions_per_user(sessio_config *cfg,
+                                                   size_t n,
+                                                   sessio_max_policy policy) {
+  if (cfg == NULL || (unsigned)policy > SESSIO_MAX_REFUSE)
+    return SESSIO_EINVAL;
+  cfg->max_per_user = n;
+  cfg->max_policy = policy;
+  return SESSIO_OK;
+}
+
 sessio_err sessio_config_set_limits(sessio_config *cfg, size_t max_key,
                                     size_t max_value, size_t max_total) {
   if (cfg == NULL || max_key == 0 || max_key > 4096 || max_value == 0 ||

@@ -49,6 +49,8 @@ struct sessio_config {
   sessio_event_fn event_fn;
   void *event_ctx;
   int tokens; /* header-token transport enabled (S30) */
+  size_t max_per_user;           /* 0: no limit (S33) */
+  sessio_max_policy max_policy;
 };
 
 /* Commits to one record from threads of one process take one of these

@@ -1316,6 +1316,48 @@ static sessio_err commit_rekey(sessio *s, int64_t now) {
   return rc;
 }
 
+/* Most recently seen first, ties by handle: every login of one user sorts
+ * the same list the same way, so racing logins agree on whom to keep. */
+static int by_recency(const void *a, const void *b) {
+  const sessio_session_info *x = a, *y = b;
+  if (x->last_seen != y->last_seen) return x->last_seen > y->last_seen ? -1 : 1;
+  return strcmp(x->handle, y->handle);
+}
+
+/* Sessions per user (S33), at a login's commit. 'stored' 0: before the
+ * login is written (REFUSE only: the common refusal writes nothing); 1:
+ * after it, counting what racing logins stored too. '*over' is set when
+ * REFUSE must refuse. Under EVICT_OLDEST, keeps this session and the
+ * max - 1 most recently seen others, revoking the rest. */
+static sessio_err user_limit(sessio *s, int64_t now, int stored, int *over) {
+  sessio_manager *m = s->m;
+  sessio_session_info *v = NULL;
+  size_t n = 0, max = m->cfg.max_per_user, others = 0;
+  *over = 0;
+  sessio_err rc = sessio_manager_user_sessions(m, s->user, now, &v, &n);
+  if (rc != SESSIO_OK) return rc;
+  char old_handle[SESSIO_HANDLE_LEN + 1] = "";
+  if (!stored && s->old_fate != OLD_NONE) sessio__handle(&s->old.key, old_handle);
+  if (n > 1) qsort(v, n, sizeof *v, by_recency);
+  for (size_t i = 0; i < n; i++) {
+    /* Not this session, nor the one this login replaces (about to end). */
+    if (strcmp(v[i].handle, s->handle) == 0 ||
+        (old_handle[0] && strcmp(v[i].handle, old_handle) == 0))
+      continue;
+    if (++others < max) continue; /* 'max - 1' others fit beside this one */
+    if (m->cfg.max_policy == SESSIO_MAX_REFUSE) {
+      *over = 1;
+      break;
+    }
+    if (stored &&
+        (rc = sessio_manager_revoke_one(m, s->user, v[i].handle, now, NULL)) !=
+            SESSIO_OK)
+      break;
+  }
+  free(v);
+  return rc;
+}
+
 static sessio_err commit(sessio *s, int64_t now);
 
 sessio_err sessio_commit(sessio *s, int64_t now) {
@@ -1369,6 +1411,15 @@ static sessio_err commit(sessio *s, int64_t now) {
     return make_cookie(s, now, 1); /* S17 */
   }
   if (!s->has_id) return SESSIO_OK; /* S16: nothing stored, no cookie */
+
+  /* S33: a login over the per-user limit is refused before anything is
+   * written; racing logins are counted again once stored (below). */
+  int limited = s->login_pending && cfg->max_per_user > 0 && s->user[0];
+  if (limited && cfg->max_policy == SESSIO_MAX_REFUSE) {
+    int over;
+    if ((rc = user_limit(s, now, 0, &over)) != SESSIO_OK) return rc;
+    if (over) return SESSIO_ELIMIT;
+  }
 
   int send_cookie = 0;
   int rekey_only = s->rekey && s->old_fate != OLD_NONE &&
@@ -1428,6 +1479,19 @@ static sessio_err commit(sessio *s, int64_t now) {
     if (rc == SESSIO_OK && found) s->touched_at = now;
   }
   if (rc != SESSIO_OK) return rc;
+  if (limited) {
+    int over = 0;
+    rc = user_limit(s, now, 1, &over);
+    if (rc == SESSIO_OK && over) { /* a racing login took the last place */
+      undo_new(s, now, 1);
+      s->has_id = 0;
+      return SESSIO_ELIMIT;
+    }
+    if (rc != SESSIO_OK) /* the login is stored: said, not undone */
+      sessio__log(s->m, SESSIO_LOG_WARN,
+                  "sessions per user not enforced (%s) sid=%.16s",
+                  sessio_errname(rc), s->handle);
+  }
   if ((send_cookie || s->followed) && s->has_id) return make_cookie(s, now, 0);
   return SESSIO_OK;
 }

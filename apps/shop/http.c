@@ -198,6 +198,7 @@ int req_commit(req *r) {
   r->s = NULL;
   switch (e) {
   case SESSIO_ETOOBIG: return 413;
+  case SESSIO_ELIMIT: return TOO_MANY_DEVICES_409; /* S33 */
   case SESSIO_EFULL: /* S29: the store's bound refuses new guest sessions */
     store_warn(r, "session store full", e);
     return 503;
@@ -423,6 +424,11 @@ enum MHD_Result reply_error(req *r, unsigned status) {
     if (is_api(r))
       return reply_json_error(r, 429, "too many new sessions");
     return page_status(r, NEW_SESSIONS_429);
+  }
+  if (status == TOO_MANY_DEVICES_409) { /* S33: nothing of the login stored */
+    if (is_api(r))
+      return reply_json_error(r, 409, "Signed in on too many devices: sign one out first");
+    return page_status(r, TOO_MANY_DEVICES_409);
   }
   if (status == SESSION_BOTH_400) { /* S30: neither session was adopted */
     if (is_api(r))

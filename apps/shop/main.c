@@ -51,6 +51,7 @@ typedef struct options {
   const char *new_limit, *new_window;         /* S29 */
   const char *tokens;                         /* S30: "on"/"off" */
   const char *prev_secret[4];                 /* S32: --previous-secret-file */
+  const char *max_per_user, *on_max;          /* S33 */
   int n_prev_secret;                          /* a 4th is refused */
   const char *data;                           /* the shop's own data (orders) */
   const char *cookie_name, *cookie_path, *cookie_domain, *same_site;
@@ -120,6 +121,10 @@ static void usage(FILE *f) {
           "  --tokens[=on|off], --no-tokens  sessions in \"Authorization: Bearer ID\" for\n"
           "                       API and mobile clients (X-Session-Token answers)\n"
           "                                                 SESSIO_TOKENS   (on)\n"
+          "  --max-sessions-per-user N  live sessions of one user (0 = no limit)\n"
+          "                                                 SESSIO_MAX_SESSIONS_PER_USER (10)\n"
+          "  --on-max-sessions P  evict-oldest or refuse (409, \"too many devices\")\n"
+          "                                                 SESSIO_ON_MAX_SESSIONS (evict-oldest)\n"
           "  --previous-secret-file FILE  a secret being rotated out (repeatable, at most 3):\n"
           "                       sessions written under it are served and re-keyed\n"
           "                                                 SESSIO_PREVIOUS_SECRET_FILE (A:B)\n"
@@ -262,6 +267,8 @@ static int parse_args(int argc, char **argv, options *o) {
     OPT("metrics-listen", metrics_listen)
     OPT("data", data)
     OPT("cookie-name", cookie_name)
+    OPT("max-sessions-per-user", max_per_user)
+    OPT("on-max-sessions", on_max)
     OPT("cookie-path", cookie_path)
     OPT("cookie-domain", cookie_domain)
     OPT("same-site", same_site)
@@ -301,6 +308,8 @@ static int parse_args(int argc, char **argv, options *o) {
   o->new_window = envor(o->new_window, "SESSIO_NEW_SESSIONS_WINDOW", "1m");
   o->metrics_listen = envor(o->metrics_listen, "SESSIO_METRICS_LISTEN", NULL);
   o->tokens = envor(o->tokens, "SESSIO_TOKENS", "on");
+  o->max_per_user = envor(o->max_per_user, "SESSIO_MAX_SESSIONS_PER_USER", "10");
+  o->on_max = envor(o->on_max, "SESSIO_ON_MAX_SESSIONS", "evict-oldest");
   if (o->n_prev_secret == 0) { /* SESSIO_PREVIOUS_SECRET_FILE=A:B:C */
     static char list[4096];
     const char *e = envor(NULL, "SESSIO_PREVIOUS_SECRET_FILE", NULL);
@@ -613,6 +622,21 @@ static int make_manager(const options *o, sessio_store *st, sessio_manager **out
   }
   sessio_samesite same;
   int partitioned;
+  sessio_max_policy max_policy;
+  char *end;
+  long max_per_user = strtol(o->max_per_user, &end, 10);
+  if (*o->max_per_user == '\0' || *end != '\0' || max_per_user < 0 || max_per_user > 100000) {
+    fprintf(stderr, "sessio-shop: --max-sessions-per-user wants 0..100000 (0 = no limit), "
+                    "not '%s'\n", o->max_per_user);
+    return -1;
+  }
+  if (strcmp(o->on_max, "evict-oldest") == 0) max_policy = SESSIO_MAX_EVICT_OLDEST;
+  else if (strcmp(o->on_max, "refuse") == 0) max_policy = SESSIO_MAX_REFUSE;
+  else {
+    fprintf(stderr, "sessio-shop: --on-max-sessions wants evict-oldest or refuse, not '%s'\n",
+            o->on_max);
+    return -1;
+  }
   if (cookie_rules(o, sec, &same, &partitioned) != 0)
     return -1;
   if (sessio_config_new(&cfg) != SESSIO_OK)
@@ -652,6 +676,8 @@ static int make_manager(const options *o, sessio_store *st, sessio_manager **out
       (e = sessio_config_set_cookie_path(cfg, o->cookie_path)) != SESSIO_OK ||
       (e = sessio_config_set_partitioned(cfg, partitioned)) != SESSIO_OK ||
       (e = sessio_config_set_token_transport(cfg, tokens)) != SESSIO_OK ||
+      (e = sessio_config_set_max_sessions_per_user(cfg, (size_t)max_per_user, max_policy)) !=
+          SESSIO_OK ||
       (e = sessio_config_set_logger(cfg, core_log, NULL, (sessio_log_level)shop_log_level)) !=
           SESSIO_OK ||
       (e = sessio_config_set_event_handler(cfg, shop_store_event, NULL)) != SESSIO_OK ||

@@ -184,6 +184,9 @@
           "wait a moment and try again.", \
     "Trop de requêtes venues de votre adresse portaient une session inexistante. Patientez " \
     "un instant et réessayez.") \
+  M(E409_DEVICES_T, "Too many devices", "Trop d’appareils") \
+  M(E409_DEVICES, "Signed in on too many devices: sign one out first", \
+    "Connecté sur trop d’appareils : déconnectez-en un d’abord") \
   M(E400_BOTH, "This request carried a session in both a cookie and an Authorization header. " \
                "Send only one.", \
     "Cette requête portait une session à la fois dans un cookie et dans un en-tête " \

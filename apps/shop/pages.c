@@ -340,6 +340,8 @@ enum MHD_Result page_message(req *r, unsigned status, const char *title, const c
 enum MHD_Result page_status(req *r, unsigned status) {
   if (status == NEW_SESSIONS_429)
     return page_error(r, 429, MSG_E429_T, MSG_E429_NEW);
+  if (status == TOO_MANY_DEVICES_409) /* S33 */
+    return page_error(r, 409, MSG_E409_DEVICES_T, MSG_E409_DEVICES);
   if (status == SESSION_BOTH_400) /* S30 */
     return page_error(r, 400, MSG_E400_T, MSG_E400_BOTH);
   msg_id text, title = status_msg(status, &text);

@@ -228,6 +228,9 @@ int req_is_json(req *r);
 /* req_session's status for a request carrying a session in both a cookie
  * and a bearer token (S30); reply_error answers it as a 400 naming why. */
 #define SESSION_BOTH_400 1400
+/* req_commit's status for a login over --max-sessions-per-user with
+ * --on-max-sessions refuse (S33); reply_error answers 409. */
+#define TOO_MANY_DEVICES_409 1409
 int req_commit(req *r);
 
 /* Answers. 'body' is copied (the caller keeps it). When the request has a

@@ -1012,6 +1012,69 @@ static void test_rekey_under_a_new_secret_moves_the_record_S32(void) {
   sessio_manager_free(next);
 }
 
+typedef struct limit_racer {
+  sessio_manager *m;
+  const char *user;
+  int64_t now;
+  sessio_err rc;
+} limit_racer;
+
+static void *limit_login(void *arg) {
+  limit_racer *r = arg;
+  sessio *s = NULL;
+  r->rc = sessio_begin(r->m, NULL, 0, 0, r->now, &s);
+  if (r->rc == SESSIO_OK) r->rc = sessio_login(s, r->user, 0, r->now);
+  if (r->rc == SESSIO_OK) r->rc = sessio_commit(s, r->now);
+  sessio_free(s);
+  return NULL;
+}
+
+/* S33: logins of one user racing from threads (processes share the store
+ * the same way) never leave more live sessions than the limit, under both
+ * policies. Under the allocation sweep they run one after another. */
+static void test_sessions_per_user_hold_under_racing_logins_S33(void) {
+  for (int policy = 0; policy < 2; policy++) {
+    sessio_config *cfg;
+    sessio_manager *m = NULL;
+    if (sessio_config_new(&cfg) != SESSIO_OK) abort();
+    CHECK_OK(sessio_config_set_store(cfg, st));
+    CHECK_OK(sessio_config_set_max_sessions_per_user(
+        cfg, 2, (sessio_max_policy)policy));
+    CHECK_OK(sessio_manager_new(cfg, &m));
+    sessio_config_free(cfg);
+    const char *user = uname(policy ? "limit-refuse" : "limit-evict");
+    enum { N = 6 };
+    limit_racer r[N];
+    for (int i = 0; i < N; i++) {
+      r[i].m = m;
+      r[i].user = user;
+      r[i].now = NOW + 1000;
+    }
+#ifdef SESSIO_TEST_SWEEP_CONFORMANCE_H
+    for (int i = 0; i < N; i++) limit_login(&r[i]);
+#else
+    pthread_t t[N];
+    for (int i = 0; i < N; i++) pthread_create(&t[i], NULL, limit_login, &r[i]);
+    for (int i = 0; i < N; i++) pthread_join(t[i], NULL);
+#endif
+    int ok = 0;
+    for (int i = 0; i < N; i++) {
+      CHECK(r[i].rc == SESSIO_OK ||
+            (policy == SESSIO_MAX_REFUSE && r[i].rc == SESSIO_ELIMIT));
+      ok += r[i].rc == SESSIO_OK;
+    }
+    sessio_session_info *list = NULL;
+    size_t n = 0;
+    CHECK_OK(sessio_manager_user_sessions(m, user, NOW + 2000, &list, &n));
+    free(list);
+    CHECK(n <= 2);
+    CHECK(n >= 1 || policy == SESSIO_MAX_REFUSE);
+    if (policy == SESSIO_MAX_EVICT_OLDEST) CHECK_INT(ok, N);
+    CHECK_OK(sessio_manager_revoke_all(m, user, NULL, NOW + 3000, NULL));
+    sessio_manager_free(m);
+  }
+}
+
 int main(int argc, char **argv) {
   char tmpdir[] = "/tmp/sessio-conformance-XXXXXX";
   int have_tmp = 0;
@@ -1090,6 +1153,7 @@ int main(int argc, char **argv) {
   RUN(test_threads_on_disjoint_keys_do_not_interfere);
   RUN(test_processes_compare_and_set_loses_no_increment);
   RUN(test_rekey_under_a_new_secret_moves_the_record_S32);
+  RUN(test_sessions_per_user_hold_under_racing_logins_S33);
 
   sessio_store_close(st);
   if (have_tmp) store_util_rm_tree(tmpdir);
