@@ -354,6 +354,17 @@ SESSIO_API sessio_err sessio_config_set_store(sessio_config *cfg, sessio_store *
  * remember-me. */
 SESSIO_API sessio_err sessio_config_set_timeouts(sessio_config *cfg, int64_t idle,
                                       int64_t absolute, int64_t remember);
+/* A remember-me login's own lifetimes (S8): its session lives while it is
+ * used at least every 'idle' ms and at most 'absolute' ms from the login,
+ * and its cookie's Max-Age is the time left to that absolute deadline
+ * (browsers cap it at 400 days). Both may exceed the session's absolute
+ * timeout: weeks rather than hours, with a password asked again before
+ * sensitive actions (sessio_auth_age). 0 < 'idle' <= 'absolute' <= 100
+ * years, else SESSIO_EINVAL. Without this call a remember-me session lives
+ * min('remember', 'absolute') of sessio_config_set_timeouts() as both. */
+SESSIO_API sessio_err sessio_config_set_remember(sessio_config *cfg,
+                                                 int64_t idle,
+                                                 int64_t absolute);
 /* An unchanged session's expiry is extended in the store (a cheap touch) at
  * most once per 'interval' ms. 0 touches on every request. */
 SESSIO_API sessio_err sessio_config_set_touch_interval(sessio_config *cfg,
@@ -762,6 +773,19 @@ SESSIO_API sessio_err sessio_login(sessio *s, const char *user, int remember,
 /* The signed-in user name, or NULL. Valid until the handle is freed. */
 SESSIO_API const char *sessio_user(const sessio *s);
 SESSIO_API int sessio_is_authenticated(const sessio *s);
+
+/* How long ago, in ms at 'now', the signed-in user last proved a password:
+ * since sessio_login() or the last sessio_auth_refresh(). -1 when nobody
+ * is signed in. A remember-me session may be weeks old: ask for the
+ * password again before sensitive actions when this is over your limit. */
+SESSIO_API int64_t sessio_auth_age(const sessio *s, int64_t now);
+
+/* Records that the signed-in user just proved the password again (after a
+ * successful re-check), so that sessio_auth_age() starts from 'now';
+ * stored at commit. The ID, data and lifetimes are unchanged (signing in
+ * again with sessio_login() does the same and also regenerates the ID).
+ * SESSIO_ESTATE when nobody is signed in or after commit. */
+SESSIO_API sessio_err sessio_auth_refresh(sessio *s, int64_t now);
 
 /* Gives the session a new ID at commit, keeping its data; the old ID stops
  * working at once (S6). For privilege changes other than login. */

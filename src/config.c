@@ -64,6 +64,17 @@ sessio_err sessio_config_set_timeouts(sessio_config *cfg, int64_t idle,
   return SESSIO_OK;
 }
 
+sessio_err sessio_config_set_remember(sessio_config *cfg, int64_t idle,
+                                      int64_t absolute) {
+  if (cfg == NULL || idle <= 0 || absolute <= 0 || idle > absolute ||
+      absolute > DURATION_MAX)
+    return SESSIO_EINVAL;
+  cfg->rem_idle_ms = idle;
+  cfg->rem_abs_ms = absolute;
+  if (cfg->remember_ms == 0) cfg->remember_ms = absolute; /* enabled */
+  return SESSIO_OK;
+}
+
 sessio_err sessio_config_set_touch_interval(sessio_config *cfg,
                                             int64_t interval) {
   if (cfg == NULL || interval < 0 || interval > DURATION_MAX)

@@ -27,6 +27,9 @@
 struct sessio_config {
   sessio_store *store;
   int64_t idle_ms, absolute_ms, remember_ms;
+  /* A remember-me login's own lifetimes (sessio_config_set_remember);
+   * 0: min(remember_ms, absolute_ms) as both, the older rule. */
+  int64_t rem_idle_ms, rem_abs_ms;
   int64_t touch_interval_ms;
   int64_t rotate_ms, grace_ms;
   char cookie_name[SESSIO__COOKIE_NAME_MAX + 1]; /* "" = default */

@@ -959,9 +959,16 @@ sessio_err sessio_login(sessio *s, const char *user, int remember,
   if (rc != SESSIO_OK) return rc;
   const struct sessio_config *cfg = &s->m->cfg;
   int rem = remember && cfg->remember_ms > 0;
-  /* S8: a remembered session never outlives the absolute timeout. */
+  /* S8: a remembered session never outlives the remember-me absolute
+   * lifetime: its own (sessio_config_set_remember), else the absolute
+   * timeout. */
   int64_t rem_life =
       cfg->remember_ms < cfg->absolute_ms ? cfg->remember_ms : cfg->absolute_ms;
+  int64_t rem_idle = rem_life > cfg->idle_ms ? rem_life : cfg->idle_ms;
+  if (cfg->rem_abs_ms > 0) {
+    rem_life = cfg->rem_abs_ms;
+    rem_idle = cfg->rem_idle_ms;
+  }
   memcpy(s->user, user, n + 1);
   s->login_pending = 1;
   s->meta.flags = (uint8_t)(SESSIO__F_AUTH | (rem ? SESSIO__F_REMEMBER : 0));
@@ -970,8 +977,7 @@ sessio_err sessio_login(sessio *s, const char *user, int remember,
   /* S14: re-authentication resets both timeouts. A remember-me session
    * lives min(remember, absolute) from login, as its idle and absolute
    * limit, and its cookie's Max-Age is the time left to that. */
-  s->meta.idle_ms = rem ? (rem_life > cfg->idle_ms ? rem_life : cfg->idle_ms)
-                        : cfg->idle_ms;
+  s->meta.idle_ms = rem ? rem_idle : cfg->idle_ms;
   s->meta.abs_deadline = now + (rem ? rem_life : cfg->absolute_ms);
   s->touched_at = now;
   s->meta_changed = 1;
@@ -985,6 +991,21 @@ const char *sessio_user(const sessio *s) {
 }
 
 int sessio_is_authenticated(const sessio *s) { return sessio_user(s) != NULL; }
+
+int64_t sessio_auth_age(const sessio *s, int64_t now) {
+  if (sessio_user(s) == NULL) return -1;
+  int64_t age = now - s->meta.auth_at;
+  return age > 0 ? age : 0;
+}
+
+sessio_err sessio_auth_refresh(sessio *s, int64_t now) {
+  if (s == NULL) return SESSIO_EINVAL;
+  if (s->committed) return SESSIO_ESTATE;
+  if (sessio_user(s) == NULL) return SESSIO_ESTATE;
+  s->meta.auth_at = now;
+  s->meta_changed = 1;
+  return SESSIO_OK;
+}
 
 sessio_err sessio_destroy(sessio *s) {
   if (s == NULL) return SESSIO_EINVAL;

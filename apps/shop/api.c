@@ -18,6 +18,8 @@ static enum MHD_Result api_fail(req *r, int st) {
     return reply_json_error(r, 403, "cross-site request");
   if (st == 403)
     return reply_json_error(r, 403, "csrf");
+  if (st == 1401) /* REAUTH */
+    return reply_json_error(r, 401, "reauthenticate");
   return reply_error(r, (unsigned)st);
 }
 
@@ -410,7 +412,11 @@ enum MHD_Result api_sessions(req *r) {
   return ret;
 }
 
-/* The common start of the two revoking calls: signed in (401), token (403). */
+#define REAUTH 1401 /* internal: 401, the password is needed again (S8) */
+
+/* The common start of the two revoking calls: signed in (401), token (403),
+ * a password proved within --reauth-after (401 "reauthenticate": POST
+ * /api/login again as the same user, which keeps the session's data). */
 static int revoke_gate(req *r) {
   int st = req_session(r);
   if (st != 0)
@@ -421,6 +427,8 @@ static int revoke_gate(req *r) {
     return 403;
   if (req_cross_site(r))
     return XSITE;
+  if (r->shop->reauth_ms > 0 && sessio_auth_age(r->s, r->now) > r->shop->reauth_ms)
+    return REAUTH;
   return 0;
 }
 

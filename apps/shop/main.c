@@ -41,6 +41,7 @@ typedef struct options {
   const char *secure;
   int trust_proxy;
   const char *idle, *absolute, *remember;
+  const char *remember_idle, *reauth_after; /* S8 */
   const char *users;
   const char *log_level;
   const char *invalid_limit, *invalid_window; /* S21 */
@@ -92,8 +93,12 @@ static void usage(FILE *f) {
           "                                                 SESSIO_TRUST_PROXY=1\n"
           "  --idle DUR           idle timeout              SESSIO_IDLE     (30m)\n"
           "  --absolute DUR       absolute timeout          SESSIO_ABSOLUTE (12h)\n"
-          "  --remember DUR       remember-me lifetime, capped by --absolute (S8), 0 = off\n"
-          "                                                 SESSIO_REMEMBER (12h)\n"
+          "  --remember DUR       remember-me absolute lifetime (S8), 0 = off\n"
+          "                                                 SESSIO_REMEMBER (30d)\n"
+          "  --remember-idle DUR  remember-me idle lifetime SESSIO_REMEMBER_IDLE (7d)\n"
+          "  --reauth-after DUR   ask the password again before revoking sessions or\n"
+          "                       placing an order past this age, 0 = never\n"
+          "                                                 SESSIO_REAUTH_AFTER (1h)\n"
           "  --users FILE         lines \"name:$argon2id$...\" SESSIO_USERS    (demo users\n"
           "                       alice/wonderland and bob/builder)\n"
           "  --data DIR           the shop's own data: orders in DIR/shop.db\n"
@@ -252,6 +257,8 @@ static int parse_args(int argc, char **argv, options *o) {
     OPT("idle", idle)
     OPT("absolute", absolute)
     OPT("remember", remember)
+    OPT("remember-idle", remember_idle)
+    OPT("reauth-after", reauth_after)
     OPT("users", users)
     OPT("log-level", log_level)
     OPT("invalid-id-limit", invalid_limit)
@@ -293,7 +300,9 @@ static int parse_args(int argc, char **argv, options *o) {
   o->secure = envor(o->secure, "SESSIO_SECURE", "auto");
   o->idle = envor(o->idle, "SESSIO_IDLE", "30m");
   o->absolute = envor(o->absolute, "SESSIO_ABSOLUTE", "12h");
-  o->remember = envor(o->remember, "SESSIO_REMEMBER", "12h");
+  o->remember = envor(o->remember, "SESSIO_REMEMBER", "30d");
+  o->remember_idle = envor(o->remember_idle, "SESSIO_REMEMBER_IDLE", "7d");
+  o->reauth_after = envor(o->reauth_after, "SESSIO_REAUTH_AFTER", "1h");
   o->users = envor(o->users, "SESSIO_USERS", NULL);
   o->log_level = envor(o->log_level, "SESSIO_LOG_LEVEL", "warn");
   o->invalid_limit = envor(o->invalid_limit, "SESSIO_INVALID_ID_LIMIT", "100");
@@ -590,7 +599,7 @@ static int cookie_rules(const options *o, sessio_secure sec, sessio_samesite *sa
 static int make_manager(const options *o, sessio_store *st, sessio_manager **out) {
   sessio_config *cfg;
   sessio_secure sec;
-  int64_t idle, absolute, remember;
+  int64_t idle, absolute, remember, remember_idle;
   sessio_err e;
   if (strcmp(o->secure, "auto") == 0) sec = SESSIO_SECURE_AUTO;
   else if (strcmp(o->secure, "always") == 0) sec = SESSIO_SECURE_ALWAYS;
@@ -608,7 +617,15 @@ static int make_manager(const options *o, sessio_store *st, sessio_manager **out
     return -1;
   }
   if (parse_duration(o->remember, &remember)) {
-    fprintf(stderr, "sessio-shop: bad --remember '%s' (e.g. 7d, 0 = off)\n", o->remember);
+    fprintf(stderr, "sessio-shop: bad --remember '%s' (e.g. 30d, 0 = off)\n", o->remember);
+    return -1;
+  }
+  if (parse_duration(o->remember_idle, &remember_idle) || remember_idle == 0) {
+    fprintf(stderr, "sessio-shop: bad --remember-idle '%s' (e.g. 7d)\n", o->remember_idle);
+    return -1;
+  }
+  if (remember > 0 && remember_idle > remember) {
+    fprintf(stderr, "sessio-shop: --remember-idle must not be longer than --remember\n");
     return -1;
   }
   if (idle > absolute) {
@@ -671,6 +688,8 @@ static int make_manager(const options *o, sessio_store *st, sessio_manager **out
   }
   if ((e = sessio_config_set_store(cfg, st)) != SESSIO_OK ||
       (e = sessio_config_set_timeouts(cfg, idle, absolute, remember)) != SESSIO_OK ||
+      (remember > 0 &&
+       (e = sessio_config_set_remember(cfg, remember_idle, remember)) != SESSIO_OK) ||
       (e = sessio_config_set_cookie(cfg, o->cookie_name, sec, same, o->cookie_domain)) !=
           SESSIO_OK ||
       (e = sessio_config_set_cookie_path(cfg, o->cookie_path)) != SESSIO_OK ||
@@ -867,6 +886,11 @@ int main(int argc, char **argv) {
 
   memset(&sh, 0, sizeof sh);
   sh.trust_proxy = o.trust_proxy;
+  if (parse_duration(o.reauth_after, &sh.reauth_ms)) {
+    fprintf(stderr, "sessio-shop: bad --reauth-after '%s' (e.g. 1h, 0 = never)\n",
+            o.reauth_after);
+    return 2;
+  }
   switch (make_throttle(&o, &sh)) {
   case 0: break;
   case -1: rc = 2; goto fail_none;

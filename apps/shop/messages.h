@@ -184,6 +184,8 @@
           "wait a moment and try again.", \
     "Trop de requêtes venues de votre adresse portaient une session inexistante. Patientez " \
     "un instant et réessayez.") \
+  M(REAUTH, "Please enter your password again to continue.", \
+    "Saisissez de nouveau votre mot de passe pour continuer.") \
   M(E409_DEVICES_T, "Too many devices", "Trop d’appareils") \
   M(E409_DEVICES, "Signed in on too many devices: sign one out first", \
     "Connecté sur trop d’appareils : déconnectez-en un d’abord") \

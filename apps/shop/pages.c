@@ -397,6 +397,24 @@ static int need_login(req *r, enum MHD_Result *ret) {
   return 1;
 }
 
+/* S8: sensitive actions (signing sessions out, placing an order) need a
+ * recent password: past --reauth-after since the last one, the sign-in
+ * page asks for it again and comes back to 'back'. Signing in again as
+ * the same user keeps the cart and the checkout data (S23). Returns 1 when
+ * it answered. */
+static int need_reauth(req *r, const char *back, enum MHD_Result *ret) {
+  char inl[256];
+  sbuf b;
+  if (r->shop->reauth_ms <= 0 || sessio_auth_age(r->s, r->now) <= r->shop->reauth_ms)
+    return 0;
+  sb_init(&b, inl, sizeof inl);
+  sb_puts(&b, "/login?reauth=1&next=");
+  sb_urlenc(&b, back);
+  *ret = b.oom ? reply_error(r, 500) : reply_redirect(r, b.p);
+  sb_free(&b);
+  return 1;
+}
+
 /* The prologue of every members-only handler: the session loads (for a form
  * post, form_gate passes instead) and the visitor is signed in, else guests
  * go to the sign-in page. Returns 1 when it answered (*ret), 0 to go on. */
@@ -615,6 +633,13 @@ enum MHD_Result page_login(req *r) {
   sb_html(&p.b, tr(p.lang, MSG_LOGIN_TITLE));
   sb_puts(&p.b, "</h1>\n");
   user = sessio_user(r->s);
+  if (user != NULL && req_query(r, "reauth") != NULL) { /* S8 */
+    sb_puts(&p.b, "<p class=\"alert\" id=\"reauth\">");
+    sb_html(&p.b, tr(p.lang, MSG_REAUTH));
+    sb_puts(&p.b, "</p>\n");
+    login_form(&p, user, req_query(r, "next"), NULL);
+    return page_end(&p, 200);
+  }
   if (user != NULL) {
     const char *args[] = {user};
     sb_puts(&p.b, "<p>");
@@ -1382,7 +1407,7 @@ enum MHD_Result post_co_place(req *r) {
   int64_t id = 0;
   int created = 0, f;
   char n[24], num[24];
-  if (member_gate(r, 1, &ret))
+  if (member_gate(r, 1, &ret) || need_reauth(r, "/checkout/review", &ret))
     return ret;
   user = sessio_user(r->s);
   token = form_get(r, "token", NULL);
@@ -1707,7 +1732,7 @@ enum MHD_Result post_sessions_revoke(req *r) {
   sessio_err e;
   char n[24];
   const char *args[] = {n};
-  if (member_gate(r, 1, &ret))
+  if (member_gate(r, 1, &ret) || need_reauth(r, "/account/sessions", &ret))
     return ret;
   handle = form_get(r, "handle", NULL);
   others = form_get(r, "others", NULL);

@@ -109,6 +109,7 @@ typedef struct shop {
   sessio_mhd_limiter *login_pair, *login_client, *login_account;
   sessio_mhd_limiter *new_sessions; /* S29: sessions started per client */
   unsigned new_limit;               /* --new-sessions-limit, 0: none */
+  int64_t reauth_ms; /* S8: --reauth-after, ms; 0: never ask again */
   atomic_int stopping; /* set at shutdown: answers close the connection */
   atomic_int inflight; /* requests between their first call and their answer */
   struct MHD_Response *r_healthz, *r_css, *r_icon;
