@@ -301,7 +301,7 @@ static int parse_args(int argc, char **argv, options *o) {
   o->idle = envor(o->idle, "SESSIO_IDLE", "30m");
   o->absolute = envor(o->absolute, "SESSIO_ABSOLUTE", "12h");
   o->remember = envor(o->remember, "SESSIO_REMEMBER", "30d");
-  o->remember_idle = envor(o->remember_idle, "SESSIO_REMEMBER_IDLE", "7d");
+  o->remember_idle = envor(o->remember_idle, "SESSIO_REMEMBER_IDLE", NULL); /* 7d */
   o->reauth_after = envor(o->reauth_after, "SESSIO_REAUTH_AFTER", "1h");
   o->users = envor(o->users, "SESSIO_USERS", NULL);
   o->log_level = envor(o->log_level, "SESSIO_LOG_LEVEL", "warn");
@@ -620,7 +620,11 @@ static int make_manager(const options *o, sessio_store *st, sessio_manager **out
     fprintf(stderr, "sessio-shop: bad --remember '%s' (e.g. 30d, 0 = off)\n", o->remember);
     return -1;
   }
-  if (parse_duration(o->remember_idle, &remember_idle) || remember_idle == 0) {
+  if (o->remember_idle == NULL) { /* 7 days, or all of a shorter --remember */
+    remember_idle = 7 * 24 * 3600 * 1000LL;
+    if (remember > 0 && remember_idle > remember)
+      remember_idle = remember;
+  } else if (parse_duration(o->remember_idle, &remember_idle) || remember_idle == 0) {
     fprintf(stderr, "sessio-shop: bad --remember-idle '%s' (e.g. 7d)\n", o->remember_idle);
     return -1;
   }
