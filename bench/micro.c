@@ -163,24 +163,34 @@ static void bench_begin_get(bench_env *e, long n) {
 
 /* ---- 4. begin + set + commit (existing session, one key changed) ------- */
 
+/* The timed loop alone, not inlined, so that a profiler can count exactly
+ * 'n' operations: valgrind --tool=callgrind --toggle-collect=loop_set_commit
+ * (docs/PERFORMANCE.md). Returns 0, or -1 after reporting a failure. */
+__attribute__((noinline)) static int loop_set_commit(bench_env *e,
+                                                     const char *const *hv,
+                                                     long n) {
+  for (long i = 0; i < n; i++) {
+    sessio *s = NULL;
+    sessio_err err = sessio_begin(e->m, hv, 1, 0, NOW_MS, &s);
+    if (err != SESSIO_OK) { fail("sessio_begin", err); return -1; }
+    if ((err = sessio_set_int(s, "cart.S1", i + 1)) != SESSIO_OK ||
+        (err = sessio_commit(s, NOW_MS)) != SESSIO_OK) {
+      fail("set+commit", err);
+      sessio_free(s);
+      return -1;
+    }
+    if (sessio_cookie_header(s) != NULL) fail("no Set-Cookie for a known session", 0);
+    sessio_free(s);
+  }
+  return 0;
+}
+
 static void bench_begin_set_commit(bench_env *e, long n) {
   char hdr[256];
   const char *hv[1] = {hdr};
   if (make_session(e, hdr, sizeof hdr)) return;
   double t0 = mono_ns();
-  for (long i = 0; i < n; i++) {
-    sessio *s = NULL;
-    sessio_err err = sessio_begin(e->m, hv, 1, 0, NOW_MS, &s);
-    if (err != SESSIO_OK) { fail("sessio_begin", err); return; }
-    if ((err = sessio_set_int(s, "cart.S1", i + 1)) != SESSIO_OK ||
-        (err = sessio_commit(s, NOW_MS)) != SESSIO_OK) {
-      fail("set+commit", err);
-      sessio_free(s);
-      return;
-    }
-    if (sessio_cookie_header(s) != NULL) fail("no Set-Cookie for a known session", 0);
-    sessio_free(s);
-  }
+  if (loop_set_commit(e, hv, n)) return;
   double t = wall_since(t0);
   report("begin+set+commit", t, n);
 
