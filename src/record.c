@@ -26,8 +26,17 @@ sessio_err sessio__record_encode(const sessio__meta *meta, const char *user,
                                  const uint8_t *pt, size_t pt_len,
                                  sessio__buf *out) {
   size_t info_len = strlen(meta->info);
+  size_t user_len = strlen(user);
   sessio_err rc;
   out->len = 0;
+  /* One allocation for the whole record and the AD built after it (see
+   * below): the header is at most 3 bytes, 6 varints of 10 bytes and the
+   * label. Growing the buffer as the header is written cost a realloc (and a
+   * copy) per commit. */
+  size_t hmax = 3 + 6 * 10 + info_len;
+  if ((rc = sessio__buf_reserve(out, 2 * hmax + user_len + pt_len +
+                                         SESSIO__SEAL_OVERHEAD)) != SESSIO_OK)
+    return rc;
   if ((rc = sessio__buf_put_u8(out, MAGIC)) != SESSIO_OK ||
       (rc = sessio__buf_put_u8(out, FORMAT)) != SESSIO_OK ||
       (rc = sessio__buf_put_u8(out, meta->flags)) != SESSIO_OK ||
@@ -43,7 +52,6 @@ sessio_err sessio__record_encode(const sessio__meta *meta, const char *user,
   /* The AD is the header plus the user; it is built at the end of 'out'
    * temporarily to avoid a second allocation, then the sealed bytes take
    * its place. */
-  size_t user_len = strlen(user);
   if ((rc = sessio__buf_reserve(out, hlen + user_len + pt_len +
                                          SESSIO__SEAL_OVERHEAD)) != SESSIO_OK)
     return rc;
