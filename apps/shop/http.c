@@ -297,7 +297,7 @@ static void log_access(req *r, unsigned status) {
     path[i] = (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\') ? '?' : (char)c;
   }
   path[i] = '\0';
-  shop_log(LOG_INFO, "method=%s path=\"%s\" status=%u dur_us=%lld sid=%.16s",
+  shop_log(LOG_INFO, "msg=request method=%s path=\"%s\" status=%u dur_us=%lld sid=%.16s",
            r->meth == M_OTHER ? "OTHER" : r->method, path, status,
            (long long)(mono_us() - r->t0_us), sid ? sid : "-");
 }
