@@ -79,7 +79,7 @@ CSV="$RESULTS_DIR/$STAMP.csv"; REPORT="$RESULTS_DIR/$STAMP.md"
 DB="$WORK/soak.db"
 
 SHOP_ARGS=(--listen 127.0.0.1:0 --store "sqlite:$DB" --idle "$IDLE" --absolute "$ABSOLUTE"
-           --log-level warn)
+           --log-level warn --new-sessions-limit 0)  # one client stands for many users
 [ -n "${SHOP_THREADS:-}" ] && SHOP_ARGS+=(--threads "$SHOP_THREADS")
 "$SHOP" "${SHOP_ARGS[@]}" >"$WORK/shop.out" 2>"$WORK/shop.err" </dev/null &
 SHOP_PID=$!
