@@ -52,8 +52,8 @@ static inline int bench_cmp_double(const void *a, const void *b) {
  * 'size' bytes apart from 'args', and waits for them; sets '*wall_ns' and
  * '*cpu_ns' (this process, all threads) to what the run took. */
 static inline void bench_run_threads(int threads, void *(*fn)(void *),
-                                     void *args, size_t size,
-                                     double *wall_ns, double *cpu_ns) {
+                                     void *args, size_t size, double *wall_ns,
+                                     double *cpu_ns) {
   pthread_t th[8];
   if (threads > 8) threads = 8;
   double t0 = bench_mono_ns(), c0 = bench_cpu_ns(RUSAGE_SELF);
@@ -150,15 +150,14 @@ fail_s:
  * p50 and p99 of the 'total' latencies in 'lat_ns' (sorted here), and the
  * CPU per commit. */
 static inline void bench_print_commits(const char *head, int threads,
-                                       double rate, double *lat_ns,
-                                       long total, double cpu_ns,
-                                       long errors) {
+                                       double rate, double *lat_ns, long total,
+                                       double cpu_ns, long errors) {
   qsort(lat_ns, (size_t)total, sizeof(double), bench_cmp_double);
   printf("%s begin+set+commit %d thread%s %9.0f commits/s  p50 %7.1f us"
          "  p99 %7.1f us  cpu %5.1f us/commit  (n=%ld, errors=%ld)\n",
          head, threads, threads > 1 ? "s" : " ", rate, lat_ns[total / 2] / 1e3,
-         lat_ns[(long)((double)total * 0.99)] / 1e3, cpu_ns / 1e3 / (double)total,
-         total, errors);
+         lat_ns[(long)((double)total * 0.99)] / 1e3,
+         cpu_ns / 1e3 / (double)total, total, errors);
 }
 
 /* ---- gc ---------------------------------------------------------------- */

@@ -42,8 +42,8 @@ static double wall_since(double t0) { /* ends it */
 static void report(const char *name, double ns_total, long n) {
   double cpu = (cpu1_ns - cpu0_ns) / (double)n;
   double per = ns_total / (double)n;
-  printf("%-34s %10.1f ns/op %12.0f ops/s  cpu %8.1f ns/op  (n=%ld)\n", name, per,
-         1e9 / per, cpu, n);
+  printf("%-34s %10.1f ns/op %12.0f ops/s  cpu %8.1f ns/op  (n=%ld)\n", name,
+         per, 1e9 / per, cpu, n);
   fflush(stdout);
 }
 
@@ -79,7 +79,10 @@ static void bench_id(long n) {
   double t0 = mono_ns();
   for (long i = 0; i < n; i++) {
     sessio_err err = sessio_id_generate(id);
-    if (err != SESSIO_OK) { fail("sessio_id_generate", err); return; }
+    if (err != SESSIO_OK) {
+      fail("sessio_id_generate", err);
+      return;
+    }
     sink += (unsigned char)id[i % SESSIO_ID_LEN];
   }
   double t = wall_since(t0);
@@ -139,7 +142,10 @@ static int time_begin_get(bench_env *e, const char *const *hv, long n,
     sessio *s = NULL;
     int64_t v = 0;
     sessio_err err = sessio_begin(e->m, hv, 1, 0, NOW_MS, &s);
-    if (err != SESSIO_OK) { fail("sessio_begin", err); return -1; }
+    if (err != SESSIO_OK) {
+      fail("sessio_begin", err);
+      return -1;
+    }
     hits += sessio_get_int(s, "cart.S1", &v) && v == 2;
     if (commit && (err = sessio_commit(s, NOW_MS)) != SESSIO_OK)
       fail("commit", err);
@@ -172,14 +178,18 @@ __attribute__((noinline)) static int loop_set_commit(bench_env *e,
   for (long i = 0; i < n; i++) {
     sessio *s = NULL;
     sessio_err err = sessio_begin(e->m, hv, 1, 0, NOW_MS, &s);
-    if (err != SESSIO_OK) { fail("sessio_begin", err); return -1; }
+    if (err != SESSIO_OK) {
+      fail("sessio_begin", err);
+      return -1;
+    }
     if ((err = sessio_set_int(s, "cart.S1", i + 1)) != SESSIO_OK ||
         (err = sessio_commit(s, NOW_MS)) != SESSIO_OK) {
       fail("set+commit", err);
       sessio_free(s);
       return -1;
     }
-    if (sessio_cookie_header(s) != NULL) fail("no Set-Cookie for a known session", 0);
+    if (sessio_cookie_header(s) != NULL)
+      fail("no Set-Cookie for a known session", 0);
     sessio_free(s);
   }
   return 0;
@@ -199,7 +209,10 @@ static void bench_begin_set_commit(bench_env *e, long n) {
   for (long i = 0; i < n; i++) {
     sessio *s = NULL;
     sessio_err err = sessio_begin(e->m, hv, 1, 0, NOW_MS, &s);
-    if (err != SESSIO_OK) { fail("sessio_begin", err); return; }
+    if (err != SESSIO_OK) {
+      fail("sessio_begin", err);
+      return;
+    }
     if ((err = sessio_incr(s, "cart.S2", 1, NULL)) != SESSIO_OK ||
         (err = sessio_commit(s, NOW_MS)) != SESSIO_OK) {
       fail("incr+commit", err);
@@ -220,8 +233,10 @@ static void bench_begin_set_commit(bench_env *e, long n) {
   }
   if (!sessio_get_int(s, "cart.S1", &v1) || v1 != n ||
       !sessio_get_int(s, "cart.S2", &v2) || v2 != n + 1) {
-    fprintf(stderr, "micro: cart.S1=%" PRId64 " (want %ld), cart.S2=%" PRId64
-            " (want %ld)\n", v1, n, v2, n + 1);
+    fprintf(stderr,
+            "micro: cart.S1=%" PRId64 " (want %ld), cart.S2=%" PRId64
+            " (want %ld)\n",
+            v1, n, v2, n + 1);
     fail("set/incr results", 0);
   }
   sessio_free(s);
@@ -299,7 +314,8 @@ static void bench_concurrent(bench_env *e, long n_per_thread, int nthreads) {
          errors, errors ? ", last: " : "",
          errors ? sessio_errname(last_err) : "");
   fflush(stdout);
-  if (v != total || errors != 0 || started != nthreads) fail("concurrent count", 0);
+  if (v != total || errors != 0 || started != nthreads)
+    fail("concurrent count", 0);
 }
 
 /* ---- 6. memory per stored session -------------------------------------- */
@@ -336,7 +352,10 @@ static void bench_memory(long n) {
   for (long i = 0; i < n; i++) {
     sessio *s = NULL;
     sessio_err err = sessio_begin(e.m, NULL, 0, 0, NOW_MS, &s);
-    if (err != SESSIO_OK) { fail("begin (memory)", err); break; }
+    if (err != SESSIO_OK) {
+      fail("begin (memory)", err);
+      break;
+    }
     memcpy(val, &i, sizeof i < 8 ? sizeof i : 8); /* vary the data */
     for (size_t k = 0; k < 8; k++)
       if (val[k] == '\0') val[k] = 'y';
@@ -390,7 +409,8 @@ int main(int argc, char **argv) {
   bench_env e;
 
   printf("sessio %s micro-benchmark, memory store, fixed now, single thread "
-         "unless said\n", SESSIO_VERSION_STRING);
+         "unless said\n",
+         SESSIO_VERSION_STRING);
   /* Memory first, in the main thread only: mallinfo2 counts the main arena. */
   bench_memory(sessions);
   bench_id(200000 / k);

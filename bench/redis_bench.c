@@ -115,8 +115,7 @@ static double bench_commits(bench_env *e, int existing, int threads, long n) {
 }
 
 /* `redis-benchmark -t set -c C -n N -P 1` on the same server: SET/s. */
-static double redis_benchmark(const char *host, int port, int clients,
-                              long n) {
+static double redis_benchmark(const char *host, int port, int clients, long n) {
   char cmd[512], line[512];
   double rate = 0;
   snprintf(cmd, sizeof cmd,

@@ -69,7 +69,8 @@ static void *commit_worker(void *arg) {
   return NULL;
 }
 
-static void bench_commits(bench_env *e, const char *label, int threads, long n) {
+static void bench_commits(bench_env *e, const char *label, int threads,
+                          long n) {
   worker w[2];
   if (threads > 2) threads = 2;
   for (int t = 0; t < threads; t++) {
@@ -127,8 +128,8 @@ static void bench_gc(const char *url, const char *label, long n) {
   bench_gc_result g;
   const char *what;
   sessio_err err = bench_gc_measure(url, NOW_MS, n, NOW_MS + 1,
-                                    NOW_MS + 2 * HOUR, NOW_MS + HOUR, &st,
-                                    &g, &what);
+                                    NOW_MS + 2 * HOUR, NOW_MS + HOUR, &st, &g,
+                                    &what);
   if (err != SESSIO_OK) fail(what, err);
   if (st == NULL) return;
   if ((long)g.removed != n) fail("gc removed count", SESSIO_OK);
@@ -179,12 +180,15 @@ int main(int argc, char **argv) {
   int quick = 0, nurls = 0;
   const char *urls[32];
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--quick") == 0) quick = 1;
-    else if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) n = atol(argv[++i]);
+    if (strcmp(argv[i], "--quick") == 0)
+      quick = 1;
+    else if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)
+      n = atol(argv[++i]);
     else if (argv[i][0] == '-') {
       fprintf(stderr, "usage: %s [--quick] [-n N] [URL ...]\n", argv[0]);
       return 2;
-    } else if (nurls < 32) urls[nurls++] = argv[i];
+    } else if (nurls < 32)
+      urls[nurls++] = argv[i];
   }
   if (quick) n = n / 10 > 0 ? n / 10 : 1;
   if (bench_tmpdir_make(tmpdir, sizeof tmpdir, "sessio-store-bench") != 0) {
@@ -192,7 +196,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   printf("# store_bench: n=%ld per thread, each thread on its own session;"
-         " 'now' fixed\n", n);
+         " 'now' fixed\n",
+         n);
   if (nurls > 0) {
     for (int i = 0; i < nurls; i++) bench_url(urls[i], n);
   } else {

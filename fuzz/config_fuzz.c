@@ -28,8 +28,8 @@ static void quiet(void *ud, sessio_log_level l, const char *msg) {
 static int64_t fz_dur(fz *f) {
   uint8_t k = fz_u8(f);
   switch (k % 4) {
-  case 0: return (int64_t)fz_u8(f) * 1000;      /* seconds */
-  case 1: return (int64_t)fz_u8(f) * 3600000;   /* hours */
+  case 0: return (int64_t)fz_u8(f) * 1000;    /* seconds */
+  case 1: return (int64_t)fz_u8(f) * 3600000; /* hours */
   case 2: return (int64_t)(fz_u8(f) << 8 | fz_u8(f)) - 100;
   default: return (int64_t)fz_u64(f);
   }
@@ -60,7 +60,8 @@ static int ref_manager_ok(const sessio_config *c) {
   if (c->samesite == SESSIO_SAMESITE_NONE && !always) return 0;
   for (const char *d = c->domain; *d; d++)
     if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                "0123456789-.", *d))
+                "0123456789-.",
+                *d))
       return 0;
   return c->idle_ms <= c->absolute_ms;
 }
@@ -83,7 +84,8 @@ static void check_cookie(const sessio_manager *m, const sessio_config *c,
   int secure = strstr(at, "; Secure") != NULL;
   CHECK(strstr(at, "; HttpOnly") != NULL && strstr(at, "; Path=/") != NULL);
   CHECK(strstr(at, "; SameSite=") != NULL);
-  if (c->secure == SESSIO_SECURE_ALWAYS || (c->secure == SESSIO_SECURE_AUTO && tls))
+  if (c->secure == SESSIO_SECURE_ALWAYS ||
+      (c->secure == SESSIO_SECURE_AUTO && tls))
     CHECK(secure);
   if (c->secure == SESSIO_SECURE_NEVER) CHECK(!secure);
   if (starts(name, "__Host-") || starts(name, "__Secure-") ||
@@ -133,7 +135,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 2: {
       int64_t iv = fz_dur(&f), grace = fz_dur(&f);
       rc = sessio_config_set_rotation(cfg, iv, grace);
-      if (rc == SESSIO_OK) CHECK(cfg->rotate_ms == iv && cfg->grace_ms == grace);
+      if (rc == SESSIO_OK)
+        CHECK(cfg->rotate_ms == iv && cfg->grace_ms == grace);
       break;
     }
     case 3: {
@@ -142,10 +145,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       int secure = (int)(fz_u8(&f) % 5) - 1, same = (int)(fz_u8(&f) % 5) - 1;
       fz_str(&f, name, sizeof name, 255);
       fz_str(&f, domain, sizeof domain, 255);
-      rc = sessio_config_set_cookie(cfg, flags & 1 ? NULL : name,
-                                    (sessio_secure)secure,
-                                    (sessio_samesite)same,
-                                    flags & 2 ? NULL : domain);
+      rc = sessio_config_set_cookie(
+          cfg, flags & 1 ? NULL : name, (sessio_secure)secure,
+          (sessio_samesite)same, flags & 2 ? NULL : domain);
       if (rc == SESSIO_OK) {
         CHECK(strcmp(cfg->cookie_name, flags & 1 ? "" : name) == 0);
         CHECK(strcmp(cfg->domain, flags & 2 ? "" : domain) == 0);
@@ -186,7 +188,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   CHECK((rc == SESSIO_OK) == ref_manager_ok(cfg));
   if (rc == SESSIO_OK) {
     int tls = fz_u8(&f) & 1, remember = fz_u8(&f) & 1;
-    char id[SESSIO_ID_LEN + 1], hdr[SESSIO__COOKIE_NAME_MAX + SESSIO_ID_LEN + 4];
+    char id[SESSIO_ID_LEN + 1],
+        hdr[SESSIO__COOKIE_NAME_MAX + SESSIO_ID_LEN + 4];
     sessio *s = NULL;
     /* A guest adds to a cart: the session is created. */
     CHECK(sessio_begin(m, NULL, 0, tls, NOW, &s) == SESSIO_OK);
@@ -201,7 +204,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       CHECK(sc != NULL);
       check_cookie(m, cfg, tls, sc, id);
       CHECK(id[0] != '\0');
-      snprintf(hdr, sizeof hdr, "%s=%s", sessio_manager_cookie_name(m, tls), id);
+      snprintf(hdr, sizeof hdr, "%s=%s", sessio_manager_cookie_name(m, tls),
+               id);
       sessio_free(s);
 
       /* The next request, a moment later, finds it and signs in. */

@@ -21,8 +21,8 @@ typedef struct fuzz_ctx {
   size_t first_nlen, first_vlen;
 } fuzz_ctx;
 
-static int on_pair(void *ud, const char *name, size_t name_len,
-                   const char *val, size_t val_len) {
+static int on_pair(void *ud, const char *name, size_t name_len, const char *val,
+                   size_t val_len) {
   fuzz_ctx *c = ud;
   /* Every reported byte lies within what the parser may read. */
   if (name < c->base || (size_t)(name - c->base) + name_len > c->limit ||
@@ -31,10 +31,8 @@ static int on_pair(void *ud, const char *name, size_t name_len,
     abort();
   /* Touch the bytes so the sanitizers check them. */
   volatile char sink = 0;
-  for (size_t i = 0; i < name_len; i++)
-    sink ^= name[i];
-  for (size_t i = 0; i < val_len; i++)
-    sink ^= val[i];
+  for (size_t i = 0; i < name_len; i++) sink ^= name[i];
+  for (size_t i = 0; i < val_len; i++) sink ^= val[i];
   (void)sink;
   if (c->count == 0) {
     c->first_name = name;
@@ -52,7 +50,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_ctx c = {(const char *)data,
                 size < SESSIO_COOKIE_HEADER_MAX ? size
                                                 : SESSIO_COOKIE_HEADER_MAX,
-                0, NULL, NULL, 0, 0};
+                0,
+                NULL,
+                NULL,
+                0,
+                0};
   sessio_cookie_parse((const char *)data, size, on_pair, &c);
 
   /* Formatter: split the input at the first 0 byte into name and value;
@@ -61,17 +63,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *copy = malloc(size + 1);
     char out[9000];
     size_t need = 0;
-    if (copy == NULL)
-      return 0;
+    if (copy == NULL) return 0;
     memcpy(copy, data, size);
     copy[size] = '\0';
     const char *name = copy;
     size_t nlen = strlen(copy);
     const char *value = nlen < size ? copy + nlen + 1 : "";
-    sessio_cookie_attrs at = {NULL, size & 1, SESSIO_SAMESITE_LAX,
-                              (int64_t)size - 100, NULL, 0};
-    sessio_err err = sessio_cookie_format(out, sizeof out, &need, name, value,
-                                          &at);
+    sessio_cookie_attrs at = {
+        NULL, size & 1, SESSIO_SAMESITE_LAX, (int64_t)size - 100, NULL, 0};
+    sessio_err err =
+        sessio_cookie_format(out, sizeof out, &need, name, value, &at);
     if (err == SESSIO_OK) {
       fuzz_ctx c2 = {out, strlen(out), 0, NULL, NULL, 0, 0};
       size_t vlen = strlen(value);

@@ -32,8 +32,7 @@ static long ref_decode(const uint8_t *s, size_t n, uint8_t *out) {
   size_t o = 0;
   for (size_t i = 0; i < n; i++) {
     if (s[i] == '%') {
-      if (n - i < 3 || hexdig(s[i + 1]) < 0 || hexdig(s[i + 2]) < 0)
-        return -1;
+      if (n - i < 3 || hexdig(s[i + 1]) < 0 || hexdig(s[i + 2]) < 0) return -1;
       out[o++] = (uint8_t)(hexdig(s[i + 1]) * 16 + hexdig(s[i + 2]));
       i += 2;
     } else {
@@ -57,10 +56,14 @@ static int ref_text(const uint8_t *s, size_t n) {
       i++;
       continue;
     }
-    if (c >= 0xc2 && c <= 0xdf) more = 1;
-    else if (c >= 0xe0 && c <= 0xef) more = 2;
-    else if (c >= 0xf0 && c <= 0xf4) more = 3;
-    else return 0;
+    if (c >= 0xc2 && c <= 0xdf)
+      more = 1;
+    else if (c >= 0xe0 && c <= 0xef)
+      more = 2;
+    else if (c >= 0xf0 && c <= 0xf4)
+      more = 3;
+    else
+      return 0;
     if (c == 0xe0) lo = 0xa0;
     if (c == 0xed) hi = 0x9f;
     if (c == 0xf0) lo = 0x90;
@@ -110,7 +113,8 @@ static void encode(sbuf *b, const char *s, size_t n) {
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-        (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~') {
+        (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+        c == '~') {
       sb_add(b, (const char *)&c, 1);
     } else if (c == ' ') {
       sb_add(b, "+", 1);

@@ -54,8 +54,8 @@ static sessio_err c_touch(sessio_store *st, const sessio_key *k, int64_t t,
                           int64_t e, int64_t now, int *found) {
   return sessio__store_touch(((counting *)st)->inner, k, t, e, now, found);
 }
-static sessio_err c_remove(sessio_store *st, const sessio_key *k,
-                           int64_t now, int *r) {
+static sessio_err c_remove(sessio_store *st, const sessio_key *k, int64_t now,
+                           int *r) {
   return sessio__store_remove(((counting *)st)->inner, k, now, r);
 }
 static sessio_err c_uadd(sessio_store *st, const char *u, const sessio_key *k,

@@ -41,7 +41,8 @@ static size_t ref_strings_len(const uint8_t *s, size_t n) {
       int ok = i + 4 < n;
       if (ok) {
         memcpy(hex, s + i + 1, 4);
-        for (int k = 0; k < 4; k++) ok &= strchr("0123456789abcdefABCDEF", hex[k]) && hex[k];
+        for (int k = 0; k < 4; k++)
+          ok &= strchr("0123456789abcdefABCDEF", hex[k]) && hex[k];
       }
       if (!ok) {
         total++;
@@ -141,9 +142,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
    * whitespace only, less the bodies where a string would come out cut
    * at a NUL: exactly those are refused. */
   const char *end = NULL;
-  cJSON *plain = size ? cJSON_ParseWithLengthOpts((const char *)data, size,
-                                                  &end, 0)
-                      : NULL;
+  cJSON *plain =
+      size ? cJSON_ParseWithLengthOpts((const char *)data, size, &end, 0)
+           : NULL;
   int parsed = plain != NULL && cJSON_IsObject(plain);
   if (parsed) {
     while (end < (const char *)data + size &&

@@ -167,7 +167,8 @@ static void fz_meta(fz *f, sessio__meta *m) {
     m->auth_at = m->created_at;
     m->rotated_at = m->created_at;
     m->idle_ms = (int64_t)(fz_u8(f) + 1) * 60000;
-    m->abs_deadline = m->created_at + (int64_t)(fz_u8(f) * 256 + fz_u8(f)) * 1000;
+    m->abs_deadline =
+        m->created_at + (int64_t)(fz_u8(f) * 256 + fz_u8(f)) * 1000;
   }
   fz_str(f, m->info, sizeof m->info, SESSIO_LABEL_MAX);
 }
@@ -184,7 +185,8 @@ static void fz_map(fz *f, sessio__buf *out) {
     if (key[0] == '\0') continue;
     const uint8_t *v = fz_bytes(f, 64, &vlen);
     int64_t iv = (int64_t)fz_u64(f);
-    if (t == SESSIO_T_STR && memchr(v, 0, vlen)) vlen = strnlen((const char *)v, vlen);
+    if (t == SESSIO_T_STR && memchr(v, 0, vlen))
+      vlen = strnlen((const char *)v, vlen);
     if (t == SESSIO_T_BOOL) iv &= 1;
     CHECK(sessio__map_set(&m, key, strlen(key), (sessio_type)t, v, vlen, iv) ==
           SESSIO_OK);
@@ -219,8 +221,8 @@ static void sealed(fz *f) {
         back.idle_ms == meta.idle_ms &&
         back.abs_deadline == meta.abs_deadline &&
         strcmp(back.info, meta.info) == 0);
-  CHECK(sessio__record_open(blob.data, blob.len, hdr, user, id_seal,
-                            &opened) == 1);
+  CHECK(sessio__record_open(blob.data, blob.len, hdr, user, id_seal, &opened) ==
+        1);
   CHECK(opened.len == pt.len &&
         (pt.len == 0 || memcmp(opened.data, pt.data, pt.len) == 0));
 
@@ -384,11 +386,11 @@ static void write_seeds(const char *dir) {
   /* Sealed mode: live metadata, user "bob", two entries, one mutation of
    * each kind. */
   for (int op = 0; op < 6; op++) {
-    uint8_t s[] = {1,    0,    1,   0,   60,  30, 0,   200, 4,  'i', 'n',
-                   'f',  'o',  3,   'b', 'o', 'b', 0,   2,   1,  1,   'a',
-                   1,    'x',  0,   0,   0,   0,  0,   0,   0,  0,   2,
-                   1,    'b',  0,   0,   0,   0,  0,   0,   0,  0,   7,
-                   1,    (uint8_t)op, 0, 20, 0x55};
+    uint8_t s[] = {1,   0,   1,   0,   60,  30,          0,   200, 4,   'i',
+                   'n', 'f', 'o', 3,   'b', 'o',         'b', 0,   2,   1,
+                   1,   'a', 1,   'x', 0,   0,           0,   0,   0,   0,
+                   0,   0,   2,   1,   'b', 0,           0,   0,   0,   0,
+                   0,   0,   0,   7,   1,   (uint8_t)op, 0,   20,  0x55};
     char name[32];
     snprintf(name, sizeof name, "sealed-mut-%d", op);
     write_seed(dir, name, s, op == 5 ? sizeof s - 5 : sizeof s);
@@ -418,12 +420,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     load_and_check(f.p, f.n, user);
     break;
   }
-  case 1:
-    sealed(&f);
-    break;
-  default:
-    map_only(data + 1, size - 1);
-    break;
+  case 1: sealed(&f); break;
+  default: map_only(data + 1, size - 1); break;
   }
   /* The store is back to empty: nothing left behind, in records or bytes. */
   static uint64_t base_bytes;

@@ -26,8 +26,8 @@
 
 /* ---- the wrapped calls ------------------------------------------------- */
 
-static int blocking;            /* set around sessio_store_open */
-static const char *url_now;     /* the URL being opened */
+static int blocking;        /* set around sessio_store_open */
+static const char *url_now; /* the URL being opened */
 static unsigned connects, fs_calls;
 static char logbuf[8192];
 static size_t loglen;
@@ -122,9 +122,9 @@ int __wrap_fprintf(FILE *f, const char *fmt, ...) {
   va_start(ap, fmt);
   if (blocking && f == stderr && strncmp(fmt, "sessio:", 7) == 0) {
     r = vsnprintf(logbuf + loglen, sizeof logbuf - loglen, fmt, ap);
-    if (r > 0) loglen += (size_t)r < sizeof logbuf - loglen
-                             ? (size_t)r
-                             : sizeof logbuf - loglen - 1;
+    if (r > 0)
+      loglen += (size_t)r < sizeof logbuf - loglen ? (size_t)r
+                                                   : sizeof logbuf - loglen - 1;
   } else {
     r = vfprintf(f, fmt, ap);
   }
@@ -304,8 +304,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (st != NULL) {
     CHECK(strcmp(sessio_store_name(st), "memory") == 0);
     struct sessio_store_stats stats;
-    CHECK(sessio_store_stats(st, &stats) == SESSIO_OK &&
-          stats.sessions == 0);
+    CHECK(sessio_store_stats(st, &stats) == SESSIO_OK && stats.sessions == 0);
     sessio_store_close(st);
   }
   free(url);

@@ -59,24 +59,24 @@ SESSIO_API const char *sessio_version(void);
  * ---------------------------------------------------------------------- */
 
 /* One table feeds the enum and sessio_strerror(). Append only. */
-#define SESSIO_ERRNO_MAP(XX)                                                  \
-  XX(ENOMEM, -1, "out of memory")                                             \
-  XX(EINVAL, -2, "invalid argument or configuration")                         \
-  XX(ENOBUFS, -3, "buffer too small")                                         \
-  XX(ETOOBIG, -4, "size limit exceeded")                                      \
-  XX(ETYPE, -5, "value has another type")                                     \
-  XX(ECONFLICT, -6, "version conflict")                                       \
-  XX(ECORRUPT, -7, "corrupted record")                                        \
-  XX(EIO, -8, "input/output error")                                           \
-  XX(EUNAVAIL, -9, "store unavailable")                                       \
-  XX(ERANDOM, -10, "random number generator failed")                          \
-  XX(ENOTSUP, -11, "operation not supported")                                 \
-  XX(EOVERFLOW, -12, "integer overflow")                                      \
-  XX(ESTATE, -13, "call not allowed in this state")                           \
-  XX(EFULL, -14, "store is full")                                             \
+#define SESSIO_ERRNO_MAP(XX)                                                   \
+  XX(ENOMEM, -1, "out of memory")                                              \
+  XX(EINVAL, -2, "invalid argument or configuration")                          \
+  XX(ENOBUFS, -3, "buffer too small")                                          \
+  XX(ETOOBIG, -4, "size limit exceeded")                                       \
+  XX(ETYPE, -5, "value has another type")                                      \
+  XX(ECONFLICT, -6, "version conflict")                                        \
+  XX(ECORRUPT, -7, "corrupted record")                                         \
+  XX(EIO, -8, "input/output error")                                            \
+  XX(EUNAVAIL, -9, "store unavailable")                                        \
+  XX(ERANDOM, -10, "random number generator failed")                           \
+  XX(ENOTSUP, -11, "operation not supported")                                  \
+  XX(EOVERFLOW, -12, "integer overflow")                                       \
+  XX(ESTATE, -13, "call not allowed in this state")                            \
+  XX(EFULL, -14, "store is full")                                              \
   XX(EBUSY, -15, "too much contention, retries exhausted")                     \
-  XX(EPERM, -16, "store path is open to other users (chmod go-rwx)")        \
-  XX(ETRANSPORT, -17, "session ID in both a cookie and a bearer token")      \
+  XX(EPERM, -16, "store path is open to other users (chmod go-rwx)")           \
+  XX(ETRANSPORT, -17, "session ID in both a cookie and a bearer token")        \
   XX(ELIMIT, -18, "too many sessions for this user")
 
 typedef enum sessio_err {
@@ -84,7 +84,7 @@ typedef enum sessio_err {
 #define SESSIO_ERR_ENUM_(name, code, text) SESSIO_##name = (code),
   SESSIO_ERRNO_MAP(SESSIO_ERR_ENUM_)
 #undef SESSIO_ERR_ENUM_
-  SESSIO_ERR_MIN_ = -19
+      SESSIO_ERR_MIN_ = -19
 } sessio_err;
 
 /* A static English description of 'err'; never NULL. */
@@ -105,14 +105,14 @@ SESSIO_API int64_t sessio_now_ms(void);
  * Sizes and limits
  * ---------------------------------------------------------------------- */
 
-#define SESSIO_ID_BYTES 32         /* 256 bits from the OS CSPRNG */
-#define SESSIO_ID_LEN 43           /* base64url, no padding */
-#define SESSIO_KEY_BYTES 32        /* keyed BLAKE2b hash of the ID */
-#define SESSIO_HANDLE_LEN 32       /* hex of the first 16 key bytes */
-#define SESSIO_CSRF_LEN 64         /* hex of 32 random bytes */
-#define SESSIO_USER_MAX 128        /* bytes of a user name */
-#define SESSIO_LABEL_MAX 256        /* bytes of the readable session label */
-#define SESSIO_SECRET_MAX 64       /* bytes of the optional server secret */
+#define SESSIO_ID_BYTES 32            /* 256 bits from the OS CSPRNG */
+#define SESSIO_ID_LEN 43              /* base64url, no padding */
+#define SESSIO_KEY_BYTES 32           /* keyed BLAKE2b hash of the ID */
+#define SESSIO_HANDLE_LEN 32          /* hex of the first 16 key bytes */
+#define SESSIO_CSRF_LEN 64            /* hex of 32 random bytes */
+#define SESSIO_USER_MAX 128           /* bytes of a user name */
+#define SESSIO_LABEL_MAX 256          /* bytes of the readable session label */
+#define SESSIO_SECRET_MAX 64          /* bytes of the optional server secret */
 #define SESSIO_COOKIE_HEADER_MAX 8192 /* bytes of all Cookie headers read */
 
 /* ------------------------------------------------------------------------
@@ -193,8 +193,9 @@ SESSIO_API sessio_err sessio_store_url_redact(const char *url, char *buf,
  * above. A store starts silent: the library never prints on its own. Call
  * it before the store is shared between threads. 'fn' NULL silences it
  * again. SESSIO_EINVAL when 'st' is NULL or 'level' is out of range. */
-SESSIO_API sessio_err sessio_store_set_logger(sessio_store *st, sessio_log_fn fn,
-                                   void *ud, sessio_log_level level);
+SESSIO_API sessio_err sessio_store_set_logger(sessio_store *st,
+                                              sessio_log_fn fn, void *ud,
+                                              sessio_log_level level);
 
 /* Closes 'st' and frees it. NULL is allowed. Close it after every manager
  * that uses it has been freed. */
@@ -205,8 +206,9 @@ SESSIO_API void sessio_store_close(sessio_store *st);
  * '*removed' (may be NULL). Call it periodically, e.g. every second with a
  * few hundred units. '*done' (may be NULL) is set to 1 when a full pass
  * over the store has just completed. */
-SESSIO_API sessio_err sessio_store_gc(sessio_store *st, int64_t now, size_t max_work,
-                           size_t *removed, int *done);
+SESSIO_API sessio_err sessio_store_gc(sessio_store *st, int64_t now,
+                                      size_t max_work, size_t *removed,
+                                      int *done);
 
 /* ------------------------------------------------------------------------
  * The GC runner: how much sessio_store_gc() work to do each second
@@ -310,7 +312,8 @@ struct sessio_store_stats {
 };
 
 /* Fills '*out'. Fields a store cannot tell are 0. */
-SESSIO_API sessio_err sessio_store_stats(sessio_store *st, struct sessio_store_stats *out);
+SESSIO_API sessio_err sessio_store_stats(sessio_store *st,
+                                         struct sessio_store_stats *out);
 
 /* The scheme name of 'st' ("memory", "sqlite", ...); static. */
 SESSIO_API const char *sessio_store_name(const sessio_store *st);
@@ -346,14 +349,16 @@ SESSIO_API void sessio_config_free(sessio_config *cfg);
 /* The store is borrowed: it must outlive every manager made from 'cfg'.
  * SESSIO_ENOTSUP for a store written against an older method table
  * (its 'version' is below 2, see sessio/store.h). */
-SESSIO_API sessio_err sessio_config_set_store(sessio_config *cfg, sessio_store *st);
+SESSIO_API sessio_err sessio_config_set_store(sessio_config *cfg,
+                                              sessio_store *st);
 /* Millisecond timeouts. 'idle' and 'absolute' must be > 0 and
  * idle <= absolute. No duration setter accepts more than 100 years. A remember-me session gets a persistent cookie and lives
  * min('remember', 'absolute') from login, used as both its idle and its
  * absolute limit: never longer than the absolute timeout (S8). 0 disables
  * remember-me. */
-SESSIO_API sessio_err sessio_config_set_timeouts(sessio_config *cfg, int64_t idle,
-                                      int64_t absolute, int64_t remember);
+SESSIO_API sessio_err sessio_config_set_timeouts(sessio_config *cfg,
+                                                 int64_t idle, int64_t absolute,
+                                                 int64_t remember);
 /* A remember-me login's own lifetimes (S8): its session lives while it is
  * used at least every 'idle' ms and at most 'absolute' ms from the login,
  * and its cookie's Max-Age is the time left to that absolute deadline
@@ -368,17 +373,19 @@ SESSIO_API sessio_err sessio_config_set_remember(sessio_config *cfg,
 /* An unchanged session's expiry is extended in the store (a cheap touch) at
  * most once per 'interval' ms. 0 touches on every request. */
 SESSIO_API sessio_err sessio_config_set_touch_interval(sessio_config *cfg,
-                                            int64_t interval);
+                                                       int64_t interval);
 /* Periodic ID rotation of authenticated sessions every 'interval' ms (0 =
  * off), the old ID staying usable for 'grace' ms for requests in flight. */
-SESSIO_API sessio_err sessio_config_set_rotation(sessio_config *cfg, int64_t interval,
-                                      int64_t grace);
+SESSIO_API sessio_err sessio_config_set_rotation(sessio_config *cfg,
+                                                 int64_t interval,
+                                                 int64_t grace);
 /* Cookie attributes. 'name' NULL keeps the default; 'domain' NULL means no
  * Domain attribute. Strings are copied. Checked when the manager is made. */
-SESSIO_API sessio_err sessio_config_set_cookie(sessio_config *cfg, const char *name,
-                                    sessio_secure secure,
-                                    sessio_samesite samesite,
-                                    const char *domain);
+SESSIO_API sessio_err sessio_config_set_cookie(sessio_config *cfg,
+                                               const char *name,
+                                               sessio_secure secure,
+                                               sessio_samesite samesite,
+                                               const char *domain);
 /* The cookie's Path ('path' NULL or "/": the default "/"): 1..1024 bytes
  * starting with '/', no control character or ';'. Copied; checked here
  * (SESSIO_EINVAL) and when the manager is made: a "__Host-" name needs
@@ -395,8 +402,8 @@ SESSIO_API sessio_err sessio_config_set_partitioned(sessio_config *cfg,
  * the keyed hash that names records in the store. Changing it orphans
  * every stored session, unless the old one is given as a previous secret
  * (sessio_config_add_previous_secret). */
-SESSIO_API sessio_err sessio_config_set_secret(sessio_config *cfg, const void *secret,
-                                    size_t len);
+SESSIO_API sessio_err sessio_config_set_secret(sessio_config *cfg,
+                                               const void *secret, size_t len);
 /* Header-token transport, for API and mobile clients (S30). Off by
  * default. With 'enabled' set, sessio_begin_token() also reads a session
  * from "Authorization: Bearer <ID>", and a client that asks for it
@@ -443,10 +450,12 @@ typedef enum sessio_max_policy {
 SESSIO_API sessio_err sessio_config_set_max_sessions_per_user(
     sessio_config *cfg, size_t n, sessio_max_policy policy);
 /* Limits on one key, one value and the encoded total of a session. */
-SESSIO_API sessio_err sessio_config_set_limits(sessio_config *cfg, size_t max_key,
-                                    size_t max_value, size_t max_total);
-SESSIO_API sessio_err sessio_config_set_logger(sessio_config *cfg, sessio_log_fn fn,
-                                    void *ud, sessio_log_level level);
+SESSIO_API sessio_err sessio_config_set_limits(sessio_config *cfg,
+                                               size_t max_key, size_t max_value,
+                                               size_t max_total);
+SESSIO_API sessio_err sessio_config_set_logger(sessio_config *cfg,
+                                               sessio_log_fn fn, void *ud,
+                                               sessio_log_level level);
 
 /* ------------------------------------------------------------------------
  * Lifecycle events
@@ -488,9 +497,9 @@ typedef struct sessio_event {
    * ID), or NULL when there is none (a malformed ID, a store error
    * outside a session). For the new-ID kinds it is the new handle. */
   const char *handle;
-  const char *user;  /* the signed-in user when known, else NULL */
-  int64_t now;       /* the 'now' of the call that caused it */
-  sessio_err error;  /* SESSIO_EVENT_STORE_ERROR: the error; else OK */
+  const char *user; /* the signed-in user when known, else NULL */
+  int64_t now;      /* the 'now' of the call that caused it */
+  sessio_err error; /* SESSIO_EVENT_STORE_ERROR: the error; else OK */
 } sessio_event;
 
 typedef void (*sessio_event_fn)(void *ctx, const sessio_event *ev);
@@ -533,11 +542,13 @@ typedef struct sessio_manager sessio_manager;
  * Path other than "/", SameSite=None or Partitioned without Secure ALWAYS,
  * idle > absolute, a cookie name that
  * is not an RFC 6265 token. */
-SESSIO_API sessio_err sessio_manager_new(const sessio_config *cfg, sessio_manager **out);
+SESSIO_API sessio_err sessio_manager_new(const sessio_config *cfg,
+                                         sessio_manager **out);
 SESSIO_API void sessio_manager_free(sessio_manager *m);
 
 /* The cookie name this manager uses on a request with 'tls' set or not. */
-SESSIO_API const char *sessio_manager_cookie_name(const sessio_manager *m, int tls);
+SESSIO_API const char *sessio_manager_cookie_name(const sessio_manager *m,
+                                                  int tls);
 
 /* The server-secret check: tells whether this manager holds the secret
  * (sessio_config_set_secret, or none) that the store's sessions were
@@ -605,8 +616,9 @@ typedef struct sessio sessio;
  * failure: a disk error, an unexpected reply). A record that cannot be read
  * (SESSIO_ECORRUPT from the store) is not an error: it is no session.
  * On success '*out' is owned by the caller: sessio_free() it. */
-SESSIO_API sessio_err sessio_begin(sessio_manager *m, const char *const *headers,
-                        size_t n, int tls, int64_t now, sessio **out);
+SESSIO_API sessio_err sessio_begin(sessio_manager *m,
+                                   const char *const *headers, size_t n,
+                                   int tls, int64_t now, sessio **out);
 
 /* Begins a request as sessio_begin() does, and also reads the
  * header-token transport (S30) when the manager has it enabled
@@ -670,9 +682,9 @@ SESSIO_API unsigned sessio_rejected_ids(const sessio *s);
 SESSIO_API const char *sessio_handle(const sessio *s);
 
 /* Session metadata, readable without the ID (for listings). */
-SESSIO_API int64_t sessio_created_at(const sessio *s);   /* 0 when none */
-SESSIO_API int64_t sessio_last_seen(const sessio *s);    /* 0 when none */
-SESSIO_API int64_t sessio_expires_at(const sessio *s);   /* 0 when none */
+SESSIO_API int64_t sessio_created_at(const sessio *s); /* 0 when none */
+SESSIO_API int64_t sessio_last_seen(const sessio *s);  /* 0 when none */
+SESSIO_API int64_t sessio_expires_at(const sessio *s); /* 0 when none */
 
 /* A short readable label kept in clear with the record (e.g. the user
  * agent), shown in session listings. Copied, truncated to SESSIO_LABEL_MAX
@@ -711,21 +723,22 @@ SESSIO_API sessio_type sessio_type_of(const sessio *s, const char *key);
  * that type, else 0. Returned pointers stay valid until the next change to
  * that key, sessio_commit() or sessio_free(). Strings are NUL-terminated;
  * 'len' (may be NULL) excludes the NUL. */
-SESSIO_API int sessio_get_str(const sessio *s, const char *key, const char **val,
-                   size_t *len);
+SESSIO_API int sessio_get_str(const sessio *s, const char *key,
+                              const char **val, size_t *len);
 SESSIO_API int sessio_get_int(const sessio *s, const char *key, int64_t *val);
 SESSIO_API int sessio_get_bool(const sessio *s, const char *key, int *val);
-SESSIO_API int sessio_get_bytes(const sessio *s, const char *key, const void **val,
-                     size_t *len);
+SESSIO_API int sessio_get_bytes(const sessio *s, const char *key,
+                                const void **val, size_t *len);
 
 /* Setters copy their input. */
-SESSIO_API sessio_err sessio_set_str(sessio *s, const char *key, const char *val);
-SESSIO_API sessio_err sessio_set_strn(sessio *s, const char *key, const char *val,
-                           size_t len);
+SESSIO_API sessio_err sessio_set_str(sessio *s, const char *key,
+                                     const char *val);
+SESSIO_API sessio_err sessio_set_strn(sessio *s, const char *key,
+                                      const char *val, size_t len);
 SESSIO_API sessio_err sessio_set_int(sessio *s, const char *key, int64_t val);
 SESSIO_API sessio_err sessio_set_bool(sessio *s, const char *key, int val);
-SESSIO_API sessio_err sessio_set_bytes(sessio *s, const char *key, const void *val,
-                            size_t len);
+SESSIO_API sessio_err sessio_set_bytes(sessio *s, const char *key,
+                                       const void *val, size_t len);
 /* Deleting an absent key is not an error (and not a change). */
 SESSIO_API sessio_err sessio_delete(sessio *s, const char *key);
 /* Adds 'delta' to the integer at 'key' (absent counts as 0) and stores the
@@ -733,7 +746,7 @@ SESSIO_API sessio_err sessio_delete(sessio *s, const char *key);
  * another type, SESSIO_EOVERFLOW when the sum overflows. Deleting the
  * key when its merged value reaches 0 is up to the caller. */
 SESSIO_API sessio_err sessio_incr(sessio *s, const char *key, int64_t delta,
-                       int64_t *result);
+                                  int64_t *result);
 /* Deletes every key that starts with 'prefix' ("" = all user data). */
 SESSIO_API sessio_err sessio_delete_prefix(sessio *s, const char *prefix);
 
@@ -743,10 +756,11 @@ SESSIO_API sessio_err sessio_delete_prefix(sessio *s, const char *prefix);
 typedef int (*sessio_iter_fn)(void *ud, const char *key, sessio_type type,
                               const void *val, size_t len, int64_t ival);
 SESSIO_API sessio_err sessio_iterate(const sessio *s, const char *prefix,
-                          sessio_iter_fn cb, void *ud);
+                                     sessio_iter_fn cb, void *ud);
 
 /* One-shot flash values: set now, read once by a later request. */
-SESSIO_API sessio_err sessio_flash_set(sessio *s, const char *key, const char *msg);
+SESSIO_API sessio_err sessio_flash_set(sessio *s, const char *key,
+                                       const char *msg);
 /* Takes the flash message for 'key': returns 1 and '*msg' (valid until
  * sessio_free) when there was one, and deletes it at commit; else 0. */
 SESSIO_API int sessio_flash_take(sessio *s, const char *key, const char **msg);
@@ -769,7 +783,7 @@ SESSIO_API int sessio_flash_take(sessio *s, const char *key, const char **msg);
  * reaches the new one. If such a switch then fails (SESSIO_ENOMEM,
  * SESSIO_ERANDOM), the handle is left signed out, never half switched. */
 SESSIO_API sessio_err sessio_login(sessio *s, const char *user, int remember,
-                        int64_t now);
+                                   int64_t now);
 /* The signed-in user name, or NULL. Valid until the handle is freed. */
 SESSIO_API const char *sessio_user(const sessio *s);
 SESSIO_API int sessio_is_authenticated(const sessio *s);
@@ -808,22 +822,26 @@ typedef struct sessio_session_info {
 /* Lists the live sessions of 'user' into a new array '*out' of '*n'
  * entries, most recently seen first. The caller frees '*out' with free().
  * No user or no session is '*n' = 0 and '*out' = NULL, not an error. */
-SESSIO_API sessio_err sessio_manager_user_sessions(sessio_manager *m, const char *user,
-                                int64_t now, sessio_session_info **out,
-                                size_t *n);
+SESSIO_API sessio_err sessio_manager_user_sessions(sessio_manager *m,
+                                                   const char *user,
+                                                   int64_t now,
+                                                   sessio_session_info **out,
+                                                   size_t *n);
 /* Revokes the one session of 'user' whose handle is 'handle' (not NULL:
  * SESSIO_EINVAL). A handle that is not one of the user's live sessions
  * revokes nothing and is not an error. '*revoked' (may be NULL) gets the
  * count (0 or 1). The revoked session's cookie stops working at once. */
-SESSIO_API sessio_err sessio_manager_revoke_one(sessio_manager *m, const char *user,
-                                     const char *handle, int64_t now,
-                                     size_t *revoked);
+SESSIO_API sessio_err sessio_manager_revoke_one(sessio_manager *m,
+                                                const char *user,
+                                                const char *handle, int64_t now,
+                                                size_t *revoked);
 /* Revokes every live session of 'user' except the one whose handle is
  * 'keep_handle' (NULL = none spared; pass the current session's handle for
  * "sign out everywhere else"). '*revoked' (may be NULL) gets the count. */
-SESSIO_API sessio_err sessio_manager_revoke_all(sessio_manager *m, const char *user,
-                                     const char *keep_handle, int64_t now,
-                                     size_t *revoked);
+SESSIO_API sessio_err sessio_manager_revoke_all(sessio_manager *m,
+                                                const char *user,
+                                                const char *keep_handle,
+                                                int64_t now, size_t *revoked);
 
 /* ------------------------------------------------------------------------
  * CSRF (S19)
@@ -841,7 +859,8 @@ SESSIO_API const char *sessio_csrf_token(const sessio *s);
 SESSIO_API int sessio_csrf_required(const sessio *s);
 /* 1 when 'token' ('len' bytes) equals the session's token, compared in
  * constant time; 0 otherwise, and always 0 when there is no session. */
-SESSIO_API int sessio_csrf_check(const sessio *s, const char *token, size_t len);
+SESSIO_API int sessio_csrf_check(const sessio *s, const char *token,
+                                 size_t len);
 
 /* ------------------------------------------------------------------------
  * Commit
@@ -880,8 +899,8 @@ SESSIO_API const char *sessio_cookie_header(const sessio *s);
  * fails on junk input; pointers passed to 'cb' are into 'header'. */
 typedef int (*sessio_cookie_fn)(void *ud, const char *name, size_t name_len,
                                 const char *val, size_t val_len);
-SESSIO_API void sessio_cookie_parse(const char *header, size_t len, sessio_cookie_fn cb,
-                         void *ud);
+SESSIO_API void sessio_cookie_parse(const char *header, size_t len,
+                                    sessio_cookie_fn cb, void *ud);
 
 /* 1 when 'id' ('len' bytes) has the form of a session ID: SESSIO_ID_LEN
  * characters of the base64url alphabet, canonical (the last character
@@ -894,12 +913,12 @@ SESSIO_API sessio_err sessio_id_generate(char out[SESSIO_ID_LEN + 1]);
 
 /* Attributes of a Set-Cookie header. */
 typedef struct sessio_cookie_attrs {
-  const char *domain;        /* NULL: no Domain */
-  int secure;                /* 1: Secure */
+  const char *domain; /* NULL: no Domain */
+  int secure;         /* 1: Secure */
   sessio_samesite samesite;
-  int64_t max_age;           /* seconds; < 0: no Max-Age (browser session) */
-  const char *path;          /* NULL: "/" */
-  int partitioned;           /* 1: Partitioned (CHIPS); needs secure */
+  int64_t max_age;  /* seconds; < 0: no Max-Age (browser session) */
+  const char *path; /* NULL: "/" */
+  int partitioned;  /* 1: Partitioned (CHIPS); needs secure */
 } sessio_cookie_attrs;
 
 /* Formats a Set-Cookie value "NAME=VALUE; Path=/; [Domain=..; ]
@@ -911,9 +930,10 @@ typedef struct sessio_cookie_attrs {
  * character or ';' (at most 1024 bytes), or Partitioned is asked for
  * without Secure (browsers drop it). A deletion cookie has an empty value
  * and max_age 0. */
-SESSIO_API sessio_err sessio_cookie_format(char *buf, size_t cap, size_t *needed,
-                                const char *name, const char *value,
-                                const sessio_cookie_attrs *attrs);
+SESSIO_API sessio_err sessio_cookie_format(char *buf, size_t cap,
+                                           size_t *needed, const char *name,
+                                           const char *value,
+                                           const sessio_cookie_attrs *attrs);
 
 #ifdef __cplusplus
 }

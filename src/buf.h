@@ -17,7 +17,8 @@ typedef struct sessio__buf {
   size_t cap;
 } sessio__buf;
 
-#define SESSIO__BUF_INIT {NULL, 0, 0}
+#define SESSIO__BUF_INIT                                                       \
+  { NULL, 0, 0 }
 
 sessio_err sessio__buf_reserve(sessio__buf *b, size_t extra);
 sessio_err sessio__buf_append_slow(sessio__buf *b, const void *p, size_t n);

@@ -118,8 +118,7 @@ static int path_ok(const char *p) {
   return 1;
 }
 
-sessio_err sessio_config_set_cookie_path(sessio_config *cfg,
-                                         const char *path) {
+sessio_err sessio_config_set_cookie_path(sessio_config *cfg, const char *path) {
   if (cfg == NULL) return SESSIO_EINVAL;
   if (path == NULL || strcmp(path, "/") == 0) {
     cfg->path[0] = '\0';
@@ -130,8 +129,7 @@ sessio_err sessio_config_set_cookie_path(sessio_config *cfg,
   return SESSIO_OK;
 }
 
-sessio_err sessio_config_set_partitioned(sessio_config *cfg,
-                                         int partitioned) {
+sessio_err sessio_config_set_partitioned(sessio_config *cfg, int partitioned) {
   if (cfg == NULL) return SESSIO_EINVAL;
   cfg->partitioned = partitioned != 0;
   return SESSIO_OK;
@@ -146,15 +144,14 @@ sessio_err sessio_config_set_secret(sessio_config *cfg, const void *secret,
   return SESSIO_OK;
 }
 
-sessio_err sessio_config_set_token_transport(sessio_config *cfg,
-                                             int enabled) {
+sessio_err sessio_config_set_token_transport(sessio_config *cfg, int enabled) {
   if (cfg == NULL) return SESSIO_EINVAL;
   cfg->tokens = enabled != 0;
   return SESSIO_OK;
 }
 
 sessio_err sessio_config_add_previous_secret(sessio_config *cfg,
-                                            const void *secret, size_t len) {
+                                             const void *secret, size_t len) {
   if (cfg == NULL || (secret == NULL && len > 0) || len > SESSIO_SECRET_MAX)
     return SESSIO_EINVAL;
   if (cfg->n_prev == SESSIO__PREV_SECRETS) return SESSIO_ETOOBIG;
@@ -163,11 +160,9 @@ sessio_err sessio_config_add_previous_secret(sessio_config *cfg,
   return SESSIO_OK;
 }
 
-sessio_err sessio_config_set_max_sessions_per_user(sessio_config *cfg,
-                                                   size_t n,
+sessio_err sessio_config_set_max_sessions_per_user(sessio_config *cfg, size_t n,
                                                    sessio_max_policy policy) {
-  if (cfg == NULL || (unsigned)policy > SESSIO_MAX_REFUSE)
-    return SESSIO_EINVAL;
+  if (cfg == NULL || (unsigned)policy > SESSIO_MAX_REFUSE) return SESSIO_EINVAL;
   cfg->max_per_user = n;
   cfg->max_policy = policy;
   return SESSIO_OK;

@@ -16,10 +16,8 @@ static int is_ows(char c) { return c == ' ' || c == '\t'; }
 
 /* Shrinks [*b, *e) past leading and trailing SP / HTAB. */
 static void trim(const char **b, const char **e) {
-  while (*b < *e && is_ows(**b))
-    (*b)++;
-  while (*e > *b && is_ows((*e)[-1]))
-    (*e)--;
+  while (*b < *e && is_ows(**b)) (*b)++;
+  while (*e > *b && is_ows((*e)[-1])) (*e)--;
 }
 
 /* One pass over at most SESSIO_COOKIE_HEADER_MAX bytes; each byte is looked
@@ -30,8 +28,7 @@ void sessio_cookie_parse(const char *header, size_t len, sessio_cookie_fn cb,
                          void *ud) {
   const char *p, *end;
 
-  if (header == NULL || cb == NULL)
-    return;
+  if (header == NULL || cb == NULL) return;
   len = sessio__cookie_budget(0, len);
   p = header;
   end = header + len;
@@ -53,15 +50,14 @@ void sessio_cookie_parse(const char *header, size_t len, sessio_cookie_fn cb,
       if (ne > nb && cb(ud, nb, (size_t)(ne - nb), vb, (size_t)(ve - vb)))
         return;
     }
-    if (semi == NULL)
-      break;
+    if (semi == NULL) break;
     p = semi + 1;
   }
 }
 
 /* ---- formatting --------------------------------------------------------- */
 
-#define COOKIE_NAME_VALUE_MAX 4096 /* rfc6265bis: name + value */
+#define COOKIE_NAME_VALUE_MAX 4096  /* rfc6265bis: name + value */
 #define COOKIE_MAX_AGE_MAX 34560000 /* 400 days, rfc6265bis cap */
 #define COOKIE_DOMAIN_MAX 253
 #define COOKIE_PATH_MAX 1024
@@ -95,19 +91,15 @@ static int domain_ok(const char *d) {
     d++;
     n--;
   }
-  if (n == 0 || n > COOKIE_DOMAIN_MAX)
-    return 0;
+  if (n == 0 || n > COOKIE_DOMAIN_MAX) return 0;
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)d[i];
     if (c == '.') {
-      if (label == 0 || d[i - 1] == '-')
-        return 0;
+      if (label == 0 || d[i - 1] == '-') return 0;
       label = 0;
     } else if (is_alnum(c) || c == '-') {
-      if (label == 0 && c == '-')
-        return 0;
-      if (++label > 63)
-        return 0;
+      if (label == 0 && c == '-') return 0;
+      if (++label > 63) return 0;
     } else {
       return 0;
     }
@@ -136,20 +128,16 @@ static void puts_(out_buf *o, const char *s) { put(o, s, strlen(s)); }
 sessio_err sessio_cookie_format(char *buf, size_t cap, size_t *needed,
                                 const char *name, const char *value,
                                 const sessio_cookie_attrs *attrs) {
-  static const sessio_cookie_attrs defaults = {NULL, 0, SESSIO_SAMESITE_LAX,
-                                               -1, NULL, 0};
+  static const sessio_cookie_attrs defaults = {NULL, 0,    SESSIO_SAMESITE_LAX,
+                                               -1,   NULL, 0};
   size_t name_len, value_len;
   const char *samesite;
   out_buf o;
 
-  if (needed != NULL)
-    *needed = 0;
-  if (attrs == NULL)
-    attrs = &defaults;
-  if (value == NULL)
-    value = "";
-  if (name == NULL)
-    return SESSIO_EINVAL;
+  if (needed != NULL) *needed = 0;
+  if (attrs == NULL) attrs = &defaults;
+  if (value == NULL) value = "";
+  if (name == NULL) return SESSIO_EINVAL;
 
   /* Limits and grammar are checked before any work (S9). */
   name_len = strlen(name);
@@ -158,13 +146,10 @@ sessio_err sessio_cookie_format(char *buf, size_t cap, size_t *needed,
       value_len > COOKIE_NAME_VALUE_MAX - name_len)
     return SESSIO_EINVAL;
   for (size_t i = 0; i < name_len; i++)
-    if (!is_tchar((unsigned char)name[i]))
-      return SESSIO_EINVAL;
+    if (!is_tchar((unsigned char)name[i])) return SESSIO_EINVAL;
   for (size_t i = 0; i < value_len; i++)
-    if (!is_cookie_octet((unsigned char)value[i]))
-      return SESSIO_EINVAL;
-  if (attrs->domain != NULL && !domain_ok(attrs->domain))
-    return SESSIO_EINVAL;
+    if (!is_cookie_octet((unsigned char)value[i])) return SESSIO_EINVAL;
+  if (attrs->domain != NULL && !domain_ok(attrs->domain)) return SESSIO_EINVAL;
   const char *path = attrs->path != NULL ? attrs->path : "/";
   size_t path_len = strlen(path);
   if (path_len == 0 || path_len > COOKIE_PATH_MAX || path[0] != '/')
@@ -175,17 +160,10 @@ sessio_err sessio_cookie_format(char *buf, size_t cap, size_t *needed,
   if (attrs->partitioned && !attrs->secure) /* browsers drop it (CHIPS) */
     return SESSIO_EINVAL;
   switch (attrs->samesite) {
-  case SESSIO_SAMESITE_LAX:
-    samesite = "Lax";
-    break;
-  case SESSIO_SAMESITE_STRICT:
-    samesite = "Strict";
-    break;
-  case SESSIO_SAMESITE_NONE:
-    samesite = "None";
-    break;
-  default:
-    return SESSIO_EINVAL;
+  case SESSIO_SAMESITE_LAX: samesite = "Lax"; break;
+  case SESSIO_SAMESITE_STRICT: samesite = "Strict"; break;
+  case SESSIO_SAMESITE_NONE: samesite = "None"; break;
+  default: return SESSIO_EINVAL;
   }
 
   o.buf = buf;
@@ -205,21 +183,18 @@ sessio_err sessio_cookie_format(char *buf, size_t cap, size_t *needed,
   if (attrs->max_age >= 0) {
     char num[24];
     int64_t age = attrs->max_age > COOKIE_MAX_AGE_MAX ? COOKIE_MAX_AGE_MAX
-                                                       : attrs->max_age;
+                                                      : attrs->max_age;
     int n = snprintf(num, sizeof num, "%lld", (long long)age);
     puts_(&o, "Max-Age=");
     put(&o, num, (size_t)n);
     puts_(&o, "; ");
   }
-  if (attrs->secure)
-    puts_(&o, "Secure; ");
+  if (attrs->secure) puts_(&o, "Secure; ");
   puts_(&o, "HttpOnly; SameSite=");
   puts_(&o, samesite);
-  if (attrs->partitioned)
-    puts_(&o, "; Partitioned");
+  if (attrs->partitioned) puts_(&o, "; Partitioned");
 
-  if (needed != NULL)
-    *needed = o.len;
+  if (needed != NULL) *needed = o.len;
   if (buf == NULL || o.len >= cap) {
     if (buf != NULL && cap > 0)
       buf[0] = '\0'; /* never leave a truncated header behind */

@@ -18,7 +18,8 @@
  * all 'len', or what is left of SESSIO_COOKIE_HEADER_MAX. Less than 'len'
  * means the request's cookies are over the limit. */
 static inline size_t sessio__cookie_budget(size_t used, size_t len) {
-  size_t left = used < SESSIO_COOKIE_HEADER_MAX ? SESSIO_COOKIE_HEADER_MAX - used : 0;
+  size_t left =
+      used < SESSIO_COOKIE_HEADER_MAX ? SESSIO_COOKIE_HEADER_MAX - used : 0;
   return len < left ? len : left;
 }
 

@@ -26,8 +26,7 @@ static void crypto_init_once(void) {
 }
 
 sessio_err sessio__crypto_init(void) {
-  if (pthread_once(&crypto_once, crypto_init_once) != 0)
-    return SESSIO_ERANDOM;
+  if (pthread_once(&crypto_once, crypto_init_once) != 0) return SESSIO_ERANDOM;
   return crypto_init_rc == 0 ? SESSIO_OK : SESSIO_ERANDOM;
 }
 
@@ -43,8 +42,7 @@ sessio_err sessio__random(void *buf, size_t len) {
   while (len > 0) {
     ssize_t n = getrandom(p, len, 0);
     if (n < 0) {
-      if (errno == EINTR)
-        continue;
+      if (errno == EINTR) continue;
       return SESSIO_ERANDOM;
     }
     if (n == 0)
@@ -114,9 +112,9 @@ sessio_err sessio__random_fast(void *buf, size_t len) {
 
 /* One BLAKE2b-512 call gives both keys (domain "sessio.keys...1"): the
  * store key is its first half, the sealing key its second half. */
-static const uint8_t personal_keys[crypto_generichash_blake2b_PERSONALBYTES] =
-    {'s', 'e', 's', 's', 'i', 'o', '.', 'k', 'e', 'y', 's', '.', '.', '.', '.',
-     '1'};
+static const uint8_t personal_keys[crypto_generichash_blake2b_PERSONALBYTES] = {
+    's', 'e', 's', 's', 'i', 'o', '.', 'k',
+    'e', 'y', 's', '.', '.', '.', '.', '1'};
 
 void sessio__keys_derive(const uint8_t *secret, size_t secret_len,
                          const uint8_t raw[SESSIO_ID_BYTES], sessio_key *key,
@@ -126,8 +124,7 @@ void sessio__keys_derive(const uint8_t *secret, size_t secret_len,
    * layer enforces the limit, this clamps defensively. */
   if (secret_len > crypto_generichash_blake2b_KEYBYTES_MAX)
     secret_len = crypto_generichash_blake2b_KEYBYTES_MAX;
-  if (secret == NULL)
-    secret_len = 0;
+  if (secret == NULL) secret_len = 0;
   crypto_generichash_blake2b_salt_personal(
       out, sizeof out, raw, SESSIO_ID_BYTES, secret_len > 0 ? secret : NULL,
       secret_len, NULL, personal_keys);
@@ -163,16 +160,14 @@ sessio_err sessio__seal(const uint8_t key[SESSIO__SEAL_KEY_BYTES],
   if (pt_len > crypto_aead_xchacha20poly1305_ietf_MESSAGEBYTES_MAX)
     return SESSIO_ETOOBIG;
   err = sessio__crypto_init();
-  if (err != SESSIO_OK)
-    return err;
+  if (err != SESSIO_OK) return err;
   /* A 192-bit random nonce: collisions are negligible even across many
    * writes under one key, so no counter state is needed. */
   err = sessio__random_fast(out, NONCE_BYTES);
-  if (err != SESSIO_OK)
-    return err;
-  if (crypto_aead_xchacha20poly1305_ietf_encrypt(
-          out + NONCE_BYTES, &clen, pt, pt_len, ad, ad_len, NULL, out, key) !=
-      0)
+  if (err != SESSIO_OK) return err;
+  if (crypto_aead_xchacha20poly1305_ietf_encrypt(out + NONCE_BYTES, &clen, pt,
+                                                 pt_len, ad, ad_len, NULL, out,
+                                                 key) != 0)
     return SESSIO_EINVAL;
   return SESSIO_OK;
 }
@@ -182,10 +177,8 @@ int sessio__open(const uint8_t key[SESSIO__SEAL_KEY_BYTES], const uint8_t *ad,
                  uint8_t *out) {
   unsigned long long mlen = 0;
 
-  if (ct == NULL || ct_len < SESSIO__SEAL_OVERHEAD)
-    return 0;
-  if (sessio__crypto_init() != SESSIO_OK)
-    return 0;
+  if (ct == NULL || ct_len < SESSIO__SEAL_OVERHEAD) return 0;
+  if (sessio__crypto_init() != SESSIO_OK) return 0;
   if (crypto_aead_xchacha20poly1305_ietf_decrypt(
           out, &mlen, NULL, ct + NONCE_BYTES, ct_len - NONCE_BYTES, ad, ad_len,
           ct, key) != 0)
@@ -209,7 +202,7 @@ int sessio__unhex(const char *s, size_t n, uint8_t *out) {
     int v = 0;
     for (int j = 0; j < 2; j++) {
       char c = s[2 * i + (size_t)j];
-      int d = c >= '0' && c <= '9' ? c - '0'
+      int d = c >= '0' && c <= '9'   ? c - '0'
               : c >= 'a' && c <= 'f' ? c - 'a' + 10
                                      : -1;
       if (d < 0) return 0;
@@ -225,7 +218,6 @@ void sessio__handle(const sessio_key *key, char out[SESSIO_HANDLE_LEN + 1]) {
 }
 
 int sessio__ct_equal(const void *a, const void *b, size_t n) {
-  if (n == 0)
-    return 1;
+  if (n == 0) return 1;
   return sodium_memcmp(a, b, n) == 0;
 }

@@ -29,8 +29,7 @@ sessio_err sessio__random_fast(void *buf, size_t len);
 void sessio__id_encode(const uint8_t raw[SESSIO_ID_BYTES],
                        char out[SESSIO_ID_LEN + 1]);
 /* Decodes an ID that passed sessio_id_valid(). Returns 1, or 0 if invalid. */
-int sessio__id_decode(const char *id, size_t len,
-                      uint8_t raw[SESSIO_ID_BYTES]);
+int sessio__id_decode(const char *id, size_t len, uint8_t raw[SESSIO_ID_BYTES]);
 
 /* Both keys of a session from one BLAKE2b-512 of the raw ID (personalised,
  * keyed with 'secret' when 'secret_len' > 0): the first half is the store
@@ -56,8 +55,7 @@ sessio_err sessio__seal(const uint8_t key[SESSIO__SEAL_KEY_BYTES],
  * bytes. Returns 1 when authentic, 0 when forged, truncated or the wrong
  * key (then 'out' holds nothing usable). */
 int sessio__open(const uint8_t key[SESSIO__SEAL_KEY_BYTES], const uint8_t *ad,
-                 size_t ad_len, const uint8_t *ct, size_t ct_len,
-                 uint8_t *out);
+                 size_t ad_len, const uint8_t *ct, size_t ct_len, uint8_t *out);
 
 /* Lowercase hex of 'n' bytes into 'out' (2n chars + NUL). */
 void sessio__hex(const uint8_t *p, size_t n, char *out);

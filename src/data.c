@@ -49,8 +49,7 @@ static int entry_valid(size_t key_len, sessio_type type, const void *val,
                        size_t len) {
   if (key_len == 0 || key_len > KEY_MAX || !type_valid(type)) return 0;
   if (has_bytes(type) && len > 0 && val == NULL) return 0;
-  if (type == SESSIO_T_STR && len > 0 && memchr(val, 0, len) != NULL)
-    return 0;
+  if (type == SESSIO_T_STR && len > 0 && memchr(val, 0, len) != NULL) return 0;
   return 1;
 }
 
@@ -310,7 +309,9 @@ sessio_err sessio__map_encode(const sessio__map *m, sessio__buf *out) {
       sessio__buf_put_varint(out, e->len);
       sessio__buf_append(out, e->bytes, e->len);
       break;
-    case SESSIO_T_INT: sessio__buf_put_varint(out, sessio__zz_enc(e->ival)); break;
+    case SESSIO_T_INT:
+      sessio__buf_put_varint(out, sessio__zz_enc(e->ival));
+      break;
     default: sessio__buf_put_u8(out, (uint8_t)(e->ival != 0)); break;
     }
   }
@@ -345,8 +346,7 @@ sessio_err sessio__map_decode(sessio__map *m, const uint8_t *p, size_t len) {
     uint8_t type;
     uint64_t key_len, vlen = 0, u = 0;
     const uint8_t *key, *val = NULL;
-    if (!sessio__get_u8(&p, end, &type) || !type_valid(type))
-      goto fail;
+    if (!sessio__get_u8(&p, end, &type) || !type_valid(type)) goto fail;
     if (!get_canonical_varint(&p, end, &key_len)) goto fail;
     if (key_len == 0 || key_len > KEY_MAX || key_len > (uint64_t)(end - p))
       goto fail;
@@ -528,8 +528,8 @@ static sessio_err op_apply(const sessio__op *op, sessio__map *m) {
   size_t lo, hi;
   switch (op->kind) {
   case SESSIO__OP_SET:
-    rc = sessio__map_set(m, op->key, op->key_len, op->type, op->bytes,
-                         op->len, op->ival);
+    rc = sessio__map_set(m, op->key, op->key_len, op->type, op->bytes, op->len,
+                         op->ival);
     break;
   case SESSIO__OP_DEL: sessio__map_delete(m, op->key, op->key_len); break;
   case SESSIO__OP_DEL_PREFIX:

@@ -17,12 +17,12 @@
 #include "sessio.h"
 
 typedef struct sessio__entry {
-  char *key;          /* NUL-terminated; the entry owns key and bytes */
+  char *key; /* NUL-terminated; the entry owns key and bytes */
   size_t key_len;
   sessio_type type;
-  int64_t ival;       /* SESSIO_T_INT, SESSIO_T_BOOL (0/1) */
-  uint8_t *bytes;     /* SESSIO_T_STR (NUL-terminated), SESSIO_T_BYTES */
-  size_t len;         /* bytes length, excluding the NUL of strings */
+  int64_t ival;   /* SESSIO_T_INT, SESSIO_T_BOOL (0/1) */
+  uint8_t *bytes; /* SESSIO_T_STR (NUL-terminated), SESSIO_T_BYTES */
+  size_t len;     /* bytes length, excluding the NUL of strings */
 } sessio__entry;
 
 typedef struct sessio__map {
@@ -31,7 +31,8 @@ typedef struct sessio__map {
   size_t cap;
 } sessio__map;
 
-#define SESSIO__MAP_INIT {NULL, 0, 0}
+#define SESSIO__MAP_INIT                                                       \
+  { NULL, 0, 0 }
 
 void sessio__map_free(sessio__map *m);
 /* Deep copy. */
@@ -86,12 +87,12 @@ typedef enum sessio__op_kind {
 
 typedef struct sessio__op {
   sessio__op_kind kind;
-  char *key;          /* owned; the prefix for DEL_PREFIX */
+  char *key; /* owned; the prefix for DEL_PREFIX */
   size_t key_len;
-  sessio_type type;   /* SET */
-  uint8_t *bytes;     /* SET of STR/BYTES; owned */
+  sessio_type type; /* SET */
+  uint8_t *bytes;   /* SET of STR/BYTES; owned */
   size_t len;
-  int64_t ival;       /* SET of INT/BOOL; delta of INCR */
+  int64_t ival; /* SET of INT/BOOL; delta of INCR */
 } sessio__op;
 
 typedef struct sessio__ops {
@@ -100,7 +101,8 @@ typedef struct sessio__ops {
   size_t cap;
 } sessio__ops;
 
-#define SESSIO__OPS_INIT {NULL, 0, 0}
+#define SESSIO__OPS_INIT                                                       \
+  { NULL, 0, 0 }
 
 void sessio__ops_free(sessio__ops *ops);
 /* Appends an operation (copies its key and value). A SET or DEL of a key

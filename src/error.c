@@ -9,7 +9,8 @@
 const char *sessio_strerror(sessio_err err) {
   switch (err) {
   case SESSIO_OK: return "success";
-#define XX(name, code, text) case SESSIO_##name: return text;
+#define XX(name, code, text)                                                   \
+  case SESSIO_##name: return text;
     SESSIO_ERRNO_MAP(XX)
 #undef XX
   default: return "unknown error";
@@ -19,7 +20,8 @@ const char *sessio_strerror(sessio_err err) {
 const char *sessio_errname(sessio_err err) {
   switch (err) {
   case SESSIO_OK: return "SESSIO_OK";
-#define XX(name, code, text) case SESSIO_##name: return "SESSIO_" #name;
+#define XX(name, code, text)                                                   \
+  case SESSIO_##name: return "SESSIO_" #name;
     SESSIO_ERRNO_MAP(XX)
 #undef XX
   default: return "SESSIO_UNKNOWN";

@@ -11,11 +11,11 @@
 #include "manager.h"
 
 static const char *const kind_names[] = {
-    "",       "created", "login",   "regenerated", "rotated",    "logout",
+    "",        "created", "login",   "regenerated", "rotated",    "logout",
     "revoked", "expired", "evicted", "rejected",    "store_error"};
 static const char *const reason_names[] = {
-    "none", "idle", "absolute", "collected", "full", "malformed", "unknown",
-    "unreadable"};
+    "none", "idle",      "absolute", "collected",
+    "full", "malformed", "unknown",  "unreadable"};
 
 const char *sessio_event_kind_name(sessio_event_kind kind) {
   unsigned k = (unsigned)kind;
@@ -69,8 +69,7 @@ void sessio__ev_note(const sessio_manager *m, sessio__evq *q,
   push(q, kind, reason, error, key, user);
 }
 
-static void deliver(const sessio_manager *m, const sessio__ev *e,
-                    int64_t now) {
+static void deliver(const sessio_manager *m, const sessio__ev *e, int64_t now) {
   sessio_event ev;
   ev.kind = e->kind;
   ev.reason = e->reason;
@@ -112,9 +111,10 @@ const sessio_manager *sessio__ev_current(void) { return current.m; }
 void sessio__store_dropped(sessio_store *st, const sessio_key *key,
                            const char *user, int evicted) {
   (void)st;
-  sessio_event_kind kind = evicted ? SESSIO_EVENT_EVICTED : SESSIO_EVENT_EXPIRED;
-  sessio_event_reason reason =
-      evicted ? SESSIO_REASON_FULL : SESSIO_REASON_COLLECTED;
+  sessio_event_kind kind = evicted ? SESSIO_EVENT_EVICTED
+                                   : SESSIO_EVENT_EXPIRED;
+  sessio_event_reason reason = evicted ? SESSIO_REASON_FULL
+                                       : SESSIO_REASON_COLLECTED;
   if (current.q == NULL) return;
   if (current.m) /* inside a manager's call: that manager's event */
     sessio__ev_note(current.m, current.q, kind, reason, SESSIO_OK, key, user);
@@ -205,8 +205,8 @@ static void gc_deliver(sessio_manager *m, void *ud) {
 }
 
 void sessio__ev_gc_done(sessio_store *st, sessio__evq *q, int64_t now,
-                        size_t max_work, size_t removed, int done,
-                        uint64_t ns, sessio_err rc) {
+                        size_t max_work, size_t removed, int done, uint64_t ns,
+                        sessio_err rc) {
   gc_ud g = {q, now, max_work, removed, done, ns, rc};
   sessio__ev_each_manager(st, gc_deliver, &g);
   q->n = 0;

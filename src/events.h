@@ -26,7 +26,8 @@ typedef struct sessio__evq {
   size_t n, cap;
 } sessio__evq;
 
-#define SESSIO__EVQ_INIT {NULL, 0, 0}
+#define SESSIO__EVQ_INIT                                                       \
+  { NULL, 0, 0 }
 
 struct sessio_manager;
 
@@ -34,8 +35,7 @@ struct sessio_manager;
  * and 'user' may be NULL (or "" for the user). */
 void sessio__ev_note(const struct sessio_manager *m, sessio__evq *q,
                      sessio_event_kind kind, sessio_event_reason reason,
-                     sessio_err error, const sessio_key *key,
-                     const char *user);
+                     sessio_err error, const sessio_key *key, const char *user);
 /* Delivers and empties 'q' (no lock may be held). */
 void sessio__ev_fire(const struct sessio_manager *m, sessio__evq *q,
                      int64_t now);
@@ -47,8 +47,7 @@ typedef struct sessio__ev_ctx {
   const struct sessio_manager *m;
   sessio__evq *q;
 } sessio__ev_ctx;
-sessio__ev_ctx sessio__ev_enter(const struct sessio_manager *m,
-                                sessio__evq *q);
+sessio__ev_ctx sessio__ev_enter(const struct sessio_manager *m, sessio__evq *q);
 void sessio__ev_leave(sessio__ev_ctx prev);
 /* The manager whose call runs on this thread, or NULL. */
 const struct sessio_manager *sessio__ev_current(void);
@@ -73,7 +72,7 @@ void sessio__store_dropped(sessio_store *st, const sessio_key *key,
  * duration) for every manager of 'st', delivers the drops it collected on
  * 'q' to them, then empties 'q'. */
 void sessio__ev_gc_done(sessio_store *st, sessio__evq *q, int64_t now,
-                        size_t max_work, size_t removed, int done,
-                        uint64_t ns, sessio_err rc);
+                        size_t max_work, size_t removed, int done, uint64_t ns,
+                        sessio_err rc);
 
 #endif

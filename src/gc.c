@@ -12,9 +12,9 @@
 #include "sessio.h"
 #include "sessio/store.h"
 
-#define GC_WORK_DEFAULT 256       /* units per sessio_store_gc() call */
-#define GC_BUDGET_MS_DEFAULT 100  /* of every second, in the shop's pace */
-#define GC_FAIL_REPORT_MS 60000   /* repeated failures: one line a minute */
+#define GC_WORK_DEFAULT 256      /* units per sessio_store_gc() call */
+#define GC_BUDGET_MS_DEFAULT 100 /* of every second, in the shop's pace */
+#define GC_FAIL_REPORT_MS 60000  /* repeated failures: one line a minute */
 
 struct sessio_gc {
   sessio_store *st;
@@ -27,7 +27,7 @@ struct sessio_gc {
   int failing;            /* the last call failed */
   unsigned long fails;    /* failures since the first of this streak */
   unsigned long unreported;
-  int64_t reported_at;    /* mono ms of the last failure line */
+  int64_t reported_at; /* mono ms of the last failure line */
 
   pthread_mutex_t thr_mu; /* guards the thread's fields */
   pthread_cond_t thr_cv;  /* CLOCK_MONOTONIC, for the interval wait */
@@ -51,25 +51,19 @@ static int64_t wall_default(void *ud) {
 sessio_err sessio_gc_new(sessio_store *st, sessio_gc **out) {
   pthread_condattr_t ca;
   sessio_gc *g;
-  if (out == NULL)
-    return SESSIO_EINVAL;
+  if (out == NULL) return SESSIO_EINVAL;
   *out = NULL;
-  if (st == NULL)
-    return SESSIO_EINVAL;
+  if (st == NULL) return SESSIO_EINVAL;
   g = calloc(1, sizeof *g);
-  if (g == NULL)
-    return SESSIO_ENOMEM;
+  if (g == NULL) return SESSIO_ENOMEM;
   g->st = st;
   g->work = GC_WORK_DEFAULT;
   g->budget_ms = GC_BUDGET_MS_DEFAULT;
   g->wall = wall_default;
   g->mono = mono_default;
-  if (pthread_mutex_init(&g->run_mu, NULL) != 0)
-    goto fail_run_mu;
-  if (pthread_mutex_init(&g->thr_mu, NULL) != 0)
-    goto fail_thr_mu;
-  if (pthread_condattr_init(&ca) != 0)
-    goto fail_attr;
+  if (pthread_mutex_init(&g->run_mu, NULL) != 0) goto fail_run_mu;
+  if (pthread_mutex_init(&g->thr_mu, NULL) != 0) goto fail_thr_mu;
+  if (pthread_condattr_init(&ca) != 0) goto fail_attr;
   if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
       pthread_cond_init(&g->thr_cv, &ca) != 0)
     goto fail_cv;
@@ -88,8 +82,7 @@ fail_run_mu:
 }
 
 void sessio_gc_free(sessio_gc *g) {
-  if (g == NULL)
-    return;
+  if (g == NULL) return;
   sessio_gc_thread_stop(g);
   pthread_cond_destroy(&g->thr_cv);
   pthread_mutex_destroy(&g->thr_mu);
@@ -112,8 +105,7 @@ sessio_err sessio_gc_set_budget(sessio_gc *g, size_t work, int64_t budget_ms,
 
 sessio_err sessio_gc_set_clocks(sessio_gc *g, sessio_clock_fn wall,
                                 sessio_clock_fn mono, void *ud) {
-  if (g == NULL)
-    return SESSIO_EINVAL;
+  if (g == NULL) return SESSIO_EINVAL;
   pthread_mutex_lock(&g->run_mu);
   g->wall = wall != NULL ? wall : wall_default;
   g->mono = mono != NULL ? mono : mono_default;
@@ -161,8 +153,7 @@ sessio_err sessio_gc_run(sessio_gc *g, int64_t now, sessio_gc_report *out) {
   sessio_err e = SESSIO_OK;
   int64_t t0, t;
   if (g == NULL) {
-    if (out != NULL)
-      *out = r;
+    if (out != NULL) *out = r;
     return SESSIO_EINVAL;
   }
   pthread_mutex_lock(&g->run_mu);
@@ -205,8 +196,7 @@ sessio_err sessio_gc_run(sessio_gc *g, int64_t now, sessio_gc_report *out) {
                      "store gc removed %zu records in %zu calls", r.removed,
                      r.calls);
   pthread_mutex_unlock(&g->run_mu);
-  if (out != NULL)
-    *out = r;
+  if (out != NULL) *out = r;
   return e;
 }
 
@@ -227,11 +217,9 @@ static void *gc_thread(void *arg) {
     /* Waits out the interval; a stop wakes it at once. */
     while (!g->stop) {
       int rc = pthread_cond_timedwait(&g->thr_cv, &g->thr_mu, &ts);
-      if (rc != 0 && rc != EINTR)
-        break; /* ETIMEDOUT: time for a run */
+      if (rc != 0 && rc != EINTR) break; /* ETIMEDOUT: time for a run */
     }
-    if (g->stop)
-      break;
+    if (g->stop) break;
     pthread_mutex_unlock(&g->thr_mu);
     sessio_gc_run(g, g->wall(g->clock_ud), NULL);
     pthread_mutex_lock(&g->thr_mu);
@@ -261,8 +249,7 @@ sessio_err sessio_gc_thread_start(sessio_gc *g, int64_t interval_ms) {
 
 void sessio_gc_thread_stop(sessio_gc *g) {
   pthread_t t;
-  if (g == NULL)
-    return;
+  if (g == NULL) return;
   pthread_mutex_lock(&g->thr_mu);
   if (!g->running) {
     pthread_mutex_unlock(&g->thr_mu);

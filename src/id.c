@@ -13,22 +13,20 @@ static const char b64url[64] =
 /* The 6-bit value of a base64url character, or -1. */
 /* Value of each byte as a base64url digit, -1 when it is none. */
 static const signed char b64url_values[256] = {
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1,
-    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
-    -1,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
-    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, 63,
-    -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
-    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, 62, -1, -1, 52, 53, 54, 55, 56, 57, 58, 59, 60,
+    61, -1, -1, -1, -1, -1, -1, -1, 0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10,
+    11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1,
+    63, -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42,
+    43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1,
 };
 
 static int b64url_value(unsigned char c) { return b64url_values[c]; }
@@ -37,7 +35,8 @@ void sessio__id_encode(const uint8_t raw[SESSIO_ID_BYTES],
   size_t i = 0, o = 0;
   /* 30 bytes in ten groups of three make 40 characters ... */
   for (; i + 3 <= SESSIO_ID_BYTES; i += 3) {
-    uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
+    uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 |
+                 raw[i + 2];
     out[o++] = b64url[v >> 18 & 63];
     out[o++] = b64url[v >> 12 & 63];
     out[o++] = b64url[v >> 6 & 63];
@@ -59,11 +58,9 @@ _Static_assert(SESSIO_ID_BYTES == 32 && SESSIO_ID_LEN == 43,
 
 int sessio_id_valid(const char *id, size_t len) {
   int last;
-  if (id == NULL || len != SESSIO_ID_LEN)
-    return 0;
+  if (id == NULL || len != SESSIO_ID_LEN) return 0;
   for (size_t i = 0; i < len; i++)
-    if (b64url_value((unsigned char)id[i]) < 0)
-      return 0;
+    if (b64url_value((unsigned char)id[i]) < 0) return 0;
   /* 43 characters hold 258 bits for 256: the two spare bits must be zero,
    * so each ID has exactly one spelling. */
   last = b64url_value((unsigned char)id[SESSIO_ID_LEN - 1]);
@@ -73,8 +70,7 @@ int sessio_id_valid(const char *id, size_t len) {
 int sessio__id_decode(const char *id, size_t len,
                       uint8_t raw[SESSIO_ID_BYTES]) {
   size_t i = 0, o = 0;
-  if (!sessio_id_valid(id, len))
-    return 0;
+  if (!sessio_id_valid(id, len)) return 0;
   for (; o + 3 <= SESSIO_ID_BYTES; i += 4, o += 3) {
     uint32_t v = (uint32_t)b64url_value((unsigned char)id[i]) << 18 |
                  (uint32_t)b64url_value((unsigned char)id[i + 1]) << 12 |

@@ -18,12 +18,9 @@
  * (ASCII case-insensitive), followed by the end, a comma or whitespace:
  * the first proxy's view of the client connection. NULL is 0. */
 static inline int sessio__proto_is_https(const char *v) {
-  if (v == NULL)
-    return 0;
-  while (*v == ' ' || *v == '\t')
-    v++;
-  if (strncasecmp(v, "https", 5) != 0)
-    return 0;
+  if (v == NULL) return 0;
+  while (*v == ' ' || *v == '\t') v++;
+  if (strncasecmp(v, "https", 5) != 0) return 0;
   v += 5;
   return *v == '\0' || *v == ',' || *v == ' ' || *v == '\t';
 }

@@ -35,8 +35,8 @@ struct sessio_config {
   char cookie_name[SESSIO__COOKIE_NAME_MAX + 1]; /* "" = default */
   sessio_secure secure;
   sessio_samesite samesite;
-  char domain[SESSIO__DOMAIN_MAX + 1];           /* "" = none */
-  char path[SESSIO__PATH_MAX + 1];               /* "" = "/" */
+  char domain[SESSIO__DOMAIN_MAX + 1]; /* "" = none */
+  char path[SESSIO__PATH_MAX + 1];     /* "" = "/" */
   int partitioned;
   uint8_t secret[SESSIO_SECRET_MAX];
   size_t secret_len;
@@ -51,8 +51,8 @@ struct sessio_config {
   sessio_log_level log_level;
   sessio_event_fn event_fn;
   void *event_ctx;
-  int tokens; /* header-token transport enabled (S30) */
-  size_t max_per_user;           /* 0: no limit (S33) */
+  int tokens;          /* header-token transport enabled (S30) */
+  size_t max_per_user; /* 0: no limit (S33) */
   sessio_max_policy max_policy;
 };
 
@@ -75,8 +75,7 @@ void sessio__secret_check_key(sessio_key *key);
 
 /* Logs through the configured logger when 'level' is enabled. */
 void sessio__log(const sessio_manager *m, sessio_log_level level,
-                 const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+                 const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Liveness of a record by the server's own rules (S13, S14): live while
  * now < touched_at + idle and now < abs_deadline. The sum saturates: the

@@ -11,8 +11,15 @@
 #include "manager.h"
 
 /* Which slot of 'ended' a kind and reason count in, and its label. */
-enum { END_LOGOUT, END_REVOKED, END_IDLE, END_ABSOLUTE, END_COLLECTED,
-       END_EVICTED, END_N };
+enum {
+  END_LOGOUT,
+  END_REVOKED,
+  END_IDLE,
+  END_ABSOLUTE,
+  END_COLLECTED,
+  END_EVICTED,
+  END_N
+};
 static const char *const end_names[END_N] = {
     "logout", "revoked", "idle", "absolute", "collected", "evicted"};
 
@@ -21,8 +28,9 @@ static _Thread_local unsigned my_stripe = SESSIO__MET_STRIPES;
 
 sessio__met_stripe *sessio__met_mine(sessio__metrics *mt) {
   if (my_stripe == SESSIO__MET_STRIPES)
-    my_stripe = atomic_fetch_add_explicit(&next_stripe, 1, memory_order_relaxed) %
-                SESSIO__MET_STRIPES;
+    my_stripe =
+        atomic_fetch_add_explicit(&next_stripe, 1, memory_order_relaxed) %
+        SESSIO__MET_STRIPES;
   return &mt->s[my_stripe];
 }
 
@@ -60,13 +68,12 @@ void sessio__met_event(const sessio_manager *m, sessio_event_kind kind,
 
 /* Bucket bounds in nanoseconds and as Prometheus writes them. */
 static const uint64_t bound_ns[SESSIO__HIST_N - 1] = {
-    100000,    250000,    500000,    1000000,   2500000,
-    5000000,   10000000,  25000000,  50000000,  100000000,
+    100000,    250000,    500000,     1000000,   2500000,
+    5000000,   10000000,  25000000,   50000000,  100000000,
     250000000, 500000000, 1000000000, 2500000000};
 static const char *const bound_txt[SESSIO__HIST_N] = {
-    "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01",
-    "0.025",  "0.05",    "0.1",    "0.25",  "0.5",    "1",     "2.5",
-    "+Inf"};
+    "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025",
+    "0.05",   "0.1",     "0.25",   "0.5",   "1",      "2.5",   "+Inf"};
 
 /* A monotonic clock, only to measure: the library's decisions never
  * depend on it (they take 'now'). Never 0, so 0 can mean "not timed". */
@@ -141,8 +148,7 @@ static uint64_t sum(const sessio__metrics *mt, const _Atomic uint64_t *field) {
   return v;
 }
 
-static void head(out *o, const char *name, const char *type,
-                 const char *help) {
+static void head(out *o, const char *name, const char *type, const char *help) {
   put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
@@ -153,8 +159,8 @@ static void one(out *o, const char *name, const char *type, const char *help,
 }
 
 static const char *const op_names[SESSIO__OP_N] = {
-    "load", "save", "touch", "remove", "user_add", "user_list", "user_remove",
-    "gc"};
+    "load",     "save",      "touch",       "remove",
+    "user_add", "user_list", "user_remove", "gc"};
 
 static void hist(out *o, const char *op, const sessio__metrics *mt,
                  const sessio__hist *h) {
@@ -195,7 +201,8 @@ sessio_err sessio_metrics_write(sessio_manager *m, char *buf, size_t cap,
   put(&o, "sessio_info{version=\"%s\",store=\"%s\"} 1\n", sessio_version(),
       sessio_store_name(m->cfg.store));
   one(&o, "sessio_sessions_created_total", "counter",
-      "Sessions created (stored for the first time).", sum(mt, &mt->s[0].created));
+      "Sessions created (stored for the first time).",
+      sum(mt, &mt->s[0].created));
   head(&o, "sessio_sessions_ended_total", "counter",
        "Sessions ended, by reason: logout, revoked, idle or absolute "
        "(expired by our clock on access), collected (dead record dropped by "
@@ -231,9 +238,8 @@ sessio_err sessio_metrics_write(sessio_manager *m, char *buf, size_t cap,
   head(&o, "sessio_rejected_ids_total", "counter",
        "Presented session IDs that led to no session: malformed, unknown "
        "(or expired in the store), unreadable (seal does not open).");
-  static const sessio_event_reason rej[] = {SESSIO_REASON_MALFORMED,
-                                            SESSIO_REASON_UNKNOWN,
-                                            SESSIO_REASON_UNREADABLE};
+  static const sessio_event_reason rej[] = {
+      SESSIO_REASON_MALFORMED, SESSIO_REASON_UNKNOWN, SESSIO_REASON_UNREADABLE};
   for (size_t i = 0; i < 3; i++)
     put(&o, "sessio_rejected_ids_total{reason=\"%s\"} %llu\n",
         sessio_event_reason_name(rej[i]),
@@ -241,7 +247,8 @@ sessio_err sessio_metrics_write(sessio_manager *m, char *buf, size_t cap,
   head(&o, "sessio_store_operation_duration_seconds", "histogram",
        "Latency of store calls made by this manager (and of GC calls on "
        "its store), by operation.");
-  for (int i = 0; i < SESSIO__OP_N; i++) hist(&o, op_names[i], mt, &mt->s[0].ops[i]);
+  for (int i = 0; i < SESSIO__OP_N; i++)
+    hist(&o, op_names[i], mt, &mt->s[0].ops[i]);
   head(&o, "sessio_store_errors_total", "counter",
        "Failed store calls, by error (unavail: unreachable; io; corrupt; "
        "full; nomem; others when seen).");
@@ -260,13 +267,15 @@ sessio_err sessio_metrics_write(sessio_manager *m, char *buf, size_t cap,
         (unsigned long long)v);
   }
   one(&o, "sessio_gc_calls_total", "counter",
-      "sessio_store_gc calls on this manager's store.", sum(mt, &mt->s[0].gc_calls));
+      "sessio_store_gc calls on this manager's store.",
+      sum(mt, &mt->s[0].gc_calls));
   one(&o, "sessio_gc_work_units_total", "counter",
       "Units of GC work asked for (a unit is one record or index entry "
       "examined).",
       sum(mt, &mt->s[0].gc_units));
   one(&o, "sessio_gc_removed_total", "counter",
-      "Dead records removed by GC (garbage found).", sum(mt, &mt->s[0].gc_removed));
+      "Dead records removed by GC (garbage found).",
+      sum(mt, &mt->s[0].gc_removed));
   one(&o, "sessio_gc_passes_total", "counter",
       "Full GC passes over the store completed.", sum(mt, &mt->s[0].gc_passes));
 

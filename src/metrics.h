@@ -41,12 +41,12 @@ typedef struct sessio__hist {
 
 typedef struct sessio__met_stripe {
   _Atomic uint64_t created;
-  _Atomic uint64_t ended[8];    /* by sessio_event_kind / reason: see .c */
+  _Atomic uint64_t ended[8]; /* by sessio_event_kind / reason: see .c */
   _Atomic uint64_t logins_ok, logins_failed;
   _Atomic uint64_t regenerated, rotated;
   _Atomic uint64_t commits_ok, commits_failed;
   _Atomic uint64_t conflicts, replays;
-  _Atomic uint64_t rejected[8]; /* by sessio_event_reason */
+  _Atomic uint64_t rejected[8];      /* by sessio_event_reason */
   _Atomic uint64_t store_errors[16]; /* by -sessio_err */
   _Atomic uint64_t gc_calls, gc_removed, gc_passes, gc_units;
   sessio__hist ops[SESSIO__OP_N];
@@ -75,7 +75,7 @@ uint64_t sessio__met_begin(void);
 uint64_t sessio__met_clock(void);
 void sessio__met_end(int op, uint64_t t0, sessio_err rc);
 /* One sessio_store_gc() call, for every manager of its store. */
-void sessio__met_gc(struct sessio_manager *m, size_t max_work,
-                    size_t removed, int done, uint64_t ns, sessio_err rc);
+void sessio__met_gc(struct sessio_manager *m, size_t max_work, size_t removed,
+                    int done, uint64_t ns, sessio_err rc);
 
 #endif

@@ -22,9 +22,8 @@ static sessio_err build_ad(sessio__buf *ad, const uint8_t *hdr, size_t hlen,
 #define AD_STACK 512
 
 sessio_err sessio__record_encode(const sessio__meta *meta, const char *user,
-                                 const uint8_t seal_key[32],
-                                 const uint8_t *pt, size_t pt_len,
-                                 sessio__buf *out) {
+                                 const uint8_t seal_key[32], const uint8_t *pt,
+                                 size_t pt_len, sessio__buf *out) {
   size_t info_len = strlen(meta->info);
   size_t user_len = strlen(user);
   sessio_err rc;
@@ -41,10 +40,13 @@ sessio_err sessio__record_encode(const sessio__meta *meta, const char *user,
       (rc = sessio__buf_put_u8(out, FORMAT)) != SESSIO_OK ||
       (rc = sessio__buf_put_u8(out, meta->flags)) != SESSIO_OK ||
       (rc = sessio__buf_put_varint(out, (uint64_t)meta->created_at)) ||
-      (rc = sessio__buf_put_varint(out, sessio__zz_enc(meta->auth_at - meta->created_at))) ||
-      (rc = sessio__buf_put_varint(out, sessio__zz_enc(meta->rotated_at - meta->created_at))) ||
+      (rc = sessio__buf_put_varint(
+           out, sessio__zz_enc(meta->auth_at - meta->created_at))) ||
+      (rc = sessio__buf_put_varint(
+           out, sessio__zz_enc(meta->rotated_at - meta->created_at))) ||
       (rc = sessio__buf_put_varint(out, (uint64_t)meta->idle_ms)) ||
-      (rc = sessio__buf_put_varint(out, sessio__zz_enc(meta->abs_deadline - meta->created_at))) ||
+      (rc = sessio__buf_put_varint(
+           out, sessio__zz_enc(meta->abs_deadline - meta->created_at))) ||
       (rc = sessio__buf_put_varint(out, info_len)) ||
       (rc = sessio__buf_append(out, meta->info, info_len)))
     return rc;
@@ -58,8 +60,8 @@ sessio_err sessio__record_encode(const sessio__meta *meta, const char *user,
   uint8_t *ad = out->data + hlen + pt_len + SESSIO__SEAL_OVERHEAD;
   memcpy(ad, out->data, hlen);
   memcpy(ad + hlen, user, user_len);
-  rc = sessio__seal(seal_key, ad, hlen + user_len, pt, pt_len,
-                    out->data + hlen);
+  rc =
+      sessio__seal(seal_key, ad, hlen + user_len, pt, pt_len, out->data + hlen);
   if (rc != SESSIO_OK) return rc;
   out->len = hlen + pt_len + SESSIO__SEAL_OVERHEAD;
   return SESSIO_OK;

@@ -40,9 +40,8 @@ typedef struct sessio__meta {
 /* Encodes metadata and seals 'pt' into 'out' (cleared first). 'user' is ""
  * when none. */
 sessio_err sessio__record_encode(const sessio__meta *meta, const char *user,
-                                 const uint8_t seal_key[32],
-                                 const uint8_t *pt, size_t pt_len,
-                                 sessio__buf *out);
+                                 const uint8_t seal_key[32], const uint8_t *pt,
+                                 size_t pt_len, sessio__buf *out);
 
 /* Reads the metadata of 'blob' into '*meta' and sets '*sealed'/'*sealed_len'
  * to the sealed part and '*hdr_len' to the header length. Returns 0 when

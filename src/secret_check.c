@@ -20,8 +20,9 @@
 static void check_raw(uint8_t raw[SESSIO_ID_BYTES]) {
   static const char label[] = "sessio server secret check record";
   memset(raw, 0, SESSIO_ID_BYTES);
-  memcpy(raw, label, sizeof label - 1 < SESSIO_ID_BYTES ? sizeof label - 1
-                                                       : SESSIO_ID_BYTES);
+  memcpy(raw, label,
+         sizeof label - 1 < SESSIO_ID_BYTES ? sizeof label - 1
+                                            : SESSIO_ID_BYTES);
 }
 
 void sessio__secret_check_key(sessio_key *key) {

@@ -18,10 +18,10 @@
 #include "cookie_limit.h"
 #include "manager.h"
 
-#define MAX_CANDIDATES 8   /* session cookie values tried per request */
-#define MAX_RETRIES 512    /* commit attempts under contention */
-#define RESERVED '_'       /* first byte of keys sessio keeps for itself */
-#define CSRF_KEY "_c"     /* 32 raw bytes; shown as 64 hex digits */
+#define MAX_CANDIDATES 8 /* session cookie values tried per request */
+#define MAX_RETRIES 512  /* commit attempts under contention */
+#define RESERVED '_'     /* first byte of keys sessio keeps for itself */
+#define CSRF_KEY "_c"    /* 32 raw bytes; shown as 64 hex digits */
 #define CSRF_BYTES 32
 #define FLASH_PREFIX "_flash."
 
@@ -161,16 +161,17 @@ static sessio_err load_ident(sessio_manager *m, const ident *id, int64_t now,
     sessio__log(m, SESSIO_LOG_INFO, "session expired sid=%.16s", h);
     int gone = 0;
     sessio__store_remove(m->cfg.store, &id->key, now, &gone);
-    if (rec.user[0]) sessio__store_user_remove(m->cfg.store, rec.user, &id->key);
+    if (rec.user[0])
+      sessio__store_user_remove(m->cfg.store, rec.user, &id->key);
     /* The expiry is reported by the request that removed the record. */
-    out->miss = !gone                                 ? SESSIO_REASON_UNKNOWN
+    out->miss = !gone                           ? SESSIO_REASON_UNKNOWN
                 : now >= out->meta.abs_deadline ? SESSIO_REASON_ABSOLUTE
                                                 : SESSIO_REASON_IDLE;
     memcpy(out->user, rec.user, sizeof out->user);
     goto done;
   }
-  ok = sessio__record_open(rec.blob, rec.blob_len, hdr, rec.user, id->seal,
-                           &pt);
+  ok =
+      sessio__record_open(rec.blob, rec.blob_len, hdr, rec.user, id->seal, &pt);
   if (ok < 0) {
     rc = SESSIO_ENOMEM;
     goto done;
@@ -273,8 +274,8 @@ static void note_miss(sessio *s, const loaded *l) {
 static void note_error(sessio *s, sessio_err rc) {
   if (rc == SESSIO_EUNAVAIL || rc == SESSIO_EIO || rc == SESSIO_ECORRUPT ||
       rc == SESSIO_EFULL)
-    sessio__ev_note(s->m, &s->evq, SESSIO_EVENT_STORE_ERROR,
-                    SESSIO_REASON_NONE, rc, s->has_id ? &s->id.key : NULL,
+    sessio__ev_note(s->m, &s->evq, SESSIO_EVENT_STORE_ERROR, SESSIO_REASON_NONE,
+                    rc, s->has_id ? &s->id.key : NULL,
                     s->user[0] ? s->user : NULL);
 }
 
@@ -316,8 +317,8 @@ static int collect(void *ud, const char *name, size_t nlen, const char *val,
   return 0;
 }
 
-sessio_err sessio_begin(sessio_manager *m, const char *const *headers,
-                        size_t n, int tls, int64_t now, sessio **out) {
+sessio_err sessio_begin(sessio_manager *m, const char *const *headers, size_t n,
+                        int tls, int64_t now, sessio **out) {
   return sessio_begin_token(m, headers, n, NULL, NULL, tls, now, out);
 }
 
@@ -377,8 +378,8 @@ sessio_err sessio_begin_token(sessio_manager *m, const char *const *headers,
   sessio__ev_ctx prev = sessio__ev_enter(m, &s->evq);
   s->rejected = (unsigned)c.invalid;
   for (size_t i = 0; i < c.invalid; i++)
-    sessio__ev_note(m, &s->evq, SESSIO_EVENT_REJECTED,
-                    SESSIO_REASON_MALFORMED, SESSIO_OK, NULL, NULL);
+    sessio__ev_note(m, &s->evq, SESSIO_EVENT_REJECTED, SESSIO_REASON_MALFORMED,
+                    SESSIO_OK, NULL, NULL);
   if (c.invalid)
     sessio__log(m, SESSIO_LOG_INFO, "malformed session cookie ignored");
 
@@ -413,7 +414,8 @@ sessio_err sessio_begin_token(sessio_manager *m, const char *const *headers,
       note_miss(s, &cur);
       char h[SESSIO_HANDLE_LEN + 1];
       sessio__handle(&cur.id.key, h);
-      sessio__log(m, SESSIO_LOG_INFO, "unknown or expired session ID sid=%.16s", h);
+      sessio__log(m, SESSIO_LOG_INFO, "unknown or expired session ID sid=%.16s",
+                  h);
       continue;
     }
     if ((cur.meta.flags & SESSIO__F_AUTH) && cur.user[0]) {
@@ -508,8 +510,8 @@ static sessio_err new_csrf(sessio *s) {
   uint8_t raw[CSRF_BYTES];
   sessio_err rc = sessio__random_fast(raw, sizeof raw);
   if (rc == SESSIO_OK)
-    rc = data_set(s, !s->created, CSRF_KEY, sizeof CSRF_KEY - 1,
-                  SESSIO_T_BYTES, raw, sizeof raw, 0);
+    rc = data_set(s, !s->created, CSRF_KEY, sizeof CSRF_KEY - 1, SESSIO_T_BYTES,
+                  raw, sizeof raw, 0);
   if (rc == SESSIO_OK) csrf_sync(s);
   return rc;
 }
@@ -615,8 +617,8 @@ static sessio_err check_key(const sessio *s, const char *key, size_t *len) {
 /* Encoded size of one entry, per data.h's format (a bound is enough). */
 static size_t entry_size(size_t key_len, sessio_type t, size_t len) {
   size_t v = (t == SESSIO_T_STR || t == SESSIO_T_BYTES) ? 10 + len
-             : t == SESSIO_T_BOOL                     ? 1
-                                                      : 10;
+             : t == SESSIO_T_BOOL                       ? 1
+                                                        : 10;
   return 1 + 10 + key_len + v;
 }
 
@@ -629,8 +631,8 @@ static sessio_err set_value(sessio *s, const char *key, sessio_type type,
   if (rc != SESSIO_OK) return rc;
   if (len > s->m->cfg.max_value) return SESSIO_ETOOBIG;
   size_t total = s->has_id ? sessio__map_encoded_size(&s->data) : 0;
-  const sessio__entry *old =
-      s->has_id ? sessio__map_get(&s->data, key, klen) : NULL;
+  const sessio__entry *old = s->has_id ? sessio__map_get(&s->data, key, klen)
+                                       : NULL;
   size_t sub = old ? entry_size(klen, old->type, old->len) : 0;
   if (total - (sub < total ? sub : total) + entry_size(klen, type, len) >
       s->m->cfg.max_total)
@@ -676,8 +678,8 @@ sessio_err sessio_delete(sessio *s, const char *key) {
   if (rc != SESSIO_OK) return rc;
   if (!s->has_id || sessio__map_get(&s->data, key, klen) == NULL)
     return SESSIO_OK;
-  rc = sessio__ops_push(&s->ops, SESSIO__OP_DEL, key, klen, SESSIO_T_NONE,
-                       NULL, 0, 0);
+  rc = sessio__ops_push(&s->ops, SESSIO__OP_DEL, key, klen, SESSIO_T_NONE, NULL,
+                        0, 0);
   if (rc == SESSIO_OK) sessio__map_delete(&s->data, key, klen);
   return rc;
 }
@@ -732,8 +734,8 @@ sessio_err sessio_delete_prefix(sessio *s, const char *prefix) {
     }
     return SESSIO_OK;
   }
-  sessio_err rc = sessio__ops_push(&s->ops, SESSIO__OP_DEL_PREFIX, prefix,
-                                   plen, SESSIO_T_NONE, NULL, 0, 0);
+  sessio_err rc = sessio__ops_push(&s->ops, SESSIO__OP_DEL_PREFIX, prefix, plen,
+                                   SESSIO_T_NONE, NULL, 0, 0);
   if (rc != SESSIO_OK) return rc;
   for (size_t i = hi; i-- > lo;)
     sessio__map_delete(&s->data, s->data.v[i].key, s->data.v[i].key_len);
@@ -750,12 +752,12 @@ sessio_err sessio_incr(sessio *s, const char *key, int64_t delta,
   if (s->has_id) {
     const sessio__entry *e = sessio__map_get(&s->data, key, klen);
     if (e && e->type != SESSIO_T_INT) return SESSIO_ETYPE;
-    if (e && (delta > 0 ? e->ival > INT64_MAX - delta
-                        : e->ival < INT64_MIN - delta))
+    if (e &&
+        (delta > 0 ? e->ival > INT64_MAX - delta : e->ival < INT64_MIN - delta))
       return SESSIO_EOVERFLOW;
-    if (!e && sessio__map_encoded_size(&s->data) +
-                      entry_size(klen, SESSIO_T_INT, 0) >
-                  s->m->cfg.max_total)
+    if (!e &&
+        sessio__map_encoded_size(&s->data) + entry_size(klen, SESSIO_T_INT, 0) >
+            s->m->cfg.max_total)
       return SESSIO_ETOOBIG;
   }
   int had = s->has_id;
@@ -768,8 +770,8 @@ sessio_err sessio_incr(sessio *s, const char *key, int64_t delta,
     if (!had) unmake_session(s);
     return rc;
   }
-  rc = sessio__ops_push(&s->ops, SESSIO__OP_INCR, key, klen, SESSIO_T_INT,
-                        NULL, 0, delta);
+  rc = sessio__ops_push(&s->ops, SESSIO__OP_INCR, key, klen, SESSIO_T_INT, NULL,
+                        0, delta);
   if (rc != SESSIO_OK) { /* undone: a key the incr made goes again */
     int64_t undo;
     if (existed)
@@ -962,8 +964,8 @@ sessio_err sessio_login(sessio *s, const char *user, int remember,
   /* S8: a remembered session never outlives the remember-me absolute
    * lifetime: its own (sessio_config_set_remember), else the absolute
    * timeout. */
-  int64_t rem_life =
-      cfg->remember_ms < cfg->absolute_ms ? cfg->remember_ms : cfg->absolute_ms;
+  int64_t rem_life = cfg->remember_ms < cfg->absolute_ms ? cfg->remember_ms
+                                                         : cfg->absolute_ms;
   int64_t rem_idle = rem_life > cfg->idle_ms ? rem_life : cfg->idle_ms;
   if (cfg->rem_abs_ms > 0) {
     rem_life = cfg->rem_abs_ms;
@@ -1084,11 +1086,12 @@ static sessio_err reload_merge(sessio *s, const ident *id, int64_t now,
   int found;
   memset(&l, 0, sizeof l);
   *gone = 0;
-  sessio__met_add(&sessio__met_mine(s->m->met)->conflicts, 1); /* called after each one */
+  sessio__met_add(&sessio__met_mine(s->m->met)->conflicts,
+                  1); /* called after each one */
   sessio_err rc = load_ident(s->m, id, now, 0, &l, &found);
   if (rc != SESSIO_OK) return rc;
-  if (!found && (l.miss == SESSIO_REASON_IDLE ||
-                 l.miss == SESSIO_REASON_ABSOLUTE))
+  if (!found &&
+      (l.miss == SESSIO_REASON_IDLE || l.miss == SESSIO_REASON_ABSOLUTE))
     note_miss(s, &l);
   if (!found || (l.followed && !follow)) {
     *gone = 1;
@@ -1202,7 +1205,7 @@ static void undo_new(sessio *s, int64_t now, int indexed) {
 static sessio_err index_user(sessio *s, int64_t now) {
   if (!s->user[0]) return SESSIO_OK;
   return sessio__store_user_add(s->m->cfg.store, s->user, &s->id.key,
-                               sessio__deadline(&s->meta, now), now);
+                                sessio__deadline(&s->meta, now), now);
 }
 
 /* Saves the handle under its (new) identity and ends the old identity, so
@@ -1222,7 +1225,8 @@ static sessio_err commit_replace(sessio *s, int64_t now) {
   for (attempt = 0; attempt < MAX_RETRIES; attempt++) {
     if ((rc = build_record(s, now, &rec)) != SESSIO_OK) break;
     rc = sessio__store_save(st, &s->id.key, &rec, new_version, now, &v);
-    if (rc != SESSIO_OK) break; /* a collision on a fresh 256-bit ID is not
+    if (rc != SESSIO_OK)
+      break; /* a collision on a fresh 256-bit ID is not
                                    a conflict we can expect */
     new_version = v;
     saved = 1;
@@ -1302,8 +1306,8 @@ static sessio_err commit_update(sessio *s, int64_t now) {
 
 /* The commit lock of a record (see SESSIO__COMMIT_STRIPES). */
 static pthread_mutex_t *stripe(sessio_manager *m, const sessio_key *key) {
-  unsigned i = ((unsigned)key->b[30] << 8 | key->b[31]) %
-               SESSIO__COMMIT_STRIPES;
+  unsigned i =
+      ((unsigned)key->b[30] << 8 | key->b[31]) % SESSIO__COMMIT_STRIPES;
   return &m->stripes[i];
 }
 
@@ -1358,7 +1362,8 @@ static sessio_err user_limit(sessio *s, int64_t now, int stored, int *over) {
   sessio_err rc = sessio_manager_user_sessions(m, s->user, now, &v, &n);
   if (rc != SESSIO_OK) return rc;
   char old_handle[SESSIO_HANDLE_LEN + 1] = "";
-  if (!stored && s->old_fate != OLD_NONE) sessio__handle(&s->old.key, old_handle);
+  if (!stored && s->old_fate != OLD_NONE)
+    sessio__handle(&s->old.key, old_handle);
   if (n > 1) qsort(v, n, sizeof *v, by_recency);
   for (size_t i = 0; i < n; i++) {
     /* Not this session, nor the one this login replaces (about to end). */
@@ -1370,9 +1375,8 @@ static sessio_err user_limit(sessio *s, int64_t now, int stored, int *over) {
       *over = 1;
       break;
     }
-    if (stored &&
-        (rc = sessio_manager_revoke_one(m, s->user, v[i].handle, now, NULL)) !=
-            SESSIO_OK)
+    if (stored && (rc = sessio_manager_revoke_one(m, s->user, v[i].handle, now,
+                                                  NULL)) != SESSIO_OK)
       break;
   }
   free(v);
@@ -1454,7 +1458,7 @@ static sessio_err commit(sessio *s, int64_t now) {
     pthread_mutex_unlock(mu);
     send_cookie = 1;
     if (rc == SESSIO_OK) {
-      note(s, rotating             ? SESSIO_EVENT_ROTATED
+      note(s, rotating           ? SESSIO_EVENT_ROTATED
               : s->login_pending ? SESSIO_EVENT_LOGIN
                                  : SESSIO_EVENT_REGENERATED);
       sessio__log(s->m, SESSIO_LOG_INFO, "session ID regenerated sid=%.16s",
@@ -1464,7 +1468,8 @@ static sessio_err commit(sessio *s, int64_t now) {
     sessio_record rec;
     uint64_t v;
     rc = build_record(s, now, &rec);
-    if (rc == SESSIO_OK) rc = sessio__store_save(st, &s->id.key, &rec, 0, now, &v);
+    if (rc == SESSIO_OK)
+      rc = sessio__store_save(st, &s->id.key, &rec, 0, now, &v);
     if (rc == SESSIO_OK) {
       /* Then its index entry, and (destroyed, then new data) the end of
        * the old session; a failure takes the new record back. */
@@ -1496,7 +1501,7 @@ static sessio_err commit(sessio *s, int64_t now) {
     rc = index_user(s, now); /* first, as in commit_update */
     if (rc == SESSIO_OK)
       rc = sessio__store_touch(st, &s->id.key, now,
-                              sessio__deadline(&s->meta, now), now, &found);
+                               sessio__deadline(&s->meta, now), now, &found);
     if (rc == SESSIO_OK && found) s->touched_at = now;
   }
   if (rc != SESSIO_OK) return rc;
@@ -1517,7 +1522,9 @@ static sessio_err commit(sessio *s, int64_t now) {
   return SESSIO_OK;
 }
 
-const char *sessio_cookie_header(const sessio *s) { return s ? s->cookie : NULL; }
+const char *sessio_cookie_header(const sessio *s) {
+  return s ? s->cookie : NULL;
+}
 
 const char *sessio_token_header(const sessio *s) {
   return s && s->token_out[0] ? s->token_out : NULL;

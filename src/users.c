@@ -100,8 +100,8 @@ static void note_error(sessio_manager *m, sessio__evq *q, sessio_err rc,
 }
 
 sessio_err sessio_manager_user_sessions(sessio_manager *m, const char *user,
-                                int64_t now, sessio_session_info **out,
-                                size_t *n) {
+                                        int64_t now, sessio_session_info **out,
+                                        size_t *n) {
   if (m == NULL || user == NULL || out == NULL || n == NULL)
     return SESSIO_EINVAL;
   sessio__evq q = SESSIO__EVQ_INIT;
@@ -116,9 +116,8 @@ sessio_err sessio_manager_user_sessions(sessio_manager *m, const char *user,
 
 /* Revokes the user's live sessions that 'pick' selects: with 'only' set,
  * the one with that handle; else every one but 'keep' (may be NULL). */
-static sessio_err revoke(sessio_manager *m, const char *user,
-                         const char *keep, const char *only, int64_t now,
-                         size_t *revoked) {
+static sessio_err revoke(sessio_manager *m, const char *user, const char *keep,
+                         const char *only, int64_t now, size_t *revoked) {
   sessio_session_info *v = NULL;
   sessio_key *keys = NULL;
   size_t n = 0, count = 0;
@@ -140,8 +139,7 @@ static sessio_err revoke(sessio_manager *m, const char *user,
       count++;
       sessio__ev_note(m, &q, SESSIO_EVENT_REVOKED, SESSIO_REASON_NONE,
                       SESSIO_OK, &keys[i], user);
-      sessio__log(m, SESSIO_LOG_INFO, "session revoked sid=%.16s",
-                  v[i].handle);
+      sessio__log(m, SESSIO_LOG_INFO, "session revoked sid=%.16s", v[i].handle);
     }
   }
   free(v);

@@ -24,72 +24,72 @@ static const char *harness_cur_name_;
 #define HARNESS_ON_FAIL() ((void)0)
 #endif
 
-#define CHECK(cond)                                                         \
-  do {                                                                      \
-    if (!(cond)) {                                                          \
-      HARNESS_ON_FAIL();                                                    \
-      fprintf(stderr, "  FAIL %s:%d in %s: %s\n", __FILE__, __LINE__,       \
-              harness_cur_name_, #cond);                                    \
-      harness_cur_failed_ = 1;                                              \
-    }                                                                       \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      HARNESS_ON_FAIL();                                                       \
+      fprintf(stderr, "  FAIL %s:%d in %s: %s\n", __FILE__, __LINE__,          \
+              harness_cur_name_, #cond);                                       \
+      harness_cur_failed_ = 1;                                                 \
+    }                                                                          \
   } while (0)
 
-#define CHECK_INT(a, b)                                                     \
-  do {                                                                      \
-    long long ha_ = (long long)(a), hb_ = (long long)(b);                   \
-    if (ha_ != hb_) {                                                       \
-      HARNESS_ON_FAIL();                                                    \
-      fprintf(stderr, "  FAIL %s:%d in %s: %s == %s (%lld != %lld)\n",      \
-              __FILE__, __LINE__, harness_cur_name_, #a, #b, ha_, hb_);     \
-      harness_cur_failed_ = 1;                                              \
-    }                                                                       \
+#define CHECK_INT(a, b)                                                        \
+  do {                                                                         \
+    long long ha_ = (long long)(a), hb_ = (long long)(b);                      \
+    if (ha_ != hb_) {                                                          \
+      HARNESS_ON_FAIL();                                                       \
+      fprintf(stderr, "  FAIL %s:%d in %s: %s == %s (%lld != %lld)\n",         \
+              __FILE__, __LINE__, harness_cur_name_, #a, #b, ha_, hb_);        \
+      harness_cur_failed_ = 1;                                                 \
+    }                                                                          \
   } while (0)
 
-#define CHECK_STR(a, b)                                                     \
-  do {                                                                      \
-    const char *ha_ = (a), *hb_ = (b);                                      \
-    if (ha_ == NULL || hb_ == NULL || strcmp(ha_, hb_) != 0) {              \
-      HARNESS_ON_FAIL();                                                    \
-      fprintf(stderr, "  FAIL %s:%d in %s: %s == %s (\"%s\" != \"%s\")\n",  \
-              __FILE__, __LINE__, harness_cur_name_, #a, #b,                \
-              ha_ ? ha_ : "(null)", hb_ ? hb_ : "(null)");                  \
-      harness_cur_failed_ = 1;                                              \
-    }                                                                       \
+#define CHECK_STR(a, b)                                                        \
+  do {                                                                         \
+    const char *ha_ = (a), *hb_ = (b);                                         \
+    if (ha_ == NULL || hb_ == NULL || strcmp(ha_, hb_) != 0) {                 \
+      HARNESS_ON_FAIL();                                                       \
+      fprintf(stderr, "  FAIL %s:%d in %s: %s == %s (\"%s\" != \"%s\")\n",     \
+              __FILE__, __LINE__, harness_cur_name_, #a, #b,                   \
+              ha_ ? ha_ : "(null)", hb_ ? hb_ : "(null)");                     \
+      harness_cur_failed_ = 1;                                                 \
+    }                                                                          \
   } while (0)
 
 /* Checks a sessio_err against an expected one, printing both names. */
-#define CHECK_ERR(a, b)                                                     \
-  do {                                                                      \
-    int ha_ = (int)(a), hb_ = (int)(b);                                     \
-    if (ha_ != hb_) {                                                       \
-      HARNESS_ON_FAIL();                                                    \
-      fprintf(stderr, "  FAIL %s:%d in %s: %s == %s (%s != %s)\n",          \
-              __FILE__, __LINE__, harness_cur_name_, #a, #b,                \
-              sessio_errname((sessio_err)ha_),                              \
-              sessio_errname((sessio_err)hb_));                             \
-      harness_cur_failed_ = 1;                                              \
-    }                                                                       \
+#define CHECK_ERR(a, b)                                                        \
+  do {                                                                         \
+    int ha_ = (int)(a), hb_ = (int)(b);                                        \
+    if (ha_ != hb_) {                                                          \
+      HARNESS_ON_FAIL();                                                       \
+      fprintf(stderr, "  FAIL %s:%d in %s: %s == %s (%s != %s)\n", __FILE__,   \
+              __LINE__, harness_cur_name_, #a, #b,                             \
+              sessio_errname((sessio_err)ha_),                                 \
+              sessio_errname((sessio_err)hb_));                                \
+      harness_cur_failed_ = 1;                                                 \
+    }                                                                          \
   } while (0)
 
 #define CHECK_OK(a) CHECK_ERR((a), SESSIO_OK)
 
-#define RUN(fn)                                                             \
-  do {                                                                      \
-    harness_cur_name_ = #fn;                                                \
-    harness_cur_failed_ = 0;                                                \
-    fn();                                                                   \
-    if (harness_cur_failed_) {                                              \
-      harness_failed_++;                                                    \
-      fprintf(stderr, "not ok - %s\n", #fn);                                \
-    } else {                                                                \
-      harness_passed_++;                                                    \
-      printf("ok - %s\n", #fn);                                             \
-    }                                                                       \
-    fflush(stdout);                                                         \
+#define RUN(fn)                                                                \
+  do {                                                                         \
+    harness_cur_name_ = #fn;                                                   \
+    harness_cur_failed_ = 0;                                                   \
+    fn();                                                                      \
+    if (harness_cur_failed_) {                                                 \
+      harness_failed_++;                                                       \
+      fprintf(stderr, "not ok - %s\n", #fn);                                   \
+    } else {                                                                   \
+      harness_passed_++;                                                       \
+      printf("ok - %s\n", #fn);                                                \
+    }                                                                          \
+    fflush(stdout);                                                            \
   } while (0)
 
-#define DONE()                                                              \
-  (printf("%d passed, %d failed\n", harness_passed_, harness_failed_),      \
+#define DONE()                                                                 \
+  (printf("%d passed, %d failed\n", harness_passed_, harness_failed_),         \
    harness_failed_ ? 1 : 0)
 
 #endif

@@ -147,10 +147,13 @@ static inline void store_util_two_processes_increment(
         memcpy(&n, cur.blob, 8);
         n++;
         memcpy(cur.blob, &n, 8);
-        sessio_err rc = sessio__store_save(mine, &k, &cur, cur.version, now, &v);
+        sessio_err rc =
+            sessio__store_save(mine, &k, &cur, cur.version, now, &v);
         sessio_record_clear(&cur);
-        if (rc == SESSIO_OK) i++;
-        else if (rc != SESSIO_ECONFLICT) _exit(4);
+        if (rc == SESSIO_OK)
+          i++;
+        else if (rc != SESSIO_ECONFLICT)
+          _exit(4);
       }
       if (child_url) sessio_store_close(mine);
       _exit(0);

@@ -28,7 +28,7 @@
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
-#define SCAN_STEP 512 /* records per scan call */
+#define SCAN_STEP 512                       /* records per scan call */
 #define CHECK_MAGIC "SESSIO-SECRET-CHECK-1" /* the secret check record */
 
 /* ---- options -------------------------------------------------------------- */
@@ -36,8 +36,8 @@
 typedef struct opts {
   const char *store, *secret_file, *to, *user, *handle, *budget;
   int json, all, repair, watch;
-  long count;         /* --count N for --watch (0: until interrupted) */
-  double interval;    /* --interval SEC for --watch */
+  long count;      /* --count N for --watch (0: until interrupted) */
+  double interval; /* --interval SEC for --watch */
   const char *cmd, *sub, *file;
 } opts;
 
@@ -112,7 +112,8 @@ static const struct {
      "Give it to every shop of a store (--secret-file) and to this command.\n"},
 };
 
-static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die_usage(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
 static void die_usage(const char *fmt, ...) {
   va_list ap;
   fprintf(stderr, "%s: ", prog);
@@ -145,26 +146,40 @@ static int parse_args(int argc, char **argv, opts *o) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char **dst = NULL;
-    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0 || strcmp(a, "help") == 0) {
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0 ||
+        strcmp(a, "help") == 0) {
       const char *h = o->cmd ? help_of(o->cmd) : NULL;
       if (strcmp(a, "help") == 0 && i + 1 < argc) h = help_of(argv[i + 1]);
       fputs(h ? h : usage_main, stdout);
       exit(0);
     }
     if (strcmp(a, "--version") == 0) {
-      printf("sessio %s (libsessio %s)\n", SESSIO_VERSION_STRING, sessio_version());
+      printf("sessio %s (libsessio %s)\n", SESSIO_VERSION_STRING,
+             sessio_version());
       exit(0);
     }
-    if (strcmp(a, "--json") == 0) { o->json = 1; continue; }
-    if (strcmp(a, "--all") == 0) { o->all = 1; continue; }
-    if (strcmp(a, "--repair") == 0) { o->repair = 1; continue; }
-    if (strcmp(a, "--watch") == 0) { o->watch = 1; continue; }
+    if (strcmp(a, "--json") == 0) {
+      o->json = 1;
+      continue;
+    }
+    if (strcmp(a, "--all") == 0) {
+      o->all = 1;
+      continue;
+    }
+    if (strcmp(a, "--repair") == 0) {
+      o->repair = 1;
+      continue;
+    }
+    if (strcmp(a, "--watch") == 0) {
+      o->watch = 1;
+      continue;
+    }
     if (strncmp(a, "--", 2) == 0) {
       size_t n = strcspn(a, "=");
       const char *val;
       const char *count = NULL, *interval = NULL;
-#define OPT(name, field) \
-      if (n == strlen("--" name) && strncmp(a, "--" name, n) == 0) dst = &o->field;
+#define OPT(name, field)                                                       \
+  if (n == strlen("--" name) && strncmp(a, "--" name, n) == 0) dst = &o->field;
       OPT("store", store)
       OPT("secret-file", secret_file)
       OPT("to", to)
@@ -195,10 +210,14 @@ static int parse_args(int argc, char **argv, opts *o) {
       }
       continue;
     }
-    if (o->cmd == NULL) o->cmd = a;
-    else if (strcmp(o->cmd, "secret") == 0 && o->sub == NULL) o->sub = a;
-    else if (strcmp(o->cmd, "secret") == 0 && o->file == NULL) o->file = a;
-    else die_usage("unexpected argument '%s'", a);
+    if (o->cmd == NULL)
+      o->cmd = a;
+    else if (strcmp(o->cmd, "secret") == 0 && o->sub == NULL)
+      o->sub = a;
+    else if (strcmp(o->cmd, "secret") == 0 && o->file == NULL)
+      o->file = a;
+    else
+      die_usage("unexpected argument '%s'", a);
   }
   if (o->cmd == NULL) die_usage("no command given");
   if (help_of(o->cmd) == NULL) die_usage("unknown command '%s'", o->cmd);
@@ -219,9 +238,12 @@ static void json_str(FILE *f, const char *s) {
   fputc('"', f);
   for (; *s; s++) {
     unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-    else if (c < 0x20) fprintf(f, "\\u%04x", c);
-    else fputc(c, f);
+    if (c == '"' || c == '\\')
+      fprintf(f, "\\%c", c);
+    else if (c < 0x20)
+      fprintf(f, "\\u%04x", c);
+    else
+      fputc(c, f);
   }
   fputc('"', f);
 }
@@ -241,11 +263,16 @@ static int parse_duration(const char *s, int64_t *ms) {
   double v = strtod(s, &end);
   if (end == s || errno || v < 0) return -1;
   double mul = 1000;
-  if (strcmp(end, "ms") == 0) mul = 1;
-  else if (strcmp(end, "s") == 0 || *end == '\0') mul = 1000;
-  else if (strcmp(end, "m") == 0) mul = 60000;
-  else if (strcmp(end, "h") == 0) mul = 3600000;
-  else return -1;
+  if (strcmp(end, "ms") == 0)
+    mul = 1;
+  else if (strcmp(end, "s") == 0 || *end == '\0')
+    mul = 1000;
+  else if (strcmp(end, "m") == 0)
+    mul = 60000;
+  else if (strcmp(end, "h") == 0)
+    mul = 3600000;
+  else
+    return -1;
   if (v * mul > 1e12) return -1;
   *ms = (int64_t)(v * mul);
   return 0;
@@ -269,15 +296,17 @@ static void shown_url(const char *url, char *out, size_t cap) {
 static sessio_store *open_store(const char *url, const char *what) {
   sessio_store *st = NULL;
   char shown[512];
-  if (url == NULL || *url == '\0') die_usage("no store: give --store URL or set SESSIO_STORE");
+  if (url == NULL || *url == '\0')
+    die_usage("no store: give --store URL or set SESSIO_STORE");
   shown_url(url, shown, sizeof shown);
   sessio_err e = sessio_store_open(url, &st);
   if (e == SESSIO_ENOTSUP && !sessio_store_supported(url)) {
-    fail("%s store '%s': the %.*s backend is not built into this libsessio", what, shown,
-         (int)strcspn(url, ":"), url);
+    fail("%s store '%s': the %.*s backend is not built into this libsessio",
+         what, shown, (int)strcspn(url, ":"), url);
     exit(EXIT_FAIL);
   }
-  if (e == SESSIO_EINVAL) die_usage("%s store '%s': not a store URL", what, shown);
+  if (e == SESSIO_EINVAL)
+    die_usage("%s store '%s': not a store URL", what, shown);
   if (e != SESSIO_OK) {
     fail("%s store '%s': cannot open: %s", what, shown, sessio_strerror(e));
     exit(EXIT_FAIL);
@@ -322,12 +351,15 @@ static int read_secret(const char *path, unsigned char secret[32]) {
     return -1;
   }
   if (sb.st_mode & (S_IRGRP | S_IROTH | S_IWGRP | S_IWOTH)) {
-    fail("--secret-file '%s' is readable or writable by group or others (mode %03o): "
-         "refused; chmod 600 it", path, (unsigned)(sb.st_mode & 0777));
+    fail(
+        "--secret-file '%s' is readable or writable by group or others (mode %03o): "
+        "refused; chmod 600 it",
+        path, (unsigned)(sb.st_mode & 0777));
     close(fd);
     return -1;
   }
-  while (len < sizeof text && (n = read(fd, text + len, sizeof text - len)) != 0) {
+  while (len < sizeof text &&
+         (n = read(fd, text + len, sizeof text - len)) != 0) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) break;
     len += (size_t)n;
@@ -336,13 +368,16 @@ static int read_secret(const char *path, unsigned char secret[32]) {
   int ok = len == 65 && text[64] == '\n';
   for (size_t i = 0; ok && i < 32; i++) {
     int h = hexval(text[2 * i]), l = hexval(text[2 * i + 1]);
-    if (h < 0 || l < 0) ok = 0;
-    else secret[i] = (unsigned char)(h * 16 + l);
+    if (h < 0 || l < 0)
+      ok = 0;
+    else
+      secret[i] = (unsigned char)(h * 16 + l);
   }
   memset(text, 0, sizeof text);
   if (!ok) {
     fail("--secret-file '%s' must hold 64 hexadecimal characters and a newline "
-         "(sessio secret new FILE makes one)", path);
+         "(sessio secret new FILE makes one)",
+         path);
     return -1;
   }
   return 0;
@@ -376,11 +411,14 @@ static sessio_manager *open_manager(const opts *o, sessio_store *st) {
   }
   if (same == 0) {
     if (o->secret_file)
-      fail("wrong secret: the store's sessions were written with another server secret "
-           "than the one in '%s'", o->secret_file);
+      fail(
+          "wrong secret: the store's sessions were written with another server secret "
+          "than the one in '%s'",
+          o->secret_file);
     else
-      fail("the store's sessions were written with a server secret: give it with "
-           "--secret-file FILE (or SESSIO_SECRET_FILE)");
+      fail(
+          "the store's sessions were written with a server secret: give it with "
+          "--secret-file FILE (or SESSIO_SECRET_FILE)");
     exit(EXIT_FAIL);
   }
   return m;
@@ -402,7 +440,8 @@ static int decodable(const sessio_record *rec) {
 static sessio_err scan_all(sessio_store *st, sessio_store_iter_fn cb, void *ud,
                            void (*progress)(void *ud)) {
   sessio_store_cursor cur = SESSIO_STORE_CURSOR_INIT;
-  if (st->methods->version < 3 || st->methods->scan == NULL) return SESSIO_ENOTSUP;
+  if (st->methods->version < 3 || st->methods->scan == NULL)
+    return SESSIO_ENOTSUP;
   for (;;) {
     int done = 0;
     sessio_err e = st->methods->scan(st, &cur, SCAN_STEP, cb, ud, &done);
@@ -414,7 +453,8 @@ static sessio_err scan_all(sessio_store *st, sessio_store_iter_fn cb, void *ud,
 
 static void scan_failed(sessio_store *st, sessio_err e) {
   if (e == SESSIO_ENOTSUP)
-    fail("the %s store cannot list its records (no scan method)", sessio_store_name(st));
+    fail("the %s store cannot list its records (no scan method)",
+         sessio_store_name(st));
   else
     fail("reading the store failed: %s", sessio_strerror(e));
 }
@@ -438,7 +478,10 @@ static void ulist_add(ulist *l, const char *name) {
   if (l->n == l->cap) {
     size_t cap = l->cap ? l->cap * 2 : 64;
     ucount *v = realloc(l->v, cap * sizeof *v);
-    if (v == NULL) { fail("out of memory"); exit(EXIT_FAIL); }
+    if (v == NULL) {
+      fail("out of memory");
+      exit(EXIT_FAIL);
+    }
     l->v = v;
     l->cap = cap;
   }
@@ -453,8 +496,10 @@ static void ulist_fold(ulist *l) {
   qsort(l->v, l->n, sizeof *l->v, ucmp);
   size_t w = 0;
   for (size_t i = 1; i < l->n; i++) {
-    if (strcmp(l->v[i].name, l->v[w].name) == 0) l->v[w].n += l->v[i].n;
-    else l->v[++w] = l->v[i];
+    if (strcmp(l->v[i].name, l->v[w].name) == 0)
+      l->v[w].n += l->v[i].n;
+    else
+      l->v[++w] = l->v[i];
   }
   l->n = w + 1;
 }
@@ -489,7 +534,10 @@ static int stats_cb(void *ud, const sessio_key *key, const sessio_record *rec) {
     if (s->nkeys == s->capkeys) {
       size_t cap = s->capkeys ? s->capkeys * 2 : 1024;
       kv *v = realloc(s->keys, cap * sizeof *v);
-      if (v == NULL) { fail("out of memory"); exit(EXIT_FAIL); }
+      if (v == NULL) {
+        fail("out of memory");
+        exit(EXIT_FAIL);
+      }
       s->keys = v;
       s->capkeys = cap;
     }
@@ -514,7 +562,8 @@ static int take_stats(sessio_store *st, stats *s, int want_keys) {
     return -1;
   }
   ulist_fold(&s->users);
-  if (want_keys && s->nkeys > 1) qsort(s->keys, s->nkeys, sizeof *s->keys, kvcmp);
+  if (want_keys && s->nkeys > 1)
+    qsort(s->keys, s->nkeys, sizeof *s->keys, kvcmp);
   return 0;
 }
 
@@ -524,15 +573,22 @@ static void stats_free(stats *s) {
 }
 
 /* Created, ended and written (version steps) between two passes. */
-static void diff(const stats *a, const stats *b, uint64_t *created, uint64_t *ended,
-                 uint64_t *writes) {
+static void diff(const stats *a, const stats *b, uint64_t *created,
+                 uint64_t *ended, uint64_t *writes) {
   size_t i = 0, j = 0;
   *created = *ended = *writes = 0;
   while (i < a->nkeys || j < b->nkeys) {
-    int c = i == a->nkeys ? 1 : j == b->nkeys ? -1 : kvcmp(&a->keys[i], &b->keys[j]);
-    if (c < 0) { (*ended)++; i++; }
-    else if (c > 0) { (*created)++; (*writes) += b->keys[j].version; j++; }
-    else {
+    int c = i == a->nkeys   ? 1
+            : j == b->nkeys ? -1
+                            : kvcmp(&a->keys[i], &b->keys[j]);
+    if (c < 0) {
+      (*ended)++;
+      i++;
+    } else if (c > 0) {
+      (*created)++;
+      (*writes) += b->keys[j].version;
+      j++;
+    } else {
       if (b->keys[j].version > a->keys[i].version)
         *writes += b->keys[j].version - a->keys[i].version;
       i++;
@@ -542,7 +598,10 @@ static void diff(const stats *a, const stats *b, uint64_t *created, uint64_t *en
 }
 
 static volatile sig_atomic_t interrupted;
-static void on_sigint(int sig) { (void)sig; interrupted = 1; }
+static void on_sigint(int sig) {
+  (void)sig;
+  interrupted = 1;
+}
 
 static int cmd_stats(const opts *o) {
   sessio_store *st = open_store(o->store, "the");
@@ -555,23 +614,26 @@ static int cmd_stats(const opts *o) {
   }
   if (!o->watch) {
     if (o->json)
-      printf("{\"store\":\"%s\",\"sessions\":%" PRIu64 ",\"users\":%zu,\"bytes\":%" PRIu64
+      printf("{\"store\":\"%s\",\"sessions\":%" PRIu64
+             ",\"users\":%zu,\"bytes\":%" PRIu64
              ",\"expired_not_collected\":%" PRIu64 "}\n",
              sessio_store_name(st), s.live, s.users.n, s.bytes, s.dead);
     else
-      printf("store      %s\nsessions   %" PRIu64 "\nusers      %zu\nbytes      %" PRIu64
-             "\nexpired    %" PRIu64 " (not yet collected)\n",
+      printf("store      %s\nsessions   %" PRIu64
+             "\nusers      %zu\nbytes      %" PRIu64 "\nexpired    %" PRIu64
+             " (not yet collected)\n",
              sessio_store_name(st), s.live, s.users.n, s.bytes, s.dead);
     stats_free(&s);
     goto done;
   }
   signal(SIGINT, on_sigint);
   if (!o->json)
-    printf("%-19s %9s %7s %11s %9s %9s %9s %9s\n", "time (UTC)", "sessions", "users",
-           "bytes", "expired", "created/s", "ended/s", "commits/s");
+    printf("%-19s %9s %7s %11s %9s %9s %9s %9s\n", "time (UTC)", "sessions",
+           "users", "bytes", "expired", "created/s", "ended/s", "commits/s");
   for (long n = 0; !interrupted && (o->count == 0 || n < o->count); n++) {
-    struct timespec ts = {(time_t)o->interval,
-                          (long)((o->interval - (double)(time_t)o->interval) * 1e9)};
+    struct timespec ts = {
+        (time_t)o->interval,
+        (long)((o->interval - (double)(time_t)o->interval) * 1e9)};
     int64_t t0 = mono_ms();
     nanosleep(&ts, NULL);
     stats s2;
@@ -584,15 +646,18 @@ static int cmd_stats(const opts *o) {
     diff(&s, &s2, &created, &ended, &writes);
     char tb[32];
     if (o->json)
-      printf("{\"time\":%" PRId64 ",\"sessions\":%" PRIu64 ",\"users\":%zu,\"bytes\":%" PRIu64
-             ",\"expired_not_collected\":%" PRIu64 ",\"created_per_s\":%.1f,\"ended_per_s\":%.1f"
+      printf("{\"time\":%" PRId64 ",\"sessions\":%" PRIu64
+             ",\"users\":%zu,\"bytes\":%" PRIu64
+             ",\"expired_not_collected\":%" PRIu64
+             ",\"created_per_s\":%.1f,\"ended_per_s\":%.1f"
              ",\"commits_per_s\":%.1f}\n",
-             s2.now, s2.live, s2.users.n, s2.bytes, s2.dead, created / secs, ended / secs,
-             writes / secs);
+             s2.now, s2.live, s2.users.n, s2.bytes, s2.dead, created / secs,
+             ended / secs, writes / secs);
     else
-      printf("%-19s %9" PRIu64 " %7zu %11" PRIu64 " %9" PRIu64 " %9.1f %9.1f %9.1f\n",
-             when(s2.now, tb, sizeof tb), s2.live, s2.users.n, s2.bytes, s2.dead,
-             created / secs, ended / secs, writes / secs);
+      printf("%-19s %9" PRIu64 " %7zu %11" PRIu64 " %9" PRIu64
+             " %9.1f %9.1f %9.1f\n",
+             when(s2.now, tb, sizeof tb), s2.live, s2.users.n, s2.bytes,
+             s2.dead, created / secs, ended / secs, writes / secs);
     fflush(stdout);
     stats_free(&s);
     s = s2;
@@ -635,8 +700,10 @@ static int cmd_users(const opts *o) {
 }
 
 static void need_user(const opts *o) {
-  if (o->user == NULL || *o->user == '\0') die_usage("%s needs --user NAME", o->cmd);
-  if (strlen(o->user) > SESSIO_USER_MAX) die_usage("--user: at most %d bytes", SESSIO_USER_MAX);
+  if (o->user == NULL || *o->user == '\0')
+    die_usage("%s needs --user NAME", o->cmd);
+  if (strlen(o->user) > SESSIO_USER_MAX)
+    die_usage("--user: at most %d bytes", SESSIO_USER_MAX);
 }
 
 static int cmd_list(const opts *o) {
@@ -646,7 +713,8 @@ static int cmd_list(const opts *o) {
   sessio_session_info *v = NULL;
   size_t n = 0;
   int rc = 0;
-  sessio_err e = sessio_manager_user_sessions(m, o->user, sessio_now_ms(), &v, &n);
+  sessio_err e =
+      sessio_manager_user_sessions(m, o->user, sessio_now_ms(), &v, &n);
   if (e != SESSIO_OK) {
     fail("listing %s's sessions failed: %s", o->user, sessio_strerror(e));
     rc = EXIT_FAIL;
@@ -655,21 +723,24 @@ static int cmd_list(const opts *o) {
     json_str(stdout, o->user);
     printf(",\"sessions\":[");
     for (size_t i = 0; i < n; i++) {
-      printf("%s{\"handle\":\"%s\",\"created_at\":%" PRId64 ",\"last_seen\":%" PRId64
-             ",\"expires_at\":%" PRId64 ",\"remember\":%s,\"label\":",
-             i ? "," : "", v[i].handle, v[i].created_at, v[i].last_seen, v[i].expires_at,
-             v[i].remember ? "true" : "false");
+      printf("%s{\"handle\":\"%s\",\"created_at\":%" PRId64
+             ",\"last_seen\":%" PRId64 ",\"expires_at\":%" PRId64
+             ",\"remember\":%s,\"label\":",
+             i ? "," : "", v[i].handle, v[i].created_at, v[i].last_seen,
+             v[i].expires_at, v[i].remember ? "true" : "false");
       json_str(stdout, v[i].label);
       printf("}");
     }
     printf("]}\n");
   } else {
     char a[32], b[32], c[32];
-    if (n) printf("%-32s  %-19s  %-19s  %-19s  %s\n", "HANDLE", "CREATED (UTC)", "LAST SEEN",
-                  "EXPIRES", "LABEL");
+    if (n)
+      printf("%-32s  %-19s  %-19s  %-19s  %s\n", "HANDLE", "CREATED (UTC)",
+             "LAST SEEN", "EXPIRES", "LABEL");
     for (size_t i = 0; i < n; i++)
       printf("%-32s  %-19s  %-19s  %-19s  %s\n", v[i].handle,
-             when(v[i].created_at, a, sizeof a), when(v[i].last_seen, b, sizeof b),
+             when(v[i].created_at, a, sizeof a),
+             when(v[i].last_seen, b, sizeof b),
              when(v[i].expires_at, c, sizeof c), v[i].label);
     if (n == 0) printf("%s has no live session\n", o->user);
   }
@@ -681,13 +752,16 @@ static int cmd_list(const opts *o) {
 
 static int cmd_revoke(const opts *o) {
   need_user(o);
-  if (!!o->handle == !!o->all) die_usage("revoke needs exactly one of --handle H and --all");
+  if (!!o->handle == !!o->all)
+    die_usage("revoke needs exactly one of --handle H and --all");
   sessio_store *st = open_store(o->store, "the");
   sessio_manager *m = open_manager(o, st);
   size_t n = 0;
   int rc = 0;
-  sessio_err e = o->all ? sessio_manager_revoke_all(m, o->user, NULL, sessio_now_ms(), &n)
-                        : sessio_manager_revoke_one(m, o->user, o->handle, sessio_now_ms(), &n);
+  sessio_err e =
+      o->all ? sessio_manager_revoke_all(m, o->user, NULL, sessio_now_ms(), &n)
+             : sessio_manager_revoke_one(m, o->user, o->handle, sessio_now_ms(),
+                                         &n);
   if (e != SESSIO_OK) {
     fail("revoking failed after %zu session(s): %s", n, sessio_strerror(e));
     rc = EXIT_FAIL;
@@ -741,11 +815,15 @@ static int cmd_gc(const opts *o) {
     fail("gc failed after removing %zu: %s", total, sessio_strerror(e));
     rc = EXIT_FAIL;
   } else if (o->json) {
-    printf("{\"removed\":%zu,\"passes\":%d,\"calls\":%zu,\"complete\":%s,\"ms\":%" PRId64 "}\n",
-           total, passes, calls, passes > 0 ? "true" : "false", mono_ms() - start);
+    printf(
+        "{\"removed\":%zu,\"passes\":%d,\"calls\":%zu,\"complete\":%s,\"ms\":%" PRId64
+        "}\n",
+        total, passes, calls, passes > 0 ? "true" : "false", mono_ms() - start);
   } else {
-    printf("removed %zu expired session%s in %d full pass%s (%" PRId64 " ms)%s\n", total,
-           total == 1 ? "" : "s", passes, passes == 1 ? "" : "es", mono_ms() - start,
+    printf("removed %zu expired session%s in %d full pass%s (%" PRId64
+           " ms)%s\n",
+           total, total == 1 ? "" : "s", passes, passes == 1 ? "" : "es",
+           mono_ms() - start,
            passes ? "" : "; the budget ran out before a full pass");
   }
   sessio_manager_free(m);
@@ -814,7 +892,8 @@ static int paircmp(const void *a, const void *b) {
 }
 
 static int keycmp(const void *a, const void *b) {
-  return memcmp(((const sessio_key *)a)->b, ((const sessio_key *)b)->b, SESSIO_KEY_BYTES);
+  return memcmp(((const sessio_key *)a)->b, ((const sessio_key *)b)->b,
+                SESSIO_KEY_BYTES);
 }
 
 static int cmd_check(const opts *o) {
@@ -824,7 +903,8 @@ static int cmd_check(const opts *o) {
   memset(&c, 0, sizeof c);
   c.now = sessio_now_ms();
   int rc = 0;
-  uint64_t stale = 0, fixed_stale = 0, missing = 0, fixed_missing = 0, removed_bad = 0;
+  uint64_t stale = 0, fixed_stale = 0, missing = 0, fixed_missing = 0,
+           removed_bad = 0;
   size_t gc_removed = 0;
   sessio_err e = scan_all(st, check_cb, &c, NULL);
   if (e != SESSIO_OK) {
@@ -838,7 +918,8 @@ static int cmd_check(const opts *o) {
    * record of the user must be in it (else it is missing). */
   for (size_t g = 0; g < c.npairs && e == SESSIO_OK;) {
     size_t end = g;
-    while (end < c.npairs && strcmp(c.pairs[end].user, c.pairs[g].user) == 0) end++;
+    while (end < c.npairs && strcmp(c.pairs[end].user, c.pairs[g].user) == 0)
+      end++;
     const char *user = c.pairs[g].user;
     sessio_key *keys = NULL;
     size_t n = 0;
@@ -857,19 +938,22 @@ static int cmd_check(const opts *o) {
       if (found) sessio_record_clear(&rec);
       if (!ok) {
         stale++;
-        if (o->repair && (e = st->methods->user_remove(st, user, &keys[i])) == SESSIO_OK)
+        if (o->repair &&
+            (e = st->methods->user_remove(st, user, &keys[i])) == SESSIO_OK)
           fixed_stale++;
       }
     }
     if (e == SESSIO_OK && n > 1) qsort(keys, n, sizeof *keys, keycmp);
     for (size_t i = g; i < end && e == SESSIO_OK; i++) {
-      if (i > g && memcmp(c.pairs[i].key.b, c.pairs[i - 1].key.b, SESSIO_KEY_BYTES) == 0)
+      if (i > g &&
+          memcmp(c.pairs[i].key.b, c.pairs[i - 1].key.b, SESSIO_KEY_BYTES) == 0)
         continue; /* seen twice by the scan */
-      if (n && bsearch(&c.pairs[i].key, keys, n, sizeof *keys, keycmp)) continue;
+      if (n && bsearch(&c.pairs[i].key, keys, n, sizeof *keys, keycmp))
+        continue;
       missing++;
-      if (o->repair &&
-          (e = st->methods->user_add(st, user, &c.pairs[i].key, c.pairs[i].expires_at,
-                                     c.now)) == SESSIO_OK)
+      if (o->repair && (e = st->methods->user_add(st, user, &c.pairs[i].key,
+                                                  c.pairs[i].expires_at,
+                                                  c.now)) == SESSIO_OK)
         fixed_missing++;
     }
     free(keys);
@@ -896,27 +980,38 @@ static int cmd_check(const opts *o) {
   uint64_t left = (c.undecodable - removed_bad) + (stale - fixed_stale) +
                   (missing - fixed_missing);
   if (o->json) {
-    printf("{\"records\":%" PRIu64 ",\"live\":%" PRIu64 ",\"expired_not_collected\":%" PRIu64
-           ",\"undecodable\":%" PRIu64 ",\"stale_index_entries\":%" PRIu64
-           ",\"missing_index_entries\":%" PRIu64 ",\"repaired\":{\"undecodable_removed\":%" PRIu64
-           ",\"stale_removed\":%" PRIu64 ",\"missing_added\":%" PRIu64 ",\"expired_collected\":%zu}"
+    printf("{\"records\":%" PRIu64 ",\"live\":%" PRIu64
+           ",\"expired_not_collected\":%" PRIu64 ",\"undecodable\":%" PRIu64
+           ",\"stale_index_entries\":%" PRIu64
+           ",\"missing_index_entries\":%" PRIu64
+           ",\"repaired\":{\"undecodable_removed\":%" PRIu64
+           ",\"stale_removed\":%" PRIu64 ",\"missing_added\":%" PRIu64
+           ",\"expired_collected\":%zu}"
            ",\"ok\":%s}\n",
-           c.records, c.live, c.dead, c.undecodable, stale, missing, removed_bad, fixed_stale,
-           fixed_missing, gc_removed, left ? "false" : "true");
+           c.records, c.live, c.dead, c.undecodable, stale, missing,
+           removed_bad, fixed_stale, fixed_missing, gc_removed,
+           left ? "false" : "true");
   } else {
     printf("records                %" PRIu64 " (%" PRIu64 " live, %" PRIu64
-           " expired not yet collected)\n", c.records, c.live, c.dead);
+           " expired not yet collected)\n",
+           c.records, c.live, c.dead);
     printf("undecodable records    %" PRIu64 "\n", c.undecodable);
     printf("stale index entries    %" PRIu64 "\n", stale);
     printf("missing index entries  %" PRIu64 "\n", missing);
     if (o->repair)
-      printf("repaired: removed %" PRIu64 " undecodable record%s, removed %" PRIu64
-             " stale index entr%s, added %" PRIu64 " missing index entr%s, collected %zu "
+      printf("repaired: removed %" PRIu64
+             " undecodable record%s, removed %" PRIu64
+             " stale index entr%s, added %" PRIu64
+             " missing index entr%s, collected %zu "
              "expired record%s\n",
-             removed_bad, removed_bad == 1 ? "" : "s", fixed_stale, fixed_stale == 1 ? "y" : "ies",
-             fixed_missing, fixed_missing == 1 ? "y" : "ies", gc_removed, gc_removed == 1 ? "" : "s");
-    printf("%s\n", left ? (o->repair ? "damage left" : "damage found (sessio check --repair fixes it)")
-                        : "ok");
+             removed_bad, removed_bad == 1 ? "" : "s", fixed_stale,
+             fixed_stale == 1 ? "y" : "ies", fixed_missing,
+             fixed_missing == 1 ? "y" : "ies", gc_removed,
+             gc_removed == 1 ? "" : "s");
+    printf("%s\n",
+           left ? (o->repair ? "damage left"
+                             : "damage found (sessio check --repair fixes it)")
+                : "ok");
   }
   if (left) rc = EXIT_FAIL;
 out:
@@ -941,7 +1036,7 @@ typedef struct mig {
     sessio_key key;
     int64_t expires_at;
     char user[SESSIO_USER_MAX + 1];
-  } *keys;
+  } * keys;
   size_t nkeys, capkeys;
 } mig;
 
@@ -976,7 +1071,8 @@ static int copy_cb(void *ud, const sessio_key *key, const sessio_record *rec) {
   if (!found || e == SESSIO_ECORRUPT) {
     e = g->to->methods->save(g->to, key, rec, 0, g->now, &v);
     if (e == SESSIO_OK) g->copied += one;
-  } else if (cur.blob_len == rec->blob_len && cur.expires_at == rec->expires_at &&
+  } else if (cur.blob_len == rec->blob_len &&
+             cur.expires_at == rec->expires_at &&
              memcmp(cur.blob, rec->blob, rec->blob_len) == 0 &&
              strcmp(cur.user, rec->user) == 0) {
     g->skipped += one;
@@ -1018,16 +1114,20 @@ static void bar(void *ud) {
   mig *g = ud;
   if (!g->bar) return;
   uint64_t total = g->total > g->seen ? g->total : g->seen;
-  int width = 40, fill = total ? (int)(g->seen * (uint64_t)width / total) : width;
-  fprintf(stderr, "\r[%.*s%*s] %" PRIu64 "/%" PRIu64 " copied %" PRIu64 " skipped %" PRIu64,
-          fill, "########################################", width - fill, "", g->seen, total,
-          g->copied + g->replaced, g->skipped);
+  int width = 40,
+      fill = total ? (int)(g->seen * (uint64_t)width / total) : width;
+  fprintf(stderr,
+          "\r[%.*s%*s] %" PRIu64 "/%" PRIu64 " copied %" PRIu64
+          " skipped %" PRIu64,
+          fill, "########################################", width - fill, "",
+          g->seen, total, g->copied + g->replaced, g->skipped);
   fflush(stderr);
 }
 
 static int cmd_migrate(const opts *o) {
   if (o->to == NULL || *o->to == '\0') die_usage("migrate needs --to URL");
-  if (o->store && strcmp(o->store, o->to) == 0) die_usage("--to is the same store as --store");
+  if (o->store && strcmp(o->store, o->to) == 0)
+    die_usage("--to is the same store as --store");
   sessio_store *from = open_store(o->store, "the source");
   sessio_manager *m = open_manager(o, from);
   sessio_store *to = open_store(o->to, "the target");
@@ -1048,15 +1148,18 @@ static int cmd_migrate(const opts *o) {
   uint64_t indexed = 0;
   for (size_t i = 0; e == SESSIO_OK && i < g.nkeys; i++) {
     if (!g.keys[i].user[0]) continue;
-    e = to->methods->user_add(to, g.keys[i].user, &g.keys[i].key, g.keys[i].expires_at, g.now);
+    e = to->methods->user_add(to, g.keys[i].user, &g.keys[i].key,
+                              g.keys[i].expires_at, g.now);
     if (e == SESSIO_OK) indexed++;
   }
   if (e != SESSIO_OK) {
-    if (e == SESSIO_ENOTSUP) scan_failed(from, e);
+    if (e == SESSIO_ENOTSUP)
+      scan_failed(from, e);
     else
-      fail("migration stopped after %" PRIu64 " of the source's records (%" PRIu64
-           " copied): %s; run the same command again to resume", g.seen, g.copied + g.replaced,
-           sessio_strerror(e));
+      fail("migration stopped after %" PRIu64
+           " of the source's records (%" PRIu64
+           " copied): %s; run the same command again to resume",
+           g.seen, g.copied + g.replaced, sessio_strerror(e));
     rc = EXIT_FAIL;
     goto out;
   }
@@ -1081,25 +1184,28 @@ static int cmd_migrate(const opts *o) {
     goto out;
   }
   if (o->json)
-    printf("{\"to\":\"%s\",\"source_records\":%" PRIu64 ",\"live\":%zu,\"copied\":%" PRIu64
-           ",\"replaced\":%" PRIu64 ",\"already_there\":%" PRIu64 ",\"expired_skipped\":%" PRIu64
-           ",\"index_entries\":%" PRIu64 ",\"found_in_target\":%" PRIu64 ",\"missing\":%" PRIu64
-           "}\n",
-           shown, g.seen, g.nkeys, g.copied, g.replaced, g.skipped, g.dead, indexed, found_n,
-           lost);
+    printf("{\"to\":\"%s\",\"source_records\":%" PRIu64
+           ",\"live\":%zu,\"copied\":%" PRIu64 ",\"replaced\":%" PRIu64
+           ",\"already_there\":%" PRIu64 ",\"expired_skipped\":%" PRIu64
+           ",\"index_entries\":%" PRIu64 ",\"found_in_target\":%" PRIu64
+           ",\"missing\":%" PRIu64 "}\n",
+           shown, g.seen, g.nkeys, g.copied, g.replaced, g.skipped, g.dead,
+           indexed, found_n, lost);
   else {
     if (g.skipped && g.copied + g.replaced == 0)
-      printf("nothing to copy: every session was already in the target (a finished "
-             "migration run again)\n");
+      printf(
+          "nothing to copy: every session was already in the target (a finished "
+          "migration run again)\n");
     else if (g.skipped)
-      printf("resumed: %" PRIu64 " session%s were already in the target\n", g.skipped,
-             g.skipped == 1 ? "" : "s");
-    printf("migrated %zu live session%s to %s: %" PRIu64 " copied, %" PRIu64 " replaced, %" PRIu64
-           " already there, %" PRIu64 " expired left behind; %" PRIu64 " user index entr%s\n",
-           g.nkeys, g.nkeys == 1 ? "" : "s", shown, g.copied, g.replaced, g.skipped, g.dead,
-           indexed, indexed == 1 ? "y" : "ies");
-    printf("count check: %" PRIu64 " of %zu found in the target%s\n", found_n, g.nkeys,
-           lost ? "" : ": ok");
+      printf("resumed: %" PRIu64 " session%s were already in the target\n",
+             g.skipped, g.skipped == 1 ? "" : "s");
+    printf("migrated %zu live session%s to %s: %" PRIu64 " copied, %" PRIu64
+           " replaced, %" PRIu64 " already there, %" PRIu64
+           " expired left behind; %" PRIu64 " user index entr%s\n",
+           g.nkeys, g.nkeys == 1 ? "" : "s", shown, g.copied, g.replaced,
+           g.skipped, g.dead, indexed, indexed == 1 ? "y" : "ies");
+    printf("count check: %" PRIu64 " of %zu found in the target%s\n", found_n,
+           g.nkeys, lost ? "" : ": ok");
   }
   if (lost) {
     fail("%" PRIu64 " session%s missing from the target after the copy", lost,
@@ -1117,7 +1223,8 @@ out:
 /* ---- secret new -------------------------------------------------------------- */
 
 static int cmd_secret(const opts *o) {
-  if (o->sub == NULL || strcmp(o->sub, "new") != 0) die_usage("usage: sessio secret new FILE");
+  if (o->sub == NULL || strcmp(o->sub, "new") != 0)
+    die_usage("usage: sessio secret new FILE");
   if (o->file == NULL) die_usage("secret new needs a FILE");
   unsigned char raw[32];
   size_t got = 0;
@@ -1139,7 +1246,8 @@ static int cmd_secret(const opts *o) {
   text[64] = '\n';
   text[65] = '\0';
   memset(raw, 0, sizeof raw);
-  int fd = open(o->file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  int fd =
+      open(o->file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
     fail("cannot create '%s': %s%s", o->file, strerror(errno),
          errno == EEXIST ? " (an existing secret is never overwritten)" : "");

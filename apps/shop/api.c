@@ -14,10 +14,8 @@
 #define XSITE 1403 /* internal: 403 for a cross-site request */
 
 static enum MHD_Result api_fail(req *r, int st) {
-  if (st == XSITE)
-    return reply_json_error(r, 403, "cross-site request");
-  if (st == 403)
-    return reply_json_error(r, 403, "csrf");
+  if (st == XSITE) return reply_json_error(r, 403, "cross-site request");
+  if (st == 403) return reply_json_error(r, 403, "csrf");
   if (st == 1401) /* REAUTH */
     return reply_json_error(r, 401, "reauthenticate");
   return reply_error(r, (unsigned)st);
@@ -37,14 +35,11 @@ static int token_ok(req *r) {
  * (XSITE). 0 to go on. */
 static int api_gate(req *r, int json) {
   int st;
-  if (json && !req_is_json(r))
-    return 415;
+  if (json && !req_is_json(r)) return 415;
   st = req_session(r);
-  if (st != 0)
-    return st;
+  if (st != 0) return st;
   if (sessio_exists(r->s)) {
-    if (!token_ok(r))
-      return 403;
+    if (!token_ok(r)) return 403;
   } else if (req_cross_site(r)) {
     return XSITE;
   }
@@ -75,11 +70,10 @@ struct cart_ctx {
 static int cart_item(void *ud, const char *key, sessio_type type,
                      const void *val, size_t len, int64_t ival) {
   struct cart_ctx *c = ud;
-  (void)val; (void)len;
-  if (type != SESSIO_T_INT || ival <= 0)
-    return 0;
-  if (!c->first)
-    sb_add(c->b, ",", 1);
+  (void)val;
+  (void)len;
+  if (type != SESSIO_T_INT || ival <= 0) return 0;
+  if (!c->first) sb_add(c->b, ",", 1);
   c->first = 0;
   sb_json_str(c->b, key + 5);
   sb_add(c->b, ":", 1);
@@ -92,8 +86,7 @@ static int cart_item(void *ud, const char *key, sessio_type type,
 static int64_t write_cart(sbuf *b, const sessio *s) {
   struct cart_ctx c = {b, 0, 1};
   sb_add(b, "{", 1);
-  if (s != NULL && sessio_exists(s))
-    sessio_iterate(s, "cart.", cart_item, &c);
+  if (s != NULL && sessio_exists(s)) sessio_iterate(s, "cart.", cart_item, &c);
   sb_add(b, "}", 1);
   return c.items;
 }
@@ -106,11 +99,10 @@ struct pref_ctx {
 static int pref_item(void *ud, const char *key, sessio_type type,
                      const void *val, size_t len, int64_t ival) {
   struct pref_ctx *c = ud;
-  (void)len; (void)ival;
-  if (type != SESSIO_T_STR)
-    return 0;
-  if (!c->first)
-    sb_add(c->b, ",", 1);
+  (void)len;
+  (void)ival;
+  if (type != SESSIO_T_STR) return 0;
+  if (!c->first) sb_add(c->b, ",", 1);
   c->first = 0;
   sb_json_str(c->b, key + 5);
   sb_add(c->b, ":", 1);
@@ -121,8 +113,7 @@ static int pref_item(void *ud, const char *key, sessio_type type,
 static void write_prefs(sbuf *b, const sessio *s) {
   struct pref_ctx c = {b, 1};
   sb_add(b, "{", 1);
-  if (s != NULL && sessio_exists(s))
-    sessio_iterate(s, "pref.", pref_item, &c);
+  if (s != NULL && sessio_exists(s)) sessio_iterate(s, "pref.", pref_item, &c);
   sb_add(b, "}", 1);
 }
 
@@ -160,12 +151,12 @@ enum MHD_Result api_session(req *r) {
   enum MHD_Result ret;
   const char *user;
   int st = req_session(r);
-  if (st != 0)
-    return api_fail(r, st);
+  if (st != 0) return api_fail(r, st);
   user = sessio_user(r->s);
   sb_init(&b, inl, sizeof inl);
-  sb_puts(&b, sessio_is_authenticated(r->s) ? "{\"authenticated\":true,\"user\":"
-                                            : "{\"authenticated\":false,\"user\":");
+  sb_puts(&b, sessio_is_authenticated(r->s)
+                  ? "{\"authenticated\":true,\"user\":"
+                  : "{\"authenticated\":false,\"user\":");
   write_str_or_null(&b, user);
   sb_add(&b, ",\"csrf\":", 8);
   write_str_or_null(&b, sessio_csrf_token(r->s));
@@ -188,13 +179,13 @@ enum MHD_Result api_cart_add(req *r) {
   enum MHD_Result ret;
   int st;
   j = api_json_body(r, &ret);
-  if (j == NULL)
-    return ret;
+  if (j == NULL) return ret;
   sku = cJSON_GetObjectItemCaseSensitive(j, "sku");
   qty = cJSON_GetObjectItemCaseSensitive(j, "qty");
   if (!cJSON_IsString(sku) || !shop_sku_ok(sku->valuestring)) {
     cJSON_Delete(j);
-    return reply_json_error(r, 400, "sku must be a string of 1 to 32 printable characters");
+    return reply_json_error(
+        r, 400, "sku must be a string of 1 to 32 printable characters");
   }
   if (!shop_json_int(qty, 1, SHOP_QTY_MAX, &q)) {
     cJSON_Delete(j);
@@ -211,8 +202,7 @@ enum MHD_Result api_cart_add(req *r) {
     return api_fail(r, 500);
   }
   st = req_commit(r);
-  if (st != 0)
-    return api_fail(r, st);
+  if (st != 0) return api_fail(r, st);
   return reply_cart(r);
 }
 
@@ -220,27 +210,26 @@ enum MHD_Result api_cart_delete(req *r) {
   const char *sku = r->url + strlen("/api/cart/");
   char key[8 + SHOP_SKU_MAX];
   int st = req_session(r);
-  if (st != 0)
-    return api_fail(r, st);
+  if (st != 0) return api_fail(r, st);
   if (sessio_exists(r->s)) {
-    if (!token_ok(r))
-      return api_fail(r, 403);
-    if (!shop_sku_ok(sku))
-      return reply_json_error(r, 400, "bad sku");
+    if (!token_ok(r)) return api_fail(r, 403);
+    if (!shop_sku_ok(sku)) return reply_json_error(r, 400, "bad sku");
     snprintf(key, sizeof key, "cart.%s", sku);
-    if (sessio_delete(r->s, key) != SESSIO_OK)
-      return api_fail(r, 500);
+    if (sessio_delete(r->s, key) != SESSIO_OK) return api_fail(r, 500);
     st = req_commit(r);
-    if (st != 0)
-      return api_fail(r, st);
+    if (st != 0) return api_fail(r, st);
   } else if (!shop_sku_ok(sku)) {
     return reply_json_error(r, 400, "bad sku");
   }
   return reply_cart(r);
 }
 
-static int theme_ok(const char *t) { return !strcmp(t, "light") || !strcmp(t, "dark"); }
-static int lang_ok(const char *l) { return !strcmp(l, "en") || !strcmp(l, "fr") || !strcmp(l, "de"); }
+static int theme_ok(const char *t) {
+  return !strcmp(t, "light") || !strcmp(t, "dark");
+}
+static int lang_ok(const char *l) {
+  return !strcmp(l, "en") || !strcmp(l, "fr") || !strcmp(l, "de");
+}
 
 enum MHD_Result api_prefs(req *r) {
   cJSON *j;
@@ -250,25 +239,26 @@ enum MHD_Result api_prefs(req *r) {
   enum MHD_Result ret;
   int st;
   j = api_json_body(r, &ret);
-  if (j == NULL)
-    return ret;
+  if (j == NULL) return ret;
   theme = cJSON_GetObjectItemCaseSensitive(j, "theme");
   lang = cJSON_GetObjectItemCaseSensitive(j, "lang");
   if ((theme == NULL && lang == NULL) ||
       (theme && (!cJSON_IsString(theme) || !theme_ok(theme->valuestring))) ||
       (lang && (!cJSON_IsString(lang) || !lang_ok(lang->valuestring)))) {
     cJSON_Delete(j);
-    return reply_json_error(r, 400, "theme must be light or dark, lang en, fr or de");
+    return reply_json_error(r, 400,
+                            "theme must be light or dark, lang en, fr or de");
   }
-  if ((theme && sessio_set_str(r->s, "pref.theme", theme->valuestring) != SESSIO_OK) ||
-      (lang && sessio_set_str(r->s, "pref.lang", lang->valuestring) != SESSIO_OK)) {
+  if ((theme &&
+       sessio_set_str(r->s, "pref.theme", theme->valuestring) != SESSIO_OK) ||
+      (lang &&
+       sessio_set_str(r->s, "pref.lang", lang->valuestring) != SESSIO_OK)) {
     cJSON_Delete(j);
     return api_fail(r, 500);
   }
   cJSON_Delete(j);
   st = req_commit(r);
-  if (st != 0)
-    return api_fail(r, st);
+  if (st != 0) return api_fail(r, st);
   sb_init(&b, inl, sizeof inl);
   sb_puts(&b, "{\"prefs\":");
   write_prefs(&b, r->s);
@@ -293,8 +283,7 @@ enum MHD_Result api_login(req *r) {
    * session exists, else the same-site check. */
   int st;
   j = api_json_body(r, &ret);
-  if (j == NULL)
-    return ret;
+  if (j == NULL) return ret;
   user = cJSON_GetObjectItemCaseSensitive(j, "user");
   pw = cJSON_GetObjectItemCaseSensitive(j, "password");
   rem = cJSON_GetObjectItemCaseSensitive(j, "remember");
@@ -305,8 +294,10 @@ enum MHD_Result api_login(req *r) {
        (!cJSON_IsString(tr) || (strcmp(tr->valuestring, "token") != 0 &&
                                 strcmp(tr->valuestring, "cookie") != 0)))) {
     cJSON_Delete(j);
-    return reply_json_error(r, 400, "user and password must be strings, remember a boolean, "
-                                    "transport \"token\" or \"cookie\"");
+    return reply_json_error(
+        r, 400,
+        "user and password must be strings, remember a boolean, "
+        "transport \"token\" or \"cookie\"");
   }
   if (cJSON_IsString(tr) && strcmp(tr->valuestring, "token") == 0) {
     /* S30: the new ID goes in X-Session-Token and the answer, never in a
@@ -314,14 +305,16 @@ enum MHD_Result api_login(req *r) {
     sessio_err te = sessio_use_token(r->s);
     if (te != SESSIO_OK) {
       cJSON_Delete(j);
-      return reply_json_error(r, 400, te == SESSIO_ENOTSUP
-                                          ? "token transport is off (--tokens)"
-                                          : "a cookie session cannot become a token: "
-                                            "sign in without the cookie");
+      return reply_json_error(r, 400,
+                              te == SESSIO_ENOTSUP
+                                  ? "token transport is off (--tokens)"
+                                  : "a cookie session cannot become a token: "
+                                    "sign in without the cookie");
     }
   }
   remember = cJSON_IsTrue(rem);
-  st = user->valuestring[0] == '\0' || strlen(user->valuestring) > SESSIO_USER_MAX
+  st = user->valuestring[0] == '\0' ||
+               strlen(user->valuestring) > SESSIO_USER_MAX
            ? LOGIN_BAD
            : login_check(r, user->valuestring, pw->valuestring);
   if (st != LOGIN_OK) {
@@ -340,15 +333,13 @@ enum MHD_Result api_login(req *r) {
   }
   e = sessio_login(r->s, user->valuestring, remember, r->now);
   cJSON_Delete(j);
-  if (e != SESSIO_OK)
-    return api_fail(r, e == SESSIO_ENOMEM ? 500 : 503);
+  if (e != SESSIO_OK) return api_fail(r, e == SESSIO_ENOMEM ? 500 : 503);
   {
     const char *ua = req_header(r, MHD_HTTP_HEADER_USER_AGENT);
     sessio_set_label(r->s, ua && *ua ? ua : "unknown client");
   }
   st = req_commit(r);
-  if (st != 0)
-    return api_fail(r, st);
+  if (st != 0) return api_fail(r, st);
   sb_init(&b, inl, sizeof inl);
   sb_puts(&b, "{");
   if (sessio_token_header(r->s) != NULL) { /* S30 */
@@ -368,8 +359,7 @@ enum MHD_Result api_login(req *r) {
 
 enum MHD_Result api_logout(req *r) {
   int st = api_gate(r, 0);
-  if (st != 0 && st != XSITE)
-    return api_fail(r, st);
+  if (st != 0 && st != XSITE) return api_fail(r, st);
   /* No session (or cross-site without one): nothing to end. */
   if (sessio_exists(r->s) && sessio_destroy(r->s) != SESSIO_OK)
     return api_fail(r, 500);
@@ -385,19 +375,19 @@ enum MHD_Result api_sessions(req *r) {
   enum MHD_Result ret;
   sessio_err e;
   int st = req_session(r);
-  if (st != 0)
-    return api_fail(r, st);
+  if (st != 0) return api_fail(r, st);
   if (!sessio_is_authenticated(r->s))
     return reply_json_error(r, 401, "unauthenticated");
-  e = sessio_manager_user_sessions(r->shop->mgr, sessio_user(r->s), r->now, &list, &n);
-  if (e != SESSIO_OK)
-    return api_fail(r, e == SESSIO_ENOMEM ? 500 : 503);
+  e = sessio_manager_user_sessions(r->shop->mgr, sessio_user(r->s), r->now,
+                                   &list, &n);
+  if (e != SESSIO_OK) return api_fail(r, e == SESSIO_ENOMEM ? 500 : 503);
   cur = sessio_handle(r->s);
   sb_init(&b, inl, sizeof inl);
   sb_puts(&b, "{\"sessions\":[");
   for (size_t i = 0; i < n; i++) {
-    sb_printf(&b, "%s{\"handle\":\"%s\",\"created_at\":%lld,\"last_seen\":%lld,"
-                  "\"expires_at\":%lld,\"remember\":%s,\"current\":%s,\"info\":",
+    sb_printf(&b,
+              "%s{\"handle\":\"%s\",\"created_at\":%lld,\"last_seen\":%lld,"
+              "\"expires_at\":%lld,\"remember\":%s,\"current\":%s,\"info\":",
               i ? "," : "", list[i].handle, (long long)list[i].created_at,
               (long long)list[i].last_seen, (long long)list[i].expires_at,
               list[i].remember ? "true" : "false",
@@ -419,15 +409,12 @@ enum MHD_Result api_sessions(req *r) {
  * /api/login again as the same user, which keeps the session's data). */
 static int revoke_gate(req *r) {
   int st = req_session(r);
-  if (st != 0)
-    return st;
-  if (!sessio_is_authenticated(r->s))
-    return 401;
-  if (!token_ok(r))
-    return 403;
-  if (req_cross_site(r))
-    return XSITE;
-  if (r->shop->reauth_ms > 0 && sessio_auth_age(r->s, r->now) > r->shop->reauth_ms)
+  if (st != 0) return st;
+  if (!sessio_is_authenticated(r->s)) return 401;
+  if (!token_ok(r)) return 403;
+  if (req_cross_site(r)) return XSITE;
+  if (r->shop->reauth_ms > 0 &&
+      sessio_auth_age(r->s, r->now) > r->shop->reauth_ms)
     return REAUTH;
   return 0;
 }
@@ -443,14 +430,12 @@ enum MHD_Result api_sessions_delete(req *r) {
   size_t n = 0;
   sessio_err e;
   int st = revoke_gate(r);
-  if (st != 0)
-    return api_fail(r, st);
+  if (st != 0) return api_fail(r, st);
   if (others == NULL || strcmp(others, "1") != 0)
     return reply_json_error(r, 400, "use ?others=1 to end every other session");
-  e = sessio_manager_revoke_all(r->shop->mgr, sessio_user(r->s), sessio_handle(r->s),
-                         r->now, &n);
-  if (e != SESSIO_OK)
-    return api_fail(r, e == SESSIO_ENOMEM ? 500 : 503);
+  e = sessio_manager_revoke_all(r->shop->mgr, sessio_user(r->s),
+                                sessio_handle(r->s), r->now, &n);
+  if (e != SESSIO_OK) return api_fail(r, e == SESSIO_ENOMEM ? 500 : 503);
   return reply_revoked(r, n);
 }
 
@@ -460,20 +445,16 @@ enum MHD_Result api_session_delete(req *r) {
   size_t n = 0;
   sessio_err e;
   int st = revoke_gate(r);
-  if (st != 0)
-    return api_fail(r, st);
-  if (!handle_valid(handle))
-    return reply_json_error(r, 404, "no such session");
+  if (st != 0) return api_fail(r, st);
+  if (!handle_valid(handle)) return reply_json_error(r, 404, "no such session");
   cur = sessio_handle(r->s);
   if (cur != NULL && strcmp(cur, handle) == 0) {
-    if (sessio_destroy(r->s) != SESSIO_OK)
-      return api_fail(r, 500);
+    if (sessio_destroy(r->s) != SESSIO_OK) return api_fail(r, 500);
     return reply_revoked(r, 1);
   }
-  e = sessio_manager_revoke_one(r->shop->mgr, sessio_user(r->s), handle, r->now, &n);
-  if (e != SESSIO_OK)
-    return api_fail(r, e == SESSIO_ENOMEM ? 500 : 503);
-  if (n == 0)
-    return reply_json_error(r, 404, "no such session");
+  e = sessio_manager_revoke_one(r->shop->mgr, sessio_user(r->s), handle, r->now,
+                                &n);
+  if (e != SESSIO_OK) return api_fail(r, e == SESSIO_ENOMEM ? 500 : 503);
+  if (n == 0) return reply_json_error(r, 404, "no such session");
   return reply_revoked(r, n);
 }

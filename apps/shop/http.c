@@ -63,8 +63,7 @@ static void req_release(req *r) {
   login_release(r);
   sessio_free(r->s);
   r->s = NULL;
-  if (r->body_heap)
-    free(r->body);
+  if (r->body_heap) free(r->body);
   r->body = NULL;
   r->body_heap = 0;
 }
@@ -97,12 +96,16 @@ static void note_invalid_id(req *r) {
   unsigned n = sessio_rejected_ids(r->s);
   unsigned limit = r->shop->invalid_limit;
   unsigned mark = limit ? limit : INVALID_REPORT;
-  unsigned count = sessio_mhd_invalid_id_note(r->shop->throttle, r->conn, r->shop->trust_proxy,
-                                              r->s, r->now, client, sizeof client);
+  unsigned count = sessio_mhd_invalid_id_note(r->shop->throttle, r->conn,
+                                              r->shop->trust_proxy, r->s,
+                                              r->now, client, sizeof client);
   if (count >= mark && count - n < mark) /* this request crossed the mark */
-    shop_log(LOG_WARN, "msg=\"many invalid session IDs from one client\" client=%s count=%u "
-                       "window_ms=%lld action=%s", client, count,
-             (long long)r->shop->invalid_window, limit ? "refused" : "reported");
+    shop_log(
+        LOG_WARN,
+        "msg=\"many invalid session IDs from one client\" client=%s count=%u "
+        "window_ms=%lld action=%s",
+        client, count, (long long)r->shop->invalid_window,
+        limit ? "refused" : "reported");
 }
 
 /* Seconds until this client's window ends (Retry-After of a 429), >= 1. */
@@ -110,10 +113,11 @@ static const char *retry_after(req *r, char *buf, size_t size) {
   sessio_mhd_limiter *l = r->shop->throttle;
   int64_t ms = r->retry_ms > 0 /* a sign-in or new-session limit */
                    ? r->retry_ms
-                   : sessio_mhd_limiter_check(l, sessio_mhd_limiter_client(l, r->conn,
-                                                                           r->shop->trust_proxy,
-                                                                           NULL, NULL, 0),
-                                              r->now);
+                   : sessio_mhd_limiter_check(
+                         l,
+                         sessio_mhd_limiter_client(
+                             l, r->conn, r->shop->trust_proxy, NULL, NULL, 0),
+                         r->now);
   snprintf(buf, size, "%lld", (long long)(ms > 0 ? (ms + 999) / 1000 : 1));
   return buf;
 }
@@ -132,14 +136,13 @@ static void store_warn(req *r, const char *what, sessio_err e) {
     return;
   }
   const char *sid = shop_failed_sid();
-  shop_log(LOG_WARN, "msg=\"%s\" error=%s suppressed=%u sid=%.16s", what, sessio_errname(e),
-           atomic_exchange(&suppressed, 0), sid ? sid : "-");
+  shop_log(LOG_WARN, "msg=\"%s\" error=%s suppressed=%u sid=%.16s", what,
+           sessio_errname(e), atomic_exchange(&suppressed, 0), sid ? sid : "-");
 }
 
 int req_session(req *r) {
   sessio_err e;
-  if (r->s != NULL)
-    return 0;
+  if (r->s != NULL) return 0;
   /* S21: a client over the limit is refused before any store lookup. */
   if (sessio_mhd_invalid_id_check(r->shop->throttle, r->shop->mgr, r->conn,
                                   r->shop->trust_proxy, r->now) > 0) {
@@ -147,30 +150,28 @@ int req_session(req *r) {
     return 429;
   }
   shop_failed_sid_clear();
-  e = sessio_mhd_begin(r->shop->mgr, r->conn, r->shop->trust_proxy, r->now, &r->s);
+  e = sessio_mhd_begin(r->shop->mgr, r->conn, r->shop->trust_proxy, r->now,
+                       &r->s);
   shop_store_note(e == SESSIO_OK, r->now);
   switch (e) {
   case SESSIO_OK:
-    if (sessio_rejected_ids(r->s) > 0)
-      note_invalid_id(r);
+    if (sessio_rejected_ids(r->s) > 0) note_invalid_id(r);
     return 0;
   case SESSIO_ETOOBIG: return 431;
   case SESSIO_ETRANSPORT: return SESSION_BOTH_400; /* S30 */
   case SESSIO_EUNAVAIL:
   case SESSIO_EIO:
-  case SESSIO_EBUSY:
-    store_warn(r, "session load failed", e);
-    return 503;
+  case SESSIO_EBUSY: store_warn(r, "session load failed", e); return 503;
   default:
-    shop_log(LOG_ERROR, "msg=\"session load failed\" error=%s", sessio_errname(e));
+    shop_log(LOG_ERROR, "msg=\"session load failed\" error=%s",
+             sessio_errname(e));
     return 500;
   }
 }
 
 int req_commit(req *r) {
   sessio_err e;
-  if (r->s == NULL || r->committed)
-    return 0;
+  if (r->s == NULL || r->committed) return 0;
   r->committed = 1;
   if (sessio_is_new(r->s) && sessio_exists(r->s)) {
     const char *ua = req_header(r, MHD_HTTP_HEADER_USER_AGENT);
@@ -178,7 +179,8 @@ int req_commit(req *r) {
     /* S29: sessions one client may start in a window; only a request that
      * starts one pays for finding out who the client is. */
     if (r->shop->new_limit > 0) {
-      uint64_t k = sessio_mhd_limiter_client(l, r->conn, r->shop->trust_proxy, NULL, NULL, 0);
+      uint64_t k = sessio_mhd_limiter_client(l, r->conn, r->shop->trust_proxy,
+                                             NULL, NULL, 0);
       if (sessio_mhd_limiter_note(l, k, 1, r->now) > r->shop->new_limit) {
         r->retry_ms = sessio_mhd_limiter_check(l, k, r->now);
         sessio_free(r->s);
@@ -191,8 +193,7 @@ int req_commit(req *r) {
   e = sessio_commit(r->s, r->now);
   if (e == SESSIO_OK || e == SESSIO_EUNAVAIL || e == SESSIO_EIO)
     shop_store_note(e == SESSIO_OK, r->now);
-  if (e == SESSIO_OK)
-    return 0;
+  if (e == SESSIO_OK) return 0;
   /* Nothing of this request was stored; answer without session headers. */
   sessio_free(r->s);
   r->s = NULL;
@@ -204,11 +205,10 @@ int req_commit(req *r) {
     return 503;
   case SESSIO_EUNAVAIL:
   case SESSIO_EIO:
-  case SESSIO_EBUSY:
-    store_warn(r, "session commit failed", e);
-    return 503;
+  case SESSIO_EBUSY: store_warn(r, "session commit failed", e); return 503;
   default:
-    shop_log(LOG_ERROR, "msg=\"session commit failed\" error=%s", sessio_errname(e));
+    shop_log(LOG_ERROR, "msg=\"session commit failed\" error=%s",
+             sessio_errname(e));
     return 500;
   }
 }
@@ -222,21 +222,17 @@ static const char *origin_host(const char *origin) {
 int req_cross_site(req *r) {
   const char *sfs = req_header(r, "Sec-Fetch-Site");
   const char *origin, *oh, *host;
-  if (sfs != NULL && strcasecmp(sfs, "cross-site") == 0)
-    return 1;
+  if (sfs != NULL && strcasecmp(sfs, "cross-site") == 0) return 1;
   origin = req_header(r, "Origin");
-  if (origin == NULL)
-    return 0; /* not a browser's cross-origin request */
+  if (origin == NULL) return 0; /* not a browser's cross-origin request */
   oh = origin_host(origin);
   if (oh == NULL || *oh == '\0')
     return 1; /* "null" (sandboxed, file:) or junk */
   host = req_header(r, MHD_HTTP_HEADER_HOST);
-  if (host != NULL && strcasecmp(oh, host) == 0)
-    return 0;
+  if (host != NULL && strcasecmp(oh, host) == 0) return 0;
   if (r->shop->trust_proxy) {
     const char *fh = req_header(r, "X-Forwarded-Host");
-    if (fh != NULL && strcasecmp(oh, fh) == 0)
-      return 0;
+    if (fh != NULL && strcasecmp(oh, fh) == 0) return 0;
   }
   return 1;
 }
@@ -245,15 +241,11 @@ int req_cross_site(req *r) {
 static int ctype_is(req *r, const char *want) {
   const char *ct = req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
   size_t n = strlen(want);
-  if (ct == NULL)
-    return 0;
-  while (*ct == ' ')
-    ct++;
-  if (strncasecmp(ct, want, n) != 0)
-    return 0;
+  if (ct == NULL) return 0;
+  while (*ct == ' ') ct++;
+  if (strncasecmp(ct, want, n) != 0) return 0;
   ct += n;
-  while (*ct == ' ' || *ct == '\t')
-    ct++;
+  while (*ct == ' ' || *ct == '\t') ct++;
   return *ct == '\0' || *ct == ';';
 }
 
@@ -261,7 +253,8 @@ int req_is_json(req *r) { return ctype_is(r, "application/json"); }
 
 int req_form(req *r) {
   if (!ctype_is(r, "application/x-www-form-urlencoded"))
-    return r->body_len == 0 && req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE) == NULL
+    return r->body_len == 0 &&
+                   req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE) == NULL
                ? 0 /* an empty POST (a bare button) */
                : 415;
   /* Decoded in place, so once only: a request handled again after a
@@ -276,8 +269,7 @@ int req_form(req *r) {
 const char *form_get(req *r, const char *name, size_t *len) {
   for (size_t i = 0; i < r->nf; i++)
     if (strcmp(r->f[i].name, name) == 0) {
-      if (len)
-        *len = r->f[i].len;
+      if (len) *len = r->f[i].len;
       return r->f[i].val;
     }
   return NULL;
@@ -289,34 +281,40 @@ static void log_access(req *r, unsigned status) {
   char path[160];
   size_t i;
   /* A session that could not be loaded is named by its hashed ID too. */
-  const char *sid = r->s ? sessio_handle(r->s) : status == 503 ? shop_failed_sid() : NULL;
-  if (shop_log_level < LOG_INFO)
-    return;
+  const char *sid = r->s            ? sessio_handle(r->s)
+                    : status == 503 ? shop_failed_sid()
+                                    : NULL;
+  if (shop_log_level < LOG_INFO) return;
   for (i = 0; r->url[i] && i < sizeof path - 1; i++) {
     unsigned char c = (unsigned char)r->url[i];
     path[i] = (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\') ? '?' : (char)c;
   }
   path[i] = '\0';
-  shop_log(LOG_INFO, "msg=request method=%s path=\"%s\" status=%u dur_us=%lld sid=%.16s",
+  shop_log(LOG_INFO,
+           "msg=request method=%s path=\"%s\" status=%u dur_us=%lld sid=%.16s",
            r->meth == M_OTHER ? "OTHER" : r->method, path, status,
            (long long)(mono_us() - r->t0_us), sid ? sid : "-");
 }
 
 /* Adds the headers every answer gets, then queues and logs it. */
-static enum MHD_Result send_reply(req *r, unsigned status, struct MHD_Response *resp,
-                            int html, int session_dep) {
+static enum MHD_Result send_reply(req *r, unsigned status,
+                                  struct MHD_Response *resp, int html,
+                                  int session_dep) {
   enum MHD_Result ret;
   int ok = 1;
-  ok &= MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_YES;
+  ok &= MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") ==
+        MHD_YES;
   ok &= MHD_add_response_header(resp, "Content-Security-Policy",
                                 html ? CSP_HTML : CSP_NONE) == MHD_YES;
-  ok &= MHD_add_response_header(resp, "Referrer-Policy", "same-origin") == MHD_YES;
+  ok &= MHD_add_response_header(resp, "Referrer-Policy", "same-origin") ==
+        MHD_YES;
   if (html)
     ok &= MHD_add_response_header(resp, "X-Frame-Options", "DENY") == MHD_YES;
   if (r->s != NULL && session_dep) {
     ok &= sessio_mhd_add_headers(r->s, resp) == SESSIO_OK;
   } else {
-    ok &= MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") == MHD_YES;
+    ok &= MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+                                  "no-store") == MHD_YES;
   }
   if (atomic_load_explicit(&r->shop->stopping, memory_order_relaxed))
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
@@ -339,24 +337,30 @@ static enum MHD_Result send_reply(req *r, unsigned status, struct MHD_Response *
  * more header (Location, Allow). */
 static enum MHD_Result reply_full(req *r, unsigned status, const char *ctype,
                                   const char *body, size_t len,
-                                  const char *extra_name, const char *extra_val) {
+                                  const char *extra_name,
+                                  const char *extra_val) {
   struct MHD_Response *resp;
   char ra[24];
   int st = req_commit(r);
-  if (st != 0 && status < 400)
-    return reply_error(r, (unsigned)st);
-  resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-  if (resp == NULL)
-    return MHD_NO;
-  if ((ctype && MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) != MHD_YES) ||
-      (extra_name && MHD_add_response_header(resp, extra_name, extra_val) != MHD_YES) ||
-      (status == 503 && MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1") != MHD_YES) ||
-      (status == 429 && MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER,
-                                                retry_after(r, ra, sizeof ra)) != MHD_YES)) {
+  if (st != 0 && status < 400) return reply_error(r, (unsigned)st);
+  resp =
+      MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+  if (resp == NULL) return MHD_NO;
+  if ((ctype && MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                        ctype) != MHD_YES) ||
+      (extra_name &&
+       MHD_add_response_header(resp, extra_name, extra_val) != MHD_YES) ||
+      (status == 503 &&
+       MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1") !=
+           MHD_YES) ||
+      (status == 429 &&
+       MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER,
+                               retry_after(r, ra, sizeof ra)) != MHD_YES)) {
     MHD_destroy_response(resp);
     return MHD_NO;
   }
-  return send_reply(r, status, resp, ctype && strncmp(ctype, "text/html", 9) == 0, 1);
+  return send_reply(r, status, resp,
+                    ctype && strncmp(ctype, "text/html", 9) == 0, 1);
 }
 
 enum MHD_Result reply(req *r, unsigned status, const char *ctype,
@@ -365,14 +369,12 @@ enum MHD_Result reply(req *r, unsigned status, const char *ctype,
 }
 
 enum MHD_Result reply_json(req *r, unsigned status, sbuf *b) {
-  if (b->oom)
-    return reply_error(r, 500);
+  if (b->oom) return reply_error(r, 500);
   return reply(r, status, "application/json", b->p, b->len);
 }
 
 enum MHD_Result reply_html(req *r, unsigned status, sbuf *b) {
-  if (b->oom)
-    return reply_error(r, 500);
+  if (b->oom) return reply_error(r, 500);
   return reply(r, status, "text/html; charset=utf-8", b->p, b->len);
 }
 
@@ -421,18 +423,19 @@ static int is_api(const req *r) {
 
 enum MHD_Result reply_error(req *r, unsigned status) {
   if (status == NEW_SESSIONS_429) {
-    if (is_api(r))
-      return reply_json_error(r, 429, "too many new sessions");
+    if (is_api(r)) return reply_json_error(r, 429, "too many new sessions");
     return page_status(r, NEW_SESSIONS_429);
   }
   if (status == TOO_MANY_DEVICES_409) { /* S33: nothing of the login stored */
     if (is_api(r))
-      return reply_json_error(r, 409, "Signed in on too many devices: sign one out first");
+      return reply_json_error(
+          r, 409, "Signed in on too many devices: sign one out first");
     return page_status(r, TOO_MANY_DEVICES_409);
   }
   if (status == SESSION_BOTH_400) { /* S30: neither session was adopted */
     if (is_api(r))
-      return reply_json_error(r, 400, "session in both a cookie and a bearer token: send one");
+      return reply_json_error(
+          r, 400, "session in both a cookie and a bearer token: send one");
     return page_status(r, SESSION_BOTH_400);
   }
   if (status == 503 || status == 500 || status == 431) {
@@ -440,8 +443,7 @@ enum MHD_Result reply_error(req *r, unsigned status) {
     sessio_free(r->s);
     r->s = NULL;
   }
-  if (is_api(r))
-    return reply_json_error(r, status, json_error_text(status));
+  if (is_api(r)) return reply_json_error(r, status, json_error_text(status));
   return page_status(r, status);
 }
 
@@ -454,14 +456,17 @@ extern const size_t shop_favicon_svg_len;
 
 static struct MHD_Response *make_static(const void *data, size_t len,
                                         const char *ctype, const char *cache) {
-  struct MHD_Response *r =
-      MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
-  if (r == NULL)
-    return NULL;
-  if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) != MHD_YES ||
-      MHD_add_response_header(r, "X-Content-Type-Options", "nosniff") != MHD_YES ||
-      MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache) != MHD_YES ||
-      MHD_add_response_header(r, "Content-Security-Policy", CSP_NONE) != MHD_YES ||
+  struct MHD_Response *r = MHD_create_response_from_buffer(
+      len, (void *)data, MHD_RESPMEM_PERSISTENT);
+  if (r == NULL) return NULL;
+  if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) !=
+          MHD_YES ||
+      MHD_add_response_header(r, "X-Content-Type-Options", "nosniff") !=
+          MHD_YES ||
+      MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache) !=
+          MHD_YES ||
+      MHD_add_response_header(r, "Content-Security-Policy", CSP_NONE) !=
+          MHD_YES ||
       MHD_add_response_header(r, "Referrer-Policy", "same-origin") != MHD_YES) {
     MHD_destroy_response(r);
     return NULL;
@@ -493,9 +498,15 @@ struct route {
   handler_fn get, post, put, del;
 };
 
-static enum MHD_Result get_healthz(req *r) { return send_static(r, r->shop->r_healthz); }
-static enum MHD_Result get_css(req *r) { return send_static(r, r->shop->r_css); }
-static enum MHD_Result get_icon(req *r) { return send_static(r, r->shop->r_icon); }
+static enum MHD_Result get_healthz(req *r) {
+  return send_static(r, r->shop->r_healthz);
+}
+static enum MHD_Result get_css(req *r) {
+  return send_static(r, r->shop->r_css);
+}
+static enum MHD_Result get_icon(req *r) {
+  return send_static(r, r->shop->r_icon);
+}
 
 /* /static/img/SKU.svg: a product picture, embedded like the stylesheet. */
 static enum MHD_Result get_image(req *r) {
@@ -510,11 +521,9 @@ static enum MHD_Result get_image(req *r) {
     sku[n] = '\0';
     svg = shop_image(sku, &len);
   }
-  if (svg == NULL)
-    return reply_error(r, 404);
+  if (svg == NULL) return reply_error(r, 404);
   resp = make_static(svg, len, "image/svg+xml", "public, max-age=86400");
-  if (resp == NULL)
-    return MHD_NO;
+  if (resp == NULL) return MHD_NO;
   ret = send_static(r, resp);
   MHD_destroy_response(resp);
   return ret;
@@ -567,8 +576,7 @@ static const struct route *find_route(const char *url) {
     const struct route *rt = &routes[i];
     if (rt->prefix) {
       size_t n = strlen(rt->path);
-      if (strncmp(url, rt->path, n) == 0 && url[n] != '\0')
-        return rt;
+      if (strncmp(url, rt->path, n) == 0 && url[n] != '\0') return rt;
     } else if (strcmp(url, rt->path) == 0) {
       return rt;
     }
@@ -581,8 +589,7 @@ static enum MHD_Result dispatch(req *r) {
   handler_fn h = NULL;
   char allow[48];
   r->route = rt ? (int)(rt - routes) : (int)shop_routes();
-  if (rt == NULL)
-    return reply_error(r, 404);
+  if (rt == NULL) return reply_error(r, 404);
   switch (r->meth) {
   case M_GET:
   case M_HEAD: h = rt->get; break;
@@ -591,8 +598,7 @@ static enum MHD_Result dispatch(req *r) {
   case M_DELETE: h = rt->del; break;
   default: break;
   }
-  if (h != NULL)
-    return h(r);
+  if (h != NULL) return h(r);
   allow[0] = '\0';
   if (rt->get) strcat(allow, "GET, HEAD, ");
   if (rt->post) strcat(allow, "POST, ");
@@ -600,10 +606,11 @@ static enum MHD_Result dispatch(req *r) {
   if (rt->del) strcat(allow, "DELETE, ");
   allow[strlen(allow) - 2] = '\0';
   if (is_api(r))
-    return reply_full(r, 405, "application/json", "{\"error\":\"method not allowed\"}",
-                      30, MHD_HTTP_HEADER_ALLOW, allow);
-  return reply_full(r, 405, "text/plain; charset=utf-8", "Method not allowed\n", 19,
-                    MHD_HTTP_HEADER_ALLOW, allow);
+    return reply_full(r, 405, "application/json",
+                      "{\"error\":\"method not allowed\"}", 30,
+                      MHD_HTTP_HEADER_ALLOW, allow);
+  return reply_full(r, 405, "text/plain; charset=utf-8", "Method not allowed\n",
+                    19, MHD_HTTP_HEADER_ALLOW, allow);
 }
 
 /* ---- the MHD access handler ------------------------------------------------ */
@@ -630,10 +637,12 @@ static enum MHD_Result reply_431_direct(req *r) {
   shop_metrics_answer(r, 431); /* before the client can have it */
   e = body.oom ? SESSIO_ENOMEM
                : sessio_mhd_reply_431(r->conn, r->method,
-                                      api ? "application/json" : "text/html; charset=utf-8",
+                                      api ? "application/json"
+                                          : "text/html; charset=utf-8",
                                       body.p, body.len, extra);
   if (e != SESSIO_OK)
-    shop_log(LOG_INFO, "msg=\"431 not fully sent\" error=%s", sessio_errname(e));
+    shop_log(LOG_INFO, "msg=\"431 not fully sent\" error=%s",
+             sessio_errname(e));
   log_access(r, 431);
   sb_free(&body);
   return MHD_NO; /* MHD closes the connection */
@@ -668,7 +677,8 @@ enum MHD_Result shop_handler(void *cls, struct MHD_Connection *c,
       *req_cls = (void *)&get_marker;
       return MHD_YES;
     }
-    cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl != NULL && strtoull(cl, NULL, 10) > SHOP_BODY_MAX) {
       req local;
       req_init(&local, sh, c, url, method, meth);
@@ -677,8 +687,7 @@ enum MHD_Result shop_handler(void *cls, struct MHD_Connection *c,
       return ret;
     }
     r = malloc(sizeof *r);
-    if (r == NULL)
-      return MHD_NO;
+    if (r == NULL) return MHD_NO;
     req_init(r, sh, c, url, method, meth);
     *req_cls = r;
     atomic_fetch_add_explicit(&sh->inflight, 1, memory_order_relaxed);
@@ -704,16 +713,14 @@ enum MHD_Result shop_handler(void *cls, struct MHD_Connection *c,
   if (*upload_size != 0) {
     size_t n = *upload_size;
     *upload_size = 0;
-    if (r->body_too_big)
-      return MHD_YES;
+    if (r->body_too_big) return MHD_YES;
     if (r->body_len + n > SHOP_BODY_MAX) {
       r->body_too_big = 1;
       return MHD_YES;
     }
     if (r->body_len + n + 1 > sizeof r->inline_body && !r->body_heap) {
       char *p = malloc(SHOP_BODY_MAX + 1);
-      if (p == NULL)
-        return MHD_NO;
+      if (p == NULL) return MHD_NO;
       memcpy(p, r->body, r->body_len);
       r->body = p;
       r->body_heap = 1;

@@ -26,8 +26,7 @@ const char *ui_lang(const char *pref) {
 }
 
 const char *tr(const char *lang, msg_id m) {
-  if ((size_t)m >= MSG_COUNT)
-    return "";
+  if ((size_t)m >= MSG_COUNT) return "";
   return strcmp(ui_lang(lang), "fr") == 0 ? msgs_fr[m] : msgs_en[m];
 }
 
@@ -46,8 +45,7 @@ static void fill(const char *lang, msg_id m, const char *const *args, size_t n,
     if (s[0] == '{' && s[1] >= '1' && s[1] <= '9' && s[2] == '}') {
       size_t k = (size_t)(s[1] - '1');
       put(ud, run, (size_t)(s - run), 0);
-      if (k < n && args[k] != NULL)
-        put(ud, args[k], strlen(args[k]), 1);
+      if (k < n && args[k] != NULL) put(ud, args[k], strlen(args[k]), 1);
       s += 3;
       run = s;
     } else {
@@ -65,20 +63,17 @@ typedef struct plain {
 static void put_plain(void *ud, const char *s, size_t len, int arg) {
   plain *p = ud;
   (void)arg;
-  if (p->len + 1 >= p->size)
-    return;
-  if (len > p->size - 1 - p->len)
-    len = p->size - 1 - p->len;
+  if (p->len + 1 >= p->size) return;
+  if (len > p->size - 1 - p->len) len = p->size - 1 - p->len;
   memcpy(p->out + p->len, s, len);
   p->len += len;
   p->out[p->len] = '\0';
 }
 
-char *tr_fmt(char *out, size_t size, const char *lang, msg_id m, const char *const *args,
-             size_t n) {
+char *tr_fmt(char *out, size_t size, const char *lang, msg_id m,
+             const char *const *args, size_t n) {
   plain p = {out, size, 0};
-  if (size > 0)
-    out[0] = '\0';
+  if (size > 0) out[0] = '\0';
   fill(lang, m, args, n, put_plain, &p);
   return out;
 }
@@ -96,7 +91,8 @@ static void put_html(void *ud, const char *s, size_t len, int arg) {
   }
 }
 
-void sb_tr(sbuf *b, const char *lang, msg_id m, const char *const *args, size_t n) {
+void sb_tr(sbuf *b, const char *lang, msg_id m, const char *const *args,
+           size_t n) {
   fill(lang, m, args, n, put_html, b);
 }
 
@@ -105,10 +101,10 @@ void sb_tr(sbuf *b, const char *lang, msg_id m, const char *const *args, size_t 
 #define UA_SHOWN 48 /* bytes of an unnamed User-Agent shown */
 
 /* The first of 'pairs' (needle, name) whose needle 'ua' contains. */
-static const char *first_of(const char *ua, const char *const (*pairs)[2], size_t n) {
+static const char *first_of(const char *ua, const char *const (*pairs)[2],
+                            size_t n) {
   for (size_t i = 0; i < n; i++)
-    if (strstr(ua, pairs[i][0]) != NULL)
-      return pairs[i][1];
+    if (strstr(ua, pairs[i][0]) != NULL) return pairs[i][1];
   return NULL;
 }
 
@@ -116,14 +112,22 @@ void ua_describe(const char *ua, const char *lang, char *out, size_t size) {
   /* Order matters: Edge and Opera say "Chrome", Chrome says "Safari",
    * iPhones say "Mac OS X" and Android says "Linux". */
   static const char *const browsers[][2] = {
-      {"Edg/", "Edge"}, {"OPR/", "Opera"}, {"Firefox/", "Firefox"}, {"FxiOS/", "Firefox"},
-      {"CriOS/", "Chrome"}, {"HeadlessChrome/", "Headless Chrome"}, {"Chromium/", "Chromium"},
-      {"Chrome/", "Chrome"}, {"Safari/", "Safari"}, {"curl/", "curl"},
-      {"python-requests/", "Python requests"}, {"Python-urllib/", "Python"}};
+      {"Edg/", "Edge"},
+      {"OPR/", "Opera"},
+      {"Firefox/", "Firefox"},
+      {"FxiOS/", "Firefox"},
+      {"CriOS/", "Chrome"},
+      {"HeadlessChrome/", "Headless Chrome"},
+      {"Chromium/", "Chromium"},
+      {"Chrome/", "Chrome"},
+      {"Safari/", "Safari"},
+      {"curl/", "curl"},
+      {"python-requests/", "Python requests"},
+      {"Python-urllib/", "Python"}};
   static const char *const systems[][2] = {
-      {"iPhone", "iPhone"}, {"iPad", "iPad"}, {"Android", "Android"}, {"CrOS", "ChromeOS"},
-      {"Windows", "Windows"}, {"Mac OS X", "macOS"}, {"Macintosh", "macOS"},
-      {"Linux", "Linux"}, {"FreeBSD", "FreeBSD"}};
+      {"iPhone", "iPhone"},   {"iPad", "iPad"},       {"Android", "Android"},
+      {"CrOS", "ChromeOS"},   {"Windows", "Windows"}, {"Mac OS X", "macOS"},
+      {"Macintosh", "macOS"}, {"Linux", "Linux"},     {"FreeBSD", "FreeBSD"}};
   const char *b, *s;
   if (ua == NULL || *ua == '\0' || strcmp(ua, "unknown client") == 0) {
     snprintf(out, size, "%s", tr(lang, MSG_UNKNOWN_DEVICE));

@@ -31,11 +31,14 @@ struct shop_login {
 };
 
 int login_limits_new(shop *sh, unsigned limit, int64_t window_ms) {
-  unsigned client = limit > UINT32_MAX / CLIENT_FACTOR ? UINT32_MAX : limit * CLIENT_FACTOR;
+  unsigned client = limit > UINT32_MAX / CLIENT_FACTOR ? UINT32_MAX
+                                                       : limit * CLIENT_FACTOR;
   sh->login_limit = limit;
   if (sessio_mhd_limiter_new(limit, window_ms, &sh->login_pair) != SESSIO_OK ||
-      sessio_mhd_limiter_new(client, window_ms, &sh->login_client) != SESSIO_OK ||
-      sessio_mhd_limiter_new(0, window_ms, &sh->login_account) != SESSIO_OK) /* counts only */
+      sessio_mhd_limiter_new(client, window_ms, &sh->login_client) !=
+          SESSIO_OK ||
+      sessio_mhd_limiter_new(0, window_ms, &sh->login_account) !=
+          SESSIO_OK) /* counts only */
     return -1;
   return 0;
 }
@@ -49,19 +52,18 @@ void login_limits_free(shop *sh) {
 /* The keys of this request's client for 'user', over all accounts, and of
  * the account alone. */
 static uint64_t pair_key(req *r, const char *user) {
-  return sessio_mhd_limiter_client(r->shop->login_pair, r->conn, r->shop->trust_proxy, user,
-                                   NULL, 0);
+  return sessio_mhd_limiter_client(r->shop->login_pair, r->conn,
+                                   r->shop->trust_proxy, user, NULL, 0);
 }
 static uint64_t client_key(req *r) {
-  return sessio_mhd_limiter_client(r->shop->login_client, r->conn, r->shop->trust_proxy, NULL,
-                                   NULL, 0);
+  return sessio_mhd_limiter_client(r->shop->login_client, r->conn,
+                                   r->shop->trust_proxy, NULL, NULL, 0);
 }
 
 /* ms until this client may try 'user' again, 0 when it may now. */
 static int64_t limited(req *r, const char *user) {
   int64_t a, b;
-  if (r->shop->login_limit == 0)
-    return 0;
+  if (r->shop->login_limit == 0) return 0;
   a = sessio_mhd_limiter_check(r->shop->login_pair, pair_key(r, user), r->now);
   b = sessio_mhd_limiter_check(r->shop->login_client, client_key(r), r->now);
   return a > b ? a : b;
@@ -72,16 +74,16 @@ static void note_failure(req *r, const char *user) {
   sessio_mhd_limiter *acc = r->shop->login_account;
   sessio_mhd_limiter_note(r->shop->login_pair, pair_key(r, user), 1, r->now);
   sessio_mhd_limiter_note(r->shop->login_client, client_key(r), 1, r->now);
-  n = sessio_mhd_limiter_note(acc, sessio_mhd_limiter_key(acc, user, strlen(user)), 1, r->now);
+  n = sessio_mhd_limiter_note(
+      acc, sessio_mhd_limiter_key(acc, user, strlen(user)), 1, r->now);
   if (r->shop->login_limit > 0 && n == r->shop->login_limit * ACCOUNT_REPORT)
-    shop_log(LOG_WARN, "msg=\"many failed sign-ins for one account\" count=%u", n);
+    shop_log(LOG_WARN, "msg=\"many failed sign-ins for one account\" count=%u",
+             n);
 }
 
 static void job_free(struct shop_login *j) {
-  if (j == NULL)
-    return;
-  if (j->password)
-    sodium_memzero(j->password, j->pw_len);
+  if (j == NULL) return;
+  if (j->password) sodium_memzero(j->password, j->pw_len);
   free(j->password);
   free(j->user);
   free(j);
@@ -104,21 +106,17 @@ int login_check(req *r, const char *user, const char *password) {
   if (j != NULL) { /* resumed: the pool has checked it */
     int ok = j->ok;
     login_release(r);
-    if (!ok)
-      note_failure(r, user);
+    if (!ok) note_failure(r, user);
     return ok ? LOGIN_OK : LOGIN_BAD;
   }
-  if ((r->retry_ms = limited(r, user)) > 0)
-    return LOGIN_LIMITED;
+  if ((r->retry_ms = limited(r, user)) > 0) return LOGIN_LIMITED;
   if (r->shop->pool == NULL) { /* no pool (tests of the plain path) */
     int ok = users_verify(r->shop->users, user, password);
-    if (!ok)
-      note_failure(r, user);
+    if (!ok) note_failure(r, user);
     return ok ? LOGIN_OK : LOGIN_BAD;
   }
   j = calloc(1, sizeof *j);
-  if (j == NULL)
-    return LOGIN_ERROR;
+  if (j == NULL) return LOGIN_ERROR;
   j->users = r->shop->users;
   j->pw_len = strlen(password);
   j->user = strdup(user);

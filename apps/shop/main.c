@@ -31,8 +31,8 @@
 #define DEFAULT_STORE "sqlite:var/sessions.db?max_sessions=" DEFAULT_BOUND
 #define FALLBACK_STORE "memory:?max_sessions=" DEFAULT_BOUND
 #define GC_INTERVAL_MS 1000 /* libsessio's GC runner, its default budget */
-#define DRAIN_MS 5000        /* how long shutdown waits for open requests */
-#define DRAIN_QUIET_MS 150   /* no request in flight for this long: stop */
+#define DRAIN_MS 5000       /* how long shutdown waits for open requests */
+#define DRAIN_QUIET_MS 150  /* no request in flight for this long: stop */
 
 typedef struct options {
   const char *listen;
@@ -48,99 +48,102 @@ typedef struct options {
   const char *secret_file;                    /* S25 */
   const char *metrics_listen;                 /* NULL: no /metrics */
   const char *max_conns, *max_conns_client, *header_timeout; /* S26 */
-  const char *login_limit, *login_window;     /* S28 */
-  const char *new_limit, *new_window;         /* S29 */
-  const char *tokens;                         /* S30: "on"/"off" */
-  const char *prev_secret[4];                 /* S32: --previous-secret-file */
-  const char *max_per_user, *on_max;          /* S33 */
-  int n_prev_secret;                          /* a 4th is refused */
-  const char *data;                           /* the shop's own data (orders) */
+  const char *login_limit, *login_window;                    /* S28 */
+  const char *new_limit, *new_window;                        /* S29 */
+  const char *tokens;                /* S30: "on"/"off" */
+  const char *prev_secret[4];        /* S32: --previous-secret-file */
+  const char *max_per_user, *on_max; /* S33 */
+  int n_prev_secret;                 /* a 4th is refused */
+  const char *data;                  /* the shop's own data (orders) */
   const char *cookie_name, *cookie_path, *cookie_domain, *same_site;
-  const char *partitioned;                    /* "on"/"off" */
+  const char *partitioned; /* "on"/"off" */
 } options;
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "Usage: sessio-shop [options]\n"
-          "A demo shop on sessio: sign-in, cart, preferences, checkout, JSON API.\n\n"
-          "Options (each falls back to the environment variable shown):\n"
-          "  --listen HOST:PORT   address to serve          SESSIO_LISTEN   (127.0.0.1:8080;\n"
-          "                       port 0 picks a free one, [::1]:PORT for IPv6)\n"
-          "  --store URL          session store             SESSIO_STORE    (" DEFAULT_STORE ",\n"
-          "                       memory:?max_sessions=" DEFAULT_BOUND " when that store is\n"
-          "                       not built in)\n"
-          "                       memory:  sqlite:PATH  file:DIR  redis://HOST:PORT ...\n"
-          "  --threads N          worker threads, 1..64     SESSIO_THREADS  (number of CPUs)\n"
-          "  --max-conns N        open connections in all   SESSIO_MAX_CONNS (1024, at most\n"
-          "                       the descriptors the process may open less 64)\n"
-          "  --max-conns-per-client N  open connections of one client address\n"
-          "                                                 SESSIO_MAX_CONNS_PER_CLIENT (128)\n"
-          "  --header-timeout DUR a request's whole head must arrive within this (its body\n"
-          "                       within 30s), however steadily it trickles in\n"
-          "                                                 SESSIO_HEADER_TIMEOUT (10s)\n"
-          "  --login-limit N      failed sign-ins a client may make per account within the\n"
-          "                       window (4 x N over all accounts); then 429 (S28); 0 = off\n"
-          "                                                 SESSIO_LOGIN_LIMIT (10)\n"
-          "  --login-window DUR   the window of that count  SESSIO_LOGIN_WINDOW (15m)\n"
-          "  --new-sessions-limit N  sessions one client may start within the window;\n"
-          "                       then 429 (S29); 0 = no limit\n"
-          "                                                 SESSIO_NEW_SESSIONS_LIMIT (1000)\n"
-          "  --new-sessions-window DUR  the window of that count\n"
-          "                                                 SESSIO_NEW_SESSIONS_WINDOW (1m)\n"
-          "  --secure MODE        Secure cookies: auto|always|never\n"
-          "                                                 SESSIO_SECURE   (auto)\n"
-          "  --trust-proxy        trust X-Forwarded-Proto: https (and X-Forwarded-Host)\n"
-          "                                                 SESSIO_TRUST_PROXY=1\n"
-          "  --idle DUR           idle timeout              SESSIO_IDLE     (30m)\n"
-          "  --absolute DUR       absolute timeout          SESSIO_ABSOLUTE (12h)\n"
-          "  --remember DUR       remember-me absolute lifetime (S8), 0 = off\n"
-          "                                                 SESSIO_REMEMBER (30d)\n"
-          "  --remember-idle DUR  remember-me idle lifetime SESSIO_REMEMBER_IDLE (7d)\n"
-          "  --reauth-after DUR   ask the password again before revoking sessions or\n"
-          "                       placing an order past this age, 0 = never\n"
-          "                                                 SESSIO_REAUTH_AFTER (1h)\n"
-          "  --users FILE         lines \"name:$argon2id$...\" SESSIO_USERS    (demo users\n"
-          "                       alice/wonderland and bob/builder)\n"
-          "  --data DIR           the shop's own data: orders in DIR/shop.db\n"
-          "                                                 SESSIO_DATA     (var)\n"
-          "  --log-level LEVEL    error|warn|info|debug; info adds the access log\n"
-          "                                                 SESSIO_LOG_LEVEL (warn)\n"
-          "  --invalid-id-limit N a client whose session cookies named no live session\n"
-          "                       N times in a window gets 429 on requests with a session\n"
-          "                       cookie until the window ends (S21); 0 = only log\n"
-          "                                                 SESSIO_INVALID_ID_LIMIT (100)\n"
-          "  --invalid-id-window DUR  the window of that count\n"
-          "                                                 SESSIO_INVALID_ID_WINDOW (60s)\n"
-          "  --secret-file FILE   the server secret mixed into the keys of stored sessions:\n"
-          "                       64 hexadecimal characters and a newline, the file not\n"
-          "                       readable by group or others (chmod 600)\n"
-          "                                                 SESSIO_SECRET_FILE (none)\n"
-          "  --cookie-name NAME   session cookie name       SESSIO_COOKIE_NAME (__Host-sid over\n"
-          "                       TLS, else sid; __Secure-sid with a Domain or Path)\n"
-          "  --cookie-path PATH   cookie Path               SESSIO_COOKIE_PATH (/)\n"
-          "  --cookie-domain HOST cookie Domain (not with __Host-)  SESSIO_COOKIE_DOMAIN (none)\n"
-          "  --same-site VALUE    strict, lax or none (none needs --secure always)\n"
-          "                                                 SESSIO_SAME_SITE (lax)\n"
-          "  --partitioned        Partitioned cookie, CHIPS (needs --secure always)\n"
-          "                                                 SESSIO_PARTITIONED (off)\n"
-          "  --tokens[=on|off], --no-tokens  sessions in \"Authorization: Bearer ID\" for\n"
-          "                       API and mobile clients (X-Session-Token answers)\n"
-          "                                                 SESSIO_TOKENS   (on)\n"
-          "  --max-sessions-per-user N  live sessions of one user (0 = no limit)\n"
-          "                                                 SESSIO_MAX_SESSIONS_PER_USER (10)\n"
-          "  --on-max-sessions P  evict-oldest or refuse (409, \"too many devices\")\n"
-          "                                                 SESSIO_ON_MAX_SESSIONS (evict-oldest)\n"
-          "  --previous-secret-file FILE  a secret being rotated out (repeatable, at most 3):\n"
-          "                       sessions written under it are served and re-keyed\n"
-          "                                                 SESSIO_PREVIOUS_SECRET_FILE (A:B)\n"
-          "  --metrics-listen HOST:PORT  serve GET /metrics (Prometheus text format) on this\n"
-          "                       separate address; off when not given\n"
-          "                                                 SESSIO_METRICS_LISTEN (off)\n"
-          "  --hash-password      read a password on stdin, print its argon2id hash\n"
-          "                       (for a --users file line \"name:HASH\") and exit\n"
-          "  -h, --help           this text\n\n"
-          "Durations: a number with a unit ms, s, m, h or d (30m, 12h, 7d); no unit = seconds.\n"
-          "Prints \"sessio-shop: listening on http://HOST:PORT\" when ready.\n");
+  fprintf(
+      f,
+      "Usage: sessio-shop [options]\n"
+      "A demo shop on sessio: sign-in, cart, preferences, checkout, JSON API.\n\n"
+      "Options (each falls back to the environment variable shown):\n"
+      "  --listen HOST:PORT   address to serve          SESSIO_LISTEN   (127.0.0.1:8080;\n"
+      "                       port 0 picks a free one, [::1]:PORT for IPv6)\n"
+      "  --store URL          session store             SESSIO_STORE    (" DEFAULT_STORE
+      ",\n"
+      "                       memory:?max_sessions=" DEFAULT_BOUND
+      " when that store is\n"
+      "                       not built in)\n"
+      "                       memory:  sqlite:PATH  file:DIR  redis://HOST:PORT ...\n"
+      "  --threads N          worker threads, 1..64     SESSIO_THREADS  (number of CPUs)\n"
+      "  --max-conns N        open connections in all   SESSIO_MAX_CONNS (1024, at most\n"
+      "                       the descriptors the process may open less 64)\n"
+      "  --max-conns-per-client N  open connections of one client address\n"
+      "                                                 SESSIO_MAX_CONNS_PER_CLIENT (128)\n"
+      "  --header-timeout DUR a request's whole head must arrive within this (its body\n"
+      "                       within 30s), however steadily it trickles in\n"
+      "                                                 SESSIO_HEADER_TIMEOUT (10s)\n"
+      "  --login-limit N      failed sign-ins a client may make per account within the\n"
+      "                       window (4 x N over all accounts); then 429 (S28); 0 = off\n"
+      "                                                 SESSIO_LOGIN_LIMIT (10)\n"
+      "  --login-window DUR   the window of that count  SESSIO_LOGIN_WINDOW (15m)\n"
+      "  --new-sessions-limit N  sessions one client may start within the window;\n"
+      "                       then 429 (S29); 0 = no limit\n"
+      "                                                 SESSIO_NEW_SESSIONS_LIMIT (1000)\n"
+      "  --new-sessions-window DUR  the window of that count\n"
+      "                                                 SESSIO_NEW_SESSIONS_WINDOW (1m)\n"
+      "  --secure MODE        Secure cookies: auto|always|never\n"
+      "                                                 SESSIO_SECURE   (auto)\n"
+      "  --trust-proxy        trust X-Forwarded-Proto: https (and X-Forwarded-Host)\n"
+      "                                                 SESSIO_TRUST_PROXY=1\n"
+      "  --idle DUR           idle timeout              SESSIO_IDLE     (30m)\n"
+      "  --absolute DUR       absolute timeout          SESSIO_ABSOLUTE (12h)\n"
+      "  --remember DUR       remember-me absolute lifetime (S8), 0 = off\n"
+      "                                                 SESSIO_REMEMBER (30d)\n"
+      "  --remember-idle DUR  remember-me idle lifetime SESSIO_REMEMBER_IDLE (7d)\n"
+      "  --reauth-after DUR   ask the password again before revoking sessions or\n"
+      "                       placing an order past this age, 0 = never\n"
+      "                                                 SESSIO_REAUTH_AFTER (1h)\n"
+      "  --users FILE         lines \"name:$argon2id$...\" SESSIO_USERS    (demo users\n"
+      "                       alice/wonderland and bob/builder)\n"
+      "  --data DIR           the shop's own data: orders in DIR/shop.db\n"
+      "                                                 SESSIO_DATA     (var)\n"
+      "  --log-level LEVEL    error|warn|info|debug; info adds the access log\n"
+      "                                                 SESSIO_LOG_LEVEL (warn)\n"
+      "  --invalid-id-limit N a client whose session cookies named no live session\n"
+      "                       N times in a window gets 429 on requests with a session\n"
+      "                       cookie until the window ends (S21); 0 = only log\n"
+      "                                                 SESSIO_INVALID_ID_LIMIT (100)\n"
+      "  --invalid-id-window DUR  the window of that count\n"
+      "                                                 SESSIO_INVALID_ID_WINDOW (60s)\n"
+      "  --secret-file FILE   the server secret mixed into the keys of stored sessions:\n"
+      "                       64 hexadecimal characters and a newline, the file not\n"
+      "                       readable by group or others (chmod 600)\n"
+      "                                                 SESSIO_SECRET_FILE (none)\n"
+      "  --cookie-name NAME   session cookie name       SESSIO_COOKIE_NAME (__Host-sid over\n"
+      "                       TLS, else sid; __Secure-sid with a Domain or Path)\n"
+      "  --cookie-path PATH   cookie Path               SESSIO_COOKIE_PATH (/)\n"
+      "  --cookie-domain HOST cookie Domain (not with __Host-)  SESSIO_COOKIE_DOMAIN (none)\n"
+      "  --same-site VALUE    strict, lax or none (none needs --secure always)\n"
+      "                                                 SESSIO_SAME_SITE (lax)\n"
+      "  --partitioned        Partitioned cookie, CHIPS (needs --secure always)\n"
+      "                                                 SESSIO_PARTITIONED (off)\n"
+      "  --tokens[=on|off], --no-tokens  sessions in \"Authorization: Bearer ID\" for\n"
+      "                       API and mobile clients (X-Session-Token answers)\n"
+      "                                                 SESSIO_TOKENS   (on)\n"
+      "  --max-sessions-per-user N  live sessions of one user (0 = no limit)\n"
+      "                                                 SESSIO_MAX_SESSIONS_PER_USER (10)\n"
+      "  --on-max-sessions P  evict-oldest or refuse (409, \"too many devices\")\n"
+      "                                                 SESSIO_ON_MAX_SESSIONS (evict-oldest)\n"
+      "  --previous-secret-file FILE  a secret being rotated out (repeatable, at most 3):\n"
+      "                       sessions written under it are served and re-keyed\n"
+      "                                                 SESSIO_PREVIOUS_SECRET_FILE (A:B)\n"
+      "  --metrics-listen HOST:PORT  serve GET /metrics (Prometheus text format) on this\n"
+      "                       separate address; off when not given\n"
+      "                                                 SESSIO_METRICS_LISTEN (off)\n"
+      "  --hash-password      read a password on stdin, print its argon2id hash\n"
+      "                       (for a --users file line \"name:HASH\") and exit\n"
+      "  -h, --help           this text\n\n"
+      "Durations: a number with a unit ms, s, m, h or d (30m, 12h, 7d); no unit = seconds.\n"
+      "Prints \"sessio-shop: listening on http://HOST:PORT\" when ready.\n");
 }
 
 /* Parses "30m", "12h", "7d", "45s", "500ms", "90" (seconds) into ms. */
@@ -150,24 +153,27 @@ static int parse_duration(const char *s, int64_t *out) {
   int64_t mul;
   errno = 0;
   v = strtoll(s, &end, 10);
-  if (end == s || v < 0 || errno != 0)
+  if (end == s || v < 0 || errno != 0) return -1;
+  if (*end == '\0' || strcmp(end, "s") == 0)
+    mul = 1000;
+  else if (strcmp(end, "ms") == 0)
+    mul = 1;
+  else if (strcmp(end, "m") == 0)
+    mul = 60 * 1000;
+  else if (strcmp(end, "h") == 0)
+    mul = 3600 * 1000;
+  else if (strcmp(end, "d") == 0)
+    mul = 24 * 3600 * 1000;
+  else
     return -1;
-  if (*end == '\0' || strcmp(end, "s") == 0) mul = 1000;
-  else if (strcmp(end, "ms") == 0) mul = 1;
-  else if (strcmp(end, "m") == 0) mul = 60 * 1000;
-  else if (strcmp(end, "h") == 0) mul = 3600 * 1000;
-  else if (strcmp(end, "d") == 0) mul = 24 * 3600 * 1000;
-  else return -1;
-  if (v > INT64_MAX / mul)
-    return -1;
+  if (v > INT64_MAX / mul) return -1;
   *out = (int64_t)v * mul;
   return 0;
 }
 
 static const char *envor(const char *v, const char *env, const char *dflt) {
   const char *e;
-  if (v != NULL)
-    return v;
+  if (v != NULL) return v;
   e = getenv(env);
   return e != NULL && *e != '\0' ? e : dflt;
 }
@@ -177,12 +183,12 @@ static const char *envor(const char *v, const char *env, const char *dflt) {
 static int hash_password(void) {
   char pw[1024], out[crypto_pwhash_STRBYTES];
   size_t n;
-  if (sodium_init() < 0 || fgets(pw, sizeof pw, stdin) == NULL)
-    return 1;
+  if (sodium_init() < 0 || fgets(pw, sizeof pw, stdin) == NULL) return 1;
   n = strcspn(pw, "\r\n");
   pw[n] = '\0';
-  if (n == 0 || crypto_pwhash_str(out, pw, n, crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                                  crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+  if (n == 0 ||
+      crypto_pwhash_str(out, pw, n, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                        crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
     fprintf(stderr, "sessio-shop: cannot hash an empty password\n");
     return 1;
   }
@@ -209,8 +215,7 @@ static int parse_args(int argc, char **argv, options *o) {
       usage(stdout);
       exit(0);
     }
-    if (strcmp(a, "--hash-password") == 0)
-      exit(hash_password());
+    if (strcmp(a, "--hash-password") == 0) exit(hash_password());
     if (strcmp(a, "--trust-proxy") == 0) {
       trust = 1;
       continue;
@@ -221,7 +226,8 @@ static int parse_args(int argc, char **argv, options *o) {
       continue;
     }
     /* S32: repeatable, so not an OPT(). */
-    if (strncmp(a, "--previous-secret-file", 22) == 0 && (a[22] == '\0' || a[22] == '=')) {
+    if (strncmp(a, "--previous-secret-file", 22) == 0 &&
+        (a[22] == '\0' || a[22] == '=')) {
       const char *v = a[22] == '=' ? a + 23 : (i + 1 < argc ? argv[++i] : NULL);
       if (v == NULL) {
         fprintf(stderr, "sessio-shop: --previous-secret-file needs a value\n");
@@ -246,11 +252,10 @@ static int parse_args(int argc, char **argv, options *o) {
       o->tokens = a + 9;
       continue;
     }
-    if (strncmp(a, "--", 2) != 0)
-      return bad_arg(a);
+    if (strncmp(a, "--", 2) != 0) return bad_arg(a);
     n = strcspn(a, "=");
-#define OPT(name, field) \
-    if (strncmp(a, "--" name, n) == 0 && n == strlen("--" name)) dst = &o->field;
+#define OPT(name, field)                                                       \
+  if (strncmp(a, "--" name, n) == 0 && n == strlen("--" name)) dst = &o->field;
     OPT("listen", listen)
     OPT("store", store)
     OPT("secure", secure)
@@ -280,10 +285,8 @@ static int parse_args(int argc, char **argv, options *o) {
     OPT("cookie-domain", cookie_domain)
     OPT("same-site", same_site)
 #undef OPT
-    if (strncmp(a, "--threads", n) == 0 && n == 9)
-      dst = &threads;
-    if (dst == NULL)
-      return bad_arg(a);
+    if (strncmp(a, "--threads", n) == 0 && n == 9) dst = &threads;
+    if (dst == NULL) return bad_arg(a);
     if (a[n] == '=') {
       val = a + n + 1;
     } else {
@@ -301,15 +304,18 @@ static int parse_args(int argc, char **argv, options *o) {
   o->idle = envor(o->idle, "SESSIO_IDLE", "30m");
   o->absolute = envor(o->absolute, "SESSIO_ABSOLUTE", "12h");
   o->remember = envor(o->remember, "SESSIO_REMEMBER", "30d");
-  o->remember_idle = envor(o->remember_idle, "SESSIO_REMEMBER_IDLE", NULL); /* 7d */
+  o->remember_idle =
+      envor(o->remember_idle, "SESSIO_REMEMBER_IDLE", NULL); /* 7d */
   o->reauth_after = envor(o->reauth_after, "SESSIO_REAUTH_AFTER", "1h");
   o->users = envor(o->users, "SESSIO_USERS", NULL);
   o->log_level = envor(o->log_level, "SESSIO_LOG_LEVEL", "warn");
   o->invalid_limit = envor(o->invalid_limit, "SESSIO_INVALID_ID_LIMIT", "100");
-  o->invalid_window = envor(o->invalid_window, "SESSIO_INVALID_ID_WINDOW", "60s");
+  o->invalid_window =
+      envor(o->invalid_window, "SESSIO_INVALID_ID_WINDOW", "60s");
   o->secret_file = envor(o->secret_file, "SESSIO_SECRET_FILE", NULL);
   o->max_conns = envor(o->max_conns, "SESSIO_MAX_CONNS", "1024");
-  o->max_conns_client = envor(o->max_conns_client, "SESSIO_MAX_CONNS_PER_CLIENT", "128");
+  o->max_conns_client =
+      envor(o->max_conns_client, "SESSIO_MAX_CONNS_PER_CLIENT", "128");
   o->header_timeout = envor(o->header_timeout, "SESSIO_HEADER_TIMEOUT", "10s");
   o->login_limit = envor(o->login_limit, "SESSIO_LOGIN_LIMIT", "10");
   o->login_window = envor(o->login_window, "SESSIO_LOGIN_WINDOW", "15m");
@@ -317,7 +323,8 @@ static int parse_args(int argc, char **argv, options *o) {
   o->new_window = envor(o->new_window, "SESSIO_NEW_SESSIONS_WINDOW", "1m");
   o->metrics_listen = envor(o->metrics_listen, "SESSIO_METRICS_LISTEN", NULL);
   o->tokens = envor(o->tokens, "SESSIO_TOKENS", "on");
-  o->max_per_user = envor(o->max_per_user, "SESSIO_MAX_SESSIONS_PER_USER", "10");
+  o->max_per_user =
+      envor(o->max_per_user, "SESSIO_MAX_SESSIONS_PER_USER", "10");
   o->on_max = envor(o->on_max, "SESSIO_ON_MAX_SESSIONS", "evict-oldest");
   if (o->n_prev_secret == 0) { /* SESSIO_PREVIOUS_SECRET_FILE=A:B:C */
     static char list[4096];
@@ -353,15 +360,14 @@ static int parse_args(int argc, char **argv, options *o) {
     /* S27: more request threads do not make password checks cheaper (they
      * run on the pool), and each costs memory: 64 is plenty. */
     if (*end != '\0' || o->threads < 1 || o->threads > 64) {
-      fprintf(stderr, "sessio-shop: --threads wants 1..64, not '%s'\n", threads);
+      fprintf(stderr, "sessio-shop: --threads wants 1..64, not '%s'\n",
+              threads);
       return -1;
     }
   } else {
     o->threads = sysconf(_SC_NPROCESSORS_ONLN);
-    if (o->threads < 1)
-      o->threads = 1;
-    if (o->threads > 64)
-      o->threads = 64;
+    if (o->threads < 1) o->threads = 1;
+    if (o->threads > 64) o->threads = 64;
   }
   return 0;
 }
@@ -383,16 +389,14 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, int *v6) {
     *v6 = 1;
   } else {
     colon = strrchr(s, ':');
-    if (colon == NULL || (size_t)(colon - s) >= sizeof host)
-      return -1;
+    if (colon == NULL || (size_t)(colon - s) >= sizeof host) return -1;
     memcpy(host, s, (size_t)(colon - s));
     host[colon - s] = '\0';
     port = colon + 1;
     *v6 = 0;
   }
   p = strtol(port, &end, 10);
-  if (*port == '\0' || *end != '\0' || p < 0 || p > 65535)
-    return -1;
+  if (*port == '\0' || *end != '\0' || p < 0 || p > 65535) return -1;
   if (*v6) {
     struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
     a->sin6_family = AF_INET6;
@@ -420,11 +424,9 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
   (void)cls;
   vsnprintf(msg, sizeof msg, fmt, ap);
   n = strlen(msg);
-  while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-    msg[--n] = '\0';
+  while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = '\0';
   for (size_t i = 0; i < n; i++)
-    if (msg[i] == '"' || (unsigned char)msg[i] < 0x20)
-      msg[i] = '\'';
+    if (msg[i] == '"' || (unsigned char)msg[i] < 0x20) msg[i] = '\'';
   /* MHD reports client-side trouble (resets, bad requests) here too: keep
    * it out of the default log. */
   shop_log(LOG_INFO, "src=mhd msg=\"%s\"", msg);
@@ -440,8 +442,10 @@ static int open_store(const char *url, sessio_store **out) {
                                  (sessio_log_level)shop_log_level, out);
     if (e == SESSIO_ENOTSUP && !sessio_store_supported(url)) {
       /* Only the scheme: the rest of the URL may hold a password (S25). */
-      shop_log(LOG_ERROR, "msg=\"store backend %.*s is not built into this libsessio\" "
-                          "error=%s", (int)strcspn(url, ":"), url, sessio_errname(e));
+      shop_log(LOG_ERROR,
+               "msg=\"store backend %.*s is not built into this libsessio\" "
+               "error=%s",
+               (int)strcspn(url, ":"), url, sessio_errname(e));
       return -1;
     }
     if (e != SESSIO_OK) {
@@ -450,17 +454,19 @@ static int open_store(const char *url, sessio_store **out) {
       if (sessio_store_url_redact(url, shown, sizeof shown, NULL) != SESSIO_OK)
         strcpy(shown, "(not shown)");
       for (char *c = shown; *c; c++)
-        if (*c == '"' || (unsigned char)*c < 0x20)
-          *c = '?';
+        if (*c == '"' || (unsigned char)*c < 0x20) *c = '?';
       /* Unreachable is not misconfigured: start anyway, answer 503 for
        * session work (and on /readyz) until the store opens. */
-      if (e == SESSIO_EUNAVAIL && shop_store_open_late(url, shop_log_level, out) == 0) {
-        shop_log(LOG_ERROR, "msg=\"store unreachable at start; session requests get 503 "
-                            "until it is reachable\" store=\"%s\" error=%s", shown,
-                 sessio_errname(e));
+      if (e == SESSIO_EUNAVAIL &&
+          shop_store_open_late(url, shop_log_level, out) == 0) {
+        shop_log(LOG_ERROR,
+                 "msg=\"store unreachable at start; session requests get 503 "
+                 "until it is reachable\" store=\"%s\" error=%s",
+                 shown, sessio_errname(e));
         return 0;
       }
-      shop_log(LOG_ERROR, "msg=\"cannot open store\" store=\"%s\" error=%s (%s)", shown,
+      shop_log(LOG_ERROR,
+               "msg=\"cannot open store\" store=\"%s\" error=%s (%s)", shown,
                sessio_errname(e), sessio_strerror(e));
       return -1;
     }
@@ -469,18 +475,21 @@ static int open_store(const char *url, sessio_store **out) {
   /* The default: the durable embedded store when it is built in. */
   mkdir("var", 0700);
   e = sessio_store_open(DEFAULT_STORE, out);
-  if (e == SESSIO_OK)
-    return 0;
+  if (e == SESSIO_OK) return 0;
   if (e == SESSIO_EPERM) { /* S25: said, never silently replaced */
-    shop_log(LOG_ERROR, "msg=\"cannot open store\" store=\"%s\" error=%s (%s)", DEFAULT_STORE,
-             sessio_errname(e), sessio_strerror(e));
+    shop_log(LOG_ERROR, "msg=\"cannot open store\" store=\"%s\" error=%s (%s)",
+             DEFAULT_STORE, sessio_errname(e), sessio_strerror(e));
     return -1;
   }
-  shop_log(LOG_WARN, "msg=\"default store unavailable, using memory: (sessions are lost at exit)\" "
-                     "store=\"%s\" error=%s", DEFAULT_STORE, sessio_errname(e));
+  shop_log(
+      LOG_WARN,
+      "msg=\"default store unavailable, using memory: (sessions are lost at exit)\" "
+      "store=\"%s\" error=%s",
+      DEFAULT_STORE, sessio_errname(e));
   e = sessio_store_open(FALLBACK_STORE, out);
   if (e != SESSIO_OK) {
-    shop_log(LOG_ERROR, "msg=\"cannot open store\" store=" FALLBACK_STORE " error=%s",
+    shop_log(LOG_ERROR,
+             "msg=\"cannot open store\" store=" FALLBACK_STORE " error=%s",
              sessio_errname(e));
     return -1;
   }
@@ -497,26 +506,31 @@ static int read_secret(const char *path, unsigned char secret[32]) {
   size_t len = 0;
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) {
-    fprintf(stderr, "sessio-shop: cannot open --secret-file '%s': %s\n", path, strerror(errno));
+    fprintf(stderr, "sessio-shop: cannot open --secret-file '%s': %s\n", path,
+            strerror(errno));
     return -1;
   }
   if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-    fprintf(stderr, "sessio-shop: --secret-file '%s' is not a regular file\n", path);
+    fprintf(stderr, "sessio-shop: --secret-file '%s' is not a regular file\n",
+            path);
     close(fd);
     return -1;
   }
   if (sb.st_mode & (S_IRGRP | S_IROTH | S_IWGRP | S_IWOTH)) {
-    fprintf(stderr, "sessio-shop: --secret-file '%s' is readable or writable by group or "
-                    "others (mode %03o): refused; chmod 600 it\n",
-            path, (unsigned)(sb.st_mode & 0777));
+    fprintf(
+        stderr,
+        "sessio-shop: --secret-file '%s' is readable or writable by group or "
+        "others (mode %03o): refused; chmod 600 it\n",
+        path, (unsigned)(sb.st_mode & 0777));
     close(fd);
     return -1;
   }
-  while (len < sizeof text && (n = read(fd, text + len, sizeof text - len)) != 0) {
+  while (len < sizeof text &&
+         (n = read(fd, text + len, sizeof text - len)) != 0) {
     if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      fprintf(stderr, "sessio-shop: cannot read --secret-file '%s': %s\n", path, strerror(errno));
+      if (errno == EINTR) continue;
+      fprintf(stderr, "sessio-shop: cannot read --secret-file '%s': %s\n", path,
+              strerror(errno));
       close(fd);
       return -1;
     }
@@ -526,9 +540,12 @@ static int read_secret(const char *path, unsigned char secret[32]) {
   if (len != 65 || text[64] != '\n' ||
       sodium_hex2bin(secret, 32, text, 64, NULL, NULL, NULL) != 0) {
     sodium_memzero(text, sizeof text);
-    fprintf(stderr, "sessio-shop: --secret-file '%s' must hold 64 hexadecimal characters and a "
-                    "newline (e.g. made with: head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n'; "
-                    "echo)\n", path);
+    fprintf(
+        stderr,
+        "sessio-shop: --secret-file '%s' must hold 64 hexadecimal characters and a "
+        "newline (e.g. made with: head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n'; "
+        "echo)\n",
+        path);
     return -1;
   }
   sodium_memzero(text, sizeof text);
@@ -537,9 +554,11 @@ static int read_secret(const char *path, unsigned char secret[32]) {
 
 /* 1 for on/1/true/yes, 0 for off/0/false/no, -1 otherwise. */
 static int on_off(const char *v) {
-  if (!strcasecmp(v, "on") || !strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes"))
+  if (!strcasecmp(v, "on") || !strcmp(v, "1") || !strcasecmp(v, "true") ||
+      !strcasecmp(v, "yes"))
     return 1;
-  if (!strcasecmp(v, "off") || !strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no"))
+  if (!strcasecmp(v, "off") || !strcmp(v, "0") || !strcasecmp(v, "false") ||
+      !strcasecmp(v, "no"))
     return 0;
   return -1;
 }
@@ -551,13 +570,16 @@ static int cookie_bad(const char *why) {
 
 /* The cookie flags, checked at start with a message that names the rule
  * broken (the library only says "invalid"). 0, or -1 when said. */
-static int cookie_rules(const options *o, sessio_secure sec, sessio_samesite *same,
-                        int *partitioned) {
+static int cookie_rules(const options *o, sessio_secure sec,
+                        sessio_samesite *same, int *partitioned) {
   int secure = sec == SESSIO_SECURE_ALWAYS;
   const char *name = o->cookie_name;
-  if (strcasecmp(o->same_site, "lax") == 0) *same = SESSIO_SAMESITE_LAX;
-  else if (strcasecmp(o->same_site, "strict") == 0) *same = SESSIO_SAMESITE_STRICT;
-  else if (strcasecmp(o->same_site, "none") == 0) *same = SESSIO_SAMESITE_NONE;
+  if (strcasecmp(o->same_site, "lax") == 0)
+    *same = SESSIO_SAMESITE_LAX;
+  else if (strcasecmp(o->same_site, "strict") == 0)
+    *same = SESSIO_SAMESITE_STRICT;
+  else if (strcasecmp(o->same_site, "none") == 0)
+    *same = SESSIO_SAMESITE_NONE;
   else
     return cookie_bad("--same-site wants strict, lax or none");
   if ((*partitioned = on_off(o->partitioned)) < 0)
@@ -566,20 +588,25 @@ static int cookie_rules(const options *o, sessio_secure sec, sessio_samesite *sa
     return cookie_bad("--same-site none needs --secure always: browsers refuse "
                       "SameSite=None without Secure");
   if (*partitioned && !secure)
-    return cookie_bad("--partitioned needs --secure always: browsers drop a Partitioned "
-                      "cookie without Secure");
+    return cookie_bad(
+        "--partitioned needs --secure always: browsers drop a Partitioned "
+        "cookie without Secure");
   if (o->cookie_path[0] != '/' || strlen(o->cookie_path) > 1024 ||
       strpbrk(o->cookie_path, ";\r\n\t") != NULL)
-    return cookie_bad("--cookie-path must start with '/' and hold no ';' or control "
-                      "character (at most 1024 bytes)");
+    return cookie_bad(
+        "--cookie-path must start with '/' and hold no ';' or control "
+        "character (at most 1024 bytes)");
   if (name != NULL) {
-    if (*name == '\0' || strlen(name) > 64 || strpbrk(name, "()<>@,;:\\\"/[]?={} \t") != NULL)
-      return cookie_bad("--cookie-name must be a token of 1..64 characters (no spaces, "
-                        "separators or '=')");
+    if (*name == '\0' || strlen(name) > 64 ||
+        strpbrk(name, "()<>@,;:\\\"/[]?={} \t") != NULL)
+      return cookie_bad(
+          "--cookie-name must be a token of 1..64 characters (no spaces, "
+          "separators or '=')");
     if (strncmp(name, "__Host-", 7) == 0) {
       if (o->cookie_domain != NULL)
-        return cookie_bad("--cookie-domain cannot be used with a __Host- cookie name: the "
-                          "__Host- prefix forbids a Domain");
+        return cookie_bad(
+            "--cookie-domain cannot be used with a __Host- cookie name: the "
+            "__Host- prefix forbids a Domain");
       if (strcmp(o->cookie_path, "/") != 0)
         return cookie_bad("a __Host- cookie name needs --cookie-path /");
       if (!secure)
@@ -588,24 +615,32 @@ static int cookie_rules(const options *o, sessio_secure sec, sessio_samesite *sa
     if (strncmp(name, "__Secure-", 9) == 0 && !secure)
       return cookie_bad("a __Secure- cookie name needs --secure always");
   }
-  if (o->cookie_domain != NULL && (*o->cookie_domain == '\0' ||
-                                   strspn(o->cookie_domain, "abcdefghijklmnopqrstuvwxyz"
-                                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
-                                       strlen(o->cookie_domain)))
-    return cookie_bad("--cookie-domain must be a host name (letters, digits, '-' and '.')");
+  if (o->cookie_domain != NULL &&
+      (*o->cookie_domain == '\0' ||
+       strspn(o->cookie_domain, "abcdefghijklmnopqrstuvwxyz"
+                                "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
+           strlen(o->cookie_domain)))
+    return cookie_bad(
+        "--cookie-domain must be a host name (letters, digits, '-' and '.')");
   return 0;
 }
 
-static int make_manager(const options *o, sessio_store *st, sessio_manager **out) {
+static int make_manager(const options *o, sessio_store *st,
+                        sessio_manager **out) {
   sessio_config *cfg;
   sessio_secure sec;
   int64_t idle, absolute, remember, remember_idle;
   sessio_err e;
-  if (strcmp(o->secure, "auto") == 0) sec = SESSIO_SECURE_AUTO;
-  else if (strcmp(o->secure, "always") == 0) sec = SESSIO_SECURE_ALWAYS;
-  else if (strcmp(o->secure, "never") == 0) sec = SESSIO_SECURE_NEVER;
+  if (strcmp(o->secure, "auto") == 0)
+    sec = SESSIO_SECURE_AUTO;
+  else if (strcmp(o->secure, "always") == 0)
+    sec = SESSIO_SECURE_ALWAYS;
+  else if (strcmp(o->secure, "never") == 0)
+    sec = SESSIO_SECURE_NEVER;
   else {
-    fprintf(stderr, "sessio-shop: --secure wants auto, always or never, not '%s'\n", o->secure);
+    fprintf(stderr,
+            "sessio-shop: --secure wants auto, always or never, not '%s'\n",
+            o->secure);
     return -1;
   }
   if (parse_duration(o->idle, &idle) || idle == 0) {
@@ -613,23 +648,28 @@ static int make_manager(const options *o, sessio_store *st, sessio_manager **out
     return -1;
   }
   if (parse_duration(o->absolute, &absolute) || absolute == 0) {
-    fprintf(stderr, "sessio-shop: bad --absolute '%s' (e.g. 12h)\n", o->absolute);
+    fprintf(stderr, "sessio-shop: bad --absolute '%s' (e.g. 12h)\n",
+            o->absolute);
     return -1;
   }
   if (parse_duration(o->remember, &remember)) {
-    fprintf(stderr, "sessio-shop: bad --remember '%s' (e.g. 30d, 0 = off)\n", o->remember);
+    fprintf(stderr, "sessio-shop: bad --remember '%s' (e.g. 30d, 0 = off)\n",
+            o->remember);
     return -1;
   }
   if (o->remember_idle == NULL) { /* 7 days, or all of a shorter --remember */
     remember_idle = 7 * 24 * 3600 * 1000LL;
-    if (remember > 0 && remember_idle > remember)
-      remember_idle = remember;
-  } else if (parse_duration(o->remember_idle, &remember_idle) || remember_idle == 0) {
-    fprintf(stderr, "sessio-shop: bad --remember-idle '%s' (e.g. 7d)\n", o->remember_idle);
+    if (remember > 0 && remember_idle > remember) remember_idle = remember;
+  } else if (parse_duration(o->remember_idle, &remember_idle) ||
+             remember_idle == 0) {
+    fprintf(stderr, "sessio-shop: bad --remember-idle '%s' (e.g. 7d)\n",
+            o->remember_idle);
     return -1;
   }
   if (remember > 0 && remember_idle > remember) {
-    fprintf(stderr, "sessio-shop: --remember-idle must not be longer than --remember\n");
+    fprintf(
+        stderr,
+        "sessio-shop: --remember-idle must not be longer than --remember\n");
     return -1;
   }
   if (idle > absolute) {
@@ -638,7 +678,8 @@ static int make_manager(const options *o, sessio_store *st, sessio_manager **out
   }
   int tokens = on_off(o->tokens);
   if (tokens < 0) {
-    fprintf(stderr, "sessio-shop: --tokens wants on or off, not '%s'\n", o->tokens);
+    fprintf(stderr, "sessio-shop: --tokens wants on or off, not '%s'\n",
+            o->tokens);
     return -1;
   }
   sessio_samesite same;
@@ -646,22 +687,28 @@ static int make_manager(const options *o, sessio_store *st, sessio_manager **out
   sessio_max_policy max_policy;
   char *end;
   long max_per_user = strtol(o->max_per_user, &end, 10);
-  if (*o->max_per_user == '\0' || *end != '\0' || max_per_user < 0 || max_per_user > 100000) {
-    fprintf(stderr, "sessio-shop: --max-sessions-per-user wants 0..100000 (0 = no limit), "
-                    "not '%s'\n", o->max_per_user);
+  if (*o->max_per_user == '\0' || *end != '\0' || max_per_user < 0 ||
+      max_per_user > 100000) {
+    fprintf(
+        stderr,
+        "sessio-shop: --max-sessions-per-user wants 0..100000 (0 = no limit), "
+        "not '%s'\n",
+        o->max_per_user);
     return -1;
   }
-  if (strcmp(o->on_max, "evict-oldest") == 0) max_policy = SESSIO_MAX_EVICT_OLDEST;
-  else if (strcmp(o->on_max, "refuse") == 0) max_policy = SESSIO_MAX_REFUSE;
+  if (strcmp(o->on_max, "evict-oldest") == 0)
+    max_policy = SESSIO_MAX_EVICT_OLDEST;
+  else if (strcmp(o->on_max, "refuse") == 0)
+    max_policy = SESSIO_MAX_REFUSE;
   else {
-    fprintf(stderr, "sessio-shop: --on-max-sessions wants evict-oldest or refuse, not '%s'\n",
-            o->on_max);
+    fprintf(
+        stderr,
+        "sessio-shop: --on-max-sessions wants evict-oldest or refuse, not '%s'\n",
+        o->on_max);
     return -1;
   }
-  if (cookie_rules(o, sec, &same, &partitioned) != 0)
-    return -1;
-  if (sessio_config_new(&cfg) != SESSIO_OK)
-    return -1;
+  if (cookie_rules(o, sec, &same, &partitioned) != 0) return -1;
+  if (sessio_config_new(&cfg) != SESSIO_OK) return -1;
   if (o->secret_file != NULL) {
     unsigned char secret[32];
     if (read_secret(o->secret_file, secret) != 0) {
@@ -691,21 +738,25 @@ static int make_manager(const options *o, sessio_store *st, sessio_manager **out
     }
   }
   if ((e = sessio_config_set_store(cfg, st)) != SESSIO_OK ||
-      (e = sessio_config_set_timeouts(cfg, idle, absolute, remember)) != SESSIO_OK ||
-      (remember > 0 &&
-       (e = sessio_config_set_remember(cfg, remember_idle, remember)) != SESSIO_OK) ||
-      (e = sessio_config_set_cookie(cfg, o->cookie_name, sec, same, o->cookie_domain)) !=
+      (e = sessio_config_set_timeouts(cfg, idle, absolute, remember)) !=
           SESSIO_OK ||
+      (remember > 0 && (e = sessio_config_set_remember(
+                            cfg, remember_idle, remember)) != SESSIO_OK) ||
+      (e = sessio_config_set_cookie(cfg, o->cookie_name, sec, same,
+                                    o->cookie_domain)) != SESSIO_OK ||
       (e = sessio_config_set_cookie_path(cfg, o->cookie_path)) != SESSIO_OK ||
       (e = sessio_config_set_partitioned(cfg, partitioned)) != SESSIO_OK ||
       (e = sessio_config_set_token_transport(cfg, tokens)) != SESSIO_OK ||
-      (e = sessio_config_set_max_sessions_per_user(cfg, (size_t)max_per_user, max_policy)) !=
+      (e = sessio_config_set_max_sessions_per_user(cfg, (size_t)max_per_user,
+                                                   max_policy)) != SESSIO_OK ||
+      (e = sessio_config_set_logger(cfg, core_log, NULL,
+                                    (sessio_log_level)shop_log_level)) !=
           SESSIO_OK ||
-      (e = sessio_config_set_logger(cfg, core_log, NULL, (sessio_log_level)shop_log_level)) !=
+      (e = sessio_config_set_event_handler(cfg, shop_store_event, NULL)) !=
           SESSIO_OK ||
-      (e = sessio_config_set_event_handler(cfg, shop_store_event, NULL)) != SESSIO_OK ||
       (e = sessio_manager_new(cfg, out)) != SESSIO_OK) {
-    fprintf(stderr, "sessio-shop: bad session configuration: %s\n", sessio_strerror(e));
+    fprintf(stderr, "sessio-shop: bad session configuration: %s\n",
+            sessio_strerror(e));
     sessio_config_free(cfg);
     return -1;
   }
@@ -722,19 +773,24 @@ static int make_throttle(const options *o, shop *sh) {
   int64_t window;
   errno = 0;
   limit = strtoul(o->invalid_limit, &end, 10);
-  if (*o->invalid_limit == '\0' || *end != '\0' || errno != 0 || o->invalid_limit[0] == '-' ||
-      limit > 1000000000UL) {
-    fprintf(stderr, "sessio-shop: --invalid-id-limit wants 0..1000000000, not '%s'\n",
+  if (*o->invalid_limit == '\0' || *end != '\0' || errno != 0 ||
+      o->invalid_limit[0] == '-' || limit > 1000000000UL) {
+    fprintf(stderr,
+            "sessio-shop: --invalid-id-limit wants 0..1000000000, not '%s'\n",
             o->invalid_limit);
     return -1;
   }
   if (parse_duration(o->invalid_window, &window) || window == 0) {
-    fprintf(stderr, "sessio-shop: bad --invalid-id-window '%s' (e.g. 60s)\n", o->invalid_window);
+    fprintf(stderr, "sessio-shop: bad --invalid-id-window '%s' (e.g. 60s)\n",
+            o->invalid_window);
     return -1;
   }
   sh->invalid_limit = (unsigned)limit;
   sh->invalid_window = window;
-  return sessio_mhd_limiter_new((unsigned)limit, window, &sh->throttle) == SESSIO_OK ? 0 : -2;
+  return sessio_mhd_limiter_new((unsigned)limit, window, &sh->throttle) ==
+                 SESSIO_OK
+             ? 0
+             : -2;
 }
 
 /* A whole number 'lo'..'hi' from 'text' for flag 'name'; -1 after saying
@@ -745,8 +801,10 @@ static int parse_count(const char *name, const char *text, unsigned long lo,
   unsigned long v;
   errno = 0;
   v = strtoul(text, &end, 10);
-  if (*text == '\0' || *text == '-' || *end != '\0' || errno != 0 || v < lo || v > hi) {
-    fprintf(stderr, "sessio-shop: %s wants %lu..%lu, not '%s'\n", name, lo, hi, text);
+  if (*text == '\0' || *text == '-' || *end != '\0' || errno != 0 || v < lo ||
+      v > hi) {
+    fprintf(stderr, "sessio-shop: %s wants %lu..%lu, not '%s'\n", name, lo, hi,
+            text);
     return -1;
   }
   *out = (unsigned)v;
@@ -765,26 +823,32 @@ static int make_guards(const options *o, shop *sh, sessio_mhd_guard **guard) {
       parse_count("--max-conns-per-client", o->max_conns_client, 1, 1000000,
                   &lim.max_conns_per_client) ||
       parse_count("--login-limit", o->login_limit, 0, 1000000, &limit) ||
-      parse_count("--new-sessions-limit", o->new_limit, 0, 1000000000, &sh->new_limit))
+      parse_count("--new-sessions-limit", o->new_limit, 0, 1000000000,
+                  &sh->new_limit))
     return -1;
-  if (parse_duration(o->header_timeout, &head) || head < 100 || head > 3600 * 1000) {
-    fprintf(stderr, "sessio-shop: bad --header-timeout '%s' (100ms..1h, e.g. 10s)\n",
+  if (parse_duration(o->header_timeout, &head) || head < 100 ||
+      head > 3600 * 1000) {
+    fprintf(stderr,
+            "sessio-shop: bad --header-timeout '%s' (100ms..1h, e.g. 10s)\n",
             o->header_timeout);
     return -1;
   }
   if (parse_duration(o->login_window, &window) || window == 0) {
-    fprintf(stderr, "sessio-shop: bad --login-window '%s' (e.g. 15m)\n", o->login_window);
+    fprintf(stderr, "sessio-shop: bad --login-window '%s' (e.g. 15m)\n",
+            o->login_window);
     return -1;
   }
   if (parse_duration(o->new_window, &nwindow) || nwindow == 0) {
-    fprintf(stderr, "sessio-shop: bad --new-sessions-window '%s' (e.g. 1m)\n", o->new_window);
+    fprintf(stderr, "sessio-shop: bad --new-sessions-window '%s' (e.g. 1m)\n",
+            o->new_window);
     return -1;
   }
   lim.head_timeout_ms = (unsigned)head;
   if (o->trust_proxy) /* every connection comes from the proxy */
     lim.max_conns_per_client = lim.max_conns;
   if (login_limits_new(sh, limit, window) != 0 ||
-      sessio_mhd_limiter_new(sh->new_limit, nwindow, &sh->new_sessions) != SESSIO_OK ||
+      sessio_mhd_limiter_new(sh->new_limit, nwindow, &sh->new_sessions) !=
+          SESSIO_OK ||
       sessio_mhd_guard_new(&lim, guard) != SESSIO_OK ||
       sessio_mhd_pool_new(0, 0, &sh->pool) != SESSIO_OK)
     return -2;
@@ -792,18 +856,19 @@ static int make_guards(const options *o, shop *sh, sessio_mhd_guard **guard) {
 }
 
 static struct MHD_Daemon *start_daemon(shop *sh, const options *o,
-                                       const struct sockaddr_storage *ss, int v6,
-                                       int epoll, sessio_mhd_guard *guard) {
+                                       const struct sockaddr_storage *ss,
+                                       int v6, int epoll,
+                                       sessio_mhd_guard *guard) {
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
                    MHD_ALLOW_SUSPEND_RESUME |
-                   (epoll ? MHD_USE_EPOLL : MHD_USE_POLL) | (v6 ? MHD_USE_IPv6 : 0);
+                   (epoll ? MHD_USE_EPOLL : MHD_USE_POLL) |
+                   (v6 ? MHD_USE_IPv6 : 0);
   struct MHD_OptionItem gopts[SESSIO_MHD_GUARD_OPTIONS];
   if (sessio_mhd_guard_options(guard, gopts, SESSIO_MHD_GUARD_OPTIONS) == 0)
     return NULL;
   return MHD_start_daemon(
-      flags, 0, NULL, NULL, shop_handler, sh,
-      MHD_OPTION_EXTERNAL_LOGGER, mhd_log, sh,
-      MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss,
+      flags, 0, NULL, NULL, shop_handler, sh, MHD_OPTION_EXTERNAL_LOGGER,
+      mhd_log, sh, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss,
       MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads > 1 ? o->threads : 0),
       /* Headers, the request line and MHD's parsed cookies (56 bytes per
        * cookie) live in this per-connection pool; what does not fit is
@@ -815,10 +880,8 @@ static struct MHD_Daemon *start_daemon(shop *sh, const options *o,
        * all headers (SHOP_HEADERS_MAX, 431) is checked first. */
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SHOP_MHD_POOL,
       /* S26: connection limits and head/body deadlines (sessio-mhd). */
-      MHD_OPTION_ARRAY, gopts,
-      MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-      MHD_OPTION_NOTIFY_COMPLETED, shop_completed, sh,
-      MHD_OPTION_END);
+      MHD_OPTION_ARRAY, gopts, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+      MHD_OPTION_NOTIFY_COMPLETED, shop_completed, sh, MHD_OPTION_END);
 }
 
 /* Lets the requests in flight finish, then stops the daemon. From the
@@ -834,8 +897,7 @@ static void drain_and_stop(shop *sh, struct MHD_Daemon *d) {
   for (int waited = 0; waited < DRAIN_MS; waited += 10) {
     int n = atomic_load_explicit(&sh->inflight, memory_order_acquire);
     quiet = n == 0 ? quiet + 10 : 0;
-    if (quiet >= DRAIN_QUIET_MS)
-      break;
+    if (quiet >= DRAIN_QUIET_MS) break;
     struct timespec ts = {0, 10 * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
@@ -861,18 +923,23 @@ int main(int argc, char **argv) {
   char host[64];
 
   setvbuf(stderr, NULL, _IOLBF, 0);
-  if (parse_args(argc, argv, &o) != 0)
-    return 2;
-  if (strcmp(o.log_level, "error") == 0) shop_log_level = LOG_ERROR;
-  else if (strcmp(o.log_level, "warn") == 0) shop_log_level = LOG_WARN;
-  else if (strcmp(o.log_level, "info") == 0) shop_log_level = LOG_INFO;
-  else if (strcmp(o.log_level, "debug") == 0) shop_log_level = LOG_DEBUG;
+  if (parse_args(argc, argv, &o) != 0) return 2;
+  if (strcmp(o.log_level, "error") == 0)
+    shop_log_level = LOG_ERROR;
+  else if (strcmp(o.log_level, "warn") == 0)
+    shop_log_level = LOG_WARN;
+  else if (strcmp(o.log_level, "info") == 0)
+    shop_log_level = LOG_INFO;
+  else if (strcmp(o.log_level, "debug") == 0)
+    shop_log_level = LOG_DEBUG;
   else {
-    fprintf(stderr, "sessio-shop: --log-level wants error, warn, info or debug\n");
+    fprintf(stderr,
+            "sessio-shop: --log-level wants error, warn, info or debug\n");
     return 2;
   }
   if (parse_listen(o.listen, &ss, &v6) != 0) {
-    fprintf(stderr, "sessio-shop: bad --listen '%s' (want HOST:PORT)\n", o.listen);
+    fprintf(stderr, "sessio-shop: bad --listen '%s' (want HOST:PORT)\n",
+            o.listen);
     return 2;
   }
   if (sodium_init() < 0) {
@@ -891,7 +958,8 @@ int main(int argc, char **argv) {
   memset(&sh, 0, sizeof sh);
   sh.trust_proxy = o.trust_proxy;
   if (parse_duration(o.reauth_after, &sh.reauth_ms)) {
-    fprintf(stderr, "sessio-shop: bad --reauth-after '%s' (e.g. 1h, 0 = never)\n",
+    fprintf(stderr,
+            "sessio-shop: bad --reauth-after '%s' (e.g. 1h, 0 = never)\n",
             o.reauth_after);
     return 2;
   }
@@ -900,9 +968,9 @@ int main(int argc, char **argv) {
   case -1: rc = 2; goto fail_none;
   default: goto fail_none;
   }
-  if (open_store(o.store, &sh.store) != 0)
-    goto fail_none;
-  sessio_store_set_logger(sh.store, core_log, NULL, (sessio_log_level)shop_log_level);
+  if (open_store(o.store, &sh.store) != 0) goto fail_none;
+  sessio_store_set_logger(sh.store, core_log, NULL,
+                          (sessio_log_level)shop_log_level);
   if (make_manager(&o, sh.store, &sh.mgr) != 0) {
     rc = 2;
     goto fail_store;
@@ -916,24 +984,24 @@ int main(int argc, char **argv) {
     sessio_err ce = sessio_manager_check_secret(sh.mgr, sessio_now_ms(),
                                                 o.secret_file != NULL, &same);
     if (ce != SESSIO_OK)
-      shop_log(LOG_WARN, "msg=\"server secret not checked\" error=%s", sessio_errname(ce));
+      shop_log(LOG_WARN, "msg=\"server secret not checked\" error=%s",
+               sessio_errname(ce));
     else if (same == 0)
-      shop_log(LOG_WARN, "msg=\"the store's sessions were written with another server "
-                         "secret (--secret-file): they will not be found\"");
+      shop_log(LOG_WARN,
+               "msg=\"the store's sessions were written with another server "
+               "secret (--secret-file): they will not be found\"");
   }
-  if (users_load(o.users, &sh.users) != 0)
-    goto fail_mgr;
-  if (shop_make_static(&sh) != 0)
-    goto fail_users;
-  if (orders_open(o.data) != 0)
-    goto fail_static;
+  if (users_load(o.users, &sh.users) != 0) goto fail_mgr;
+  if (shop_make_static(&sh) != 0) goto fail_users;
+  if (orders_open(o.data) != 0) goto fail_static;
 
   switch (make_guards(&o, &sh, &guard)) {
   case 0: break;
   case -1: rc = 2; goto fail_static;
   default: goto fail_static;
   }
-  d = start_daemon(&sh, &o, &ss, v6, MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES,
+  d = start_daemon(&sh, &o, &ss, v6,
+                   MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES,
                    guard);
   if (d == NULL) {
     shop_log(LOG_WARN, "msg=\"epoll daemon failed, trying poll\"");
@@ -949,8 +1017,10 @@ int main(int argc, char **argv) {
     if (md == NULL) {
       shop_log(LOG_ERROR, "msg=\"cannot serve metrics\" metrics_listen=\"%s\"",
                o.metrics_listen);
-      fprintf(stderr, "sessio-shop: cannot serve metrics on '%s' (want a free HOST:PORT)\n",
-              o.metrics_listen);
+      fprintf(
+          stderr,
+          "sessio-shop: cannot serve metrics on '%s' (want a free HOST:PORT)\n",
+          o.metrics_listen);
       MHD_stop_daemon(d);
       rc = 2;
       goto fail_static;
@@ -972,23 +1042,26 @@ int main(int argc, char **argv) {
   di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
   port = di ? di->port : 0;
   if (v6)
-    inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
+    inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host,
+              sizeof host);
   else
-    inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
-  printf("sessio-shop: listening on http://%s%s%s:%u (store %s, %ld thread%s)\n",
-         v6 ? "[" : "", host, v6 ? "]" : "", port, sessio_store_name(sh.store), o.threads,
-         o.threads == 1 ? "" : "s");
+    inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host,
+              sizeof host);
+  printf(
+      "sessio-shop: listening on http://%s%s%s:%u (store %s, %ld thread%s)\n",
+      v6 ? "[" : "", host, v6 ? "]" : "", port, sessio_store_name(sh.store),
+      o.threads, o.threads == 1 ? "" : "s");
   if (md != NULL)
     printf("sessio-shop: metrics on http://%.*s:%u/metrics\n",
-           (int)(strrchr(o.metrics_listen, ':') - o.metrics_listen), o.metrics_listen,
-           metrics_port);
+           (int)(strrchr(o.metrics_listen, ':') - o.metrics_listen),
+           o.metrics_listen, metrics_port);
   fflush(stdout);
 
   do {
-    if (sigwait(&set, &sig) != 0)
-      sig = SIGTERM;
+    if (sigwait(&set, &sig) != 0) sig = SIGTERM;
   } while (sig != SIGINT && sig != SIGTERM);
-  shop_log(LOG_WARN, "msg=\"shutting down\" signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  shop_log(LOG_WARN, "msg=\"shutting down\" signal=%s",
+           sig == SIGINT ? "SIGINT" : "SIGTERM");
 
   drain_and_stop(&sh, d);
   if (md) MHD_stop_daemon(md);
@@ -1011,7 +1084,6 @@ fail_store:
   sessio_store_close(sh.store);
 fail_none:
   sessio_mhd_limiter_free(sh.throttle);
-  if (rc == 0)
-    printf("sessio-shop: stopped\n");
+  if (rc == 0) printf("sessio-shop: stopped\n");
   return rc;
 }

@@ -25,8 +25,9 @@
 
 /* The status codes the shop answers; any other is counted as its class
  * ("2xx" ...) in the last slots. */
-static const unsigned codes[] = {200, 201, 204, 301, 302, 303, 304, 400, 401, 403,
-                                 404, 405, 409, 413, 415, 422, 429, 431, 500, 503};
+static const unsigned codes[] = {200, 201, 204, 301, 302, 303, 304,
+                                 400, 401, 403, 404, 405, 409, 413,
+                                 415, 422, 429, 431, 500, 503};
 #define CODES (sizeof codes / sizeof codes[0])
 #define CODE_N (CODES + 5) /* and 1xx..5xx */
 
@@ -43,7 +44,9 @@ static _Thread_local unsigned my_stripe = STRIPES;
 
 static stripe *mine(void) {
   if (my_stripe == STRIPES)
-    my_stripe = atomic_fetch_add_explicit(&next_stripe, 1, memory_order_relaxed) % STRIPES;
+    my_stripe =
+        atomic_fetch_add_explicit(&next_stripe, 1, memory_order_relaxed) %
+        STRIPES;
   return &stripes[my_stripe];
 }
 
@@ -53,9 +56,9 @@ static size_t code_index(unsigned status) {
   return CODES + (status / 100 - 1);
 }
 
-static const int64_t bound_us[HIST_N - 1] = {
-    250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
-    1000000};
+static const int64_t bound_us[HIST_N - 1] = {250,    500,    1000,   2500,
+                                             5000,   10000,  25000,  50000,
+                                             100000, 250000, 500000, 1000000};
 static const char *const bound_txt[HIST_N] = {
     "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025",
     "0.05",    "0.1",    "0.25",  "0.5",    "1",     "+Inf"};
@@ -91,8 +94,9 @@ static uint64_t get(const _Atomic uint64_t *field) {
   size_t off = (size_t)((const char *)field - (const char *)&stripes[0]);
   uint64_t v = 0;
   for (size_t i = 0; i < STRIPES; i++)
-    v += atomic_load_explicit((const _Atomic uint64_t *)((const char *)&stripes[i] + off),
-                              memory_order_relaxed);
+    v += atomic_load_explicit(
+        (const _Atomic uint64_t *)((const char *)&stripes[i] + off),
+        memory_order_relaxed);
   return v;
 }
 
@@ -106,11 +110,16 @@ static void write_shop(shop *sh, sbuf *b) {
     for (size_t c = 0; c < CODE_N; c++) {
       uint64_t v = get(&stripes[0].requests[rt][c]);
       char code[8];
-      if (c < CODES) snprintf(code, sizeof code, "%u", codes[c]);
-      else snprintf(code, sizeof code, "%zuxx", c - CODES + 1);
+      if (c < CODES)
+        snprintf(code, sizeof code, "%u", codes[c]);
+      else
+        snprintf(code, sizeof code, "%zuxx", c - CODES + 1);
       if (v)
-        sb_printf(b, "sessio_shop_http_requests_total{route=\"%s\",code=\"%s\"} %llu\n",
-                  rt < nroutes ? shop_route_path(rt) : "other", code, (unsigned long long)v);
+        sb_printf(
+            b,
+            "sessio_shop_http_requests_total{route=\"%s\",code=\"%s\"} %llu\n",
+            rt < nroutes ? shop_route_path(rt) : "other", code,
+            (unsigned long long)v);
     }
   sb_puts(b, "# HELP sessio_shop_http_request_duration_seconds Time from a "
              "request's first byte of headers to its answer being queued.\n"
@@ -118,23 +127,28 @@ static void write_shop(shop *sh, sbuf *b) {
   uint64_t cum = 0;
   for (size_t i = 0; i < HIST_N; i++) {
     cum += get(&stripes[0].lat[i]);
-    sb_printf(b, "sessio_shop_http_request_duration_seconds_bucket{le=\"%s\"} %llu\n",
-              bound_txt[i], (unsigned long long)cum);
+    sb_printf(
+        b, "sessio_shop_http_request_duration_seconds_bucket{le=\"%s\"} %llu\n",
+        bound_txt[i], (unsigned long long)cum);
   }
   uint64_t sum = get(&stripes[0].lat_sum_us);
   sb_printf(b, "sessio_shop_http_request_duration_seconds_sum %llu.%06llu\n",
-            (unsigned long long)(sum / 1000000), (unsigned long long)(sum % 1000000));
+            (unsigned long long)(sum / 1000000),
+            (unsigned long long)(sum % 1000000));
   sb_printf(b, "sessio_shop_http_request_duration_seconds_count %llu\n",
             (unsigned long long)cum);
-  sb_printf(b, "# HELP sessio_shop_http_requests_in_flight Requests being served.\n"
-               "# TYPE sessio_shop_http_requests_in_flight gauge\n"
-               "sessio_shop_http_requests_in_flight %d\n",
-            atomic_load_explicit(&sh->inflight, memory_order_relaxed));
-  sb_printf(b, "# HELP sessio_shop_throttled_total Requests refused with 429 "
-               "because their client presented too many invalid session IDs "
-               "(S21).\n"
-               "# TYPE sessio_shop_throttled_total counter\n"
-               "sessio_shop_throttled_total %llu\n",
+  sb_printf(
+      b,
+      "# HELP sessio_shop_http_requests_in_flight Requests being served.\n"
+      "# TYPE sessio_shop_http_requests_in_flight gauge\n"
+      "sessio_shop_http_requests_in_flight %d\n",
+      atomic_load_explicit(&sh->inflight, memory_order_relaxed));
+  sb_printf(b,
+            "# HELP sessio_shop_throttled_total Requests refused with 429 "
+            "because their client presented too many invalid session IDs "
+            "(S21).\n"
+            "# TYPE sessio_shop_throttled_total counter\n"
+            "sessio_shop_throttled_total %llu\n",
             (unsigned long long)get(&stripes[0].throttled));
 }
 
@@ -171,9 +185,11 @@ static enum MHD_Result metrics_handler(void *cls, struct MHD_Connection *c,
     return MHD_YES;
   }
   if (strcmp(url, "/metrics") != 0)
-    return answer(c, 404, "text/plain; charset=utf-8", (char *)"not found\n", 10, 0);
+    return answer(c, 404, "text/plain; charset=utf-8", (char *)"not found\n",
+                  10, 0);
   if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-    return answer(c, 405, "text/plain; charset=utf-8", (char *)"GET only\n", 9, 0);
+    return answer(c, 405, "text/plain; charset=utf-8", (char *)"GET only\n", 9,
+                  0);
   /* The shop's figures, after the library's (sessio-mhd puts them together). */
   sbuf b;
   sb_init(&b, NULL, 0);
@@ -185,7 +201,8 @@ static enum MHD_Result metrics_handler(void *cls, struct MHD_Connection *c,
   struct MHD_Response *resp = sessio_mhd_metrics_response(sh->mgr, b.p, b.len);
   sb_free(&b);
   if (resp == NULL)
-    return answer(c, 500, "text/plain; charset=utf-8", (char *)"metrics failed\n", 15, 0);
+    return answer(c, 500, "text/plain; charset=utf-8",
+                  (char *)"metrics failed\n", 15, 0);
   enum MHD_Result ret = MHD_queue_response(c, 200, resp);
   MHD_destroy_response(resp);
   return ret;
@@ -231,12 +248,13 @@ struct MHD_Daemon *shop_metrics_start(shop *sh, const char *listen,
   int v6;
   if (parse_addr(listen, &ss, &v6) != 0) return NULL;
   struct MHD_Daemon *d = MHD_start_daemon(
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | (v6 ? MHD_USE_IPv6 : 0), 0,
-      NULL, NULL, metrics_handler, sh, MHD_OPTION_SOCK_ADDR,
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | (v6 ? MHD_USE_IPv6 : 0),
+      0, NULL, NULL, metrics_handler, sh, MHD_OPTION_SOCK_ADDR,
       (const struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
       MHD_OPTION_END);
   if (d != NULL && port != NULL) {
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *di =
+        MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     *port = di ? di->port : 0;
   }
   return d;

@@ -33,17 +33,24 @@ int orders_open(const char *dir) {
   char path[4096];
   char *err = NULL;
   if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-    shop_log(LOG_ERROR, "msg=\"cannot create the data directory\" dir=\"%s\" error=\"%s\"", dir,
-             strerror(errno));
+    shop_log(LOG_ERROR,
+             "msg=\"cannot create the data directory\" dir=\"%s\" error=\"%s\"",
+             dir, strerror(errno));
     return -1;
   }
   snprintf(path, sizeof path, "%s/shop.db", dir);
-  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+  if (sqlite3_open_v2(path, &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                          SQLITE_OPEN_FULLMUTEX,
                       NULL) != SQLITE_OK ||
       sqlite3_busy_timeout(db, 5000) != SQLITE_OK ||
       sqlite3_exec(db, SCHEMA, NULL, NULL, &err) != SQLITE_OK) {
-    shop_log(LOG_ERROR, "msg=\"cannot open the orders database\" path=\"%s\" error=\"%s\"", path,
-             err ? err : db ? sqlite3_errmsg(db) : "out of memory");
+    shop_log(LOG_ERROR,
+             "msg=\"cannot open the orders database\" path=\"%s\" error=\"%s\"",
+             path,
+             err  ? err
+             : db ? sqlite3_errmsg(db)
+                  : "out of memory");
     sqlite3_free(err);
     sqlite3_close(db);
     db = NULL;
@@ -60,8 +67,8 @@ void orders_close(void) {
 static int find_token(const char *user, const char *token, int64_t *id) {
   sqlite3_stmt *st = NULL;
   int rc, found = -1;
-  if (sqlite3_prepare_v2(db, "SELECT id FROM orders WHERE user=?1 AND token=?2", -1, &st, NULL) !=
-      SQLITE_OK)
+  if (sqlite3_prepare_v2(db, "SELECT id FROM orders WHERE user=?1 AND token=?2",
+                         -1, &st, NULL) != SQLITE_OK)
     return -1;
   sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, token, -1, SQLITE_STATIC);
@@ -78,8 +85,7 @@ static int find_token(const char *user, const char *token, int64_t *id) {
 
 int orders_by_token(const char *user, const char *token, int64_t *id) {
   int r;
-  if (db == NULL)
-    return -1;
+  if (db == NULL) return -1;
   pthread_mutex_lock(&db_lock);
   r = find_token(user, token, id);
   pthread_mutex_unlock(&db_lock);
@@ -89,11 +95,12 @@ int orders_by_token(const char *user, const char *token, int64_t *id) {
 static int insert(const char *user, const char *token, order *o) {
   sqlite3_stmt *st = NULL;
   int ok;
-  if (sqlite3_prepare_v2(db,
-                         "INSERT INTO orders(user, token, created_ms, name, street, city, zip,"
-                         " country, ship, note, ship_cents, items_cents, items)"
-                         " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
-                         -1, &st, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(
+          db,
+          "INSERT INTO orders(user, token, created_ms, name, street, city, zip,"
+          " country, ship, note, ship_cents, items_cents, items)"
+          " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+          -1, &st, NULL) != SQLITE_OK)
     return -1;
   sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, token, -1, SQLITE_STATIC);
@@ -110,11 +117,12 @@ static int insert(const char *user, const char *token, order *o) {
   sqlite3_bind_int64(st, 13, o->items);
   ok = sqlite3_step(st) == SQLITE_DONE;
   sqlite3_finalize(st);
-  if (!ok)
-    return -1;
+  if (!ok) return -1;
   o->id = sqlite3_last_insert_rowid(db);
-  if (sqlite3_prepare_v2(db, "INSERT INTO order_lines(order_id, sku, qty, cents) VALUES(?1,?2,?3,?4)",
-                         -1, &st, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(
+          db,
+          "INSERT INTO order_lines(order_id, sku, qty, cents) VALUES(?1,?2,?3,?4)",
+          -1, &st, NULL) != SQLITE_OK)
     return -1;
   for (size_t i = 0; ok && i < o->nlines; i++) {
     sqlite3_reset(st);
@@ -128,31 +136,28 @@ static int insert(const char *user, const char *token, order *o) {
   return ok ? 0 : -1;
 }
 
-int orders_place(const char *user, const char *token, order *o, int64_t now, int64_t *id,
-                 int *created) {
+int orders_place(const char *user, const char *token, order *o, int64_t now,
+                 int64_t *id, int *created) {
   int r = -1, f;
-  if (db == NULL)
-    return -1;
+  if (db == NULL) return -1;
   *created = 0;
   o->created_ms = now;
   pthread_mutex_lock(&db_lock);
   if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
     goto fail_begin;
   f = find_token(user, token, id);
-  if (f < 0)
-    goto fail_tx;
+  if (f < 0) goto fail_tx;
   if (f == 0) {
-    if (insert(user, token, o) != 0)
-      goto fail_tx;
+    if (insert(user, token, o) != 0) goto fail_tx;
     *id = o->id;
     *created = 1;
   }
-  if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-    goto fail_tx;
+  if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) goto fail_tx;
   r = 0;
   goto done;
 fail_tx:
-  shop_log(LOG_ERROR, "msg=\"order not placed\" error=\"%s\"", sqlite3_errmsg(db));
+  shop_log(LOG_ERROR, "msg=\"order not placed\" error=\"%s\"",
+           sqlite3_errmsg(db));
   sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
   *created = 0;
 fail_begin:
@@ -167,7 +172,7 @@ static void col_text(sqlite3_stmt *st, int col, char *out, size_t size) {
 }
 
 /* Fills the order columns of row 'st' (the SELECT in ORDER_COLS order). */
-#define ORDER_COLS \
+#define ORDER_COLS                                                             \
   "id, created_ms, name, street, city, zip, country, ship, note, ship_cents, items_cents, items"
 static void read_order(sqlite3_stmt *st, order *o) {
   o->id = sqlite3_column_int64(st, 0);
@@ -188,11 +193,11 @@ static void read_order(sqlite3_stmt *st, order *o) {
 int orders_get(const char *user, int64_t id, order *o) {
   sqlite3_stmt *st = NULL;
   int r = -1, rc;
-  if (db == NULL)
-    return -1;
+  if (db == NULL) return -1;
   pthread_mutex_lock(&db_lock);
-  if (sqlite3_prepare_v2(db, "SELECT " ORDER_COLS " FROM orders WHERE id=?1 AND user=?2", -1, &st,
-                         NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(
+          db, "SELECT " ORDER_COLS " FROM orders WHERE id=?1 AND user=?2", -1,
+          &st, NULL) != SQLITE_OK)
     goto done;
   sqlite3_bind_int64(st, 1, id);
   sqlite3_bind_text(st, 2, user, -1, SQLITE_STATIC);
@@ -201,13 +206,14 @@ int orders_get(const char *user, int64_t id, order *o) {
     r = 0;
     goto done;
   }
-  if (rc != SQLITE_ROW)
-    goto done;
+  if (rc != SQLITE_ROW) goto done;
   read_order(st, o);
   sqlite3_finalize(st);
   st = NULL;
-  if (sqlite3_prepare_v2(db, "SELECT sku, qty, cents FROM order_lines WHERE order_id=?1 ORDER BY rowid",
-                         -1, &st, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(
+          db,
+          "SELECT sku, qty, cents FROM order_lines WHERE order_id=?1 ORDER BY rowid",
+          -1, &st, NULL) != SQLITE_OK)
     goto done;
   sqlite3_bind_int64(st, 1, id);
   while ((rc = sqlite3_step(st)) == SQLITE_ROW && o->nlines < ORDER_LINES) {
@@ -227,11 +233,13 @@ int orders_list(const char *user, order *rows, size_t max, size_t *n) {
   sqlite3_stmt *st = NULL;
   int r = -1, rc = SQLITE_ERROR;
   *n = 0;
-  if (db == NULL)
-    return -1;
+  if (db == NULL) return -1;
   pthread_mutex_lock(&db_lock);
-  if (sqlite3_prepare_v2(db, "SELECT " ORDER_COLS " FROM orders WHERE user=?1 ORDER BY id DESC"
-                             " LIMIT ?2", -1, &st, NULL) == SQLITE_OK) {
+  if (sqlite3_prepare_v2(db,
+                         "SELECT " ORDER_COLS
+                         " FROM orders WHERE user=?1 ORDER BY id DESC"
+                         " LIMIT ?2",
+                         -1, &st, NULL) == SQLITE_OK) {
     sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
     while (*n < max && (rc = sqlite3_step(st)) == SQLITE_ROW)

@@ -34,8 +34,8 @@ void orders_close(void);
  * unless an order of that user and token exists: either way '*id' is the
  * order and '*created' says whether this call made it. 0, or -1 on a
  * database error. Safe from any thread. */
-int orders_place(const char *user, const char *token, order *o, int64_t now, int64_t *id,
-                 int *created);
+int orders_place(const char *user, const char *token, order *o, int64_t now,
+                 int64_t *id, int *created);
 /* The order of 'user' placed under 'token': 1 and '*id', 0 none, -1 error. */
 int orders_by_token(const char *user, const char *token, int64_t *id);
 /* Order 'id' of 'user' into '*o': 1, 0 when there is none (or it is

@@ -20,16 +20,16 @@
 
 static int add_count(void *ud, const char *key, sessio_type type,
                      const void *val, size_t len, int64_t ival) {
-  (void)key; (void)val; (void)len;
-  if (type == SESSIO_T_INT && ival > 0)
-    *(int64_t *)ud += ival;
+  (void)key;
+  (void)val;
+  (void)len;
+  if (type == SESSIO_T_INT && ival > 0) *(int64_t *)ud += ival;
   return 0;
 }
 
 int64_t cart_count(const sessio *s) {
   int64_t n = 0;
-  if (s != NULL && sessio_exists(s))
-    sessio_iterate(s, "cart.", add_count, &n);
+  if (s != NULL && sessio_exists(s)) sessio_iterate(s, "cart.", add_count, &n);
   return n;
 }
 
@@ -54,11 +54,10 @@ typedef struct cart_list {
 static int add_line(void *ud, const char *key, sessio_type type,
                     const void *val, size_t len, int64_t ival) {
   cart_list *c = ud;
-  (void)val; (void)len;
-  if (type != SESSIO_T_INT || ival <= 0)
-    return 0;
-  if (c->n == SHOP_CART_LINES)
-    return 1;
+  (void)val;
+  (void)len;
+  if (type != SESSIO_T_INT || ival <= 0) return 0;
+  if (c->n == SHOP_CART_LINES) return 1;
   key += 5; /* "cart." */
   snprintf(c->l[c->n].sku, sizeof c->l[c->n].sku, "%s", key);
   c->l[c->n].qty = ival;
@@ -68,14 +67,13 @@ static int add_line(void *ud, const char *key, sessio_type type,
 
 static void cart_get(const sessio *s, cart_list *c) {
   c->n = 0;
-  if (s != NULL && sessio_exists(s))
-    sessio_iterate(s, "cart.", add_line, c);
+  if (s != NULL && sessio_exists(s)) sessio_iterate(s, "cart.", add_line, c);
 }
 
-static const char *sess_str(const sessio *s, const char *key, const char *dflt) {
+static const char *sess_str(const sessio *s, const char *key,
+                            const char *dflt) {
   const char *v;
-  if (s != NULL && sessio_get_str(s, key, &v, NULL))
-    return v;
+  if (s != NULL && sessio_get_str(s, key, &v, NULL)) return v;
   return dflt;
 }
 
@@ -94,15 +92,11 @@ static int csrf_ok(req *r) {
  * once a session exists it carries its CSRF token (403). 0 to go on. */
 static int form_gate(req *r) {
   int st = req_form(r);
-  if (st != 0)
-    return st;
+  if (st != 0) return st;
   st = req_session(r);
-  if (st != 0)
-    return st;
-  if (req_cross_site(r))
-    return 403;
-  if (sessio_exists(r->s) && !csrf_ok(r))
-    return 403;
+  if (st != 0) return st;
+  if (req_cross_site(r)) return 403;
+  if (sessio_exists(r->s) && !csrf_ok(r)) return 403;
   return 0;
 }
 
@@ -114,7 +108,8 @@ static const char *req_lang(req *r) {
 /* Sets the one-shot notice to message 'm' in the visitor's language. */
 static void flash(req *r, msg_id m, const char *const *args, size_t n) {
   char msg[400];
-  sessio_flash_set(r->s, "notice", tr_fmt(msg, sizeof msg, req_lang(r), m, args, n));
+  sessio_flash_set(r->s, "notice",
+                   tr_fmt(msg, sizeof msg, req_lang(r), m, args, n));
 }
 
 /* ---- page frame ---------------------------------------------------------------- */
@@ -156,29 +151,40 @@ static void page_top(page *p, const char *title, const char *nav) {
   const char *theme = sess_str(r->s, "pref.theme", "light");
   const char *user = r->s ? sessio_user(r->s) : NULL;
   const char *flash_msg, *bye;
-  static const struct { const char *href; msg_id label; int member; } links[] = {
-      {"/", MSG_NAV_PRODUCTS, 0}, {"/cart", MSG_NAV_CART, 0}, {"/prefs", MSG_NAV_PREFS, 0},
-      {"/orders", MSG_NAV_ORDERS, 1}, {"/account/sessions", MSG_NAV_SESSIONS, 1}};
+  static const struct {
+    const char *href;
+    msg_id label;
+    int member;
+  } links[] = {{"/", MSG_NAV_PRODUCTS, 0},
+               {"/cart", MSG_NAV_CART, 0},
+               {"/prefs", MSG_NAV_PREFS, 0},
+               {"/orders", MSG_NAV_ORDERS, 1},
+               {"/account/sessions", MSG_NAV_SESSIONS, 1}};
   sb_puts(b, "<!doctype html>\n<html lang=\"");
   sb_puts(b, p->lang);
-  sb_puts(b, "\">\n<head>\n<meta charset=\"utf-8\">\n"
-             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
+  sb_puts(
+      b,
+      "\">\n<head>\n<meta charset=\"utf-8\">\n"
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
   sb_html(b, title);
   sb_puts(b, " · ");
   sb_html(b, T(MSG_SITE));
-  sb_puts(b, "</title>\n<link rel=\"stylesheet\" href=\"/static/style.css\">\n"
-             "<link rel=\"icon\" href=\"/static/favicon.svg\" type=\"image/svg+xml\">\n"
-             "</head>\n<body class=\"theme-");
+  sb_puts(
+      b,
+      "</title>\n<link rel=\"stylesheet\" href=\"/static/style.css\">\n"
+      "<link rel=\"icon\" href=\"/static/favicon.svg\" type=\"image/svg+xml\">\n"
+      "</head>\n<body class=\"theme-");
   sb_puts(b, strcmp(theme, "dark") == 0 ? "dark" : "light");
   sb_puts(b, "\">\n<a class=\"skip\" href=\"#main\">");
   sb_html(b, T(MSG_SKIP));
-  sb_puts(b, "</a>\n<header class=\"top\">\n<a class=\"brand\" href=\"/\">sessio<span>shop</span></a>\n"
-             "<nav aria-label=\"");
+  sb_puts(
+      b,
+      "</a>\n<header class=\"top\">\n<a class=\"brand\" href=\"/\">sessio<span>shop</span></a>\n"
+      "<nav aria-label=\"");
   sb_html(b, T(MSG_NAV_LABEL));
   sb_puts(b, "\">\n");
   for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
-    if (links[i].member && user == NULL)
-      continue;
+    if (links[i].member && user == NULL) continue;
     sb_printf(b, "<a href=\"%s\"%s>", links[i].href,
               strcmp(nav, links[i].href) == 0 ? " aria-current=\"page\"" : "");
     sb_html(b, T(links[i].label));
@@ -197,7 +203,9 @@ static void page_top(page *p, const char *title, const char *nav) {
     sb_html(b, T(MSG_SIGNED_IN_AS));
     sb_puts(b, " <strong>");
     sb_html(b, user);
-    sb_puts(b, "</strong></span>\n<form method=\"post\" action=\"/logout\" class=\"inline\">");
+    sb_puts(
+        b,
+        "</strong></span>\n<form method=\"post\" action=\"/logout\" class=\"inline\">");
     csrf_field(p);
     sb_puts(b, "<button type=\"submit\" class=\"link\">");
     sb_html(b, T(MSG_SIGN_OUT));
@@ -205,7 +213,8 @@ static void page_top(page *p, const char *title, const char *nav) {
   } else {
     /* Signing in comes back here (not from the sign-in page itself). */
     sb_puts(b, "<a class=\"button small\" id=\"signin\" href=\"/login");
-    if (strcmp(nav, "/login") != 0 && strcmp(r->url, "/") != 0 && r->url[0] == '/') {
+    if (strcmp(nav, "/login") != 0 && strcmp(r->url, "/") != 0 &&
+        r->url[0] == '/') {
       sb_puts(b, "?next=");
       sb_urlenc(b, r->url);
     }
@@ -236,8 +245,7 @@ static void page_top(page *p, const char *title, const char *nav) {
 /* page_open then page_top. 0 or an error status. */
 static int page_start(page *p, req *r, msg_id title, const char *nav) {
   int st = page_open(p, r);
-  if (st != 0)
-    return st;
+  if (st != 0) return st;
   page_top(p, T(title), nav);
   return 0;
 }
@@ -263,8 +271,7 @@ static enum MHD_Result page_fail(page *p, int st) {
 
 static void field_error(page *p, const char *id, const char *msg) {
   sb_puts(&p->b, "<p class=\"alert\" role=\"alert\"");
-  if (id != NULL)
-    sb_printf(&p->b, " id=\"%s\"", id);
+  if (id != NULL) sb_printf(&p->b, " id=\"%s\"", id);
   sb_puts(&p->b, ">");
   sb_html(&p->b, msg);
   sb_puts(&p->b, "</p>\n");
@@ -308,7 +315,8 @@ static void error_body(page *p, const char *title, const char *text) {
  * and 's_text'. The session is used when the request has one or can load
  * it (a 404, a 400); after a store or session failure the page renders with
  * the defaults. */
-static enum MHD_Result error_page(req *r, unsigned status, const msg_id *m_title, msg_id text,
+static enum MHD_Result error_page(req *r, unsigned status,
+                                  const msg_id *m_title, msg_id text,
                                   const char *s_title, const char *s_text) {
   page p;
   enum MHD_Result ret;
@@ -324,16 +332,19 @@ static enum MHD_Result error_page(req *r, unsigned status, const msg_id *m_title
   page_top(&p, s_title, "");
   error_body(&p, s_title, s_text);
   page_bottom(&p);
-  ret = p.b.oom ? MHD_NO : reply(r, status, "text/html; charset=utf-8", p.b.p, p.b.len);
+  ret = p.b.oom ? MHD_NO
+                : reply(r, status, "text/html; charset=utf-8", p.b.p, p.b.len);
   sb_free(&p.b);
   return ret;
 }
 
-static enum MHD_Result page_error(req *r, unsigned status, msg_id title, msg_id text) {
+static enum MHD_Result page_error(req *r, unsigned status, msg_id title,
+                                  msg_id text) {
   return error_page(r, status, &title, text, NULL, NULL);
 }
 
-enum MHD_Result page_message(req *r, unsigned status, const char *title, const char *msg) {
+enum MHD_Result page_message(req *r, unsigned status, const char *title,
+                             const char *msg) {
   return error_page(r, status, NULL, MSG_E500, title, msg);
 }
 
@@ -352,15 +363,19 @@ void page_error_doc(sbuf *b, unsigned status) {
   /* Without a request (the 431 written before any session is read). */
   msg_id text, title = status_msg(status, &text);
   const char *t = tr("en", title);
-  sb_puts(b, "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
+  sb_puts(
+      b,
+      "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
   sb_html(b, t);
   sb_puts(b, " · ");
   sb_html(b, tr("en", MSG_SITE));
-  sb_puts(b, "</title>\n<link rel=\"stylesheet\" href=\"/static/style.css\">\n</head>\n"
-             "<body class=\"theme-light\">\n<header class=\"top\">\n<a class=\"brand\" href=\"/\">"
-             "sessio<span>shop</span></a>\n</header>\n<main id=\"main\">\n"
-             "<section class=\"panel error\"><h1>");
+  sb_puts(
+      b,
+      "</title>\n<link rel=\"stylesheet\" href=\"/static/style.css\">\n</head>\n"
+      "<body class=\"theme-light\">\n<header class=\"top\">\n<a class=\"brand\" href=\"/\">"
+      "sessio<span>shop</span></a>\n</header>\n<main id=\"main\">\n"
+      "<section class=\"panel error\"><h1>");
   sb_html(b, t);
   sb_puts(b, "</h1><p>");
   sb_html(b, tr("en", text));
@@ -387,8 +402,7 @@ static const char *safe_next(const char *next) {
 static int need_login(req *r, enum MHD_Result *ret) {
   char inl[256];
   sbuf b;
-  if (sessio_is_authenticated(r->s))
-    return 0;
+  if (sessio_is_authenticated(r->s)) return 0;
   sb_init(&b, inl, sizeof inl);
   sb_puts(&b, "/login?next=");
   sb_urlenc(&b, r->url);
@@ -405,7 +419,8 @@ static int need_login(req *r, enum MHD_Result *ret) {
 static int need_reauth(req *r, const char *back, enum MHD_Result *ret) {
   char inl[256];
   sbuf b;
-  if (r->shop->reauth_ms <= 0 || sessio_auth_age(r->s, r->now) <= r->shop->reauth_ms)
+  if (r->shop->reauth_ms <= 0 ||
+      sessio_auth_age(r->s, r->now) <= r->shop->reauth_ms)
     return 0;
   sb_init(&b, inl, sizeof inl);
   sb_puts(&b, "/login?reauth=1&next=");
@@ -433,7 +448,8 @@ static int member_gate(req *r, int post, enum MHD_Result *ret) {
 
 /* One product card; 'err' (may be NULL) is a message shown on the card
  * with the quantity the visitor typed ('qty'). */
-static void product_card(page *p, const product *pr, const char *err, const char *qty) {
+static void product_card(page *p, const product *pr, const char *err,
+                         const char *qty) {
   sbuf *b = &p->b;
   const char *name = product_name(pr, p->lang);
   const char *args[] = {name};
@@ -441,7 +457,9 @@ static void product_card(page *p, const product *pr, const char *err, const char
   sb_html(b, pr->sku);
   sb_puts(b, "\"><img src=\"/static/img/");
   sb_html(b, pr->sku);
-  sb_puts(b, ".svg\" alt=\"\" width=\"160\" height=\"120\"><h2><a href=\"/product/");
+  sb_puts(
+      b,
+      ".svg\" alt=\"\" width=\"160\" height=\"120\"><h2><a href=\"/product/");
   sb_html(b, pr->sku);
   sb_puts(b, "\">");
   sb_html(b, name);
@@ -451,7 +469,8 @@ static void product_card(page *p, const product *pr, const char *err, const char
   money(p, pr->cents);
   sb_puts(b, "</p>\n");
   if (err != NULL) {
-    sb_printf(b, "<p class=\"alert\" role=\"alert\" id=\"qty-error-%s\">", pr->sku);
+    sb_printf(b, "<p class=\"alert\" role=\"alert\" id=\"qty-error-%s\">",
+              pr->sku);
     sb_html(b, err);
     sb_puts(b, "</p>");
   }
@@ -467,7 +486,9 @@ static void product_card(page *p, const product *pr, const char *err, const char
   sb_tr(b, p->lang, MSG_QTY_OF, args, 1);
   sb_puts(b, "\"");
   if (err != NULL) {
-    sb_printf(b, " aria-invalid=\"true\" aria-describedby=\"qty-error-%s\" autofocus", pr->sku);
+    sb_printf(
+        b, " aria-invalid=\"true\" aria-describedby=\"qty-error-%s\" autofocus",
+        pr->sku);
   }
   sb_puts(b, "></label><button type=\"submit\">");
   sb_html(b, T(MSG_ADD_TO_CART));
@@ -484,12 +505,10 @@ static size_t seen_get(const sessio *s, const product **out) {
     if (k < sizeof sku) {
       memcpy(sku, v, k);
       sku[k] = '\0';
-      if ((out[n] = catalog_find(sku)) != NULL)
-        n++;
+      if ((out[n] = catalog_find(sku)) != NULL) n++;
     }
     v += k;
-    if (*v == ',')
-      v++;
+    if (*v == ',') v++;
   }
   return n;
 }
@@ -500,8 +519,7 @@ static sessio_err seen_add(sessio *s, const product *pr) {
   size_t n = seen_get(s, old);
   char v[SEEN_MAX * (SHOP_SKU_MAX + 1) + 1];
   size_t len = (size_t)snprintf(v, sizeof v, "%s", pr->sku);
-  if (n > 0 && old[0] == pr)
-    return SESSIO_OK; /* already first: no write */
+  if (n > 0 && old[0] == pr) return SESSIO_OK; /* already first: no write */
   for (size_t i = 0, kept = 1; i < n && kept < SEEN_MAX; i++)
     if (old[i] != pr) {
       len += (size_t)snprintf(v + len, sizeof v - len, ",%s", old[i]->sku);
@@ -510,15 +528,14 @@ static sessio_err seen_add(sessio *s, const product *pr) {
   return sessio_set_str(s, "seen", v);
 }
 
-static enum MHD_Result home(req *r, unsigned status, const product *err_pr, const char *err,
-                            const char *qty) {
+static enum MHD_Result home(req *r, unsigned status, const product *err_pr,
+                            const char *err, const char *qty) {
   page p;
   const product *seen[SEEN_MAX];
   size_t nseen;
   int st = page_start(&p, r, MSG_NAV_PRODUCTS, "/");
   sbuf *b = &p.b;
-  if (st != 0)
-    return page_fail(&p, st);
+  if (st != 0) return page_fail(&p, st);
   sb_puts(b, "<section class=\"intro\"><h1>");
   sb_html(b, tr(p.lang, MSG_NAV_PRODUCTS));
   sb_puts(b, "</h1><p>");
@@ -526,7 +543,9 @@ static enum MHD_Result home(req *r, unsigned status, const product *err_pr, cons
   sb_puts(b, "</p></section>\n");
   nseen = seen_get(r->s, seen);
   if (nseen > 0) {
-    sb_puts(b, "<section class=\"recent\" id=\"recent\" aria-labelledby=\"recent-h\"><h2 id=\"recent-h\">");
+    sb_puts(
+        b,
+        "<section class=\"recent\" id=\"recent\" aria-labelledby=\"recent-h\"><h2 id=\"recent-h\">");
     sb_html(b, tr(p.lang, MSG_RECENT));
     sb_puts(b, "</h2><ul>");
     for (size_t i = 0; i < nseen; i++) {
@@ -556,11 +575,9 @@ enum MHD_Result page_product(req *r) {
   const char *args[1];
   int st;
   sbuf *b;
-  if (pr == NULL)
-    return page_status(r, 404);
+  if (pr == NULL) return page_status(r, 404);
   st = page_open(&p, r);
-  if (st != 0)
-    return page_fail(&p, st);
+  if (st != 0) return page_fail(&p, st);
   /* "Recently viewed" is kept in the session: a view is what starts one. */
   if (r->meth == M_GET && seen_add(r->s, pr) != SESSIO_OK)
     return page_fail(&p, 500);
@@ -587,8 +604,10 @@ enum MHD_Result page_product(req *r) {
   sb_html(b, pr->sku);
   sb_puts(b, "\"><label>");
   sb_html(b, tr(p.lang, MSG_QTY));
-  sb_puts(b, " <input type=\"number\" name=\"qty\" value=\"1\" min=\"1\" max=\"99\"></label>"
-             "<button type=\"submit\">");
+  sb_puts(
+      b,
+      " <input type=\"number\" name=\"qty\" value=\"1\" min=\"1\" max=\"99\"></label>"
+      "<button type=\"submit\">");
   sb_html(b, tr(p.lang, MSG_ADD_TO_CART));
   sb_puts(b, "</button></form></div></article>\n");
   return page_end(&p, 200);
@@ -598,23 +617,32 @@ enum MHD_Result page_product(req *r) {
 
 /* The sign-in form; after a failed attempt ('failed') the password field
  * takes the focus and points at the alert 'err_id'. */
-static void login_form(page *p, const char *user, const char *next, const char *err_id) {
+static void login_form(page *p, const char *user, const char *next,
+                       const char *err_id) {
   sbuf *b = &p->b;
   const char *demo[] = {"alice", "wonderland", "bob", "builder"};
-  sb_puts(b, "<form method=\"post\" action=\"/login\" class=\"panel stack\" id=\"login-form\">");
+  sb_puts(
+      b,
+      "<form method=\"post\" action=\"/login\" class=\"panel stack\" id=\"login-form\">");
   csrf_field(p);
   sb_puts(b, "<input type=\"hidden\" name=\"next\" value=\"");
   sb_html(b, safe_next(next));
   sb_puts(b, "\"><label>");
   sb_html(b, T(MSG_USER_NAME));
-  sb_puts(b, " <input name=\"user\" autocomplete=\"username\" required maxlength=\"128\" value=\"");
+  sb_puts(
+      b,
+      " <input name=\"user\" autocomplete=\"username\" required maxlength=\"128\" value=\"");
   sb_html(b, user ? user : "");
   sb_puts(b, "\"></label>\n<label>");
   sb_html(b, T(MSG_PASSWORD));
-  sb_puts(b, " <input type=\"password\" name=\"password\" autocomplete=\"current-password\" required");
+  sb_puts(
+      b,
+      " <input type=\"password\" name=\"password\" autocomplete=\"current-password\" required");
   if (err_id != NULL)
     sb_printf(b, " autofocus aria-describedby=\"%s\"", err_id);
-  sb_puts(b, "></label>\n<label class=\"check\"><input type=\"checkbox\" name=\"remember\" value=\"1\"> ");
+  sb_puts(
+      b,
+      "></label>\n<label class=\"check\"><input type=\"checkbox\" name=\"remember\" value=\"1\"> ");
   sb_html(b, T(MSG_REMEMBER));
   sb_puts(b, "</label>\n<button type=\"submit\">");
   sb_html(b, T(MSG_SIGN_IN));
@@ -627,8 +655,7 @@ enum MHD_Result page_login(req *r) {
   page p;
   int st = page_start(&p, r, MSG_LOGIN_TITLE, "/login");
   const char *user;
-  if (st != 0)
-    return page_fail(&p, st);
+  if (st != 0) return page_fail(&p, st);
   sb_puts(&p.b, "<h1>");
   sb_html(&p.b, tr(p.lang, MSG_LOGIN_TITLE));
   sb_puts(&p.b, "</h1>\n");
@@ -655,46 +682,46 @@ enum MHD_Result post_login(req *r) {
   char loc[520];
   int st = form_gate(r);
   sessio_err e;
-  if (st != 0)
-    return reply_error(r, (unsigned)st);
+  if (st != 0) return reply_error(r, (unsigned)st);
   user = form_get(r, "user", NULL);
   pw = form_get(r, "password", NULL);
   rem = form_get(r, "remember", NULL);
   next = safe_next(form_get(r, "next", NULL));
-  st = user == NULL || pw == NULL || *user == '\0' || strlen(user) > SESSIO_USER_MAX
+  st = user == NULL || pw == NULL || *user == '\0' ||
+               strlen(user) > SESSIO_USER_MAX
            ? LOGIN_BAD
            : login_check(r, user, pw);
   if (st == LOGIN_PENDING)
     return MHD_YES; /* called again once the password is checked (S27) */
-  if (st == LOGIN_BUSY)
-    return page_error(r, 503, MSG_BUSY_T, MSG_BUSY);
-  if (st == LOGIN_ERROR)
-    return reply_error(r, 500);
+  if (st == LOGIN_BUSY) return page_error(r, 503, MSG_BUSY_T, MSG_BUSY);
+  if (st == LOGIN_ERROR) return reply_error(r, 500);
   if (st != LOGIN_OK) {
     page p;
     char n[24];
     const char *args[] = {n};
     int limited = st == LOGIN_LIMITED;
-    shop_log(LOG_INFO, "msg=\"login %s\"", limited ? "refused: too many attempts" : "failed");
+    shop_log(LOG_INFO, "msg=\"login %s\"",
+             limited ? "refused: too many attempts" : "failed");
     st = page_start(&p, r, MSG_LOGIN_TITLE, "/login");
-    if (st != 0)
-      return page_fail(&p, st);
+    if (st != 0) return page_fail(&p, st);
     sb_puts(&p.b, "<h1>");
     sb_html(&p.b, tr(p.lang, MSG_LOGIN_TITLE));
     sb_puts(&p.b, "</h1>\n");
     if (limited) { /* S28: said without checking the password */
       char msg[160];
       snprintf(n, sizeof n, "%lld", (long long)((r->retry_ms + 999) / 1000));
-      field_error(&p, "login-error", tr_fmt(msg, sizeof msg, p.lang, MSG_LOGIN_THROTTLED, args, 1));
+      field_error(
+          &p, "login-error",
+          tr_fmt(msg, sizeof msg, p.lang, MSG_LOGIN_THROTTLED, args, 1));
     } else {
       field_error(&p, "login-error", tr(p.lang, MSG_LOGIN_FAILED));
     }
     login_form(&p, user, next, "login-error");
     return page_end(&p, limited ? 429 : 401);
   }
-  e = sessio_login(r->s, user, rem != NULL && *rem != '\0' && strcmp(rem, "0") != 0, r->now);
-  if (e != SESSIO_OK)
-    return reply_error(r, e == SESSIO_ENOMEM ? 500 : 503);
+  e = sessio_login(
+      r->s, user, rem != NULL && *rem != '\0' && strcmp(rem, "0") != 0, r->now);
+  if (e != SESSIO_OK) return reply_error(r, e == SESSIO_ENOMEM ? 500 : 503);
   {
     const char *ua = req_header(r, MHD_HTTP_HEADER_USER_AGENT);
     sessio_set_label(r->s, ua && *ua ? ua : "unknown client");
@@ -706,8 +733,7 @@ enum MHD_Result post_login(req *r) {
 
 enum MHD_Result post_logout(req *r) {
   int st = form_gate(r);
-  if (st != 0)
-    return reply_error(r, (unsigned)st);
+  if (st != 0) return reply_error(r, (unsigned)st);
   if (sessio_exists(r->s) && sessio_destroy(r->s) != SESSIO_OK)
     return reply_error(r, 500);
   /* The session is gone, so the notice rides in the address. */
@@ -721,7 +747,9 @@ enum MHD_Result post_logout(req *r) {
 static int64_t cart_table(page *p, const cart_list *c, int edit) {
   sbuf *b = &p->b;
   int64_t total = 0;
-  sb_puts(b, "<table class=\"cart cards\" id=\"cart\"><thead><tr><th scope=\"col\">");
+  sb_puts(
+      b,
+      "<table class=\"cart cards\" id=\"cart\"><thead><tr><th scope=\"col\">");
   sb_html(b, T(MSG_PRODUCT));
   sb_puts(b, "</th><th scope=\"col\">");
   sb_html(b, T(MSG_QTY));
@@ -755,11 +783,15 @@ static int64_t cart_table(page *p, const cart_list *c, int edit) {
     sb_puts(b, "\">");
     if (edit) {
       const char *args[] = {pr ? product_name(pr, p->lang) : c->l[i].sku};
-      sb_puts(b, "<form method=\"post\" action=\"/cart/update\" class=\"qtyform\">");
+      sb_puts(
+          b,
+          "<form method=\"post\" action=\"/cart/update\" class=\"qtyform\">");
       csrf_field(p);
       sb_puts(b, "<input type=\"hidden\" name=\"sku\" value=\"");
       sb_html(b, c->l[i].sku);
-      sb_puts(b, "\"><input type=\"number\" name=\"qty\" min=\"0\" max=\"99\" value=\"");
+      sb_puts(
+          b,
+          "\"><input type=\"number\" name=\"qty\" min=\"0\" max=\"99\" value=\"");
       sb_int(b, c->l[i].qty);
       sb_puts(b, "\" aria-label=\"");
       sb_tr(b, p->lang, MSG_QTY_OF, args, 1);
@@ -788,7 +820,9 @@ static int64_t cart_table(page *p, const cart_list *c, int edit) {
     }
     sb_puts(b, "</td>");
     if (edit) {
-      sb_puts(b, "<td class=\"act\"><form method=\"post\" action=\"/cart/remove\" class=\"inline\">");
+      sb_puts(
+          b,
+          "<td class=\"act\"><form method=\"post\" action=\"/cart/remove\" class=\"inline\">");
       csrf_field(p);
       sb_puts(b, "<input type=\"hidden\" name=\"sku\" value=\"");
       sb_html(b, c->l[i].sku);
@@ -837,8 +871,7 @@ enum MHD_Result page_cart(req *r) {
   page p;
   cart_list c;
   int st = page_start(&p, r, MSG_CART_TITLE, "/cart");
-  if (st != 0)
-    return page_fail(&p, st);
+  if (st != 0) return page_fail(&p, st);
   sb_puts(&p.b, "<h1>");
   sb_html(&p.b, tr(p.lang, MSG_CART_TITLE));
   sb_puts(&p.b, "</h1>\n");
@@ -847,7 +880,9 @@ enum MHD_Result page_cart(req *r) {
     empty_cart(&p);
   } else {
     sums(&p, cart_table(&p, &c, 1), -1);
-    sb_puts(&p.b, "<p class=\"actions\"><a class=\"button\" href=\"/checkout/address\">");
+    sb_puts(
+        &p.b,
+        "<p class=\"actions\"><a class=\"button\" href=\"/checkout/address\">");
     sb_html(&p.b, tr(p.lang, MSG_CHECKOUT));
     sb_puts(&p.b, "</a></p>\n");
   }
@@ -858,8 +893,7 @@ enum MHD_Result page_cart(req *r) {
 static int qty_field(req *r, long lo, long *qty) {
   const char *qs = form_get(r, "qty", NULL);
   char *end = NULL;
-  if (qs == NULL || *qs < '0' || *qs > '9')
-    return 0;
+  if (qs == NULL || *qs < '0' || *qs > '9') return 0;
   *qty = strtol(qs, &end, 10);
   return *end == '\0' && *qty >= lo && *qty <= SHOP_QTY_MAX;
 }
@@ -872,8 +906,7 @@ enum MHD_Result post_cart_add(req *r) {
   char key[8 + SHOP_SKU_MAX], n[24];
   sessio_err e;
   int st = form_gate(r);
-  if (st != 0)
-    return reply_error(r, (unsigned)st);
+  if (st != 0) return reply_error(r, (unsigned)st);
   sku = form_get(r, "sku", NULL);
   pr = sku ? catalog_find(sku) : NULL;
   if (pr == NULL)
@@ -881,14 +914,13 @@ enum MHD_Result post_cart_add(req *r) {
   if (!qty_field(r, 1, &qty)) {
     /* Said on the product's card, with what was typed, not a dead end. */
     const char *qs = form_get(r, "qty", NULL);
-    return home(r, 400, pr, tr(req_lang(r), MSG_BAD_QTY), qs && strlen(qs) <= 8 ? qs : "1");
+    return home(r, 400, pr, tr(req_lang(r), MSG_BAD_QTY),
+                qs && strlen(qs) <= 8 ? qs : "1");
   }
   snprintf(key, sizeof key, "cart.%s", pr->sku);
   /* A line holds at most SHOP_QTY_MAX, however many adds it took. */
-  if (sessio_exists(r->s))
-    sessio_get_int(r->s, key, &have);
-  if (have < 0)
-    have = 0;
+  if (sessio_exists(r->s)) sessio_get_int(r->s, key, &have);
+  if (have < 0) have = 0;
   if (have + qty > SHOP_QTY_MAX) {
     const char *args[] = {product_name(pr, req_lang(r))};
     if ((e = sessio_set_int(r->s, key, SHOP_QTY_MAX)) != SESSIO_OK)
@@ -898,7 +930,9 @@ enum MHD_Result post_cart_add(req *r) {
   }
   e = sessio_incr(r->s, key, qty, NULL);
   if (e != SESSIO_OK)
-    return reply_error(r, e == SESSIO_ETOOBIG ? 413 : e == SESSIO_EOVERFLOW ? 400 : 500);
+    return reply_error(r, e == SESSIO_ETOOBIG     ? 413
+                          : e == SESSIO_EOVERFLOW ? 400
+                                                  : 500);
   snprintf(n, sizeof n, "%ld", qty);
   {
     const char *args[] = {n, product_name(pr, req_lang(r))};
@@ -920,16 +954,14 @@ static int cart_delete(req *r, const char *sku) {
 enum MHD_Result post_cart_remove(req *r) {
   const char *sku;
   int st = form_gate(r);
-  if (st != 0)
-    return reply_error(r, (unsigned)st);
+  if (st != 0) return reply_error(r, (unsigned)st);
   sku = form_get(r, "sku", NULL);
   /* S25: a value that cannot be a SKU (a space from "a+b", bytes outside
    * printable ASCII) is the client's mistake: 400, never a failed delete. */
   if (sku == NULL || !shop_sku_ok(sku))
     return page_error(r, 400, MSG_UNKNOWN_PRODUCT_T, MSG_NOTHING_TO_REMOVE);
   if (sessio_exists(r->s)) {
-    if ((st = cart_delete(r, sku)) != 0)
-      return reply_error(r, (unsigned)st);
+    if ((st = cart_delete(r, sku)) != 0) return reply_error(r, (unsigned)st);
     flash(r, MSG_REMOVED, NULL, 0);
   }
   return reply_redirect(r, "/cart");
@@ -940,23 +972,19 @@ enum MHD_Result post_cart_update(req *r) {
   long qty;
   char key[8 + SHOP_SKU_MAX];
   int st = form_gate(r);
-  if (st != 0)
-    return reply_error(r, (unsigned)st);
+  if (st != 0) return reply_error(r, (unsigned)st);
   sku = form_get(r, "sku", NULL);
   if (sku == NULL || catalog_find(sku) == NULL)
     return page_error(r, 400, MSG_UNKNOWN_PRODUCT_T, MSG_UNKNOWN_PRODUCT);
   if (!qty_field(r, 0, &qty))
     return page_error(r, 400, MSG_E400_T, MSG_BAD_QTY);
-  if (!sessio_exists(r->s))
-    return reply_redirect(r, "/cart");
+  if (!sessio_exists(r->s)) return reply_redirect(r, "/cart");
   if (qty == 0) {
-    if ((st = cart_delete(r, sku)) != 0)
-      return reply_error(r, (unsigned)st);
+    if ((st = cart_delete(r, sku)) != 0) return reply_error(r, (unsigned)st);
     flash(r, MSG_REMOVED, NULL, 0);
   } else {
     snprintf(key, sizeof key, "cart.%s", sku);
-    if (sessio_set_int(r->s, key, qty) != SESSIO_OK)
-      return reply_error(r, 500);
+    if (sessio_set_int(r->s, key, qty) != SESSIO_OK) return reply_error(r, 500);
     flash(r, MSG_UPDATED, NULL, 0);
   }
   return reply_redirect(r, "/cart");
@@ -969,32 +997,40 @@ enum MHD_Result page_prefs(req *r) {
   const char *theme, *lang;
   int st = page_start(&p, r, MSG_PREFS_TITLE, "/prefs");
   sbuf *b = &p.b;
-  if (st != 0)
-    return page_fail(&p, st);
+  if (st != 0) return page_fail(&p, st);
   theme = sess_str(r->s, "pref.theme", "light");
   lang = sess_str(r->s, "pref.lang", "en");
   sb_puts(b, "<h1>");
   sb_html(b, tr(p.lang, MSG_PREFS_TITLE));
   sb_puts(b, "</h1>\n<p>");
   sb_html(b, tr(p.lang, MSG_PREFS_INTRO));
-  sb_puts(b, "</p>\n<form method=\"post\" action=\"/prefs\" class=\"panel stack\" id=\"prefs-form\">");
+  sb_puts(
+      b,
+      "</p>\n<form method=\"post\" action=\"/prefs\" class=\"panel stack\" id=\"prefs-form\">");
   csrf_field(&p);
   sb_puts(b, "<fieldset><legend>");
   sb_html(b, tr(p.lang, MSG_THEME));
-  sb_printf(b, "</legend><label class=\"check\"><input type=\"radio\" name=\"theme\" value=\"light\"%s> ",
-            strcmp(theme, "dark") != 0 ? " checked" : "");
+  sb_printf(
+      b,
+      "</legend><label class=\"check\"><input type=\"radio\" name=\"theme\" value=\"light\"%s> ",
+      strcmp(theme, "dark") != 0 ? " checked" : "");
   sb_html(b, tr(p.lang, MSG_LIGHT));
-  sb_printf(b, "</label><label class=\"check\"><input type=\"radio\" name=\"theme\" value=\"dark\"%s> ",
-            strcmp(theme, "dark") == 0 ? " checked" : "");
+  sb_printf(
+      b,
+      "</label><label class=\"check\"><input type=\"radio\" name=\"theme\" value=\"dark\"%s> ",
+      strcmp(theme, "dark") == 0 ? " checked" : "");
   sb_html(b, tr(p.lang, MSG_DARK));
   sb_puts(b, "</label></fieldset>\n<label>");
   sb_html(b, tr(p.lang, MSG_LANGUAGE));
   /* Each language's name in that language (and marked so). */
-  sb_printf(b, " <select name=\"lang\"><option value=\"en\" lang=\"en\"%s>English</option>"
-               "<option value=\"fr\" lang=\"fr\"%s>Français</option>"
-               "<option value=\"de\"%s>",
-            strcmp(lang, "en") == 0 ? " selected" : "", strcmp(lang, "fr") == 0 ? " selected" : "",
-            strcmp(lang, "de") == 0 ? " selected" : "");
+  sb_printf(
+      b,
+      " <select name=\"lang\"><option value=\"en\" lang=\"en\"%s>English</option>"
+      "<option value=\"fr\" lang=\"fr\"%s>Français</option>"
+      "<option value=\"de\"%s>",
+      strcmp(lang, "en") == 0 ? " selected" : "",
+      strcmp(lang, "fr") == 0 ? " selected" : "",
+      strcmp(lang, "de") == 0 ? " selected" : "");
   sb_html(b, tr(p.lang, MSG_LANG_DE));
   sb_puts(b, "</option></select></label>\n<button type=\"submit\">");
   sb_html(b, tr(p.lang, MSG_SAVE));
@@ -1002,7 +1038,9 @@ enum MHD_Result page_prefs(req *r) {
   return page_end(&p, 200);
 }
 
-static int theme_ok(const char *t) { return t && (!strcmp(t, "light") || !strcmp(t, "dark")); }
+static int theme_ok(const char *t) {
+  return t && (!strcmp(t, "light") || !strcmp(t, "dark"));
+}
 static int lang_ok(const char *l) {
   return l && (!strcmp(l, "en") || !strcmp(l, "fr") || !strcmp(l, "de"));
 }
@@ -1010,11 +1048,11 @@ static int lang_ok(const char *l) {
 enum MHD_Result post_prefs(req *r) {
   const char *theme, *lang;
   int st = form_gate(r);
-  if (st != 0)
-    return reply_error(r, (unsigned)st);
+  if (st != 0) return reply_error(r, (unsigned)st);
   theme = form_get(r, "theme", NULL);
   lang = form_get(r, "lang", NULL);
-  if ((theme == NULL && lang == NULL) || (theme && !theme_ok(theme)) || (lang && !lang_ok(lang)))
+  if ((theme == NULL && lang == NULL) || (theme && !theme_ok(theme)) ||
+      (lang && !lang_ok(lang)))
     return page_error(r, 400, MSG_E400_T, MSG_BAD_PREF);
   if ((theme && sessio_set_str(r->s, "pref.theme", theme) != SESSIO_OK) ||
       (lang && sessio_set_str(r->s, "pref.lang", lang) != SESSIO_OK))
@@ -1025,18 +1063,24 @@ enum MHD_Result post_prefs(req *r) {
 
 /* ---- checkout ----------------------------------------------------------------------------- */
 
-static const struct { const char *name, *autocomplete; msg_id label; } addr_fields[] = {
-    {"name", "name", MSG_F_NAME}, {"street", "street-address", MSG_F_STREET},
-    {"city", "address-level2", MSG_F_CITY}, {"zip", "postal-code", MSG_F_ZIP},
-    {"country", "country-name", MSG_F_COUNTRY}};
+static const struct {
+  const char *name, *autocomplete;
+  msg_id label;
+} addr_fields[] = {{"name", "name", MSG_F_NAME},
+                   {"street", "street-address", MSG_F_STREET},
+                   {"city", "address-level2", MSG_F_CITY},
+                   {"zip", "postal-code", MSG_F_ZIP},
+                   {"country", "country-name", MSG_F_COUNTRY}};
 #define N_ADDR (sizeof addr_fields / sizeof addr_fields[0])
 
 /* The countries the shop ships to: the value stored, then the French name. */
 static const char *const countries[][2] = {
-    {"Austria", "Autriche"}, {"Belgium", "Belgique"}, {"France", "France"},
-    {"Germany", "Allemagne"}, {"Ireland", "Irlande"}, {"Italy", "Italie"},
-    {"Luxembourg", "Luxembourg"}, {"Netherlands", "Pays-Bas"}, {"Portugal", "Portugal"},
-    {"Spain", "Espagne"}, {"Switzerland", "Suisse"}, {"United Kingdom", "Royaume-Uni"}};
+    {"Austria", "Autriche"},      {"Belgium", "Belgique"},
+    {"France", "France"},         {"Germany", "Allemagne"},
+    {"Ireland", "Irlande"},       {"Italy", "Italie"},
+    {"Luxembourg", "Luxembourg"}, {"Netherlands", "Pays-Bas"},
+    {"Portugal", "Portugal"},     {"Spain", "Espagne"},
+    {"Switzerland", "Suisse"},    {"United Kingdom", "Royaume-Uni"}};
 #define N_COUNTRIES (sizeof countries / sizeof countries[0])
 
 static const char *country_name(const char *v, const char *lang) {
@@ -1046,16 +1090,18 @@ static const char *country_name(const char *v, const char *lang) {
   return v;
 }
 
-static const struct { const char *id; msg_id label; int64_t cents; } ship_opts[] = {
-    {"standard", MSG_SHIP_STANDARD, 490},
-    {"express", MSG_SHIP_EXPRESS, 1200},
-    {"pickup", MSG_SHIP_PICKUP, 0}};
+static const struct {
+  const char *id;
+  msg_id label;
+  int64_t cents;
+} ship_opts[] = {{"standard", MSG_SHIP_STANDARD, 490},
+                 {"express", MSG_SHIP_EXPRESS, 1200},
+                 {"pickup", MSG_SHIP_PICKUP, 0}};
 #define N_SHIP (sizeof ship_opts / sizeof ship_opts[0])
 
 static int64_t ship_cost(const char *ship) {
   for (size_t i = 0; i < N_SHIP; i++)
-    if (strcmp(ship, ship_opts[i].id) == 0)
-      return ship_opts[i].cents;
+    if (strcmp(ship, ship_opts[i].id) == 0) return ship_opts[i].cents;
   return -1;
 }
 
@@ -1071,12 +1117,11 @@ static int co_save(req *r, const char *field) {
   char key[32];
   size_t len = 0;
   const char *v = form_get(r, field, &len);
-  if (v == NULL)
-    return 0;
-  if (len > SHOP_TEXT_MAX)
-    return 400;
+  if (v == NULL) return 0;
+  if (len > SHOP_TEXT_MAX) return 400;
   snprintf(key, sizeof key, "co.%s", field);
-  if ((len == 0 ? sessio_delete(r->s, key) : sessio_set_strn(r->s, key, v, len)) != SESSIO_OK)
+  if ((len == 0 ? sessio_delete(r->s, key)
+                : sessio_set_strn(r->s, key, v, len)) != SESSIO_OK)
     return 500;
   return 0;
 }
@@ -1084,15 +1129,13 @@ static int co_save(req *r, const char *field) {
 /* 1 when 's' has a character other than white space. */
 static int has_text(const char *s) {
   for (; *s; s++)
-    if (!isspace((unsigned char)*s))
-      return 1;
+    if (!isspace((unsigned char)*s)) return 1;
   return 0;
 }
 
 static int country_listed(const char *v) {
   for (size_t i = 0; i < N_COUNTRIES; i++)
-    if (strcmp(v, countries[i][0]) == 0)
-      return 1;
+    if (strcmp(v, countries[i][0]) == 0) return 1;
   return 0;
 }
 
@@ -1100,28 +1143,28 @@ static int country_listed(const char *v) {
  * scripted client may send another name: it is kept and shown as sent. */
 static int address_complete(const sessio *s) {
   for (size_t i = 0; i < N_ADDR; i++)
-    if (!has_text(co_get(s, addr_fields[i].name)))
-      return 0;
+    if (!has_text(co_get(s, addr_fields[i].name))) return 0;
   return 1;
 }
 
 /* Every checkout step sends an empty cart back to the cart page, saying
  * why. Returns 1 when it answered. */
 static int empty_gate(req *r, enum MHD_Result *ret) {
-  if (cart_count(r->s) > 0)
-    return 0;
+  if (cart_count(r->s) > 0) return 0;
   flash(r, MSG_CART_EMPTY_CO, NULL, 0);
   *ret = reply_redirect(r, "/cart");
   return 1;
 }
 
 static void steps(page *p, int cur) {
-  static const msg_id names[] = {MSG_STEP_ADDRESS, MSG_STEP_SHIPPING, MSG_STEP_REVIEW};
+  static const msg_id names[] = {MSG_STEP_ADDRESS, MSG_STEP_SHIPPING,
+                                 MSG_STEP_REVIEW};
   sb_puts(&p->b, "<ol class=\"steps\" aria-label=\"");
   sb_html(&p->b, T(MSG_STEPS_LABEL));
   sb_puts(&p->b, "\">");
   for (int i = 0; i < 3; i++) {
-    sb_printf(&p->b, "<li%s>", i == cur ? " class=\"current\" aria-current=\"step\"" : "");
+    sb_printf(&p->b, "<li%s>",
+              i == cur ? " class=\"current\" aria-current=\"step\"" : "");
     sb_html(&p->b, T(names[i]));
     sb_puts(&p->b, "</li>");
   }
@@ -1132,10 +1175,14 @@ static void steps(page *p, int cur) {
  * a field (the browser's implicit submission uses the first submit button)
  * goes forward; the style puts "Back" on the left. */
 static void nav_buttons(page *p, msg_id back_label) {
-  sb_puts(&p->b, "<div class=\"row steps-nav\"><button type=\"submit\" name=\"go\" value=\"next\">");
+  sb_puts(
+      &p->b,
+      "<div class=\"row steps-nav\"><button type=\"submit\" name=\"go\" value=\"next\">");
   sb_html(&p->b, T(MSG_CONTINUE));
-  sb_puts(&p->b, "</button><button type=\"submit\" name=\"go\" value=\"back\" class=\"secondary\" "
-                 "formnovalidate>");
+  sb_puts(
+      &p->b,
+      "</button><button type=\"submit\" name=\"go\" value=\"back\" class=\"secondary\" "
+      "formnovalidate>");
   sb_html(&p->b, T(back_label));
   sb_puts(&p->b, "</button></div>");
 }
@@ -1144,24 +1191,28 @@ static enum MHD_Result address_page(req *r, unsigned status, int show_missing) {
   page p;
   int st = page_start(&p, r, MSG_CO_ADDRESS_T, "");
   sbuf *b = &p.b;
-  if (st != 0)
-    return page_fail(&p, st);
+  if (st != 0) return page_fail(&p, st);
   sb_puts(b, "<h1>");
   sb_html(b, tr(p.lang, MSG_CHECKOUT));
   sb_puts(b, "</h1>\n");
   steps(&p, 0);
   if (show_missing)
     field_error(&p, "address-error", tr(p.lang, MSG_ADDR_MISSING));
-  sb_puts(b, "<form method=\"post\" action=\"/checkout/address\" class=\"panel stack\" id=\"address-form\">");
+  sb_puts(
+      b,
+      "<form method=\"post\" action=\"/checkout/address\" class=\"panel stack\" id=\"address-form\">");
   csrf_field(&p);
   for (size_t i = 0; i < N_ADDR; i++) {
     const char *v = co_get(r->s, addr_fields[i].name);
-    const char *invalid = show_missing && !has_text(v) ? " aria-invalid=\"true\"" : "";
+    const char *invalid =
+        show_missing && !has_text(v) ? " aria-invalid=\"true\"" : "";
     sb_puts(b, "<label>");
     sb_html(b, tr(p.lang, addr_fields[i].label));
     if (strcmp(addr_fields[i].name, "country") == 0) {
-      sb_printf(b, " <select name=\"country\" autocomplete=\"country-name\" required%s><option value=\"\">",
-                invalid);
+      sb_printf(
+          b,
+          " <select name=\"country\" autocomplete=\"country-name\" required%s><option value=\"\">",
+          invalid);
       sb_html(b, tr(p.lang, MSG_CHOOSE));
       sb_puts(b, "</option>");
       if (has_text(v) && !country_listed(v)) {
@@ -1179,8 +1230,10 @@ static enum MHD_Result address_page(req *r, unsigned status, int show_missing) {
       sb_puts(b, "</select></label>\n");
       continue;
     }
-    sb_printf(b, " <input name=\"%s\" autocomplete=\"%s\" maxlength=\"200\" required%s value=\"",
-              addr_fields[i].name, addr_fields[i].autocomplete, invalid);
+    sb_printf(
+        b,
+        " <input name=\"%s\" autocomplete=\"%s\" maxlength=\"200\" required%s value=\"",
+        addr_fields[i].name, addr_fields[i].autocomplete, invalid);
     sb_html(b, v);
     sb_puts(b, "\"></label>\n");
   }
@@ -1191,39 +1244,35 @@ static enum MHD_Result address_page(req *r, unsigned status, int show_missing) {
 
 enum MHD_Result page_co_address(req *r) {
   enum MHD_Result ret;
-  if (member_gate(r, 0, &ret) || empty_gate(r, &ret))
-    return ret;
+  if (member_gate(r, 0, &ret) || empty_gate(r, &ret)) return ret;
   return address_page(r, 200, 0);
 }
 
 static enum MHD_Result too_long(req *r, int st) {
-  return st == 400 ? page_error(r, 400, MSG_E400_T, MSG_TOO_LONG) : reply_error(r, 500);
+  return st == 400 ? page_error(r, 400, MSG_E400_T, MSG_TOO_LONG)
+                   : reply_error(r, 500);
 }
 
 enum MHD_Result post_co_address(req *r) {
   enum MHD_Result ret;
   const char *go;
   int st;
-  if (member_gate(r, 1, &ret) || empty_gate(r, &ret))
-    return ret;
+  if (member_gate(r, 1, &ret) || empty_gate(r, &ret)) return ret;
   for (size_t i = 0; i < N_ADDR; i++)
-    if ((st = co_save(r, addr_fields[i].name)) != 0)
-      return too_long(r, st);
+    if ((st = co_save(r, addr_fields[i].name)) != 0) return too_long(r, st);
   go = form_get(r, "go", NULL);
-  if (go != NULL && strcmp(go, "back") == 0)
-    return reply_redirect(r, "/cart");
-  if (!address_complete(r->s))
-    return address_page(r, 400, 1);
+  if (go != NULL && strcmp(go, "back") == 0) return reply_redirect(r, "/cart");
+  if (!address_complete(r->s)) return address_page(r, 400, 1);
   return reply_redirect(r, "/checkout/shipping");
 }
 
-static enum MHD_Result shipping_page(req *r, unsigned status, int show_missing) {
+static enum MHD_Result shipping_page(req *r, unsigned status,
+                                     int show_missing) {
   page p;
   const char *ship;
   int st = page_start(&p, r, MSG_CO_SHIPPING_T, "");
   sbuf *b = &p.b;
-  if (st != 0)
-    return page_fail(&p, st);
+  if (st != 0) return page_fail(&p, st);
   ship = co_get(r->s, "ship");
   sb_puts(b, "<h1>");
   sb_html(b, tr(p.lang, MSG_CHECKOUT));
@@ -1231,15 +1280,19 @@ static enum MHD_Result shipping_page(req *r, unsigned status, int show_missing) 
   steps(&p, 1);
   if (show_missing)
     field_error(&p, "shipping-error", tr(p.lang, MSG_SHIP_MISSING));
-  sb_puts(b, "<form method=\"post\" action=\"/checkout/shipping\" class=\"panel stack\" id=\"shipping-form\">");
+  sb_puts(
+      b,
+      "<form method=\"post\" action=\"/checkout/shipping\" class=\"panel stack\" id=\"shipping-form\">");
   csrf_field(&p);
   sb_puts(b, "<fieldset><legend>");
   sb_html(b, tr(p.lang, MSG_SHIP_METHOD));
   sb_puts(b, "</legend>");
   for (size_t i = 0; i < N_SHIP; i++) {
-    sb_printf(b, "<label class=\"check\"><input type=\"radio\" name=\"ship\" value=\"%s\"%s%s> ",
-              ship_opts[i].id, strcmp(ship, ship_opts[i].id) == 0 ? " checked" : "",
-              i == 0 ? " required" : "");
+    sb_printf(
+        b,
+        "<label class=\"check\"><input type=\"radio\" name=\"ship\" value=\"%s\"%s%s> ",
+        ship_opts[i].id, strcmp(ship, ship_opts[i].id) == 0 ? " checked" : "",
+        i == 0 ? " required" : "");
     sb_html(b, tr(p.lang, ship_opts[i].label));
     sb_puts(b, " — ");
     money(&p, ship_opts[i].cents);
@@ -1257,8 +1310,7 @@ static enum MHD_Result shipping_page(req *r, unsigned status, int show_missing) 
 
 enum MHD_Result page_co_shipping(req *r) {
   enum MHD_Result ret;
-  if (member_gate(r, 0, &ret) || empty_gate(r, &ret))
-    return ret;
+  if (member_gate(r, 0, &ret) || empty_gate(r, &ret)) return ret;
   return shipping_page(r, 200, 0);
 }
 
@@ -1266,8 +1318,7 @@ enum MHD_Result post_co_shipping(req *r) {
   enum MHD_Result ret;
   const char *go, *ship;
   int st;
-  if (member_gate(r, 1, &ret) || empty_gate(r, &ret))
-    return ret;
+  if (member_gate(r, 1, &ret) || empty_gate(r, &ret)) return ret;
   ship = form_get(r, "ship", NULL);
   if (ship != NULL && ship_cost(ship) < 0)
     return page_error(r, 400, MSG_E400_T, MSG_BAD_SHIP);
@@ -1276,8 +1327,7 @@ enum MHD_Result post_co_shipping(req *r) {
   go = form_get(r, "go", NULL);
   if (go != NULL && strcmp(go, "back") == 0)
     return reply_redirect(r, "/checkout/address");
-  if (ship_cost(co_get(r->s, "ship")) < 0)
-    return shipping_page(r, 400, 1);
+  if (ship_cost(co_get(r->s, "ship")) < 0) return shipping_page(r, 400, 1);
   return reply_redirect(r, "/checkout/review");
 }
 
@@ -1285,7 +1335,8 @@ enum MHD_Result post_co_shipping(req *r) {
 static void address_block(page *p, const char *const *lines) {
   sb_puts(&p->b, "<address>");
   for (size_t i = 0; i < N_ADDR; i++) {
-    sb_html(&p->b, i == N_ADDR - 1 ? country_name(lines[i], p->lang) : lines[i]);
+    sb_html(&p->b,
+            i == N_ADDR - 1 ? country_name(lines[i], p->lang) : lines[i]);
     sb_puts(&p->b, "<br>");
   }
   sb_puts(&p->b, "</address>");
@@ -1310,12 +1361,10 @@ static const char *co_token(req *r) {
   unsigned char raw[12];
   char hex[sizeof raw * 2 + 1];
   const char *t = co_get(r->s, "token");
-  if (*t)
-    return t;
+  if (*t) return t;
   randombytes_buf(raw, sizeof raw);
   sodium_bin2hex(hex, sizeof hex, raw, sizeof raw);
-  if (sessio_set_str(r->s, "co.token", hex) != SESSIO_OK)
-    return NULL;
+  if (sessio_set_str(r->s, "co.token", hex) != SESSIO_OK) return NULL;
   return co_get(r->s, "token");
 }
 
@@ -1327,18 +1376,13 @@ enum MHD_Result page_co_review(req *r) {
   const char *lines[N_ADDR], *token;
   int st;
   sbuf *b;
-  if (member_gate(r, 0, &ret) || empty_gate(r, &ret))
-    return ret;
-  if (!address_complete(r->s))
-    return reply_redirect(r, "/checkout/address");
+  if (member_gate(r, 0, &ret) || empty_gate(r, &ret)) return ret;
+  if (!address_complete(r->s)) return reply_redirect(r, "/checkout/address");
   ship = ship_cost(co_get(r->s, "ship"));
-  if (ship < 0)
-    return reply_redirect(r, "/checkout/shipping");
-  if ((token = co_token(r)) == NULL)
-    return reply_error(r, 500);
+  if (ship < 0) return reply_redirect(r, "/checkout/shipping");
+  if ((token = co_token(r)) == NULL) return reply_error(r, 500);
   st = page_start(&p, r, MSG_CO_REVIEW_T, "");
-  if (st != 0)
-    return page_fail(&p, st);
+  if (st != 0) return page_fail(&p, st);
   b = &p.b;
   sb_puts(b, "<h1>");
   sb_html(b, tr(p.lang, MSG_CHECKOUT));
@@ -1359,15 +1403,20 @@ enum MHD_Result page_co_review(req *r) {
   sb_html(b, tr(p.lang, MSG_ITEMS));
   sb_puts(b, "</h2>");
   sums(&p, cart_table(&p, &c, 0), ship);
-  sb_puts(b, "</section>\n<div class=\"row steps-nav\"><form method=\"post\" action=\"/checkout/place\">");
+  sb_puts(
+      b,
+      "</section>\n<div class=\"row steps-nav\"><form method=\"post\" action=\"/checkout/place\">");
   csrf_field(&p);
   sb_puts(b, "<input type=\"hidden\" name=\"token\" value=\"");
   sb_html(b, token);
   sb_puts(b, "\"><button type=\"submit\" id=\"place-order\">");
   sb_html(b, tr(p.lang, MSG_PLACE_ORDER));
-  sb_puts(b, "</button></form><form method=\"post\" action=\"/checkout/review\">");
+  sb_puts(b,
+          "</button></form><form method=\"post\" action=\"/checkout/review\">");
   csrf_field(&p);
-  sb_puts(b, "<button type=\"submit\" name=\"go\" value=\"back\" class=\"secondary\">");
+  sb_puts(
+      b,
+      "<button type=\"submit\" name=\"go\" value=\"back\" class=\"secondary\">");
   sb_html(b, tr(p.lang, MSG_BACK));
   sb_puts(b, "</button></form></div>\n");
   return page_end(&p, 200);
@@ -1376,8 +1425,7 @@ enum MHD_Result page_co_review(req *r) {
 enum MHD_Result post_co_review(req *r) {
   enum MHD_Result ret;
   const char *go;
-  if (member_gate(r, 1, &ret))
-    return ret;
+  if (member_gate(r, 1, &ret)) return ret;
   go = form_get(r, "go", NULL);
   if (go != NULL && strcmp(go, "back") == 0)
     return reply_redirect(r, "/checkout/shipping");
@@ -1411,8 +1459,7 @@ enum MHD_Result post_co_place(req *r) {
     return ret;
   user = sessio_user(r->s);
   token = form_get(r, "token", NULL);
-  if (token == NULL || !token_ok(token))
-    token = co_get(r->s, "token");
+  if (token == NULL || !token_ok(token)) token = co_get(r->s, "token");
   cart_get(r->s, &c);
   if (c.n == 0) {
     /* Placed already (a second click, a second tab, a retry): the order. */
@@ -1421,14 +1468,11 @@ enum MHD_Result post_co_place(req *r) {
     flash(r, MSG_CART_EMPTY_CO, NULL, 0);
     return reply_redirect(r, "/cart");
   }
-  if (!address_complete(r->s))
-    return reply_redirect(r, "/checkout/address");
+  if (!address_complete(r->s)) return reply_redirect(r, "/checkout/address");
   if (ship_cost(co_get(r->s, "ship")) < 0)
     return reply_redirect(r, "/checkout/shipping");
-  if (!token_ok(token))
-    return reply_redirect(r, "/checkout/review");
-  if ((o = calloc(1, sizeof *o)) == NULL)
-    return reply_error(r, 500);
+  if (!token_ok(token)) return reply_redirect(r, "/checkout/review");
+  if ((o = calloc(1, sizeof *o)) == NULL) return reply_error(r, 500);
   snprintf(o->name, sizeof o->name, "%s", co_get(r->s, "name"));
   snprintf(o->street, sizeof o->street, "%s", co_get(r->s, "street"));
   snprintf(o->city, sizeof o->city, "%s", co_get(r->s, "city"));
@@ -1449,8 +1493,7 @@ enum MHD_Result post_co_place(req *r) {
   f = orders_place(user, token, o, r->now, &id, &created);
   snprintf(n, sizeof n, "%lld", (long long)o->items);
   free(o);
-  if (f != 0)
-    return reply_error(r, 503);
+  if (f != 0) return reply_error(r, 503);
   /* Placed by this request or a concurrent one of the same checkout: the
    * cart and checkout details have become that order either way. */
   snprintf(num, sizeof num, "%lld", (long long)id);
@@ -1475,8 +1518,7 @@ enum MHD_Result page_orders(req *r) {
   size_t n = 0;
   int st;
   sbuf *b;
-  if (member_gate(r, 0, &ret))
-    return ret;
+  if (member_gate(r, 0, &ret)) return ret;
   if ((rows = malloc(ORDERS_SHOWN * sizeof *rows)) == NULL)
     return reply_error(r, 500);
   if (orders_list(sessio_user(r->s), rows, ORDERS_SHOWN, &n) != 0) {
@@ -1499,7 +1541,9 @@ enum MHD_Result page_orders(req *r) {
     sb_html(b, tr(p.lang, MSG_SEE_PRODUCTS));
     sb_puts(b, "</a>.</p>\n");
   } else {
-    sb_puts(b, "<table class=\"cards\" id=\"orders\"><thead><tr><th scope=\"col\">");
+    sb_puts(
+        b,
+        "<table class=\"cards\" id=\"orders\"><thead><tr><th scope=\"col\">");
     sb_html(b, tr(p.lang, MSG_ORDER_NO));
     sb_puts(b, "</th><th scope=\"col\">");
     sb_html(b, tr(p.lang, MSG_PLACED_AT));
@@ -1509,7 +1553,8 @@ enum MHD_Result page_orders(req *r) {
     sb_html(b, tr(p.lang, MSG_TOTAL_TO_PAY));
     sb_puts(b, "</th></tr></thead><tbody>\n");
     for (size_t i = 0; i < n; i++) {
-      sb_printf(b, "<tr><td class=\"name\"><a href=\"/orders/%lld\">", (long long)rows[i].id);
+      sb_printf(b, "<tr><td class=\"name\"><a href=\"/orders/%lld\">",
+                (long long)rows[i].id);
       {
         char num[24];
         const char *args[] = {num};
@@ -1546,13 +1591,11 @@ enum MHD_Result page_order(req *r) {
   long long id;
   int st, f;
   sbuf *b;
-  if (member_gate(r, 0, &ret))
-    return ret;
+  if (member_gate(r, 0, &ret)) return ret;
   id = strtoll(num, &end, 10);
   if (*num < '1' || *num > '9' || *end != '\0' || strlen(num) > 18)
     return page_status(r, 404);
-  if ((o = malloc(sizeof *o)) == NULL)
-    return reply_error(r, 500);
+  if ((o = malloc(sizeof *o)) == NULL) return reply_error(r, 500);
   f = orders_get(sessio_user(r->s), id, o);
   if (f <= 0) {
     free(o);
@@ -1566,7 +1609,8 @@ enum MHD_Result page_order(req *r) {
       free(o);
       return page_fail(&p, st);
     }
-    page_top(&p, tr_fmt(title, sizeof title, p.lang, MSG_ORDER_T, args, 1), "/orders");
+    page_top(&p, tr_fmt(title, sizeof title, p.lang, MSG_ORDER_T, args, 1),
+             "/orders");
     b = &p.b;
     sb_puts(b, "<h1>");
     sb_html(b, title);
@@ -1578,7 +1622,8 @@ enum MHD_Result page_order(req *r) {
   }
   sb_html(b, tr(p.lang, MSG_DELIVER_TO));
   sb_puts(b, "</h2>");
-  lines[0] = o->name, lines[1] = o->street, lines[2] = o->city, lines[3] = o->zip;
+  lines[0] = o->name, lines[1] = o->street, lines[2] = o->city,
+  lines[3] = o->zip;
   lines[4] = o->country;
   address_block(&p, lines);
   sb_puts(b, "<h2>");
@@ -1616,11 +1661,10 @@ enum MHD_Result page_sessions(req *r) {
   sessio_err e;
   int st;
   sbuf *b;
-  if (member_gate(r, 0, &ret))
-    return ret;
-  e = sessio_manager_user_sessions(r->shop->mgr, sessio_user(r->s), r->now, &list, &n);
-  if (e != SESSIO_OK)
-    return reply_error(r, e == SESSIO_ENOMEM ? 500 : 503);
+  if (member_gate(r, 0, &ret)) return ret;
+  e = sessio_manager_user_sessions(r->shop->mgr, sessio_user(r->s), r->now,
+                                   &list, &n);
+  if (e != SESSIO_OK) return reply_error(r, e == SESSIO_ENOMEM ? 500 : 503);
   st = page_start(&p, r, MSG_SESSIONS_T, "/account/sessions");
   if (st != 0) {
     free(list);
@@ -1637,7 +1681,9 @@ enum MHD_Result page_sessions(req *r) {
   cur = sessio_handle(r->s);
   sb_puts(b, "<h1>");
   sb_html(b, tr(p.lang, MSG_SESSIONS_H));
-  sb_puts(b, "</h1>\n<table class=\"sessions cards\" id=\"sessions\"><thead><tr><th scope=\"col\">");
+  sb_puts(
+      b,
+      "</h1>\n<table class=\"sessions cards\" id=\"sessions\"><thead><tr><th scope=\"col\">");
   sb_html(b, tr(p.lang, MSG_DEVICE));
   sb_puts(b, "</th><th scope=\"col\">");
   sb_html(b, tr(p.lang, MSG_SIGNED_IN_AT));
@@ -1652,10 +1698,11 @@ enum MHD_Result page_sessions(req *r) {
     int is_cur = cur != NULL && strcmp(cur, list[i].handle) == 0;
     char dev[96];
     static const msg_id cols[] = {MSG_SIGNED_IN_AT, MSG_LAST_SEEN, MSG_EXPIRES};
-    const int64_t times[] = {list[i].created_at, list[i].last_seen, list[i].expires_at};
+    const int64_t times[] = {list[i].created_at, list[i].last_seen,
+                             list[i].expires_at};
     ua_describe(list[i].label, p.lang, dev, sizeof dev);
-    sb_printf(b, "<tr data-handle=\"%s\"%s><td class=\"name\"><span title=\"", list[i].handle,
-              is_cur ? " class=\"current\"" : "");
+    sb_printf(b, "<tr data-handle=\"%s\"%s><td class=\"name\"><span title=\"",
+              list[i].handle, is_cur ? " class=\"current\"" : "");
     sb_html(b, list[i].label);
     sb_puts(b, "\">");
     sb_html(b, dev);
@@ -1680,10 +1727,14 @@ enum MHD_Result page_sessions(req *r) {
     }
     sb_puts(b, "<td class=\"act\">");
     if (!is_cur) {
-      sb_puts(b, "<form method=\"post\" action=\"/account/sessions/revoke\" class=\"inline\">");
+      sb_puts(
+          b,
+          "<form method=\"post\" action=\"/account/sessions/revoke\" class=\"inline\">");
       csrf_field(&p);
-      sb_printf(b, "<input type=\"hidden\" name=\"handle\" value=\"%s\">"
-                   "<button type=\"submit\" class=\"link\">", list[i].handle);
+      sb_printf(b,
+                "<input type=\"hidden\" name=\"handle\" value=\"%s\">"
+                "<button type=\"submit\" class=\"link\">",
+                list[i].handle);
       sb_html(b, tr(p.lang, MSG_SIGN_OUT));
       sb_puts(b, "</button></form>");
     }
@@ -1699,7 +1750,8 @@ enum MHD_Result page_sessions(req *r) {
     sb_tr(b, p.lang, MSG_PAGE_N, args, 2);
     sb_puts(b, "\">");
     if (pg > 1) {
-      sb_printf(b, "<a href=\"/account/sessions?page=%zu\" rel=\"prev\">", pg - 1);
+      sb_printf(b, "<a href=\"/account/sessions?page=%zu\" rel=\"prev\">",
+                pg - 1);
       sb_html(b, tr(p.lang, MSG_PREV));
       sb_puts(b, "</a>");
     }
@@ -1707,14 +1759,17 @@ enum MHD_Result page_sessions(req *r) {
     sb_tr(b, p.lang, MSG_PAGE_N, args, 2);
     sb_puts(b, "</span>");
     if (pg < pages) {
-      sb_printf(b, "<a href=\"/account/sessions?page=%zu\" rel=\"next\">", pg + 1);
+      sb_printf(b, "<a href=\"/account/sessions?page=%zu\" rel=\"next\">",
+                pg + 1);
       sb_html(b, tr(p.lang, MSG_NEXT));
       sb_puts(b, "</a>");
     }
     sb_puts(b, "</nav>\n");
   }
   if (n > 1) {
-    sb_puts(b, "<form method=\"post\" action=\"/account/sessions/revoke\" class=\"actions\">");
+    sb_puts(
+        b,
+        "<form method=\"post\" action=\"/account/sessions/revoke\" class=\"actions\">");
     csrf_field(&p);
     sb_puts(b, "<input type=\"hidden\" name=\"others\" value=\"1\">"
                "<button type=\"submit\" id=\"revoke-others\">");
@@ -1738,19 +1793,19 @@ enum MHD_Result post_sessions_revoke(req *r) {
   others = form_get(r, "others", NULL);
   cur = sessio_handle(r->s);
   if (others != NULL && strcmp(others, "1") == 0) {
-    e = sessio_manager_revoke_all(r->shop->mgr, sessio_user(r->s), cur, r->now, &revoked);
+    e = sessio_manager_revoke_all(r->shop->mgr, sessio_user(r->s), cur, r->now,
+                                  &revoked);
   } else if (handle != NULL && handle_valid(handle)) {
     if (cur != NULL && strcmp(handle, cur) == 0) {
-      if (sessio_destroy(r->s) != SESSIO_OK)
-        return reply_error(r, 500);
+      if (sessio_destroy(r->s) != SESSIO_OK) return reply_error(r, 500);
       return reply_redirect(r, "/?signed_out=1");
     }
-    e = sessio_manager_revoke_one(r->shop->mgr, sessio_user(r->s), handle, r->now, &revoked);
+    e = sessio_manager_revoke_one(r->shop->mgr, sessio_user(r->s), handle,
+                                  r->now, &revoked);
   } else {
     return page_error(r, 400, MSG_E400_T, MSG_CHOOSE_SESSION);
   }
-  if (e != SESSIO_OK)
-    return reply_error(r, e == SESSIO_ENOMEM ? 500 : 503);
+  if (e != SESSIO_OK) return reply_error(r, e == SESSIO_ENOMEM ? 500 : 503);
   snprintf(n, sizeof n, "%zu", revoked);
   flash(r, MSG_SIGNED_OUT_N, args, 1);
   return reply_redirect(r, "/account/sessions");

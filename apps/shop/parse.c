@@ -27,12 +27,10 @@ static long url_decode(char *s, size_t n) {
       i++;
     } else if (c == '%') {
       int h, l;
-      if (i + 2 >= n)
-        return -1;
+      if (i + 2 >= n) return -1;
       h = hexval((unsigned char)s[i + 1]);
       l = hexval((unsigned char)s[i + 2]);
-      if (h < 0 || l < 0)
-        return -1;
+      if (h < 0 || l < 0) return -1;
       s[o++] = (char)(h * 16 + l);
       i += 3;
     } else {
@@ -57,15 +55,20 @@ static int text_ok(const unsigned char *s, size_t n) {
     }
     size_t k;
     uint32_t cp;
-    if ((c & 0xe0) == 0xc0) { k = 1; cp = c & 0x1f; }
-    else if ((c & 0xf0) == 0xe0) { k = 2; cp = c & 0x0f; }
-    else if ((c & 0xf8) == 0xf0) { k = 3; cp = c & 0x07; }
-    else return 0;
-    if (i + k >= n)
+    if ((c & 0xe0) == 0xc0) {
+      k = 1;
+      cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      k = 2;
+      cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      k = 3;
+      cp = c & 0x07;
+    } else
       return 0;
+    if (i + k >= n) return 0;
     for (size_t j = 1; j <= k; j++) {
-      if ((s[i + j] & 0xc0) != 0x80)
-        return 0;
+      if ((s[i + j] & 0xc0) != 0x80) return 0;
       cp = (cp << 6) | (s[i + j] & 0x3f);
     }
     if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) ||
@@ -89,17 +92,13 @@ int shop_form_parse(char *body, size_t len, form_field *f, size_t *nf) {
       p = pe + 1;
       continue;
     }
-    if (eq == NULL)
-      return 400;
-    if (*nf == SHOP_FIELDS_MAX)
-      return 413;
+    if (eq == NULL) return 400;
+    if (*nf == SHOP_FIELDS_MAX) return 413;
     *eq = '\0';
     nl = url_decode(p, (size_t)(eq - p));
     vl = url_decode(eq + 1, (size_t)(pe - eq - 1));
-    if (nl <= 0 || vl < 0)
-      return 400;
-    if (vl > SHOP_FIELD_MAX)
-      return 413;
+    if (nl <= 0 || vl < 0) return 400;
+    if (vl > SHOP_FIELD_MAX) return 413;
     if (!text_ok((const unsigned char *)p, (size_t)nl) ||
         !text_ok((const unsigned char *)eq + 1, (size_t)vl))
       return 400;
@@ -125,26 +124,19 @@ static int is_hex(char c) {
  * the malformed escape). A backslash is an escape when an odd number of
  * them precede the 'u' (they come in pairs otherwise, "\\u0000" is text). */
 static int has_nul(const char *s, size_t n) {
-  if (memchr(s, 0, n) != NULL)
-    return 1;
+  if (memchr(s, 0, n) != NULL) return 1;
   for (size_t i = 1; i < n; i++) {
     size_t k = 0;
     int zero = 1;
-    if (s[i] != 'u')
-      continue;
-    while (k < i && s[i - 1 - k] == '\\')
-      k++;
-    if (k % 2 == 0)
-      continue;
-    if (n - i - 1 < 4)
-      return 1;
+    if (s[i] != 'u') continue;
+    while (k < i && s[i - 1 - k] == '\\') k++;
+    if (k % 2 == 0) continue;
+    if (n - i - 1 < 4) return 1;
     for (size_t j = 1; j <= 4; j++) {
-      if (!is_hex(s[i + j]))
-        return 1;
+      if (!is_hex(s[i + j])) return 1;
       zero &= s[i + j] == '0';
     }
-    if (zero)
-      return 1;
+    if (zero) return 1;
   }
   return 0;
 }
@@ -152,11 +144,9 @@ static int has_nul(const char *s, size_t n) {
 struct cJSON *shop_json_object(const char *body, size_t len) {
   const char *end = NULL;
   cJSON *j;
-  if (len == 0 || has_nul(body, len))
-    return NULL;
+  if (len == 0 || has_nul(body, len)) return NULL;
   j = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-  if (j == NULL)
-    return NULL;
+  if (j == NULL) return NULL;
   while (end < body + len &&
          (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
     end++;
@@ -169,11 +159,9 @@ struct cJSON *shop_json_object(const char *body, size_t len) {
 
 int shop_json_int(const struct cJSON *v, int lo, int hi, int *out) {
   double d;
-  if (!cJSON_IsNumber(v))
-    return 0;
+  if (!cJSON_IsNumber(v)) return 0;
   d = v->valuedouble;
-  if (!(d >= lo && d <= hi) || d != (double)(int)d)
-    return 0;
+  if (!(d >= lo && d <= hi) || d != (double)(int)d) return 0;
   *out = (int)d;
   return 1;
 }
@@ -181,7 +169,6 @@ int shop_json_int(const struct cJSON *v, int lo, int hi, int *out) {
 int shop_sku_ok(const char *s) {
   size_t i;
   for (i = 0; s[i]; i++)
-    if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
-      return 0;
+    if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e) return 0;
   return i >= 1 && i <= SHOP_SKU_MAX;
 }

@@ -19,8 +19,7 @@ void shop_log(int level, const char *fmt, ...) {
   struct tm tm;
   size_t n;
   va_list ap;
-  if (level > shop_log_level)
-    return;
+  if (level > shop_log_level) return;
   clock_gettime(CLOCK_REALTIME, &ts);
   gmtime_r(&ts.tv_sec, &tm);
   n = strftime(line, sizeof line, "ts=%Y-%m-%dT%H:%M:%S", &tm);
@@ -29,11 +28,9 @@ void shop_log(int level, const char *fmt, ...) {
   va_start(ap, fmt);
   int k = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
   va_end(ap);
-  if (k < 0)
-    k = 0;
+  if (k < 0) k = 0;
   n += (size_t)k;
-  if (n > sizeof line - 2)
-    n = sizeof line - 2;
+  if (n > sizeof line - 2) n = sizeof line - 2;
   line[n++] = '\n';
   /* One write per line keeps lines whole across threads. */
   fwrite(line, 1, n, stderr);
@@ -45,13 +42,11 @@ void sb_init(sbuf *b, char *inl, size_t cap) {
   b->cap = cap;
   b->heap = 0;
   b->oom = 0;
-  if (cap)
-    b->p[0] = '\0';
+  if (cap) b->p[0] = '\0';
 }
 
 void sb_free(sbuf *b) {
-  if (b->heap)
-    free(b->p);
+  if (b->heap) free(b->p);
   b->p = NULL;
   b->heap = 0;
   b->len = b->cap = 0;
@@ -60,8 +55,7 @@ void sb_free(sbuf *b) {
 static int sb_grow(sbuf *b, size_t need) {
   size_t cap = b->cap ? b->cap : 256;
   char *p;
-  if (b->oom)
-    return 0;
+  if (b->oom) return 0;
   while (cap < need) {
     if (cap > (size_t)1 << 30) {
       b->oom = 1;
@@ -73,8 +67,7 @@ static int sb_grow(sbuf *b, size_t need) {
     p = realloc(b->p, cap);
   } else {
     p = malloc(cap);
-    if (p != NULL && b->len)
-      memcpy(p, b->p, b->len);
+    if (p != NULL && b->len) memcpy(p, b->p, b->len);
   }
   if (p == NULL) {
     b->oom = 1;
@@ -87,8 +80,7 @@ static int sb_grow(sbuf *b, size_t need) {
 }
 
 void sb_add(sbuf *b, const char *s, size_t n) {
-  if (b->len + n + 1 > b->cap && !sb_grow(b, b->len + n + 1))
-    return;
+  if (b->len + n + 1 > b->cap && !sb_grow(b, b->len + n + 1)) return;
   memcpy(b->p + b->len, s, n);
   b->len += n;
   b->p[b->len] = '\0';
@@ -99,8 +91,7 @@ void sb_puts(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
 void sb_printf(sbuf *b, const char *fmt, ...) {
   va_list ap;
   int n;
-  if (b->oom)
-    return;
+  if (b->oom) return;
   va_start(ap, fmt);
   n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
   va_end(ap);
@@ -109,8 +100,7 @@ void sb_printf(sbuf *b, const char *fmt, ...) {
     return;
   }
   if (b->len + (size_t)n + 1 > b->cap) {
-    if (!sb_grow(b, b->len + (size_t)n + 1))
-      return;
+    if (!sb_grow(b, b->len + (size_t)n + 1)) return;
     va_start(ap, fmt);
     vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
     va_end(ap);
@@ -126,8 +116,7 @@ void sb_int(sbuf *b, int64_t v) {
     *--p = (char)('0' + u % 10);
     u /= 10;
   } while (u);
-  if (v < 0)
-    *--p = '-';
+  if (v < 0) *--p = '-';
   sb_add(b, p, (size_t)(e - p));
 }
 
@@ -206,8 +195,7 @@ void sb_json_str(sbuf *b, const char *s) {
       run = s + 1;
       continue;
     }
-    if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
-      continue;
+    if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) continue;
     sb_add(b, run, (size_t)(s - run));
     esc[0] = '\\';
     switch (c) {

@@ -18,15 +18,15 @@
 #include "sessio/mhd_guard.h"
 
 /* ---- limits ------------------------------------------------------------ */
-#define SHOP_BODY_MAX (16 * 1024) /* request body; larger: 413 */
+#define SHOP_BODY_MAX (16 * 1024)    /* request body; larger: 413 */
 #define SHOP_HEADERS_MAX (16 * 1024) /* all request headers; larger: 431 */
 #define SHOP_MHD_POOL (40 * 1024)    /* MHD's per-connection memory (main.c) */
-#define SHOP_FIELD_MAX 1024       /* one form field value; larger: 413 */
-#define SHOP_FIELDS_MAX 20        /* form fields per request; more: 413 */
-#define SHOP_SKU_MAX 32           /* bytes of a SKU (API) */
-#define SHOP_QTY_MAX 99           /* per add */
-#define SHOP_TEXT_MAX 200         /* a checkout text field */
-#define SHOP_CART_LINES 64        /* lines shown / returned */
+#define SHOP_FIELD_MAX 1024          /* one form field value; larger: 413 */
+#define SHOP_FIELDS_MAX 20           /* form fields per request; more: 413 */
+#define SHOP_SKU_MAX 32              /* bytes of a SKU (API) */
+#define SHOP_QTY_MAX 99              /* per add */
+#define SHOP_TEXT_MAX 200            /* a checkout text field */
+#define SHOP_CART_LINES 64           /* lines shown / returned */
 
 /* ---- logging ------------------------------------------------------------ */
 enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
@@ -67,10 +67,10 @@ void sb_puts(sbuf *b, const char *s);
 void sb_printf(sbuf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void sb_int(sbuf *b, int64_t v);
-void sb_html(sbuf *b, const char *s);         /* HTML-escaped */
-void sb_json_str(sbuf *b, const char *s);     /* quoted JSON string */
-void sb_urlenc(sbuf *b, const char *s);       /* percent-encoded */
-void sb_money(sbuf *b, int64_t cents);        /* "12.50" */
+void sb_html(sbuf *b, const char *s);     /* HTML-escaped */
+void sb_json_str(sbuf *b, const char *s); /* quoted JSON string */
+void sb_urlenc(sbuf *b, const char *s);   /* percent-encoded */
+void sb_money(sbuf *b, int64_t cents);    /* "12.50" */
 
 /* ---- users ---------------------------------------------------------------- */
 typedef struct shop_users shop_users;
@@ -105,18 +105,25 @@ typedef struct shop {
   unsigned invalid_limit;       /* --invalid-id-limit, for the warning */
   int64_t invalid_window;       /* --invalid-id-window, ms */
   struct sessio_mhd_pool *pool; /* S27: password checks (login.c) */
-  unsigned login_limit;         /* S28: failed sign-ins per account and client */
+  unsigned login_limit; /* S28: failed sign-ins per account and client */
   sessio_mhd_limiter *login_pair, *login_client, *login_account;
   sessio_mhd_limiter *new_sessions; /* S29: sessions started per client */
   unsigned new_limit;               /* --new-sessions-limit, 0: none */
-  int64_t reauth_ms; /* S8: --reauth-after, ms; 0: never ask again */
+  int64_t reauth_ms;   /* S8: --reauth-after, ms; 0: never ask again */
   atomic_int stopping; /* set at shutdown: answers close the connection */
   atomic_int inflight; /* requests between their first call and their answer */
   struct MHD_Response *r_healthz, *r_css, *r_icon;
 } shop;
 
 /* ---- one request ----------------------------------------------------------- */
-enum { M_GET = 1, M_HEAD = 2, M_POST = 4, M_PUT = 8, M_DELETE = 16, M_OTHER = 32 };
+enum {
+  M_GET = 1,
+  M_HEAD = 2,
+  M_POST = 4,
+  M_PUT = 8,
+  M_DELETE = 16,
+  M_OTHER = 32
+};
 
 typedef struct form_field {
   const char *name, *val;
@@ -149,7 +156,7 @@ typedef struct req {
    * until it is done, then handled again from the start */
   struct shop_login *login;
   int suspended;
-  int64_t retry_ms; /* Retry-After of a 429 other than S21's, when > 0 */
+  int64_t retry_ms;      /* Retry-After of a 429 other than S21's, when > 0 */
   char inline_body[256]; /* small bodies (a cart add); keeps req under
                          * malloc's per-thread cache limit (1032 bytes) */
 } req;
@@ -192,7 +199,14 @@ int req_session(req *r);
  * is full), LOGIN_ERROR (500), or LOGIN_PENDING: the request is suspended
  * while the pool checks the password; the handler returns MHD_YES and is
  * called again, from the start, once it is done. */
-enum { LOGIN_OK, LOGIN_BAD, LOGIN_LIMITED, LOGIN_BUSY, LOGIN_ERROR, LOGIN_PENDING };
+enum {
+  LOGIN_OK,
+  LOGIN_BAD,
+  LOGIN_LIMITED,
+  LOGIN_BUSY,
+  LOGIN_ERROR,
+  LOGIN_PENDING
+};
 int login_check(req *r, const char *user, const char *password);
 void login_release(req *r);
 /* The sign-in limiters of 'sh' (S28): 0, or -1 out of memory. */
@@ -278,11 +292,12 @@ enum MHD_Result post_sessions_revoke(req *r);
 enum MHD_Result post_cart_update(req *r);
 enum MHD_Result page_product(req *r); /* /product/SKU */
 enum MHD_Result page_orders(req *r);
-enum MHD_Result page_order(req *r);   /* /orders/ID */
+enum MHD_Result page_order(req *r); /* /orders/ID */
 /* The HTML error page of 'status' in the shop's layout, theme and language
  * (pages.c); reply_error answers pages with it. */
 enum MHD_Result page_status(req *r, unsigned status);
-enum MHD_Result page_message(req *r, unsigned status, const char *title, const char *msg);
+enum MHD_Result page_message(req *r, unsigned status, const char *title,
+                             const char *msg);
 /* The same page without a request or session (English, light), appended
  * to 'b': for answers written before a session can be read. */
 void page_error_doc(sbuf *b, unsigned status);

@@ -39,8 +39,7 @@ void shop_core_log(void *ud, sessio_log_level level, const char *msg) {
       break;
     }
     unsigned char c = (unsigned char)*p;
-    if (c == '"' || c == '\\')
-      text[o++] = '\\';
+    if (c == '"' || c == '\\') text[o++] = '\\';
     text[o++] = c < 0x20 ? '?' : (char)c;
   }
   text[o] = '\0';
@@ -82,16 +81,14 @@ void shop_store_note(int ok, int64_t now) {
 }
 
 static int ready_state(shop *sh, int64_t now) {
-  if (!atomic_load(&store_open))
-    return 0;
+  if (!atomic_load(&store_open)) return 0;
   int64_t ok = atomic_load_explicit(&ok_at, memory_order_relaxed);
   int64_t fail = atomic_load_explicit(&fail_at, memory_order_relaxed);
-  if (now - ok < READY_FRESH_MS)
-    return 1;
-  if (now - fail < READY_FRESH_MS)
-    return 0;
+  if (now - ok < READY_FRESH_MS) return 1;
+  if (now - fail < READY_FRESH_MS) return 0;
   int64_t last = atomic_load(&probe_at);
-  if (now - last >= READY_FRESH_MS && atomic_compare_exchange_strong(&probe_at, &last, now)) {
+  if (now - last >= READY_FRESH_MS &&
+      atomic_compare_exchange_strong(&probe_at, &last, now)) {
     int same = 0;
     sessio_err e = sessio_manager_check_secret(sh->mgr, now, 0, &same);
     shop_store_note(e == SESSIO_OK, sessio_now_ms());
@@ -135,13 +132,15 @@ static sessio_err l_load(sessio_store *st, const sessio_key *key, int64_t now,
   *found = 0;
   return in ? in->methods->load(in, key, now, out, found) : SESSIO_EUNAVAIL;
 }
-static sessio_err l_save(sessio_store *st, const sessio_key *key, const sessio_record *rec,
-                         uint64_t expected, int64_t now, uint64_t *nv) {
+static sessio_err l_save(sessio_store *st, const sessio_key *key,
+                         const sessio_record *rec, uint64_t expected,
+                         int64_t now, uint64_t *nv) {
   sessio_store *in = inner_of(st);
-  return in ? in->methods->save(in, key, rec, expected, now, nv) : SESSIO_EUNAVAIL;
+  return in ? in->methods->save(in, key, rec, expected, now, nv)
+            : SESSIO_EUNAVAIL;
 }
-static sessio_err l_touch(sessio_store *st, const sessio_key *key, int64_t t, int64_t e,
-                          int64_t now, int *found) {
+static sessio_err l_touch(sessio_store *st, const sessio_key *key, int64_t t,
+                          int64_t e, int64_t now, int *found) {
   sessio_store *in = inner_of(st);
   *found = 0;
   return in ? in->methods->touch(in, key, t, e, now, found) : SESSIO_EUNAVAIL;
@@ -149,14 +148,15 @@ static sessio_err l_touch(sessio_store *st, const sessio_key *key, int64_t t, in
 static sessio_err l_remove(sessio_store *st, const sessio_key *key, int64_t now,
                            int *removed) {
   sessio_store *in = inner_of(st);
-  if (removed)
-    *removed = 0;
+  if (removed) *removed = 0;
   return in ? in->methods->remove(in, key, now, removed) : SESSIO_EUNAVAIL;
 }
-static sessio_err l_user_add(sessio_store *st, const char *user, const sessio_key *key,
-                             int64_t expires_at, int64_t now) {
+static sessio_err l_user_add(sessio_store *st, const char *user,
+                             const sessio_key *key, int64_t expires_at,
+                             int64_t now) {
   sessio_store *in = inner_of(st);
-  return in ? in->methods->user_add(in, user, key, expires_at, now) : SESSIO_EUNAVAIL;
+  return in ? in->methods->user_add(in, user, key, expires_at, now)
+            : SESSIO_EUNAVAIL;
 }
 static sessio_err l_user_list(sessio_store *st, const char *user, int64_t now,
                               sessio_key **keys, size_t *n) {
@@ -165,36 +165,37 @@ static sessio_err l_user_list(sessio_store *st, const char *user, int64_t now,
   *n = 0;
   return in ? in->methods->user_list(in, user, now, keys, n) : SESSIO_EUNAVAIL;
 }
-static sessio_err l_user_remove(sessio_store *st, const char *user, const sessio_key *key) {
+static sessio_err l_user_remove(sessio_store *st, const char *user,
+                                const sessio_key *key) {
   sessio_store *in = inner_of(st);
   return in ? in->methods->user_remove(in, user, key) : SESSIO_EUNAVAIL;
 }
-static sessio_err l_gc(sessio_store *st, int64_t now, size_t max_work, size_t *removed,
-                       int *done) {
+static sessio_err l_gc(sessio_store *st, int64_t now, size_t max_work,
+                       size_t *removed, int *done) {
   sessio_store *in = inner_of(st);
   *removed = 0;
   *done = 0;
-  return in ? in->methods->gc(in, now, max_work, removed, done) : SESSIO_EUNAVAIL;
+  return in ? in->methods->gc(in, now, max_work, removed, done)
+            : SESSIO_EUNAVAIL;
 }
-static sessio_err l_iterate(sessio_store *st, int64_t now, sessio_store_iter_fn cb,
-                            void *ud) {
+static sessio_err l_iterate(sessio_store *st, int64_t now,
+                            sessio_store_iter_fn cb, void *ud) {
   sessio_store *in = inner_of(st);
-  if (in == NULL)
-    return SESSIO_EUNAVAIL;
-  return in->methods->iterate ? in->methods->iterate(in, now, cb, ud) : SESSIO_ENOTSUP;
+  if (in == NULL) return SESSIO_EUNAVAIL;
+  return in->methods->iterate ? in->methods->iterate(in, now, cb, ud)
+                              : SESSIO_ENOTSUP;
 }
 static sessio_err l_stats(sessio_store *st, struct sessio_store_stats *out) {
   sessio_store *in = inner_of(st);
-  if (in == NULL)
-    return SESSIO_EUNAVAIL;
+  if (in == NULL) return SESSIO_EUNAVAIL;
   return in->methods->stats ? in->methods->stats(in, out) : SESSIO_ENOTSUP;
 }
-static sessio_err l_scan(sessio_store *st, sessio_store_cursor *cursor, size_t max_work,
-                         sessio_store_iter_fn cb, void *ud, int *done) {
+static sessio_err l_scan(sessio_store *st, sessio_store_cursor *cursor,
+                         size_t max_work, sessio_store_iter_fn cb, void *ud,
+                         int *done) {
   sessio_store *in = inner_of(st);
   *done = 0;
-  if (in == NULL)
-    return SESSIO_EUNAVAIL;
+  if (in == NULL) return SESSIO_EUNAVAIL;
   return in->methods->version >= 3 && in->methods->scan
              ? in->methods->scan(in, cursor, max_work, cb, ud, done)
              : SESSIO_ENOTSUP;
@@ -218,7 +219,8 @@ static void *opener(void *arg) {
     sessio_store *st = NULL;
     sessio_err e = sessio_store_open(ls->url, &st);
     if (e == SESSIO_OK) {
-      sessio_store_set_logger(st, shop_core_log, NULL, (sessio_log_level)ls->level);
+      sessio_store_set_logger(st, shop_core_log, NULL,
+                              (sessio_log_level)ls->level);
       atomic_store_explicit(&ls->inner, st, memory_order_release);
       atomic_store(&store_open, 1);
       shop_log(LOG_WARN, "msg=\"store reachable, serving sessions\" store=%s",
@@ -226,8 +228,8 @@ static void *opener(void *arg) {
       return NULL;
     }
     if (e != SESSIO_EUNAVAIL) { /* refused now (a password changed?): say so */
-      shop_log(LOG_ERROR, "msg=\"store cannot be opened\" store=%s error=%s", ls->scheme,
-               sessio_errname(e));
+      shop_log(LOG_ERROR, "msg=\"store cannot be opened\" store=%s error=%s",
+               ls->scheme, sessio_errname(e));
       return NULL;
     }
   }
@@ -236,8 +238,7 @@ static void *opener(void *arg) {
 
 int shop_store_open_late(const char *url, int level, sessio_store **out) {
   late_store *ls = calloc(1, sizeof *ls);
-  if (ls == NULL)
-    return -1;
+  if (ls == NULL) return -1;
   ls->url = strdup(url);
   if (ls->url == NULL) {
     free(ls);
@@ -245,12 +246,20 @@ int shop_store_open_late(const char *url, int level, sessio_store **out) {
   }
   snprintf(ls->scheme, sizeof ls->scheme, "%.*s", (int)strcspn(url, ":"), url);
   ls->level = level;
-  ls->m = (sessio_store_methods){
-      .version = SESSIO_STORE_API_VERSION, .name = ls->scheme,
-      .load = l_load, .save = l_save, .touch = l_touch, .remove = l_remove,
-      .user_add = l_user_add, .user_list = l_user_list, .user_remove = l_user_remove,
-      .gc = l_gc, .iterate = l_iterate, .stats = l_stats, .close = l_close,
-      .scan = l_scan};
+  ls->m = (sessio_store_methods){.version = SESSIO_STORE_API_VERSION,
+                                 .name = ls->scheme,
+                                 .load = l_load,
+                                 .save = l_save,
+                                 .touch = l_touch,
+                                 .remove = l_remove,
+                                 .user_add = l_user_add,
+                                 .user_list = l_user_list,
+                                 .user_remove = l_user_remove,
+                                 .gc = l_gc,
+                                 .iterate = l_iterate,
+                                 .stats = l_stats,
+                                 .close = l_close,
+                                 .scan = l_scan};
   ls->base.methods = &ls->m;
   atomic_store(&store_open, 0);
   if (pthread_create(&ls->thread, NULL, opener, ls) != 0) {

@@ -45,11 +45,11 @@ static enum MHD_Result queue(struct MHD_Connection *c, int status,
 }
 
 /* An answer without the session's headers (431, 503). */
-static enum MHD_Result fail(struct MHD_Connection *c, int status, const char *msg) {
+static enum MHD_Result fail(struct MHD_Connection *c, int status,
+                            const char *msg) {
   struct MHD_Response *r = MHD_create_response_from_buffer(
       strlen(msg), (void *)msg, MHD_RESPMEM_MUST_COPY);
-  if (r == NULL)
-    return MHD_NO;
+  if (r == NULL) return MHD_NO;
   MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain");
   return queue(c, status, r);
 }
@@ -63,26 +63,28 @@ static int unsafe_method(const char *m) {
  * method then never reaches the application (S19). Sec-Fetch-Site is
  * trusted when present; else Origin must name this host. */
 static int cross_site(struct MHD_Connection *c) {
-  const char *fetch = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-Fetch-Site");
+  const char *fetch =
+      MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-Fetch-Site");
   if (fetch != NULL)
     return !(strcmp(fetch, "same-origin") == 0 || strcmp(fetch, "none") == 0);
-  const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+  const char *origin =
+      MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
   const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
-  if (origin == NULL)
-    return 0; /* not a browser's cross-site request */
+  if (origin == NULL) return 0; /* not a browser's cross-site request */
   const char *o = strstr(origin, "://");
   return host == NULL || o == NULL || strcasecmp(o + 3, host) != 0;
 }
 
 /* GET /auth: the session decides, nothing is created. */
 static enum MHD_Result auth(struct MHD_Connection *c, sessio *s, int64_t now) {
-  const char *method = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Original-Method");
+  const char *method =
+      MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Original-Method");
   int status = 401;
   if (sessio_is_authenticated(s))
     status = unsafe_method(method) && cross_site(c) ? 403 : 204;
-  struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-  if (r == NULL)
-    return MHD_NO;
+  struct MHD_Response *r =
+      MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+  if (r == NULL) return MHD_NO;
   /* The commit extends the idle timeout (a throttled touch) and, with
    * rotation on, may send a new cookie, which nginx passes on. */
   if (sessio_mhd_commit(s, r, now) != SESSIO_OK) {
@@ -92,8 +94,7 @@ static enum MHD_Result auth(struct MHD_Connection *c, sessio *s, int64_t now) {
   if (status == 204) {
     const char *csrf = sessio_csrf_token(s);
     MHD_add_response_header(r, "X-Session-User", sessio_user(s));
-    if (csrf != NULL)
-      MHD_add_response_header(r, "X-Session-Csrf", csrf);
+    if (csrf != NULL) MHD_add_response_header(r, "X-Session-Csrf", csrf);
   }
   return queue(c, status, r);
 }
@@ -103,15 +104,15 @@ struct app {
   int trust_proxy;
 };
 
-static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
-                               const char *method, const char *version,
-                               const char *data, size_t *data_size, void **req_cls) {
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
+                               const char *url, const char *method,
+                               const char *version, const char *data,
+                               size_t *data_size, void **req_cls) {
   struct app *app = cls;
   struct upload *up = *req_cls;
   (void)version;
   if (up == NULL) { /* the first call: headers only */
-    if ((up = calloc(1, sizeof *up)) == NULL)
-      return MHD_NO;
+    if ((up = calloc(1, sizeof *up)) == NULL) return MHD_NO;
     *req_cls = up;
     return MHD_YES;
   }
@@ -129,10 +130,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
   sessio_err e = sessio_mhd_begin(app->mgr, c, app->trust_proxy, now, &s);
   if (e == SESSIO_ETOOBIG && strcmp(url, "/auth") == 0)
     return fail(c, 401, ""); /* no session can be read: sign in again */
-  if (e == SESSIO_ETOOBIG)
-    return fail(c, 431, "cookies too large\n");
-  if (e != SESSIO_OK)
-    return fail(c, 503, "session store unavailable\n");
+  if (e == SESSIO_ETOOBIG) return fail(c, 431, "cookies too large\n");
+  if (e != SESSIO_OK) return fail(c, 503, "session store unavailable\n");
   if (strcmp(url, "/auth") == 0) {
     enum MHD_Result ok = auth(c, s, now);
     sessio_free(s);
@@ -142,19 +141,20 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
   /* The page's "next" (GET /login?next=/app/): MHD keeps the query
    * string apart, already decoded. */
   char q[300] = "";
-  const char *next = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "next");
-  if (next != NULL && demo_safe_next(next) && strcspn(next, "%+&") == strlen(next))
+  const char *next =
+      MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "next");
+  if (next != NULL && demo_safe_next(next) &&
+      strcspn(next, "%+&") == strlen(next))
     snprintf(q, sizeof q, "next=%s", next);
   struct demo_reply d = {0};
   if (up->too_big)
     demo_error(&d, 413, "request body too large");
   else
     demo_handle(s, method, url, q, up->body, up->len, now, &d);
-  struct MHD_Response *r = MHD_create_response_from_buffer(d.len, d.body,
-                                                           MHD_RESPMEM_MUST_COPY);
+  struct MHD_Response *r =
+      MHD_create_response_from_buffer(d.len, d.body, MHD_RESPMEM_MUST_COPY);
   if (r == NULL || sessio_mhd_commit(s, r, now) != SESSIO_OK) {
-    if (r != NULL)
-      MHD_destroy_response(r);
+    if (r != NULL) MHD_destroy_response(r);
     sessio_free(s);
     demo_reply_free(&d);
     return fail(c, 503, "session store unavailable\n");
@@ -192,25 +192,28 @@ int main(int argc, char **argv) {
   char host[64];
   unsigned port = 0;
   if (listen == NULL || sscanf(listen, "%63[^:]:%u", host, &port) != 2 ||
-      inet_pton(AF_INET, host, &sa.sin_addr) != 1 || port == 0 || port > 65535) {
-    fprintf(stderr, "usage: %s --listen IPV4:PORT [--store URL] [--trust-proxy]\n", argv[0]);
+      inet_pton(AF_INET, host, &sa.sin_addr) != 1 || port == 0 ||
+      port > 65535) {
+    fprintf(stderr,
+            "usage: %s --listen IPV4:PORT [--store URL] [--trust-proxy]\n",
+            argv[0]);
     return 2;
   }
   sa.sin_family = AF_INET;
   sa.sin_port = htons((uint16_t)port);
   sessio_store *st;
-  if (demo_open(store, &st, &app.mgr) != 0)
-    return 1;
+  if (demo_open(store, &st, &app.mgr) != 0) return 1;
   sigset_t sigs;
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGINT);
   pthread_sigmask(SIG_BLOCK, &sigs, NULL);
   struct MHD_Daemon *d = MHD_start_daemon(
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-      handler, &app, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&sa,
-      MHD_OPTION_THREAD_POOL_SIZE, 4u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-      MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0,
+      NULL, NULL, handler, &app, MHD_OPTION_SOCK_ADDR,
+      (const struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, 4u,
+      MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_NOTIFY_COMPLETED,
+      completed, NULL, MHD_OPTION_END);
   if (d == NULL) {
     fprintf(stderr, "cannot listen on %s\n", listen);
     demo_close(st, app.mgr);
@@ -221,8 +224,7 @@ int main(int argc, char **argv) {
   struct timespec second = {1, 0};
   for (;;) {
     int sig = sigtimedwait(&sigs, NULL, &second);
-    if (sig == SIGTERM || sig == SIGINT)
-      break;
+    if (sig == SIGTERM || sig == SIGINT) break;
     demo_gc(st, sessio_now_ms(), &last_gc);
   }
   MHD_stop_daemon(d);

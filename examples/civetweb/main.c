@@ -29,8 +29,7 @@ static int send_reply(struct mg_connection *c, const struct demo_reply *r) {
   if (r->location[0] != '\0')
     mg_response_header_add(c, "Location", r->location, -1);
   mg_response_header_send(c);
-  if (r->body != NULL)
-    mg_write(c, r->body, r->len);
+  if (r->body != NULL) mg_write(c, r->body, r->len);
   return r->status;
 }
 
@@ -48,12 +47,10 @@ static int fail(struct mg_connection *c, int status, const char *msg) {
 static long read_body(struct mg_connection *c, char *buf) {
   const struct mg_request_info *ri = mg_get_request_info(c);
   long n = 0;
-  if (ri->content_length > DEMO_BODY_MAX)
-    return -1;
+  if (ri->content_length > DEMO_BODY_MAX) return -1;
   while (n < DEMO_BODY_MAX) {
     int got = mg_read(c, buf + n, (size_t)(DEMO_BODY_MAX - n));
-    if (got <= 0)
-      break;
+    if (got <= 0) break;
     n += got;
   }
   return n;
@@ -66,10 +63,8 @@ static int handler(struct mg_connection *c, void *cbdata) {
   int64_t now = sessio_now_ms();
   sessio *s;
   sessio_err e = sessio_civetweb_begin(app->mgr, c, app->trust_proxy, now, &s);
-  if (e == SESSIO_ETOOBIG)
-    return fail(c, 431, "cookies too large");
-  if (e != SESSIO_OK)
-    return fail(c, 503, "session store unavailable");
+  if (e == SESSIO_ETOOBIG) return fail(c, 431, "cookies too large");
+  if (e != SESSIO_OK) return fail(c, 503, "session store unavailable");
 
   struct demo_reply r = {0};
   long n = read_body(c, body);
@@ -100,13 +95,13 @@ int main(int argc, char **argv) {
       listen = NULL, i = argc;
   }
   if (listen == NULL) {
-    fprintf(stderr, "usage: %s --listen HOST:PORT [--store URL] [--trust-proxy]\n",
+    fprintf(stderr,
+            "usage: %s --listen HOST:PORT [--store URL] [--trust-proxy]\n",
             argv[0]);
     return 2;
   }
   sessio_store *st;
-  if (demo_open(store, &st, &app.mgr) != 0)
-    return 1;
+  if (demo_open(store, &st, &app.mgr) != 0) return 1;
   /* SIGTERM and SIGINT are waited for below: blocked here, before
    * CivetWeb's threads start, so that none of them takes the signal. */
   sigset_t sigs;
@@ -119,8 +114,9 @@ int main(int argc, char **argv) {
   /* Keep-alive is off by default in CivetWeb (every reply here has a
    * length); without TCP_NODELAY the header and body writes of a reply
    * wait for the delayed ACK (~40 ms) on a kept-alive connection. */
-  const char *options[] = {"listening_ports", listen, "num_threads", "8",
-                           "enable_keep_alive", "yes", "tcp_nodelay", "1", NULL};
+  const char *options[] = {
+      "listening_ports", listen, "num_threads", "8", "enable_keep_alive", "yes",
+      "tcp_nodelay",     "1",    NULL};
   struct mg_callbacks callbacks = {0};
   struct mg_context *ctx = mg_start(&callbacks, NULL, options);
   if (ctx == NULL) {
@@ -136,8 +132,7 @@ int main(int argc, char **argv) {
   struct timespec second = {1, 0};
   for (;;) {
     int sig = sigtimedwait(&sigs, NULL, &second);
-    if (sig == SIGTERM || sig == SIGINT)
-      break;
+    if (sig == SIGTERM || sig == SIGINT) break;
     demo_gc(st, sessio_now_ms(), &last_gc);
   }
   mg_stop(ctx);

@@ -18,8 +18,7 @@ static const struct {
 static int same(const char *a, const char *b) {
   size_t la = strlen(a), lb = strlen(b);
   unsigned char d = la != lb;
-  for (size_t i = 0; i < la && i < lb; i++)
-    d |= (unsigned char)(a[i] ^ b[i]);
+  for (size_t i = 0; i < la && i < lb; i++) d |= (unsigned char)(a[i] ^ b[i]);
   return d == 0;
 }
 
@@ -56,13 +55,12 @@ static int hexval(int c) {
 int demo_form_value(const char *form, size_t len, const char *key, char *out,
                     size_t cap) {
   size_t klen = strlen(key), i = 0;
-  if (form == NULL)
-    return 0;
+  if (form == NULL) return 0;
   while (i < len) {
     size_t end = i;
-    while (end < len && form[end] != '&')
-      end++;
-    if (end - i > klen && memcmp(form + i, key, klen) == 0 && form[i + klen] == '=') {
+    while (end < len && form[end] != '&') end++;
+    if (end - i > klen && memcmp(form + i, key, klen) == 0 &&
+        form[i + klen] == '=') {
       size_t o = 0;
       for (size_t j = i + klen + 1; j < end; j++) {
         int c = (unsigned char)form[j];
@@ -73,8 +71,7 @@ int demo_form_value(const char *form, size_t len, const char *key, char *out,
           c = hexval(form[j + 1]) * 16 + hexval(form[j + 2]);
           j += 2;
         }
-        if (c == 0 || o + 1 >= cap)
-          return 0;
+        if (c == 0 || o + 1 >= cap) return 0;
         out[o++] = (char)c;
       }
       out[o] = '\0';
@@ -86,8 +83,7 @@ int demo_form_value(const char *form, size_t len, const char *key, char *out,
 }
 
 int demo_safe_next(const char *next) {
-  if (next[0] != '/' || next[1] == '/' || next[1] == '\\')
-    return 0;
+  if (next[0] != '/' || next[1] == '/' || next[1] == '\\') return 0;
   for (const char *p = next; *p; p++)
     if (*p < 0x21 || *p > 0x7e || *p == '"' || *p == '\'' || *p == '<' ||
         *p == '>' || *p == '\\')
@@ -142,8 +138,9 @@ static void page(sessio *s, const char *query, struct demo_reply *r) {
     demo_error(r, 500, "cannot count the visit");
     return;
   }
-  if (query != NULL && (!demo_form_value(query, strlen(query), "next", next, sizeof next) ||
-                        !demo_safe_next(next)))
+  if (query != NULL &&
+      (!demo_form_value(query, strlen(query), "next", next, sizeof next) ||
+       !demo_safe_next(next)))
     snprintf(next, sizeof next, "/");
   const char *csrf = sessio_csrf_token(s);
   const char *user = sessio_user(s);
@@ -152,22 +149,28 @@ static void page(sessio *s, const char *query, struct demo_reply *r) {
     demo_error(r, 500, "out of memory");
     return;
   }
-  fputs("<!doctype html>\n<meta charset=\"utf-8\"><title>sessio demo</title>\n", f);
-  fprintf(f, "<p>Visits: <span id=\"visits\">%lld</span></p>\n", (long long)visits);
+  fputs("<!doctype html>\n<meta charset=\"utf-8\"><title>sessio demo</title>\n",
+        f);
+  fprintf(f, "<p>Visits: <span id=\"visits\">%lld</span></p>\n",
+          (long long)visits);
   if (user != NULL) {
     fputs("<p>Signed in as <span id=\"user\">", f);
     html(f, user);
     fputs("</span></p>\n<form method=\"post\" action=\"/logout\">", f);
-    fprintf(f, "<input type=\"hidden\" name=\"csrf\" value=\"%s\">", csrf ? csrf : "");
+    fprintf(f, "<input type=\"hidden\" name=\"csrf\" value=\"%s\">",
+            csrf ? csrf : "");
     fputs("<button>Sign out</button></form>\n", f);
   } else {
     fputs("<p>Not signed in.</p>\n<form method=\"post\" action=\"/login\">", f);
-    fprintf(f, "<input type=\"hidden\" name=\"csrf\" value=\"%s\">", csrf ? csrf : "");
+    fprintf(f, "<input type=\"hidden\" name=\"csrf\" value=\"%s\">",
+            csrf ? csrf : "");
     fputs("<input type=\"hidden\" name=\"next\" value=\"", f);
     html(f, next);
-    fputs("\"><input name=\"user\" autocomplete=\"username\"> <input name=\"password\" "
-          "type=\"password\" autocomplete=\"current-password\"> <button>Sign in</button>"
-          "</form>\n", f);
+    fputs(
+        "\"><input name=\"user\" autocomplete=\"username\"> <input name=\"password\" "
+        "type=\"password\" autocomplete=\"current-password\"> <button>Sign in</button>"
+        "</form>\n",
+        f);
   }
   if (fclose(f) != 0) {
     r->body = NULL;
@@ -183,7 +186,8 @@ static void whoami(sessio *s, struct demo_reply *r) {
   int64_t visits = 0;
   sessio_get_int(s, "visits", &visits);
   if (sessio_user(s) != NULL)
-    snprintf(buf, sizeof buf, "user %s\nvisits %lld", sessio_user(s), (long long)visits);
+    snprintf(buf, sizeof buf, "user %s\nvisits %lld", sessio_user(s),
+             (long long)visits);
   else if (sessio_exists(s))
     snprintf(buf, sizeof buf, "anonymous\nvisits %lld", (long long)visits);
   else
@@ -214,12 +218,14 @@ static void login(sessio *s, const char *body, size_t len, int64_t now,
     demo_error(r, 500, "cannot sign in");
     return;
   }
-  if (!demo_form_value(body, len, "next", next, sizeof next) || !demo_safe_next(next))
+  if (!demo_form_value(body, len, "next", next, sizeof next) ||
+      !demo_safe_next(next))
     snprintf(next, sizeof next, "/");
   redirect(r, next);
 }
 
-static void logout(sessio *s, const char *body, size_t len, struct demo_reply *r) {
+static void logout(sessio *s, const char *body, size_t len,
+                   struct demo_reply *r) {
   if (!csrf_ok(s, body, len)) {
     demo_error(r, 403, "missing or wrong CSRF token: reload the page");
     return;
@@ -263,8 +269,8 @@ int demo_open(const char *url, sessio_store **st, sessio_manager **mgr) {
   sessio_config *cfg = NULL;
   sessio_err e = sessio_store_open(url ? url : "memory:", st);
   if (e != SESSIO_OK) {
-    fprintf(stderr, "cannot open store %s: %s\n", url ? url : "memory:",
-            sessio_strerror(e));
+    fprintf(stderr, "cannot open store %s: %s\n",
+            url ? url : "memory:", sessio_strerror(e));
     return -1;
   }
   if ((e = sessio_config_new(&cfg)) == SESSIO_OK &&
@@ -272,7 +278,8 @@ int demo_open(const char *url, sessio_store **st, sessio_manager **mgr) {
     e = sessio_manager_new(cfg, mgr);
   sessio_config_free(cfg);
   if (e != SESSIO_OK) {
-    fprintf(stderr, "cannot make the session manager: %s\n", sessio_strerror(e));
+    fprintf(stderr, "cannot make the session manager: %s\n",
+            sessio_strerror(e));
     sessio_store_close(*st);
     return -1;
   }
@@ -285,8 +292,7 @@ void demo_close(sessio_store *st, sessio_manager *mgr) {
 }
 
 void demo_gc(sessio_store *st, int64_t now, int64_t *last) {
-  if (now - *last < 1000)
-    return;
+  if (now - *last < 1000) return;
   *last = now;
   sessio_store_gc(st, now, 500, NULL, NULL);
 }

@@ -25,13 +25,15 @@
 static volatile sig_atomic_t stopping;
 static void on_stop(int sig) { (void)sig, stopping = 1; }
 
-static void answer(int fd, const char *status, const char *set_cookie, const char *body) {
+static void answer(int fd, const char *status, const char *set_cookie,
+                   const char *body) {
   char head[1024];
-  int n = snprintf(head, sizeof head,
-                   "HTTP/1.0 %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-                   "Cache-Control: no-store\r\nVary: Cookie\r\n%s%s%s\r\n",
-                   status, strlen(body), set_cookie ? "Set-Cookie: " : "",
-                   set_cookie ? set_cookie : "", set_cookie ? "\r\n" : "");
+  int n = snprintf(
+      head, sizeof head,
+      "HTTP/1.0 %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+      "Cache-Control: no-store\r\nVary: Cookie\r\n%s%s%s\r\n",
+      status, strlen(body), set_cookie ? "Set-Cookie: " : "",
+      set_cookie ? set_cookie : "", set_cookie ? "\r\n" : "");
   if (n > 0 && (size_t)n < sizeof head && write(fd, head, (size_t)n) == n)
     (void)!write(fd, body, strlen(body));
 }
@@ -55,7 +57,8 @@ static void serve(sessio_manager *mgr, int fd) {
   /* Every Cookie header, whatever its case: sessio reads them all (S12). */
   const char *cookies[MAX_COOKIE_HEADERS];
   size_t n = 0;
-  for (char *line = strstr(req, "\r\n") + 2, *eol; (eol = strstr(line, "\r\n")); line = eol + 2) {
+  for (char *line = strstr(req, "\r\n") + 2, *eol; (eol = strstr(line, "\r\n"));
+       line = eol + 2) {
     *eol = '\0';
     if (strncasecmp(line, "Cookie:", 7) == 0 && n < MAX_COOKIE_HEADERS)
       cookies[n++] = line + 7 + strspn(line + 7, " \t");
@@ -82,8 +85,8 @@ static void serve(sessio_manager *mgr, int fd) {
     int64_t visits = 0;
     e = sessio_incr(s, "visits", 1, &visits); /* the first change creates it */
     const char *who = sessio_user(s);
-    snprintf(body, sizeof body, "visit %lld%s%s\n", (long long)visits, who ? " by " : "",
-             who ? who : "");
+    snprintf(body, sizeof body, "visit %lld%s%s\n", (long long)visits,
+             who ? " by " : "", who ? who : "");
   } else {
     sessio_free(s);
     answer(fd, "404 Not Found", NULL, "not found\n");
@@ -105,13 +108,16 @@ int main(int argc, char **argv) {
   sessio_store *st;
   sessio_config *cfg;
   sessio_manager *mgr = NULL;
-  if (sessio_store_open(store_url, &st) != SESSIO_OK) return fprintf(stderr, "bad store\n"), 1;
-  if (sessio_config_new(&cfg) == SESSIO_OK && sessio_config_set_store(cfg, st) == SESSIO_OK)
+  if (sessio_store_open(store_url, &st) != SESSIO_OK)
+    return fprintf(stderr, "bad store\n"), 1;
+  if (sessio_config_new(&cfg) == SESSIO_OK &&
+      sessio_config_set_store(cfg, st) == SESSIO_OK)
     sessio_manager_new(cfg, &mgr);
   sessio_config_free(cfg);
   int one = 1, srv = socket(AF_INET, SOCK_STREAM, 0);
   setsockopt(srv, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (mgr == NULL || bind(srv, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(srv, 16) != 0)
+  if (mgr == NULL || bind(srv, (struct sockaddr *)&addr, sizeof addr) != 0 ||
+      listen(srv, 16) != 0)
     return fprintf(stderr, "cannot start\n"), 1;
   struct sigaction sa = {.sa_handler = on_stop}; /* ends the poll() below */
   sigaction(SIGINT, &sa, NULL);
@@ -120,7 +126,8 @@ int main(int argc, char **argv) {
   printf("listening on http://127.0.0.1:%d/\n", ntohs(addr.sin_port));
   fflush(stdout);
   sessio_gc *gc; /* expires old sessions: run it about once a second */
-  if (sessio_gc_new(st, &gc) != SESSIO_OK) return fprintf(stderr, "no memory\n"), 1;
+  if (sessio_gc_new(st, &gc) != SESSIO_OK)
+    return fprintf(stderr, "no memory\n"), 1;
   int64_t last_gc = sessio_now_ms();
   struct pollfd listening = {.fd = srv, .events = POLLIN};
   while (!stopping) {

@@ -22,16 +22,14 @@ static void send_reply(FCGX_Stream *out, const struct demo_reply *r) {
   if (r->location[0] != '\0')
     FCGX_FPrintF(out, "Location: %s\r\n", r->location);
   FCGX_PutS("\r\n", out);
-  if (r->body != NULL)
-    FCGX_PutStr(r->body, (int)r->len, out);
+  if (r->body != NULL) FCGX_PutStr(r->body, (int)r->len, out);
 }
 
 /* Reads the request body: at most DEMO_BODY_MAX bytes (413 above). */
 static int read_body(FCGX_Request *rq, char *buf, size_t *len) {
   const char *cl = FCGX_GetParam("CONTENT_LENGTH", rq->envp);
   long n = cl != NULL && *cl != '\0' ? strtol(cl, NULL, 10) : 0;
-  if (n < 0 || n > DEMO_BODY_MAX)
-    return -1;
+  if (n < 0 || n > DEMO_BODY_MAX) return -1;
   *len = n > 0 ? (size_t)FCGX_GetStr(buf, (int)n, rq->in) : 0;
   return 0;
 }
@@ -52,7 +50,8 @@ static void handle(sessio_manager *mgr, FCGX_Request *rq, int trust_proxy,
   sessio_err e = sessio_fcgi_begin(mgr, rq->envp, trust_proxy, now, &s);
   if (e != SESSIO_OK) {
     demo_error(&r, e == SESSIO_ETOOBIG ? 431 : 503,
-               e == SESSIO_ETOOBIG ? "cookies too large" : "session store unavailable");
+               e == SESSIO_ETOOBIG ? "cookies too large"
+                                   : "session store unavailable");
     send_reply(rq->out, &r);
     demo_reply_free(&r);
     return;
@@ -60,13 +59,13 @@ static void handle(sessio_manager *mgr, FCGX_Request *rq, int trust_proxy,
   if (read_body(rq, body, &body_len) != 0)
     demo_error(&r, 413, "request body too large");
   else
-    demo_handle(s, method ? method : "GET", path, query, body, body_len, now, &r);
+    demo_handle(s, method ? method : "GET", path, query, body, body_len, now,
+                &r);
   /* The commit writes the session's header lines; the status and content
    * type follow (CGI header lines are unordered). */
   e = sessio_fcgi_commit(s, rq->out, now);
   sessio_free(s);
-  if (e != SESSIO_OK)
-    demo_error(&r, 503, "session store unavailable");
+  if (e != SESSIO_OK) demo_error(&r, 503, "session store unavailable");
   send_reply(rq->out, &r);
   demo_reply_free(&r);
 }
@@ -85,14 +84,14 @@ int main(int argc, char **argv) {
       listen = NULL, i = argc;
   }
   if (listen == NULL) {
-    fprintf(stderr, "usage: %s --listen HOST:PORT|PATH [--store URL] [--trust-proxy]\n",
+    fprintf(stderr,
+            "usage: %s --listen HOST:PORT|PATH [--store URL] [--trust-proxy]\n",
             argv[0]);
     return 2;
   }
   sessio_store *st;
   sessio_manager *mgr;
-  if (FCGX_Init() != 0 || demo_open(store, &st, &mgr) != 0)
-    return 1;
+  if (FCGX_Init() != 0 || demo_open(store, &st, &mgr) != 0) return 1;
   int sock = FCGX_OpenSocket(listen, 64);
   if (sock < 0) {
     fprintf(stderr, "cannot listen on %s\n", listen);

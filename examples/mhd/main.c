@@ -11,16 +11,18 @@
 
 #include <sessio/mhd.h>
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char *text) {
-  struct MHD_Response *r =
-      MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned code,
+                             const char *text) {
+  struct MHD_Response *r = MHD_create_response_from_buffer(
+      strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
   enum MHD_Result ok = MHD_queue_response(c, code, r);
   MHD_destroy_response(r);
   return ok;
 }
 
-static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
-                               const char *method, const char *version, const char *upload,
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
+                               const char *url, const char *method,
+                               const char *version, const char *upload,
                                size_t *upload_size, void **req_cls) {
   static int started;
   (void)version, (void)upload;
@@ -28,7 +30,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     *req_cls = &started;
     return MHD_YES;
   }
-  if (*upload_size != 0) return *upload_size = 0, MHD_YES; /* no route reads a body */
+  if (*upload_size != 0)
+    return *upload_size = 0, MHD_YES; /* no route reads a body */
   int64_t now = sessio_now_ms();
   sessio *s;
   sessio_err e = sessio_mhd_begin(cls, c, 0, now, &s);
@@ -37,7 +40,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 
   char body[256];
   int post = strcmp(method, "POST") == 0;
-  const char *user = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "user");
+  const char *user =
+      MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "user");
   if (post && strcmp(url, "/login") == 0 && user != NULL && *user != '\0') {
     /* A real application checks a password and a CSRF token first. */
     e = sessio_login(s, user, 0, now); /* new session ID, data kept */
@@ -55,8 +59,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     sessio_free(s);
     return reply(c, 404, "not found\n");
   }
-  struct MHD_Response *r =
-      MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
+  struct MHD_Response *r = MHD_create_response_from_buffer(
+      strlen(body), body, MHD_RESPMEM_MUST_COPY);
   if (e == SESSIO_OK) e = sessio_mhd_commit(s, r, now); /* store + Set-Cookie */
   sessio_free(s);
   if (e != SESSIO_OK) {
@@ -73,9 +77,13 @@ int main(int argc, char **argv) {
   struct sockaddr_in addr = {.sin_family = AF_INET,
                              .sin_port = htons(argc > 1 ? atoi(argv[1]) : 8080),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  sessio_store *st;  sessio_config *cfg;  sessio_manager *mgr = NULL;
-  if (sessio_store_open(store_url, &st) != SESSIO_OK) return fprintf(stderr, "bad store\n"), 1;
-  if (sessio_config_new(&cfg) == SESSIO_OK && sessio_config_set_store(cfg, st) == SESSIO_OK)
+  sessio_store *st;
+  sessio_config *cfg;
+  sessio_manager *mgr = NULL;
+  if (sessio_store_open(store_url, &st) != SESSIO_OK)
+    return fprintf(stderr, "bad store\n"), 1;
+  if (sessio_config_new(&cfg) == SESSIO_OK &&
+      sessio_config_set_store(cfg, st) == SESSIO_OK)
     sessio_manager_new(cfg, &mgr);
   sessio_config_free(cfg);
   sigset_t stop; /* blocked in every thread, taken by sigwait below */
@@ -83,9 +91,11 @@ int main(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &stop, NULL);
   sessio_gc *gc = NULL; /* expires old sessions, once a second, in its thread */
   struct MHD_Daemon *d = NULL;
-  if (mgr && sessio_gc_new(st, &gc) == SESSIO_OK && sessio_gc_thread_start(gc, 1000) == SESSIO_OK)
-    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-                         handler, mgr, MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_END);
+  if (mgr && sessio_gc_new(st, &gc) == SESSIO_OK &&
+      sessio_gc_thread_start(gc, 1000) == SESSIO_OK)
+    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0,
+                         NULL, NULL, handler, mgr, MHD_OPTION_SOCK_ADDR, &addr,
+                         MHD_OPTION_END);
   if (d == NULL) return fprintf(stderr, "cannot start\n"), 1;
   printf("listening on http://127.0.0.1:%d/\n", ntohs(addr.sin_port));
   fflush(stdout);

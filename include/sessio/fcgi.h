@@ -75,9 +75,9 @@ SESSIO_API int sessio_fcgi_is_tls(FCGX_ParamArray envp, int trust_proxy);
  *                   parameters: answer "Status: 431";
  *   SESSIO_EUNAVAIL the store cannot be reached: answer "Status: 503";
  *   SESSIO_ENOMEM   out of memory. */
-SESSIO_API sessio_err sessio_fcgi_begin(sessio_manager *mgr, FCGX_ParamArray envp,
-                                        int trust_proxy, int64_t now,
-                                        sessio **out);
+SESSIO_API sessio_err sessio_fcgi_begin(sessio_manager *mgr,
+                                        FCGX_ParamArray envp, int trust_proxy,
+                                        int64_t now, sessio **out);
 
 /* Writes the session's header lines to 'out' (borrowed), each ended by
  * CRLF: "Set-Cookie: ..." when sessio_cookie_header() has one, and

@@ -75,7 +75,8 @@ extern "C" {
  * 'trust_proxy' is set and the request carries "X-Forwarded-Proto: https"
  * (first value of the list, case-insensitive). Set 'trust_proxy' only when
  * every request comes through a proxy you run that sets that header. */
-SESSIO_API int sessio_mhd_is_tls(struct MHD_Connection *connection, int trust_proxy);
+SESSIO_API int sessio_mhd_is_tls(struct MHD_Connection *connection,
+                                 int trust_proxy);
 
 /* Begins the request's session: collects all Cookie headers of
  * 'connection' (the name compared case-insensitively, any number of
@@ -94,8 +95,9 @@ SESSIO_API int sessio_mhd_is_tls(struct MHD_Connection *connection, int trust_pr
  *   SESSIO_EUNAVAIL the store cannot be reached: answer 503;
  *   SESSIO_ENOMEM   out of memory. */
 SESSIO_API sessio_err sessio_mhd_begin(sessio_manager *mgr,
-                            struct MHD_Connection *connection,
-                            int trust_proxy, int64_t now, sessio **out);
+                                       struct MHD_Connection *connection,
+                                       int trust_proxy, int64_t now,
+                                       sessio **out);
 
 /* Adds the session's headers to 'response' (borrowed): Set-Cookie when
  * sessio_cookie_header() has one, X-Session-Token when
@@ -103,13 +105,14 @@ SESSIO_API sessio_err sessio_mhd_begin(sessio_manager *mgr,
  * "Vary: Cookie" always (the response depends on the session, S10). Call
  * it after sessio_commit(). SESSIO_ENOMEM when MHD cannot add a header. */
 SESSIO_API sessio_err sessio_mhd_add_headers(const sessio *s,
-                                  struct MHD_Response *response);
+                                             struct MHD_Response *response);
 
 /* sessio_commit(s, now), then sessio_mhd_add_headers(s, response). On a
  * commit error nothing was stored and no header is added: discard
  * 'response' and answer an error instead (503 for SESSIO_EUNAVAIL). */
-SESSIO_API sessio_err sessio_mhd_commit(sessio *s, struct MHD_Response *response,
-                             int64_t now);
+SESSIO_API sessio_err sessio_mhd_commit(sessio *s,
+                                        struct MHD_Response *response,
+                                        int64_t now);
 
 /* ------------------------------------------------------------------------
  * Requests too large to answer (S11)
@@ -208,8 +211,9 @@ SESSIO_API void sessio_mhd_limiter_free(sessio_mhd_limiter *l);
  * line ("?" when unknown). */
 SESSIO_API uint64_t sessio_mhd_limiter_client(const sessio_mhd_limiter *l,
                                               struct MHD_Connection *connection,
-                                              int trust_proxy, const char *scope,
-                                              char *text, size_t cap);
+                                              int trust_proxy,
+                                              const char *scope, char *text,
+                                              size_t cap);
 /* The key of 'len' bytes of 'data' in 'l' (a keyed hash), for counting
  * something other than a client, e.g. an account. */
 SESSIO_API uint64_t sessio_mhd_limiter_key(const sessio_mhd_limiter *l,
@@ -238,21 +242,18 @@ SESSIO_API unsigned sessio_mhd_limiter_note(sessio_mhd_limiter *l, uint64_t key,
  * sessio_begin() reads them (every header, the same parser and limits),
  * so a newcomer behind the same address still browses and can start a
  * session. */
-SESSIO_API int64_t sessio_mhd_invalid_id_check(sessio_mhd_limiter *l,
-                                               sessio_manager *mgr,
-                                               struct MHD_Connection *connection,
-                                               int trust_proxy, int64_t now);
+SESSIO_API int64_t sessio_mhd_invalid_id_check(
+    sessio_mhd_limiter *l, sessio_manager *mgr,
+    struct MHD_Connection *connection, int trust_proxy, int64_t now);
 
 /* S21, after sessio_mhd_begin(): counts each session ID of the request
  * that named no live session (sessio_rejected_ids(s)), not the request,
  * for its client. Returns the client's count in its window (0 when 's'
  * rejected none: nothing counted). 'text' ('cap' bytes, may be NULL) gets
  * the client's address when something was counted, for a log line. */
-SESSIO_API unsigned sessio_mhd_invalid_id_note(sessio_mhd_limiter *l,
-                                               struct MHD_Connection *connection,
-                                               int trust_proxy, const sessio *s,
-                                               int64_t now, char *text,
-                                               size_t cap);
+SESSIO_API unsigned sessio_mhd_invalid_id_note(
+    sessio_mhd_limiter *l, struct MHD_Connection *connection, int trust_proxy,
+    const sessio *s, int64_t now, char *text, size_t cap);
 
 /* ------------------------------------------------------------------------
  * Metrics

@@ -32,9 +32,9 @@ typedef struct sessio_key {
  * 'version', 'expires_at', 'touched_at' and 'user' are the fields the store
  * itself acts on. */
 typedef struct sessio_record {
-  uint64_t version;     /* > 0 for a stored record; assigned by the store */
-  int64_t expires_at;   /* ms; at or after it the record is dead */
-  int64_t touched_at;   /* ms; last activity, moved by touch */
+  uint64_t version;   /* > 0 for a stored record; assigned by the store */
+  int64_t expires_at; /* ms; at or after it the record is dead */
+  int64_t touched_at; /* ms; last activity, moved by touch */
   char user[SESSIO_USER_MAX + 1]; /* "" when the session has no user */
   uint8_t *blob;
   size_t blob_len;
@@ -50,7 +50,10 @@ typedef int (*sessio_store_iter_fn)(void *ud, const sessio_key *key,
 typedef struct sessio_store_cursor {
   char text[128];
 } sessio_store_cursor;
-#define SESSIO_STORE_CURSOR_INIT {{0}}
+#define SESSIO_STORE_CURSOR_INIT                                               \
+  {                                                                            \
+    { 0 }                                                                      \
+  }
 
 /*
  * THE CONTRACT
@@ -143,8 +146,8 @@ typedef struct sessio_store_methods {
   sessio_err (*load)(sessio_store *st, const sessio_key *key, int64_t now,
                      sessio_record *out, int *found);
   sessio_err (*save)(sessio_store *st, const sessio_key *key,
-                     const sessio_record *rec, uint64_t expected,
-                     int64_t now, uint64_t *new_version);
+                     const sessio_record *rec, uint64_t expected, int64_t now,
+                     uint64_t *new_version);
   sessio_err (*touch)(sessio_store *st, const sessio_key *key,
                       int64_t touched_at, int64_t expires_at, int64_t now,
                       int *found);
@@ -161,8 +164,8 @@ typedef struct sessio_store_methods {
 
   sessio_err (*gc)(sessio_store *st, int64_t now, size_t max_work,
                    size_t *removed, int *done);
-  sessio_err (*iterate)(sessio_store *st, int64_t now,
-                        sessio_store_iter_fn cb, void *ud);
+  sessio_err (*iterate)(sessio_store *st, int64_t now, sessio_store_iter_fn cb,
+                        void *ud);
   sessio_err (*stats)(sessio_store *st, struct sessio_store_stats *out);
   void (*close)(sessio_store *st);
 
@@ -188,7 +191,7 @@ struct sessio_store {
  * set and 'level' is at or above its threshold; never prints on its own.
  * Messages name servers and states, never a session ID or a password. */
 SESSIO_API void sessio_store_log(sessio_store *st, sessio_log_level level,
-                      const char *fmt, ...)
+                                 const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
@@ -202,9 +205,10 @@ SESSIO_API void sessio_record_clear(sessio_record *rec);
  * during the call). A helper shared by the backends. SESSIO_EINVAL on a
  * malformed pair, or whatever 'cb' returns when it is not SESSIO_OK. */
 typedef sessio_err (*sessio_store_url_param_fn)(void *ud, const char *name,
-                                          const char *val);
-SESSIO_API sessio_err sessio_store_url_params(const char *query, sessio_store_url_param_fn cb,
-                             void *ud);
+                                                const char *val);
+SESSIO_API sessio_err sessio_store_url_params(const char *query,
+                                              sessio_store_url_param_fn cb,
+                                              void *ud);
 
 #ifdef __cplusplus
 }

@@ -15,8 +15,7 @@
 /* The value of the parameter "NAME=value" in 'p' when its name is 'name'
  * ('len' bytes), else NULL. FastCGI parameter names are case-sensitive. */
 static const char *param_value(const char *p, const char *name, size_t len) {
-  if (strncmp(p, name, len) != 0 || p[len] != '=')
-    return NULL;
+  if (strncmp(p, name, len) != 0 || p[len] != '=') return NULL;
   return p + len + 1;
 }
 
@@ -24,8 +23,7 @@ static const char *param(FCGX_ParamArray envp, const char *name) {
   size_t len = strlen(name);
   for (; envp != NULL && *envp != NULL; envp++) {
     const char *v = param_value(*envp, name, len);
-    if (v != NULL)
-      return v;
+    if (v != NULL) return v;
   }
   return NULL;
 }
@@ -35,13 +33,15 @@ int sessio_fcgi_is_tls(FCGX_ParamArray envp, int trust_proxy) {
   if (https != NULL &&
       (strcasecmp(https, "on") == 0 || strcmp(https, "1") == 0))
     return 1;
-  return trust_proxy && sessio__proto_is_https(param(envp, "HTTP_X_FORWARDED_PROTO"));
+  return trust_proxy &&
+         sessio__proto_is_https(param(envp, "HTTP_X_FORWARDED_PROTO"));
 }
 
 sessio_err sessio_fcgi_begin(sessio_manager *mgr, FCGX_ParamArray envp,
                              int trust_proxy, int64_t now, sessio **out) {
   const char *vals[SESSIO_FCGI_MAX_COOKIE_HEADERS];
-  struct sessio__cookie_set set = {vals, SESSIO_FCGI_MAX_COOKIE_HEADERS, 0, 0, 0};
+  struct sessio__cookie_set set = {vals, SESSIO_FCGI_MAX_COOKIE_HEADERS, 0, 0,
+                                   0};
   *out = NULL;
   /* Every HTTP_COOKIE parameter: a web server may pass several Cookie
    * headers as several parameters (nginx before 1.23 does), and a cookie
@@ -51,8 +51,8 @@ sessio_err sessio_fcgi_begin(sessio_manager *mgr, FCGX_ParamArray envp,
     if (v != NULL && !sessio__cookie_add(&set, v, strlen(v)))
       return SESSIO_ETOOBIG;
   }
-  return sessio_begin(mgr, set.vals, set.n, sessio_fcgi_is_tls(envp, trust_proxy),
-                      now, out);
+  return sessio_begin(mgr, set.vals, set.n,
+                      sessio_fcgi_is_tls(envp, trust_proxy), now, out);
 }
 
 static int put(FCGX_Stream *out, const char *s) {
@@ -63,7 +63,8 @@ sessio_err sessio_fcgi_write_headers(const sessio *s, FCGX_Stream *out) {
   const char *sc = sessio_cookie_header(s);
   /* The value is cookie-octets and attributes only (S9): it cannot carry a
    * CR or LF into the header block. */
-  if (sc != NULL && !(put(out, "Set-Cookie: ") && put(out, sc) && put(out, "\r\n")))
+  if (sc != NULL &&
+      !(put(out, "Set-Cookie: ") && put(out, sc) && put(out, "\r\n")))
     return SESSIO_EIO;
   if (!put(out, "Cache-Control: no-store\r\nVary: Cookie\r\n"))
     return SESSIO_EIO;
@@ -72,7 +73,6 @@ sessio_err sessio_fcgi_write_headers(const sessio *s, FCGX_Stream *out) {
 
 sessio_err sessio_fcgi_commit(sessio *s, FCGX_Stream *out, int64_t now) {
   sessio_err e = sessio_commit(s, now);
-  if (e != SESSIO_OK)
-    return e;
+  if (e != SESSIO_OK) return e;
   return sessio_fcgi_write_headers(s, out);
 }

@@ -22,7 +22,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#define REAP_MS 100 /* how often the reaper looks */
+#define REAP_MS 100   /* how often the reaper looks */
 #define FD_RESERVE 64 /* descriptors kept for stores, logs and listeners */
 
 typedef struct tracked {
@@ -150,7 +150,8 @@ void sessio_mhd_guard_free(sessio_mhd_guard *g) {
   free(g);
 }
 
-void sessio_mhd_guard_limits(const sessio_mhd_guard *g, sessio_mhd_limits *out) {
+void sessio_mhd_guard_limits(const sessio_mhd_guard *g,
+                             sessio_mhd_limits *out) {
   if (g != NULL && out != NULL) *out = g->lim;
 }
 
@@ -218,8 +219,12 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *c) {
   return NULL;
 }
 
-void sessio_mhd_guard_head_done(struct MHD_Connection *c) { set_deadline(c, 1); }
-void sessio_mhd_guard_body_done(struct MHD_Connection *c) { set_deadline(c, 2); }
+void sessio_mhd_guard_head_done(struct MHD_Connection *c) {
+  set_deadline(c, 1);
+}
+void sessio_mhd_guard_body_done(struct MHD_Connection *c) {
+  set_deadline(c, 2);
+}
 
 size_t sessio_mhd_guard_options(sessio_mhd_guard *g, struct MHD_OptionItem *o,
                                 size_t cap) {
@@ -234,13 +239,14 @@ size_t sessio_mhd_guard_options(sessio_mhd_guard *g, struct MHD_OptionItem *o,
   if (g->lim.body_timeout_ms > longest) longest = g->lim.body_timeout_ms;
   o[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
                                    (intptr_t)(longest / 1000 + 1), NULL};
-  o[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
-                                   (intptr_t)(MHD_NotifyConnectionCallback)notify,
-                                   g};
-  o[n++] = (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK,
-                                   (intptr_t)(void *(*)(void *, const char *,
-                                                        struct MHD_Connection *))uri_log,
-                                   g};
+  o[n++] = (struct MHD_OptionItem){
+      MHD_OPTION_NOTIFY_CONNECTION,
+      (intptr_t)(MHD_NotifyConnectionCallback)notify, g};
+  o[n++] = (struct MHD_OptionItem){
+      MHD_OPTION_URI_LOG_CALLBACK,
+      (intptr_t)(void *(*)(void *, const char *,
+                           struct MHD_Connection *))uri_log,
+      g};
   o[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
   return n;
 }

@@ -26,9 +26,9 @@
 #define LIM_STRIPES 64
 
 typedef struct slot {
-  uint64_t key;        /* meaningful only when 'count' > 0 */
+  uint64_t key; /* meaningful only when 'count' > 0 */
   int64_t window_start;
-  unsigned count;      /* counted in the window that began at window_start */
+  unsigned count; /* counted in the window that began at window_start */
 } slot;
 
 struct sessio_mhd_limiter {
@@ -45,12 +45,22 @@ struct sessio_mhd_limiter {
 /* ---- SipHash-2-4 ----------------------------------------------------------- */
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                           \
-  do {                                                                     \
-    v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);              \
-    v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                                 \
-    v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                                 \
-    v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);              \
+#define SIPROUND                                                               \
+  do {                                                                         \
+    v0 += v1;                                                                  \
+    v1 = ROTL(v1, 13);                                                         \
+    v1 ^= v0;                                                                  \
+    v0 = ROTL(v0, 32);                                                         \
+    v2 += v3;                                                                  \
+    v3 = ROTL(v3, 16);                                                         \
+    v3 ^= v2;                                                                  \
+    v0 += v3;                                                                  \
+    v3 = ROTL(v3, 21);                                                         \
+    v3 ^= v0;                                                                  \
+    v2 += v1;                                                                  \
+    v1 = ROTL(v1, 17);                                                         \
+    v1 ^= v2;                                                                  \
+    v2 = ROTL(v2, 32);                                                         \
   } while (0)
 
 static uint64_t siphash(uint64_t k0, uint64_t k1, const unsigned char *p,
@@ -61,8 +71,7 @@ static uint64_t siphash(uint64_t k0, uint64_t k1, const unsigned char *p,
   size_t i, end = len - len % 8;
   for (i = 0; i < end; i += 8) {
     m = 0;
-    for (int j = 7; j >= 0; j--)
-      m = m << 8 | p[i + (size_t)j];
+    for (int j = 7; j >= 0; j--) m = m << 8 | p[i + (size_t)j];
     v3 ^= m;
     SIPROUND;
     SIPROUND;
@@ -90,44 +99,35 @@ sessio_err sessio_mhd_limiter_new(unsigned limit, int64_t window_ms,
   unsigned char key[16];
   size_t got = 0;
   int i;
-  if (out == NULL)
-    return SESSIO_EINVAL;
+  if (out == NULL) return SESSIO_EINVAL;
   *out = NULL;
-  if (window_ms <= 0)
-    return SESSIO_EINVAL;
+  if (window_ms <= 0) return SESSIO_EINVAL;
   while (got < sizeof key) {
     ssize_t n = getrandom(key + got, sizeof key - got, 0);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return SESSIO_ERANDOM; /* fail closed: no predictable keys */
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return SESSIO_ERANDOM; /* fail closed: no predictable keys */
     got += (size_t)n;
   }
   l = calloc(1, sizeof *l);
-  if (l == NULL)
-    return SESSIO_ENOMEM;
+  if (l == NULL) return SESSIO_ENOMEM;
   l->limit = limit;
   l->window_ms = window_ms;
   memcpy(&l->k0, key, 8);
   memcpy(&l->k1, key + 8, 8);
   atomic_init(&l->refusing_until, INT64_MIN);
   for (i = 0; i < LIM_STRIPES; i++)
-    if (pthread_mutex_init(&l->mu[i], NULL) != 0)
-      goto fail_mu;
+    if (pthread_mutex_init(&l->mu[i], NULL) != 0) goto fail_mu;
   *out = l;
   return SESSIO_OK;
 fail_mu:
-  while (i-- > 0)
-    pthread_mutex_destroy(&l->mu[i]);
+  while (i-- > 0) pthread_mutex_destroy(&l->mu[i]);
   free(l);
   return SESSIO_ENOMEM;
 }
 
 void sessio_mhd_limiter_free(sessio_mhd_limiter *l) {
-  if (l == NULL)
-    return;
-  for (int i = 0; i < LIM_STRIPES; i++)
-    pthread_mutex_destroy(&l->mu[i]);
+  if (l == NULL) return;
+  for (int i = 0; i < LIM_STRIPES; i++) pthread_mutex_destroy(&l->mu[i]);
   free(l);
 }
 
@@ -135,7 +135,8 @@ void sessio_mhd_limiter_free(sessio_mhd_limiter *l) {
  * before the start ends it too, so a step back never blocks anyone for
  * longer than one window. */
 static int live(const sessio_mhd_limiter *l, const slot *s, int64_t now) {
-  return s->count > 0 && now >= s->window_start && now - s->window_start < l->window_ms;
+  return s->count > 0 && now >= s->window_start &&
+         now - s->window_start < l->window_ms;
 }
 
 /* Keys are keyed hashes already: their low bits pick the bucket. */
@@ -146,11 +147,11 @@ int sessio_mhd_limiter_active(sessio_mhd_limiter *l, int64_t now) {
          now < atomic_load_explicit(&l->refusing_until, memory_order_acquire);
 }
 
-int64_t sessio_mhd_limiter_check(sessio_mhd_limiter *l, uint64_t key, int64_t now) {
+int64_t sessio_mhd_limiter_check(sessio_mhd_limiter *l, uint64_t key,
+                                 int64_t now) {
   size_t b = bucket_of(key);
   int64_t left = 0;
-  if (l == NULL || l->limit == 0)
-    return 0;
+  if (l == NULL || l->limit == 0) return 0;
   pthread_mutex_lock(&l->mu[b % LIM_STRIPES]);
   for (int w = 0; w < LIM_WAYS; w++) {
     const slot *s = &l->tab[b][w];
@@ -164,13 +165,12 @@ int64_t sessio_mhd_limiter_check(sessio_mhd_limiter *l, uint64_t key, int64_t no
   return left;
 }
 
-unsigned sessio_mhd_limiter_note(sessio_mhd_limiter *l, uint64_t key, unsigned n,
-                                 int64_t now) {
+unsigned sessio_mhd_limiter_note(sessio_mhd_limiter *l, uint64_t key,
+                                 unsigned n, int64_t now) {
   size_t b = bucket_of(key);
   slot *row, *s = NULL;
   unsigned count, before;
-  if (l == NULL || n == 0)
-    return 0;
+  if (l == NULL || n == 0) return 0;
   pthread_mutex_lock(&l->mu[b % LIM_STRIPES]);
   row = l->tab[b];
   for (int w = 0; w < LIM_WAYS; w++)
@@ -205,7 +205,8 @@ unsigned sessio_mhd_limiter_note(sessio_mhd_limiter *l, uint64_t key, unsigned n
   if (l->limit > 0 && before < l->limit && count >= l->limit) {
     /* refusals begin: raise the mark */
     int64_t end = s->window_start + l->window_ms;
-    int64_t cur = atomic_load_explicit(&l->refusing_until, memory_order_relaxed);
+    int64_t cur =
+        atomic_load_explicit(&l->refusing_until, memory_order_relaxed);
     while (cur < end && !atomic_compare_exchange_weak_explicit(
                             &l->refusing_until, &cur, end, memory_order_release,
                             memory_order_relaxed)) {
@@ -218,7 +219,8 @@ unsigned sessio_mhd_limiter_note(sessio_mhd_limiter *l, uint64_t key, unsigned n
 /* ---- client keys ------------------------------------------------------------- */
 
 typedef struct client_addr {
-  unsigned char b[1 + 16 + 1 + SESSIO_USER_MAX]; /* family tag, address, scope */
+  unsigned char
+      b[1 + 16 + 1 + SESSIO_USER_MAX]; /* family tag, address, scope */
   size_t n;
 } client_addr;
 
@@ -226,7 +228,8 @@ typedef struct client_addr {
  * IPv6 its /64. */
 static void client_set(client_addr *c, int family, const unsigned char *p,
                        char *text, size_t cap) {
-  static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  static const unsigned char mapped[12] = {0, 0, 0, 0, 0,    0,
+                                           0, 0, 0, 0, 0xff, 0xff};
   char buf[INET6_ADDRSTRLEN];
   if (family == AF_INET6 && memcmp(p, mapped, 12) == 0) {
     family = AF_INET;
@@ -246,7 +249,8 @@ static void client_set(client_addr *c, int family, const unsigned char *p,
 }
 
 /* The last element of an X-Forwarded-For value, when it is an address. */
-static int client_from_xff(client_addr *c, const char *xff, char *text, size_t cap) {
+static int client_from_xff(client_addr *c, const char *xff, char *text,
+                           size_t cap) {
   const char *s = strrchr(xff, ',');
   char buf[INET6_ADDRSTRLEN];
   unsigned char a[16];
@@ -254,8 +258,7 @@ static int client_from_xff(client_addr *c, const char *xff, char *text, size_t c
   s = s ? s + 1 : xff;
   s += strspn(s, " \t");
   n = strcspn(s, " \t");
-  if (n == 0 || n >= sizeof buf)
-    return 0;
+  if (n == 0 || n >= sizeof buf) return 0;
   memcpy(buf, s, n);
   buf[n] = '\0';
   if (inet_pton(AF_INET, buf, a) == 1)
@@ -275,8 +278,7 @@ uint64_t sessio_mhd_limiter_client(const sessio_mhd_limiter *l,
   const char *xff;
   c.b[0] = 0;
   c.n = 1;
-  if (text != NULL && cap > 0)
-    snprintf(text, cap, "?");
+  if (text != NULL && cap > 0) snprintf(text, cap, "?");
   xff = trust_proxy ? MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
                                                   "X-Forwarded-For")
                     : NULL;
@@ -286,11 +288,17 @@ uint64_t sessio_mhd_limiter_client(const sessio_mhd_limiter *l,
     if (ci != NULL && ci->client_addr != NULL) {
       const struct sockaddr *sa = ci->client_addr;
       if (sa->sa_family == AF_INET)
-        client_set(&c, AF_INET, (const unsigned char *)&(
-            (const struct sockaddr_in *)(const void *)sa)->sin_addr, text, cap);
+        client_set(&c, AF_INET,
+                   (const unsigned char *)&(
+                       (const struct sockaddr_in *)(const void *)sa)
+                       ->sin_addr,
+                   text, cap);
       else if (sa->sa_family == AF_INET6)
-        client_set(&c, AF_INET6, (const unsigned char *)&(
-            (const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, text, cap);
+        client_set(&c, AF_INET6,
+                   (const unsigned char *)&(
+                       (const struct sockaddr_in6 *)(const void *)sa)
+                       ->sin6_addr,
+                   text, cap);
     }
   }
   if (scope != NULL) {
@@ -304,9 +312,9 @@ uint64_t sessio_mhd_limiter_client(const sessio_mhd_limiter *l,
 
 uint64_t sessio_mhd_limiter_key(const sessio_mhd_limiter *l, const void *data,
                                 size_t len) {
-  if (l == NULL || (data == NULL && len > 0))
-    return 0;
-  return siphash(l->k0 ^ 0x5bd1e995ULL, l->k1, data, len); /* apart from clients */
+  if (l == NULL || (data == NULL && len > 0)) return 0;
+  return siphash(l->k0 ^ 0x5bd1e995ULL, l->k1, data,
+                 len); /* apart from clients */
 }
 
 /* ---- the invalid-ID throttle (S21) ---------------------------------------- */
@@ -317,8 +325,8 @@ struct has_sid {
   int found;
 };
 
-static int find_sid(void *ud, const char *name, size_t name_len, const char *val,
-                    size_t val_len) {
+static int find_sid(void *ud, const char *name, size_t name_len,
+                    const char *val, size_t val_len) {
   struct has_sid *h = ud;
   (void)val;
   (void)val_len;
@@ -340,8 +348,7 @@ static int carries_session_cookie(sessio_manager *mgr,
   const char *vals[SESSIO_MHD_MAX_COOKIE_HEADERS];
   size_t n;
   struct has_sid h;
-  if (sessio_mhd__cookies(connection, vals, &n) != 0)
-    return 1;
+  if (sessio_mhd__cookies(connection, vals, &n) != 0) return 1;
   h.name[0] = sessio_manager_cookie_name(mgr, 0);
   h.name[1] = sessio_manager_cookie_name(mgr, 1);
   h.len[0] = strlen(h.name[0]);
@@ -361,17 +368,17 @@ int64_t sessio_mhd_invalid_id_check(sessio_mhd_limiter *l, sessio_manager *mgr,
       !carries_session_cookie(mgr, connection))
     return 0;
   return sessio_mhd_limiter_check(
-      l, sessio_mhd_limiter_client(l, connection, trust_proxy, NULL, NULL, 0), now);
+      l, sessio_mhd_limiter_client(l, connection, trust_proxy, NULL, NULL, 0),
+      now);
 }
 
 unsigned sessio_mhd_invalid_id_note(sessio_mhd_limiter *l,
                                     struct MHD_Connection *connection,
-                                    int trust_proxy, const sessio *s, int64_t now,
-                                    char *text, size_t cap) {
+                                    int trust_proxy, const sessio *s,
+                                    int64_t now, char *text, size_t cap) {
   unsigned n = s != NULL ? sessio_rejected_ids(s) : 0;
-  if (l == NULL || n == 0)
-    return 0;
+  if (l == NULL || n == 0) return 0;
   return sessio_mhd_limiter_note(
-      l, sessio_mhd_limiter_client(l, connection, trust_proxy, NULL, text, cap), n,
-      now);
+      l, sessio_mhd_limiter_client(l, connection, trust_proxy, NULL, text, cap),
+      n, now);
 }

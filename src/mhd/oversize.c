@@ -35,8 +35,7 @@ static enum MHD_Result walk_head(void *cls, enum MHD_ValueKind kind,
   struct head_walk *w = cls;
   (void)value;
   w->records++;
-  if (kind != MHD_HEADER_KIND)
-    return MHD_YES;
+  if (kind != MHD_HEADER_KIND) return MHD_YES;
   w->bytes += key_size + value_size + 4; /* ": " and CRLF */
   if (key_size == 6 && strncasecmp(key, "Cookie", 6) == 0) {
     w->cookie += value_size;
@@ -54,20 +53,20 @@ int sessio_mhd_head_too_big(struct MHD_Connection *connection, size_t pool_size,
   struct head_walk w = {0, 0, 0, 0};
   const union MHD_ConnectionInfo *ci;
   size_t raw;
-  MHD_get_connection_values_n(connection,
-                              MHD_HEADER_KIND | MHD_COOKIE_KIND | MHD_GET_ARGUMENT_KIND,
-                              walk_head, &w);
+  MHD_get_connection_values_n(
+      connection, MHD_HEADER_KIND | MHD_COOKIE_KIND | MHD_GET_ARGUMENT_KIND,
+      walk_head, &w);
   /* what sessio_mhd_begin() refuses, under the same limits */
   if (w.ncookie > SESSIO_MHD_MAX_COOKIE_HEADERS ||
       sessio__cookie_budget(0, w.cookie) < w.cookie)
     return 1;
-  if (headers_max > 0 && w.bytes > headers_max)
-    return 1;
-  if (pool_size == 0)
-    return 0;
-  ci = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+  if (headers_max > 0 && w.bytes > headers_max) return 1;
+  if (pool_size == 0) return 0;
+  ci = MHD_get_connection_info(connection,
+                               MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
   raw = ci != NULL ? ci->header_size : pool_size;
-  return raw + w.cookie + 16 + w.records * MHD_RECORD_COST + SESSIO_MHD_REPLY_ROOM >
+  return raw + w.cookie + 16 + w.records * MHD_RECORD_COST +
+             SESSIO_MHD_REPLY_ROOM >
          pool_size;
 }
 
@@ -75,8 +74,7 @@ static int daemon_is_tls(struct MHD_Connection *connection) {
   const union MHD_ConnectionInfo *ci =
       MHD_get_connection_info(connection, MHD_CONNECTION_INFO_DAEMON);
   const union MHD_DaemonInfo *di;
-  if (ci == NULL || ci->daemon == NULL)
-    return 0;
+  if (ci == NULL || ci->daemon == NULL) return 0;
   di = MHD_get_daemon_info(ci->daemon, MHD_DAEMON_INFO_FLAGS);
   return di != NULL && (di->flags & MHD_USE_TLS) != 0;
 }
@@ -94,34 +92,26 @@ sessio_err sessio_mhd_reply_431(struct MHD_Connection *connection,
   int n;
   if (connection == NULL || (body == NULL && body_len > 0))
     return SESSIO_EINVAL;
-  if (daemon_is_tls(connection))
-    return SESSIO_ENOTSUP;
+  if (daemon_is_tls(connection)) return SESSIO_ENOTSUP;
   gmtime_r(&now, &tm);
   strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  if (content_type == NULL)
-    content_type = "text/plain; charset=utf-8";
-  if (extra_headers == NULL)
-    extra_headers = "";
+  if (content_type == NULL) content_type = "text/plain; charset=utf-8";
+  if (extra_headers == NULL) extra_headers = "";
   n = snprintf(out, REPLY_HEAD_MAX,
                "HTTP/1.1 431 Request Header Fields Too Large\r\n"
                "Date: %s\r\nConnection: close\r\nContent-Type: %s\r\n"
                "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n",
                date, content_type, body_len, extra_headers);
-  if (n < 0 || n >= REPLY_HEAD_MAX)
-    return SESSIO_ETOOBIG;
+  if (n < 0 || n >= REPLY_HEAD_MAX) return SESSIO_ETOOBIG;
   len = (size_t)n;
   if (method == NULL || strcmp(method, "HEAD") != 0) {
-    if (body_len > sizeof out - len)
-      return SESSIO_ETOOBIG;
-    if (body_len > 0)
-      memcpy(out + len, body, body_len);
+    if (body_len > sizeof out - len) return SESSIO_ETOOBIG;
+    if (body_len > 0) memcpy(out + len, body, body_len);
     len += body_len;
   }
   ci = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-  if (ci == NULL)
-    return SESSIO_EIO;
-  do
-    sent = send(ci->connect_fd, out, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (ci == NULL) return SESSIO_EIO;
+  do sent = send(ci->connect_fd, out, len, MSG_NOSIGNAL | MSG_DONTWAIT);
   while (sent < 0 && errno == EINTR);
   return sent == (ssize_t)len ? SESSIO_OK : SESSIO_EIO;
 }

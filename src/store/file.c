@@ -221,8 +221,8 @@ static int subdir_open(file_store *fs, int parent, const char *name,
   return fd;
 }
 
-static void key_names(const sessio_key *key, char hex[KEY_HEX + 1],
-                      char l1[3], char l2[3]) {
+static void key_names(const sessio_key *key, char hex[KEY_HEX + 1], char l1[3],
+                      char l2[3]) {
   sessio__hex(key->b, SESSIO_KEY_BYTES, hex);
   memcpy(l1, hex, 2);
   l1[2] = '\0';
@@ -413,8 +413,8 @@ static sessio_err file_replace(file_store *fs, int dfd, const char *name,
   }
   if (fd < 0) {
     if (errno != ENOENT) unlinkat(dfd, tmp, 0); /* a link or oddity */
-    fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-                              O_CLOEXEC, 0600);
+    fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                0600);
   }
   if (fd < 0) return errno_err(errno);
   sessio_err rc = SESSIO_EIO;
@@ -424,8 +424,7 @@ static sessio_err file_replace(file_store *fs, int dfd, const char *name,
   int cr = close(fd);
   fd = -1;
   if (cr != 0) goto fail_tmp;
-  if ((exists ? swap_in(dfd, tmp, name) : renameat(dfd, tmp, dfd, name)) !=
-      0)
+  if ((exists ? swap_in(dfd, tmp, name) : renameat(dfd, tmp, dfd, name)) != 0)
     goto fail_tmp;
   if (fs->fsync_on && fsync(dfd) != 0) return SESSIO_EIO;
   return SESSIO_OK;
@@ -443,8 +442,7 @@ static void twin_unlink(int dfd, const char *name) {
 }
 
 static sessio_err rec_write(file_store *fs, int dfd, const char *name,
-                            int exists, const sessio_key *key,
-                            uint64_t version,
+                            int exists, const sessio_key *key, uint64_t version,
                             int64_t expires_at, int64_t touched_at,
                             const char *user, const uint8_t *blob,
                             size_t blob_len) {
@@ -501,8 +499,8 @@ static sessio_err f_load(sessio_store *st, const sessio_key *key, int64_t now,
 
 /* Opens and locks the bucket of 'key' for a read-compare-write. Without
  * 'create', a missing bucket is SESSIO_OK with '*dfd' = -1. */
-static sessio_err bucket_lock(file_store *fs, const sessio_key *key,
-                              int create, char hex[KEY_HEX + 1], int *dfd) {
+static sessio_err bucket_lock(file_store *fs, const sessio_key *key, int create,
+                              char hex[KEY_HEX + 1], int *dfd) {
   char l1[3], l2[3];
   key_names(key, hex, l1, l2);
   *dfd = bucket_open(fs, l1, l2, create);
@@ -568,8 +566,8 @@ done:
   return rc;
 }
 
-static sessio_err f_remove(sessio_store *st, const sessio_key *key,
-                           int64_t now, int *removed) {
+static sessio_err f_remove(sessio_store *st, const sessio_key *key, int64_t now,
+                           int *removed) {
   file_store *fs = (file_store *)st;
   (void)now; /* the file goes, live or dead */
   char hex[KEY_HEX + 1];
@@ -594,8 +592,8 @@ static sessio_err f_remove(sessio_store *st, const sessio_key *key,
  * in a path (it may hold any byte and is personal data). */
 static void user_names(const char *user, char uh[USER_HEX + 1], char l1[3]) {
   uint8_t h[USER_HEX / 2];
-  crypto_generichash_blake2b(h, sizeof h, (const uint8_t *)user,
-                             strlen(user), NULL, 0);
+  crypto_generichash_blake2b(h, sizeof h, (const uint8_t *)user, strlen(user),
+                             NULL, 0);
   sessio__hex(h, sizeof h, uh);
   memcpy(l1, uh, 2);
   l1[2] = '\0';
@@ -710,7 +708,8 @@ static sessio_err f_user_remove(sessio_store *st, const char *user,
   int dfd = user_dir_open(fs, user, 0);
   if (dfd < 0) return errno == ENOENT ? SESSIO_OK : errno_err(errno);
   sessio_err rc = SESSIO_OK;
-  if (lock_fd(dfd, LOCK_EX) != 0) rc = errno_err(errno);
+  if (lock_fd(dfd, LOCK_EX) != 0)
+    rc = errno_err(errno);
   else if (unlinkat(dfd, hex, 0) != 0 && errno != ENOENT)
     rc = errno_err(errno);
   close(dfd);
@@ -720,8 +719,8 @@ static sessio_err f_user_remove(sessio_store *st, const char *user,
 /* ---- gc ----------------------------------------------------------------- */
 
 /* Examines leaves of the record bucket 'dfd' (locked by the caller). */
-static void gc_rec_leaf(file_store *fs, int dfd, const char *name,
-                        int64_t now, size_t *removed) {
+static void gc_rec_leaf(file_store *fs, int dfd, const char *name, int64_t now,
+                        size_t *removed) {
   if (name[0] == '.') {
     /* Writers hold this lock while their temporary file exists, so one
      * seen now was left by a crash. */
@@ -745,8 +744,8 @@ static void gc_rec_leaf(file_store *fs, int dfd, const char *name,
   }
 }
 
-static void gc_user_leaf(file_store *fs, int dfd, const char *name,
-                         int64_t now, size_t *removed) {
+static void gc_user_leaf(file_store *fs, int dfd, const char *name, int64_t now,
+                         size_t *removed) {
   (void)fs;
   (void)removed;
   int64_t exp;
@@ -941,8 +940,8 @@ static sessio_err f_gc(sessio_store *st, int64_t now, size_t max_work,
   while (work < max_work && rc == SESSIO_OK && !*done) {
     int finished = 0;
     if (fs->gc_phase == 0) {
-      rc = gc_walk(fs, &rec_tree, &fs->w_rec, &fs->resume, now, max_work,
-                   &work, removed, &finished);
+      rc = gc_walk(fs, &rec_tree, &fs->w_rec, &fs->resume, now, max_work, &work,
+                   removed, &finished);
       if (finished) fs->gc_phase = 1;
     } else {
       rc = gc_walk(fs, &user_tree, &fs->w_user, &fs->resume, now, max_work,

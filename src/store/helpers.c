@@ -118,9 +118,12 @@ int sessio__opt_flag(const char *val, int *out) {
 }
 
 int sessio__opt_sync(const char *val, int *full) {
-  if (strcmp(val, "normal") == 0) *full = 0;
-  else if (strcmp(val, "full") == 0) *full = 1;
-  else return 0;
+  if (strcmp(val, "normal") == 0)
+    *full = 0;
+  else if (strcmp(val, "full") == 0)
+    *full = 1;
+  else
+    return 0;
   return 1;
 }
 

@@ -83,9 +83,9 @@
 #define MEM_DEFAULT_SHARDS 64
 #define MEM_MAX_SHARDS 4096
 #define MEM_INITIAL_BUCKETS 16
-#define MEM_SAMPLE 16          /* records sampled per eviction round */
-#define MEM_SAMPLE_BUCKETS 256 /* buckets walked at most per sample */
-#define MEM_MAX_EVICT 64       /* removals at most for one create */
+#define MEM_SAMPLE 16                /* records sampled per eviction round */
+#define MEM_SAMPLE_BUCKETS 256       /* buckets walked at most per sample */
+#define MEM_MAX_EVICT 64             /* removals at most for one create */
 #define MEM_EMPTY_BUCKETS_PER_UNIT 8 /* gc: empty buckets cost 1/8 unit */
 #define MEM_PAIR_EMPTY INT64_MIN     /* marks a free slot in a key set */
 
@@ -418,8 +418,8 @@ out:
   return rc;
 }
 
-static sessio_err mem_user_list(sessio_store *st, const char *user,
-                                int64_t now, sessio_key **keys, size_t *n) {
+static sessio_err mem_user_list(sessio_store *st, const char *user, int64_t now,
+                                sessio_key **keys, size_t *n) {
   mem_store *ms = (mem_store *)st;
   sessio_err rc = SESSIO_OK;
   uint64_t h = user_hash(ms, user, strlen(user));
@@ -483,8 +483,7 @@ static void free_entries(mem_store *ms, entry *list, int64_t now) {
     if (list->drop) {
       sessio_key k;
       memcpy(k.b, list->key, sizeof k.b);
-      sessio__store_dropped(&ms->base, &k,
-                            list->user ? list->user->name : NULL,
+      sessio__store_dropped(&ms->base, &k, list->user ? list->user->name : NULL,
                             list->drop == DROP_EVICTED);
     }
     if (list->user) user_unref(ms, list->user, list->key, now);
@@ -637,8 +636,8 @@ static void fill_record(const entry *e, sessio_record *out) {
   }
 }
 
-static sessio_err mem_load(sessio_store *st, const sessio_key *key,
-                           int64_t now, sessio_record *out, int *found) {
+static sessio_err mem_load(sessio_store *st, const sessio_key *key, int64_t now,
+                           sessio_record *out, int *found) {
   mem_store *ms = (mem_store *)st;
   shard *sh = shard_of(ms, key);
   entry *grave = NULL;
@@ -693,8 +692,7 @@ static sessio_err mem_save(sessio_store *st, const sessio_key *key,
 
   pthread_mutex_lock(&sh->mu);
   entry *cur = find_live(ms, sh, key, now, &grave); /* dead ones go */
-  if (expected == 0 ? cur != NULL
-                    : (cur == NULL || cur->version != expected)) {
+  if (expected == 0 ? cur != NULL : (cur == NULL || cur->version != expected)) {
     rc = SESSIO_ECONFLICT;
     goto unlock;
   }
@@ -731,8 +729,8 @@ unlock:
 }
 
 static sessio_err mem_touch(sessio_store *st, const sessio_key *key,
-                            int64_t touched_at, int64_t expires_at,
-                            int64_t now, int *found) {
+                            int64_t touched_at, int64_t expires_at, int64_t now,
+                            int *found) {
   mem_store *ms = (mem_store *)st;
   shard *sh = shard_of(ms, key);
   entry *grave = NULL;
@@ -1007,8 +1005,7 @@ sessio_err sessio__store_open_memory(const char *rest, sessio_store **out) {
   ms->max_sessions = p.max_sessions;
   ms->max_bytes = p.max_bytes;
   pthread_mutex_init(&ms->gc_mu, NULL);
-  if ((rc = sessio__random(ms->ukey, sizeof ms->ukey)) != SESSIO_OK)
-    goto fail;
+  if ((rc = sessio__random(ms->ukey, sizeof ms->ukey)) != SESSIO_OK) goto fail;
   rc = SESSIO_ENOMEM;
   ms->shards = calloc(ms->nshards, sizeof *ms->shards);
   ms->ushards = calloc(ms->nshards, sizeof *ms->ushards);
@@ -1025,9 +1022,9 @@ sessio_err sessio__store_open_memory(const char *rest, sessio_store **out) {
     pthread_mutex_init(&us->mu, NULL);
     us->mask = MEM_INITIAL_BUCKETS - 1;
   }
-  ms->bytes = sizeof *ms +
-              ms->nshards * (sizeof(shard) + sizeof(ushard) +
-                             2 * MEM_INITIAL_BUCKETS * sizeof(void *));
+  ms->bytes =
+      sizeof *ms + ms->nshards * (sizeof(shard) + sizeof(ushard) +
+                                  2 * MEM_INITIAL_BUCKETS * sizeof(void *));
   *out = &ms->base;
   return SESSIO_OK;
 

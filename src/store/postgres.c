@@ -155,18 +155,18 @@ static const struct {
 };
 
 static const char *const stmt_name[S_N] = {
-    "sessio_load", "sessio_create", "sessio_update", "sessio_touch",
-    "sessio_remove", "sessio_uadd", "sessio_ulist", "sessio_urem",
-    "sessio_gc_s", "sessio_gc_u", "sessio_iter", "sessio_count",
+    "sessio_load",   "sessio_create", "sessio_update", "sessio_touch",
+    "sessio_remove", "sessio_uadd",   "sessio_ulist",  "sessio_urem",
+    "sessio_gc_s",   "sessio_gc_u",   "sessio_iter",   "sessio_count",
     "sessio_scan"};
 
 /* ---- the store ---------------------------------------------------------- */
 
 typedef struct pg_conn {
   PGconn *pg;
-  unsigned gen;   /* pool generation when opened */
-  int broken;     /* do not pool it again */
-  int timed_out;  /* the server did not answer within timeout_ms */
+  unsigned gen;  /* pool generation when opened */
+  int broken;    /* do not pool it again */
+  int timed_out; /* the server did not answer within timeout_ms */
   struct pg_conn *next;
 } pg_conn;
 
@@ -176,27 +176,27 @@ typedef struct pg_store {
    * (if any) is among the values and is wiped at close. */
   char **kw, **val;
   size_t nkw;
-  char where[300];          /* "user@host:port/db" for log lines */
+  char where[300]; /* "user@host:port/db" for log lines */
   char schema[NAME_MAX_LEN + 1], table[NAME_MAX_LEN + 1];
-  char *sql[S_N];           /* statements with the table names filled in */
-  int connect_ms;            /* connect_timeout */
-  int io_ms;                 /* timeout_ms: the deadline of one call */
-  int statement_ms;          /* the server's statement_timeout */
+  char *sql[S_N];   /* statements with the table names filled in */
+  int connect_ms;   /* connect_timeout */
+  int io_ms;        /* timeout_ms: the deadline of one call */
+  int statement_ms; /* the server's statement_timeout */
   size_t max_conns;
 
-  pthread_mutex_t mu;       /* guards everything below */
-  pthread_cond_t cv;        /* a connection came back */
+  pthread_mutex_t mu; /* guards everything below */
+  pthread_cond_t cv;  /* a connection came back */
   pg_conn *idle;
-  size_t n_open;            /* connections open (idle or in use) */
-  unsigned gen;             /* bumped when one connection is found broken:
+  size_t n_open;  /* connections open (idle or in use) */
+  unsigned gen;   /* bumped when one connection is found broken:
                                the idle ones go too */
-  unsigned forks;           /* fork count the connections belong to */
-  int down;                 /* the circuit is open: from a failed connect (or
+  unsigned forks; /* fork count the connections belong to */
+  int down;       /* the circuit is open: from a failed connect (or
                                2 calls in a row the server did not answer
                                within timeout_ms) until a paced connect, a
                                probe, succeeds; meanwhile calls fail at once
                                instead of each holding its thread */
-  int timeouts;             /* unanswered calls since the last answer */
+  int timeouts;   /* unanswered calls since the last answer */
   int64_t next_try, backoff;
 
   _Atomic uint64_t expired;
@@ -302,14 +302,14 @@ static void forget(pg_conn *c) {
 
 static sessio_err map_sqlstate(const char *state) {
   if (state == NULL || strlen(state) != 5) return SESSIO_EIO;
-  if (strncmp(state, "08", 2) == 0 ||       /* connection exception */
-      strncmp(state, "57P", 3) == 0 ||      /* shutdown, cannot connect */
-      strcmp(state, "57014") == 0 ||        /* statement_timeout */
-      strncmp(state, "40", 2) == 0 ||       /* serialization, deadlock */
-      strcmp(state, "53200") == 0 ||        /* out of memory */
-      strcmp(state, "53300") == 0 ||        /* too many connections */
-      strcmp(state, "55P03") == 0 ||        /* lock not available */
-      strcmp(state, "25006") == 0)          /* read-only: a standby */
+  if (strncmp(state, "08", 2) == 0 ||  /* connection exception */
+      strncmp(state, "57P", 3) == 0 || /* shutdown, cannot connect */
+      strcmp(state, "57014") == 0 ||   /* statement_timeout */
+      strncmp(state, "40", 2) == 0 ||  /* serialization, deadlock */
+      strcmp(state, "53200") == 0 ||   /* out of memory */
+      strcmp(state, "53300") == 0 ||   /* too many connections */
+      strcmp(state, "55P03") == 0 ||   /* lock not available */
+      strcmp(state, "25006") == 0)     /* read-only: a standby */
     return SESSIO_EUNAVAIL;
   if (strncmp(state, "54", 2) == 0) return SESSIO_ETOOBIG;
   return SESSIO_EIO; /* disk full, a table not ours, ... */
@@ -373,8 +373,7 @@ static sessio_err collect(pg_store *ps, pg_conn *c, int64_t deadline,
        * a connection error, a shutdown or a read-only server (a standby,
        * after a failover) calls for a new one. */
       reconnect = state == NULL || strncmp(state, "08", 2) == 0 ||
-                  strncmp(state, "57P", 3) == 0 ||
-                  strcmp(state, "25006") == 0;
+                  strncmp(state, "57P", 3) == 0 || strcmp(state, "25006") == 0;
     }
     if (rc == SESSIO_OK) { /* of several statements, the last result */
       PQclear(keep);
@@ -390,8 +389,10 @@ static sessio_err collect(pg_store *ps, pg_conn *c, int64_t deadline,
     c->broken = 1; /* a shutdown under way, or a standby: start afresh */
   }
   if (rc == SESSIO_OK && keep == NULL && !stopped) rc = SESSIO_EIO;
-  if (rc != SESSIO_OK || res == NULL) PQclear(keep);
-  else *res = keep;
+  if (rc != SESSIO_OK || res == NULL)
+    PQclear(keep);
+  else
+    *res = keep;
   return rc;
 }
 
@@ -458,10 +459,11 @@ static sessio_err conn_open(pg_store *ps, int setup, pg_conn **out, char *why,
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 #endif
-      snprintf(why, n, "table %s%s%s or %s%s%s_users exists and is not a "
+      snprintf(why, n,
+               "table %s%s%s or %s%s%s_users exists and is not a "
                "sessio table (schema 1): left untouched; choose another "
-               "name with ?table=NAME", ps->schema,
-               ps->schema[0] ? "." : "", ps->table, ps->schema,
+               "name with ?table=NAME",
+               ps->schema, ps->schema[0] ? "." : "", ps->table, ps->schema,
                ps->schema[0] ? "." : "", ps->table);
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
@@ -484,8 +486,10 @@ static sessio_err conn_open(pg_store *ps, int setup, pg_conn **out, char *why,
       if (rc == SESSIO_EIO) {
         rc = SESSIO_EINVAL;
         size_t l = strlen(why);
-        if (snprintf(why + l, n - l, " (table %s%s%s is not of sessio's "
-                     "schema 1)", ps->schema, ps->schema[0] ? "." : "",
+        if (snprintf(why + l, n - l,
+                     " (table %s%s%s is not of sessio's "
+                     "schema 1)",
+                     ps->schema, ps->schema[0] ? "." : "",
                      ps->table) >= (int)(n - l))
           why[n - 1] = '\0';
       }
@@ -619,8 +623,8 @@ static sessio_err conn_get(pg_store *ps, pg_conn **out) {
   if (ps->down) {
     ps->down = 0;
     ps->backoff = BACKOFF_MIN_MS;
-    sessio_store_log(&ps->base, SESSIO_LOG_WARN,
-                     "postgres %s reachable again", ps->where);
+    sessio_store_log(&ps->base, SESSIO_LOG_WARN, "postgres %s reachable again",
+                     ps->where);
   }
   pthread_mutex_unlock(&ps->mu);
   *out = c;
@@ -759,8 +763,10 @@ static sessio_err q_load(sessio_store *st, const sessio_key *key, int64_t now,
   if (rc != SESSIO_OK) return rc;
   if (PQntuples(r) == 1 && PQnfields(r) == 5) {
     rc = row_to_record(r, 0, 0, 1, out);
-    if (rc == SESSIO_OK) *found = 1;
-    else sessio_record_clear(out);
+    if (rc == SESSIO_OK)
+      *found = 1;
+    else
+      sessio_record_clear(out);
   }
   PQclear(r);
   return rc;
@@ -782,11 +788,13 @@ static sessio_err q_save(sessio_store *st, const sessio_key *key,
   p_bytes(&p, rec->user, strlen(rec->user));
   p_bytes(&p, rec->blob, rec->blob_len);
   p_int(&p, now);
-  sessio_err rc = run(ps, expected == 0 ? S_CREATE : S_UPDATE, &p, NULL, NULL,
-                      &r);
+  sessio_err rc =
+      run(ps, expected == 0 ? S_CREATE : S_UPDATE, &p, NULL, NULL, &r);
   if (rc != SESSIO_OK) return rc;
-  if (changed(r) == 1) *new_version = expected + 1;
-  else rc = SESSIO_ECONFLICT;
+  if (changed(r) == 1)
+    *new_version = expected + 1;
+  else
+    rc = SESSIO_ECONFLICT;
   PQclear(r);
   return rc;
 }
@@ -809,8 +817,8 @@ static sessio_err q_touch(sessio_store *st, const sessio_key *key,
   return rc;
 }
 
-static sessio_err q_remove(sessio_store *st, const sessio_key *key,
-                           int64_t now, int *removed) {
+static sessio_err q_remove(sessio_store *st, const sessio_key *key, int64_t now,
+                           int *removed) {
   pg_store *ps = (pg_store *)st;
   params p = {0};
   PGresult *r;
@@ -912,8 +920,8 @@ static sessio_err q_gc(sessio_store *st, int64_t now, size_t max_work,
   if (max_work == 0) return SESSIO_OK;
   /* The cursor is the expiry index itself: every call starts at the
    * oldest expired row, and a pass is over when none is left. */
-  sessio_err rc = gc_table(ps, S_GC_SESSIONS, now, max_work, &work, &dead,
-                           &clean_s);
+  sessio_err rc =
+      gc_table(ps, S_GC_SESSIONS, now, max_work, &work, &dead, &clean_s);
   if (rc == SESSIO_OK && clean_s && work < max_work)
     rc = gc_table(ps, S_GC_USERS, now, max_work, &work, &stale, &clean_u);
   *removed += dead;
@@ -1070,8 +1078,7 @@ static char *fill(const pg_store *ps, const char *tmpl) {
            ps->table);
   snprintf(u, sizeof u, "%s_users", t);
   size_t n = strlen(tmpl) + 1;
-  for (const char *p = tmpl; (p = strchr(p, '@')) != NULL; p++)
-    n += strlen(u);
+  for (const char *p = tmpl; (p = strchr(p, '@')) != NULL; p++) n += strlen(u);
   char *out = malloc(n), *o = out;
   if (out == NULL) return NULL;
   for (const char *p = tmpl; *p;) {
@@ -1149,15 +1156,14 @@ static const char ddl[] =
 static sessio_err setup_schema(pg_store *ps, pg_conn *c) {
   PGresult *r = NULL;
   sessio_err rc;
-  char *check = fill(ps,
-                     "BEGIN; SELECT pg_advisory_xact_lock(hashtext('sessio"
-                     " schema @T'));"
-                     " SELECT to_regclass('@T') IS NOT NULL,"
-                     " coalesce(obj_description(to_regclass('@T'),"
-                     " 'pg_class'), ''),"
-                     " to_regclass('@U') IS NOT NULL,"
-                     " coalesce(obj_description(to_regclass('@U'),"
-                     " 'pg_class'), '')");
+  char *check = fill(ps, "BEGIN; SELECT pg_advisory_xact_lock(hashtext('sessio"
+                         " schema @T'));"
+                         " SELECT to_regclass('@T') IS NOT NULL,"
+                         " coalesce(obj_description(to_regclass('@T'),"
+                         " 'pg_class'), ''),"
+                         " to_regclass('@U') IS NOT NULL,"
+                         " coalesce(obj_description(to_regclass('@U'),"
+                         " 'pg_class'), '')");
   char *create = fill_ddl(ps, ddl);
   if (check == NULL || create == NULL) {
     rc = SESSIO_ENOMEM;
@@ -1207,11 +1213,16 @@ static int parse_dur(const char *s, int64_t bare_ms, int64_t lo, int64_t hi,
   long long v = strtoll(s, &end, 10);
   if (errno != 0 || v > 100000000) return 0;
   int64_t ms;
-  if (*end == '\0') ms = v * bare_ms;
-  else if (strcmp(end, "ms") == 0) ms = v;
-  else if (strcmp(end, "s") == 0) ms = v * 1000;
-  else if (strcmp(end, "min") == 0) ms = v * 60000;
-  else return 0;
+  if (*end == '\0')
+    ms = v * bare_ms;
+  else if (strcmp(end, "ms") == 0)
+    ms = v;
+  else if (strcmp(end, "s") == 0)
+    ms = v * 1000;
+  else if (strcmp(end, "min") == 0)
+    ms = v * 60000;
+  else
+    return 0;
   if (ms < lo || ms > hi) return 0;
   *out = (int)ms;
   return 1;
@@ -1232,12 +1243,29 @@ static int ident_ok(const char *s, size_t n) {
  * Not "password": sessio_store_url_redact() masks the password of the
  * user part only, so a password must be there (or in PGPASSWORD or a
  * password file). Anything else is refused, as in the other stores. */
-static const char *const passthrough[] = {
-    "host", "hostaddr", "port", "dbname", "user", "passfile",
-    "sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "sslcrldir",
-    "sslsni", "ssl_min_protocol_version", "ssl_max_protocol_version",
-    "channel_binding", "gssencmode", "requirepeer", "krbsrvname",
-    "target_session_attrs", "application_name", "options", "service"};
+static const char *const passthrough[] = {"host",
+                                          "hostaddr",
+                                          "port",
+                                          "dbname",
+                                          "user",
+                                          "passfile",
+                                          "sslmode",
+                                          "sslrootcert",
+                                          "sslcert",
+                                          "sslkey",
+                                          "sslcrl",
+                                          "sslcrldir",
+                                          "sslsni",
+                                          "ssl_min_protocol_version",
+                                          "ssl_max_protocol_version",
+                                          "channel_binding",
+                                          "gssencmode",
+                                          "requirepeer",
+                                          "krbsrvname",
+                                          "target_session_attrs",
+                                          "application_name",
+                                          "options",
+                                          "service"};
 
 typedef struct open_ctx {
   pg_store *ps;
@@ -1345,12 +1373,13 @@ static sessio_err build_conninfo(pg_store *ps, const char *rest) {
     goto done;
   }
   for (PQconninfoOption *p = opts; p->keyword; p++)
-    if (p->val != NULL && p->val[0] != '\0' && !set_kw(&o, p->keyword, p->val)) {
+    if (p->val != NULL && p->val[0] != '\0' &&
+        !set_kw(&o, p->keyword, p->val)) {
       rc = SESSIO_ENOMEM;
       goto done;
     }
-  if (q != NULL && (rc = sessio_store_url_params(q + 1, pg_param, &o)) !=
-                       SESSIO_OK)
+  if (q != NULL &&
+      (rc = sessio_store_url_params(q + 1, pg_param, &o)) != SESSIO_OK)
     goto done;
   /* Timeouts: the server cancels a statement after statement_timeout (in
    * the startup packet: no extra round trip), a little before the call's
@@ -1362,9 +1391,9 @@ static sessio_err build_conninfo(pg_store *ps, const char *rest) {
   const char *user_opts = kw_get(&o, "options");
   snprintf(buf, sizeof buf, "-c statement_timeout=%d%s%s", ps->statement_ms,
            user_opts ? " " : "", user_opts ? user_opts : "");
-  snprintf(num, sizeof num, "%d", (ps->connect_ms + 999) / 1000 < 2
-                                      ? 2
-                                      : (ps->connect_ms + 999) / 1000);
+  snprintf(num, sizeof num, "%d",
+           (ps->connect_ms + 999) / 1000 < 2 ? 2
+                                             : (ps->connect_ms + 999) / 1000);
   if (!set_kw(&o, "options", buf) || !set_kw(&o, "connect_timeout", num) ||
       !set_kw(&o, "keepalives", "1") || !set_kw(&o, "keepalives_idle", "30") ||
       !set_kw(&o, "keepalives_interval", "10") ||
@@ -1467,8 +1496,7 @@ sessio_err sessio__store_open_postgres(const char *rest, sessio_store **out) {
    * call by call.) The first connection stays in the pool. */
   pg_conn *c;
   if ((rc = conn_open(ps, 1, &c, why, sizeof why)) != SESSIO_OK) {
-    sessio__store_open_log(SESSIO_LOG_ERROR, "postgres %s: %s", ps->where,
-                           why);
+    sessio__store_open_log(SESSIO_LOG_ERROR, "postgres %s: %s", ps->where, why);
     goto fail;
   }
   c->gen = ps->gen;

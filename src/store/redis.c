@@ -14,8 +14,8 @@ typedef struct redis_store {
   rc_pool pool;
 } redis_store;
 
-static sessio_err one_exec(rc_store *rs, const char *key, size_t klen,
-                           int argc, const char **argv, const size_t *lens,
+static sessio_err one_exec(rc_store *rs, const char *key, size_t klen, int argc,
+                           const char **argv, const size_t *lens,
                            redisReply **reply) {
   (void)key;
   (void)klen;
@@ -24,8 +24,8 @@ static sessio_err one_exec(rc_store *rs, const char *key, size_t klen,
 }
 
 static sessio_err one_scan(rc_store *rs, rc_cursor *cur, const char *pattern,
-                           size_t count, char ***keys, size_t *n,
-                           int *wrapped, rc_pool **from) {
+                           size_t count, char ***keys, size_t *n, int *wrapped,
+                           rc_pool **from) {
   *from = &((redis_store *)rs)->pool;
   return sessio__rc_scan_pool(&((redis_store *)rs)->pool, &cur->cur, pattern,
                               count, keys, n, wrapped);

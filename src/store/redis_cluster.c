@@ -29,21 +29,21 @@ typedef struct cluster_store {
   rc_options opt;
   char user[128], password[256];
 
-  pthread_mutex_t mu;       /* guards everything below */
-  cnode *nodes[MAX_NODES];  /* grow only, freed at close: pointers stay */
+  pthread_mutex_t mu;      /* guards everything below */
+  cnode *nodes[MAX_NODES]; /* grow only, freed at close: pointers stay */
   size_t n_nodes;
-  int16_t slots[NSLOTS];    /* index into nodes, -1 when unknown */
-  size_t masters[MAX_NODES];/* slot owners of the last full map, sorted */
+  int16_t slots[NSLOTS];     /* index into nodes, -1 when unknown */
+  size_t masters[MAX_NODES]; /* slot owners of the last full map, sorted */
   size_t n_masters;
-  int64_t last_refresh;     /* monotonic ms of the last full refresh */
+  int64_t last_refresh; /* monotonic ms of the last full refresh */
   int last_refresh_ok;
-  int refresh_wanted;       /* a MOVED or failure asked for a refresh */
+  int refresh_wanted; /* a MOVED or failure asked for a refresh */
 } cluster_store;
 
 /* The node for host:port, added when new; NULL when full or out of
  * memory. Called with 'mu' held. */
-static cnode *node_get_locked(cluster_store *cs, const char *host,
-                              size_t hlen, int port, size_t *index) {
+static cnode *node_get_locked(cluster_store *cs, const char *host, size_t hlen,
+                              int port, size_t *index) {
   for (size_t i = 0; i < cs->n_nodes; i++) {
     rc_pool *p = &cs->nodes[i]->pool;
     if (p->port == port && strlen(p->host) == hlen &&
@@ -112,8 +112,8 @@ static int install_map_locked(cluster_store *cs, const redisReply *r,
         hlen = strlen(host);
       }
       size_t idx;
-      if (node_get_locked(cs, host, hlen, (int)n->element[1]->integer,
-                          &idx) == NULL)
+      if (node_get_locked(cs, host, hlen, (int)n->element[1]->integer, &idx) ==
+          NULL)
         continue;
       if (j == 2) owner = idx + 1;
     }
@@ -134,8 +134,8 @@ static int install_map_locked(cluster_store *cs, const redisReply *r,
     size_t off = 0;
     list[0] = '\0';
     for (size_t k = 0; k < nm && off < sizeof list - 1; k++) {
-      int w = snprintf(list + off, sizeof list - off, "%s%s:%d",
-                       k ? "," : "", cs->nodes[masters[k]]->pool.host,
+      int w = snprintf(list + off, sizeof list - off, "%s%s:%d", k ? "," : "",
+                       cs->nodes[masters[k]]->pool.host,
                        cs->nodes[masters[k]]->pool.port);
       if (w < 0) break;
       off += (size_t)w;
@@ -147,7 +147,8 @@ static int install_map_locked(cluster_store *cs, const redisReply *r,
       size_t j = 0;
       while (j < nm && masters[j] != cs->masters[k]) j++;
       if (j == nm && gone[0] == '\0')
-        snprintf(gone, sizeof gone, "%s:%d", cs->nodes[cs->masters[k]]->pool.host,
+        snprintf(gone, sizeof gone, "%s:%d",
+                 cs->nodes[cs->masters[k]]->pool.host,
                  cs->nodes[cs->masters[k]]->pool.port);
     }
     for (size_t j = 0; j < nm; j++) {
@@ -162,8 +163,8 @@ static int install_map_locked(cluster_store *cs, const redisReply *r,
                        "redis-cluster failover seen: master %s replaced by %s",
                        gone, came);
     sessio_store_log(&cs->rs.base, SESSIO_LOG_WARN,
-                   "redis-cluster topology changed: masters %s%s", list,
-                   covered < NSLOTS ? " (some slots unserved)" : "");
+                     "redis-cluster topology changed: masters %s%s", list,
+                     covered < NSLOTS ? " (some slots unserved)" : "");
   }
   memcpy(cs->slots, map, sizeof map);
   memcpy(cs->masters, masters, nm * sizeof masters[0]);
@@ -226,8 +227,7 @@ static cnode *redirect_target(cluster_store *cs, const char *err,
   const char *addr = end + 1, *colon = strrchr(addr, ':');
   if (colon == NULL || colon == addr) return NULL;
   long port = strtol(colon + 1, &end, 10);
-  if (port <= 0 || port > 65535 || (*end != '\0' && *end != ' '))
-    return NULL;
+  if (port <= 0 || port > 65535 || (*end != '\0' && *end != ' ')) return NULL;
   *slot = (unsigned)s;
   pthread_mutex_lock(&cs->mu);
   cnode *n = node_get_locked(cs, addr, (size_t)(colon - addr), (int)port, NULL);
@@ -241,8 +241,8 @@ static int starts(const char *s, const char *w) {
 }
 
 static sessio_err cluster_exec(rc_store *rs, const char *key, size_t klen,
-                               int argc, const char **argv,
-                               const size_t *lens, redisReply **reply) {
+                               int argc, const char **argv, const size_t *lens,
+                               redisReply **reply) {
   cluster_store *cs = (cluster_store *)rs;
   unsigned slot = sessio__rc_slot(key, klen);
   int64_t deadline = sessio__rc_mono_ms() + cs->opt.failover_wait_ms;
@@ -270,8 +270,8 @@ static sessio_err cluster_exec(rc_store *rs, const char *key, size_t klen,
     sessio_err rc = SESSIO_EUNAVAIL;
     int maybe_done = 0;
     if (node != NULL)
-      rc = sessio__rc_pool_command(&node->pool, ask != NULL, argc, argv,
-                                   lens, reply, &maybe_done);
+      rc = sessio__rc_pool_command(&node->pool, ask != NULL, argc, argv, lens,
+                                   reply, &maybe_done);
     ask = NULL;
     if (rc == SESSIO_OK && (*reply)->type == REDIS_REPLY_ERROR) {
       const char *err = (*reply)->str;
@@ -337,9 +337,8 @@ static sessio_err cluster_exec(rc_store *rs, const char *key, size_t klen,
 
 /* gc/iterate scan: each master of the current map in turn. */
 static sessio_err cluster_scan(rc_store *rs, rc_cursor *cur,
-                               const char *pattern, size_t count,
-                               char ***keys, size_t *n, int *wrapped,
-                               rc_pool **from) {
+                               const char *pattern, size_t count, char ***keys,
+                               size_t *n, int *wrapped, rc_pool **from) {
   cluster_store *cs = (cluster_store *)rs;
   *from = NULL;
   *keys = NULL;

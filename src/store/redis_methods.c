@@ -101,7 +101,8 @@ unsigned sessio__rc_slot(const char *key, size_t len) {
     const char *close = memchr(open + 1, '}', rest);
     if (close != NULL && close > open + 1)
       return crc16_xmodem((const unsigned char *)open + 1,
-                          (size_t)(close - open - 1)) & 16383u;
+                          (size_t)(close - open - 1)) &
+             16383u;
   }
   return crc16_xmodem((const unsigned char *)key, len) & 16383u;
 }
@@ -150,9 +151,8 @@ static size_t keyname(const rc_store *rs, char kind, const unsigned char *b,
 static char parse_keyname(const rc_store *rs, const char *name, size_t len,
                           sessio_key *key) {
   size_t pl = strlen(rs->prefix);
-  if (len < pl + 6 || memcmp(name, rs->prefix, pl) != 0 ||
-      name[pl] != ':' || name[pl + 2] != ':' || name[pl + 3] != '{' ||
-      name[len - 1] != '}')
+  if (len < pl + 6 || memcmp(name, rs->prefix, pl) != 0 || name[pl] != ':' ||
+      name[pl + 2] != ':' || name[pl + 3] != '{' || name[len - 1] != '}')
     return 0;
   size_t hl = len - pl - 5;
   if (name[pl + 1] == 's' && hl == 2 * SESSIO_KEY_BYTES &&
@@ -278,8 +278,8 @@ done:
   return rc;
 }
 
-sessio_err sessio__rc_load(sessio_store *st, const sessio_key *key,
-                           int64_t now, sessio_record *out, int *found) {
+sessio_err sessio__rc_load(sessio_store *st, const sessio_key *key, int64_t now,
+                           sessio_record *out, int *found) {
   rc_store *rs = (rc_store *)st;
   char name[KEYNAME_MAX + 1];
   size_t nl = keyname(rs, 's', key->b, SESSIO_KEY_BYTES, name);
@@ -310,8 +310,8 @@ sessio_err sessio__rc_save(sessio_store *st, const sessio_key *key,
   size_t nl = keyname(rs, 's', key->b, SESSIO_KEY_BYTES, name);
   put64((unsigned char *)exp, expected);
   int nowl = snprintf(nowb, sizeof nowb, "%" PRId64, now);
-  int ttll = snprintf(ttl, sizeof ttl, "%" PRId64,
-                      ttl_ms(rs, rec->expires_at, now));
+  int ttll =
+      snprintf(ttl, sizeof ttl, "%" PRId64, ttl_ms(rs, rec->expires_at, now));
   const char *args[4] = {exp, nowb, (const char *)val, ttl};
   size_t alens[4] = {expected ? 8 : 0, (size_t)nowl, vlen, (size_t)ttll};
   redisReply *r;
@@ -344,13 +344,12 @@ sessio_err sessio__rc_save(sessio_store *st, const sessio_key *key,
     *new_version = expected + 1;
     return SESSIO_OK;
   }
-  return res == 0 ? SESSIO_ECONFLICT : res == -1 ? SESSIO_ECORRUPT
-                                                 : SESSIO_EIO;
+  return res == 0 ? SESSIO_ECONFLICT : res == -1 ? SESSIO_ECORRUPT : SESSIO_EIO;
 }
 
 sessio_err sessio__rc_touch(sessio_store *st, const sessio_key *key,
-                            int64_t touched_at, int64_t expires_at,
-                            int64_t now, int *found) {
+                            int64_t touched_at, int64_t expires_at, int64_t now,
+                            int *found) {
   rc_store *rs = (rc_store *)st;
   char name[KEYNAME_MAX + 1], nowb[24], ttl[24];
   unsigned char times[16];
@@ -359,8 +358,7 @@ sessio_err sessio__rc_touch(sessio_store *st, const sessio_key *key,
   put64(times, (uint64_t)expires_at);
   put64(times + 8, (uint64_t)touched_at);
   int nowl = snprintf(nowb, sizeof nowb, "%" PRId64, now);
-  int ttll =
-      snprintf(ttl, sizeof ttl, "%" PRId64, ttl_ms(rs, expires_at, now));
+  int ttll = snprintf(ttl, sizeof ttl, "%" PRId64, ttl_ms(rs, expires_at, now));
   const char *args[3] = {nowb, (const char *)times, ttl};
   size_t alens[3] = {(size_t)nowl, 16, (size_t)ttll};
   redisReply *r;
@@ -396,8 +394,7 @@ sessio_err sessio__rc_user_add(sessio_store *st, const char *user,
                                int64_t now) {
   rc_store *rs = (rc_store *)st;
   char name[KEYNAME_MAX + 1], score[24], ttl[24];
-  size_t nl = keyname(rs, 'u', (const unsigned char *)user, strlen(user),
-                      name);
+  size_t nl = keyname(rs, 'u', (const unsigned char *)user, strlen(user), name);
   int sl = snprintf(score, sizeof score, "%" PRId64, expires_at);
   int tl = snprintf(ttl, sizeof ttl, "%" PRId64, ttl_ms(rs, expires_at, now));
   const char *args[3] = {score, (const char *)key->b, ttl};
@@ -408,12 +405,11 @@ sessio_err sessio__rc_user_add(sessio_store *st, const char *user,
   return rc;
 }
 
-sessio_err sessio__rc_user_list(sessio_store *st, const char *user,
-                                int64_t now, sessio_key **keys, size_t *n) {
+sessio_err sessio__rc_user_list(sessio_store *st, const char *user, int64_t now,
+                                sessio_key **keys, size_t *n) {
   rc_store *rs = (rc_store *)st;
   char name[KEYNAME_MAX + 1], nowb[24];
-  size_t nl = keyname(rs, 'u', (const unsigned char *)user, strlen(user),
-                      name);
+  size_t nl = keyname(rs, 'u', (const unsigned char *)user, strlen(user), name);
   int nowl = snprintf(nowb, sizeof nowb, "%" PRId64, now);
   const char *args[1] = {nowb};
   size_t alens[1] = {(size_t)nowl};
@@ -451,8 +447,7 @@ sessio_err sessio__rc_user_remove(sessio_store *st, const char *user,
                                   const sessio_key *key) {
   rc_store *rs = (rc_store *)st;
   char name[KEYNAME_MAX + 1];
-  size_t nl = keyname(rs, 'u', (const unsigned char *)user, strlen(user),
-                      name);
+  size_t nl = keyname(rs, 'u', (const unsigned char *)user, strlen(user), name);
   const char *argv[3] = {"ZREM", name, (const char *)key->b};
   size_t lens[3] = {4, nl, SESSIO_KEY_BYTES};
   redisReply *r;

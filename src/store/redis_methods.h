@@ -41,8 +41,7 @@ typedef struct rc_ops {
   /* Runs one command whose keys all live in the slot of 'key' ('klen'
    * bytes). Same results as sessio__rc_pool_command. */
   sessio_err (*exec)(rc_store *rs, const char *key, size_t klen, int argc,
-                     const char **argv, const size_t *lens,
-                     redisReply **reply);
+                     const char **argv, const size_t *lens, redisReply **reply);
   /* One step of a key scan from '*cur': up to about 'count' key names
    * matching 'pattern' are returned in '*keys' (a malloc()ed array of
    * malloc()ed strings, '*n' of them; both may be empty), '*cur' moves on,
@@ -60,16 +59,16 @@ struct rc_store {
   sessio_store base; /* first: the store "subclass" */
   const rc_ops *ops;
   char prefix[RC_PREFIX_MAX + 1];
-  int64_t grace_ms;          /* added to every Redis TTL */
+  int64_t grace_ms; /* added to every Redis TTL */
 
-  pthread_mutex_t gc_mu;     /* guards the gc cursor and leftovers */
+  pthread_mutex_t gc_mu; /* guards the gc cursor and leftovers */
   rc_cursor gc_cur;
-  char **gc_keys;            /* keys scanned but not yet examined */
+  char **gc_keys; /* keys scanned but not yet examined */
   size_t gc_n, gc_i;
-  int gc_wrapped;            /* the scan that produced gc_keys wrapped */
-  rc_pool *gc_from;          /* the server gc_keys came from */
+  int gc_wrapped;   /* the scan that produced gc_keys wrapped */
+  rc_pool *gc_from; /* the server gc_keys came from */
 
-  rc_scripts scripts;        /* digests for EVALSHA (redis_scripts.h) */
+  rc_scripts scripts; /* digests for EVALSHA (redis_scripts.h) */
 };
 
 /* The URL options of both backends, filled by sessio__rc_param. */
@@ -102,21 +101,21 @@ sessio_err sessio__rc_command(rc_store *rs, const char *key, size_t klen,
 unsigned sessio__rc_slot(const char *key, size_t len);
 
 /* The store methods, shared by both backends. */
-sessio_err sessio__rc_load(sessio_store *st, const sessio_key *key,
-                           int64_t now, sessio_record *out, int *found);
+sessio_err sessio__rc_load(sessio_store *st, const sessio_key *key, int64_t now,
+                           sessio_record *out, int *found);
 sessio_err sessio__rc_save(sessio_store *st, const sessio_key *key,
                            const sessio_record *rec, uint64_t expected,
                            int64_t now, uint64_t *new_version);
 sessio_err sessio__rc_touch(sessio_store *st, const sessio_key *key,
-                            int64_t touched_at, int64_t expires_at,
-                            int64_t now, int *found);
+                            int64_t touched_at, int64_t expires_at, int64_t now,
+                            int *found);
 sessio_err sessio__rc_remove(sessio_store *st, const sessio_key *key,
                              int64_t now, int *removed);
 sessio_err sessio__rc_user_add(sessio_store *st, const char *user,
                                const sessio_key *key, int64_t expires_at,
                                int64_t now);
-sessio_err sessio__rc_user_list(sessio_store *st, const char *user,
-                                int64_t now, sessio_key **keys, size_t *n);
+sessio_err sessio__rc_user_list(sessio_store *st, const char *user, int64_t now,
+                                sessio_key **keys, size_t *n);
 sessio_err sessio__rc_user_remove(sessio_store *st, const char *user,
                                   const sessio_key *key);
 sessio_err sessio__rc_gc(sessio_store *st, int64_t now, size_t max_work,
@@ -130,15 +129,15 @@ sessio_err sessio__rc_scan(sessio_store *st, sessio_store_cursor *cursor,
 /* The initializer of a Redis backend's method table: the methods above, its
  * 'name' and its own 'close'. Use:
  *   static const sessio_store_methods m = SESSIO__RC_METHODS("redis", c); */
-#define SESSIO__RC_METHODS(name_, close_)                                    \
-  {                                                                          \
-    .version = SESSIO_STORE_API_VERSION, .name = (name_),                    \
-    .load = sessio__rc_load, .save = sessio__rc_save,                        \
-    .touch = sessio__rc_touch, .remove = sessio__rc_remove,                  \
-    .user_add = sessio__rc_user_add, .user_list = sessio__rc_user_list,      \
-    .user_remove = sessio__rc_user_remove, .gc = sessio__rc_gc,              \
-    .iterate = sessio__rc_iterate, .stats = NULL, .close = (close_),         \
-    .scan = sessio__rc_scan,                                                 \
+#define SESSIO__RC_METHODS(name_, close_)                                      \
+  {                                                                            \
+    .version = SESSIO_STORE_API_VERSION, .name = (name_),                      \
+    .load = sessio__rc_load, .save = sessio__rc_save,                          \
+    .touch = sessio__rc_touch, .remove = sessio__rc_remove,                    \
+    .user_add = sessio__rc_user_add, .user_list = sessio__rc_user_list,        \
+    .user_remove = sessio__rc_user_remove, .gc = sessio__rc_gc,                \
+    .iterate = sessio__rc_iterate, .stats = NULL, .close = (close_),           \
+    .scan = sessio__rc_scan,                                                   \
   }
 
 #endif

@@ -115,9 +115,9 @@ static void mark_failed_locked(rc_pool *p, const char *why) {
     p->backoff = BACKOFF_MIN_MS;
     p->next_try = sessio__rc_mono_ms() + p->backoff;
     sessio_store_log(p->owner, SESSIO_LOG_ERROR,
-                   "redis %s:%d unreachable (%s); calls fail with "
-                   "SESSIO_EUNAVAIL until it is back",
-                   p->host, p->port, why);
+                     "redis %s:%d unreachable (%s); calls fail with "
+                     "SESSIO_EUNAVAIL until it is back",
+                     p->host, p->port, why);
   }
 }
 
@@ -133,8 +133,8 @@ static int status_ok(redisContext *c, redisReply *r, char *why, size_t n) {
 }
 
 static redisContext *pool_connect(rc_pool *p, char *why, size_t n) {
-  redisContext *c = redisConnectWithTimeout(p->host, p->port,
-                                            ms_tv(p->connect_ms));
+  redisContext *c =
+      redisConnectWithTimeout(p->host, p->port, ms_tv(p->connect_ms));
   if (c == NULL) {
     snprintf(why, n, "out of memory");
     return NULL;
@@ -156,8 +156,8 @@ static redisContext *pool_connect(rc_pool *p, char *why, size_t n) {
       argv[1] = "AUTH";
       lens[1] = 4;
     }
-    if (!status_ok(c, redisCommandArgv(c, 3 - off, argv + off, lens + off),
-                   why, n))
+    if (!status_ok(c, redisCommandArgv(c, 3 - off, argv + off, lens + off), why,
+                   n))
       goto fail;
   }
   if (p->db > 0) {
@@ -234,7 +234,7 @@ static sessio_err pool_get(rc_pool *p, rc_conn *out) {
     p->down = 0;
     p->backoff = BACKOFF_MIN_MS;
     sessio_store_log(p->owner, SESSIO_LOG_WARN, "redis %s:%d reachable again",
-                   p->host, p->port);
+                     p->host, p->port);
   }
   pthread_mutex_unlock(&p->mu);
   out->c = c;
@@ -407,7 +407,7 @@ sessio_err sessio__rc_pool_pipeline(rc_pool *p, size_t n, const int *argcs,
     goto done;
   }
   int e = errno, timed_out = cn.c->err == REDIS_ERR_IO &&
-                              (e == EAGAIN || e == EWOULDBLOCK);
+                             (e == EAGAIN || e == EWOULDBLOCK);
 #ifdef REDIS_ERR_TIMEOUT
   timed_out = timed_out || cn.c->err == REDIS_ERR_TIMEOUT;
 #endif
@@ -456,8 +456,8 @@ static sessio_err take_keys(redisReply *arr, char ***keys, size_t *n) {
 }
 
 sessio_err sessio__rc_scan_pool(rc_pool *pool, unsigned long long *cur,
-                                const char *pattern, size_t count,
-                                char ***keys, size_t *n, int *wrapped) {
+                                const char *pattern, size_t count, char ***keys,
+                                size_t *n, int *wrapped) {
   char curb[24], countb[24];
   int cl = snprintf(curb, sizeof curb, "%llu", *cur);
   int nl = snprintf(countb, sizeof countb, "%zu", count ? count : 1);
@@ -490,8 +490,8 @@ done:
 
 sessio_err sessio__rc_reply_err(const redisReply *r) {
   static const char *const transient[] = {
-      "LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY",
-      "MOVED",   "ASK"};
+      "LOADING",  "BUSY",     "MASTERDOWN", "CLUSTERDOWN",
+      "TRYAGAIN", "READONLY", "MOVED",      "ASK"};
   const char *s = r->str ? r->str : "";
   for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++) {
     size_t n = strlen(transient[i]);

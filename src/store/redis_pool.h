@@ -16,29 +16,29 @@
 typedef struct rc_pool {
   char host[256];
   int port;
-  int db;                /* SELECTed after connect when > 0 */
-  char user[128];        /* ACL user for AUTH, "" for none */
-  char password[256];    /* "" for no AUTH */
-  int connect_ms;        /* connect timeout */
-  int timeout_ms;        /* command (read/write) timeout */
-  size_t max_idle;       /* idle connections kept */
+  int db;             /* SELECTed after connect when > 0 */
+  char user[128];     /* ACL user for AUTH, "" for none */
+  char password[256]; /* "" for no AUTH */
+  int connect_ms;     /* connect timeout */
+  int timeout_ms;     /* command (read/write) timeout */
+  size_t max_idle;    /* idle connections kept */
 
-  pthread_mutex_t mu;    /* guards everything below */
-  redisContext **idle;   /* free list (a stack) of idle connections */
+  pthread_mutex_t mu;  /* guards everything below */
+  redisContext **idle; /* free list (a stack) of idle connections */
   size_t n_idle;
-  unsigned gen;          /* bumped when a connection is found closed (the
+  unsigned gen;        /* bumped when a connection is found closed (the
                             idle ones go too) or after fork(); connections
                             of an older generation are not pooled again */
-  unsigned forks;        /* fork count when the idle conns were made */
-  int down;              /* the circuit is open: 1 from a failed connect or
+  unsigned forks;      /* fork count when the idle conns were made */
+  int down;            /* the circuit is open: 1 from a failed connect or
                             2 timed-out commands until a probe (a connect
                             and a PING, each within connect_ms) succeeds;
                             meanwhile calls fail at once, and one caller
                             per backoff window probes */
-  int timeouts;          /* commands timed out since the last answer */
-  int64_t next_try;      /* monotonic ms before which no connect is tried */
-  int64_t backoff;       /* current reconnect delay, ms */
-  sessio_store *owner;   /* the store, for its logger */
+  int timeouts;        /* commands timed out since the last answer */
+  int64_t next_try;    /* monotonic ms before which no connect is tried */
+  int64_t backoff;     /* current reconnect delay, ms */
+  sessio_store *owner; /* the store, for its logger */
 } rc_pool;
 
 /* A connection taken from a pool, with the generation it was made in. */
@@ -76,8 +76,8 @@ sessio_err sessio__rc_pool_pipeline(rc_pool *p, size_t n, const int *argcs,
  * returned are malloc()ed strings in a malloc()ed array; '*cur' moves on
  * and '*wrapped' is set when it came back to 0. */
 sessio_err sessio__rc_scan_pool(rc_pool *pool, unsigned long long *cur,
-                                const char *pattern, size_t count,
-                                char ***keys, size_t *n, int *wrapped);
+                                const char *pattern, size_t count, char ***keys,
+                                size_t *n, int *wrapped);
 
 /* Maps an error reply to SESSIO_EUNAVAIL (transient: LOADING, BUSY,
  * MASTERDOWN, CLUSTERDOWN, TRYAGAIN, READONLY, MOVED, ASK, too many

@@ -17,48 +17,48 @@ static const char *const scripts[RC_SCRIPTS] = {
     /* save: ARGV = expected version (8 bytes, "" to create), now,
      * new value, ttl ms. 1 saved, 0 conflict, -1 corrupt. */
     [RC_S_SAVE] = "local h = redis.call('GETRANGE', KEYS[1], 0, 19)\n"
-        "local live = false\n"
-        "if #h > 0 then\n"
-        "  if #h < 20 or string.sub(h, 1, 4) ~= 'SSR1' then "
-        "return -1 end\n"
-        "  live = struct.unpack('>i8', h, 13) > tonumber(ARGV[2])\n"
-        "end\n"
-        "if #ARGV[1] == 0 then\n"
-        "  if live then return 0 end\n"
-        "elseif not live or string.sub(h, 5, 12) ~= ARGV[1] then\n"
-        "  return 0\n"
-        "end\n"
-        "redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])\n"
-        "return 1\n",
+                  "local live = false\n"
+                  "if #h > 0 then\n"
+                  "  if #h < 20 or string.sub(h, 1, 4) ~= 'SSR1' then "
+                  "return -1 end\n"
+                  "  live = struct.unpack('>i8', h, 13) > tonumber(ARGV[2])\n"
+                  "end\n"
+                  "if #ARGV[1] == 0 then\n"
+                  "  if live then return 0 end\n"
+                  "elseif not live or string.sub(h, 5, 12) ~= ARGV[1] then\n"
+                  "  return 0\n"
+                  "end\n"
+                  "redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])\n"
+                  "return 1\n",
     /* touch: ARGV = now, expires_at|touched_at (16 bytes), ttl ms.
      * 1 touched, 0 missing or dead, -1 corrupt. */
     [RC_S_TOUCH] = "local h = redis.call('GETRANGE', KEYS[1], 0, 19)\n"
-        "if #h == 0 then return 0 end\n"
-        "if #h < 20 or string.sub(h, 1, 4) ~= 'SSR1' then "
-        "return -1 end\n"
-        "if struct.unpack('>i8', h, 13) <= tonumber(ARGV[1]) then "
-        "return 0 end\n"
-        "redis.call('SETRANGE', KEYS[1], 12, ARGV[2])\n"
-        "redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
-        "return 1\n",
+                   "if #h == 0 then return 0 end\n"
+                   "if #h < 20 or string.sub(h, 1, 4) ~= 'SSR1' then "
+                   "return -1 end\n"
+                   "if struct.unpack('>i8', h, 13) <= tonumber(ARGV[1]) then "
+                   "return 0 end\n"
+                   "redis.call('SETRANGE', KEYS[1], 12, ARGV[2])\n"
+                   "redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
+                   "return 1\n",
     /* gc of one record: ARGV = now. 1 when it was dead and is removed. */
     [RC_S_GC] = "local h = redis.call('GETRANGE', KEYS[1], 0, 19)\n"
-        "if #h == 20 and string.sub(h, 1, 4) == 'SSR1' and "
-        "struct.unpack('>i8', h, 13) <= tonumber(ARGV[1]) then\n"
-        "  redis.call('DEL', KEYS[1])\n"
-        "  return 1\n"
-        "end\n"
-        "return 0\n",
+                "if #h == 20 and string.sub(h, 1, 4) == 'SSR1' and "
+                "struct.unpack('>i8', h, 13) <= tonumber(ARGV[1]) then\n"
+                "  redis.call('DEL', KEYS[1])\n"
+                "  return 1\n"
+                "end\n"
+                "return 0\n",
     /* user_add: ARGV = expires_at (score), key (member), ttl ms. The set
      * lives as long as its longest-lived entry. */
     [RC_S_UADD] = "redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])\n"
-        "local t = redis.call('PTTL', KEYS[1])\n"
-        "if t < tonumber(ARGV[3]) then "
-        "redis.call('PEXPIRE', KEYS[1], ARGV[3]) end\n"
-        "return 1\n",
+                  "local t = redis.call('PTTL', KEYS[1])\n"
+                  "if t < tonumber(ARGV[3]) then "
+                  "redis.call('PEXPIRE', KEYS[1], ARGV[3]) end\n"
+                  "return 1\n",
     /* user_list: ARGV = now. Drops dead pairs, returns the others. */
     [RC_S_ULIST] = ("redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])\n"
-                 "return redis.call('ZRANGE', KEYS[1], 0, -1)\n"),
+                    "return redis.call('ZRANGE', KEYS[1], 0, -1)\n"),
 };
 
 void sessio__rc_scripts_init(rc_scripts *s) {
@@ -70,9 +70,8 @@ void sessio__rc_scripts_destroy(rc_scripts *s) {
   pthread_mutex_destroy(&s->mu);
 }
 
-sessio_err sessio__rc_script_sha(rc_store *rs, rc_script which,
-                                 const char *key, size_t klen,
-                                 const char **sha) {
+sessio_err sessio__rc_script_sha(rc_store *rs, rc_script which, const char *key,
+                                 size_t klen, const char **sha) {
   *sha = rs->scripts.sha[which];
   if (atomic_load_explicit(&rs->scripts.known[which], memory_order_acquire))
     return SESSIO_OK;

@@ -39,9 +39,8 @@ void sessio__rc_scripts_destroy(rc_scripts *s);
 /* The digest of script 'which' for EVALSHA into '*sha'. The first time,
  * SCRIPT LOAD on the server that owns 'key' computes it (and loads the
  * script there); then it is remembered for the life of the store. */
-sessio_err sessio__rc_script_sha(rc_store *rs, rc_script which,
-                                 const char *key, size_t klen,
-                                 const char **sha);
+sessio_err sessio__rc_script_sha(rc_store *rs, rc_script which, const char *key,
+                                 size_t klen, const char **sha);
 
 /* Runs script 'which' on 'key' with up to 4 arguments: EVALSHA, and EVAL
  * when the server does not know the script yet (new or restarted server,

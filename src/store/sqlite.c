@@ -119,7 +119,7 @@ typedef struct sqlite_store {
   sessio_store base;
   char *path;
   int sync_full;
-  int busy_ms; /* ?timeout_ms=MS */
+  int busy_ms;             /* ?timeout_ms=MS */
   pthread_mutex_t pool_mu; /* guards 'pool' */
   conn *pool;              /* idle connections */
   /* SQLite lets one writer in at a time anyway; making this process's
@@ -183,8 +183,7 @@ static int busy_wait(void *ud, int count) {
  * makes sure the database is in WAL mode and has the schema. */
 static sessio_err conn_open(sqlite_store *ss, int setup, conn **out) {
   sessio_err rc;
-  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-              SQLITE_OPEN_NOMUTEX;
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
 #ifdef SQLITE_OPEN_NOFOLLOW
   flags |= SQLITE_OPEN_NOFOLLOW;
 #endif
@@ -270,8 +269,8 @@ static sessio_err run_write(sqlite_store *ss, conn *c, sqlite3_stmt *st,
   pthread_mutex_unlock(&ss->write_mu);
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
-  return r == SQLITE_DONE ? SESSIO_OK : map_rc(r == SQLITE_ROW ? SQLITE_IOERR
-                                                               : r);
+  return r == SQLITE_DONE ? SESSIO_OK
+                          : map_rc(r == SQLITE_ROW ? SQLITE_IOERR : r);
 }
 
 static void bind_key(sqlite3_stmt *st, int i, const sessio_key *key) {
@@ -335,8 +334,10 @@ static sessio_err q_load(sessio_store *st, const sessio_key *key, int64_t now,
   int r = sqlite3_step(s);
   if (r == SQLITE_ROW) {
     rc = row_to_record(s, 0, 1, out);
-    if (rc == SESSIO_OK) *found = 1;
-    else sessio_record_clear(out);
+    if (rc == SESSIO_OK)
+      *found = 1;
+    else
+      sessio_record_clear(out);
   } else if (r != SQLITE_DONE) {
     rc = map_rc(r);
   }
@@ -364,8 +365,10 @@ static sessio_err q_save(sessio_store *st, const sessio_key *key,
     sqlite3_bind_int64(s, 1, now);
     int r = sqlite3_step(s);
     uint64_t live = r == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
-    if (r != SQLITE_ROW) rc = map_rc(r);
-    else if (live >= ss->max_sessions) rc = SESSIO_EFULL;
+    if (r != SQLITE_ROW)
+      rc = map_rc(r);
+    else if (live >= ss->max_sessions)
+      rc = SESSIO_EFULL;
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
     if (rc != SESSIO_OK) {
@@ -393,8 +396,10 @@ static sessio_err q_save(sessio_store *st, const sessio_key *key,
   }
   rc = run_write(ss, c, s, &changes);
   if (rc == SESSIO_OK) {
-    if (changes == 1) *new_version = expected + 1;
-    else rc = SESSIO_ECONFLICT;
+    if (changes == 1)
+      *new_version = expected + 1;
+    else
+      rc = SESSIO_ECONFLICT;
   }
   conn_put(ss, c, rc);
   return rc;
@@ -420,8 +425,8 @@ static sessio_err q_touch(sessio_store *st, const sessio_key *key,
   return rc;
 }
 
-static sessio_err q_remove(sessio_store *st, const sessio_key *key,
-                           int64_t now, int *removed) {
+static sessio_err q_remove(sessio_store *st, const sessio_key *key, int64_t now,
+                           int *removed) {
   sqlite_store *ss = (sqlite_store *)st;
   (void)now; /* the row goes, live or dead */
   conn *c;
@@ -579,8 +584,8 @@ static sessio_err q_scan(sessio_store *st, sessio_store_cursor *cur,
   if (rc != SESSIO_OK) return rc;
   sqlite3_stmt *s = c->st[S_SCAN];
   sqlite3_bind_blob(s, 1, last, (int)last_len, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(s, 2, (sqlite3_int64)(max_work < INT32_MAX ? max_work
-                                                                : INT32_MAX));
+  sqlite3_bind_int64(
+      s, 2, (sqlite3_int64)(max_work < INT32_MAX ? max_work : INT32_MAX));
   int r;
   while ((r = sqlite3_step(s)) == SQLITE_ROW) {
     sessio_key key;
@@ -820,7 +825,7 @@ sessio_err sessio__store_open_sqlite(const char *rest, sessio_store **out) {
   /* S25: an existing database file readable by others (made with the
    * usual umask, or copied) is refused rather than used. */
   struct stat fsb;
-  rc = fstat(fd, &fsb) != 0                         ? SESSIO_EIO
+  rc = fstat(fd, &fsb) != 0                       ? SESSIO_EIO
        : (fsb.st_mode & (S_IRWXG | S_IRWXO)) != 0 ? SESSIO_EPERM
                                                   : SESSIO_OK;
   if (rc != SESSIO_OK) {

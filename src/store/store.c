@@ -35,7 +35,7 @@
 #endif
 
 static const struct {
-  const char *scheme; /* without the ':' */
+  const char *scheme;         /* without the ':' */
   sessio__store_open_fn open; /* NULL: known, not built */
 } backends[] = {
     {"memory", sessio__store_open_memory},
@@ -81,8 +81,8 @@ void sessio__store_open_log(sessio_log_level level, const char *fmt, ...) {
   opening.fn(opening.ud, level, msg);
 }
 
-sessio_err sessio_store_open_logged(const char *url, sessio_log_fn fn,
-                                    void *ud, sessio_log_level level,
+sessio_err sessio_store_open_logged(const char *url, sessio_log_fn fn, void *ud,
+                                    sessio_log_level level,
                                     sessio_store **out) {
   if (out != NULL) *out = NULL;
   if (url == NULL || out == NULL || level < SESSIO_LOG_ERROR ||
@@ -109,8 +109,8 @@ sessio_err sessio_store_open(const char *url, sessio_store **out) {
   return sessio_store_open_logged(url, NULL, NULL, SESSIO_LOG_ERROR, out);
 }
 
-sessio_err sessio_store_set_logger(sessio_store *st, sessio_log_fn fn,
-                                   void *ud, sessio_log_level level) {
+sessio_err sessio_store_set_logger(sessio_store *st, sessio_log_fn fn, void *ud,
+                                   sessio_log_level level) {
   if (st == NULL || level < SESSIO_LOG_ERROR || level > SESSIO_LOG_DEBUG)
     return SESSIO_EINVAL;
   st->log_fn = fn;
@@ -119,8 +119,8 @@ sessio_err sessio_store_set_logger(sessio_store *st, sessio_log_fn fn,
   return SESSIO_OK;
 }
 
-void sessio_store_log(sessio_store *st, sessio_log_level level,
-                      const char *fmt, ...) {
+void sessio_store_log(sessio_store *st, sessio_log_level level, const char *fmt,
+                      ...) {
   if (st == NULL || st->log_fn == NULL || level > st->log_level) return;
   char msg[512];
   va_list ap;
@@ -139,7 +139,7 @@ const char *sessio_store_name(const sessio_store *st) {
 }
 
 sessio_err sessio__store_load(sessio_store *st, const sessio_key *key,
-                             int64_t now, sessio_record *out, int *found) {
+                              int64_t now, sessio_record *out, int *found) {
   if (st == NULL || key == NULL || out == NULL || found == NULL)
     return SESSIO_EINVAL;
   memset(out, 0, sizeof *out);
@@ -151,8 +151,8 @@ sessio_err sessio__store_load(sessio_store *st, const sessio_key *key,
 }
 
 sessio_err sessio__store_save(sessio_store *st, const sessio_key *key,
-                             const sessio_record *rec, uint64_t expected,
-                             int64_t now, uint64_t *new_version) {
+                              const sessio_record *rec, uint64_t expected,
+                              int64_t now, uint64_t *new_version) {
   if (st == NULL || key == NULL || rec == NULL || new_version == NULL)
     return SESSIO_EINVAL;
   uint64_t t0 = sessio__met_begin();
@@ -162,8 +162,8 @@ sessio_err sessio__store_save(sessio_store *st, const sessio_key *key,
 }
 
 sessio_err sessio__store_touch(sessio_store *st, const sessio_key *key,
-                              int64_t touched_at, int64_t expires_at,
-                              int64_t now, int *found) {
+                               int64_t touched_at, int64_t expires_at,
+                               int64_t now, int *found) {
   int dummy;
   if (st == NULL || key == NULL) return SESSIO_EINVAL;
   uint64_t t0 = sessio__met_begin();
@@ -174,7 +174,7 @@ sessio_err sessio__store_touch(sessio_store *st, const sessio_key *key,
 }
 
 sessio_err sessio__store_remove(sessio_store *st, const sessio_key *key,
-                               int64_t now, int *removed) {
+                                int64_t now, int *removed) {
   int dummy;
   if (st == NULL || key == NULL) return SESSIO_EINVAL;
   uint64_t t0 = sessio__met_begin();
@@ -189,8 +189,8 @@ static int user_ok(const char *user) {
 }
 
 sessio_err sessio__store_user_add(sessio_store *st, const char *user,
-                                 const sessio_key *key, int64_t expires_at,
-                                 int64_t now) {
+                                  const sessio_key *key, int64_t expires_at,
+                                  int64_t now) {
   if (st == NULL || key == NULL || !user_ok(user)) return SESSIO_EINVAL;
   uint64_t t0 = sessio__met_begin();
   sessio_err rc = st->methods->user_add(st, user, key, expires_at, now);
@@ -199,7 +199,7 @@ sessio_err sessio__store_user_add(sessio_store *st, const char *user,
 }
 
 sessio_err sessio__store_user_list(sessio_store *st, const char *user,
-                                  int64_t now, sessio_key **keys, size_t *n) {
+                                   int64_t now, sessio_key **keys, size_t *n) {
   if (st == NULL || keys == NULL || n == NULL || !user_ok(user))
     return SESSIO_EINVAL;
   *keys = NULL;
@@ -211,7 +211,7 @@ sessio_err sessio__store_user_list(sessio_store *st, const char *user,
 }
 
 sessio_err sessio__store_user_remove(sessio_store *st, const char *user,
-                                    const sessio_key *key) {
+                                     const sessio_key *key) {
   if (st == NULL || key == NULL || !user_ok(user)) return SESSIO_EINVAL;
   uint64_t t0 = sessio__met_begin();
   sessio_err rc = st->methods->user_remove(st, user, key);
@@ -240,13 +240,14 @@ sessio_err sessio_store_gc(sessio_store *st, int64_t now, size_t max_work,
 }
 
 sessio_err sessio__store_iterate(sessio_store *st, int64_t now,
-                                sessio_store_iter_fn cb, void *ud) {
+                                 sessio_store_iter_fn cb, void *ud) {
   if (st == NULL || cb == NULL) return SESSIO_EINVAL;
   if (st->methods->iterate == NULL) return SESSIO_ENOTSUP;
   return st->methods->iterate(st, now, cb, ud);
 }
 
-sessio_err sessio_store_stats(sessio_store *st, struct sessio_store_stats *out) {
+sessio_err sessio_store_stats(sessio_store *st,
+                              struct sessio_store_stats *out) {
   if (st == NULL || out == NULL) return SESSIO_EINVAL;
   memset(out, 0, sizeof *out);
   if (st->methods->stats == NULL) return SESSIO_ENOTSUP;
@@ -260,8 +261,8 @@ void sessio_record_clear(sessio_record *rec) {
   rec->blob_len = 0;
 }
 
-sessio_err sessio_store_url_params(const char *query, sessio_store_url_param_fn cb,
-                             void *ud) {
+sessio_err sessio_store_url_params(const char *query,
+                                   sessio_store_url_param_fn cb, void *ud) {
   if (query == NULL || cb == NULL) return SESSIO_EINVAL;
   size_t qlen = strlen(query);
   char *name = malloc(qlen + 1), *val = malloc(qlen + 1);

@@ -36,23 +36,23 @@ sessio_err sessio__store_open_postgres(const char *rest, sessio_store **out);
  * are internal: an application never reads or writes a record itself (a
  * record written from outside would bypass the sealing). */
 sessio_err sessio__store_load(sessio_store *st, const sessio_key *key,
-                             int64_t now, sessio_record *out, int *found);
+                              int64_t now, sessio_record *out, int *found);
 sessio_err sessio__store_save(sessio_store *st, const sessio_key *key,
-                             const sessio_record *rec, uint64_t expected,
-                             int64_t now, uint64_t *new_version);
+                              const sessio_record *rec, uint64_t expected,
+                              int64_t now, uint64_t *new_version);
 sessio_err sessio__store_touch(sessio_store *st, const sessio_key *key,
-                              int64_t touched_at, int64_t expires_at,
-                              int64_t now, int *found);
+                               int64_t touched_at, int64_t expires_at,
+                               int64_t now, int *found);
 sessio_err sessio__store_remove(sessio_store *st, const sessio_key *key,
-                               int64_t now, int *removed);
+                                int64_t now, int *removed);
 sessio_err sessio__store_user_add(sessio_store *st, const char *user,
-                                 const sessio_key *key, int64_t expires_at,
-                                 int64_t now);
+                                  const sessio_key *key, int64_t expires_at,
+                                  int64_t now);
 sessio_err sessio__store_user_list(sessio_store *st, const char *user,
-                                  int64_t now, sessio_key **keys, size_t *n);
+                                   int64_t now, sessio_key **keys, size_t *n);
 sessio_err sessio__store_user_remove(sessio_store *st, const char *user,
-                                    const sessio_key *key);
+                                     const sessio_key *key);
 sessio_err sessio__store_iterate(sessio_store *st, int64_t now,
-                                sessio_store_iter_fn cb, void *ud);
+                                 sessio_store_iter_fn cb, void *ud);
 
 #endif

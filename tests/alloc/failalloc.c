@@ -172,9 +172,10 @@ size_t failalloc_report_since(uint64_t from) {
   for (size_t i = 0; i < cap; i++) {
     if (tab[i].key && tab[i].serial >= from) {
       if (n < 20)
-        fprintf(stderr, "  leaked block: %zu bytes, allocation serial %llu "
-                "(FAILALLOC_TRAP=%llu shows where)\n", tab[i].size,
-                (unsigned long long)tab[i].serial,
+        fprintf(stderr,
+                "  leaked block: %zu bytes, allocation serial %llu "
+                "(FAILALLOC_TRAP=%llu shows where)\n",
+                tab[i].size, (unsigned long long)tab[i].serial,
                 (unsigned long long)tab[i].serial);
       n++;
     }
@@ -207,8 +208,10 @@ void *__wrap_realloc(void *p, size_t n) {
   /* Untracked first: once freed, another thread may be given 'p'. */
   int had = p ? untrack(p) : 0;
   void *q = __real_realloc(p, n);
-  if (q) track(q, n, s);
-  else if (had && n != 0) track(p, n, s); /* failed: 'p' is still ours */
+  if (q)
+    track(q, n, s);
+  else if (had && n != 0)
+    track(p, n, s); /* failed: 'p' is still ours */
   return q;
 }
 

@@ -79,7 +79,7 @@ void sweep_bail_(void);
 /* ---- state of the current run ------------------------------------------ */
 
 static jmp_buf sweep_jb_;
-static volatile int sweep_active_;  /* a run is going on */
+static volatile int sweep_active_; /* a run is going on */
 static const char *sweep_case_name_ = "";
 static long sweep_n_;
 static failalloc_mode sweep_mode_;
@@ -106,8 +106,16 @@ static void sweep_death_(void) {
 
 /* ---- the registry of what the test holds ---------------------------------- */
 
-enum { R_ARRAY, R_SESS, R_MGR, R_CFG, R_CUSTOM_STORE, R_STORE, R_TBLOCK,
-       R_KINDS };
+enum {
+  R_ARRAY,
+  R_SESS,
+  R_MGR,
+  R_CFG,
+  R_CUSTOM_STORE,
+  R_STORE,
+  R_TBLOCK,
+  R_KINDS
+};
 
 typedef struct reg_ent {
   int kind;
@@ -288,93 +296,95 @@ static sessio_err sweep_leave_(const char *fn, sessio_err rc, long before) {
     } else {
       sw_bad_rc_++;
       sw_case_bad_++;
-      fprintf(stderr, "  BAD %s returned %s after an injected allocation "
-              "failure (case %s, mode %s, N=%ld)\n", fn, sessio_errname(rc),
-              sweep_case_name_, sweep_mode_name_(), sweep_n_);
+      fprintf(stderr,
+              "  BAD %s returned %s after an injected allocation "
+              "failure (case %s, mode %s, N=%ld)\n",
+              fn, sessio_errname(rc), sweep_case_name_, sweep_mode_name_(),
+              sweep_n_);
     }
     pthread_mutex_unlock(&sweep_mu_);
   }
   return rc;
 }
 
-#define SW_WRAP(name, params, args)                                          \
-  sessio_err __real_##name params;                                           \
-  sessio_err __wrap_##name params;                                           \
-  sessio_err __wrap_##name params {                                          \
-    long b_ = sweep_enter_();                                                \
-    return sweep_leave_(#name, __real_##name args, b_);                      \
+#define SW_WRAP(name, params, args)                                            \
+  sessio_err __real_##name params;                                             \
+  sessio_err __wrap_##name params;                                             \
+  sessio_err __wrap_##name params {                                            \
+    long b_ = sweep_enter_();                                                  \
+    return sweep_leave_(#name, __real_##name args, b_);                        \
   }
 
-SW_WRAP(sessio_commit, (sessio *s, int64_t now), (s, now))
-SW_WRAP(sessio_set_str, (sessio *s, const char *k, const char *v), (s, k, v))
-SW_WRAP(sessio_set_strn, (sessio *s, const char *k, const char *v, size_t n),
+SW_WRAP(sessio_commit, (sessio * s, int64_t now), (s, now))
+SW_WRAP(sessio_set_str, (sessio * s, const char *k, const char *v), (s, k, v))
+SW_WRAP(sessio_set_strn, (sessio * s, const char *k, const char *v, size_t n),
         (s, k, v, n))
-SW_WRAP(sessio_set_int, (sessio *s, const char *k, int64_t v), (s, k, v))
-SW_WRAP(sessio_set_bool, (sessio *s, const char *k, int v), (s, k, v))
-SW_WRAP(sessio_set_bytes, (sessio *s, const char *k, const void *v, size_t n),
+SW_WRAP(sessio_set_int, (sessio * s, const char *k, int64_t v), (s, k, v))
+SW_WRAP(sessio_set_bool, (sessio * s, const char *k, int v), (s, k, v))
+SW_WRAP(sessio_set_bytes, (sessio * s, const char *k, const void *v, size_t n),
         (s, k, v, n))
-SW_WRAP(sessio_delete, (sessio *s, const char *k), (s, k))
-SW_WRAP(sessio_incr, (sessio *s, const char *k, int64_t d, int64_t *r),
+SW_WRAP(sessio_delete, (sessio * s, const char *k), (s, k))
+SW_WRAP(sessio_incr, (sessio * s, const char *k, int64_t d, int64_t *r),
         (s, k, d, r))
-SW_WRAP(sessio_delete_prefix, (sessio *s, const char *p), (s, p))
+SW_WRAP(sessio_delete_prefix, (sessio * s, const char *p), (s, p))
 SW_WRAP(sessio_iterate,
         (const sessio *s, const char *p, sessio_iter_fn cb, void *ud),
         (s, p, cb, ud))
-SW_WRAP(sessio_flash_set, (sessio *s, const char *k, const char *m), (s, k, m))
-SW_WRAP(sessio_login, (sessio *s, const char *u, int r, int64_t now),
+SW_WRAP(sessio_flash_set, (sessio * s, const char *k, const char *m), (s, k, m))
+SW_WRAP(sessio_login, (sessio * s, const char *u, int r, int64_t now),
         (s, u, r, now))
-SW_WRAP(sessio_regenerate, (sessio *s), (s))
-SW_WRAP(sessio_destroy, (sessio *s), (s))
-SW_WRAP(sessio_set_label, (sessio *s, const char *i), (s, i))
+SW_WRAP(sessio_regenerate, (sessio * s), (s))
+SW_WRAP(sessio_destroy, (sessio * s), (s))
+SW_WRAP(sessio_set_label, (sessio * s, const char *i), (s, i))
 SW_WRAP(sessio_manager_revoke_one,
-        (sessio_manager *m, const char *u, const char *h, int64_t now,
+        (sessio_manager * m, const char *u, const char *h, int64_t now,
          size_t *r),
         (m, u, h, now, r))
 SW_WRAP(sessio_manager_revoke_all,
-        (sessio_manager *m, const char *u, const char *k, int64_t now,
+        (sessio_manager * m, const char *u, const char *k, int64_t now,
          size_t *r),
         (m, u, k, now, r))
 SW_WRAP(sessio_config_set_timeouts,
-        (sessio_config *c, int64_t i, int64_t a, int64_t r), (c, i, a, r))
-SW_WRAP(sessio_config_set_touch_interval, (sessio_config *c, int64_t i),
+        (sessio_config * c, int64_t i, int64_t a, int64_t r), (c, i, a, r))
+SW_WRAP(sessio_config_set_touch_interval, (sessio_config * c, int64_t i),
         (c, i))
-SW_WRAP(sessio_config_set_rotation, (sessio_config *c, int64_t i, int64_t g),
+SW_WRAP(sessio_config_set_rotation, (sessio_config * c, int64_t i, int64_t g),
         (c, i, g))
 SW_WRAP(sessio_config_set_cookie,
-        (sessio_config *c, const char *n, sessio_secure s, sessio_samesite ss,
+        (sessio_config * c, const char *n, sessio_secure s, sessio_samesite ss,
          const char *d),
         (c, n, s, ss, d))
-SW_WRAP(sessio_config_set_secret, (sessio_config *c, const void *s, size_t n),
+SW_WRAP(sessio_config_set_secret, (sessio_config * c, const void *s, size_t n),
         (c, s, n))
 SW_WRAP(sessio_config_set_limits,
-        (sessio_config *c, size_t k, size_t v, size_t t), (c, k, v, t))
+        (sessio_config * c, size_t k, size_t v, size_t t), (c, k, v, t))
 SW_WRAP(sessio_config_set_logger,
-        (sessio_config *c, sessio_log_fn f, void *ud, sessio_log_level l),
+        (sessio_config * c, sessio_log_fn f, void *ud, sessio_log_level l),
         (c, f, ud, l))
 SW_WRAP(sessio_store_gc,
-        (sessio_store *st, int64_t now, size_t w, size_t *r, int *d),
+        (sessio_store * st, int64_t now, size_t w, size_t *r, int *d),
         (st, now, w, r, d))
-SW_WRAP(sessio_store_stats, (sessio_store *st, struct sessio_store_stats *o),
+SW_WRAP(sessio_store_stats, (sessio_store * st, struct sessio_store_stats *o),
         (st, o))
 SW_WRAP(sessio__store_save,
-        (sessio_store *st, const sessio_key *k, const sessio_record *r,
+        (sessio_store * st, const sessio_key *k, const sessio_record *r,
          uint64_t e, int64_t now, uint64_t *v),
         (st, k, r, e, now, v))
 SW_WRAP(sessio__store_touch,
-        (sessio_store *st, const sessio_key *k, int64_t t, int64_t x,
+        (sessio_store * st, const sessio_key *k, int64_t t, int64_t x,
          int64_t now, int *f),
         (st, k, t, x, now, f))
 SW_WRAP(sessio__store_remove,
-        (sessio_store *st, const sessio_key *k, int64_t now, int *r),
+        (sessio_store * st, const sessio_key *k, int64_t now, int *r),
         (st, k, now, r))
 SW_WRAP(sessio__store_user_add,
-        (sessio_store *st, const char *u, const sessio_key *k, int64_t x,
+        (sessio_store * st, const char *u, const sessio_key *k, int64_t x,
          int64_t now),
         (st, u, k, x, now))
 SW_WRAP(sessio__store_user_remove,
-        (sessio_store *st, const char *u, const sessio_key *k), (st, u, k))
+        (sessio_store * st, const char *u, const sessio_key *k), (st, u, k))
 SW_WRAP(sessio__store_iterate,
-        (sessio_store *st, int64_t now, sessio_store_iter_fn cb, void *ud),
+        (sessio_store * st, int64_t now, sessio_store_iter_fn cb, void *ud),
         (st, now, cb, ud))
 
 /* Calls that hand the test something to release: registered when the test
@@ -437,14 +447,17 @@ sessio_err __wrap_sessio_config_set_store(sessio_config *c, sessio_store *st) {
   return sweep_leave_("sessio_config_set_store", rc, b);
 }
 
-sessio_err __real_sessio_manager_user_sessions(sessio_manager *, const char *, int64_t,
-                                       sessio_session_info **, size_t *);
+sessio_err __real_sessio_manager_user_sessions(sessio_manager *, const char *,
+                                               int64_t, sessio_session_info **,
+                                               size_t *);
 sessio_err __wrap_sessio_manager_user_sessions(sessio_manager *m, const char *u,
-                                       int64_t now, sessio_session_info **o,
-                                       size_t *n);
+                                               int64_t now,
+                                               sessio_session_info **o,
+                                               size_t *n);
 sessio_err __wrap_sessio_manager_user_sessions(sessio_manager *m, const char *u,
-                                       int64_t now, sessio_session_info **o,
-                                       size_t *n) {
+                                               int64_t now,
+                                               sessio_session_info **o,
+                                               size_t *n) {
   long b = sweep_enter_();
   sessio_err rc = __real_sessio_manager_user_sessions(m, u, now, o, n);
   if (rc == SESSIO_OK && sweep_depth_ == 1) reg_add_(R_ARRAY, *o);
@@ -452,13 +465,13 @@ sessio_err __wrap_sessio_manager_user_sessions(sessio_manager *m, const char *u,
 }
 
 sessio_err __real_sessio__store_user_list(sessio_store *, const char *, int64_t,
-                                         sessio_key **, size_t *);
+                                          sessio_key **, size_t *);
 sessio_err __wrap_sessio__store_user_list(sessio_store *st, const char *u,
-                                         int64_t now, sessio_key **k,
-                                         size_t *n);
+                                          int64_t now, sessio_key **k,
+                                          size_t *n);
 sessio_err __wrap_sessio__store_user_list(sessio_store *st, const char *u,
-                                         int64_t now, sessio_key **k,
-                                         size_t *n) {
+                                          int64_t now, sessio_key **k,
+                                          size_t *n) {
   long b = sweep_enter_();
   sessio_err rc = __real_sessio__store_user_list(st, u, now, k, n);
   if (rc == SESSIO_OK && sweep_depth_ == 1) reg_add_(R_ARRAY, *k);
@@ -466,11 +479,11 @@ sessio_err __wrap_sessio__store_user_list(sessio_store *st, const char *u,
 }
 
 sessio_err __real_sessio__store_load(sessio_store *, const sessio_key *,
-                                    int64_t, sessio_record *, int *);
+                                     int64_t, sessio_record *, int *);
 sessio_err __wrap_sessio__store_load(sessio_store *st, const sessio_key *k,
-                                    int64_t now, sessio_record *r, int *f);
+                                     int64_t now, sessio_record *r, int *f);
 sessio_err __wrap_sessio__store_load(sessio_store *st, const sessio_key *k,
-                                    int64_t now, sessio_record *r, int *f) {
+                                     int64_t now, sessio_record *r, int *f) {
   long b = sweep_enter_();
   sessio_err rc = __real_sessio__store_load(st, k, now, r, f);
   if (rc == SESSIO_OK && sweep_depth_ == 1 && *f) reg_add_(R_ARRAY, r->blob);
@@ -512,12 +525,12 @@ int __wrap_sessio__record_open(const uint8_t *blob, size_t len, size_t hdr,
 
 /* Releases: forgotten by the registry at any depth (a wrapping store
  * closes the store it wraps from inside sessio_store_close). */
-#define SW_RELEASE(name, type)                                               \
-  void __real_##name(type p);                                                \
-  void __wrap_##name(type p);                                                \
-  void __wrap_##name(type p) {                                               \
-    reg_del_((void *)p, 0);                                                  \
-    __real_##name(p);                                                        \
+#define SW_RELEASE(name, type)                                                 \
+  void __real_##name(type p);                                                  \
+  void __wrap_##name(type p);                                                  \
+  void __wrap_##name(type p) {                                                 \
+    reg_del_((void *)p, 0);                                                    \
+    __real_##name(p);                                                          \
   }
 SW_RELEASE(sessio_free, sessio *)
 SW_RELEASE(sessio_manager_free, sessio_manager *)
@@ -552,9 +565,10 @@ static int sweep_run_(void (*fn)(void), const sweep_hooks *h) {
   if (h && h->after) h->after(h->ud);
   size_t live1 = failalloc_live();
   if (live1 != live0) {
-    fprintf(stderr, "  LEAK in case %s, mode %s, N=%ld: %zu blocks alive "
-            "before the run, %zu after\n", sweep_case_name_,
-            sweep_mode_name_(), sweep_n_, live0, live1);
+    fprintf(stderr,
+            "  LEAK in case %s, mode %s, N=%ld: %zu blocks alive "
+            "before the run, %zu after\n",
+            sweep_case_name_, sweep_mode_name_(), sweep_n_, live0, live1);
     failalloc_report_since(sweep_serial0_);
     sw_leaks_++;
     sw_case_bad_++;
@@ -584,7 +598,8 @@ static void sweep_case(const char *name, void (*fn)(void),
   sweep_run_(fn, h);
   long count = failalloc_calls();
   int failed_plain = harness_cur_failed_;
-  int stress = count > SWEEP_STRESS_MAX, strided = !stress && count > SWEEP_EVERY_MAX;
+  int stress = count > SWEEP_STRESS_MAX,
+      strided = !stress && count > SWEEP_EVERY_MAX;
   long stride = stress ? count / SWEEP_SAMPLE
                        : (count - SWEEP_EVERY_MAX) / SWEEP_STRIDED + 1;
   if (stress || strided) sw_sampled_++;
@@ -593,8 +608,9 @@ static void sweep_case(const char *name, void (*fn)(void),
     sweep_mode_ = (failalloc_mode)m;
     for (long i = 1;; i++) {
       long n = stress ? 1 + (i - 1) * stride
-               : i <= SWEEP_EVERY_MAX ? i
-                                      : SWEEP_EVERY_MAX + (i - SWEEP_EVERY_MAX) * stride;
+               : i <= SWEEP_EVERY_MAX
+                   ? i
+                   : SWEEP_EVERY_MAX + (i - SWEEP_EVERY_MAX) * stride;
       if (stress && i > SWEEP_SAMPLE) break;
       if (i > 4 * count + 1000) { /* never finished: a loop */
         fprintf(stderr, "  case %s never completed\n", name);
@@ -607,8 +623,10 @@ static void sweep_case(const char *name, void (*fn)(void),
       /* A check that failed after an injected failure without ending the
        * run is expected; one that failed without any is not. */
       if (harness_cur_failed_ && failalloc_injected() == 0) {
-        fprintf(stderr, "  case %s failed a check without an injected "
-                "failure (mode %d, N=%ld)\n", name, m, n);
+        fprintf(stderr,
+                "  case %s failed a check without an injected "
+                "failure (mode %d, N=%ld)\n",
+                name, m, n);
         sw_case_bad_++;
       }
       if (!stress && failalloc_injected() == 0) break; /* ran to the end */
@@ -620,7 +638,8 @@ static void sweep_case(const char *name, void (*fn)(void),
     sw_case_bad_++;
 
   clock_gettime(CLOCK_MONOTONIC, &t1);
-  double secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+  double secs =
+      (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
   harness_cur_failed_ = failed_plain || sw_case_bad_ > 0;
   if (harness_cur_failed_) {
     harness_failed_++;
@@ -628,10 +647,12 @@ static void sweep_case(const char *name, void (*fn)(void),
   } else {
     harness_passed_++;
     printf("ok - %s: %ld allocations, %ld runs, %ld failures injected, "
-           "%.1f s%s\n", name, count, sw_runs_ - runs0, sw_injected_ - inj0, secs,
-           stress    ? " (stress case: a sample of N)"
-           : strided ? " (every N to " SWEEP_STR_(SWEEP_EVERY_MAX) ", then strided)"
-                     : "");
+           "%.1f s%s\n",
+           name, count, sw_runs_ - runs0, sw_injected_ - inj0, secs,
+           stress ? " (stress case: a sample of N)"
+           : strided
+               ? " (every N to " SWEEP_STR_(SWEEP_EVERY_MAX) ", then strided)"
+               : "");
   }
   fflush(stdout);
 }

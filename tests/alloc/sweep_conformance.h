@@ -66,7 +66,8 @@ int main(int argc, char **argv) {
 /* The suite's store is 'st', a file-level variable of conformance.c. */
 #undef RUN
 #undef DONE
-#define RUN(fn) sweep_case(#fn, fn, &(sweep_hooks){conf_before, conf_after, &st})
+#define RUN(fn)                                                                \
+  sweep_case(#fn, fn, &(sweep_hooks){conf_before, conf_after, &st})
 #define DONE() 0
 #define main sweep_conformance_main
 #include "sweep_redirect.h"

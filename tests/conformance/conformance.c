@@ -35,13 +35,13 @@
 #define HOUR 3600000LL
 #define MIB (1024 * 1024)
 
-static sessio_store *st;      /* the store under test */
-static char url[4096];        /* its URL, {tmp} resolved */
-static int64_t NOW;           /* real time at start, ms */
+static sessio_store *st; /* the store under test */
+static char url[4096];   /* its URL, {tmp} resolved */
+static int64_t NOW;      /* real time at start, ms */
 static uint8_t run_prefix[16];
 static char run_hex[33];
 static _Atomic uint64_t key_counter;
-static int shared_store;      /* not memory: (other processes can see it) */
+static int shared_store; /* not memory: (other processes can see it) */
 
 /* A fresh key, unique to this run. */
 static sessio_key fresh_key(void) {
@@ -255,7 +255,7 @@ static void test_touch_changes_times_only(void) {
   int found = 0;
   CHECK_OK(sessio__store_save(st, &k, &r, 0, NOW, &v));
   CHECK_OK(sessio__store_touch(st, &k, NOW + 1000, NOW + 3 * HOUR, NOW + 1000,
-                              &found));
+                               &found));
   CHECK_INT(found, 1);
   sessio_record got;
   CHECK_OK(sessio__store_load(st, &k, NOW + 1000, &got, &found));
@@ -466,7 +466,7 @@ static void test_user_list_returns_only_live_pairs(void) {
   CHECK_OK(sessio__store_user_add(st, u, &a, NOW + HOUR, NOW));
   CHECK_OK(sessio__store_user_add(st, u, &b, NOW + 2 * HOUR, NOW));
   check_list(u, NOW + HOUR - 1, (sessio_key[]){a, b}, 2);
-  check_list(u, NOW + HOUR, &b, 1);   /* a's pair expired at NOW + HOUR */
+  check_list(u, NOW + HOUR, &b, 1); /* a's pair expired at NOW + HOUR */
   check_list(u, NOW + 2 * HOUR, NULL, 0);
   /* An expired pair may have been dropped by that list: adding it again
    * with a later expiry brings it back. */
@@ -565,13 +565,15 @@ static void test_user_index_handles_many_keys_per_user(void) {
     CHECK_OK(sessio__store_user_add(st, u, &k[i], NOW + HOUR + i, NOW));
   }
   check_list(u, NOW, k, N);
-  for (int i = 0; i < N; i += 2) CHECK_OK(sessio__store_user_remove(st, u, &k[i]));
+  for (int i = 0; i < N; i += 2)
+    CHECK_OK(sessio__store_user_remove(st, u, &k[i]));
   sessio_key odd[N / 2];
   for (int i = 0; i < N / 2; i++) odd[i] = k[2 * i + 1];
   check_list(u, NOW, odd, N / 2);
   /* Half of the odd ones have expired at NOW + HOUR + N / 2. */
   check_list(u, NOW + HOUR + N / 2, odd + N / 4, N / 4);
-  for (int i = 1; i < N; i += 2) CHECK_OK(sessio__store_user_remove(st, u, &k[i]));
+  for (int i = 1; i < N; i += 2)
+    CHECK_OK(sessio__store_user_remove(st, u, &k[i]));
   check_list(u, NOW, NULL, 0);
 }
 
@@ -636,7 +638,8 @@ static void test_iterate_stops_when_the_callback_says_so(void) {
 
 /* A full scan pass in steps of 'max_work', through a cursor copied as
  * text between calls (as a tool resuming later would); counts the calls. */
-static sessio_err scan_pass(size_t max_work, struct iter_ctx *c, size_t *calls) {
+static sessio_err scan_pass(size_t max_work, struct iter_ctx *c,
+                            size_t *calls) {
   sessio_store_cursor cur = SESSIO_STORE_CURSOR_INIT;
   *calls = 0;
   for (;;) {
@@ -676,8 +679,7 @@ static void test_scan_visits_every_record_in_bounded_steps(void) {
   sessio_store_cursor bad;
   snprintf(bad.text, sizeof bad.text, "%s", "not a cursor at all");
   int done = 0;
-  CHECK_ERR(st->methods->scan(st, &bad, 10, iter_cb, &c, &done),
-            SESSIO_EINVAL);
+  CHECK_ERR(st->methods->scan(st, &bad, 10, iter_cb, &c, &done), SESSIO_EINVAL);
   for (int i = 0; i < 8; i++) {
     int r;
     CHECK_OK(sessio__store_remove(st, &k[i], NOW, &r));
@@ -713,7 +715,8 @@ static void test_scan_shows_records_as_stored(void) {
   CHECK_OK(sessio__store_save(st, &o.key, &r, 0, NOW, &v));
   sessio_store_cursor cur = SESSIO_STORE_CURSOR_INIT;
   int done = 0;
-  while (!done) CHECK_OK(st->methods->scan(st, &cur, 50, scan_one_cb, &o, &done));
+  while (!done)
+    CHECK_OK(st->methods->scan(st, &cur, 50, scan_one_cb, &o, &done));
   CHECK(o.seen >= 1);
   CHECK_STR(o.rec.user, uname("scan"));
   CHECK_INT(o.rec.expires_at, NOW + HOUR);

@@ -35,13 +35,13 @@
 #include <unistd.h>
 
 typedef struct pp_server {
-  char dir[64];      /* the temporary directory (data in dir/data) */
-  char bin[256];     /* where initdb and postgres are */
+  char dir[64];  /* the temporary directory (data in dir/data) */
+  char bin[256]; /* where initdb and postgres are */
   int port;
-  pid_t pid;         /* the postmaster, or 0 */
-  uid_t uid;         /* who runs it (0: ourselves) */
+  pid_t pid; /* the postmaster, or 0 */
+  uid_t uid; /* who runs it (0: ourselves) */
   gid_t gid;
-  char url[128];     /* postgres://sessio@127.0.0.1:PORT/postgres */
+  char url[128]; /* postgres://sessio@127.0.0.1:PORT/postgres */
 } pp_server;
 
 static inline int64_t pp_mono_ms(void) {
@@ -267,8 +267,8 @@ static inline void pp_rm_tree(const char *path) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
           continue;
         char sub[1024];
-        snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-        pp_rm_tree(sub);
+        int n = snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+        if (n > 0 && (size_t)n < sizeof sub) pp_rm_tree(sub); /* else: skip */
       }
       closedir(d);
     }

@@ -254,8 +254,7 @@ static inline void rp_rmdir(const char *dir) {
     struct dirent *e;
     char path[512];
     while ((e = readdir(d)) != NULL) {
-      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-        continue;
+      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
       snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
       if (unlink(path) != 0) { /* appendonlydir in Redis 7 */
         DIR *sub = opendir(path);

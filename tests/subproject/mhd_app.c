@@ -4,8 +4,8 @@
 #include <stdio.h>
 
 int main(void) {
-  sessio_err (*volatile begin)(sessio_manager *, struct MHD_Connection *, int, int64_t,
-                               sessio **) = sessio_mhd_begin;
+  sessio_err (*volatile begin)(sessio_manager *, struct MHD_Connection *, int,
+                               int64_t, sessio **) = sessio_mhd_begin;
   printf("outside mhd app: %s\n", begin != NULL ? "linked" : "FAILED");
   return begin != NULL ? 0 : 1;
 }

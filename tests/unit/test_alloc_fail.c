@@ -103,8 +103,8 @@ static void world_open(world *w, int rotate) {
   if (sessio_store_open("memory:?shards=2", &w->st) != SESSIO_OK ||
       sessio_config_new(&cfg) != SESSIO_OK ||
       sessio_config_set_store(cfg, w->st) != SESSIO_OK ||
-      (rotate && sessio_config_set_rotation(cfg, 15 * MIN, 30000) !=
-                     SESSIO_OK) ||
+      (rotate &&
+       sessio_config_set_rotation(cfg, 15 * MIN, 30000) != SESSIO_OK) ||
       sessio_manager_new(cfg, &w->m) != SESSIO_OK)
     abort();
   sessio_config_free(cfg);
@@ -128,8 +128,7 @@ static int keep_cookie(world *w, const sessio *s) {
 static sessio *begin_ok(world *w, int ci, int64_t now) {
   sessio *s = NULL;
   const char *h[1] = {ci >= 0 ? w->ck[ci] : NULL};
-  if (sessio_begin(w->m, h, ci >= 0 ? 1 : 0, 0, now, &s) != SESSIO_OK)
-    abort();
+  if (sessio_begin(w->m, h, ci >= 0 ? 1 : 0, 0, now, &s) != SESSIO_OK) abort();
   return s;
 }
 
@@ -213,7 +212,8 @@ static void take(world *w, int64_t now, snap *sn) {
     dump_cookie(w, i, now, sn->dump[i], sn->handle[i]);
   sessio_session_info *v = NULL;
   size_t n = 0;
-  if (sessio_manager_user_sessions(w->m, "alice", now, &v, &n) != SESSIO_OK) abort();
+  if (sessio_manager_user_sessions(w->m, "alice", now, &v, &n) != SESSIO_OK)
+    abort();
   const char *hs[NCK * 2];
   for (size_t i = 0; i < n && i < NCK * 2; i++) hs[i] = v[i].handle;
   qsort(hs, n, sizeof hs[0], cmp_str);
@@ -288,8 +288,8 @@ static const char *cur_scen;
 static int ok(sessio_err rc, const char *call) {
   if (rc == SESSIO_OK) return 1;
   if (rc != SESSIO_ENOMEM) {
-    fprintf(stderr, "  %s: %s returned %s (mode %s, N=%ld)\n", cur_scen,
-            call, sessio_errname(rc), mode_name(cur_mode), cur_n);
+    fprintf(stderr, "  %s: %s returned %s (mode %s, N=%ld)\n", cur_scen, call,
+            sessio_errname(rc), mode_name(cur_mode), cur_n);
     bad_codes++;
   }
   return 0;
@@ -297,45 +297,63 @@ static int ok(sessio_err rc, const char *call) {
 
 /* Data calls: a failed one must leave the handle as it was; the model
  * follows the ones that succeed (the app goes on regardless). */
-#define DATA_CALL(s, mo, call, apply)                                      \
-  do {                                                                     \
-    char b_[DUMP], a_[DUMP];                                               \
-    dump_handle(s, b_);                                                    \
-    if (ok(call, #call)) {                                                 \
-      apply;                                                               \
-      data_ok++;                                                           \
-    } else {                                                               \
-      dump_handle(s, a_);                                                  \
-      if (strcmp(a_, b_) != 0) {                                           \
-        fprintf(stderr, "  %s: failed %s changed the handle: [%s] -> "     \
-                "[%s] (mode %s, N=%ld)\n", cur_scen, #call, b_, a_,        \
-                mode_name(cur_mode), cur_n);                               \
-        CHECK(0);                                                          \
-      }                                                                    \
-    }                                                                      \
+#define DATA_CALL(s, mo, call, apply)                                          \
+  do {                                                                         \
+    char b_[DUMP], a_[DUMP];                                                   \
+    dump_handle(s, b_);                                                        \
+    if (ok(call, #call)) {                                                     \
+      apply;                                                                   \
+      data_ok++;                                                               \
+    } else {                                                                   \
+      dump_handle(s, a_);                                                      \
+      if (strcmp(a_, b_) != 0) {                                               \
+        fprintf(stderr,                                                        \
+                "  %s: failed %s changed the handle: [%s] -> "                 \
+                "[%s] (mode %s, N=%ld)\n",                                     \
+                cur_scen, #call, b_, a_, mode_name(cur_mode), cur_n);          \
+        CHECK(0);                                                              \
+      }                                                                        \
+    }                                                                          \
   } while (0)
 
 enum scen {
-  S_CREATE, S_UPDATE, S_LOGIN_GUEST, S_LOGIN_NEW, S_REGENERATE, S_DESTROY,
-  S_DESTROY_THEN_FLASH, S_ROTATE, S_MERGE, S_REGENERATE_MERGE, S_CLEAR_MERGE,
+  S_CREATE,
+  S_UPDATE,
+  S_LOGIN_GUEST,
+  S_LOGIN_NEW,
+  S_REGENERATE,
+  S_DESTROY,
+  S_DESTROY_THEN_FLASH,
+  S_ROTATE,
+  S_MERGE,
+  S_REGENERATE_MERGE,
+  S_CLEAR_MERGE,
   S_REVOKE,
-  S_LIST_REPAIRS, S_COUNT
+  S_LIST_REPAIRS,
+  S_COUNT
 };
-static const char *scen_names[S_COUNT] = {
-    "create", "update", "login of a guest", "login of a new session",
-    "regenerate", "destroy", "destroy then flash", "rotation",
-    "update merged after a conflict", "regenerate merged after a conflict",
-    "clear all merged after a conflict",
-    "revoke all but one", "list repairing a stale entry"};
+static const char *scen_names[S_COUNT] = {"create",
+                                          "update",
+                                          "login of a guest",
+                                          "login of a new session",
+                                          "regenerate",
+                                          "destroy",
+                                          "destroy then flash",
+                                          "rotation",
+                                          "update merged after a conflict",
+                                          "regenerate merged after a conflict",
+                                          "clear all merged after a conflict",
+                                          "revoke all but one",
+                                          "list repairing a stale entry"};
 
 /* Runs scenario 'sc' with the allocator armed at (mode, n). Returns 1 when
  * a failure was injected. */
 static int run(enum scen sc, failalloc_mode mode, long n) {
   world w;
-  model mo;           /* the target session's expected state on success */
-  int target = -1;    /* the cookie the request uses (-1: none) */
+  model mo;            /* the target session's expected state on success */
+  int target = -1;     /* the cookie the request uses (-1: none) */
   int dead[NCK] = {0}; /* cookies that must be dead on success */
-  size_t moved = 0;   /* rotation pointers live on success */
+  size_t moved = 0;    /* rotation pointers live on success */
   int64_t now = T0 + 1000;
   sessio *s = NULL, *other = NULL;
   int done = 0, gone_ok = 0, injected, data_ok = 0;
@@ -359,9 +377,7 @@ static int run(enum scen sc, failalloc_mode mode, long n) {
     make(&w, "alice", T0, NULL);
     target = make(&w, NULL, T0, &mo);
     break;
-  case S_LOGIN_NEW:
-    make(&w, "alice", T0, NULL);
-    break;
+  case S_LOGIN_NEW: make(&w, "alice", T0, NULL); break;
   case S_REGENERATE:
   case S_DESTROY:
   case S_DESTROY_THEN_FLASH:
@@ -389,8 +405,7 @@ static int run(enum scen sc, failalloc_mode mode, long n) {
     sessio_free(other);
     m_incr(&mo, "cart.A1", 10);
     break;
-  default:
-    break;
+  default: break;
   }
   if (sc == S_LIST_REPAIRS) { /* a stale pair: its record is gone */
     uint8_t raw[SESSIO_ID_BYTES];
@@ -496,8 +511,7 @@ static int run(enum scen sc, failalloc_mode mode, long n) {
     free(v);
     break;
   }
-  default:
-    break;
+  default: break;
   }
   failalloc_disarm();
   injected = failalloc_injected() > 0;
@@ -551,8 +565,8 @@ static int run(enum scen sc, failalloc_mode mode, long n) {
   }
   world_close(&w);
   if (failalloc_live() != live0) {
-    fprintf(stderr, "  %s: leak (mode %s, N=%ld)\n", cur_scen,
-            mode_name(mode), n);
+    fprintf(stderr, "  %s: leak (mode %s, N=%ld)\n", cur_scen, mode_name(mode),
+            n);
     failalloc_report_since(serial0);
     CHECK(0);
   }
@@ -571,8 +585,8 @@ static void test_no_session_is_half_written_when_allocation_fails(void) {
         int fails0 = harness_cur_failed_;
         int inj = run((enum scen)sc, (failalloc_mode)m, n);
         if (harness_cur_failed_ && !fails0)
-          fprintf(stderr, "  ^ scenario '%s', mode %s, N=%ld\n",
-                  scen_names[sc], mode_name((failalloc_mode)m), n);
+          fprintf(stderr, "  ^ scenario '%s', mode %s, N=%ld\n", scen_names[sc],
+                  mode_name((failalloc_mode)m), n);
         if (!inj) break;
         per++;
       }
@@ -580,13 +594,12 @@ static void test_no_session_is_half_written_when_allocation_fails(void) {
     }
     CHECK(per > 2); /* the request really allocates */
     injected_total += per;
-    printf("# %-36s %4ld runs with an injected failure\n", scen_names[sc],
-           per);
+    printf("# %-36s %4ld runs with an injected failure\n", scen_names[sc], per);
   }
   CHECK_INT(bad_codes, 0);
   printf("# %ld runs (%ld with an injected failure): %ld requests failed "
-         "cleanly, %ld committed\n", runs, injected_total, aborted,
-         committed);
+         "cleanly, %ld committed\n",
+         runs, injected_total, aborted, committed);
   if (__lsan_do_recoverable_leak_check)
     CHECK_INT(__lsan_do_recoverable_leak_check(), 0);
 }

@@ -16,7 +16,8 @@
 
 /* ---- a callback that records and checks what it is given ---------------- */
 
-#define MAX_PAIRS 4096 /* 8192 bytes hold at most 2048 pairs ("a=;" x 2730
+#define MAX_PAIRS                                                              \
+  4096 /* 8192 bytes hold at most 2048 pairs ("a=;" x 2730
                           is 2730): room to spare */
 
 typedef struct pair {
@@ -33,12 +34,11 @@ typedef struct seen {
 } seen;
 
 static int in_bounds(const seen *s, const char *p, size_t n) {
-  return p >= s->base && n <= s->limit &&
-         (size_t)(p - s->base) <= s->limit - n;
+  return p >= s->base && n <= s->limit && (size_t)(p - s->base) <= s->limit - n;
 }
 
-static int record(void *ud, const char *name, size_t name_len,
-                  const char *val, size_t val_len) {
+static int record(void *ud, const char *name, size_t name_len, const char *val,
+                  size_t val_len) {
   seen *s = ud;
   if (!in_bounds(s, name, name_len) || !in_bounds(s, val, val_len))
     s->out_of_bounds++;
@@ -70,8 +70,7 @@ static seen *parse(const char *h, size_t len) {
 static seen *parse_str(const char *h) { return parse(h, strlen(h)); }
 
 /* Compares pair 'i' with expected name and value (NUL-terminated). */
-static int pair_is(const seen *s, size_t i, const char *name,
-                   const char *val) {
+static int pair_is(const seen *s, size_t i, const char *name, const char *val) {
   const pair *p = &s->pairs[i];
   return i < s->count && p->name_len == strlen(name) &&
          memcmp(s->base + p->name_off, name, p->name_len) == 0 &&
@@ -105,7 +104,8 @@ static void test_value_keeps_later_equals_signs(void) {
 }
 
 static void test_unquotes_only_balanced_quotes(void) {
-  seen *s = parse_str("a=\"x\"; b=\"; c=\"y; d=z\"; e=\"\"; f= \" q \" ;g=\"\"\"");
+  seen *s =
+      parse_str("a=\"x\"; b=\"; c=\"y; d=z\"; e=\"\"; f= \" q \" ;g=\"\"\"");
   CHECK_INT(s->count, 7);
   CHECK(pair_is(s, 0, "a", "x"));
   CHECK(pair_is(s, 1, "b", "\""));
@@ -145,8 +145,7 @@ static void test_value_over_4096_bytes_S11(void) {
   size_t n = 6000;
   char *h = malloc(n + 4);
   CHECK(h != NULL);
-  if (h == NULL)
-    return;
+  if (h == NULL) return;
   memcpy(h, "big=", 4);
   memset(h + 4, 'x', n);
   seen *s = parse(h, n + 4);
@@ -163,8 +162,7 @@ static void test_header_over_8k_is_read_only_to_8k_S11(void) {
   char *h = malloc(len);
   size_t o = 0, fills = 0;
   CHECK(h != NULL);
-  if (h == NULL)
-    return;
+  if (h == NULL) return;
   memcpy(h, "first=1;", 8);
   o = 8;
   /* filler pairs up to just before the limit */
@@ -176,13 +174,11 @@ static void test_header_over_8k_is_read_only_to_8k_S11(void) {
   /* "edge=" crosses the limit */
   memcpy(h + o, " edge=", 6);
   o += 6;
-  while (o < SESSIO_COOKIE_HEADER_MAX + 50)
-    h[o++] = 'E';
+  while (o < SESSIO_COOKIE_HEADER_MAX + 50) h[o++] = 'E';
   h[o++] = ';';
   memcpy(h + o, " late=1;", 8);
   o += 8;
-  while (o < len)
-    h[o++] = ' ';
+  while (o < len) h[o++] = ' ';
 
   seen *s = parse(h, len);
   CHECK(pair_is(s, 0, "first", "1"));
@@ -211,8 +207,7 @@ static void test_parser_never_touches_bytes_past_8k_S11(void) {
   char *map = mmap(NULL, total, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   CHECK(map != MAP_FAILED);
-  if (map == MAP_FAILED)
-    return;
+  if (map == MAP_FAILED) return;
   char *h = map + pre - SESSIO_COOKIE_HEADER_MAX; /* ends at the guard */
   for (size_t i = 0; i < SESSIO_COOKIE_HEADER_MAX; i += 4)
     memcpy(h + i, "a=1;", 4);
@@ -229,22 +224,20 @@ static void test_ten_thousand_pairs_are_bounded_S11(void) {
   size_t n = 10000, len = 4 * n;
   char *h = malloc(len);
   CHECK(h != NULL);
-  if (h == NULL)
-    return;
-  for (size_t i = 0; i < n; i++)
-    memcpy(h + 4 * i, "a=1;", 4);
+  if (h == NULL) return;
+  for (size_t i = 0; i < n; i++) memcpy(h + 4 * i, "a=1;", 4);
   seen *s = parse(h, len);
   CHECK_INT(s->count, SESSIO_COOKIE_HEADER_MAX / 4);
   CHECK_INT(s->out_of_bounds + s->bad_name, 0);
   /* 10^4 empty-name pairs: nothing reported */
-  for (size_t i = 0; i < n; i++)
-    memcpy(h + 4 * i, " =1;", 4);
+  for (size_t i = 0; i < n; i++) memcpy(h + 4 * i, " =1;", 4);
   CHECK_INT(parse(h, len)->count, 0);
   free(h);
 }
 
 static void test_nul_control_and_high_bytes_S11(void) {
-  static const char h[] = "a\0b=c\x01" "d; \x80\xff=\xfe; e=\0; \x7f=\r\n; k=v";
+  static const char h[] = "a\0b=c\x01"
+                          "d; \x80\xff=\xfe; e=\0; \x7f=\r\n; k=v";
   seen *s = parse(h, sizeof h - 1);
   CHECK_INT(s->count, 5);
   CHECK_INT(s->out_of_bounds + s->bad_name, 0);
@@ -270,24 +263,17 @@ static uint64_t xorshift64(void) {
  * of the input, independently of the parser's pointer walk. */
 static size_t model(const char *h, size_t len, pair *out, size_t max) {
   size_t n = 0, start = 0;
-  if (len > SESSIO_COOKIE_HEADER_MAX)
-    len = SESSIO_COOKIE_HEADER_MAX;
+  if (len > SESSIO_COOKIE_HEADER_MAX) len = SESSIO_COOKIE_HEADER_MAX;
   for (size_t i = 0; i <= len; i++) {
-    if (i < len && h[i] != ';')
-      continue;
+    if (i < len && h[i] != ';') continue;
     size_t eq = start;
-    while (eq < i && h[eq] != '=')
-      eq++;
+    while (eq < i && h[eq] != '=') eq++;
     if (eq < i) {
       size_t nb = start, ne = eq, vb = eq + 1, ve = i;
-      while (nb < ne && (h[nb] == ' ' || h[nb] == '\t'))
-        nb++;
-      while (ne > nb && (h[ne - 1] == ' ' || h[ne - 1] == '\t'))
-        ne--;
-      while (vb < ve && (h[vb] == ' ' || h[vb] == '\t'))
-        vb++;
-      while (ve > vb && (h[ve - 1] == ' ' || h[ve - 1] == '\t'))
-        ve--;
+      while (nb < ne && (h[nb] == ' ' || h[nb] == '\t')) nb++;
+      while (ne > nb && (h[ne - 1] == ' ' || h[ne - 1] == '\t')) ne--;
+      while (vb < ve && (h[vb] == ' ' || h[vb] == '\t')) vb++;
+      while (ve > vb && (h[ve - 1] == ' ' || h[ve - 1] == '\t')) ve--;
       if (ve >= vb + 2 && h[vb] == '"' && h[ve - 1] == '"') {
         vb++;
         ve--;
@@ -323,7 +309,8 @@ static void test_random_headers_match_model_S11(void) {
     }
     for (size_t i = 0; i < len; i++) {
       uint64_t y = xorshift64();
-      h[i] = (y & 7) == 0 ? (char)(y >> 8) : alpha[(y >> 8) % (sizeof alpha - 1)];
+      h[i] = (y & 7) == 0 ? (char)(y >> 8)
+                          : alpha[(y >> 8) % (sizeof alpha - 1)];
     }
     for (size_t i = 0; i < len && i < SESSIO_COOKIE_HEADER_MAX; i++)
       semis += h[i] == ';';
@@ -331,8 +318,7 @@ static void test_random_headers_match_model_S11(void) {
     seen *s = parse(h, len);
     size_t n = model(h, len, want, MAX_PAIRS);
     oob += s->out_of_bounds + s->bad_name;
-    if (s->count > semis + 1)
-      unbounded++;
+    if (s->count > semis + 1) unbounded++;
     if (s->count != n) {
       mismatches++;
     } else {
@@ -371,18 +357,17 @@ static void test_every_attribute_combination_S8(void) {
     for (int sec = 0; sec < 2; sec++)
       for (int same = 0; same < 3; same++)
         for (size_t a = 0; a < sizeof ages / sizeof ages[0]; a++) {
-          sessio_cookie_attrs at = {domains[d], sec, (sessio_samesite)same,
-                                    ages[a], NULL, 0};
+          sessio_cookie_attrs at = {domains[d], sec,  (sessio_samesite)same,
+                                    ages[a],    NULL, 0};
           char buf[512], want[512], dom[64] = "", age[64] = "";
           size_t need = 0;
-          if (domains[d])
-            snprintf(dom, sizeof dom, "Domain=%s; ", domains[d]);
+          if (domains[d]) snprintf(dom, sizeof dom, "Domain=%s; ", domains[d]);
           if (ages[a] >= 0)
             snprintf(age, sizeof age, "Max-Age=%lld; ",
                      (long long)(ages[a] > 34560000 ? 34560000 : ages[a]));
           snprintf(want, sizeof want,
-                   "sid=v_1-.; Path=/; %s%s%sHttpOnly; SameSite=%s",
-                   dom, age, sec ? "Secure; " : "", ss[same]);
+                   "sid=v_1-.; Path=/; %s%s%sHttpOnly; SameSite=%s", dom, age,
+                   sec ? "Secure; " : "", ss[same]);
           CHECK_OK(sessio_cookie_format(buf, sizeof buf, &need, "sid", "v_1-.",
                                         &at));
           CHECK_STR(buf, want);
@@ -400,14 +385,15 @@ static void test_deletion_cookie(void) {
   CHECK_STR(buf, "__Host-sid=; Path=/; Max-Age=0; Secure; HttpOnly; "
                  "SameSite=Lax");
   /* NULL value is the empty value */
-  CHECK_OK(sessio_cookie_format(buf, sizeof buf, NULL, "__Host-sid", NULL,
-                                &at));
+  CHECK_OK(
+      sessio_cookie_format(buf, sizeof buf, NULL, "__Host-sid", NULL, &at));
   CHECK_STR(buf, "__Host-sid=; Path=/; Max-Age=0; Secure; HttpOnly; "
                  "SameSite=Lax");
 }
 
 static void test_small_buffer_gets_enobufs_and_size(void) {
-  sessio_cookie_attrs at = {"example.com", 1, SESSIO_SAMESITE_STRICT, 60, NULL, 0};
+  sessio_cookie_attrs at = {"example.com", 1, SESSIO_SAMESITE_STRICT, 60,
+                            NULL,          0};
   char full[256], buf[256];
   size_t need = 0, need2;
   CHECK_OK(sessio_cookie_format(full, sizeof full, &need, "sid", "x", &at));
@@ -418,9 +404,8 @@ static void test_small_buffer_gets_enobufs_and_size(void) {
     CHECK_ERR(sessio_cookie_format(buf, cap, &need2, "sid", "x", &at),
               SESSIO_ENOBUFS);
     CHECK_INT(need2, need);
-    if (cap > 0)
-      CHECK_INT(buf[0], '\0'); /* no truncated header left behind */
-    CHECK_INT(buf[cap], '#');  /* nothing written past 'cap' */
+    if (cap > 0) CHECK_INT(buf[0], '\0'); /* no truncated header left behind */
+    CHECK_INT(buf[cap], '#');             /* nothing written past 'cap' */
   }
   need2 = 0;
   CHECK_OK(sessio_cookie_format(buf, need + 1, &need2, "sid", "x", &at));
@@ -434,26 +419,36 @@ static void test_small_buffer_gets_enobufs_and_size(void) {
 }
 
 static void test_invalid_names_values_domains_rejected_S9(void) {
-  const char *names[] = {"", "a b", "a=b", "a;b", "a\"b", "\xc3\xa4", "a,b",
-                         "(a)", "a\tb", "a\x7f", "a/b", "a:b", "a@b", "{a}",
-                         "a\r\nSet-Cookie: x"};
-  const char *values[] = {" ", "a b", "\"", "a,b", "a;b", "a\\b", "\x7f",
-                          "\x80", "a\tb", "\"quoted\"",
+  const char *names[] = {
+      "",         "a b", "a=b", "a;b",  "a\"b",
+      "\xc3\xa4", "a,b", "(a)", "a\tb", "a\x7f",
+      "a/b",      "a:b", "a@b", "{a}",  "a\r\nSet-Cookie: x"};
+  const char *values[] = {" ",
+                          "a b",
+                          "\"",
+                          "a,b",
+                          "a;b",
+                          "a\\b",
+                          "\x7f",
+                          "\x80",
+                          "a\tb",
+                          "\"quoted\"",
                           "x\r\nLocation: /evil"};
-  const char *domains[] = {"", ".", "exa mple.com", "-a.com", "a-.com",
-                           "a..com", "a.com;", "a.com\r\nX: y",
+  const char *domains[] = {"",       ".",       "exa mple.com", "-a.com",
+                           "a-.com", "a..com",  "a.com;",       "a.com\r\nX: y",
                            "a.com/", "a_b.com", "..a.com"};
   char buf[256];
   size_t need;
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     need = 99;
-    CHECK_ERR(sessio_cookie_format(buf, sizeof buf, &need, names[i], "v",
-                                   NULL), SESSIO_EINVAL);
+    CHECK_ERR(sessio_cookie_format(buf, sizeof buf, &need, names[i], "v", NULL),
+              SESSIO_EINVAL);
     CHECK_INT(need, 0);
   }
   for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
-    CHECK_ERR(sessio_cookie_format(buf, sizeof buf, NULL, "sid", values[i],
-                                   NULL), SESSIO_EINVAL);
+    CHECK_ERR(
+        sessio_cookie_format(buf, sizeof buf, NULL, "sid", values[i], NULL),
+        SESSIO_EINVAL);
   for (size_t i = 0; i < sizeof domains / sizeof domains[0]; i++) {
     sessio_cookie_attrs at = {domains[i], 1, SESSIO_SAMESITE_LAX, -1, NULL, 0};
     CHECK_ERR(sessio_cookie_format(buf, sizeof buf, NULL, "sid", "v", &at),
@@ -511,8 +506,7 @@ static void test_name_plus_value_limit_4096_S9(void) {
   char value[4200], *buf = malloc(8192);
   size_t need = 0;
   CHECK(buf != NULL);
-  if (buf == NULL)
-    return;
+  if (buf == NULL) return;
   memset(value, 'v', sizeof value);
   value[4093] = '\0'; /* "sid" + 4093 = 4096 */
   CHECK_OK(sessio_cookie_format(buf, 8192, &need, "sid", value, NULL));
@@ -531,7 +525,8 @@ static void test_name_plus_value_limit_4096_S9(void) {
 
 /* What the formatter writes, the parser reads back. */
 static void test_formatted_cookie_parses_back(void) {
-  sessio_cookie_attrs at = {"example.com", 1, SESSIO_SAMESITE_LAX, 100, NULL, 0};
+  sessio_cookie_attrs at = {"example.com", 1,    SESSIO_SAMESITE_LAX,
+                            100,           NULL, 0};
   char buf[256];
   CHECK_OK(sessio_cookie_format(buf, sizeof buf, NULL, "sid",
                                 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",

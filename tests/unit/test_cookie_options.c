@@ -31,8 +31,8 @@ static sessio_err try_opts(const opts *o, char *sc, size_t cap) {
       sessio_config_new(&cfg) != SESSIO_OK)
     abort();
   sessio_config_set_store(cfg, st);
-  CHECK_OK(sessio_config_set_cookie(cfg, o->name, o->secure, o->same,
-                                    o->domain));
+  CHECK_OK(
+      sessio_config_set_cookie(cfg, o->name, o->secure, o->same, o->domain));
   CHECK_OK(sessio_config_set_cookie_path(cfg, o->path));
   CHECK_OK(sessio_config_set_partitioned(cfg, o->partitioned));
   sessio_err rc = sessio_manager_new(cfg, &m);
@@ -60,8 +60,8 @@ static void test_path_partitioned_and_samesite_are_sent_S31(void) {
   CHECK(strstr(sc, "; Secure; ") != NULL);
   CHECK(strstr(sc, "SameSite=None; Partitioned") != NULL);
 
-  opts d = {"shop_sid", "example.com", NULL, SESSIO_SECURE_ALWAYS,
-            SESSIO_SAMESITE_STRICT, 0};
+  opts d = {"shop_sid",           "example.com",          NULL,
+            SESSIO_SECURE_ALWAYS, SESSIO_SAMESITE_STRICT, 0};
   CHECK_OK(try_opts(&d, sc, sizeof sc));
   CHECK(strncmp(sc, "shop_sid=", 9) == 0);
   CHECK(strstr(sc, "; Path=/; Domain=example.com; ") != NULL);
@@ -80,13 +80,13 @@ static void test_unsafe_combinations_are_refused_S31(void) {
   CHECK_INT(try_opts(&part, sc, sizeof sc), SESSIO_EINVAL);
   opts none = {NULL, NULL, NULL, SESSIO_SECURE_AUTO, SESSIO_SAMESITE_NONE, 0};
   CHECK_INT(try_opts(&none, sc, sizeof sc), SESSIO_EINVAL);
-  opts hostdom = {"__Host-s", "example.com", NULL, SESSIO_SECURE_ALWAYS,
-                  SESSIO_SAMESITE_LAX, 0};
+  opts hostdom = {"__Host-s",           "example.com",       NULL,
+                  SESSIO_SECURE_ALWAYS, SESSIO_SAMESITE_LAX, 0};
   CHECK_INT(try_opts(&hostdom, sc, sizeof sc), SESSIO_EINVAL);
-  opts hostpath = {"__Host-s", NULL, "/a", SESSIO_SECURE_ALWAYS,
+  opts hostpath = {"__Host-s",          NULL, "/a", SESSIO_SECURE_ALWAYS,
                    SESSIO_SAMESITE_LAX, 0};
   CHECK_INT(try_opts(&hostpath, sc, sizeof sc), SESSIO_EINVAL);
-  opts hostok = {"__Host-s", NULL, "/", SESSIO_SECURE_ALWAYS,
+  opts hostok = {"__Host-s",          NULL, "/", SESSIO_SECURE_ALWAYS,
                  SESSIO_SAMESITE_LAX, 1};
   CHECK_OK(try_opts(&hostok, sc, sizeof sc));
   CHECK(strstr(sc, "Partitioned") != NULL);
@@ -95,7 +95,8 @@ static void test_unsafe_combinations_are_refused_S31(void) {
   sessio_config *cfg;
   CHECK_OK(sessio_config_new(&cfg));
   CHECK_INT(sessio_config_set_cookie_path(cfg, "shop"), SESSIO_EINVAL);
-  CHECK_INT(sessio_config_set_cookie_path(cfg, "/a;Domain=evil"), SESSIO_EINVAL);
+  CHECK_INT(sessio_config_set_cookie_path(cfg, "/a;Domain=evil"),
+            SESSIO_EINVAL);
   CHECK_INT(sessio_config_set_cookie_path(cfg, "/a\r\nX: y"), SESSIO_EINVAL);
   CHECK_INT(sessio_config_set_cookie_path(cfg, ""), SESSIO_EINVAL);
   CHECK_OK(sessio_config_set_cookie_path(cfg, "/"));

@@ -37,8 +37,8 @@ static void test_seal_open_round_trip(void) {
   seal_key_of(raw, key);
   CHECK_OK(sessio__seal(key, ad, sizeof ad, (const uint8_t *)msg, len, ct));
   memset(pt, 0, sizeof pt);
-  CHECK_INT(sessio__open(key, ad, sizeof ad, ct, len + SESSIO__SEAL_OVERHEAD,
-                         pt), 1);
+  CHECK_INT(
+      sessio__open(key, ad, sizeof ad, ct, len + SESSIO__SEAL_OVERHEAD, pt), 1);
   CHECK(memcmp(pt, msg, len) == 0);
   /* the ciphertext does not contain the plaintext */
   {
@@ -124,8 +124,7 @@ static void test_truncated_seal_fails_without_overread(void) {
   for (size_t n = 0; n < CT; n++) {
     uint8_t *copy = malloc(n ? n : 1);
     CHECK(copy != NULL);
-    if (copy == NULL)
-      return;
+    if (copy == NULL) return;
     memcpy(copy, ct, n);
     opened += (size_t)sessio__open(key, NULL, 0, copy, n, out);
     /* the tail alone (nonce cut off) */
@@ -202,8 +201,7 @@ static void test_key_derivation_is_deterministic_and_separated_S7(void) {
 static void test_handle_is_hex_of_key_prefix(void) {
   sessio_key key;
   char h[SESSIO_HANDLE_LEN + 1], hex[2 * SESSIO_KEY_BYTES + 1];
-  for (int i = 0; i < SESSIO_KEY_BYTES; i++)
-    key.b[i] = (uint8_t)(0xa0 + i);
+  for (int i = 0; i < SESSIO_KEY_BYTES; i++) key.b[i] = (uint8_t)(0xa0 + i);
   sessio__handle(&key, h);
   CHECK_STR(h, "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf");
   CHECK_INT(strlen(h), SESSIO_HANDLE_LEN);
@@ -249,8 +247,7 @@ static void on_alarm(int sig) {
 static int all_blocks_filled(const uint8_t *p, size_t n) {
   static const uint8_t zero[64];
   for (size_t i = 0; i + 64 <= n; i += 64)
-    if (memcmp(p + i, zero, 64) == 0)
-      return 0;
+    if (memcmp(p + i, zero, 64) == 0) return 0;
   return 1;
 }
 
@@ -264,8 +261,7 @@ static void test_random_completes_under_signals_S1(void) {
   int failed = 0, partial = 0;
 
   CHECK(buf != NULL);
-  if (buf == NULL)
-    return;
+  if (buf == NULL) return;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_alarm;
   sigemptyset(&sa.sa_mask);

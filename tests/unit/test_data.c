@@ -66,8 +66,8 @@ static int entries_equal(const sessio__entry *a, const sessio__entry *b) {
       a->type != b->type)
     return 0;
   if (a->type == SESSIO_T_STR || a->type == SESSIO_T_BYTES)
-    return a->len == b->len && (a->len == 0 ||
-                                memcmp(a->bytes, b->bytes, a->len) == 0);
+    return a->len == b->len &&
+           (a->len == 0 || memcmp(a->bytes, b->bytes, a->len) == 0);
   return a->ival == b->ival;
 }
 
@@ -324,20 +324,20 @@ static void test_prefix_ranges(void) {
   check_range(&m, K("a"), 0, 0);
   /* Index: 0 "a", 1 "ab", 2 "abc", 3 "abd", 4 "ac", 5 "b", 6 "\x7f",
    *        7 "\x80", 8 "\x80\x01", 9 "\xff", 10 "\xff\xff" */
-  const char *keys[] = {"a",    "ab",       "abc",  "abd",     "ac", "b",
+  const char *keys[] = {"a",    "ab",   "abc",      "abd",  "ac",      "b",
                         "\x7f", "\x80", "\x80\x01", "\xff", "\xff\xff"};
   for (size_t i = 0; i < 11; i++)
     CHECK_OK(sessio__map_set(&m, K(keys[i]), SESSIO_T_INT, NULL, 0, 0));
   for (size_t i = 0; i < 11; i++) CHECK_STR(m.v[i].key, keys[i]);
-  check_range(&m, K(""), 0, 11);       /* empty prefix: everything */
+  check_range(&m, K(""), 0, 11); /* empty prefix: everything */
   check_range(&m, K("a"), 0, 5);
-  check_range(&m, K("ab"), 1, 4);      /* keys that prefix each other */
+  check_range(&m, K("ab"), 1, 4); /* keys that prefix each other */
   check_range(&m, K("abc"), 2, 3);
-  check_range(&m, K("abcd"), 3, 3);    /* longer than every key */
-  check_range(&m, K("aa"), 1, 1);      /* between keys */
-  check_range(&m, K("A"), 0, 0);       /* before all */
-  check_range(&m, K("c"), 6, 6);       /* nothing */
-  check_range(&m, K("\x80"), 7, 9);    /* bytes >= 0x80 */
+  check_range(&m, K("abcd"), 3, 3); /* longer than every key */
+  check_range(&m, K("aa"), 1, 1);   /* between keys */
+  check_range(&m, K("A"), 0, 0);    /* before all */
+  check_range(&m, K("c"), 6, 6);    /* nothing */
+  check_range(&m, K("\x80"), 7, 9); /* bytes >= 0x80 */
   check_range(&m, K("\xff"), 9, 11);
   check_range(&m, K("\xff\xff\xff"), 11, 11); /* after all */
   sessio__map_free(&m);
@@ -394,12 +394,12 @@ static void test_encode_exact_v1_bytes(void) {
   CHECK_OK(sessio__map_set(&m, K("b"), SESSIO_T_BOOL, NULL, 0, 1));
   CHECK_OK(sessio__map_set(&m, K("d"), SESSIO_T_BYTES, "\x00\xff", 2, 0));
   CHECK_OK(sessio__map_set(&m, K("e"), SESSIO_T_INT, NULL, 0, 64));
-  const uint8_t want[] = {1,    5,                      /* format, count */
-                          2,    1, 'a', 1,              /* INT zigzag(-1) */
-                          3,    1, 'b', 1,              /* BOOL */
-                          1,    1, 'c', 2, 'h', 'i',    /* STR */
-                          4,    1, 'd', 2, 0,   0xff,   /* BYTES */
-                          2,    1, 'e', 0x80, 1};       /* zigzag(64)=128 */
+  const uint8_t want[] = {1, 5,                       /* format, count */
+                          2, 1, 'a', 1,               /* INT zigzag(-1) */
+                          3, 1, 'b', 1,               /* BOOL */
+                          1, 1, 'c', 2,    'h', 'i',  /* STR */
+                          4, 1, 'd', 2,    0,   0xff, /* BYTES */
+                          2, 1, 'e', 0x80, 1};        /* zigzag(64)=128 */
   CHECK_OK(sessio__map_encode(&m, &b));
   CHECK_INT(b.len, sizeof(want));
   CHECK(b.len == sizeof(want) && memcmp(b.data, want, sizeof(want)) == 0);
@@ -414,8 +414,8 @@ static void test_encode_exact_v1_bytes(void) {
 
 /* A map of 'n' keys of every type, with edge values. */
 static void build_sample(sessio__map *m, int n) {
-  static const int64_t ints[] = {0, 1, -1, 63, -64, 64, INT64_MAX, INT64_MIN,
-                                 1234567890123, -987654321};
+  static const int64_t ints[] = {
+      0, 1, -1, 63, -64, 64, INT64_MAX, INT64_MIN, 1234567890123, -987654321};
   char key[64];
   static uint8_t blob[3000];
   for (size_t i = 0; i < sizeof(blob); i++) blob[i] = (uint8_t)(i * 7 + 1);
@@ -513,7 +513,8 @@ static sessio_err decode_checked(const uint8_t *p, size_t len) {
   return rc;
 }
 
-#define BYTES(...) (const uint8_t[]){__VA_ARGS__}, sizeof((const uint8_t[]){__VA_ARGS__})
+#define BYTES(...)                                                             \
+  (const uint8_t[]){__VA_ARGS__}, sizeof((const uint8_t[]){__VA_ARGS__})
 
 static void test_decode_rejects_each_malformation(void) {
   /* Valid baselines first, so the rejections below are about one defect. */
@@ -522,14 +523,14 @@ static void test_decode_rejects_each_malformation(void) {
   CHECK_OK(decode_checked(BYTES(1, 2, 1, 1, 'a', 0, 1, 2, 'a', 'b', 0)));
 
   CHECK_ERR(decode_checked(NULL, 0), SESSIO_ECORRUPT);
-  CHECK_ERR(decode_checked(BYTES(1)), SESSIO_ECORRUPT);        /* no count */
-  CHECK_ERR(decode_checked(BYTES(0, 0)), SESSIO_ECORRUPT);     /* format 0 */
-  CHECK_ERR(decode_checked(BYTES(2, 0)), SESSIO_ECORRUPT);     /* format 2 */
+  CHECK_ERR(decode_checked(BYTES(1)), SESSIO_ECORRUPT);    /* no count */
+  CHECK_ERR(decode_checked(BYTES(0, 0)), SESSIO_ECORRUPT); /* format 0 */
+  CHECK_ERR(decode_checked(BYTES(2, 0)), SESSIO_ECORRUPT); /* format 2 */
   /* Count larger than the bytes can hold (and a huge count). */
   CHECK_ERR(decode_checked(BYTES(1, 2, 2, 1, 'a', 2)), SESSIO_ECORRUPT);
-  CHECK_ERR(decode_checked(BYTES(1, 0xff, 0xff, 0xff, 0xff, 0x0f, 2, 1, 'a',
-                                 2)),
-            SESSIO_ECORRUPT);
+  CHECK_ERR(
+      decode_checked(BYTES(1, 0xff, 0xff, 0xff, 0xff, 0x0f, 2, 1, 'a', 2)),
+      SESSIO_ECORRUPT);
   /* Unknown types. */
   CHECK_ERR(decode_checked(BYTES(1, 1, 0, 1, 'a', 2)), SESSIO_ECORRUPT);
   CHECK_ERR(decode_checked(BYTES(1, 1, 5, 1, 'a', 2)), SESSIO_ECORRUPT);
@@ -558,15 +559,15 @@ static void test_decode_rejects_each_malformation(void) {
   CHECK_ERR(decode_checked(BYTES(1, 0, 0)), SESSIO_ECORRUPT);
   CHECK_ERR(decode_checked(BYTES(1, 1, 2, 1, 'a', 2, 0)), SESSIO_ECORRUPT);
   /* Varint overflow: 10 bytes with bits past 64, and 11 bytes. */
-  CHECK_ERR(decode_checked(BYTES(1, 1, 2, 1, 'a', 0xff, 0xff, 0xff, 0xff,
-                                 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f)),
+  CHECK_ERR(decode_checked(BYTES(1, 1, 2, 1, 'a', 0xff, 0xff, 0xff, 0xff, 0xff,
+                                 0xff, 0xff, 0xff, 0xff, 0x7f)),
             SESSIO_ECORRUPT);
-  CHECK_ERR(decode_checked(BYTES(1, 1, 2, 1, 'a', 0xff, 0xff, 0xff, 0xff,
-                                 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01)),
+  CHECK_ERR(decode_checked(BYTES(1, 1, 2, 1, 'a', 0xff, 0xff, 0xff, 0xff, 0xff,
+                                 0xff, 0xff, 0xff, 0xff, 0xff, 0x01)),
             SESSIO_ECORRUPT);
   /* The largest INT encoding is fine: zigzag(INT64_MIN) = 2^64-1. */
-  CHECK_OK(decode_checked(BYTES(1, 1, 2, 1, 'a', 0xff, 0xff, 0xff, 0xff,
-                                0xff, 0xff, 0xff, 0xff, 0xff, 0x01)));
+  CHECK_OK(decode_checked(BYTES(1, 1, 2, 1, 'a', 0xff, 0xff, 0xff, 0xff, 0xff,
+                                0xff, 0xff, 0xff, 0xff, 0x01)));
   /* Non-shortest varints (a second encoding of the same map). */
   CHECK_ERR(decode_checked(BYTES(1, 0x80, 0)), SESSIO_ECORRUPT);
   CHECK_ERR(decode_checked(BYTES(1, 1, 2, 0x81, 0, 'a', 2)), SESSIO_ECORRUPT);
@@ -761,11 +762,11 @@ static void test_ops_push_rejects_invalid(void) {
   CHECK_OK(push_set_int(&o, "a", 1));
   CHECK_ERR(push_set_int(&o, "", 1), SESSIO_EINVAL);
   CHECK_ERR(push_incr(&o, "", 1), SESSIO_EINVAL);
-  CHECK_ERR(sessio__ops_push(&o, SESSIO__OP_SET, K("a"), SESSIO_T_STR, "a\0b",
-                             3, 0),
-            SESSIO_EINVAL);
-  CHECK_ERR(sessio__ops_push(&o, (sessio__op_kind)9, K("a"), SESSIO_T_INT,
-                             NULL, 0, 0),
+  CHECK_ERR(
+      sessio__ops_push(&o, SESSIO__OP_SET, K("a"), SESSIO_T_STR, "a\0b", 3, 0),
+      SESSIO_EINVAL);
+  CHECK_ERR(sessio__ops_push(&o, (sessio__op_kind)9, K("a"), SESSIO_T_INT, NULL,
+                             0, 0),
             SESSIO_EINVAL);
   CHECK_INT(o.n, 1);
   CHECK(op_is(&o, 0, SESSIO__OP_SET, "a"));
@@ -822,10 +823,10 @@ static void test_ops_apply_deletes_and_every_set_type(void) {
   CHECK_OK(push_del(&o, "gone"));
   CHECK_OK(push_delp(&o, "cart."));
   CHECK_OK(push_set_str(&o, "s", "str"));
-  CHECK_OK(sessio__ops_push(&o, SESSIO__OP_SET, K("y"), SESSIO_T_BYTES,
-                            "\0\1", 2, 0));
-  CHECK_OK(sessio__ops_push(&o, SESSIO__OP_SET, K("b"), SESSIO_T_BOOL, NULL,
-                            0, 5));
+  CHECK_OK(sessio__ops_push(&o, SESSIO__OP_SET, K("y"), SESSIO_T_BYTES, "\0\1",
+                            2, 0));
+  CHECK_OK(
+      sessio__ops_push(&o, SESSIO__OP_SET, K("b"), SESSIO_T_BOOL, NULL, 0, 5));
   CHECK_OK(push_set_int(&o, "i", -3));
   CHECK_OK(push_del(&o, "absent"));
   /* The reloaded map has keys another request added under "cart.". */
@@ -925,8 +926,7 @@ static void test_ops_compaction_preserves_effect(void) {
         CHECK_OK(sessio__map_set(&base, K(keys[k]), SESSIO_T_STR, "s", 1, 0));
         break;
       default:
-        CHECK_OK(sessio__map_set(&base, K(keys[k]), SESSIO_T_BOOL, NULL, 0,
-                                 1));
+        CHECK_OK(sessio__map_set(&base, K(keys[k]), SESSIO_T_BOOL, NULL, 0, 1));
       }
     }
     CHECK_OK(sessio__map_copy(&one, &base));
@@ -992,8 +992,7 @@ static void test_huge_values_fail_with_enomem_and_change_nothing(void) {
   for (int i = 0; i < 2; i++) {
     CHECK_ERR(sessio__map_set(&m, K("k"), SESSIO_T_BYTES, small, sizes[i], 0),
               SESSIO_ENOMEM);
-    CHECK_ERR(sessio__map_set(&m, K("new"), SESSIO_T_BYTES, small, sizes[i],
-                              0),
+    CHECK_ERR(sessio__map_set(&m, K("new"), SESSIO_T_BYTES, small, sizes[i], 0),
               SESSIO_ENOMEM);
     CHECK_ERR(sessio__ops_push(&o, SESSIO__OP_SET, K("k"), SESSIO_T_BYTES,
                                small, sizes[i], 0),

@@ -37,7 +37,7 @@ typedef struct recorder {
   rec_ev v[LOG_MAX];
   size_t n;
   _Atomic long kinds[16];
-  sessio_manager *m;      /* for the call-back checks */
+  sessio_manager *m; /* for the call-back checks */
   sessio_store *st;
   _Atomic long login_listed; /* LOGIN events whose session was listed */
 } recorder;
@@ -122,8 +122,7 @@ static void fx_close(fx *f) {
 static sessio *begin(fx *f, const char *cookie, int64_t now) {
   sessio *s = NULL;
   const char *h[1] = {cookie};
-  if (sessio_begin(f->m, h, cookie && *cookie ? 1 : 0, 0, now, &s) !=
-      SESSIO_OK)
+  if (sessio_begin(f->m, h, cookie && *cookie ? 1 : 0, 0, now, &s) != SESSIO_OK)
     abort();
   return s;
 }
@@ -320,15 +319,15 @@ typedef struct lag_store {
   int flip; /* damage the last byte of every loaded record */
 } lag_store;
 #define L(st) ((lag_store *)(st))
-#define DOWN(st)                                                            \
-  do {                                                                      \
-    if (L(st)->down) return SESSIO_EUNAVAIL;                                \
+#define DOWN(st)                                                               \
+  do {                                                                         \
+    if (L(st)->down) return SESSIO_EUNAVAIL;                                   \
   } while (0)
 static sessio_err l_load(sessio_store *st, const sessio_key *k, int64_t now,
                          sessio_record *out, int *found) {
   DOWN(st);
-  sessio_err rc = L(st)->inner->methods->load(L(st)->inner, k,
-                                              now - L(st)->lag, out, found);
+  sessio_err rc = L(st)->inner->methods->load(L(st)->inner, k, now - L(st)->lag,
+                                              out, found);
   if (rc == SESSIO_OK && *found && L(st)->flip && out->blob_len)
     out->blob[out->blob_len - 1] ^= 1;
   return rc;
@@ -346,8 +345,8 @@ static sessio_err l_touch(sessio_store *st, const sessio_key *k, int64_t t,
   return L(st)->inner->methods->touch(L(st)->inner, k, t, x, now - L(st)->lag,
                                       found);
 }
-static sessio_err l_remove(sessio_store *st, const sessio_key *k,
-                           int64_t now, int *r) {
+static sessio_err l_remove(sessio_store *st, const sessio_key *k, int64_t now,
+                           int *r) {
   DOWN(st);
   return L(st)->inner->methods->remove(L(st)->inner, k, now - L(st)->lag, r);
 }
@@ -360,11 +359,10 @@ static sessio_err l_uadd(sessio_store *st, const char *u, const sessio_key *k,
 static sessio_err l_ulist(sessio_store *st, const char *u, int64_t now,
                           sessio_key **k, size_t *n) {
   DOWN(st);
-  return L(st)->inner->methods->user_list(L(st)->inner, u, now - L(st)->lag,
-                                          k, n);
+  return L(st)->inner->methods->user_list(L(st)->inner, u, now - L(st)->lag, k,
+                                          n);
 }
-static sessio_err l_urem(sessio_store *st, const char *u,
-                         const sessio_key *k) {
+static sessio_err l_urem(sessio_store *st, const char *u, const sessio_key *k) {
   DOWN(st);
   return L(st)->inner->methods->user_remove(L(st)->inner, u, k);
 }
@@ -376,11 +374,18 @@ static void l_close(sessio_store *st) {
   sessio_store_close(L(st)->inner);
   free(st);
 }
-static const sessio_store_methods lag_methods = {
-    .version = SESSIO_STORE_API_VERSION, .name = "lag", .load = l_load,
-    .save = l_save, .touch = l_touch, .remove = l_remove, .user_add = l_uadd,
-    .user_list = l_ulist, .user_remove = l_urem, .gc = l_gc,
-    .close = l_close};
+static const sessio_store_methods lag_methods = {.version =
+                                                     SESSIO_STORE_API_VERSION,
+                                                 .name = "lag",
+                                                 .load = l_load,
+                                                 .save = l_save,
+                                                 .touch = l_touch,
+                                                 .remove = l_remove,
+                                                 .user_add = l_uadd,
+                                                 .user_list = l_ulist,
+                                                 .user_remove = l_urem,
+                                                 .gc = l_gc,
+                                                 .close = l_close};
 
 static void fx_open_lag(fx *f, int64_t lag) {
   sessio_config *cfg;
@@ -466,8 +471,8 @@ static void test_store_error(void) {
   size_t n;
   CHECK_ERR(sessio_manager_revoke_all(f.m, "nobody", NULL, T0 + 3, &n),
             SESSIO_EUNAVAIL);
-  check_one(f.r, SESSIO_EVENT_STORE_ERROR, SESSIO_REASON_NONE, NULL,
-            "nobody", T0 + 3);
+  check_one(f.r, SESSIO_EVENT_STORE_ERROR, SESSIO_REASON_NONE, NULL, "nobody",
+            T0 + 3);
   fx_close(&f);
 }
 

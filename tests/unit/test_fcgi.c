@@ -18,8 +18,10 @@ static const int64_t T0 = 1700000000000;
 
 static void setup(void) {
   sessio_config *cfg;
-  if (sessio_store_open("memory:", &st) != SESSIO_OK || sessio_config_new(&cfg) != SESSIO_OK ||
-      sessio_config_set_store(cfg, st) != SESSIO_OK || sessio_manager_new(cfg, &mgr) != SESSIO_OK)
+  if (sessio_store_open("memory:", &st) != SESSIO_OK ||
+      sessio_config_new(&cfg) != SESSIO_OK ||
+      sessio_config_set_store(cfg, st) != SESSIO_OK ||
+      sessio_manager_new(cfg, &mgr) != SESSIO_OK)
     abort();
   sessio_config_free(cfg);
 }
@@ -29,7 +31,8 @@ static void make_session(char *pair, size_t cap) {
   char *envp[] = {NULL};
   sessio *s;
   if (sessio_fcgi_begin(mgr, envp, 0, T0, &s) != SESSIO_OK ||
-      sessio_set_int(s, "n", 7) != SESSIO_OK || sessio_commit(s, T0) != SESSIO_OK)
+      sessio_set_int(s, "n", 7) != SESSIO_OK ||
+      sessio_commit(s, T0) != SESSIO_OK)
     abort();
   const char *sc = sessio_cookie_header(s);
   snprintf(pair, cap, "%.*s", (int)strcspn(sc, ";"), sc);
@@ -40,8 +43,7 @@ static void make_session(char *pair, size_t cap) {
 static int finds_session(char **envp) {
   sessio *s;
   int64_t n = 0;
-  if (sessio_fcgi_begin(mgr, envp, 0, T0 + 1000, &s) != SESSIO_OK)
-    return 0;
+  if (sessio_fcgi_begin(mgr, envp, 0, T0 + 1000, &s) != SESSIO_OK) return 0;
   int found = sessio_get_int(s, "n", &n) && n == 7;
   sessio_free(s);
   return found;
@@ -54,7 +56,8 @@ static void test_every_http_cookie_parameter_is_read_S12(void) {
   char *alone[] = {"REQUEST_METHOD=GET", p1, NULL};
   CHECK(finds_session(alone));
   /* the session cookie in the second of two parameters, a forged one first */
-  char *second[] = {"HTTP_COOKIE=sid=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", p1, NULL};
+  char *second[] = {
+      "HTTP_COOKIE=sid=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", p1, NULL};
   CHECK(finds_session(second));
   char *first[] = {p1, "HTTP_COOKIE=sid=garbage", NULL};
   CHECK(finds_session(first));
@@ -65,7 +68,8 @@ static void test_every_http_cookie_parameter_is_read_S12(void) {
 }
 
 static void test_tls_comes_from_https_param_or_a_trusted_proxy_S8(void) {
-  char *on[] = {"HTTPS=on", NULL}, *one[] = {"HTTPS=1", NULL}, *upper[] = {"HTTPS=ON", NULL};
+  char *on[] = {"HTTPS=on", NULL}, *one[] = {"HTTPS=1", NULL},
+       *upper[] = {"HTTPS=ON", NULL};
   char *off[] = {"HTTPS=off", NULL}, *none[] = {NULL};
   char *client[] = {"HTTP_HTTPS=on", NULL}; /* a client's "HTTPS: on" header */
   char *xfp[] = {"HTTP_X_FORWARDED_PROTO=https", NULL};
@@ -93,11 +97,13 @@ static void test_tls_request_gets_the_host_prefixed_secure_cookie_S3_S8(void) {
   CHECK_OK(sessio_set_int(s, "n", 1));
   CHECK_OK(sessio_commit(s, T0));
   const char *sc = sessio_cookie_header(s);
-  CHECK(sc != NULL && strncmp(sc, "__Host-sid=", 11) == 0 && strstr(sc, "; Secure") != NULL);
+  CHECK(sc != NULL && strncmp(sc, "__Host-sid=", 11) == 0 &&
+        strstr(sc, "; Secure") != NULL);
   sessio_free(s);
 }
 
-static void test_cookies_over_8_kib_or_too_many_parameters_are_etoobig_S11(void) {
+static void test_cookies_over_8_kib_or_too_many_parameters_are_etoobig_S11(
+    void) {
   static char big1[5000], big2[5000];
   memcpy(big1, "HTTP_COOKIE=", 12);
   memset(big1 + 12, 'a', sizeof big1 - 13);
@@ -153,7 +159,8 @@ static void test_commit_writes_set_cookie_no_store_and_vary_lines_S10(void) {
   memory_stream(&out, buf, sizeof buf);
   CHECK_OK(sessio_fcgi_begin(mgr, envp, 0, T0, &s));
   CHECK_OK(sessio_fcgi_commit(s, &out, T0));
-  CHECK_INT(out.wrNext - buf, strlen("Cache-Control: no-store\r\nVary: Cookie\r\n"));
+  CHECK_INT(out.wrNext - buf,
+            strlen("Cache-Control: no-store\r\nVary: Cookie\r\n"));
   sessio_free(s);
   /* a stream that fails is SESSIO_EIO */
   memory_stream(&out, buf, 10);

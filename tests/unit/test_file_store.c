@@ -256,8 +256,7 @@ static void test_truncated_or_empty_record_is_detected(void) {
   sessio_store_close(st);
 }
 
-static void test_create_replaces_an_unreadable_record_and_gc_removes_one(
-    void) {
+static void test_create_replaces_an_unreadable_record_and_gc_removes_one(void) {
   fresh_dir();
   sessio_store *st = open_store();
   char path[256], buf[64];
@@ -593,9 +592,12 @@ static void *torn_reader(void *arg) {
     sessio_record r;
     int found = 0;
     sessio_err rc = sessio__store_load(c->st, &c->key, T0, &r, &found);
-    if (rc == SESSIO_ECORRUPT) c->corrupt++;
-    else if (rc != SESSIO_OK) c->errors++;
-    else if (!found) c->missing++;
+    if (rc == SESSIO_ECORRUPT)
+      c->corrupt++;
+    else if (rc != SESSIO_OK)
+      c->errors++;
+    else if (!found)
+      c->missing++;
     sessio_record_clear(&r);
     c->loads++;
   }

@@ -40,11 +40,11 @@ typedef struct fake_store {
   sessio_store base;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  sessio_err fail;        /* returned by gc when not SESSIO_OK */
+  sessio_err fail;              /* returned by gc when not SESSIO_OK */
   int removed_num, removed_den; /* each call removes ask * num / den */
-  size_t done_at;         /* the call that completes a pass (0 = never) */
+  size_t done_at;               /* the call that completes a pass (0 = never) */
   size_t calls;
-  size_t asks[64];        /* the first asks */
+  size_t asks[64]; /* the first asks */
   int64_t last_now;
 } fake_store;
 
@@ -58,8 +58,7 @@ static sessio_err fake_gc(sessio_store *st, int64_t now, size_t max_work,
   f->last_now = now;
   pthread_cond_broadcast(&f->cv);
   pthread_mutex_unlock(&f->mu);
-  if (f->fail != SESSIO_OK)
-    return f->fail;
+  if (f->fail != SESSIO_OK) return f->fail;
   *removed += max_work * (size_t)f->removed_num / (size_t)f->removed_den;
   *done = f->done_at != 0 && f->calls == f->done_at;
   return SESSIO_OK;
@@ -97,8 +96,7 @@ typedef struct log_lines {
 
 static void keep_log(void *ud, sessio_log_level level, const char *msg) {
   log_lines *l = ud;
-  if (level > SESSIO_LOG_WARN)
-    return;
+  if (level > SESSIO_LOG_WARN) return;
   l->n++;
   snprintf(l->last, sizeof l->last, "%s", msg);
 }
@@ -141,8 +139,7 @@ static long dead_after(long seconds, long rate, int64_t ttl, int fixed) {
   CHECK_OK(sessio_store_open("memory:", &st));
   CHECK_OK(sessio_gc_new(st, &g));
   CHECK_OK(sessio_gc_set_clocks(g, NULL, fake_mono, &c));
-  if (st == NULL || g == NULL)
-    return -1;
+  if (st == NULL || g == NULL) return -1;
   for (long sec = 0; sec < seconds; sec++) {
     int64_t now = T0 + sec * 1000;
     fill(st, &seq, rate, now, now + ttl);

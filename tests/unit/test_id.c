@@ -68,20 +68,18 @@ typedef struct quality {
   size_t undecodable; /* not exactly 256 bits in canonical base64url */
   double worst_chi;   /* positions 0..41 (df 63) */
   int worst_chi_pos;
-  double last_chi;    /* position 42, the 16 symbols it may hold (df 15) */
+  double last_chi;     /* position 42, the 16 symbols it may hold (df 15) */
   uint64_t last_stray; /* symbols at 42 whose low 2 bits are set */
-  double worst_bit_z; /* largest |z| over the 256 bit positions */
+  double worst_bit_z;  /* largest |z| over the 256 bit positions */
   int worst_bit;
-  double bit_chi;     /* sum of z^2 (df 256) */
+  double bit_chi; /* sum of z^2 (df 256) */
 } quality;
 
 /* Square root by Newton's method (the tests link without libm). */
 static double root(double x) {
   double r = x > 1 ? x : 1;
-  if (x <= 0)
-    return 0;
-  for (int i = 0; i < 200; i++)
-    r = (r + x / r) / 2;
+  if (x <= 0) return 0;
+  for (int i = 0; i < 200; i++) r = (r + x / r) / 2;
   return r;
 }
 
@@ -108,11 +106,9 @@ static void measure(const id_rec *v, size_t n, quality *q) {
       q->undecodable++;
       continue;
     }
-    for (int p = 0; p < SESSIO_ID_LEN; p++)
-      counts[p][sym_index(v[i].s[p])]++;
+    for (int p = 0; p < SESSIO_ID_LEN; p++) counts[p][sym_index(v[i].s[p])]++;
     for (int j = 0; j < SESSIO_ID_BYTES; j++)
-      for (int b = 0; b < 8; b++)
-        ones[j * 8 + b] += (raw[j] >> (7 - b)) & 1u;
+      for (int b = 0; b < 8; b++) ones[j * 8 + b] += (raw[j] >> (7 - b)) & 1u;
   }
   n -= q->undecodable;
   for (int p = 0; p < SESSIO_ID_LEN - 1; p++) {
@@ -191,8 +187,7 @@ static void test_character_distribution_is_flat_S1(void) {
     for (int p = 0; p < SESSIO_ID_LEN; p++) {
       int s = sym_index(ids[i].s[p]);
       CHECK(s >= 0);
-      if (s < 0)
-        return;
+      if (s < 0) return;
       counts[p][s]++;
     }
   for (int p = 0; p < SESSIO_ID_LEN - 1; p++) {
@@ -203,7 +198,8 @@ static void test_character_distribution_is_flat_S1(void) {
     }
   }
   printf("  worst chi-square over positions 0..41: %.1f at %d (df 63, "
-         "limit %.0f)\n", worst, worst_pos, CHI_MAX_DF63);
+         "limit %.0f)\n",
+         worst, worst_pos, CHI_MAX_DF63);
   CHECK(worst < CHI_MAX_DF63);
 
   /* Position 42 carries the last 4 bits: only the 16 symbols whose index
@@ -228,7 +224,8 @@ static void test_character_distribution_is_flat_S1(void) {
 /* S1: every one of the million IDs decodes to exactly 256 bits (and
  * encodes back to itself), every character position is flat (chi-square)
  * and every one of the 256 bits is set half the time (binomial bounds). */
-static void test_million_ids_are_256_bits_flat_per_position_and_per_bit_S1(void) {
+static void test_million_ids_are_256_bits_flat_per_position_and_per_bit_S1(
+    void) {
   quality q;
   CHECK_INT(SESSIO_ID_BYTES * 8, 256);
   measure(ids, N_IDS, &q);
@@ -240,14 +237,14 @@ static void test_million_ids_are_256_bits_flat_per_position_and_per_bit_S1(void)
 
 /* Biased generators as negative controls of the checks above: 'bias'
  * changes 32 good random bytes into the ID's raw value. */
-static void ids_from(id_rec *out, size_t n, void (*bias)(uint8_t *raw, const uint8_t *extra)) {
+static void ids_from(id_rec *out, size_t n,
+                     void (*bias)(uint8_t *raw, const uint8_t *extra)) {
   uint8_t buf[4096];
   size_t used = sizeof buf;
   for (size_t i = 0; i < n; i++) {
     uint8_t raw[SESSIO_ID_BYTES];
     if (used + SESSIO_ID_BYTES + 2 > sizeof buf) {
-      if (sessio__random(buf, sizeof buf) != SESSIO_OK)
-        exit(2);
+      if (sessio__random(buf, sizeof buf) != SESSIO_OK) exit(2);
       used = 0;
     }
     memcpy(raw, buf + used, SESSIO_ID_BYTES);
@@ -276,8 +273,7 @@ static void test_quality_checks_catch_biased_generators_S1(void) {
   id_rec *bad = malloc(sizeof *bad * N_IDS);
   quality q;
   CHECK(bad != NULL);
-  if (bad == NULL)
-    return;
+  if (bad == NULL) return;
   ids_from(bad, N_IDS, bias_modulo_byte);
   measure(bad, N_IDS, &q);
   print_quality("byte 10 = r % 200", &q);
@@ -311,8 +307,7 @@ static void test_chi_square_catches_biased_generator_S1(void) {
   while (made < N_IDS) {
     CHECK_OK(sessio__random(buf, sizeof buf));
     for (size_t i = 0; i < sizeof buf && made < N_IDS; i++) {
-      if (buf[i] >= 250)
-        continue; /* uniform on 0..249 */
+      if (buf[i] >= 250) continue; /* uniform on 0..249 */
       counts[(buf[i] % 250) % 64]++;
       made++;
     }
@@ -349,8 +344,7 @@ static void test_consecutive_ids_share_no_structure_S2(void) {
     const char *a = ids[i].s, *b = ids[i + 1].s;
     uint8_t ra[SESSIO_ID_BYTES], rb[SESSIO_ID_BYTES];
     size_t k = 0;
-    while (k < SESSIO_ID_LEN && a[k] == b[k])
-      k++;
+    while (k < SESSIO_ID_LEN && a[k] == b[k]) k++;
     prefix_sum += k;
     CHECK(sessio__id_decode(a, SESSIO_ID_LEN, ra));
     CHECK(sessio__id_decode(b, SESSIO_ID_LEN, rb));
@@ -368,8 +362,7 @@ static void test_consecutive_ids_share_no_structure_S2(void) {
 }
 
 static int cmp_id(const void *a, const void *b) {
-  return memcmp(((const id_rec *)a)->s, ((const id_rec *)b)->s,
-                SESSIO_ID_LEN);
+  return memcmp(((const id_rec *)a)->s, ((const id_rec *)b)->s, SESSIO_ID_LEN);
 }
 
 /* S1: a million IDs, no duplicates. Sorts 'ids' in place (runs last). */
@@ -377,8 +370,7 @@ static void test_million_ids_have_no_duplicates_S1(void) {
   size_t dups = 0;
   qsort(ids, N_IDS, sizeof *ids, cmp_id);
   for (size_t i = 1; i < N_IDS; i++)
-    if (memcmp(ids[i - 1].s, ids[i].s, SESSIO_ID_LEN) == 0)
-      dups++;
+    if (memcmp(ids[i - 1].s, ids[i].s, SESSIO_ID_LEN) == 0) dups++;
   CHECK_INT(dups, 0);
 }
 
@@ -386,13 +378,11 @@ static void test_million_ids_have_no_duplicates_S1(void) {
 static void test_duplicate_check_finds_planted_duplicate(void) {
   id_rec few[5];
   size_t dups = 0;
-  for (int i = 0; i < 5; i++)
-    CHECK_OK(sessio_id_generate(few[i].s));
+  for (int i = 0; i < 5; i++) CHECK_OK(sessio_id_generate(few[i].s));
   few[3] = few[1];
   qsort(few, 5, sizeof *few, cmp_id);
   for (size_t i = 1; i < 5; i++)
-    if (memcmp(few[i - 1].s, few[i].s, SESSIO_ID_LEN) == 0)
-      dups++;
+    if (memcmp(few[i - 1].s, few[i].s, SESSIO_ID_LEN) == 0) dups++;
   CHECK_INT(dups, 1);
 }
 
@@ -410,14 +400,12 @@ static void test_ids_differ_across_fork_S1(void) {
     CHECK(pipe(fds) == 0);
     pid = fork();
     CHECK(pid >= 0);
-    if (pid < 0)
-      return;
+    if (pid < 0) return;
     if (pid == 0) {
       char id[SESSIO_ID_LEN + 1];
       int ok = sessio_id_generate(id) == SESSIO_OK;
       close(fds[0]);
-      if (ok && write(fds[1], id, SESSIO_ID_LEN) == SESSIO_ID_LEN)
-        _exit(0);
+      if (ok && write(fds[1], id, SESSIO_ID_LEN) == SESSIO_ID_LEN) _exit(0);
       _exit(1);
     }
     close(fds[1]);
@@ -426,8 +414,7 @@ static void test_ids_differ_across_fork_S1(void) {
       size_t got = 0;
       while (got < SESSIO_ID_LEN) {
         ssize_t n = read(fds[0], child + got, SESSIO_ID_LEN - got);
-        if (n <= 0)
-          break;
+        if (n <= 0) break;
         got += (size_t)n;
       }
       CHECK_INT(got, SESSIO_ID_LEN);
@@ -466,15 +453,14 @@ static void test_validator_rejects_malformed_ids_S7(void) {
   /* wrong alphabet at every position: standard base64, separators, high
    * bytes, NUL inside */
   {
-    const char junk[] = {'+', '/', '=', '.', ' ', ';', '%', '\0', '\x80',
-                         '\xff'};
+    const char junk[] = {'+', '/', '=',  '.',    ' ',
+                         ';', '%', '\0', '\x80', '\xff'};
     size_t accepted = 0;
     for (size_t j = 0; j < sizeof junk; j++)
       for (int p = 0; p < SESSIO_ID_LEN; p++) {
         memcpy(bad, id, SESSIO_ID_LEN + 1);
         bad[p] = junk[j];
-        if (sessio_id_valid(bad, SESSIO_ID_LEN))
-          accepted++;
+        if (sessio_id_valid(bad, SESSIO_ID_LEN)) accepted++;
       }
     CHECK_INT(accepted, 0);
   }
@@ -506,8 +492,7 @@ static void test_encode_decode_known_answers(void) {
   sessio__id_encode(raw, out);
   CHECK_STR(out, "__________________________________________8");
 
-  for (int i = 0; i < SESSIO_ID_BYTES; i++)
-    raw[i] = (uint8_t)i;
+  for (int i = 0; i < SESSIO_ID_BYTES; i++) raw[i] = (uint8_t)i;
   sessio__id_encode(raw, out);
   /* base64url of bytes 00..1f, without '=' */
   CHECK_STR(out, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8");

@@ -53,17 +53,25 @@ static int present(sessio_store *st, uint32_t i, int64_t now) {
 
 static void test_url_parameters_are_checked(void) {
   static const char *bad[] = {
-      "memory:x",          "memory:?shards=3",
-      "memory:?shards=0",  "memory:?shards=8192", "memory:?max_sessions=0",
-      "memory:?max_sessions=-1", "memory:?max_bytes=12k",
-      "memory:?max_bytes=99999999999999999999", "memory:?colour=red",
-      "memory:?shards",    "memory:?=4",
+      "memory:x",
+      "memory:?shards=3",
+      "memory:?shards=0",
+      "memory:?shards=8192",
+      "memory:?max_sessions=0",
+      "memory:?max_sessions=-1",
+      "memory:?max_bytes=12k",
+      "memory:?max_bytes=99999999999999999999",
+      "memory:?colour=red",
+      "memory:?shards",
+      "memory:?=4",
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     store_util_check_open_einval(bad[i]);
   }
   static const char *good[] = {
-      "memory:", "memory:?shards=1", "memory:?shards=4096",
+      "memory:",
+      "memory:?shards=1",
+      "memory:?shards=4096",
       "memory:?max_sessions=10&max_bytes=100000&shards=2",
       "memory:?shards=%31%36", /* %-decoded: 16 */
   };
@@ -136,7 +144,8 @@ static void test_guest_creates_never_evict_signed_in_records_S29(void) {
   CHECK_INT(present(st, 1, T0), 1);
   CHECK_INT(present(st, 3, T0), 1);
   CHECK_OK(put_user(st, 300, T0 + 4 * HOUR, "carol")); /* takes the guest's */
-  CHECK_ERR(put_user(st, 301, T0 + 4 * HOUR, ""), SESSIO_EFULL); /* only users */
+  CHECK_ERR(put_user(st, 301, T0 + 4 * HOUR, ""),
+            SESSIO_EFULL);                            /* only users */
   CHECK_OK(put_user(st, 302, T0 + 4 * HOUR, "dave")); /* a user may evict one */
   CHECK_INT(present(st, 1, T0), 0); /* the soonest to expire */
   sessio_store_close(st);
@@ -199,7 +208,8 @@ static void test_blob_larger_than_max_bytes_is_efull(void) {
   CHECK_ERR(sessio__store_save(st, &k, &r, 0, T0, &v), SESSIO_EFULL);
   CHECK_INT(present(st, 1, T0), 0);
   /* Filling with 4 KiB records keeps bytes under the bound by evicting. */
-  for (uint32_t i = 10; i < 40; i++) CHECK_OK(put(st, i, T0 + HOUR, 4000, NULL));
+  for (uint32_t i = 10; i < 40; i++)
+    CHECK_OK(put(st, i, T0 + HOUR, 4000, NULL));
   CHECK_OK(sessio_store_stats(st, &s));
   CHECK(s.bytes <= 60000);
   CHECK(s.evicted > 0);
@@ -413,8 +423,12 @@ out:
 
 /* ---- stress: many threads on a bounded, sharded store ------------------ */
 
-enum { STRESS_THREADS = 8, STRESS_OPS = 20000, STRESS_KEYS = 3000,
-       STRESS_MAX = 1000 };
+enum {
+  STRESS_THREADS = 8,
+  STRESS_OPS = 20000,
+  STRESS_KEYS = 3000,
+  STRESS_MAX = 1000
+};
 
 struct stress_ctx {
   sessio_store *st;
@@ -467,15 +481,9 @@ static void *stress_thread(void *arg) {
       }
       sessio_record_clear(&r);
       break;
-    case 3:
-      rc = sessio__store_touch(c->st, &k, now, exp, now, &found);
-      break;
-    case 4:
-      rc = sessio__store_remove(c->st, &k, T0, &found);
-      break;
-    case 5:
-      rc = sessio__store_user_add(c->st, user, &k, exp, T0);
-      break;
+    case 3: rc = sessio__store_touch(c->st, &k, now, exp, now, &found); break;
+    case 4: rc = sessio__store_remove(c->st, &k, T0, &found); break;
+    case 5: rc = sessio__store_user_add(c->st, user, &k, exp, T0); break;
     case 6: {
       sessio_key *keys = NULL;
       size_t n = 0;
@@ -527,7 +535,8 @@ static void test_many_threads_on_a_bounded_sharded_store(void) {
   CHECK(s.sessions <= STRESS_MAX + STRESS_THREADS);
   CHECK(s.evicted > 0); /* the eviction path ran under contention */
   printf("# stress: %" PRIu64 " held, %" PRIu64 " evicted, %" PRIu64
-         " expired\n", s.sessions, s.evicted, s.expired);
+         " expired\n",
+         s.sessions, s.evicted, s.expired);
   /* Everything removed: the counters go back to zero. */
   for (uint32_t i = 0; i < STRESS_KEYS; i++) {
     int removed;

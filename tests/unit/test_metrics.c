@@ -194,8 +194,9 @@ static void test_counts_exact_under_threads(void) {
   char *x = metrics();
   CHECK(value(x, "sessio_sessions_created_total") == THREADS * ROUNDS);
   CHECK(value(x, "sessio_commits_total{result=\"ok\"}") == THREADS * ROUNDS);
-  CHECK(value(x, "sessio_store_operation_duration_seconds_count{op=\"save\"}") ==
-        THREADS * ROUNDS);
+  CHECK(
+      value(x, "sessio_store_operation_duration_seconds_count{op=\"save\"}") ==
+      THREADS * ROUNDS);
   CHECK(value(x, "sessio_store_sessions") == THREADS * ROUNDS);
   free(x);
   close_all();

@@ -35,8 +35,7 @@ static unsigned note(sessio_mhd_limiter *l, uint64_t key, int64_t now) {
 static void test_request_after_limit_is_refused_until_window_ends_S21(void) {
   sessio_mhd_limiter *t = mk(3, 60000);
   CHECK(t != NULL);
-  if (t == NULL)
-    return;
+  if (t == NULL) return;
   CHECK_INT(sessio_mhd_limiter_check(t, 42, T0), 0);
   CHECK_INT(note(t, 42, T0), 1);
   CHECK_INT(sessio_mhd_limiter_check(t, 42, T0 + 1), 0);
@@ -70,8 +69,7 @@ static void test_slow_sender_is_never_refused_S21(void) {
 static void test_limit_zero_counts_but_never_refuses(void) {
   sessio_mhd_limiter *t = mk(0, 60000);
   unsigned c = 0;
-  for (int i = 0; i < 1000; i++)
-    c = note(t, 9, T0 + i);
+  for (int i = 0; i < 1000; i++) c = note(t, 9, T0 + i);
   CHECK_INT(c, 1000);
   CHECK_INT(sessio_mhd_limiter_check(t, 9, T0 + 1000), 0);
   sessio_mhd_limiter_free(t);
@@ -105,10 +103,8 @@ static void test_clock_step_back_ends_the_window(void) {
 static void test_flood_of_other_clients_keeps_refused_client_S21(void) {
   sessio_mhd_limiter *t = mk(10, 60000);
   const uint64_t bad = 77;
-  for (int i = 0; i < 10; i++)
-    note(t, bad, T0);
-  for (uint64_t k = 1; k <= 1000; k++)
-    note(t, bad + k * BUCKETS, T0 + 1);
+  for (int i = 0; i < 10; i++) note(t, bad, T0);
+  for (uint64_t k = 1; k <= 1000; k++) note(t, bad + k * BUCKETS, T0 + 1);
   for (uint64_t k = 0; k < 100000; k++)
     note(t, 0x9e3779b97f4a7c15ULL * (k + 1), T0 + 2);
   CHECK_INT(sessio_mhd_limiter_check(t, bad, T0 + 3), 60000 - 3);
@@ -127,7 +123,8 @@ static void test_stale_slot_is_reused_first(void) {
   /* way 0's window ended at T0 + 1000; a newcomer takes that slot */
   note(t, base + 99 * BUCKETS, T0 + 1001);
   for (int w = 1; w < WAYS; w++)
-    CHECK(sessio_mhd_limiter_check(t, base + (uint64_t)w * BUCKETS, T0 + 1001) > 0);
+    CHECK(sessio_mhd_limiter_check(t, base + (uint64_t)w * BUCKETS, T0 + 1001) >
+          0);
   sessio_mhd_limiter_free(t);
 }
 
@@ -138,8 +135,7 @@ typedef struct {
 
 static void *worker(void *p) {
   worker_arg *a = p;
-  for (int i = 0; i < a->n; i++)
-    note(a->t, 1234, T0 + 1);
+  for (int i = 0; i < a->n; i++) note(a->t, 1234, T0 + 1);
   return NULL;
 }
 
@@ -150,8 +146,7 @@ static void test_threads_count_exactly(void) {
   worker_arg a = {t, 20000};
   for (int i = 0; i < 4; i++)
     CHECK(pthread_create(&th[i], NULL, worker, &a) == 0);
-  for (int i = 0; i < 4; i++)
-    pthread_join(th[i], NULL);
+  for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
   CHECK_INT(note(t, 1234, T0 + 2), 80001);
   sessio_mhd_limiter_free(t);
 }
@@ -170,21 +165,22 @@ static void test_active_only_while_someone_may_be_refused_S21(void) {
   CHECK_INT(sessio_mhd_limiter_active(t, T0), 0);
   note(t, 5, T0);
   CHECK_INT(sessio_mhd_limiter_active(t, T0 + 1), 0); /* under the limit */
-  note(t, 5, T0 + 100);             /* reaches it */
+  note(t, 5, T0 + 100);                               /* reaches it */
   CHECK_INT(sessio_mhd_limiter_active(t, T0 + 100), 1);
   CHECK_INT(sessio_mhd_limiter_active(t, T0 + 999), 1);
-  CHECK_INT(sessio_mhd_limiter_active(t, T0 + 1000), 0); /* its window is over */
+  CHECK_INT(sessio_mhd_limiter_active(t, T0 + 1000),
+            0); /* its window is over */
   /* a later client extends the mark, an earlier window does not cut it */
   note(t, 6, T0 + 500);
   note(t, 6, T0 + 600);
   CHECK_INT(sessio_mhd_limiter_active(t, T0 + 1400), 1);
   CHECK_INT(sessio_mhd_limiter_active(t, T0 + 1500), 0);
-  for (int i = 0; i < 10; i++)
-    note(off, 7, T0 + i);
+  for (int i = 0; i < 10; i++) note(off, 7, T0 + i);
   CHECK_INT(sessio_mhd_limiter_active(off, T0 + 10), 0);
   /* whenever check refuses, active says so */
   for (int64_t now = T0; now < T0 + 2000; now += 50)
-    if (sessio_mhd_limiter_check(t, 5, now) > 0 || sessio_mhd_limiter_check(t, 6, now) > 0)
+    if (sessio_mhd_limiter_check(t, 5, now) > 0 ||
+        sessio_mhd_limiter_check(t, 6, now) > 0)
       CHECK_INT(sessio_mhd_limiter_active(t, now), 1);
   sessio_mhd_limiter_free(t);
   sessio_mhd_limiter_free(off);
@@ -214,7 +210,8 @@ static void test_each_count_adds_n_S21(void) {
   CHECK_INT(sessio_mhd_limiter_check(t, 3, T0 + 10), 0);
   CHECK_INT(sessio_mhd_limiter_active(t, T0 + 10), 0);
   CHECK_INT(sessio_mhd_limiter_note(t, 3, 8, T0 + 10), 80);
-  CHECK_INT(sessio_mhd_limiter_check(t, 3, T0 + 11), 60000 - 10); /* from T0 + 1 */
+  CHECK_INT(sessio_mhd_limiter_check(t, 3, T0 + 11),
+            60000 - 10); /* from T0 + 1 */
   CHECK_INT(sessio_mhd_limiter_active(t, T0 + 11), 1);
   /* 9 then 8: over 10 without landing on it */
   CHECK_INT(sessio_mhd_limiter_note(u, 4, 9, T0), 9);

@@ -31,8 +31,8 @@
 #define PASSWORD "p@ss:w/rd%?#&= x"
 #define PASSWORD_ENC "p%40ss%3Aw%2Frd%25%3F%23%26%3D%20x"
 
-static pp_server srv;    /* trust authentication */
-static pp_server pwsrv;  /* scram-sha-256 with PASSWORD */
+static pp_server srv;   /* trust authentication */
+static pp_server pwsrv; /* scram-sha-256 with PASSWORD */
 static int64_t NOW;
 
 static int count_fds(void) {
@@ -66,8 +66,8 @@ static char *url_of(const pp_server *s, const char *userinfo,
   static char buf[4][512];
   static int next;
   char *b = buf[next++ % 4];
-  snprintf(b, 512, "postgres://%s@127.0.0.1:%d/postgres%s%s", userinfo,
-           s->port, query ? "?" : "", query ? query : "");
+  snprintf(b, 512, "postgres://%s@127.0.0.1:%d/postgres%s%s", userinfo, s->port,
+           query ? "?" : "", query ? query : "");
   return b;
 }
 
@@ -99,8 +99,8 @@ static void log_reset(void) {
 
 static void test_url_with_percent_encoded_password_opens(void) {
   sessio_store *st = NULL;
-  CHECK_OK(sessio_store_open(url_of(&pwsrv, "sessio:" PASSWORD_ENC, NULL),
-                             &st));
+  CHECK_OK(
+      sessio_store_open(url_of(&pwsrv, "sessio:" PASSWORD_ENC, NULL), &st));
   sessio_key k = key_of("pw-ok");
   if (st) CHECK_OK(put(st, &k, NOW + HOUR));
   sessio_store_close(st);
@@ -143,8 +143,7 @@ static void test_password_from_a_password_file(void) {
   CHECK(fd >= 0);
   if (fd < 0) return;
   /* In .pgpass, ':' and '\' in a field are escaped with '\'. */
-  dprintf(fd, "127.0.0.1:%d:postgres:sessio:p@ss\\:w/rd%%?#&= x\n",
-          pwsrv.port);
+  dprintf(fd, "127.0.0.1:%d:postgres:sessio:p@ss\\:w/rd%%?#&= x\n", pwsrv.port);
   close(fd);
   char q[128], enc[96];
   snprintf(enc, sizeof enc, "%s", path);
@@ -167,8 +166,8 @@ static void test_malformed_urls_and_parameters_are_einval(void) {
                                   redacted from log lines (S25) */};
   sessio_store *st = NULL;
   for (size_t i = 0; i < sizeof bad_query / sizeof bad_query[0]; i++) {
-    sessio_err rc = sessio_store_open(url_of(&srv, "sessio", bad_query[i]),
-                                      &st);
+    sessio_err rc =
+        sessio_store_open(url_of(&srv, "sessio", bad_query[i]), &st);
     if (rc != SESSIO_EINVAL) fprintf(stderr, "  query: %s\n", bad_query[i]);
     CHECK_ERR(rc, SESSIO_EINVAL);
   }
@@ -239,8 +238,7 @@ static void test_a_table_that_is_not_ours_is_refused_with_a_clear_error(void) {
   free(r);
   log_reset();
   CHECK_ERR(sessio_store_open_logged(url_of(&srv, "sessio", "table=theirs"),
-                                     capture_log, NULL, SESSIO_LOG_ERROR,
-                                     &st),
+                                     capture_log, NULL, SESSIO_LOG_ERROR, &st),
             SESSIO_EINVAL);
   CHECK(st == NULL);
   /* One line that says what and what to do. */
@@ -274,8 +272,8 @@ static void test_a_table_that_is_not_ours_is_refused_with_a_clear_error(void) {
 
 static void *open_close(void *arg) {
   sessio_store *st = NULL;
-  *(sessio_err *)arg = sessio_store_open(
-      url_of(&srv, "sessio", "table=race"), &st);
+  *(sessio_err *)arg =
+      sessio_store_open(url_of(&srv, "sessio", "table=race"), &st);
   sessio_store_close(st);
   return NULL;
 }
@@ -325,8 +323,10 @@ static void test_gc_is_bounded_and_goes_through_the_expiry_index(void) {
            (long long)(NOW + HOUR), (long long)(NOW + HOUR),
            (long long)(NOW + HOUR));
   char ci[128];
-  snprintf(ci, sizeof ci, "host=127.0.0.1 port=%d dbname=postgres "
-                          "user=sessio", srv.port);
+  snprintf(ci, sizeof ci,
+           "host=127.0.0.1 port=%d dbname=postgres "
+           "user=sessio",
+           srv.port);
   PGconn *c = PQconnectdb(ci);
   PGresult *pr = PQexec(c, sql);
   int index_scan = 0, seq_scan = 0;
@@ -380,8 +380,10 @@ static void test_a_statement_waiting_on_a_lock_times_out_as_unavail(void) {
   sessio_key k = key_of("locked");
   CHECK_OK(put(st, &k, NOW + HOUR));
   char ci[128];
-  snprintf(ci, sizeof ci, "host=127.0.0.1 port=%d dbname=postgres "
-                          "user=sessio", srv.port);
+  snprintf(ci, sizeof ci,
+           "host=127.0.0.1 port=%d dbname=postgres "
+           "user=sessio",
+           srv.port);
   PGconn *c = PQconnectdb(ci);
   PGresult *pr = PQexec(c, "BEGIN; LOCK TABLE locked IN ACCESS EXCLUSIVE MODE");
   CHECK_INT(PQresultStatus(pr), PGRES_COMMAND_OK);
@@ -419,18 +421,17 @@ static void signal_children(pid_t ppid, int sig) {
     buf[n] = '\0';
     const char *rp = strrchr(buf, ')');
     int pp = 0;
-    if (rp && sscanf(rp + 2, "%*c %d", &pp) == 1 && pp == ppid)
-      kill(pid, sig);
+    if (rp && sscanf(rp + 2, "%*c %d", &pp) == 1 && pp == ppid) kill(pid, sig);
   }
   if (d) closedir(d);
 }
 
 static void test_a_server_that_stops_answering_times_out_on_the_socket(void) {
   sessio_store *st = NULL;
-  CHECK_OK(sessio_store_open(
-      url_of(&srv, "sessio", "table=hang&timeout_ms=1000"
-                             "&connect_timeout_ms=300"),
-      &st));
+  CHECK_OK(sessio_store_open(url_of(&srv, "sessio",
+                                    "table=hang&timeout_ms=1000"
+                                    "&connect_timeout_ms=300"),
+                             &st));
   if (st == NULL) return;
   sessio_key k = key_of("hang");
   CHECK_OK(put(st, &k, NOW + HOUR));
@@ -503,21 +504,24 @@ static void *hammer(void *arg) {
       if (!found) rc = put(w->st, &k, NOW + HOUR);
       if (rc == SESSIO_ECONFLICT) rc = SESSIO_OK;
     }
-    if (rc == SESSIO_OK) w->ok++;
-    else if (rc == SESSIO_EUNAVAIL) w->unavail++;
-    else w->other++;
+    if (rc == SESSIO_OK)
+      w->ok++;
+    else if (rc == SESSIO_EUNAVAIL)
+      w->unavail++;
+    else
+      w->other++;
     if (i % 50 == 0) pp_sleep_ms(1);
   }
   return NULL;
 }
 
-static void test_outage_is_unavail_then_recovers_and_never_logs_the_password_S25(void) {
+static void
+test_outage_is_unavail_then_recovers_and_never_logs_the_password_S25(void) {
   enum { WORKERS = 6 };
   int fd_open = count_fds();
   sessio_store *st = NULL;
-  CHECK_OK(sessio_store_open(url_of(&pwsrv, "sessio:" PASSWORD_ENC,
-                                    "table=outage&pool=4"),
-                             &st));
+  CHECK_OK(sessio_store_open(
+      url_of(&pwsrv, "sessio:" PASSWORD_ENC, "table=outage&pool=4"), &st));
   if (st == NULL) return;
   log_reset();
   CHECK_OK(sessio_store_set_logger(st, capture_log, NULL, SESSIO_LOG_DEBUG));
@@ -617,8 +621,10 @@ static void test_a_forked_child_leaves_the_parents_connection_alone(void) {
   CHECK_INT(found, 1);
   sessio_record_clear(&rec);
   char sql[160];
-  snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity"
-                            " WHERE pid = %s", backend ? backend : "0");
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM pg_stat_activity"
+           " WHERE pid = %s",
+           backend ? backend : "0");
   char *alive = pp_sql(&srv, sql);
   CHECK_STR(alive, "1");
   free(alive);

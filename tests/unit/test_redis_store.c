@@ -113,18 +113,27 @@ static void test_key_slots_are_crc16_of_the_hash_tag(void) {
   CHECK_INT(sessio__rc_slot("foo{}{bar}", 10),
             sessio__rc_slot("foo{}{bar}", 10) /* whole key */);
   CHECK(sessio__rc_slot("foo{}{bar}", 10) != sessio__rc_slot("bar", 3));
-  CHECK_INT(sessio__rc_slot("foo{{bar}}zap", 13),
-            sessio__rc_slot("{bar", 4));
+  CHECK_INT(sessio__rc_slot("foo{{bar}}zap", 13), sessio__rc_slot("{bar", 4));
 }
 
 static void test_malformed_urls_are_rejected(void) {
-  static const char *bad[] = {
-      "redis:", "redis:/x", "redis://", "redis://:1", "redis://h:0",
-      "redis://h:70000", "redis://h:12x", "redis://h:1/x", "redis://h:1?x=1",
-      "redis://h:1?prefix=a*b", "redis://h:1?prefix={a}",
-      "redis://h:1?timeout_ms=0", "redis://h:1?pool=-1",
-      "redis-cluster://", "redis-cluster://h:1/0", "redis-cluster://h:1,",
-      "redis-cluster://h:1?failover_wait_ms=x"};
+  static const char *bad[] = {"redis:",
+                              "redis:/x",
+                              "redis://",
+                              "redis://:1",
+                              "redis://h:0",
+                              "redis://h:70000",
+                              "redis://h:12x",
+                              "redis://h:1/x",
+                              "redis://h:1?x=1",
+                              "redis://h:1?prefix=a*b",
+                              "redis://h:1?prefix={a}",
+                              "redis://h:1?timeout_ms=0",
+                              "redis://h:1?pool=-1",
+                              "redis-cluster://",
+                              "redis-cluster://h:1/0",
+                              "redis-cluster://h:1,",
+                              "redis-cluster://h:1?failover_wait_ms=x"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     sessio_store *st = NULL;
     sessio_err rc = sessio_store_open(bad[i], &st);
@@ -154,7 +163,8 @@ static void test_unreachable_server_at_open_is_unavailable(void) {
   CHECK_ERR(sessio_store_open(url, &st), SESSIO_EUNAVAIL);
   CHECK(st == NULL);
   CHECK(rp_mono_ms() - t0 < 2000);
-  CHECK_ERR(sessio_store_set_logger(NULL, quiet_log, NULL, SESSIO_LOG_DEBUG), SESSIO_EINVAL);
+  CHECK_ERR(sessio_store_set_logger(NULL, quiet_log, NULL, SESSIO_LOG_DEBUG),
+            SESSIO_EINVAL);
 }
 
 /* ---- one server: outage ----------------------------------------------- */
@@ -248,8 +258,8 @@ static void test_outage_gives_unavailable_then_recovers_within_a_second(void) {
     worst = t > worst ? t : worst;
     calls++;
   }
-  printf("# down: %" PRId64 " calls in 400 ms, slowest %" PRId64 " ms\n",
-         calls, worst);
+  printf("# down: %" PRId64 " calls in 400 ms, slowest %" PRId64 " ms\n", calls,
+         worst);
   CHECK(worst < 300);
   CHECK_INT(atomic_load(&log_down), 1);
 
@@ -266,8 +276,7 @@ static void test_outage_gives_unavailable_then_recovers_within_a_second(void) {
     }
     rp_sleep_ms(5);
   }
-  printf("# recovered %" PRId64 " ms after redis answered PING\n",
-         t_ok - t_up);
+  printf("# recovered %" PRId64 " ms after redis answered PING\n", t_ok - t_up);
   CHECK(t_ok >= 0);
   CHECK(t_ok - t_up <= 1000);
   rp_sleep_ms(100);
@@ -279,8 +288,7 @@ static void test_outage_gives_unavailable_then_recovers_within_a_second(void) {
     unavail += w[i].unavail;
     other += w[i].other;
   }
-  printf("# workers: %ld ok, %ld unavailable, %ld other\n", ok, unavail,
-         other);
+  printf("# workers: %ld ok, %ld unavailable, %ld other\n", ok, unavail, other);
   CHECK(ok > 0);
   CHECK(unavail > 0);
   CHECK_INT(other, 0);
@@ -342,8 +350,7 @@ static void test_password_and_database_come_from_the_url(void) {
   int64_t now = wall();
   uint64_t v;
 
-  snprintf(url, sizeof url, "redis://:s3cret-pw@127.0.0.1:%d/3?prefix=a",
-           port);
+  snprintf(url, sizeof url, "redis://:s3cret-pw@127.0.0.1:%d/3?prefix=a", port);
   CHECK_OK(sessio_store_open(url, &st));
   if (st) {
     sessio_key k = rand_key();
@@ -354,8 +361,7 @@ static void test_password_and_database_come_from_the_url(void) {
   CHECK_INT(dbsize_of(port, "s3cret-pw", 3), 1); /* in database 3 only */
   CHECK_INT(dbsize_of(port, "s3cret-pw", 0), 0);
   /* The ACL form USER:PASSWORD (Redis 6+: "default" is the classic user). */
-  snprintf(url, sizeof url, "redis://default:s3cret-pw@127.0.0.1:%d/3",
-           port);
+  snprintf(url, sizeof url, "redis://default:s3cret-pw@127.0.0.1:%d/3", port);
   CHECK_OK(sessio_store_open(url, &st));
   sessio_store_close(st);
   st = NULL;
@@ -382,7 +388,9 @@ static void test_url_passwords_are_percent_decoded(void) {
             {"p@ss", "p%40ss"},
             {"a:b:c", "a%3Ab%3Ac"},
             {"100%sure", "100%25sure"},
-            {"gr\xc3\xbc\xc3\x9f" "e", "gr%C3%BC%c3%9Fe"},
+            {"gr\xc3\xbc\xc3\x9f"
+             "e",
+             "gr%C3%BC%c3%9Fe"},
             {"/@:%?#", "%2F%40%3A%25%3F%23"}};
   char dir[] = "/tmp/sessio-redis-pct-XXXXXX", url[200];
   if (mkdtemp(dir) == NULL) {
@@ -399,12 +407,12 @@ static void test_url_passwords_are_percent_decoded(void) {
     sessio_store *st = NULL;
     char user[16];
     snprintf(user, sizeof user, "u%zu", i);
-    redisReply *r = redisCommand(c, "ACL SETUSER %s on >%s ~* &* +@all",
-                                 user, pw[i].plain);
+    redisReply *r =
+        redisCommand(c, "ACL SETUSER %s on >%s ~* &* +@all", user, pw[i].plain);
     CHECK(r && r->type == REDIS_REPLY_STATUS);
     if (r) freeReplyObject(r);
-    snprintf(url, sizeof url, "redis://%s:%s@127.0.0.1:%d", user,
-             pw[i].encoded, port);
+    snprintf(url, sizeof url, "redis://%s:%s@127.0.0.1:%d", user, pw[i].encoded,
+             port);
     sessio_err rc = sessio_store_open(url, &st);
     if (rc != SESSIO_OK) fprintf(stderr, "  password %s\n", pw[i].encoded);
     CHECK_OK(rc);
@@ -417,11 +425,10 @@ static void test_url_passwords_are_percent_decoded(void) {
     sessio_store_close(st);
   }
   if (c) redisFree(c);
-  static const char *const bad[] = {"redis://:ab/cd@127.0.0.1:%d",
-                                    "redis://:a%%2@127.0.0.1:%d",
-                                    "redis://:a%%00b@127.0.0.1:%d",
-                                    "redis://:a%%zzb@127.0.0.1:%d",
-                                    "redis-cluster://:a%%GG@127.0.0.1:%d"};
+  static const char *const bad[] = {
+      "redis://:ab/cd@127.0.0.1:%d", "redis://:a%%2@127.0.0.1:%d",
+      "redis://:a%%00b@127.0.0.1:%d", "redis://:a%%zzb@127.0.0.1:%d",
+      "redis-cluster://:a%%GG@127.0.0.1:%d"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     sessio_store *st = NULL;
     snprintf(url, sizeof url, bad[i], port);
@@ -491,7 +498,8 @@ static void test_hung_server_times_out_once_then_fails_fast_then_recovers(
   int64_t t = rp_mono_ms();
   CHECK_ERR(get(st, &k, now, &found, &c, NULL), SESSIO_EUNAVAIL);
   t = rp_mono_ms() - t;
-  if (!(t >= 150 && t < 1500)) fprintf(stderr, "  first call %lld ms\n", (long long)t);
+  if (!(t >= 150 && t < 1500))
+    fprintf(stderr, "  first call %lld ms\n", (long long)t);
   CHECK(t >= 150 && t < 1500);
   int fast = 0, calls = 0, slow = 0;
   int64_t slowest = 0, until = rp_mono_ms() + 1000;
@@ -615,8 +623,8 @@ static void test_records_and_user_sets_carry_redis_ttls(void) {
   record_name("ttl", &k, name, sizeof name);
   long long t = pttl(port, name);
   CHECK(t > 55000 && t <= 61000); /* 60 s of life + 1 s of grace */
-  CHECK_OK(sessio__store_touch(st, &k, now + 1000, now + HOUR, now + 1000,
-                              &found));
+  CHECK_OK(
+      sessio__store_touch(st, &k, now + 1000, now + HOUR, now + 1000, &found));
   CHECK_INT(found, 1);
   t = pttl(port, name);
   CHECK(t > HOUR - 5000 && t <= HOUR + 1000);
@@ -662,8 +670,7 @@ static void test_forked_child_does_not_share_the_parents_connections(void) {
   for (int i = 0; i < LOOPS; i++) {
     int found = 0;
     uint64_t c = 0;
-    if (get(st, &kp, now, &found, &c, NULL) != SESSIO_OK || !found ||
-        c != 111)
+    if (get(st, &kp, now, &found, &c, NULL) != SESSIO_OK || !found || c != 111)
       bad++;
   }
   int status = -1;
@@ -748,8 +755,7 @@ static void test_cluster_follows_ask_and_moved_during_a_migration(void) {
     CHECK(cluster_up);
     return;
   }
-  char url[128], name1[128], name2[128], cmd[512], ida[64] = "",
-                                                    idb[64] = "";
+  char url[128], name1[128], name2[128], cmd[512], ida[64] = "", idb[64] = "";
   snprintf(url, sizeof url, "redis-cluster://127.0.0.1:%d?prefix=mig",
            cports[0]);
   sessio_store *st = NULL;
@@ -844,8 +850,8 @@ static void test_cluster_survives_a_master_failover(void) {
     keys[i] = rand_key();
     CHECK_OK(put(st, &keys[i], 0, 0, now, &v));
     record_name("fo", &keys[i], name, sizeof name);
-    port_of[i] = owner_port(cports[0], sessio__rc_slot(name, strlen(name)),
-                            NULL, 0);
+    port_of[i] =
+        owner_port(cports[0], sessio__rc_slot(name, strlen(name)), NULL, 0);
     count[i] = 0;
   }
   int victim = port_of[0];

@@ -88,7 +88,8 @@ static void test_remember_me_has_its_own_idle_and_absolute_S8(void) {
   CHECK_OK(sessio_config_new(&cfg));
   CHECK_INT(sessio_config_set_remember(cfg, 8 * DAY, 7 * DAY), SESSIO_EINVAL);
   CHECK_INT(sessio_config_set_remember(cfg, 0, 7 * DAY), SESSIO_EINVAL);
-  CHECK_INT(sessio_config_set_remember(cfg, DAY, 200 * 365 * DAY), SESSIO_EINVAL);
+  CHECK_INT(sessio_config_set_remember(cfg, DAY, 200 * 365 * DAY),
+            SESSIO_EINVAL);
   sessio_config_free(cfg);
 }
 

@@ -21,14 +21,15 @@ static const char S1[] = "the old server secret, 32 bytes!";
 static const char S2[] = "the new server secret, 32 bytes!";
 
 /* A manager on 'st' with 'cur' (NULL: none) and up to two previous. */
-static sessio_manager *mgr(sessio_store *st, const char *cur,
-                           const char *prev, int prev_none) {
+static sessio_manager *mgr(sessio_store *st, const char *cur, const char *prev,
+                           int prev_none) {
   sessio_config *cfg;
   sessio_manager *m;
   if (sessio_config_new(&cfg) != SESSIO_OK) abort();
   sessio_config_set_store(cfg, st);
   if (cur) CHECK_OK(sessio_config_set_secret(cfg, cur, strlen(cur)));
-  if (prev) CHECK_OK(sessio_config_add_previous_secret(cfg, prev, strlen(prev)));
+  if (prev)
+    CHECK_OK(sessio_config_add_previous_secret(cfg, prev, strlen(prev)));
   if (prev_none) CHECK_OK(sessio_config_add_previous_secret(cfg, NULL, 0));
   if (sessio_manager_new(cfg, &m) != SESSIO_OK) abort();
   sessio_config_free(cfg);
@@ -83,12 +84,13 @@ static void test_session_under_previous_secret_is_served_and_rekeyed_S32(void) {
   CHECK_OK(sessio_commit(s, T0 + SEC));
   CHECK(sessio_cookie_header(s) == NULL); /* the ID did not change */
   sessio_free(s);
-  CHECK_INT(records(st), 1);                   /* never two copies */
+  CHECK_INT(records(st), 1);                      /* never two copies */
   CHECK_INT(cart(next, cookie, T0 + 2 * SEC), 2); /* under the new key */
   CHECK_INT(cart(old, cookie, T0 + 2 * SEC), -1); /* the old one is gone */
   sessio_session_info *list;
   size_t n;
-  CHECK_OK(sessio_manager_user_sessions(next, "alice", T0 + 2 * SEC, &list, &n));
+  CHECK_OK(
+      sessio_manager_user_sessions(next, "alice", T0 + 2 * SEC, &list, &n));
   CHECK_INT(n, 1);
   free(list);
   /* Timeouts still hold: idle 30 min from the last commit. */

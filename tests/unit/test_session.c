@@ -30,13 +30,13 @@ typedef struct wrap_store {
   sessio_store *inner;
   int loads, saves, touches, removes;
   int64_t remove_now, uadd_now; /* the 'now' of the last such call */
-  int down; /* every call fails with SESSIO_EUNAVAIL */
+  int down;                     /* every call fails with SESSIO_EUNAVAIL */
 } wrap_store;
 
 #define W(st) ((wrap_store *)(st))
-#define DOWN(st)                                                            \
-  do {                                                                      \
-    if (W(st)->down) return SESSIO_EUNAVAIL;                                \
+#define DOWN(st)                                                               \
+  do {                                                                         \
+    if (W(st)->down) return SESSIO_EUNAVAIL;                                   \
   } while (0)
 
 static sessio_err w_load(sessio_store *st, const sessio_key *k, int64_t now,
@@ -58,8 +58,8 @@ static sessio_err w_touch(sessio_store *st, const sessio_key *k, int64_t t,
   W(st)->touches++;
   return W(st)->inner->methods->touch(W(st)->inner, k, t, x, now, found);
 }
-static sessio_err w_remove(sessio_store *st, const sessio_key *k,
-                           int64_t now, int *r) {
+static sessio_err w_remove(sessio_store *st, const sessio_key *k, int64_t now,
+                           int *r) {
   DOWN(st);
   W(st)->removes++;
   W(st)->remove_now = now;
@@ -76,8 +76,7 @@ static sessio_err w_ulist(sessio_store *st, const char *u, int64_t now,
   DOWN(st);
   return W(st)->inner->methods->user_list(W(st)->inner, u, now, k, n);
 }
-static sessio_err w_urem(sessio_store *st, const char *u,
-                         const sessio_key *k) {
+static sessio_err w_urem(sessio_store *st, const char *u, const sessio_key *k) {
   DOWN(st);
   return W(st)->inner->methods->user_remove(W(st)->inner, u, k);
 }
@@ -89,11 +88,18 @@ static void w_close(sessio_store *st) {
   sessio_store_close(W(st)->inner);
   free(st);
 }
-static const sessio_store_methods wrap_methods = {
-    .version = SESSIO_STORE_API_VERSION, .name = "wrap", .load = w_load,
-    .save = w_save, .touch = w_touch, .remove = w_remove, .user_add = w_uadd,
-    .user_list = w_ulist, .user_remove = w_urem, .gc = w_gc,
-    .close = w_close};
+static const sessio_store_methods wrap_methods = {.version =
+                                                      SESSIO_STORE_API_VERSION,
+                                                  .name = "wrap",
+                                                  .load = w_load,
+                                                  .save = w_save,
+                                                  .touch = w_touch,
+                                                  .remove = w_remove,
+                                                  .user_add = w_uadd,
+                                                  .user_list = w_ulist,
+                                                  .user_remove = w_urem,
+                                                  .gc = w_gc,
+                                                  .close = w_close};
 
 static wrap_store *wrap_new(void) {
   wrap_store *w = calloc(1, sizeof *w);
@@ -288,7 +294,8 @@ static void test_unsafe_configs_refused(void) {
   /* Durations over 100 years: now + absolute overflowed at creation
    * (fuzz/regressions/config/). */
   CHECK_ERR(sessio_config_set_timeouts(c, HOUR, INT64_MAX, 0), SESSIO_EINVAL);
-  CHECK_ERR(sessio_config_set_timeouts(c, HOUR, HOUR, INT64_MAX), SESSIO_EINVAL);
+  CHECK_ERR(sessio_config_set_timeouts(c, HOUR, HOUR, INT64_MAX),
+            SESSIO_EINVAL);
   CHECK_ERR(sessio_config_set_rotation(c, INT64_MAX, 0), SESSIO_EINVAL);
   CHECK_ERR(sessio_config_set_touch_interval(c, INT64_MAX), SESSIO_EINVAL);
   CHECK_OK(sessio_config_set_timeouts(c, HOUR, 100 * 365 * 24 * HOUR, 0));
@@ -334,18 +341,25 @@ static void test_malformed_ids_never_reach_store(void) {
   fx f;
   fx_init(&f);
   const char *bad[] = {
-      "sid=", "sid=abc",
+      "sid=",
+      "sid=abc",
       "sid=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", /* 44 */
-      "sid=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",  /* 42 */
-      "sid=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", /* padding */
-      "sid=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA+", /* alphabet */
-      "sid=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB", /* stray bits */
-      "sid=\"\"", "sid", "=", ";;;", "sid=%00", "sid=../../etc/passwd"};
+      "sid=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",   /* 42 */
+      "sid=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",  /* padding */
+      "sid=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA+",  /* alphabet */
+      "sid=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB",  /* stray bits */
+      "sid=\"\"",
+      "sid",
+      "=",
+      ";;;",
+      "sid=%00",
+      "sid=../../etc/passwd"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     sessio *s = begin(&f, bad[i], T0);
     CHECK(!sessio_exists(s));
     /* S21: what was rejected is counted for the integration */
-    CHECK_INT(sessio_rejected_ids(s), strchr(bad[i], '=') && bad[i][0] == 's' ? 1 : 0);
+    CHECK_INT(sessio_rejected_ids(s),
+              strchr(bad[i], '=') && bad[i][0] == 's' ? 1 : 0);
     sessio_free(s);
   }
   CHECK_INT(f.st->loads, 0);
@@ -362,9 +376,9 @@ static void test_duplicate_cookie_names(void) {
   snprintf(live, sizeof live, "%s", f.cookie);
   CHECK_OK(sessio_id_generate(fake));
   snprintf(unknown, sizeof unknown, "sid=%s", fake);
-  const char *orders[][2] = {{live, "sid=junk"},  {"sid=junk", live},
-                             {live, unknown},     {unknown, live},
-                             {"sid=\"x", live},   {live, "sid="}};
+  const char *orders[][2] = {{live, "sid=junk"}, {"sid=junk", live},
+                             {live, unknown},    {unknown, live},
+                             {"sid=\"x", live},  {live, "sid="}};
   for (size_t i = 0; i < 6; i++) {
     sessio *s = NULL;
     CHECK_OK(sessio_begin(f.m, orders[i], 2, 0, T0 + SEC, &s));
@@ -639,8 +653,7 @@ static void test_login_as_another_user_starts_empty_S23(void) {
   sessio_free(s);
   sessio_session_info *list = NULL;
   size_t n = 9;
-  CHECK_OK(sessio_manager_user_sessions(f.m, "alice", T0 + 4 * SEC, &list,
-                                        &n));
+  CHECK_OK(sessio_manager_user_sessions(f.m, "alice", T0 + 4 * SEC, &list, &n));
   CHECK_INT(n, 0);
   free(list);
   CHECK_INT(store_sessions(&f), 1);
@@ -768,7 +781,8 @@ static void test_rotation_with_grace_window(void) {
   char sc2[256];
   sessio_err rc = sessio_commit(s, t + 30 * SEC - 1);
   CHECK_OK(rc);
-  snprintf(sc2, sizeof sc2, "%s", sessio_cookie_header(s) ? sessio_cookie_header(s) : "");
+  snprintf(sc2, sizeof sc2, "%s",
+           sessio_cookie_header(s) ? sessio_cookie_header(s) : "");
   sessio_free(s);
   CHECK(strncmp(sc2, f.cookie, strlen(f.cookie)) == 0);
   /* After it, the old ID is dead. */
@@ -997,9 +1011,11 @@ static void test_stored_idle_ms_int64_max_does_not_overflow(void) {
   CHECK_OK(sessio__store_load(f.st->inner, &key, T0, &rec, &found));
   CHECK(found);
   CHECK(sessio__record_meta(rec.blob, rec.blob_len, &meta, &hdr));
-  CHECK(sessio__record_open(rec.blob, rec.blob_len, hdr, rec.user, seal, &pt) == 1);
+  CHECK(sessio__record_open(rec.blob, rec.blob_len, hdr, rec.user, seal, &pt) ==
+        1);
   meta.idle_ms = INT64_MAX;
-  CHECK_OK(sessio__record_encode(&meta, rec.user, seal, pt.data, pt.len, &blob));
+  CHECK_OK(
+      sessio__record_encode(&meta, rec.user, seal, pt.data, pt.len, &blob));
   sessio_record_clear(&rec);
   rec.blob = blob.data;
   rec.blob_len = blob.len;
@@ -1102,7 +1118,8 @@ static void *incr_thread(void *arg) {
     snprintf(key, sizeof key, "k%d", t->id);
     if (sessio_incr(s, "cart.A1", 1, NULL) != SESSIO_OK ||
         (i == 0 && sessio_set_int(s, key, t->id) != SESSIO_OK) ||
-        sessio_commit(s, T0 + 1) != SESSIO_OK || sessio_cookie_header(s) != NULL)
+        sessio_commit(s, T0 + 1) != SESSIO_OK ||
+        sessio_cookie_header(s) != NULL)
       t->errors++;
     sessio_free(s);
   }
@@ -1171,7 +1188,8 @@ static void test_strerror_names_every_error(void) {
 /* S25: store URLs are printed with their password masked. */
 static void test_store_url_redact_masks_passwords_S25(void) {
   static const char *const cases[][2] = {
-      {"redis://:Sup3rS3cretPw@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"},
+      {"redis://:Sup3rS3cretPw@127.0.0.1:6379/0",
+       "redis://:***@127.0.0.1:6379/0"},
       {"redis://app:pw@h:1?prefix=x", "redis://app:***@h:1?prefix=x"},
       {"redis://lonepw@h:1", "redis://***@h:1"},
       {"redis-cluster://:pw@a:1,b:2", "redis-cluster://:***@a:1,b:2"},
@@ -1194,8 +1212,8 @@ static void test_store_url_redact_masks_passwords_S25(void) {
   }
   char small[8];
   size_t need = 0;
-  CHECK_ERR(sessio_store_url_redact("redis://:pw@host:6379", small, sizeof small,
-                                    &need),
+  CHECK_ERR(sessio_store_url_redact("redis://:pw@host:6379", small,
+                                    sizeof small, &need),
             SESSIO_ENOBUFS);
   CHECK_INT(need, strlen("redis://:***@host:6379"));
   CHECK_ERR(sessio_store_url_redact(NULL, small, sizeof small, NULL),
@@ -1262,7 +1280,7 @@ static void test_events_logged_with_hashed_ids_only(void) {
   CHECK_OK(sessio_id_generate(fake));
   snprintf(ids[3], sizeof ids[3], "%s", fake);
   snprintf(hdr, sizeof hdr, "sid=%s", fake);
-  sessio_free(begin(&f, hdr, T0 + 4));      /* unknown ID */
+  sessio_free(begin(&f, hdr, T0 + 4));        /* unknown ID */
   sessio_free(begin(&f, "sid=junk", T0 + 4)); /* malformed */
   CHECK(strstr(logbuf, "session created sid=") != NULL);
   CHECK(strstr(logbuf, "session ID regenerated sid=") != NULL);

@@ -88,11 +88,15 @@ static void test_sync_modes_and_timeout_parse(void) {
 static void test_bad_urls_are_einval(void) {
   fresh_dir();
   char u[256];
-  const char *bad_suffix[] = {"?sync=off",        "?sync=FULL",
-                              "?sync=",           "?journal=wal",
-                              "?busy_timeout=-1", "?busy_timeout=12x",
+  const char *bad_suffix[] = {"?sync=off",
+                              "?sync=FULL",
+                              "?sync=",
+                              "?journal=wal",
+                              "?busy_timeout=-1",
+                              "?busy_timeout=12x",
                               "?busy_timeout=99999999",
-                              "?timeout_ms=-1",   "?timeout_ms=",
+                              "?timeout_ms=-1",
+                              "?timeout_ms=",
                               "?timeout_ms=600001"};
   for (size_t i = 0; i < sizeof bad_suffix / sizeof bad_suffix[0]; i++) {
     snprintf(u, sizeof u, "%s%s", url, bad_suffix[i]);

@@ -46,9 +46,8 @@ static sessio *begin(fx *f, const char *cookie, const char *token,
   const char *h[1] = {cookie};
   sessio *s = NULL;
   if (token) snprintf(auth, sizeof auth, "Bearer %s", token);
-  sessio_err rc = sessio_begin_token(f->m, h, cookie ? 1 : 0,
-                                     token ? auth : NULL, transport, 0, now,
-                                     &s);
+  sessio_err rc = sessio_begin_token(
+      f->m, h, cookie ? 1 : 0, token ? auth : NULL, transport, 0, now, &s);
   if (rc != SESSIO_OK) {
     fprintf(stderr, "begin: %s\n", sessio_errname(rc));
     abort();

@@ -70,7 +70,7 @@ static void test_evict_oldest_revokes_the_least_recently_seen_S33(void) {
   CHECK_INT(count(m, "alice", T0 + SEC), 2);
   CHECK_OK(login(m, "alice", T0 + 2 * SEC, c, sizeof c));
   CHECK_INT(count(m, "alice", T0 + 2 * SEC), 2);
-  CHECK(!alive(m, a, T0 + 3 * SEC)); /* the oldest went */
+  CHECK(!alive(m, a, T0 + 3 * SEC));  /* the oldest went */
   CHECK(alive(m, b, T0 + 120 * SEC)); /* b is now the most recently seen */
   CHECK_OK(login(m, "alice", T0 + 121 * SEC, d, sizeof d));
   CHECK(!alive(m, c, T0 + 122 * SEC));
@@ -105,7 +105,8 @@ static void test_refuse_fails_the_login_and_stores_nothing_S33(void) {
   CHECK_INT(count(m, "alice", T0 + 3 * SEC), 2);
   CHECK_OK(sessio_begin(m, h, 1, 0, T0 + 4 * SEC, &s));
   int64_t v = 0;
-  CHECK(!sessio_is_authenticated(s) && sessio_get_int(s, "cart.A1", &v) && v == 1);
+  CHECK(!sessio_is_authenticated(s) && sessio_get_int(s, "cart.A1", &v) &&
+        v == 1);
   sessio_free(s);
   /* Signing one out frees a place. */
   CHECK_INT(login(m, "alice", T0 + 5 * SEC, c, sizeof c), SESSIO_ELIMIT);
@@ -113,7 +114,8 @@ static void test_refuse_fails_the_login_and_stores_nothing_S33(void) {
   sessio_session_info *list;
   size_t k;
   CHECK_OK(sessio_manager_user_sessions(m, "alice", T0 + 5 * SEC, &list, &k));
-  CHECK_OK(sessio_manager_revoke_one(m, "alice", list[0].handle, T0 + 5 * SEC, &n));
+  CHECK_OK(
+      sessio_manager_revoke_one(m, "alice", list[0].handle, T0 + 5 * SEC, &n));
   free(list);
   CHECK_INT(n, 1);
   CHECK_OK(login(m, "alice", T0 + 6 * SEC, c, sizeof c));
@@ -154,8 +156,8 @@ static void test_racing_logins_never_exceed_the_limit_S33(void) {
       int ok = 0;
       for (int i = 0; i < N; i++) {
         pthread_join(t[i], NULL);
-        CHECK(r[i].rc == SESSIO_OK || (policy == SESSIO_MAX_REFUSE &&
-                                       r[i].rc == SESSIO_ELIMIT));
+        CHECK(r[i].rc == SESSIO_OK ||
+              (policy == SESSIO_MAX_REFUSE && r[i].rc == SESSIO_ELIMIT));
         ok += r[i].rc == SESSIO_OK;
       }
       size_t n = count(m, "carol", T0 + round * SEC);
