@@ -8,7 +8,7 @@ what=${1:-build}
 pkgs=(build-essential cmake pkg-config libsodium-dev libsqlite3-dev
       libhiredis-dev libmicrohttpd-dev libcjson-dev libpq-dev)
 case "$what" in
-  test)  pkgs+=(redis-server redis-tools postgresql python3 python3-pytest python3-requests curl
+  test)  pkgs+=(clang-format redis-server redis-tools postgresql python3 python3-pytest python3-requests curl
                 chromium nodejs wrk clang libclang-rt-14-dev
                 prometheus
                 libfcgi-dev libcivetweb-dev nginx-light openssl
