@@ -57,6 +57,7 @@ static void req_init(req *r, shop *sh, struct MHD_Connection *c,
   r->login = NULL;
   r->suspended = 0;
   r->retry_ms = 0;
+  r->allow = NULL;
 }
 
 static void req_release(req *r) {
@@ -350,6 +351,9 @@ static enum MHD_Result reply_full(req *r, unsigned status, const char *ctype,
                                         ctype) != MHD_YES) ||
       (extra_name &&
        MHD_add_response_header(resp, extra_name, extra_val) != MHD_YES) ||
+      (status == 405 && r->allow &&
+       MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow) !=
+           MHD_YES) ||
       (status == 503 &&
        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1") !=
            MHD_YES) ||
@@ -609,8 +613,8 @@ static enum MHD_Result dispatch(req *r) {
     return reply_full(r, 405, "application/json",
                       "{\"error\":\"method not allowed\"}", 30,
                       MHD_HTTP_HEADER_ALLOW, allow);
-  return reply_full(r, 405, "text/plain; charset=utf-8", "Method not allowed\n",
-                    19, MHD_HTTP_HEADER_ALLOW, allow);
+  r->allow = allow;           /* read while the page is answered, below */
+  return page_status(r, 405); /* in the site's layout, theme and language */
 }
 
 /* ---- the MHD access handler ------------------------------------------------ */

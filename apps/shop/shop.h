@@ -157,6 +157,7 @@ typedef struct req {
   struct shop_login *login;
   int suspended;
   int64_t retry_ms;      /* Retry-After of a 429 other than S21's, when > 0 */
+  const char *allow;     /* the Allow header of a 405, or NULL */
   char inline_body[256]; /* small bodies (a cart add); keeps req under
                          * malloc's per-thread cache limit (1032 bytes) */
 } req;

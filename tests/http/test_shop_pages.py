@@ -382,3 +382,17 @@ def test_every_page_is_under_10_kb(module_shop):
     loc = path_of(place(c, vals))
     for path in (loc, "/orders"):
         assert len(c.get(path).content) < 10 * 1024, path
+
+
+def test_405_page_keeps_the_layout_theme_and_language(shop):
+    """A 405 on an HTML route is an error page like the others, with Allow."""
+    c = Client(shop)
+    c.add_api("A1", 2)
+    c.post_form("/prefs", {"theme": "dark", "lang": "fr"})
+    r = c.request("DELETE", "/cart")
+    assert r.status_code == 405
+    assert "GET" in r.headers.get("Allow", "")
+    assert r.headers["Content-Type"].startswith("text/html")
+    assert 'class="theme-dark"' in r.text and html_lang(r.text) == "fr"
+    assert "<footer>" in r.text and "Méthode non autorisée" in r.text
+    assert "Set-Cookie" not in r.headers
