@@ -882,9 +882,12 @@ SESSIO_API int sessio_csrf_check(const sessio *s, const char *token,
  * error nothing of this request was stored and no cookie is to be sent. */
 SESSIO_API sessio_err sessio_commit(sessio *s, int64_t now);
 
-/* The Set-Cookie header value to send, or NULL when none is needed (it is
- * needed for a new ID, a destroy and a remember-me refresh). At most one
- * Set-Cookie per response (S9). Valid until sessio_free(). */
+/* The Set-Cookie header value to send, or NULL when none is needed: it is
+ * sent for a new ID (creation, login, regeneration, rotation), for a rotated
+ * ID the client still presents, and for a destroy (a deletion cookie); an
+ * unchanged session sends none. At most one Set-Cookie per response (S9).
+ * A token-carried session never gets one (see sessio_token_header). Valid
+ * until sessio_free(). */
 SESSIO_API const char *sessio_cookie_header(const sessio *s);
 
 /* ------------------------------------------------------------------------
