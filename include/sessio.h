@@ -577,14 +577,19 @@ SESSIO_API sessio_err sessio_manager_check_secret(sessio_manager *m,
  * changes, commits, conflicts and replays, rejected IDs by reason, store
  * call latency by operation (histogram), store errors by kind, GC work and
  * garbage found, and the store's own counts when it can tell them.
- * '*len' (may be NULL) gets the length without the NUL, or the size
- * needed (without the NUL) with SESSIO_ENOBUFS when 'cap' is too small.
+ * SESSIO_ENOBUFS when 'cap' is too small (sessio_metrics_format tells the
+ * size needed).
  * The counters are relaxed atomics updated where things happen (no lock on
  * the request path); store calls are timed with CLOCK_MONOTONIC, which is
  * read only to measure. Safe from any thread at any time; it asks the store
  * for its counts (sessio_store_stats), so it costs a store call. */
 SESSIO_API sessio_err sessio_metrics_write(sessio_manager *m, char *buf,
-                                           size_t cap, size_t *len);
+                                           size_t cap);
+/* sessio_metrics_write with the length: '*len' (may be NULL) gets the
+ * length written without the NUL, or with SESSIO_ENOBUFS the size needed
+ * without the NUL (call it with 'buf' NULL and 'cap' 0 to size a buffer). */
+SESSIO_API sessio_err sessio_metrics_format(sessio_manager *m, char *buf,
+                                            size_t cap, size_t *len);
 
 /* ------------------------------------------------------------------------
  * One request's session

@@ -190,8 +190,12 @@ static void err_label(sessio_err e, char *lbl, size_t cap) {
   lbl[i] = '\0';
 }
 
-sessio_err sessio_metrics_write(sessio_manager *m, char *buf, size_t cap,
-                                size_t *len) {
+sessio_err sessio_metrics_write(sessio_manager *m, char *buf, size_t cap) {
+  return sessio_metrics_format(m, buf, cap, NULL);
+}
+
+sessio_err sessio_metrics_format(sessio_manager *m, char *buf, size_t cap,
+                                 size_t *len) {
   if (len) *len = 0;
   if (m == NULL || (buf == NULL && cap > 0)) return SESSIO_EINVAL;
   const sessio__metrics *mt = m->met;

@@ -20,7 +20,7 @@ struct MHD_Response *sessio_mhd_metrics_response(sessio_manager *mgr,
     char *p = realloc(buf, cap + extra_len);
     if (p == NULL) goto fail_buf;
     buf = p;
-    e = sessio_metrics_write(mgr, buf, cap, &len);
+    e = sessio_metrics_format(mgr, buf, cap, &len);
     if (e != SESSIO_ENOBUFS) break;
     cap = len + 1024;
   }

@@ -61,12 +61,15 @@ static double value(const char *text, const char *name) {
 
 static char *metrics(void) {
   size_t need = 0;
-  CHECK_ERR(sessio_metrics_write(m, NULL, 0, &need), SESSIO_ENOBUFS);
+  CHECK_ERR(sessio_metrics_format(m, NULL, 0, &need), SESSIO_ENOBUFS);
   CHECK(need > 1000);
   char *buf = malloc(need + 1);
   size_t len = 0;
-  CHECK_ERR(sessio_metrics_write(m, buf, need, &len), SESSIO_ENOBUFS);
-  CHECK_OK(sessio_metrics_write(m, buf, need + 1, &len));
+  CHECK_ERR(sessio_metrics_format(m, buf, need, &len), SESSIO_ENOBUFS);
+  CHECK_OK(sessio_metrics_format(m, buf, need + 1, &len));
+  CHECK_ERR(sessio_metrics_write(m, buf, need), SESSIO_ENOBUFS);
+  CHECK_OK(sessio_metrics_write(m, buf, need + 1));
+  CHECK(strlen(buf) == len);
   CHECK_INT(len, need);
   CHECK_INT(strlen(buf), len);
   return buf;
@@ -204,7 +207,7 @@ static void test_counts_exact_under_threads(void) {
 
 static void test_bad_arguments(void) {
   size_t len = 7;
-  CHECK_ERR(sessio_metrics_write(NULL, NULL, 0, &len), SESSIO_EINVAL);
+  CHECK_ERR(sessio_metrics_format(NULL, NULL, 0, &len), SESSIO_EINVAL);
   CHECK_INT(len, 0);
 }
 
