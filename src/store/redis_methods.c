@@ -590,6 +590,29 @@ sessio_err sessio__rc_gc(sessio_store *st, int64_t now, size_t max_work,
   return rc;
 }
 
+/* Loads each session record named in 'keys' (of one SCAN step) as of
+ * 'now' and calls 'cb' on it. With 'stop' set, a non-zero return of 'cb'
+ * sets '*stop' and ends the walk; with 'stop' NULL every record of the step
+ * is visited (scan's cursor moves past the whole step). Index keys are
+ * passed over, a record that cannot be read is skipped. */
+static sessio_err visit_keys(rc_store *rs, char **keys, size_t n, int64_t now,
+                             sessio_store_iter_fn cb, void *ud, int *stop) {
+  sessio_err rc = SESSIO_OK;
+  for (size_t i = 0; i < n && !(stop && *stop) && rc == SESSIO_OK; i++) {
+    sessio_key k;
+    sessio_record rec;
+    int found = 0;
+    size_t nl = strlen(keys[i]);
+    if (parse_keyname(rs, keys[i], nl, &k) != 's') continue;
+    memset(&rec, 0, sizeof rec);
+    rc = load_named(rs, keys[i], nl, now, &rec, &found);
+    if (rc == SESSIO_ECORRUPT) rc = SESSIO_OK; /* skip what cannot be read */
+    if (rc == SESSIO_OK && found && cb(ud, &k, &rec) != 0 && stop) *stop = 1;
+    free(rec.blob);
+  }
+  return rc;
+}
+
 sessio_err sessio__rc_iterate(sessio_store *st, int64_t now,
                               sessio_store_iter_fn cb, void *ud) {
   rc_store *rs = (rc_store *)st;
@@ -604,18 +627,7 @@ sessio_err sessio__rc_iterate(sessio_store *st, int64_t now,
     size_t n = 0;
     rc_pool *from;
     rc = rs->ops->scan(rs, &cur, pattern, 200, &keys, &n, &wrapped, &from);
-    for (size_t i = 0; i < n && !stop && rc == SESSIO_OK; i++) {
-      sessio_key k;
-      sessio_record rec;
-      int found = 0;
-      size_t nl = strlen(keys[i]);
-      if (parse_keyname(rs, keys[i], nl, &k) != 's') continue;
-      memset(&rec, 0, sizeof rec);
-      rc = load_named(rs, keys[i], nl, now, &rec, &found);
-      if (rc == SESSIO_ECORRUPT) rc = SESSIO_OK; /* skip what cannot be read */
-      if (rc == SESSIO_OK && found) stop = cb(ud, &k, &rec) != 0;
-      free(rec.blob);
-    }
+    if (rc == SESSIO_OK) rc = visit_keys(rs, keys, n, now, cb, ud, &stop);
     free_keys(keys, n);
   }
   return rc;
@@ -624,7 +636,7 @@ sessio_err sessio__rc_iterate(sessio_store *st, int64_t now,
 /* Scan cursor: "NODE CURSOR", the server (cluster: index among the masters)
  * and its SCAN cursor. One SCAN step per call, COUNT 'max_work' (a hint:
  * Redis may return a few more or fewer). Dead records are not seen: Redis
- * drops them itself (PEXPIREAT). */
+ * drops them itself (their TTL, set with PEXPIRE). */
 sessio_err sessio__rc_scan(sessio_store *st, sessio_store_cursor *cursor,
                            size_t max_work, sessio_store_iter_fn cb, void *ud,
                            int *done) {
@@ -644,18 +656,7 @@ sessio_err sessio__rc_scan(sessio_store *st, sessio_store_cursor *cursor,
   rc_pool *from;
   sessio_err rc = rs->ops->scan(rs, &cur, pattern, max_work ? max_work : 1,
                                 &keys, &n, &wrapped, &from);
-  for (size_t i = 0; i < n && rc == SESSIO_OK; i++) {
-    sessio_key k;
-    sessio_record rec;
-    int found = 0;
-    size_t nl = strlen(keys[i]);
-    if (parse_keyname(rs, keys[i], nl, &k) != 's') continue;
-    memset(&rec, 0, sizeof rec);
-    rc = load_named(rs, keys[i], nl, INT64_MIN, &rec, &found);
-    if (rc == SESSIO_ECORRUPT) rc = SESSIO_OK; /* skip what cannot be read */
-    if (rc == SESSIO_OK && found) (void)cb(ud, &k, &rec);
-    free(rec.blob);
-  }
+  if (rc == SESSIO_OK) rc = visit_keys(rs, keys, n, INT64_MIN, cb, ud, NULL);
   free_keys(keys, n);
   if (rc != SESSIO_OK) return rc;
   if (wrapped) {
