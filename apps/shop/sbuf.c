@@ -144,6 +144,23 @@ static size_t utf8_len(const unsigned char *s) {
 
 static const char REPLACEMENT[] = "\xEF\xBF\xBD"; /* U+FFFD */
 
+/* The escapers' step for a byte >= 0x80 at '*s': a valid UTF-8 sequence is
+ * kept in the pending run ('*s' moves to its last byte); any other byte is
+ * replaced by U+FFFD. 1 when '*s' was such a byte (the caller goes on), 0
+ * for ASCII. */
+static int non_ascii(sbuf *b, const char **s, const char **run) {
+  size_t u;
+  if ((unsigned char)**s < 0x80) return 0;
+  if ((u = utf8_len((const unsigned char *)*s)) > 0) {
+    *s += u - 1;
+    return 1;
+  }
+  sb_add(b, *run, (size_t)(*s - *run));
+  sb_puts(b, REPLACEMENT);
+  *run = *s + 1;
+  return 1;
+}
+
 /* Both escapers write valid UTF-8 whatever bytes they get (S25: a stored
  * user agent is whatever a client sent): a byte that does not start a
  * well-formed sequence becomes U+FFFD. */
@@ -151,17 +168,7 @@ void sb_html(sbuf *b, const char *s) {
   const char *run = s;
   for (; *s; s++) {
     const char *rep;
-    size_t u;
-    if ((unsigned char)*s >= 0x80) {
-      if ((u = utf8_len((const unsigned char *)s)) > 0) {
-        s += u - 1;
-        continue;
-      }
-      sb_add(b, run, (size_t)(s - run));
-      sb_puts(b, REPLACEMENT);
-      run = s + 1;
-      continue;
-    }
+    if (non_ascii(b, &s, &run)) continue;
     switch (*s) {
     case '&': rep = "&amp;"; break;
     case '<': rep = "&lt;"; break;
@@ -184,17 +191,8 @@ void sb_json_str(sbuf *b, const char *s) {
   for (; *s; s++) {
     unsigned char c = (unsigned char)*s;
     char esc[6];
-    size_t n = 2, u;
-    if (c >= 0x80) {
-      if ((u = utf8_len((const unsigned char *)s)) > 0) {
-        s += u - 1;
-        continue;
-      }
-      sb_add(b, run, (size_t)(s - run));
-      sb_puts(b, REPLACEMENT);
-      run = s + 1;
-      continue;
-    }
+    size_t n = 2;
+    if (non_ascii(b, &s, &run)) continue;
     if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) continue;
     sb_add(b, run, (size_t)(s - run));
     esc[0] = '\\';
