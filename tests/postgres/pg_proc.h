@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../proc_util.h"
+
 typedef struct pp_server {
   char dir[64];  /* the temporary directory (data in dir/data) */
   char bin[256]; /* where initdb and postgres are */
@@ -43,44 +45,6 @@ typedef struct pp_server {
   gid_t gid;
   char url[128]; /* postgres://sessio@127.0.0.1:PORT/postgres */
 } pp_server;
-
-static inline int64_t pp_mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static inline void pp_sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
-}
-
-static inline int pp_port_free(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return 0;
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_port = htons((uint16_t)port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
-  close(fd);
-  return ok;
-}
-
-/* A free port in [11000, 22000): below Linux's ephemeral range. */
-static inline int pp_free_port(void) {
-  for (int i = 0; i < 1000; i++) {
-    unsigned r = 0;
-    if (getrandom(&r, sizeof r, 0) != sizeof r) r = (unsigned)rand();
-    int port = 11000 + (int)(r % 11000);
-    if (pp_port_free(port)) return port;
-  }
-  return -1;
-}
 
 static inline int pp_find_bin(char *out, size_t n) {
   const char *env = getenv("SESSIO_PG_BIN");
@@ -185,7 +149,7 @@ static inline int pp_init(pp_server *s, const char *password) {
   }
   int ok = pp_wait(pid) == 0;
   if (password != NULL) unlink(pwfile);
-  s->port = pp_free_port();
+  s->port = tp_free_port(0);
   snprintf(s->url, sizeof s->url, "postgres://sessio@127.0.0.1:%d/postgres",
            s->port);
   return ok && s->port > 0;
@@ -233,14 +197,14 @@ static inline int pp_start(pp_server *s, const char *const *extra) {
     _exit(127);
   }
   s->pid = pid;
-  int64_t end = pp_mono_ms() + 30000;
-  while (pp_mono_ms() < end) {
+  int64_t end = tp_mono_ms() + 30000;
+  while (tp_mono_ms() < end) {
     if (pp_ping(s)) return 1;
     if (waitpid(pid, NULL, WNOHANG) == pid) {
       s->pid = 0;
       return 0;
     }
-    pp_sleep_ms(20);
+    tp_sleep_ms(20);
   }
   return 0;
 }
@@ -253,7 +217,7 @@ static inline void pp_stop(pp_server *s, int sig) {
   pp_wait(s->pid);
   s->pid = 0;
   /* The backends of a killed postmaster go when they notice. */
-  if (sig == SIGKILL) pp_sleep_ms(100);
+  if (sig == SIGKILL) tp_sleep_ms(100);
 }
 
 static inline void pp_rm_tree(const char *path) {

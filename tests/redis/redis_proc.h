@@ -25,44 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static inline int64_t rp_mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static inline void rp_sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
-}
-
-static inline int rp_port_free(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return 0;
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_port = htons((uint16_t)port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
-  close(fd);
-  return ok;
-}
-
-/* A free port in [11000, 22000) (and port + 10000 for a cluster bus):
- * below Linux's ephemeral range (32768+), where client sockets in
- * TIME_WAIT would make a later bind fail. */
-static inline int rp_free_port(int need_bus) {
-  for (int i = 0; i < 1000; i++) {
-    unsigned r = 0;
-    if (getrandom(&r, sizeof r, 0) != sizeof r) r = (unsigned)rand();
-    int port = 11000 + (int)(r % 11000);
-    if (rp_port_free(port) && (!need_bus || rp_port_free(port + 10000)))
-      return port;
-  }
-  return -1;
-}
+#include "../proc_util.h"
 
 /* Starts redis-server on 127.0.0.1:'port' with persistence off (or
  * append-only with fsync always when 'aof'), files in 'dir'. */
@@ -123,7 +86,7 @@ static inline pid_t rp_start(int port, const char *dir, int cluster, int aof) {
 
 /* Waits until the server at 'port' answers PING; 1 when it did. */
 static inline int rp_wait_ping(int port, int timeout_ms) {
-  int64_t end = rp_mono_ms() + timeout_ms;
+  int64_t end = tp_mono_ms() + timeout_ms;
   do {
     struct timeval tv = {0, 200000};
     redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
@@ -136,8 +99,8 @@ static inline int rp_wait_ping(int port, int timeout_ms) {
     } else if (c) {
       redisFree(c);
     }
-    rp_sleep_ms(10);
-  } while (rp_mono_ms() < end);
+    tp_sleep_ms(10);
+  } while (tp_mono_ms() < end);
   return 0;
 }
 
@@ -212,13 +175,13 @@ static inline int rp_cluster_create(const int ports[6], int timeout_ms) {
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return 0;
-  int64_t end = rp_mono_ms() + timeout_ms;
+  int64_t end = tp_mono_ms() + timeout_ms;
   for (;;) {
     int all = 1;
     for (int i = 0; i < 6 && all; i++) all = rp_cluster_ok(ports[i]);
     if (all) return 1;
-    if (rp_mono_ms() > end) return 0;
-    rp_sleep_ms(50);
+    if (tp_mono_ms() > end) return 0;
+    tp_sleep_ms(50);
   }
 }
 
@@ -227,7 +190,7 @@ static inline int rp_cluster_create(const int ports[6], int timeout_ms) {
  * A WAIT on a fresh connection would not do: WAIT only covers the writes
  * of its own connection. 1 when in sync within 'timeout_ms'. */
 static inline int rp_replica_in_sync(int port, int timeout_ms) {
-  int64_t end = rp_mono_ms() + timeout_ms;
+  int64_t end = tp_mono_ms() + timeout_ms;
   for (;;) {
     redisReply *r = rp_command(port, "INFO replication");
     int ok = 0;
@@ -242,8 +205,8 @@ static inline int rp_replica_in_sync(int port, int timeout_ms) {
     }
     if (r) freeReplyObject(r);
     if (ok) return 1;
-    if (rp_mono_ms() > end) return 0;
-    rp_sleep_ms(10);
+    if (tp_mono_ms() > end) return 0;
+    tp_sleep_ms(10);
   }
 }
 

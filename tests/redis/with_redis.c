@@ -38,7 +38,7 @@ int main(int argc, char **argv) {
       ok = 0;
       break;
     }
-    ports[i] = rp_free_port(cluster);
+    ports[i] = tp_free_port(cluster);
     for (int j = 0; j < i; j++)
       if (ports[j] == ports[i] || ports[j] + 10000 == ports[i] ||
           ports[j] == ports[i] + 10000)

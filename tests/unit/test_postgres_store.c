@@ -390,9 +390,9 @@ static void test_a_statement_waiting_on_a_lock_times_out_as_unavail(void) {
   PQclear(pr);
   sessio_record rec;
   int found = 0;
-  int64_t t0 = pp_mono_ms();
+  int64_t t0 = tp_mono_ms();
   CHECK_ERR(sessio__store_load(st, &k, NOW, &rec, &found), SESSIO_EUNAVAIL);
-  int64_t took = pp_mono_ms() - t0;
+  int64_t took = tp_mono_ms() - t0;
   printf("# a locked table answered SESSIO_EUNAVAIL after %lld ms\n",
          (long long)took);
   CHECK(took >= 150 && took < 1500);
@@ -441,20 +441,20 @@ static void test_a_server_that_stops_answering_times_out_on_the_socket(void) {
   signal_children(srv.pid, SIGSTOP);
   sessio_record rec;
   int found = 0;
-  int64_t t0 = pp_mono_ms();
+  int64_t t0 = tp_mono_ms();
   sessio_err rc = sessio__store_load(st, &k, NOW, &rec, &found);
-  int64_t took = pp_mono_ms() - t0;
+  int64_t took = tp_mono_ms() - t0;
   /* A second unanswered call opens the circuit: the next ones fail at
    * once (but for a paced probe, within connect_timeout_ms), so a frozen
    * server does not hold every request thread for timeout_ms. */
   sessio_err rc2 = sessio__store_load(st, &k, NOW, &rec, &found);
-  int64_t t1 = pp_mono_ms(), slowest = 0;
+  int64_t t1 = tp_mono_ms(), slowest = 0;
   int calls = 0;
   sessio_err rc3 = SESSIO_EUNAVAIL;
-  while (pp_mono_ms() - t1 < 500 && rc3 == SESSIO_EUNAVAIL) {
-    int64_t t = pp_mono_ms();
+  while (tp_mono_ms() - t1 < 500 && rc3 == SESSIO_EUNAVAIL) {
+    int64_t t = tp_mono_ms();
     rc3 = sessio__store_load(st, &k, NOW, &rec, &found);
-    t = pp_mono_ms() - t;
+    t = tp_mono_ms() - t;
     if (t > slowest) slowest = t;
     calls++;
   }
@@ -472,7 +472,7 @@ static void test_a_server_that_stops_answering_times_out_on_the_socket(void) {
   int ok = 0;
   for (int i = 0; i < 200 && !ok; i++) {
     ok = sessio__store_load(st, &k, NOW, &rec, &found) == SESSIO_OK;
-    if (!ok) pp_sleep_ms(10);
+    if (!ok) tp_sleep_ms(10);
   }
   CHECK(ok);
   CHECK_INT(found, 1);
@@ -510,7 +510,7 @@ static void *hammer(void *arg) {
       w->unavail++;
     else
       w->other++;
-    if (i % 50 == 0) pp_sleep_ms(1);
+    if (i % 50 == 0) tp_sleep_ms(1);
   }
   return NULL;
 }
@@ -532,27 +532,27 @@ test_outage_is_unavail_then_recovers_and_never_logs_the_password_S25(void) {
     w[i] = (struct worker){st, i, &stop, 0, 0, 0};
     CHECK_INT(pthread_create(&th[i], NULL, hammer, &w[i]), 0);
   }
-  pp_sleep_ms(300); /* traffic on every pooled connection */
+  tp_sleep_ms(300); /* traffic on every pooled connection */
   int fd_busy = count_fds();
   /* A crash: the postmaster and its backends killed at once. */
   pp_stop(&pwsrv, SIGQUIT);
-  pp_sleep_ms(1500); /* many calls fail meanwhile */
+  tp_sleep_ms(1500); /* many calls fail meanwhile */
   int unavail = 0;
   for (int i = 0; i < WORKERS; i++) unavail += w[i].unavail;
   CHECK(unavail > 0);
   /* Failing calls do not pile up descriptors. */
   CHECK(count_fds() <= fd_busy);
   CHECK(pp_start(&pwsrv, NULL)); /* crash recovery, same port */
-  int64_t t_up = pp_mono_ms();
+  int64_t t_up = tp_mono_ms();
   int ok_before[WORKERS];
   for (int i = 0; i < WORKERS; i++) ok_before[i] = w[i].ok;
   int back = 0;
-  while (!back && pp_mono_ms() - t_up < 5000) {
+  while (!back && tp_mono_ms() - t_up < 5000) {
     back = 1;
     for (int i = 0; i < WORKERS; i++) back &= w[i].ok > ok_before[i] + 5;
-    if (!back) pp_sleep_ms(10);
+    if (!back) tp_sleep_ms(10);
   }
-  int64_t recovered = pp_mono_ms() - t_up;
+  int64_t recovered = tp_mono_ms() - t_up;
   atomic_store(&stop, 1);
   for (int i = 0; i < WORKERS; i++) {
     pthread_join(th[i], NULL);
@@ -577,7 +577,7 @@ test_outage_is_unavail_then_recovers_and_never_logs_the_password_S25(void) {
 
 static void test_a_server_down_at_open_is_unavail(void) {
   sessio_store *st = NULL;
-  int port = pp_free_port();
+  int port = tp_free_port(0);
   char u[128];
   snprintf(u, sizeof u, "postgres://sessio@127.0.0.1:%d/postgres", port);
   int fds = count_fds();

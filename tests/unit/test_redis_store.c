@@ -66,10 +66,10 @@ static sessio_err get(sessio_store *st, const sessio_key *k, int64_t now,
 static sessio_err get_retry(sessio_store *st, const sessio_key *k, int64_t now,
                             int *found, uint64_t *counter) {
   sessio_err rc;
-  int64_t until = rp_mono_ms() + 5000;
+  int64_t until = tp_mono_ms() + 5000;
   while ((rc = get(st, k, now, found, counter, NULL)) == SESSIO_EUNAVAIL &&
-         rp_mono_ms() < until)
-    rp_sleep_ms(10);
+         tp_mono_ms() < until)
+    tp_sleep_ms(10);
   return rc;
 }
 
@@ -152,17 +152,17 @@ static void quiet_log(void *ud, sessio_log_level l, const char *m) {
 }
 
 static void test_unreachable_server_at_open_is_unavailable(void) {
-  int port = rp_free_port(0);
+  int port = tp_free_port(0);
   char url[128];
   sessio_store *st = NULL;
   snprintf(url, sizeof url, "redis://127.0.0.1:%d", port);
-  int64_t t0 = rp_mono_ms();
+  int64_t t0 = tp_mono_ms();
   CHECK_ERR(sessio_store_open(url, &st), SESSIO_EUNAVAIL);
   CHECK(st == NULL);
   snprintf(url, sizeof url, "redis-cluster://127.0.0.1:%d", port);
   CHECK_ERR(sessio_store_open(url, &st), SESSIO_EUNAVAIL);
   CHECK(st == NULL);
-  CHECK(rp_mono_ms() - t0 < 2000);
+  CHECK(tp_mono_ms() - t0 < 2000);
   CHECK_ERR(sessio_store_set_logger(NULL, quiet_log, NULL, SESSIO_LOG_DEBUG),
             SESSIO_EINVAL);
 }
@@ -213,7 +213,7 @@ static void test_outage_gives_unavailable_then_recovers_within_a_second(void) {
     CHECK(0);
     return;
   }
-  int port = rp_free_port(0);
+  int port = tp_free_port(0);
   /* Append-only with fsync always: acknowledged sessions survive. */
   pid_t pid = rp_start(port, dir, 0, 1);
   CHECK(rp_wait_ping(port, 5000));
@@ -242,19 +242,19 @@ static void test_outage_gives_unavailable_then_recovers_within_a_second(void) {
     w[i].stop = &stop;
     pthread_create(&th[i], NULL, worker_main, &w[i]);
   }
-  rp_sleep_ms(100); /* traffic flowing */
+  tp_sleep_ms(100); /* traffic flowing */
   rp_kill(pid);
   pid = 0;
 
   /* While down: every call fails with SESSIO_EUNAVAIL, quickly. */
-  int64_t worst = 0, calls = 0, t_end = rp_mono_ms() + 400;
-  rp_sleep_ms(20);
-  while (rp_mono_ms() < t_end) {
+  int64_t worst = 0, calls = 0, t_end = tp_mono_ms() + 400;
+  tp_sleep_ms(20);
+  while (tp_mono_ms() < t_end) {
     int found = 7;
     uint64_t c;
-    int64_t t = rp_mono_ms();
+    int64_t t = tp_mono_ms();
     CHECK_ERR(get(st, &keys[0], now, &found, &c, NULL), SESSIO_EUNAVAIL);
-    t = rp_mono_ms() - t;
+    t = tp_mono_ms() - t;
     worst = t > worst ? t : worst;
     calls++;
   }
@@ -266,20 +266,20 @@ static void test_outage_gives_unavailable_then_recovers_within_a_second(void) {
   /* Back on the same port: calls succeed within a second. */
   pid = rp_start(port, dir, 0, 1);
   CHECK(rp_wait_ping(port, 5000));
-  int64_t t_up = rp_mono_ms(), t_ok = -1;
-  while (rp_mono_ms() - t_up < 5000) {
+  int64_t t_up = tp_mono_ms(), t_ok = -1;
+  while (tp_mono_ms() - t_up < 5000) {
     int found = 0;
     uint64_t c;
     if (get(st, &keys[0], now, &found, &c, NULL) == SESSIO_OK) {
-      t_ok = rp_mono_ms();
+      t_ok = tp_mono_ms();
       break;
     }
-    rp_sleep_ms(5);
+    tp_sleep_ms(5);
   }
   printf("# recovered %" PRId64 " ms after redis answered PING\n", t_ok - t_up);
   CHECK(t_ok >= 0);
   CHECK(t_ok - t_up <= 1000);
-  rp_sleep_ms(100);
+  tp_sleep_ms(100);
   atomic_store(&stop, 1);
   long ok = 0, unavail = 0, other = 0;
   for (int i = 0; i < WORKERS; i++) {
@@ -340,7 +340,7 @@ static void test_password_and_database_come_from_the_url(void) {
     CHECK(0);
     return;
   }
-  int port = rp_free_port(0);
+  int port = tp_free_port(0);
   pid_t pid = rp_start(port, dir, 0, 0);
   CHECK(rp_wait_ping(port, 5000));
   redisReply *r = rp_command(port, "CONFIG SET requirepass s3cret-pw");
@@ -397,7 +397,7 @@ static void test_url_passwords_are_percent_decoded(void) {
     CHECK(0);
     return;
   }
-  int port = rp_free_port(0);
+  int port = tp_free_port(0);
   pid_t pid = rp_start(port, dir, 0, 0);
   CHECK(rp_wait_ping(port, 5000));
   struct timeval tv = {1, 0};
@@ -459,7 +459,7 @@ static void one_redis_start(one_redis *r, const char *query) {
     r->dir[0] = '\0';
     return;
   }
-  r->port = rp_free_port(0);
+  r->port = tp_free_port(0);
   r->pid = rp_start(r->port, r->dir, 0, 0);
   CHECK(rp_wait_ping(r->port, 5000));
   snprintf(url, sizeof url, "redis://127.0.0.1:%d?%s", r->port, query);
@@ -495,18 +495,18 @@ static void test_hung_server_times_out_once_then_fails_fast_then_recovers(
   CHECK_OK(put(st, &k, 5, 0, now, &v));
 
   kill(pid, SIGSTOP);
-  int64_t t = rp_mono_ms();
+  int64_t t = tp_mono_ms();
   CHECK_ERR(get(st, &k, now, &found, &c, NULL), SESSIO_EUNAVAIL);
-  t = rp_mono_ms() - t;
+  t = tp_mono_ms() - t;
   if (!(t >= 150 && t < 1500))
     fprintf(stderr, "  first call %lld ms\n", (long long)t);
   CHECK(t >= 150 && t < 1500);
   int fast = 0, calls = 0, slow = 0;
-  int64_t slowest = 0, until = rp_mono_ms() + 1000;
-  while (rp_mono_ms() < until) { /* a second of calls: several probes */
-    t = rp_mono_ms();
+  int64_t slowest = 0, until = tp_mono_ms() + 1000;
+  while (tp_mono_ms() < until) { /* a second of calls: several probes */
+    t = tp_mono_ms();
     CHECK_ERR(get(st, &k, now, &found, &c, NULL), SESSIO_EUNAVAIL);
-    t = rp_mono_ms() - t;
+    t = tp_mono_ms() - t;
     if (t > slowest) slowest = t;
     fast += t < 20;
     slow += t >= 600; /* a probe is connect_timeout_ms, then PING's */
@@ -693,7 +693,7 @@ static int start_cluster(void) {
   for (int i = 0; i < 6; i++) {
     int p, clash;
     do {
-      p = rp_free_port(1);
+      p = tp_free_port(1);
       clash = 0;
       for (int j = 0; j < i; j++)
         clash |= cports[j] == p || cports[j] == p + 10000 ||
@@ -866,9 +866,9 @@ static void test_cluster_survives_a_master_failover(void) {
     if (cpids[i] == vpid) cpids[i] = 0;
   rp_kill(vpid);
 
-  int64_t t_kill = rp_mono_ms(), t_back = -1;
+  int64_t t_kill = tp_mono_ms(), t_back = -1;
   long other_fail = 0, victim_fail = 0, victim_ok_after = 0;
-  while (rp_mono_ms() - t_kill < 30000 && victim_ok_after < 20) {
+  while (tp_mono_ms() - t_kill < 30000 && victim_ok_after < 20) {
     for (int i = 0; i < N && victim_ok_after < 20; i++) {
       sessio_err rc = incr_once(st, &keys[i], now);
       if (rc == SESSIO_OK) count[i]++;
@@ -878,7 +878,7 @@ static void test_cluster_survives_a_master_failover(void) {
           fprintf(stderr, "  other master: %s\n", sessio_errname(rc));
         }
       } else if (rc == SESSIO_OK) {
-        if (t_back < 0) t_back = rp_mono_ms();
+        if (t_back < 0) t_back = tp_mono_ms();
         victim_ok_after++;
       } else {
         CHECK_ERR(rc, SESSIO_EUNAVAIL);
