@@ -44,6 +44,9 @@ typedef struct pp_server {
   uid_t uid; /* who runs it (0: ourselves) */
   gid_t gid;
   char url[128]; /* postgres://sessio@127.0.0.1:PORT/postgres */
+  /* The same server over its Unix-domain socket in 'dir' (the host part is
+   * the directory, percent-encoded): postgres://sessio@%2Ftmp%2F...:PORT/postgres */
+  char url_unix[256];
 } pp_server;
 
 static inline int pp_find_bin(char *out, size_t n) {
@@ -152,6 +155,17 @@ static inline int pp_init(pp_server *s, const char *password) {
   s->port = tp_free_port(0);
   snprintf(s->url, sizeof s->url, "postgres://sessio@127.0.0.1:%d/postgres",
            s->port);
+  char host[192];
+  size_t h = 0;
+  for (const char *c = s->dir; *c && h + 4 < sizeof host; c++) {
+    if (*c == '/')
+      h += (size_t)snprintf(host + h, sizeof host - h, "%%2F");
+    else
+      host[h++] = *c;
+  }
+  host[h] = '\0';
+  snprintf(s->url_unix, sizeof s->url_unix,
+           "postgres://sessio@%s:%d/postgres", host, s->port);
   return ok && s->port > 0;
 }
 
@@ -173,6 +187,10 @@ static inline int pp_start(pp_server *s, const char *const *extra) {
   snprintf(post, sizeof post, "%s/postgres", s->bin);
   snprintf(port, sizeof port, "%d", s->port);
   snprintf(log, sizeof log, "%s/log", s->dir);
+  /* TCP on 127.0.0.1, and the Unix-domain socket in our directory (for
+   * url_unix; the server's user owns the directory). */
+  char unix_dirs[128];
+  snprintf(unix_dirs, sizeof unix_dirs, "unix_socket_directories=%s", s->dir);
   fflush(NULL);
   pid_t pid = fork();
   if (pid < 0) return 0;
@@ -188,7 +206,7 @@ static inline int pp_start(pp_server *s, const char *const *extra) {
     argv[n++] = "-c";
     argv[n++] = "listen_addresses=127.0.0.1";
     argv[n++] = "-c";
-    argv[n++] = "unix_socket_directories=";
+    argv[n++] = unix_dirs;
     argv[n++] = "-c";
     argv[n++] = "max_connections=200";
     for (int i = 0; extra && extra[i] && n < 46; i++) argv[n++] = extra[i];

@@ -3,7 +3,8 @@
  * it:   with_postgres PROGRAM ARGS...
  * makes a server in a temporary directory (tests/postgres/pg_proc.h: initdb,
  * a free 127.0.0.1 port, an unprivileged user when run as root), replaces
- * "{postgres}" in ARGS by its URL (postgres://sessio@127.0.0.1:P/postgres),
+ * "{postgres}" in ARGS by its URL (postgres://sessio@127.0.0.1:P/postgres)
+ * and "{postgres_unix}" by the URL of its Unix-domain socket,
  * runs PROGRAM, stops the server and removes the directory (the server also
  * dies with this process), and exits with PROGRAM's status. Used by the
  * CTest registrations of the conformance suite.
@@ -12,7 +13,10 @@
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: %s PROGRAM ARGS... ({postgres} = URL)\n", argv[0]);
+    fprintf(stderr,
+            "usage: %s PROGRAM ARGS... ({postgres} = URL, {postgres_unix} ="
+            " URL over the Unix-domain socket)\n",
+            argv[0]);
     return 2;
   }
   pp_server s;
@@ -26,13 +30,20 @@ int main(int argc, char **argv) {
   char **subst = calloc((size_t)argc, sizeof *subst);
   if (args == NULL || subst == NULL) goto done;
   for (int i = 1; i < argc; i++) {
-    const char *p = strstr(argv[i], "{postgres}");
+    const char *url = s.url, *mark = "{postgres}";
+    const char *p = strstr(argv[i], mark);
+    if (p == NULL) {
+      url = s.url_unix;
+      mark = "{postgres_unix}";
+      p = strstr(argv[i], mark);
+    }
     args[i - 1] = argv[i];
     if (p == NULL) continue;
-    size_t n = strlen(argv[i]) + strlen(s.url) + 1;
+    size_t n = strlen(argv[i]) + strlen(url) + 1;
     char *t = malloc(n);
     if (t == NULL) continue;
-    snprintf(t, n, "%.*s%s%s", (int)(p - argv[i]), argv[i], s.url, p + 10);
+    snprintf(t, n, "%.*s%s%s", (int)(p - argv[i]), argv[i], url,
+             p + strlen(mark));
     subst[i - 1] = t;
     args[i - 1] = t;
   }
