@@ -12,6 +12,8 @@
 #        STORES ("memory sqlite redis postgres" or a subset)  SHOP_ARGS (extra shop flags)
 #        PG_BIN (PostgreSQL server binaries; default the newest /usr/lib/postgresql/N/bin)
 #        PG_SYNC_COMMIT (off: the postgres row's synchronous_commit, see below)
+#        PG_TRANSPORT (unix: the shop reaches its PostgreSQL over the Unix-domain
+#        socket, as a database on the same machine would be; tcp: over 127.0.0.1)
 #        PG_SHOP_THREADS (8: worker threads of the postgres row's shop, which wait
 #        on the database for most of a request; the other rows use the default)
 #        SKIP_MICRO=1  MICRO_ARGS (e.g. --quick)  RSS_SESSIONS (100000; 0 = skip)
@@ -117,27 +119,39 @@ start_redis() {  # start_redis PORT DIR
 }
 
 # A private PostgreSQL for the postgres row: initdb in DIR, then the server on
-# 127.0.0.1:PORT (TCP only), as nobody when we are root (PostgreSQL refuses root;
-# setpriv execs, so PG_PID is the postmaster itself). As the redis row runs Redis
-# without persistence, this one runs with synchronous_commit=off (PG_SYNC_COMMIT):
-# a commit returns before its WAL is flushed (at most ~0.6 s of commits lost in a
-# crash, the database stays consistent); PG_SYNC_COMMIT=on measures the durable one.
+# 127.0.0.1:PORT and on a Unix-domain socket in DIR, as nobody when we are root
+# (PostgreSQL refuses root; setpriv execs, so PG_PID is the postmaster itself).
+# PG_URL is the shop's store URL: over the socket (PG_TRANSPORT=unix, the default:
+# a database on the same machine; no TCP stack in the two round trips of a cart add)
+# or over TCP (PG_TRANSPORT=tcp). As the redis row runs Redis without persistence,
+# this one runs with synchronous_commit=off (PG_SYNC_COMMIT): a commit returns before
+# its WAL is flushed (at most ~0.6 s of acknowledged commits lost in a crash of the
+# server or the machine; fsync stays on and the database stays consistent);
+# PG_SYNC_COMMIT=on measures the durable setting.
 PG_BIN="${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}"
-PG_PID=""
+PG_PID=""; PG_URL=""; PG_VIA=""
 start_postgres() {  # start_postgres PORT DIR
-  local as=()
+  local as=() sockdir="$2"
   if [ "$(id -u)" -eq 0 ]; then
     chmod o+x "$WORK"; chown nobody "$2"
     as=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
   fi
   [ -x "$PG_BIN/initdb" ] || return 1
+  # a socket path longer than sun_path (108 bytes) cannot be bound: TCP then
+  if [ "${PG_TRANSPORT:-unix}" != unix ] || [ $(( ${#sockdir} + 20 )) -gt 107 ]; then sockdir=""; fi
   "${as[@]}" "$PG_BIN/initdb" -D "$2/pg" -U sessio -A trust -E UTF8 --locale=C --no-sync \
     >"$2/initdb.log" 2>&1 || return 1
   "${as[@]}" "$PG_BIN/postgres" -D "$2/pg" -p "$1" -c listen_addresses=127.0.0.1 \
-    -c unix_socket_directories= -c synchronous_commit="${PG_SYNC_COMMIT:-off}" \
+    -c unix_socket_directories="$sockdir" -c synchronous_commit="${PG_SYNC_COMMIT:-off}" \
     >"$2/postgres.log" 2>&1 </dev/null &
   PG_PID=$!
   STOPS+=("stop_pid $PG_PID")
+  # the host part of a postgres:// URL may be a socket directory, percent-encoded
+  if [ -n "$sockdir" ]; then
+    PG_URL="postgres://sessio@${sockdir//\//%2F}:$1/postgres"; PG_VIA=unix
+  else
+    PG_URL="postgres://sessio@127.0.0.1:$1/postgres"; PG_VIA=tcp
+  fi
   local i
   for ((i = 0; i < 100; i++)); do
     "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$1" && return 0
@@ -291,7 +305,8 @@ for store in $STORES; do
       fi
       pp="$(free_port)"
       if ! start_postgres "$pp" "$d"; then failed_row "$name" sessio postgres-start; continue; fi
-      url="postgres://sessio@127.0.0.1:$pp/postgres" ;;
+      url="$PG_URL"
+      echo "## $name: store $url (synchronous_commit=${PG_SYNC_COMMIT:-off}, shop --threads ${PG_SHOP_THREADS:-8})" | tee -a "$RESULTS" ;;
     *) echo "bench.sh: unknown store $store" >&2; continue ;;
   esac
   flags=()
@@ -400,8 +415,13 @@ done
     echo "fastest peer on cart: $fastest_peer ($(num "$fastest_rps") rps); sessio-memory / fastest peer = $(ratio "$ref" "$fastest_rps")x"
     sq="$(field cart_rps "${S[sessio-sqlite]:-}")"
     [[ "$sq" =~ ^[0-9.]+$ ]] && echo "sessio-sqlite / fastest peer = $(ratio "$sq" "$fastest_rps")x"
-    pg="$(field cart_rps "${S[sessio-postgres]:-}")"
-    [[ "$pg" =~ ^[0-9.]+$ ]] && echo "sessio-postgres / fastest peer = $(ratio "$pg" "$fastest_rps")x"
+  fi
+  pg="$(field cart_rps "${S[sessio-postgres]:-}")"
+  if [ -n "$fastest_peer" ] && [[ "$pg" =~ ^[0-9.]+$ ]]; then
+    # the same ratio by server CPU per cart request (the peer's over ours): the
+    # figure that does not move with the machine's other load
+    pgc="$(field cart_cpu_us "${S[sessio-postgres]:-}")"; fpc="$(field cart_cpu_us "${S[$fastest_peer]:-}")"
+    echo "sessio-postgres / fastest peer ($fastest_peer) = $(ratio "$pg" "$fastest_rps")x (target 2x; by server CPU per cart request: $fpc / $pgc us = $(ratio "$fpc" "$pgc")x; store over $PG_VIA, synchronous_commit=${PG_SYNC_COMMIT:-off})"
   fi
   cc="$(field baseline_cpu_us "${S[nginx]:-}")"
   mc="$(field cart_cpu_us "${S[sessio-memory]:-}")"; mr="$(field read_cpu_us "${S[sessio-memory]:-}")"
