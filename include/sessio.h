@@ -138,13 +138,17 @@ typedef struct sessio_store sessio_store;
 
 /* Opens a store from a URL-like name:
  *   memory:[?max_sessions=N&max_bytes=N&shards=N]
- *   file:DIR[?sync=normal|full]
- *   sqlite:PATH[?sync=normal|full&timeout_ms=N]
+ *   file:DIR[?sync=normal|full&max_sessions=N]
+ *   sqlite:PATH[?sync=normal|full&timeout_ms=N&max_sessions=N]
  *   redis://[[[USER]:]PASSWORD@]HOST[:PORT][/[DB]][?prefix=P&...]
  *   redis-cluster://[[[USER]:]PASSWORD@]HOST[:PORT][,HOST[:PORT]...][?...]
  *   postgres://[USER[:PASSWORD]@]HOST[:PORT][/DB][?table=NAME&pool=N&...]
  *     (also postgresql://)
  * (every option and the older spellings still accepted: docs/STORES.md).
+ * Every store takes max_sessions=N: memory: evicts guests to make room;
+ * the others refuse a new session without a user with SESSIO_EFULL while
+ * N live sessions are counted (signed-in ones are always written; how
+ * exact each store's count is: docs/STORES.md, "The guest bound").
  * On success '*out' is a new store owned by the caller (close it with
  * sessio_store_close). An unknown scheme or a malformed URL is SESSIO_EINVAL;
  * a known scheme whose backend was not built into this libsessio (the

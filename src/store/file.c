@@ -1,10 +1,13 @@
 /*
- * file.c — the file store, "file:DIR[?sync=full]": one record per file at
+ * file.c — the file store, "file:DIR[?sync=full&max_sessions=N]": one record per file at
  * DIR/ab/cd/<64 hex of the key>, written atomically (temporary file in the
  * same folder, optional fsync, rename) while a short flock on the bucket
  * folder makes the compare-and-set race-free between threads and processes.
  * The per-user index is DIR/users/ab/<user hash>/<key hex>; gc() walks both
- * trees with a cursor kept between calls. The contract: sessio/store.h.
+ * trees with a cursor kept between calls. With max_sessions, new guest
+ * sessions are refused while an estimate of the live records (counted by
+ * each gc pass, moved by this process's creates and removes) is at the
+ * bound. The contract: sessio/store.h.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -98,6 +101,19 @@ typedef struct file_store {
   walker w_rec, w_user;
   gc_resume resume;
   _Atomic uint64_t expired;
+  /* The guest bound (?max_sessions=N, 0: none). Counting the live records
+   * of a folder tree means reading every file, so the bound uses an
+   * estimate: the record files at open (dead ones too: no file is read),
+   * replaced at the end of each whole gc pass over the records by the live
+   * records that pass saw plus this process's creates minus its removes
+   * since the pass began. It cannot drift for longer than one pass;
+   * between passes it misses other processes' creates and still counts
+   * records that died since. */
+  uint64_t max_sessions;
+  _Atomic int64_t live_est;   /* the estimate */
+  _Atomic int64_t pass_delta; /* creates - removes since the pass began */
+  int64_t pass_live;          /* live records seen by the pass (gc_mu) */
+  int pass_whole;             /* the pass began at the start (gc_mu) */
 } file_store;
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -523,6 +539,11 @@ static sessio_err f_save(sessio_store *st, const sessio_key *key,
   int dfd, exists;
   sessio_record cur;
   if (rec->blob == NULL && rec->blob_len > 0) return SESSIO_EINVAL;
+  /* A new guest session past the bound is refused; a signed-in one is
+   * always written, so a guest flood cannot lock users out. */
+  if (expected == 0 && fs->max_sessions && rec->user[0] == '\0' &&
+      atomic_load(&fs->live_est) >= (int64_t)fs->max_sessions)
+    return SESSIO_EFULL;
   sessio_err rc = bucket_lock(fs, key, 1, hex, &dfd);
   if (rc != SESSIO_OK) return rc;
   rc = rec_read(dfd, hex, key, 0, &cur, &exists);
@@ -540,6 +561,10 @@ static sessio_err f_save(sessio_store *st, const sessio_key *key,
   rc = rec_write(fs, dfd, hex, exists, key, expected + 1, rec->expires_at,
                  rec->touched_at, rec->user, rec->blob, rec->blob_len);
   if (rc == SESSIO_OK) *new_version = expected + 1;
+  if (rc == SESSIO_OK && expected == 0 && fs->max_sessions) {
+    atomic_fetch_add(&fs->live_est, 1);
+    atomic_fetch_add(&fs->pass_delta, 1);
+  }
 done:
   close(dfd); /* releases the lock */
   return rc;
@@ -578,6 +603,10 @@ static sessio_err f_remove(sessio_store *st, const sessio_key *key, int64_t now,
   twin_unlink(dfd, hex); /* the previous version goes too (S17) */
   if (unlinkat(dfd, hex, 0) == 0) {
     *removed = 1;
+    if (fs->max_sessions) {
+      atomic_fetch_sub(&fs->live_est, 1);
+      atomic_fetch_sub(&fs->pass_delta, 1);
+    }
     if (fs->fsync_on && fsync(dfd) != 0) rc = SESSIO_EIO;
   } else if (errno != ENOENT) {
     rc = errno_err(errno);
@@ -733,6 +762,7 @@ static void gc_rec_leaf(file_store *fs, int dfd, const char *name, int64_t now,
   if (!unhex_key(name, &key)) return;
   sessio_err rc = rec_read(dfd, name, &key, 0, &cur, &exists);
   if (!exists) return;
+  if (rc == SESSIO_OK && now < cur.expires_at) fs->pass_live++;
   if (rc == SESSIO_ECORRUPT || (rc == SESSIO_OK && now >= cur.expires_at)) {
     twin_unlink(dfd, name);
     if (unlinkat(dfd, name, 0) == 0) {
@@ -940,9 +970,19 @@ static sessio_err f_gc(sessio_store *st, int64_t now, size_t max_work,
   while (work < max_work && rc == SESSIO_OK && !*done) {
     int finished = 0;
     if (fs->gc_phase == 0) {
+      if (!fs->w_rec.active) { /* a pass over the records begins */
+        fs->pass_live = 0;
+        atomic_store(&fs->pass_delta, 0);
+        fs->pass_whole = !fs->resume.pending;
+      }
       rc = gc_walk(fs, &rec_tree, &fs->w_rec, &fs->resume, now, max_work, &work,
                    removed, &finished);
-      if (finished) fs->gc_phase = 1;
+      if (finished) {
+        fs->gc_phase = 1;
+        if (fs->pass_whole && fs->max_sessions)
+          atomic_store(&fs->live_est,
+                       fs->pass_live + atomic_load(&fs->pass_delta));
+      }
     } else {
       rc = gc_walk(fs, &user_tree, &fs->w_user, &fs->resume, now, max_work,
                    &work, removed, &finished);
@@ -954,6 +994,28 @@ static sessio_err f_gc(sessio_store *st, int64_t now, size_t max_work,
   }
   if (max_work > 0) cursor_save(fs);
   pthread_mutex_unlock(&fs->gc_mu);
+  return rc;
+}
+
+/* The record files in DIR, live or dead (no file is read): the first
+ * estimate of a bounded store, before its first gc pass. */
+static sessio_err count_records(file_store *fs, int64_t *n) {
+  names l1, l2, leaves;
+  sessio_err rc = names_read(fs->dirfd, ".", want_hex2, &l1);
+  *n = 0;
+  for (size_t i = 0; rc == SESSIO_OK && i < l1.n; i++) {
+    int p1 = openat(fs->dirfd, l1.v[i], OPEN_DIR);
+    if (p1 < 0) continue;
+    rc = names_read(p1, ".", want_hex2, &l2);
+    for (size_t j = 0; rc == SESSIO_OK && j < l2.n; j++) {
+      rc = names_read(p1, l2.v[j], want_key, &leaves);
+      *n += (int64_t)leaves.n;
+      names_free(&leaves);
+    }
+    names_free(&l2);
+    close(p1);
+  }
+  names_free(&l1);
   return rc;
 }
 
@@ -1111,13 +1173,25 @@ static const sessio_store_methods file_methods = {
 
 /* ---- open --------------------------------------------------------------- */
 
-/* "sync=normal|full"; "fsync=0|1" is the older spelling of the same. */
+typedef struct file_opts {
+  int fsync_on;
+  uint64_t max_sessions;
+} file_opts;
+
+/* "sync=normal|full" ("fsync=0|1" is the older spelling of the same) and
+ * "max_sessions=N" (N >= 1). */
 static sessio_err file_param(void *ud, const char *name, const char *val) {
-  int *fsync_on = ud;
+  file_opts *o = ud;
+  long long v;
   if (strcmp(name, "sync") == 0)
-    return sessio__opt_sync(val, fsync_on) ? SESSIO_OK : SESSIO_EINVAL;
+    return sessio__opt_sync(val, &o->fsync_on) ? SESSIO_OK : SESSIO_EINVAL;
   if (strcmp(name, "fsync") == 0)
-    return sessio__opt_flag(val, fsync_on) ? SESSIO_OK : SESSIO_EINVAL;
+    return sessio__opt_flag(val, &o->fsync_on) ? SESSIO_OK : SESSIO_EINVAL;
+  if (strcmp(name, "max_sessions") == 0) {
+    if (!sessio__opt_int(val, 1, INT64_MAX, &v)) return SESSIO_EINVAL;
+    o->max_sessions = (uint64_t)v;
+    return SESSIO_OK;
+  }
   return SESSIO_EINVAL; /* unknown parameters are mistakes, not hints */
 }
 
@@ -1125,11 +1199,11 @@ sessio_err sessio__store_open_file(const char *rest, sessio_store **out) {
   sessio_err rc = SESSIO_EINVAL;
   size_t dlen;
   const char *q = sessio__url_split(rest, &dlen);
-  int fsync_on = 0;
+  file_opts opts = {0, 0};
   *out = NULL;
   if (dlen == 0 || dlen >= 4096) return SESSIO_EINVAL;
   if (q != NULL &&
-      (rc = sessio_store_url_params(q, file_param, &fsync_on)) != SESSIO_OK)
+      (rc = sessio_store_url_params(q, file_param, &opts)) != SESSIO_OK)
     return rc;
   if ((rc = sessio__crypto_init()) != SESSIO_OK) return rc;
   char *dir = strndup(rest, dlen);
@@ -1144,7 +1218,10 @@ sessio_err sessio__store_open_file(const char *rest, sessio_store **out) {
     goto fail_dir;
   }
   fs->base.methods = &file_methods;
-  fs->fsync_on = fsync_on;
+  fs->fsync_on = opts.fsync_on;
+  fs->max_sessions = opts.max_sessions;
+  atomic_init(&fs->live_est, 0);
+  atomic_init(&fs->pass_delta, 0);
   for (int i = 0; i < 256; i++) atomic_init(&fs->l1fd[i], -1);
   atomic_init(&fs->expired, 0);
   /* The folder named in the URL is the administrator's choice and may be
@@ -1175,9 +1252,16 @@ sessio_err sessio__store_open_file(const char *rest, sessio_store **out) {
     goto fail_fd;
   }
   cursor_load(fs);
+  if (fs->max_sessions) {
+    int64_t n = 0;
+    if ((rc = count_records(fs, &n)) != SESSIO_OK) goto fail_mu;
+    atomic_store(&fs->live_est, n);
+  }
   free(dir);
   *out = &fs->base;
   return SESSIO_OK;
+fail_mu:
+  pthread_mutex_destroy(&fs->gc_mu);
 fail_fd:
   close(fs->dirfd);
 fail_fs:

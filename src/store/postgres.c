@@ -2,7 +2,8 @@
  * postgres.c — the PostgreSQL store on libpq:
  *   postgres://[USER[:PASSWORD]@][HOST[:PORT][,HOST[:PORT]...]][/DB]
  *     [?table=NAME&pool=N&timeout_ms=N&connect_timeout=DUR
- *      &sslmode=MODE&target_session_attrs=...]        (also postgresql://)
+ *      &max_sessions=N&sslmode=MODE&target_session_attrs=...]
+ *                                                     (also postgresql://)
  * One row per session in table NAME, the per-user index in NAME_users; the
  * compare-and-set is one conditional statement (INSERT ... ON CONFLICT DO
  * UPDATE ... WHERE, or UPDATE ... WHERE version = $n), so no transaction is
@@ -64,6 +65,7 @@ enum {
   S_ITER,
   S_COUNT,
   S_SCAN,
+  S_LIVE,
   S_N
 };
 
@@ -152,13 +154,20 @@ static const struct {
                 " FROM @T WHERE key > $1 ORDER BY key LIMIT $2",
                 2,
                 {OID_BYTEA, OID_INT8}},
+    /* Live rows, up to $2 (the bound: the walk of the bucket index stops
+     * there), for the guest bound (max_sessions). */
+    [S_LIVE] = {"SELECT count(*)::int8 FROM (SELECT 1 FROM @T"
+                " WHERE expires_bucket >= ($1 >> 16) AND expires_at > $1"
+                " LIMIT $2) AS live",
+                2,
+                {OID_INT8, OID_INT8}},
 };
 
 static const char *const stmt_name[S_N] = {
     "sessio_load",   "sessio_create", "sessio_update", "sessio_touch",
     "sessio_remove", "sessio_uadd",   "sessio_ulist",  "sessio_urem",
     "sessio_gc_s",   "sessio_gc_u",   "sessio_iter",   "sessio_count",
-    "sessio_scan"};
+    "sessio_scan",   "sessio_live"};
 
 /* ---- the store ---------------------------------------------------------- */
 
@@ -198,8 +207,16 @@ typedef struct pg_store {
                                instead of each holding its thread */
   int timeouts;   /* unanswered calls since the last answer */
   int64_t next_try, backoff;
+  /* The guest bound (?max_sessions=N, 0: none). Counting the live rows
+   * costs a walk of up to N index entries, so the count is taken at most
+   * once a second of the callers' clock (live_at, under 'mu') and moved by
+   * this process's creates and removes in between; other processes'
+   * creates show at the next count. */
+  int64_t live_at; /* 'now' of the last count; INT64_MIN: none yet */
+  int64_t live_n;  /* live rows then, plus creates minus removes since */
 
   _Atomic uint64_t expired;
+  uint64_t max_sessions;
 } pg_store;
 
 /* Connections inherited through fork() are the parent's: a child that
@@ -772,6 +789,48 @@ static sessio_err q_load(sessio_store *st, const sessio_key *key, int64_t now,
   return rc;
 }
 
+#define LIVE_RECOUNT_MS 1000
+
+/* For a new session of a bounded store: admits it (counting it in
+ * 'live_n') or sets '*full' when it is a guest and the bound is reached.
+ * A signed-in session ('guest' 0) is always admitted. */
+static sessio_err live_admit(pg_store *ps, int guest, int64_t now, int *full) {
+  *full = 0;
+  pthread_mutex_lock(&ps->mu);
+  int stale = ps->live_at == INT64_MIN || now < ps->live_at ||
+              now - ps->live_at >= LIVE_RECOUNT_MS;
+  pthread_mutex_unlock(&ps->mu);
+  if (stale && guest) {
+    params p = {0};
+    PGresult *r;
+    p_int(&p, now);
+    p_int(&p, (int64_t)ps->max_sessions);
+    sessio_err rc = run(ps, S_LIVE, &p, NULL, NULL, &r);
+    if (rc != SESSIO_OK) return rc;
+    int ok = PQntuples(r) == 1 && PQgetlength(r, 0, 0) == 8;
+    int64_t n = ok ? get64(PQgetvalue(r, 0, 0)) : 0;
+    PQclear(r);
+    if (!ok) return SESSIO_EIO;
+    pthread_mutex_lock(&ps->mu);
+    ps->live_at = now;
+    ps->live_n = n;
+    pthread_mutex_unlock(&ps->mu);
+  }
+  pthread_mutex_lock(&ps->mu);
+  if (guest && ps->live_n >= (int64_t)ps->max_sessions)
+    *full = 1;
+  else
+    ps->live_n++;
+  pthread_mutex_unlock(&ps->mu);
+  return SESSIO_OK;
+}
+
+static void live_move(pg_store *ps, int64_t by) {
+  pthread_mutex_lock(&ps->mu);
+  ps->live_n += by;
+  pthread_mutex_unlock(&ps->mu);
+}
+
 static sessio_err q_save(sessio_store *st, const sessio_key *key,
                          const sessio_record *rec, uint64_t expected,
                          int64_t now, uint64_t *new_version) {
@@ -781,6 +840,14 @@ static sessio_err q_save(sessio_store *st, const sessio_key *key,
   if ((rec->blob == NULL && rec->blob_len > 0) || expected >= INT64_MAX)
     return SESSIO_EINVAL;
   if (rec->blob_len > 0x3fffffff) return SESSIO_ETOOBIG; /* bytea: 1 GiB */
+  if (expected == 0 && ps->max_sessions) {
+    /* A new guest session past the bound is refused; a signed-in one is
+     * always written, so a guest flood cannot lock users out. */
+    int full;
+    sessio_err rc = live_admit(ps, rec->user[0] == '\0', now, &full);
+    if (rc != SESSIO_OK) return rc;
+    if (full) return SESSIO_EFULL;
+  }
   p_bytes(&p, key->b, SESSIO_KEY_BYTES);
   if (expected > 0) p_int(&p, (int64_t)expected);
   p_int(&p, rec->expires_at);
@@ -790,12 +857,15 @@ static sessio_err q_save(sessio_store *st, const sessio_key *key,
   p_int(&p, now);
   sessio_err rc =
       run(ps, expected == 0 ? S_CREATE : S_UPDATE, &p, NULL, NULL, &r);
-  if (rc != SESSIO_OK) return rc;
-  if (changed(r) == 1)
-    *new_version = expected + 1;
-  else
-    rc = SESSIO_ECONFLICT;
-  PQclear(r);
+  if (rc == SESSIO_OK) {
+    if (changed(r) == 1)
+      *new_version = expected + 1;
+    else
+      rc = SESSIO_ECONFLICT;
+    PQclear(r);
+  }
+  if (rc != SESSIO_OK && expected == 0 && ps->max_sessions)
+    live_move(ps, -1); /* admitted, not written */
   return rc;
 }
 
@@ -829,6 +899,7 @@ static sessio_err q_remove(sessio_store *st, const sessio_key *key, int64_t now,
   if (rc != SESSIO_OK) return rc;
   *removed = changed(r) == 1;
   PQclear(r);
+  if (*removed && ps->max_sessions) live_move(ps, -1);
   return rc;
 }
 
@@ -1312,6 +1383,11 @@ static sessio_err pg_param(void *ud, const char *name, const char *val) {
     return SESSIO_OK;
   }
   long long v;
+  if (strcmp(name, "max_sessions") == 0) {
+    if (!sessio__opt_int(val, 1, INT64_MAX, &v)) return SESSIO_EINVAL;
+    ps->max_sessions = (uint64_t)v;
+    return SESSIO_OK;
+  }
   if (strcmp(name, "pool") == 0) {
     if (!sessio__opt_int(val, 1, POOL_MAX, &v)) return SESSIO_EINVAL;
     ps->max_conns = (size_t)v;
@@ -1465,6 +1541,7 @@ sessio_err sessio__store_open_postgres(const char *rest, sessio_store **out) {
   ps->io_ms = TIMEOUT_MS_DEFAULT;
   ps->max_conns = POOL_DEFAULT;
   ps->backoff = BACKOFF_MIN_MS;
+  ps->live_at = INT64_MIN;
   ps->forks = sessio__forks();
   strcpy(ps->table, "sessio_sessions");
   atomic_init(&ps->expired, 0);

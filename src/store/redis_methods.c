@@ -55,6 +55,9 @@ sessio_err sessio__rc_param(void *ud, const char *name, const char *val) {
   } else if (strcmp(name, "pool") == 0) {
     if (!sessio__opt_int(val, 1, 1024, &v)) return SESSIO_EINVAL;
     o->max_idle = (size_t)v;
+  } else if (strcmp(name, "max_sessions") == 0) {
+    if (!sessio__opt_int(val, 1, INT64_MAX, &v)) return SESSIO_EINVAL;
+    o->max_sessions = (uint64_t)v;
   } else if (strcmp(name, "failover_wait_ms") == 0) {
     if (!sessio__opt_int(val, 0, 60000, &v)) return SESSIO_EINVAL;
     o->failover_wait_ms = v;
@@ -210,6 +213,9 @@ sessio_err sessio__rc_store_init(rc_store *rs, const rc_ops *ops,
   rs->gc_n = rs->gc_i = 0;
   rs->gc_wrapped = 0;
   rs->gc_from = NULL;
+  rs->max_sessions = o->max_sessions;
+  rs->live_nl = (size_t)snprintf(rs->live_name, sizeof rs->live_name,
+                                 "%s:live", rs->prefix);
   sessio__rc_scripts_init(&rs->scripts);
   return SESSIO_OK;
 }
@@ -286,6 +292,55 @@ sessio_err sessio__rc_load(sessio_store *st, const sessio_key *key, int64_t now,
   return load_named(rs, name, nl, now, out, found);
 }
 
+/* ---- the live index of a bounded store -----------------------------------
+ * With max_sessions, every record is also a member of PREFIX ":live"
+ * scored by its expires_at: the live count is ZCOUNT(now, +inf), so a record
+ * leaves the count when it dies, even one deleted behind the store's back
+ * (Redis eviction, FLUSHDB of a replica) or whose ZREM was lost: the count
+ * cannot drift for longer than one session lifetime. A create is admitted
+ * (counted and added) by one script before the record is written; later
+ * saves and touches move the score, remove drops the member. An index
+ * update that fails after its record was written is not an error of the
+ * call: the member is fixed by the record's next save or touch. */
+
+static sessio_err live_admit(rc_store *rs, const sessio_key *key,
+                             int64_t expires_at, int64_t now, uint64_t max,
+                             int *admitted) {
+  char nowb[24], score[24], maxb[24];
+  int nl = snprintf(nowb, sizeof nowb, "%" PRId64, now);
+  int sl = snprintf(score, sizeof score, "%" PRId64, expires_at);
+  int ml = snprintf(maxb, sizeof maxb, "%" PRIu64, max);
+  const char *args[4] = {nowb, score, (const char *)key->b, maxb};
+  size_t alens[4] = {(size_t)nl, (size_t)sl, SESSIO_KEY_BYTES, (size_t)ml};
+  redisReply *r;
+  sessio_err rc = sessio__rc_eval(rs, RC_S_ADMIT, rs->live_name, rs->live_nl,
+                                  4, args, alens, &r);
+  if (rc != SESSIO_OK) return rc;
+  long long res = int_reply(r, -1);
+  freeReplyObject(r);
+  if (res < 0) return SESSIO_EIO;
+  *admitted = res == 1;
+  return SESSIO_OK;
+}
+
+/* ZADD (a new expiry) or ZREM ('expires_at' NULL) of one member. */
+static void live_update(rc_store *rs, const sessio_key *key,
+                        const int64_t *expires_at) {
+  char score[24];
+  int sl = expires_at ? snprintf(score, sizeof score, "%" PRId64, *expires_at)
+                      : 0;
+  const char *argv[4] = {expires_at ? "ZADD" : "ZREM", rs->live_name,
+                         expires_at ? score : (const char *)key->b,
+                         (const char *)key->b};
+  size_t lens[4] = {4, rs->live_nl,
+                    expires_at ? (size_t)sl : SESSIO_KEY_BYTES,
+                    SESSIO_KEY_BYTES};
+  redisReply *r;
+  if (sessio__rc_command(rs, rs->live_name, rs->live_nl, expires_at ? 4 : 3,
+                         argv, lens, &r) == SESSIO_OK)
+    freeReplyObject(r);
+}
+
 sessio_err sessio__rc_save(sessio_store *st, const sessio_key *key,
                            const sessio_record *rec, uint64_t expected,
                            int64_t now, uint64_t *new_version) {
@@ -295,6 +350,15 @@ sessio_err sessio__rc_save(sessio_store *st, const sessio_key *key,
     return SESSIO_EINVAL;
   if (expected == UINT64_MAX) return SESSIO_EOVERFLOW;
 
+  if (expected == 0 && rs->max_sessions) {
+    /* A new guest session past the bound is refused; a signed-in one is
+     * always written (max 0), so a guest flood cannot lock users out. */
+    int admitted = 0;
+    sessio_err rc = live_admit(rs, key, rec->expires_at, now,
+                               rec->user[0] ? 0 : rs->max_sessions, &admitted);
+    if (rc != SESSIO_OK) return rc;
+    if (!admitted) return SESSIO_EFULL;
+  }
   size_t vlen = REC_HDR + ul + rec->blob_len;
   unsigned char *val = malloc(vlen);
   if (val == NULL) return SESSIO_ENOMEM;
@@ -342,6 +406,7 @@ sessio_err sessio__rc_save(sessio_store *st, const sessio_key *key,
   freeReplyObject(r);
   if (res == 1) {
     *new_version = expected + 1;
+    if (rs->max_sessions && expected) live_update(rs, key, &rec->expires_at);
     return SESSIO_OK;
   }
   return res == 0 ? SESSIO_ECONFLICT : res == -1 ? SESSIO_ECORRUPT : SESSIO_EIO;
@@ -366,7 +431,10 @@ sessio_err sessio__rc_touch(sessio_store *st, const sessio_key *key,
   if (rc != SESSIO_OK) return rc;
   long long res = int_reply(r, -2);
   freeReplyObject(r);
-  if (res == 1) *found = 1;
+  if (res == 1) {
+    *found = 1;
+    if (rs->max_sessions) live_update(rs, key, &expires_at);
+  }
   return res >= 0 ? SESSIO_OK : res == -1 ? SESSIO_ECORRUPT : SESSIO_EIO;
 }
 
@@ -386,6 +454,7 @@ sessio_err sessio__rc_remove(sessio_store *st, const sessio_key *key,
   freeReplyObject(r);
   if (res < 0) return SESSIO_EIO;
   *removed = res > 0;
+  if (rs->max_sessions) live_update(rs, key, NULL);
   return SESSIO_OK;
 }
 

@@ -13,8 +13,8 @@
  * USER (an ACL user) and PASSWORD (not empty) are percent-decoded
  * (RFC 3986: a '/', '?', '@', '%' or ':' in them is written %2F, %3F, %40,
  * %25, %3A; any other byte but NUL may be escaped too); OPTIONS are name=value pairs joined by '&':
- * prefix, connect_timeout_ms, timeout_ms, grace_ms, pool, and for a
- * cluster failover_wait_ms (docs/STORES.md lists them).
+ * prefix, connect_timeout_ms, timeout_ms, grace_ms, pool, max_sessions,
+ * and for a cluster failover_wait_ms (docs/STORES.md lists them).
  */
 #ifndef SESSIO_REDIS_METHODS_H
 #define SESSIO_REDIS_METHODS_H
@@ -69,6 +69,14 @@ struct rc_store {
   rc_pool *gc_from; /* the server gc_keys came from */
 
   rc_scripts scripts; /* digests for EVALSHA (redis_scripts.h) */
+
+  /* ?max_sessions=N (0: no bound): new guest sessions are refused with
+   * SESSIO_EFULL while N records are live in the index PREFIX ":live" (a
+   * sorted set of keys scored by expires_at, kept by save, touch and
+   * remove; RC_S_ADMIT in redis_scripts.c). */
+  uint64_t max_sessions;
+  char live_name[RC_PREFIX_MAX + 6];
+  size_t live_nl;
 };
 
 /* The URL options of both backends, filled by sessio__rc_param. */
@@ -78,6 +86,7 @@ typedef struct rc_options {
   int64_t grace_ms;
   size_t max_idle;
   int64_t failover_wait_ms; /* cluster only */
+  uint64_t max_sessions;     /* 0: no bound */
 } rc_options;
 
 void sessio__rc_options_default(rc_options *o);

@@ -59,6 +59,23 @@ static const char *const scripts[RC_SCRIPTS] = {
     /* user_list: ARGV = now. Drops dead pairs, returns the others. */
     [RC_S_ULIST] = ("redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])\n"
                     "return redis.call('ZRANGE', KEYS[1], 0, -1)\n"),
+    /* admit into the live index of a bounded store (max_sessions): a
+     * sorted set of record keys scored by expires_at, so a record leaves
+     * the count when it dies whatever happens to it. ARGV = now,
+     * expires_at, key (member), max (0: always admitted, a signed-in
+     * session). Drops up to 64 dead members (bounded work; every admit
+     * drops more than it adds, so dead members never pile up), then
+     * refuses when 'max' members are live. 1 admitted, 0 full. Counting
+     * and adding in one script makes racing creates unable to overshoot. */
+    [RC_S_ADMIT] =
+        "local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1],"
+        " 'LIMIT', 0, 64)\n"
+        "if #old > 0 then redis.call('ZREM', KEYS[1], unpack(old)) end\n"
+        "local max = tonumber(ARGV[4])\n"
+        "if max > 0 and redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[1], '+inf')"
+        " >= max then return 0 end\n"
+        "redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])\n"
+        "return 1\n",
 };
 
 void sessio__rc_scripts_init(rc_scripts *s) {

@@ -21,6 +21,7 @@ typedef enum rc_script {
   RC_S_GC,    /* delete one record if it is dead */
   RC_S_UADD,  /* add a user index pair, extend the set's TTL */
   RC_S_ULIST, /* drop a user's dead pairs, list the others */
+  RC_S_ADMIT, /* the live index of a bounded store: trim, count, add */
   RC_SCRIPTS
 } rc_script;
 

@@ -1015,6 +1015,130 @@ static void test_rekey_under_a_new_secret_moves_the_record_S32(void) {
   sessio_manager_free(next);
 }
 
+/* ---- the guest bound (max_sessions) --------------------------------------- */
+
+/* The store's URL with "max_sessions=N" and a namespace of its own, so the
+ * records of the other cases do not count: a sibling folder or database
+ * file (file:, sqlite:), a prefix (redis), a table (postgres). Parameters
+ * naming the namespace or a bound are dropped from the original query. */
+static void bounded_url(unsigned n, char *out, size_t cap) {
+  char base[4096], query[4096] = "";
+  const char *q = strchr(url, '?');
+  size_t bl = q ? (size_t)(q - url) : strlen(url);
+  snprintf(base, sizeof base, "%.*s", (int)bl, url);
+  for (const char *p = q ? q + 1 : NULL; p && *p;) {
+    size_t l = strcspn(p, "&");
+    if (strncmp(p, "prefix=", 7) && strncmp(p, "table=", 6) &&
+        strncmp(p, "max_sessions=", 13) && strncmp(p, "max_bytes=", 10))
+      snprintf(query + strlen(query), sizeof query - strlen(query), "%.*s&",
+               (int)l, p);
+    p += l + (p[l] == '&');
+  }
+  if (strncmp(url, "file:", 5) == 0 || strncmp(url, "sqlite:", 7) == 0)
+    snprintf(base + bl, sizeof base - bl, "-bound-%.8s", run_hex);
+  else if (strncmp(url, "redis", 5) == 0)
+    snprintf(query + strlen(query), sizeof query - strlen(query),
+             "prefix=bound-%.16s&", run_hex);
+  else if (strncmp(url, "postgres", 8) == 0)
+    snprintf(query + strlen(query), sizeof query - strlen(query),
+             "table=bound_%.16s&", run_hex);
+  snprintf(out, cap, "%s?%smax_sessions=%u", base, query, n);
+}
+
+static sessio_err put_in(sessio_store *b, const sessio_key *k, const char *user,
+                         int64_t expires_at, int64_t now) {
+  static const char blob[] = "bounded";
+  sessio_record r = rec_of(blob, sizeof blob, user, now, expires_at);
+  uint64_t v = 0;
+  return sessio__store_save(b, k, &r, 0, now, &v);
+}
+
+static int live_in(sessio_store *b, const sessio_key *k, int64_t now) {
+  sessio_record r;
+  int found = 0;
+  CHECK_OK(sessio__store_load(b, k, now, &r, &found));
+  sessio_record_clear(&r);
+  return found;
+}
+
+/* S29: with max_sessions=N a store holds at most N live guest sessions: a
+ * new guest past the bound is refused with SESSIO_EFULL and nothing is
+ * written (the memory store may instead evict another guest), while a
+ * signed-in create, updates and touches of stored sessions always succeed.
+ * Dead records leave the count (at the latest after a gc pass) and so do
+ * removed ones. */
+static void test_bound_refuses_new_guests_never_signed_in_ones_S29(void) {
+  enum { N = 4 };
+  char burl[8300];
+  sessio_store *b = NULL;
+  bounded_url(N, burl, sizeof burl);
+  CHECK_OK(sessio_store_open(burl, &b));
+  if (b == NULL) return;
+  int evicts = strcmp(sessio_store_name(b), "memory") == 0;
+  int64_t t = NOW, t2 = NOW + 2 * HOUR + 1;
+  sessio_key g[N + 2], u = fresh_key(), late[N + 1];
+  int ok = 0, live = 0;
+  for (int i = 0; i < N + 2; i++) {
+    g[i] = fresh_key();
+    sessio_err rc = put_in(b, &g[i], NULL, t + HOUR, t);
+    CHECK(rc == SESSIO_OK || rc == SESSIO_EFULL);
+    if (rc == SESSIO_EFULL) CHECK_INT(live_in(b, &g[i], t), 0);
+    CHECK(i < N ? rc == SESSIO_OK : (evicts || rc == SESSIO_EFULL));
+    ok += rc == SESSIO_OK;
+  }
+  for (int i = 0; i < N + 2; i++) live += live_in(b, &g[i], t);
+  CHECK(live <= N);
+  CHECK(ok >= N);
+  /* Full of guests: a user still gets in, and stays. */
+  CHECK_OK(put_in(b, &u, uname("bounded"), t + 3 * HOUR, t));
+  sessio_err rc = put_in(b, &g[0], NULL, t + HOUR, t + 1);
+  CHECK(rc == SESSIO_ECONFLICT || rc == SESSIO_EFULL || evicts);
+  sessio_key extra = fresh_key();
+  rc = put_in(b, &extra, NULL, t + HOUR, t + 1);
+  CHECK(rc == SESSIO_EFULL || (evicts && rc == SESSIO_OK));
+  CHECK_INT(live_in(b, &u, t + 2), 1);
+  /* Stored sessions are updated and touched whatever the bound. */
+  sessio_record r;
+  int found = 0;
+  CHECK_OK(sessio__store_load(b, &u, t + 3, &r, &found));
+  if (found) {
+    uint64_t v = 0;
+    r.touched_at = t + 3;
+    CHECK_OK(sessio__store_save(b, &u, &r, r.version, t + 3, &v));
+  }
+  sessio_record_clear(&r);
+  CHECK_OK(sessio__store_touch(b, &u, t + 4, t + 3 * HOUR, t + 4, &found));
+  CHECK_INT(found, 1);
+  /* Once the guests are dead (and a gc pass ran), there is room again: the
+   * user counts, N - 1 guests get in, the next is refused. */
+  for (;;) {
+    size_t removed = 0;
+    int done = 0;
+    rc = sessio_store_gc(b, t2, 1000, &removed, &done);
+    CHECK_OK(rc);
+    if (rc != SESSIO_OK || done) break;
+  }
+  ok = 0;
+  for (int i = 0; i < N + 1; i++) {
+    late[i] = fresh_key();
+    rc = put_in(b, &late[i], NULL, t2 + HOUR, t2);
+    CHECK(rc == SESSIO_OK || rc == SESSIO_EFULL);
+    CHECK(i < N - 1 ? rc == SESSIO_OK : (evicts || rc == SESSIO_EFULL));
+    ok += rc == SESSIO_OK;
+  }
+  CHECK(ok >= N - 1);
+  CHECK_INT(live_in(b, &u, t2), 1);
+  /* A removed session leaves the count. */
+  int removed = 0, i = 0;
+  while (i < N && !live_in(b, &late[i], t2)) i++; /* memory: maybe evicted */
+  CHECK_OK(sessio__store_remove(b, &late[i < N ? i : 0], t2 + 1, &removed));
+  CHECK_INT(removed, 1);
+  sessio_key after = fresh_key();
+  CHECK_OK(put_in(b, &after, NULL, t2 + HOUR, t2 + 2));
+  CHECK_INT(live_in(b, &u, t2 + 3), 1);
+  sessio_store_close(b);
+}
+
 typedef struct limit_racer {
   sessio_manager *m;
   const char *user;
@@ -1157,6 +1281,7 @@ int main(int argc, char **argv) {
   RUN(test_processes_compare_and_set_loses_no_increment);
   RUN(test_rekey_under_a_new_secret_moves_the_record_S32);
   RUN(test_sessions_per_user_hold_under_racing_logins_S33);
+  RUN(test_bound_refuses_new_guests_never_signed_in_ones_S29);
 
   sessio_store_close(st);
   if (have_tmp) store_util_rm_tree(tmpdir);

@@ -330,3 +330,47 @@ def test_bounded_sqlite_store_refuses_new_guests_with_503_and_keeps_users_S29(ma
     assert _signed_in(shop, alice)
     assert _login(shop, "bob", "builder")[0] == 200  # users still sign in
     assert "session store full" in shop.stderr()
+
+
+# The same bound on the shared stores, each server started here (skipped when
+# it is not installed): file:, redis://, redis-cluster:// and postgres://.
+def _bounded_store(request, kind, tmp_path):
+    import random
+    if kind == "file":
+        return f"file:{tmp_path}/s?max_sessions=20"
+    if kind.startswith("redis"):
+        from test_redis_shop import REDIS
+        if REDIS is None:
+            pytest.skip("redis-server not installed")
+        fx = "redis_url" if kind == "redis" else "cluster_url"
+        url = request.getfixturevalue(fx)[0]
+        return f"{url}?prefix=bound{random.randrange(1 << 30)}&max_sessions=20"
+    from test_postgres_shop import PG_BIN
+    if PG_BIN is None:
+        pytest.skip("PostgreSQL server not installed")
+    pg = request.getfixturevalue("pg")
+    return f"{pg.url}?table=bound{random.randrange(1 << 30)}&max_sessions=20"
+
+
+from test_redis_shop import redis_url, cluster_url  # noqa: E402,F401 (fixtures)
+from test_postgres_shop import pg  # noqa: E402,F401 (fixture)
+
+
+@pytest.mark.parametrize("kind", ["file", "redis", "redis-cluster", "postgres"])
+def test_bounded_shared_store_refuses_new_guests_with_503_and_keeps_users_S29(
+        make_shop, request, tmp_path, kind):
+    shop = make_shop(store=_bounded_store(request, kind, tmp_path),
+                     args=["--new-sessions-limit", "0"])
+    alice = _alice(shop)
+    got = [_cart_add(shop) for _ in range(25)]
+    codes = [g[0] for g in got]
+    assert codes == [200] * 19 + [503] * 6, codes
+    assert got[-1][1].get("Retry-After") and "Set-Cookie" not in got[-1][1]
+    assert _signed_in(shop, alice)
+    # alice keeps working: her cart takes writes past the bound
+    st, _, b, _ = _req(shop, "GET", "/api/session", headers={"Cookie": alice}, source=OTHER)
+    tok = json.loads(b)["csrf"]
+    assert _cart_add(shop, cookie=alice, token=tok, source=OTHER)[0] == 200
+    assert _login(shop, "bob", "builder")[0] == 200  # users still sign in
+    assert _cart_add(shop)[0] == 503
+    assert "session store full" in shop.stderr()
