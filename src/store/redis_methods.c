@@ -214,8 +214,8 @@ sessio_err sessio__rc_store_init(rc_store *rs, const rc_ops *ops,
   rs->gc_wrapped = 0;
   rs->gc_from = NULL;
   rs->max_sessions = o->max_sessions;
-  rs->live_nl = (size_t)snprintf(rs->live_name, sizeof rs->live_name,
-                                 "%s:live", rs->prefix);
+  rs->live_nl = (size_t)snprintf(rs->live_name, sizeof rs->live_name, "%s:live",
+                                 rs->prefix);
   sessio__rc_scripts_init(&rs->scripts);
   return SESSIO_OK;
 }
@@ -313,8 +313,8 @@ static sessio_err live_admit(rc_store *rs, const sessio_key *key,
   const char *args[4] = {nowb, score, (const char *)key->b, maxb};
   size_t alens[4] = {(size_t)nl, (size_t)sl, SESSIO_KEY_BYTES, (size_t)ml};
   redisReply *r;
-  sessio_err rc = sessio__rc_eval(rs, RC_S_ADMIT, rs->live_name, rs->live_nl,
-                                  4, args, alens, &r);
+  sessio_err rc = sessio__rc_eval(rs, RC_S_ADMIT, rs->live_name, rs->live_nl, 4,
+                                  args, alens, &r);
   if (rc != SESSIO_OK) return rc;
   long long res = int_reply(r, -1);
   freeReplyObject(r);
@@ -332,8 +332,7 @@ static void live_update(rc_store *rs, const sessio_key *key,
   const char *argv[4] = {expires_at ? "ZADD" : "ZREM", rs->live_name,
                          expires_at ? score : (const char *)key->b,
                          (const char *)key->b};
-  size_t lens[4] = {4, rs->live_nl,
-                    expires_at ? (size_t)sl : SESSIO_KEY_BYTES,
+  size_t lens[4] = {4, rs->live_nl, expires_at ? (size_t)sl : SESSIO_KEY_BYTES,
                     SESSIO_KEY_BYTES};
   redisReply *r;
   if (sessio__rc_command(rs, rs->live_name, rs->live_nl, expires_at ? 4 : 3,

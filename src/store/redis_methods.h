@@ -86,7 +86,7 @@ typedef struct rc_options {
   int64_t grace_ms;
   size_t max_idle;
   int64_t failover_wait_ms; /* cluster only */
-  uint64_t max_sessions;     /* 0: no bound */
+  uint64_t max_sessions;    /* 0: no bound */
 } rc_options;
 
 void sessio__rc_options_default(rc_options *o);
