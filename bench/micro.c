@@ -6,6 +6,8 @@
  * are deterministic. One line per figure; exit status 1 if a result is wrong.
  *
  *   sessio_micro [--quick] [--sessions N]
+ *   sessio_micro --sizes B[,B...] [--quick]   only the one-key change against
+ *                                             the session's size (below)
  */
 #include <inttypes.h>
 #include <malloc.h>
@@ -242,6 +244,61 @@ static void bench_begin_set_commit(bench_env *e, long n) {
   sessio_free(s);
 }
 
+/* ---- 4b. one key changed, against the session's size ------------------ */
+
+/* The cost of a one-key change (begin + set of cart.S1 + commit) on a
+ * session that holds about 'bytes' bytes of data: the cart and prefs of
+ * bench_make_session, plus "pad.N" strings making up the rest. What grows
+ * with the size is what a commit does with the whole record: it is loaded
+ * (copied out of the store), opened (decrypted), decoded, encoded, sealed
+ * again and saved, so each byte of the session is handled about six times
+ * per change. One line per size ("size-curve") for scripts/bench_scale.sh. */
+static void bench_size(long n, long bytes) {
+  bench_env e;
+  char hdr[256];
+  const char *hv[1] = {hdr};
+  sessio *s = NULL;
+  sessio_err err;
+  /* cart.S1, cart.S2 and two prefs: about 70 bytes of keys and values;
+   * each pad key adds 5 */
+  long padlen = bytes > 70 + 5 ? bytes - 70 - 5 * (1 + bytes / 8000) : 0;
+  char *pad = malloc((size_t)padlen + 1);
+  if (pad == NULL) {
+    fail("malloc", SESSIO_ENOMEM);
+    return;
+  }
+  for (long i = 0; i < padlen; i++) pad[i] = (char)('a' + i % 26);
+  pad[padlen] = '\0';
+  if (env_open(&e, "memory:")) goto fail_pad;
+  if (make_session(&e, hdr, sizeof hdr)) goto fail_env;
+  /* A value is at most 8 KiB (the default limit): pad.0, pad.1, ... */
+  if ((err = sessio_begin(e.m, hv, 1, 0, NOW_MS, &s)) == SESSIO_OK)
+    for (long off = 0, i = 0; off < padlen && err == SESSIO_OK; i++) {
+      char key[32];
+      long len = padlen - off > 8000 ? 8000 : padlen - off;
+      snprintf(key, sizeof key, "pad.%ld", i);
+      err = sessio_set_strn(s, key, pad + off, (size_t)len);
+      off += len;
+    }
+  if (err != SESSIO_OK || (err = sessio_commit(s, NOW_MS)) != SESSIO_OK) {
+    fail("size: pad", err);
+    sessio_free(s);
+    goto fail_env;
+  }
+  sessio_free(s);
+  double t0 = mono_ns();
+  if (loop_set_commit(&e, hv, n) == 0) {
+    double t = wall_since(t0);
+    char name[64];
+    snprintf(name, sizeof name, "size-curve %ld B begin+set+commit", bytes);
+    report(name, t, n);
+  }
+fail_env:
+  bench_env_close(&e);
+fail_pad:
+  free(pad);
+}
+
 /* ---- 5. concurrent commits on one session ------------------------------ */
 
 typedef struct worker_arg {
@@ -394,19 +451,37 @@ static void bench_memory(long n) {
 int main(int argc, char **argv) {
   int quick = 0;
   long sessions = 1000000;
+  const char *sizes = NULL;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--quick") == 0) {
       quick = 1;
     } else if (strcmp(argv[i], "--sessions") == 0 && i + 1 < argc) {
       sessions = strtol(argv[++i], NULL, 10);
+    } else if (strcmp(argv[i], "--sizes") == 0 && i + 1 < argc) {
+      sizes = argv[++i];
     } else {
-      fprintf(stderr, "usage: %s [--quick] [--sessions N]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--quick] [--sessions N] | --sizes B,B,...\n",
+              argv[0]);
       return 2;
     }
   }
   if (quick && sessions == 1000000) sessions = 10000;
   long k = quick ? 10 : 1;
   bench_env e;
+  if (sizes != NULL) { /* the size curve alone */
+    for (const char *p = sizes; *p;) {
+      char *end;
+      long b = strtol(p, &end, 10);
+      if (end == p || b < 0) {
+        fprintf(stderr, "micro: --sizes wants numbers, not '%s'\n", p);
+        return 2;
+      }
+      bench_size(200000 / k, b);
+      p = *end == ',' ? end + 1 : end;
+    }
+    if (failures) fprintf(stderr, "micro: %d check(s) failed\n", failures);
+    return failures ? 1 : 0;
+  }
 
   printf("sessio %s micro-benchmark, memory store, fixed now, single thread "
          "unless said\n",

@@ -19,8 +19,11 @@
 #        SKIP_MICRO=1  MICRO_ARGS (e.g. --quick)  RSS_SESSIONS (100000; 0 = skip)
 #        RESULTS (file; default BUILD_DIR/bench-results/YYYY-MM-DDTHHMMZ.txt)
 #        PLOTS (folder of the charts; default RESULTS without .txt, i.e. DATE/)
-# The charts (rps.svg, latency.svg) are drawn from the results file by
-# bench/plot/plot.sh, which re-draws them from any results file without a re-run.
+#        SKIP_SCALE=1 (no scaling runs: scripts/bench_scale.sh, its SCALE_* knobs;
+#        ~6 min with DURATION=5s, ~9 min with the default 10s)
+# The charts (rps.svg, latency.svg, and scale-*.svg of the scaling runs) are drawn
+# from the results file by bench/plot/plot.sh, which re-draws them from any results
+# file without a re-run.
 #        SKIP_FAILOVER=1 (no failover run: scripts/bench_failover.sh, RUNS)
 # Every server it starts listens on a free 127.0.0.1 port, and is stopped on exit
 # (also on Ctrl-C or an error).
@@ -434,6 +437,13 @@ done
   echo "results: $RESULTS (raw wrk output: $RAW)"
 } | tee -a "$RESULTS"
 
+# The scaling runs: cart adds against live sessions, session size and shop
+# processes, GC against expiry, RSS (SCALE lines; scripts/bench_scale.sh).
+SCALE_FAILED=0
+if [ "${SKIP_SCALE:-0}" != 1 ]; then
+  "$ROOT/scripts/bench_scale.sh" "$BUILD" "$RESULTS" || SCALE_FAILED=1
+fi
+
 # The charts, from the results file just written (gnuplot: install-deps.sh bench).
 PLOTS="${PLOTS:-${RESULTS%.txt}}"
 "$ROOT/bench/plot/plot.sh" "$RESULTS" "$PLOTS" || echo "bench.sh: no charts (see above)" >&2
@@ -445,7 +455,7 @@ fi
 
 # A failed server or workload (errors > 0), or a lost update on a sessio store, fails
 # the run; the peers' lost updates are what is being measured, not a failure.
-status=0
+status=$SCALE_FAILED
 for name in "${ORDER[@]}"; do
   s="${S[$name]}"
   [ "${KIND[$name]}" = peer ] && continue
