@@ -9,7 +9,9 @@
 #        PROBE_REPS (3)  CHECK (1)          — passed to bench/http/run.sh
 #        PEERS ("node-memory node-redis php-files php-redis python-sync python-gthread"
 #               or a subset)  SKIP_PEERS=1  PEERS_DIR (../shared/peers)
-#        STORES ("memory sqlite redis postgres" or a subset)  SHOP_ARGS (extra shop flags)
+#        STORES ("memory sqlite redis redis-cluster postgres" or a subset)  SHOP_ARGS
+#        (extra shop flags; the shop's default --threads is 4 per CPU on the network
+#        stores, see docs/SHOP.md)
 #        PG_BIN (PostgreSQL server binaries; default the newest /usr/lib/postgresql/N/bin)
 #        PG_SYNC_COMMIT (off: the postgres row's synchronous_commit, see below)
 #        PG_TRANSPORT (unix: the shop reaches its PostgreSQL over the Unix-domain
@@ -39,7 +41,7 @@ export PROBE_REPS="${PROBE_REPS:-3}" CHECK="${CHECK:-1}"
 ALL_PEERS="node-memory node-redis php-files php-redis python-sync python-gthread"
 PEERS="${PEERS:-$ALL_PEERS}"
 PEERS_DIR="${PEERS_DIR:-$ROOT/../shared/peers}"
-STORES="${STORES:-memory sqlite redis postgres}"
+STORES="${STORES:-memory sqlite redis redis-cluster postgres}"
 RSS_SESSIONS="${RSS_SESSIONS:-100000}"
 STAMP="$(date -u +%Y-%m-%dT%H%MZ)"
 RESULTS="${RESULTS:-$BUILD/bench-results/$STAMP.txt}"
@@ -116,6 +118,25 @@ start_redis() {  # start_redis PORT DIR
   local i
   for ((i = 0; i < 50; i++)); do
     redis-cli -p "$1" ping 2>/dev/null | grep -q PONG && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# A 3 masters + 3 replicas Redis Cluster for the redis-cluster row, started by the
+# tests' launcher (tests/redis/with_redis.c, built with the tests): it runs a shell
+# that writes the cluster's URL and waits for a stop file; the six servers are its
+# children (so the row's server CPU counts them) and it removes them when it ends.
+CLUSTER_PID=""; CLUSTER_URL=""
+start_cluster() {  # start_cluster DIR
+  local wr="$BUILD/tests/conformance/with_redis" i
+  [ -x "$wr" ] || cmake --build "$BUILD" --target with_redis >"$1/build.log" 2>&1 || return 1
+  "$wr" --cluster /bin/sh -c 'echo "$1" >"$2.tmp" && mv "$2.tmp" "$2"; while [ ! -e "$3" ]; do sleep 0.2; done'     sh "{redis}" "$1/url" "$1/stop" >"$1/cluster.log" 2>&1 </dev/null &
+  CLUSTER_PID=$!
+  STOPS+=("touch '$1/stop'; wait $CLUSTER_PID")
+  for ((i = 0; i < 600; i++)); do
+    [ -s "$1/url" ] && { CLUSTER_URL="$(cat "$1/url")"; return 0; }
+    kill -0 "$CLUSTER_PID" 2>/dev/null || return 1
     sleep 0.1
   done
   return 1
@@ -302,6 +323,9 @@ for store in $STORES; do
       rp="$(free_port)"
       if ! start_redis "$rp" "$d"; then failed_row "$name" sessio redis-start; continue; fi
       url="redis://127.0.0.1:$rp" ;;
+    redis-cluster)
+      if ! start_cluster "$d"; then failed_row "$name" sessio cluster-start; continue; fi
+      url="$CLUSTER_URL" ;;
     postgres)
       if ! ls "$ROOT"/src/store/postgres.c >/dev/null 2>&1; then
         echo "## $name: skipped (no PostgreSQL store in src/store)" | tee -a "$RESULTS"; continue
@@ -318,6 +342,7 @@ for store in $STORES; do
     failed_row "$name" sessio "start (--store $url): $(tail -3 "$d/shop.log" | tr '\n' ' ')"
     stop_pid "$SHOP_PID"; unset 'STOPS[-1]'
     [ "$store" = redis ] && { stop_pid "$REDIS_PID"; unset 'STOPS[-1]'; }
+    [ "$store" = redis-cluster ] && { eval "${STOPS[-1]}"; unset 'STOPS[-1]'; }
     [ "$store" = postgres ] && { stop_pid "$PG_PID"; unset 'STOPS[-1]'; }
     continue
   fi
@@ -325,6 +350,7 @@ for store in $STORES; do
   # PostgreSQL (the postmaster and, as its children, the backends)
   db_pids=""
   [ "$store" = redis ] && db_pids="$REDIS_PID"
+  [ "$store" = redis-cluster ] && db_pids="$CLUSTER_PID"
   [ "$store" = postgres ] && db_pids="$PG_PID"
   bench_one "$name" sessio "$p" "$SHOP_PID $db_pids"
   if [ "$store" = memory ] && [ "$RSS_SESSIONS" -gt 0 ]; then
@@ -341,6 +367,7 @@ for store in $STORES; do
   fi
   stop_pid "$SHOP_PID"; unset 'STOPS[-1]'
   [ "$store" = redis ] && { stop_pid "$REDIS_PID"; unset 'STOPS[-1]'; }
+  [ "$store" = redis-cluster ] && { eval "${STOPS[-1]}"; unset 'STOPS[-1]'; }
   [ "$store" = postgres ] && { stop_pid "$PG_PID"; unset 'STOPS[-1]'; }
   ceiling_again
 done
@@ -430,6 +457,12 @@ done
   mc="$(field cart_cpu_us "${S[sessio-memory]:-}")"; mr="$(field read_cpu_us "${S[sessio-memory]:-}")"
   [[ "$cc" =~ ^[0-9.]+$ && "$mc" =~ ^[0-9.]+$ ]] &&
     echo "by server CPU per request (independent of the machine's other load): ceiling $cc us; sessio-memory cart $mc us, read $mr us: cart at $(ratio "$cc" "$mc") and read at $(ratio "$cc" "$mr") of the ceiling"
+  # The stores against the memory store in this run (targets: docs/PERFORMANCE.md).
+  for st in sqlite redis redis-cluster postgres; do
+    c="$(field cart_rps "${S[sessio-$st]:-}")"
+    [[ "$c" =~ ^[0-9.]+$ && "$ref" =~ ^[0-9.]+$ ]] &&
+      echo "sessio-$st cart / sessio-memory cart = $(ratio "$c" "$ref") (server CPU per cart request $(num "$(field cart_cpu_us "${S[sessio-$st]}")" 1) us, sessio-memory $(num "$mc" 1) us)"
+  done
   sh="$(field baseline_rps "${S[sessio-memory]:-}")"
   [[ "$ref" =~ ^[0-9.]+$ && "$sh" =~ ^[0-9.]+$ ]] &&
     echo "sessio-memory cart / its own healthz = $(ratio "$ref" "$sh")"

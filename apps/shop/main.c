@@ -73,7 +73,8 @@ static void usage(FILE *f) {
       " when that store is\n"
       "                       not built in)\n"
       "                       memory:  sqlite:PATH  file:DIR  redis://HOST:PORT ...\n"
-      "  --threads N          worker threads, 1..64     SESSIO_THREADS  (number of CPUs)\n"
+      "  --threads N          worker threads, 1..64     SESSIO_THREADS  (number of CPUs;\n"
+      "                       4 per CPU on redis:, redis-cluster:, postgres:)\n"
       "  --max-conns N        open connections in all   SESSIO_MAX_CONNS (1024, at most\n"
       "                       the descriptors the process may open less 64)\n"
       "  --max-conns-per-client N  open connections of one client address\n"
@@ -194,6 +195,20 @@ static int hash_password(void) {
   }
   sodium_memzero(pw, sizeof pw);
   printf("%s\n", out);
+  return 0;
+}
+
+/* Request threads per CPU when the store is reached over the network. */
+#define NETWORK_THREADS_PER_CPU 4
+
+/* 1 when 'url' names a store on another server (its calls wait on round
+ * trips), 0 for the embedded ones and the default. */
+static int network_store(const char *url) {
+  static const char *const schemes[] = {"redis:", "redis-cluster:",
+                                        "postgres:", "postgresql:"};
+  if (url == NULL) return 0;
+  for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
+    if (strncmp(url, schemes[i], strlen(schemes[i])) == 0) return 1;
   return 0;
 }
 
@@ -367,6 +382,11 @@ static int parse_args(int argc, char **argv, options *o) {
   } else {
     o->threads = sysconf(_SC_NPROCESSORS_ONLN);
     if (o->threads < 1) o->threads = 1;
+    /* A request thread blocks while a network store answers (a cart add
+     * is two round trips to Redis or PostgreSQL), so with one thread per
+     * CPU the CPUs sit idle for most of each request: more requests in
+     * flight per CPU keep them busy (docs/PERFORMANCE.md, "Redis"). */
+    if (network_store(o->store)) o->threads *= NETWORK_THREADS_PER_CPU;
     if (o->threads > 64) o->threads = 64;
   }
   return 0;
