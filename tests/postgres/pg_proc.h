@@ -164,8 +164,8 @@ static inline int pp_init(pp_server *s, const char *password) {
       host[h++] = *c;
   }
   host[h] = '\0';
-  snprintf(s->url_unix, sizeof s->url_unix,
-           "postgres://sessio@%s:%d/postgres", host, s->port);
+  snprintf(s->url_unix, sizeof s->url_unix, "postgres://sessio@%s:%d/postgres",
+           host, s->port);
   return ok && s->port > 0;
 }
 
