@@ -202,7 +202,7 @@ int main(int argc, char **argv) {
   sa.sin_family = AF_INET;
   sa.sin_port = htons((uint16_t)port);
   sessio_store *st;
-  if (demo_open(store, &st, &app.mgr) != 0) return 1;
+  if (demo_open(store, 0, &st, &app.mgr) != 0) return 1;
   sigset_t sigs;
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGTERM);

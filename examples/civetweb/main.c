@@ -5,6 +5,8 @@
  * manager (a manager is thread-safe, a sessio handle is per request).
  *
  *   sessio-civetweb-example --listen 127.0.0.1:8080 [--store URL] [--trust-proxy]
+ *                           [--tokens]
+ * --tokens also takes sessions in "Authorization: Bearer ID" (S30).
  */
 #include <civetweb.h>
 #include <signal.h>
@@ -19,6 +21,7 @@
 struct app {
   sessio_manager *mgr;
   int trust_proxy;
+  int tokens;
 };
 
 static int send_reply(struct mg_connection *c, const struct demo_reply *r) {
@@ -64,6 +67,8 @@ static int handler(struct mg_connection *c, void *cbdata) {
   sessio *s;
   sessio_err e = sessio_civetweb_begin(app->mgr, c, app->trust_proxy, now, &s);
   if (e == SESSIO_ETOOBIG) return fail(c, 431, "cookies too large");
+  if (e == SESSIO_ETRANSPORT)
+    return fail(c, 400, "a session cookie and a bearer token");
   if (e != SESSIO_OK) return fail(c, 503, "session store unavailable");
 
   struct demo_reply r = {0};
@@ -91,17 +96,20 @@ int main(int argc, char **argv) {
       store = argv[++i];
     else if (strcmp(argv[i], "--trust-proxy") == 0)
       app.trust_proxy = 1;
+    else if (strcmp(argv[i], "--tokens") == 0)
+      app.tokens = 1;
     else
       listen = NULL, i = argc;
   }
   if (listen == NULL) {
     fprintf(stderr,
-            "usage: %s --listen HOST:PORT [--store URL] [--trust-proxy]\n",
+            "usage: %s --listen HOST:PORT [--store URL] [--trust-proxy]"
+            " [--tokens]\n",
             argv[0]);
     return 2;
   }
   sessio_store *st;
-  if (demo_open(store, &st, &app.mgr) != 0) return 1;
+  if (demo_open(store, app.tokens, &st, &app.mgr) != 0) return 1;
   /* SIGTERM and SIGINT are waited for below: blocked here, before
    * CivetWeb's threads start, so that none of them takes the signal. */
   sigset_t sigs;

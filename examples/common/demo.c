@@ -265,7 +265,8 @@ void demo_handle(sessio *s, const char *method, const char *path,
   }
 }
 
-int demo_open(const char *url, sessio_store **st, sessio_manager **mgr) {
+int demo_open(const char *url, int tokens, sessio_store **st,
+              sessio_manager **mgr) {
   sessio_config *cfg = NULL;
   sessio_err e = sessio_store_open(url ? url : "memory:", st);
   if (e != SESSIO_OK) {
@@ -274,7 +275,8 @@ int demo_open(const char *url, sessio_store **st, sessio_manager **mgr) {
     return -1;
   }
   if ((e = sessio_config_new(&cfg)) == SESSIO_OK &&
-      (e = sessio_config_set_store(cfg, *st)) == SESSIO_OK)
+      (e = sessio_config_set_store(cfg, *st)) == SESSIO_OK &&
+      (e = sessio_config_set_token_transport(cfg, tokens)) == SESSIO_OK)
     e = sessio_manager_new(cfg, mgr);
   sessio_config_free(cfg);
   if (e != SESSIO_OK) {

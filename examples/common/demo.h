@@ -44,9 +44,11 @@ void demo_error(struct demo_reply *r, int status, const char *msg);
 void demo_reply_free(struct demo_reply *r);
 
 /* Opens the store at 'url' ("memory:" when NULL) and a manager with the
- * default configuration on it. 0 on success; else prints why and returns
- * -1. */
-int demo_open(const char *url, sessio_store **st, sessio_manager **mgr);
+ * default configuration on it, plus the header-token transport (S30:
+ * "Authorization: Bearer ID" for API clients) when 'tokens' is set. 0 on
+ * success; else prints why and returns -1. */
+int demo_open(const char *url, int tokens, sessio_store **st,
+              sessio_manager **mgr);
 void demo_close(sessio_store *st, sessio_manager *mgr);
 
 /* Expiry work for the store at most once a second, a few hundred records

@@ -5,6 +5,8 @@
  * nginx, Apache or lighttpd (see nginx.conf next to it).
  *
  *   sessio-fcgi-example --listen 127.0.0.1:9000 [--store URL] [--trust-proxy]
+ *                       [--tokens]
+ * --tokens also takes sessions in "Authorization: Bearer ID" (S30).
  */
 #include <fcgiapp.h>
 #include <stdio.h>
@@ -49,9 +51,12 @@ static void handle(sessio_manager *mgr, FCGX_Request *rq, int trust_proxy,
   sessio *s;
   sessio_err e = sessio_fcgi_begin(mgr, rq->envp, trust_proxy, now, &s);
   if (e != SESSIO_OK) {
-    demo_error(&r, e == SESSIO_ETOOBIG ? 431 : 503,
-               e == SESSIO_ETOOBIG ? "cookies too large"
-                                   : "session store unavailable");
+    if (e == SESSIO_ETOOBIG)
+      demo_error(&r, 431, "cookies too large");
+    else if (e == SESSIO_ETRANSPORT)
+      demo_error(&r, 400, "a session cookie and a bearer token");
+    else
+      demo_error(&r, 503, "session store unavailable");
     send_reply(rq->out, &r);
     demo_reply_free(&r);
     return;
@@ -72,7 +77,7 @@ static void handle(sessio_manager *mgr, FCGX_Request *rq, int trust_proxy,
 
 int main(int argc, char **argv) {
   const char *listen = NULL, *store = NULL;
-  int trust_proxy = 0;
+  int trust_proxy = 0, tokens = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
       listen = argv[++i];
@@ -80,18 +85,21 @@ int main(int argc, char **argv) {
       store = argv[++i];
     else if (strcmp(argv[i], "--trust-proxy") == 0)
       trust_proxy = 1;
+    else if (strcmp(argv[i], "--tokens") == 0)
+      tokens = 1;
     else
       listen = NULL, i = argc;
   }
   if (listen == NULL) {
     fprintf(stderr,
-            "usage: %s --listen HOST:PORT|PATH [--store URL] [--trust-proxy]\n",
+            "usage: %s --listen HOST:PORT|PATH [--store URL] [--trust-proxy]"
+            " [--tokens]\n",
             argv[0]);
     return 2;
   }
   sessio_store *st;
   sessio_manager *mgr;
-  if (FCGX_Init() != 0 || demo_open(store, &st, &mgr) != 0) return 1;
+  if (FCGX_Init() != 0 || demo_open(store, tokens, &st, &mgr) != 0) return 1;
   int sock = FCGX_OpenSocket(listen, 64);
   if (sock < 0) {
     fprintf(stderr, "cannot listen on %s\n", listen);

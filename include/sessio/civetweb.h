@@ -3,11 +3,12 @@
  * (library sessio-civetweb).
  *
  * Two calls per handler: sessio_civetweb_begin() reads every Cookie header
- * of the request and decides whether the client's connection is TLS;
+ * of the request (and a bearer token, when the manager has the token
+ * transport on) and decides whether the client's connection is TLS;
  * sessio_civetweb_commit() writes the session, starts the response
- * (mg_response_header_start) and adds Set-Cookie, "Cache-Control: no-store"
- * and "Vary: Cookie"; the handler adds its own headers and calls
- * mg_response_header_send().
+ * (mg_response_header_start) and adds Set-Cookie (or X-Session-Token),
+ * "Cache-Control: no-store" and "Vary: Cookie"; the handler adds its own
+ * headers and calls mg_response_header_send().
  *
  * A request handler, in short (error replies shortened):
  *
@@ -60,13 +61,17 @@ SESSIO_API int sessio_civetweb_is_tls(const struct mg_connection *conn,
 
 /* Begins the request's session: collects all Cookie headers of 'conn' (the
  * name compared case-insensitively, any number of headers, S12), decides
- * TLS with sessio_civetweb_is_tls(), and calls sessio_begin().
+ * TLS with sessio_civetweb_is_tls(), and calls sessio_begin_token() with
+ * the request's Authorization and X-Session-Transport headers (read only
+ * when the manager has the token transport enabled, S30).
  *
  * On SESSIO_OK '*out' is the caller's: sessio_free() it once the response
  * headers are added. Errors ('*out' is NULL then):
  *   SESSIO_ETOOBIG  the Cookie headers together are over
  *                   SESSIO_COOKIE_HEADER_MAX bytes or more than
  *                   SESSIO_CIVETWEB_MAX_COOKIE_HEADERS: answer 431;
+ *   SESSIO_ETRANSPORT a session cookie and a bearer token in one
+ *                   request: answer 400 (S30);
  *   SESSIO_EUNAVAIL the store cannot be reached: answer 503;
  *   SESSIO_ENOMEM   out of memory. */
 SESSIO_API sessio_err sessio_civetweb_begin(sessio_manager *mgr,
@@ -76,7 +81,7 @@ SESSIO_API sessio_err sessio_civetweb_begin(sessio_manager *mgr,
 
 /* Adds the session's headers to the response of 'conn' started with
  * mg_response_header_start(): Set-Cookie when sessio_cookie_header() has
- * one, and "Cache-Control: no-store" and "Vary: Cookie" always (the
+ * one, X-Session-Token when sessio_token_header() has one (S30), and "Cache-Control: no-store" and "Vary: Cookie" always (the
  * response depends on the session, S10). Call it after sessio_commit().
  * SESSIO_ENOMEM when CivetWeb cannot add a header (too many headers or
  * out of memory), SESSIO_ESTATE when no response was started. */

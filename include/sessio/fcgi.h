@@ -3,8 +3,10 @@
  * sessio-fcgi).
  *
  * Two calls per request: sessio_fcgi_begin() reads every HTTP_COOKIE
- * parameter of the request and decides whether the client's connection is
- * TLS; sessio_fcgi_commit() writes the session and writes Set-Cookie,
+ * parameter of the request (and a bearer token, when the manager has the
+ * token transport on) and decides whether the client's connection is TLS;
+ * sessio_fcgi_commit() writes the session and writes Set-Cookie (or
+ * X-Session-Token),
  * "Cache-Control: no-store" and "Vary: Cookie" header lines to the
  * response stream. The application writes its own "Status:" and
  * "Content-Type:" lines, in any order (CGI header lines are unordered), and
@@ -66,13 +68,18 @@ SESSIO_API int sessio_fcgi_is_tls(FCGX_ParamArray envp, int trust_proxy);
 
 /* Begins the request's session: collects every HTTP_COOKIE parameter of
  * 'envp' (any number of them, S12), decides TLS with sessio_fcgi_is_tls(),
- * and calls sessio_begin().
+ * and calls sessio_begin_token() with the HTTP_AUTHORIZATION and
+ * HTTP_X_SESSION_TRANSPORT parameters (read only when the manager has the
+ * token transport enabled, S30; nginx passes every request header as an
+ * HTTP_ parameter, Apache passes Authorization only with "CGIPassAuth On").
  *
  * On SESSIO_OK '*out' is the caller's: sessio_free() it once the response
  * headers are written. Errors ('*out' is NULL then):
  *   SESSIO_ETOOBIG  the cookies together are over SESSIO_COOKIE_HEADER_MAX
  *                   bytes or in more than SESSIO_FCGI_MAX_COOKIE_HEADERS
  *                   parameters: answer "Status: 431";
+ *   SESSIO_ETRANSPORT a session cookie and a bearer token in one
+ *                   request: answer "Status: 400" (S30);
  *   SESSIO_EUNAVAIL the store cannot be reached: answer "Status: 503";
  *   SESSIO_ENOMEM   out of memory. */
 SESSIO_API sessio_err sessio_fcgi_begin(sessio_manager *mgr,
@@ -80,7 +87,8 @@ SESSIO_API sessio_err sessio_fcgi_begin(sessio_manager *mgr,
                                         int64_t now, sessio **out);
 
 /* Writes the session's header lines to 'out' (borrowed), each ended by
- * CRLF: "Set-Cookie: ..." when sessio_cookie_header() has one, and
+ * CRLF: "Set-Cookie: ..." when sessio_cookie_header() has one,
+ * "X-Session-Token: ..." when sessio_token_header() has one (S30), and
  * "Cache-Control: no-store" and "Vary: Cookie" always (the response depends
  * on the session, S10). Call it after sessio_commit(), before the blank
  * line that ends the headers. SESSIO_EIO when the stream fails. */

@@ -40,8 +40,12 @@ sessio_err sessio_civetweb_begin(sessio_manager *mgr,
     if (!sessio__cookie_add(&set, h->value, strlen(h->value)))
       return SESSIO_ETOOBIG;
   }
-  return sessio_begin(mgr, set.vals, set.n,
-                      sessio_civetweb_is_tls(conn, trust_proxy), now, out);
+  /* The token transport's headers (S30); the core ignores them unless the
+   * manager has that transport enabled. */
+  return sessio_begin_token(
+      mgr, set.vals, set.n, mg_get_header(conn, "Authorization"),
+      mg_get_header(conn, "X-Session-Transport"),
+      sessio_civetweb_is_tls(conn, trust_proxy), now, out);
 }
 
 /* mg_response_header_add's errors: -3 means no response was started. */
@@ -55,8 +59,10 @@ static sessio_err add(struct mg_connection *conn, const char *name,
 sessio_err sessio_civetweb_add_headers(const sessio *s,
                                        struct mg_connection *conn) {
   const char *sc = sessio_cookie_header(s);
+  const char *tok = sessio_token_header(s);
   sessio_err e = SESSIO_OK;
   if (sc != NULL) e = add(conn, "Set-Cookie", sc);
+  if (e == SESSIO_OK && tok != NULL) e = add(conn, "X-Session-Token", tok);
   if (e == SESSIO_OK) e = add(conn, "Cache-Control", "no-store");
   if (e == SESSIO_OK) e = add(conn, "Vary", "Cookie");
   return e;

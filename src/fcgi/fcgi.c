@@ -51,8 +51,13 @@ sessio_err sessio_fcgi_begin(sessio_manager *mgr, FCGX_ParamArray envp,
     if (v != NULL && !sessio__cookie_add(&set, v, strlen(v)))
       return SESSIO_ETOOBIG;
   }
-  return sessio_begin(mgr, set.vals, set.n,
-                      sessio_fcgi_is_tls(envp, trust_proxy), now, out);
+  /* The token transport's headers (S30), as the web server passes them
+   * (HTTP_ plus the header name); the core ignores them unless the manager
+   * has that transport enabled. */
+  return sessio_begin_token(mgr, set.vals, set.n,
+                            param(envp, "HTTP_AUTHORIZATION"),
+                            param(envp, "HTTP_X_SESSION_TRANSPORT"),
+                            sessio_fcgi_is_tls(envp, trust_proxy), now, out);
 }
 
 static int put(FCGX_Stream *out, const char *s) {
@@ -61,10 +66,14 @@ static int put(FCGX_Stream *out, const char *s) {
 
 sessio_err sessio_fcgi_write_headers(const sessio *s, FCGX_Stream *out) {
   const char *sc = sessio_cookie_header(s);
-  /* The value is cookie-octets and attributes only (S9): it cannot carry a
-   * CR or LF into the header block. */
+  const char *tok = sessio_token_header(s);
+  /* The values are cookie-octets and attributes only (S9), and an ID's
+   * characters: neither can carry a CR or LF into the header block. */
   if (sc != NULL &&
       !(put(out, "Set-Cookie: ") && put(out, sc) && put(out, "\r\n")))
+    return SESSIO_EIO;
+  if (tok != NULL &&
+      !(put(out, "X-Session-Token: ") && put(out, tok) && put(out, "\r\n")))
     return SESSIO_EIO;
   if (!put(out, "Cache-Control: no-store\r\nVary: Cookie\r\n"))
     return SESSIO_EIO;

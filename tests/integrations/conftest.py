@@ -70,12 +70,13 @@ def start_auth_service():
                procs=procs)
 
 
-def start_fcgi():
+def start_fcgi(tokens=False):
     binary = example_binary("fcgi", "sessio-fcgi-example")
     _need(binary)
     _need_nginx()
     fport, port, tls = free_port(), free_port(), free_port()
-    procs = [Proc([binary, "--listen", f"127.0.0.1:{fport}"], fport)]
+    procs = [Proc([binary, "--listen", f"127.0.0.1:{fport}"] + (["--tokens"] if tokens else []),
+                  fport)]
     try:
         procs.append(start_nginx(os.path.join(EXAMPLES, "fcgi"),
                                  {"127.0.0.1:8080": port, "127.0.0.1:9000": fport}, tls))
@@ -86,11 +87,12 @@ def start_fcgi():
                secure=[(f"https://127.0.0.1:{tls}", {})], procs=procs)
 
 
-def start_civetweb():
+def start_civetweb(tokens=False):
     binary = example_binary("civetweb", "sessio-civetweb-example")
     _need(binary)
     port, tport = free_port(), free_port()
-    procs = [Proc([binary, "--listen", f"127.0.0.1:{port}"], port)]
+    procs = [Proc([binary, "--listen", f"127.0.0.1:{port}"] + (["--tokens"] if tokens else []),
+                  port)]
     procs.append(Proc([binary, "--listen", f"127.0.0.1:{tport}", "--trust-proxy"], tport))
     # Trusted proxy only: with an HTTPS port, Debian's CivetWeb 1.15 crashed
     # in a worker thread (a call through a NULL function pointer) when we
@@ -128,6 +130,18 @@ STARTERS = {"mhd": start_mhd, "auth-service": start_auth_service, "fcgi-nginx": 
 @pytest.fixture(scope="module", params=list(STARTERS))
 def app(request):
     a = STARTERS[request.param]()
+    yield a
+    _finish(a.procs)
+
+
+# The integrations whose example takes --tokens (the header-token transport,
+# S30), started with it: tests/integrations/test_tokens.py.
+TOKEN_STARTERS = {"fcgi-nginx": start_fcgi, "civetweb": start_civetweb}
+
+
+@pytest.fixture(scope="module", params=list(TOKEN_STARTERS))
+def token_app(request):
+    a = TOKEN_STARTERS[request.param](tokens=True)
     yield a
     _finish(a.procs)
 
