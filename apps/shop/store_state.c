@@ -201,6 +201,35 @@ static sessio_err l_scan(sessio_store *st, sessio_store_cursor *cursor,
              : SESSIO_ENOTSUP;
 }
 
+static sessio_err l_collect(sessio_store *st, int64_t now, size_t max_work,
+                            sessio_store_collect_fn cb, void *ud,
+                            size_t *removed, int *done) {
+  sessio_store *in = inner_of(st);
+  *done = 0;
+  if (in == NULL) return SESSIO_EUNAVAIL;
+  return in->methods->version >= 4 && in->methods->collect
+             ? in->methods->collect(in, now, max_work, cb, ud, removed, done)
+             : in->methods->gc(in, now, max_work, removed, done);
+}
+static sessio_err l_user_scan(sessio_store *st, sessio_store_cursor *cursor,
+                              size_t max_work, sessio_store_user_iter_fn cb,
+                              void *ud, int *done) {
+  sessio_store *in = inner_of(st);
+  *done = 0;
+  if (in == NULL) return SESSIO_EUNAVAIL;
+  return in->methods->version >= 4 && in->methods->user_scan
+             ? in->methods->user_scan(in, cursor, max_work, cb, ud, done)
+             : SESSIO_ENOTSUP;
+}
+static sessio_err l_user_entry_remove(sessio_store *st,
+                                      const sessio_store_user_entry *e) {
+  sessio_store *in = inner_of(st);
+  if (in == NULL) return SESSIO_EUNAVAIL;
+  return in->methods->version >= 4 && in->methods->user_entry_remove
+             ? in->methods->user_entry_remove(in, e)
+             : SESSIO_ENOTSUP;
+}
+
 static void l_close(sessio_store *st) {
   late_store *ls = (late_store *)st;
   atomic_store(&ls->stop, 1);
@@ -259,7 +288,10 @@ int shop_store_open_late(const char *url, int level, sessio_store **out) {
                                  .iterate = l_iterate,
                                  .stats = l_stats,
                                  .close = l_close,
-                                 .scan = l_scan};
+                                 .scan = l_scan,
+                                 .collect = l_collect,
+                                 .user_scan = l_user_scan,
+                                 .user_entry_remove = l_user_entry_remove};
   ls->base.methods = &ls->m;
   atomic_store(&store_open, 0);
   if (pthread_create(&ls->thread, NULL, opener, ls) != 0) {

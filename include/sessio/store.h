@@ -16,8 +16,9 @@ extern "C" {
 #endif
 
 /* 2: remove and user_add take 'now' (every method that needs a time takes
- * it; a store never reads a clock). */
-#define SESSIO_STORE_API_VERSION 3
+ * it; a store never reads a clock). 3: scan. 4: collect, user_scan,
+ * user_entry_remove. */
+#define SESSIO_STORE_API_VERSION 4
 
 /* A record's name in the store: a keyed BLAKE2b hash of the session
  * ID. Stores never see a raw session ID (S7). */
@@ -54,6 +55,32 @@ typedef struct sessio_store_cursor {
   {                                                                            \
     { 0 }                                                                      \
   }
+
+/* Called by collect (version 4) once for each record it removed: its 'key'
+ * (the caller derives the session's handle from it, never an ID) and its
+ * 'user' as the record's header holds it ("" when none, or when the record
+ * could not be read). Valid during the call only. */
+typedef void (*sessio_store_collect_fn)(void *ud, const sessio_key *key,
+                                        const char *user);
+
+/* Bytes of the digest of a user name (BLAKE2b-128, sessio_store_user_hash). */
+#define SESSIO_STORE_USER_HASH_BYTES 16
+
+/* One entry of the user index, as user_scan (version 4) shows it. */
+typedef struct sessio_store_user_entry {
+  sessio_key key;     /* the record the entry names */
+  int64_t expires_at; /* the entry's own expiry, ms; INT64_MIN: unreadable */
+  /* The user's name, or "" when the store keeps only a digest of it (the
+   * file store names a user's index folder by the digest). */
+  char user[SESSIO_USER_MAX + 1];
+  /* sessio_store_user_hash() of the name; every store fills it. */
+  uint8_t user_hash[SESSIO_STORE_USER_HASH_BYTES];
+} sessio_store_user_entry;
+
+/* Called by user_scan for each entry; 'e' is valid during the call only.
+ * The return value is ignored. */
+typedef int (*sessio_store_user_iter_fn)(void *ud,
+                                         const sessio_store_user_entry *e);
 
 /*
  * THE CONTRACT
@@ -138,6 +165,37 @@ typedef struct sessio_store_cursor {
  * or removed during the pass may or may not be. 'rec->blob' is valid only
  * during the call; the callback must not call into the store. The cursor
  * is plain text, so a tool may save it to resume a pass later.
+ *
+ * Version 4 appended three methods; each may be NULL (then sessio_store_gc
+ * falls back to gc, and tools report SESSIO_ENOTSUP).
+ *
+ * collect(now, max_work, cb, ud, removed, done) is gc that names what it
+ * removes: the same work, cursor, '*removed' and '*done' as gc, and 'cb'
+ * called exactly once for each record this call removed (the call whose
+ * delete succeeded: of two processes collecting at once, or a collect
+ * racing a remove, only the one that deleted the record reports it), with
+ * the key and the user from the record's header. A store never opens the
+ * sealed blob for this. 'cb' may run under a store lock: it must not call
+ * into the store or block. A record the backend drops by itself was never
+ * seen by collect and is not reported. The Redis stores give every record
+ * a TTL of its remaining life plus grace_ms (default 5 s): collect reports
+ * exactly the dead records (by the caller's 'now') it deletes before Redis
+ * expires them, and cannot report one Redis expired first (GC stopped or
+ * slower than grace_ms); those have no event and no count.
+ * sessio_store_gc() calls collect when present and delivers an "expired"
+ * event (reason collected) per report to the managers of the store.
+ *
+ * user_scan(cursor, max_work, cb, ud, done), for admin tools (sessio
+ * check): visits every user-index entry the store holds, live or dead,
+ * including entries whose record is gone and entries of users with no
+ * live session, in bounded steps with the same cursor rules as scan. An
+ * entry the store cannot read is still visited when its key is known,
+ * with expires_at INT64_MIN. The callback must not call into the store.
+ *
+ * user_entry_remove(e) removes the entry 'e' as user_scan reported it
+ * (missing is OK). It is how a tool removes an entry whose user name the
+ * store does not keep ('e->user' ""); for other entries it equals
+ * user_remove(e->user, &e->key).
  */
 typedef struct sessio_store_methods {
   int version;      /* SESSIO_STORE_API_VERSION */
@@ -173,6 +231,16 @@ typedef struct sessio_store_methods {
   sessio_err (*scan)(sessio_store *st, sessio_store_cursor *cursor,
                      size_t max_work, sessio_store_iter_fn cb, void *ud,
                      int *done);
+
+  /* version 4 */
+  sessio_err (*collect)(sessio_store *st, int64_t now, size_t max_work,
+                        sessio_store_collect_fn cb, void *ud, size_t *removed,
+                        int *done);
+  sessio_err (*user_scan)(sessio_store *st, sessio_store_cursor *cursor,
+                          size_t max_work, sessio_store_user_iter_fn cb,
+                          void *ud, int *done);
+  sessio_err (*user_entry_remove)(sessio_store *st,
+                                  const sessio_store_user_entry *e);
 } sessio_store_methods;
 
 /* The base of every store. A backend "subclasses" it by making it the first
@@ -196,6 +264,12 @@ SESSIO_API void sessio_store_log(sessio_store *st, sessio_log_level level,
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* Writes the digest of 'user' (NUL-terminated) that user_scan reports in
+ * 'user_hash': BLAKE2b-128, unkeyed, of its bytes. A tool compares it with
+ * the user of a record when the store shows only the digest. */
+SESSIO_API void sessio_store_user_hash(
+    const char *user, uint8_t out[SESSIO_STORE_USER_HASH_BYTES]);
 
 /* Frees the blob of a loaded record and resets it. */
 SESSIO_API void sessio_record_clear(sessio_record *rec);

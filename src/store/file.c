@@ -100,6 +100,8 @@ typedef struct file_store {
   int gc_phase;          /* 0: records, 1: user index */
   walker w_rec, w_user;
   gc_resume resume;
+  sessio_store_collect_fn gc_cb; /* collect's report, NULL for gc; gc_mu */
+  void *gc_ud;
   _Atomic uint64_t expired;
   /* The guest bound (?max_sessions=N, 0: none). Counting the live records
    * of a folder tree means reading every file, so the bound uses an
@@ -745,6 +747,114 @@ static sessio_err f_user_remove(sessio_store *st, const char *user,
   return rc;
 }
 
+/* User-index cursor: "UH KEYHEX", the user folder and the entry last
+ * visited ("" before the first). Folders and names are read sorted, so the
+ * walk is in (user digest, key) order and resumes after that pair. A user
+ * folder costs a unit on top of its entries, so empty ones still move the
+ * walk on. */
+static sessio_err f_user_scan(sessio_store *st, sessio_store_cursor *cur,
+                              size_t max_work, sessio_store_user_iter_fn cb,
+                              void *ud, int *done) {
+  file_store *fs = (file_store *)st;
+  char luh[USER_HEX + 1] = "", lkey[KEY_HEX + 1] = "";
+  size_t work = 0;
+  names a, b, c;
+  *done = 0;
+  if (cur->text[0]) {
+    if (sscanf(cur->text, "%32s %64s", luh, lkey) < 1 || !want_user(luh) ||
+        (lkey[0] && !want_key(lkey)))
+      return SESSIO_EINVAL;
+  }
+  if (max_work == 0) max_work = 1;
+  int root = openat(fs->dirfd, "users", OPEN_DIR);
+  if (root < 0) {
+    if (errno != ENOENT) return errno_err(errno);
+    *done = 1; /* no index yet */
+    cur->text[0] = '\0';
+    return SESSIO_OK;
+  }
+  sessio_err rc = names_read(root, ".", want_hex2, &a);
+  if (rc != SESSIO_OK) goto fail_root;
+  for (size_t i = 0; i < a.n && work < max_work && rc == SESSIO_OK; i++) {
+    if (luh[0] && strncmp(a.v[i], luh, 2) < 0) continue;
+    int p1 = openat(root, a.v[i], OPEN_DIR);
+    if (p1 < 0) continue;
+    if ((rc = names_read(p1, ".", want_user, &b)) != SESSIO_OK) {
+      close(p1);
+      break;
+    }
+    for (size_t j = 0; j < b.n && work < max_work && rc == SESSIO_OK; j++) {
+      int same = luh[0] && strcmp(b.v[j], luh) == 0;
+      if (luh[0] && strcmp(b.v[j], luh) < 0) continue;
+      int dfd = openat(p1, b.v[j], OPEN_DIR);
+      if (dfd < 0) continue;
+      if ((rc = names_read(dfd, ".", want_key, &c)) != SESSIO_OK) {
+        close(dfd);
+        break;
+      }
+      sessio_store_user_entry e;
+      memset(&e, 0, sizeof e);
+      sessio__unhex(b.v[j], USER_HEX / 2, e.user_hash);
+      if (!same) {
+        memcpy(luh, b.v[j], USER_HEX + 1);
+        lkey[0] = '\0';
+        work++;
+      }
+      for (size_t k = 0; k < c.n && work < max_work; k++) {
+        if (lkey[0] && strcmp(c.v[k], lkey) <= 0) continue;
+        if (!unhex_key(c.v[k], &e.key)) continue;
+        if (!idx_read(dfd, c.v[k], &e.expires_at)) e.expires_at = INT64_MIN;
+        memcpy(lkey, c.v[k], KEY_HEX + 1);
+        work++;
+        (void)cb(ud, &e);
+      }
+      names_free(&c);
+      close(dfd);
+    }
+    names_free(&b);
+    close(p1);
+  }
+  names_free(&a);
+fail_root:
+  close(root);
+  if (rc != SESSIO_OK) return rc;
+  if (work < max_work) {
+    *done = 1;
+    cur->text[0] = '\0';
+  } else {
+    snprintf(cur->text, sizeof cur->text, "%s %s", luh, lkey);
+  }
+  return SESSIO_OK;
+}
+
+/* Removes an entry by the user's digest: the index folder is named by it,
+ * so an entry whose user name is unknown can still go. */
+static sessio_err f_user_entry_remove(sessio_store *st,
+                                      const sessio_store_user_entry *e) {
+  file_store *fs = (file_store *)st;
+  char uh[USER_HEX + 1], l1[3], hex[KEY_HEX + 1];
+  if (e->user[0]) return f_user_remove(st, e->user, &e->key);
+  sessio__hex(e->user_hash, USER_HEX / 2, uh);
+  memcpy(l1, uh, 2);
+  l1[2] = '\0';
+  sessio__hex(e->key.b, SESSIO_KEY_BYTES, hex);
+  int a = openat(fs->dirfd, "users", OPEN_DIR);
+  if (a < 0) return errno == ENOENT ? SESSIO_OK : errno_err(errno);
+  int b = openat(a, l1, OPEN_DIR);
+  close(a);
+  if (b < 0) return errno == ENOENT ? SESSIO_OK : errno_err(errno);
+  int dfd = openat(b, uh, OPEN_DIR);
+  close(b);
+  if (dfd < 0) return errno == ENOENT ? SESSIO_OK : errno_err(errno);
+  sessio_err rc = SESSIO_OK;
+  if (lock_fd(dfd, LOCK_EX) != 0)
+    rc = errno_err(errno);
+  else if (unlinkat(dfd, hex, 0) != 0 && errno != ENOENT)
+    rc = errno_err(errno);
+  close(dfd);
+  return rc;
+}
+
 /* ---- gc ----------------------------------------------------------------- */
 
 /* Examines leaves of the record bucket 'dfd' (locked by the caller). */
@@ -770,6 +880,10 @@ static void gc_rec_leaf(file_store *fs, int dfd, const char *name, int64_t now,
       atomic_fetch_add(&fs->expired, 1);
       if (rc == SESSIO_OK && cur.user[0] != '\0')
         f_user_remove(&fs->base, cur.user, &key);
+      /* The header was read and checked: its user is the record's. An
+       * unreadable file is reported with its key only. */
+      if (fs->gc_cb)
+        fs->gc_cb(fs->gc_ud, &key, rc == SESSIO_OK ? cur.user : "");
     }
   }
 }
@@ -960,13 +1074,16 @@ static void cursor_load(file_store *fs) {
     memcpy(fs->resume.last, last, strlen(last) + 1);
 }
 
-static sessio_err f_gc(sessio_store *st, int64_t now, size_t max_work,
-                       size_t *removed, int *done) {
+static sessio_err f_collect(sessio_store *st, int64_t now, size_t max_work,
+                            sessio_store_collect_fn cb, void *ud,
+                            size_t *removed, int *done) {
   file_store *fs = (file_store *)st;
   size_t work = 0;
   sessio_err rc = SESSIO_OK;
   *done = 0;
   pthread_mutex_lock(&fs->gc_mu);
+  fs->gc_cb = cb;
+  fs->gc_ud = ud;
   while (work < max_work && rc == SESSIO_OK && !*done) {
     int finished = 0;
     if (fs->gc_phase == 0) {
@@ -993,6 +1110,8 @@ static sessio_err f_gc(sessio_store *st, int64_t now, size_t max_work,
     }
   }
   if (max_work > 0) cursor_save(fs);
+  fs->gc_cb = NULL;
+  fs->gc_ud = NULL;
   pthread_mutex_unlock(&fs->gc_mu);
   return rc;
 }
@@ -1017,6 +1136,11 @@ static sessio_err count_records(file_store *fs, int64_t *n) {
   }
   names_free(&l1);
   return rc;
+}
+
+static sessio_err f_gc(sessio_store *st, int64_t now, size_t max_work,
+                       size_t *removed, int *done) {
+  return f_collect(st, now, max_work, NULL, NULL, removed, done);
 }
 
 /* ---- iterate, stats, close ---------------------------------------------- */
@@ -1169,6 +1293,9 @@ static const sessio_store_methods file_methods = {
     .scan = f_scan,
     .stats = f_stats,
     .close = f_close,
+    .collect = f_collect,
+    .user_scan = f_user_scan,
+    .user_entry_remove = f_user_entry_remove,
 };
 
 /* ---- open --------------------------------------------------------------- */

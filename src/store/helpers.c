@@ -5,10 +5,12 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "crypto.h"
 #include "helpers.h"
 
 /* ---- folders ------------------------------------------------------------ */
@@ -150,4 +152,49 @@ int sessio__url_decode(const char *s, const char *e, char *out) {
   }
   out[o] = '\0';
   return 1;
+}
+
+/* ---- the SQL stores' user_scan cursor ----------------------------------- */
+
+int sessio__ucur_parse(const char *text, sessio__ucur *c) {
+  char kh[2 * SESSIO_KEY_BYTES + 1];
+  long long e;
+  unsigned long n;
+  memset(c, 0, sizeof *c);
+  c->expires_at = INT64_MIN;
+  if (text[0] == '\0') return 1;
+  if (sscanf(text, "%lld %64s %lu", &e, kh, &n) != 3 ||
+      strlen(kh) != 2 * SESSIO_KEY_BYTES ||
+      !sessio__unhex(kh, SESSIO_KEY_BYTES, c->key))
+    return 0;
+  c->expires_at = (int64_t)e;
+  c->key_len = SESSIO_KEY_BYTES;
+  c->skip = n;
+  return 1;
+}
+
+int sessio__ucur_step(sessio__ucur *c, int64_t expires_at, const uint8_t *key,
+                      unsigned long *to_skip) {
+  int same = c->key_len && c->expires_at == expires_at &&
+             memcmp(c->key, key, SESSIO_KEY_BYTES) == 0;
+  if (same && *to_skip > 0) {
+    --*to_skip;
+    return 1;
+  }
+  if (same) {
+    c->skip++;
+  } else {
+    c->expires_at = expires_at;
+    memcpy(c->key, key, SESSIO_KEY_BYTES);
+    c->key_len = SESSIO_KEY_BYTES;
+    c->skip = 1;
+    *to_skip = 0;
+  }
+  return 0;
+}
+
+void sessio__ucur_format(const sessio__ucur *c, char *out) {
+  char kh[2 * SESSIO_KEY_BYTES + 1];
+  sessio__hex(c->key, SESSIO_KEY_BYTES, kh);
+  snprintf(out, 128, "%lld %s %lu", (long long)c->expires_at, kh, c->skip);
 }

@@ -55,4 +55,25 @@ int sessio__opt_flag(const char *val, int *out);
  * power loss (fsync). 1 when valid, with '*full' set. */
 int sessio__opt_sync(const char *val, int *full);
 
+/* The user_scan cursor of the SQL stores: where the walk in (expires_at,
+ * key, user) order stands: the last (expires_at, key) visited and how many
+ * entries of that pair (of different users) were visited. Text: "EXPIRES
+ * KEYHEX N" ("" to start). An entry of the same pair removed between two
+ * calls can make the next one of that pair be passed over: a key in the
+ * index of two users with the same expiry only happens to stale entries. */
+typedef struct sessio__ucur {
+  int64_t expires_at; /* INT64_MIN at the start */
+  uint8_t key[SESSIO_KEY_BYTES];
+  size_t key_len;     /* 0 at the start */
+  unsigned long skip; /* entries of (expires_at, key) already visited */
+} sessio__ucur;
+/* 1 when 'text' is a valid cursor (or ""), 0 when not. */
+int sessio__ucur_parse(const char *text, sessio__ucur *c);
+/* Called for each row in walk order: 1 when it was visited by an earlier
+ * call (pass it over), else 0 and the cursor moves to it. */
+int sessio__ucur_step(sessio__ucur *c, int64_t expires_at, const uint8_t *key,
+                      unsigned long *to_skip);
+/* Writes 'c' as text into 'out' (at least 128 bytes). */
+void sessio__ucur_format(const sessio__ucur *c, char *out);
+
 #endif

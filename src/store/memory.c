@@ -101,7 +101,7 @@ typedef struct upair {
  * pairs in its key set; the node is freed when it drops to 0. Guarded by
  * its user shard's mutex. */
 /* Why an entry left its table, for the events of dropped records. */
-enum { DROP_NONE = 0, DROP_EXPIRED = 1, DROP_EVICTED = 2 };
+enum { DROP_NONE = 0, DROP_EXPIRED = 1, DROP_EVICTED = 2, DROP_COLLECTED = 3 };
 
 typedef struct unode {
   struct unode *next;
@@ -476,20 +476,29 @@ static sessio_err mem_user_remove(sessio_store *st, const char *user,
 /* ---- records ------------------------------------------------------------- */
 
 /* Frees a list of unlinked entries (linked through 'next') after the shard
- * lock is released; see user_unref for 'now'. */
-static void free_entries(mem_store *ms, entry *list, int64_t now) {
+ * lock is released; see user_unref for 'now'. Entries collect removed go
+ * to 'cb' when it is not NULL; other drops are reported as events. */
+static void free_entries_cb(mem_store *ms, entry *list, int64_t now,
+                            sessio_store_collect_fn cb, void *ud) {
   while (list) {
     entry *next = list->next;
     if (list->drop) {
       sessio_key k;
+      const char *user = list->user ? list->user->name : NULL;
       memcpy(k.b, list->key, sizeof k.b);
-      sessio__store_dropped(&ms->base, &k, list->user ? list->user->name : NULL,
-                            list->drop == DROP_EVICTED);
+      if (cb != NULL && list->drop == DROP_COLLECTED)
+        cb(ud, &k, user ? user : "");
+      else
+        sessio__store_dropped(&ms->base, &k, user, list->drop == DROP_EVICTED);
     }
     if (list->user) user_unref(ms, list->user, list->key, now);
     free(list);
     list = next;
   }
+}
+
+static void free_entries(mem_store *ms, entry *list, int64_t now) {
+  free_entries_cb(ms, list, now, NULL, NULL);
 }
 
 /* Unlinks '*pp' (shard lock held), accounts for it and puts it on 'grave'. */
@@ -771,8 +780,9 @@ static sessio_err mem_remove(sessio_store *st, const sessio_key *key,
  * between two calls keeps every record at or after the cursor's bucket, so
  * a pass misses nothing except, rarely, records moved within the chain the
  * cursor stopped in: the next pass gets them. */
-static sessio_err mem_gc(sessio_store *st, int64_t now, size_t max_work,
-                         size_t *removed, int *done) {
+static sessio_err mem_collect(sessio_store *st, int64_t now, size_t max_work,
+                              sessio_store_collect_fn cb, void *ud,
+                              size_t *removed, int *done) {
   mem_store *ms = (mem_store *)st;
   size_t work = 0, n_removed = 0;
   *done = 0;
@@ -793,7 +803,7 @@ static sessio_err mem_gc(sessio_store *st, int64_t now, size_t max_work,
         work++;
         if ((*pp)->expires_at <= now) {
           unlink_entry(ms, sh, pp, &grave);
-          grave->drop = DROP_EXPIRED;
+          grave->drop = DROP_COLLECTED;
           acct_add(&ms->expired, 1);
           n_removed++;
         } else {
@@ -814,11 +824,18 @@ static sessio_err mem_gc(sessio_store *st, int64_t now, size_t max_work,
       }
     }
     pthread_mutex_unlock(&sh->mu);
-    free_entries(ms, grave, now);
+    free_entries_cb(ms, grave, now, cb, ud);
   }
   pthread_mutex_unlock(&ms->gc_mu);
   *removed += n_removed;
   return SESSIO_OK;
+}
+
+/* gc without a report: what it removes becomes events of the call running
+ * on this thread, as lazy expiry does. */
+static sessio_err mem_gc(sessio_store *st, int64_t now, size_t max_work,
+                         size_t *removed, int *done) {
+  return mem_collect(st, now, max_work, NULL, NULL, removed, done);
 }
 
 /* The callback runs under the shard lock: it must not call into this
@@ -894,6 +911,59 @@ static sessio_err mem_iterate(sessio_store *st, int64_t now,
   return SESSIO_OK;
 }
 
+/* User-index cursor: "SHARD BUCKET" of the user tables, as for scan (they
+ * only double too). Every pair of every user in a bucket is visited. */
+static sessio_err mem_user_scan(sessio_store *st, sessio_store_cursor *cur,
+                                size_t max_work, sessio_store_user_iter_fn cb,
+                                void *ud, int *done) {
+  mem_store *ms = (mem_store *)st;
+  unsigned long si = 0, bi = 0;
+  size_t work = 0;
+  *done = 0;
+  if (cur->text[0] && sscanf(cur->text, "%lu %lu", &si, &bi) != 2)
+    return SESSIO_EINVAL;
+  if (max_work == 0) max_work = 1;
+  while (si < ms->nshards && work < max_work) {
+    ushard *us = &ms->ushards[si];
+    pthread_mutex_lock(&us->mu);
+    for (; bi <= us->mask && work < max_work; bi++) {
+      for (unode *u = us->buckets[bi]; u; u = u->next) {
+        sessio_store_user_entry e;
+        memset(&e, 0, sizeof e);
+        snprintf(e.user, sizeof e.user, "%s", u->name);
+        sessio_store_user_hash(u->name, e.user_hash);
+        for (size_t i = 0; i < u->cap; i++) {
+          if (u->pairs[i].expires_at == MEM_PAIR_EMPTY) continue;
+          memcpy(e.key.b, u->pairs[i].key, SESSIO_KEY_BYTES);
+          e.expires_at = u->pairs[i].expires_at;
+          (void)cb(ud, &e);
+          work++;
+        }
+      }
+      work++; /* the bucket itself */
+    }
+    int finished = bi > us->mask;
+    pthread_mutex_unlock(&us->mu);
+    if (finished) {
+      si++;
+      bi = 0;
+    }
+  }
+  if (si >= ms->nshards) {
+    *done = 1;
+    cur->text[0] = '\0';
+  } else {
+    snprintf(cur->text, sizeof cur->text, "%lu %lu", si, bi);
+  }
+  return SESSIO_OK;
+}
+
+static sessio_err mem_user_entry_remove(sessio_store *st,
+                                        const sessio_store_user_entry *e) {
+  if (e->user[0] == '\0') return SESSIO_OK; /* every entry here has a name */
+  return mem_user_remove(st, e->user, &e->key);
+}
+
 static sessio_err mem_stats(sessio_store *st, struct sessio_store_stats *out) {
   mem_store *ms = (mem_store *)st;
   out->sessions = acct_get(&ms->sessions);
@@ -960,6 +1030,9 @@ static const sessio_store_methods memory_methods = {
     .scan = mem_scan,
     .stats = mem_stats,
     .close = mem_close,
+    .collect = mem_collect,
+    .user_scan = mem_user_scan,
+    .user_entry_remove = mem_user_entry_remove,
 };
 
 typedef struct mem_params {

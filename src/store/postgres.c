@@ -66,6 +66,7 @@ enum {
   S_COUNT,
   S_SCAN,
   S_LIVE,
+  S_USCAN,
   S_N
 };
 
@@ -130,7 +131,7 @@ static const struct {
                        " FROM @T WHERE expires_bucket <= ($1 >> 16)"
                        " AND expires_at <= $1 ORDER BY expires_bucket"
                        " LIMIT $2 FOR UPDATE SKIP LOCKED))"
-                       " AND expires_at <= $1",
+                       " AND expires_at <= $1 RETURNING key, user_name",
                        2,
                        {OID_INT8, OID_INT8}},
     [S_GC_USERS] = {"DELETE FROM @U WHERE ctid = ANY(ARRAY(SELECT ctid"
@@ -161,13 +162,20 @@ static const struct {
                 " LIMIT $2) AS live",
                 2,
                 {OID_INT8, OID_INT8}},
+    /* Index entries from the cursor's (expires_at $1, key $2) on, in
+     * that order, through the expiry index: user_scan. */
+    [S_USCAN] = {"SELECT user_name, key, expires_at FROM @U"
+                 " WHERE expires_at >= $1 AND (expires_at > $1 OR key >= $2)"
+                 " ORDER BY expires_at, key, user_name LIMIT $3",
+                 3,
+                 {OID_INT8, OID_BYTEA, OID_INT8}},
 };
 
 static const char *const stmt_name[S_N] = {
     "sessio_load",   "sessio_create", "sessio_update", "sessio_touch",
     "sessio_remove", "sessio_uadd",   "sessio_ulist",  "sessio_urem",
     "sessio_gc_s",   "sessio_gc_u",   "sessio_iter",   "sessio_count",
-    "sessio_scan",   "sessio_live"};
+    "sessio_scan",   "sessio_live",   "sessio_uscan"};
 
 /* ---- the store ---------------------------------------------------------- */
 
@@ -956,7 +964,8 @@ static sessio_err q_user_remove(sessio_store *st, const char *user,
  * GC_BATCH, within the work left. '*clean' is 1 when a batch came back
  * short: no expired row is left behind it. */
 static sessio_err gc_table(pg_store *ps, int which, int64_t now,
-                           size_t max_work, size_t *work, size_t *deleted,
+                           size_t max_work, sessio_store_collect_fn cb,
+                           void *ud, size_t *work, size_t *deleted,
                            int *clean) {
   *clean = 0;
   while (*work < max_work) {
@@ -969,6 +978,20 @@ static sessio_err gc_table(pg_store *ps, int which, int64_t now,
     sessio_err rc = run(ps, which, &p, NULL, NULL, &r);
     if (rc != SESSIO_OK) return rc;
     long ch = changed(r);
+    /* The sessions' statement returns each deleted row's key and user. */
+    for (int i = 0; cb != NULL && i < PQntuples(r) && PQnfields(r) == 2; i++) {
+      char user[SESSIO_USER_MAX + 1] = "";
+      int ul = PQgetlength(r, i, 1);
+      const char *u = PQgetvalue(r, i, 1);
+      sessio_key key;
+      if (PQgetlength(r, i, 0) != SESSIO_KEY_BYTES) continue;
+      memcpy(key.b, PQgetvalue(r, i, 0), SESSIO_KEY_BYTES);
+      if (ul > 0 && ul <= SESSIO_USER_MAX && !memchr(u, '\0', (size_t)ul)) {
+        memcpy(user, u, (size_t)ul);
+        user[ul] = '\0';
+      }
+      cb(ud, &key, user);
+    }
     PQclear(r);
     if (ch < 0) ch = 0;
     /* The index probe costs one unit even when it finds nothing. */
@@ -982,8 +1005,9 @@ static sessio_err gc_table(pg_store *ps, int which, int64_t now,
   return SESSIO_OK;
 }
 
-static sessio_err q_gc(sessio_store *st, int64_t now, size_t max_work,
-                       size_t *removed, int *done) {
+static sessio_err q_collect(sessio_store *st, int64_t now, size_t max_work,
+                            sessio_store_collect_fn cb, void *ud,
+                            size_t *removed, int *done) {
   pg_store *ps = (pg_store *)st;
   size_t work = 0, dead = 0, stale = 0;
   int clean_s = 0, clean_u = 0;
@@ -991,14 +1015,78 @@ static sessio_err q_gc(sessio_store *st, int64_t now, size_t max_work,
   if (max_work == 0) return SESSIO_OK;
   /* The cursor is the expiry index itself: every call starts at the
    * oldest expired row, and a pass is over when none is left. */
-  sessio_err rc =
-      gc_table(ps, S_GC_SESSIONS, now, max_work, &work, &dead, &clean_s);
+  sessio_err rc = gc_table(ps, S_GC_SESSIONS, now, max_work, cb, ud, &work,
+                           &dead, &clean_s);
   if (rc == SESSIO_OK && clean_s && work < max_work)
-    rc = gc_table(ps, S_GC_USERS, now, max_work, &work, &stale, &clean_u);
+    rc = gc_table(ps, S_GC_USERS, now, max_work, NULL, NULL, &work, &stale,
+                  &clean_u);
   *removed += dead;
   atomic_fetch_add(&ps->expired, dead);
   if (rc == SESSIO_OK && clean_s && clean_u) *done = 1;
   return rc;
+}
+
+static sessio_err q_gc(sessio_store *st, int64_t now, size_t max_work,
+                       size_t *removed, int *done) {
+  return q_collect(st, now, max_work, NULL, NULL, removed, done);
+}
+
+/* The user index in (expires_at, key, user) order; the cursor is
+ * sessio__ucur (helpers.h). */
+static sessio_err q_user_scan(sessio_store *st, sessio_store_cursor *cur,
+                              size_t max_work, sessio_store_user_iter_fn cb,
+                              void *ud, int *done) {
+  sessio__ucur uc;
+  params p = {0};
+  PGresult *r;
+  *done = 0;
+  if (!sessio__ucur_parse(cur->text, &uc)) return SESSIO_EINVAL;
+  if (max_work == 0) max_work = 1;
+  if (max_work > 100000) max_work = 100000; /* one result in memory */
+  unsigned long skip = uc.skip;
+  if (skip > 100000) return SESSIO_EINVAL;
+  p_int(&p, uc.expires_at);
+  p_bytes(&p, uc.key, uc.key_len);
+  p_int(&p, (int64_t)(max_work + skip));
+  sessio_err rc = run((pg_store *)st, S_USCAN, &p, NULL, NULL, &r);
+  if (rc != SESSIO_OK) return rc;
+  int n = PQntuples(r);
+  size_t rows = 0;
+  for (int i = 0; i < n && PQnfields(r) == 3; i++) {
+    sessio_store_user_entry e;
+    int ul = PQgetlength(r, i, 0);
+    const char *u = PQgetvalue(r, i, 0);
+    if (PQgetlength(r, i, 1) != SESSIO_KEY_BYTES || PQgetlength(r, i, 2) != 8 ||
+        ul < 0) {
+      rows++;
+      continue;
+    }
+    memset(&e, 0, sizeof e);
+    memcpy(e.key.b, PQgetvalue(r, i, 1), SESSIO_KEY_BYTES);
+    e.expires_at = get64(PQgetvalue(r, i, 2));
+    if (sessio__ucur_step(&uc, e.expires_at, e.key.b, &skip)) continue;
+    rows++;
+    if (ul == 0 || ul > SESSIO_USER_MAX || memchr(u, '\0', (size_t)ul))
+      continue; /* not a name we wrote */
+    memcpy(e.user, u, (size_t)ul);
+    e.user[ul] = '\0';
+    sessio_store_user_hash(e.user, e.user_hash);
+    (void)cb(ud, &e);
+  }
+  PQclear(r);
+  if (rows < max_work) {
+    *done = 1;
+    cur->text[0] = '\0';
+  } else {
+    sessio__ucur_format(&uc, cur->text);
+  }
+  return SESSIO_OK;
+}
+
+static sessio_err q_user_entry_remove(sessio_store *st,
+                                      const sessio_store_user_entry *e) {
+  if (e->user[0] == '\0') return SESSIO_OK; /* every row has a name */
+  return q_user_remove(st, e->user, &e->key);
 }
 
 struct iter_ctx {
@@ -1138,6 +1226,9 @@ static const sessio_store_methods postgres_methods = {
     .stats = q_stats,
     .close = q_close,
     .scan = q_scan,
+    .collect = q_collect,
+    .user_scan = q_user_scan,
+    .user_entry_remove = q_user_entry_remove,
 };
 
 /* ---- schema ------------------------------------------------------------- */

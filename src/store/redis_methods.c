@@ -216,6 +216,8 @@ sessio_err sessio__rc_store_init(rc_store *rs, const rc_ops *ops,
   rs->max_sessions = o->max_sessions;
   rs->live_nl = (size_t)snprintf(rs->live_name, sizeof rs->live_name, "%s:live",
                                  rs->prefix);
+  rs->gc_cb = NULL;
+  rs->gc_ud = NULL;
   sessio__rc_scripts_init(&rs->scripts);
   return SESSIO_OK;
 }
@@ -524,6 +526,26 @@ sessio_err sessio__rc_user_remove(sessio_store *st, const char *user,
   return rc;
 }
 
+/* The gc script's answer for the record 'name': 1 when it removed it,
+ * reported to collect's callback with the user of its header. */
+static int gc_removed(rc_store *rs, const char *name, const redisReply *r) {
+  sessio_key k;
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+      r->element[0]->type != REDIS_REPLY_INTEGER || r->element[0]->integer != 1)
+    return 0;
+  if (rs->gc_cb != NULL && parse_keyname(rs, name, strlen(name), &k) == 's') {
+    char user[SESSIO_USER_MAX + 1] = "";
+    const redisReply *u = r->element[1];
+    if (u->type == REDIS_REPLY_STRING && u->len <= SESSIO_USER_MAX &&
+        memchr(u->str, '\0', u->len) == NULL) {
+      memcpy(user, u->str, u->len);
+      user[u->len] = '\0';
+    }
+    rs->gc_cb(rs->gc_ud, &k, user);
+  }
+  return 1;
+}
+
 /* Examines one scanned key for gc: a dead record is deleted (atomically
  * with its expiry check), a user index loses its dead pairs. */
 static sessio_err gc_one(rc_store *rs, const char *name, int64_t now,
@@ -540,7 +562,7 @@ static sessio_err gc_one(rc_store *rs, const char *name, int64_t now,
     size_t alens[1] = {(size_t)nowl};
     rc = sessio__rc_eval(rs, RC_S_GC, name, nl, 1, args, alens, &r);
     if (rc == SESSIO_OK) {
-      if (int_reply(r, 0) == 1) (*removed)++;
+      if (gc_removed(rs, name, r)) (*removed)++;
       freeReplyObject(r);
     }
   } else if (kind == 'u') {
@@ -607,7 +629,7 @@ static sessio_err gc_batch(rc_store *rs, rc_pool *from, char **keys, size_t n,
     redisReply *r = replies[j];
     if (r->type == REDIS_REPLY_ERROR) {
       if (rc == SESSIO_OK) rc = gc_one(rs, keys[idx[j]], now, removed);
-    } else if (argcs[j] == 5 && int_reply(r, 0) == 1) {
+    } else if (argcs[j] == 5 && gc_removed(rs, keys[idx[j]], r)) {
       (*removed)++;
     }
     freeReplyObject(r);
@@ -615,14 +637,20 @@ static sessio_err gc_batch(rc_store *rs, rc_pool *from, char **keys, size_t n,
   return rc;
 }
 
-sessio_err sessio__rc_gc(sessio_store *st, int64_t now, size_t max_work,
-                         size_t *removed, int *done) {
+/* Redis drops a record by itself grace_ms after its expiry (its PEXPIRE):
+ * collect reports only the dead records it finds and deletes before that,
+ * never those Redis dropped first (see docs/OPERATIONS.md). */
+sessio_err sessio__rc_collect(sessio_store *st, int64_t now, size_t max_work,
+                              sessio_store_collect_fn cb, void *ud,
+                              size_t *removed, int *done) {
   rc_store *rs = (rc_store *)st;
   char pattern[RC_PREFIX_MAX + 3];
   snprintf(pattern, sizeof pattern, "%s:*", rs->prefix);
   sessio_err rc = SESSIO_OK;
   size_t work = 0, rem = 0;
   pthread_mutex_lock(&rs->gc_mu);
+  rs->gc_cb = cb;
+  rs->gc_ud = ud;
   while (work < max_work) {
     if (rs->gc_i < rs->gc_n) {
       size_t k = rs->gc_n - rs->gc_i;
@@ -653,9 +681,16 @@ sessio_err sessio__rc_gc(sessio_store *st, int64_t now, size_t max_work,
     rs->gc_wrapped = wrapped;
     if (n == 0 && !wrapped) work++; /* an empty step still costs a unit */
   }
+  rs->gc_cb = NULL;
+  rs->gc_ud = NULL;
   pthread_mutex_unlock(&rs->gc_mu);
   *removed += rem;
   return rc;
+}
+
+sessio_err sessio__rc_gc(sessio_store *st, int64_t now, size_t max_work,
+                         size_t *removed, int *done) {
+  return sessio__rc_collect(st, now, max_work, NULL, NULL, removed, done);
 }
 
 /* Loads each session record named in 'keys' (of one SCAN step) as of
@@ -735,4 +770,78 @@ sessio_err sessio__rc_scan(sessio_store *st, sessio_store_cursor *cursor,
              (unsigned long long)cur.node, cur.cur);
   }
   return SESSIO_OK;
+}
+
+/* User-index cursor: "NODE CURSOR" as for scan, over the index keys. One
+ * SCAN step per call; each index key found is read whole (ZRANGE with the
+ * scores: a user's sessions are few). The user's name is the hex of the
+ * key's hash tag. Redis drops an index key by itself when its longest-lived
+ * entry is past its TTL. */
+sessio_err sessio__rc_user_scan(sessio_store *st, sessio_store_cursor *cursor,
+                                size_t max_work, sessio_store_user_iter_fn cb,
+                                void *ud, int *done) {
+  rc_store *rs = (rc_store *)st;
+  char pattern[RC_PREFIX_MAX + 8];
+  rc_cursor cur;
+  unsigned long long node = 0, c = 0;
+  *done = 0;
+  if (cursor->text[0] && sscanf(cursor->text, "%llu %llu", &node, &c) != 2)
+    return SESSIO_EINVAL;
+  cur.node = (size_t)node;
+  cur.cur = c;
+  snprintf(pattern, sizeof pattern, "%s:u:*", rs->prefix);
+  char **keys = NULL;
+  size_t n = 0;
+  int wrapped = 0;
+  rc_pool *from;
+  sessio_err rc = rs->ops->scan(rs, &cur, pattern, max_work ? max_work : 1,
+                                &keys, &n, &wrapped, &from);
+  size_t pl = strlen(rs->prefix);
+  for (size_t i = 0; i < n && rc == SESSIO_OK; i++) {
+    sessio_key k;
+    size_t nl = strlen(keys[i]);
+    if (parse_keyname(rs, keys[i], nl, &k) != 'u') continue;
+    sessio_store_user_entry e;
+    memset(&e, 0, sizeof e);
+    size_t ul = (nl - pl - 5) / 2;
+    if (ul == 0 || !sessio__unhex(keys[i] + pl + 4, ul, (uint8_t *)e.user) ||
+        memchr(e.user, '\0', ul) != NULL)
+      continue; /* not a name we wrote */
+    e.user[ul] = '\0';
+    sessio_store_user_hash(e.user, e.user_hash);
+    const char *argv[5] = {"ZRANGE", keys[i], "0", "-1", "WITHSCORES"};
+    size_t lens[5] = {6, nl, 1, 2, 10};
+    redisReply *r;
+    rc = sessio__rc_command(rs, keys[i], nl, 5, argv, lens, &r);
+    if (rc != SESSIO_OK) break;
+    if (r->type == REDIS_REPLY_ARRAY) {
+      for (size_t j = 0; j + 1 < r->elements; j += 2) {
+        const redisReply *m = r->element[j], *sc = r->element[j + 1];
+        if (m->type != REDIS_REPLY_STRING || m->len != SESSIO_KEY_BYTES)
+          continue;
+        memcpy(e.key.b, m->str, SESSIO_KEY_BYTES);
+        e.expires_at = INT64_MIN;
+        if (sc->type == REDIS_REPLY_STRING) /* RESP2: the score as text */
+          e.expires_at = (int64_t)strtoll(sc->str, NULL, 10);
+        (void)cb(ud, &e);
+      }
+    }
+    freeReplyObject(r);
+  }
+  free_keys(keys, n);
+  if (rc != SESSIO_OK) return rc;
+  if (wrapped) {
+    *done = 1;
+    cursor->text[0] = '\0';
+  } else {
+    snprintf(cursor->text, sizeof cursor->text, "%llu %llu",
+             (unsigned long long)cur.node, cur.cur);
+  }
+  return SESSIO_OK;
+}
+
+sessio_err sessio__rc_user_entry_remove(sessio_store *st,
+                                        const sessio_store_user_entry *e) {
+  if (e->user[0] == '\0') return SESSIO_OK; /* every index key has a name */
+  return sessio__rc_user_remove(st, e->user, &e->key);
 }

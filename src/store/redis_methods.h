@@ -65,8 +65,10 @@ struct rc_store {
   rc_cursor gc_cur;
   char **gc_keys; /* keys scanned but not yet examined */
   size_t gc_n, gc_i;
-  int gc_wrapped;   /* the scan that produced gc_keys wrapped */
-  rc_pool *gc_from; /* the server gc_keys came from */
+  int gc_wrapped;                /* the scan that produced gc_keys wrapped */
+  rc_pool *gc_from;              /* the server gc_keys came from */
+  sessio_store_collect_fn gc_cb; /* collect's report (NULL for gc) */
+  void *gc_ud;
 
   rc_scripts scripts; /* digests for EVALSHA (redis_scripts.h) */
 
@@ -129,6 +131,14 @@ sessio_err sessio__rc_user_remove(sessio_store *st, const char *user,
                                   const sessio_key *key);
 sessio_err sessio__rc_gc(sessio_store *st, int64_t now, size_t max_work,
                          size_t *removed, int *done);
+sessio_err sessio__rc_collect(sessio_store *st, int64_t now, size_t max_work,
+                              sessio_store_collect_fn cb, void *ud,
+                              size_t *removed, int *done);
+sessio_err sessio__rc_user_scan(sessio_store *st, sessio_store_cursor *cursor,
+                                size_t max_work, sessio_store_user_iter_fn cb,
+                                void *ud, int *done);
+sessio_err sessio__rc_user_entry_remove(sessio_store *st,
+                                        const sessio_store_user_entry *e);
 sessio_err sessio__rc_iterate(sessio_store *st, int64_t now,
                               sessio_store_iter_fn cb, void *ud);
 sessio_err sessio__rc_scan(sessio_store *st, sessio_store_cursor *cursor,
@@ -146,7 +156,9 @@ sessio_err sessio__rc_scan(sessio_store *st, sessio_store_cursor *cursor,
     .user_add = sessio__rc_user_add, .user_list = sessio__rc_user_list,        \
     .user_remove = sessio__rc_user_remove, .gc = sessio__rc_gc,                \
     .iterate = sessio__rc_iterate, .stats = NULL, .close = (close_),           \
-    .scan = sessio__rc_scan,                                                   \
+    .scan = sessio__rc_scan, .collect = sessio__rc_collect,                    \
+    .user_scan = sessio__rc_user_scan,                                         \
+    .user_entry_remove = sessio__rc_user_entry_remove,                         \
   }
 
 #endif

@@ -41,12 +41,17 @@ static const char *const scripts[RC_SCRIPTS] = {
                    "redis.call('SETRANGE', KEYS[1], 12, ARGV[2])\n"
                    "redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
                    "return 1\n",
-    /* gc of one record: ARGV = now. 1 when it was dead and is removed. */
-    [RC_S_GC] = "local h = redis.call('GETRANGE', KEYS[1], 0, 19)\n"
-                "if #h == 20 and string.sub(h, 1, 4) == 'SSR1' and "
+    /* gc of one record: ARGV = now. {1, user} when it was dead and is
+     * removed (the user from the header: byte 29 is its length), else 0. */
+    [RC_S_GC] = "local h = redis.call('GETRANGE', KEYS[1], 0, 28)\n"
+                "if #h == 29 and string.sub(h, 1, 4) == 'SSR1' and "
                 "struct.unpack('>i8', h, 13) <= tonumber(ARGV[1]) then\n"
+                "  local n = string.byte(h, 29)\n"
+                "  local u = ''\n"
+                "  if n > 0 then u = redis.call('GETRANGE', KEYS[1], 29, "
+                "28 + n) end\n"
                 "  redis.call('DEL', KEYS[1])\n"
-                "  return 1\n"
+                "  return {1, u}\n"
                 "end\n"
                 "return 0\n",
     /* user_add: ARGV = expires_at (score), key (member), ttl ms. The set

@@ -61,6 +61,7 @@ enum {
   S_COUNT,
   S_SCAN,
   S_LIVE,
+  S_USCAN,
   S_N
 };
 
@@ -87,9 +88,12 @@ static const char *const stmt_sql[S_N] = {
                " SET expires_at = excluded.expires_at",
     [S_ULIST] = "SELECT key FROM users WHERE user = ?1 AND expires_at > ?2",
     [S_UREM] = "DELETE FROM users WHERE user = ?1 AND key = ?2",
+    /* The deleted rows' keys and users come back (RETURNING), so gc can
+     * name what it removed without a second read. */
     [S_GC_SESSIONS] =
         "DELETE FROM sessions WHERE key IN (SELECT key FROM sessions"
-        " WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2)",
+        " WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2)"
+        " RETURNING key, user",
     [S_GC_USERS] = "DELETE FROM users WHERE (user, key) IN (SELECT user, key"
                    " FROM users WHERE expires_at <= ?1"
                    " ORDER BY expires_at LIMIT ?2)",
@@ -105,6 +109,11 @@ static const char *const stmt_sql[S_N] = {
     /* Live sessions, for the guest bound (max_sessions): a walk of the
      * expires_at index's live part, paid by anonymous creates only. */
     [S_LIVE] = "SELECT count(*) FROM sessions WHERE expires_at > ?1",
+    /* Index entries from the cursor's (expires_at ?1, key ?2) on, in
+     * that order, through the expiry index: user_scan. */
+    [S_USCAN] = "SELECT user, key, expires_at FROM users"
+                " WHERE expires_at >= ?1 AND (expires_at > ?1 OR key >= ?2)"
+                " ORDER BY expires_at, key, CAST(user AS BLOB) LIMIT ?3",
 };
 
 /* One connection with its statements, used by one thread at a time. */
@@ -515,11 +524,44 @@ static sessio_err q_user_remove(sessio_store *st, const char *user,
   return rc;
 }
 
+/* Runs the sessions' gc statement: deletes and reports (RETURNING) each
+ * removed row to 'cb' (may be NULL) under the write lock; '*changes' the
+ * rows deleted. */
+static sessio_err run_gc_sessions(sqlite_store *ss, sqlite3_stmt *s,
+                                  sessio_store_collect_fn cb, void *ud,
+                                  int *changes) {
+  int r;
+  *changes = 0;
+  pthread_mutex_lock(&ss->write_mu);
+  while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+    (*changes)++;
+    if (cb == NULL || sqlite3_column_type(s, 0) != SQLITE_BLOB ||
+        sqlite3_column_bytes(s, 0) != SESSIO_KEY_BYTES)
+      continue;
+    sessio_key key;
+    char user[SESSIO_USER_MAX + 1] = "";
+    const unsigned char *u = sqlite3_column_text(s, 1);
+    int ulen = sqlite3_column_bytes(s, 1);
+    memcpy(key.b, sqlite3_column_blob(s, 0), SESSIO_KEY_BYTES);
+    if (u != NULL && ulen > 0 && ulen <= SESSIO_USER_MAX &&
+        memchr(u, '\0', (size_t)ulen) == NULL) {
+      memcpy(user, u, (size_t)ulen);
+      user[ulen] = '\0';
+    }
+    cb(ud, &key, user);
+  }
+  pthread_mutex_unlock(&ss->write_mu);
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  return r == SQLITE_DONE ? SESSIO_OK : map_rc(r);
+}
+
 /* Deletes expired rows with statement 'which' in batches of at most
  * GC_BATCH, within the work left. '*clean' is 1 when a batch came back
  * short: no expired row is left behind it. */
 static sessio_err gc_table(sqlite_store *ss, conn *c, int which, int64_t now,
-                           size_t max_work, size_t *work, size_t *deleted,
+                           size_t max_work, sessio_store_collect_fn cb,
+                           void *ud, size_t *work, size_t *deleted,
                            int *clean) {
   *clean = 0;
   while (*work < max_work) {
@@ -529,7 +571,9 @@ static sessio_err gc_table(sqlite_store *ss, conn *c, int which, int64_t now,
     int changes = 0;
     sqlite3_bind_int64(s, 1, now);
     sqlite3_bind_int64(s, 2, (sqlite3_int64)lim);
-    sessio_err rc = run_write(ss, c, s, &changes);
+    sessio_err rc = which == S_GC_SESSIONS
+                        ? run_gc_sessions(ss, s, cb, ud, &changes)
+                        : run_write(ss, c, s, &changes);
     if (rc != SESSIO_OK) return rc;
     /* The index probe costs one unit even when it finds nothing. */
     *work += changes > 0 ? (size_t)changes : 1;
@@ -542,8 +586,9 @@ static sessio_err gc_table(sqlite_store *ss, conn *c, int which, int64_t now,
   return SESSIO_OK;
 }
 
-static sessio_err q_gc(sessio_store *st, int64_t now, size_t max_work,
-                       size_t *removed, int *done) {
+static sessio_err q_collect(sessio_store *st, int64_t now, size_t max_work,
+                            sessio_store_collect_fn cb, void *ud,
+                            size_t *removed, int *done) {
   sqlite_store *ss = (sqlite_store *)st;
   conn *c;
   size_t work = 0, dead = 0, stale = 0;
@@ -554,14 +599,21 @@ static sessio_err q_gc(sessio_store *st, int64_t now, size_t max_work,
   if (rc != SESSIO_OK) return rc;
   /* The cursor is the expiry index itself: every call starts at the
    * oldest expired row, and a pass is over when none is left. */
-  rc = gc_table(ss, c, S_GC_SESSIONS, now, max_work, &work, &dead, &clean_s);
+  rc = gc_table(ss, c, S_GC_SESSIONS, now, max_work, cb, ud, &work, &dead,
+                &clean_s);
   if (rc == SESSIO_OK && clean_s && work < max_work)
-    rc = gc_table(ss, c, S_GC_USERS, now, max_work, &work, &stale, &clean_u);
+    rc = gc_table(ss, c, S_GC_USERS, now, max_work, NULL, NULL, &work, &stale,
+                  &clean_u);
   *removed += dead;
   atomic_fetch_add(&ss->expired, dead);
   if (rc == SESSIO_OK && clean_s && clean_u) *done = 1;
   conn_put(ss, c, rc);
   return rc;
+}
+
+static sessio_err q_gc(sessio_store *st, int64_t now, size_t max_work,
+                       size_t *removed, int *done) {
+  return q_collect(st, now, max_work, NULL, NULL, removed, done);
 }
 
 /* Scan cursor: the hex of the last key visited ("" before the first). */
@@ -619,6 +671,68 @@ static sessio_err q_scan(sessio_store *st, sessio_store_cursor *cur,
     sessio__hex(last, SESSIO_KEY_BYTES, cur->text);
   }
   return SESSIO_OK;
+}
+
+/* The user index in (expires_at, key, user) order; the cursor is
+ * sessio__ucur (helpers.h). Rows of the wrong shape are passed over. */
+static sessio_err q_user_scan(sessio_store *st, sessio_store_cursor *cur,
+                              size_t max_work, sessio_store_user_iter_fn cb,
+                              void *ud, int *done) {
+  sqlite_store *ss = (sqlite_store *)st;
+  sessio__ucur uc;
+  size_t rows = 0;
+  conn *c;
+  *done = 0;
+  if (!sessio__ucur_parse(cur->text, &uc)) return SESSIO_EINVAL;
+  if (max_work == 0) max_work = 1;
+  sessio_err rc = conn_get(ss, &c);
+  if (rc != SESSIO_OK) return rc;
+  sqlite3_stmt *s = c->st[S_USCAN];
+  unsigned long skip = uc.skip;
+  if (max_work > INT32_MAX - skip) max_work = INT32_MAX - skip;
+  sqlite3_bind_int64(s, 1, uc.expires_at);
+  sqlite3_bind_blob(s, 2, uc.key, (int)uc.key_len, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(s, 3, (sqlite3_int64)(max_work + skip));
+  int r;
+  while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+    sessio_store_user_entry e;
+    const unsigned char *u = sqlite3_column_blob(s, 0);
+    int ulen = sqlite3_column_bytes(s, 0);
+    if (sqlite3_column_type(s, 1) != SQLITE_BLOB ||
+        sqlite3_column_bytes(s, 1) != SESSIO_KEY_BYTES || ulen < 0) {
+      rows++;
+      continue;
+    }
+    memset(&e, 0, sizeof e);
+    memcpy(e.key.b, sqlite3_column_blob(s, 1), SESSIO_KEY_BYTES);
+    e.expires_at = sqlite3_column_int64(s, 2);
+    if (sessio__ucur_step(&uc, e.expires_at, e.key.b, &skip)) continue;
+    rows++;
+    if (ulen == 0 || ulen > SESSIO_USER_MAX || memchr(u, '\0', (size_t)ulen))
+      continue; /* not a name we wrote */
+    memcpy(e.user, u, (size_t)ulen);
+    e.user[ulen] = '\0';
+    sessio_store_user_hash(e.user, e.user_hash);
+    (void)cb(ud, &e);
+  }
+  if (r != SQLITE_DONE && r != SQLITE_ROW) rc = map_rc(r);
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  conn_put(ss, c, rc);
+  if (rc != SESSIO_OK) return rc;
+  if (rows < max_work) {
+    *done = 1;
+    cur->text[0] = '\0';
+  } else {
+    sessio__ucur_format(&uc, cur->text);
+  }
+  return SESSIO_OK;
+}
+
+static sessio_err q_user_entry_remove(sessio_store *st,
+                                      const sessio_store_user_entry *e) {
+  if (e->user[0] == '\0') return SESSIO_OK; /* every row has a name */
+  return q_user_remove(st, e->user, &e->key);
 }
 
 static sessio_err q_iterate(sessio_store *st, int64_t now,
@@ -711,6 +825,9 @@ static const sessio_store_methods sqlite_methods = {
     .scan = q_scan,
     .stats = q_stats,
     .close = q_close,
+    .collect = q_collect,
+    .user_scan = q_user_scan,
+    .user_entry_remove = q_user_entry_remove,
 };
 
 /* ---- open --------------------------------------------------------------- */

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "../events.h"
 #include "../metrics.h"
 #include "helpers.h"
@@ -219,6 +221,19 @@ sessio_err sessio__store_user_remove(sessio_store *st, const char *user,
   return rc;
 }
 
+/* A record collect removed: an "expired" event (reason collected) queued
+ * on this thread's sessio_store_gc call, delivered when it returns. */
+static void collected(void *ud, const sessio_key *key, const char *user) {
+  sessio__store_dropped(ud, key, user, 0);
+}
+
+void sessio_store_user_hash(const char *user,
+                            uint8_t out[SESSIO_STORE_USER_HASH_BYTES]) {
+  crypto_generichash_blake2b(out, SESSIO_STORE_USER_HASH_BYTES,
+                             (const uint8_t *)user, user ? strlen(user) : 0,
+                             NULL, 0);
+}
+
 sessio_err sessio_store_gc(sessio_store *st, int64_t now, size_t max_work,
                            size_t *removed, int *done) {
   size_t r = 0;
@@ -229,7 +244,10 @@ sessio_err sessio_store_gc(sessio_store *st, int64_t now, size_t max_work,
   sessio__evq q = SESSIO__EVQ_INIT;
   sessio__ev_ctx prev = sessio__ev_enter(NULL, &q);
   uint64_t t0 = sessio__met_clock();
-  sessio_err rc = st->methods->gc(st, now, max_work, &r, &d);
+  sessio_err rc =
+      st->methods->version >= 4 && st->methods->collect
+          ? st->methods->collect(st, now, max_work, collected, st, &r, &d)
+          : st->methods->gc(st, now, max_work, &r, &d);
   uint64_t ns = sessio__met_clock() - t0;
   sessio__ev_leave(prev);
   sessio__ev_gc_done(st, &q, now, max_work, r, d, ns, rc);

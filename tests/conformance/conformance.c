@@ -419,6 +419,194 @@ static void test_gc_with_zero_work_does_nothing(void) {
   CHECK_INT(removed, 0);
 }
 
+/* ---- collect and user_scan (version 4) ---------------------------------- */
+
+static void check_list(const char *user, int64_t now, const sessio_key *want,
+                       size_t nwant);
+
+static int has_v4(sessio_store_methods const *m) { return m->version >= 4; }
+
+enum { COL_DEAD = 24, COL_LIVE = 6 };
+struct col_ctx {
+  const sessio_key *dead, *live;
+  _Atomic int seen_dead[COL_DEAD], seen_live[COL_LIVE];
+  _Atomic int user_ok[COL_DEAD];
+  _Atomic size_t reports;
+};
+
+static void col_cb(void *ud, const sessio_key *key, const char *user) {
+  struct col_ctx *c = ud;
+  atomic_fetch_add(&c->reports, 1);
+  for (int i = 0; i < COL_DEAD; i++) {
+    if (memcmp(c->dead[i].b, key->b, SESSIO_KEY_BYTES) != 0) continue;
+    atomic_fetch_add(&c->seen_dead[i], 1);
+    const char *want = i % 2 ? uname("collect") : "";
+    if (user != NULL && strcmp(user, want) == 0)
+      atomic_fetch_add(&c->user_ok[i], 1);
+  }
+  for (int i = 0; i < COL_LIVE; i++)
+    if (memcmp(c->live[i].b, key->b, SESSIO_KEY_BYTES) == 0)
+      atomic_fetch_add(&c->seen_live[i], 1);
+}
+
+struct col_thread {
+  struct col_ctx *c;
+  int64_t now;
+  size_t removed;
+  sessio_err rc;
+};
+
+/* Collect passes in steps of 3 until one is done. */
+static void *col_run(void *arg) {
+  struct col_thread *t = arg;
+  int done = 0;
+  for (int n = 0; !done && n < 1000000 && t->rc == SESSIO_OK; n++) {
+    size_t r = 0;
+    t->rc = st->methods->collect(st, t->now, 3, col_cb, t->c, &r, &done);
+    t->removed += r;
+  }
+  return NULL;
+}
+
+/* collect removes what gc removes and names each removed record exactly
+ * once, with the user of its header, even with two threads collecting at
+ * once; live records are never named. */
+static void test_collect_names_each_removed_record_once(void) {
+  if (!has_v4(st->methods) || st->methods->collect == NULL) return;
+  const int64_t t_gc = NOW + 2 * HOUR;
+  static sessio_key dead[COL_DEAD], live[COL_LIVE];
+  static struct col_ctx c;
+  memset(&c, 0, sizeof c);
+  c.dead = dead;
+  c.live = live;
+  (void)gc_pass(t_gc, 1000, NULL);
+  for (int i = 0; i < COL_DEAD; i++) {
+    dead[i] = fresh_key();
+    sessio_record r =
+        rec_of("col", 3, i % 2 ? uname("collect") : NULL, NOW, NOW + HOUR + i);
+    uint64_t v;
+    CHECK_OK(sessio__store_save(st, &dead[i], &r, 0, NOW, &v));
+  }
+  for (int i = 0; i < COL_LIVE; i++) {
+    live[i] = fresh_key();
+    sessio_record r = rec_of("col", 3, uname("collect"), NOW, NOW + 3 * HOUR);
+    uint64_t v;
+    CHECK_OK(sessio__store_save(st, &live[i], &r, 0, NOW, &v));
+  }
+  struct col_thread t[2] = {{&c, t_gc, 0, SESSIO_OK}, {&c, t_gc, 0, SESSIO_OK}};
+  pthread_t th[2];
+  for (int i = 0; i < 2; i++)
+    CHECK(pthread_create(&th[i], NULL, col_run, &t[i]) == 0);
+  for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+  CHECK_OK(t[0].rc);
+  CHECK_OK(t[1].rc);
+  for (int i = 0; i < COL_DEAD; i++) {
+    CHECK_INT(atomic_load(&c.seen_dead[i]), 1);
+    CHECK_INT(atomic_load(&c.user_ok[i]), 1);
+    CHECK_INT(is_live(&dead[i], NOW), 0);
+  }
+  for (int i = 0; i < COL_LIVE; i++) {
+    CHECK_INT(atomic_load(&c.seen_live[i]), 0);
+    CHECK_INT(is_live(&live[i], t_gc), 1);
+  }
+  /* Every record counted in '*removed' was named, and no other. */
+  CHECK_INT(atomic_load(&c.reports), t[0].removed + t[1].removed);
+  for (int i = 0; i < COL_LIVE; i++) {
+    int r;
+    CHECK_OK(sessio__store_remove(st, &live[i], NOW, &r));
+  }
+}
+
+struct us_ctx {
+  const sessio_key *keys;
+  const char *const *users;
+  const int64_t *exp;
+  int n;
+  int seen[8], good[8];
+  sessio_store_user_entry shown[8];
+};
+
+static int us_cb(void *ud, const sessio_store_user_entry *e) {
+  struct us_ctx *c = ud;
+  for (int i = 0; i < c->n; i++) {
+    uint8_t h[SESSIO_STORE_USER_HASH_BYTES];
+    sessio_store_user_hash(c->users[i], h);
+    if (memcmp(c->keys[i].b, e->key.b, SESSIO_KEY_BYTES) != 0 ||
+        memcmp(h, e->user_hash, sizeof h) != 0)
+      continue;
+    c->seen[i]++;
+    c->shown[i] = *e;
+    if ((e->user[0] == '\0' || strcmp(e->user, c->users[i]) == 0) &&
+        e->expires_at == c->exp[i])
+      c->good[i]++;
+  }
+  return 0;
+}
+
+static sessio_err user_scan_pass(size_t max_work, struct us_ctx *c,
+                                 size_t *calls) {
+  sessio_store_cursor cur = SESSIO_STORE_CURSOR_INIT;
+  *calls = 0;
+  for (;;) {
+    sessio_store_cursor copy;
+    int done = 0;
+    memcpy(&copy, &cur, sizeof copy);
+    sessio_err rc =
+        st->methods->user_scan(st, &copy, max_work, us_cb, c, &done);
+    if (rc != SESSIO_OK) return rc;
+    memcpy(&cur, &copy, sizeof cur);
+    ++*calls;
+    if (done) return SESSIO_OK;
+    if (*calls > 1000000) return SESSIO_EIO;
+  }
+}
+
+/* user_scan shows every entry of the index in bounded steps: entries of a
+ * live record, of a removed record, a dead entry, and the entries of a user
+ * who has no live session; user_entry_remove removes what it showed. */
+static void test_user_scan_shows_every_index_entry(void) {
+  if (!has_v4(st->methods) || st->methods->user_scan == NULL) return;
+  const char *a = uname("scan-a"), *b = uname("scan-b");
+  char ua[SESSIO_USER_MAX + 1], ub[SESSIO_USER_MAX + 1];
+  snprintf(ua, sizeof ua, "%s", a);
+  snprintf(ub, sizeof ub, "%s", b);
+  sessio_key k[4] = {fresh_key(), fresh_key(), fresh_key(), fresh_key()};
+  const char *users[4] = {ua, ua, ub, ub};
+  int64_t exp[4] = {NOW + HOUR, NOW + HOUR + 1, NOW + 2 * HOUR, NOW + HOUR};
+  sessio_record r = rec_of("us", 2, ua, NOW, NOW + HOUR);
+  uint64_t v;
+  CHECK_OK(sessio__store_save(st, &k[0], &r, 0, NOW, &v)); /* a live one */
+  for (int i = 0; i < 4; i++)
+    CHECK_OK(sessio__store_user_add(st, users[i], &k[i], exp[i], NOW));
+  struct us_ctx c = {k, users, exp, 4, {0}, {0}, {{{{0}}, 0, {0}, {0}}}};
+  size_t calls = 0, calls_big = 0;
+  CHECK_OK(user_scan_pass(1, &c, &calls));
+  for (int i = 0; i < 4; i++) {
+    CHECK(c.seen[i] >= 1);
+    CHECK_INT(c.good[i], c.seen[i]);
+  }
+  struct us_ctx c2 = {k, users, exp, 4, {0}, {0}, {{{{0}}, 0, {0}, {0}}}};
+  CHECK_OK(user_scan_pass(100000, &c2, &calls_big));
+  for (int i = 0; i < 4; i++) CHECK(c2.seen[i] >= 1);
+  if (!shared_store) CHECK(calls > calls_big);
+  sessio_store_cursor bad;
+  snprintf(bad.text, sizeof bad.text, "%s", "not a cursor at all");
+  int done = 0;
+  CHECK_ERR(st->methods->user_scan(st, &bad, 10, us_cb, &c, &done),
+            SESSIO_EINVAL);
+  /* Removing each entry as it was shown (by its digest alone where the
+   * store shows no name). */
+  for (int i = 0; i < 4; i++)
+    CHECK_OK(st->methods->user_entry_remove(st, &c2.shown[i]));
+  check_list(ua, NOW, NULL, 0);
+  check_list(ub, NOW, NULL, 0);
+  struct us_ctx c3 = {k, users, exp, 4, {0}, {0}, {{{{0}}, 0, {0}, {0}}}};
+  CHECK_OK(user_scan_pass(100000, &c3, &calls_big));
+  for (int i = 0; i < 4; i++) CHECK_INT(c3.seen[i], 0);
+  int rm;
+  CHECK_OK(sessio__store_remove(st, &k[0], NOW, &rm));
+}
+
 /* ---- user index (S18) ---------------------------------------------------- */
 
 static int key_in(const sessio_key *k, const sessio_key *keys, size_t n) {
@@ -1266,6 +1454,8 @@ int main(int argc, char **argv) {
   RUN(test_create_over_a_dead_record_that_was_loaded_dead);
   RUN(test_gc_is_bounded_and_removes_only_dead_records);
   RUN(test_gc_with_zero_work_does_nothing);
+  RUN(test_collect_names_each_removed_record_once);
+  RUN(test_user_scan_shows_every_index_entry);
   RUN(test_user_index_add_list_remove);
   RUN(test_user_list_returns_only_live_pairs);
   RUN(test_users_are_kept_apart);

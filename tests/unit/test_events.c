@@ -7,8 +7,10 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "sessio.h"
@@ -681,6 +683,112 @@ static void test_racing_endings_reported_once(void) {
   }
 }
 
+/* GC events come from every store (each store's collect names what it
+ * removed): sessions ended while threads ran sessio_store_gc at once are
+ * each reported exactly once, as expired (collected), with their handle
+ * and user, on a thread that called GC; the metrics count them too. */
+#define GC_SESSIONS 40
+
+typedef struct gc_racer {
+  fx *f;
+  pthread_barrier_t *go;
+  sessio_err rc;
+} gc_racer;
+
+static void *gc_race_thread(void *arg) {
+  gc_racer *g = arg;
+  int done = 0;
+  pthread_barrier_wait(g->go);
+  for (int n = 0; !done && n < 100000 && g->rc == SESSIO_OK; n++) {
+    size_t removed = 0;
+    g->rc = sessio_store_gc(g->f->st, T0 + 31 * MIN, 7, &removed, &done);
+  }
+  return NULL;
+}
+
+static void gc_events_once_on(const char *url) {
+  fx f;
+  char handles[GC_SESSIONS][SESSIO_HANDLE_LEN + 1];
+  printf("# %s\n", url);
+  fx_open(&f, url, 0);
+  for (int i = 0; i < GC_SESSIONS; i++) {
+    char user[32];
+    f.cookie[0] = '\0';
+    sessio *s = begin(&f, NULL, T0);
+    snprintf(user, sizeof user, "gc-user%d", i);
+    if (i % 2)
+      CHECK_OK(sessio_login(s, user, 0, T0));
+    else
+      CHECK_OK(sessio_incr(s, "cart.A1", 1, NULL));
+    CHECK_OK(commit(&f, s, T0));
+    handle_of(&f, T0, handles[i]);
+  }
+  reset(f.r);
+  pthread_barrier_t go;
+  pthread_barrier_init(&go, NULL, THREADS);
+  pthread_t t[THREADS];
+  gc_racer g[THREADS];
+  for (int i = 0; i < THREADS; i++) {
+    g[i].f = &f;
+    g[i].go = &go;
+    g[i].rc = SESSIO_OK;
+    pthread_create(&t[i], NULL, gc_race_thread, &g[i]);
+  }
+  for (int i = 0; i < THREADS; i++) pthread_join(t[i], NULL);
+  pthread_barrier_destroy(&go);
+  for (int i = 0; i < THREADS; i++) CHECK_OK(g[i].rc);
+  CHECK_INT(f.r->kinds[SESSIO_EVENT_EXPIRED], GC_SESSIONS);
+  CHECK_INT(f.r->n, GC_SESSIONS);
+  for (int i = 0; i < GC_SESSIONS; i++) {
+    int seen = 0;
+    char user[32];
+    snprintf(user, sizeof user, "gc-user%d", i);
+    for (size_t j = 0; j < f.r->n; j++) {
+      rec_ev *e = &f.r->v[j];
+      if (strcmp(e->handle, handles[i]) != 0) continue;
+      seen++;
+      CHECK_INT(e->reason, SESSIO_REASON_COLLECTED);
+      CHECK_STR(e->user, i % 2 ? user : "");
+      CHECK_INT(e->now, T0 + 31 * MIN);
+      int on_gc_thread = 0;
+      for (int k = 0; k < THREADS; k++)
+        if (pthread_equal(e->thread, t[k])) on_gc_thread = 1;
+      CHECK(on_gc_thread);
+    }
+    CHECK_INT(seen, 1);
+  }
+  char buf[16384];
+  CHECK_OK(sessio_metrics_write(f.m, buf, sizeof buf));
+  char want[96];
+  snprintf(want, sizeof want,
+           "sessio_sessions_ended_total{reason=\"collected\"} %d\n",
+           GC_SESSIONS);
+  CHECK(strstr(buf, want) != NULL);
+  fx_close(&f);
+}
+
+static int rm_tree(const char *dir) {
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  return system(cmd);
+}
+
+static void test_gc_events_once_from_every_store_with_threads(void) {
+  char dir[] = "/tmp/sessio-events-XXXXXX", url[128];
+  gc_events_once_on("memory:");
+  if (mkdtemp(dir) == NULL) {
+    CHECK(0);
+    return;
+  }
+  snprintf(url, sizeof url, "file:%s/f", dir);
+  gc_events_once_on(url);
+  if (sessio_store_supported("sqlite")) {
+    snprintf(url, sizeof url, "sqlite:%s/s.db", dir);
+    gc_events_once_on(url);
+  }
+  CHECK_INT(rm_tree(dir), 0);
+}
+
 static void test_names(void) {
   CHECK_STR(sessio_event_kind_name(SESSIO_EVENT_CREATED), "created");
   CHECK_STR(sessio_event_kind_name(SESSIO_EVENT_STORE_ERROR), "store_error");
@@ -702,6 +810,7 @@ int main(void) {
   RUN(test_rejected_malformed_unknown_unreadable);
   RUN(test_each_change_once_with_threads);
   RUN(test_racing_endings_reported_once);
+  RUN(test_gc_events_once_from_every_store_with_threads);
   RUN(test_names);
   return DONE();
 }
