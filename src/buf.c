@@ -28,11 +28,7 @@ sessio_err sessio__buf_append_slow(sessio__buf *b, const void *p, size_t n) {
   return SESSIO_OK;
 }
 
-sessio_err sessio__buf_put_u8(sessio__buf *b, uint8_t v) {
-  return sessio__buf_append(b, &v, 1);
-}
-
-sessio_err sessio__buf_put_varint(sessio__buf *b, uint64_t v) {
+sessio_err sessio__buf_put_varint_slow(sessio__buf *b, uint64_t v) {
   uint8_t tmp[10];
   size_t n = 0;
   while (v >= 0x80) {
@@ -55,7 +51,8 @@ void sessio__buf_free(sessio__buf *b) {
   b->len = b->cap = 0;
 }
 
-int sessio__get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
+int sessio__get_varint_slow(const uint8_t **p, const uint8_t *end,
+                            uint64_t *v) {
   uint64_t r = 0;
   for (unsigned shift = 0; shift < 64; shift += 7) {
     if (*p >= end) return 0;
@@ -76,11 +73,5 @@ int sessio__get_u64(const uint8_t **p, const uint8_t *end, uint64_t *v) {
   for (int i = 0; i < 8; i++) r |= (uint64_t)(*p)[i] << (8 * i);
   *p += 8;
   *v = r;
-  return 1;
-}
-
-int sessio__get_u8(const uint8_t **p, const uint8_t *end, uint8_t *v) {
-  if (*p >= end) return 0;
-  *v = *(*p)++;
   return 1;
 }

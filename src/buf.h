@@ -33,17 +33,55 @@ static inline sessio_err sessio__buf_append(sessio__buf *b, const void *p,
   }
   return sessio__buf_append_slow(b, p, n);
 }
-sessio_err sessio__buf_put_u8(sessio__buf *b, uint8_t v);
-sessio_err sessio__buf_put_varint(sessio__buf *b, uint64_t v);
+sessio_err sessio__buf_put_varint_slow(sessio__buf *b, uint64_t v);
+
+/* One byte; inline while there is room. */
+static inline sessio_err sessio__buf_put_u8(sessio__buf *b, uint8_t v) {
+  if (b->len < b->cap) {
+    b->data[b->len++] = v;
+    return SESSIO_OK;
+  }
+  return sessio__buf_append_slow(b, &v, 1);
+}
+
+/* An unsigned LEB128 varint; written in place while 10 bytes are free (the
+ * encoders call it per field, so a copy through a temporary showed). */
+static inline sessio_err sessio__buf_put_varint(sessio__buf *b, uint64_t v) {
+  if (b->cap - b->len < 10) return sessio__buf_put_varint_slow(b, v);
+  uint8_t *p = b->data + b->len;
+  while (v >= 0x80) {
+    *p++ = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = (uint8_t)v;
+  b->len = (size_t)(p - b->data);
+  return SESSIO_OK;
+}
 /* Little-endian fixed 64-bit. */
 sessio_err sessio__buf_put_u64(sessio__buf *b, uint64_t v);
 void sessio__buf_free(sessio__buf *b);
 
 /* Readers over [*p, end): advance *p and return 1, or return 0 (and leave
  * *p unspecified) when the input is short or malformed. */
-int sessio__get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v);
+int sessio__get_varint_slow(const uint8_t **p, const uint8_t *end, uint64_t *v);
 int sessio__get_u64(const uint8_t **p, const uint8_t *end, uint64_t *v);
-int sessio__get_u8(const uint8_t **p, const uint8_t *end, uint8_t *v);
+
+/* Most varints of a record are one byte: that case is inline. */
+static inline int sessio__get_varint(const uint8_t **p, const uint8_t *end,
+                                     uint64_t *v) {
+  if (*p < end && **p < 0x80) {
+    *v = *(*p)++;
+    return 1;
+  }
+  return sessio__get_varint_slow(p, end, v);
+}
+
+static inline int sessio__get_u8(const uint8_t **p, const uint8_t *end,
+                                 uint8_t *v) {
+  if (*p >= end) return 0;
+  *v = *(*p)++;
+  return 1;
+}
 
 /* ZigZag for signed varints. */
 static inline uint64_t sessio__zz_enc(int64_t v) {

@@ -28,7 +28,8 @@ sessio_err sessio__random_fast(void *buf, size_t len);
 /* Encodes 32 raw bytes as a 43-char base64url ID plus NUL. */
 void sessio__id_encode(const uint8_t raw[SESSIO_ID_BYTES],
                        char out[SESSIO_ID_LEN + 1]);
-/* Decodes an ID that passed sessio_id_valid(). Returns 1, or 0 if invalid. */
+/* Validates 'id' by sessio_id_valid()'s rules and decodes it, in one pass.
+ * Returns 1, or 0 if invalid ('raw' then holds nothing usable). */
 int sessio__id_decode(const char *id, size_t len, uint8_t raw[SESSIO_ID_BYTES]);
 
 /* Both keys of a session from one BLAKE2b-512 of the raw ID (personalised,
@@ -46,8 +47,11 @@ void sessio__key_derive(const uint8_t *secret, size_t secret_len,
 
 /* XChaCha20-Poly1305 with a random 24-byte nonce. 'out' gets
  * nonce || ciphertext || tag: pt_len + SESSIO__SEAL_OVERHEAD bytes.
- * 'ad' (may be NULL when ad_len is 0) is authenticated, not encrypted. */
+ * 'ad' (may be NULL when ad_len is 0) is authenticated, not encrypted.
+ * 'pt' may be out + SESSIO__NONCE_BYTES: the data is then sealed in place
+ * (no plaintext copy is left behind); it may not overlap 'out' otherwise. */
 #define SESSIO__SEAL_OVERHEAD 40
+#define SESSIO__NONCE_BYTES 24
 sessio_err sessio__seal(const uint8_t key[SESSIO__SEAL_KEY_BYTES],
                         const uint8_t *ad, size_t ad_len, const uint8_t *pt,
                         size_t pt_len, uint8_t *out);

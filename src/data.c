@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 /* Longest key the encoding accepts; the public layer enforces its own,
  * smaller, max_key. Kept here so every map that can be built can also be
  * encoded and decoded back. */
@@ -76,39 +78,60 @@ static size_t map_find(const sessio__map *m, const char *key, size_t key_len,
 
 /* ---- entries --------------------------------------------------------- */
 
-/* Fills 'e' with copies in one allocation: key, NUL, value bytes, NUL. The
- * entry owns the block through 'e->key'. BOOL is stored as 0/1. */
-static sessio_err entry_make(sessio__entry *e, const char *key, size_t key_len,
-                             sessio_type type, const void *val, size_t len,
-                             int64_t ival) {
+/* Bytes of an entry's block: key, NUL, and for STR/BYTES value bytes, NUL.
+ * 0 when that does not fit a size_t. */
+static size_t entry_block_size(size_t key_len, sessio_type type, size_t len) {
   size_t vlen = has_bytes(type) ? len : 0;
-  if (vlen > SIZE_MAX - key_len - 2) return SESSIO_ENOMEM;
-  size_t total = key_len + 1 + (has_bytes(type) ? vlen + 1 : 0);
-  char *block = malloc(total);
-  if (block == NULL) return SESSIO_ENOMEM;
+  if (vlen > SIZE_MAX - key_len - 2) return 0;
+  return key_len + 1 + (has_bytes(type) ? vlen + 1 : 0);
+}
+
+/* Fills 'e' with copies placed in 'block' (entry_block_size bytes): key,
+ * NUL, value bytes, NUL. BOOL is stored as 0/1. */
+static void entry_fill(sessio__entry *e, char *block, const char *key,
+                       size_t key_len, sessio_type type, const void *val,
+                       size_t len, int64_t ival) {
   memcpy(block, key, key_len);
   block[key_len] = '\0';
   e->key = block;
   e->key_len = key_len;
   e->type = type;
+  e->in_block = 0;
   e->ival = 0;
   e->bytes = NULL;
   e->len = 0;
   if (has_bytes(type)) {
     e->bytes = (uint8_t *)block + key_len + 1;
-    if (vlen) memcpy(e->bytes, val, vlen);
-    e->bytes[vlen] = 0;
-    e->len = vlen;
+    if (len) memcpy(e->bytes, val, len);
+    e->bytes[len] = 0;
+    e->len = len;
   } else if (type == SESSIO_T_BOOL) {
     e->ival = ival != 0;
   } else {
     e->ival = ival;
   }
+}
+
+/* Fills 'e' with copies in one allocation that the entry owns through
+ * 'e->key'. */
+static sessio_err entry_make(sessio__entry *e, const char *key, size_t key_len,
+                             sessio_type type, const void *val, size_t len,
+                             int64_t ival) {
+  size_t total = entry_block_size(key_len, type, len);
+  if (total == 0) return SESSIO_ENOMEM;
+  char *block = malloc(total);
+  if (block == NULL) return SESSIO_ENOMEM;
+  entry_fill(e, block, key, key_len, type, val, len, ival);
   return SESSIO_OK;
 }
 
+/* Session data is wiped before it is freed (it may hold the CSRF token and
+ * whatever the application keeps there). */
 static void entry_free(sessio__entry *e) {
-  free(e->key);
+  if (e->key != NULL && !e->in_block) {
+    sodium_memzero(e->key, entry_block_size(e->key_len, e->type, e->len));
+    free(e->key);
+  }
   e->key = NULL;
   e->bytes = NULL;
 }
@@ -141,8 +164,14 @@ static void map_remove_range(sessio__map *m, size_t lo, size_t hi) {
 void sessio__map_free(sessio__map *m) {
   for (size_t i = 0; i < m->n; i++) entry_free(&m->v[i]);
   free(m->v);
+  if (m->block != NULL) {
+    sodium_memzero(m->block, m->block_len);
+    free(m->block);
+  }
   m->v = NULL;
   m->n = m->cap = 0;
+  m->block = NULL;
+  m->block_len = 0;
 }
 
 /* 'dst' must be an initialised map; its old content is replaced on success
@@ -290,31 +319,45 @@ size_t sessio__map_encoded_size(const sessio__map *m) {
   return n;
 }
 
-/* Appends the encoding to 'out'. On SESSIO_ENOMEM 'out' keeps its length
- * (the space is reserved up front, so nothing is half written). */
-sessio_err sessio__map_encode(const sessio__map *m, sessio__buf *out) {
-  sessio_err rc = sessio__buf_reserve(out, sessio__map_encoded_size(m));
-  if (rc != SESSIO_OK) return rc;
-  /* Cannot fail after the reservation. */
-  sessio__buf_put_u8(out, FORMAT_V1);
-  sessio__buf_put_varint(out, m->n);
+static uint8_t *put_varint(uint8_t *p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = (uint8_t)v;
+  return p;
+}
+
+void sessio__map_encode_to(const sessio__map *m, uint8_t *p) {
+  *p++ = FORMAT_V1;
+  p = put_varint(p, m->n);
   for (size_t i = 0; i < m->n; i++) {
     const sessio__entry *e = &m->v[i];
-    sessio__buf_put_u8(out, (uint8_t)e->type);
-    sessio__buf_put_varint(out, e->key_len);
-    sessio__buf_append(out, e->key, e->key_len);
+    *p++ = (uint8_t)e->type;
+    p = put_varint(p, e->key_len);
+    memcpy(p, e->key, e->key_len);
+    p += e->key_len;
     switch (e->type) {
     case SESSIO_T_STR:
     case SESSIO_T_BYTES:
-      sessio__buf_put_varint(out, e->len);
-      sessio__buf_append(out, e->bytes, e->len);
+      p = put_varint(p, e->len);
+      if (e->len) memcpy(p, e->bytes, e->len);
+      p += e->len;
       break;
-    case SESSIO_T_INT:
-      sessio__buf_put_varint(out, sessio__zz_enc(e->ival));
-      break;
-    default: sessio__buf_put_u8(out, (uint8_t)(e->ival != 0)); break;
+    case SESSIO_T_INT: p = put_varint(p, sessio__zz_enc(e->ival)); break;
+    default: *p++ = (uint8_t)(e->ival != 0); break;
     }
   }
+}
+
+/* Appends the encoding to 'out'. On SESSIO_ENOMEM 'out' keeps its length
+ * (the space is reserved up front, so nothing is half written). */
+sessio_err sessio__map_encode(const sessio__map *m, sessio__buf *out) {
+  size_t n = sessio__map_encoded_size(m);
+  sessio_err rc = sessio__buf_reserve(out, n);
+  if (rc != SESSIO_OK) return rc;
+  sessio__map_encode_to(m, out->data + out->len);
+  out->len += n;
   return SESSIO_OK;
 }
 
@@ -341,6 +384,19 @@ sessio_err sessio__map_decode(sessio__map *m, const uint8_t *p, size_t len) {
   if (count > (uint64_t)(end - p) / ENTRY_MIN) goto fail;
   rc = map_grow(m, (size_t)count);
   if (rc != SESSIO_OK) goto fail;
+  /* Every key and value is a copy of input bytes plus at most two NULs an
+   * entry, and each entry's encoding has at least two bytes beside its key
+   * and value bytes (type, key length): 'len' bytes hold them all. */
+  size_t used = 0;
+  if (count > 0) {
+    rc = SESSIO_ENOMEM;
+    m->block_len = len;
+    m->block = malloc(m->block_len);
+    if (m->block == NULL) {
+      m->block_len = 0;
+      goto fail;
+    }
+  }
   rc = SESSIO_ECORRUPT;
   for (uint64_t i = 0; i < count; i++) {
     uint8_t type;
@@ -379,10 +435,14 @@ sessio_err sessio__map_decode(sessio__map *m, const uint8_t *p, size_t len) {
     }
     }
     int64_t ival = type == SESSIO_T_INT ? sessio__zz_dec(u) : (int64_t)u;
-    rc = entry_make(&m->v[m->n], (const char *)key, (size_t)key_len,
-                    (sessio_type)type, val, (size_t)vlen, ival);
-    if (rc != SESSIO_OK) goto fail;
-    rc = SESSIO_ECORRUPT;
+    sessio__entry *e = &m->v[m->n];
+    size_t need =
+        entry_block_size((size_t)key_len, (sessio_type)type, (size_t)vlen);
+    if (need == 0 || need > m->block_len - used) goto fail; /* see above */
+    entry_fill(e, (char *)m->block + used, (const char *)key, (size_t)key_len,
+               (sessio_type)type, val, (size_t)vlen, ival);
+    e->in_block = 1;
+    used += need;
     m->n++;
   }
   if (p != end) goto fail;

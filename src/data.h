@@ -5,7 +5,8 @@
  *
  * The map is a sorted array of entries (sessions hold few keys): lookups
  * are binary searches, prefix iteration is a range. Values are stored in
- * one allocation with their key.
+ * one allocation with their key; the entries a decode made share one
+ * block. Session data is wiped before its memory is freed.
  */
 #ifndef SESSIO_DATA_H
 #define SESSIO_DATA_H
@@ -17,9 +18,11 @@
 #include "sessio.h"
 
 typedef struct sessio__entry {
-  char *key; /* NUL-terminated; the entry owns key and bytes */
+  char *key; /* NUL-terminated; key and bytes are one block that the entry
+                owns, or part of the map's block when 'in_block' */
   size_t key_len;
   sessio_type type;
+  uint8_t in_block;
   int64_t ival;   /* SESSIO_T_INT, SESSIO_T_BOOL (0/1) */
   uint8_t *bytes; /* SESSIO_T_STR (NUL-terminated), SESSIO_T_BYTES */
   size_t len;     /* bytes length, excluding the NUL of strings */
@@ -29,10 +32,14 @@ typedef struct sessio__map {
   sessio__entry *v; /* sorted by key, memcmp order then length */
   size_t n;
   size_t cap;
+  /* The keys and values of every decoded entry, in one allocation (a
+   * decode makes two allocations, not one per entry); wiped when freed. */
+  uint8_t *block;
+  size_t block_len;
 } sessio__map;
 
 #define SESSIO__MAP_INIT                                                       \
-  { NULL, 0, 0 }
+  { NULL, 0, 0, NULL, 0 }
 
 void sessio__map_free(sessio__map *m);
 /* Deep copy. */
@@ -73,6 +80,9 @@ void sessio__map_prefix(const sessio__map *m, const char *prefix,
 sessio_err sessio__map_encode(const sessio__map *m, sessio__buf *out);
 /* The exact size sessio__map_encode would produce. */
 size_t sessio__map_encoded_size(const sessio__map *m);
+/* Writes the encoding to 'dst', which has room for exactly
+ * sessio__map_encoded_size(m) bytes (an encoder that places it itself). */
+void sessio__map_encode_to(const sessio__map *m, uint8_t *dst);
 /* Decodes into an empty map. SESSIO_ECORRUPT on any malformed input
  * (leaves the map empty), SESSIO_ENOMEM. Bounded by 'len'. */
 sessio_err sessio__map_decode(sessio__map *m, const uint8_t *p, size_t len);

@@ -67,27 +67,38 @@ int sessio_id_valid(const char *id, size_t len) {
   return (last & 3) == 0;
 }
 
+/* One pass: each character is looked up once, and the table's -1 for a
+ * non-digit makes 'bad' negative (digits are 0..63 and only add low bits),
+ * so validation costs no second loop. */
 int sessio__id_decode(const char *id, size_t len,
                       uint8_t raw[SESSIO_ID_BYTES]) {
+  const unsigned char *u = (const unsigned char *)id;
   size_t i = 0, o = 0;
-  if (!sessio_id_valid(id, len)) return 0;
+  int bad = 0, spare = 0;
+  if (id == NULL || len != SESSIO_ID_LEN) return 0;
   for (; o + 3 <= SESSIO_ID_BYTES; i += 4, o += 3) {
-    uint32_t v = (uint32_t)b64url_value((unsigned char)id[i]) << 18 |
-                 (uint32_t)b64url_value((unsigned char)id[i + 1]) << 12 |
-                 (uint32_t)b64url_value((unsigned char)id[i + 2]) << 6 |
-                 (uint32_t)b64url_value((unsigned char)id[i + 3]);
+    int a = b64url_values[u[i]], b = b64url_values[u[i + 1]],
+        c = b64url_values[u[i + 2]], d = b64url_values[u[i + 3]];
+    bad |= a | b | c | d;
+    uint32_t v = (uint32_t)(a & 63) << 18 | (uint32_t)(b & 63) << 12 |
+                 (uint32_t)(c & 63) << 6 | (uint32_t)(d & 63);
     raw[o] = (uint8_t)(v >> 16);
     raw[o + 1] = (uint8_t)(v >> 8);
     raw[o + 2] = (uint8_t)v;
   }
   {
-    uint32_t v = (uint32_t)b64url_value((unsigned char)id[i]) << 18 |
-                 (uint32_t)b64url_value((unsigned char)id[i + 1]) << 12 |
-                 (uint32_t)b64url_value((unsigned char)id[i + 2]) << 6;
+    int a = b64url_values[u[i]], b = b64url_values[u[i + 1]],
+        c = b64url_values[u[i + 2]];
+    /* The two spare bits of the last character must be zero (one spelling
+     * per ID, as sessio_id_valid says). */
+    bad |= a | b | c;
+    spare = c & 3;
+    uint32_t v = (uint32_t)(a & 63) << 18 | (uint32_t)(b & 63) << 12 |
+                 (uint32_t)(c & 63) << 6;
     raw[o] = (uint8_t)(v >> 16);
     raw[o + 1] = (uint8_t)(v >> 8);
   }
-  return 1;
+  return bad >= 0 && spare == 0;
 }
 
 sessio_err sessio_id_generate(char out[SESSIO_ID_LEN + 1]) {

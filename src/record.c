@@ -6,6 +6,8 @@
 
 #include <string.h>
 
+#include <sodium.h>
+
 #define MAGIC 'S'
 #define FORMAT 1
 
@@ -21,9 +23,12 @@ static sessio_err build_ad(sessio__buf *ad, const uint8_t *hdr, size_t hlen,
 /* Room for the associated data of most records without an allocation. */
 #define AD_STACK 512
 
-sessio_err sessio__record_encode(const sessio__meta *meta, const char *user,
-                                 const uint8_t seal_key[32], const uint8_t *pt,
-                                 size_t pt_len, sessio__buf *out) {
+/* Writes the header and seals into 'out'. The plaintext is 'pt', or with
+ * 'data' set, that map's encoding (pt_len bytes) written in its place and
+ * sealed there. */
+static sessio_err encode(const sessio__meta *meta, const char *user,
+                         const uint8_t seal_key[32], const sessio__map *data,
+                         const uint8_t *pt, size_t pt_len, sessio__buf *out) {
   size_t info_len = strlen(meta->info);
   size_t user_len = strlen(user);
   sessio_err rc;
@@ -57,14 +62,35 @@ sessio_err sessio__record_encode(const sessio__meta *meta, const char *user,
   if ((rc = sessio__buf_reserve(out, hlen + user_len + pt_len +
                                          SESSIO__SEAL_OVERHEAD)) != SESSIO_OK)
     return rc;
-  uint8_t *ad = out->data + hlen + pt_len + SESSIO__SEAL_OVERHEAD;
+  uint8_t *sealed = out->data + hlen;
+  uint8_t *ad = sealed + pt_len + SESSIO__SEAL_OVERHEAD;
   memcpy(ad, out->data, hlen);
   memcpy(ad + hlen, user, user_len);
-  rc =
-      sessio__seal(seal_key, ad, hlen + user_len, pt, pt_len, out->data + hlen);
-  if (rc != SESSIO_OK) return rc;
+  if (data != NULL) {
+    pt = sealed + SESSIO__NONCE_BYTES;
+    sessio__map_encode_to(data, sealed + SESSIO__NONCE_BYTES);
+  }
+  rc = sessio__seal(seal_key, ad, hlen + user_len, pt, pt_len, sealed);
+  if (rc != SESSIO_OK) {
+    /* The plaintext may be in place: not left in the buffer. */
+    if (data != NULL) sodium_memzero(sealed, pt_len + SESSIO__SEAL_OVERHEAD);
+    return rc;
+  }
   out->len = hlen + pt_len + SESSIO__SEAL_OVERHEAD;
   return SESSIO_OK;
+}
+
+sessio_err sessio__record_encode(const sessio__meta *meta, const char *user,
+                                 const uint8_t seal_key[32], const uint8_t *pt,
+                                 size_t pt_len, sessio__buf *out) {
+  return encode(meta, user, seal_key, NULL, pt, pt_len, out);
+}
+
+sessio_err sessio__record_encode_map(const sessio__meta *meta, const char *user,
+                                     const uint8_t seal_key[32],
+                                     const sessio__map *data, size_t pt_len,
+                                     sessio__buf *out) {
+  return encode(meta, user, seal_key, data, NULL, pt_len, out);
 }
 
 static int get_i64(const uint8_t **p, const uint8_t *end, int64_t *v) {
@@ -110,24 +136,32 @@ int sessio__record_meta(const uint8_t *blob, size_t len, sessio__meta *meta,
   return 1;
 }
 
-int sessio__record_open(const uint8_t *blob, size_t len, size_t hdr_len,
-                        const char *user, const uint8_t seal_key[32],
-                        sessio__buf *out) {
+int sessio__record_open_to(const uint8_t *blob, size_t len, size_t hdr_len,
+                           const char *user, const uint8_t seal_key[32],
+                           uint8_t *out) {
   uint8_t stack[AD_STACK];
   sessio__buf ad = {stack, 0, sizeof stack};
-  int ok = 0;
-  size_t ct_len = len - hdr_len;
+  int ok;
   if (hdr_len + strlen(user) > sizeof stack) ad = (sessio__buf)SESSIO__BUF_INIT;
-  out->len = 0;
-  if (build_ad(&ad, blob, hdr_len, user) != SESSIO_OK ||
-      sessio__buf_reserve(out, ct_len) != SESSIO_OK) {
+  if (build_ad(&ad, blob, hdr_len, user) != SESSIO_OK) {
     ok = -1;
     goto done;
   }
-  ok = sessio__open(seal_key, ad.data, ad.len, blob + hdr_len, ct_len,
-                    out->data);
-  if (ok == 1) out->len = ct_len - SESSIO__SEAL_OVERHEAD;
+  ok = sessio__open(seal_key, ad.data, ad.len, blob + hdr_len, len - hdr_len,
+                    out);
 done:
   if (ad.data != stack) sessio__buf_free(&ad);
+  return ok;
+}
+
+int sessio__record_open(const uint8_t *blob, size_t len, size_t hdr_len,
+                        const char *user, const uint8_t seal_key[32],
+                        sessio__buf *out) {
+  size_t ct_len = len - hdr_len;
+  out->len = 0;
+  if (sessio__buf_reserve(out, ct_len) != SESSIO_OK) return -1;
+  int ok =
+      sessio__record_open_to(blob, len, hdr_len, user, seal_key, out->data);
+  if (ok == 1) out->len = ct_len - SESSIO__SEAL_OVERHEAD;
   return ok;
 }

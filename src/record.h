@@ -43,6 +43,14 @@ sessio_err sessio__record_encode(const sessio__meta *meta, const char *user,
                                  const uint8_t seal_key[32], const uint8_t *pt,
                                  size_t pt_len, sessio__buf *out);
 
+/* The same with the encoded map 'data' as the plaintext, encoded straight
+ * into its place in 'out' and sealed there, so that no plaintext copy is
+ * made or left in freed memory. 'pt_len' is sessio__map_encoded_size(data). */
+sessio_err sessio__record_encode_map(const sessio__meta *meta, const char *user,
+                                     const uint8_t seal_key[32],
+                                     const sessio__map *data, size_t pt_len,
+                                     sessio__buf *out);
+
 /* Reads the metadata of 'blob' into '*meta' and sets '*sealed'/'*sealed_len'
  * to the sealed part and '*hdr_len' to the header length. Returns 0 when
  * the blob is malformed. */
@@ -56,5 +64,11 @@ int sessio__record_meta(const uint8_t *blob, size_t len, sessio__meta *meta,
 int sessio__record_open(const uint8_t *blob, size_t len, size_t hdr_len,
                         const char *user, const uint8_t seal_key[32],
                         sessio__buf *out);
+/* The same into caller memory: 'out' has room for len - hdr_len -
+ * SESSIO__SEAL_OVERHEAD bytes (a stack buffer for most records: no
+ * allocation). The caller wipes it. */
+int sessio__record_open_to(const uint8_t *blob, size_t len, size_t hdr_len,
+                           const char *user, const uint8_t seal_key[32],
+                           uint8_t *out);
 
 #endif

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <sodium.h>
+
 #include "cookie_limit.h"
 #include "manager.h"
 
@@ -24,6 +26,7 @@
 #define CSRF_KEY "_c"    /* 32 raw bytes; shown as 64 hex digits */
 #define CSRF_BYTES 32
 #define FLASH_PREFIX "_flash."
+#define PT_STACK 1024 /* plaintexts up to this size open on the stack */
 
 /* A session identity: what the ID gives. */
 typedef struct ident {
@@ -139,7 +142,11 @@ typedef struct loaded {
 static sessio_err load_ident(sessio_manager *m, const ident *id, int64_t now,
                              int hops, loaded *out, int *found) {
   sessio_record rec;
-  sessio__buf pt = SESSIO__BUF_INIT;
+  /* The plaintext is opened into the stack when it fits (most sessions),
+   * else into the heap; wiped either way once decoded. */
+  uint8_t stack[PT_STACK];
+  uint8_t *pt = stack;
+  size_t pt_len = 0;
   size_t hdr;
   int ok;
   char h[SESSIO_HANDLE_LEN + 1];
@@ -152,12 +159,12 @@ static sessio_err load_ident(sessio_manager *m, const ident *id, int64_t now,
     return rc;
   }
   *found = 0;
-  sessio__handle(&id->key, h);
   if (!sessio__record_meta(rec.blob, rec.blob_len, &out->meta, &hdr))
     goto corrupt;
   if (now >= sessio__deadline(&out->meta, rec.touched_at)) {
     /* S13/S14: expired by the server's own clock, whatever the store says.
      * Removed now so the store does not wait for its GC. */
+    sessio__handle(&id->key, h);
     sessio__log(m, SESSIO_LOG_INFO, "session expired sid=%.16s", h);
     int gone = 0;
     sessio__store_remove(m->cfg.store, &id->key, now, &gone);
@@ -170,25 +177,36 @@ static sessio_err load_ident(sessio_manager *m, const ident *id, int64_t now,
     memcpy(out->user, rec.user, sizeof out->user);
     goto done;
   }
-  ok =
-      sessio__record_open(rec.blob, rec.blob_len, hdr, rec.user, id->seal, &pt);
+  /* sessio__record_meta checked that the sealed part is at least its
+   * overhead long. */
+  pt_len = rec.blob_len - hdr - SESSIO__SEAL_OVERHEAD;
+  if (pt_len > sizeof stack && (pt = malloc(pt_len)) == NULL) {
+    pt = stack;
+    pt_len = 0;
+    rc = SESSIO_ENOMEM;
+    goto done;
+  }
+  ok = sessio__record_open_to(rec.blob, rec.blob_len, hdr, rec.user, id->seal,
+                              pt);
   if (ok < 0) {
     rc = SESSIO_ENOMEM;
     goto done;
   }
   if (ok == 0) goto corrupt;
   if (out->meta.flags & SESSIO__F_MOVED) {
-    if (hops > 0 || pt.len != SESSIO_ID_BYTES) goto corrupt;
+    if (hops > 0 || pt_len != SESSIO_ID_BYTES) goto corrupt;
     ident next;
-    memcpy(next.raw, pt.data, SESSIO_ID_BYTES);
+    memcpy(next.raw, pt, SESSIO_ID_BYTES);
     ident_from_raw(m, &next);
-    sessio__buf_free(&pt);
+    sodium_memzero(pt, pt_len);
+    if (pt != stack) free(pt);
     sessio_record_clear(&rec);
     rc = load_ident(m, &next, now, hops + 1, out, found);
+    sodium_memzero(next.raw, sizeof next.raw);
     if (*found) out->followed = 1;
     return rc;
   }
-  sessio_err drc = sessio__map_decode(&out->data, pt.data, pt.len);
+  sessio_err drc = sessio__map_decode(&out->data, pt, pt_len);
   if (drc == SESSIO_ENOMEM) {
     rc = drc;
     goto done;
@@ -208,7 +226,8 @@ corrupt:
   sessio__log(m, SESSIO_LOG_WARN, "unreadable session record sid=%.16s", h);
   rc = SESSIO_OK;
 done:
-  sessio__buf_free(&pt);
+  sodium_memzero(pt, pt_len);
+  if (pt != stack) free(pt);
   sessio_record_clear(&rec);
   return rc;
 }
@@ -1037,13 +1056,10 @@ sessio_err sessio_destroy(sessio *s) {
 /* Seals the handle's data and metadata into s->scratch and describes it as
  * a record to save at 'now'. */
 static sessio_err build_record(sessio *s, int64_t now, sessio_record *rec) {
-  sessio__buf pt = SESSIO__BUF_INIT;
-  sessio_err rc = sessio__map_encode(&s->data, &pt);
-  if (rc == SESSIO_OK && pt.len > s->m->cfg.max_total) rc = SESSIO_ETOOBIG;
-  if (rc == SESSIO_OK)
-    rc = sessio__record_encode(&s->meta, s->user, s->id.seal, pt.data, pt.len,
-                               &s->scratch);
-  sessio__buf_free(&pt);
+  size_t pt_len = sessio__map_encoded_size(&s->data);
+  if (pt_len > s->m->cfg.max_total) return SESSIO_ETOOBIG;
+  sessio_err rc = sessio__record_encode_map(&s->meta, s->user, s->id.seal,
+                                            &s->data, pt_len, &s->scratch);
   if (rc != SESSIO_OK) return rc;
   memset(rec, 0, sizeof *rec);
   rec->expires_at = sessio__deadline(&s->meta, now);
