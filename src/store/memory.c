@@ -684,6 +684,33 @@ static sessio_err mem_save(sessio_store *st, const sessio_key *key,
   if ((rec->blob == NULL && rec->blob_len > 0) || ulen > SESSIO_USER_MAX ||
       expected == UINT64_MAX)
     return SESSIO_EINVAL;
+  if (expected > 0) {
+    /* An update that keeps the blob's length and the user (a counter or a
+     * flag changed: most updates) is written over the entry under the lock,
+     * with no allocation; anything else takes the general path below. */
+    int done = 0;
+    pthread_mutex_lock(&sh->mu);
+    entry *cur = find_live(ms, sh, key, now, &grave);
+    if (cur == NULL || cur->version != expected) {
+      rc = SESSIO_ECONFLICT;
+      done = 1;
+    } else if (cur->blob_len == rec->blob_len &&
+               (cur->user == NULL
+                    ? ulen == 0
+                    : ulen > 0 && strcmp(cur->user->name, rec->user) == 0)) {
+      cur->version = expected + 1;
+      cur->expires_at = rec->expires_at;
+      cur->touched_at = rec->touched_at;
+      if (rec->blob_len) memcpy(cur->blob, rec->blob, rec->blob_len);
+      *new_version = cur->version;
+      done = 1;
+    }
+    pthread_mutex_unlock(&sh->mu);
+    if (done) {
+      free_entries(ms, grave, now);
+      return rc;
+    }
+  }
   ne = malloc(entry_size(rec->blob_len));
   if (ne == NULL) return SESSIO_ENOMEM;
   memcpy(ne->key, key->b, SESSIO_KEY_BYTES);
