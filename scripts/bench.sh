@@ -124,13 +124,20 @@ start_redis() {  # start_redis PORT DIR
 }
 
 # A 3 masters + 3 replicas Redis Cluster for the redis-cluster row, started by the
-# tests' launcher (tests/redis/with_redis.c, built with the tests): it runs a shell
+# tests' launcher (tests/redis/with_redis.c: from the build when it has the tests,
+# else compiled here, since `make build` leaves the tests out): it runs a shell
 # that writes the cluster's URL and waits for a stop file; the six servers are its
 # children (so the row's server CPU counts them) and it removes them when it ends.
 CLUSTER_PID=""; CLUSTER_URL=""
 start_cluster() {  # start_cluster DIR
   local wr="$BUILD/tests/conformance/with_redis" i
-  [ -x "$wr" ] || cmake --build "$BUILD" --target with_redis >"$1/build.log" 2>&1 || return 1
+  if [ ! -x "$wr" ]; then
+    wr="$WORK/with_redis"
+    # shellcheck disable=SC2046  # pkg-config prints a list of flags
+    "${CC:-cc}" -std=c11 -O2 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I"$ROOT/tests" \
+      "$ROOT/tests/redis/with_redis.c" $(pkg-config --cflags --libs hiredis) -o "$wr" \
+      >"$1/build.log" 2>&1 || return 1
+  fi
   "$wr" --cluster /bin/sh -c 'echo "$1" >"$2.tmp" && mv "$2.tmp" "$2"; while [ ! -e "$3" ]; do sleep 0.2; done'     sh "{redis}" "$1/url" "$1/stop" >"$1/cluster.log" 2>&1 </dev/null &
   CLUSTER_PID=$!
   STOPS+=("touch '$1/stop'; wait $CLUSTER_PID")
