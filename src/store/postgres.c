@@ -590,11 +590,16 @@ static sessio_err conn_get(pg_store *ps, pg_conn **out) {
     while (ps->idle != NULL) {
       pg_conn *c = ps->idle;
       ps->idle = c->next;
+      /* The check is a system call: made without the lock, which every
+       * other request thread takes twice per statement (a thread put to
+       * sleep while holding it made the others wait in futex()). 'c' is
+       * ours alone meanwhile. */
+      pthread_mutex_unlock(&ps->mu);
       if (idle_ok(c)) {
-        pthread_mutex_unlock(&ps->mu);
         *out = c;
         return SESSIO_OK;
       }
+      pthread_mutex_lock(&ps->mu);
       /* Closed under us (a restart, an idle timeout): the other idle ones
        * most likely are too. */
       ps->n_open--;
