@@ -894,10 +894,28 @@ SESSIO_API sessio_err sessio_commit(sessio *s, int64_t now);
 /* The Set-Cookie header value to send, or NULL when none is needed: it is
  * sent for a new ID (creation, login, regeneration, rotation), for a rotated
  * ID the client still presents, and for a destroy (a deletion cookie); an
- * unchanged session sends none. At most one Set-Cookie per response (S9).
- * A token-carried session never gets one (see sessio_token_header). Valid
- * until sessio_free(). */
+ * unchanged session sends none. A request that sent the session cookie but
+ * whose every value under that name was rejected (unknown, expired,
+ * revoked, malformed: sessio_rejected_ids() > 0) and that starts no new
+ * session gets a deletion cookie too (same name and attributes, Max-Age=0,
+ * S34): the browser drops the dead ID, so the application can say "you
+ * were signed out" on that response and the next request is plain
+ * anonymous. A request without the cookie never gets one (S16), nor one
+ * where any value gave a live session (S12, S24). Like every cookie it is
+ * decided by sessio_commit(), which read-only requests call too (see
+ * sessio_keep_dead_cookie to leave the cookie alone). At most one
+ * Set-Cookie per response (S9). A token-carried session never gets one
+ * (see sessio_token_header). Valid until sessio_free(). */
 SESSIO_API const char *sessio_cookie_header(const sessio *s);
+
+/* Asks that this response not delete the dead session cookie the request
+ * presented (S34): sessio_commit() then sends no cookie for it, as for a
+ * request that sent none. For answers whose contract is "no Set-Cookie
+ * unless a session starts" (a JSON API that other implementations share)
+ * or that will tell the user later. Changes nothing else: a session this
+ * request starts still gets its cookie. Call before sessio_commit();
+ * SESSIO_ESTATE after it, SESSIO_EINVAL for NULL. */
+SESSIO_API sessio_err sessio_keep_dead_cookie(sessio *s);
 
 /* ------------------------------------------------------------------------
  * Cookies and IDs, for integrations and tests

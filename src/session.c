@@ -46,6 +46,8 @@ struct sessio {
   unsigned rejected; /* session cookie values rejected at begin (S21) */
   int token;         /* the session travels in a header, not a cookie (S30) */
   int cookie_seen;   /* the request named the session cookie */
+  int drop_cookie;   /* every value under the cookie name was rejected and
+                        none adopted: commit sends a deletion (S34) */
   char token_out[SESSIO_ID_LEN + 1]; /* X-Session-Token value, or "" */
 
   int has_id;   /* a session exists (loaded or created here) */
@@ -466,6 +468,11 @@ sessio_err sessio_begin_token(sessio_manager *m, const char *const *headers,
     sessio_free(s);
     return rc;
   }
+  /* S34: a browser that keeps presenting a dead ID (unknown, expired,
+   * revoked, malformed) is told to drop it, so that the application says
+   * "you were signed out" once. Not when any value under the name gave a
+   * live session (S12, S24): that cookie may be the one a deletion hits. */
+  s->drop_cookie = c.seen && !have && s->rejected > 0;
   if (conflict) {
     sessio__log(m, SESSIO_LOG_WARN,
                 "session cookies of different users in one request, none "
@@ -1451,7 +1458,9 @@ static sessio_err commit(sessio *s, int64_t now) {
     sessio__log(s->m, SESSIO_LOG_INFO, "session destroyed");
     return make_cookie(s, now, 1); /* S17 */
   }
-  if (!s->has_id) return SESSIO_OK; /* S16: nothing stored, no cookie */
+  /* S16: nothing stored; no cookie, but the deletion of a dead one (S34),
+   * which only a request that sent that cookie can get. */
+  if (!s->has_id) return s->drop_cookie ? make_cookie(s, now, 1) : SESSIO_OK;
 
   /* S33: a login over the per-user limit is refused before anything is
    * written; racing logins are counted again once stored (below). */
@@ -1540,6 +1549,13 @@ static sessio_err commit(sessio *s, int64_t now) {
 
 const char *sessio_cookie_header(const sessio *s) {
   return s ? s->cookie : NULL;
+}
+
+sessio_err sessio_keep_dead_cookie(sessio *s) {
+  if (s == NULL) return SESSIO_EINVAL;
+  if (s->committed) return SESSIO_ESTATE;
+  s->drop_cookie = 0;
+  return SESSIO_OK;
 }
 
 const char *sessio_token_header(const sessio *s) {

@@ -1,6 +1,7 @@
 /* examples/mhd/main.c — sessions in a GNU libmicrohttpd server: a page
- * counter and a sign-in. GET / counts visits, POST /login?user=NAME signs in,
- * POST /logout signs out. Usage: sessio-mhd-example [PORT [STORE_URL]] */
+ * counter and a sign-in. GET / counts visits, GET /whoami reads the session
+ * only, POST /login?user=NAME signs in, POST /logout signs out.
+ * Usage: sessio-mhd-example [PORT [STORE_URL]] */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
 #include <pthread.h>
@@ -55,6 +56,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
     user = sessio_user(s);
     snprintf(body, sizeof body, "visit %lld%s%s\n", (long long)visits,
              user ? " by " : "", user ? user : "");
+  } else if (!post && strcmp(url, "/whoami") == 0) {
+    /* Read only: stores nothing; a dead cookie gets its deletion. */
+    user = sessio_user(s);
+    snprintf(body, sizeof body, "%s\n", user ? user : "guest");
   } else {
     sessio_free(s);
     return reply(c, 404, "not found\n");

@@ -55,7 +55,7 @@ def start_mhd():
     port = free_port()
     procs = [Proc([binary, str(port), "memory:"], port)]
     # It has neither TLS nor a trusted-proxy switch: no secure variant.
-    return App("mhd", f"http://127.0.0.1:{port}", readonly=["/nope"], procs=procs,
+    return App("mhd", f"http://127.0.0.1:{port}", readonly=["/nope", "/whoami"], procs=procs,
                style="mhd")
 
 

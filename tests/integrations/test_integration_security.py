@@ -5,7 +5,8 @@ conftest.py).
 The rules are those of docs/SECURITY.md: cookie name and attributes (S3,
 S8, S9), where the ID may travel (S4), strict mode (S5), a new ID at login
 and logout (S6, S17), malformed IDs (S7), no-store (S10), the Cookie header
-parser (S11), several Cookie headers (S12), no session without data (S16).
+parser (S11), several Cookie headers (S12), no session without data (S16),
+a dead session cookie deleted (S34).
 """
 import pytest
 
@@ -118,6 +119,30 @@ def test_read_only_requests_without_cookie_create_no_session_S16(app):
         r = app.get(path)
         assert r.status in (200, 302, 404), (path, r)
         assert not r.headers("Set-Cookie"), (path, r.headers("Set-Cookie"))
+
+
+# ---- S34 ---------------------------------------------------------------------------
+
+def test_dead_session_cookie_is_deleted_on_a_read_only_request_S34(app):
+    """A request whose only session cookie is dead (made up, or ended at a
+    logout) and that stores nothing gets the cookie's deletion: one
+    Set-Cookie with the real cookie's name and attributes and Max-Age=0."""
+    real = _one_cookie(app.get(app.page))
+    b = _alice(app)
+    ended = b.cookies()
+    b.logout()
+    # An unknown route's 404 does not depend on the session: exempt.
+    paths = [p for p in app.readonly if app.get(p).status != 404]
+    if not paths:
+        pytest.skip(f"{app.name} has no read-only route that reads the session")
+    for cookies in ([f"sid={well_formed_id()}"], ended):
+        for path in paths:
+            r = app.get(path, cookies)
+            c = _one_cookie(r)
+            assert c.value == "" and c.get("Max-Age") == "0", (path, c.raw)
+            assert c.get("Path") == real.get("Path") and c.has("HttpOnly"), c.raw
+            assert (c.get("SameSite") or "").lower() == "lax", c.raw
+            assert "no-store" in r.header("Cache-Control").lower(), (path, r)
 
 
 # ---- S5, S7 ------------------------------------------------------------------------

@@ -748,6 +748,90 @@ static void test_destroy_removes_record_and_clears_cookie(void) {
   fx_done(&f);
 }
 
+/* The cookie of a shop under /shop on example.org, for S34. */
+static void cfg_shop_path(sessio_config *c) {
+  sessio_config_set_cookie(c, "shop_sid", SESSIO_SECURE_AUTO,
+                           SESSIO_SAMESITE_STRICT, "example.org");
+  sessio_config_set_cookie_path(c, "/shop");
+}
+
+/* Commits a read-only request with Cookie 'cookie'; its Set-Cookie in 'sc'. */
+static void read_only(fx *f, const char *cookie, int64_t now, char *sc,
+                      size_t cap) {
+  sessio *s = begin(f, cookie, now);
+  CHECK(!sessio_exists(s));
+  CHECK_OK(commit(f, s, now, sc, cap));
+}
+
+/* S34: a request whose session cookie is dead (unknown, expired, destroyed
+ * elsewhere, malformed) and that starts no session gets a deletion cookie
+ * with the name and attributes of the real one, unless the application
+ * keeps it; a request without the cookie, or with a live one beside the
+ * dead one, gets none; a request that starts a session gets its new cookie
+ * instead. */
+static void test_dead_cookie_is_deleted_once_S34(void) {
+  fx f;
+  char sc[256], dead[128], fake[SESSIO_ID_LEN + 1], unknown[80];
+  fx_init_cfg(&f, cfg_shop_path);
+  CHECK_OK(sessio_id_generate(fake));
+  snprintf(unknown, sizeof unknown, "shop_sid=%s", fake);
+
+  read_only(&f, unknown, T0, sc, sizeof sc); /* unknown */
+  CHECK_STR(sc, "shop_sid=; Path=/shop; Domain=example.org; Max-Age=0; "
+                "HttpOnly; SameSite=Strict");
+  read_only(&f, "shop_sid=junk", T0, sc, sizeof sc); /* malformed */
+  CHECK(strncmp(sc, "shop_sid=;", 10) == 0 && strstr(sc, "Max-Age=0"));
+
+  /* The application may keep it (an API whose contract is no cookie). */
+  sessio *s = begin(&f, unknown, T0);
+  CHECK_OK(sessio_keep_dead_cookie(s));
+  CHECK_OK(commit(&f, s, T0, sc, sizeof sc));
+  CHECK_STR(sc, "");
+  s = begin(&f, unknown, T0);
+  CHECK_OK(sessio_commit(s, T0));
+  CHECK_INT(sessio_keep_dead_cookie(s), SESSIO_ESTATE);
+  sessio_free(s);
+  CHECK_INT(sessio_keep_dead_cookie(NULL), SESSIO_EINVAL);
+
+  make_session(&f, T0); /* expired */
+  snprintf(dead, sizeof dead, "%s", f.cookie);
+  read_only(&f, dead, T0 + 400 * 24 * HOUR, sc, sizeof sc);
+  CHECK(strncmp(sc, "shop_sid=;", 10) == 0 && strstr(sc, "Max-Age=0"));
+
+  make_session(&f, T0); /* destroyed by another request */
+  snprintf(dead, sizeof dead, "%s", f.cookie);
+  s = begin(&f, dead, T0 + SEC);
+  CHECK_OK(sessio_destroy(s));
+  CHECK_OK(commit(&f, s, T0 + SEC, sc, sizeof sc));
+  read_only(&f, dead, T0 + 2 * SEC, sc, sizeof sc);
+  CHECK(strncmp(sc, "shop_sid=;", 10) == 0 && strstr(sc, "Max-Age=0"));
+  CHECK_INT(store_sessions(&f), 0); /* S16: the deletion stores nothing */
+
+  /* No session cookie at all: nothing (S16). */
+  read_only(&f, NULL, T0, sc, sizeof sc);
+  CHECK_STR(sc, "");
+  read_only(&f, "theme=dark; sid=x", T0, sc, sizeof sc);
+  CHECK_STR(sc, "");
+
+  /* A live session beside the dead ID: it is adopted, nothing sent (S12). */
+  make_session(&f, T0);
+  char both[256];
+  snprintf(both, sizeof both, "%s; %s", unknown, f.cookie);
+  s = begin(&f, both, T0 + SEC);
+  CHECK(sessio_exists(s));
+  CHECK_INT(sessio_rejected_ids(s), 1);
+  CHECK_OK(commit(&f, s, T0 + SEC, sc, sizeof sc));
+  CHECK_STR(sc, "");
+
+  /* A dead ID and new data: the new session's cookie, never the dead ID. */
+  s = begin(&f, unknown, T0);
+  CHECK_OK(sessio_incr(s, "cart.A1", 1, NULL));
+  CHECK_OK(commit(&f, s, T0, sc, sizeof sc));
+  CHECK(strncmp(sc, "shop_sid=", 9) == 0 && strstr(sc, "Max-Age=0") == NULL);
+  CHECK(strstr(sc, fake) == NULL);
+  fx_done(&f);
+}
+
 static void cfg_rotate(sessio_config *c) {
   sessio_config_set_rotation(c, 15 * MIN, 30 * SEC);
   sessio_config_set_touch_interval(c, 0);
@@ -1313,6 +1397,7 @@ int main(void) {
   RUN(test_regenerate_merges_overlapping_update);
   RUN(test_store_gets_the_callers_now);
   RUN(test_destroy_removes_record_and_clears_cookie);
+  RUN(test_dead_cookie_is_deleted_once_S34);
   RUN(test_rotation_with_grace_window);
   RUN(test_user_sessions_list_and_revoke);
   RUN(test_csrf_token);
