@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "messages.h"
 #include "shop.h"
 
 static const char CSP_HTML[] =
@@ -141,6 +142,8 @@ static void store_warn(req *r, const char *what, sessio_err e) {
            sessio_errname(e), atomic_exchange(&suppressed, 0), sid ? sid : "-");
 }
 
+static int is_api(const req *r);
+
 int req_session(req *r) {
   sessio_err e;
   if (r->s != NULL) return 0;
@@ -157,6 +160,10 @@ int req_session(req *r) {
   switch (e) {
   case SESSIO_OK:
     if (sessio_rejected_ids(r->s) > 0) note_invalid_id(r);
+    /* S34: the pages delete a dead session cookie as they say "you were
+     * signed out"; the JSON API keeps its contract, shared with the
+     * benchmark's peers: a read with an unknown ID sends no cookie. */
+    if (is_api(r)) sessio_keep_dead_cookie(r->s);
     return 0;
   case SESSIO_ETOOBIG: return 431;
   case SESSIO_ETRANSPORT: return SESSION_BOTH_400; /* S30 */
@@ -382,9 +389,27 @@ enum MHD_Result reply_html(req *r, unsigned status, sbuf *b) {
   return reply(r, status, "text/html; charset=utf-8", b->p, b->len);
 }
 
+/* A redirect answering a dead session cookie carries the cookie's deletion
+ * (S34), so the page it leads to cannot see that the session ended: the
+ * notice rides in the address instead ("signed_out=ended"). */
 enum MHD_Result reply_redirect(req *r, const char *location) {
-  return reply_full(r, MHD_HTTP_SEE_OTHER, "text/plain; charset=utf-8", "", 0,
-                    MHD_HTTP_HEADER_LOCATION, location);
+  char inl[256];
+  sbuf b;
+  enum MHD_Result ret;
+  if (r->s == NULL || sessio_rejected_ids(r->s) == 0 ||
+      sessio_is_authenticated(r->s) || location[0] != '/' ||
+      strstr(location, "signed_out=") != NULL)
+    return reply_full(r, MHD_HTTP_SEE_OTHER, "text/plain; charset=utf-8", "", 0,
+                      MHD_HTTP_HEADER_LOCATION, location);
+  sb_init(&b, inl, sizeof inl);
+  sb_puts(&b, location);
+  sb_puts(&b,
+          strchr(location, '?') ? "&signed_out=ended" : "?signed_out=ended");
+  ret = b.oom ? reply_error(r, 500)
+              : reply_full(r, MHD_HTTP_SEE_OTHER, "text/plain; charset=utf-8",
+                           "", 0, MHD_HTTP_HEADER_LOCATION, b.p);
+  sb_free(&b);
+  return ret;
 }
 
 enum MHD_Result reply_json_error(req *r, unsigned status, const char *error) {
@@ -633,7 +658,7 @@ static enum MHD_Result reply_431_direct(req *r) {
   if (api)
     sb_puts(&body, "{\"error\":\"headers too large\"}");
   else
-    page_error_doc(&body, 431);
+    page_error_doc(&body, 431, accept_lang(req_header(r, "Accept-Language")));
   snprintf(extra, sizeof extra,
            "X-Content-Type-Options: nosniff\r\nContent-Security-Policy: %s\r\n"
            "Referrer-Policy: same-origin\r\n%s",

@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "messages.h"
@@ -23,6 +24,52 @@ static const char *const msgs_fr[] = {
 
 const char *ui_lang(const char *pref) {
   return pref != NULL && strcmp(pref, "fr") == 0 ? "fr" : "en";
+}
+
+const char *accept_lang(const char *h) {
+  /* Each item: a language range, then parameters; only q matters. Bounded
+   * by the header, which the server already limits. */
+  const char *best = "en";
+  int best_q = -1;
+  while (h != NULL && *h) {
+    const char *item = h, *end = strchr(h, ',');
+    size_t n = end ? (size_t)(end - item) : strlen(item);
+    const char *lang = NULL, *q;
+    int qv = 1000;
+    h = end ? end + 1 : NULL;
+    while (n > 0 && (*item == ' ' || *item == '\t')) item++, n--;
+    if (n >= 2 && strncasecmp(item, "fr", 2) == 0 &&
+        (n == 2 || item[2] == '-' || item[2] == ';' || item[2] == ' '))
+      lang = "fr";
+    else if ((n >= 2 && strncasecmp(item, "en", 2) == 0 &&
+              (n == 2 || item[2] == '-' || item[2] == ';' || item[2] == ' ')) ||
+             (n >= 1 && item[0] == '*'))
+      lang = "en";
+    if (lang == NULL) continue;
+    q = memchr(item, ';', n);
+    while (q != NULL && q < item + n) { /* ";q=0.8", ";q=1", ";q=0" */
+      q++;
+      while (q < item + n && *q == ' ') q++;
+      if (q + 2 <= item + n && (q[0] == 'q' || q[0] == 'Q') && q[1] == '=') {
+        const char *v = q + 2;
+        qv = 0;
+        if (v < item + n && *v == '1')
+          qv = 1000;
+        else if (v + 1 < item + n && v[0] == '0' && v[1] == '.')
+          for (int k = 0, scale = 100; k < 3 && v + 2 + k < item + n &&
+                                       v[2 + k] >= '0' && v[2 + k] <= '9';
+               k++, scale /= 10)
+            qv += (v[2 + k] - '0') * scale;
+        break;
+      }
+      q = memchr(q, ';', (size_t)(item + n - q));
+    }
+    if (qv > best_q) {
+      best_q = qv;
+      best = qv > 0 ? lang : best;
+    }
+  }
+  return best;
 }
 
 const char *tr(const char *lang, msg_id m) {

@@ -221,6 +221,11 @@
     "and try again.",                                                                              \
     "Les en-têtes de la requête (sans doute les cookies) sont trop volumineux. Effacez les "     \
     "cookies de ce site et réessayez.")                                                            \
+  M(E431_PREFS,                                                                                    \
+    "Your preferences could not be read from this request, so this page uses the "                 \
+    "language and the light or dark look your browser asks for.",                                  \
+    "Vos préférences n’ont pas pu être lues dans cette requête : cette page "                \
+    "prend la langue et l’apparence claire ou sombre que demande votre navigateur.")               \
   M(E503_T, "Store unavailable", "Stockage indisponible")                                          \
   M(E503, "The session store is unavailable. Please try again in a moment.",                       \
     "Le stockage des sessions est indisponible. Réessayez dans un instant.")                       \
@@ -245,6 +250,11 @@ struct sbuf;
  * English): "fr" or "en" (a language without translations shows English,
  * and says so in <html lang>). */
 const char *ui_lang(const char *pref);
+/* The language of the shop an Accept-Language header value (NULL: none)
+ * prefers most: "fr" or "en" (the default), by q-value, the first listed
+ * winning a tie; "*" is English. For pages written before the session (and
+ * its language preference) can be read. */
+const char *accept_lang(const char *header);
 /* Message 'm' in 'lang' ("fr", else English). Static storage. */
 const char *tr(const char *lang, msg_id m);
 /* Message 'm' with "{1}".."{4}" replaced by 'args' (n of them, may be NULL),

@@ -144,7 +144,8 @@ static int page_open(page *p, req *r) {
 
 /* Writes the head, the header (skip link, navigation, cart count, sign-in
  * state) and the notices: the flash, and "you were signed out" after a sign
- * out or when the browser's session ended (expired or revoked elsewhere). */
+ * out or when the browser's session ended (expired or revoked elsewhere:
+ * the library deletes the dead cookie on this very answer, S34). */
 static void page_top(page *p, const char *title, const char *nav) {
   req *r = p->r;
   sbuf *b = &p->b;
@@ -228,7 +229,10 @@ static void page_top(page *p, const char *title, const char *nav) {
     sb_puts(b, "<p class=\"flash\" role=\"status\" id=\"signed-out\">");
     sb_html(b, T(MSG_SIGNED_OUT));
     sb_puts(b, "</p>\n");
-  } else if (user == NULL && r->s != NULL && sessio_rejected_ids(r->s) > 0) {
+  } else if (user == NULL && ((r->s != NULL && sessio_rejected_ids(r->s) > 0) ||
+                              (bye != NULL && strcmp(bye, "ended") == 0))) {
+    /* Shown once: this answer carries the dead cookie's deletion (S34),
+     * or came after a redirect that did. */
     sb_puts(b, "<p class=\"flash\" role=\"status\" id=\"signed-out\">");
     sb_html(b, T(MSG_SESSION_ENDED));
     sb_puts(b, "</p>\n");
@@ -359,30 +363,57 @@ enum MHD_Result page_status(req *r, unsigned status) {
   return page_error(r, status, title, text);
 }
 
-void page_error_doc(sbuf *b, unsigned status) {
-  /* Without a request (the 431 written before any session is read). */
+void page_error_doc(sbuf *b, unsigned status, const char *lang) {
+  /* Without a session (the 431 is written before any is read): the page of
+   * the site's layout with what is known without one. The theme is not
+   * known, so the page follows the browser's light or dark setting
+   * (theme-auto) and says why; no cart count, sign-in state or form. */
+  static const struct {
+    const char *href;
+    msg_id label;
+  } links[] = {{"/", MSG_NAV_PRODUCTS},
+               {"/cart", MSG_NAV_CART},
+               {"/prefs", MSG_NAV_PREFS}};
   msg_id text, title = status_msg(status, &text);
-  const char *t = tr("en", title);
+  const char *t = tr(lang, title);
+  lang = ui_lang(lang);
+  sb_puts(b, "<!doctype html>\n<html lang=\"");
+  sb_puts(b, lang);
   sb_puts(
       b,
-      "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+      "\">\n<head>\n<meta charset=\"utf-8\">\n"
       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
   sb_html(b, t);
   sb_puts(b, " · ");
-  sb_html(b, tr("en", MSG_SITE));
+  sb_html(b, tr(lang, MSG_SITE));
   sb_puts(
       b,
-      "</title>\n<link rel=\"stylesheet\" href=\"/static/style.css\">\n</head>\n"
-      "<body class=\"theme-light\">\n<header class=\"top\">\n<a class=\"brand\" href=\"/\">"
-      "sessio<span>shop</span></a>\n</header>\n<main id=\"main\">\n"
-      "<section class=\"panel error\"><h1>");
+      "</title>\n<link rel=\"stylesheet\" href=\"/static/style.css\">\n"
+      "<link rel=\"icon\" href=\"/static/favicon.svg\" type=\"image/svg+xml\">\n"
+      "</head>\n<body class=\"theme-auto\">\n<a class=\"skip\" href=\"#main\">");
+  sb_html(b, tr(lang, MSG_SKIP));
+  sb_puts(
+      b,
+      "</a>\n<header class=\"top\">\n<a class=\"brand\" href=\"/\">sessio<span>shop</span></a>\n"
+      "<nav aria-label=\"");
+  sb_html(b, tr(lang, MSG_NAV_LABEL));
+  sb_puts(b, "\">\n");
+  for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+    sb_printf(b, "<a href=\"%s\">", links[i].href);
+    sb_html(b, tr(lang, links[i].label));
+    sb_puts(b, "</a>\n");
+  }
+  sb_puts(b, "</nav>\n</header>\n<main id=\"main\" tabindex=\"-1\">\n"
+             "<section class=\"panel error\"><h1>");
   sb_html(b, t);
   sb_puts(b, "</h1><p>");
-  sb_html(b, tr("en", text));
+  sb_html(b, tr(lang, text));
+  sb_puts(b, "</p><p id=\"prefs-unknown\">");
+  sb_html(b, tr(lang, MSG_E431_PREFS));
   sb_puts(b, "</p><p><a class=\"button\" href=\"/\">");
-  sb_html(b, tr("en", MSG_BACK_TO_SHOP));
+  sb_html(b, tr(lang, MSG_BACK_TO_SHOP));
   sb_puts(b, "</a></p></section>\n</main>\n<footer>");
-  sb_html(b, tr("en", MSG_FOOTER));
+  sb_html(b, tr(lang, MSG_FOOTER));
   sb_puts(b, "</footer>\n</body>\n</html>\n");
 }
 

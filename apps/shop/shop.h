@@ -299,9 +299,12 @@ enum MHD_Result page_order(req *r); /* /orders/ID */
 enum MHD_Result page_status(req *r, unsigned status);
 enum MHD_Result page_message(req *r, unsigned status, const char *title,
                              const char *msg);
-/* The same page without a request or session (English, light), appended
- * to 'b': for answers written before a session can be read. */
-void page_error_doc(sbuf *b, unsigned status);
+/* The same page without a request or session, appended to 'b': for
+ * answers written before a session can be read. In 'lang' (from
+ * Accept-Language, see accept_lang), the theme following the browser's
+ * light or dark setting, and a sentence saying the preferences could not
+ * be read. */
+void page_error_doc(sbuf *b, unsigned status, const char *lang);
 /* The product picture of 'sku' (an embedded SVG): its bytes and length, or
  * NULL. */
 const unsigned char *shop_image(const char *sku, size_t *len);

@@ -1,11 +1,14 @@
 // pages.mjs — every page of sessio-shop in headless Chromium (Debian's
 // /usr/bin/chromium through playwright-core), as a phone (390x844) and a
 // desktop (1280x800), in both themes: no horizontal overflow (also at 360
-// px), no console error, no CSP violation, no <script>, and axe-core finds
-// no WCAG 2 A/AA violation. Then the flows a keyboard user and a shopper
-// meet: a checkout by Tab/Enter alone that reaches the order page, Enter in
-// a checkout step going forward, the focus after a failed sign-in, the
-// French pages. A screenshot of each page, size and theme goes to
+// and 1440 px), the header in two rows at most, no amount or word broken
+// over two lines, no console error, no CSP violation, no <script>, and
+// axe-core finds no WCAG 2 A/AA violation. Then the flows a keyboard user
+// and a shopper meet: a checkout by Tab/Enter alone that reaches the order
+// page, Enter in a checkout step going forward, the focus after a failed
+// sign-in, the French pages, the "you were signed out" notice shown once,
+// the 431 page in the browser's language and light or dark setting. A
+// screenshot of each page, size and theme goes to
 // $SESSIO_BUILD_DIR/screenshots/ (default build-test/). Prints
 // "N passed, N failed".
 import { spawn } from 'node:child_process';
@@ -207,6 +210,42 @@ async function overflow(page) {
   return page.evaluate(() => ({ sw: document.documentElement.scrollWidth, iw: window.innerWidth }));
 }
 
+// What made the phone layout read badly: a header wrapped into three rows,
+// a money amount split over two lines ("€ 67.00"), a product name broken
+// inside a word ("Pour-/over/kettle"). Returns the problems found.
+async function layoutFaults(page) {
+  return page.evaluate(() => {
+    const faults = [];
+    const tops = (range) => new Set([...range.getClientRects()].filter((r) => r.width > 0)
+      .map((r) => Math.round(r.top)));
+    const head = document.querySelector('header.top');
+    // rows: the parts' top edges, those within 16 px of each other one row
+    const ts = [...head.children].filter((e) => e.offsetHeight > 0)
+      .map((e) => e.getBoundingClientRect().top).sort((a, b) => a - b);
+    const rows = ts.filter((t, i) => i === 0 || t - ts[i - 1] > 16).length;
+    if (rows > 2) faults.push(`header in ${rows} rows`);
+    for (const el of document.querySelectorAll('#cart-total, #grand-total, #shipping-cost, td.num, dd')) {
+      if (!/€/.test(el.textContent)) continue;
+      const r = document.createRange();
+      r.selectNodeContents(el);
+      if (tops(r).size > 1) faults.push(`amount wraps: ${el.textContent.trim()}`);
+    }
+    for (const el of document.querySelectorAll('td.name a, .product h2, .product h3')) {
+      const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+      for (let t = walker.nextNode(); t; t = walker.nextNode()) {
+        const re = /\S+/g;
+        for (let m = re.exec(t.data); m; m = re.exec(t.data)) {
+          const r = document.createRange();
+          r.setStart(t, m.index);
+          r.setEnd(t, m.index + m[0].length);
+          if (tops(r).size > 1) faults.push(`word broken: ${m[0]}`);
+        }
+      }
+    }
+    return faults;
+  });
+}
+
 // Every page at one size and theme: overflow, console, CSP, scripts, axe,
 // a screenshot.
 async function everyPage(browser, base, viewport, theme) {
@@ -225,6 +264,9 @@ async function everyPage(browser, base, viewport, theme) {
       await page.goto(`${base}${url}`);
       const { sw, iw } = await overflow(page);
       check(`${tag} ${name}: no horizontal overflow`, sw <= iw, `scrollWidth ${sw} > innerWidth ${iw}`);
+      const faults = await layoutFaults(page);
+      check(`${tag} ${name}: header in at most two rows, amounts and words unbroken`, faults.length === 0,
+        faults.join(' | '));
       const scripts = await page.locator('script').count();
       check(`${tag} ${name}: no script`, scripts === 0);
       await audit(page, `${tag} ${name}`);
@@ -252,15 +294,16 @@ async function everyPage(browser, base, viewport, theme) {
     check(`${tag}: a bad quantity is said on the product card`,
       await page.locator('#product-A1 [role=alert]').count() === 1);
     await audit(page, `${tag} bad-quantity`);
-    if (viewport.width === 390) {
-      // the narrowest phone the layout supports
-      await page.setViewportSize({ width: 360, height: 740 });
-      await signIn(page, base);
-      for (const url of ['/', '/cart', '/account/sessions', '/orders', order, '/checkout/address']) {
-        await page.goto(`${base}${url}`);
-        const { sw, iw } = await overflow(page);
-        check(`${theme} 360x740 ${url}: no horizontal overflow`, sw <= iw, `scrollWidth ${sw} > innerWidth ${iw}`);
-      }
+    // the narrowest phone and the widest desktop the layout supports
+    const edge = viewport.width === 390 ? { width: 360, height: 740 } : { width: 1440, height: 900 };
+    await page.setViewportSize(edge);
+    await signIn(page, base);
+    for (const url of ['/', '/product/C1', '/cart', '/account/sessions', '/orders', order, '/checkout/address',
+      '/prefs', '/no-such-page']) {
+      await page.goto(`${base}${url}`);
+      const { sw, iw } = await overflow(page);
+      check(`${theme} ${edge.width}x${edge.height} ${url}: no horizontal overflow`, sw <= iw,
+        `scrollWidth ${sw} > innerWidth ${iw}`);
     }
   } catch (e) {
     check(`${tag}: the page tour ran to the end`, false, e.stack || String(e));
@@ -347,6 +390,103 @@ async function keyboardCheckout(browser, base) {
   }
 }
 
+// The "you were signed out" notice: after "Sign out", after a revocation
+// from another device, and through the redirect of a member page; each time
+// once, the dead cookie dropped by the browser (S34).
+async function signedOut(browser, base) {
+  const a = await newPage(browser, { width: 390, height: 844 });
+  const b = await newPage(browser, { width: 1280, height: 800 });
+  const notice = async () => a.page.locator('#signed-out').count();
+  const hasSid = async () => (await a.context.cookies()).some((c) => c.name === 'sid');
+  const revokeFromB = async () => {
+    await b.page.goto(`${base}/account/sessions`);
+    await submit(b.page, b.page.locator('#revoke-others'));
+  };
+  try {
+    await signIn(a.page, base, 'bob', 'builder');
+    await submit(a.page, a.page.locator('form[action="/logout"] button'));
+    check('signed out: "Sign out" says so', await notice() === 1);
+    await a.page.goto(`${base}/cart`);
+    check('signed out: the notice is gone on the next page', await notice() === 0);
+
+    await signIn(a.page, base, 'bob', 'builder');
+    await signIn(b.page, base, 'bob', 'builder');
+    await revokeFromB();
+    await a.page.goto(`${base}/cart`);
+    check('revoked elsewhere: the next page says so', await notice() === 1);
+    check('revoked elsewhere: the browser dropped the dead cookie', !(await hasSid()));
+    await audit(a.page, 'signed-out notice');
+    await a.page.screenshot({ path: path.join(shotDir, 'light-390x844-signed-out.png'), fullPage: true });
+    for (const url of ['/cart', '/', '/prefs']) {
+      await a.page.goto(`${base}${url}`);
+      check(`revoked elsewhere: no notice any more on ${url}`, await notice() === 0);
+    }
+
+    await signIn(a.page, base, 'bob', 'builder');
+    await revokeFromB();
+    await a.page.goto(`${base}/orders`);
+    check('revoked elsewhere, member page: sent to sign in with the notice',
+      new URL(a.page.url()).pathname === '/login' && await notice() === 1, a.page.url());
+    check('revoked elsewhere, member page: the dead cookie dropped', !(await hasSid()));
+    await a.page.goto(`${base}/orders`);
+    check('revoked elsewhere, member page: the notice once only',
+      new URL(a.page.url()).pathname === '/login' && await notice() === 0, a.page.url());
+    const left = problems(a.page).concat(problems(b.page));
+    check('signed-out pages: no console error or CSP violation', left.length === 0, left.join(' | '));
+  } catch (e) {
+    check('signed-out tour ran to the end', false, e.stack || String(e));
+  } finally {
+    await a.context.close();
+    await b.context.close();
+  }
+}
+
+// The 431 page (headers too large), written before any session is read:
+// the browser's language and light or dark setting, the site's layout.
+async function headersTooLarge(browser, base) {
+  const cases = [];
+  for (const scheme of ['light', 'dark'])
+    for (const viewport of SIZES) cases.push([scheme, viewport, 'en', 'en-GB,en;q=0.9']);
+  for (const scheme of ['light', 'dark']) cases.push([scheme, SIZES[0], 'fr', 'fr-FR,fr;q=0.9,en;q=0.5']);
+  for (const [scheme, viewport, lang, accept] of cases) {
+    const tag = `431 ${scheme} ${lang} ${viewport.width}x${viewport.height}`;
+    const context = await browser.newContext({ viewport, colorScheme: scheme,
+      extraHTTPHeaders: { 'Accept-Language': accept } });
+    const page = await context.newPage();
+    page.problems = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error' || /Content Security Policy/i.test(m.text())) page.problems.push(m.text());
+    });
+    try {
+      // only the page's own request is too large: its stylesheet loads
+      await page.route(`${base}/cart`, (route) => route.continue({
+        headers: { ...route.request().headers(), 'x-pad': 'p'.repeat(20000) } }));
+      const resp = await page.goto(`${base}/cart`);
+      const lum = await page.evaluate(() => {
+        const [r, g, b] = getComputedStyle(document.body).backgroundColor.match(/\d+/g).map(Number);
+        return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
+      });
+      check(`${tag}: status 431 in the browser's language`,
+        resp.status() === 431 && await page.evaluate(() => document.documentElement.lang) === lang);
+      check(`${tag}: the site's layout, the ${scheme} look, says the preferences are unknown`,
+        await page.locator('header nav').count() === 1 && await page.locator('footer').count() === 1 &&
+        await page.locator('#prefs-unknown').count() === 1 && (scheme === 'dark' ? lum < 0.3 : lum > 0.7),
+        `luminance ${lum.toFixed(2)}`);
+      const { sw, iw } = await overflow(page);
+      check(`${tag}: no horizontal overflow`, sw <= iw, `scrollWidth ${sw} > innerWidth ${iw}`);
+      await audit(page, tag);
+      await page.screenshot({ path: path.join(shotDir,
+        `${scheme}-${viewport.width}x${viewport.height}-headers-too-large${lang === 'en' ? '' : '-' + lang}.png`), fullPage: true });
+      const left = problems(page, 431);
+      check(`${tag}: no console error or CSP violation`, left.length === 0, left.join(' | '));
+    } catch (e) {
+      check(`${tag}: ran to the end`, false, e.stack || String(e));
+    } finally {
+      await context.close();
+    }
+  }
+}
+
 async function french(browser, base) {
   const { context, page } = await newPage(browser, { width: 390, height: 844 });
   try {
@@ -392,6 +532,8 @@ async function main() {
       for (const viewport of SIZES) await everyPage(browser, shop.base, viewport, theme);
     await keyboardCheckout(browser, shop.base);
     await french(browser, shop.base);
+    await signedOut(browser, shop.base);
+    await headersTooLarge(browser, shop.base);
   } catch (e) {
     check('browser pages test ran to the end', false, e.stack || String(e));
   } finally {

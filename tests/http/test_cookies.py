@@ -1,7 +1,7 @@
 """test_cookies.py — the session cookie as a client sees it: name and attributes
 (S3, S8, S9), no-store (S10), strict mode (S5), malformed IDs (S7), several
 Cookie headers (S12), where the ID may travel (S4), nothing stored without
-data (S16)."""
+data (S16), a dead session cookie deleted (S34)."""
 import http.client
 import re
 import sqlite3
@@ -331,3 +331,69 @@ def test_session_id_never_in_body_or_location_S4(shop):
             for k, v in resp.headers.items():
                 if k.lower() != "set-cookie":
                     assert sid not in v, f"ID in header {k} of {method} {path}"
+
+
+# ---- S34 ------------------------------------------------------------------------------
+
+def _dead_cookie_answers(shop, cookie, paths=("/", "/cart", "/prefs", "/no-such-page")):
+    return [(p, Client(shop).get(p, cookie=cookie)) for p in paths]
+
+
+def test_dead_session_cookie_is_deleted_with_its_attributes_S34(make_shop):
+    """Unknown, malformed and ended (replaced at a login) IDs: a page's
+    answer tells the browser to drop the cookie, with the real cookie's name
+    and attributes and Max-Age=0. The JSON API keeps its contract (shared
+    with the benchmark's peers): a read with an unknown ID sends no cookie
+    (sessio_keep_dead_cookie)."""
+    shop = make_shop(args=["--cookie-name", "shop_sid", "--same-site", "strict",
+                           "--cookie-domain", "localhost.test"])
+    first = Client(shop).http.post(shop.url("/api/cart"), json={"sku": "A1", "qty": 1},
+                                   timeout=30)
+    real = _session_cookie(first, "shop_sid")
+    out = Client(shop)
+    out.cookie = f"shop_sid={real.value}"
+    out.api_login("alice")  # the guest ID ends at the login (S6)
+    gone = f"shop_sid={real.value}"
+    for cookie in (f"shop_sid={well_formed_id()}", "shop_sid=junk", gone):
+        r = Client(shop).get("/api/session", cookie=cookie)
+        assert r.status_code == 200 and "Set-Cookie" not in r.headers, r.headers
+        for path, r in _dead_cookie_answers(shop, cookie):
+            assert r.status_code in (200, 404), (path, r.status_code)
+            sc = _session_cookie(r, "shop_sid")
+            assert sc.value == "" and sc.get("Max-Age") == "0", (cookie, path, sc)
+            assert sc.get("Path") == real.get("Path") and sc.get("Domain") == "localhost.test"
+            assert sc.get("SameSite") == "Strict" and sc.has("HttpOnly"), sc
+            assert "no-store" in r.headers.get("Cache-Control", ""), path
+
+
+def test_no_deletion_without_the_cookie_or_beside_a_live_session_S34_S16_S12(shop):
+    live = Client(shop)
+    live.add_api("A1")
+    for cookie in (None, "theme=dark", "other=1; sid_x=2",
+                   f"sid={well_formed_id()}; {live.cookie}", f"{live.cookie}; sid=junk"):
+        for path, r in _dead_cookie_answers(shop, cookie):
+            assert "Set-Cookie" not in r.headers, (cookie, path, r.headers.get("Set-Cookie"))
+    # the live session is whole
+    assert live.session()["cart"] == {"A1": 1}
+
+
+def test_dead_cookie_with_new_data_gets_the_new_session_not_a_deletion_S34_S5(shop):
+    fid = well_formed_id()
+    c = Client(shop)
+    c.cookie = f"sid={fid}"
+    r = c.api("POST", "/api/cart", {"sku": "B1", "qty": 1})
+    assert r.status_code == 200, r.status_code
+    sc = _session_cookie(r)
+    assert not sc.is_clearing() and sc.value != fid, sc
+    assert c.session()["cart"] == {"B1": 1}
+
+
+def test_dead_cookie_is_dropped_after_one_answer_S34(shop):
+    """A client that keeps cookies as a browser does sends the dead ID once."""
+    c = Client(shop)
+    c.cookie = f"sid={well_formed_id()}"
+    r = c.get("/cart")
+    assert _session_cookie(r).is_clearing()
+    assert c.cookie is None
+    r = c.get("/cart")
+    assert "Set-Cookie" not in r.headers

@@ -33,12 +33,17 @@ DEFAULT_LIMIT = 100  # --invalid-id-limit's default (docs/SHOP.md)
 _CL = re.compile(rb"\r\ncontent-length: *(\d+)", re.I)
 
 
+_SC = re.compile(rb"\r\nset-cookie: *([^\r]*)", re.I)
+_DELETION = re.compile(rb"[^=;]+=;.*; Max-Age=0;", re.I)
+
+
 class Answers:
     """What a flood got back: status counts, and the heads kept by 'keep'."""
 
     def __init__(self):
         self.status = collections.Counter()
-        self.set_cookie = 0
+        self.set_cookie = 0  # Set-Cookie headers that carry an ID
+        self.deleted = 0     # deletion cookies (empty value, Max-Age=0; S34)
         self.kept = []  # (index, head) for which keep(index, status, head) was true
         self.count = 0
         self.seconds = 0.0
@@ -89,7 +94,10 @@ def pipeline(port, requests, keep=None, timeout=60):
                     break
                 status = int(head[9:12])
                 out.status[status] += 1
-                if b"\r\nSet-Cookie:" in head or b"\r\nset-cookie:" in head:
+                sc = _SC.search(head)
+                if sc and _DELETION.match(sc.group(1)):
+                    out.deleted += 1
+                elif sc:
                     out.set_cookie += 1
                 if keep is not None and keep(out.count, status, head):
                     out.kept.append((out.count, head.decode("latin-1"), buf[end + 4:end + 4 + length]))
@@ -179,7 +187,7 @@ def test_100k_cookieless_requests_store_no_session_S16(make_shop):
     a = pipeline(s.port, reqs)
     report("cookie-less flood", a)
     assert a.status == want
-    assert a.set_cookie == 0
+    assert a.set_cookie == 0 and a.deleted == 0
     assert store_rows(s) == (0, 0)
     assert s.proc.poll() is None
 
@@ -198,15 +206,17 @@ def _anonymous_session_json(body):
 
 def test_100k_made_up_ids_are_never_adopted_and_store_stays_empty_S5_S16(make_shop):
     """S5, S16: with the throttle off (--invalid-id-limit 0) all 10^5 forged
-    IDs reach the store lookup: none is adopted (no Set-Cookie at all, the
-    API shows an anonymous session), the store stays empty, and the flood is
-    still reported in the log (S21)."""
+    IDs reach the store lookup: none is adopted (no Set-Cookie with an ID,
+    the API shows an anonymous session), the store stays empty, and the
+    flood is still reported in the log (S21). S34: each page answer deletes
+    the dead cookie; the API's answers send none (its contract)."""
     s = make_shop(store="sqlite:{tmp}/s.db", args=["--invalid-id-limit", "0"])
     ids, reqs = _forged_requests(FLOOD)
     a = pipeline(s.port, reqs, keep=lambda i, st, head: i % 2 == 0)  # the /api/session ones
     report("forged-ID flood, throttle off", a)
     assert a.status == {200: FLOOD}
-    assert a.set_cookie == 0
+    assert a.set_cookie == 0 and a.deleted == FLOOD // 2
+    assert not [i for i, head, _ in a.kept if _SC.search(head.encode("latin-1"))]
     bad = [i for i, head, body in a.kept if not _anonymous_session_json(body)]
     assert not bad, f"{len(bad)} /api/session answers show a session, first {a.kept[0]}"
     assert store_rows(s) == (0, 0)
@@ -230,7 +240,8 @@ def test_100k_made_up_ids_are_refused_after_default_limit_before_store_S21(make_
     report("forged-ID flood, default throttle", a)
     assert a.status == {200: DEFAULT_LIMIT, 429: FLOOD - DEFAULT_LIMIT}
     assert a.kept and a.kept[0][0] == DEFAULT_LIMIT  # request number limit+1
-    assert a.set_cookie == 0
+    # S34: the pages among the first 100 delete the dead cookie, a 429 never
+    assert a.set_cookie == 0 and a.deleted == DEFAULT_LIMIT // 2
     assert store_rows(s) == (0, 0)
     err = s.stderr()
     assert err.count("unknown or expired session ID") == DEFAULT_LIMIT

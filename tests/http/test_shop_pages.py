@@ -122,6 +122,26 @@ def test_404_page_keeps_the_layout_theme_language_and_cart(shop):
     assert "Page introuvable" in r.text
 
 
+@pytest.mark.parametrize("status", [400, 403])
+def test_400_and_403_pages_keep_the_layout_theme_language_and_cart(shop, status):
+    """The 400 and 403 pages dropped the layout and the theme as the 404 did."""
+    c = Client(shop)
+    c.add_api("A1", 2)
+    c.post_form("/prefs", {"theme": "dark", "lang": "fr"})
+    if status == 403:  # a form without its CSRF token
+        r = c.post_form("/cart/add", {"sku": "B1", "qty": "1"}, token=False)
+    else:  # a form value that is not UTF-8
+        tok = c.session()["csrf"]
+        r = c.request("POST", "/cart/remove", data=f"sku=%FF&{c.csrf_name()}={tok}",
+                      ctype="application/x-www-form-urlencoded")
+    assert r.status_code == status, r.status_code
+    assert r.headers["Content-Type"].startswith("text/html")
+    assert 'class="theme-dark"' in r.text and html_lang(r.text) == "fr"
+    assert 'aria-label="Principale"' in r.text and re.search(r'id="cart-count">2<', r.text)
+    assert '<a class="skip" href="#main">' in r.text and "<footer>" in r.text
+    assert re.search(r"<title>[^<]* · boutique sessio</title>", r.text)
+
+
 def test_bad_quantity_is_said_on_the_product_card(shop):
     """A bad quantity was a full-page dead end."""
     c = Client(shop)
@@ -271,6 +291,38 @@ def test_a_session_revoked_elsewhere_says_so(module_shop):
     assert "You were signed out" in text and "Signed in as" not in text
 
 
+def test_session_ended_notice_is_shown_once_then_the_cookie_is_gone_S34(module_shop):
+    """The notice came back on every page while the browser kept the dead
+    cookie: the answer that shows it also deletes the cookie (S34)."""
+    a, b = Client(module_shop, ua="sessio-tests/once-a"), Client(module_shop, ua="sessio-tests/once-b")
+    a.api_login("bob")
+    b.api_login("bob")
+    assert b.api("DELETE", "/api/sessions?others=1").status_code == 200
+    r = a.get("/prefs")  # a keeps cookies as a browser does
+    assert "You were signed out" in visible_text(r.text)
+    assert a.cookie is None, r.headers.get("Set-Cookie")
+    for path in ("/prefs", "/", "/cart"):
+        assert "You were signed out" not in visible_text(a.get(path).text), path
+
+
+def test_session_ended_notice_survives_the_redirect_that_drops_the_cookie_S34(module_shop):
+    """A page that redirects (a member page sends a guest to sign in) carries
+    the deletion, so the notice rides in the address and shows once."""
+    a, b = Client(module_shop, ua="sessio-tests/redir-a"), Client(module_shop, ua="sessio-tests/redir-b")
+    a.api_login("bob")
+    b.api_login("bob")
+    assert b.api("DELETE", "/api/sessions?others=1").status_code == 200
+    r = a.get("/orders")
+    assert r.status_code == 303 and a.cookie is None
+    loc = r.headers["Location"]
+    q = urllib.parse.parse_qs(urllib.parse.urlsplit(loc).query)
+    assert path_of(r) == "/login" and q["next"] == ["/orders"] and q["signed_out"] == ["ended"], loc
+    assert "You were signed out" in visible_text(a.get(loc).text)
+    r = a.get("/orders")  # no cookie any more: a plain guest
+    assert "signed_out" not in r.headers["Location"], r.headers["Location"]
+    assert "You were signed out" not in visible_text(a.get(r.headers["Location"]).text)
+
+
 # ---- 10, 11, 13: forms and tables ------------------------------------------------
 
 def test_address_fields_have_autocomplete_tokens_and_a_country_list(shop):
@@ -396,3 +448,44 @@ def test_405_page_keeps_the_layout_theme_and_language(shop):
     assert 'class="theme-dark"' in r.text and html_lang(r.text) == "fr"
     assert "<footer>" in r.text and "Méthode non autorisée" in r.text
     assert "Set-Cookie" not in r.headers
+
+
+# ---- the 431 page -------------------------------------------------------------------------
+
+BIG = {f"X-Pad-{i}": "p" * 1000 for i in range(20)}
+
+
+@pytest.mark.parametrize("accept,lang", [
+    (None, "en"), ("fr", "fr"), ("fr-CA,fr;q=0.9,en;q=0.8", "fr"), ("de-DE, fr;q=0.9, en;q=0.8", "fr"),
+    ("de, en;q=0.9, fr;q=0.5", "en"), ("en-GB", "en"), ("fr;q=0, en", "en"), ("*", "en"), ("de", "en")])
+def test_431_page_follows_accept_language_in_the_site_layout(shop, accept, lang):
+    """The 431 is written before any session is read: no theme or language
+    preference is known, so it speaks the browser's language and says that
+    it does not know the preferences, in the site's layout."""
+    h = dict(BIG)
+    if accept:
+        h["Accept-Language"] = accept
+    r = Client(shop).get("/cart", headers=h)
+    assert r.status_code == 431
+    assert html_lang(r.text) == lang, (accept, r.text[:200])
+    text = visible_text(r.text)
+    if lang == "fr":
+        assert "En-têtes trop volumineux" in text and "Vos préférences" in text
+        assert re.search(r"<title>En-têtes trop volumineux · boutique sessio</title>", r.text)
+    else:
+        assert "Headers too large" in text and "Your preferences could not be read" in text
+    assert re.search(r'<a class="skip" href="#main">', r.text) and 'id="main"' in r.text
+    assert re.search(r'<nav aria-label="[^"]+">', r.text) and "<footer>" in r.text
+    assert 'class="theme-auto"' in r.text and 'href="/static/style.css"' in r.text
+    assert "Set-Cookie" not in r.headers and len(r.content) < 10 * 1024
+    assert "<script" not in r.text
+
+
+def test_431_page_ignores_the_language_preference_it_cannot_read(shop):
+    c = Client(shop)
+    c.add_api("A1")
+    c.post_form("/prefs", {"theme": "dark", "lang": "fr"})
+    assert html_lang(c.get("/").text) == "fr"
+    r = c.get("/", headers=dict(BIG, **{"Accept-Language": "en"}))
+    assert r.status_code == 431 and html_lang(r.text) == "en"
+    assert 'class="theme-auto"' in r.text
