@@ -161,6 +161,9 @@ static int fill_sqlite(const char *path, long m, long spread_ms, int64_t now) {
     } else if (strcmp(c, "expires_at") == 0) {
       expr = "expires_at + ?2 * ?3 / ?4";
       has_exp = 1;
+    } else if (strcmp(c, "gc_at") == 0) {
+      /* the store's expiry grain (src/store/sqlite.c, GC_GRAIN_MS) */
+      expr = "(expires_at + ?2 * ?3 / ?4 + 65535) / 65536 * 65536";
     }
     snprintf(buf, sizeof buf, "%s\"%s\"", *list ? "," : "", c);
     strncat(list, buf, sizeof list - strlen(list) - 1);

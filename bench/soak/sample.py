@@ -58,10 +58,10 @@ def count_rows(db):
                             isolation_level=None)
         try:
             c.execute("BEGIN")
-            total = c.execute("SELECT count(*) FROM sessions INDEXED BY sessions_expires"
+            total = c.execute("SELECT count(*) FROM sessions INDEXED BY sessions_gc"
                               ).fetchone()[0]
-            live = c.execute("SELECT count(*) FROM sessions INDEXED BY sessions_expires"
-                             " WHERE expires_at > ?", (now_ms,)).fetchone()[0]
+            live = c.execute("SELECT count(*) FROM sessions WHERE expires_at > ?",
+                             (now_ms,)).fetchone()[0]
             users = c.execute("SELECT count(*) FROM users").fetchone()[0]
             used = ((c.execute("PRAGMA page_count").fetchone()[0] -
                      c.execute("PRAGMA freelist_count").fetchone()[0]) *

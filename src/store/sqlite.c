@@ -24,10 +24,20 @@
 
 #define BUSY_TIMEOUT_MS 5000 /* default; then SESSIO_EUNAVAIL */
 #define GC_BATCH 256         /* rows deleted per statement (write lock) */
-#define SCHEMA_VERSION 1     /* PRAGMA user_version of our databases */
+#define SCHEMA_VERSION 2     /* PRAGMA user_version of our databases */
+/* The expiry index holds gc_at, expires_at rounded up to a grain of
+ * 65.536 s, not expires_at itself: the idle expiry moves at every commit,
+ * and an indexed value that moves makes each commit rewrite two pages of
+ * the index (the entry leaves one leaf and joins the newest) besides the
+ * row's own page. gc_at moves once a grain, so most commits write one
+ * page. Liveness is still decided by the exact expires_at of the row. */
+#define GC_GRAIN_MS 65536
 
 /* The schema. 'key' is the 32-byte keyed hash; rows are clustered by it
- * (WITHOUT ROWID). The users table is the per-user index: its primary key
+ * (WITHOUT ROWID). 'gc_at' (see GC_GRAIN_MS) is never below expires_at,
+ * so gc, which walks its index, never meets a live row there, except one
+ * written by hand or by an older sessio (0, the default): gc files such a
+ * row again rather than remove it. The users table is the per-user index: its primary key
  * (user, key) is the index on user, and its own expires_at lets gc drop
  * stale pairs without touching sessions. */
 static const char schema_sql[] =
@@ -37,8 +47,9 @@ static const char schema_sql[] =
     " expires_at INTEGER NOT NULL,"
     " touched_at INTEGER NOT NULL,"
     " user TEXT NOT NULL DEFAULT '',"
-    " blob BLOB NOT NULL) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS sessions_expires ON sessions(expires_at);"
+    " blob BLOB NOT NULL,"
+    " gc_at INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS sessions_gc ON sessions(gc_at);"
     "CREATE TABLE IF NOT EXISTS users("
     " user TEXT NOT NULL,"
     " key BLOB NOT NULL,"
@@ -46,16 +57,29 @@ static const char schema_sql[] =
     " PRIMARY KEY(user, key)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS users_expires ON users(expires_at);";
 
+/* Schema version 1 indexed expires_at itself; its databases get gc_at
+ * (the ALTER puts it last, where new databases have it too). */
+static const char migrate_v1_sql[] =
+    "ALTER TABLE sessions ADD COLUMN gc_at INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE sessions SET gc_at = (expires_at + 65535) / 65536 * 65536"
+    " WHERE expires_at > 0;"
+    "DROP INDEX IF EXISTS sessions_expires;";
+
 enum {
   S_LOAD,
   S_CREATE,
   S_UPDATE,
+  S_UPDATE_REFILE,
   S_TOUCH,
+  S_TOUCH_REFILE,
   S_REMOVE,
   S_UADD,
   S_ULIST,
   S_UREM,
   S_GC_SESSIONS,
+  S_GC_REFILE,
+  S_GC_WALK,
+  S_GC_WALK_DELETE,
   S_GC_USERS,
   S_ITER,
   S_COUNT,
@@ -72,16 +96,26 @@ static const char *const stmt_sql[S_N] = {
      * DO UPDATE's WHERE false, so changes() is 0: a conflict. */
     [S_CREATE] =
         "INSERT INTO sessions(key, version, expires_at, touched_at, user,"
-        " blob) VALUES(?1, 1, ?2, ?3, ?4, ?5)"
+        " blob, gc_at) VALUES(?1, 1, ?2, ?3, ?4, ?5, ?7)"
         " ON CONFLICT(key) DO UPDATE SET version = 1,"
         " expires_at = excluded.expires_at, touched_at = excluded.touched_at,"
-        " user = excluded.user, blob = excluded.blob"
+        " user = excluded.user, blob = excluded.blob, gc_at = excluded.gc_at"
         " WHERE sessions.expires_at <= ?6",
+    /* The usual update: the new expiry has the row's gc_at (?8), so the
+     * statement leaves gc_at and its index alone. When it finds no row,
+     * the REFILE form (same compare-and-set, gc_at written) decides. */
     [S_UPDATE] = "UPDATE sessions SET version = version + 1, expires_at = ?3,"
                  " touched_at = ?4, user = ?5, blob = ?6"
-                 " WHERE key = ?1 AND version = ?2 AND expires_at > ?7",
+                 " WHERE key = ?1 AND version = ?2 AND expires_at > ?7"
+                 " AND gc_at = ?8",
+    [S_UPDATE_REFILE] =
+        "UPDATE sessions SET version = version + 1, expires_at = ?3,"
+        " touched_at = ?4, user = ?5, blob = ?6, gc_at = ?8"
+        " WHERE key = ?1 AND version = ?2 AND expires_at > ?7",
     [S_TOUCH] = "UPDATE sessions SET touched_at = ?2, expires_at = ?3"
-                " WHERE key = ?1 AND expires_at > ?4",
+                " WHERE key = ?1 AND expires_at > ?4 AND gc_at = ?5",
+    [S_TOUCH_REFILE] = "UPDATE sessions SET touched_at = ?2, expires_at = ?3,"
+                       " gc_at = ?5 WHERE key = ?1 AND expires_at > ?4",
     [S_REMOVE] = "DELETE FROM sessions WHERE key = ?1",
     [S_UADD] = "INSERT INTO users(user, key, expires_at) VALUES(?1, ?2, ?3)"
                " ON CONFLICT(user, key) DO UPDATE"
@@ -90,10 +124,25 @@ static const char *const stmt_sql[S_N] = {
     [S_UREM] = "DELETE FROM users WHERE user = ?1 AND key = ?2",
     /* The deleted rows' keys and users come back (RETURNING), so gc can
      * name what it removed without a second read. */
+    /* gc_at <= now: dead by construction; the expires_at test keeps a
+     * row whose gc_at is behind its expiry (see the schema), which the
+     * REFILE statement then files under its own grain. */
     [S_GC_SESSIONS] =
         "DELETE FROM sessions WHERE key IN (SELECT key FROM sessions"
-        " WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2)"
+        " WHERE gc_at <= ?1 ORDER BY gc_at LIMIT ?2) AND expires_at <= ?1"
         " RETURNING key, user",
+    [S_GC_REFILE] =
+        "UPDATE sessions SET gc_at = (expires_at + 65535) / 65536 * 65536"
+        " WHERE key IN (SELECT key FROM sessions WHERE gc_at <= ?1"
+        " ORDER BY gc_at LIMIT ?2) AND expires_at > ?1",
+    /* The grain that holds 'now' has dead rows and live ones: gc walks
+     * it in key order, a bounded step at a time from the walk's cursor
+     * (?2), and deletes the dead rows of each step. */
+    [S_GC_WALK] = "SELECT count(*), max(key) FROM (SELECT key FROM sessions"
+                  " WHERE gc_at = ?1 AND key > ?2 ORDER BY key LIMIT ?3)",
+    [S_GC_WALK_DELETE] =
+        "DELETE FROM sessions WHERE gc_at = ?1 AND key > ?2 AND key <= ?3"
+        " AND expires_at <= ?4 RETURNING key, user",
     [S_GC_USERS] = "DELETE FROM users WHERE (user, key) IN (SELECT user, key"
                    " FROM users WHERE expires_at <= ?1"
                    " ORDER BY expires_at LIMIT ?2)",
@@ -106,9 +155,13 @@ static const char *const stmt_sql[S_N] = {
     /* Every row, live or dead, in key order after the cursor's key. */
     [S_SCAN] = "SELECT key, version, expires_at, touched_at, user, blob"
                " FROM sessions WHERE key > ?1 ORDER BY key LIMIT ?2",
-    /* Live sessions, for the guest bound (max_sessions): a walk of the
-     * expires_at index's live part, paid by anonymous creates only. */
-    [S_LIVE] = "SELECT count(*) FROM sessions WHERE expires_at > ?1",
+    /* Live sessions, for the guest bound (max_sessions), paid by
+     * anonymous creates only: a row filed past now + one grain (?2) is
+     * live (an index-only count); the rows of the grains in between are
+     * checked one by one. */
+    [S_LIVE] = "SELECT (SELECT count(*) FROM sessions WHERE gc_at > ?2)"
+               " + (SELECT count(*) FROM sessions WHERE gc_at > ?1"
+               " AND gc_at <= ?2 AND expires_at > ?1)",
     /* Index entries from the cursor's (expires_at ?1, key ?2) on, in
      * that order, through the expiry index: user_scan. */
     [S_USCAN] = "SELECT user, key, expires_at FROM users"
@@ -136,6 +189,12 @@ typedef struct sqlite_store {
    * sleeps in steps of milliseconds) keeps writes fast under contention.
    * Other processes still wait through the busy timeout. */
   pthread_mutex_t write_mu;
+  /* gc's walk of the grain that holds 'now' (see q_gc): the grain, and
+   * the last key examined ('walk_len' 0: from the start). */
+  pthread_mutex_t walk_mu;
+  int64_t walk_grain;
+  uint8_t walk_key[SESSIO_KEY_BYTES];
+  int walk_len;
   _Atomic uint64_t expired;
   uint64_t max_sessions; /* ?max_sessions=N: guests refused past N; 0 none */
 } sqlite_store;
@@ -282,6 +341,14 @@ static sessio_err run_write(sqlite_store *ss, conn *c, sqlite3_stmt *st,
                           : map_rc(r == SQLITE_ROW ? SQLITE_IOERR : r);
 }
 
+/* gc_at of a row that expires at 'expires_at': rounded up to the grain
+ * (so never below it), as in the SQL of migrate_v1_sql and S_GC_REFILE. */
+static int64_t gc_at_of(int64_t expires_at) {
+  if (expires_at <= 0) return 0;
+  if (expires_at > INT64_MAX - GC_GRAIN_MS) return INT64_MAX;
+  return (expires_at + GC_GRAIN_MS - 1) / GC_GRAIN_MS * GC_GRAIN_MS;
+}
+
 static void bind_key(sqlite3_stmt *st, int i, const sessio_key *key) {
   sqlite3_bind_blob(st, i, key->b, SESSIO_KEY_BYTES, SQLITE_STATIC);
 }
@@ -372,6 +439,8 @@ static sessio_err q_save(sessio_store *st, const sessio_key *key,
      * ones are always written (a guest flood cannot push users out). */
     s = c->st[S_LIVE];
     sqlite3_bind_int64(s, 1, now);
+    sqlite3_bind_int64(
+        s, 2, now < INT64_MAX - GC_GRAIN_MS ? now + GC_GRAIN_MS : INT64_MAX);
     int r = sqlite3_step(s);
     uint64_t live = r == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
     if (r != SQLITE_ROW)
@@ -385,6 +454,7 @@ static sessio_err q_save(sessio_store *st, const sessio_key *key,
       return rc;
     }
   }
+  int64_t gc_at = gc_at_of(rec->expires_at);
   if (expected == 0) {
     s = c->st[S_CREATE];
     bind_key(s, 1, key);
@@ -393,17 +463,26 @@ static sessio_err q_save(sessio_store *st, const sessio_key *key,
     sqlite3_bind_text(s, 4, rec->user, -1, SQLITE_STATIC);
     bind_blob(s, 5, rec->blob, rec->blob_len);
     sqlite3_bind_int64(s, 6, now);
+    sqlite3_bind_int64(s, 7, gc_at);
+    rc = run_write(ss, c, s, &changes);
   } else {
-    s = c->st[S_UPDATE];
-    bind_key(s, 1, key);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)expected);
-    sqlite3_bind_int64(s, 3, rec->expires_at);
-    sqlite3_bind_int64(s, 4, rec->touched_at);
-    sqlite3_bind_text(s, 5, rec->user, -1, SQLITE_STATIC);
-    bind_blob(s, 6, rec->blob, rec->blob_len);
-    sqlite3_bind_int64(s, 7, now);
+    /* First without moving gc_at; when that finds no row (the expiry
+     * moved to another grain, or a conflict), the form that files the
+     * row again, itself a full compare-and-set, decides. */
+    for (int i = S_UPDATE; i <= S_UPDATE_REFILE; i++) {
+      s = c->st[i];
+      bind_key(s, 1, key);
+      sqlite3_bind_int64(s, 2, (sqlite3_int64)expected);
+      sqlite3_bind_int64(s, 3, rec->expires_at);
+      sqlite3_bind_int64(s, 4, rec->touched_at);
+      sqlite3_bind_text(s, 5, rec->user, -1, SQLITE_STATIC);
+      bind_blob(s, 6, rec->blob, rec->blob_len);
+      sqlite3_bind_int64(s, 7, now);
+      sqlite3_bind_int64(s, 8, gc_at);
+      rc = run_write(ss, c, s, &changes);
+      if (rc != SESSIO_OK || changes == 1) break;
+    }
   }
-  rc = run_write(ss, c, s, &changes);
   if (rc == SESSIO_OK) {
     if (changes == 1)
       *new_version = expected + 1;
@@ -423,12 +502,17 @@ static sessio_err q_touch(sessio_store *st, const sessio_key *key,
   *found = 0;
   sessio_err rc = conn_get(ss, &c);
   if (rc != SESSIO_OK) return rc;
-  sqlite3_stmt *s = c->st[S_TOUCH];
-  bind_key(s, 1, key);
-  sqlite3_bind_int64(s, 2, touched_at);
-  sqlite3_bind_int64(s, 3, expires_at);
-  sqlite3_bind_int64(s, 4, now);
-  rc = run_write(ss, c, s, &changes);
+  /* As in save: gc_at is written only when the expiry changes grain. */
+  for (int i = S_TOUCH; i <= S_TOUCH_REFILE; i++) {
+    sqlite3_stmt *s = c->st[i];
+    bind_key(s, 1, key);
+    sqlite3_bind_int64(s, 2, touched_at);
+    sqlite3_bind_int64(s, 3, expires_at);
+    sqlite3_bind_int64(s, 4, now);
+    sqlite3_bind_int64(s, 5, gc_at_of(expires_at));
+    rc = run_write(ss, c, s, &changes);
+    if (rc != SESSIO_OK || changes == 1) break;
+  }
   if (rc == SESSIO_OK) *found = changes == 1;
   conn_put(ss, c, rc);
   return rc;
@@ -557,12 +641,15 @@ static sessio_err run_gc_sessions(sqlite_store *ss, sqlite3_stmt *s,
 }
 
 /* Deletes expired rows with statement 'which' in batches of at most
- * GC_BATCH, within the work left. '*clean' is 1 when a batch came back
- * short: no expired row is left behind it. */
-static sessio_err gc_table(sqlite_store *ss, conn *c, int which, int64_t now,
-                           size_t max_work, sessio_store_collect_fn cb,
-                           void *ud, size_t *work, size_t *deleted,
-                           int *clean) {
+ * GC_BATCH, within the work left, naming the sessions removed to 'cb'.
+ * '*clean' is 1 when a batch came back short: no expired row is left
+ * behind it. With 'refile' (>= 0), a short batch is followed by that
+ * statement, which files the live rows the batch met (a gc_at behind
+ * their expiry) under their own grain, so they hold up no later call. */
+static sessio_err gc_table(sqlite_store *ss, conn *c, int which, int refile,
+                           int64_t now, size_t max_work,
+                           sessio_store_collect_fn cb, void *ud, size_t *work,
+                           size_t *deleted, int *clean) {
   *clean = 0;
   while (*work < max_work) {
     size_t lim = max_work - *work;
@@ -579,11 +666,82 @@ static sessio_err gc_table(sqlite_store *ss, conn *c, int which, int64_t now,
     *work += changes > 0 ? (size_t)changes : 1;
     *deleted += (size_t)changes;
     if ((size_t)changes < lim) {
+      if (refile >= 0 && *work < max_work) {
+        int moved = 0;
+        s = c->st[refile];
+        sqlite3_bind_int64(s, 1, now);
+        sqlite3_bind_int64(s, 2, (sqlite3_int64)(max_work - *work));
+        if ((rc = run_write(ss, c, s, &moved)) != SESSIO_OK) return rc;
+        *work += (size_t)moved;
+      }
       *clean = 1;
       break;
     }
   }
   return SESSIO_OK;
+}
+
+/* One step of the walk of the grain that holds 'now' (rows expiring
+ * within the next GC_GRAIN_MS, dead and live mixed): examines at most
+ * 'max_work' - '*work' rows from the cursor and deletes the dead ones,
+ * naming them to 'cb'. '*clean' is 1 when the walk reached the end of
+ * the grain. */
+static sessio_err gc_walk(sqlite_store *ss, conn *c, int64_t now,
+                          size_t max_work, sessio_store_collect_fn cb, void *ud,
+                          size_t *work, size_t *deleted, int *clean) {
+  sessio_err rc = SESSIO_OK;
+  int64_t grain = gc_at_of(now);
+  *clean = 1;
+  if (grain <= now) return SESSIO_OK; /* now on a boundary: all dead */
+  pthread_mutex_lock(&ss->walk_mu);
+  if (ss->walk_grain != grain) {
+    ss->walk_grain = grain;
+    ss->walk_len = 0;
+  }
+  size_t lim = max_work - *work;
+  if (lim > GC_BATCH) lim = GC_BATCH;
+  sqlite3_stmt *s = c->st[S_GC_WALK];
+  sqlite3_bind_int64(s, 1, grain);
+  sqlite3_bind_blob(s, 2, ss->walk_key, ss->walk_len, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 3, (sqlite3_int64)lim);
+  int r = sqlite3_step(s);
+  size_t seen = 0;
+  uint8_t last[SESSIO_KEY_BYTES];
+  int last_len = 0;
+  if (r == SQLITE_ROW) {
+    seen = (size_t)sqlite3_column_int64(s, 0);
+    int n = sqlite3_column_bytes(s, 1);
+    if (seen > 0 && n > 0 && n <= SESSIO_KEY_BYTES) {
+      memcpy(last, sqlite3_column_blob(s, 1), (size_t)n);
+      last_len = n;
+    }
+  } else {
+    rc = map_rc(r);
+  }
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  if (rc == SESSIO_OK && last_len > 0) {
+    int changes = 0;
+    s = c->st[S_GC_WALK_DELETE];
+    sqlite3_bind_int64(s, 1, grain);
+    sqlite3_bind_blob(s, 2, ss->walk_key, ss->walk_len, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 3, last, last_len, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, now);
+    rc = run_gc_sessions(ss, s, cb, ud, &changes);
+    if (rc == SESSIO_OK) *deleted += (size_t)changes;
+  }
+  if (rc == SESSIO_OK) {
+    *work += seen > 0 ? seen : 1;
+    if (seen < lim) {
+      ss->walk_len = 0; /* the end of the grain: the next pass starts over */
+    } else {
+      memcpy(ss->walk_key, last, (size_t)last_len);
+      ss->walk_len = last_len;
+      *clean = 0;
+    }
+  }
+  pthread_mutex_unlock(&ss->walk_mu);
+  return rc;
 }
 
 static sessio_err q_collect(sessio_store *st, int64_t now, size_t max_work,
@@ -592,21 +750,24 @@ static sessio_err q_collect(sessio_store *st, int64_t now, size_t max_work,
   sqlite_store *ss = (sqlite_store *)st;
   conn *c;
   size_t work = 0, dead = 0, stale = 0;
-  int clean_s = 0, clean_u = 0;
+  int clean_s = 0, clean_w = 0, clean_u = 0;
   *done = 0;
   if (max_work == 0) return SESSIO_OK;
   sessio_err rc = conn_get(ss, &c);
   if (rc != SESSIO_OK) return rc;
-  /* The cursor is the expiry index itself: every call starts at the
-   * oldest expired row, and a pass is over when none is left. */
-  rc = gc_table(ss, c, S_GC_SESSIONS, now, max_work, cb, ud, &work, &dead,
-                &clean_s);
+  /* The expiry index is the cursor: every call starts at the oldest
+   * grain that has passed (all its rows are dead), then walks the grain
+   * that holds 'now'; a pass is over when both are done. */
+  rc = gc_table(ss, c, S_GC_SESSIONS, S_GC_REFILE, now, max_work, cb, ud, &work,
+                &dead, &clean_s);
   if (rc == SESSIO_OK && clean_s && work < max_work)
-    rc = gc_table(ss, c, S_GC_USERS, now, max_work, NULL, NULL, &work, &stale,
-                  &clean_u);
+    rc = gc_walk(ss, c, now, max_work, cb, ud, &work, &dead, &clean_w);
+  if (rc == SESSIO_OK && clean_w && work < max_work)
+    rc = gc_table(ss, c, S_GC_USERS, -1, now, max_work, NULL, NULL, &work,
+                  &stale, &clean_u);
   *removed += dead;
   atomic_fetch_add(&ss->expired, dead);
-  if (rc == SESSIO_OK && clean_s && clean_u) *done = 1;
+  if (rc == SESSIO_OK && clean_s && clean_w && clean_u) *done = 1;
   conn_put(ss, c, rc);
   return rc;
 }
@@ -806,6 +967,7 @@ static void q_close(sessio_store *st) {
   }
   pthread_mutex_destroy(&ss->pool_mu);
   pthread_mutex_destroy(&ss->write_mu);
+  pthread_mutex_destroy(&ss->walk_mu);
   free(ss->path);
   free(ss);
 }
@@ -888,12 +1050,15 @@ static sessio_err db_setup(sqlite3 *db) {
   rc = r == SQLITE_ROW ? SESSIO_OK : map_rc(r);
   sqlite3_finalize(s);
   if (rc != SESSIO_OK) goto fail_txn;
-  if (uv != 0 && uv != SCHEMA_VERSION) {
+  if (uv != 0 && uv != 1 && uv != SCHEMA_VERSION) {
     rc = SESSIO_EINVAL; /* a database of another program or version */
     goto fail_txn;
   }
+  if (uv == 1 && (rc = exec(db, migrate_v1_sql)) != SESSIO_OK) goto fail_txn;
   if ((rc = exec(db, schema_sql)) != SESSIO_OK) goto fail_txn;
-  if (uv == 0 && (rc = exec(db, "PRAGMA user_version=1")) != SESSIO_OK)
+  _Static_assert(SCHEMA_VERSION == 2, "the PRAGMA below names the version");
+  if (uv != SCHEMA_VERSION &&
+      (rc = exec(db, "PRAGMA user_version=2")) != SESSIO_OK)
     goto fail_txn;
   return exec(db, "COMMIT");
 fail_txn:
@@ -958,11 +1123,17 @@ sessio_err sessio__store_open_sqlite(const char *rest, sessio_store **out) {
     rc = SESSIO_ENOMEM;
     goto fail_pool_mu;
   }
+  if (pthread_mutex_init(&ss->walk_mu, NULL) != 0) {
+    rc = SESSIO_ENOMEM;
+    goto fail_write_mu;
+  }
   conn *c;
-  if ((rc = conn_open(ss, 1, &c)) != SESSIO_OK) goto fail_write_mu;
+  if ((rc = conn_open(ss, 1, &c)) != SESSIO_OK) goto fail_walk_mu;
   ss->pool = c;
   *out = &ss->base;
   return SESSIO_OK;
+fail_walk_mu:
+  pthread_mutex_destroy(&ss->walk_mu);
 fail_write_mu:
   pthread_mutex_destroy(&ss->write_mu);
 fail_pool_mu:

@@ -284,7 +284,8 @@ def test_check_finds_and_repairs_damage_sqlite(tmp, make_shop):
     db = sqlite3.connect(f"{tmp}/dmg.db", timeout=10)
     far = int(time.time() * 1000) + 3600_000
     # an undecodable record, a stale index entry, a session missing from its index
-    db.execute("INSERT INTO sessions VALUES (?, 1, ?, ?, '', ?)",
+    db.execute("INSERT INTO sessions(key, version, expires_at, touched_at, user, blob)"
+               " VALUES (?, 1, ?, ?, '', ?)",
                (b"\x01" * 32, far, far - 1000, b"garbage"))
     db.execute("INSERT INTO users VALUES ('alice', ?, ?)", (b"\x02" * 32, far))
     (bob_key,) = db.execute("SELECT key FROM users WHERE user = 'bob'").fetchone()

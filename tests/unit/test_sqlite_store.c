@@ -2,8 +2,10 @@
  * test_sqlite_store.c — what only the SQLite store promises: its URL
  * (sync modes, busy timeout, bad URLs), a 0600 database in WAL mode, rows
  * of the wrong shape and a damaged file reported as errors (never a crash),
- * a held write lock turned into SESSIO_EUNAVAIL, gc in small batches, and
- * compare-and-set between processes, including a handle used across fork().
+ * a held write lock turned into SESSIO_EUNAVAIL, gc in small batches, the
+ * expiry index filed by grain (one page per commit, gc never removing a
+ * live row, the version 1 schema migrated), and compare-and-set between
+ * processes, including a handle used across fork().
  * The contract itself is checked for every store by tests/conformance/.
  */
 #define _XOPEN_SOURCE 700 /* nftw */
@@ -357,6 +359,199 @@ static void test_records_survive_reopen(void) {
   sessio_store_close(st);
 }
 
+/* The grain of the expiry index (src/store/sqlite.c, GC_GRAIN_MS). */
+#define GRAIN 65536LL
+
+/* Column 'col' of the first row of SQL run on our own connection (-1 on
+ * failure). */
+static int64_t raw_col(const char *sql, int col) {
+  sqlite3 *db = NULL;
+  sqlite3_stmt *s = NULL;
+  int64_t v = -1;
+  if (sqlite3_open(db_path, &db) == SQLITE_OK) {
+    sqlite3_busy_timeout(db, 2000);
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW)
+      v = sqlite3_column_int64(s, col);
+  }
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return v;
+}
+
+static int64_t raw_int(const char *sql) { return raw_col(sql, 0); }
+
+/* Frames (pages) in the WAL: what the commits since the last truncating
+ * checkpoint wrote. */
+static int64_t wal_frames(void) {
+  return raw_col("PRAGMA wal_checkpoint(PASSIVE)", 1);
+}
+
+static void wal_truncate(void) {
+  CHECK_INT(raw_col("PRAGMA wal_checkpoint(TRUNCATE)", 1), 0);
+}
+
+/* The sliding expiry moves at every commit; within one grain of the
+ * expiry index a commit writes only the row's page, and a commit that
+ * moves the expiry to another grain writes the index too. */
+static void test_commit_within_one_expiry_grain_writes_one_page(void) {
+  fresh_dir();
+  sessio_store *st = NULL;
+  CHECK_OK(sessio_store_open(url, &st));
+  const int64_t g = (T0 + HOUR) / GRAIN * GRAIN;
+  sessio_key k = mk(40);
+  uint64_t v = put(st, &k, "cart", 0, g + 10);
+  wal_truncate();
+  v = put(st, &k, "cart+1", v, g + 20);
+  CHECK_INT(wal_frames(), 1);
+  wal_truncate();
+  int found = 0;
+  CHECK_OK(sessio__store_touch(st, &k, T0 + 1, g + 30, T0, &found));
+  CHECK_INT(found, 1);
+  CHECK_INT(wal_frames(), 1);
+  wal_truncate();
+  v = put(st, &k, "cart+2", v, g + GRAIN + 20); /* the next grain */
+  CHECK_INT(wal_frames(), 2);
+  CHECK_INT(raw_int("SELECT gc_at FROM sessions"), g + 2 * GRAIN);
+  wal_truncate();
+  CHECK_OK(sessio__store_touch(st, &k, T0 + 2, g + 5, T0, &found)); /* back */
+  CHECK_INT(found, 1);
+  CHECK_INT(wal_frames(), 2);
+  CHECK_INT(raw_int("SELECT gc_at FROM sessions"), g + GRAIN);
+  /* Compare-and-set holds on both paths: a stale version writes nothing. */
+  sessio_record r;
+  memset(&r, 0, sizeof r);
+  r.blob = (uint8_t *)"x";
+  r.blob_len = 1;
+  r.expires_at = g + 40;
+  uint64_t nv = 0;
+  CHECK_ERR(sessio__store_save(st, &k, &r, v - 1, T0, &nv), SESSIO_ECONFLICT);
+  r.expires_at = g + 3 * GRAIN;
+  CHECK_ERR(sessio__store_save(st, &k, &r, v - 1, T0, &nv), SESSIO_ECONFLICT);
+  CHECK_INT(raw_int("SELECT version FROM sessions"), (int64_t)v);
+  sessio_store_close(st);
+}
+
+/* The grain that holds 'now' mixes dead rows and live ones: gc walks it
+ * in bounded steps and removes the dead rows exactly from their expiry
+ * on, never a live one. */
+static void test_gc_walks_the_current_grain_in_bounded_steps(void) {
+  enum { DEAD = 100, LIVE = 200, MAX_WORK = 32 };
+  fresh_dir();
+  sessio_store *st = NULL;
+  CHECK_OK(sessio_store_open(url, &st));
+  const int64_t g = (T0 + HOUR) / GRAIN * GRAIN, now = g + 500;
+  for (uint32_t i = 0; i < DEAD + LIVE; i++) {
+    sessio_key k = mk(2000 + i);
+    put(st, &k, "w", 0, i % 3 == 0 ? g + 10 + i : now + 1 + i);
+  }
+  sessio_key d = mk(2000);
+  sessio_record r;
+  int found = 1;
+  CHECK_OK(sessio__store_load(st, &d, g + 10, &r, &found));
+  CHECK_INT(found, 0); /* dead from its expiry on, before gc */
+  size_t total = 0, calls = 0;
+  int done = 0;
+  while (!done && calls < 1000) {
+    size_t removed = 0;
+    CHECK_OK(sessio_store_gc(st, now, MAX_WORK, &removed, &done));
+    CHECK(removed <= MAX_WORK);
+    total += removed;
+    calls++;
+  }
+  CHECK_INT(total, DEAD);
+  CHECK(calls >= (DEAD + LIVE) / MAX_WORK);
+  CHECK_INT(raw_int("SELECT count(*) FROM sessions"), LIVE);
+  /* A second pass finds nothing more. */
+  size_t again = 0;
+  done = 0;
+  for (calls = 0; !done && calls < 1000; calls++)
+    CHECK_OK(sessio_store_gc(st, now, MAX_WORK, &again, &done));
+  CHECK_INT(again, 0);
+  sessio_store_close(st);
+}
+
+/* A row whose gc_at is behind its expiry (written by hand, or by an older
+ * sessio still running during an upgrade) is never removed while live:
+ * gc files it under its own grain and moves on. */
+static void test_gc_files_again_a_live_row_behind_its_grain(void) {
+  fresh_dir();
+  sessio_store *st = NULL;
+  CHECK_OK(sessio_store_open(url, &st));
+  const int64_t g = (T0 + HOUR) / GRAIN * GRAIN;
+  for (uint32_t i = 0; i < 20; i++) {
+    sessio_key k = mk(300 + i);
+    put(st, &k, "live", 0, g + 10);
+  }
+  sessio_key d = mk(299);
+  put(st, &d, "dead", 0, T0 + 5);
+  CHECK_INT(raw_exec("UPDATE sessions SET gc_at = 0"), SQLITE_OK);
+  size_t removed = 0;
+  int done = 0;
+  CHECK_OK(sessio_store_gc(st, T0 + 10, 1000, &removed, &done));
+  CHECK_INT(removed, 1);
+  CHECK_INT(done, 1);
+  CHECK_INT(raw_int("SELECT count(*) FROM sessions WHERE gc_at = 0"), 0);
+  CHECK_INT(raw_int("SELECT count(*) FROM sessions WHERE gc_at < expires_at"),
+            0);
+  CHECK_INT(raw_int("SELECT count(*) FROM sessions"), 20);
+  sessio_store_close(st);
+}
+
+/* A database of schema version 1 (the expiry index on expires_at) is
+ * brought to version 2 at open: every row kept and filed by grain. */
+static void test_database_of_version_1_is_migrated(void) {
+  fresh_dir();
+  const int64_t g = (T0 + HOUR) / GRAIN * GRAIN;
+  char sql[1024];
+  snprintf(sql, sizeof sql,
+           "PRAGMA journal_mode=WAL;"
+           "CREATE TABLE sessions(key BLOB PRIMARY KEY NOT NULL,"
+           " version INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
+           " touched_at INTEGER NOT NULL, user TEXT NOT NULL DEFAULT '',"
+           " blob BLOB NOT NULL) WITHOUT ROWID;"
+           "CREATE INDEX sessions_expires ON sessions(expires_at);"
+           "CREATE TABLE users(user TEXT NOT NULL, key BLOB NOT NULL,"
+           " expires_at INTEGER NOT NULL, PRIMARY KEY(user, key))"
+           " WITHOUT ROWID;"
+           "CREATE INDEX users_expires ON users(expires_at);"
+           "INSERT INTO sessions VALUES(zeroblob(32), 3, %lld, %lld, '',"
+           " x'0102');"
+           "INSERT INTO sessions VALUES(x'01' || zeroblob(31), 1, %lld, %lld,"
+           " '', x'03');"
+           "PRAGMA user_version=1;",
+           (long long)(g + 10), (long long)T0, (long long)(T0 + 5),
+           (long long)T0);
+  CHECK_INT(raw_exec(sql), SQLITE_OK);
+  CHECK_INT(chmod(db_path, 0600), 0);
+  sessio_store *st = NULL;
+  CHECK_OK(sessio_store_open(url, &st));
+  CHECK_INT(raw_int("PRAGMA user_version"), 2);
+  CHECK_INT(raw_int("SELECT count(*) FROM sqlite_schema"
+                    " WHERE name = 'sessions_expires'"),
+            0);
+  CHECK_INT(raw_int("SELECT gc_at FROM sessions WHERE version = 3"), g + GRAIN);
+  sessio_key k;
+  memset(&k, 0, sizeof k);
+  sessio_record r;
+  int found = 0;
+  CHECK_OK(sessio__store_load(st, &k, T0, &r, &found));
+  CHECK_INT(found, 1);
+  CHECK_INT(r.version, 3);
+  sessio_record_clear(&r);
+  uint64_t v = put(st, &k, "after", 3, g + 20);
+  CHECK_INT(v, 4);
+  size_t removed = 0;
+  int done = 0;
+  CHECK_OK(sessio_store_gc(st, T0 + 2 * GRAIN, 100, &removed, &done));
+  CHECK_INT(removed, 1);
+  sessio_store_close(st);
+  /* A second open finds version 2 and changes nothing. */
+  CHECK_OK(sessio_store_open(url, &st));
+  CHECK_INT(raw_int("SELECT count(*) FROM sessions"), 1);
+  sessio_store_close(st);
+}
+
 /* A database of another schema version is not ours to write into. */
 static void test_database_of_another_version_is_refused(void) {
   fresh_dir();
@@ -380,6 +575,10 @@ int main(void) {
   RUN(test_two_processes_lose_no_increment);
   RUN(test_records_survive_reopen);
   RUN(test_database_of_another_version_is_refused);
+  RUN(test_commit_within_one_expiry_grain_writes_one_page);
+  RUN(test_gc_walks_the_current_grain_in_bounded_steps);
+  RUN(test_gc_files_again_a_live_row_behind_its_grain);
+  RUN(test_database_of_version_1_is_migrated);
   if (dir[0]) store_util_rm_tree(dir);
   return DONE();
 }
