@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 /* Longest key the encoding accepts; the public layer enforces its own,
  * smaller, max_key. Kept here so every map that can be built can also be
  * encoded and decoded back. */
@@ -129,7 +127,7 @@ static sessio_err entry_make(sessio__entry *e, const char *key, size_t key_len,
  * whatever the application keeps there). */
 static void entry_free(sessio__entry *e) {
   if (e->key != NULL && !e->in_block) {
-    sodium_memzero(e->key, entry_block_size(e->key_len, e->type, e->len));
+    sessio__wipe(e->key, entry_block_size(e->key_len, e->type, e->len));
     free(e->key);
   }
   e->key = NULL;
@@ -163,9 +161,12 @@ static void map_remove_range(sessio__map *m, size_t lo, size_t hi) {
 
 void sessio__map_free(sessio__map *m) {
   for (size_t i = 0; i < m->n; i++) entry_free(&m->v[i]);
-  free(m->v);
+  if (m->v != NULL) {
+    sessio__wipe(m->v, m->n * sizeof(m->v[0])); /* the INT and BOOL values */
+    free(m->v);
+  }
   if (m->block != NULL) {
-    sodium_memzero(m->block, m->block_len);
+    sessio__wipe(m->block, m->block_len);
     free(m->block);
   }
   m->v = NULL;

@@ -15,8 +15,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <sodium.h>
-
 #include "cookie_limit.h"
 #include "manager.h"
 
@@ -200,11 +198,11 @@ static sessio_err load_ident(sessio_manager *m, const ident *id, int64_t now,
     ident next;
     memcpy(next.raw, pt, SESSIO_ID_BYTES);
     ident_from_raw(m, &next);
-    sodium_memzero(pt, pt_len);
+    sessio__wipe(pt, pt_len);
     if (pt != stack) free(pt);
     sessio_record_clear(&rec);
     rc = load_ident(m, &next, now, hops + 1, out, found);
-    sodium_memzero(next.raw, sizeof next.raw);
+    sessio__wipe(next.raw, sizeof next.raw);
     if (*found) out->followed = 1;
     return rc;
   }
@@ -228,7 +226,7 @@ corrupt:
   sessio__log(m, SESSIO_LOG_WARN, "unreadable session record sid=%.16s", h);
   rc = SESSIO_OK;
 done:
-  sodium_memzero(pt, pt_len);
+  sessio__wipe(pt, pt_len);
   if (pt != stack) free(pt);
   sessio_record_clear(&rec);
   return rc;
