@@ -895,9 +895,11 @@ static struct MHD_Daemon *start_daemon(shop *sh, const options *o,
        * answered 431 by MHD, what leaves less than SESSIO_MHD_REPLY_ROOM for
        * the answer by the shop (sessio_mhd_head_too_big). MHD clears the pool between requests, so its
        * size costs on every request (callgrind, cart: 16 KiB 84k, 32 KiB
-       * 108k, 40 KiB 121k, 64 KiB 158k instructions per request). 40 KiB
-       * holds a 3.5 KB Cookie header of 500 pairs; the shop's own limit on
-       * all headers (SHOP_HEADERS_MAX, 431) is checked first. */
+       * 108k, 40 KiB 121k, 64 KiB 158k instructions per request). Over
+       * 32 KiB MHD mmap()s the pool for each connection, and those calls
+       * stall behind a password check's munmap (shop.h): 32 KiB it is,
+       * which holds a Cookie header of ~400 short pairs; the shop's own
+       * limit on all headers (SHOP_HEADERS_MAX, 431) is checked first. */
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SHOP_MHD_POOL,
       /* S26: connection limits and head/body deadlines (sessio-mhd). */
       MHD_OPTION_ARRAY, gopts, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,

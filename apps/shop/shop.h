@@ -20,7 +20,12 @@
 /* ---- limits ------------------------------------------------------------ */
 #define SHOP_BODY_MAX (16 * 1024)    /* request body; larger: 413 */
 #define SHOP_HEADERS_MAX (16 * 1024) /* all request headers; larger: 431 */
-#define SHOP_MHD_POOL (40 * 1024)    /* MHD's per-connection memory (main.c) */
+/* MHD's per-connection memory (main.c). At most 32 KiB: libmicrohttpd
+ * 0.9.75 mmap()s a larger pool for every connection and munmap()s it at
+ * close, and those calls wait for the process's memory-map lock, which a
+ * password check's 64 MiB mmap/munmap holds for 100-800 ms on a busy
+ * machine (docs/RELIABILITY.md, wrong-password floods). */
+#define SHOP_MHD_POOL (32 * 1024)
 #define SHOP_FIELD_MAX 1024          /* one form field value; larger: 413 */
 #define SHOP_FIELDS_MAX 20           /* form fields per request; more: 413 */
 #define SHOP_SKU_MAX 32              /* bytes of a SKU (API) */

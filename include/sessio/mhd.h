@@ -123,7 +123,11 @@ SESSIO_API sessio_err sessio_mhd_commit(sessio *s,
  * builds the answer's header in what is left. When too little is left,
  * MHD 0.9.75 closes the connection without an answer ("failed to create
  * response header"), and an application cannot reach MHD's own error path
- * once its handler runs. So decide on the access handler's first call:
+ * once its handler runs. Keep the pool at 32 KiB or less: MHD 0.9.75
+ * mmap()s a larger one per connection and munmap()s it at close, and with
+ * a sessio_mhd_pool checking passwords (64 MiB mmap/munmap each) those
+ * calls wait for the process's memory-map lock for up to hundreds of ms.
+ * So decide on the access handler's first call:
  *
  *     if (*req_cls == NULL && sessio_mhd_head_too_big(c, POOL, 16384)) {
  *       sessio_mhd_reply_431(c, method, "text/plain", "too large\n", 10, NULL);

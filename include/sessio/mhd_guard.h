@@ -107,7 +107,11 @@ typedef void (*sessio_mhd_job_fn)(void *arg);
 /* A pool of 'workers' threads (0 = one per online CPU) and a queue of
  * 'queue' jobs waiting (0 = 4 per worker). The workers run at a lower
  * priority than the caller (nice +10 each) so that request threads get
- * the CPU first. '*out' is the caller's. SESSIO_ENOMEM, SESSIO_EINVAL. */
+ * the CPU first. '*out' is the caller's. SESSIO_ENOMEM, SESSIO_EINVAL.
+ * A job that maps and unmaps large memory (argon2id: 64 MiB a check)
+ * holds the process's memory-map lock meanwhile, so request threads must
+ * not mmap per request: keep MHD_OPTION_CONNECTION_MEMORY_LIMIT at 32 KiB
+ * or less (a larger MHD pool is mmap()ed for each connection). */
 SESSIO_API sessio_err sessio_mhd_pool_new(unsigned workers, unsigned queue,
                                           sessio_mhd_pool **out);
 

@@ -418,7 +418,7 @@ def _rand_bytes(rng, n, lo=0, hi=255):
 
 
 # Oversize headers are answered 431 every time, also those whose size
-# leaves libmicrohttpd's 40 KiB per-connection pool without room for the
+# leaves libmicrohttpd's 32 KiB per-connection pool without room for the
 # header of an answer (MHD 0.9.75 would close those unanswered, "failed to
 # create response header"; the shop answers them itself, docs/RELIABILITY.md
 # section 3). Only a request line without a space, or starting with one,
@@ -547,14 +547,17 @@ def test_10k_random_malformed_requests_get_4xx_and_next_good_request_is_served_S
     assert store_rows(s) == (0, 0)
 
 
+MHD_POOL = 32 * 1024  # SHOP_MHD_POOL (apps/shop/shop.h)
+
+
 def _edge_cases():
-    """Requests whose headers fill libmicrohttpd's 40 KiB connection pool to
+    """Requests whose headers fill libmicrohttpd's 32 KiB connection pool to
     every level around its edge, and the statuses each may get: one header
-    of 34,000-42,000 bytes (every 7 bytes), 150-330 headers of ~100 bytes,
-    Cookie headers of 150-320 pairs of 46 bytes, and 300-1,500 tiny cookie
-    pairs (under 8 KiB, but 64 bytes of pool each)."""
+    of pool - 6,960 to pool + 1,040 bytes (every 7 bytes), 150-330 headers
+    of ~100 bytes, Cookie headers of 150-320 pairs of 46 bytes, and
+    300-1,500 tiny cookie pairs (under 8 KiB, but 64 bytes of pool each)."""
     out = []
-    for n in range(34000, 42000, 7):
+    for n in range(MHD_POOL - 6960, MHD_POOL + 1040, 7):
         out.append((b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * n + b"\r\n\r\n", {431}))
     for k in range(150, 331):
         heads = b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 90) for i in range(k))
@@ -602,6 +605,6 @@ def test_headers_at_every_size_around_the_mhd_pool_edge_are_answered_S11(make_sh
     print(f"\n  pool edge: {len(cases)} requests: {dict(sorted(seen.items(), key=str))}")
     assert not wrong, f"{len(wrong)} wrong answers, first: {wrong[:3]}"
     # all three sides were hit: served, the shop's 431, MHD's 431
-    assert seen[200] > 100 and seen["431 shop"] > 500 and seen["431 mhd"] > 100, seen
+    assert seen[200] > 50 and seen["431 shop"] > 500 and seen["431 mhd"] > 100, seen
     assert _one(s.port, "/api/session")[0] == 200
     assert s.proc.poll() is None
