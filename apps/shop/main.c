@@ -204,8 +204,8 @@ static int hash_password(void) {
 /* 1 when 'url' names a store on another server (its calls wait on round
  * trips), 0 for the embedded ones and the default. */
 static int network_store(const char *url) {
-  static const char *const schemes[] = {"redis:", "redis-cluster:",
-                                        "postgres:", "postgresql:"};
+  static const char *const schemes[] = {
+      "redis:", "redis-cluster:", "postgres:", "postgresql:"};
   if (url == NULL) return 0;
   for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
     if (strncmp(url, schemes[i], strlen(schemes[i])) == 0) return 1;

@@ -26,12 +26,12 @@
  * password check's 64 MiB mmap/munmap holds for 100-800 ms on a busy
  * machine (docs/RELIABILITY.md, wrong-password floods). */
 #define SHOP_MHD_POOL (32 * 1024)
-#define SHOP_FIELD_MAX 1024          /* one form field value; larger: 413 */
-#define SHOP_FIELDS_MAX 20           /* form fields per request; more: 413 */
-#define SHOP_SKU_MAX 32              /* bytes of a SKU (API) */
-#define SHOP_QTY_MAX 99              /* per add */
-#define SHOP_TEXT_MAX 200            /* a checkout text field */
-#define SHOP_CART_LINES 64           /* lines shown / returned */
+#define SHOP_FIELD_MAX 1024 /* one form field value; larger: 413 */
+#define SHOP_FIELDS_MAX 20  /* form fields per request; more: 413 */
+#define SHOP_SKU_MAX 32     /* bytes of a SKU (API) */
+#define SHOP_QTY_MAX 99     /* per add */
+#define SHOP_TEXT_MAX 200   /* a checkout text field */
+#define SHOP_CART_LINES 64  /* lines shown / returned */
 
 /* ---- logging ------------------------------------------------------------ */
 enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
