@@ -6,10 +6,10 @@
 // axe-core finds no WCAG 2 A/AA violation. Then the flows a keyboard user
 // and a shopper meet: a checkout by Tab/Enter alone that reaches the order
 // page, Enter in a checkout step going forward, the focus after a failed
-// sign-in, the French pages, the "you were signed out" notice shown once,
-// the 431 page in the browser's language and light or dark setting. A
-// screenshot of each page, size and theme goes to
-// $SESSIO_BUILD_DIR/screenshots/ (default build-test/). Prints
+// sign-in, the French pages, the cart's 99 cap and quantity changes, the
+// "you were signed out" notice shown once, the 431 page in the browser's
+// language and light or dark setting. A screenshot of each page, size and
+// theme goes to $SESSIO_BUILD_DIR/screenshots/ (default build-test/). Prints
 // "N passed, N failed".
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -390,6 +390,36 @@ async function keyboardCheckout(browser, base) {
   }
 }
 
+// The cart as a shopper edits it: 99 added twice stays 99 and says so, a
+// line's quantity changed in place (typed, then Enter), 0 removes it.
+async function cartEdits(browser, base) {
+  const { context, page } = await newPage(browser, { width: 390, height: 844 });
+  const count = async () => Number(await page.locator('#cart-count').evaluate((e) => e.firstChild.textContent));
+  try {
+    for (let i = 0; i < 2; i++) {
+      await page.goto(`${base}/`);
+      await page.fill('#product-A2 [name=qty]', '99');
+      await submit(page, page.locator('#product-A2 button'));
+    }
+    check('cart: 99 added twice holds 99 and says so', await count() === 99 &&
+      /99/.test(await page.locator('.flash').innerText()), `${await count()}`);
+    const line = page.locator('form[action="/cart/update"]').filter({ has: page.locator('[value=A2]') });
+    await line.locator('[name=qty]').fill('7');
+    await Promise.all([page.waitForNavigation(), line.locator('[name=qty]').press('Enter')]);
+    check('cart: a quantity typed in the cart and Enter changes the line', await count() === 7, `${await count()}`);
+    const again = page.locator('form[action="/cart/update"]').filter({ has: page.locator('[value=A2]') });
+    await again.locator('[name=qty]').fill('0');
+    await submit(page, again.locator('button'));
+    check('cart: quantity 0 removes the line', await count() === 0 &&
+      await page.locator('form[action="/cart/update"]').count() === 0);
+    check('cart edits: no console error or CSP violation', problems(page).length === 0, problems(page).join(' | '));
+  } catch (e) {
+    check('cart edits ran to the end', false, e.stack || String(e));
+  } finally {
+    await context.close();
+  }
+}
+
 // The "you were signed out" notice: after "Sign out", after a revocation
 // from another device, and through the redirect of a member page; each time
 // once, the dead cookie dropped by the browser (S34).
@@ -532,6 +562,7 @@ async function main() {
       for (const viewport of SIZES) await everyPage(browser, shop.base, viewport, theme);
     await keyboardCheckout(browser, shop.base);
     await french(browser, shop.base);
+    await cartEdits(browser, shop.base);
     await signedOut(browser, shop.base);
     await headersTooLarge(browser, shop.base);
   } catch (e) {

@@ -238,11 +238,16 @@ def test_orders_survive_a_restart_and_stay_private(make_shop, tmp_path):
 
 # ---- 7: addresses of spaces, quantities ----------------------------------------
 
-def test_an_address_of_spaces_is_refused(shop):
+@pytest.mark.parametrize("field", ["name", "street", "city", "zip"])
+def test_an_address_of_spaces_is_refused(shop, field):
     c = buyer(shop)
-    r = c.post_form("/checkout/address", dict(ADDRESS, street="   ", go="next"))
+    r = c.post_form("/checkout/address", dict(ADDRESS, **{field: " \t  ", "go": "next"}))
     assert r.status_code == 400
-    assert 'aria-invalid="true"' in r.text
+    assert re.search(rf'name="{field}"[^>]*aria-invalid="true"', r.text), field
+    # the order cannot be reviewed or placed with it
+    c.post_form("/checkout/shipping", {"ship": "standard", "note": "", "go": "next"})
+    r = c.get("/checkout/review")
+    assert r.status_code == 303 and path_of(r) == "/checkout/address", r.status_code
 
 
 def test_one_cart_line_holds_at_most_99(shop):
@@ -251,6 +256,9 @@ def test_one_cart_line_holds_at_most_99(shop):
         r = c.post_form("/cart/add", {"sku": "A2", "qty": "99"})
         assert r.status_code == 303
     assert c.session()["cart"] == {"A2": 99}
+    assert "limited to 99 per order" in visible_text(c.get("/cart").text)  # said
+    r = c.post_form("/cart/add", {"sku": "A2", "qty": "100"})  # one add over 99
+    assert r.status_code == 400 and c.session()["cart"] == {"A2": 99}
 
 
 def test_cart_quantity_can_be_changed_and_zero_removes(shop):
@@ -271,6 +279,11 @@ def test_sign_in_link_carries_the_page(shop):
     link = re.search(r'<a[^>]*id="signin"[^>]*>', c.get("/cart").text).group(0)
     href = re.search(r'href="([^"]*)"', link).group(1)
     assert urllib.parse.parse_qs(urllib.parse.urlsplit(href).query)["next"] == ["/cart"], href
+    # and signing in through it comes back to the cart, not to /
+    r = c.html_login("alice", next_="/cart")
+    assert r.status_code == 303 and r.headers["Location"] == "/cart", r.headers.get("Location")
+    # the sign-in page's own link does not point back at itself
+    assert not re.search(r'id="signin"[^>]*next=', c.get("/login").text)
 
 
 def test_sign_out_says_so(shop):
