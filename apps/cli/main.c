@@ -52,12 +52,13 @@ static const char usage_main[] =
     "  list --user NAME                  a user's sessions (handle, times, label), never an ID\n"
     "  revoke --user NAME (--handle H | --all)   end a user's session(s)\n"
     "  gc [--budget DUR]                 collect expired sessions now\n"
-    "  check [--repair]                  read every record; report (and fix) damage\n"
+    "  check [--repair]                  read every record and index entry; report (and fix) damage\n"
     "  migrate --to URL                  copy every live session and the user index\n"
     "  secret new FILE                   write a fresh secret file (mode 0600)\n\n"
     "Options:\n"
     "  --store URL        the store (SESSIO_STORE): memory:, file:DIR, sqlite:PATH,\n"
-    "                     redis://HOST:PORT[/DB], redis-cluster://HOST:PORT,...\n"
+    "                     redis://HOST:PORT[/DB], redis-cluster://HOST:PORT,...,\n"
+    "                     postgres://[USER@]HOST[:PORT]/DB\n"
     "  --secret-file FILE the server secret the shops use (SESSIO_SECRET_FILE): 64 hex\n"
     "                     characters and a newline; checked against the store\n"
     "  --json             machine-readable output (one JSON object)\n"
@@ -92,11 +93,15 @@ static const struct {
      "time budget is spent (DUR: 500ms, 10s, 2m; default 30s).\n"},
     {"check",
      "Usage: sessio [--store URL] check [--repair] [--json]\n"
-     "Reads every record and the user index of every user seen: records that cannot\n"
-     "be decoded, expired records not yet collected, user index entries that name no\n"
-     "live session of that user (stale), and live sessions missing from their user's\n"
-     "index. --repair removes undecodable records and stale entries, adds the missing\n"
-     "entries, runs GC, and says what it did. Exit 1 when damage is left.\n"},
+     "Reads every record and every user index entry (of every user, with a live\n"
+     "session or not) and reports: records that cannot be decoded, expired records\n"
+     "not yet collected, stale index entries (naming no live session of that user:\n"
+     "its record is gone, expired or another user's; harmless, readers skip them),\n"
+     "live sessions missing from their user's index, and leftover files (file:\n"
+     "store: a temporary file a crash left beside no record). --repair removes the\n"
+     "undecodable records, the stale entries and the leftovers, adds the missing\n"
+     "entries, runs GC, and says what it did. Exit 1 when damage (undecodable,\n"
+     "missing, leftover) is left.\n"},
     {"migrate",
      "Usage: sessio --store FROM migrate --to URL [--json]\n"
      "Copies every live session of the store FROM to the store URL, as stored (sealed\n"
@@ -833,19 +838,31 @@ static int cmd_gc(const opts *o) {
 
 /* ---- check ---------------------------------------------------------------------- */
 
-typedef struct pair { /* a live record of a user */
-  char user[SESSIO_USER_MAX + 1];
+typedef struct crec { /* a record as the scan saw it */
   sessio_key key;
+  uint8_t
+      uhash[SESSIO_STORE_USER_HASH_BYTES]; /* of its user, when it has one */
   int64_t expires_at;
-} pair;
+  unsigned live : 1, decodable : 1, has_user : 1, indexed : 1;
+  uint32_t name; /* its user's name: offset in check.names */
+} crec;
 
 typedef struct check {
   int64_t now;
   uint64_t records, live, dead, undecodable;
-  sessio_key *bad;
+  crec *recs;
+  size_t nrecs, caprecs;
+  char *names; /* the users' names, NUL-terminated, one after another */
+  size_t nnames, capnames;
+  /* the user index */
+  uint64_t entries, expired_entries, stale, orphaned, fixed_stale;
+  sessio_store_user_entry *bad; /* stale entries, for --repair */
   size_t nbad, capbad;
-  pair *pairs;
-  size_t npairs, cappairs;
+  uint8_t (*lonely)[SESSIO_STORE_USER_HASH_BYTES]; /* users of stale entries */
+  size_t nlonely, caplonely;
+  /* leftovers of the store (sweep) */
+  uint64_t leftovers, leftovers_removed;
+  int json, verbose;
 } check;
 
 static void *grow(void *v, size_t *cap, size_t n, size_t size) {
@@ -864,36 +881,140 @@ static int check_cb(void *ud, const sessio_key *key, const sessio_record *rec) {
   check *c = ud;
   if (is_check_record(rec)) return 0;
   c->records++;
-  if (!decodable(rec)) {
+  c->recs = grow(c->recs, &c->caprecs, c->nrecs, sizeof *c->recs);
+  crec *r = &c->recs[c->nrecs++];
+  memset(r, 0, sizeof *r);
+  r->key = *key;
+  r->expires_at = rec->expires_at;
+  r->decodable = decodable(rec);
+  r->live = r->decodable && rec->expires_at > c->now;
+  if (!r->decodable)
     c->undecodable++;
-    c->bad = grow(c->bad, &c->capbad, c->nbad, sizeof *c->bad);
-    c->bad[c->nbad++] = *key;
-    return 0;
-  }
-  if (rec->expires_at <= c->now) {
+  else if (!r->live)
     c->dead++;
-    return 0;
-  }
-  c->live++;
+  else
+    c->live++;
   if (rec->user[0]) {
-    c->pairs = grow(c->pairs, &c->cappairs, c->npairs, sizeof *c->pairs);
-    pair *p = &c->pairs[c->npairs++];
-    memcpy(p->user, rec->user, sizeof p->user);
-    p->key = *key;
-    p->expires_at = rec->expires_at;
+    size_t n = strlen(rec->user) + 1;
+    while (c->nnames + n > c->capnames) {
+      c->capnames = c->capnames ? c->capnames * 2 : 4096;
+      char *nv = realloc(c->names, c->capnames);
+      if (nv == NULL) {
+        fail("out of memory");
+        exit(EXIT_FAIL);
+      }
+      c->names = nv;
+    }
+    memcpy(c->names + c->nnames, rec->user, n);
+    r->name = (uint32_t)c->nnames;
+    c->nnames += n;
+    r->has_user = 1;
+    sessio_store_user_hash(rec->user, r->uhash);
   }
   return 0;
 }
 
-static int paircmp(const void *a, const void *b) {
-  const pair *x = a, *y = b;
-  int c = strcmp(x->user, y->user);
-  return c ? c : memcmp(x->key.b, y->key.b, SESSIO_KEY_BYTES);
+static int crec_cmp(const void *a, const void *b) {
+  return memcmp(((const crec *)a)->key.b, ((const crec *)b)->key.b,
+                SESSIO_KEY_BYTES);
 }
 
-static int keycmp(const void *a, const void *b) {
-  return memcmp(((const sessio_key *)a)->b, ((const sessio_key *)b)->b,
-                SESSIO_KEY_BYTES);
+static crec *crec_find(check *c, const sessio_key *key) {
+  crec probe;
+  probe.key = *key;
+  return c->nrecs
+             ? bsearch(&probe, c->recs, c->nrecs, sizeof *c->recs, crec_cmp)
+             : NULL;
+}
+
+static int hash_cmp(const void *a, const void *b) {
+  return memcmp(a, b, SESSIO_STORE_USER_HASH_BYTES);
+}
+
+/* One user-index entry: it must name a live, readable record of its user
+ * (else it is stale: "orphaned" when the record is gone). An expired entry
+ * is GC's, not damage. */
+static int check_entry_cb(void *ud, const sessio_store_user_entry *e) {
+  check *c = ud;
+  c->entries++;
+  if (e->expires_at != INT64_MIN && e->expires_at <= c->now) {
+    c->expired_entries++;
+    return 0;
+  }
+  crec *r = crec_find(c, &e->key);
+  int ok = e->expires_at != INT64_MIN && r != NULL && r->live && r->has_user &&
+           memcmp(r->uhash, e->user_hash, sizeof r->uhash) == 0;
+  if (ok) {
+    r->indexed = 1;
+    return 0;
+  }
+  c->stale++;
+  if (r == NULL) c->orphaned++;
+  c->bad = grow(c->bad, &c->capbad, c->nbad, sizeof *c->bad);
+  c->bad[c->nbad++] = *e;
+  c->lonely = grow(c->lonely, &c->caplonely, c->nlonely, sizeof *c->lonely);
+  memcpy(c->lonely[c->nlonely++], e->user_hash, SESSIO_STORE_USER_HASH_BYTES);
+  return 0;
+}
+
+static void check_sweep_cb(void *ud, const char *what, const char *name,
+                           int removed) {
+  check *c = ud;
+  c->leftovers++;
+  if (removed) c->leftovers_removed++;
+  if (!c->json)
+    printf("leftover: %s: %s%s\n", what, name, removed ? " (removed)" : "");
+}
+
+/* Users of stale entries that have no live session at all: the distinct
+ * digests of c->lonely not among the users of live records. */
+static size_t users_without_live_session(check *c) {
+  size_t n = 0, nlive = 0, cap = 0;
+  uint8_t(*live)[SESSIO_STORE_USER_HASH_BYTES] = NULL;
+  for (size_t j = 0; j < c->nrecs; j++) {
+    if (!c->recs[j].live || !c->recs[j].has_user) continue;
+    live = grow(live, &cap, nlive, sizeof *live);
+    memcpy(live[nlive++], c->recs[j].uhash, sizeof *live);
+  }
+  if (nlive > 1) qsort(live, nlive, sizeof *live, hash_cmp);
+  if (c->nlonely > 1) qsort(c->lonely, c->nlonely, sizeof *c->lonely, hash_cmp);
+  for (size_t i = 0; i < c->nlonely; i++) {
+    if (i > 0 && hash_cmp(c->lonely[i], c->lonely[i - 1]) == 0) continue;
+    if (nlive == 0 ||
+        bsearch(c->lonely[i], live, nlive, sizeof *live, hash_cmp) == NULL)
+      n++;
+  }
+  free(live);
+  return n;
+}
+
+static sessio_err walk(sessio_store *st,
+                       sessio_err (*step)(sessio_store *, sessio_store_cursor *,
+                                          void *, int *),
+                       void *ud) {
+  sessio_store_cursor cur = SESSIO_STORE_CURSOR_INIT;
+  for (;;) {
+    int done = 0;
+    sessio_err e = step(st, &cur, ud, &done);
+    if (e != SESSIO_OK || done) return e;
+  }
+}
+
+static sessio_err user_scan_step(sessio_store *st, sessio_store_cursor *cur,
+                                 void *ud, int *done) {
+  return st->methods->user_scan(st, cur, SCAN_STEP, check_entry_cb, ud, done);
+}
+
+typedef struct sweep_ud {
+  check *c;
+  int repair;
+} sweep_ud;
+
+static sessio_err sweep_step(sessio_store *st, sessio_store_cursor *cur,
+                             void *ud, int *done) {
+  sweep_ud *s = ud;
+  return st->methods->sweep(st, cur, SCAN_STEP, s->repair, check_sweep_cb, s->c,
+                            done);
 }
 
 static int cmd_check(const opts *o) {
@@ -902,67 +1023,54 @@ static int cmd_check(const opts *o) {
   check c;
   memset(&c, 0, sizeof c);
   c.now = sessio_now_ms();
+  c.json = o->json;
   int rc = 0;
-  uint64_t stale = 0, fixed_stale = 0, missing = 0, fixed_missing = 0,
-           removed_bad = 0;
-  size_t gc_removed = 0;
+  uint64_t missing = 0, fixed_missing = 0, removed_bad = 0;
+  size_t gc_removed = 0, lonely = 0;
+  const sessio_store_methods *mt = st->methods;
   sessio_err e = scan_all(st, check_cb, &c, NULL);
   if (e != SESSIO_OK) {
     scan_failed(st, e);
     rc = EXIT_FAIL;
     goto out;
   }
-  if (c.npairs > 1) qsort(c.pairs, c.npairs, sizeof *c.pairs, paircmp);
-  /* The user index of every user seen in the records: each entry must name
-   * a live, readable record of that user (else it is stale), and each live
-   * record of the user must be in it (else it is missing). */
-  for (size_t g = 0; g < c.npairs && e == SESSIO_OK;) {
-    size_t end = g;
-    while (end < c.npairs && strcmp(c.pairs[end].user, c.pairs[g].user) == 0)
-      end++;
-    const char *user = c.pairs[g].user;
-    sessio_key *keys = NULL;
-    size_t n = 0;
-    e = st->methods->user_list(st, user, c.now, &keys, &n);
-    for (size_t i = 0; i < n && e == SESSIO_OK; i++) {
-      sessio_record rec;
-      int found = 0;
-      memset(&rec, 0, sizeof rec);
-      e = st->methods->load(st, &keys[i], c.now, &rec, &found);
-      if (e == SESSIO_ECORRUPT) {
-        e = SESSIO_OK;
-        found = 0;
-      }
-      if (e != SESSIO_OK) break;
-      int ok = found && strcmp(rec.user, user) == 0 && decodable(&rec);
-      if (found) sessio_record_clear(&rec);
-      if (!ok) {
-        stale++;
-        if (o->repair &&
-            (e = st->methods->user_remove(st, user, &keys[i])) == SESSIO_OK)
-          fixed_stale++;
-      }
-    }
-    if (e == SESSIO_OK && n > 1) qsort(keys, n, sizeof *keys, keycmp);
-    for (size_t i = g; i < end && e == SESSIO_OK; i++) {
-      if (i > g &&
-          memcmp(c.pairs[i].key.b, c.pairs[i - 1].key.b, SESSIO_KEY_BYTES) == 0)
-        continue; /* seen twice by the scan */
-      if (n && bsearch(&c.pairs[i].key, keys, n, sizeof *keys, keycmp))
-        continue;
-      missing++;
-      if (o->repair && (e = st->methods->user_add(st, user, &c.pairs[i].key,
-                                                  c.pairs[i].expires_at,
-                                                  c.now)) == SESSIO_OK)
-        fixed_missing++;
-    }
-    free(keys);
-    g = end;
+  if (mt->version < 4 || mt->user_scan == NULL ||
+      mt->user_entry_remove == NULL) {
+    fail("the %s store cannot list its user index (no user_scan method)",
+         sessio_store_name(st));
+    rc = EXIT_FAIL;
+    goto out;
+  }
+  if (c.nrecs > 1) { /* sorted by key, each record once */
+    size_t w = 0;
+    qsort(c.recs, c.nrecs, sizeof *c.recs, crec_cmp);
+    for (size_t i = 1; i < c.nrecs; i++)
+      if (crec_cmp(&c.recs[i], &c.recs[w]) != 0) c.recs[++w] = c.recs[i];
+    c.nrecs = w + 1;
+  }
+  /* Every entry of the user index, whoever's it is. */
+  e = walk(st, user_scan_step, &c);
+  if (e == SESSIO_OK) lonely = users_without_live_session(&c);
+  /* Files or rows that belong to nothing (removed only with --repair). */
+  sweep_ud sw = {&c, o->repair};
+  if (e == SESSIO_OK && mt->sweep != NULL) e = walk(st, sweep_step, &sw);
+  /* Each live record of a user must be in the index. */
+  for (size_t i = 0; i < c.nrecs && e == SESSIO_OK; i++) {
+    crec *r = &c.recs[i];
+    if (!r->live || !r->has_user || r->indexed) continue;
+    missing++;
+    if (o->repair && (e = mt->user_add(st, c.names + r->name, &r->key,
+                                       r->expires_at, c.now)) == SESSIO_OK)
+      fixed_missing++;
   }
   if (e == SESSIO_OK && o->repair) {
-    for (size_t i = 0; i < c.nbad && e == SESSIO_OK; i++) {
+    for (size_t i = 0; i < c.nbad && e == SESSIO_OK; i++)
+      if ((e = mt->user_entry_remove(st, &c.bad[i])) == SESSIO_OK)
+        c.fixed_stale++;
+    for (size_t i = 0; i < c.nrecs && e == SESSIO_OK; i++) {
       int r = 0;
-      e = st->methods->remove(st, &c.bad[i], c.now, &r);
+      if (c.recs[i].decodable) continue;
+      e = mt->remove(st, &c.recs[i].key, c.now, &r);
       if (e == SESSIO_OK && r) removed_bad++;
     }
     int done = 0;
@@ -977,36 +1085,51 @@ static int cmd_check(const opts *o) {
     rc = EXIT_FAIL;
     goto out;
   }
-  uint64_t left = (c.undecodable - removed_bad) + (stale - fixed_stale) +
-                  (missing - fixed_missing);
+  /* Stale index entries are allowed by the store contract (readers check
+   * each key and skip them): reported and removed by --repair, not damage.
+   * An undecodable record, a live session missing from its user's index
+   * (not listed, not revocable) and a leftover file are. */
+  uint64_t left = (c.undecodable - removed_bad) + (missing - fixed_missing) +
+                  (c.leftovers - c.leftovers_removed);
   if (o->json) {
     printf("{\"records\":%" PRIu64 ",\"live\":%" PRIu64
            ",\"expired_not_collected\":%" PRIu64 ",\"undecodable\":%" PRIu64
+           ",\"index_entries\":%" PRIu64 ",\"expired_index_entries\":%" PRIu64
            ",\"stale_index_entries\":%" PRIu64
-           ",\"missing_index_entries\":%" PRIu64
+           ",\"orphaned_index_entries\":%" PRIu64
+           ",\"users_without_live_session\":%zu"
+           ",\"missing_index_entries\":%" PRIu64 ",\"leftovers\":%" PRIu64
            ",\"repaired\":{\"undecodable_removed\":%" PRIu64
            ",\"stale_removed\":%" PRIu64 ",\"missing_added\":%" PRIu64
-           ",\"expired_collected\":%zu}"
+           ",\"leftovers_removed\":%" PRIu64 ",\"expired_collected\":%zu}"
            ",\"ok\":%s}\n",
-           c.records, c.live, c.dead, c.undecodable, stale, missing,
-           removed_bad, fixed_stale, fixed_missing, gc_removed,
-           left ? "false" : "true");
+           c.records, c.live, c.dead, c.undecodable, c.entries,
+           c.expired_entries, c.stale, c.orphaned, lonely, missing, c.leftovers,
+           removed_bad, c.fixed_stale, fixed_missing, c.leftovers_removed,
+           gc_removed, left ? "false" : "true");
   } else {
     printf("records                %" PRIu64 " (%" PRIu64 " live, %" PRIu64
            " expired not yet collected)\n",
            c.records, c.live, c.dead);
     printf("undecodable records    %" PRIu64 "\n", c.undecodable);
-    printf("stale index entries    %" PRIu64 "\n", stale);
+    printf("user index entries     %" PRIu64 " (%" PRIu64
+           " expired not yet collected)\n",
+           c.entries, c.expired_entries);
+    printf("stale index entries    %" PRIu64 " (%" PRIu64
+           " whose record is gone; of %zu user%s with no live session)\n",
+           c.stale, c.orphaned, lonely, lonely == 1 ? "" : "s");
     printf("missing index entries  %" PRIu64 "\n", missing);
+    printf("leftover files         %" PRIu64 "\n", c.leftovers);
     if (o->repair)
       printf("repaired: removed %" PRIu64
              " undecodable record%s, removed %" PRIu64
              " stale index entr%s, added %" PRIu64
-             " missing index entr%s, collected %zu "
-             "expired record%s\n",
-             removed_bad, removed_bad == 1 ? "" : "s", fixed_stale,
-             fixed_stale == 1 ? "y" : "ies", fixed_missing,
-             fixed_missing == 1 ? "y" : "ies", gc_removed,
+             " missing index entr%s, removed %" PRIu64
+             " leftover file%s, collected %zu expired record%s\n",
+             removed_bad, removed_bad == 1 ? "" : "s", c.fixed_stale,
+             c.fixed_stale == 1 ? "y" : "ies", fixed_missing,
+             fixed_missing == 1 ? "y" : "ies", c.leftovers_removed,
+             c.leftovers_removed == 1 ? "" : "s", gc_removed,
              gc_removed == 1 ? "" : "s");
     printf("%s\n",
            left ? (o->repair ? "damage left"
@@ -1015,8 +1138,10 @@ static int cmd_check(const opts *o) {
   }
   if (left) rc = EXIT_FAIL;
 out:
+  free(c.recs);
+  free(c.names);
   free(c.bad);
-  free(c.pairs);
+  free(c.lonely);
   sessio_manager_free(m);
   sessio_store_close(st);
   return rc;

@@ -17,7 +17,7 @@ extern "C" {
 
 /* 2: remove and user_add take 'now' (every method that needs a time takes
  * it; a store never reads a clock). 3: scan. 4: collect, user_scan,
- * user_entry_remove. */
+ * user_entry_remove, sweep. */
 #define SESSIO_STORE_API_VERSION 4
 
 /* A record's name in the store: a keyed BLAKE2b hash of the session
@@ -81,6 +81,12 @@ typedef struct sessio_store_user_entry {
  * The return value is ignored. */
 typedef int (*sessio_store_user_iter_fn)(void *ud,
                                          const sessio_store_user_entry *e);
+
+/* Called by sweep for each leftover: 'what' says what it is ("temporary
+ * file without its record"), 'name' where (a path inside the store; never
+ * a session ID), 'removed' 1 when sweep removed it. Valid during the call. */
+typedef void (*sessio_store_sweep_fn)(void *ud, const char *what,
+                                      const char *name, int removed);
 
 /*
  * THE CONTRACT
@@ -166,7 +172,7 @@ typedef int (*sessio_store_user_iter_fn)(void *ud,
  * during the call; the callback must not call into the store. The cursor
  * is plain text, so a tool may save it to resume a pass later.
  *
- * Version 4 appended three methods; each may be NULL (then sessio_store_gc
+ * Version 4 appended four methods; each may be NULL (then sessio_store_gc
  * falls back to gc, and tools report SESSIO_ENOTSUP).
  *
  * collect(now, max_work, cb, ud, removed, done) is gc that names what it
@@ -196,6 +202,15 @@ typedef int (*sessio_store_user_iter_fn)(void *ud,
  * (missing is OK). It is how a tool removes an entry whose user name the
  * store does not keep ('e->user' ""); for other entries it equals
  * user_remove(e->user, &e->key).
+ *
+ * sweep(cursor, max_work, repair, cb, ud, done) (version 4, NULL for a
+ * store that holds nothing but records and index entries: memory, sqlite,
+ * postgres, redis) walks what else the store keeps, in bounded steps with
+ * the cursor rules of scan, and reports each leftover that belongs to no
+ * record (the file store: the temporary file of a write that a crash
+ * interrupted, beside no record). With 'repair' set it removes each one
+ * it reports, when that is safe at that moment (under the lock writers
+ * take), and says so in 'removed'.
  */
 typedef struct sessio_store_methods {
   int version;      /* SESSIO_STORE_API_VERSION */
@@ -241,6 +256,9 @@ typedef struct sessio_store_methods {
                           void *ud, int *done);
   sessio_err (*user_entry_remove)(sessio_store *st,
                                   const sessio_store_user_entry *e);
+  sessio_err (*sweep)(sessio_store *st, sessio_store_cursor *cursor,
+                      size_t max_work, int repair, sessio_store_sweep_fn cb,
+                      void *ud, int *done);
 } sessio_store_methods;
 
 /* The base of every store. A backend "subclasses" it by making it the first

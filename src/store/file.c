@@ -855,6 +855,106 @@ static sessio_err f_user_entry_remove(sessio_store *st,
   return rc;
 }
 
+/* A temporary file ".<name>.tmp" (a writer's, or the previous version a
+ * write keeps beside its record) whose record <name> is not there: a crash
+ * interrupted the first write of a record or index entry. */
+static int orphan_twin(int dfd, const char *leaf) {
+  size_t n = strlen(leaf);
+  char name[KEY_HEX + 1];
+  struct stat sb;
+  if (n != KEY_HEX + 5 || leaf[0] != '.' || strcmp(leaf + n - 4, ".tmp") != 0)
+    return 0;
+  memcpy(name, leaf + 1, KEY_HEX);
+  name[KEY_HEX] = '\0';
+  if (!want_key(name)) return 0;
+  return fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT;
+}
+
+static int want_dot_tmp(const char *s) {
+  size_t n = strlen(s);
+  return s[0] == '.' && n > 5 && strcmp(s + n - 4, ".tmp") == 0;
+}
+
+/* Sweep cursor: "T L1 L2", the tree (0 records, 1 user index) and the
+ * last leaf folder handled ("" to start). One unit per leaf folder and per
+ * leftover. Leftovers are checked and removed under the folder's lock, the
+ * one writers hold while their temporary file is theirs. */
+static sessio_err f_sweep(sessio_store *st, sessio_store_cursor *cur,
+                          size_t max_work, int repair, sessio_store_sweep_fn cb,
+                          void *ud, int *done) {
+  file_store *fs = (file_store *)st;
+  int tree = 0;
+  char l1[3] = "", l2[USER_HEX + 1] = "";
+  size_t work = 0;
+  sessio_err rc = SESSIO_OK;
+  *done = 0;
+  if (cur->text[0] && (sscanf(cur->text, "%d %2s %32s", &tree, l1, l2) != 3 ||
+                       (tree != 0 && tree != 1) || !want_hex2(l1) ||
+                       !(tree ? want_user(l2) : want_hex2(l2))))
+    return SESSIO_EINVAL;
+  if (max_work == 0) max_work = 1;
+  for (; tree < 2 && work < max_work && rc == SESSIO_OK; tree++) {
+    int root = tree ? openat(fs->dirfd, "users", OPEN_DIR) : fs->dirfd;
+    if (root < 0) {
+      if (errno != ENOENT) rc = errno_err(errno);
+      l1[0] = l2[0] = '\0';
+      continue;
+    }
+    names a, b, c;
+    if ((rc = names_read(root, ".", want_hex2, &a)) != SESSIO_OK) {
+      if (tree) close(root);
+      break;
+    }
+    for (size_t i = 0; i < a.n && work < max_work && rc == SESSIO_OK; i++) {
+      if (l1[0] && strcmp(a.v[i], l1) < 0) continue;
+      int p1 = openat(root, a.v[i], OPEN_DIR);
+      if (p1 < 0) continue;
+      rc = names_read(p1, ".", tree ? want_user : want_hex2, &b);
+      for (size_t j = 0; j < b.n && work < max_work && rc == SESSIO_OK; j++) {
+        if (l1[0] && strcmp(a.v[i], l1) == 0 && strcmp(b.v[j], l2) <= 0)
+          continue;
+        int dfd = openat(p1, b.v[j], OPEN_DIR);
+        if (dfd < 0) continue;
+        work++;
+        snprintf(l1, sizeof l1, "%s", a.v[i]);
+        snprintf(l2, sizeof l2, "%s", b.v[j]);
+        if ((rc = names_read(dfd, ".", want_dot_tmp, &c)) != SESSIO_OK) {
+          close(dfd);
+          break;
+        }
+        if (c.n > 0 && lock_fd(dfd, LOCK_EX) != 0) rc = errno_err(errno);
+        for (size_t k = 0; k < c.n && rc == SESSIO_OK; k++) {
+          char where[128];
+          if (!orphan_twin(dfd, c.v[k])) continue;
+          int gone = repair && unlinkat(dfd, c.v[k], 0) == 0;
+          snprintf(where, sizeof where, "%s%s/%s/%s", tree ? "users/" : "",
+                   a.v[i], b.v[j], c.v[k]);
+          cb(ud, "temporary file without its record", where, gone);
+          work++;
+        }
+        names_free(&c);
+        close(dfd); /* releases the lock */
+      }
+      names_free(&b);
+      close(p1);
+    }
+    names_free(&a);
+    if (tree) close(root);
+    if (work < max_work && rc == SESSIO_OK)
+      l1[0] = l2[0] = '\0';
+    else
+      break;
+  }
+  if (rc != SESSIO_OK) return rc;
+  if (tree >= 2) {
+    *done = 1;
+    cur->text[0] = '\0';
+  } else {
+    snprintf(cur->text, sizeof cur->text, "%d %s %s", tree, l1, l2);
+  }
+  return SESSIO_OK;
+}
+
 /* ---- gc ----------------------------------------------------------------- */
 
 /* Examines leaves of the record bucket 'dfd' (locked by the caller). */
@@ -1296,6 +1396,7 @@ static const sessio_store_methods file_methods = {
     .collect = f_collect,
     .user_scan = f_user_scan,
     .user_entry_remove = f_user_entry_remove,
+    .sweep = f_sweep,
 };
 
 /* ---- open --------------------------------------------------------------- */

@@ -607,6 +607,76 @@ static void test_user_scan_shows_every_index_entry(void) {
   CHECK_OK(sessio__store_remove(st, &k[0], NOW, &rm));
 }
 
+struct sweep_ctx {
+  int seen, removed;
+  char last[256];
+};
+
+static void sweep_cb(void *ud, const char *what, const char *name,
+                     int removed) {
+  struct sweep_ctx *c = ud;
+  c->seen++;
+  c->removed += removed;
+  snprintf(c->last, sizeof c->last, "%s: %s", what, name);
+}
+
+static sessio_err sweep_pass(int repair, struct sweep_ctx *c) {
+  sessio_store_cursor cur = SESSIO_STORE_CURSOR_INIT;
+  for (int calls = 0; calls < 1000000; calls++) {
+    int done = 0;
+    sessio_err rc = st->methods->sweep(st, &cur, 3, repair, sweep_cb, c, &done);
+    if (rc != SESSIO_OK || done) return rc;
+  }
+  return SESSIO_EIO;
+}
+
+/* sweep walks in bounded steps and refuses a cursor it did not write; on
+ * the file store it reports the temporary file of an interrupted first
+ * write (no record beside it), and removes it only when asked. */
+static void test_sweep_reports_leftovers_and_removes_them_on_repair(void) {
+  if (!has_v4(st->methods) || st->methods->sweep == NULL) return;
+  struct sweep_ctx c;
+  memset(&c, 0, sizeof c);
+  sessio_store_cursor bad;
+  snprintf(bad.text, sizeof bad.text, "%s", "not a cursor at all");
+  int done = 0;
+  CHECK_ERR(st->methods->sweep(st, &bad, 10, 0, sweep_cb, &c, &done),
+            SESSIO_EINVAL);
+  if (strncmp(url, "file:", 5) != 0) {
+    CHECK_OK(sweep_pass(0, &c));
+    return;
+  }
+  /* A record written (its folder exists), and a crash's leftover beside
+   * no record in that folder. */
+  sessio_key k = fresh_key();
+  create(&k, NOW + HOUR, NOW);
+  char hex[2 * SESSIO_KEY_BYTES + 1], path[4200];
+  for (int i = 0; i < SESSIO_KEY_BYTES; i++)
+    sprintf(hex + 2 * i, "%02x", k.b[i]);
+  size_t dl = strcspn(url + 5, "?");
+  hex[63] = hex[63] == '0' ? '1' : '0'; /* a neighbour key: no record */
+  snprintf(path, sizeof path, "%.*s/%.2s/%.2s/.%s.tmp", (int)dl, url + 5, hex,
+           hex + 2, hex);
+  FILE *f = fopen(path, "w");
+  CHECK(f != NULL);
+  if (f == NULL) return;
+  fputs("half", f);
+  fclose(f);
+  memset(&c, 0, sizeof c);
+  CHECK_OK(sweep_pass(0, &c));
+  CHECK_INT(c.seen, 1);
+  CHECK_INT(c.removed, 0);
+  CHECK(access(path, F_OK) == 0);
+  memset(&c, 0, sizeof c);
+  CHECK_OK(sweep_pass(1, &c));
+  CHECK_INT(c.seen, 1);
+  CHECK_INT(c.removed, 1);
+  CHECK(access(path, F_OK) != 0);
+  CHECK_INT(is_live(&k, NOW), 1); /* the record beside it is untouched */
+  int rm;
+  CHECK_OK(sessio__store_remove(st, &k, NOW, &rm));
+}
+
 /* ---- user index (S18) ---------------------------------------------------- */
 
 static int key_in(const sessio_key *k, const sessio_key *keys, size_t n) {
@@ -1456,6 +1526,7 @@ int main(int argc, char **argv) {
   RUN(test_gc_with_zero_work_does_nothing);
   RUN(test_collect_names_each_removed_record_once);
   RUN(test_user_scan_shows_every_index_entry);
+  RUN(test_sweep_reports_leftovers_and_removes_them_on_repair);
   RUN(test_user_index_add_list_remove);
   RUN(test_user_list_returns_only_live_pairs);
   RUN(test_users_are_kept_apart);

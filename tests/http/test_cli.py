@@ -1,12 +1,14 @@
 """test_cli.py — `sessio`, the admin command, against real stores (file:,
-sqlite:, redis://, redis-cluster://, and memory: where meaningful) that a
-real sessio-shop writes: stats, users, list, revoke, gc, check (and
---repair), secret new, the secret check, clear errors (unreachable store,
-unknown scheme, wrong secret, bad usage), and migrate store to store
+sqlite:, redis://, redis-cluster://, postgres://, and memory: where
+meaningful) that a real sessio-shop writes: stats, users, list, revoke, gc,
+check (and --repair: undecodable records, stale and orphaned user index
+entries, users with no live session, missing entries, leftover files),
+secret new, the secret check, clear errors (unreachable store, unknown
+scheme, wrong secret, bad usage), and migrate store to store
 (sqlite->redis, redis->sqlite, file->sqlite, sqlite->redis-cluster) with a
 shop on the target finding every session afterwards, run twice (idempotent)
-and resumed after more sessions arrived. Redis servers are started here on
-free loopback ports and stopped.
+and resumed after more sessions arrived. Redis and PostgreSQL servers are
+started here on free loopback ports and stopped.
 """
 import json
 import os
@@ -20,10 +22,12 @@ import time
 import pytest
 
 from shoplib import Client, build_dir
+from test_postgres_shop import PG_BIN, Postgres
 from test_redis_shop import Redis, _cluster_ok, _free_port
 
 REDIS = shutil.which("redis-server")
 need_redis = pytest.mark.skipif(REDIS is None, reason="redis-server not installed")
+need_pg = pytest.mark.skipif(PG_BIN is None, reason="PostgreSQL server not installed")
 
 
 def cli_binary():
@@ -87,10 +91,22 @@ def cluster_seeds():
         r.stop()
 
 
+@pytest.fixture(scope="module")
+def pg_server():
+    if PG_BIN is None:
+        pytest.skip("PostgreSQL server not installed")
+    p = Postgres()
+    try:
+        p.start()
+        yield p
+    finally:
+        p.destroy()
+
+
 _n = [0]
 
 
-def store_url(kind, tmp, redis_port=None, cluster=None):
+def store_url(kind, tmp, redis_port=None, cluster=None, pg=None):
     _n[0] += 1
     if kind == "file":
         return f"file:{tmp}/files{_n[0]}"
@@ -98,6 +114,8 @@ def store_url(kind, tmp, redis_port=None, cluster=None):
         return f"sqlite:{tmp}/s{_n[0]}.db"
     if kind == "redis":
         return f"redis://127.0.0.1:{redis_port}/0?prefix=cli{_n[0]}"
+    if kind == "postgres":
+        return f"{pg.url}?table=cli{_n[0]}"
     return f"redis-cluster://{cluster}?prefix=cli{_n[0]}"
 
 
@@ -114,6 +132,8 @@ def url_for(kind, tmp, request):
         return store_url(kind, tmp, redis_port=request.getfixturevalue("redis_port"))
     if kind == "cluster":
         return store_url(kind, tmp, cluster=request.getfixturevalue("cluster_seeds"))
+    if kind == "postgres":
+        return store_url(kind, tmp, pg=request.getfixturevalue("pg_server"))
     return store_url(kind, tmp)
 
 
@@ -140,7 +160,8 @@ def cart_of(c):
 
 
 KINDS = ["file", "sqlite", pytest.param("redis", marks=need_redis),
-         pytest.param("cluster", marks=need_redis)]
+         pytest.param("cluster", marks=need_redis),
+         pytest.param("postgres", marks=need_pg)]
 
 
 # ---- every subcommand on every store -------------------------------------------
@@ -305,6 +326,121 @@ def test_check_finds_and_repairs_damage_sqlite(tmp, make_shop):
     assert cart_of(c["bob"]).get("user") == "bob"
 
 
+# ---- check: orphans and leftovers on every store ---------------------------------
+
+def _redis_ports(url):
+    hosts = url.split("://", 1)[1].split("?", 1)[0].split("/", 1)[0]
+    return [int(h.rsplit(":", 1)[1]) for h in hosts.split(",")]
+
+
+def _redis(port, *args):
+    r = subprocess.run(["redis-cli", "-c", "-p", str(port), *args], capture_output=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def drop_records_of(kind, url, user, n, request):
+    """Deletes up to n session records of 'user' behind the library's back
+    (as a crash or a hand-made fix would): their user index entries stay."""
+    u = user.encode()
+    if kind == "file":
+        root, done = url[len("file:"):], 0
+        for dirpath, _, files in os.walk(root):
+            if "/users" in dirpath[len(root):]:
+                continue
+            for f in files:
+                if len(f) != 64 or done >= n:
+                    continue
+                p = os.path.join(dirpath, f)
+                b = open(p, "rb").read()
+                ul = int.from_bytes(b[12:16], "little")
+                if b[:8] == b"SSIOFREC" and b[80:80 + ul] == u:
+                    os.unlink(p)
+                    done += 1
+        return done
+    if kind == "sqlite":
+        db = sqlite3.connect(url[len("sqlite:"):], timeout=10)
+        keys = [k for (k,) in db.execute("SELECT key FROM sessions WHERE user = ?", (user,))]
+        for k in keys[:n]:
+            db.execute("DELETE FROM sessions WHERE key = ?", (k,))
+        db.commit()
+        db.close()
+        return min(n, len(keys))
+    if kind == "postgres":
+        pg, table = request.getfixturevalue("pg_server"), url.rsplit("table=", 1)[1]
+        keys = pg.sql(f"SELECT encode(key, 'hex') FROM {table}"
+                      f" WHERE user_name = '{user}'::bytea").split()
+        for k in keys[:n]:
+            pg.sql(f"DELETE FROM {table} WHERE key = decode('{k}', 'hex')")
+        return min(n, len(keys))
+    prefix, done = url.split("prefix=", 1)[1], 0
+    for port in _redis_ports(url):
+        for key in _redis(port, "--scan", "--pattern", f"{prefix}:s:*").split():
+            if done < n and _redis(port, "GETRANGE", key, "28", str(28 + len(u))) \
+                    == bytes([len(u)]) + u + b"\n":
+                _redis(port, "DEL", key)
+                done += 1
+    return done
+
+
+def leave_twin(url):
+    """A temporary file of a record write that a crash interrupted (file: store)."""
+    root = url[len("file:"):]
+    name = "ab" * 32
+    os.makedirs(os.path.join(root, "ab", "ab"), mode=0o700, exist_ok=True)
+    p = os.path.join(root, "ab", "ab", f".{name}.tmp")
+    with open(p, "wb") as f:
+        f.write(b"SSIOFREC half-written")
+    return p
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_check_finds_and_repairs_orphaned_index_entries(kind, tmp, request, make_shop):
+    url = url_for(kind, tmp, request)
+    sh, c = populate(make_shop, url)
+    ck = cli_json("--store", url, "check")
+    assert ck["ok"] is True and ck["stale_index_entries"] == 0, ck
+    assert ck["index_entries"] == 3 and ck["leftovers"] == 0, ck
+    # bob's only session and one of alice's two lose their records behind
+    # the library's back: their index entries stay, bob has no live session
+    assert drop_records_of(kind, url, "bob", 1, request) == 1
+    assert drop_records_of(kind, url, "alice", 1, request) == 1
+    sh.stop()  # its GC would take the leftover file away before we look
+    twin = leave_twin(url) if kind == "file" else None
+
+    rc, out, _ = cli("--store", url, "check", check=1 if twin else 0)
+    assert "stale index entries    2 (2 whose record is gone; of 1 user with no live " \
+        "session)" in out, out
+    if twin:
+        assert "leftover: temporary file without its record: ab/ab/" in out, out
+        assert "damage found" in out
+    else:
+        assert out.strip().endswith("ok"), out
+    ck = json.loads(cli("--store", url, "check", "--json", check=1 if twin else 0)[1])
+    assert ck["stale_index_entries"] == 2 and ck["orphaned_index_entries"] == 2, ck
+    assert ck["users_without_live_session"] == 1 and ck["missing_index_entries"] == 0, ck
+    # file: ours, and the previous version a record kept beside it (until
+    # the shop's GC) when its record went by hand
+    left = ck["leftovers"]
+    assert (left >= 1) if twin else (left == 0), ck
+
+    rc, out, _ = cli("--store", url, "check", "--repair", check=0)
+    assert ("removed 2 stale index entries, added 0 missing index entries, "
+            f"removed {left} leftover file") in out, out
+    if twin:
+        assert not os.path.exists(twin)
+    ck = cli_json("--store", url, "check")
+    assert ck["ok"] is True and ck["stale_index_entries"] == 0 and ck["leftovers"] == 0, ck
+    assert ck["index_entries"] == 1 and ck["live"] == 3, ck
+    assert cli_json("--store", url, "list", "--user", "bob")["sessions"] == []
+    assert len(cli_json("--store", url, "list", "--user", "alice")["sessions"]) == 1
+    # a shop on the repaired store still serves the sessions left alone
+    sh2 = make_shop(store=url)
+    c["guest1"].shop = sh2
+    assert cart_of(c["guest1"]).get("cart")
+
+
 # ---- migrate --------------------------------------------------------------------
 
 def carts(clients):
@@ -313,7 +449,9 @@ def carts(clients):
 
 
 @pytest.mark.parametrize("src,dst", [
-    ("sqlite", "redis"), ("redis", "sqlite"), ("file", "sqlite"), ("sqlite", "cluster")])
+    ("sqlite", "redis"), ("redis", "sqlite"), ("file", "sqlite"), ("sqlite", "cluster"),
+    pytest.param("sqlite", "postgres", marks=need_pg),
+    pytest.param("postgres", "file", marks=need_pg)])
 def test_migrate_store_to_store_with_live_shops(src, dst, tmp, request, make_shop):
     if "redis" in (src, dst) or "cluster" in (src, dst):
         if REDIS is None:
