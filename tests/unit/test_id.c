@@ -519,6 +519,29 @@ static void test_encode_decode_round_trip(void) {
   CHECK_INT(bad, 0);
 }
 
+/* The decoder validates in the same pass as it decodes: it must accept
+ * exactly what sessio_id_valid accepts, for every byte at every position
+ * (S7: a malformed value never reaches the store). */
+static void test_decode_accepts_exactly_what_the_validator_accepts_S7(void) {
+  char id[SESSIO_ID_LEN + 1], bad[SESSIO_ID_LEN + 1];
+  uint8_t raw[SESSIO_ID_BYTES];
+  size_t disagree = 0, accepted = 0;
+  CHECK_OK(sessio_id_generate(id));
+  for (int p = 0; p < SESSIO_ID_LEN; p++)
+    for (int c = 0; c < 256; c++) {
+      memcpy(bad, id, sizeof bad);
+      bad[p] = (char)c;
+      int valid = sessio_id_valid(bad, SESSIO_ID_LEN);
+      int decoded = sessio__id_decode(bad, SESSIO_ID_LEN, raw);
+      disagree += (size_t)(valid != decoded);
+      accepted += (size_t)decoded;
+    }
+  CHECK_INT(disagree, 0);
+  /* 64 digits at 42 positions, 16 at the last (its two spare bits) */
+  CHECK_INT(accepted, 42 * 64 + 16);
+  CHECK(!sessio__id_decode(NULL, SESSIO_ID_LEN, raw));
+}
+
 int main(void) {
   if (sessio__crypto_init() != SESSIO_OK) {
     fprintf(stderr, "sessio__crypto_init failed\n");
@@ -537,6 +560,7 @@ int main(void) {
   RUN(test_validator_rejects_malformed_ids_S7);
   RUN(test_encode_decode_known_answers);
   RUN(test_encode_decode_round_trip);
+  RUN(test_decode_accepts_exactly_what_the_validator_accepts_S7);
   free(ids);
   return DONE();
 }

@@ -585,9 +585,78 @@ static void test_open_logged_keeps_the_logger_and_checks_its_level(void) {
   sessio_store_close(st);
 }
 
+/* An update that keeps the blob's length is written over the entry in
+ * place; one that changes the user (or the length) takes the general path.
+ * Either way the contract holds: the new blob, version and times, the
+ * user, a stale version refused, the byte count unchanged by a same-size
+ * update. */
+static sessio_err save_as(sessio_store *st, const sessio_key *k,
+                          const char *blob, const char *user, int64_t t,
+                          uint64_t expected, uint64_t *v) {
+  sessio_record r;
+  memset(&r, 0, sizeof r);
+  r.expires_at = t + HOUR;
+  r.touched_at = t;
+  snprintf(r.user, sizeof r.user, "%s", user);
+  r.blob = (uint8_t *)blob;
+  r.blob_len = strlen(blob);
+  return sessio__store_save(st, k, &r, expected, t, v);
+}
+
+static void check_loaded(sessio_store *st, const sessio_key *k,
+                         const char *blob, const char *user, int64_t t,
+                         uint64_t version) {
+  sessio_record r;
+  int found = 0;
+  CHECK_OK(sessio__store_load(st, k, t, &r, &found));
+  CHECK_INT(found, 1);
+  if (!found) return;
+  CHECK_INT(r.version, version);
+  CHECK_INT(r.touched_at, t);
+  CHECK_INT(r.expires_at, t + HOUR);
+  CHECK_STR(r.user, user);
+  CHECK_INT(r.blob_len, strlen(blob));
+  CHECK(r.blob_len == strlen(blob) && memcmp(r.blob, blob, r.blob_len) == 0);
+  sessio_record_clear(&r);
+}
+
+static void test_same_size_update_rewrites_the_entry_and_keeps_the_contract(
+    void) {
+  sessio_store *st = NULL;
+  struct sessio_store_stats s1, s2;
+  uint64_t v1 = 0, v2 = 0, v3 = 0, v4 = 0, vx = 0;
+  sessio_key k = mk(7);
+  CHECK_OK(sessio_store_open("memory:", &st));
+  CHECK_OK(save_as(st, &k, "cart=1", "alice", T0, 0, &v1));
+  memset(&s1, 0, sizeof s1);
+  CHECK_OK(sessio_store_stats(st, &s1));
+  /* same length, same user: in place */
+  CHECK_OK(save_as(st, &k, "cart=2", "alice", T0 + 1, v1, &v2));
+  CHECK(v2 > v1);
+  check_loaded(st, &k, "cart=2", "alice", T0 + 1, v2);
+  memset(&s2, 0, sizeof s2);
+  CHECK_OK(sessio_store_stats(st, &s2));
+  CHECK_INT(s2.bytes, s1.bytes);
+  CHECK_INT(s2.sessions, 1);
+  /* a stale version is refused and changes nothing */
+  CHECK_ERR(save_as(st, &k, "cart=9", "alice", T0 + 2, v1, &vx),
+            SESSIO_ECONFLICT);
+  check_loaded(st, &k, "cart=2", "alice", T0 + 1, v2);
+  /* same length, another user: the general path */
+  CHECK_OK(save_as(st, &k, "cart=3", "bob", T0 + 3, v2, &v3));
+  check_loaded(st, &k, "cart=3", "bob", T0 + 3, v3);
+  /* same length, no user any more; then a longer blob */
+  CHECK_OK(save_as(st, &k, "cart=4", "", T0 + 4, v3, &v4));
+  check_loaded(st, &k, "cart=4", "", T0 + 4, v4);
+  CHECK_OK(save_as(st, &k, "cart=10", "", T0 + 5, v4, &vx));
+  check_loaded(st, &k, "cart=10", "", T0 + 5, vx);
+  sessio_store_close(st);
+}
+
 int main(void) {
   RUN(test_open_logged_keeps_the_logger_and_checks_its_level);
   RUN(test_url_parameters_are_checked);
+  RUN(test_same_size_update_rewrites_the_entry_and_keeps_the_contract);
   RUN(test_full_store_evicts_soonest_to_expire);
   RUN(test_guest_creates_never_evict_signed_in_records_S29);
   RUN(test_full_store_reclaims_dead_before_evicting);
