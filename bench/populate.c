@@ -25,8 +25,8 @@
  * ones. With N 0 the copies are of the live rows already in the file
  * (the first 1,000). --spread MS moves the copies' expiry evenly over MS ms after the
  * templates', so they die at M / MS per ms, as under steady traffic (the
- * GC run). Needs the sqlite store's table "sessions" with columns "key"
- * and "expires_at".
+ * GC run; a "gc_at" column, when the table has one, moves with it). Needs
+ * the sqlite store's table "sessions" with columns "key" and "expires_at".
  *
  * Prints one line: "POPULATE sessions=N filled=M bytes=B seconds=S
  * rate=R/s"; exit status 1 on any failure.
