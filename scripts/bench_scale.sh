@@ -73,11 +73,17 @@ stop_pid() {  # SIGTERM, up to 5 s, then SIGKILL
 stop_all() { local p; for p in "${PIDS[@]}"; do stop_pid "$p"; done; PIDS=(); }
 trap 'stop_all; rm -rf "$WORK"' EXIT
 trap 'echo "bench_scale.sh: interrupted" >&2; exit 130' INT TERM
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# A port nothing uses in any state: wrk's connections leave thousands of client
+# ports in TIME-WAIT, and a listener (the shop's metrics one) cannot bind those.
+# Chosen below the kernel's range of client ports when there is room.
+port_free() { [ -z "$(ss -Htan "( sport = :$1 or dport = :$1 )" 2>/dev/null)" ] &&
+              ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+EPHEMERAL_LO="$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)"
+[ "${EPHEMERAL_LO:-0}" -gt 12000 ] || EPHEMERAL_LO=45000
 free_port() {
   local p i
   for ((i = 0; i < 200; i++)); do
-    p=$((20000 + RANDOM % 25000)); port_free "$p" && { echo "$p"; return 0; }
+    p=$((10000 + RANDOM % (EPHEMERAL_LO - 10000))); port_free "$p" && { echo "$p"; return 0; }
   done
   return 1
 }
