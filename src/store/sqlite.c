@@ -174,6 +174,7 @@ typedef struct conn {
   sqlite3 *db;
   sqlite3_stmt *st[S_N];
   unsigned gen; /* sessio__forks() when opened (see conn_get) */
+  int writer;   /* the store's 'writer': used under write_mu only */
   struct conn *next;
 } conn;
 
@@ -189,6 +190,13 @@ typedef struct sqlite_store {
    * sleeps in steps of milliseconds) keeps writes fast under contention.
    * Other processes still wait through the busy timeout. */
   pthread_mutex_t write_mu;
+  /* The connection every write of this process goes through, under
+   * write_mu (NULL until needed, or after an error). SQLite keeps a
+   * connection's page cache only while no other connection has written;
+   * one writer per process keeps its cache warm, so a write reads no page
+   * back from the files (several connections writing in turn each re-read
+   * theirs), and a load that finds write_mu free uses it too. */
+  conn *writer;
   /* gc's walk of the grain that holds 'now' (see q_gc): the grain, and
    * the last key examined ('walk_len' 0: from the start). */
   pthread_mutex_t walk_mu;
@@ -293,6 +301,13 @@ fail_conn:
   return rc;
 }
 
+static void park(conn *c) {
+  pthread_mutex_lock(&parked_mu);
+  c->next = parked;
+  parked = c;
+  pthread_mutex_unlock(&parked_mu);
+}
+
 /* Takes an idle connection of this process, or opens one. */
 static sessio_err conn_get(sqlite_store *ss, conn **out) {
   unsigned me = sessio__forks();
@@ -301,10 +316,7 @@ static sessio_err conn_get(sqlite_store *ss, conn **out) {
   while ((c = ss->pool) != NULL) {
     ss->pool = c->next;
     if (c->gen == me) break;
-    pthread_mutex_lock(&parked_mu);
-    c->next = parked;
-    parked = c;
-    pthread_mutex_unlock(&parked_mu);
+    park(c);
   }
   pthread_mutex_unlock(&ss->pool_mu);
   if (c != NULL) {
@@ -327,14 +339,68 @@ static void conn_put(sqlite_store *ss, conn *c, sessio_err rc) {
   pthread_mutex_unlock(&ss->pool_mu);
 }
 
+/* The writer connection, with write_mu held (opened if needed; one
+ * inherited through fork() is parked). Undone by writer_put. */
+static sessio_err writer_locked(sqlite_store *ss, conn **out) {
+  conn *c = ss->writer;
+  if (c != NULL && c->gen != sessio__forks()) {
+    park(c);
+    c = ss->writer = NULL;
+  }
+  if (c == NULL) {
+    sessio_err rc = conn_open(ss, 0, &c);
+    if (rc != SESSIO_OK) return rc;
+    c->writer = 1;
+    ss->writer = c;
+  }
+  *out = c;
+  return SESSIO_OK;
+}
+
+static sessio_err writer_get(sqlite_store *ss, conn **out) {
+  pthread_mutex_lock(&ss->write_mu);
+  sessio_err rc = writer_locked(ss, out);
+  if (rc != SESSIO_OK) pthread_mutex_unlock(&ss->write_mu);
+  return rc;
+}
+
+/* As conn_put, for the writer: closed after an error that may have left
+ * it broken (the next write opens another); write_mu released. */
+static void writer_put(sqlite_store *ss, conn *c, sessio_err rc) {
+  if (rc != SESSIO_OK && rc != SESSIO_EUNAVAIL && rc != SESSIO_ECONFLICT &&
+      rc != SESSIO_EFULL) {
+    conn_free(c);
+    ss->writer = NULL;
+  }
+  pthread_mutex_unlock(&ss->write_mu);
+}
+
+/* A connection for a read: the writer when write_mu is free (its cache
+ * is warm), else one of the pool. Given back by read_put. */
+static sessio_err read_get(sqlite_store *ss, conn **out) {
+  if (pthread_mutex_trylock(&ss->write_mu) == 0) {
+    if (writer_locked(ss, out) == SESSIO_OK) return SESSIO_OK;
+    pthread_mutex_unlock(&ss->write_mu);
+  }
+  return conn_get(ss, out);
+}
+
+static void read_put(sqlite_store *ss, conn *c, sessio_err rc) {
+  if (c->writer)
+    writer_put(ss, c, rc);
+  else
+    conn_put(ss, c, rc);
+}
+
 /* Runs a prepared write statement to its end under the process's write
- * mutex; '*changes' gets the rows it changed. Resets the statement. */
+ * mutex (held already when 'c' is the writer); '*changes' gets the rows
+ * it changed. Resets the statement. */
 static sessio_err run_write(sqlite_store *ss, conn *c, sqlite3_stmt *st,
                             int *changes) {
-  pthread_mutex_lock(&ss->write_mu);
+  if (!c->writer) pthread_mutex_lock(&ss->write_mu);
   int r = sqlite3_step(st);
   if (changes) *changes = sqlite3_changes(c->db);
-  pthread_mutex_unlock(&ss->write_mu);
+  if (!c->writer) pthread_mutex_unlock(&ss->write_mu);
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
   return r == SQLITE_DONE ? SESSIO_OK
@@ -402,7 +468,7 @@ static sessio_err q_load(sessio_store *st, const sessio_key *key, int64_t now,
   sqlite_store *ss = (sqlite_store *)st;
   conn *c;
   *found = 0;
-  sessio_err rc = conn_get(ss, &c);
+  sessio_err rc = read_get(ss, &c);
   if (rc != SESSIO_OK) return rc;
   sqlite3_stmt *s = c->st[S_LOAD];
   bind_key(s, 1, key);
@@ -419,7 +485,7 @@ static sessio_err q_load(sessio_store *st, const sessio_key *key, int64_t now,
   }
   sqlite3_reset(s);
   sqlite3_clear_bindings(s);
-  conn_put(ss, c, rc == SESSIO_ECORRUPT ? SESSIO_OK : rc);
+  read_put(ss, c, rc == SESSIO_ECORRUPT ? SESSIO_OK : rc);
   return rc;
 }
 
@@ -431,12 +497,13 @@ static sessio_err q_save(sessio_store *st, const sessio_key *key,
   int changes = 0;
   if ((rec->blob == NULL && rec->blob_len > 0) || expected >= INT64_MAX)
     return SESSIO_EINVAL;
-  sessio_err rc = conn_get(ss, &c);
-  if (rc != SESSIO_OK) return rc;
+  sessio_err rc;
   sqlite3_stmt *s;
   if (expected == 0 && ss->max_sessions && rec->user[0] == '\0') {
     /* S29: a new anonymous session over the bound is refused; signed-in
-     * ones are always written (a guest flood cannot push users out). */
+     * ones are always written (a guest flood cannot push users out). The
+     * count runs on a reader, so writes do not wait for it. */
+    if ((rc = conn_get(ss, &c)) != SESSIO_OK) return rc;
     s = c->st[S_LIVE];
     sqlite3_bind_int64(s, 1, now);
     sqlite3_bind_int64(
@@ -449,11 +516,10 @@ static sessio_err q_save(sessio_store *st, const sessio_key *key,
       rc = SESSIO_EFULL;
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
-    if (rc != SESSIO_OK) {
-      conn_put(ss, c, rc == SESSIO_EFULL ? SESSIO_OK : rc);
-      return rc;
-    }
+    conn_put(ss, c, rc == SESSIO_EFULL ? SESSIO_OK : rc);
+    if (rc != SESSIO_OK) return rc;
   }
+  if ((rc = writer_get(ss, &c)) != SESSIO_OK) return rc;
   int64_t gc_at = gc_at_of(rec->expires_at);
   if (expected == 0) {
     s = c->st[S_CREATE];
@@ -489,7 +555,7 @@ static sessio_err q_save(sessio_store *st, const sessio_key *key,
     else
       rc = SESSIO_ECONFLICT;
   }
-  conn_put(ss, c, rc);
+  writer_put(ss, c, rc);
   return rc;
 }
 
@@ -500,7 +566,7 @@ static sessio_err q_touch(sessio_store *st, const sessio_key *key,
   conn *c;
   int changes = 0;
   *found = 0;
-  sessio_err rc = conn_get(ss, &c);
+  sessio_err rc = writer_get(ss, &c);
   if (rc != SESSIO_OK) return rc;
   /* As in save: gc_at is written only when the expiry changes grain. */
   for (int i = S_TOUCH; i <= S_TOUCH_REFILE; i++) {
@@ -514,7 +580,7 @@ static sessio_err q_touch(sessio_store *st, const sessio_key *key,
     if (rc != SESSIO_OK || changes == 1) break;
   }
   if (rc == SESSIO_OK) *found = changes == 1;
-  conn_put(ss, c, rc);
+  writer_put(ss, c, rc);
   return rc;
 }
 
@@ -525,13 +591,13 @@ static sessio_err q_remove(sessio_store *st, const sessio_key *key, int64_t now,
   conn *c;
   int changes = 0;
   *removed = 0;
-  sessio_err rc = conn_get(ss, &c);
+  sessio_err rc = writer_get(ss, &c);
   if (rc != SESSIO_OK) return rc;
   sqlite3_stmt *s = c->st[S_REMOVE];
   bind_key(s, 1, key);
   rc = run_write(ss, c, s, &changes);
   if (rc == SESSIO_OK) *removed = changes == 1;
-  conn_put(ss, c, rc);
+  writer_put(ss, c, rc);
   return rc;
 }
 
@@ -541,14 +607,14 @@ static sessio_err q_user_add(sessio_store *st, const char *user,
   sqlite_store *ss = (sqlite_store *)st;
   (void)now; /* the row holds expires_at; user_list and gc compare it */
   conn *c;
-  sessio_err rc = conn_get(ss, &c);
+  sessio_err rc = writer_get(ss, &c);
   if (rc != SESSIO_OK) return rc;
   sqlite3_stmt *s = c->st[S_UADD];
   sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
   bind_key(s, 2, key);
   sqlite3_bind_int64(s, 3, expires_at);
   rc = run_write(ss, c, s, NULL);
-  conn_put(ss, c, rc);
+  writer_put(ss, c, rc);
   return rc;
 }
 
@@ -598,13 +664,13 @@ static sessio_err q_user_remove(sessio_store *st, const char *user,
                                 const sessio_key *key) {
   sqlite_store *ss = (sqlite_store *)st;
   conn *c;
-  sessio_err rc = conn_get(ss, &c);
+  sessio_err rc = writer_get(ss, &c);
   if (rc != SESSIO_OK) return rc;
   sqlite3_stmt *s = c->st[S_UREM];
   sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
   bind_key(s, 2, key);
   rc = run_write(ss, c, s, NULL);
-  conn_put(ss, c, rc);
+  writer_put(ss, c, rc);
   return rc;
 }
 
@@ -952,6 +1018,11 @@ static sessio_err q_stats(sessio_store *st, struct sessio_store_stats *out) {
 static void q_close(sessio_store *st) {
   sqlite_store *ss = (sqlite_store *)st;
   unsigned me = sessio__forks();
+  if (ss->writer != NULL) {
+    ss->writer->next = ss->pool;
+    ss->pool = ss->writer;
+    ss->writer = NULL;
+  }
   conn *c = ss->pool;
   while (c != NULL) {
     conn *next = c->next;
