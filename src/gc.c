@@ -15,6 +15,7 @@
 #define GC_WORK_DEFAULT 256      /* units per sessio_store_gc() call */
 #define GC_BUDGET_MS_DEFAULT 100 /* of every second, in the shop's pace */
 #define GC_FAIL_REPORT_MS 60000  /* repeated failures: one line a minute */
+#define GC_PASS_RUNS 60          /* a pass in at most this many runs */
 
 struct sessio_gc {
   sessio_store *st;
@@ -24,6 +25,8 @@ struct sessio_gc {
   void *clock_ud;
 
   pthread_mutex_t run_mu; /* one run at a time; guards the fields below */
+  size_t pass_units;      /* units the last complete pass took (0: none) */
+  size_t cur_units;       /* units of the pass in progress */
   int failing;            /* the last call failed */
   unsigned long fails;    /* failures since the first of this streak */
   unsigned long unreported;
@@ -152,11 +155,16 @@ sessio_err sessio_gc_run(sessio_gc *g, int64_t now, sessio_gc_report *out) {
   sessio_gc_report r = {0, 0, 0, 0, SESSIO_GC_STOP_SPARSE};
   sessio_err e = SESSIO_OK;
   int64_t t0, t;
+  size_t min_work;
   if (g == NULL) {
     if (out != NULL) *out = r;
     return SESSIO_EINVAL;
   }
   pthread_mutex_lock(&g->run_mu);
+  /* The pass-rate floor: once a pass has completed, a run examines at
+   * least 1/GC_PASS_RUNS of what that pass took, however little garbage
+   * it finds, so a dead record waits at most about GC_PASS_RUNS runs. */
+  min_work = g->pass_units / GC_PASS_RUNS;
   t0 = t = g->mono(g->clock_ud);
   for (;;) {
     size_t ask = g->work, removed = 0;
@@ -167,6 +175,13 @@ sessio_err sessio_gc_run(sessio_gc *g, int64_t now, sessio_gc_report *out) {
     r.calls++;
     r.work += ask;
     r.removed += removed;
+    if (e == SESSIO_OK) {
+      g->cur_units += ask;
+      if (done) {
+        g->pass_units = g->cur_units;
+        g->cur_units = 0;
+      }
+    }
     t = g->mono(g->clock_ud);
     if (e != SESSIO_OK) {
       r.stop = SESSIO_GC_STOP_ERROR;
@@ -176,7 +191,8 @@ sessio_err sessio_gc_run(sessio_gc *g, int64_t now, sessio_gc_report *out) {
       r.stop = SESSIO_GC_STOP_DONE;
       break;
     }
-    if (removed < (ask + 3) / 4) { /* under a quarter of the work */
+    /* under a quarter of the work, and the floor reached */
+    if (removed < (ask + 3) / 4 && r.work >= min_work) {
       r.stop = SESSIO_GC_STOP_SPARSE;
       break;
     }

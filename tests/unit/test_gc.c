@@ -1,6 +1,7 @@
 /*
  * test_gc.c — the GC runner (sessio_gc_*) with injected clocks: it keeps up
- * with a steady expiry rate where one fixed call a second falls behind, it
+ * with a steady expiry rate where one fixed call a second falls behind, its
+ * pass-rate floor bounds the dead records of a large store, it
  * stops at its time and unit budgets, at the end of a pass and when garbage
  * is sparse, store failures are logged first at once and then once a
  * minute, and its thread runs at its interval and stops promptly.
@@ -174,6 +175,42 @@ static void test_runner_keeps_up_with_an_expiry_rate(void) {
   long longer = dead_after(120, 1000, 10000, 0);
   printf("  after 120 s: runner %ld\n", longer);
   CHECK(longer < 5000);
+}
+
+/* A large store with a trickle of expiries: 50 new sessions a second, each
+ * living 30 minutes (90,000 live). Dead records are under a quarter of any
+ * stretch of the table, so the quarter rule alone makes one 256-unit call
+ * a second, a pass of ~6 minutes, and held up to 11,729 dead records;
+ * the pass-rate floor makes every run examine a sixtieth of the last pass,
+ * so a pass takes about a minute and the dead held stay under a minute of
+ * expiries (3,000; 1,437 measured). */
+static void test_runner_floor_bounds_dead_records_in_a_large_store(void) {
+  sessio_store *st = NULL;
+  sessio_gc *g = NULL;
+  fake_clock c = {0, 0, 0}; /* time stands still: no budget ends a run */
+  uint64_t seq = 0;
+  long rate = 50, worst = 0;
+  int64_t ttl = 1800 * 1000;
+  CHECK_OK(sessio_store_open("memory:", &st));
+  CHECK_OK(sessio_gc_new(st, &g));
+  CHECK_OK(sessio_gc_set_clocks(g, NULL, fake_mono, &c));
+  if (st == NULL || g == NULL) return;
+  for (long sec = 0; sec < 3600; sec++) {
+    int64_t now = T0 + sec * 1000;
+    sessio_gc_report r;
+    struct sessio_store_stats s;
+    fill(st, &seq, rate, now, now + ttl);
+    CHECK_OK(sessio_gc_run(g, now, &r));
+    CHECK_OK(sessio_store_stats(st, &s));
+    long live = sec < 1800 ? (sec + 1) * rate : 1800 * rate;
+    long dead = (long)s.sessions - live;
+    if (sec >= 2400 && dead > worst) worst = dead;
+  }
+  printf("  90,000 live, 50 expiries/s: at most %ld dead records held\n",
+         worst);
+  CHECK(worst < 3000); /* a minute of expiries */
+  sessio_gc_free(g);
+  sessio_store_close(st);
 }
 
 /* Every call finds only garbage, each costs 10 ms: the 100 ms budget ends
@@ -353,6 +390,7 @@ static void test_thread_runs_and_stops_promptly(void) {
 
 int main(void) {
   RUN(test_runner_keeps_up_with_an_expiry_rate);
+  RUN(test_runner_floor_bounds_dead_records_in_a_large_store);
   RUN(test_runner_stops_at_time_budget);
   RUN(test_runner_stops_at_unit_budget);
   RUN(test_runner_stops_when_pass_is_done);
