@@ -740,35 +740,58 @@ sessio_err sessio__rc_iterate(sessio_store *st, int64_t now,
  * and its SCAN cursor. One SCAN step per call, COUNT 'max_work' (a hint:
  * Redis may return a few more or fewer). Dead records are not seen: Redis
  * drops them itself (their TTL, set with PEXPIRE). */
-sessio_err sessio__rc_scan(sessio_store *st, sessio_store_cursor *cursor,
-                           size_t max_work, sessio_store_iter_fn cb, void *ud,
-                           int *done) {
-  rc_store *rs = (rc_store *)st;
+/* One SCAN step of the walks below over the keys "PREFIX:KIND:*", from
+ * the text cursor "NODE CURSOR": '*keys' and '*n' are the caller's to
+ * free_keys(); '*next' is the cursor to store with scan_advance() once the
+ * keys are visited. */
+typedef struct scan_step {
+  rc_cursor next;
+  int wrapped;
+} scan_step;
+
+static sessio_err scan_keys(rc_store *rs, const sessio_store_cursor *cursor,
+                            char kind, size_t max_work, char ***keys, size_t *n,
+                            scan_step *step) {
   char pattern[RC_PREFIX_MAX + 8];
-  rc_cursor cur;
   unsigned long long node = 0, c = 0;
-  *done = 0;
+  rc_pool *from;
+  *keys = NULL;
+  *n = 0;
   if (cursor->text[0] && sscanf(cursor->text, "%llu %llu", &node, &c) != 2)
     return SESSIO_EINVAL;
-  cur.node = (size_t)node;
-  cur.cur = c;
-  snprintf(pattern, sizeof pattern, "%s:s:*", rs->prefix);
-  char **keys = NULL;
-  size_t n = 0;
-  int wrapped = 0;
-  rc_pool *from;
-  sessio_err rc = rs->ops->scan(rs, &cur, pattern, max_work ? max_work : 1,
-                                &keys, &n, &wrapped, &from);
-  if (rc == SESSIO_OK) rc = visit_keys(rs, keys, n, INT64_MIN, cb, ud, NULL);
-  free_keys(keys, n);
-  if (rc != SESSIO_OK) return rc;
-  if (wrapped) {
+  step->next.node = (size_t)node;
+  step->next.cur = c;
+  step->wrapped = 0;
+  snprintf(pattern, sizeof pattern, "%s:%c:*", rs->prefix, kind);
+  return rs->ops->scan(rs, &step->next, pattern, max_work ? max_work : 1, keys,
+                       n, &step->wrapped, &from);
+}
+
+/* Stores the cursor after a step, or ends the pass. */
+static void scan_advance(sessio_store_cursor *cursor, const scan_step *step,
+                         int *done) {
+  if (step->wrapped) {
     *done = 1;
     cursor->text[0] = '\0';
   } else {
     snprintf(cursor->text, sizeof cursor->text, "%llu %llu",
-             (unsigned long long)cur.node, cur.cur);
+             (unsigned long long)step->next.node, step->next.cur);
   }
+}
+
+sessio_err sessio__rc_scan(sessio_store *st, sessio_store_cursor *cursor,
+                           size_t max_work, sessio_store_iter_fn cb, void *ud,
+                           int *done) {
+  rc_store *rs = (rc_store *)st;
+  char **keys;
+  size_t n;
+  scan_step step;
+  *done = 0;
+  sessio_err rc = scan_keys(rs, cursor, 's', max_work, &keys, &n, &step);
+  if (rc == SESSIO_OK) rc = visit_keys(rs, keys, n, INT64_MIN, cb, ud, NULL);
+  free_keys(keys, n);
+  if (rc != SESSIO_OK) return rc;
+  scan_advance(cursor, &step, done);
   return SESSIO_OK;
 }
 
@@ -781,21 +804,11 @@ sessio_err sessio__rc_user_scan(sessio_store *st, sessio_store_cursor *cursor,
                                 size_t max_work, sessio_store_user_iter_fn cb,
                                 void *ud, int *done) {
   rc_store *rs = (rc_store *)st;
-  char pattern[RC_PREFIX_MAX + 8];
-  rc_cursor cur;
-  unsigned long long node = 0, c = 0;
+  char **keys;
+  size_t n;
+  scan_step step;
   *done = 0;
-  if (cursor->text[0] && sscanf(cursor->text, "%llu %llu", &node, &c) != 2)
-    return SESSIO_EINVAL;
-  cur.node = (size_t)node;
-  cur.cur = c;
-  snprintf(pattern, sizeof pattern, "%s:u:*", rs->prefix);
-  char **keys = NULL;
-  size_t n = 0;
-  int wrapped = 0;
-  rc_pool *from;
-  sessio_err rc = rs->ops->scan(rs, &cur, pattern, max_work ? max_work : 1,
-                                &keys, &n, &wrapped, &from);
+  sessio_err rc = scan_keys(rs, cursor, 'u', max_work, &keys, &n, &step);
   size_t pl = strlen(rs->prefix);
   for (size_t i = 0; i < n && rc == SESSIO_OK; i++) {
     sessio_key k;
@@ -830,13 +843,7 @@ sessio_err sessio__rc_user_scan(sessio_store *st, sessio_store_cursor *cursor,
   }
   free_keys(keys, n);
   if (rc != SESSIO_OK) return rc;
-  if (wrapped) {
-    *done = 1;
-    cursor->text[0] = '\0';
-  } else {
-    snprintf(cursor->text, sizeof cursor->text, "%llu %llu",
-             (unsigned long long)cur.node, cur.cur);
-  }
+  scan_advance(cursor, &step, done);
   return SESSIO_OK;
 }
 
