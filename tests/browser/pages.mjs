@@ -11,21 +11,15 @@
 // language and light or dark setting. A screenshot of each page, size and
 // theme goes to $SESSIO_BUILD_DIR/screenshots/ (default build-test/). Prints
 // "N passed, N failed".
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { buildDir, check, finish, startShop, stopShop } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
 const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..', '..');
-const buildDir = path.resolve(root, process.env.SESSIO_BUILD_DIR || 'build-test');
-const binary = path.join(buildDir, 'apps', 'shop', 'sessio-shop');
 const shotDir = path.join(buildDir, 'screenshots');
 const SIZES = [{ width: 390, height: 844 }, { width: 1280, height: 800 }];
 const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
@@ -35,71 +29,6 @@ const UAS = [
   'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0',
   'some-very-long-robot-name-without-any-spaces-at-all/1.0+https://example.org/about/this/robot/and/its/owner',
 ];
-
-let passed = 0;
-let failed = 0;
-
-function check(name, cond, detail = '') {
-  if (cond) {
-    passed++;
-    console.log(`ok    ${name}`);
-  } else {
-    failed++;
-    console.log(`FAIL  ${name}${detail ? ': ' + detail : ''}`);
-  }
-  return !!cond;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function startShop(tmp) {
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
-    const errPath = path.join(tmp, 'shop-stderr.log');
-    const errFd = fs.openSync(errPath, 'w');
-    const proc = spawn(binary, ['--listen', `127.0.0.1:${port}`, '--store', 'memory:',
-      '--data', path.join(tmp, 'data')], { stdio: ['ignore', errFd, errFd] });
-    fs.closeSync(errFd);
-    let exited = null;
-    proc.on('exit', (code, sig) => { exited = code ?? sig; });
-    const base = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 15000;
-    while (Date.now() < deadline && exited === null) {
-      try {
-        const r = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(500) });
-        if (r.status === 200) return { proc, base, errPath };
-      } catch { /* not up yet */ }
-      await new Promise((r) => setTimeout(r, 50)); // polling for readiness only
-    }
-    proc.kill('SIGKILL');
-    const err = fs.readFileSync(errPath, 'utf8');
-    if (attempt >= 3 || !/cannot listen/.test(err)) throw new Error(`sessio-shop did not start: ${err.slice(-1000)}`);
-  }
-}
-
-async function stopShop(shop) {
-  const { proc } = shop;
-  if (proc.exitCode === null && proc.signalCode === null) {
-    const done = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGTERM');
-    const t = setTimeout(() => proc.kill('SIGKILL'), 10000);
-    await done;
-    clearTimeout(t);
-  }
-  const err = fs.readFileSync(shop.errPath, 'utf8');
-  check('sessio-shop stopped cleanly, no sanitizer report',
-    !/AddressSanitizer|LeakSanitizer|runtime error:/.test(err) && proc.exitCode === 0,
-    `exit=${proc.exitCode} ${err.slice(-800)}`);
-}
 
 // A browser page that records console errors, page errors and CSP reports.
 async function newPage(browser, viewport) {
@@ -550,7 +479,7 @@ async function main() {
   let shop = null;
   let browser = null;
   try {
-    shop = await startShop(tmp);
+    shop = await startShop({ dataDir: path.join(tmp, 'data'), errPath: path.join(tmp, 'shop-stderr.log') });
     // other devices of alice for the sessions page
     for (const ua of UAS) {
       const r = await fetch(`${shop.base}/api/login`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'User-Agent': ua },
@@ -578,8 +507,7 @@ async function main() {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
   console.log(`screenshots in ${shotDir}`);
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  finish();
 }
 
 main();

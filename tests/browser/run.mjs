@@ -3,103 +3,19 @@
 // It starts the shop on a free 127.0.0.1 port ($SESSIO_BUILD_DIR, default
 // build-test/), walks a guest-to-order story step by step, saves a screenshot
 // of each page under out/, stops the shop, and prints "N passed, N failed".
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { check, finish, startShop, stopShop } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..', '..');
-const buildDir = path.resolve(root, process.env.SESSIO_BUILD_DIR || 'build-test');
-const binary = path.join(buildDir, 'apps', 'shop', 'sessio-shop');
 const outDir = path.join(here, 'out');
-const startTimeoutMs = 15000;
 const USER = 'alice';
 const PASSWORD = 'wonderland';
 
-let passed = 0;
-let failed = 0;
 let shot = 0;
-
-function check(name, cond, detail = '') {
-  if (cond) {
-    passed++;
-    console.log(`ok    ${name}`);
-  } else {
-    failed++;
-    console.log(`FAIL  ${name}${detail ? ': ' + detail : ''}`);
-  }
-  return !!cond;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-// Starts the shop; retries on another port when the free port was taken
-// before the shop could listen on it.
-async function startShop() {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startShopOnce();
-    } catch (e) {
-      if (attempt >= 3 || !/cannot listen/.test(String(e.message))) throw e;
-    }
-  }
-}
-
-async function startShopOnce() {
-  if (!fs.existsSync(binary)) throw new Error(`sessio-shop not found at ${binary}`);
-  const port = await freePort();
-  const errPath = path.join(outDir, 'shop-stderr.log');
-  const errFd = fs.openSync(errPath, 'w');
-  // log level info: the access log tells which pages the server really served
-  const data = fs.mkdtempSync(path.join(os.tmpdir(), 'sessio-shop-data-'));
-  const proc = spawn(binary, ['--listen', `127.0.0.1:${port}`, '--store', 'memory:',
-    '--data', data, '--log-level', 'info'], { stdio: ['ignore', errFd, errFd] });
-  proc.on('exit', () => fs.rmSync(data, { recursive: true, force: true }));
-  fs.closeSync(errFd);
-  let exited = null;
-  proc.on('exit', (code, sig) => { exited = code ?? sig; });
-  const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + startTimeoutMs;
-  while (Date.now() < deadline) {
-    if (exited !== null) throw new Error(`sessio-shop exited (${exited}) at start:\n${fs.readFileSync(errPath, 'utf8').slice(-2000)}`);
-    try {
-      const r = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(500) });
-      if (r.status === 200) return { proc, base, errPath, exitedRef: () => exited };
-    } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 50)); // polling for readiness only
-  }
-  proc.kill('SIGKILL');
-  throw new Error(`sessio-shop did not answer /healthz within ${startTimeoutMs} ms`);
-}
-
-async function stopShop(shop) {
-  if (!shop) return;
-  const { proc } = shop;
-  if (proc.exitCode === null && proc.signalCode === null) {
-    const done = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGTERM');
-    const t = setTimeout(() => proc.kill('SIGKILL'), 10000);
-    await done;
-    clearTimeout(t);
-  }
-  const err = fs.readFileSync(shop.errPath, 'utf8');
-  check('sessio-shop stopped cleanly, no sanitizer report',
-    !/AddressSanitizer|LeakSanitizer|runtime error:/.test(err) && proc.exitCode === 0,
-    `exit=${proc.exitCode} signal=${proc.signalCode} ${err.slice(-800)}`);
-}
 
 // GET requests in the shop's access log so far.
 function served(shop) {
@@ -214,8 +130,11 @@ async function main() {
   let shop = null;
   let context = null;
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'sessio-chromium-'));
+  const data = fs.mkdtempSync(path.join(os.tmpdir(), 'sessio-shop-data-'));
   try {
-    shop = await startShop();
+    // log level info: the access log tells which pages the server really served
+    shop = await startShop({ dataDir: path.join(data, 'data'), errPath: path.join(outDir, 'shop-stderr.log'),
+      args: ['--log-level', 'info'] });
     const base = shop.base;
     context = await chromium.launchPersistentContext(profile, {
       executablePath: '/usr/bin/chromium',
@@ -383,9 +302,9 @@ async function main() {
     if (context) await context.close().catch(() => {});
     await stopShop(shop).catch((e) => check('shop stopped', false, String(e)));
     fs.rmSync(profile, { recursive: true, force: true });
+    fs.rmSync(data, { recursive: true, force: true });
   }
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  finish();
 }
 
 main();
