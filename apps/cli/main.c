@@ -1005,6 +1005,15 @@ static sessio_err user_scan_step(sessio_store *st, sessio_store_cursor *cur,
   return st->methods->user_scan(st, cur, SCAN_STEP, check_entry_cb, ud, done);
 }
 
+/* Removes a stale index entry as user_scan showed it: by name with
+ * user_remove, or by the user's digest where the store keeps no name. */
+static sessio_err entry_remove(sessio_store *st,
+                               const sessio_store_user_entry *e) {
+  if (e->user[0] != '\0') return st->methods->user_remove(st, e->user, &e->key);
+  if (st->methods->user_entry_remove == NULL) return SESSIO_ENOTSUP;
+  return st->methods->user_entry_remove(st, e);
+}
+
 typedef struct sweep_ud {
   check *c;
   int repair;
@@ -1034,8 +1043,7 @@ static int cmd_check(const opts *o) {
     rc = EXIT_FAIL;
     goto out;
   }
-  if (mt->version < 4 || mt->user_scan == NULL ||
-      mt->user_entry_remove == NULL) {
+  if (mt->version < 4 || mt->user_scan == NULL) {
     fail("the %s store cannot list its user index (no user_scan method)",
          sessio_store_name(st));
     rc = EXIT_FAIL;
@@ -1065,8 +1073,7 @@ static int cmd_check(const opts *o) {
   }
   if (e == SESSIO_OK && o->repair) {
     for (size_t i = 0; i < c.nbad && e == SESSIO_OK; i++)
-      if ((e = mt->user_entry_remove(st, &c.bad[i])) == SESSIO_OK)
-        c.fixed_stale++;
+      if ((e = entry_remove(st, &c.bad[i])) == SESSIO_OK) c.fixed_stale++;
     for (size_t i = 0; i < c.nrecs && e == SESSIO_OK; i++) {
       int r = 0;
       if (c.recs[i].decodable) continue;

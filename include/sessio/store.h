@@ -198,10 +198,11 @@ typedef void (*sessio_store_sweep_fn)(void *ud, const char *what,
  * entry the store cannot read is still visited when its key is known,
  * with expires_at INT64_MIN. The callback must not call into the store.
  *
- * user_entry_remove(e) removes the entry 'e' as user_scan reported it
- * (missing is OK). It is how a tool removes an entry whose user name the
- * store does not keep ('e->user' ""); for other entries it equals
- * user_remove(e->user, &e->key).
+ * user_entry_remove(e) removes an entry that user_scan showed without its
+ * user's name ('e->user' "": the store keeps only the digest), by
+ * 'e->user_hash' and 'e->key' (missing is OK). NULL for a store whose
+ * user_scan always gives the name: a tool removes a named entry with
+ * user_remove(e->user, &e->key), as any other.
  *
  * sweep(cursor, max_work, repair, cb, ud, done) (version 4, NULL for a
  * store that holds nothing but records and index entries: memory, sqlite,

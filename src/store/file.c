@@ -833,7 +833,6 @@ static sessio_err f_user_entry_remove(sessio_store *st,
                                       const sessio_store_user_entry *e) {
   file_store *fs = (file_store *)st;
   char uh[USER_HEX + 1], l1[3], hex[KEY_HEX + 1];
-  if (e->user[0]) return f_user_remove(st, e->user, &e->key);
   sessio__hex(e->user_hash, USER_HEX / 2, uh);
   memcpy(l1, uh, 2);
   l1[2] = '\0';

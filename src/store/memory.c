@@ -985,12 +985,6 @@ static sessio_err mem_user_scan(sessio_store *st, sessio_store_cursor *cur,
   return SESSIO_OK;
 }
 
-static sessio_err mem_user_entry_remove(sessio_store *st,
-                                        const sessio_store_user_entry *e) {
-  if (e->user[0] == '\0') return SESSIO_OK; /* every entry here has a name */
-  return mem_user_remove(st, e->user, &e->key);
-}
-
 static sessio_err mem_stats(sessio_store *st, struct sessio_store_stats *out) {
   mem_store *ms = (mem_store *)st;
   out->sessions = acct_get(&ms->sessions);
@@ -1059,7 +1053,6 @@ static const sessio_store_methods memory_methods = {
     .close = mem_close,
     .collect = mem_collect,
     .user_scan = mem_user_scan,
-    .user_entry_remove = mem_user_entry_remove,
 };
 
 typedef struct mem_params {

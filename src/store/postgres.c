@@ -1088,12 +1088,6 @@ static sessio_err q_user_scan(sessio_store *st, sessio_store_cursor *cur,
   return SESSIO_OK;
 }
 
-static sessio_err q_user_entry_remove(sessio_store *st,
-                                      const sessio_store_user_entry *e) {
-  if (e->user[0] == '\0') return SESSIO_OK; /* every row has a name */
-  return q_user_remove(st, e->user, &e->key);
-}
-
 struct iter_ctx {
   sessio_store_iter_fn cb;
   void *ud;
@@ -1233,7 +1227,6 @@ static const sessio_store_methods postgres_methods = {
     .scan = q_scan,
     .collect = q_collect,
     .user_scan = q_user_scan,
-    .user_entry_remove = q_user_entry_remove,
 };
 
 /* ---- schema ------------------------------------------------------------- */

@@ -846,9 +846,3 @@ sessio_err sessio__rc_user_scan(sessio_store *st, sessio_store_cursor *cursor,
   scan_advance(cursor, &step, done);
   return SESSIO_OK;
 }
-
-sessio_err sessio__rc_user_entry_remove(sessio_store *st,
-                                        const sessio_store_user_entry *e) {
-  if (e->user[0] == '\0') return SESSIO_OK; /* every index key has a name */
-  return sessio__rc_user_remove(st, e->user, &e->key);
-}

@@ -137,8 +137,6 @@ sessio_err sessio__rc_collect(sessio_store *st, int64_t now, size_t max_work,
 sessio_err sessio__rc_user_scan(sessio_store *st, sessio_store_cursor *cursor,
                                 size_t max_work, sessio_store_user_iter_fn cb,
                                 void *ud, int *done);
-sessio_err sessio__rc_user_entry_remove(sessio_store *st,
-                                        const sessio_store_user_entry *e);
 sessio_err sessio__rc_iterate(sessio_store *st, int64_t now,
                               sessio_store_iter_fn cb, void *ud);
 sessio_err sessio__rc_scan(sessio_store *st, sessio_store_cursor *cursor,
@@ -158,7 +156,6 @@ sessio_err sessio__rc_scan(sessio_store *st, sessio_store_cursor *cursor,
     .iterate = sessio__rc_iterate, .stats = NULL, .close = (close_),           \
     .scan = sessio__rc_scan, .collect = sessio__rc_collect,                    \
     .user_scan = sessio__rc_user_scan,                                         \
-    .user_entry_remove = sessio__rc_user_entry_remove,                         \
   }
 
 #endif

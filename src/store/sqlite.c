@@ -956,12 +956,6 @@ static sessio_err q_user_scan(sessio_store *st, sessio_store_cursor *cur,
   return SESSIO_OK;
 }
 
-static sessio_err q_user_entry_remove(sessio_store *st,
-                                      const sessio_store_user_entry *e) {
-  if (e->user[0] == '\0') return SESSIO_OK; /* every row has a name */
-  return q_user_remove(st, e->user, &e->key);
-}
-
 static sessio_err q_iterate(sessio_store *st, int64_t now,
                             sessio_store_iter_fn cb, void *ud) {
   sqlite_store *ss = (sqlite_store *)st;
@@ -1060,7 +1054,6 @@ static const sessio_store_methods sqlite_methods = {
     .close = q_close,
     .collect = q_collect,
     .user_scan = q_user_scan,
-    .user_entry_remove = q_user_entry_remove,
 };
 
 /* ---- open --------------------------------------------------------------- */
