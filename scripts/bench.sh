@@ -66,31 +66,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "bench.sh: interrupted" >&2; exit 130' INT TERM
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {  # a free port P in 20000..44999 with P + 10000 free too (peers' redis)
-  local p i
-  for ((i = 0; i < 200; i++)); do
-    p=$((20000 + RANDOM % 25000))
-    port_free "$p" && port_free $((p + 10000)) && { echo "$p"; return 0; }
-  done
-  return 1
-}
-wait_up() {  # wait_up URL PID: until URL answers 200 (10 s), or PID exits
-  local i
-  for ((i = 0; i < 100; i++)); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' -m 1 "$1")" = 200 ] && return 0
-    kill -0 "$2" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
-stop_pid() {  # stop_pid PID: SIGTERM, up to 5 s, then SIGKILL
-  local i
-  kill -TERM "$1" 2>/dev/null || return 0
-  for ((i = 0; i < 50; i++)); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$1" 2>/dev/null
-  wait "$1" 2>/dev/null
-}
+# shellcheck source=scripts/bench_lib.sh
+. "$ROOT/scripts/bench_lib.sh"
+track() { STOPS+=("stop_pid $1"); }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
 
 SHOP="$BUILD/apps/shop/sessio-shop"
@@ -106,23 +84,10 @@ start_shop() {  # start_shop PORT STORE_URL LOG [FLAGS...]
     --new-sessions-limit 0 "$@" ${SHOP_ARGS:-} \
     >"$log" 2>&1 </dev/null &
   SHOP_PID=$!
-  STOPS+=("stop_pid $SHOP_PID")
+  track "$SHOP_PID"
   wait_up "http://127.0.0.1:$port/healthz" "$SHOP_PID"
 }
 
-REDIS_PID=""
-start_redis() {  # start_redis PORT DIR
-  redis-server --port "$1" --bind 127.0.0.1 --save '' --appendonly no \
-    --dir "$2" --daemonize no >"$2/redis.log" 2>&1 </dev/null &
-  REDIS_PID=$!
-  STOPS+=("stop_pid $REDIS_PID")
-  local i
-  for ((i = 0; i < 50; i++)); do
-    redis-cli -p "$1" ping 2>/dev/null | grep -q PONG && return 0
-    sleep 0.1
-  done
-  return 1
-}
 
 # A 3 masters + 3 replicas Redis Cluster for the redis-cluster row, started by the
 # tests' launcher (tests/redis/with_redis.c: from the build when it has the tests,
@@ -397,7 +362,7 @@ if [ "${SKIP_PEERS:-0}" != 1 ] && [ -d "$PEERS_DIR" ]; then
   if "$PEERS_DIR/install.sh" >>"$RAW" 2>&1; then
     for peer in $PEERS; do
       [ -x "$PEERS_DIR/$peer/start.sh" ] || { failed_row "$peer" peer "no such peer"; continue; }
-      p="$(free_port)"
+      p="$(free_port 10000)"  # the peers' redis listens on P + 10000
       if ! "$PEERS_DIR/$peer/start.sh" "$p" >>"$RAW" 2>&1; then
         "$PEERS_DIR/$peer/stop.sh" "$p" >>"$RAW" 2>&1; failed_row "$peer" peer start; continue
       fi

@@ -63,39 +63,12 @@ has() { [[ " $CURVES " == *" $1 "* ]]; }
 
 # ---- servers: started on free 127.0.0.1 ports, stopped on exit ----------------------
 PIDS=()
-stop_pid() {  # SIGTERM, up to 5 s, then SIGKILL
-  local i
-  kill -TERM "$1" 2>/dev/null || return 0
-  for ((i = 0; i < 50; i++)); do kill -0 "$1" 2>/dev/null || { wait "$1" 2>/dev/null; return 0; }; sleep 0.1; done
-  kill -KILL "$1" 2>/dev/null
-  wait "$1" 2>/dev/null
-}
 stop_all() { local p; for p in "${PIDS[@]}"; do stop_pid "$p"; done; PIDS=(); }
 trap 'stop_all; rm -rf "$WORK"' EXIT
 trap 'echo "bench_scale.sh: interrupted" >&2; exit 130' INT TERM
-# A port nothing uses in any state: wrk's connections leave thousands of client
-# ports in TIME-WAIT, and a listener (the shop's metrics one) cannot bind those.
-# Chosen below the kernel's range of client ports when there is room.
-port_free() { [ -z "$(ss -Htan "( sport = :$1 or dport = :$1 )" 2>/dev/null)" ] &&
-              ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-EPHEMERAL_LO="$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)"
-[ "${EPHEMERAL_LO:-0}" -gt 12000 ] || EPHEMERAL_LO=45000
-free_port() {
-  local p i
-  for ((i = 0; i < 200; i++)); do
-    p=$((10000 + RANDOM % (EPHEMERAL_LO - 10000))); port_free "$p" && { echo "$p"; return 0; }
-  done
-  return 1
-}
-wait_up() {  # wait_up URL PID: until URL answers 200 (10 s), or PID exits
-  local i
-  for ((i = 0; i < 100; i++)); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' -m 1 "$1")" = 200 ] && return 0
-    kill -0 "$2" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
+# shellcheck source=scripts/bench_lib.sh
+. "$ROOT/scripts/bench_lib.sh"
+track() { PIDS+=("$1"); }
 SHOP_PID=""; SHOP_PORT=""; METRICS=""
 start_shop() {  # start_shop STORE_URL LOG [FLAGS...]: sets SHOP_PID SHOP_PORT METRICS
   local url=$1 log=$2 mp; shift 2
@@ -105,21 +78,8 @@ start_shop() {  # start_shop STORE_URL LOG [FLAGS...]: sets SHOP_PID SHOP_PORT M
   "$SHOP" --listen "127.0.0.1:$SHOP_PORT" --metrics-listen "127.0.0.1:$mp" \
     --store "$url" --log-level warn --new-sessions-limit 0 "$@" >"$log" 2>&1 </dev/null &
   SHOP_PID=$!
-  PIDS+=("$SHOP_PID")
+  track "$SHOP_PID"
   wait_up "http://127.0.0.1:$SHOP_PORT/healthz" "$SHOP_PID"
-}
-REDIS_PID=""
-start_redis() {  # start_redis PORT DIR
-  redis-server --port "$1" --bind 127.0.0.1 --save '' --appendonly no \
-    --dir "$2" --daemonize no >"$2/redis.log" 2>&1 </dev/null &
-  REDIS_PID=$!
-  PIDS+=("$REDIS_PID")
-  local i
-  for ((i = 0; i < 50; i++)); do
-    redis-cli -p "$1" ping 2>/dev/null | grep -q PONG && return 0
-    sleep 0.1
-  done
-  return 1
 }
 metric() {  # metric NAME: the shop's value of a metric without labels
   curl -s -m 5 "$METRICS" | awk -v n="$1" '$1 == n {print $2; exit}'
