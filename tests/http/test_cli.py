@@ -23,7 +23,7 @@ import pytest
 
 from shoplib import Client, build_dir
 from test_postgres_shop import PG_BIN, Postgres
-from test_redis_shop import Redis, _cluster_ok, _free_port
+from test_redis_shop import Redis, _free_port
 
 REDIS = shutil.which("redis-server")
 need_redis = pytest.mark.skipif(REDIS is None, reason="redis-server not installed")
@@ -73,19 +73,7 @@ def cluster_seeds():
         pytest.skip("redis-server not installed")
     r = Redis()
     try:
-        ports = []
-        for _ in range(6):
-            ports.append(_free_port(bus=True, taken=ports))
-            r.start(ports[-1], cluster=True)
-        out = subprocess.run(["redis-cli", "--cluster", "create",
-                              *[f"127.0.0.1:{p}" for p in ports],
-                              "--cluster-replicas", "1", "--cluster-yes"],
-                             capture_output=True, text=True, timeout=60)
-        assert out.returncode == 0, out.stdout + out.stderr
-        deadline = time.monotonic() + 30
-        while not all(_cluster_ok(p) for p in ports):
-            assert time.monotonic() < deadline, "cluster not ready"
-            time.sleep(0.05)  # waiting for the cluster, not timing
+        ports = r.start_cluster()
         yield ",".join(f"127.0.0.1:{p}" for p in ports[:3])
     finally:
         r.stop()

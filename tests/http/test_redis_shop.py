@@ -84,6 +84,25 @@ class Redis:
             time.sleep(0.02)
         raise RuntimeError(f"redis-server on {port} did not start")
 
+    def start_cluster(self):
+        """Six nodes made a 3 masters + 3 replicas cluster, once every slot
+        is served and every replica synced; returns the six ports, masters
+        first."""
+        ports = []
+        for _ in range(6):
+            ports.append(_free_port(bus=True, taken=ports))
+            self.start(ports[-1], cluster=True)
+        out = subprocess.run(["redis-cli", "--cluster", "create",
+                              *[f"127.0.0.1:{p}" for p in ports],
+                              "--cluster-replicas", "1", "--cluster-yes"],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stdout + out.stderr
+        deadline = time.monotonic() + 30
+        while not all(_cluster_ok(p) for p in ports):
+            assert time.monotonic() < deadline, "cluster not ready"
+            time.sleep(0.05)  # waiting for the cluster, not timing
+        return ports
+
     def kill(self, port):
         p = self.procs.pop(port, None)
         if p is not None:
@@ -122,19 +141,7 @@ def cluster_url():
     ports)."""
     r = Redis()
     try:
-        ports = []
-        for _ in range(6):
-            ports.append(_free_port(bus=True, taken=ports))
-            r.start(ports[-1], cluster=True)
-        out = subprocess.run(["redis-cli", "--cluster", "create",
-                              *[f"127.0.0.1:{p}" for p in ports],
-                              "--cluster-replicas", "1", "--cluster-yes"],
-                             capture_output=True, text=True, timeout=60)
-        assert out.returncode == 0, out.stdout + out.stderr
-        deadline = time.monotonic() + 30
-        while not all(_cluster_ok(p) for p in ports):
-            assert time.monotonic() < deadline, "cluster not ready"
-            time.sleep(0.05)
+        ports = r.start_cluster()
         yield ("redis-cluster://" + ",".join(f"127.0.0.1:{p}" for p in ports[:3]),
                r, ports)
     finally:
