@@ -18,21 +18,22 @@
  *
  * Per-entry layout (one malloc per record, blob inline):
  *     next        8   chain link
- *     user        8   interned user node (refcounted) or NULL
- *     version     8
  *     expires_at  8
- *     touched_at  8
+ *     version     4   the version while it is <= UINT32_MAX
+ *     idle        4   expires_at - touched_at while it is 0..UINT32_MAX ms
  *     blob_len    4   (blobs are limited to 4 GiB - 1: SESSIO_ETOOBIG)
- *     drop        1   why it was unlinked (events of dropped records)
+ *     flags       1   why it was unlinked (events of dropped records), and
+ *                     which optional fields follow
  *     key        32
- *     blob[]         the record's bytes
- *   = 77 bytes before the blob. Add glibc's malloc chunk header (8) and
- *   rounding to 16 (0..15, ~8 on average), and one bucket pointer per
- *   0.5..1 record (8..16 bytes): about 76 + 8 + 8 + 12 = ~104 bytes of
- *   overhead per session beyond the blob; measured with glibc mallinfo2
- *   over 200,000 records (64 shards): 94.5 bytes with 60-byte blobs, 98.5
- *   with 200- and 1000-byte blobs. A user name is stored once per user (in
- *   the user index), not per record.
+ *   = 61 bytes, then only when needed: the interned user (8, a signed-in
+ *   record) and the wide fields (16: the 64-bit version and touched_at, for
+ *   a record saved more than 4 billion times, or touched more than 49.7
+ *   days before its expiry or after it; such a record stays wide), then the
+ *   blob. A touch that takes a narrow record out of range copies it into a
+ *   wide one (and may then fail with SESSIO_ENOMEM). glibc adds 8 bytes of
+ *   chunk header and rounds to 16; stats.bytes counts exactly that
+ *   (heap_bytes), and the bucket pointers. A user name is stored once per
+ *   user (in the user index), not per record.
  *
  * iterate calls back under one shard lock at a time: the callback must not
  * call into the same store (it would deadlock on that shard).
@@ -113,17 +114,29 @@ typedef struct unode {
   char name[];  /* NUL-terminated */
 } unode;
 
+/* A record. The fixed part holds what most records need; 'tail' holds, in
+ * this order, the interned user (E_USER: a signed-in record), the wide
+ * fields (E_WIDE: values the narrow ones cannot hold), then the blob. */
 typedef struct entry {
   struct entry *next;
-  unode *user;
-  uint64_t version;
   int64_t expires_at;
-  int64_t touched_at;
+  uint32_t version;   /* narrow: the version (<= UINT32_MAX) */
+  uint32_t idle;      /* narrow: expires_at - touched_at, 0..UINT32_MAX ms */
   uint32_t blob_len;
-  uint8_t drop; /* why it was unlinked, reported when freed: DROP_* */
+  uint8_t flags;      /* DROP_* in E_DROP_MASK, E_USER, E_WIDE */
   uint8_t key[SESSIO_KEY_BYTES];
-  uint8_t blob[];
+  uint8_t tail[];     /* [unode *][entry_wide] blob; unaligned: memcpy */
 } entry;
+
+enum { E_DROP_MASK = 3, E_USER = 4, E_WIDE = 8 };
+
+/* The fields of a record whose version or touched_at the narrow fields
+ * cannot hold: version > UINT32_MAX (after 4 billion saves), touched_at
+ * after expires_at or more than UINT32_MAX ms (49.7 days) before it. */
+typedef struct entry_wide {
+  uint64_t version;
+  int64_t touched_at;
+} entry_wide;
 
 typedef struct shard {
   pthread_mutex_t mu;
@@ -167,14 +180,79 @@ static uint64_t raw_word(const uint8_t *b, int i) {
   return w;
 }
 
-static size_t entry_size(size_t blob_len) {
-  return offsetof(entry, blob) + blob_len;
+/* The heap bytes behind an allocation of 'n' bytes as glibc's malloc
+ * counts them (x86-64): an 8-byte size field, rounded up to 16, at least
+ * 32. Every count of the store goes through it, so stats.bytes follows
+ * what the heap really holds (mallinfo2's uordblks). */
+static uint64_t heap_bytes(size_t n) {
+  uint64_t c = ((uint64_t)n + 8 + 15) & ~(uint64_t)15;
+  return c < 32 ? 32 : c;
 }
 
-/* The heap bytes a record is accounted for: its allocation plus glibc's
- * chunk header. */
+static size_t ext_bytes(unsigned flags) {
+  return (flags & E_USER ? sizeof(unode *) : 0) +
+         (flags & E_WIDE ? sizeof(entry_wide) : 0);
+}
+
+static size_t entry_size(unsigned flags, size_t blob_len) {
+  return offsetof(entry, tail) + ext_bytes(flags) + blob_len;
+}
+
+/* The heap bytes a record is accounted for. */
 static uint64_t entry_bytes(const entry *e) {
-  return (uint64_t)entry_size(e->blob_len) + 8;
+  return heap_bytes(entry_size(e->flags, e->blob_len));
+}
+
+static uint8_t *e_blob(entry *e) { return e->tail + ext_bytes(e->flags); }
+
+static unode *e_user(const entry *e) {
+  unode *u = NULL;
+  if (e->flags & E_USER) memcpy(&u, e->tail, sizeof u);
+  return u;
+}
+
+static entry_wide e_wide(const entry *e) {
+  entry_wide w;
+  memcpy(&w, e->tail + (e->flags & E_USER ? sizeof(unode *) : 0), sizeof w);
+  return w;
+}
+
+static uint64_t e_version(const entry *e) {
+  return e->flags & E_WIDE ? e_wide(e).version : e->version;
+}
+
+static int64_t e_touched(const entry *e) {
+  if (e->flags & E_WIDE) return e_wide(e).touched_at;
+  return (int64_t)((uint64_t)e->expires_at - e->idle);
+}
+
+static unsigned e_drop(const entry *e) { return e->flags & E_DROP_MASK; }
+
+static void e_set_drop(entry *e, unsigned why) {
+  e->flags = (uint8_t)((e->flags & ~E_DROP_MASK) | why);
+}
+
+/* Whether the narrow fields hold these values exactly. */
+static int narrow_fits(uint64_t version, int64_t touched_at,
+                       int64_t expires_at) {
+  return version <= UINT32_MAX && touched_at <= expires_at &&
+         (uint64_t)expires_at - (uint64_t)touched_at <= UINT32_MAX;
+}
+
+/* Writes the values into 'e': a wide entry takes any, a narrow one only
+ * values narrow_fits accepts (checked by the caller). */
+static void e_set(entry *e, uint64_t version, int64_t touched_at,
+                  int64_t expires_at) {
+  e->expires_at = expires_at;
+  if (e->flags & E_WIDE) {
+    entry_wide w = {version, touched_at};
+    memcpy(e->tail + (e->flags & E_USER ? sizeof(unode *) : 0), &w, sizeof w);
+    e->version = 0;
+    e->idle = 0;
+  } else {
+    e->version = (uint32_t)version;
+    e->idle = (uint32_t)((uint64_t)expires_at - (uint64_t)touched_at);
+  }
 }
 
 static void acct_add(_Atomic uint64_t *c, uint64_t v) {
@@ -230,7 +308,8 @@ static void ushard_grow(mem_store *ms, ushard *us) {
     }
   }
   free(us->buckets);
-  acct_add(&ms->bytes, (uint64_t)(n - (us->mask + 1)) * sizeof *nb);
+  acct_add(&ms->bytes, heap_bytes(n * sizeof *nb));
+  acct_sub(&ms->bytes, heap_bytes((us->mask + 1) * sizeof *nb));
   us->buckets = nb;
   us->mask = n - 1;
 }
@@ -250,7 +329,7 @@ static unode *user_get(mem_store *ms, ushard *us, uint64_t hash,
   u->next = us->buckets[b];
   us->buckets[b] = u;
   us->count++;
-  acct_add(&ms->bytes, sizeof *u + len + 1 + 8);
+  acct_add(&ms->bytes, heap_bytes(sizeof *u + len + 1));
   if (us->count > us->mask + 1) ushard_grow(ms, us);
   return u;
 }
@@ -266,8 +345,8 @@ static void user_maybe_free(mem_store *ms, ushard *us, unode *u) {
     }
   }
   us->count--;
-  acct_sub(&ms->bytes, sizeof *u + strlen(u->name) + 1 + 8);
-  if (u->pairs) acct_sub(&ms->bytes, (uint64_t)u->cap * sizeof(upair));
+  acct_sub(&ms->bytes, heap_bytes(sizeof *u + strlen(u->name) + 1));
+  if (u->pairs) acct_sub(&ms->bytes, heap_bytes(u->cap * sizeof(upair)));
   free(u->pairs);
   free(u);
 }
@@ -331,8 +410,8 @@ static int pair_rebuild(mem_store *ms, unode *u, size_t cap,
   }
   u->refs -= u->npairs - kept;
   u->npairs = kept;
-  acct_sub(&ms->bytes, (uint64_t)ocap * sizeof(upair));
-  acct_add(&ms->bytes, (uint64_t)cap * sizeof(upair));
+  if (old) acct_sub(&ms->bytes, heap_bytes(ocap * sizeof(upair)));
+  if (np) acct_add(&ms->bytes, heap_bytes(cap * sizeof(upair)));
   free(old);
   return 1;
 }
@@ -482,16 +561,18 @@ static void free_entries_cb(mem_store *ms, entry *list, int64_t now,
                             sessio_store_collect_fn cb, void *ud) {
   while (list) {
     entry *next = list->next;
-    if (list->drop) {
+    unode *u = e_user(list);
+    if (e_drop(list)) {
       sessio_key k;
-      const char *user = list->user ? list->user->name : NULL;
+      const char *user = u ? u->name : NULL;
       memcpy(k.b, list->key, sizeof k.b);
-      if (cb != NULL && list->drop == DROP_COLLECTED)
+      if (cb != NULL && e_drop(list) == DROP_COLLECTED)
         cb(ud, &k, user ? user : "");
       else
-        sessio__store_dropped(&ms->base, &k, user, list->drop == DROP_EVICTED);
+        sessio__store_dropped(&ms->base, &k, user,
+                              e_drop(list) == DROP_EVICTED);
     }
-    if (list->user) user_unref(ms, list->user, list->key, now);
+    if (u) user_unref(ms, u, list->key, now);
     free(list);
     list = next;
   }
@@ -527,7 +608,7 @@ static entry *find_live(mem_store *ms, shard *sh, const sessio_key *key,
   if (*pp == NULL) return NULL;
   if (now < (*pp)->expires_at) return *pp;
   unlink_entry(ms, sh, pp, grave);
-  (*grave)->drop = DROP_EXPIRED;
+  e_set_drop(*grave, DROP_EXPIRED);
   acct_add(&ms->expired, 1);
   return NULL;
 }
@@ -545,9 +626,32 @@ static void shard_grow(mem_store *ms, shard *sh) {
     }
   }
   free(sh->buckets);
-  acct_add(&ms->bytes, (uint64_t)(n - (sh->mask + 1)) * sizeof *nb);
+  acct_add(&ms->bytes, heap_bytes(n * sizeof *nb));
+  acct_sub(&ms->bytes, heap_bytes((sh->mask + 1) * sizeof *nb));
   sh->buckets = nb;
   sh->mask = n - 1;
+}
+
+/* Replaces the narrow entry 'e' (shard lock held) by a wide copy, which it
+ * returns; NULL on out of memory, 'e' unchanged. The copy keeps the user's
+ * reference. */
+static entry *widen(mem_store *ms, shard *sh, entry *e) {
+  unsigned flags = e->flags | E_WIDE;
+  entry *ne = malloc(entry_size(flags, e->blob_len));
+  if (ne == NULL) return NULL;
+  memcpy(ne, e, offsetof(entry, tail));
+  ne->flags = (uint8_t)flags;
+  if (e->flags & E_USER) memcpy(ne->tail, e->tail, sizeof(unode *));
+  e_set(ne, e_version(e), e_touched(e), e->expires_at);
+  memcpy(e_blob(ne), e_blob(e), e->blob_len);
+  sessio_key k;
+  memcpy(k.b, e->key, sizeof k.b);
+  entry **pp = find_slot(sh, &k);
+  *pp = ne;
+  acct_add(&ms->bytes, entry_bytes(ne));
+  acct_sub(&ms->bytes, entry_bytes(e));
+  free(e);
+  return ne;
 }
 
 static int fits(mem_store *ms, uint64_t add_bytes) {
@@ -576,12 +680,12 @@ static size_t shard_reclaim(mem_store *ms, shard *sh, int64_t now,
       seen++;
       if (e->expires_at <= now) {
         unlink_entry(ms, sh, pp, grave);
-        (*grave)->drop = DROP_EXPIRED;
+        e_set_drop(*grave, DROP_EXPIRED);
         acct_add(&ms->expired, 1);
         removed++;
         continue;
       }
-      if ((allow_auth || e->user == NULL) &&
+      if ((allow_auth || !(e->flags & E_USER)) &&
           (victim == NULL || e->expires_at < victim->expires_at)) {
         victim = e;
         victim_b = b;
@@ -598,7 +702,7 @@ static size_t shard_reclaim(mem_store *ms, shard *sh, int64_t now,
   for (entry **pp = &sh->buckets[victim_b]; *pp; pp = &(*pp)->next) {
     if (*pp == victim) {
       unlink_entry(ms, sh, pp, grave);
-      (*grave)->drop = DROP_EVICTED;
+      e_set_drop(*grave, DROP_EVICTED);
       acct_add(&ms->evicted, 1);
       return 1;
     }
@@ -634,12 +738,13 @@ static sessio_err make_room(mem_store *ms, shard *own, uint64_t add_bytes,
 }
 
 static void fill_record(const entry *e, sessio_record *out) {
-  out->version = e->version;
+  unode *u = e_user(e);
+  out->version = e_version(e);
   out->expires_at = e->expires_at;
-  out->touched_at = e->touched_at;
-  if (e->user) {
-    size_t n = strlen(e->user->name);
-    memcpy(out->user, e->user->name, n + 1);
+  out->touched_at = e_touched(e);
+  if (u) {
+    size_t n = strlen(u->name);
+    memcpy(out->user, u->name, n + 1);
   } else {
     out->user[0] = '\0';
   }
@@ -659,7 +764,7 @@ static sessio_err mem_load(sessio_store *st, const sessio_key *key, int64_t now,
     if (blob == NULL) {
       rc = SESSIO_ENOMEM;
     } else {
-      memcpy(blob, e->blob, e->blob_len);
+      memcpy(blob, e_blob(e), e->blob_len);
       fill_record(e, out);
       out->blob = blob;
       out->blob_len = e->blob_len;
@@ -691,18 +796,18 @@ static sessio_err mem_save(sessio_store *st, const sessio_key *key,
     int done = 0;
     pthread_mutex_lock(&sh->mu);
     entry *cur = find_live(ms, sh, key, now, &grave);
-    if (cur == NULL || cur->version != expected) {
+    if (cur == NULL || e_version(cur) != expected) {
       rc = SESSIO_ECONFLICT;
       done = 1;
     } else if (cur->blob_len == rec->blob_len &&
-               (cur->user == NULL
+               ((cur->flags & E_WIDE) ||
+                narrow_fits(expected + 1, rec->touched_at, rec->expires_at)) &&
+               (!(cur->flags & E_USER)
                     ? ulen == 0
-                    : ulen > 0 && strcmp(cur->user->name, rec->user) == 0)) {
-      cur->version = expected + 1;
-      cur->expires_at = rec->expires_at;
-      cur->touched_at = rec->touched_at;
-      if (rec->blob_len) memcpy(cur->blob, rec->blob, rec->blob_len);
-      *new_version = cur->version;
+                    : ulen > 0 && strcmp(e_user(cur)->name, rec->user) == 0)) {
+      e_set(cur, expected + 1, rec->touched_at, rec->expires_at);
+      if (rec->blob_len) memcpy(e_blob(cur), rec->blob, rec->blob_len);
+      *new_version = expected + 1;
       done = 1;
     }
     pthread_mutex_unlock(&sh->mu);
@@ -711,24 +816,30 @@ static sessio_err mem_save(sessio_store *st, const sessio_key *key,
       return rc;
     }
   }
-  ne = malloc(entry_size(rec->blob_len));
+  unsigned flags =
+      (ulen > 0 ? E_USER : 0) |
+      (narrow_fits(expected + 1, rec->touched_at, rec->expires_at) ? 0
+                                                                    : E_WIDE);
+  ne = malloc(entry_size(flags, rec->blob_len));
   if (ne == NULL) return SESSIO_ENOMEM;
   memcpy(ne->key, key->b, SESSIO_KEY_BYTES);
-  ne->version = expected + 1;
-  ne->expires_at = rec->expires_at;
-  ne->touched_at = rec->touched_at;
+  ne->flags = (uint8_t)flags;
   ne->blob_len = (uint32_t)rec->blob_len;
-  if (rec->blob_len) memcpy(ne->blob, rec->blob, rec->blob_len);
-  ne->user = NULL;
-  ne->drop = 0;
-  if (ulen > 0 && (ne->user = user_ref(ms, rec->user)) == NULL) {
-    free(ne);
-    return SESSIO_ENOMEM;
+  e_set(ne, expected + 1, rec->touched_at, rec->expires_at);
+  if (rec->blob_len) memcpy(e_blob(ne), rec->blob, rec->blob_len);
+  if (ulen > 0) {
+    unode *u = user_ref(ms, rec->user);
+    if (u == NULL) {
+      free(ne);
+      return SESSIO_ENOMEM;
+    }
+    memcpy(ne->tail, &u, sizeof u);
   }
 
   pthread_mutex_lock(&sh->mu);
   entry *cur = find_live(ms, sh, key, now, &grave); /* dead ones go */
-  if (expected == 0 ? cur != NULL : (cur == NULL || cur->version != expected)) {
+  if (expected == 0 ? cur != NULL
+                    : (cur == NULL || e_version(cur) != expected)) {
     rc = SESSIO_ECONFLICT;
     goto unlock;
   }
@@ -751,7 +862,7 @@ static sessio_err mem_save(sessio_store *st, const sessio_key *key,
     acct_add(&ms->bytes, entry_bytes(ne));
     if (sh->count > sh->mask + 1) shard_grow(ms, sh);
   }
-  *new_version = ne->version;
+  *new_version = expected + 1;
   ne = NULL;
 unlock:
   pthread_mutex_unlock(&sh->mu);
@@ -771,15 +882,42 @@ static sessio_err mem_touch(sessio_store *st, const sessio_key *key,
   shard *sh = shard_of(ms, key);
   entry *grave = NULL;
   pthread_mutex_lock(&sh->mu);
+  sessio_err rc = SESSIO_OK;
   entry *e = find_live(ms, sh, key, now, &grave);
-  if (e) {
-    e->touched_at = touched_at;
-    e->expires_at = expires_at;
-  }
+  if (e && !(e->flags & E_WIDE) &&
+      !narrow_fits(e_version(e), touched_at, expires_at) &&
+      (e = widen(ms, sh, e)) == NULL)
+    rc = SESSIO_ENOMEM;
+  if (e) e_set(e, e_version(e), touched_at, expires_at);
   *found = e != NULL;
   pthread_mutex_unlock(&sh->mu);
   free_entries(ms, grave, now);
-  return SESSIO_OK;
+  return rc;
+}
+
+static const sessio_store_methods memory_methods;
+
+sessio_err sessio__memory_force_version(sessio_store *st, const sessio_key *key,
+                                        uint64_t version, int64_t now) {
+  mem_store *ms = (mem_store *)st;
+  if (st == NULL || st->methods != &memory_methods || version == 0)
+    return SESSIO_EINVAL;
+  shard *sh = shard_of(ms, key);
+  entry *grave = NULL;
+  sessio_err rc = SESSIO_OK;
+  pthread_mutex_lock(&sh->mu);
+  entry *e = find_live(ms, sh, key, now, &grave);
+  int64_t touched = e ? e_touched(e) : 0;
+  if (e == NULL)
+    rc = SESSIO_EINVAL;
+  else if (!(e->flags & E_WIDE) &&
+           !narrow_fits(version, touched, e->expires_at) &&
+           (e = widen(ms, sh, e)) == NULL)
+    rc = SESSIO_ENOMEM;
+  if (e) e_set(e, version, touched, e->expires_at);
+  pthread_mutex_unlock(&sh->mu);
+  free_entries(ms, grave, now);
+  return rc;
 }
 
 static sessio_err mem_remove(sessio_store *st, const sessio_key *key,
@@ -830,7 +968,7 @@ static sessio_err mem_collect(sessio_store *st, int64_t now, size_t max_work,
         work++;
         if ((*pp)->expires_at <= now) {
           unlink_entry(ms, sh, pp, &grave);
-          grave->drop = DROP_COLLECTED;
+          e_set_drop(grave, DROP_COLLECTED);
           acct_add(&ms->expired, 1);
           n_removed++;
         } else {
@@ -889,7 +1027,7 @@ static sessio_err mem_scan(sessio_store *st, sessio_store_cursor *cur,
         sessio_record rec;
         sessio_key key;
         fill_record(e, &rec);
-        rec.blob = e->blob;
+        rec.blob = e_blob(e);
         rec.blob_len = e->blob_len;
         memcpy(key.b, e->key, SESSIO_KEY_BYTES);
         (void)cb(ud, &key, &rec);
@@ -927,7 +1065,7 @@ static sessio_err mem_iterate(sessio_store *st, int64_t now,
       for (entry *e = sh->buckets[b]; e && !stop; e = e->next) {
         if (e->expires_at <= now) continue;
         fill_record(e, &rec);
-        rec.blob = e->blob;
+        rec.blob = e_blob(e);
         rec.blob_len = e->blob_len;
         memcpy(key.b, e->key, SESSIO_KEY_BYTES);
         stop = cb(ud, &key, &rec) != 0;
@@ -1115,9 +1253,10 @@ sessio_err sessio__store_open_memory(const char *rest, sessio_store **out) {
     pthread_mutex_init(&us->mu, NULL);
     us->mask = MEM_INITIAL_BUCKETS - 1;
   }
-  ms->bytes =
-      sizeof *ms + ms->nshards * (sizeof(shard) + sizeof(ushard) +
-                                  2 * MEM_INITIAL_BUCKETS * sizeof(void *));
+  ms->bytes = heap_bytes(sizeof *ms) +
+              heap_bytes(ms->nshards * sizeof(shard)) +
+              heap_bytes(ms->nshards * sizeof(ushard)) +
+              2 * ms->nshards * heap_bytes(MEM_INITIAL_BUCKETS * sizeof(void *));
   *out = &ms->base;
   return SESSIO_OK;
 

@@ -55,4 +55,11 @@ sessio_err sessio__store_user_remove(sessio_store *st, const char *user,
 sessio_err sessio__store_iterate(sessio_store *st, int64_t now,
                                  sessio_store_iter_fn cb, void *ud);
 
+/* For tests of the memory store: sets the version of the live record
+ * 'key' to 'version' (> 0) as that many saves would, so the edges of its
+ * narrow fields can be reached. SESSIO_EINVAL when 'st' is not a memory
+ * store or holds no live record 'key'. */
+sessio_err sessio__memory_force_version(sessio_store *st, const sessio_key *key,
+                                        uint64_t version, int64_t now);
+
 #endif

@@ -653,10 +653,144 @@ static void test_same_size_update_rewrites_the_entry_and_keeps_the_contract(
   sessio_store_close(st);
 }
 
+/* Saves 'blob' for 'user' with the given times and loads it back exactly. */
+static void save_times(sessio_store *st, const sessio_key *k, const char *blob,
+                       const char *user, int64_t touched, int64_t expires,
+                       uint64_t expected, uint64_t *v) {
+  sessio_record r;
+  memset(&r, 0, sizeof r);
+  r.expires_at = expires;
+  r.touched_at = touched;
+  snprintf(r.user, sizeof r.user, "%s", user);
+  r.blob = (uint8_t *)blob;
+  r.blob_len = strlen(blob);
+  CHECK_OK(sessio__store_save(st, k, &r, expected, T0, v));
+}
+
+static void check_times(sessio_store *st, const sessio_key *k, const char *blob,
+                        const char *user, int64_t touched, int64_t expires,
+                        uint64_t version) {
+  sessio_record r;
+  int found = 0;
+  CHECK_OK(sessio__store_load(st, k, T0, &r, &found));
+  CHECK_INT(found, 1);
+  if (!found) return;
+  CHECK_INT(r.version, version);
+  CHECK_INT(r.touched_at, touched);
+  CHECK_INT(r.expires_at, expires);
+  CHECK_STR(r.user, user);
+  CHECK(r.blob_len == strlen(blob) && memcmp(r.blob, blob, r.blob_len) == 0);
+  sessio_record_clear(&r);
+}
+
+/* A record keeps touched_at as a 32-bit offset below expires_at (49.7 days
+ * of milliseconds): times outside that range (a longer idle time, a
+ * touched_at after expires_at, the extremes of int64) are stored whole, by
+ * save, by an in-place update and by touch, and read back exactly. */
+static void test_times_outside_the_narrow_offset_round_trip(void) {
+  sessio_store *st = NULL;
+  struct sessio_store_stats s0, s1;
+  uint64_t v = 0, v2 = 0;
+  const int64_t DAY = 24 * HOUR, EDGE = (int64_t)UINT32_MAX;
+  const char *user[2] = {"", "carol"};
+  CHECK_OK(sessio_store_open("memory:?shards=1", &st));
+  if (st == NULL) return;
+  memset(&s0, 0, sizeof s0);
+  CHECK_OK(sessio_store_stats(st, &s0));
+  for (int u = 0; u < 2; u++) {
+    sessio_key k = mk(40 + (uint32_t)u);
+    /* at the edge of the offset: narrow; one past it: wide */
+    save_times(st, &k, "a=1", user[u], T0, T0 + EDGE, 0, &v);
+    check_times(st, &k, "a=1", user[u], T0, T0 + EDGE, v);
+    save_times(st, &k, "a=2", user[u], T0, T0 + EDGE + 1, v, &v2);
+    check_times(st, &k, "a=2", user[u], T0, T0 + EDGE + 1, v2);
+    /* touch moves it back in range, and out again */
+    int found = 0;
+    CHECK_OK(sessio__store_touch(st, &k, T0 + 5, T0 + HOUR, T0, &found));
+    CHECK_INT(found, 1);
+    check_times(st, &k, "a=2", user[u], T0 + 5, T0 + HOUR, v2);
+    CHECK_OK(sessio__store_touch(st, &k, T0 + 6, T0 + 400 * DAY, T0, &found));
+    check_times(st, &k, "a=2", user[u], T0 + 6, T0 + 400 * DAY, v2);
+    /* touched after expiry, and the extremes */
+    save_times(st, &k, "a=3", user[u], T0 + 2 * HOUR, T0 + HOUR, v2, &v);
+    check_times(st, &k, "a=3", user[u], T0 + 2 * HOUR, T0 + HOUR, v);
+    save_times(st, &k, "a=4", user[u], INT64_MIN, INT64_MAX, v, &v2);
+    check_times(st, &k, "a=4", user[u], INT64_MIN, INT64_MAX, v2);
+    CHECK_OK(sessio__store_touch(st, &k, INT64_MAX, INT64_MAX, T0, &found));
+    check_times(st, &k, "a=4", user[u], INT64_MAX, INT64_MAX, v2);
+    /* a narrow record touched out of range in place of a save */
+    sessio_key k2 = mk(50 + (uint32_t)u);
+    save_times(st, &k2, "b=1", user[u], T0, T0 + HOUR, 0, &v);
+    CHECK_OK(sessio__store_touch(st, &k2, INT64_MIN, T0 + HOUR, T0, &found));
+    CHECK_INT(found, 1);
+    check_times(st, &k2, "b=1", user[u], INT64_MIN, T0 + HOUR, v);
+  }
+  /* Every byte counted on the way is given back. */
+  for (uint32_t i = 0; i < 2; i++) {
+    int removed = 0;
+    sessio_key a = mk(40 + i), b = mk(50 + i);
+    CHECK_OK(sessio__store_remove(st, &a, T0, &removed));
+    CHECK_OK(sessio__store_remove(st, &b, T0, &removed));
+    CHECK_OK(sessio__store_user_remove(st, "carol", &a));
+  }
+  memset(&s1, 0, sizeof s1);
+  CHECK_OK(sessio_store_stats(st, &s1));
+  CHECK_INT(s1.bytes, s0.bytes);
+  CHECK_INT(s1.sessions, 0);
+  sessio_store_close(st);
+}
+
+/* A record keeps a 32-bit version until a save goes past UINT32_MAX (4
+ * billion saves); from there on it keeps the whole 64-bit version, so the
+ * versions still only grow and a stale one still conflicts, including one
+ * whose low 32 bits match. */
+static void test_version_past_32_bits_keeps_growing(void) {
+  sessio_store *st = NULL;
+  uint64_t v = 0, vx = 0;
+  const char *user[2] = {"", "dave"};
+  CHECK_OK(sessio_store_open("memory:", &st));
+  if (st == NULL) return;
+  for (int u = 0; u < 2; u++) {
+    sessio_key k = mk(60 + (uint32_t)u);
+    save_times(st, &k, "c=1", user[u], T0, T0 + HOUR, 0, &v);
+    CHECK_ERR(sessio__memory_force_version(st, &k, 0, T0), SESSIO_EINVAL);
+    CHECK_OK(sessio__memory_force_version(st, &k, UINT32_MAX - 1, T0));
+    save_times(st, &k, "c=2", user[u], T0, T0 + HOUR, UINT32_MAX - 1, &v);
+    CHECK_INT(v, UINT32_MAX);
+    /* the same length in place, then a longer blob: both past 32 bits */
+    save_times(st, &k, "c=3", user[u], T0, T0 + HOUR, v, &v);
+    CHECK_INT(v, (uint64_t)UINT32_MAX + 1);
+    check_times(st, &k, "c=3", user[u], T0, T0 + HOUR, v);
+    save_times(st, &k, "c=10", user[u], T0 + 1, T0 + HOUR, v, &v);
+    CHECK_INT(v, (uint64_t)UINT32_MAX + 2);
+    check_times(st, &k, "c=10", user[u], T0 + 1, T0 + HOUR, v);
+    sessio_record r;
+    memset(&r, 0, sizeof r);
+    r.expires_at = T0 + HOUR;
+    r.touched_at = T0;
+    snprintf(r.user, sizeof r.user, "%s", user[u]);
+    r.blob = (uint8_t *)"c=11";
+    r.blob_len = 4;
+    CHECK_ERR(sessio__store_save(st, &k, &r, 1, T0, &vx), SESSIO_ECONFLICT);
+    CHECK_ERR(sessio__store_save(st, &k, &r, UINT32_MAX, T0, &vx),
+              SESSIO_ECONFLICT);
+    check_times(st, &k, "c=10", user[u], T0 + 1, T0 + HOUR, v);
+    /* touch keeps the version */
+    int found = 0;
+    CHECK_OK(sessio__store_touch(st, &k, T0 + 2, T0 + 2 * HOUR, T0, &found));
+    check_times(st, &k, "c=10", user[u], T0 + 2, T0 + 2 * HOUR, v);
+  }
+  sessio_key none = mk(99);
+  CHECK_ERR(sessio__memory_force_version(st, &none, 5, T0), SESSIO_EINVAL);
+  sessio_store_close(st);
+}
+
 int main(void) {
   RUN(test_open_logged_keeps_the_logger_and_checks_its_level);
   RUN(test_url_parameters_are_checked);
   RUN(test_same_size_update_rewrites_the_entry_and_keeps_the_contract);
+  RUN(test_times_outside_the_narrow_offset_round_trip);
+  RUN(test_version_past_32_bits_keeps_growing);
   RUN(test_full_store_evicts_soonest_to_expire);
   RUN(test_guest_creates_never_evict_signed_in_records_S29);
   RUN(test_full_store_reclaims_dead_before_evicting);
