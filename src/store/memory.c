@@ -120,12 +120,12 @@ typedef struct unode {
 typedef struct entry {
   struct entry *next;
   int64_t expires_at;
-  uint32_t version;   /* narrow: the version (<= UINT32_MAX) */
-  uint32_t idle;      /* narrow: expires_at - touched_at, 0..UINT32_MAX ms */
+  uint32_t version; /* narrow: the version (<= UINT32_MAX) */
+  uint32_t idle;    /* narrow: expires_at - touched_at, 0..UINT32_MAX ms */
   uint32_t blob_len;
-  uint8_t flags;      /* DROP_* in E_DROP_MASK, E_USER, E_WIDE */
+  uint8_t flags; /* DROP_* in E_DROP_MASK, E_USER, E_WIDE */
   uint8_t key[SESSIO_KEY_BYTES];
-  uint8_t tail[];     /* [unode *][entry_wide] blob; unaligned: memcpy */
+  uint8_t tail[]; /* [unode *][entry_wide] blob; unaligned: memcpy */
 } entry;
 
 enum { E_DROP_MASK = 3, E_USER = 4, E_WIDE = 8 };
@@ -816,10 +816,10 @@ static sessio_err mem_save(sessio_store *st, const sessio_key *key,
       return rc;
     }
   }
-  unsigned flags =
-      (ulen > 0 ? E_USER : 0) |
-      (narrow_fits(expected + 1, rec->touched_at, rec->expires_at) ? 0
-                                                                    : E_WIDE);
+  unsigned flags = (ulen > 0 ? E_USER : 0) |
+                   (narrow_fits(expected + 1, rec->touched_at, rec->expires_at)
+                        ? 0
+                        : E_WIDE);
   ne = malloc(entry_size(flags, rec->blob_len));
   if (ne == NULL) return SESSIO_ENOMEM;
   memcpy(ne->key, key->b, SESSIO_KEY_BYTES);
@@ -1253,10 +1253,10 @@ sessio_err sessio__store_open_memory(const char *rest, sessio_store **out) {
     pthread_mutex_init(&us->mu, NULL);
     us->mask = MEM_INITIAL_BUCKETS - 1;
   }
-  ms->bytes = heap_bytes(sizeof *ms) +
-              heap_bytes(ms->nshards * sizeof(shard)) +
-              heap_bytes(ms->nshards * sizeof(ushard)) +
-              2 * ms->nshards * heap_bytes(MEM_INITIAL_BUCKETS * sizeof(void *));
+  ms->bytes =
+      heap_bytes(sizeof *ms) + heap_bytes(ms->nshards * sizeof(shard)) +
+      heap_bytes(ms->nshards * sizeof(ushard)) +
+      2 * ms->nshards * heap_bytes(MEM_INITIAL_BUCKETS * sizeof(void *));
   *out = &ms->base;
   return SESSIO_OK;
 
