@@ -108,14 +108,15 @@ static int load_and_check(const uint8_t *blob, size_t len, const char *user) {
   int expect = 0;
   int meta_ok = sessio__record_meta(blob, len, &meta, &hdr);
   if (meta_ok) {
-    CHECK(hdr >= 3 && hdr + SESSIO__SEAL_OVERHEAD <= len);
+    CHECK(hdr >= 3 && hdr + sessio__record_overhead(meta.format) <= len);
     CHECK((meta.flags & ~SESSIO__F_KNOWN) == 0);
     CHECK(strlen(meta.info) <= SESSIO_LABEL_MAX);
     CHECK(meta.created_at >= 0 && meta.auth_at >= 0 && meta.rotated_at >= 0 &&
           meta.idle_ms >= 0 && meta.abs_deadline >= 0);
     int open = sessio__record_open(blob, len, hdr, rec.user, id_seal, &pt);
     CHECK(open == 0 || open == 1);
-    if (open == 1) CHECK(pt.len == len - hdr - SESSIO__SEAL_OVERHEAD);
+    if (open == 1)
+      CHECK(pt.len == len - hdr - sessio__record_overhead(meta.format));
     expect = open == 1 && ref_live(&meta, rec.touched_at) &&
              !(meta.flags & SESSIO__F_MOVED) &&
              sessio__map_decode(&map, pt.data, pt.len) == SESSIO_OK;
@@ -254,8 +255,8 @@ static void sealed(fz *f) {
       CHECK(sessio__buf_put_u8(&blob, x) == SESSIO_OK);
       changed = 1;
       break;
-    case 3: /* another format version */
-      if (blob.len > 1 && x != 1) {
+    case 3: /* another format version (1 included: the format is sealed) */
+      if (blob.len > 1 && x != blob.data[1]) {
         blob.data[1] = x;
         changed = 1;
       }

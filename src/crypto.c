@@ -187,6 +187,52 @@ int sessio__open(const uint8_t key[SESSIO__SEAL_KEY_BYTES], const uint8_t *ad,
   return mlen == ct_len - SESSIO__SEAL_OVERHEAD;
 }
 
+#define NONCE2_BYTES crypto_aead_chacha20poly1305_ietf_NPUBBYTES
+#define TAG2_BYTES crypto_aead_chacha20poly1305_ietf_ABYTES
+
+_Static_assert(NONCE2_BYTES + TAG2_BYTES == SESSIO__IETF_OVERHEAD,
+               "IETF seal overhead is nonce + tag");
+_Static_assert(NONCE2_BYTES == SESSIO__IETF_NONCE_BYTES, "IETF nonce size");
+_Static_assert(crypto_aead_chacha20poly1305_ietf_KEYBYTES ==
+                   SESSIO__SEAL_KEY_BYTES,
+               "IETF seal key size");
+
+sessio_err sessio__seal_ietf(const uint8_t key[SESSIO__SEAL_KEY_BYTES],
+                             const uint8_t *ad, size_t ad_len,
+                             const uint8_t *pt, size_t pt_len, uint8_t *out) {
+  sessio_err err;
+  unsigned long long clen = 0;
+
+  if (pt_len > crypto_aead_chacha20poly1305_ietf_MESSAGEBYTES_MAX)
+    return SESSIO_ETOOBIG;
+  err = sessio__crypto_init();
+  if (err != SESSIO_OK) return err;
+  /* A 96-bit random nonce is safe here because the key is the session's
+   * own (derived from its 256-bit ID): only the commits of one session
+   * share it, and S9 bounds those. No HChaCha20 subkey per call. */
+  err = sessio__random_fast(out, NONCE2_BYTES);
+  if (err != SESSIO_OK) return err;
+  if (crypto_aead_chacha20poly1305_ietf_encrypt(out + NONCE2_BYTES, &clen, pt,
+                                                pt_len, ad, ad_len, NULL, out,
+                                                key) != 0)
+    return SESSIO_EINVAL;
+  return SESSIO_OK;
+}
+
+int sessio__open_ietf(const uint8_t key[SESSIO__SEAL_KEY_BYTES],
+                      const uint8_t *ad, size_t ad_len, const uint8_t *ct,
+                      size_t ct_len, uint8_t *out) {
+  unsigned long long mlen = 0;
+
+  if (ct == NULL || ct_len < SESSIO__IETF_OVERHEAD) return 0;
+  if (sessio__crypto_init() != SESSIO_OK) return 0;
+  if (crypto_aead_chacha20poly1305_ietf_decrypt(
+          out, &mlen, NULL, ct + NONCE2_BYTES, ct_len - NONCE2_BYTES, ad,
+          ad_len, ct, key) != 0)
+    return 0;
+  return mlen == ct_len - SESSIO__IETF_OVERHEAD;
+}
+
 /* ---- encodings and comparison ------------------------------------------- */
 
 /* Two digits per byte from one table lookup: a request writes the hex of

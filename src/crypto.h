@@ -1,7 +1,9 @@
 /*
  * crypto.h — session IDs and the cryptography around them (libsodium):
  * CSPRNG, base64url IDs, the keyed hash that names records in the store,
- * the per-session sealing key and XChaCha20-Poly1305 sealing of record data.
+ * the per-session sealing key and the AEADs that seal record data
+ * (ChaCha20-Poly1305 IETF for session records, XChaCha20-Poly1305 for
+ * format-1 records and the secret check).
  * Internal to libsessio. Implemented in crypto.c; IDs in id.c.
  */
 #ifndef SESSIO_CRYPTO_H
@@ -60,6 +62,19 @@ sessio_err sessio__seal(const uint8_t key[SESSIO__SEAL_KEY_BYTES],
  * key (then 'out' holds nothing usable). */
 int sessio__open(const uint8_t key[SESSIO__SEAL_KEY_BYTES], const uint8_t *ad,
                  size_t ad_len, const uint8_t *ct, size_t ct_len, uint8_t *out);
+
+/* ChaCha20-Poly1305 (IETF) with a random 96-bit nonce: what record format
+ * 2 seals with. Each session has its own sealing key, so the nonce space is
+ * per session: the bound is in docs/SECURITY.md's sealing rule (S9). The
+ * same layout and in-place rule as sessio__seal, with a 12-byte nonce. */
+#define SESSIO__IETF_OVERHEAD 28
+#define SESSIO__IETF_NONCE_BYTES 12
+sessio_err sessio__seal_ietf(const uint8_t key[SESSIO__SEAL_KEY_BYTES],
+                             const uint8_t *ad, size_t ad_len,
+                             const uint8_t *pt, size_t pt_len, uint8_t *out);
+int sessio__open_ietf(const uint8_t key[SESSIO__SEAL_KEY_BYTES],
+                      const uint8_t *ad, size_t ad_len, const uint8_t *ct,
+                      size_t ct_len, uint8_t *out);
 
 /* Lowercase hex of 'n' bytes into 'out' (2n chars + NUL). */
 void sessio__hex(const uint8_t *p, size_t n, char *out);

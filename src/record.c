@@ -9,7 +9,14 @@
 #include <sodium.h>
 
 #define MAGIC 'S'
-#define FORMAT 1
+#define FORMAT 2 /* written; FORMAT_V1 is still read */
+#define FORMAT_V1 1
+#define OVERHEAD SESSIO__IETF_OVERHEAD
+#define NONCE SESSIO__IETF_NONCE_BYTES
+
+size_t sessio__record_overhead(uint8_t format) {
+  return format == FORMAT_V1 ? SESSIO__SEAL_OVERHEAD : SESSIO__IETF_OVERHEAD;
+}
 
 /* The associated data is the header plus the user name, so neither can be
  * swapped or edited in the store without the open failing. */
@@ -39,7 +46,7 @@ static sessio_err encode(const sessio__meta *meta, const char *user,
    * copy) per commit. */
   size_t hmax = 3 + 6 * 10 + info_len;
   if ((rc = sessio__buf_reserve(out, 2 * hmax + user_len + pt_len +
-                                         SESSIO__SEAL_OVERHEAD)) != SESSIO_OK)
+                                         OVERHEAD)) != SESSIO_OK)
     return rc;
   if ((rc = sessio__buf_put_u8(out, MAGIC)) != SESSIO_OK ||
       (rc = sessio__buf_put_u8(out, FORMAT)) != SESSIO_OK ||
@@ -59,24 +66,24 @@ static sessio_err encode(const sessio__meta *meta, const char *user,
   /* The AD is the header plus the user; it is built at the end of 'out'
    * temporarily to avoid a second allocation, then the sealed bytes take
    * its place. */
-  if ((rc = sessio__buf_reserve(out, hlen + user_len + pt_len +
-                                         SESSIO__SEAL_OVERHEAD)) != SESSIO_OK)
+  if ((rc = sessio__buf_reserve(out, hlen + user_len + pt_len + OVERHEAD)) !=
+      SESSIO_OK)
     return rc;
   uint8_t *sealed = out->data + hlen;
-  uint8_t *ad = sealed + pt_len + SESSIO__SEAL_OVERHEAD;
+  uint8_t *ad = sealed + pt_len + OVERHEAD;
   memcpy(ad, out->data, hlen);
   memcpy(ad + hlen, user, user_len);
   if (data != NULL) {
-    pt = sealed + SESSIO__NONCE_BYTES;
-    sessio__map_encode_to(data, sealed + SESSIO__NONCE_BYTES);
+    pt = sealed + NONCE;
+    sessio__map_encode_to(data, sealed + NONCE);
   }
-  rc = sessio__seal(seal_key, ad, hlen + user_len, pt, pt_len, sealed);
+  rc = sessio__seal_ietf(seal_key, ad, hlen + user_len, pt, pt_len, sealed);
   if (rc != SESSIO_OK) {
     /* The plaintext may be in place: not left in the buffer. */
-    if (data != NULL) sodium_memzero(sealed, pt_len + SESSIO__SEAL_OVERHEAD);
+    if (data != NULL) sodium_memzero(sealed, pt_len + OVERHEAD);
     return rc;
   }
-  out->len = hlen + pt_len + SESSIO__SEAL_OVERHEAD;
+  out->len = hlen + pt_len + OVERHEAD;
   return SESSIO_OK;
 }
 
@@ -116,7 +123,8 @@ int sessio__record_meta(const uint8_t *blob, size_t len, sessio__meta *meta,
   uint8_t magic, format;
   uint64_t info_len;
   if (blob == NULL || !sessio__get_u8(&p, end, &magic) || magic != MAGIC ||
-      !sessio__get_u8(&p, end, &format) || format != FORMAT ||
+      !sessio__get_u8(&p, end, &format) ||
+      (format != FORMAT && format != FORMAT_V1) ||
       !sessio__get_u8(&p, end, &meta->flags) ||
       (meta->flags & ~SESSIO__F_KNOWN) != 0 ||
       !get_i64(&p, end, &meta->created_at) ||
@@ -131,7 +139,8 @@ int sessio__record_meta(const uint8_t *blob, size_t len, sessio__meta *meta,
   meta->info[info_len] = '\0';
   if (memchr(meta->info, '\0', (size_t)info_len) != NULL) return 0;
   p += info_len;
-  if ((size_t)(end - p) < SESSIO__SEAL_OVERHEAD) return 0;
+  if ((size_t)(end - p) < sessio__record_overhead(format)) return 0;
+  meta->format = format;
   *hdr_len = (size_t)(p - blob);
   return 1;
 }
@@ -147,8 +156,14 @@ int sessio__record_open_to(const uint8_t *blob, size_t len, size_t hdr_len,
     ok = -1;
     goto done;
   }
-  ok = sessio__open(seal_key, ad.data, ad.len, blob + hdr_len, len - hdr_len,
-                    out);
+  /* The format byte was checked by sessio__record_meta; the AD covers it, so
+   * a format-1 record cannot be presented as format 2 or back. */
+  if (blob[1] == FORMAT_V1)
+    ok = sessio__open(seal_key, ad.data, ad.len, blob + hdr_len, len - hdr_len,
+                      out);
+  else
+    ok = sessio__open_ietf(seal_key, ad.data, ad.len, blob + hdr_len,
+                           len - hdr_len, out);
 done:
   if (ad.data != stack) sessio__buf_free(&ad);
   return ok;
@@ -162,6 +177,6 @@ int sessio__record_open(const uint8_t *blob, size_t len, size_t hdr_len,
   if (sessio__buf_reserve(out, ct_len) != SESSIO_OK) return -1;
   int ok =
       sessio__record_open_to(blob, len, hdr_len, user, seal_key, out->data);
-  if (ok == 1) out->len = ct_len - SESSIO__SEAL_OVERHEAD;
+  if (ok == 1) out->len = ct_len - sessio__record_overhead(blob[1]);
   return ok;
 }

@@ -179,7 +179,7 @@ static sessio_err load_ident(sessio_manager *m, const ident *id, int64_t now,
   }
   /* sessio__record_meta checked that the sealed part is at least its
    * overhead long. */
-  pt_len = rec.blob_len - hdr - SESSIO__SEAL_OVERHEAD;
+  pt_len = rec.blob_len - hdr - sessio__record_overhead(out->meta.format);
   if (pt_len > sizeof stack && (pt = malloc(pt_len)) == NULL) {
     pt = stack;
     pt_len = 0;

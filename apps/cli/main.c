@@ -436,9 +436,11 @@ static int is_check_record(const sessio_record *rec) {
   return rec->blob_len >= n && memcmp(rec->blob, CHECK_MAGIC, n) == 0;
 }
 
-/* A session record's blob starts with 'S' and format 1 (src/record.h). */
+/* A session record's blob starts with 'S' and format 1 or 2
+ * (src/record.h). */
 static int decodable(const sessio_record *rec) {
-  return rec->blob_len >= 2 && rec->blob[0] == 'S' && rec->blob[1] == 1;
+  return rec->blob_len >= 2 && rec->blob[0] == 'S' &&
+         (rec->blob[1] == 1 || rec->blob[1] == 2);
 }
 
 /* A full scan pass; 'progress' (may be NULL) after each step. */

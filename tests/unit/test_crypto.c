@@ -96,6 +96,47 @@ static void test_tampered_seal_fails_to_open(void) {
   CHECK(memcmp(out, pt, PT) == 0);
 }
 
+/* S35: the IETF seal of record format 2 round-trips, uses a fresh 96-bit
+ * nonce, and any flipped bit of nonce, ciphertext, tag or AD, a truncation
+ * or the other cipher's opener makes open fail. */
+static void test_ietf_seal_round_trip_and_tamper_S35(void) {
+  enum { PT = 40, CT = PT + SESSIO__IETF_OVERHEAD, AD = 12 };
+  uint8_t key[SESSIO__SEAL_KEY_BYTES], pt[PT], ct[CT], ct2[CT], ad[AD],
+      out[PT + SESSIO__SEAL_OVERHEAD];
+  size_t opened = 0;
+
+  CHECK_OK(sessio__random(key, sizeof key));
+  CHECK_OK(sessio__random(pt, sizeof pt));
+  CHECK_OK(sessio__random(ad, sizeof ad));
+  CHECK_OK(sessio__seal_ietf(key, ad, AD, pt, PT, ct));
+  CHECK_OK(sessio__seal_ietf(key, ad, AD, pt, PT, ct2));
+  CHECK(memcmp(ct, ct2, SESSIO__IETF_NONCE_BYTES) != 0);
+  CHECK_INT(sessio__open_ietf(key, ad, AD, ct, CT, out), 1);
+  CHECK(memcmp(out, pt, PT) == 0);
+  for (size_t i = 0; i < CT; i++) {
+    ct[i] ^= 0x10;
+    opened += (size_t)sessio__open_ietf(key, ad, AD, ct, CT, out);
+    ct[i] ^= 0x10;
+  }
+  for (size_t i = 0; i < AD; i++) {
+    ad[i] ^= 0x01;
+    opened += (size_t)sessio__open_ietf(key, ad, AD, ct, CT, out);
+    ad[i] ^= 0x01;
+  }
+  for (size_t n = 0; n < CT; n++)
+    opened += (size_t)sessio__open_ietf(key, ad, AD, ct, n, out);
+  opened += (size_t)sessio__open(key, ad, AD, ct, CT, out);
+  CHECK_INT(opened, 0);
+  CHECK_INT(sessio__open_ietf(key, ad, AD, ct, CT, out), 1);
+  /* in place, as records are sealed */
+  uint8_t buf[CT];
+  memcpy(buf + SESSIO__IETF_NONCE_BYTES, pt, PT);
+  CHECK_OK(
+      sessio__seal_ietf(key, NULL, 0, buf + SESSIO__IETF_NONCE_BYTES, PT, buf));
+  CHECK_INT(sessio__open_ietf(key, NULL, 0, buf, CT, out), 1);
+  CHECK(memcmp(out, pt, PT) == 0);
+}
+
 static void test_wrong_key_fails_to_open(void) {
   uint8_t raw1[SESSIO_ID_BYTES], raw2[SESSIO_ID_BYTES];
   uint8_t k1[SESSIO__SEAL_KEY_BYTES], k2[SESSIO__SEAL_KEY_BYTES];
@@ -303,6 +344,7 @@ int main(void) {
   RUN(test_seal_uses_fresh_nonce);
   RUN(test_tampered_seal_fails_to_open);
   RUN(test_wrong_key_fails_to_open);
+  RUN(test_ietf_seal_round_trip_and_tamper_S35);
   RUN(test_truncated_seal_fails_without_overread);
   RUN(test_key_derivation_is_deterministic_and_separated_S7);
   RUN(test_handle_is_hex_of_key_prefix);

@@ -1111,6 +1111,107 @@ static void test_stored_idle_ms_int64_max_does_not_overflow(void) {
   fx_done(&f);
 }
 
+/* A record written by the 1.0 pre-releases (record format 1: XChaCha20-
+ * Poly1305, the CSRF token stored whole) is made by that code path
+ * (sessio__record_encode at commit 7a9726f) for the raw ID 01 02 .. 20, no
+ * server secret, user "alice", label "fixture", created at T0, 30 days of
+ * idle and absolute life, data {_c: a0 a1 .. bf, cart.A1: 3, note: "format
+ * one"}. Format 2 still reads it, keeps its CSRF token, and a commit writes
+ * it back as format 2. */
+static const uint8_t format1_record[] = {
+    0x53, 0x01, 0x01, 0x80, 0xd0, 0x95, 0xff, 0xbc, 0x31, 0x00, 0x00, 0x80,
+    0x90, 0xfb, 0xd3, 0x09, 0x80, 0xa0, 0xf6, 0xa7, 0x13, 0x07, 0x66, 0x69,
+    0x78, 0x74, 0x75, 0x72, 0x65, 0x9b, 0x8f, 0x99, 0x06, 0xd4, 0x07, 0x44,
+    0xde, 0xea, 0x91, 0xae, 0xf1, 0x82, 0x9a, 0xbf, 0x65, 0xff, 0x48, 0xab,
+    0x04, 0xe5, 0x1c, 0xae, 0x69, 0x11, 0xb2, 0x68, 0x07, 0x88, 0x7c, 0xb0,
+    0x8e, 0x11, 0x39, 0x4f, 0xf3, 0x77, 0x32, 0x01, 0x43, 0x23, 0xa6, 0xc5,
+    0x15, 0x79, 0x0d, 0x08, 0x80, 0x44, 0xc5, 0xb7, 0xda, 0xfe, 0xfb, 0xc9,
+    0xc2, 0x47, 0x8a, 0x2d, 0x9c, 0x40, 0x26, 0x56, 0x1f, 0xc7, 0x24, 0x94,
+    0xa5, 0xdd, 0xc9, 0xca, 0x6c, 0x7f, 0x33, 0x62, 0x49, 0x04, 0x8f, 0x9d,
+    0x11, 0xac, 0xc8, 0xcd, 0xd7, 0xc8, 0xaf, 0x77, 0xc3, 0xf8, 0x28, 0x6c,
+    0xb7, 0x76, 0xb0, 0xd7, 0xb4, 0x50, 0x35, 0x22, 0xda, 0x8b, 0xa6, 0xc9,
+    0x7a, 0x02, 0xfa,
+};
+
+static void test_format1_record_still_decodes_S35(void) {
+  fx f;
+  fx_init(&f);
+  uint8_t raw[SESSIO_ID_BYTES], seal[SESSIO__SEAL_KEY_BYTES];
+  for (int i = 0; i < SESSIO_ID_BYTES; i++) raw[i] = (uint8_t)(i + 1);
+  sessio_key key;
+  sessio__keys_derive(NULL, 0, raw, &key, seal);
+  sessio_record rec;
+  uint8_t blob1[sizeof format1_record];
+  memcpy(blob1, format1_record, sizeof blob1);
+  memset(&rec, 0, sizeof rec);
+  rec.blob = blob1;
+  rec.blob_len = sizeof blob1;
+  rec.touched_at = T0;
+  rec.expires_at = T0 + 30 * 24 * HOUR;
+  strcpy(rec.user, "alice");
+  uint64_t v;
+  CHECK_OK(sessio__store_save(f.st->inner, &key, &rec, 0, T0, &v));
+  char id[SESSIO_ID_LEN + 1];
+  sessio__id_encode(raw, id);
+  snprintf(f.cookie, sizeof f.cookie, "sid=%s", id);
+  const char *want_csrf =
+      "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf";
+
+  sessio *s = begin(&f, f.cookie, T0 + SEC);
+  CHECK(sessio_exists(s));
+  CHECK_STR(sessio_user(s), "alice");
+  CHECK_STR(sessio_label(s), "fixture");
+  int64_t n = 0;
+  CHECK(sessio_get_int(s, "cart.A1", &n));
+  CHECK_INT(n, 3);
+  const char *note = NULL;
+  CHECK(sessio_get_str(s, "note", &note, NULL));
+  CHECK_STR(note, "format one");
+  CHECK_STR(sessio_csrf_token(s), want_csrf);
+  CHECK(sessio_csrf_check(s, want_csrf, strlen(want_csrf)));
+  CHECK_OK(sessio_incr(s, "cart.A1", 1, NULL));
+  CHECK_OK(commit(&f, s, T0 + 2 * SEC, NULL, 0));
+
+  /* Written back as format 2, and still the same session and token. */
+  int found;
+  CHECK_OK(sessio__store_load(f.st->inner, &key, T0 + 2 * SEC, &rec, &found));
+  CHECK(found);
+  CHECK(rec.blob_len > 2);
+  CHECK_INT(rec.blob[0], 'S');
+  CHECK_INT(rec.blob[1], 2);
+  sessio_record_clear(&rec);
+  s = begin(&f, f.cookie, T0 + 3 * SEC);
+  CHECK(sessio_get_int(s, "cart.A1", &n));
+  CHECK_INT(n, 4);
+  CHECK_STR(sessio_user(s), "alice");
+  CHECK_STR(sessio_csrf_token(s), want_csrf);
+  sessio_free(s);
+
+  /* A format-1 record with its format byte changed to 2 does not open: the
+   * format is authenticated. */
+  uint8_t forged[sizeof format1_record];
+  memcpy(forged, format1_record, sizeof forged);
+  forged[1] = 2;
+  rec.blob = forged;
+  rec.blob_len = sizeof forged;
+  rec.touched_at = T0;
+  rec.expires_at = T0 + 30 * 24 * HOUR;
+  strcpy(rec.user, "alice");
+  CHECK_OK(sessio__store_load(f.st->inner, &key, T0 + 3 * SEC, &rec, &found));
+  uint64_t cur = rec.version;
+  sessio_record_clear(&rec);
+  rec.blob = forged;
+  rec.blob_len = sizeof forged;
+  rec.touched_at = T0 + 3 * SEC;
+  rec.expires_at = T0 + 30 * 24 * HOUR;
+  strcpy(rec.user, "alice");
+  CHECK_OK(sessio__store_save(f.st->inner, &key, &rec, cur, T0 + 3 * SEC, &v));
+  s = begin(&f, f.cookie, T0 + 4 * SEC);
+  CHECK(!sessio_exists(s));
+  sessio_free(s);
+  fx_done(&f);
+}
+
 /* A store that is down is an error for begin and commit, never a crash and
  * never a silent logout. */
 static void test_store_down_is_an_error(void) {
@@ -1409,6 +1510,7 @@ int main(void) {
   RUN(test_overlapping_requests_merge);
   RUN(test_threads_no_lost_update);
   RUN(test_stored_idle_ms_int64_max_does_not_overflow);
+  RUN(test_format1_record_still_decodes_S35);
   RUN(test_secret_keys_records);
   RUN(test_commit_twice_is_state_error);
   RUN(test_strerror_names_every_error);
