@@ -862,7 +862,8 @@ SESSIO_API sessio_err sessio_manager_revoke_all(sessio_manager *m,
  * CSRF (S19)
  * ---------------------------------------------------------------------- */
 
-/* The session's CSRF token (SESSIO_CSRF_LEN hex digits, made from the CSPRNG
+/* The session's CSRF token (SESSIO_CSRF_LEN hex digits, derived with a
+ * keyed hash from 16 bytes of the CSPRNG that the session keeps sealed, made
  * when the session is created, rotated at login), or NULL when there is no
  * session. Valid until login or free. */
 SESSIO_API const char *sessio_csrf_token(const sessio *s);

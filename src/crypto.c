@@ -133,6 +133,21 @@ void sessio__keys_derive(const uint8_t *secret, size_t secret_len,
   sodium_memzero(out, sizeof out);
 }
 
+static const uint8_t personal_csrf[crypto_generichash_blake2b_PERSONALBYTES] = {
+    's', 'e', 's', 's', 'i', 'o', '.', 'c',
+    's', 'r', 'f', '.', '.', '.', '.', '2'};
+
+void sessio__csrf_derive(const uint8_t *secret, size_t secret_len,
+                         const uint8_t salt[SESSIO__CSRF_SALT_BYTES],
+                         uint8_t token[SESSIO__CSRF_TOKEN_BYTES]) {
+  if (secret_len > crypto_generichash_blake2b_KEYBYTES_MAX)
+    secret_len = crypto_generichash_blake2b_KEYBYTES_MAX;
+  if (secret == NULL) secret_len = 0;
+  crypto_generichash_blake2b_salt_personal(
+      token, SESSIO__CSRF_TOKEN_BYTES, salt, SESSIO__CSRF_SALT_BYTES,
+      secret_len > 0 ? secret : NULL, secret_len, NULL, personal_csrf);
+}
+
 void sessio__key_derive(const uint8_t *secret, size_t secret_len,
                         const uint8_t raw[SESSIO_ID_BYTES], sessio_key *out) {
   uint8_t seal[SESSIO__SEAL_KEY_BYTES];

@@ -43,6 +43,18 @@ int sessio__id_decode(const char *id, size_t len, uint8_t raw[SESSIO_ID_BYTES]);
 void sessio__keys_derive(const uint8_t *secret, size_t secret_len,
                          const uint8_t raw[SESSIO_ID_BYTES], sessio_key *key,
                          uint8_t seal[SESSIO__SEAL_KEY_BYTES]);
+/* A session's CSRF token from the 16-byte salt its data keeps (S19): a
+ * BLAKE2b-256 of 'salt' keyed with the server secret ('secret_len' 0: no
+ * key), personalised "sessio.csrf" so it is no other hash of the tree. The
+ * salt is sealed with the data, so the token is as unpredictable as 128
+ * bits of the CSPRNG; the secret also keeps a leaked plaintext of the data
+ * (a dump of a session) from giving the token. */
+#define SESSIO__CSRF_SALT_BYTES 16
+#define SESSIO__CSRF_TOKEN_BYTES 32
+void sessio__csrf_derive(const uint8_t *secret, size_t secret_len,
+                         const uint8_t salt[SESSIO__CSRF_SALT_BYTES],
+                         uint8_t token[SESSIO__CSRF_TOKEN_BYTES]);
+
 /* The store key alone (tests and tools). */
 void sessio__key_derive(const uint8_t *secret, size_t secret_len,
                         const uint8_t raw[SESSIO_ID_BYTES], sessio_key *out);

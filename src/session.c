@@ -21,8 +21,13 @@
 #define MAX_CANDIDATES 8 /* session cookie values tried per request */
 #define MAX_RETRIES 512  /* commit attempts under contention */
 #define RESERVED '_'     /* first byte of keys sessio keeps for itself */
-#define CSRF_KEY "_c"    /* 32 raw bytes; shown as 64 hex digits */
-#define CSRF_BYTES 32
+/* The CSRF token's source in the data: 16 bytes of the CSPRNG from which
+ * the token is derived (sessio__csrf_derive), or in sessions written before
+ * record format 2 (and after a secret rotation, see csrf_rekey) the 32
+ * bytes of the token itself. Shown as 64 hex digits either way. */
+#define CSRF_KEY "_c"
+#define CSRF_BYTES SESSIO__CSRF_TOKEN_BYTES
+#define CSRF_SALT SESSIO__CSRF_SALT_BYTES
 #define FLASH_PREFIX "_flash."
 #define PT_STACK 1024 /* plaintexts up to this size open on the stack */
 
@@ -74,7 +79,8 @@ struct sessio {
   char **flash; /* messages taken by sessio_flash_take, owned */
   size_t n_flash;
 
-  char csrf[SESSIO_CSRF_LEN + 1]; /* hex of the token in 'data', or "" */
+  char csrf[SESSIO_CSRF_LEN + 1]; /* hex of the token, or "" (none) */
+  int csrf_ready;                 /* 'csrf' is up to date with 'data' */
   int login_pending; /* sessio_login called: the ID change is a login */
   int rekey;         /* loaded under a previous secret: 'old' holds those
                         keys, 'id' the same ID under the current secret */
@@ -120,6 +126,7 @@ static void set_ident(sessio *s, const ident *id) {
 }
 
 static void csrf_sync(sessio *s);
+static sessio_err csrf_rekey(sessio *s, size_t prev);
 
 /* ---- loading --------------------------------------------------------- */
 
@@ -131,7 +138,8 @@ typedef struct loaded {
   char user[SESSIO_USER_MAX + 1];
   sessio__map data;
   int followed;
-  int rekey; /* found under a previous secret: 'id' holds its keys */
+  int rekey;   /* found under a previous secret: 'id' holds its keys */
+  size_t prev; /* which previous secret, when 'rekey' */
   sessio_event_reason miss; /* when not found: unknown, unreadable, or
                                expired (idle/absolute) by our own clock */
 } loaded;
@@ -245,7 +253,10 @@ static sessio_err load_previous(sessio_manager *m, int64_t now, loaded *l,
                         &prev.key, prev.seal);
     rc = load_ident(m, &prev, now, 1, l, found); /* no MOVED hop */
     if (rc != SESSIO_OK) break;
-    if (*found) l->rekey = 1;
+    if (*found) {
+      l->rekey = 1;
+      l->prev = i;
+    }
   }
   return rc;
 }
@@ -478,7 +489,14 @@ sessio_err sessio_begin_token(sessio_manager *m, const char *const *headers,
     sessio__map_free(&best.data);
     have = 0;
   }
-  if (have) adopt(s, &best);
+  if (have) {
+    adopt(s, &best);
+    if (best.rekey && (rc = csrf_rekey(s, best.prev)) != SESSIO_OK) {
+      sessio__ev_fire(m, &s->evq, now);
+      sessio_free(s);
+      return rc;
+    }
+  }
   sessio__ev_fire(m, &s->evq, now);
   *out = s;
   return SESSIO_OK;
@@ -498,16 +516,45 @@ void sessio_free(sessio *s) {
 
 /* ---- creation -------------------------------------------------------- */
 
-/* Recomputes the hex form of the CSRF token from the data, so that the
- * getter reads it without writing through its const handle: called whenever
- * the data may have changed the token. "" when the data holds none. */
+/* The token as 'secret' ('len' bytes) gives it from the data's CSRF_KEY
+ * entry into 'token'; 0 when the data holds none. */
+static int csrf_of(const sessio__map *data, const uint8_t *secret, size_t len,
+                   uint8_t token[CSRF_BYTES]) {
+  const sessio__entry *e = sessio__map_get(data, CSRF_KEY, sizeof CSRF_KEY - 1);
+  if (e == NULL || e->type != SESSIO_T_BYTES) return 0;
+  if (e->len == CSRF_SALT) {
+    sessio__csrf_derive(secret, len, e->bytes, token);
+    return 1;
+  }
+  if (e->len != CSRF_BYTES) return 0;
+  memcpy(token, e->bytes, CSRF_BYTES);
+  return 1;
+}
+
+/* Called whenever the data may have changed the token: the hex form is
+ * derived again when it is next asked for (most requests never ask, so
+ * begin does not pay for the hash). */
 static void csrf_sync(sessio *s) {
-  const sessio__entry *e =
-      sessio__map_get(&s->data, CSRF_KEY, sizeof CSRF_KEY - 1);
-  if (e == NULL || e->type != SESSIO_T_BYTES || e->len != CSRF_BYTES)
-    s->csrf[0] = '\0';
-  else
-    sessio__hex(e->bytes, CSRF_BYTES, s->csrf);
+  s->csrf_ready = 0;
+  s->csrf[0] = '\0';
+}
+
+/* The hex form of the token, derived on first use. The handle belongs to
+ * one thread at a time (sessio.h), so the cache may be filled from the
+ * const getters. */
+static const char *csrf_hex(const sessio *cs) {
+  sessio *s = (sessio *)cs;
+  if (!s->csrf_ready) {
+    uint8_t token[CSRF_BYTES];
+    const struct sessio_config *cfg = &s->m->cfg;
+    if (csrf_of(&s->data, cfg->secret, cfg->secret_len, token))
+      sessio__hex(token, CSRF_BYTES, s->csrf);
+    else
+      s->csrf[0] = '\0';
+    sessio__wipe(token, sizeof token);
+    s->csrf_ready = 1;
+  }
+  return s->csrf[0] ? s->csrf : NULL;
 }
 
 /* Sets 'key' in the handle's data and, when 'log' is set, records the
@@ -530,8 +577,29 @@ static sessio_err data_set(sessio *s, int log, const char *key, size_t klen,
   return SESSIO_OK;
 }
 
+/* A session found under a previous secret (S32) keeps the token its pages
+ * carry: the salt form would give another token under the current secret,
+ * so the token that secret derived is stored whole instead (logged, so a
+ * merge at commit keeps it). */
+static sessio_err csrf_rekey(sessio *s, size_t prev) {
+  const struct sessio_config *cfg = &s->m->cfg;
+  const sessio__entry *e =
+      sessio__map_get(&s->data, CSRF_KEY, sizeof CSRF_KEY - 1);
+  uint8_t token[CSRF_BYTES];
+  if (e == NULL || e->type != SESSIO_T_BYTES || e->len != CSRF_SALT)
+    return SESSIO_OK;
+  sessio__csrf_derive(cfg->prev_secret[prev], cfg->prev_len[prev], e->bytes,
+                      token);
+  sessio_err rc = data_set(s, 1, CSRF_KEY, sizeof CSRF_KEY - 1, SESSIO_T_BYTES,
+                           token, sizeof token, 0);
+  sessio__wipe(token, sizeof token);
+  if (rc == SESSIO_OK) csrf_sync(s);
+  return rc;
+}
+
+/* A new token: a new salt (S19: 128 bits of the CSPRNG). */
 static sessio_err new_csrf(sessio *s) {
-  uint8_t raw[CSRF_BYTES];
+  uint8_t raw[CSRF_SALT];
   sessio_err rc = sessio__random_fast(raw, sizeof raw);
   if (rc == SESSIO_OK)
     rc = data_set(s, !s->created, CSRF_KEY, sizeof CSRF_KEY - 1, SESSIO_T_BYTES,
@@ -915,8 +983,8 @@ int sessio_flash_take(sessio *s, const char *key, const char **msg) {
 /* ---- CSRF ------------------------------------------------------------ */
 
 const char *sessio_csrf_token(const sessio *s) {
-  if (s == NULL || !s->has_id || !s->csrf[0]) return NULL;
-  return s->csrf;
+  if (s == NULL || !s->has_id) return NULL;
+  return csrf_hex(s);
 }
 
 int sessio_csrf_check(const sessio *s, const char *token, size_t len) {

@@ -101,6 +101,40 @@ static void test_session_under_previous_secret_is_served_and_rekeyed_S32(void) {
   sessio_store_close(st);
 }
 
+/* S19 with S32: the CSRF token is derived from a salt with the server
+ * secret, yet a rotation of the secret keeps it (forms rendered before the
+ * rotation still submit), at the re-keying commit and after it; another
+ * secret alone gives another token, and a login still rotates it. */
+static void test_csrf_token_survives_secret_rotation_S19_S32(void) {
+  sessio_store *st;
+  char cookie[128], tok[SESSIO_CSRF_LEN + 1];
+  CHECK_OK(sessio_store_open("memory:", &st));
+  sessio_manager *old = mgr(st, S1, NULL, 0);
+  sessio_manager *both = mgr(st, S2, S1, 0);
+  sessio_manager *next = mgr(st, S2, NULL, 0);
+  make_session(old, cookie, sizeof cookie);
+  sessio *s = begin(old, cookie, T0 + SEC);
+  snprintf(tok, sizeof tok, "%s", sessio_csrf_token(s));
+  sessio_free(s);
+  CHECK_INT(strlen(tok), SESSIO_CSRF_LEN);
+
+  s = begin(both, cookie, T0 + SEC);
+  CHECK_STR(sessio_csrf_token(s), tok);
+  CHECK(sessio_csrf_check(s, tok, strlen(tok)));
+  CHECK_OK(sessio_commit(s, T0 + SEC));
+  sessio_free(s);
+  s = begin(next, cookie, T0 + 2 * SEC);
+  CHECK(sessio_exists(s));
+  CHECK_STR(sessio_csrf_token(s), tok);
+  CHECK_OK(sessio_login(s, "alice", 0, T0 + 2 * SEC));
+  CHECK(strcmp(sessio_csrf_token(s), tok) != 0);
+  sessio_free(s);
+  sessio_manager_free(old);
+  sessio_manager_free(both);
+  sessio_manager_free(next);
+  sessio_store_close(st);
+}
+
 static void test_two_requests_racing_to_rekey_lose_nothing_S32(void) {
   sessio_store *st;
   char cookie[128];
@@ -210,5 +244,6 @@ int main(void) {
   RUN(test_no_secret_as_previous_and_at_most_three_S32);
   RUN(test_login_after_rekey_changes_the_id_S32);
   RUN(test_check_record_follows_the_rotation_S32);
+  RUN(test_csrf_token_survives_secret_rotation_S19_S32);
   return DONE();
 }

@@ -962,6 +962,60 @@ static void test_csrf_token(void) {
   fx_done(&f);
 }
 
+/* S19: the record keeps 16 bytes of the CSPRNG, not the token: the token
+ * is derived from them with a keyed hash, so neither a copy of the store
+ * nor the opened data holds it. Regenerating the ID keeps the token; two
+ * sessions never share one. */
+static void test_csrf_token_derived_not_stored_S19(void) {
+  fx f;
+  fx_init(&f);
+  make_session(&f, T0);
+  sessio *s = begin(&f, f.cookie, T0 + 1);
+  char tok[SESSIO_CSRF_LEN + 1];
+  snprintf(tok, sizeof tok, "%s", sessio_csrf_token(s));
+  CHECK_OK(sessio_regenerate(s));
+  CHECK_STR(sessio_csrf_token(s), tok);
+  CHECK_OK(commit(&f, s, T0 + 1, NULL, 0));
+  s = begin(&f, f.cookie, T0 + 2);
+  CHECK_STR(sessio_csrf_token(s), tok);
+  sessio_free(s);
+
+  uint8_t raw[SESSIO_ID_BYTES], seal[SESSIO__SEAL_KEY_BYTES], tb[32];
+  sessio_key key;
+  sessio_record rec;
+  sessio__meta meta;
+  sessio__buf pt = SESSIO__BUF_INIT;
+  sessio__map m = SESSIO__MAP_INIT;
+  size_t hdr;
+  int found;
+  CHECK(sessio__unhex(tok, sizeof tb, tb));
+  CHECK(sessio__id_decode(f.cookie + 4, SESSIO_ID_LEN, raw));
+  sessio__keys_derive(NULL, 0, raw, &key, seal);
+  CHECK_OK(sessio__store_load(f.st->inner, &key, T0 + 2, &rec, &found));
+  CHECK(found);
+  CHECK(sessio__record_meta(rec.blob, rec.blob_len, &meta, &hdr));
+  CHECK(sessio__record_open(rec.blob, rec.blob_len, hdr, rec.user, seal, &pt) ==
+        1);
+  CHECK_OK(sessio__map_decode(&m, pt.data, pt.len));
+  const sessio__entry *e = sessio__map_get(&m, "_c", 2);
+  CHECK(e != NULL && e->type == SESSIO_T_BYTES);
+  CHECK_INT(e->len, 16);
+  for (size_t i = 0; i + 8 <= pt.len; i++) CHECK(memcmp(pt.data + i, tb, 8));
+  for (size_t i = 0; i + 8 <= rec.blob_len; i++)
+    CHECK(memcmp(rec.blob + i, tb, 8));
+  sessio__map_free(&m);
+  sessio__buf_free(&pt);
+  sessio_record_clear(&rec);
+
+  /* Another session, another token. */
+  f.cookie[0] = '\0';
+  make_session(&f, T0);
+  s = begin(&f, f.cookie, T0 + 3);
+  CHECK(strcmp(sessio_csrf_token(s), tok) != 0);
+  sessio_free(s);
+  fx_done(&f);
+}
+
 static void test_flash_is_one_shot(void) {
   fx f;
   fx_init(&f);
@@ -1502,6 +1556,7 @@ int main(void) {
   RUN(test_rotation_with_grace_window);
   RUN(test_user_sessions_list_and_revoke);
   RUN(test_csrf_token);
+  RUN(test_csrf_token_derived_not_stored_S19);
   RUN(test_flash_is_one_shot);
   RUN(test_data_types_prefix_and_limits);
   RUN(test_corrupted_record_is_no_session);
