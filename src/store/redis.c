@@ -1,5 +1,6 @@
 /*
- * redis.c — the redis:// store: one Redis server, a pool of connections.
+ * redis.c — the redis:// store: one Redis server (over TCP or its
+ * Unix-domain socket), a few shared connections.
  * This file parses the URL (its grammar: redis_methods.h), runs commands
  * on the one server and scans its keys for gc; the methods, scripts and
  * pool are in redis_methods.c, redis_scripts.c and redis_pool.c.
@@ -89,12 +90,8 @@ sessio_err sessio__store_open_redis(const char *rest, sessio_store **out) {
   if (rc != SESSIO_OK) goto fail_pool;
   s->pool.connect_ms = o.connect_ms;
   s->pool.timeout_ms = o.timeout_ms;
-  s->pool.max_idle = o.max_idle;
-  s->pool.idle = calloc(o.max_idle, sizeof *s->pool.idle);
-  if (s->pool.idle == NULL) {
-    rc = SESSIO_ENOMEM;
-    goto fail_pool;
-  }
+  rc = sessio__rc_pool_set_links(&s->pool, o.links);
+  if (rc != SESSIO_OK) goto fail_pool;
   rc = sessio__rc_store_init(&s->rs, &one_ops, &o);
   if (rc != SESSIO_OK) goto fail_pool;
 

@@ -58,8 +58,7 @@ static cnode *node_get_locked(cluster_store *cs, const char *host, size_t hlen,
   cnode *n = calloc(1, sizeof *n);
   if (n == NULL) return NULL;
   sessio__rc_pool_init(&n->pool, &cs->rs.base);
-  n->pool.idle = calloc(cs->opt.max_idle, sizeof *n->pool.idle);
-  if (n->pool.idle == NULL) {
+  if (sessio__rc_pool_set_links(&n->pool, cs->opt.links) != SESSIO_OK) {
     sessio__rc_pool_destroy(&n->pool);
     free(n);
     return NULL;
@@ -69,7 +68,6 @@ static cnode *node_get_locked(cluster_store *cs, const char *host, size_t hlen,
   n->pool.port = port;
   n->pool.connect_ms = cs->opt.connect_ms;
   n->pool.timeout_ms = cs->opt.timeout_ms;
-  n->pool.max_idle = cs->opt.max_idle;
   strcpy(n->pool.user, cs->user);
   strcpy(n->pool.password, cs->password);
   if (index) *index = cs->n_nodes;
@@ -434,7 +432,8 @@ sessio_err sessio__store_open_redis_cluster(const char *rest,
     }
     rc_pool hp;
     memset(&hp, 0, sizeof hp);
-    if (!sessio__rc_parse_hostport(s, e, &hp)) {
+    /* No Unix socket: the nodes announce each other by address and port. */
+    if (!sessio__rc_parse_hostport(s, e, &hp) || hp.host[0] == '/') {
       rc = SESSIO_EINVAL;
       goto fail_store;
     }

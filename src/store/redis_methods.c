@@ -22,7 +22,7 @@ void sessio__rc_options_default(rc_options *o) {
   o->connect_ms = 200;
   o->timeout_ms = 500;
   o->grace_ms = 5000;
-  o->max_idle = 32;
+  o->links = 1;
   o->failover_wait_ms = 3000;
 }
 
@@ -54,7 +54,7 @@ sessio_err sessio__rc_param(void *ud, const char *name, const char *val) {
     o->grace_ms = v;
   } else if (strcmp(name, "pool") == 0) {
     if (!sessio__opt_int(val, 1, 1024, &v)) return SESSIO_EINVAL;
-    o->max_idle = (size_t)v;
+    o->links = (size_t)v;
   } else if (strcmp(name, "max_sessions") == 0) {
     if (!sessio__opt_int(val, 1, INT64_MAX, &v)) return SESSIO_EINVAL;
     o->max_sessions = (uint64_t)v;

@@ -8,7 +8,9 @@
  * redis_cluster.c with the helpers of redis_pool.h and below):
  *   redis://[[[USER]:]PASSWORD@]HOST[:PORT][/[DB]][?OPTIONS]
  *   redis-cluster://[[[USER]:]PASSWORD@]HOST[:PORT][,HOST[:PORT]...][?OPTIONS]
- * HOST is a name, an IPv4 address or [IPv6]; PORT 1..65535 (default 6379);
+ * HOST is a name, an IPv4 address or [IPv6], or (redis:// only) a Unix-domain
+ * socket's path percent-encoded ("%2Frun%2Fredis.sock", no PORT); PORT
+ * 1..65535 (default 6379);
  * DB 0..10000 (default 0; a cluster has only database 0, so no '/');
  * USER (an ACL user) and PASSWORD (not empty) are percent-decoded
  * (RFC 3986: a '/', '?', '@', '%' or ':' in them is written %2F, %3F, %40,
@@ -86,7 +88,7 @@ typedef struct rc_options {
   char prefix[RC_PREFIX_MAX + 1];
   int connect_ms, timeout_ms;
   int64_t grace_ms;
-  size_t max_idle;
+  size_t links; /* shared connections per server ("pool") */
   int64_t failover_wait_ms; /* cluster only */
   uint64_t max_sessions;    /* 0: no bound */
 } rc_options;

@@ -1,8 +1,8 @@
 /*
  * redis_pool.c — connections to one Redis server (see redis_pool.h): the
- * pool with its timeouts and reconnection backoff, SIGPIPE handling, one
- * command, a pipeline, a SCAN step, what an error reply means, and the
- * server part of a Redis URL.
+ * shared links that pipeline every thread's commands, timeouts and
+ * reconnection backoff, SIGPIPE handling, one command, a pipeline, a SCAN
+ * step, what an error reply means, and the server part of a Redis URL.
  */
 #include "redis_pool.h"
 #include "helpers.h"
@@ -11,6 +11,8 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/socket.h>
+#include <semaphore.h>
+#include <sys/uio.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +39,8 @@ static struct timeval ms_tv(int ms) {
 
 /* ---- SIGPIPE ------------------------------------------------------------
  * A write to a socket the peer closed raises SIGPIPE, which kills a process
- * that does not ignore it. Commands are sent with send(MSG_NOSIGNAL) (see
- * exchange()); only the connect path (AUTH, SELECT), where hiredis writes
+ * that does not ignore it. Commands are sent with sendmsg(MSG_NOSIGNAL) (see
+ * send_calls()); only the connect path (AUTH, SELECT), where hiredis writes
  * with write(), blocks SIGPIPE in the calling thread and discards a pending
  * one. */
 
@@ -68,16 +70,49 @@ static void pipe_unblock(pipe_guard *g) {
   pthread_sigmask(SIG_SETMASK, &g->old, NULL);
 }
 
-/* ---- connection pool --------------------------------------------------- */
+/* ---- the links ------------------------------------------------------------
+ * Every thread's commands to one server go over a few shared connections
+ * (links). A caller formats its commands, queues them on the least busy
+ * link and, when nobody leads that link, leads it itself: it sends every
+ * queued command in one write, reads the replies in order (hiredis parses
+ * them from as few reads as the bytes allow) into each caller's slots, wakes
+ * those callers, then sends the batch queued meanwhile and hands the link to
+ * the first caller of that batch, who reads its replies in turn. So with 8
+ * request threads one round trip carries several requests' commands, and
+ * the server does one read and one write for all of them instead of one of
+ * each per command; no thread sits on a connection of its own while another
+ * could use it. A call's commands are always sent together and their replies
+ * are its own (Redis answers in order on a connection). A failure fails
+ * exactly the calls whose replies had not all arrived (their commands may
+ * have run), never one that had its answer.
+ *
+ * Connections inherited through fork() are the parent's: a child that used
+ * one would interleave its commands with the parent's on one socket and
+ * could read the parent's replies (another user's session). A pool
+ * remembers sessio__forks() (helpers.h) and forgets (closes, in the child
+ * only) what it had when the count moved. */
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 500
+#define IOV_BATCH 64 /* iovecs per sendmsg */
 
-/* Connections inherited through fork() are the parent's: a child that
- * used one would interleave its commands with the parent's on one socket
- * and could read the parent's replies (another user's session). A pool
- * remembers sessio__forks() (helpers.h) and forgets (closes, in the child
- * only) what it had when the count moved. */
+enum { CALL_QUEUED, CALL_SENT, CALL_DONE };
+
+struct rc_call {
+  const char *buf; /* the formatted commands */
+  size_t len;
+  size_t nrep;           /* replies expected */
+  redisReply **replies;  /* 'nrep' slots, filled in order */
+  size_t got;            /* replies read so far */
+  int state;             /* CALL_* */
+  int lead;              /* handed the link: read the batch in flight */
+  int retried;           /* sent again once after a stale connection */
+  int maybe_done;        /* failed after it was sent */
+  sessio_err rc;         /* when CALL_DONE */
+  sem_t wake;            /* posted when done or handed the link: a woken
+                            caller needs not the pool's mutex */
+  rc_call *next;
+};
 
 void sessio__rc_pool_init(rc_pool *p, sessio_store *owner) {
   (void)sessio__fork_watch(); /* its failure is reported by store_init */
@@ -86,38 +121,49 @@ void sessio__rc_pool_init(rc_pool *p, sessio_store *owner) {
   p->port = 6379;
   p->connect_ms = 200;
   p->timeout_ms = 500;
-  p->max_idle = 32;
   p->backoff = BACKOFF_MIN_MS;
   p->owner = owner;
   p->forks = sessio__forks();
 }
 
-static void free_idle_locked(rc_pool *p) {
-  for (size_t i = 0; i < p->n_idle; i++) redisFree(p->idle[i]);
-  p->n_idle = 0;
+sessio_err sessio__rc_pool_set_links(rc_pool *p, size_t n) {
+  p->links = calloc(n, sizeof *p->links);
+  if (p->links == NULL) return SESSIO_ENOMEM;
+  p->n_links = n;
+  return SESSIO_OK;
 }
 
 void sessio__rc_pool_destroy(rc_pool *p) {
-  free_idle_locked(p);
-  free(p->idle);
-  p->idle = NULL;
+  for (size_t i = 0; i < p->n_links; i++)
+    if (p->links[i].c) redisFree(p->links[i].c);
+  free(p->links);
+  p->links = NULL;
+  p->n_links = 0;
   explicit_bzero(p->password, sizeof p->password);
   pthread_mutex_destroy(&p->mu);
 }
 
-/* Records a failure: every idle connection is dropped (they point at the
- * same server), and the first failure after a success is logged once. */
+/* "host:port", or the socket's path, for log lines. */
+static const char *where(const rc_pool *p, char *buf, size_t n) {
+  if (p->host[0] == '/') return p->host;
+  snprintf(buf, n, "%s:%d", p->host, p->port);
+  return buf;
+}
+
+/* Records a failure: every link connects afresh before its next batch (they
+ * point at the same server), and the first failure after a success is
+ * logged once. */
 static void mark_failed_locked(rc_pool *p, const char *why) {
   p->gen++;
-  free_idle_locked(p);
   if (!p->down) {
+    char w[300];
     p->down = 1;
     p->backoff = BACKOFF_MIN_MS;
     p->next_try = sessio__rc_mono_ms() + p->backoff;
     sessio_store_log(p->owner, SESSIO_LOG_ERROR,
-                     "redis %s:%d unreachable (%s); calls fail with "
+                     "redis %s unreachable (%s); calls fail with "
                      "SESSIO_EUNAVAIL until it is back",
-                     p->host, p->port, why);
+                     where(p, w, sizeof w), why);
   }
 }
 
@@ -133,8 +179,11 @@ static int status_ok(redisContext *c, redisReply *r, char *why, size_t n) {
 }
 
 static redisContext *pool_connect(rc_pool *p, char *why, size_t n) {
+  int unix_socket = p->host[0] == '/';
   redisContext *c =
-      redisConnectWithTimeout(p->host, p->port, ms_tv(p->connect_ms));
+      unix_socket ? redisConnectUnixWithTimeout(p->host, ms_tv(p->connect_ms))
+                  : redisConnectWithTimeout(p->host, p->port,
+                                            ms_tv(p->connect_ms));
   if (c == NULL) {
     snprintf(why, n, "out of memory");
     return NULL;
@@ -147,7 +196,9 @@ static redisContext *pool_connect(rc_pool *p, char *why, size_t n) {
     snprintf(why, n, "cannot set the timeout");
     goto fail;
   }
-  redisEnableKeepAlive(c);
+  /* TCP only: on a Unix socket hiredis's TCP_KEEPIDLE fails and would leave
+   * the context in its error state. */
+  if (!unix_socket) redisEnableKeepAlive(c);
   if (p->password[0]) {
     const char *argv[3] = {"AUTH", p->user, p->password};
     size_t lens[3] = {4, strlen(p->user), strlen(p->password)};
@@ -173,37 +224,28 @@ fail:
   return NULL;
 }
 
-static sessio_err pool_get(rc_pool *p, rc_conn *out) {
+/* Makes sure link 'lk' has a connection of the current generation, called
+ * with 'mu' held (released while connecting). SESSIO_EUNAVAIL at once while
+ * the circuit is open; otherwise one connect (a probe while down). */
+static sessio_err link_connect_locked(rc_pool *p, rc_link *lk) {
   char why[160];
-  unsigned forks = sessio__forks();
-  pthread_mutex_lock(&p->mu);
-  if (p->forks != forks) { /* we are a child: the parent's are not ours */
-    p->forks = forks;
-    p->gen++;
-    free_idle_locked(p);
-  }
-  if (p->n_idle > 0) {
-    out->c = p->idle[--p->n_idle];
-    out->gen = p->gen;
-    out->reused = 1;
-    pthread_mutex_unlock(&p->mu);
-    return SESSIO_OK;
+  if (lk->c != NULL && lk->gen == p->gen) return SESSIO_OK;
+  if (lk->c != NULL) { /* an older generation: replace it */
+    redisFree(lk->c);
+    lk->c = NULL;
   }
   if (p->down) {
     /* Not more often than the backoff: one caller per window tries. */
     int64_t now = sessio__rc_mono_ms();
-    if (now < p->next_try) {
-      pthread_mutex_unlock(&p->mu);
-      return SESSIO_EUNAVAIL;
-    }
+    if (now < p->next_try) return SESSIO_EUNAVAIL;
     p->backoff = p->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
                                                  : p->backoff * 2;
     p->next_try = now + p->backoff;
   }
   unsigned gen = p->gen;
+  int probing = p->down;
   pthread_mutex_unlock(&p->mu);
 
-  int probing = p->down;
   pipe_guard g;
   pipe_block(&g);
   redisContext *c = pool_connect(p, why, sizeof why);
@@ -227,19 +269,18 @@ static sessio_err pool_get(rc_pool *p, rc_conn *out) {
   pthread_mutex_lock(&p->mu);
   if (c == NULL) {
     mark_failed_locked(p, why);
-    pthread_mutex_unlock(&p->mu);
     return SESSIO_EUNAVAIL;
   }
   if (p->down) {
+    char w[300];
     p->down = 0;
     p->backoff = BACKOFF_MIN_MS;
-    sessio_store_log(p->owner, SESSIO_LOG_WARN, "redis %s:%d reachable again",
-                     p->host, p->port);
+    sessio_store_log(p->owner, SESSIO_LOG_WARN, "redis %s reachable again",
+                     where(p, w, sizeof w));
   }
-  pthread_mutex_unlock(&p->mu);
-  out->c = c;
-  out->gen = gen;
-  out->reused = 0;
+  lk->c = c;
+  lk->gen = gen;
+  lk->reused = 0;
   return SESSIO_OK;
 }
 
@@ -250,127 +291,343 @@ int sessio__rc_pool_open(rc_pool *p) {
   return open;
 }
 
-static void pool_put(rc_pool *p, rc_conn *cn) {
-  pthread_mutex_lock(&p->mu);
-  p->timeouts = 0; /* an answer: the server is alive */
-  if (cn->gen == p->gen && p->n_idle < p->max_idle) {
-    p->idle[p->n_idle++] = cn->c;
-    cn->c = NULL;
-  }
-  pthread_mutex_unlock(&p->mu);
-  if (cn->c) redisFree(cn->c);
-  cn->c = NULL;
+/* Ends 'call' with 'rc' and wakes its caller, by the link's leader. A
+ * failed call keeps no reply. 'call' may be gone once this returns (its
+ * caller returns): read its 'next' before. */
+static void call_done(rc_call *call, sessio_err rc, int maybe_done) {
+  if (rc != SESSIO_OK)
+    for (size_t i = 0; i < call->got; i++) {
+      freeReplyObject(call->replies[i]);
+      call->replies[i] = NULL;
+    }
+  call->rc = rc;
+  call->maybe_done = maybe_done;
+  call->state = CALL_DONE;
+  sem_post(&call->wake);
 }
 
-/* Sends all of 'buf' with MSG_NOSIGNAL: a closed peer gives EPIPE, never
- * SIGPIPE, without touching the signal mask (hiredis itself would write()).
- * The socket is blocking with hiredis's send timeout. */
-static int send_all(int fd, const char *buf, size_t len) {
-  while (len > 0) {
-    ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-    if (n < 0) {
+/* Sends the calls of 'batch' in as few sendmsg(MSG_NOSIGNAL) calls as the
+ * socket takes: a closed peer gives EPIPE, never SIGPIPE, without touching
+ * the signal mask (hiredis itself would write()). The socket is blocking with
+ * hiredis's send timeout. 1 when all was sent, else 0 with errno. */
+static int send_calls(int fd, rc_call *batch) {
+  rc_call *call = batch;
+  size_t off = 0; /* bytes of 'call' already sent */
+  while (call != NULL) {
+    struct iovec iov[IOV_BATCH];
+    struct msghdr mh;
+    size_t n = 0, o = off;
+    for (rc_call *c = call; c != NULL && n < IOV_BATCH; c = c->next, o = 0) {
+      iov[n].iov_base = (void *)(c->buf + o);
+      iov[n].iov_len = c->len - o;
+      n++;
+    }
+    memset(&mh, 0, sizeof mh);
+    mh.msg_iov = iov;
+    mh.msg_iovlen = n;
+    ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+    if (w < 0) {
       if (errno == EINTR) continue;
       return 0;
     }
-    buf += n;
-    len -= (size_t)n;
+    size_t left = (size_t)w;
+    while (call != NULL && left >= call->len - off) {
+      left -= call->len - off;
+      call = call->next;
+      off = 0;
+    }
+    off += left;
   }
   return 1;
 }
 
-/* One exchange (after ASKING when 'asking'): 1 with '*reply', or 0 with
- * '*kind' (a REDIS_ERR_* code) and errno telling why. */
-static int exchange(redisContext *c, int asking, int argc, const char **argv,
-                    const size_t *lens, redisReply **reply, int *kind) {
-  static const char ask[] = "*1\r\n$6\r\nASKING\r\n";
-  char *cmd = NULL;
-  void *r = NULL;
-  int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
-  if (len < 0) {
-    *kind = REDIS_ERR_OOM;
-    return 0;
+/* Puts 'calls' (a list) back at the head of the link's queue, in order. */
+static void requeue_locked(rc_link *lk, rc_call *calls) {
+  rc_call *last = NULL;
+  size_t n = 0;
+  for (rc_call *c = calls; c != NULL; c = c->next) {
+    c->state = CALL_QUEUED;
+    c->retried = 1;
+    last = c;
+    n++;
   }
-  int sent = (!asking || send_all(c->fd, ask, sizeof ask - 1)) &&
-             send_all(c->fd, cmd, (size_t)len);
+  if (last == NULL) return;
+  last->next = lk->queue;
+  if (lk->queue == NULL) lk->queue_tail = last;
+  lk->queue = calls;
+  lk->queued += n;
+}
+
+/* What a failed send or read means for the pool, with 'mu' held: two
+ * timeouts in a row with no answer between them open the circuit (one slow
+ * command alone is not an outage); a closed connection means the others
+ * are probably closed too, so every link connects afresh. The link's
+ * connection is dropped either way. */
+static void link_failed_locked(rc_pool *p, rc_link *lk, int timed_out) {
+  redisFree(lk->c);
+  lk->c = NULL;
+  if (timed_out) {
+    if (++p->timeouts >= 2) mark_failed_locked(p, "no answer within timeout_ms");
+  } else {
+    p->gen++;
+  }
+}
+
+static int is_timeout(int kind, int e) {
+  int t = kind == REDIS_ERR_IO && (e == EAGAIN || e == EWOULDBLOCK);
+#ifdef REDIS_ERR_TIMEOUT
+  t = t || kind == REDIS_ERR_TIMEOUT;
+#endif
+  return t;
+}
+
+/* Sends the link's queue as one batch, with 'mu' held (released while
+ * connecting and writing). On success the batch is in flight ('lk->sent');
+ * on failure its calls are done with an error, or queued again when the
+ * connection was a stale one. */
+static void send_queue_locked(rc_pool *p, rc_link *lk) {
+  rc_call *batch = lk->queue;
+  lk->queue = lk->queue_tail = NULL;
+  lk->queued = 0;
+  sessio_err rc = link_connect_locked(p, lk);
+  if (rc != SESSIO_OK) {
+    while (batch != NULL) {
+      rc_call *next = batch->next;
+      call_done(batch, rc, 0);
+      batch = next;
+    }
+    return;
+  }
+  for (rc_call *c = batch; c != NULL; c = c->next) c->state = CALL_SENT;
+  lk->sent = batch;
+  redisContext *c = lk->c;
+  int reused = lk->reused;
+  pthread_mutex_unlock(&p->mu);
+  int ok = send_calls(c->fd, batch);
   int e = errno;
-  redisFreeCommand(cmd);
-  if (!sent) {
-    errno = e;
-    *kind = REDIS_ERR_IO;
-    return 0;
+  pthread_mutex_lock(&p->mu);
+  if (ok) return;
+  lk->sent = NULL;
+  int closed = e == EPIPE || e == ECONNRESET;
+  link_failed_locked(p, lk, is_timeout(REDIS_ERR_IO, e));
+  /* A connection the server closed while idle: nothing ran; once more on a
+   * fresh one. Otherwise part of the batch may have reached the server. */
+  rc_call *retry = NULL, **rt = &retry;
+  while (batch != NULL) {
+    rc_call *next = batch->next;
+    batch->next = NULL;
+    if (closed && reused && !batch->retried) {
+      *rt = batch;
+      rt = &batch->next;
+    } else {
+      call_done(batch, SESSIO_EUNAVAIL, 1);
+    }
+    batch = next;
   }
-  /* The output buffer is empty: redisGetReply only reads. */
-  if (asking) {
-    if (redisGetReply(c, &r) != REDIS_OK) goto fail;
-    freeReplyObject(r);
-    r = NULL;
+  requeue_locked(lk, retry);
+}
+
+/* Reads the replies of the batch in flight, with 'mu' held (released while
+ * reading), and ends its calls, each as soon as its replies are in: those
+ * with all their replies succeed even when the connection fails after
+ * them. 'me' (the leader's own call) is ended last, so that it is still
+ * there to be handed nothing. */
+static void read_sent_locked(rc_pool *p, rc_link *lk, rc_call *me) {
+  rc_call *batch = lk->sent;
+  redisContext *c = lk->c;
+  int ok = 1;
+  size_t got = 0; /* replies of the whole batch */
+  pthread_mutex_unlock(&p->mu);
+  while (batch != NULL) {
+    rc_call *call = batch;
+    while (call->got < call->nrep) {
+      void *r = NULL;
+      if (redisGetReply(c, &r) != REDIS_OK) {
+        ok = 0;
+        break;
+      }
+      call->replies[call->got++] = r;
+      got++;
+    }
+    if (!ok) break;
+    batch = call->next;
+    call->next = NULL;
+    if (call == me) /* not posted: the leader is not waiting */
+      me->state = CALL_DONE;
+    else
+      call_done(call, SESSIO_OK, 0);
   }
-  if (redisGetReply(c, &r) != REDIS_OK) goto fail;
-  *reply = r;
-  return 1;
-fail:
-  *kind = c->err ? c->err : REDIS_ERR_OTHER;
-  return 0;
+  int e = errno, kind = c->err;
+  pthread_mutex_lock(&p->mu);
+  lk->sent = NULL;
+  if (got > 0) p->timeouts = 0; /* an answer: the server is alive */
+  if (ok) {
+    lk->reused = 1;
+    return;
+  }
+  int closed = kind == REDIS_ERR_EOF ||
+               (kind == REDIS_ERR_IO && (e == ECONNRESET || e == EPIPE));
+  /* A reused connection that answers nothing and is closed: the server had
+   * closed it (restart, idle timeout) before the batch arrived; nothing
+   * ran, so the batch goes once more on a fresh connection. */
+  int stale = closed && lk->reused && got == 0;
+  sessio_err rc = kind == REDIS_ERR_OOM        ? SESSIO_ENOMEM
+                  : kind == REDIS_ERR_PROTOCOL ? SESSIO_EIO
+                                               : SESSIO_EUNAVAIL;
+  link_failed_locked(p, lk, is_timeout(kind, e));
+  rc_call *retry = NULL, **rt = &retry;
+  while (batch != NULL) {
+    rc_call *next = batch->next;
+    batch->next = NULL;
+    if (batch->got == batch->nrep)
+      call_done(batch, SESSIO_OK, 0);
+    else if (stale && !batch->retried) {
+      *rt = batch;
+      rt = &batch->next;
+    } else {
+      call_done(batch, rc, 1);
+    }
+    batch = next;
+  }
+  requeue_locked(lk, retry);
+}
+
+/* Leads link 'lk' for caller 'me', with 'mu' held: sends what is queued,
+ * reads what is in flight, until 'me' is done; then sends the next batch
+ * and hands the link to its first caller, or leaves it idle. */
+static void lead_locked(rc_pool *p, rc_link *lk, rc_call *me) {
+  while (me->state != CALL_DONE) {
+    if (lk->sent != NULL)
+      read_sent_locked(p, lk, me);
+    else if (lk->queue != NULL)
+      send_queue_locked(p, lk);
+  }
+  while (lk->sent == NULL && lk->queue != NULL) send_queue_locked(p, lk);
+  if (lk->sent != NULL) {
+    lk->sent->lead = 1;
+    sem_post(&lk->sent->wake);
+  } else {
+    lk->busy = 0;
+  }
+}
+
+/* The link a new call joins: an idle one if any, else the shortest queue. */
+static rc_link *pick_link_locked(rc_pool *p) {
+  rc_link *best = &p->links[0];
+  for (size_t i = 0; i < p->n_links; i++) {
+    rc_link *lk = &p->links[i];
+    if (!lk->busy) return lk;
+    if (lk->queued < best->queued) best = lk;
+  }
+  return best;
+}
+
+/* In a child after fork(): the links are the parent's. Their sockets are
+ * closed here (in the child only) and their calls, the parent's threads',
+ * forgotten. */
+static void forget_links_locked(rc_pool *p) {
+  p->gen++;
+  for (size_t i = 0; i < p->n_links; i++) {
+    rc_link *lk = &p->links[i];
+    if (lk->c) redisFree(lk->c);
+    memset(lk, 0, sizeof *lk);
+  }
+}
+
+/* Runs the 'len' bytes of formatted commands in 'buf', expecting 'nrep'
+ * replies into 'replies': see sessio__rc_pool_command. */
+static sessio_err link_call(rc_pool *p, const char *buf, size_t len,
+                            size_t nrep, redisReply **replies,
+                            int *maybe_done) {
+  rc_call me;
+  memset(&me, 0, sizeof me);
+  me.buf = buf;
+  me.len = len;
+  me.nrep = nrep;
+  me.replies = replies;
+  for (size_t i = 0; i < nrep; i++) replies[i] = NULL;
+  unsigned forks = sessio__forks();
+  pthread_mutex_lock(&p->mu);
+  if (p->forks != forks) { /* we are a child: the parent's are not ours */
+    p->forks = forks;
+    forget_links_locked(p);
+  }
+  /* While the server is known down, calls fail at once (a probe is due
+   * only once per backoff window, and then the leader makes it). */
+  if (p->down && sessio__rc_mono_ms() < p->next_try) {
+    pthread_mutex_unlock(&p->mu);
+    if (maybe_done) *maybe_done = 0;
+    return SESSIO_EUNAVAIL;
+  }
+  sem_init(&me.wake, 0, 0);
+  rc_link *lk = pick_link_locked(p);
+  if (lk->queue_tail)
+    lk->queue_tail->next = &me;
+  else
+    lk->queue = &me;
+  lk->queue_tail = &me;
+  lk->queued++;
+  if (!lk->busy) {
+    lk->busy = 1;
+    lead_locked(p, lk, &me);
+    pthread_mutex_unlock(&p->mu);
+  } else {
+    pthread_mutex_unlock(&p->mu);
+    while (sem_wait(&me.wake) != 0) { /* EINTR */
+    }
+    if (me.state != CALL_DONE) { /* handed the link */
+      pthread_mutex_lock(&p->mu);
+      lead_locked(p, lk, &me);
+      pthread_mutex_unlock(&p->mu);
+    }
+  }
+  sem_destroy(&me.wake);
+  if (maybe_done) *maybe_done = me.maybe_done;
+  return me.rc;
 }
 
 sessio_err sessio__rc_pool_command(rc_pool *p, int asking, int argc,
                                    const char **argv, const size_t *lens,
                                    redisReply **reply, int *maybe_done) {
+  static const char ask[] = "*1\r\n$6\r\nASKING\r\n";
+  char *cmd = NULL;
+  redisReply *replies[2];
   *reply = NULL;
   if (maybe_done) *maybe_done = 0;
-  for (int attempt = 0;; attempt++) {
-    rc_conn cn;
-    sessio_err rc = pool_get(p, &cn);
-    if (rc != SESSIO_OK) return rc;
-    int kind = 0;
-    errno = 0;
-    int ok = exchange(cn.c, asking, argc, argv, lens, reply, &kind);
-    int e = errno;
-    if (ok) {
-      pool_put(p, &cn);
-      return SESSIO_OK;
+  int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
+  if (len < 0) return SESSIO_ENOMEM;
+  const char *buf = cmd;
+  size_t blen = (size_t)len;
+  char *both = NULL;
+  if (asking) { /* ASKING and the command go together, in this order */
+    both = malloc(sizeof ask - 1 + blen);
+    if (both == NULL) {
+      redisFreeCommand(cmd);
+      return SESSIO_ENOMEM;
     }
-    redisFree(cn.c);
-    if (kind == REDIS_ERR_OOM) return SESSIO_ENOMEM;
-    /* An idle connection the server closed (restart, idle timeout): the
-     * command never reached a live server; retry once on a fresh one. */
-    int closed = kind == REDIS_ERR_EOF ||
-                 (kind == REDIS_ERR_IO && (e == ECONNRESET || e == EPIPE));
-    int stale = closed && cn.reused && attempt == 0;
-    /* A closed connection means the idle ones are probably closed too:
-     * drop them all. Two timeouts in a row, with no answer between them,
-     * open the circuit: the server is marked down and, until a paced probe gets its PING answered, calls fail at once
-     * instead of each holding its thread for timeout_ms. */
-    int timed_out = kind == REDIS_ERR_IO && (e == EAGAIN || e == EWOULDBLOCK);
-#ifdef REDIS_ERR_TIMEOUT
-    timed_out = timed_out || kind == REDIS_ERR_TIMEOUT;
-#endif
-    if (timed_out) {
-      pthread_mutex_lock(&p->mu);
-      if (++p->timeouts >= 2) /* one slow command alone is not an outage */
-        mark_failed_locked(p, "no answer within timeout_ms");
-      pthread_mutex_unlock(&p->mu);
-    } else if (closed) {
-      pthread_mutex_lock(&p->mu);
-      p->gen++;
-      free_idle_locked(p);
-      pthread_mutex_unlock(&p->mu);
-    }
-    if (!stale) {
-      if (maybe_done) *maybe_done = 1;
-      return kind == REDIS_ERR_PROTOCOL ? SESSIO_EIO : SESSIO_EUNAVAIL;
-    }
+    memcpy(both, ask, sizeof ask - 1);
+    memcpy(both + sizeof ask - 1, cmd, blen);
+    buf = both;
+    blen += sizeof ask - 1;
   }
+  sessio_err rc = link_call(p, buf, blen, asking ? 2 : 1, replies, maybe_done);
+  free(both);
+  redisFreeCommand(cmd);
+  if (rc != SESSIO_OK) return rc;
+  if (asking) freeReplyObject(replies[0]);
+  *reply = replies[asking ? 1 : 0];
+  return SESSIO_OK;
 }
 
 sessio_err sessio__rc_pool_pipeline(rc_pool *p, size_t n, const int *argcs,
                                     const char *const *const *argvs,
                                     const size_t *const *lens,
                                     redisReply **replies) {
-  size_t len = 0, cap = 0, got = 0;
+  size_t len = 0, cap = 0;
   char *buf = NULL;
   sessio_err rc = SESSIO_OK;
   for (size_t i = 0; i < n; i++) replies[i] = NULL;
+  if (n == 0) return SESSIO_OK;
   for (size_t i = 0; i < n; i++) {
     char *cmd = NULL;
     int cl = redisFormatCommandArgv(&cmd, argcs[i], (const char **)argvs[i],
@@ -394,37 +651,8 @@ sessio_err sessio__rc_pool_pipeline(rc_pool *p, size_t n, const int *argcs,
     len += (size_t)cl;
     redisFreeCommand(cmd);
   }
-  rc_conn cn;
-  if ((rc = pool_get(p, &cn)) != SESSIO_OK) goto done;
-  int ok = send_all(cn.c->fd, buf, len);
-  for (; ok && got < n; got++) {
-    void *r = NULL;
-    ok = redisGetReply(cn.c, &r) == REDIS_OK;
-    replies[got] = r;
-  }
-  if (ok) {
-    pool_put(p, &cn);
-    goto done;
-  }
-  int e = errno, timed_out = cn.c->err == REDIS_ERR_IO &&
-                             (e == EAGAIN || e == EWOULDBLOCK);
-#ifdef REDIS_ERR_TIMEOUT
-  timed_out = timed_out || cn.c->err == REDIS_ERR_TIMEOUT;
-#endif
-  redisFree(cn.c);
-  pthread_mutex_lock(&p->mu); /* whatever broke it, start afresh */
-  if (timed_out && ++p->timeouts >= 2)
-    mark_failed_locked(p, "no answer within timeout_ms");
-  p->gen++;
-  free_idle_locked(p);
-  pthread_mutex_unlock(&p->mu);
-  rc = SESSIO_EUNAVAIL;
+  rc = link_call(p, buf, len, n, replies, NULL);
 done:
-  if (rc != SESSIO_OK)
-    for (size_t i = 0; i < n; i++) {
-      if (replies[i]) freeReplyObject(replies[i]);
-      replies[i] = NULL;
-    }
   free(buf);
   return rc;
 }
@@ -523,6 +751,17 @@ const char *sessio__rc_parse_auth(const char *s, rc_pool *p) {
 
 int sessio__rc_parse_hostport(const char *s, const char *e, rc_pool *p) {
   const char *hs = s, *he, *port = NULL;
+  if (e - s >= 3 && s[0] == '%' && s[1] == '2' && (s[2] == 'F' || s[2] == 'f')) {
+    /* A Unix-domain socket: its path, percent-encoded (a '/' would end the
+     * host part), no port; a ':' in the path is written %3A. Its length is
+     * checked against sun_path (108 bytes on Linux) by the connect. */
+    if (memchr(s, ':', (size_t)(e - s)) != NULL ||
+        (size_t)(e - s) >= sizeof p->host ||
+        !sessio__url_decode(s, e, p->host) || strlen(p->host) >= 108)
+      return 0;
+    p->port = 6379;
+    return 1;
+  }
   if (s < e && *s == '[') { /* [IPv6]:port */
     hs = s + 1;
     he = memchr(hs, ']', (size_t)(e - hs));

@@ -1,8 +1,9 @@
 /*
- * redis_pool.h — connections to one Redis server: a pool with connect and
- * command timeouts, reconnection backoff and once-per-change logging,
- * safe against SIGPIPE and fork(); one command, a pipeline or a SCAN step
- * at a time. Both Redis backends use one pool per server.
+ * redis_pool.h — connections to one Redis server: a few links shared by
+ * every thread, each pipelining whatever its callers queue (auto-pipelining),
+ * with connect and command timeouts, reconnection backoff and once-per-change
+ * logging, safe against SIGPIPE and fork(); one command, a pipeline or a
+ * SCAN step per call. Both Redis backends use one pool per server.
  */
 #ifndef SESSIO_REDIS_POOL_H
 #define SESSIO_REDIS_POOL_H
@@ -13,61 +14,81 @@
 
 #include "store_internal.h"
 
+/* A caller's commands on a link (redis_pool.c). */
+typedef struct rc_call rc_call;
+
+/* One connection shared by the threads that call at once. Callers queue
+ * their commands; one of them at a time leads the link: it sends everything
+ * queued in one write, reads the replies in order into each caller's slots
+ * and wakes them, then hands the link to a caller of the next batch. */
+typedef struct rc_link {
+  redisContext *c; /* NULL: not connected */
+  unsigned gen;    /* the pool generation 'c' was made in */
+  int reused;      /* 'c' has answered a batch (so it may have gone stale) */
+  int busy;        /* a caller leads the link */
+  rc_call *queue, *queue_tail; /* waiting to be sent */
+  size_t queued;
+  rc_call *sent; /* the batch in flight, in order */
+} rc_link;
+
 typedef struct rc_pool {
-  char host[256];
+  char host[256];     /* a name or address; a path (it starts with '/')
+                         for a Unix-domain socket */
   int port;
   int db;             /* SELECTed after connect when > 0 */
   char user[128];     /* ACL user for AUTH, "" for none */
   char password[256]; /* "" for no AUTH */
   int connect_ms;     /* connect timeout */
   int timeout_ms;     /* command (read/write) timeout */
-  size_t max_idle;    /* idle connections kept */
 
-  pthread_mutex_t mu;  /* guards everything below */
-  redisContext **idle; /* free list (a stack) of idle connections */
-  size_t n_idle;
+  pthread_mutex_t mu; /* guards everything below */
+  rc_link *links;     /* n_links shared connections */
+  size_t n_links;
   unsigned gen;        /* bumped when a connection is found closed (the
-                            idle ones go too) or after fork(); connections
-                            of an older generation are not pooled again */
-  unsigned forks;      /* fork count when the idle conns were made */
+                            others are then replaced before their next
+                            batch) or after fork(); a link whose 'gen' is
+                            older connects afresh */
+  unsigned forks;      /* fork count when the links were made */
   int down;            /* the circuit is open: 1 from a failed connect or
-                            2 timed-out commands until a probe (a connect
+                            2 timed-out batches until a probe (a connect
                             and a PING, each within connect_ms) succeeds;
                             meanwhile calls fail at once, and one caller
                             per backoff window probes */
-  int timeouts;        /* commands timed out since the last answer */
+  int timeouts;        /* batches timed out since the last answer */
   int64_t next_try;    /* monotonic ms before which no connect is tried */
   int64_t backoff;     /* current reconnect delay, ms */
   sessio_store *owner; /* the store, for its logger */
 } rc_pool;
 
-/* A connection taken from a pool, with the generation it was made in. */
-typedef struct rc_conn {
-  redisContext *c;
-  unsigned gen;
-  int reused; /* came from the idle list (may be stale) */
-} rc_conn;
-
 void sessio__rc_pool_init(rc_pool *p, sessio_store *owner);
+/* Gives the pool 'n' links (shared connections; 1..1024), once, after
+ * init: SESSIO_OK or SESSIO_ENOMEM. */
+sessio_err sessio__rc_pool_set_links(rc_pool *p, size_t n);
 void sessio__rc_pool_destroy(rc_pool *p);
 /* 1 when the pool's circuit is open: the server is known down (a failed
  * connect, two timed-out commands) and the next paced probe is not due yet,
  * so a command would fail at once with SESSIO_EUNAVAIL. */
 int sessio__rc_pool_open(rc_pool *p);
-/* Runs one command (after ASKING when 'asking') on a pooled connection.
+/* Runs one command (after ASKING when 'asking') on one of the pool's links,
+ * pipelined with the commands other threads send at the same time.
  * SESSIO_OK with '*reply' set (it may be an error reply: the connection is
  * fine), or SESSIO_EUNAVAIL when the server cannot be reached or timed out
- * (the connection is dropped, the pool marked down and backed off),
+ * (the connection is dropped and every command in flight on it fails; the
+ * pool is marked down and backed off), SESSIO_EIO on a protocol error,
  * SESSIO_ENOMEM. '*maybe_done' (may be NULL) is set to 1 when the failure
  * came after the command was sent, so it may have run: such a command is
- * not retried (a retried compare-and-set could apply twice). A reused idle
- * connection that turns out to be closed is replaced once by a fresh one. */
+ * not retried (a retried compare-and-set could apply twice). Commands sent
+ * on a connection that has answered before and turn out to meet a closed
+ * socket with no reply at all (the server restarted or dropped an idle
+ * client) are sent again once on a fresh connection. A call waits for the
+ * batch ahead of it and then its own: at most about 2 x timeout_ms. */
 sessio_err sessio__rc_pool_command(rc_pool *p, int asking, int argc,
                                    const char **argv, const size_t *lens,
                                    redisReply **reply, int *maybe_done);
-/* Sends 'n' commands in one write on one pooled connection and reads the
- * 'n' replies into 'replies' (each may be an error reply). SESSIO_EUNAVAIL
- * (no reply kept) when the connection fails; nothing is retried. */
+/* Sends 'n' commands together on one link (with whatever else is queued
+ * there) and reads the 'n' replies into 'replies' (each may be an error
+ * reply). SESSIO_EUNAVAIL (no reply kept) when the connection fails; the
+ * results as sessio__rc_pool_command. */
 sessio_err sessio__rc_pool_pipeline(rc_pool *p, size_t n, const int *argcs,
                                     const char *const *const *argvs,
                                     const size_t *const *lens,
@@ -89,7 +110,9 @@ sessio_err sessio__rc_reply_err(const redisReply *r);
  * start of 's' and returns the rest (all of 's' when there is no '@'
  * before the first '/' or '?'); NULL when malformed.
  * sessio__rc_parse_hostport parses "HOST[:PORT]" or "[IPv6][:PORT]" from
- * [s, e), PORT 1..65535 (default 6379); 0 when malformed. */
+ * [s, e), PORT 1..65535 (default 6379), or a Unix-domain socket's path
+ * percent-encoded ("%2Frun%2Fredis%2Fredis.sock", no port; into 'host');
+ * 0 when malformed. */
 const char *sessio__rc_parse_auth(const char *s, rc_pool *p);
 int sessio__rc_parse_hostport(const char *s, const char *e, rc_pool *p);
 

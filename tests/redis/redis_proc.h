@@ -27,12 +27,21 @@
 
 #include "../proc_util.h"
 
-/* Starts redis-server on 127.0.0.1:'port' with persistence off (or
- * append-only with fsync always when 'aof'), files in 'dir'. */
+/* The Unix-domain socket rp_start() opens beside the port: 'dir'/redis-PORT.sock
+ * (into 'out', 'cap' bytes). */
+static inline void rp_socket_path(const char *dir, int port, char *out,
+                                  size_t cap) {
+  snprintf(out, cap, "%s/redis-%d.sock", dir, port);
+}
+
+/* Starts redis-server on 127.0.0.1:'port' and on the Unix-domain socket
+ * rp_socket_path() names, with persistence off (or append-only with fsync
+ * always when 'aof'), files in 'dir'. */
 static inline pid_t rp_start(int port, const char *dir, int cluster, int aof) {
-  char portb[16], conf[64];
+  char portb[16], conf[64], sock[200];
   snprintf(portb, sizeof portb, "%d", port);
   snprintf(conf, sizeof conf, "nodes-%d.conf", port);
+  rp_socket_path(dir, port, sock, sizeof sock);
   const char *argv[40];
   int n = 0;
   argv[n++] = "redis-server";
@@ -50,6 +59,10 @@ static inline pid_t rp_start(int port, const char *dir, int cluster, int aof) {
   }
   argv[n++] = "--dir";
   argv[n++] = dir;
+  argv[n++] = "--unixsocket";
+  argv[n++] = sock;
+  argv[n++] = "--unixsocketperm";
+  argv[n++] = "700";
   argv[n++] = "--daemonize";
   argv[n++] = "no";
   argv[n++] = "--logfile";

@@ -1,9 +1,11 @@
 /*
  * with_redis.c — runs a test program against a Redis started for it:
- *   with_redis [--cluster] PROGRAM ARGS...
+ *   with_redis [--cluster | --unix] PROGRAM ARGS...
  * starts one redis-server (or six, made into a 3+3 cluster) on free
  * 127.0.0.1 ports, replaces "{redis}" in ARGS by the store URL
- * (redis://127.0.0.1:P or redis-cluster://127.0.0.1:P1,...), runs PROGRAM,
+ * (redis://127.0.0.1:P or redis-cluster://127.0.0.1:P1,...; with --unix
+ * the server's Unix-domain socket, redis://%2Ftmp%2F...%2Fredis-P.sock),
+ * runs PROGRAM,
  * stops the servers (always: they also die with this process) and exits
  * with PROGRAM's status. Used by the CTest registrations of the conformance
  * suite (tests/conformance/CMakeLists.txt).
@@ -11,13 +13,17 @@
 #include "redis/redis_proc.h"
 
 int main(int argc, char **argv) {
-  int cluster = 0, first = 1;
+  int cluster = 0, unix_socket = 0, first = 1;
   if (argc > 1 && strcmp(argv[1], "--cluster") == 0) {
     cluster = 1;
     first = 2;
+  } else if (argc > 1 && strcmp(argv[1], "--unix") == 0) {
+    unix_socket = 1;
+    first = 2;
   }
   if (argc <= first) {
-    fprintf(stderr, "usage: %s [--cluster] PROGRAM ARGS... ({redis} = URL)\n",
+    fprintf(stderr,
+            "usage: %s [--cluster | --unix] PROGRAM ARGS... ({redis} = URL)\n",
             argv[0]);
     return 2;
   }
@@ -58,6 +64,14 @@ int main(int argc, char **argv) {
     fprintf(stderr, "with_redis: could not start redis-server%s\n",
             cluster ? " cluster" : "");
     goto done;
+  }
+  if (unix_socket) { /* the path, its '/' percent-encoded */
+    char sock[200];
+    rp_socket_path(dir, ports[0], sock, sizeof sock);
+    ul = (size_t)snprintf(url, sizeof url, "redis://");
+    for (const char *s = sock; *s && ul + 4 < sizeof url; s++)
+      ul += (size_t)snprintf(url + ul, sizeof url - ul, *s == '/' ? "%%2F" : "%c",
+                             *s);
   }
   char **args = calloc((size_t)(argc - first + 1), sizeof *args);
   char *subst[64] = {0};

@@ -130,6 +130,10 @@ static void test_malformed_urls_are_rejected(void) {
                               "redis://h:1?prefix={a}",
                               "redis://h:1?timeout_ms=0",
                               "redis://h:1?pool=-1",
+                              "redis://h:1?pool=0",
+                              "redis://%2Ftmp%2Fr.sock:6379", /* no port */
+                              "redis://%2Ftmp%2Fr%00.sock",
+                              "redis-cluster://%2Ftmp%2Fr.sock",
                               "redis-cluster://",
                               "redis-cluster://h:1/0",
                               "redis-cluster://h:1,",
@@ -681,6 +685,160 @@ done:
   one_redis_stop(&R);
 }
 
+/* ---- one server: shared connections, auto-pipelining, a Unix socket ---- */
+
+/* Counts the server's client connections, the one asking included. */
+static long client_count(int port) {
+  redisReply *r = rp_command(port, "CLIENT LIST");
+  long n = -1;
+  if (r && r->type == REDIS_REPLY_STRING) {
+    n = 0;
+    for (const char *s = r->str; (s = strstr(s, "id=")) != NULL; s += 3) n++;
+  }
+  if (r) freeReplyObject(r);
+  return n;
+}
+
+struct pipe_worker {
+  sessio_store *st;
+  int id;
+  long wrong, failed;
+};
+
+/* Each thread writes and reads back its own keys: a reply handed to the
+ * wrong caller (another thread's record) would show as a wrong counter. */
+static void *pipe_worker_main(void *arg) {
+  struct pipe_worker *w = arg;
+  int64_t now = wall();
+  sessio_key k = rand_key();
+  uint64_t ver = 0;
+  for (uint64_t i = 1; i <= 300; i++) {
+    uint64_t c = 0, v = 0;
+    int found = 0;
+    uint64_t want = (uint64_t)w->id * 1000000 + i;
+    if (put(w->st, &k, want, ver, now, &v) != SESSIO_OK ||
+        get(w->st, &k, now, &found, &c, &ver) != SESSIO_OK) {
+      w->failed++;
+      continue;
+    }
+    if (!found || c != want || ver != v) w->wrong++;
+  }
+  return NULL;
+}
+
+/* Every thread's commands share the store's 'pool' connections (two here,
+ * for 8 threads): each caller still gets exactly its own replies, and
+ * compare-and-set versions stay each caller's. */
+static void test_threads_share_two_connections_and_get_their_own_replies(
+    void) {
+  enum { T = 8 };
+  one_redis R;
+  one_redis_start(&R, "prefix=pipe&pool=2");
+  if (R.st == NULL) goto done;
+  struct pipe_worker w[T];
+  pthread_t th[T];
+  for (int i = 0; i < T; i++) {
+    memset(&w[i], 0, sizeof w[i]);
+    w[i].st = R.st;
+    w[i].id = i + 1;
+    pthread_create(&th[i], NULL, pipe_worker_main, &w[i]);
+  }
+  long wrong = 0, failed = 0;
+  for (int i = 0; i < T; i++) {
+    pthread_join(th[i], NULL);
+    wrong += w[i].wrong;
+    failed += w[i].failed;
+  }
+  CHECK_INT(wrong, 0);
+  CHECK_INT(failed, 0);
+  /* The store's two and the one that asks. */
+  long clients = client_count(R.port);
+  if (clients > 3) fprintf(stderr, "  %ld clients\n", clients);
+  CHECK(clients >= 2 && clients <= 3);
+done:
+  one_redis_stop(&R);
+}
+
+/* A connection the server closed (restart, its idle `timeout`, CLIENT KILL)
+ * fails the next batch before anything runs: it is sent again once on a
+ * fresh connection, and the caller sees nothing: a load, and a gc pass. */
+static void test_a_connection_the_server_closed_is_replaced_transparently(
+    void) {
+  one_redis R;
+  one_redis_start(&R, "prefix=kill");
+  if (R.st == NULL) goto done;
+  int64_t now = wall();
+  sessio_key k = rand_key();
+  uint64_t v, c = 0;
+  int found = 0;
+  CHECK_OK(put(R.st, &k, 7, 0, now, &v));
+  for (int round = 0; round < 3; round++) {
+    redisReply *r = rp_command(R.port, "CLIENT KILL TYPE normal");
+    CHECK(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer >= 1);
+    if (r) freeReplyObject(r);
+    if (round < 2) {
+      CHECK_OK(get(R.st, &k, now, &found, &c, NULL));
+      CHECK_INT(found, 1);
+      CHECK_INT(c, 7);
+    } else {
+      size_t removed = 9;
+      int fin = 0;
+      CHECK_OK(sessio_store_gc(R.st, now, 100, &removed, &fin));
+      CHECK_INT(removed, 0);
+    }
+  }
+done:
+  one_redis_stop(&R);
+}
+
+/* A server on the same host over its Unix-domain socket: the path in the
+ * host part, percent-encoded; every call works as over TCP, and a server
+ * that goes away is SESSIO_EUNAVAIL, logged with the socket's path. */
+static char last_log[512];
+static void keep_log(void *ud, sessio_log_level l, const char *m) {
+  (void)ud;
+  (void)l;
+  snprintf(last_log, sizeof last_log, "%s", m);
+}
+
+static void test_a_unix_socket_url_reaches_the_server(void) {
+  char dir[] = "/tmp/sessio-redis-unix-XXXXXX", sock[200], url[400];
+  if (mkdtemp(dir) == NULL) {
+    CHECK(0);
+    return;
+  }
+  int port = tp_free_port(0);
+  pid_t pid = rp_start(port, dir, 0, 0);
+  CHECK(rp_wait_ping(port, 5000));
+  rp_socket_path(dir, port, sock, sizeof sock);
+  size_t ul = (size_t)snprintf(url, sizeof url, "redis://");
+  for (const char *s = sock; *s; s++)
+    ul += (size_t)snprintf(url + ul, sizeof url - ul,
+                           *s == '/' ? "%%2F" : "%c", *s);
+  snprintf(url + ul, sizeof url - ul, "/3?prefix=u");
+  sessio_store *st = NULL;
+  CHECK_OK(sessio_store_open(url, &st));
+  if (st == NULL) goto done;
+  sessio_store_set_logger(st, keep_log, NULL, SESSIO_LOG_DEBUG);
+  int64_t now = wall();
+  sessio_key k = rand_key();
+  uint64_t v, c = 0;
+  int found = 0;
+  CHECK_OK(put(st, &k, 42, 0, now, &v));
+  CHECK_OK(get(st, &k, now, &found, &c, NULL));
+  CHECK_INT(found, 1);
+  CHECK_INT(c, 42);
+  CHECK_INT(dbsize_of(port, "", 3), 1); /* database 3, as the URL says */
+  rp_kill(pid);
+  pid = 0;
+  CHECK_ERR(get(st, &k, now, &found, &c, NULL), SESSIO_EUNAVAIL);
+  CHECK(strstr(last_log, sock) != NULL);
+  sessio_store_close(st);
+done:
+  rp_kill(pid);
+  rp_rmdir(dir);
+}
+
 /* ---- cluster ------------------------------------------------------------- */
 
 static int cports[6];
@@ -912,6 +1070,9 @@ int main(void) {
   RUN(test_url_passwords_are_percent_decoded);
   RUN(test_hung_server_times_out_once_then_fails_fast_then_recovers);
   RUN(test_forked_child_does_not_share_the_parents_connections);
+  RUN(test_threads_share_two_connections_and_get_their_own_replies);
+  RUN(test_a_connection_the_server_closed_is_replaced_transparently);
+  RUN(test_a_unix_socket_url_reaches_the_server);
   RUN(test_records_and_user_sets_carry_redis_ttls);
   RUN(test_scripts_survive_a_flushed_script_cache);
   cluster_up = start_cluster();
