@@ -10,29 +10,47 @@
  *   shards        N locks / tables, a power of two in 1..4096 (default 64)
  * Anything else after "memory:" is SESSIO_EINVAL.
  *
- * Layout. Records live in 'nshards' shards, each with its own mutex and a
- * chained hash table that doubles under the shard lock when it holds more
- * records than buckets (never a global lock). The key is already a uniform
- * keyed BLAKE2b hash, so its bytes are used directly: bytes 0..7 choose the
- * shard, bytes 8..15 the bucket, bytes 16..23 the slot in a user's key set.
+ * Layout. Records live in 'nshards' shards, each with its own mutex and an
+ * ordered linear-probing table (never a global lock). The key is already a
+ * uniform keyed BLAKE2b hash, so its bytes are used directly: bytes 0..7
+ * choose the shard, bytes 8..15 (the sort word) the place in the shard's
+ * table, bytes 16..23 the slot in a user's key set.
+ *
+ * The table: an array of entry pointers and a parallel array of 16-bit
+ * fingerprints (the top bits of each record's sort word), 10 bytes a slot.
+ * Records stay sorted by sort word along the slots, each at or after its
+ * home slot (the word scaled to the table) with no free slot in between, so
+ * a lookup reads fingerprints from the home and dereferences an entry only
+ * when the fingerprint matches (once, nearly always), and a miss stops at
+ * the first larger fingerprint. An insert shifts the rest of its run by one
+ * slot; a removal shifts back the records after it that are not at their
+ * home (no tombstones). There is no wraparound: a run past the last home
+ * goes into a tail that lengthens when needed. A table grows under its
+ * shard lock past 88% of its homes, to 72%, by any factor (the home is
+ * scaled, not masked), so it costs 10 / 0.88..0.72 = 11.4..13.9 bytes per
+ * record, where a chain link plus a doubling bucket array cost 16..24.
+ * Because the order never changes, a sort word is a cursor that survives
+ * inserts, removals and growth: gc and scan use one.
  *
  * Per-entry layout (one malloc per record, blob inline):
- *     next        8   chain link
- *     expires_at  8
+ *     expires_at  8   (once unlinked: the link of the list to free)
  *     version     4   the version while it is <= UINT32_MAX
  *     idle        4   expires_at - touched_at while it is 0..UINT32_MAX ms
  *     blob_len    4   (blobs are limited to 4 GiB - 1: SESSIO_ETOOBIG)
  *     flags       1   why it was unlinked (events of dropped records), and
  *                     which optional fields follow
  *     key        32
- *   = 61 bytes, then only when needed: the interned user (8, a signed-in
+ *   = 53 bytes, then only when needed: the interned user (8, a signed-in
  *   record) and the wide fields (16: the 64-bit version and touched_at, for
  *   a record saved more than 4 billion times, or touched more than 49.7
  *   days before its expiry or after it; such a record stays wide), then the
  *   blob. A touch that takes a narrow record out of range copies it into a
  *   wide one (and may then fail with SESSIO_ENOMEM). glibc adds 8 bytes of
  *   chunk header and rounds to 16; stats.bytes counts exactly that
- *   (heap_bytes), and the bucket pointers. A user name is stored once per
+ *   (heap_bytes) for every allocation of the store. Measured with
+ *   sessio_micro --sessions 1000000 (100 B of session data, a 206-byte
+ *   blob): 284.9 bytes per session by mallinfo2, 284.6 by stats.bytes: a
+ *   272-byte chunk and ~12.8 bytes of table. A user name is stored once per
  *   user (in the user index), not per record.
  *
  * iterate calls back under one shard lock at a time: the callback must not
@@ -44,14 +62,15 @@
  * key set, an open-addressing table of (key, expires_at) pairs: 40 bytes a
  * pair, O(1) add and remove, O(k) list. Stale pairs are allowed (the
  * caller repairs them on read); expired pairs are dropped when user_list
- * meets them and when gc removes the dead record they name. Measured with
- * one user per two sessions, both indexed: ~188 bytes of overhead per
- * session in all (records + index), against ~95 without users.
+ * meets them and when gc removes the dead record they name. A signed-in
+ * session costs 8 more bytes in its entry (the user pointer), its pair
+ * (40 bytes a slot; a key set past 4 slots stays at most 3/4 full) and a
+ * share of its user's node.
  *
  * Policy when full (max_sessions or max_bytes set). A create (save with
  * expected 0) that would go over a bound first reclaims dead records, then
  * evicts live ones: it samples up to 16 records of the record's own shard
- * (from a rotating bucket position), removes the dead ones it sees, and if
+ * (from a rotating slot), removes the dead ones it sees, and if
  * none were dead evicts the anonymous record (no user) with the earliest
  * expires_at among the sample (approximate "soonest to expire first", like
  * Redis's sampled volatile-ttl eviction), then checks again. Signed-in
@@ -66,6 +85,7 @@
  * existing record (expected > 0) never evicts; the bounds are approximate
  * (checked with atomic counters, not under one lock).
  */
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -83,12 +103,16 @@
 
 #define MEM_DEFAULT_SHARDS 64
 #define MEM_MAX_SHARDS 4096
-#define MEM_INITIAL_BUCKETS 16
+#define MEM_INITIAL_BUCKETS 16       /* user tables */
+#define MEM_INITIAL_SLOTS 16         /* home slots of a record table */
+#define MEM_LOAD_MAX 88              /* % of the home slots: then grow... */
+#define MEM_LOAD_GROWN 72            /* ...to this load */
 #define MEM_SAMPLE 16                /* records sampled per eviction round */
-#define MEM_SAMPLE_BUCKETS 256       /* buckets walked at most per sample */
+#define MEM_SAMPLE_BUCKETS 256       /* slots walked at most per sample */
 #define MEM_MAX_EVICT 64             /* removals at most for one create */
-#define MEM_EMPTY_BUCKETS_PER_UNIT 8 /* gc: empty buckets cost 1/8 unit */
-#define MEM_PAIR_EMPTY INT64_MIN     /* marks a free slot in a key set */
+#define MEM_EMPTY_BUCKETS_PER_UNIT 8 /* gc: empty slots cost 1/8 unit */
+#define MEM_NOPOS ((size_t)-1)
+#define MEM_PAIR_EMPTY INT64_MIN /* marks a free slot in a key set */
 
 /* ---- data structures ---------------------------------------------------- */
 
@@ -118,8 +142,10 @@ typedef struct unode {
  * this order, the interned user (E_USER: a signed-in record), the wide
  * fields (E_WIDE: values the narrow ones cannot hold), then the blob. */
 typedef struct entry {
-  struct entry *next;
-  int64_t expires_at;
+  union {
+    int64_t expires_at;  /* while in the table */
+    struct entry *grave; /* once unlinked: the next one to free */
+  };
   uint32_t version; /* narrow: the version (<= UINT32_MAX) */
   uint32_t idle;    /* narrow: expires_at - touched_at, 0..UINT32_MAX ms */
   uint32_t blob_len;
@@ -138,12 +164,17 @@ typedef struct entry_wide {
   int64_t touched_at;
 } entry_wide;
 
+/* A shard's records: an ordered linear-probing table (see the file
+ * header). slot[i] is NULL when free; fp[i] is the top 16 bits of the sort
+ * word of slot[i]'s key, so probes compare it before reading the entry. */
 typedef struct shard {
   pthread_mutex_t mu;
-  entry **buckets;
-  size_t mask;   /* buckets - 1 */
+  entry **slot;
+  uint16_t *fp;
+  size_t cap;    /* home slots: a key's home is in 0..cap-1 */
+  size_t size;   /* slots in all: cap and the tail past it */
   size_t count;  /* records in this shard */
-  size_t sample; /* rotating start bucket for eviction samples */
+  size_t sample; /* rotating start slot for eviction samples */
 } shard;
 
 typedef struct ushard {
@@ -161,10 +192,12 @@ typedef struct mem_store {
   uint64_t max_sessions; /* 0: no bound */
   uint64_t max_bytes;    /* 0: no bound */
   _Atomic uint64_t sessions, bytes, evicted, expired;
-  /* gc cursor: (shard, bucket, position in the chain among kept records) */
+  /* gc cursor: the shard, and the sort word from which the next call
+   * goes on (every record below it was examined in this pass) */
   pthread_mutex_t gc_mu;
-  size_t gc_shard, gc_bucket, gc_pos;
-  size_t gc_empty; /* empty buckets seen, for the 1/8 unit cost */
+  size_t gc_shard;
+  uint64_t gc_word;
+  size_t gc_empty; /* empty slots seen, for the 1/8 unit cost */
   uint8_t ukey[crypto_shorthash_KEYBYTES]; /* seeds user name hashing */
 } mem_store;
 
@@ -554,13 +587,13 @@ static sessio_err mem_user_remove(sessio_store *st, const char *user,
 
 /* ---- records ------------------------------------------------------------- */
 
-/* Frees a list of unlinked entries (linked through 'next') after the shard
- * lock is released; see user_unref for 'now'. Entries collect removed go
- * to 'cb' when it is not NULL; other drops are reported as events. */
+/* Frees a list of unlinked entries (linked through 'grave') after the
+ * shard lock is released; see user_unref for 'now'. Entries collect removed
+ * go to 'cb' when it is not NULL; other drops are reported as events. */
 static void free_entries_cb(mem_store *ms, entry *list, int64_t now,
                             sessio_store_collect_fn cb, void *ud) {
   while (list) {
-    entry *next = list->next;
+    entry *next = list->grave;
     unode *u = e_user(list);
     if (e_drop(list)) {
       sessio_key k;
@@ -582,60 +615,228 @@ static void free_entries(mem_store *ms, entry *list, int64_t now) {
   free_entries_cb(ms, list, now, NULL, NULL);
 }
 
-/* Unlinks '*pp' (shard lock held), accounts for it and puts it on 'grave'. */
-static void unlink_entry(mem_store *ms, shard *sh, entry **pp, entry **grave) {
-  entry *e = *pp;
-  *pp = e->next;
-  sh->count--;
-  acct_sub(&ms->sessions, 1);
-  acct_sub(&ms->bytes, entry_bytes(e));
-  e->next = *grave;
+static void bury(entry *e, entry **grave) {
+  e->grave = *grave;
   *grave = e;
 }
 
-static entry **find_slot(shard *sh, const sessio_key *key) {
-  entry **pp = &sh->buckets[key_word(key, 1) & sh->mask];
-  while (*pp && memcmp((*pp)->key, key->b, SESSIO_KEY_BYTES) != 0)
-    pp = &(*pp)->next;
-  return pp;
+/* ---- the record table ----------------------------------------------------
+ * Records are kept sorted by their sort word (key word 1) along the slots,
+ * with free slots between them: a record sits at or after its home slot
+ * (the word scaled to 0..cap-1, which keeps the order) with no free slot
+ * between home and record. A lookup starts at the home and stops at a free
+ * slot or a larger word; an insert shifts the run after its place by one;
+ * a removal shifts back the records after it that are not at their home.
+ * There is no wraparound: records past the last home go to the tail, which
+ * lengthens when a run reaches its end. Since the order never changes, a
+ * word is a cursor that survives inserts, removals and growth. */
+
+static uint64_t e_word(const entry *e) { return raw_word(e->key, 1); }
+
+static uint16_t word_fp(uint64_t w) { return (uint16_t)(w >> 48); }
+
+static size_t home_of_word(size_t cap, uint64_t w) {
+  return (size_t)(((w >> 32) * (uint64_t)cap) >> 32);
 }
 
-/* The live record for 'key' or NULL; a dead one found on the way is
- * removed (lazy expiry) onto 'grave'. Shard lock held. */
+/* The least word whose home is 'pos' or later (pos <= cap). */
+static uint64_t first_word_at(size_t cap, size_t pos) {
+  uint64_t hi = (((uint64_t)pos << 32) + cap - 1) / cap;
+  return hi > UINT32_MAX ? UINT64_MAX : hi << 32;
+}
+
+/* The home of the record in slot 'i' of a table of 'cap' homes: from its
+ * 16-bit fingerprint when that settles it, else from the entry. */
+static size_t home_at(entry *const *slot, const uint16_t *fp, size_t i,
+                      size_t cap) {
+  uint64_t f = fp[i];
+  size_t lo = home_of_word(cap, f << 48);
+  size_t hi = home_of_word(cap, (f << 48) | 0xffffffffffffULL);
+  return lo == hi ? lo : home_of_word(cap, e_word(slot[i]));
+}
+
+/* Whether slot 'i' (occupied) holds a word below or equal to 'w' (strictly
+ * below when 'strict'). */
+static int slot_before(const shard *sh, size_t i, uint64_t w, int strict) {
+  uint16_t f = word_fp(w);
+  if (sh->fp[i] != f) return sh->fp[i] < f;
+  uint64_t ew = e_word(sh->slot[i]);
+  return strict ? ew < w : ew <= w;
+}
+
+/* The slot holding 'key', or MEM_NOPOS. */
+static size_t slot_find(const shard *sh, const uint8_t *key) {
+  uint64_t w = raw_word(key, 1);
+  uint16_t f = word_fp(w);
+  for (size_t i = home_of_word(sh->cap, w); i < sh->size && sh->slot[i]; i++) {
+    if (sh->fp[i] < f) continue;
+    if (sh->fp[i] > f) break;
+    const entry *e = sh->slot[i];
+    uint64_t ew = e_word(e);
+    if (ew > w) break;
+    if (ew == w && raw_word(e->key, 0) == raw_word(key, 0) &&
+        raw_word(e->key, 2) == raw_word(key, 2) &&
+        raw_word(e->key, 3) == raw_word(key, 3))
+      return i;
+  }
+  return MEM_NOPOS;
+}
+
+/* The first slot at or after the home of 'w' whose record's word is not
+ * below 'w' (a free slot, a larger word, or size). */
+static size_t slot_seek(const shard *sh, uint64_t w) {
+  size_t i = home_of_word(sh->cap, w);
+  while (i < sh->size && sh->slot[i] && slot_before(sh, i, w, 1)) i++;
+  return i;
+}
+
+/* Slots past the last home for a table of 'cap' homes, and the step by
+ * which the tail lengthens when a run reaches its end. */
+static size_t tail_for(size_t cap) { return 8 + cap / 128; }
+
+static uint64_t table_bytes(size_t size) {
+  return heap_bytes(size * sizeof(entry *)) +
+         heap_bytes(size * sizeof(uint16_t));
+}
+
+/* Allocates a table of 'size' free slots; 0 on out of memory. */
+static int table_alloc(size_t size, entry ***slot, uint16_t **fp) {
+  *slot = calloc(size, sizeof **slot);
+  *fp = malloc(size * sizeof **fp);
+  if (*slot == NULL || *fp == NULL) {
+    free(*slot);
+    free(*fp);
+    *slot = NULL;
+    *fp = NULL;
+    return 0;
+  }
+  return 1;
+}
+
+/* Rebuilds the table of 'sh' with 'cap' homes (cap >= count), keeping the
+ * order; 0 on out of memory (nothing changed). */
+static int shard_rebuild(mem_store *ms, shard *sh, size_t cap) {
+  size_t size = cap + tail_for(cap);
+  for (;;) {
+    entry **slot;
+    uint16_t *fp;
+    if (!table_alloc(size, &slot, &fp)) return 0;
+    size_t next = 0, i;
+    for (i = 0; i < sh->size; i++) {
+      if (sh->slot[i] == NULL) continue;
+      size_t h = home_at(sh->slot, sh->fp, i, cap);
+      size_t at = h > next ? h : next;
+      if (at >= size) break;
+      slot[at] = sh->slot[i];
+      fp[at] = sh->fp[i];
+      next = at + 1;
+    }
+    if (i < sh->size) { /* a run went past the tail: a longer one */
+      free(slot);
+      free(fp);
+      size += tail_for(cap);
+      continue;
+    }
+    acct_sub(&ms->bytes, table_bytes(sh->size));
+    acct_add(&ms->bytes, table_bytes(size));
+    free(sh->slot);
+    free(sh->fp);
+    sh->slot = slot;
+    sh->fp = fp;
+    sh->cap = cap;
+    sh->size = size;
+    return 1;
+  }
+}
+
+/* Lengthens the tail; 0 on out of memory. */
+static int shard_extend(mem_store *ms, shard *sh) {
+  size_t size = sh->size + tail_for(sh->cap);
+  entry **slot;
+  uint16_t *fp;
+  if (!table_alloc(size, &slot, &fp)) return 0;
+  memcpy(slot, sh->slot, sh->size * sizeof *slot);
+  memcpy(fp, sh->fp, sh->size * sizeof *fp);
+  acct_sub(&ms->bytes, table_bytes(sh->size));
+  acct_add(&ms->bytes, table_bytes(size));
+  free(sh->slot);
+  free(sh->fp);
+  sh->slot = slot;
+  sh->fp = fp;
+  sh->size = size;
+  return 1;
+}
+
+
+/* Adds 'e', whose key the table does not hold (shard lock held); 0 on out
+ * of memory (nothing changed). Past MEM_LOAD_MAX the table grows first; if
+ * that fails the record still goes in while a slot is free. */
+static int slot_insert(mem_store *ms, shard *sh, entry *e) {
+  if ((sh->count + 1) * 100 > sh->cap * MEM_LOAD_MAX &&
+      sh->cap < UINT32_MAX / 2) {
+    size_t cap = (sh->count + 1) * 100 / MEM_LOAD_GROWN + 1;
+    (void)shard_rebuild(ms, sh, cap);
+  }
+  uint64_t w = e_word(e);
+  size_t p = home_of_word(sh->cap, w);
+  while (p < sh->size && sh->slot[p] && slot_before(sh, p, w, 0)) p++;
+  size_t q = p;
+  while (q < sh->size && sh->slot[q]) q++;
+  if (q == sh->size && !shard_extend(ms, sh)) return 0;
+  memmove(&sh->slot[p + 1], &sh->slot[p], (q - p) * sizeof *sh->slot);
+  memmove(&sh->fp[p + 1], &sh->fp[p], (q - p) * sizeof *sh->fp);
+  sh->slot[p] = e;
+  sh->fp[p] = word_fp(w);
+  sh->count++;
+  return 1;
+}
+
+/* Takes the record in slot 'i' out (shard lock held): the records after it
+ * that are not at their home move back by one. */
+static void slot_delete(shard *sh, size_t i) {
+  size_t q = i + 1;
+  while (q < sh->size && sh->slot[q] &&
+         home_at(sh->slot, sh->fp, q, sh->cap) < q)
+    q++;
+  memmove(&sh->slot[i], &sh->slot[i + 1], (q - i - 1) * sizeof *sh->slot);
+  memmove(&sh->fp[i], &sh->fp[i + 1], (q - i - 1) * sizeof *sh->fp);
+  sh->slot[q - 1] = NULL;
+  sh->count--;
+}
+
+/* Takes slot 'i' out of the table (shard lock held), accounts for it and
+ * puts it on 'grave' with the reason 'why'. */
+static void unlink_entry(mem_store *ms, shard *sh, size_t i, entry **grave,
+                         unsigned why) {
+  entry *e = sh->slot[i];
+  slot_delete(sh, i);
+  acct_sub(&ms->sessions, 1);
+  acct_sub(&ms->bytes, entry_bytes(e));
+  e_set_drop(e, why);
+  bury(e, grave);
+}
+
+/* The live record for 'key' or NULL, and its slot in '*at'; a dead one
+ * found on the way is removed (lazy expiry) onto 'grave'. Shard lock
+ * held. */
 static entry *find_live(mem_store *ms, shard *sh, const sessio_key *key,
-                        int64_t now, entry **grave) {
-  entry **pp = find_slot(sh, key);
-  if (*pp == NULL) return NULL;
-  if (now < (*pp)->expires_at) return *pp;
-  unlink_entry(ms, sh, pp, grave);
-  e_set_drop(*grave, DROP_EXPIRED);
+                        int64_t now, entry **grave, size_t *at) {
+  size_t i = slot_find(sh, key->b);
+  if (i == MEM_NOPOS) return NULL;
+  if (now < sh->slot[i]->expires_at) {
+    *at = i;
+    return sh->slot[i];
+  }
+  unlink_entry(ms, sh, i, grave, DROP_EXPIRED);
   acct_add(&ms->expired, 1);
   return NULL;
 }
 
-static void shard_grow(mem_store *ms, shard *sh) {
-  size_t n = (sh->mask + 1) * 2;
-  entry **nb = calloc(n, sizeof *nb);
-  if (nb == NULL) return; /* longer chains, still correct */
-  for (size_t i = 0; i <= sh->mask; i++) {
-    for (entry *e = sh->buckets[i], *next; e; e = next) {
-      next = e->next;
-      size_t b = (size_t)raw_word(e->key, 1) & (n - 1);
-      e->next = nb[b];
-      nb[b] = e;
-    }
-  }
-  free(sh->buckets);
-  acct_add(&ms->bytes, heap_bytes(n * sizeof *nb));
-  acct_sub(&ms->bytes, heap_bytes((sh->mask + 1) * sizeof *nb));
-  sh->buckets = nb;
-  sh->mask = n - 1;
-}
-
-/* Replaces the narrow entry 'e' (shard lock held) by a wide copy, which it
- * returns; NULL on out of memory, 'e' unchanged. The copy keeps the user's
- * reference. */
-static entry *widen(mem_store *ms, shard *sh, entry *e) {
+/* Replaces the narrow entry in slot 'i' (shard lock held) by a wide copy,
+ * which it returns; NULL on out of memory, the entry unchanged. The copy
+ * keeps the user's reference. */
+static entry *widen(mem_store *ms, shard *sh, size_t i) {
+  entry *e = sh->slot[i];
   unsigned flags = e->flags | E_WIDE;
   entry *ne = malloc(entry_size(flags, e->blob_len));
   if (ne == NULL) return NULL;
@@ -644,10 +845,7 @@ static entry *widen(mem_store *ms, shard *sh, entry *e) {
   if (e->flags & E_USER) memcpy(ne->tail, e->tail, sizeof(unode *));
   e_set(ne, e_version(e), e_touched(e), e->expires_at);
   memcpy(e_blob(ne), e_blob(e), e->blob_len);
-  sessio_key k;
-  memcpy(k.b, e->key, sizeof k.b);
-  entry **pp = find_slot(sh, &k);
-  *pp = ne;
+  sh->slot[i] = ne;
   acct_add(&ms->bytes, entry_bytes(ne));
   acct_sub(&ms->bytes, entry_bytes(e));
   free(e);
@@ -663,51 +861,37 @@ static int fits(mem_store *ms, uint64_t add_bytes) {
 }
 
 /* One eviction round on 'sh' (its lock held): samples up to MEM_SAMPLE
- * records from a rotating bucket, removes the dead ones; when none was
- * dead, evicts the live one with the earliest expires_at. Returns how many
+ * records from a rotating slot, removes the dead ones; when none was dead,
+ * evicts the live one with the earliest expires_at. Returns how many
  * records it removed. */
 static size_t shard_reclaim(mem_store *ms, shard *sh, int64_t now,
                             entry **grave, int allow_auth) {
-  size_t nb = sh->mask + 1, seen = 0, removed = 0;
-  size_t walk = nb < MEM_SAMPLE_BUCKETS ? nb : MEM_SAMPLE_BUCKETS;
-  entry *victim = NULL;
-  size_t victim_b = 0;
+  size_t walk = sh->size < MEM_SAMPLE_BUCKETS ? sh->size : MEM_SAMPLE_BUCKETS;
+  size_t seen = 0, removed = 0, victim = MEM_NOPOS;
   if (sh->count == 0) return 0;
-  for (size_t w = 0; w < walk && seen < MEM_SAMPLE; w++) {
-    size_t b = (sh->sample + w) & sh->mask;
-    for (entry **pp = &sh->buckets[b]; *pp && seen < MEM_SAMPLE;) {
-      entry *e = *pp;
+  size_t i = sh->sample % sh->size;
+  for (size_t w = 0; w < walk && seen < MEM_SAMPLE;) {
+    entry *e = sh->slot[i];
+    if (e != NULL) {
       seen++;
-      if (e->expires_at <= now) {
-        unlink_entry(ms, sh, pp, grave);
-        e_set_drop(*grave, DROP_EXPIRED);
+      if (e->expires_at <= now) { /* the next record may move into 'i' */
+        unlink_entry(ms, sh, i, grave, DROP_EXPIRED);
         acct_add(&ms->expired, 1);
         removed++;
         continue;
       }
       if ((allow_auth || !(e->flags & E_USER)) &&
-          (victim == NULL || e->expires_at < victim->expires_at)) {
-        victim = e;
-        victim_b = b;
-      }
-      pp = &e->next;
+          (victim == MEM_NOPOS || e->expires_at < sh->slot[victim]->expires_at))
+        victim = i;
     }
-    if (seen >= MEM_SAMPLE) {
-      sh->sample = b + 1;
-      break;
-    }
-    if (w + 1 == walk) sh->sample = b + 1;
+    w++;
+    i = i + 1 == sh->size ? 0 : i + 1;
   }
-  if (removed > 0 || victim == NULL) return removed;
-  for (entry **pp = &sh->buckets[victim_b]; *pp; pp = &(*pp)->next) {
-    if (*pp == victim) {
-      unlink_entry(ms, sh, pp, grave);
-      e_set_drop(*grave, DROP_EVICTED);
-      acct_add(&ms->evicted, 1);
-      return 1;
-    }
-  }
-  return 0;
+  sh->sample = i;
+  if (removed > 0 || victim == MEM_NOPOS) return removed;
+  unlink_entry(ms, sh, victim, grave, DROP_EVICTED);
+  acct_add(&ms->evicted, 1);
+  return 1;
 }
 
 /* Makes room for one more record of 'add_bytes' (own shard lock held):
@@ -757,8 +941,9 @@ static sessio_err mem_load(sessio_store *st, const sessio_key *key, int64_t now,
   entry *grave = NULL;
   sessio_err rc = SESSIO_OK;
   *found = 0;
+  size_t at;
   pthread_mutex_lock(&sh->mu);
-  entry *e = find_live(ms, sh, key, now, &grave);
+  entry *e = find_live(ms, sh, key, now, &grave, &at);
   if (e) {
     uint8_t *blob = malloc(e->blob_len ? e->blob_len : 1);
     if (blob == NULL) {
@@ -794,8 +979,9 @@ static sessio_err mem_save(sessio_store *st, const sessio_key *key,
      * flag changed: most updates) is written over the entry under the lock,
      * with no allocation; anything else takes the general path below. */
     int done = 0;
+    size_t at;
     pthread_mutex_lock(&sh->mu);
-    entry *cur = find_live(ms, sh, key, now, &grave);
+    entry *cur = find_live(ms, sh, key, now, &grave, &at);
     if (cur == NULL || e_version(cur) != expected) {
       rc = SESSIO_ECONFLICT;
       done = 1;
@@ -836,40 +1022,34 @@ static sessio_err mem_save(sessio_store *st, const sessio_key *key,
     memcpy(ne->tail, &u, sizeof u);
   }
 
+  size_t at = 0;
   pthread_mutex_lock(&sh->mu);
-  entry *cur = find_live(ms, sh, key, now, &grave); /* dead ones go */
+  entry *cur = find_live(ms, sh, key, now, &grave, &at); /* dead ones go */
   if (expected == 0 ? cur != NULL
                     : (cur == NULL || e_version(cur) != expected)) {
     rc = SESSIO_ECONFLICT;
     goto unlock;
   }
-  if (cur) { /* replace in place in the chain */
-    entry **pp = find_slot(sh, key);
-    ne->next = cur->next;
-    *pp = ne;
+  if (cur) { /* replace in its slot: same key, same place */
+    sh->slot[at] = ne;
     acct_add(&ms->bytes, entry_bytes(ne));
     acct_sub(&ms->bytes, entry_bytes(cur));
-    cur->next = grave;
-    grave = cur;
+    bury(cur, &grave);
   } else {
     rc = make_room(ms, sh, entry_bytes(ne), now, &grave, ulen > 0);
     if (rc != SESSIO_OK) goto unlock;
-    size_t b = key_word(key, 1) & sh->mask;
-    ne->next = sh->buckets[b];
-    sh->buckets[b] = ne;
-    sh->count++;
+    if (!slot_insert(ms, sh, ne)) {
+      rc = SESSIO_ENOMEM;
+      goto unlock;
+    }
     acct_add(&ms->sessions, 1);
     acct_add(&ms->bytes, entry_bytes(ne));
-    if (sh->count > sh->mask + 1) shard_grow(ms, sh);
   }
   *new_version = expected + 1;
   ne = NULL;
 unlock:
   pthread_mutex_unlock(&sh->mu);
-  if (ne) { /* not stored */
-    ne->next = grave;
-    grave = ne;
-  }
+  if (ne) bury(ne, &grave); /* not stored */
   /* A replaced record keeps its user pairs: the key lives on. */
   free_entries(ms, grave, rc == SESSIO_OK && expected > 0 ? INT64_MIN : now);
   return rc;
@@ -883,10 +1063,11 @@ static sessio_err mem_touch(sessio_store *st, const sessio_key *key,
   entry *grave = NULL;
   pthread_mutex_lock(&sh->mu);
   sessio_err rc = SESSIO_OK;
-  entry *e = find_live(ms, sh, key, now, &grave);
+  size_t at;
+  entry *e = find_live(ms, sh, key, now, &grave, &at);
   if (e && !(e->flags & E_WIDE) &&
       !narrow_fits(e_version(e), touched_at, expires_at) &&
-      (e = widen(ms, sh, e)) == NULL)
+      (e = widen(ms, sh, at)) == NULL)
     rc = SESSIO_ENOMEM;
   if (e) e_set(e, e_version(e), touched_at, expires_at);
   *found = e != NULL;
@@ -905,14 +1086,15 @@ sessio_err sessio__memory_force_version(sessio_store *st, const sessio_key *key,
   shard *sh = shard_of(ms, key);
   entry *grave = NULL;
   sessio_err rc = SESSIO_OK;
+  size_t at;
   pthread_mutex_lock(&sh->mu);
-  entry *e = find_live(ms, sh, key, now, &grave);
+  entry *e = find_live(ms, sh, key, now, &grave, &at);
   int64_t touched = e ? e_touched(e) : 0;
   if (e == NULL)
     rc = SESSIO_EINVAL;
   else if (!(e->flags & E_WIDE) &&
            !narrow_fits(version, touched, e->expires_at) &&
-           (e = widen(ms, sh, e)) == NULL)
+           (e = widen(ms, sh, at)) == NULL)
     rc = SESSIO_ENOMEM;
   if (e) e_set(e, version, touched, e->expires_at);
   pthread_mutex_unlock(&sh->mu);
@@ -926,9 +1108,9 @@ static sessio_err mem_remove(sessio_store *st, const sessio_key *key,
   shard *sh = shard_of(ms, key);
   entry *grave = NULL;
   pthread_mutex_lock(&sh->mu);
-  entry **pp = find_slot(sh, key);
-  *removed = *pp != NULL;
-  if (*pp) unlink_entry(ms, sh, pp, &grave);
+  size_t i = slot_find(sh, key->b);
+  *removed = i != MEM_NOPOS;
+  if (i != MEM_NOPOS) unlink_entry(ms, sh, i, &grave, DROP_NONE);
   pthread_mutex_unlock(&sh->mu);
   /* The user's pair goes too when it has expired; a live one is the
    * caller's to remove (user_remove). */
@@ -938,13 +1120,38 @@ static sessio_err mem_remove(sessio_store *st, const sessio_key *key,
 
 /* ---- gc, iterate, stats -------------------------------------------------- */
 
-/* Walks the cursor over (shard, bucket, position). A unit is one record
- * examined; an empty bucket costs 1/MEM_EMPTY_BUCKETS_PER_UNIT of a unit so
+/* One step of a walk over a shard's slots in word order, shared by gc and
+ * scan: after an empty slot 'i' every record with a home up to 'i' lies
+ * behind it, so the walk goes on from the first word whose home is after
+ * 'i'; after the record of word 'w', from w + 1. Sets '*word' and returns
+ * 0, or returns 1 when nothing of the shard is left. */
+static int walk_past_empty(const shard *sh, size_t i, uint64_t *word) {
+  if (i + 1 >= sh->cap) return 1;
+  *word = first_word_at(sh->cap, i + 1);
+  return 0;
+}
+
+static int walk_past_record(uint64_t w, uint64_t *word) {
+  if (w == UINT64_MAX) return 1;
+  *word = w + 1;
+  return 0;
+}
+
+/* Whether slot 'i' holds a record of word 'w': two keys may share a word
+ * (one chance in 2^64 a pair), and since the cursor is a word a walk never
+ * stops between them. */
+static int word_goes_on(const shard *sh, size_t i, uint64_t w) {
+  return i < sh->size && sh->slot[i] && sh->fp[i] == word_fp(w) &&
+         e_word(sh->slot[i]) == w;
+}
+
+/* Walks the cursor over (shard, sort word). A unit is one record
+ * examined; an empty slot costs 1/MEM_EMPTY_BUCKETS_PER_UNIT of a unit so
  * a large, mostly empty table is still crossed in bounded steps. Stops at
- * the end of a pass (cursor wrapped) and reports done. A table that doubles
- * between two calls keeps every record at or after the cursor's bucket, so
- * a pass misses nothing except, rarely, records moved within the chain the
- * cursor stopped in: the next pass gets them. */
+ * the end of a pass (cursor wrapped) and reports done. The table keeps its
+ * records in word order through inserts, removals and growth, so a pass
+ * examines every record that stays in the store from its start to its
+ * end. */
 static sessio_err mem_collect(sessio_store *st, int64_t now, size_t max_work,
                               sessio_store_collect_fn cb, void *ud,
                               size_t *removed, int *done) {
@@ -956,33 +1163,34 @@ static sessio_err mem_collect(sessio_store *st, int64_t now, size_t max_work,
   while (work < max_work && !*done) {
     shard *sh = &ms->shards[ms->gc_shard];
     entry *grave = NULL;
+    int finished = 0;
     pthread_mutex_lock(&sh->mu);
-    while (work < max_work && ms->gc_bucket <= sh->mask) {
-      entry **pp = &sh->buckets[ms->gc_bucket];
-      size_t pos = 0;
-      if (*pp == NULL) {
+    size_t i = slot_seek(sh, ms->gc_word);
+    uint64_t last = 0;
+    int tie = 0;
+    while (!finished && (work < max_work || tie)) {
+      entry *e = i < sh->size ? sh->slot[i] : NULL;
+      if (i >= sh->size) {
+        finished = 1;
+      } else if (e == NULL) {
         if (++ms->gc_empty % MEM_EMPTY_BUCKETS_PER_UNIT == 0) work++;
+        finished = walk_past_empty(sh, i++, &ms->gc_word);
+        tie = 0;
+      } else if (work++, e->expires_at <= now) {
+        /* The next record may move back into 'i'. The cursor is still at
+         * or below this word, so stopping here skips nothing. */
+        unlink_entry(ms, sh, i, &grave, DROP_COLLECTED);
+        acct_add(&ms->expired, 1);
+        n_removed++;
+        tie = tie && word_goes_on(sh, i, last);
+      } else {
+        last = e_word(e);
+        tie = word_goes_on(sh, ++i, last);
+        if (!tie) finished = walk_past_record(last, &ms->gc_word);
       }
-      for (; *pp && pos < ms->gc_pos; pos++) pp = &(*pp)->next;
-      while (*pp && work < max_work) {
-        work++;
-        if ((*pp)->expires_at <= now) {
-          unlink_entry(ms, sh, pp, &grave);
-          e_set_drop(grave, DROP_COLLECTED);
-          acct_add(&ms->expired, 1);
-          n_removed++;
-        } else {
-          pp = &(*pp)->next;
-          ms->gc_pos++;
-        }
-      }
-      if (*pp != NULL) break; /* out of work inside this chain */
-      ms->gc_bucket++;
-      ms->gc_pos = 0;
     }
-    if (ms->gc_bucket > sh->mask) {
-      ms->gc_bucket = 0;
-      ms->gc_pos = 0;
+    if (finished) {
+      ms->gc_word = 0;
       if (++ms->gc_shard == ms->nshards) {
         ms->gc_shard = 0;
         *done = 1;
@@ -1004,50 +1212,60 @@ static sessio_err mem_gc(sessio_store *st, int64_t now, size_t max_work,
 }
 
 /* The callback runs under the shard lock: it must not call into this
- * store. */
-/* Scan cursor: "SHARD BUCKET", the next bucket to visit. A shard's table
- * only doubles, and a doubling moves a bucket's records to the same index
- * or that index plus the old size, so records at or after the cursor stay
- * at or after it: none is skipped, a few may come again. Whole buckets are
- * visited (chains are short), so a call may do a little over 'max_work'. */
+ * store. Scan cursor: "SHARD WORD", the sort word (hex) from which the
+ * shard goes on. The table keeps records in word order through inserts,
+ * removals and growth, so records at or after the cursor stay at or after
+ * it: none is skipped. A call stops between two different words, so it may
+ * do a little over 'max_work' when keys share a word. */
 static sessio_err mem_scan(sessio_store *st, sessio_store_cursor *cur,
                            size_t max_work, sessio_store_iter_fn cb, void *ud,
                            int *done) {
   mem_store *ms = (mem_store *)st;
-  unsigned long si = 0, bi = 0;
+  unsigned long si = 0;
+  uint64_t word = 0;
   size_t work = 0, empty = 0;
   *done = 0;
-  if (cur->text[0] && sscanf(cur->text, "%lu %lu", &si, &bi) != 2)
+  if (cur->text[0] && sscanf(cur->text, "%lu %" SCNx64, &si, &word) != 2)
     return SESSIO_EINVAL;
   while (si < ms->nshards && work < max_work) {
     shard *sh = &ms->shards[si];
+    int finished = 0;
     pthread_mutex_lock(&sh->mu);
-    for (; bi <= sh->mask && work < max_work; bi++) {
-      for (entry *e = sh->buckets[bi]; e; e = e->next) {
+    size_t i = slot_seek(sh, word);
+    int tie = 0;
+    while (!finished && (work < max_work || tie)) {
+      entry *e = i < sh->size ? sh->slot[i] : NULL;
+      if (i >= sh->size) {
+        finished = 1;
+      } else if (e == NULL) {
+        if (++empty % MEM_EMPTY_BUCKETS_PER_UNIT == 0) work++;
+        finished = walk_past_empty(sh, i++, &word);
+        tie = 0;
+      } else {
         sessio_record rec;
         sessio_key key;
+        uint64_t w = e_word(e);
         fill_record(e, &rec);
         rec.blob = e_blob(e);
         rec.blob_len = e->blob_len;
         memcpy(key.b, e->key, SESSIO_KEY_BYTES);
         (void)cb(ud, &key, &rec);
         work++;
+        tie = word_goes_on(sh, ++i, w);
+        if (!tie) finished = walk_past_record(w, &word);
       }
-      if (sh->buckets[bi] == NULL && ++empty % MEM_EMPTY_BUCKETS_PER_UNIT == 0)
-        work++;
     }
-    int finished = bi > sh->mask;
     pthread_mutex_unlock(&sh->mu);
     if (finished) {
       si++;
-      bi = 0;
+      word = 0;
     }
   }
   if (si >= ms->nshards) {
     *done = 1;
     cur->text[0] = '\0';
   } else {
-    snprintf(cur->text, sizeof cur->text, "%lu %lu", si, bi);
+    snprintf(cur->text, sizeof cur->text, "%lu %" PRIx64, si, word);
   }
   return SESSIO_OK;
 }
@@ -1061,8 +1279,9 @@ static sessio_err mem_iterate(sessio_store *st, int64_t now,
   for (size_t s = 0; s < ms->nshards && !stop; s++) {
     shard *sh = &ms->shards[s];
     pthread_mutex_lock(&sh->mu);
-    for (size_t b = 0; b <= sh->mask && !stop; b++) {
-      for (entry *e = sh->buckets[b]; e && !stop; e = e->next) {
+    for (size_t i = 0; i < sh->size && !stop; i++) {
+      entry *e = sh->slot[i];
+      if (e != NULL) {
         if (e->expires_at <= now) continue;
         fill_record(e, &rec);
         rec.blob = e_blob(e);
@@ -1138,14 +1357,10 @@ static void mem_free(mem_store *ms) {
   if (ms->shards) {
     for (size_t s = 0; s < ms->nshards; s++) {
       shard *sh = &ms->shards[s];
-      if (sh->buckets == NULL) continue;
-      for (size_t b = 0; b <= sh->mask; b++) {
-        for (entry *e = sh->buckets[b], *next; e; e = next) {
-          next = e->next;
-          free(e);
-        }
-      }
-      free(sh->buckets);
+      if (sh->slot == NULL) continue;
+      for (size_t i = 0; i < sh->size; i++) free(sh->slot[i]);
+      free(sh->slot);
+      free(sh->fp);
       pthread_mutex_destroy(&sh->mu);
     }
   }
@@ -1244,19 +1459,23 @@ sessio_err sessio__store_open_memory(const char *rest, sessio_store **out) {
   for (size_t s = 0; s < ms->nshards; s++) {
     shard *sh = &ms->shards[s];
     ushard *us = &ms->ushards[s];
-    sh->buckets = calloc(MEM_INITIAL_BUCKETS, sizeof *sh->buckets);
-    if (sh->buckets == NULL) goto fail;
+    sh->cap = MEM_INITIAL_SLOTS;
+    sh->size = MEM_INITIAL_SLOTS + tail_for(MEM_INITIAL_SLOTS);
+    if (!table_alloc(sh->size, &sh->slot, &sh->fp)) {
+      sh->size = 0;
+      goto fail;
+    }
     pthread_mutex_init(&sh->mu, NULL);
-    sh->mask = MEM_INITIAL_BUCKETS - 1;
     us->buckets = calloc(MEM_INITIAL_BUCKETS, sizeof *us->buckets);
     if (us->buckets == NULL) goto fail;
     pthread_mutex_init(&us->mu, NULL);
     us->mask = MEM_INITIAL_BUCKETS - 1;
   }
-  ms->bytes =
-      heap_bytes(sizeof *ms) + heap_bytes(ms->nshards * sizeof(shard)) +
-      heap_bytes(ms->nshards * sizeof(ushard)) +
-      2 * ms->nshards * heap_bytes(MEM_INITIAL_BUCKETS * sizeof(void *));
+  ms->bytes = heap_bytes(sizeof *ms) + heap_bytes(ms->nshards * sizeof(shard)) +
+              heap_bytes(ms->nshards * sizeof(ushard)) +
+              ms->nshards * (table_bytes(MEM_INITIAL_SLOTS +
+                                         tail_for(MEM_INITIAL_SLOTS)) +
+                             heap_bytes(MEM_INITIAL_BUCKETS * sizeof(void *)));
   *out = &ms->base;
   return SESSIO_OK;
 

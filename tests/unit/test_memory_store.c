@@ -785,6 +785,128 @@ static void test_version_past_32_bits_keeps_growing(void) {
   sessio_store_close(st);
 }
 
+/* ---- the record table against a model ----------------------------------
+ * Keys whose sort word (bytes 8..15) repeats, or shares its top 16 bits
+ * with others, as well as spread ones; one shard, so every key meets the
+ * same table through its growth. */
+#define MODEL_KEYS 6000
+static sessio_key model_key(uint32_t i) {
+  sessio_key k = store_util_mixed_key(i, 0xfeedULL);
+  uint64_t w;
+  memcpy(&w, k.b + 8, 8);
+  if (i % 7 == 0) w = 0x1234567890abcdefULL + (i % 3); /* equal words */
+  if (i % 11 == 0) w = (w & 0x0000ffffffffffffULL) | 0xabcd000000000000ULL;
+  if (i % 13 == 0) w = i % 2 ? UINT64_MAX : 0; /* the ends of the order */
+  memcpy(k.b + 8, &w, 8);
+  return k;
+}
+
+static int scan_mark_cb(void *ud, const sessio_key *key,
+                        const sessio_record *rec) {
+  uint8_t *seen = ud;
+  uint32_t i;
+  (void)rec;
+  memcpy(&i, rec->blob, sizeof i);
+  CHECK(memcmp(key->b, model_key(i).b, SESSIO_KEY_BYTES) == 0);
+  if (i < MODEL_KEYS && seen[i] < 255) seen[i]++;
+  return 0;
+}
+
+static void test_record_table_matches_a_model(void) {
+  sessio_store *st = store_util_open("memory:?shards=1");
+  static uint8_t in[MODEL_KEYS], seen[MODEL_KEYS], during[MODEL_KEYS];
+  uint64_t rng = 42;
+  if (!st) return;
+  memset(in, 0, sizeof in);
+  for (int round = 0; round < 6; round++) {
+    /* a random half of the keys changes state: created or removed */
+    for (uint32_t n = 0; n < MODEL_KEYS; n++) {
+      rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+      uint32_t i = (uint32_t)(rng >> 33) % MODEL_KEYS;
+      sessio_key k = model_key(i);
+      if (in[i]) {
+        int removed = 0;
+        CHECK_OK(sessio__store_remove(st, &k, T0, &removed));
+        CHECK_INT(removed, 1);
+        in[i] = 0;
+      } else {
+        sessio_record r;
+        uint64_t v = 0;
+        memset(&r, 0, sizeof r);
+        r.blob = (uint8_t *)&i;
+        r.blob_len = sizeof i;
+        r.touched_at = T0;
+        /* some die at T0 + 1, for gc below */
+        r.expires_at = (i % 5 == 0 && round % 2) ? T0 + 1 : T0 + HOUR;
+        CHECK_OK(sessio__store_save(st, &k, &r, 0, T0, &v));
+        in[i] = r.expires_at == T0 + 1 ? 2 : 1;
+      }
+    }
+    size_t live = 0;
+    for (uint32_t i = 0; i < MODEL_KEYS; i++) {
+      sessio_record r;
+      int found = 0;
+      sessio_key k = model_key(i);
+      CHECK_OK(sessio__store_load(st, &k, T0, &r, &found));
+      CHECK_INT(found, in[i] != 0);
+      if (found) sessio_record_clear(&r);
+      live += in[i] != 0;
+    }
+    struct sessio_store_stats s;
+    CHECK_OK(sessio_store_stats(st, &s));
+    CHECK_INT(s.sessions, live);
+    /* A scan in steps of 3 while records come and go between the steps:
+     * every record there from start to end is seen. */
+    sessio_store_cursor cur = SESSIO_STORE_CURSOR_INIT;
+    int done = 0, step = 0;
+    memset(seen, 0, sizeof seen);
+    memcpy(during, in, sizeof in);
+    while (!done) {
+      CHECK_OK(st->methods->scan(st, &cur, 3, scan_mark_cb, seen, &done));
+      if (++step % 4 == 0) {
+        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint32_t i = (uint32_t)(rng >> 33) % MODEL_KEYS;
+        sessio_key k = model_key(i);
+        during[i] = 0; /* not there all along */
+        if (in[i]) {
+          int removed = 0;
+          CHECK_OK(sessio__store_remove(st, &k, T0, &removed));
+          in[i] = 0;
+        } else {
+          sessio_record r;
+          uint64_t v = 0;
+          memset(&r, 0, sizeof r);
+          r.blob = (uint8_t *)&i;
+          r.blob_len = sizeof i;
+          r.touched_at = T0;
+          r.expires_at = T0 + HOUR;
+          CHECK_OK(sessio__store_save(st, &k, &r, 0, T0, &v));
+          in[i] = 1;
+        }
+      }
+      CHECK(step < 100000);
+      if (step >= 100000) break;
+    }
+    size_t missed = 0;
+    for (uint32_t i = 0; i < MODEL_KEYS; i++)
+      if (during[i] && in[i] && seen[i] == 0) missed++;
+    CHECK_INT(missed, 0);
+    /* gc, one unit at a time, removes exactly the dead ones */
+    size_t removed = 0, dead = 0;
+    for (uint32_t i = 0; i < MODEL_KEYS; i++) dead += in[i] == 2;
+    done = 0;
+    for (int calls = 0; !done && calls < 1000000; calls++) {
+      size_t r = 0;
+      CHECK_OK(sessio_store_gc(st, T0 + 1, 1, &r, &done));
+      removed += r;
+    }
+    CHECK_INT(removed, dead);
+    for (uint32_t i = 0; i < MODEL_KEYS; i++)
+      if (in[i] == 2) in[i] = 0;
+  }
+  sessio_store_close(st);
+}
+
 int main(void) {
   RUN(test_open_logged_keeps_the_logger_and_checks_its_level);
   RUN(test_url_parameters_are_checked);
@@ -802,6 +924,7 @@ int main(void) {
   RUN(test_gc_drops_expired_user_pairs_of_dead_records);
   RUN(test_gc_crosses_empty_tables_in_bounded_steps);
   RUN(test_user_key_set_matches_a_model);
+  RUN(test_record_table_matches_a_model);
   RUN(test_save_out_of_memory_is_enomem_and_stores_nothing);
   RUN(test_many_threads_on_a_bounded_sharded_store);
   return DONE();
