@@ -87,8 +87,9 @@ static int ref_live(const sessio__meta *m, int64_t touched) {
 }
 
 /* Stores 'blob' for the fixed ID, runs sessio_begin, and checks that the
- * session is adopted exactly when the reference says so. Returns whether
- * it was. */
+ * session is adopted exactly when the reference says so. Returns 0 when it
+ * was not, 2 when it was and all its data reads, 1 when it was but a chunk
+ * (format 2) does not open. */
 static int load_and_check(const uint8_t *blob, size_t len, const char *user) {
   sessio_record rec;
   uint64_t ver;
@@ -105,10 +106,11 @@ static int load_and_check(const uint8_t *blob, size_t len, const char *user) {
   size_t hdr = 0;
   sessio__buf pt = SESSIO__BUF_INIT;
   sessio__map map = SESSIO__MAP_INIT;
-  int expect = 0;
+  int expect = 0, chunks_ok = 1;
   int meta_ok = sessio__record_meta(blob, len, &meta, &hdr);
   if (meta_ok) {
-    CHECK(hdr >= 3 && hdr + sessio__record_overhead(meta.format) <= len);
+    CHECK(hdr >= 3 && meta.sealed_len >= sessio__record_overhead(meta.format) &&
+          hdr + meta.sealed_len <= len);
     CHECK((meta.flags & ~SESSIO__F_KNOWN) == 0);
     CHECK(strlen(meta.info) <= SESSIO_LABEL_MAX);
     CHECK(meta.created_at >= 0 && meta.auth_at >= 0 && meta.rotated_at >= 0 &&
@@ -116,10 +118,34 @@ static int load_and_check(const uint8_t *blob, size_t len, const char *user) {
     int open = sessio__record_open(blob, len, hdr, rec.user, id_seal, &pt);
     CHECK(open == 0 || open == 1);
     if (open == 1)
-      CHECK(pt.len == len - hdr - sessio__record_overhead(meta.format));
+      CHECK(pt.len == meta.sealed_len - sessio__record_overhead(meta.format));
+    size_t body = hdr + meta.sealed_len;
     expect = open == 1 && ref_live(&meta, rec.touched_at) &&
-             !(meta.flags & SESSIO__F_MOVED) &&
-             sessio__map_decode(&map, pt.data, pt.len) == SESSIO_OK;
+             !(meta.flags & SESSIO__F_MOVED);
+    if (expect && meta.format == 1) {
+      expect = sessio__map_decode(&map, pt.data, pt.len) == SESSIO_OK;
+    } else if (expect && (pt.len == 0 || pt.data[0] == 0)) {
+      /* Format 2, inline: the map after the kind byte, nothing after. */
+      expect = pt.len > 0 && body == len &&
+               sessio__map_decode(&map, pt.data + 1, pt.len - 1) == SESSIO_OK;
+    } else if (expect) {
+      /* Format 2, chunked: adopted when the chunk list is well formed;
+       * each chunk is checked when it is opened (here: all of them). */
+      sessio__chunks c = SESSIO__CHUNKS_INIT;
+      int parsed =
+          sessio__chunks_parse(&c, pt.data, pt.len, blob + body, len - body);
+      CHECK(parsed == 0 || parsed == 1);
+      expect = parsed == 1;
+      memcpy(c.seal, id_seal, sizeof c.seal);
+      for (size_t i = 0; expect && chunks_ok && i < c.n; i++) {
+        int o = sessio__chunks_open(&c, i, &map);
+        CHECK(o == 0 || o == 1);
+        chunks_ok = o == 1;
+      }
+      c.blob = NULL; /* not owned here */
+      c.dir = NULL;
+      sessio__chunks_free(&c);
+    }
   }
 
   const char *h = cookie;
@@ -132,8 +158,13 @@ static int load_and_check(const uint8_t *blob, size_t len, const char *user) {
     cmp c = {&map, 0, 0};
     size_t visible = 0;
     for (size_t i = 0; i < map.n; i++) visible += map.v[i].key[0] != '_';
-    CHECK(sessio_iterate(s, "", on_entry, &c) == SESSIO_OK);
-    CHECK(c.seen == visible);
+    sessio_err irc = sessio_iterate(s, "", on_entry, &c);
+    if (chunks_ok) {
+      CHECK(irc == SESSIO_OK);
+      CHECK(c.seen == visible);
+    } else {
+      CHECK(irc == SESSIO_ECORRUPT); /* a chunk that does not open */
+    }
     CHECK(sessio_created_at(s) == meta.created_at);
     CHECK(strcmp(sessio_label(s), meta.info) == 0);
     const char *u = sessio_user(s);
@@ -146,7 +177,7 @@ static int load_and_check(const uint8_t *blob, size_t len, const char *user) {
   sessio__map_free(&map);
   sessio__buf_free(&pt);
   sessio__store_remove(store, &id_key, NOW, NULL);
-  return adopted;
+  return adopted ? 1 + chunks_ok : 0;
 }
 
 /* ---- mode 1: a valid record, then mutations ---------------------------- */
@@ -205,15 +236,44 @@ static void sealed(fz *f) {
   size_t hdr;
   fz_meta(f, &meta);
   fz_str(f, user, sizeof user, SESSIO_USER_MAX);
-  if (fz_u8(f) & 1) { /* the plaintext: raw bytes (or a forward pointer) */
+  uint8_t how = fz_u8(f);
+  int chunked = 0;
+  if (how & 1) { /* the plaintext: raw bytes (or a forward pointer) */
     size_t n;
     const uint8_t *p = fz_bytes(f, 255, &n);
     CHECK(sessio__buf_append(&pt, p, n) == SESSIO_OK);
   } else {
     fz_map(f, &pt);
   }
-  CHECK(sessio__record_encode(&meta, user, id_seal, pt.data, pt.len, &blob) ==
-        SESSIO_OK);
+  if (how & 2) {
+    /* A session map with big values, encoded as a session commit does
+     * (chunked when over SESSIO__INLINE_MAX): the directory's plaintext
+     * is then what record_open gives. */
+    sessio__map m = SESSIO__MAP_INIT;
+    if (sessio__map_decode(&m, pt.data, pt.len) != SESSIO_OK)
+      m = (sessio__map)SESSIO__MAP_INIT;
+    unsigned big = fz_u8(f) % 4;
+    for (unsigned i = 0; i < big; i++) {
+      char key[16], val[4000];
+      size_t vlen = (size_t)fz_u8(f) * 15 + 1;
+      snprintf(key, sizeof key, "zz.%u", i);
+      memset(val, 'a' + (int)i, vlen);
+      CHECK(sessio__map_set(&m, key, strlen(key), SESSIO_T_BYTES, val, vlen,
+                            0) == SESSIO_OK);
+    }
+    CHECK(sessio__record_encode_map(&meta, user, id_seal, &m,
+                                    sessio__map_encoded_size(&m), NULL,
+                                    &blob) == SESSIO_OK);
+    size_t h;
+    sessio__meta mm;
+    CHECK(sessio__record_meta(blob.data, blob.len, &mm, &h) == 1);
+    CHECK(sessio__record_open(blob.data, blob.len, h, user, id_seal, &pt) == 1);
+    chunked = pt.len > 0 && pt.data[0] == 1;
+    sessio__map_free(&m);
+  } else {
+    CHECK(sessio__record_encode(&meta, user, id_seal, pt.data, pt.len, &blob) ==
+          SESSIO_OK);
+  }
 
   /* Round trip: the metadata and the plaintext come back exactly. */
   CHECK(sessio__record_meta(blob.data, blob.len, &back, &hdr) == 1);
@@ -276,15 +336,23 @@ static void sealed(fz *f) {
   if (changed)
     changed = blob.len != orig_len || memcmp(blob.data, orig, orig_len) != 0 ||
               strcmp(user, user2) != 0;
-  free(orig);
   if (changed) {
+    /* The seal covers the header, the user and (format 2) the directory:
+     * it opens only when those bytes are the original ones (a change in a
+     * chunk or after the record is caught below, when it is loaded). */
     sessio__meta m2;
-    if (sessio__record_meta(blob.data, blob.len, &m2, &hdr))
-      CHECK(sessio__record_open(blob.data, blob.len, hdr, user2, id_seal,
-                                &opened) == 0);
+    if (sessio__record_meta(blob.data, blob.len, &m2, &hdr) &&
+        sessio__record_open(blob.data, blob.len, hdr, user2, id_seal,
+                            &opened) == 1)
+      CHECK(m2.format == 2 && strcmp(user, user2) == 0 &&
+            hdr + m2.sealed_len <= orig_len &&
+            memcmp(blob.data, orig, hdr + m2.sealed_len) == 0);
   }
+  free(orig);
   int adopted = load_and_check(blob.data, blob.len, user2);
-  if (changed) CHECK(!adopted);
+  /* A changed chunk leaves the directory authentic: the session is
+   * adopted, but the chunk never opens. */
+  if (changed) CHECK(adopted == 0 || (chunked && adopted == 1));
   sessio__buf_free(&pt);
   sessio__buf_free(&blob);
   sessio__buf_free(&opened);
@@ -383,6 +451,56 @@ static void write_seeds(const char *dir) {
     sessio__buf_free(&pt);
     sessio__buf_free(&blob);
     sessio__buf_free(&in);
+  }
+  /* Format 2 with chunks: two big values and small keys; the same with
+   * two chunks swapped (each still authentic on its own) and truncated. */
+  {
+    sessio__map m = SESSIO__MAP_INIT;
+    sessio__buf blob = SESSIO__BUF_INIT, in = SESSIO__BUF_INIT,
+                dpt = SESSIO__BUF_INIT;
+    static uint8_t big[2000];
+    sessio__meta meta;
+    memset(&meta, 0, sizeof meta);
+    meta.created_at = NOW - 60000;
+    meta.auth_at = meta.rotated_at = meta.created_at;
+    meta.idle_ms = 30 * 60000;
+    meta.abs_deadline = meta.created_at + 12 * HOUR;
+    sessio__map_set(&m, "_c", 2, SESSIO_T_BYTES, id_raw, 16, 0);
+    sessio__map_set(&m, "cart.A1", 7, SESSIO_T_INT, NULL, 0, 3);
+    memset(big, 'a', sizeof big);
+    sessio__map_set(&m, "pad.0", 5, SESSIO_T_BYTES, big, sizeof big, 0);
+    memset(big, 'b', sizeof big);
+    sessio__map_set(&m, "pad.1", 5, SESSIO_T_BYTES, big, sizeof big, 0);
+    sessio__map_set(&m, "z", 1, SESSIO_T_STR, "small", 5, 0);
+    sessio__record_encode_map(&meta, "", id_seal, &m,
+                              sessio__map_encoded_size(&m), NULL, &blob);
+    sessio__buf_put_u8(&in, 0);
+    sessio__buf_put_u8(&in, 0);
+    sessio__buf_append(&in, blob.data, blob.len);
+    write_seed(dir, "raw-chunked", in.data, in.len);
+    sessio__meta back;
+    size_t hdr;
+    sessio__chunks c = SESSIO__CHUNKS_INIT;
+    if (sessio__record_meta(blob.data, blob.len, &back, &hdr) &&
+        sessio__record_open(blob.data, blob.len, hdr, "", id_seal, &dpt) == 1 &&
+        sessio__chunks_parse(&c, dpt.data, dpt.len,
+                             blob.data + hdr + back.sealed_len,
+                             blob.len - hdr - back.sealed_len) == 1 &&
+        c.n >= 3 && c.v[1].ct_len == c.v[2].ct_len) {
+      size_t at1 = 2 + (size_t)(c.v[1].ct - blob.data);
+      size_t at2 = 2 + (size_t)(c.v[2].ct - blob.data);
+      memcpy(in.data + at1, c.v[2].ct, c.v[2].ct_len);
+      memcpy(in.data + at2, c.v[1].ct, c.v[1].ct_len);
+      write_seed(dir, "raw-chunked-swapped", in.data, in.len);
+      write_seed(dir, "raw-chunked-truncated", in.data, in.len - 1);
+    }
+    c.blob = NULL;
+    c.dir = NULL;
+    sessio__chunks_free(&c);
+    sessio__map_free(&m);
+    sessio__buf_free(&blob);
+    sessio__buf_free(&in);
+    sessio__buf_free(&dpt);
   }
   /* Sealed mode: live metadata, user "bob", two entries, one mutation of
    * each kind. */

@@ -248,6 +248,36 @@ int sessio__open_ietf(const uint8_t key[SESSIO__SEAL_KEY_BYTES],
   return mlen == ct_len - SESSIO__IETF_OVERHEAD;
 }
 
+sessio_err sessio__seal_ietf_detached(const uint8_t key[SESSIO__SEAL_KEY_BYTES],
+                                      const uint8_t *ad, size_t ad_len,
+                                      const uint8_t *pt, size_t pt_len,
+                                      uint8_t nonce[SESSIO__IETF_NONCE_BYTES],
+                                      uint8_t *out) {
+  unsigned long long clen = 0;
+  if (pt_len > crypto_aead_chacha20poly1305_ietf_MESSAGEBYTES_MAX)
+    return SESSIO_ETOOBIG;
+  sessio_err err = sessio__crypto_init();
+  if (err == SESSIO_OK) err = sessio__random_fast(nonce, NONCE2_BYTES);
+  if (err != SESSIO_OK) return err;
+  if (crypto_aead_chacha20poly1305_ietf_encrypt(out, &clen, pt, pt_len, ad,
+                                                ad_len, NULL, nonce, key) != 0)
+    return SESSIO_EINVAL;
+  return SESSIO_OK;
+}
+
+int sessio__open_ietf_detached(const uint8_t key[SESSIO__SEAL_KEY_BYTES],
+                               const uint8_t nonce[SESSIO__IETF_NONCE_BYTES],
+                               const uint8_t *ad, size_t ad_len,
+                               const uint8_t *ct, size_t ct_len, uint8_t *out) {
+  unsigned long long mlen = 0;
+  if (ct == NULL || ct_len < TAG2_BYTES) return 0;
+  if (sessio__crypto_init() != SESSIO_OK) return 0;
+  if (crypto_aead_chacha20poly1305_ietf_decrypt(out, &mlen, NULL, ct, ct_len,
+                                                ad, ad_len, nonce, key) != 0)
+    return 0;
+  return mlen == ct_len - TAG2_BYTES;
+}
+
 /* ---- encodings and comparison ------------------------------------------- */
 
 /* Two digits per byte from one table lookup: a request writes the hex of

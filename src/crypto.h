@@ -88,6 +88,20 @@ int sessio__open_ietf(const uint8_t key[SESSIO__SEAL_KEY_BYTES],
                       const uint8_t *ad, size_t ad_len, const uint8_t *ct,
                       size_t ct_len, uint8_t *out);
 
+/* The same with the nonce kept apart (the chunks of a record, whose nonces
+ * its directory lists): 'nonce' gets a fresh random one, 'out' gets
+ * ciphertext || tag (pt_len + 16 bytes; 'pt' may equal 'out'). */
+#define SESSIO__TAG_BYTES 16
+sessio_err sessio__seal_ietf_detached(const uint8_t key[SESSIO__SEAL_KEY_BYTES],
+                                      const uint8_t *ad, size_t ad_len,
+                                      const uint8_t *pt, size_t pt_len,
+                                      uint8_t nonce[SESSIO__IETF_NONCE_BYTES],
+                                      uint8_t *out);
+int sessio__open_ietf_detached(const uint8_t key[SESSIO__SEAL_KEY_BYTES],
+                               const uint8_t nonce[SESSIO__IETF_NONCE_BYTES],
+                               const uint8_t *ad, size_t ad_len,
+                               const uint8_t *ct, size_t ct_len, uint8_t *out);
+
 /* Lowercase hex of 'n' bytes into 'out' (2n chars + NUL). */
 void sessio__hex(const uint8_t *p, size_t n, char *out);
 /* The reverse: 2n lowercase hex digits of 's' into 'n' bytes. Returns 0 on

@@ -27,6 +27,10 @@ static int key_cmp(const char *a, size_t alen, const char *b, size_t blen) {
   return alen < blen ? -1 : alen > blen ? 1 : 0;
 }
 
+int sessio__key_cmp(const char *a, size_t alen, const char *b, size_t blen) {
+  return key_cmp(a, alen, b, blen);
+}
+
 static int has_prefix(const char *key, size_t key_len, const char *prefix,
                       size_t prefix_len) {
   return key_len >= prefix_len &&
@@ -194,6 +198,12 @@ sessio_err sessio__map_copy(sessio__map *dst, const sessio__map *src) {
 fail:
   sessio__map_free(&tmp);
   return rc;
+}
+
+size_t sessio__map_lower_bound(const sessio__map *m, const char *key,
+                               size_t key_len) {
+  int found;
+  return map_find(m, key, key_len, &found);
 }
 
 const sessio__entry *sessio__map_get(const sessio__map *m, const char *key,

@@ -68,6 +68,11 @@ int sessio__map_delete(sessio__map *m, const char *key, size_t key_len);
  * unchanged. */
 sessio_err sessio__map_incr(sessio__map *m, const char *key, size_t key_len,
                             int64_t delta, int64_t *result);
+/* Key order of the map: memcmp order, then length. */
+int sessio__key_cmp(const char *a, size_t alen, const char *b, size_t blen);
+/* Index of the first entry whose key is >= 'key' (m->n when none). */
+size_t sessio__map_lower_bound(const sessio__map *m, const char *key,
+                               size_t key_len);
 /* Index range [*lo, *hi) of keys starting with 'prefix'. */
 void sessio__map_prefix(const sessio__map *m, const char *prefix,
                         size_t prefix_len, size_t *lo, size_t *hi);

@@ -65,7 +65,8 @@ struct sessio {
   int info_changed;
   int meta_changed;
 
-  sessio__map data;
+  sessio__map data;      /* the data of the opened chunks (all, inline) */
+  sessio__chunks chunks; /* of the loaded record, when it has chunks */
   sessio__ops ops;
 
   /* The stored identity this request replaces (regenerate, login,
@@ -137,6 +138,7 @@ typedef struct loaded {
   sessio__meta meta;
   char user[SESSIO_USER_MAX + 1];
   sessio__map data;
+  sessio__chunks chunks;
   int followed;
   int rekey;   /* found under a previous secret: 'id' holds its keys */
   size_t prev; /* which previous secret, when 'rekey' */
@@ -161,6 +163,7 @@ static sessio_err load_ident(sessio_manager *m, const ident *id, int64_t now,
 
   *found = 0;
   out->miss = SESSIO_REASON_UNKNOWN;
+  out->chunks = (sessio__chunks)SESSIO__CHUNKS_INIT;
   sessio_err rc = sessio__store_load(m->cfg.store, &id->key, now, &rec, found);
   if (rc != SESSIO_OK || !*found) {
     if (rc == SESSIO_ECORRUPT) goto corrupt;
@@ -187,22 +190,23 @@ static sessio_err load_ident(sessio_manager *m, const ident *id, int64_t now,
   }
   /* sessio__record_meta checked that the sealed part is at least its
    * overhead long. */
-  pt_len = rec.blob_len - hdr - sessio__record_overhead(out->meta.format);
+  pt_len = out->meta.sealed_len - sessio__record_overhead(out->meta.format);
   if (pt_len > sizeof stack && (pt = malloc(pt_len)) == NULL) {
     pt = stack;
     pt_len = 0;
     rc = SESSIO_ENOMEM;
     goto done;
   }
-  ok = sessio__record_open_to(rec.blob, rec.blob_len, hdr, rec.user, id->seal,
-                              pt);
+  size_t body = hdr + out->meta.sealed_len; /* where format 2's chunks start */
+  ok = sessio__record_open_to(rec.blob, body, hdr, rec.user, id->seal, pt);
   if (ok < 0) {
     rc = SESSIO_ENOMEM;
     goto done;
   }
   if (ok == 0) goto corrupt;
   if (out->meta.flags & SESSIO__F_MOVED) {
-    if (hops > 0 || pt_len != SESSIO_ID_BYTES) goto corrupt;
+    if (hops > 0 || pt_len != SESSIO_ID_BYTES || body != rec.blob_len)
+      goto corrupt;
     ident next;
     memcpy(next.raw, pt, SESSIO_ID_BYTES);
     ident_from_raw(m, &next);
@@ -214,7 +218,42 @@ static sessio_err load_ident(sessio_manager *m, const ident *id, int64_t now,
     if (*found) out->followed = 1;
     return rc;
   }
-  sessio_err drc = sessio__map_decode(&out->data, pt, pt_len);
+  const uint8_t *map = pt;
+  size_t map_len = pt_len;
+  sessio_err drc = SESSIO_OK;
+  if (out->meta.format >= 2 && pt_len > 0 && pt[0] != 0) {
+    /* Chunked: only the directory is open; the chunks open when a key in
+     * their range is first used. */
+    sessio__chunks *c = &out->chunks;
+    if ((c->dir = malloc(pt_len)) == NULL) {
+      rc = SESSIO_ENOMEM;
+      goto done;
+    }
+    memcpy(c->dir, pt, pt_len);
+    c->dir_len = pt_len;
+    ok = sessio__chunks_parse(c, c->dir, pt_len, rec.blob + body,
+                              rec.blob_len - body);
+    if (ok != 1) {
+      sessio__chunks_free(c);
+      if (ok < 0) {
+        rc = SESSIO_ENOMEM;
+        goto done;
+      }
+      goto corrupt;
+    }
+    c->blob = rec.blob; /* the chunks' ciphertext stays where it is */
+    rec.blob = NULL;
+    memcpy(c->seal, id->seal, sizeof c->seal);
+    out->data = (sessio__map)SESSIO__MAP_INIT;
+  } else {
+    if (out->meta.format >= 2) {
+      /* Inline: the map after the kind byte, nothing after the seal. */
+      if (pt_len == 0 || body != rec.blob_len) goto corrupt;
+      map++;
+      map_len--;
+    }
+    drc = sessio__map_decode(&out->data, map, map_len);
+  }
   if (drc == SESSIO_ENOMEM) {
     rc = drc;
     goto done;
@@ -285,6 +324,9 @@ static void adopt(sessio *s, loaded *l) {
   sessio__map_free(&s->data);
   s->data = l->data;
   l->data = (sessio__map)SESSIO__MAP_INIT;
+  sessio__chunks_free(&s->chunks);
+  s->chunks = l->chunks;
+  l->chunks = (sessio__chunks)SESSIO__CHUNKS_INIT;
   s->followed |= l->followed;
   csrf_sync(s);
 }
@@ -457,16 +499,23 @@ sessio_err sessio_begin_token(sessio_manager *m, const char *const *headers,
     if (!have || cur.touched_at > best.touched_at ||
         (cur.touched_at == best.touched_at &&
          memcmp(cur.id.key.b, best.id.key.b, SESSIO_KEY_BYTES) < 0)) {
-      if (have) sessio__map_free(&best.data);
+      if (have) {
+        sessio__map_free(&best.data);
+        sessio__chunks_free(&best.chunks);
+      }
       best = cur;
       have = 1;
     } else {
       sessio__map_free(&cur.data);
+      sessio__chunks_free(&cur.chunks);
     }
   }
   sessio__ev_leave(prev);
   if (rc != SESSIO_OK) {
-    if (have) sessio__map_free(&best.data);
+    if (have) {
+      sessio__map_free(&best.data);
+      sessio__chunks_free(&best.chunks);
+    }
     if (have_failed && (rc == SESSIO_EUNAVAIL || rc == SESSIO_EIO ||
                         rc == SESSIO_ECORRUPT || rc == SESSIO_EFULL))
       sessio__ev_note(m, &s->evq, SESSIO_EVENT_STORE_ERROR, SESSIO_REASON_NONE,
@@ -487,6 +536,7 @@ sessio_err sessio_begin_token(sessio_manager *m, const char *const *headers,
                 "session cookies of different users in one request, none "
                 "adopted");
     sessio__map_free(&best.data);
+    sessio__chunks_free(&best.chunks);
     have = 0;
   }
   if (have) {
@@ -505,6 +555,7 @@ sessio_err sessio_begin_token(sessio_manager *m, const char *const *headers,
 void sessio_free(sessio *s) {
   if (s == NULL) return;
   sessio__map_free(&s->data);
+  sessio__chunks_free(&s->chunks);
   sessio__ops_free(&s->ops);
   for (size_t i = 0; i < s->n_flash; i++) free(s->flash[i]);
   free(s->flash);
@@ -515,6 +566,88 @@ void sessio_free(sessio *s) {
 }
 
 /* ---- creation -------------------------------------------------------- */
+
+/* ---- chunks of the loaded record ------------------------------------- */
+
+/* A chunked record (record.h) is opened a chunk at a time: the map holds
+ * the entries of the chunks opened so far, and every access to a key first
+ * opens the chunk whose range holds it. A write marks that chunk dirty:
+ * commit seals the dirty chunks anew and copies the others as they were.
+ * Getters take a const handle and may open a chunk: the handle belongs to
+ * one thread at a time (sessio.h), so that is safe. */
+
+static sessio_err chunk_open(sessio_manager *m, sessio__map *data,
+                             sessio__chunks *c, size_t i, int dirty) {
+  if (!c->v[i].open) {
+    int ok = sessio__chunks_open(c, i, data);
+    if (ok < 0) return SESSIO_ENOMEM;
+    if (ok == 0) {
+      sessio__log(m, SESSIO_LOG_WARN,
+                  "unreadable chunk %zu of a session "
+                  "record",
+                  i);
+      return SESSIO_ECORRUPT;
+    }
+  }
+  if (dirty) c->v[i].dirty = 1;
+  return SESSIO_OK;
+}
+
+/* The chunk that holds 'key'. */
+static sessio_err chunk_need(sessio_manager *m, sessio__map *data,
+                             sessio__chunks *c, const char *key, size_t klen,
+                             int dirty) {
+  if (c->n == 0) return SESSIO_OK;
+  return chunk_open(m, data, c, sessio__chunks_find(c, key, klen), dirty);
+}
+
+/* The chunks that may hold keys starting with 'prefix' ("": all). */
+static sessio_err chunk_need_prefix(sessio_manager *m, sessio__map *data,
+                                    sessio__chunks *c, const char *prefix,
+                                    size_t plen, int dirty) {
+  if (c->n == 0) return SESSIO_OK;
+  size_t i = sessio__chunks_find(c, prefix, plen);
+  sessio_err rc = chunk_open(m, data, c, i, dirty);
+  /* A later chunk can hold such keys only when its first key has the
+   * prefix: a first key without it is greater than all of them. */
+  for (i++; rc == SESSIO_OK && i < c->n; i++) {
+    const sessio__chunk *k = &c->v[i];
+    if (k->first_len < plen || memcmp(k->first, prefix, plen) != 0) break;
+    rc = chunk_open(m, data, c, i, dirty);
+  }
+  return rc;
+}
+
+/* Every chunk the operations of 'ops' touch, marked dirty (a replay after
+ * a conflict changes exactly those). */
+static sessio_err chunk_need_ops(sessio_manager *m, sessio__map *data,
+                                 sessio__chunks *c, const sessio__ops *ops) {
+  sessio_err rc = SESSIO_OK;
+  for (size_t i = 0; rc == SESSIO_OK && i < ops->n; i++) {
+    const sessio__op *op = &ops->v[i];
+    rc = op->kind == SESSIO__OP_DEL_PREFIX
+             ? chunk_need_prefix(m, data, c, op->key, op->key_len, 1)
+             : chunk_need(m, data, c, op->key, op->key_len, 1);
+  }
+  return rc;
+}
+
+static sessio_err need(const sessio *cs, const char *key, size_t klen,
+                       int dirty) {
+  sessio *s = (sessio *)cs;
+  return chunk_need(s->m, &s->data, &s->chunks, key, klen, dirty);
+}
+
+static sessio_err need_prefix(const sessio *cs, const char *prefix, size_t plen,
+                              int dirty) {
+  sessio *s = (sessio *)cs;
+  return chunk_need_prefix(s->m, &s->data, &s->chunks, prefix, plen, dirty);
+}
+
+/* The encoded size of all the data, opened or not (the limits). */
+static size_t data_size(const sessio *s) {
+  return sessio__map_encoded_size(&s->data) + s->chunks.closed;
+}
 
 /* The token as 'secret' ('len' bytes) gives it from the data's CSRF_KEY
  * entry into 'token'; 0 when the data holds none. */
@@ -547,7 +680,8 @@ static const char *csrf_hex(const sessio *cs) {
   if (!s->csrf_ready) {
     uint8_t token[CSRF_BYTES];
     const struct sessio_config *cfg = &s->m->cfg;
-    if (csrf_of(&s->data, cfg->secret, cfg->secret_len, token))
+    if (need(s, CSRF_KEY, sizeof CSRF_KEY - 1, 0) == SESSIO_OK &&
+        csrf_of(&s->data, cfg->secret, cfg->secret_len, token))
       sessio__hex(token, CSRF_BYTES, s->csrf);
     else
       s->csrf[0] = '\0';
@@ -565,8 +699,9 @@ static sessio_err data_set(sessio *s, int log, const char *key, size_t klen,
                            sessio_type type, const void *val, size_t len,
                            int64_t ival) {
   sessio__entry e;
-  sessio_err rc =
-      sessio__map_set_prepare(&s->data, key, klen, type, val, len, ival, &e);
+  sessio_err rc = need(s, key, klen, 1);
+  if (rc != SESSIO_OK) return rc;
+  rc = sessio__map_set_prepare(&s->data, key, klen, type, val, len, ival, &e);
   if (rc != SESSIO_OK) return rc;
   if (log && (rc = sessio__ops_push(&s->ops, SESSIO__OP_SET, key, klen, type,
                                     val, len, ival)) != SESSIO_OK) {
@@ -583,6 +718,8 @@ static sessio_err data_set(sessio *s, int log, const char *key, size_t klen,
  * merge at commit keeps it). */
 static sessio_err csrf_rekey(sessio *s, size_t prev) {
   const struct sessio_config *cfg = &s->m->cfg;
+  sessio_err nrc = need(s, CSRF_KEY, sizeof CSRF_KEY - 1, 0);
+  if (nrc != SESSIO_OK) return nrc;
   const sessio__entry *e =
       sessio__map_get(&s->data, CSRF_KEY, sizeof CSRF_KEY - 1);
   uint8_t token[CSRF_BYTES];
@@ -629,6 +766,7 @@ static sessio_err ensure_session(sessio *s) {
   s->version = 0;
   s->touched_at = s->now;
   sessio__map_free(&s->data);
+  sessio__chunks_free(&s->chunks);
   sessio__ops_free(&s->ops);
   s->created = 1;
   rc = new_csrf(s);
@@ -646,6 +784,7 @@ static sessio_err ensure_session(sessio *s) {
  * failed call leaves an anonymous handle anonymous. */
 static void unmake_session(sessio *s) {
   sessio__map_free(&s->data);
+  sessio__chunks_free(&s->chunks);
   sessio__ops_free(&s->ops);
   s->created = 0;
   s->has_id = 0;
@@ -722,7 +861,8 @@ static sessio_err set_value(sessio *s, const char *key, sessio_type type,
   sessio_err rc = check_key(s, key, &klen);
   if (rc != SESSIO_OK) return rc;
   if (len > s->m->cfg.max_value) return SESSIO_ETOOBIG;
-  size_t total = s->has_id ? sessio__map_encoded_size(&s->data) : 0;
+  if (s->has_id && (rc = need(s, key, klen, 1)) != SESSIO_OK) return rc;
+  size_t total = s->has_id ? data_size(s) : 0;
   const sessio__entry *old = s->has_id ? sessio__map_get(&s->data, key, klen)
                                        : NULL;
   size_t sub = old ? entry_size(klen, old->type, old->len) : 0;
@@ -768,8 +908,9 @@ sessio_err sessio_delete(sessio *s, const char *key) {
   if (s->committed) return SESSIO_ESTATE;
   sessio_err rc = check_key(s, key, &klen);
   if (rc != SESSIO_OK) return rc;
-  if (!s->has_id || sessio__map_get(&s->data, key, klen) == NULL)
-    return SESSIO_OK;
+  if (!s->has_id) return SESSIO_OK;
+  if ((rc = need(s, key, klen, 1)) != SESSIO_OK) return rc;
+  if (sessio__map_get(&s->data, key, klen) == NULL) return SESSIO_OK;
   rc = sessio__ops_push(&s->ops, SESSIO__OP_DEL, key, klen, SESSIO_T_NONE, NULL,
                         0, 0);
   if (rc == SESSIO_OK) sessio__map_delete(&s->data, key, klen);
@@ -795,6 +936,8 @@ sessio_err sessio_delete_prefix(sessio *s, const char *prefix) {
   if (s->committed) return SESSIO_ESTATE;
   if (!s->has_id) return SESSIO_OK;
   size_t plen = strlen(prefix), lo, hi;
+  sessio_err nrc = need_prefix(s, prefix, plen, 1);
+  if (nrc != SESSIO_OK) return nrc;
   sessio__map_prefix(&s->data, prefix, plen, &lo, &hi);
   /* With the empty prefix, reserved keys (CSRF, flash) stay. */
   size_t user_keys = 0;
@@ -842,14 +985,14 @@ sessio_err sessio_incr(sessio *s, const char *key, int64_t delta,
   sessio_err rc = check_key(s, key, &klen);
   if (rc != SESSIO_OK) return rc;
   if (s->has_id) {
+    if ((rc = need(s, key, klen, 1)) != SESSIO_OK) return rc;
     const sessio__entry *e = sessio__map_get(&s->data, key, klen);
     if (e && e->type != SESSIO_T_INT) return SESSIO_ETYPE;
     if (e &&
         (delta > 0 ? e->ival > INT64_MAX - delta : e->ival < INT64_MIN - delta))
       return SESSIO_EOVERFLOW;
     if (!e &&
-        sessio__map_encoded_size(&s->data) + entry_size(klen, SESSIO_T_INT, 0) >
-            s->m->cfg.max_total)
+        data_size(s) + entry_size(klen, SESSIO_T_INT, 0) > s->m->cfg.max_total)
       return SESSIO_ETOOBIG;
   }
   int had = s->has_id;
@@ -880,14 +1023,18 @@ sessio_err sessio_incr(sessio *s, const char *key, int64_t delta,
 sessio_type sessio_type_of(const sessio *s, const char *key) {
   if (s == NULL || !s->has_id || key == NULL || *key == RESERVED)
     return SESSIO_T_NONE;
-  const sessio__entry *e = sessio__map_get(&s->data, key, strlen(key));
+  size_t klen = strlen(key);
+  if (need(s, key, klen, 0) != SESSIO_OK) return SESSIO_T_NONE;
+  const sessio__entry *e = sessio__map_get(&s->data, key, klen);
   return e ? e->type : SESSIO_T_NONE;
 }
 
 static const sessio__entry *get_typed(const sessio *s, const char *key,
                                       sessio_type t) {
   if (s == NULL || !s->has_id || key == NULL || *key == RESERVED) return NULL;
-  const sessio__entry *e = sessio__map_get(&s->data, key, strlen(key));
+  size_t klen = strlen(key);
+  if (need(s, key, klen, 0) != SESSIO_OK) return NULL;
+  const sessio__entry *e = sessio__map_get(&s->data, key, klen);
   return e && e->type == t ? e : NULL;
 }
 
@@ -926,8 +1073,10 @@ sessio_err sessio_iterate(const sessio *s, const char *prefix,
   if (s == NULL || cb == NULL) return SESSIO_EINVAL;
   if (!s->has_id) return SESSIO_OK;
   if (prefix == NULL) prefix = "";
-  size_t lo, hi;
-  sessio__map_prefix(&s->data, prefix, strlen(prefix), &lo, &hi);
+  size_t lo, hi, plen = strlen(prefix);
+  sessio_err rc = need_prefix(s, prefix, plen, 0);
+  if (rc != SESSIO_OK) return rc;
+  sessio__map_prefix(&s->data, prefix, plen, &lo, &hi);
   for (size_t i = lo; i < hi; i++) {
     const sessio__entry *e = &s->data.v[i];
     if (e->key[0] == RESERVED) continue;
@@ -962,6 +1111,7 @@ int sessio_flash_take(sessio *s, const char *key, const char **msg) {
   char k[160];
   if (s == NULL || !s->has_id || s->committed || !flash_key(key, k, sizeof k))
     return 0;
+  if (need(s, k, strlen(k), 1) != SESSIO_OK) return 0;
   const sessio__entry *e = sessio__map_get(&s->data, k, strlen(k));
   if (e == NULL || e->type != SESSIO_T_STR) return 0;
   char **grown = realloc(s->flash, (s->n_flash + 1) * sizeof *grown);
@@ -1119,6 +1269,7 @@ sessio_err sessio_destroy(sessio *s) {
   s->user[0] = '\0';
   memset(&s->meta, 0, sizeof s->meta);
   sessio__map_free(&s->data);
+  sessio__chunks_free(&s->chunks);
   sessio__ops_free(&s->ops);
   s->csrf[0] = '\0';
   return SESSIO_OK;
@@ -1129,10 +1280,22 @@ sessio_err sessio_destroy(sessio *s) {
 /* Seals the handle's data and metadata into s->scratch and describes it as
  * a record to save at 'now'. */
 static sessio_err build_record(sessio *s, int64_t now, sessio_record *rec) {
-  size_t pt_len = sessio__map_encoded_size(&s->data);
-  if (pt_len > s->m->cfg.max_total) return SESSIO_ETOOBIG;
-  sessio_err rc = sessio__record_encode_map(&s->meta, s->user, s->id.seal,
-                                            &s->data, pt_len, &s->scratch);
+  sessio__chunks *c = &s->chunks;
+  size_t map_size = sessio__map_encoded_size(&s->data);
+  size_t total = map_size + c->closed;
+  sessio_err rc;
+  if (total > s->m->cfg.max_total) return SESSIO_ETOOBIG;
+  /* Chunks are copied only under the key they were sealed with (a new ID
+   * or secret seals everything anew) and while the data is too big to be
+   * sealed inline. */
+  if (c->n > 0 && (total <= SESSIO__INLINE_MAX ||
+                   memcmp(c->seal, s->id.seal, sizeof c->seal) != 0)) {
+    if ((rc = need_prefix(s, "", 0, 1)) != SESSIO_OK) return rc;
+    sessio__chunks_free(c);
+    map_size = sessio__map_encoded_size(&s->data);
+  }
+  rc = sessio__record_encode_map(&s->meta, s->user, s->id.seal, &s->data,
+                                 map_size, c->n > 0 ? c : NULL, &s->scratch);
   if (rc != SESSIO_OK) return rc;
   memset(rec, 0, sizeof *rec);
   rec->expires_at = sessio__deadline(&s->meta, now);
@@ -1185,16 +1348,21 @@ static sessio_err reload_merge(sessio *s, const ident *id, int64_t now,
   if (!found || (l.followed && !follow)) {
     *gone = 1;
     sessio__map_free(&l.data);
+    sessio__chunks_free(&l.chunks);
     return SESSIO_OK;
   }
-  rc = sessio__ops_apply(&s->ops, &l.data);
+  rc = chunk_need_ops(s->m, &l.data, &l.chunks, &s->ops);
+  if (rc == SESSIO_OK) rc = sessio__ops_apply(&s->ops, &l.data);
   if (rc != SESSIO_OK) {
     sessio__map_free(&l.data);
+    sessio__chunks_free(&l.chunks);
     return rc;
   }
   sessio__met_add(&sessio__met_mine(s->m->met)->replays, 1);
   sessio__map_free(&s->data);
   s->data = l.data;
+  sessio__chunks_free(&s->chunks);
+  s->chunks = l.chunks;
   csrf_sync(s);
   *version = l.version;
   if (l.followed) {

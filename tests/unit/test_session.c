@@ -996,7 +996,8 @@ static void test_csrf_token_derived_not_stored_S19(void) {
   CHECK(sessio__record_meta(rec.blob, rec.blob_len, &meta, &hdr));
   CHECK(sessio__record_open(rec.blob, rec.blob_len, hdr, rec.user, seal, &pt) ==
         1);
-  CHECK_OK(sessio__map_decode(&m, pt.data, pt.len));
+  CHECK(pt.len > 1 && pt.data[0] == 0); /* small: the map is inline */
+  CHECK_OK(sessio__map_decode(&m, pt.data + 1, pt.len - 1));
   const sessio__entry *e = sessio__map_get(&m, "_c", 2);
   CHECK(e != NULL && e->type == SESSIO_T_BYTES);
   CHECK_INT(e->len, 16);
@@ -1263,6 +1264,280 @@ static void test_format1_record_still_decodes_S35(void) {
   s = begin(&f, f.cookie, T0 + 4 * SEC);
   CHECK(!sessio_exists(s));
   sessio_free(s);
+  fx_done(&f);
+}
+
+/* ---- chunked records (record format 2) ------------------------------- */
+
+/* A copy of a stored record, in the test's own memory. */
+typedef struct tblob {
+  uint8_t *p;
+  size_t len;
+} tblob;
+
+/* A chunk as the directory lists it (pointers into a tblob and its
+ * directory), read here without the library's parser. */
+typedef struct tchunk {
+  const uint8_t *nonce, *ct;
+  size_t ct_len;
+} tchunk;
+
+/* The stored record of the fx's session, copied into '*blob'. */
+static void stored_blob(fx *f, int64_t now, tblob *blob) {
+  uint8_t raw[SESSIO_ID_BYTES], seal[SESSIO__SEAL_KEY_BYTES];
+  sessio_key key;
+  sessio_record rec;
+  int found;
+  CHECK(sessio__id_decode(f->cookie + 4, SESSIO_ID_LEN, raw));
+  sessio__keys_derive(NULL, 0, raw, &key, seal);
+  CHECK_OK(sessio__store_load(f->st->inner, &key, now, &rec, &found));
+  CHECK(found);
+  free(blob->p);
+  blob->p = malloc(rec.blob_len);
+  CHECK(blob->p != NULL);
+  memcpy(blob->p, rec.blob, rec.blob_len);
+  blob->len = rec.blob_len;
+  sessio_record_clear(&rec);
+}
+
+/* Writes 'blob' over the fx's stored record. */
+static void store_blob(fx *f, int64_t now, const tblob *blob) {
+  uint8_t raw[SESSIO_ID_BYTES], seal[SESSIO__SEAL_KEY_BYTES];
+  sessio_key key;
+  sessio_record rec;
+  int found;
+  uint64_t v;
+  CHECK(sessio__id_decode(f->cookie + 4, SESSIO_ID_LEN, raw));
+  sessio__keys_derive(NULL, 0, raw, &key, seal);
+  CHECK_OK(sessio__store_load(f->st->inner, &key, now, &rec, &found));
+  CHECK(found);
+  sessio_record_clear(&rec);
+  rec.blob = blob->p;
+  rec.blob_len = blob->len;
+  CHECK_OK(sessio__store_save(f->st->inner, &key, &rec, rec.version, now, &v));
+}
+
+/* The chunks of a stored record (format 2) into 'c' (room for 64); 0 when
+ * its data is inline. 'dir' gets the directory's plaintext. */
+static size_t blob_chunks(fx *f, const tblob *blob, sessio__buf *dir,
+                          tchunk *c) {
+  uint8_t raw[SESSIO_ID_BYTES], seal[SESSIO__SEAL_KEY_BYTES];
+  sessio_key key;
+  sessio__meta meta;
+  size_t hdr;
+  uint64_t n, len;
+  CHECK(sessio__id_decode(f->cookie + 4, SESSIO_ID_LEN, raw));
+  sessio__keys_derive(NULL, 0, raw, &key, seal);
+  CHECK(sessio__record_meta(blob->p, blob->len, &meta, &hdr));
+  CHECK_INT(meta.format, 2);
+  CHECK_INT(sessio__record_open(blob->p, blob->len, hdr, "", seal, dir), 1);
+  CHECK(dir->len > 0);
+  if (dir->data[0] == 0) return 0;
+  const uint8_t *p = dir->data + 1, *end = dir->data + dir->len;
+  const uint8_t *body = blob->p + hdr + meta.sealed_len;
+  CHECK(sessio__get_varint(&p, end, &n) && n <= 64);
+  for (size_t i = 0; i < n; i++) {
+    c[i].nonce = p;
+    p += 12;
+    CHECK(sessio__get_varint(&p, end, &len));
+    c[i].ct = body;
+    c[i].ct_len = (size_t)len;
+    body += len;
+    CHECK(sessio__get_varint(&p, end, &len));
+    p += len;
+  }
+  CHECK(p == end && body == blob->p + blob->len);
+  return (size_t)n;
+}
+
+static int count_keys_cb(void *ud, const char *key, sessio_type t,
+                         const void *v, size_t len, int64_t ival) {
+  (void)key, (void)t, (void)v, (void)len, (void)ival;
+  ++*(int64_t *)ud;
+  return 0;
+}
+
+static void fill(char *p, size_t n, char c) {
+  memset(p, c, n);
+  p[n] = '\0';
+}
+
+/* A one-key change to a big session seals only the chunk of that key
+ * again: every other chunk's ciphertext (and nonce) is copied as it was.
+ * All values read back; a prefix delete spans chunks; a session that
+ * shrinks goes back to inline. */
+static void test_chunked_record_reseals_only_the_touched_chunk(void) {
+  fx f;
+  fx_init(&f);
+  make_session(&f, T0);
+  static char big[3001];
+  sessio *s = begin(&f, f.cookie, T0 + 1);
+  for (int i = 0; i < 5; i++) {
+    char k[16];
+    snprintf(k, sizeof k, "pad.%d", i);
+    fill(big, 3000, (char)('a' + i));
+    CHECK_OK(sessio_set_str(s, k, big));
+  }
+  CHECK_OK(sessio_set_int(s, "z.small", 5));
+  CHECK_OK(commit(&f, s, T0 + 1, NULL, 0));
+
+  tblob b1 = {NULL, 0}, b2 = {NULL, 0};
+  sessio__buf d1 = SESSIO__BUF_INIT, d2 = SESSIO__BUF_INIT;
+  tchunk c1[64], c2[64];
+  stored_blob(&f, T0 + 1, &b1);
+  size_t n1 = blob_chunks(&f, &b1, &d1, c1);
+  CHECK(n1 >= 6); /* the cart, each pad value alone, the small key */
+
+  s = begin(&f, f.cookie, T0 + 2);
+  CHECK_OK(sessio_incr(s, "cart.A1", 1, NULL));
+  CHECK_OK(commit(&f, s, T0 + 2, NULL, 0));
+  stored_blob(&f, T0 + 2, &b2);
+  size_t n2 = blob_chunks(&f, &b2, &d2, c2);
+  CHECK_INT(n2, n1);
+  size_t same = 0;
+  for (size_t i = 0; i < n1; i++)
+    same += memcmp(c1[i].nonce, c2[i].nonce, 12) == 0 &&
+            c1[i].ct_len == c2[i].ct_len &&
+            memcmp(c1[i].ct, c2[i].ct, c1[i].ct_len) == 0;
+  CHECK_INT(same, n1 - 1);
+
+  s = begin(&f, f.cookie, T0 + 3);
+  int64_t v = 0;
+  CHECK(sessio_get_int(s, "cart.A1", &v) && v == 2);
+  CHECK(sessio_get_int(s, "z.small", &v) && v == 5);
+  for (int i = 0; i < 5; i++) {
+    char k[16];
+    const char *got = NULL;
+    size_t len = 0;
+    snprintf(k, sizeof k, "pad.%d", i);
+    fill(big, 3000, (char)('a' + i));
+    CHECK(sessio_get_str(s, k, &got, &len));
+    CHECK(len == 3000 && memcmp(got, big, 3000) == 0);
+  }
+  int64_t count = 0;
+  CHECK_OK(sessio_iterate(s, "pad.", count_keys_cb, &count));
+  CHECK_INT(count, 5);
+  CHECK_OK(sessio_delete_prefix(s, "pad."));
+  CHECK_OK(commit(&f, s, T0 + 3, NULL, 0));
+  stored_blob(&f, T0 + 3, &b1);
+  CHECK_INT(blob_chunks(&f, &b1, &d1, c1), 0); /* inline again */
+  CHECK_INT(cart(&f, T0 + 4), 2);
+  s = begin(&f, f.cookie, T0 + 4);
+  CHECK(sessio_get_int(s, "z.small", &v) && v == 5);
+  CHECK(sessio_csrf_token(s) != NULL);
+  sessio_free(s);
+  free(b1.p);
+  free(b2.p);
+  sessio__buf_free(&d1);
+  sessio__buf_free(&d2);
+  fx_done(&f);
+}
+
+/* Merge-safe commit on a chunked record: two requests that began on the
+ * same version change keys in different chunks and the same counter; the
+ * second one conflicts, reloads (only the directory), replays its log on
+ * the chunks it touches, and nothing is lost. A regenerate (a new key)
+ * seals every chunk anew and the data stays whole. */
+static void test_chunked_record_merges_concurrent_commits(void) {
+  fx f;
+  fx_init(&f);
+  make_session(&f, T0);
+  static char big[3001];
+  sessio *s = begin(&f, f.cookie, T0 + 1);
+  for (int i = 0; i < 4; i++) {
+    char k[16];
+    snprintf(k, sizeof k, "pad.%d", i);
+    fill(big, 3000, (char)('a' + i));
+    CHECK_OK(sessio_set_str(s, k, big));
+  }
+  CHECK_OK(commit(&f, s, T0 + 1, NULL, 0));
+
+  sessio *a = begin(&f, f.cookie, T0 + 2);
+  sessio *b = begin(&f, f.cookie, T0 + 2);
+  CHECK_OK(sessio_incr(a, "cart.A1", 1, NULL));
+  fill(big, 3000, 'x');
+  CHECK_OK(sessio_set_str(a, "pad.1", big));
+  CHECK_OK(sessio_incr(b, "cart.A1", 1, NULL));
+  fill(big, 3000, 'y');
+  CHECK_OK(sessio_set_str(b, "pad.3", big));
+  CHECK_OK(sessio_delete(b, "pad.0"));
+  CHECK_OK(sessio_commit(a, T0 + 2));
+  CHECK_OK(sessio_commit(b, T0 + 2));
+  sessio_free(a);
+  sessio_free(b);
+
+  s = begin(&f, f.cookie, T0 + 3);
+  int64_t v = 0;
+  const char *got;
+  size_t len;
+  CHECK(sessio_get_int(s, "cart.A1", &v));
+  CHECK_INT(v, 3);
+  CHECK(!sessio_get_str(s, "pad.0", &got, &len));
+  CHECK(sessio_get_str(s, "pad.1", &got, &len) && len == 3000 && got[0] == 'x');
+  CHECK(sessio_get_str(s, "pad.2", &got, &len) && len == 3000 && got[0] == 'c');
+  CHECK(sessio_get_str(s, "pad.3", &got, &len) && len == 3000 && got[0] == 'y');
+  CHECK_OK(sessio_regenerate(s));
+  CHECK_OK(commit(&f, s, T0 + 3, NULL, 0));
+  s = begin(&f, f.cookie, T0 + 4);
+  CHECK(sessio_get_str(s, "pad.2", &got, &len) && len == 3000 && got[0] == 'c');
+  CHECK(sessio_get_int(s, "cart.A1", &v) && v == 3);
+  sessio_free(s);
+  fx_done(&f);
+}
+
+/* A chunk is bound to its record's version: the ciphertext of a chunk of
+ * an older version put in its place does not open (its value reads as
+ * absent, a write to its range is SESSIO_ECORRUPT, the other chunks still
+ * read), and a truncated or extended record is no session at all. */
+static void test_chunk_of_another_version_does_not_open(void) {
+  fx f;
+  fx_init(&f);
+  make_session(&f, T0);
+  static char big[3001];
+  sessio *s = begin(&f, f.cookie, T0 + 1);
+  fill(big, 3000, 'a');
+  CHECK_OK(sessio_set_str(s, "pad.0", big));
+  CHECK_OK(sessio_set_str(s, "pad.1", big));
+  CHECK_OK(commit(&f, s, T0 + 1, NULL, 0));
+  tblob old = {NULL, 0}, cur = {NULL, 0};
+  sessio__buf d1 = SESSIO__BUF_INIT, d2 = SESSIO__BUF_INIT;
+  tchunk c1[64], c2[64];
+  stored_blob(&f, T0 + 1, &old);
+  s = begin(&f, f.cookie, T0 + 2);
+  fill(big, 3000, 'b');
+  CHECK_OK(sessio_set_str(s, "pad.1", big));
+  CHECK_OK(commit(&f, s, T0 + 2, NULL, 0));
+  stored_blob(&f, T0 + 2, &cur);
+  size_t n = blob_chunks(&f, &old, &d1, c1);
+  CHECK_INT(blob_chunks(&f, &cur, &d2, c2), n);
+  size_t swapped = 0;
+  for (size_t i = 0; i < n; i++)
+    if (memcmp(c1[i].nonce, c2[i].nonce, 12) != 0 &&
+        c1[i].ct_len == c2[i].ct_len) {
+      memcpy((uint8_t *)c2[i].ct, c1[i].ct, c1[i].ct_len);
+      swapped++;
+    }
+  CHECK_INT(swapped, 1);
+  store_blob(&f, T0 + 2, &cur);
+  s = begin(&f, f.cookie, T0 + 3);
+  const char *got;
+  size_t len;
+  CHECK(sessio_exists(s));
+  CHECK(!sessio_get_str(s, "pad.1", &got, &len));
+  CHECK_ERR(sessio_set_str(s, "pad.1", "x"), SESSIO_ECORRUPT);
+  CHECK(sessio_get_str(s, "pad.0", &got, &len) && got[0] == 'a');
+  sessio_free(s);
+
+  /* Truncated by a byte, or a byte more: not a session. */
+  cur.len--;
+  store_blob(&f, T0 + 3, &cur);
+  s = begin(&f, f.cookie, T0 + 4);
+  CHECK(!sessio_exists(s));
+  sessio_free(s);
+  free(old.p);
+  free(cur.p);
+  sessio__buf_free(&d1);
+  sessio__buf_free(&d2);
   fx_done(&f);
 }
 
@@ -1566,6 +1841,9 @@ int main(void) {
   RUN(test_threads_no_lost_update);
   RUN(test_stored_idle_ms_int64_max_does_not_overflow);
   RUN(test_format1_record_still_decodes_S35);
+  RUN(test_chunked_record_reseals_only_the_touched_chunk);
+  RUN(test_chunked_record_merges_concurrent_commits);
+  RUN(test_chunk_of_another_version_does_not_open);
   RUN(test_secret_keys_records);
   RUN(test_commit_twice_is_state_error);
   RUN(test_strerror_names_every_error);
