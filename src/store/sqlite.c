@@ -32,6 +32,9 @@
  * row's own page. gc_at moves once a grain, so most commits write one
  * page. Liveness is still decided by the exact expires_at of the row. */
 #define GC_GRAIN_MS 65536
+/* WAL frames (pages) after which a commit asks for a checkpoint: 16 MiB of
+ * WAL, four times SQLite's default, so checkpoints come rarely. */
+#define CKPT_FRAMES 4000
 
 /* The schema. 'key' is the 32-byte keyed hash; rows are clustered by it
  * (WITHOUT ROWID). 'gc_at' (see GC_GRAIN_MS) is never below expires_at,
@@ -204,6 +207,14 @@ typedef struct sqlite_store {
   uint8_t walk_key[SESSIO_KEY_BYTES];
   int walk_len;
   _Atomic uint64_t expired;
+  /* Checkpoints run outside write_mu: a commit that brings the WAL to
+   * 'ckpt_at' frames (wal_hook, under write_mu) sets 'ckpt_want', and the
+   * thread runs a PASSIVE checkpoint on a pool connection after releasing
+   * the mutex ('ckpt_running': one at a time), so this process's other
+   * writes do not wait for the checkpoint's copying and syncs. */
+  int ckpt_at;            /* under write_mu */
+  atomic_int ckpt_want;
+  atomic_int ckpt_running;
   uint64_t max_sessions; /* ?max_sessions=N: guests refused past N; 0 none */
 } sqlite_store;
 
@@ -243,16 +254,36 @@ static sessio_err exec(sqlite3 *db, const char *sql) {
 static sessio_err db_setup(sqlite3 *db);
 
 /* The busy handler: SQLite's own sleeps at least a millisecond at a time,
- * far longer than a commit here (about 30 us), so waits start at 20 us and
- * double up to 2 ms, until 'busy_ms' in all; then the call fails with
- * SQLITE_BUSY, reported as SESSIO_EUNAVAIL. */
+ * far longer than a commit here (about 20 us), so waits start at 20 us and
+ * double up to 160 us, then stay at 160 us until 'busy_ms' in all; then the
+ * call fails with SQLITE_BUSY, reported as SESSIO_EUNAVAIL. Another
+ * process's write lock is held for one commit, a few tens of microseconds:
+ * longer sleeps (this handler went up to 2 ms) leave the lock free while
+ * the waiting processes sleep, so several shops on one file served fewer
+ * requests than one. */
 static int busy_wait(void *ud, int count) {
   const sqlite_store *ss = ud;
-  long waited = count <= 7 ? 20L * ((1L << count) - 1)
-                           : 2540L + (long)(count - 7) * 2000L;
+  long waited = count <= 3 ? 20L * ((1L << count) - 1)
+                           : 140L + (long)(count - 3) * 160L;
   if (waited >= (long)ss->busy_ms * 1000L) return 0;
-  usleep(count < 7 ? (useconds_t)(20L << count) : 2000);
+  usleep(count < 3 ? (useconds_t)(20L << count) : 160);
   return 1;
+}
+
+/* The WAL hook, called after each commit of a connection of ours (all of
+ * them write under write_mu): 'frames' is the WAL's length. Asks for a
+ * checkpoint each CKPT_FRAMES frames of growth; once a checkpoint has let
+ * the WAL start over, the count starts over too. */
+static int wal_frames(void *ud, sqlite3 *db, const char *name, int frames) {
+  sqlite_store *ss = ud;
+  (void)db;
+  (void)name;
+  if (frames < ss->ckpt_at - CKPT_FRAMES) ss->ckpt_at = CKPT_FRAMES;
+  if (frames >= ss->ckpt_at) {
+    ss->ckpt_at = frames + CKPT_FRAMES;
+    atomic_store(&ss->ckpt_want, 1);
+  }
+  return SQLITE_OK;
 }
 
 /* Opens a connection and prepares its statements; with 'setup', first
@@ -277,13 +308,13 @@ static sessio_err conn_open(sqlite_store *ss, int setup, conn **out) {
   rc = exec(c->db, ss->sync_full ? "PRAGMA synchronous=FULL"
                                  : "PRAGMA synchronous=NORMAL");
   if (rc != SESSIO_OK) goto fail_conn;
-  /* A checkpoint syncs the database file even with sync=normal, and the
-   * commit that triggers it waits: every 4000 pages (16 MiB of WAL)
-   * instead of SQLite's 1000 makes those pauses four times rarer. The WAL
-   * file is cut back to 64 MiB after a checkpoint if it grew past it. */
-  rc = exec(c->db, "PRAGMA wal_autocheckpoint=4000;"
-                   "PRAGMA journal_size_limit=67108864");
+  /* No automatic checkpoint inside a commit (it would hold write_mu
+   * through the copy and two syncs): wal_frames asks for one, run by
+   * checkpoint_maybe after the mutex is released. The WAL file is cut back
+   * to 64 MiB after a checkpoint if it grew past it. */
+  rc = exec(c->db, "PRAGMA journal_size_limit=67108864");
   if (rc != SESSIO_OK) goto fail_conn;
+  sqlite3_wal_hook(c->db, wal_frames, ss);
   if (setup && (rc = db_setup(c->db)) != SESSIO_OK) goto fail_conn;
   for (int i = 0; i < S_N; i++) {
     r = sqlite3_prepare_v3(c->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
@@ -339,6 +370,26 @@ static void conn_put(sqlite_store *ss, conn *c, sessio_err rc) {
   pthread_mutex_unlock(&ss->pool_mu);
 }
 
+/* Runs the checkpoint a commit asked for (wal_frames), with no mutex of
+ * the store held: PASSIVE copies what no reader still needs from the WAL
+ * into the database and syncs both, without waiting for anyone, while
+ * this process's other threads (and other processes) go on writing. One
+ * thread at a time; an error is left for the next checkpoint to retry
+ * (the WAL keeps every commit meanwhile). */
+static void checkpoint_maybe(sqlite_store *ss) {
+  conn *c;
+  if (!atomic_load(&ss->ckpt_want) || atomic_exchange(&ss->ckpt_running, 1))
+    return;
+  atomic_store(&ss->ckpt_want, 0);
+  if (conn_get(ss, &c) == SESSIO_OK) {
+    int r = sqlite3_wal_checkpoint_v2(c->db, "main",
+                                      SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    conn_put(ss, c, r == SQLITE_OK || (r & 0xff) == SQLITE_BUSY ? SESSIO_OK
+                                                                : map_rc(r));
+  }
+  atomic_store(&ss->ckpt_running, 0);
+}
+
 /* The writer connection, with write_mu held (opened if needed; one
  * inherited through fork() is parked). Undone by writer_put. */
 static sessio_err writer_locked(sqlite_store *ss, conn **out) {
@@ -373,6 +424,7 @@ static void writer_put(sqlite_store *ss, conn *c, sessio_err rc) {
     ss->writer = NULL;
   }
   pthread_mutex_unlock(&ss->write_mu);
+  checkpoint_maybe(ss);
 }
 
 /* A connection for a read: the writer when write_mu is free (its cache
@@ -400,9 +452,12 @@ static sessio_err run_write(sqlite_store *ss, conn *c, sqlite3_stmt *st,
   if (!c->writer) pthread_mutex_lock(&ss->write_mu);
   int r = sqlite3_step(st);
   if (changes) *changes = sqlite3_changes(c->db);
-  if (!c->writer) pthread_mutex_unlock(&ss->write_mu);
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
+  if (!c->writer) {
+    pthread_mutex_unlock(&ss->write_mu);
+    checkpoint_maybe(ss);
+  }
   return r == SQLITE_DONE ? SESSIO_OK
                           : map_rc(r == SQLITE_ROW ? SQLITE_IOERR : r);
 }
@@ -700,9 +755,10 @@ static sessio_err run_gc_sessions(sqlite_store *ss, sqlite3_stmt *s,
     }
     cb(ud, &key, user);
   }
-  pthread_mutex_unlock(&ss->write_mu);
   sqlite3_reset(s);
   sqlite3_clear_bindings(s);
+  pthread_mutex_unlock(&ss->write_mu);
+  checkpoint_maybe(ss);
   return r == SQLITE_DONE ? SESSIO_OK : map_rc(r);
 }
 
@@ -1148,6 +1204,9 @@ sessio_err sessio__store_open_sqlite(const char *rest, sessio_store **out) {
       (rc = sessio_store_url_params(q, sqlite_param, ss)) != SESSIO_OK)
     goto fail_ss;
   atomic_init(&ss->expired, 0);
+  atomic_init(&ss->ckpt_want, 0);
+  atomic_init(&ss->ckpt_running, 0);
+  ss->ckpt_at = CKPT_FRAMES;
   if ((ss->path = strndup(rest, plen)) == NULL) {
     rc = SESSIO_ENOMEM;
     goto fail_ss;
