@@ -9,8 +9,9 @@
 #        PROBE_REPS (3)  CHECK (1)          — passed to bench/http/run.sh
 #        PEERS ("node-memory node-redis php-files php-redis python-sync python-gthread"
 #               or a subset)  SKIP_PEERS=1  PEERS_DIR (../shared/peers)
-#        STORES ("memory sqlite sqlite-full redis redis-cluster postgres" or a subset;
-#               sqlite-full is sqlite:?sync=full, a disk flush per commit)  SHOP_ARGS
+#        STORES ("memory sqlite sqlite-full sqlite-excl redis redis-cluster postgres" or a
+#               subset; sqlite-full is sqlite:?sync=full, a disk flush per commit;
+#               sqlite-excl is sqlite:?locking=exclusive, one process only)  SHOP_ARGS
 #        (extra shop flags; the shop's default --threads is 4 per CPU on the network
 #        stores, see docs/SHOP.md)
 #        PG_BIN (PostgreSQL server binaries; default the newest /usr/lib/postgresql/N/bin)
@@ -42,7 +43,7 @@ export PROBE_REPS="${PROBE_REPS:-3}" CHECK="${CHECK:-1}"
 ALL_PEERS="node-memory node-redis php-files php-redis python-sync python-gthread"
 PEERS="${PEERS:-$ALL_PEERS}"
 PEERS_DIR="${PEERS_DIR:-$ROOT/../shared/peers}"
-STORES="${STORES:-memory sqlite sqlite-full redis redis-cluster postgres}"
+STORES="${STORES:-memory sqlite sqlite-full sqlite-excl redis redis-cluster postgres}"
 RSS_SESSIONS="${RSS_SESSIONS:-100000}"
 STAMP="$(date -u +%Y-%m-%dT%H%MZ)"
 RESULTS="${RESULTS:-$BUILD/bench-results/$STAMP.txt}"
@@ -290,6 +291,7 @@ for store in $STORES; do
     memory) url="memory:" ;;
     sqlite) url="sqlite:$d/s.db" ;;
     sqlite-full) url="sqlite:$d/s.db?sync=full" ;;
+    sqlite-excl) url="sqlite:$d/s.db?locking=exclusive" ;;
     redis)
       if ! ls "$ROOT"/src/store/redis*.c >/dev/null 2>&1; then
         echo "## $name: skipped (no Redis store in src/store yet)" | tee -a "$RESULTS"; continue
@@ -432,10 +434,10 @@ done
   [[ "$cc" =~ ^[0-9.]+$ && "$mc" =~ ^[0-9.]+$ ]] &&
     echo "by server CPU per request (independent of the machine's other load): ceiling $cc us; sessio-memory cart $mc us, read $mr us: cart at $(ratio "$cc" "$mc") and read at $(ratio "$cc" "$mr") of the ceiling"
   # The stores against the memory store in this run (targets: docs/PERFORMANCE.md).
-  for st in sqlite sqlite-full redis redis-cluster postgres; do
+  for st in sqlite sqlite-full sqlite-excl redis redis-cluster postgres; do
     c="$(field cart_rps "${S[sessio-$st]:-}")"
     [[ "$c" =~ ^[0-9.]+$ && "$ref" =~ ^[0-9.]+$ ]] &&
-      echo "sessio-$st cart / sessio-memory cart = $(ratio "$c" "$ref")$(case $st in sqlite) echo " (target >= 0.6)";; sqlite-full) echo " (sqlite:?sync=full)";; esac) (server CPU per cart request $(num "$(field cart_cpu_us "${S[sessio-$st]}")" 1) us, sessio-memory $(num "$mc" 1) us)"
+      echo "sessio-$st cart / sessio-memory cart = $(ratio "$c" "$ref")$(case $st in sqlite) echo " (target >= 0.6)";; sqlite-full) echo " (sqlite:?sync=full)";; sqlite-excl) echo " (sqlite:?locking=exclusive, one process)";; esac) (server CPU per cart request $(num "$(field cart_cpu_us "${S[sessio-$st]}")" 1) us, sessio-memory $(num "$mc" 1) us)"
   done
   sh="$(field baseline_rps "${S[sessio-memory]:-}")"
   [[ "$ref" =~ ^[0-9.]+$ && "$sh" =~ ^[0-9.]+$ ]] &&

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -185,6 +186,11 @@ typedef struct sqlite_store {
   sessio_store base;
   char *path;
   int sync_full;
+  /* ?locking=exclusive: one connection, which holds the database's lock
+   * for the store's life (PRAGMA locking_mode=EXCLUSIVE, the WAL index in
+   * its own memory): no lock calls per transaction, and no other process
+   * can open the file. Every call goes through the writer. */
+  int exclusive;
   int busy_ms;             /* ?timeout_ms=MS */
   pthread_mutex_t pool_mu; /* guards 'pool' */
   conn *pool;              /* idle connections */
@@ -251,7 +257,7 @@ static sessio_err exec(sqlite3 *db, const char *sql) {
   return map_rc(sqlite3_exec(db, sql, NULL, NULL, NULL));
 }
 
-static sessio_err db_setup(sqlite3 *db);
+static sessio_err db_setup(sqlite3 *db, int busy_ms);
 
 /* The busy handler: SQLite's own sleeps at least a millisecond at a time,
  * far longer than a commit here (about 20 us), so waits start at 20 us and
@@ -305,6 +311,11 @@ static sessio_err conn_open(sqlite_store *ss, int setup, conn **out) {
   }
   sqlite3_extended_result_codes(c->db, 1);
   sqlite3_busy_handler(c->db, busy_wait, ss);
+  /* Before the first access, so that SQLite keeps the WAL index in this
+   * connection's memory instead of the shared -shm file. */
+  if (ss->exclusive &&
+      (rc = exec(c->db, "PRAGMA locking_mode=EXCLUSIVE")) != SESSIO_OK)
+    goto fail_conn;
   rc = exec(c->db, ss->sync_full ? "PRAGMA synchronous=FULL"
                                  : "PRAGMA synchronous=NORMAL");
   if (rc != SESSIO_OK) goto fail_conn;
@@ -315,7 +326,7 @@ static sessio_err conn_open(sqlite_store *ss, int setup, conn **out) {
   rc = exec(c->db, "PRAGMA journal_size_limit=67108864");
   if (rc != SESSIO_OK) goto fail_conn;
   sqlite3_wal_hook(c->db, wal_frames, ss);
-  if (setup && (rc = db_setup(c->db)) != SESSIO_OK) goto fail_conn;
+  if (setup && (rc = db_setup(c->db, ss->busy_ms)) != SESSIO_OK) goto fail_conn;
   for (int i = 0; i < S_N; i++) {
     r = sqlite3_prepare_v3(c->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                            &c->st[i], NULL);
@@ -340,7 +351,10 @@ static void park(conn *c) {
 }
 
 /* Takes an idle connection of this process, or opens one. */
+static sessio_err writer_get(sqlite_store *ss, conn **out);
+
 static sessio_err conn_get(sqlite_store *ss, conn **out) {
+  if (ss->exclusive) return writer_get(ss, out);
   unsigned me = sessio__forks();
   pthread_mutex_lock(&ss->pool_mu);
   conn *c;
@@ -359,7 +373,13 @@ static sessio_err conn_get(sqlite_store *ss, conn **out) {
 
 /* Returns 'c' to the pool; after an error that may have left it broken
  * (anything but a busy timeout), closes it so the next call starts afresh. */
+static void writer_put(sqlite_store *ss, conn *c, sessio_err rc);
+
 static void conn_put(sqlite_store *ss, conn *c, sessio_err rc) {
+  if (c->writer) {
+    writer_put(ss, c, rc);
+    return;
+  }
   if (rc != SESSIO_OK && rc != SESSIO_EUNAVAIL && rc != SESSIO_ECONFLICT) {
     conn_free(c);
     return;
@@ -732,12 +752,12 @@ static sessio_err q_user_remove(sessio_store *st, const char *user,
 /* Runs the sessions' gc statement: deletes and reports (RETURNING) each
  * removed row to 'cb' (may be NULL) under the write lock; '*changes' the
  * rows deleted. */
-static sessio_err run_gc_sessions(sqlite_store *ss, sqlite3_stmt *s,
+static sessio_err run_gc_sessions(sqlite_store *ss, conn *c, sqlite3_stmt *s,
                                   sessio_store_collect_fn cb, void *ud,
                                   int *changes) {
   int r;
   *changes = 0;
-  pthread_mutex_lock(&ss->write_mu);
+  if (!c->writer) pthread_mutex_lock(&ss->write_mu);
   while ((r = sqlite3_step(s)) == SQLITE_ROW) {
     (*changes)++;
     if (cb == NULL || sqlite3_column_type(s, 0) != SQLITE_BLOB ||
@@ -757,8 +777,10 @@ static sessio_err run_gc_sessions(sqlite_store *ss, sqlite3_stmt *s,
   }
   sqlite3_reset(s);
   sqlite3_clear_bindings(s);
-  pthread_mutex_unlock(&ss->write_mu);
-  checkpoint_maybe(ss);
+  if (!c->writer) {
+    pthread_mutex_unlock(&ss->write_mu);
+    checkpoint_maybe(ss);
+  }
   return r == SQLITE_DONE ? SESSIO_OK : map_rc(r);
 }
 
@@ -781,7 +803,7 @@ static sessio_err gc_table(sqlite_store *ss, conn *c, int which, int refile,
     sqlite3_bind_int64(s, 1, now);
     sqlite3_bind_int64(s, 2, (sqlite3_int64)lim);
     sessio_err rc = which == S_GC_SESSIONS
-                        ? run_gc_sessions(ss, s, cb, ud, &changes)
+                        ? run_gc_sessions(ss, c, s, cb, ud, &changes)
                         : run_write(ss, c, s, &changes);
     if (rc != SESSIO_OK) return rc;
     /* The index probe costs one unit even when it finds nothing. */
@@ -849,7 +871,7 @@ static sessio_err gc_walk(sqlite_store *ss, conn *c, int64_t now,
     sqlite3_bind_blob(s, 2, ss->walk_key, ss->walk_len, SQLITE_STATIC);
     sqlite3_bind_blob(s, 3, last, last_len, SQLITE_STATIC);
     sqlite3_bind_int64(s, 4, now);
-    rc = run_gc_sessions(ss, s, cb, ud, &changes);
+    rc = run_gc_sessions(ss, c, s, cb, ud, &changes);
     if (rc == SESSIO_OK) *deleted += (size_t)changes;
   }
   if (rc == SESSIO_OK) {
@@ -1121,6 +1143,15 @@ static sessio_err sqlite_param(void *ud, const char *name, const char *val) {
   long long v;
   if (strcmp(name, "sync") == 0)
     return sessio__opt_sync(val, &ss->sync_full) ? SESSIO_OK : SESSIO_EINVAL;
+  if (strcmp(name, "locking") == 0) {
+    if (strcmp(val, "normal") == 0)
+      ss->exclusive = 0;
+    else if (strcmp(val, "exclusive") == 0)
+      ss->exclusive = 1;
+    else
+      return SESSIO_EINVAL;
+    return SESSIO_OK;
+  }
   if (strcmp(name, "max_sessions") == 0) {
     if (!sessio__opt_int(val, 1, INT64_MAX, &v)) return SESSIO_EINVAL;
     ss->max_sessions = (uint64_t)v;
@@ -1137,11 +1168,15 @@ static sessio_err sqlite_param(void *ud, const char *name, const char *val) {
 /* Runs once per open: WAL mode (persistent in the file), the schema, and
  * the schema version check, in one immediate transaction so that several
  * processes opening a new database at once agree. */
-static sessio_err db_setup(sqlite3 *db) {
+static sessio_err db_setup(sqlite3 *db, int busy_ms) {
   sqlite3_stmt *s = NULL;
   sessio_err rc;
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
   /* Switching to WAL needs a moment alone with the file; a busy answer
-   * here does not go through the busy handler, so retry a few times. */
+   * here does not go through the busy handler, so retry a few times, but
+   * not past 'busy_ms' in all (a file another process holds with
+   * locking=exclusive answers busy after the handler's whole wait). */
   for (int i = 0;; i++) {
     rc = SESSIO_EIO;
     if (sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &s, NULL) !=
@@ -1155,7 +1190,11 @@ static sessio_err db_setup(sqlite3 *db) {
       rc = map_rc(r);
     }
     sqlite3_finalize(s);
-    if (rc != SESSIO_EUNAVAIL || i >= 50) break;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    if (rc != SESSIO_EUNAVAIL || i >= 50 ||
+        (t.tv_sec - t0.tv_sec) * 1000L + (t.tv_nsec - t0.tv_nsec) / 1000000L >=
+            (long)busy_ms)
+      break;
     usleep(10000);
   }
   if (rc != SESSIO_OK) return rc;
@@ -1251,8 +1290,21 @@ sessio_err sessio__store_open_sqlite(const char *rest, sessio_store **out) {
     goto fail_write_mu;
   }
   conn *c;
-  if ((rc = conn_open(ss, 1, &c)) != SESSIO_OK) goto fail_walk_mu;
-  ss->pool = c;
+  if ((rc = conn_open(ss, 1, &c)) != SESSIO_OK) {
+    if (rc == SESSIO_EUNAVAIL)
+      sessio__store_open_log(
+          SESSIO_LOG_ERROR,
+          "sqlite: %s is locked by another process (%s)", ss->path,
+          ss->exclusive ? "exclusive locking needs the file to itself"
+                        : "one that opened it with exclusive locking?");
+    goto fail_walk_mu;
+  }
+  if (ss->exclusive) {
+    c->writer = 1;
+    ss->writer = c;
+  } else {
+    ss->pool = c;
+  }
   *out = &ss->base;
   return SESSIO_OK;
 fail_walk_mu:

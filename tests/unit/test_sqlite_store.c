@@ -5,7 +5,9 @@
  * a held write lock turned into SESSIO_EUNAVAIL, gc in small batches, the
  * expiry index filed by grain (one page per commit, gc never removing a
  * live row, the version 1 schema migrated), and compare-and-set between
- * processes, including a handle used across fork().
+ * processes, including a handle used across fork(); checkpoints that keep
+ * the WAL bounded though no commit runs one; locking=exclusive, which
+ * keeps the file to one store handle and refuses every other opener.
  * The contract itself is checked for every store by tests/conformance/.
  */
 #define _XOPEN_SOURCE 700 /* nftw */
@@ -76,7 +78,9 @@ static void test_sync_modes_and_timeout_parse(void) {
                         "?sync=full&timeout_ms=100",
                         "?timeout_ms=0",
                         "?sync=full&busy_timeout=100",
-                        "?busy_timeout=0"};
+                        "?busy_timeout=0",
+                        "?locking=normal",
+                        "?locking=exclusive&sync=full"};
   for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
     char u[256];
     sessio_store *st = NULL;
@@ -99,7 +103,10 @@ static void test_bad_urls_are_einval(void) {
                               "?busy_timeout=99999999",
                               "?timeout_ms=-1",
                               "?timeout_ms=",
-                              "?timeout_ms=600001"};
+                              "?timeout_ms=600001",
+                              "?locking=",
+                              "?locking=EXCLUSIVE",
+                              "?locking=shared"};
   for (size_t i = 0; i < sizeof bad_suffix / sizeof bad_suffix[0]; i++) {
     snprintf(u, sizeof u, "%s%s", url, bad_suffix[i]);
     store_util_check_open_einval(u);
@@ -562,6 +569,87 @@ static void test_database_of_another_version_is_refused(void) {
   CHECK(st == NULL);
 }
 
+/* The WAL stays bounded: no commit checkpoints (that would hold the write
+ * mutex through the copy and the syncs), so the store runs a PASSIVE
+ * checkpoint after the commit that takes the WAL past 4000 frames, and
+ * the WAL starts over. 6000 commits of two frames each would make a WAL
+ * of 12,000 frames (48 MiB) without it. */
+static void test_checkpoints_keep_the_wal_bounded(void) {
+  enum { COMMITS = 6000, FRAME = 4096 + 24, LIMIT = 4000 + 200 };
+  fresh_dir();
+  sessio_store *st = store_util_open(url);
+  sessio_key k = mk(7);
+  uint64_t v = put(st, &k, "0", 0, T0 + HOUR);
+  char blob[16];
+  for (int i = 1; i < COMMITS; i++) {
+    snprintf(blob, sizeof blob, "%d", i);
+    v = put(st, &k, blob, v, T0 + HOUR);
+  }
+  char wal[160];
+  struct stat sb;
+  snprintf(wal, sizeof wal, "%s-wal", db_path);
+  CHECK_INT(stat(wal, &sb), 0);
+  CHECK((long long)sb.st_size <= (long long)LIMIT * FRAME);
+  if ((long long)sb.st_size > (long long)LIMIT * FRAME)
+    fprintf(stderr, "  WAL of %lld bytes after %d commits, limit %lld\n",
+            (long long)sb.st_size, COMMITS, (long long)LIMIT * FRAME);
+  sessio_store_close(st);
+}
+
+/* locking=exclusive: the handle holds the file's lock from open to close.
+ * Every other opener is refused with SESSIO_EUNAVAIL after timeout_ms, an
+ * exclusive one or a normal one, in this process or another; the store
+ * works as usual (no -shm file: the WAL index is in its memory), and
+ * once it is closed the file opens normally with everything in it. */
+static void test_exclusive_locking_keeps_the_file_to_one_handle(void) {
+  fresh_dir();
+  char ex[256], other[256];
+  snprintf(ex, sizeof ex, "%s?locking=exclusive&timeout_ms=50", url);
+  snprintf(other, sizeof other, "%s?timeout_ms=50", url);
+  sessio_store *st = store_util_open(ex);
+  sessio_key k = mk(8);
+  uint64_t v = put(st, &k, "one", 0, T0 + HOUR);
+  v = put(st, &k, "two", v, T0 + HOUR);
+  CHECK_INT(v, 2);
+  char shm[160];
+  struct stat sb;
+  snprintf(shm, sizeof shm, "%s-shm", db_path);
+  CHECK_INT(stat(shm, &sb), -1);
+  sessio_store *second = NULL;
+  CHECK_ERR(sessio_store_open(other, &second), SESSIO_EUNAVAIL);
+  CHECK(second == NULL);
+  CHECK_ERR(sessio_store_open(ex, &second), SESSIO_EUNAVAIL);
+  CHECK(second == NULL);
+  fflush(NULL);
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    sessio_store *mine = NULL;
+    _exit(sessio_store_open(other, &mine) == SESSIO_EUNAVAIL ? 0 : 1);
+  }
+  int status = 0;
+  CHECK_INT(waitpid(pid, &status, 0), pid);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  CHECK_INT(raw_exec("SELECT count(*) FROM sessions"), SQLITE_BUSY);
+  /* gc, stats and scans go through the one connection too */
+  size_t removed = 0;
+  int done = 0;
+  CHECK_OK(sessio_store_gc(st, T0, 64, &removed, &done));
+  struct sessio_store_stats stats;
+  CHECK_OK(sessio_store_stats(st, &stats));
+  CHECK_INT(stats.sessions, 1);
+  sessio_store_close(st);
+  st = store_util_open(other);
+  sessio_record got;
+  int found = 0;
+  CHECK_OK(sessio__store_load(st, &k, T0, &got, &found));
+  CHECK_INT(found, 1);
+  CHECK_INT(got.version, 2);
+  CHECK(got.blob_len == 3 && memcmp(got.blob, "two", 3) == 0);
+  sessio_record_clear(&got);
+  sessio_store_close(st);
+}
+
 int main(void) {
   RUN(test_sync_modes_and_timeout_parse);
   RUN(test_bad_urls_are_einval);
@@ -579,6 +667,8 @@ int main(void) {
   RUN(test_gc_walks_the_current_grain_in_bounded_steps);
   RUN(test_gc_files_again_a_live_row_behind_its_grain);
   RUN(test_database_of_version_1_is_migrated);
+  RUN(test_checkpoints_keep_the_wal_bounded);
+  RUN(test_exclusive_locking_keeps_the_file_to_one_handle);
   if (dir[0]) store_util_rm_tree(dir);
   return DONE();
 }
