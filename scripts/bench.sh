@@ -18,6 +18,8 @@
 #        PG_SYNC_COMMIT (off: the postgres row's synchronous_commit, see below)
 #        PG_TRANSPORT (unix: the shop reaches its PostgreSQL over the Unix-domain
 #        socket, as a database on the same machine would be; tcp: over 127.0.0.1)
+#        REDIS_TRANSPORT (unix: the redis row's shop reaches its redis-server over the
+#        Unix-domain socket; tcp: over 127.0.0.1; the cluster row is always TCP)
 #        PG_SHOP_THREADS (8: worker threads of the postgres row's shop, which wait
 #        on the database for most of a request; the other rows use the default)
 #        SKIP_MICRO=1  MICRO_ARGS (e.g. --quick)  RSS_SESSIONS (100000; 0 = skip)
@@ -298,7 +300,8 @@ for store in $STORES; do
       fi
       rp="$(free_port)"
       if ! start_redis "$rp" "$d"; then failed_row "$name" sessio redis-start; continue; fi
-      url="redis://127.0.0.1:$rp" ;;
+      url="$REDIS_URL"
+      echo "## $name: store $url (REDIS_TRANSPORT=${REDIS_TRANSPORT:-unix})" | tee -a "$RESULTS" ;;
     redis-cluster)
       if ! start_cluster "$d"; then failed_row "$name" sessio cluster-start; continue; fi
       url="$CLUSTER_URL" ;;

@@ -43,10 +43,19 @@ stop_pid() {  # stop_pid PID: SIGTERM, up to 5 s, then SIGKILL
 
 REDIS_PID=""
 start_redis() {  # start_redis PORT DIR: a private redis-server, no persistence; sets REDIS_PID
+  # and REDIS_URL, the store URL: over its Unix-domain socket DIR/redis.sock
+  # (REDIS_TRANSPORT=unix, the default: a Redis on the same machine, no TCP
+  # stack in a cart add's round trips) or over 127.0.0.1:PORT (REDIS_TRANSPORT=tcp,
+  # or when the socket's path would not fit in sun_path's 108 bytes)
+  local sock="$2/redis.sock"
+  if [ "${REDIS_TRANSPORT:-unix}" != unix ] || [ "${#sock}" -gt 100 ]; then sock=""; fi
   redis-server --port "$1" --bind 127.0.0.1 --save '' --appendonly no \
+    ${sock:+--unixsocket "$sock" --unixsocketperm 700} \
     --dir "$2" --daemonize no >"$2/redis.log" 2>&1 </dev/null &
   REDIS_PID=$!
   track "$REDIS_PID"
+  REDIS_URL="redis://127.0.0.1:$1"
+  [ -n "$sock" ] && REDIS_URL="redis://${sock//\//%2F}"  # the path, '/' as %2F
   local i
   for ((i = 0; i < 50; i++)); do
     redis-cli -p "$1" ping 2>/dev/null | grep -q PONG && return 0

@@ -14,6 +14,8 @@
 #        SCALE_SESSIONS ("1000 10000 100000 1000000")  SCALE_SESSION_STORES ("memory sqlite")
 #        SCALE_SIZES ("100 1000 10000 64000": bytes of data)  SCALE_SIZE_STORES ("sqlite")
 #        SCALE_PROCS ("1 2 4")  SCALE_PROC_STORES ("sqlite redis")  SCALE_PROC_THREADS (1)
+#        REDIS_TRANSPORT (unix: the shops reach redis-server over its Unix-domain socket;
+#        tcp: over 127.0.0.1; see bench.sh)
 #        SCALE_GC_SESSIONS (200000)  SCALE_GC_IDLE_S (10)  SCALE_GC_SPREAD_S (10)
 #        SCALE_GC_STORES ("memory sqlite")  SCALE_MICRO_ARGS ("": or --quick)
 #
@@ -256,7 +258,7 @@ if has procs; then
       redis) command -v redis-server >/dev/null || { say "## procs curve on redis skipped: no redis-server"; continue; }
              rp="$(free_port)"
              start_redis "$rp" "$d" || { failed_point procs redis - redis_start; stop_all; continue; }
-             url="redis://127.0.0.1:$rp"; extra_pids=("$REDIS_PID")
+             url="$REDIS_URL"; extra_pids=("$REDIS_PID")
              rm -f "$WORK/active.tsv" ;;
       *) failed_point procs "$store" - unknown_store; continue ;;
     esac
