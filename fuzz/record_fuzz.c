@@ -122,12 +122,9 @@ static int load_and_check(const uint8_t *blob, size_t len, const char *user) {
     size_t body = hdr + meta.sealed_len;
     expect = open == 1 && ref_live(&meta, rec.touched_at) &&
              !(meta.flags & SESSIO__F_MOVED);
-    if (expect && meta.format == 1) {
+    if (expect && !meta.chunked) {
+      CHECK(body == len);
       expect = sessio__map_decode(&map, pt.data, pt.len) == SESSIO_OK;
-    } else if (expect && (pt.len == 0 || pt.data[0] == 0)) {
-      /* Format 2, inline: the map after the kind byte, nothing after. */
-      expect = pt.len > 0 && body == len &&
-               sessio__map_decode(&map, pt.data + 1, pt.len - 1) == SESSIO_OK;
     } else if (expect) {
       /* Format 2, chunked: adopted when the chunk list is well formed;
        * each chunk is checked when it is opened (here: all of them). */
@@ -268,7 +265,7 @@ static void sealed(fz *f) {
     sessio__meta mm;
     CHECK(sessio__record_meta(blob.data, blob.len, &mm, &h) == 1);
     CHECK(sessio__record_open(blob.data, blob.len, h, user, id_seal, &pt) == 1);
-    chunked = pt.len > 0 && pt.data[0] == 1;
+    chunked = mm.chunked;
     sessio__map_free(&m);
   } else {
     CHECK(sessio__record_encode(&meta, user, id_seal, pt.data, pt.len, &blob) ==

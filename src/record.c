@@ -17,8 +17,6 @@
 #define OVERHEAD SESSIO__IETF_OVERHEAD
 #define NONCE SESSIO__IETF_NONCE_BYTES
 #define TAG SESSIO__TAG_BYTES
-#define DIR_INLINE 0 /* the directory holds the data map itself */
-#define DIR_CHUNKS 1 /* the directory lists the chunks that follow it */
 #define CHUNKS_MAX 65536
 #define FIRST_MAX 4096 /* a key's limit in data.h's encoding */
 
@@ -167,7 +165,7 @@ static sessio_err encode(const sessio__meta *meta, const char *user,
     if ((chunks != NULL && chunks->n > 0) || total > SESSIO__INLINE_MAX) {
       if ((rc = plan_make(&pl, data, chunks)) != SESSIO_OK) goto done;
       chunked = pl.n > 0; /* else the map is empty: inline */
-      pt_len = chunked ? 1 + varint_size(pl.n) : 1 + total;
+      pt_len = chunked ? varint_size(pl.n) : total;
       for (size_t i = 0; i < pl.n; i++) {
         size_t fl = i == 0 ? 0 : pl.v[i].first_len;
         pt_len +=
@@ -175,7 +173,7 @@ static sessio_err encode(const sessio__meta *meta, const char *user,
         body += pl.v[i].pt_len + TAG;
       }
     } else {
-      pt_len = 1 + total;
+      pt_len = total;
     }
   }
   /* One allocation for the whole record and the AD built after it: the
@@ -184,9 +182,11 @@ static sessio_err encode(const sessio__meta *meta, const char *user,
   if ((rc = sessio__buf_reserve(out, 2 * hmax + user_len + pt_len + OVERHEAD +
                                          body)) != SESSIO_OK)
     goto done;
+  uint8_t flags = (uint8_t)((meta->flags & SESSIO__F_KNOWN) |
+                            (chunked ? SESSIO__F_CHUNKED : 0));
   if ((rc = sessio__buf_put_u8(out, MAGIC)) != SESSIO_OK ||
       (rc = sessio__buf_put_u8(out, FORMAT)) != SESSIO_OK ||
-      (rc = sessio__buf_put_u8(out, meta->flags)) != SESSIO_OK ||
+      (rc = sessio__buf_put_u8(out, flags)) != SESSIO_OK ||
       (rc = sessio__buf_put_varint(out, (uint64_t)meta->created_at)) ||
       (rc = sessio__buf_put_varint(
            out, sessio__zz_enc(meta->auth_at - meta->created_at))) ||
@@ -197,7 +197,7 @@ static sessio_err encode(const sessio__meta *meta, const char *user,
            out, sessio__zz_enc(meta->abs_deadline - meta->created_at))) ||
       (rc = sessio__buf_put_varint(out, info_len)) ||
       (rc = sessio__buf_append(out, meta->info, info_len)) ||
-      (rc = sessio__buf_put_varint(out, pt_len + OVERHEAD)))
+      (chunked && (rc = sessio__buf_put_varint(out, pt_len + OVERHEAD))))
     goto done;
   size_t hlen = out->len;
   uint8_t *sealed = out->data + hlen;
@@ -226,9 +226,7 @@ static sessio_err encode(const sessio__meta *meta, const char *user,
       }
       q += x->pt_len + TAG;
     }
-    uint8_t *d = dir;
-    *d++ = DIR_CHUNKS;
-    d = put_varint(d, pl.n);
+    uint8_t *d = put_varint(dir, pl.n);
     for (size_t i = 0; i < pl.n; i++) {
       size_t fl = i == 0 ? 0 : pl.v[i].first_len;
       memcpy(d, pl.v[i].nonce, NONCE);
@@ -238,8 +236,7 @@ static sessio_err encode(const sessio__meta *meta, const char *user,
       d += fl;
     }
   } else if (data != NULL) {
-    dir[0] = DIR_INLINE;
-    sessio__map_encode_to(data, dir + 1);
+    sessio__map_encode_to(data, dir);
   } else if (pt_len) {
     memcpy(dir, pt, pt_len);
   }
@@ -297,7 +294,8 @@ int sessio__record_meta(const uint8_t *blob, size_t len, sessio__meta *meta,
       !sessio__get_u8(&p, end, &format) ||
       (format != FORMAT && format != FORMAT_V1) ||
       !sessio__get_u8(&p, end, &meta->flags) ||
-      (meta->flags & ~SESSIO__F_KNOWN) != 0 ||
+      (meta->flags &
+       ~(SESSIO__F_KNOWN | (format == FORMAT ? SESSIO__F_CHUNKED : 0))) != 0 ||
       !get_i64(&p, end, &meta->created_at) ||
       !get_rel(&p, end, meta->created_at, &meta->auth_at) ||
       !get_rel(&p, end, meta->created_at, &meta->rotated_at) ||
@@ -310,7 +308,9 @@ int sessio__record_meta(const uint8_t *blob, size_t len, sessio__meta *meta,
   meta->info[info_len] = '\0';
   if (memchr(meta->info, '\0', (size_t)info_len) != NULL) return 0;
   p += info_len;
-  if (format == FORMAT_V1) {
+  meta->chunked = (meta->flags & SESSIO__F_CHUNKED) != 0;
+  meta->flags &= SESSIO__F_KNOWN;
+  if (!meta->chunked) {
     sealed_len = (uint64_t)(end - p);
   } else if (!sessio__get_varint(&p, end, &sealed_len) ||
              sealed_len > (uint64_t)(end - p)) {
@@ -378,9 +378,7 @@ int sessio__chunks_parse(sessio__chunks *c, const uint8_t *dir, size_t dir_len,
                          const uint8_t *body, size_t body_len) {
   const uint8_t *p = dir, *end = dir + dir_len;
   uint64_t n;
-  uint8_t kind;
-  if (!sessio__get_u8(&p, end, &kind) || kind != DIR_CHUNKS ||
-      !sessio__get_varint(&p, end, &n) || n == 0 || n > CHUNKS_MAX ||
+  if (!sessio__get_varint(&p, end, &n) || n == 0 || n > CHUNKS_MAX ||
       n > (uint64_t)(end - p) / (NONCE + 2))
     return 0;
   c->v = calloc((size_t)n, sizeof *c->v);

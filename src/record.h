@@ -12,12 +12,13 @@
  *   zigzag varint abs_deadline - created_at, varint info_len, info bytes,
  *   format 1: XChaCha20-Poly1305: nonce (24) || ciphertext || tag (16),
  *     whose plaintext is the encoded data map (data.h);
- *   format 2: varint sealed_len, then the directory, sealed with
- *     ChaCha20-Poly1305 IETF: nonce (12) || ciphertext || tag (16)
- *     (sealed_len bytes), then the chunks it lists. Its plaintext is
- *       u8 0, the encoded data map (a session of up to SESSIO__INLINE_MAX
- *         bytes of data), or
- *       u8 1, varint n, n times: nonce (12), varint ct_len, varint
+ *   format 2: sealed with ChaCha20-Poly1305 IETF: nonce (12) ||
+ *     ciphertext || tag (16), whose plaintext is the encoded data map (a
+ *     session of up to SESSIO__INLINE_MAX bytes of data); or, with
+ *     SESSIO__F_CHUNKED in the flags, varint sealed_len, then the
+ *     directory sealed that way (sealed_len bytes), then the chunks it
+ *     lists. The directory's plaintext is
+ *       varint n, n times: nonce (12), varint ct_len, varint
  *         first_len, first key: the chunks, each ct_len bytes of
  *         ciphertext || tag under that nonce and the session's key (AD
  *         "sessio.chunk.2"), whose plaintext is the encoded map of the
@@ -40,9 +41,14 @@
 #define SESSIO__F_REMEMBER 0x02 /* persistent cookie */
 #define SESSIO__F_MOVED 0x04    /* forward pointer to a rotated ID */
 #define SESSIO__F_KNOWN 0x07
+/* Format 2, in the stored flags byte only (sessio__meta.flags never holds
+ * it): the data is in chunks, and the header ends with the directory's
+ * sealed length. */
+#define SESSIO__F_CHUNKED 0x08
 
 typedef struct sessio__meta {
   uint8_t format;    /* of a decoded record; encode writes the current one */
+  uint8_t chunked;   /* of a decoded record: SESSIO__F_CHUNKED was set */
   size_t sealed_len; /* of a decoded record: the (directory's) sealed part */
   uint8_t flags;
   int64_t created_at;
@@ -90,7 +96,7 @@ typedef struct sessio__chunks {
   }
 
 void sessio__chunks_free(sessio__chunks *c);
-/* Reads the chunk list of a directory's plaintext 'dir' (kind 1) over the
+/* Reads the chunk list of a directory's plaintext 'dir' over the
  * 'body_len' bytes of chunks at 'body' (both stay owned by the caller, who
  * moves them into 'c'). 1, 0 when malformed, -1 out of memory. */
 int sessio__chunks_parse(sessio__chunks *c, const uint8_t *dir, size_t dir_len,

@@ -221,7 +221,7 @@ static sessio_err load_ident(sessio_manager *m, const ident *id, int64_t now,
   const uint8_t *map = pt;
   size_t map_len = pt_len;
   sessio_err drc = SESSIO_OK;
-  if (out->meta.format >= 2 && pt_len > 0 && pt[0] != 0) {
+  if (out->meta.chunked) {
     /* Chunked: only the directory is open; the chunks open when a key in
      * their range is first used. */
     sessio__chunks *c = &out->chunks;
@@ -246,12 +246,6 @@ static sessio_err load_ident(sessio_manager *m, const ident *id, int64_t now,
     memcpy(c->seal, id->seal, sizeof c->seal);
     out->data = (sessio__map)SESSIO__MAP_INIT;
   } else {
-    if (out->meta.format >= 2) {
-      /* Inline: the map after the kind byte, nothing after the seal. */
-      if (pt_len == 0 || body != rec.blob_len) goto corrupt;
-      map++;
-      map_len--;
-    }
     drc = sessio__map_decode(&out->data, map, map_len);
   }
   if (drc == SESSIO_ENOMEM) {
