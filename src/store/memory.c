@@ -16,21 +16,22 @@
  * choose the shard, bytes 8..15 (the sort word) the place in the shard's
  * table, bytes 16..23 the slot in a user's key set.
  *
- * The table: an array of entry pointers and a parallel array of 16-bit
- * fingerprints (the top bits of each record's sort word), 10 bytes a slot.
- * Records stay sorted by sort word along the slots, each at or after its
- * home slot (the word scaled to the table) with no free slot in between, so
- * a lookup reads fingerprints from the home and dereferences an entry only
- * when the fingerprint matches (once, nearly always), and a miss stops at
- * the first larger fingerprint. An insert shifts the rest of its run by one
- * slot; a removal shifts back the records after it that are not at their
- * home (no tombstones). There is no wraparound: a run past the last home
- * goes into a tail that lengthens when needed. A table grows under its
- * shard lock past 88% of its homes, to 72%, by any factor (the home is
- * scaled, not masked), so it costs 10 / 0.88..0.72 = 11.4..13.9 bytes per
- * record, where a chain link plus a doubling bucket array cost 16..24.
- * Because the order never changes, a sort word is a cursor that survives
- * inserts, removals and growth: gc and scan use one.
+ * The table: one array of slots, 8 bytes each: the entry's address, with
+ * the record's distance from its home slot in the low bits that malloc's
+ * alignment leaves zero (4 bits on x86-64). Records stay sorted by sort
+ * word along the slots, each at or after its home (the word scaled to the
+ * table) with no free slot in between, so a lookup reads slots from the
+ * home, skips those of earlier homes by their distance alone, and
+ * dereferences only the records of its own home (about one). An insert
+ * shifts the rest of its run by one slot; a removal shifts back the
+ * records after it that are not at their home (no tombstones), reading no
+ * entry. There is no wraparound: a run past the last home goes into a tail
+ * that lengthens when needed. A table grows under its shard lock past 92%
+ * of its homes, to 84%, by any factor (the home is scaled, not masked), so
+ * it costs 8 / 0.92..0.84 = 8.7..9.5 bytes per record, where a chain link
+ * plus a doubling bucket array cost 16..24. Because the order never
+ * changes, a sort word is a cursor that survives inserts, removals and
+ * growth: gc and scan use one.
  *
  * Per-entry layout (one malloc per record, blob inline):
  *     expires_at  8   (once unlinked: the link of the list to free)
@@ -48,10 +49,10 @@
  *   wide one (and may then fail with SESSIO_ENOMEM). glibc adds 8 bytes of
  *   chunk header and rounds to 16; stats.bytes counts exactly that
  *   (heap_bytes) for every allocation of the store. Measured with
- *   sessio_micro --sessions 1000000 (100 B of session data, a 206-byte
- *   blob): 284.9 bytes per session by mallinfo2, 284.6 by stats.bytes: a
- *   272-byte chunk and ~12.8 bytes of table. A user name is stored once per
- *   user (in the user index), not per record.
+ *   sessio_micro --sessions 1000000 (100 B of session data, a 178-byte
+ *   blob): 249.3 bytes per session by mallinfo2: a 240-byte chunk and ~9.3
+ *   bytes of table. A user name is stored once per user (in the user
+ *   index), not per record.
  *
  * iterate calls back under one shard lock at a time: the callback must not
  * call into the same store (it would deadlock on that shard).
@@ -105,8 +106,8 @@
 #define MEM_MAX_SHARDS 4096
 #define MEM_INITIAL_BUCKETS 16       /* user tables */
 #define MEM_INITIAL_SLOTS 16         /* home slots of a record table */
-#define MEM_LOAD_MAX 88              /* % of the home slots: then grow... */
-#define MEM_LOAD_GROWN 72            /* ...to this load */
+#define MEM_LOAD_MAX 92              /* % of the home slots: then grow... */
+#define MEM_LOAD_GROWN 84            /* ...to this load */
 #define MEM_SAMPLE 16                /* records sampled per eviction round */
 #define MEM_SAMPLE_BUCKETS 256       /* slots walked at most per sample */
 #define MEM_MAX_EVICT 64             /* removals at most for one create */
@@ -164,13 +165,11 @@ typedef struct entry_wide {
   int64_t touched_at;
 } entry_wide;
 
-/* A shard's records: an ordered linear-probing table (see the file
- * header). slot[i] is NULL when free; fp[i] is the top 16 bits of the sort
- * word of slot[i]'s key, so probes compare it before reading the entry. */
+/* A shard's records: an ordered linear-probing table (see "the record
+ * table" below); slot[i] is 0 when free. */
 typedef struct shard {
   pthread_mutex_t mu;
-  entry **slot;
-  uint16_t *fp;
+  uintptr_t *slot;
   size_t cap;    /* home slots: a key's home is in 0..cap-1 */
   size_t size;   /* slots in all: cap and the tail past it */
   size_t count;  /* records in this shard */
@@ -625,15 +624,30 @@ static void bury(entry *e, entry **grave) {
  * with free slots between them: a record sits at or after its home slot
  * (the word scaled to 0..cap-1, which keeps the order) with no free slot
  * between home and record. A lookup starts at the home and stops at a free
- * slot or a larger word; an insert shifts the run after its place by one;
- * a removal shifts back the records after it that are not at their home.
- * There is no wraparound: records past the last home go to the tail, which
- * lengthens when a run reaches its end. Since the order never changes, a
- * word is a cursor that survives inserts, removals and growth. */
+ * slot or a record of a later home; an insert shifts the run after its
+ * place by one; a removal shifts back the records after it that are not at
+ * their home. There is no wraparound: records past the last home go to the
+ * tail, which lengthens when a run reaches its end. Since the order never
+ * changes, a word is a cursor that survives inserts, removals and growth.
+ *
+ * A slot is the entry's address with, in the low bits malloc's alignment
+ * leaves zero, the record's distance from its home (SLOT_MASK when it is
+ * that far or farther: then the home is computed from the entry). So the
+ * probes of a lookup read only the slots until they reach the records of
+ * the key's own home (less than one other record on average), and a removal
+ * never reads an entry. */
+
+#define SLOT_MASK ((uintptr_t)(_Alignof(max_align_t) >= 16 ? 15 : 7))
+
+static entry *slot_e(const shard *sh, size_t i) {
+  return (entry *)(sh->slot[i] & ~SLOT_MASK);
+}
+
+static uintptr_t slot_make(const entry *e, size_t dist) {
+  return (uintptr_t)e | (dist < SLOT_MASK ? (uintptr_t)dist : SLOT_MASK);
+}
 
 static uint64_t e_word(const entry *e) { return raw_word(e->key, 1); }
-
-static uint16_t word_fp(uint64_t w) { return (uint16_t)(w >> 48); }
 
 static size_t home_of_word(size_t cap, uint64_t w) {
   return (size_t)(((w >> 32) * (uint64_t)cap) >> 32);
@@ -645,33 +659,21 @@ static uint64_t first_word_at(size_t cap, size_t pos) {
   return hi > UINT32_MAX ? UINT64_MAX : hi << 32;
 }
 
-/* The home of the record in slot 'i' of a table of 'cap' homes: from its
- * 16-bit fingerprint when that settles it, else from the entry. */
-static size_t home_at(entry *const *slot, const uint16_t *fp, size_t i,
-                      size_t cap) {
-  uint64_t f = fp[i];
-  size_t lo = home_of_word(cap, f << 48);
-  size_t hi = home_of_word(cap, (f << 48) | 0xffffffffffffULL);
-  return lo == hi ? lo : home_of_word(cap, e_word(slot[i]));
-}
-
-/* Whether slot 'i' (occupied) holds a word below or equal to 'w' (strictly
- * below when 'strict'). */
-static int slot_before(const shard *sh, size_t i, uint64_t w, int strict) {
-  uint16_t f = word_fp(w);
-  if (sh->fp[i] != f) return sh->fp[i] < f;
-  uint64_t ew = e_word(sh->slot[i]);
-  return strict ? ew < w : ew <= w;
+/* The home of the record in the occupied slot 'i'. */
+static size_t home_at(const shard *sh, size_t i) {
+  uintptr_t d = sh->slot[i] & SLOT_MASK;
+  return d < SLOT_MASK ? i - d : home_of_word(sh->cap, e_word(slot_e(sh, i)));
 }
 
 /* The slot holding 'key', or MEM_NOPOS. */
 static size_t slot_find(const shard *sh, const uint8_t *key) {
   uint64_t w = raw_word(key, 1);
-  uint16_t f = word_fp(w);
-  for (size_t i = home_of_word(sh->cap, w); i < sh->size && sh->slot[i]; i++) {
-    if (sh->fp[i] < f) continue;
-    if (sh->fp[i] > f) break;
-    const entry *e = sh->slot[i];
+  size_t h = home_of_word(sh->cap, w);
+  for (size_t i = h; i < sh->size && sh->slot[i]; i++) {
+    size_t hi = home_at(sh, i);
+    if (hi < h) continue;
+    if (hi > h) break;
+    const entry *e = slot_e(sh, i);
     uint64_t ew = e_word(e);
     if (ew > w) break;
     if (ew == w && raw_word(e->key, 0) == raw_word(key, 0) &&
@@ -682,12 +684,22 @@ static size_t slot_find(const shard *sh, const uint8_t *key) {
   return MEM_NOPOS;
 }
 
-/* The first slot at or after the home of 'w' whose record's word is not
- * below 'w' (a free slot, a larger word, or size). */
-static size_t slot_seek(const shard *sh, uint64_t w) {
-  size_t i = home_of_word(sh->cap, w);
-  while (i < sh->size && sh->slot[i] && slot_before(sh, i, w, 1)) i++;
+/* The first slot at or after the home of 'w' that is free or holds a word
+ * above 'w' (or not below it, when 'strict'), or size. */
+static size_t slot_after(const shard *sh, uint64_t w, int strict) {
+  size_t h = home_of_word(sh->cap, w), i = h;
+  for (; i < sh->size && sh->slot[i]; i++) {
+    size_t hi = home_at(sh, i);
+    if (hi < h) continue;
+    if (hi > h) break;
+    uint64_t ew = e_word(slot_e(sh, i));
+    if (strict ? ew >= w : ew > w) break;
+  }
   return i;
+}
+
+static size_t slot_seek(const shard *sh, uint64_t w) {
+  return slot_after(sh, w, 1);
 }
 
 /* Slots past the last home for a table of 'cap' homes, and the step by
@@ -695,22 +707,7 @@ static size_t slot_seek(const shard *sh, uint64_t w) {
 static size_t tail_for(size_t cap) { return 8 + cap / 128; }
 
 static uint64_t table_bytes(size_t size) {
-  return heap_bytes(size * sizeof(entry *)) +
-         heap_bytes(size * sizeof(uint16_t));
-}
-
-/* Allocates a table of 'size' free slots; 0 on out of memory. */
-static int table_alloc(size_t size, entry ***slot, uint16_t **fp) {
-  *slot = calloc(size, sizeof **slot);
-  *fp = malloc(size * sizeof **fp);
-  if (*slot == NULL || *fp == NULL) {
-    free(*slot);
-    free(*fp);
-    *slot = NULL;
-    *fp = NULL;
-    return 0;
-  }
-  return 1;
+  return heap_bytes(size * sizeof(uintptr_t));
 }
 
 /* Rebuilds the table of 'sh' with 'cap' homes (cap >= count), keeping the
@@ -718,31 +715,27 @@ static int table_alloc(size_t size, entry ***slot, uint16_t **fp) {
 static int shard_rebuild(mem_store *ms, shard *sh, size_t cap) {
   size_t size = cap + tail_for(cap);
   for (;;) {
-    entry **slot;
-    uint16_t *fp;
-    if (!table_alloc(size, &slot, &fp)) return 0;
+    uintptr_t *slot = calloc(size, sizeof *slot);
+    if (slot == NULL) return 0;
     size_t next = 0, i;
     for (i = 0; i < sh->size; i++) {
-      if (sh->slot[i] == NULL) continue;
-      size_t h = home_at(sh->slot, sh->fp, i, cap);
+      if (sh->slot[i] == 0) continue;
+      entry *e = slot_e(sh, i);
+      size_t h = home_of_word(cap, e_word(e));
       size_t at = h > next ? h : next;
       if (at >= size) break;
-      slot[at] = sh->slot[i];
-      fp[at] = sh->fp[i];
+      slot[at] = slot_make(e, at - h);
       next = at + 1;
     }
     if (i < sh->size) { /* a run went past the tail: a longer one */
       free(slot);
-      free(fp);
       size += tail_for(cap);
       continue;
     }
     acct_sub(&ms->bytes, table_bytes(sh->size));
     acct_add(&ms->bytes, table_bytes(size));
     free(sh->slot);
-    free(sh->fp);
     sh->slot = slot;
-    sh->fp = fp;
     sh->cap = cap;
     sh->size = size;
     return 1;
@@ -752,21 +745,15 @@ static int shard_rebuild(mem_store *ms, shard *sh, size_t cap) {
 /* Lengthens the tail; 0 on out of memory. */
 static int shard_extend(mem_store *ms, shard *sh) {
   size_t size = sh->size + tail_for(sh->cap);
-  entry **slot;
-  uint16_t *fp;
-  if (!table_alloc(size, &slot, &fp)) return 0;
-  memcpy(slot, sh->slot, sh->size * sizeof *slot);
-  memcpy(fp, sh->fp, sh->size * sizeof *fp);
+  uintptr_t *slot = realloc(sh->slot, size * sizeof *slot);
+  if (slot == NULL) return 0;
+  memset(slot + sh->size, 0, (size - sh->size) * sizeof *slot);
   acct_sub(&ms->bytes, table_bytes(sh->size));
   acct_add(&ms->bytes, table_bytes(size));
-  free(sh->slot);
-  free(sh->fp);
   sh->slot = slot;
-  sh->fp = fp;
   sh->size = size;
   return 1;
 }
-
 
 /* Adds 'e', whose key the table does not hold (shard lock held); 0 on out
  * of memory (nothing changed). Past MEM_LOAD_MAX the table grows first; if
@@ -778,15 +765,16 @@ static int slot_insert(mem_store *ms, shard *sh, entry *e) {
     (void)shard_rebuild(ms, sh, cap);
   }
   uint64_t w = e_word(e);
-  size_t p = home_of_word(sh->cap, w);
-  while (p < sh->size && sh->slot[p] && slot_before(sh, p, w, 0)) p++;
-  size_t q = p;
+  size_t h = home_of_word(sh->cap, w);
+  size_t p = slot_after(sh, w, 0), q = p;
   while (q < sh->size && sh->slot[q]) q++;
   if (q == sh->size && !shard_extend(ms, sh)) return 0;
-  memmove(&sh->slot[p + 1], &sh->slot[p], (q - p) * sizeof *sh->slot);
-  memmove(&sh->fp[p + 1], &sh->fp[p], (q - p) * sizeof *sh->fp);
-  sh->slot[p] = e;
-  sh->fp[p] = word_fp(w);
+  /* the run p..q-1 moves one slot further from its homes */
+  for (; q > p; q--) {
+    uintptr_t v = sh->slot[q - 1];
+    sh->slot[q] = (v & SLOT_MASK) < SLOT_MASK ? v + 1 : v;
+  }
+  sh->slot[p] = slot_make(e, p - h);
   sh->count++;
   return 1;
 }
@@ -795,12 +783,17 @@ static int slot_insert(mem_store *ms, shard *sh, entry *e) {
  * that are not at their home move back by one. */
 static void slot_delete(shard *sh, size_t i) {
   size_t q = i + 1;
-  while (q < sh->size && sh->slot[q] &&
-         home_at(sh->slot, sh->fp, q, sh->cap) < q)
-    q++;
-  memmove(&sh->slot[i], &sh->slot[i + 1], (q - i - 1) * sizeof *sh->slot);
-  memmove(&sh->fp[i], &sh->fp[i + 1], (q - i - 1) * sizeof *sh->fp);
-  sh->slot[q - 1] = NULL;
+  for (; q < sh->size && sh->slot[q]; q++) {
+    uintptr_t v = sh->slot[q], d = v & SLOT_MASK;
+    if (d == 0) break; /* at its home */
+    if (d < SLOT_MASK) {
+      sh->slot[q - 1] = v - 1;
+    } else {
+      entry *e = slot_e(sh, q);
+      sh->slot[q - 1] = slot_make(e, q - 1 - home_of_word(sh->cap, e_word(e)));
+    }
+  }
+  sh->slot[q - 1] = 0;
   sh->count--;
 }
 
@@ -808,7 +801,7 @@ static void slot_delete(shard *sh, size_t i) {
  * puts it on 'grave' with the reason 'why'. */
 static void unlink_entry(mem_store *ms, shard *sh, size_t i, entry **grave,
                          unsigned why) {
-  entry *e = sh->slot[i];
+  entry *e = slot_e(sh, i);
   slot_delete(sh, i);
   acct_sub(&ms->sessions, 1);
   acct_sub(&ms->bytes, entry_bytes(e));
@@ -823,9 +816,10 @@ static entry *find_live(mem_store *ms, shard *sh, const sessio_key *key,
                         int64_t now, entry **grave, size_t *at) {
   size_t i = slot_find(sh, key->b);
   if (i == MEM_NOPOS) return NULL;
-  if (now < sh->slot[i]->expires_at) {
+  entry *e = slot_e(sh, i);
+  if (now < e->expires_at) {
     *at = i;
-    return sh->slot[i];
+    return e;
   }
   unlink_entry(ms, sh, i, grave, DROP_EXPIRED);
   acct_add(&ms->expired, 1);
@@ -836,7 +830,7 @@ static entry *find_live(mem_store *ms, shard *sh, const sessio_key *key,
  * which it returns; NULL on out of memory, the entry unchanged. The copy
  * keeps the user's reference. */
 static entry *widen(mem_store *ms, shard *sh, size_t i) {
-  entry *e = sh->slot[i];
+  entry *e = slot_e(sh, i);
   unsigned flags = e->flags | E_WIDE;
   entry *ne = malloc(entry_size(flags, e->blob_len));
   if (ne == NULL) return NULL;
@@ -845,7 +839,7 @@ static entry *widen(mem_store *ms, shard *sh, size_t i) {
   if (e->flags & E_USER) memcpy(ne->tail, e->tail, sizeof(unode *));
   e_set(ne, e_version(e), e_touched(e), e->expires_at);
   memcpy(e_blob(ne), e_blob(e), e->blob_len);
-  sh->slot[i] = ne;
+  sh->slot[i] = (uintptr_t)ne | (sh->slot[i] & SLOT_MASK);
   acct_add(&ms->bytes, entry_bytes(ne));
   acct_sub(&ms->bytes, entry_bytes(e));
   free(e);
@@ -871,7 +865,7 @@ static size_t shard_reclaim(mem_store *ms, shard *sh, int64_t now,
   if (sh->count == 0) return 0;
   size_t i = sh->sample % sh->size;
   for (size_t w = 0; w < walk && seen < MEM_SAMPLE;) {
-    entry *e = sh->slot[i];
+    entry *e = slot_e(sh, i);
     if (e != NULL) {
       seen++;
       if (e->expires_at <= now) { /* the next record may move into 'i' */
@@ -881,7 +875,8 @@ static size_t shard_reclaim(mem_store *ms, shard *sh, int64_t now,
         continue;
       }
       if ((allow_auth || !(e->flags & E_USER)) &&
-          (victim == MEM_NOPOS || e->expires_at < sh->slot[victim]->expires_at))
+          (victim == MEM_NOPOS ||
+           e->expires_at < slot_e(sh, victim)->expires_at))
         victim = i;
     }
     w++;
@@ -1031,7 +1026,7 @@ static sessio_err mem_save(sessio_store *st, const sessio_key *key,
     goto unlock;
   }
   if (cur) { /* replace in its slot: same key, same place */
-    sh->slot[at] = ne;
+    sh->slot[at] = (uintptr_t)ne | (sh->slot[at] & SLOT_MASK);
     acct_add(&ms->bytes, entry_bytes(ne));
     acct_sub(&ms->bytes, entry_bytes(cur));
     bury(cur, &grave);
@@ -1141,8 +1136,7 @@ static int walk_past_record(uint64_t w, uint64_t *word) {
  * (one chance in 2^64 a pair), and since the cursor is a word a walk never
  * stops between them. */
 static int word_goes_on(const shard *sh, size_t i, uint64_t w) {
-  return i < sh->size && sh->slot[i] && sh->fp[i] == word_fp(w) &&
-         e_word(sh->slot[i]) == w;
+  return i < sh->size && sh->slot[i] && e_word(slot_e(sh, i)) == w;
 }
 
 /* Walks the cursor over (shard, sort word). A unit is one record
@@ -1169,7 +1163,7 @@ static sessio_err mem_collect(sessio_store *st, int64_t now, size_t max_work,
     uint64_t last = 0;
     int tie = 0;
     while (!finished && (work < max_work || tie)) {
-      entry *e = i < sh->size ? sh->slot[i] : NULL;
+      entry *e = i < sh->size ? slot_e(sh, i) : NULL;
       if (i >= sh->size) {
         finished = 1;
       } else if (e == NULL) {
@@ -1234,7 +1228,7 @@ static sessio_err mem_scan(sessio_store *st, sessio_store_cursor *cur,
     size_t i = slot_seek(sh, word);
     int tie = 0;
     while (!finished && (work < max_work || tie)) {
-      entry *e = i < sh->size ? sh->slot[i] : NULL;
+      entry *e = i < sh->size ? slot_e(sh, i) : NULL;
       if (i >= sh->size) {
         finished = 1;
       } else if (e == NULL) {
@@ -1280,7 +1274,7 @@ static sessio_err mem_iterate(sessio_store *st, int64_t now,
     shard *sh = &ms->shards[s];
     pthread_mutex_lock(&sh->mu);
     for (size_t i = 0; i < sh->size && !stop; i++) {
-      entry *e = sh->slot[i];
+      entry *e = slot_e(sh, i);
       if (e != NULL) {
         if (e->expires_at <= now) continue;
         fill_record(e, &rec);
@@ -1358,9 +1352,8 @@ static void mem_free(mem_store *ms) {
     for (size_t s = 0; s < ms->nshards; s++) {
       shard *sh = &ms->shards[s];
       if (sh->slot == NULL) continue;
-      for (size_t i = 0; i < sh->size; i++) free(sh->slot[i]);
+      for (size_t i = 0; i < sh->size; i++) free(slot_e(sh, i));
       free(sh->slot);
-      free(sh->fp);
       pthread_mutex_destroy(&sh->mu);
     }
   }
@@ -1461,7 +1454,7 @@ sessio_err sessio__store_open_memory(const char *rest, sessio_store **out) {
     ushard *us = &ms->ushards[s];
     sh->cap = MEM_INITIAL_SLOTS;
     sh->size = MEM_INITIAL_SLOTS + tail_for(MEM_INITIAL_SLOTS);
-    if (!table_alloc(sh->size, &sh->slot, &sh->fp)) {
+    if ((sh->slot = calloc(sh->size, sizeof *sh->slot)) == NULL) {
       sh->size = 0;
       goto fail;
     }
