@@ -666,15 +666,25 @@ static size_t home_at(const shard *sh, size_t i) {
   return d < SLOT_MASK ? i - d : home_of_word(sh->cap, e_word(slot_e(sh, i)));
 }
 
-/* The slot holding 'key', or MEM_NOPOS. */
+/* The slot holding 'key', or MEM_NOPOS. A record in slot i at distance d
+ * belongs to home i - d: an earlier home than the key's when d > i - h, a
+ * later one (the key is absent) when d < i - h. */
 static size_t slot_find(const shard *sh, const uint8_t *key) {
   uint64_t w = raw_word(key, 1);
   size_t h = home_of_word(sh->cap, w);
-  for (size_t i = h; i < sh->size && sh->slot[i]; i++) {
-    size_t hi = home_at(sh, i);
-    if (hi < h) continue;
-    if (hi > h) break;
-    const entry *e = slot_e(sh, i);
+  const uintptr_t *slot = sh->slot;
+  for (size_t i = h; i < sh->size && slot[i]; i++) {
+    uintptr_t d = slot[i] & SLOT_MASK;
+    if (d != i - h) {
+      if (d < SLOT_MASK || i - h < SLOT_MASK) {
+        if (d > i - h) continue;
+        break;
+      }
+      size_t hi = home_at(sh, i); /* far from home: read the word */
+      if (hi < h) continue;
+      if (hi > h) break;
+    }
+    const entry *e = (const entry *)(slot[i] & ~SLOT_MASK);
     uint64_t ew = e_word(e);
     if (ew > w) break;
     if (ew == w && raw_word(e->key, 0) == raw_word(key, 0) &&
