@@ -145,26 +145,35 @@ typedef struct unode {
  * fields (E_WIDE: values the narrow ones cannot hold), then the blob. */
 typedef struct entry {
   union {
-    int64_t expires_at;  /* while in the table */
+    /* narrow: expires_at in the low 48 bits (two's complement), bits 0..15
+     * of the version in the high 16 */
+    uint64_t ev;
     struct entry *grave; /* once unlinked: the next one to free */
   };
-  uint32_t version; /* narrow: the version (<= UINT32_MAX) */
-  uint32_t idle;    /* narrow: expires_at - touched_at, 0..UINT32_MAX ms */
-  uint32_t blob_len;
-  uint8_t flags; /* DROP_* in E_DROP_MASK, E_USER, E_WIDE */
+  uint32_t idle;  /* narrow: expires_at - touched_at, 0..UINT32_MAX ms */
+  uint8_t vhi;    /* narrow: bits 16..23 of the version */
+  uint8_t flags;  /* DROP_* in E_DROP_MASK, E_USER, E_WIDE */
+  uint8_t len[3]; /* narrow: blob_len, 24 bits */
   uint8_t key[SESSIO_KEY_BYTES];
   uint8_t tail[]; /* [unode *][entry_wide] blob; unaligned: memcpy */
 } entry;
 
 enum { E_DROP_MASK = 3, E_USER = 4, E_WIDE = 8 };
 
-/* The fields of a record whose version or touched_at the narrow fields
- * cannot hold: version > UINT32_MAX (after 4 billion saves), touched_at
- * after expires_at or more than UINT32_MAX ms (49.7 days) before it. */
+/* The fields of a record the narrow ones cannot hold: a version past 2^24
+ * - 1 (16.7 million saves), a blob of 16 MiB or more, an expires_at
+ * outside +-2^47 ms (+-4,462 years around 1970), a touched_at after
+ * expires_at or more than UINT32_MAX ms (49.7 days) before it. */
 typedef struct entry_wide {
   uint64_t version;
   int64_t touched_at;
+  int64_t expires_at;
+  uint64_t blob_len;
 } entry_wide;
+
+#define NARROW_MAX_VERSION 0xffffffULL
+#define NARROW_MAX_LEN 0xffffffULL
+#define NARROW_EXP_BITS 48
 
 /* A shard's records: an ordered linear-probing table (see "the record
  * table" below); slot[i] is 0 when free. */
@@ -227,13 +236,20 @@ static size_t ext_bytes(unsigned flags) {
          (flags & E_WIDE ? sizeof(entry_wide) : 0);
 }
 
+static entry_wide e_wide(const entry *e);
+
+static size_t e_len(const entry *e) {
+  if (e->flags & E_WIDE) return (size_t)e_wide(e).blob_len;
+  return (size_t)e->len[0] | (size_t)e->len[1] << 8 | (size_t)e->len[2] << 16;
+}
+
 static size_t entry_size(unsigned flags, size_t blob_len) {
   return offsetof(entry, tail) + ext_bytes(flags) + blob_len;
 }
 
 /* The heap bytes a record is accounted for. */
 static uint64_t entry_bytes(const entry *e) {
-  return heap_bytes(entry_size(e->flags, e->blob_len));
+  return heap_bytes(entry_size(e->flags, e_len(e)));
 }
 
 static uint8_t *e_blob(entry *e) { return e->tail + ext_bytes(e->flags); }
@@ -250,13 +266,25 @@ static entry_wide e_wide(const entry *e) {
   return w;
 }
 
+static void e_put_wide(entry *e, const entry_wide *w) {
+  memcpy(e->tail + (e->flags & E_USER ? sizeof(unode *) : 0), w, sizeof *w);
+}
+
 static uint64_t e_version(const entry *e) {
-  return e->flags & E_WIDE ? e_wide(e).version : e->version;
+  if (e->flags & E_WIDE) return e_wide(e).version;
+  return e->ev >> NARROW_EXP_BITS | (uint64_t)e->vhi << 16;
+}
+
+static int64_t e_expires(const entry *e) {
+  if (e->flags & E_WIDE) return e_wide(e).expires_at;
+  uint64_t u = e->ev & ((1ULL << NARROW_EXP_BITS) - 1);
+  return (int64_t)u - ((int64_t)(u >> (NARROW_EXP_BITS - 1))
+                       << NARROW_EXP_BITS); /* sign extension */
 }
 
 static int64_t e_touched(const entry *e) {
   if (e->flags & E_WIDE) return e_wide(e).touched_at;
-  return (int64_t)((uint64_t)e->expires_at - e->idle);
+  return (int64_t)((uint64_t)e_expires(e) - e->idle);
 }
 
 static unsigned e_drop(const entry *e) { return e->flags & E_DROP_MASK; }
@@ -266,24 +294,44 @@ static void e_set_drop(entry *e, unsigned why) {
 }
 
 /* Whether the narrow fields hold these values exactly. */
-static int narrow_fits(uint64_t version, int64_t touched_at,
-                       int64_t expires_at) {
-  return version <= UINT32_MAX && touched_at <= expires_at &&
+static int narrow_fits(uint64_t version, int64_t touched_at, int64_t expires_at,
+                       size_t blob_len) {
+  const int64_t lim = (int64_t)1 << (NARROW_EXP_BITS - 1);
+  return version <= NARROW_MAX_VERSION && blob_len <= NARROW_MAX_LEN &&
+         expires_at >= -lim && expires_at < lim && touched_at <= expires_at &&
          (uint64_t)expires_at - (uint64_t)touched_at <= UINT32_MAX;
+}
+
+/* Sets the blob's length of a new entry whose flags are set. */
+static void e_set_len(entry *e, size_t blob_len) {
+  if (e->flags & E_WIDE) {
+    entry_wide w = {0, 0, 0, blob_len};
+    e_put_wide(e, &w);
+    memset(e->len, 0, sizeof e->len);
+  } else {
+    e->len[0] = (uint8_t)blob_len;
+    e->len[1] = (uint8_t)(blob_len >> 8);
+    e->len[2] = (uint8_t)(blob_len >> 16);
+  }
 }
 
 /* Writes the values into 'e': a wide entry takes any, a narrow one only
  * values narrow_fits accepts (checked by the caller). */
 static void e_set(entry *e, uint64_t version, int64_t touched_at,
                   int64_t expires_at) {
-  e->expires_at = expires_at;
   if (e->flags & E_WIDE) {
-    entry_wide w = {version, touched_at};
-    memcpy(e->tail + (e->flags & E_USER ? sizeof(unode *) : 0), &w, sizeof w);
-    e->version = 0;
+    entry_wide w = e_wide(e);
+    w.version = version;
+    w.touched_at = touched_at;
+    w.expires_at = expires_at;
+    e_put_wide(e, &w);
+    e->ev = 0;
     e->idle = 0;
+    e->vhi = 0;
   } else {
-    e->version = (uint32_t)version;
+    e->ev = ((uint64_t)expires_at & ((1ULL << NARROW_EXP_BITS) - 1)) |
+            version << NARROW_EXP_BITS;
+    e->vhi = (uint8_t)(version >> 16);
     e->idle = (uint32_t)((uint64_t)expires_at - (uint64_t)touched_at);
   }
 }
@@ -841,7 +889,7 @@ static entry *find_live(mem_store *ms, shard *sh, const sessio_key *key,
   size_t i = slot_find(sh, key->b);
   if (i == MEM_NOPOS) return NULL;
   entry *e = slot_e(sh, i);
-  if (now < e->expires_at) {
+  if (now < e_expires(e)) {
     *at = i;
     return e;
   }
@@ -856,13 +904,15 @@ static entry *find_live(mem_store *ms, shard *sh, const sessio_key *key,
 static entry *widen(mem_store *ms, shard *sh, size_t i) {
   entry *e = slot_e(sh, i);
   unsigned flags = e->flags | E_WIDE;
-  entry *ne = malloc(entry_size(flags, e->blob_len));
+  size_t len = e_len(e);
+  entry *ne = malloc(entry_size(flags, len));
   if (ne == NULL) return NULL;
   memcpy(ne, e, offsetof(entry, tail));
   ne->flags = (uint8_t)flags;
   if (e->flags & E_USER) memcpy(ne->tail, e->tail, sizeof(unode *));
-  e_set(ne, e_version(e), e_touched(e), e->expires_at);
-  memcpy(e_blob(ne), e_blob(e), e->blob_len);
+  e_set_len(ne, len);
+  e_set(ne, e_version(e), e_touched(e), e_expires(e));
+  memcpy(e_blob(ne), e_blob(e), len);
   sh->slot[i] = (uintptr_t)ne | (sh->slot[i] & SLOT_MASK);
   acct_add(&ms->bytes, entry_bytes(ne));
   acct_sub(&ms->bytes, entry_bytes(e));
@@ -892,15 +942,14 @@ static size_t shard_reclaim(mem_store *ms, shard *sh, int64_t now,
     entry *e = slot_e(sh, i);
     if (e != NULL) {
       seen++;
-      if (e->expires_at <= now) { /* the next record may move into 'i' */
+      if (e_expires(e) <= now) { /* the next record may move into 'i' */
         unlink_entry(ms, sh, i, grave, DROP_EXPIRED);
         acct_add(&ms->expired, 1);
         removed++;
         continue;
       }
       if ((allow_auth || !(e->flags & E_USER)) &&
-          (victim == MEM_NOPOS ||
-           e->expires_at < slot_e(sh, victim)->expires_at))
+          (victim == MEM_NOPOS || e_expires(e) < e_expires(slot_e(sh, victim))))
         victim = i;
     }
     w++;
@@ -943,7 +992,7 @@ static sessio_err make_room(mem_store *ms, shard *own, uint64_t add_bytes,
 static void fill_record(const entry *e, sessio_record *out) {
   unode *u = e_user(e);
   out->version = e_version(e);
-  out->expires_at = e->expires_at;
+  out->expires_at = e_expires(e);
   out->touched_at = e_touched(e);
   if (u) {
     size_t n = strlen(u->name);
@@ -964,14 +1013,15 @@ static sessio_err mem_load(sessio_store *st, const sessio_key *key, int64_t now,
   pthread_mutex_lock(&sh->mu);
   entry *e = find_live(ms, sh, key, now, &grave, &at);
   if (e) {
-    uint8_t *blob = malloc(e->blob_len ? e->blob_len : 1);
+    size_t len = e_len(e);
+    uint8_t *blob = malloc(len ? len : 1);
     if (blob == NULL) {
       rc = SESSIO_ENOMEM;
     } else {
-      memcpy(blob, e_blob(e), e->blob_len);
+      memcpy(blob, e_blob(e), len);
       fill_record(e, out);
       out->blob = blob;
-      out->blob_len = e->blob_len;
+      out->blob_len = len;
       *found = 1;
     }
   }
@@ -1004,9 +1054,10 @@ static sessio_err mem_save(sessio_store *st, const sessio_key *key,
     if (cur == NULL || e_version(cur) != expected) {
       rc = SESSIO_ECONFLICT;
       done = 1;
-    } else if (cur->blob_len == rec->blob_len &&
+    } else if (e_len(cur) == rec->blob_len &&
                ((cur->flags & E_WIDE) ||
-                narrow_fits(expected + 1, rec->touched_at, rec->expires_at)) &&
+                narrow_fits(expected + 1, rec->touched_at, rec->expires_at,
+                            rec->blob_len)) &&
                (!(cur->flags & E_USER)
                     ? ulen == 0
                     : ulen > 0 && strcmp(e_user(cur)->name, rec->user) == 0)) {
@@ -1022,14 +1073,15 @@ static sessio_err mem_save(sessio_store *st, const sessio_key *key,
     }
   }
   unsigned flags = (ulen > 0 ? E_USER : 0) |
-                   (narrow_fits(expected + 1, rec->touched_at, rec->expires_at)
+                   (narrow_fits(expected + 1, rec->touched_at, rec->expires_at,
+                                rec->blob_len)
                         ? 0
                         : E_WIDE);
   ne = malloc(entry_size(flags, rec->blob_len));
   if (ne == NULL) return SESSIO_ENOMEM;
   memcpy(ne->key, key->b, SESSIO_KEY_BYTES);
   ne->flags = (uint8_t)flags;
-  ne->blob_len = (uint32_t)rec->blob_len;
+  e_set_len(ne, rec->blob_len);
   e_set(ne, expected + 1, rec->touched_at, rec->expires_at);
   if (rec->blob_len) memcpy(e_blob(ne), rec->blob, rec->blob_len);
   if (ulen > 0) {
@@ -1085,7 +1137,7 @@ static sessio_err mem_touch(sessio_store *st, const sessio_key *key,
   size_t at;
   entry *e = find_live(ms, sh, key, now, &grave, &at);
   if (e && !(e->flags & E_WIDE) &&
-      !narrow_fits(e_version(e), touched_at, expires_at) &&
+      !narrow_fits(e_version(e), touched_at, expires_at, e_len(e)) &&
       (e = widen(ms, sh, at)) == NULL)
     rc = SESSIO_ENOMEM;
   if (e) e_set(e, e_version(e), touched_at, expires_at);
@@ -1112,10 +1164,10 @@ sessio_err sessio__memory_force_version(sessio_store *st, const sessio_key *key,
   if (e == NULL)
     rc = SESSIO_EINVAL;
   else if (!(e->flags & E_WIDE) &&
-           !narrow_fits(version, touched, e->expires_at) &&
+           !narrow_fits(version, touched, e_expires(e), e_len(e)) &&
            (e = widen(ms, sh, at)) == NULL)
     rc = SESSIO_ENOMEM;
-  if (e) e_set(e, version, touched, e->expires_at);
+  if (e) e_set(e, version, touched, e_expires(e));
   pthread_mutex_unlock(&sh->mu);
   free_entries(ms, grave, now);
   return rc;
@@ -1194,7 +1246,7 @@ static sessio_err mem_collect(sessio_store *st, int64_t now, size_t max_work,
         if (++ms->gc_empty % MEM_EMPTY_BUCKETS_PER_UNIT == 0) work++;
         finished = walk_past_empty(sh, i++, &ms->gc_word);
         tie = 0;
-      } else if (work++, e->expires_at <= now) {
+      } else if (work++, e_expires(e) <= now) {
         /* The next record may move back into 'i'. The cursor is still at
          * or below this word, so stopping here skips nothing. */
         unlink_entry(ms, sh, i, &grave, DROP_COLLECTED);
@@ -1265,7 +1317,7 @@ static sessio_err mem_scan(sessio_store *st, sessio_store_cursor *cur,
         uint64_t w = e_word(e);
         fill_record(e, &rec);
         rec.blob = e_blob(e);
-        rec.blob_len = e->blob_len;
+        rec.blob_len = e_len(e);
         memcpy(key.b, e->key, SESSIO_KEY_BYTES);
         (void)cb(ud, &key, &rec);
         work++;
@@ -1300,10 +1352,10 @@ static sessio_err mem_iterate(sessio_store *st, int64_t now,
     for (size_t i = 0; i < sh->size && !stop; i++) {
       entry *e = slot_e(sh, i);
       if (e != NULL) {
-        if (e->expires_at <= now) continue;
+        if (e_expires(e) <= now) continue;
         fill_record(e, &rec);
         rec.blob = e_blob(e);
-        rec.blob_len = e->blob_len;
+        rec.blob_len = e_len(e);
         memcpy(key.b, e->key, SESSIO_KEY_BYTES);
         stop = cb(ud, &key, &rec) != 0;
       }

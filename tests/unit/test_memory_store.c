@@ -683,10 +683,11 @@ static void check_times(sessio_store *st, const sessio_key *k, const char *blob,
   sessio_record_clear(&r);
 }
 
-/* A record keeps touched_at as a 32-bit offset below expires_at (49.7 days
- * of milliseconds): times outside that range (a longer idle time, a
- * touched_at after expires_at, the extremes of int64) are stored whole, by
- * save, by an in-place update and by touch, and read back exactly. */
+/* A record keeps expires_at in 48 bits (+-4,462 years of milliseconds)
+ * and touched_at as a 32-bit offset below it (49.7 days): times outside
+ * those ranges (a longer idle time, a touched_at after expires_at, the
+ * extremes of int64) are stored whole, by save, by an in-place update and
+ * by touch, and read back exactly. */
 static void test_times_outside_the_narrow_offset_round_trip(void) {
   sessio_store *st = NULL;
   struct sessio_store_stats s0, s1;
@@ -711,6 +712,13 @@ static void test_times_outside_the_narrow_offset_round_trip(void) {
     check_times(st, &k, "a=2", user[u], T0 + 5, T0 + HOUR, v2);
     CHECK_OK(sessio__store_touch(st, &k, T0 + 6, T0 + 400 * DAY, T0, &found));
     check_times(st, &k, "a=2", user[u], T0 + 6, T0 + 400 * DAY, v2);
+    /* the edges of the 48-bit expires_at */
+    const int64_t E47 = (int64_t)1 << 47;
+    save_times(st, &k, "a=5", user[u], E47 - 10, E47 - 1, v2, &v);
+    check_times(st, &k, "a=5", user[u], E47 - 10, E47 - 1, v);
+    save_times(st, &k, "a=6", user[u], E47 - 10, E47, v, &v2);
+    check_times(st, &k, "a=6", user[u], E47 - 10, E47, v2);
+    save_times(st, &k, "a=2", user[u], T0 + 6, T0 + 400 * DAY, v2, &v2);
     /* touched after expiry, and the extremes */
     save_times(st, &k, "a=3", user[u], T0 + 2 * HOUR, T0 + HOUR, v2, &v);
     check_times(st, &k, "a=3", user[u], T0 + 2 * HOUR, T0 + HOUR, v);
@@ -740,45 +748,50 @@ static void test_times_outside_the_narrow_offset_round_trip(void) {
   sessio_store_close(st);
 }
 
-/* A record keeps a 32-bit version until a save goes past UINT32_MAX (4
- * billion saves); from there on it keeps the whole 64-bit version, so the
+/* A record keeps a 24-bit version until a save goes past 2^24 - 1 (16.7
+ * million saves); from there on it keeps the whole 64-bit version, so the
  * versions still only grow and a stale one still conflicts, including one
- * whose low 32 bits match. */
-static void test_version_past_32_bits_keeps_growing(void) {
+ * whose low bits match. The same across 2^32. */
+static void test_version_past_its_narrow_field_keeps_growing(void) {
   sessio_store *st = NULL;
   uint64_t v = 0, vx = 0;
   const char *user[2] = {"", "dave"};
+  const uint64_t edge[2] = {0xffffffULL, UINT32_MAX};
   CHECK_OK(sessio_store_open("memory:", &st));
   if (st == NULL) return;
-  for (int u = 0; u < 2; u++) {
+  for (int u = 0; u < 4; u++) {
     sessio_key k = mk(60 + (uint32_t)u);
-    save_times(st, &k, "c=1", user[u], T0, T0 + HOUR, 0, &v);
+    const char *name = user[u % 2];
+    uint64_t top = edge[u / 2];
+    save_times(st, &k, "c=1", name, T0, T0 + HOUR, 0, &v);
     CHECK_ERR(sessio__memory_force_version(st, &k, 0, T0), SESSIO_EINVAL);
-    CHECK_OK(sessio__memory_force_version(st, &k, UINT32_MAX - 1, T0));
-    save_times(st, &k, "c=2", user[u], T0, T0 + HOUR, UINT32_MAX - 1, &v);
-    CHECK_INT(v, UINT32_MAX);
-    /* the same length in place, then a longer blob: both past 32 bits */
-    save_times(st, &k, "c=3", user[u], T0, T0 + HOUR, v, &v);
-    CHECK_INT(v, (uint64_t)UINT32_MAX + 1);
-    check_times(st, &k, "c=3", user[u], T0, T0 + HOUR, v);
-    save_times(st, &k, "c=10", user[u], T0 + 1, T0 + HOUR, v, &v);
-    CHECK_INT(v, (uint64_t)UINT32_MAX + 2);
-    check_times(st, &k, "c=10", user[u], T0 + 1, T0 + HOUR, v);
+    CHECK_OK(sessio__memory_force_version(st, &k, top - 1, T0));
+    save_times(st, &k, "c=2", name, T0, T0 + HOUR, top - 1, &v);
+    CHECK_INT(v, top);
+    check_times(st, &k, "c=2", name, T0, T0 + HOUR, v);
+    /* the same length in place, then a longer blob: both past the edge */
+    save_times(st, &k, "c=3", name, T0, T0 + HOUR, v, &v);
+    CHECK_INT(v, top + 1);
+    check_times(st, &k, "c=3", name, T0, T0 + HOUR, v);
+    save_times(st, &k, "c=10", name, T0 + 1, T0 + HOUR, v, &v);
+    CHECK_INT(v, top + 2);
+    check_times(st, &k, "c=10", name, T0 + 1, T0 + HOUR, v);
     sessio_record r;
     memset(&r, 0, sizeof r);
     r.expires_at = T0 + HOUR;
     r.touched_at = T0;
-    snprintf(r.user, sizeof r.user, "%s", user[u]);
+    snprintf(r.user, sizeof r.user, "%s", name);
     r.blob = (uint8_t *)"c=11";
     r.blob_len = 4;
     CHECK_ERR(sessio__store_save(st, &k, &r, 1, T0, &vx), SESSIO_ECONFLICT);
-    CHECK_ERR(sessio__store_save(st, &k, &r, UINT32_MAX, T0, &vx),
+    CHECK_ERR(sessio__store_save(st, &k, &r, top, T0, &vx), SESSIO_ECONFLICT);
+    CHECK_ERR(sessio__store_save(st, &k, &r, v & 0xffffff, T0, &vx),
               SESSIO_ECONFLICT);
-    check_times(st, &k, "c=10", user[u], T0 + 1, T0 + HOUR, v);
+    check_times(st, &k, "c=10", name, T0 + 1, T0 + HOUR, v);
     /* touch keeps the version */
     int found = 0;
     CHECK_OK(sessio__store_touch(st, &k, T0 + 2, T0 + 2 * HOUR, T0, &found));
-    check_times(st, &k, "c=10", user[u], T0 + 2, T0 + 2 * HOUR, v);
+    check_times(st, &k, "c=10", name, T0 + 2, T0 + 2 * HOUR, v);
   }
   sessio_key none = mk(99);
   CHECK_ERR(sessio__memory_force_version(st, &none, 5, T0), SESSIO_EINVAL);
@@ -907,12 +920,49 @@ static void test_record_table_matches_a_model(void) {
   sessio_store_close(st);
 }
 
+/* A record keeps its blob's length in 24 bits: a blob of 16 MiB or more
+ * is kept with the wide fields, on create and on an in-place update. */
+static void test_blob_of_16_mib_and_more_round_trips(void) {
+  sessio_store *st = NULL;
+  size_t sizes[2] = {((size_t)1 << 24) - 1, (size_t)1 << 24};
+  CHECK_OK(sessio_store_open("memory:", &st));
+  if (st == NULL) return;
+  for (int j = 0; j < 2; j++) {
+    uint8_t *b = malloc(sizes[j]);
+    if (b == NULL) continue;
+    for (size_t i = 0; i < sizes[j]; i++) b[i] = (uint8_t)(i * 7 + (size_t)j);
+    sessio_record r, out;
+    sessio_key k = mk(70 + (uint32_t)j);
+    uint64_t v = 0;
+    int found = 0;
+    memset(&r, 0, sizeof r);
+    r.blob = b;
+    r.blob_len = sizes[j];
+    r.touched_at = T0;
+    r.expires_at = T0 + HOUR;
+    CHECK_OK(sessio__store_save(st, &k, &r, 0, T0, &v));
+    b[sizes[j] - 1] ^= 0x5a; /* same length: in place */
+    CHECK_OK(sessio__store_save(st, &k, &r, v, T0, &v));
+    CHECK_OK(sessio__store_load(st, &k, T0, &out, &found));
+    CHECK_INT(found, 1);
+    if (found) {
+      CHECK_INT(out.blob_len, sizes[j]);
+      CHECK(out.blob_len == sizes[j] && memcmp(out.blob, b, sizes[j]) == 0);
+      CHECK_INT(out.version, v);
+      sessio_record_clear(&out);
+    }
+    free(b);
+  }
+  sessio_store_close(st);
+}
+
 int main(void) {
   RUN(test_open_logged_keeps_the_logger_and_checks_its_level);
   RUN(test_url_parameters_are_checked);
   RUN(test_same_size_update_rewrites_the_entry_and_keeps_the_contract);
   RUN(test_times_outside_the_narrow_offset_round_trip);
-  RUN(test_version_past_32_bits_keeps_growing);
+  RUN(test_version_past_its_narrow_field_keeps_growing);
+  RUN(test_blob_of_16_mib_and_more_round_trips);
   RUN(test_full_store_evicts_soonest_to_expire);
   RUN(test_guest_creates_never_evict_signed_in_records_S29);
   RUN(test_full_store_reclaims_dead_before_evicting);
