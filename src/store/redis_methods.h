@@ -88,7 +88,7 @@ typedef struct rc_options {
   char prefix[RC_PREFIX_MAX + 1];
   int connect_ms, timeout_ms;
   int64_t grace_ms;
-  size_t links; /* shared connections per server ("pool") */
+  size_t links;             /* shared connections per server ("pool") */
   int64_t failover_wait_ms; /* cluster only */
   uint64_t max_sessions;    /* 0: no bound */
 } rc_options;

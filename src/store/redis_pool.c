@@ -101,16 +101,17 @@ enum { CALL_QUEUED, CALL_SENT, CALL_DONE };
 struct rc_call {
   const char *buf; /* the formatted commands */
   size_t len;
-  size_t nrep;           /* replies expected */
-  redisReply **replies;  /* 'nrep' slots, filled in order */
-  size_t got;            /* replies read so far */
-  int state;             /* CALL_* */
-  int lead;              /* handed the link: read the batch in flight */
-  int retried;           /* sent again once after a stale connection */
-  int maybe_done;        /* failed after it was sent */
-  sessio_err rc;         /* when CALL_DONE */
-  sem_t wake;            /* posted when done or handed the link: a woken
-                            caller needs not the pool's mutex */
+  size_t nrep;          /* replies expected */
+  redisReply **replies; /* 'nrep' slots, filled in order */
+  size_t got;           /* replies read so far */
+  int state;            /* CALL_* */
+  int lead;             /* handed the link: read the batch in flight */
+  int retried;          /* sent again once after a stale connection */
+  int maybe_done;       /* failed after it was sent */
+  sessio_err rc;        /* when CALL_DONE */
+  /* Posted when done or handed the link: a woken caller needs not the
+   * pool's mutex. */
+  sem_t wake;
   rc_call *next;
 };
 
@@ -181,9 +182,9 @@ static int status_ok(redisContext *c, redisReply *r, char *why, size_t n) {
 static redisContext *pool_connect(rc_pool *p, char *why, size_t n) {
   int unix_socket = p->host[0] == '/';
   redisContext *c =
-      unix_socket ? redisConnectUnixWithTimeout(p->host, ms_tv(p->connect_ms))
-                  : redisConnectWithTimeout(p->host, p->port,
-                                            ms_tv(p->connect_ms));
+      unix_socket
+          ? redisConnectUnixWithTimeout(p->host, ms_tv(p->connect_ms))
+          : redisConnectWithTimeout(p->host, p->port, ms_tv(p->connect_ms));
   if (c == NULL) {
     snprintf(why, n, "out of memory");
     return NULL;
@@ -367,7 +368,8 @@ static void link_failed_locked(rc_pool *p, rc_link *lk, int timed_out) {
   redisFree(lk->c);
   lk->c = NULL;
   if (timed_out) {
-    if (++p->timeouts >= 2) mark_failed_locked(p, "no answer within timeout_ms");
+    if (++p->timeouts >= 2)
+      mark_failed_locked(p, "no answer within timeout_ms");
   } else {
     p->gen++;
   }
@@ -751,7 +753,8 @@ const char *sessio__rc_parse_auth(const char *s, rc_pool *p) {
 
 int sessio__rc_parse_hostport(const char *s, const char *e, rc_pool *p) {
   const char *hs = s, *he, *port = NULL;
-  if (e - s >= 3 && s[0] == '%' && s[1] == '2' && (s[2] == 'F' || s[2] == 'f')) {
+  if (e - s >= 3 && s[0] == '%' && s[1] == '2' &&
+      (s[2] == 'F' || s[2] == 'f')) {
     /* A Unix-domain socket: its path, percent-encoded (a '/' would end the
      * host part), no port; a ':' in the path is written %3A. Its length is
      * checked against sun_path (108 bytes on Linux) by the connect. */

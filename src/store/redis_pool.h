@@ -32,14 +32,15 @@ typedef struct rc_link {
 } rc_link;
 
 typedef struct rc_pool {
-  char host[256];     /* a name or address; a path (it starts with '/')
-                         for a Unix-domain socket */
+  /* A name or address; a path (it starts with '/') for a Unix-domain
+   * socket. */
+  char host[256];
   int port;
   int db;             /* SELECTed after connect when > 0 */
   char user[128];     /* ACL user for AUTH, "" for none */
   char password[256]; /* "" for no AUTH */
   int connect_ms;     /* connect timeout */
-  int timeout_ms;     /* command (read/write) timeout */
+  int timeout_ms;     /* read/write timeout of a batch */
 
   pthread_mutex_t mu; /* guards everything below */
   rc_link *links;     /* n_links shared connections */

@@ -70,8 +70,8 @@ int main(int argc, char **argv) {
     rp_socket_path(dir, ports[0], sock, sizeof sock);
     ul = (size_t)snprintf(url, sizeof url, "redis://");
     for (const char *s = sock; *s && ul + 4 < sizeof url; s++)
-      ul += (size_t)snprintf(url + ul, sizeof url - ul, *s == '/' ? "%%2F" : "%c",
-                             *s);
+      ul += (size_t)snprintf(url + ul, sizeof url - ul,
+                             *s == '/' ? "%%2F" : "%c", *s);
   }
   char **args = calloc((size_t)(argc - first + 1), sizeof *args);
   char *subst[64] = {0};

@@ -729,8 +729,7 @@ static void *pipe_worker_main(void *arg) {
 /* Every thread's commands share the store's 'pool' connections (two here,
  * for 8 threads): each caller still gets exactly its own replies, and
  * compare-and-set versions stay each caller's. */
-static void test_threads_share_two_connections_and_get_their_own_replies(
-    void) {
+static void test_threads_share_two_connections_and_get_their_own_replies(void) {
   enum { T = 8 };
   one_redis R;
   one_redis_start(&R, "prefix=pipe&pool=2");
@@ -814,8 +813,8 @@ static void test_a_unix_socket_url_reaches_the_server(void) {
   rp_socket_path(dir, port, sock, sizeof sock);
   size_t ul = (size_t)snprintf(url, sizeof url, "redis://");
   for (const char *s = sock; *s; s++)
-    ul += (size_t)snprintf(url + ul, sizeof url - ul,
-                           *s == '/' ? "%%2F" : "%c", *s);
+    ul += (size_t)snprintf(url + ul, sizeof url - ul, *s == '/' ? "%%2F" : "%c",
+                           *s);
   snprintf(url + ul, sizeof url - ul, "/3?prefix=u");
   sessio_store *st = NULL;
   CHECK_OK(sessio_store_open(url, &st));
