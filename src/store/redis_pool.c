@@ -106,7 +106,7 @@ struct rc_call {
   size_t got;           /* replies read so far */
   int state;            /* CALL_* */
   int lead;             /* handed the link: read the batch in flight */
-  int retried;          /* sent again once after a stale connection */
+  int retried;          /* sent again once: no byte of it had left */
   int maybe_done;       /* failed after it was sent */
   sessio_err rc;        /* when CALL_DONE */
   /* Posted when done or handed the link: a woken caller needs not the
@@ -310,10 +310,12 @@ static void call_done(rc_call *call, sessio_err rc, int maybe_done) {
 /* Sends the calls of 'batch' in as few sendmsg(MSG_NOSIGNAL) calls as the
  * socket takes: a closed peer gives EPIPE, never SIGPIPE, without touching
  * the signal mask (hiredis itself would write()). The socket is blocking with
- * hiredis's send timeout. 1 when all was sent, else 0 with errno. */
-static int send_calls(int fd, rc_call *batch) {
+ * hiredis's send timeout. 1 when all was sent, else 0 with errno and
+ * '*none' set when not one byte left (the server saw nothing of it). */
+static int send_calls(int fd, rc_call *batch, int *none) {
   rc_call *call = batch;
   size_t off = 0; /* bytes of 'call' already sent */
+  *none = 1;
   while (call != NULL) {
     struct iovec iov[IOV_BATCH];
     struct msghdr mh;
@@ -331,6 +333,7 @@ static int send_calls(int fd, rc_call *batch) {
       if (errno == EINTR) continue;
       return 0;
     }
+    if (w > 0) *none = 0;
     size_t left = (size_t)w;
     while (call != NULL && left >= call->len - off) {
       left -= call->len - off;
@@ -383,14 +386,30 @@ static int is_timeout(int kind, int e) {
   return t;
 }
 
+/* 1 when an idle connection is still good to send on: a server that
+ * closed it while it was idle (restart, its idle timeout, CLIENT KILL) has
+ * left an end of file (or a reset) to read, and one with bytes waiting
+ * would hand them to the next batch as its replies. Non-blocking. */
+static int link_idle_ok(const redisContext *c) {
+  char b;
+  ssize_t r = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
+}
+
 /* Sends the link's queue as one batch, with 'mu' held (released while
  * connecting and writing). On success the batch is in flight ('lk->sent');
- * on failure its calls are done with an error, or queued again when the
- * connection was a stale one. */
+ * on failure its calls are done with an error. A batch is sent again only
+ * when the server cannot have seen any of it: a reused connection found
+ * closed before the send is replaced first, and a send that fails before
+ * its first byte left is tried once more on a new connection. Nothing is
+ * sent again after a byte of it may have reached the server: a compare and
+ * set that ran but whose answer was lost would otherwise run twice. */
 static void send_queue_locked(rc_pool *p, rc_link *lk) {
   rc_call *batch = lk->queue;
   lk->queue = lk->queue_tail = NULL;
   lk->queued = 0;
+  if (lk->c != NULL && lk->gen == p->gen && lk->reused && !link_idle_ok(lk->c))
+    link_failed_locked(p, lk, 0);
   sessio_err rc = link_connect_locked(p, lk);
   if (rc != SESSIO_OK) {
     while (batch != NULL) {
@@ -403,26 +422,23 @@ static void send_queue_locked(rc_pool *p, rc_link *lk) {
   for (rc_call *c = batch; c != NULL; c = c->next) c->state = CALL_SENT;
   lk->sent = batch;
   redisContext *c = lk->c;
-  int reused = lk->reused;
   pthread_mutex_unlock(&p->mu);
-  int ok = send_calls(c->fd, batch);
+  int none;
+  int ok = send_calls(c->fd, batch, &none);
   int e = errno;
   pthread_mutex_lock(&p->mu);
   if (ok) return;
   lk->sent = NULL;
-  int closed = e == EPIPE || e == ECONNRESET;
   link_failed_locked(p, lk, is_timeout(REDIS_ERR_IO, e));
-  /* A connection the server closed while idle: nothing ran; once more on a
-   * fresh one. Otherwise part of the batch may have reached the server. */
   rc_call *retry = NULL, **rt = &retry;
   while (batch != NULL) {
     rc_call *next = batch->next;
     batch->next = NULL;
-    if (closed && reused && !batch->retried) {
+    if (none && !batch->retried) {
       *rt = batch;
       rt = &batch->next;
     } else {
-      call_done(batch, SESSIO_EUNAVAIL, 1);
+      call_done(batch, SESSIO_EUNAVAIL, !none);
     }
     batch = next;
   }
@@ -467,31 +483,19 @@ static void read_sent_locked(rc_pool *p, rc_link *lk, rc_call *me) {
     lk->reused = 1;
     return;
   }
-  int closed = kind == REDIS_ERR_EOF ||
-               (kind == REDIS_ERR_IO && (e == ECONNRESET || e == EPIPE));
-  /* A reused connection that answers nothing and is closed: the server had
-   * closed it (restart, idle timeout) before the batch arrived; nothing
-   * ran, so the batch goes once more on a fresh connection. */
-  int stale = closed && lk->reused && got == 0;
+  /* The batch reached the server: what did not answer may have run, and
+   * is never sent again (see send_queue_locked). */
   sessio_err rc = kind == REDIS_ERR_OOM        ? SESSIO_ENOMEM
                   : kind == REDIS_ERR_PROTOCOL ? SESSIO_EIO
                                                : SESSIO_EUNAVAIL;
   link_failed_locked(p, lk, is_timeout(kind, e));
-  rc_call *retry = NULL, **rt = &retry;
   while (batch != NULL) {
     rc_call *next = batch->next;
     batch->next = NULL;
-    if (batch->got == batch->nrep)
-      call_done(batch, SESSIO_OK, 0);
-    else if (stale && !batch->retried) {
-      *rt = batch;
-      rt = &batch->next;
-    } else {
-      call_done(batch, rc, 1);
-    }
+    call_done(batch, batch->got == batch->nrep ? SESSIO_OK : rc,
+              batch->got != batch->nrep);
     batch = next;
   }
-  requeue_locked(lk, retry);
 }
 
 /* Leads link 'lk' for caller 'me', with 'mu' held: sends what is queued,

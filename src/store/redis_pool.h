@@ -78,10 +78,10 @@ int sessio__rc_pool_open(rc_pool *p);
  * pool is marked down and backed off), SESSIO_EIO on a protocol error,
  * SESSIO_ENOMEM. '*maybe_done' (may be NULL) is set to 1 when the failure
  * came after the command was sent, so it may have run: such a command is
- * not retried (a retried compare-and-set could apply twice). Commands sent
- * on a connection that has answered before and turn out to meet a closed
- * socket with no reply at all (the server restarted or dropped an idle
- * client) are sent again once on a fresh connection. A call waits for the
+ * not retried (a retried compare-and-set could apply twice). An idle
+ * connection the server closed (restart, idle timeout) is found so before a
+ * batch is sent on it and replaced; a batch whose send fails before its
+ * first byte left is sent once more on a fresh one. A call waits for the
  * batch ahead of it and then its own: at most about 2 x timeout_ms. */
 sessio_err sessio__rc_pool_command(rc_pool *p, int asking, int argc,
                                    const char **argv, const size_t *lens,
