@@ -33,26 +33,30 @@
  * changes, a sort word is a cursor that survives inserts, removals and
  * growth: gc and scan use one.
  *
- * Per-entry layout (one malloc per record, blob inline):
- *     expires_at  8   (once unlinked: the link of the list to free)
- *     version     4   the version while it is <= UINT32_MAX
- *     idle        4   expires_at - touched_at while it is 0..UINT32_MAX ms
- *     blob_len    4   (blobs are limited to 4 GiB - 1: SESSIO_ETOOBIG)
+ * Per-entry layout (one malloc per record, blob inline), the narrow
+ * fields holding what nearly every record needs:
+ *     ev          8   expires_at in 48 bits (+-4,462 years of ms) and bits
+ *                     0..15 of the version (once unlinked: the link of the
+ *                     list to free)
+ *     idle        4   expires_at - touched_at, 0..UINT32_MAX ms (49.7 days)
+ *     vhi         1   bits 16..23 of the version (so up to 16.7 million)
  *     flags       1   why it was unlinked (events of dropped records), and
  *                     which optional fields follow
+ *     len         3   blob_len, up to 16 MiB - 1 (blobs are limited to
+ *                     4 GiB - 1: SESSIO_ETOOBIG)
  *     key        32
- *   = 53 bytes, then only when needed: the interned user (8, a signed-in
- *   record) and the wide fields (16: the 64-bit version and touched_at, for
- *   a record saved more than 4 billion times, or touched more than 49.7
- *   days before its expiry or after it; such a record stays wide), then the
- *   blob. A touch that takes a narrow record out of range copies it into a
- *   wide one (and may then fail with SESSIO_ENOMEM). glibc adds 8 bytes of
- *   chunk header and rounds to 16; stats.bytes counts exactly that
- *   (heap_bytes) for every allocation of the store. Measured with
- *   sessio_micro --sessions 1000000 (100 B of session data, a 178-byte
- *   blob): 249.3 bytes per session by mallinfo2: a 240-byte chunk and ~9.3
- *   bytes of table. A user name is stored once per user (in the user
- *   index), not per record.
+ *   = 49 bytes, then only when needed: the interned user (8, a signed-in
+ *   record) and the wide fields (32: the 64-bit version, touched_at,
+ *   expires_at and blob length, for a record whose values the narrow ones
+ *   cannot hold; such a record stays wide), then the blob. A touch that
+ *   takes a narrow record out of range copies it into a wide one (and may
+ *   then fail with SESSIO_ENOMEM). glibc adds 8 bytes of chunk header and
+ *   rounds to 16; stats.bytes counts exactly that (heap_bytes) for every
+ *   allocation of the store. Measured with sessio_micro --sessions 1000000
+ *   (100 B of session data, a 181-byte blob): 249.3 bytes per session by
+ *   mallinfo2, 248.9 by stats.bytes: a 240-byte chunk and ~9.3 bytes of
+ *   table. A user name is stored once per user (in the user index), not
+ *   per record.
  *
  * iterate calls back under one shard lock at a time: the callback must not
  * call into the same store (it would deadlock on that shard).
