@@ -218,7 +218,7 @@ typedef struct sqlite_store {
    * thread runs a PASSIVE checkpoint on a pool connection after releasing
    * the mutex ('ckpt_running': one at a time), so this process's other
    * writes do not wait for the checkpoint's copying and syncs. */
-  int ckpt_at;            /* under write_mu */
+  int ckpt_at; /* under write_mu */
   atomic_int ckpt_want;
   atomic_int ckpt_running;
   uint64_t max_sessions; /* ?max_sessions=N: guests refused past N; 0 none */
@@ -402,10 +402,11 @@ static void checkpoint_maybe(sqlite_store *ss) {
     return;
   atomic_store(&ss->ckpt_want, 0);
   if (conn_get(ss, &c) == SESSIO_OK) {
-    int r = sqlite3_wal_checkpoint_v2(c->db, "main",
-                                      SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    conn_put(ss, c, r == SQLITE_OK || (r & 0xff) == SQLITE_BUSY ? SESSIO_OK
-                                                                : map_rc(r));
+    int r = sqlite3_wal_checkpoint_v2(c->db, "main", SQLITE_CHECKPOINT_PASSIVE,
+                                      NULL, NULL);
+    conn_put(ss, c,
+             r == SQLITE_OK || (r & 0xff) == SQLITE_BUSY ? SESSIO_OK
+                                                         : map_rc(r));
   }
   atomic_store(&ss->ckpt_running, 0);
 }
@@ -1293,8 +1294,8 @@ sessio_err sessio__store_open_sqlite(const char *rest, sessio_store **out) {
   if ((rc = conn_open(ss, 1, &c)) != SESSIO_OK) {
     if (rc == SESSIO_EUNAVAIL)
       sessio__store_open_log(
-          SESSIO_LOG_ERROR,
-          "sqlite: %s is locked by another process (%s)", ss->path,
+          SESSIO_LOG_ERROR, "sqlite: %s is locked by another process (%s)",
+          ss->path,
           ss->exclusive ? "exclusive locking needs the file to itself"
                         : "one that opened it with exclusive locking?");
     goto fail_walk_mu;
