@@ -30,11 +30,13 @@ NAMES := $(patsubst fuzz/%_fuzz.c,%,$(wildcard fuzz/*_fuzz.c))
 TARGETS := $(patsubst %,$(OUT)/%_fuzz,$(NAMES))
 
 # The store URL target never reaches a network or the disk: the calls that
-# would (hiredis connect, mkdir, open, stat) are wrapped by the target, and
-# the stores' stderr log lines are kept by it (fprintf).
+# would (hiredis connects over TCP and a Unix socket, mkdir, open, stat) are
+# wrapped by the target, and the stores' stderr log lines are kept by it
+# (fprintf).
 comma := ,
 LDFLAGS_store_url := $(patsubst %,-Wl$(comma)--wrap=%,redisConnectWithTimeout \
-                     mkdir open open64 stat stat64 fprintf)
+                     redisConnectUnixWithTimeout mkdir open open64 stat stat64 \
+                     fprintf)
 
 all: $(TARGETS)
 

@@ -37,6 +37,8 @@ redisContext *__wrap_redisConnectWithTimeout(const char *ip, int port,
                                              const struct timeval tv);
 redisContext *__real_redisConnectWithTimeout(const char *ip, int port,
                                              const struct timeval tv);
+redisContext *__wrap_redisConnectUnixWithTimeout(const char *path,
+                                                 const struct timeval tv);
 int __wrap_mkdir(const char *path, mode_t mode);
 int __real_mkdir(const char *path, mode_t mode);
 int __wrap_open(const char *path, int flags, ...);
@@ -65,6 +67,18 @@ redisContext *__wrap_redisConnectWithTimeout(const char *ip, int port,
   CHECK(strstr(url_now, ip) != NULL);
   connects++;
   return NULL; /* the pool takes it for "cannot connect" */
+}
+
+/* redis://%2FPATH: the host part, percent-decoded, is an absolute path
+ * that fits a sockaddr_un. */
+redisContext *__wrap_redisConnectUnixWithTimeout(const char *path,
+                                                 const struct timeval tv) {
+  (void)tv;
+  CHECK(blocking);
+  CHECK(path != NULL && path[0] == '/' && strlen(path) < 108);
+  CHECK(strncmp(url_now, "redis:", 6) == 0);
+  connects++;
+  return NULL;
 }
 
 int __wrap_mkdir(const char *path, mode_t mode) {
