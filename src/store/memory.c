@@ -1004,9 +1004,16 @@ static sessio_err make_room(mem_store *ms, shard *own, uint64_t add_bytes,
 
 static void fill_record(const entry *e, sessio_record *out) {
   unode *u = e_user(e);
-  out->version = e_version(e);
-  out->expires_at = e_expires(e);
-  out->touched_at = e_touched(e);
+  if (e->flags & E_WIDE) {
+    entry_wide w = e_wide(e);
+    out->version = w.version;
+    out->expires_at = w.expires_at;
+    out->touched_at = w.touched_at;
+  } else {
+    out->version = e_version(e);
+    out->expires_at = e_expires(e);
+    out->touched_at = (int64_t)((uint64_t)out->expires_at - e->idle);
+  }
   if (u) {
     size_t n = strlen(u->name);
     memcpy(out->user, u->name, n + 1);
