@@ -224,9 +224,13 @@ SESSIO_API sessio_err sessio_store_gc(sessio_store *st, int64_t now,
  * makes calls of 'work' units and goes on while the last call found
  * garbage in at least a quarter of its work and the pass is not done,
  * until its budget is spent (by default 256 units a call and 100 ms a
- * run, which the demo shop runs once a second). So a quiet store costs one
- * call a second, and a store that fills with dead sessions gets up to a
- * tenth of a core. The quarter rule alone lets a large store with a trickle
+ * run, which the demo shop runs once a second). While a backlog lasts (a
+ * run ends on its time budget with garbage still dense), each next run gets
+ * twice the time of the last, up to five budgets (500 ms by default); the
+ * first run that ends otherwise goes back to one budget. So a quiet store
+ * costs one call a second, a store with dead sessions gets a tenth of a
+ * core, and one whose dead sessions outrun that up to half a core (at one
+ * run a second) until it has caught up. The quarter rule alone lets a large store with a trickle
  * of expiries hold dead sessions for a long time (one 256-unit call a
  * second walks 10^6 sessions in 65 minutes), so once the runner has seen a
  * full pass end, each run also examines at least a sixtieth of the units

@@ -16,6 +16,7 @@
 #define GC_BUDGET_MS_DEFAULT 100 /* of every second, in the shop's pace */
 #define GC_FAIL_REPORT_MS 60000  /* repeated failures: one line a minute */
 #define GC_PASS_RUNS 60          /* a pass in at most this many runs */
+#define GC_BACKLOG_MAX 5         /* a backlog's run: up to 5 time budgets */
 
 struct sessio_gc {
   sessio_store *st;
@@ -27,6 +28,8 @@ struct sessio_gc {
   pthread_mutex_t run_mu; /* one run at a time; guards the fields below */
   size_t pass_units;      /* units the last complete pass took (0: none) */
   size_t cur_units;       /* units of the pass in progress */
+  int64_t run_ms;         /* this run's time budget: budget_ms, more in a
+                             backlog */
   int failing;            /* the last call failed */
   unsigned long fails;    /* failures since the first of this streak */
   unsigned long unreported;
@@ -61,7 +64,7 @@ sessio_err sessio_gc_new(sessio_store *st, sessio_gc **out) {
   if (g == NULL) return SESSIO_ENOMEM;
   g->st = st;
   g->work = GC_WORK_DEFAULT;
-  g->budget_ms = GC_BUDGET_MS_DEFAULT;
+  g->budget_ms = g->run_ms = GC_BUDGET_MS_DEFAULT;
   g->wall = wall_default;
   g->mono = mono_default;
   if (pthread_mutex_init(&g->run_mu, NULL) != 0) goto fail_run_mu;
@@ -100,7 +103,7 @@ sessio_err sessio_gc_set_budget(sessio_gc *g, size_t work, int64_t budget_ms,
     return SESSIO_EINVAL;
   pthread_mutex_lock(&g->run_mu);
   g->work = work;
-  g->budget_ms = budget_ms;
+  g->budget_ms = g->run_ms = budget_ms;
   g->budget_units = budget_units;
   pthread_mutex_unlock(&g->run_mu);
   return SESSIO_OK;
@@ -200,11 +203,20 @@ sessio_err sessio_gc_run(sessio_gc *g, int64_t now, sessio_gc_report *out) {
       r.stop = SESSIO_GC_STOP_UNITS;
       break;
     }
-    if (g->budget_ms > 0 && t - t0 >= g->budget_ms) {
+    if (g->run_ms > 0 && t - t0 >= g->run_ms) {
       r.stop = SESSIO_GC_STOP_TIME;
       break;
     }
   }
+  /* A backlog: the time ran out while garbage was still dense. The next
+   * run gets twice the time, up to GC_BACKLOG_MAX budgets; any other end
+   * (sparse, a pass done, units, an error) goes back to the budget. */
+  if (r.stop == SESSIO_GC_STOP_TIME)
+    g->run_ms = g->run_ms * 2 < g->budget_ms * GC_BACKLOG_MAX
+                    ? g->run_ms * 2
+                    : g->budget_ms * GC_BACKLOG_MAX;
+  else
+    g->run_ms = g->budget_ms;
   r.elapsed_ms = t - t0;
   note_result(g, e, t);
   if (e == SESSIO_OK && r.removed > 0)

@@ -2,7 +2,7 @@
  * test_gc.c — the GC runner (sessio_gc_*) with injected clocks: it keeps up
  * with a steady expiry rate where one fixed call a second falls behind, its
  * pass-rate floor bounds the dead records of a large store, it
- * stops at its time and unit budgets, at the end of a pass and when garbage
+ * stops at its time and unit budgets, its time grows while a backlog lasts, at the end of a pass and when garbage
  * is sparse, store failures are logged first at once and then once a
  * minute, and its thread runs at its interval and stops promptly.
  */
@@ -234,6 +234,45 @@ static void test_runner_stops_at_time_budget(void) {
   fake_destroy(&f);
 }
 
+/* A backlog (every call finds only garbage, each costs 10 ms): each run
+ * that ends on its time gets twice the time next, up to five budgets
+ * (500 ms); the first run that ends otherwise (sparse garbage) goes back to
+ * one budget. Without the growth every run stops after 10 calls. */
+static void test_runner_time_grows_while_a_backlog_lasts(void) {
+  static const size_t calls[] = {10, 20, 40, 50, 50};
+  fake_store f;
+  fake_clock c = {5000, 10, 0};
+  sessio_gc *g = NULL;
+  sessio_gc_report r;
+  fake_init(&f, 1, 1);
+  CHECK_OK(sessio_gc_new(&f.base, &g));
+  CHECK_OK(sessio_gc_set_clocks(g, NULL, fake_mono, &c));
+  for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+    CHECK_OK(sessio_gc_run(g, T0, &r));
+    CHECK_INT(r.calls, calls[i]);
+    CHECK_INT(r.removed, calls[i] * 256);
+    CHECK_INT(r.stop, SESSIO_GC_STOP_TIME);
+  }
+  f.removed_num = 1; /* caught up: a sixteenth is garbage */
+  f.removed_den = 16;
+  CHECK_OK(sessio_gc_run(g, T0, &r));
+  CHECK_INT(r.calls, 1);
+  CHECK_INT(r.stop, SESSIO_GC_STOP_SPARSE);
+  f.removed_num = 1; /* a new backlog starts from one budget */
+  f.removed_den = 1;
+  CHECK_OK(sessio_gc_run(g, T0, &r));
+  CHECK_INT(r.calls, 10);
+  CHECK_INT(r.stop, SESSIO_GC_STOP_TIME);
+  /* Setting the budget starts from it again. */
+  CHECK_OK(sessio_gc_set_budget(g, 256, 30, 0));
+  CHECK_OK(sessio_gc_run(g, T0, &r));
+  CHECK_INT(r.calls, 3);
+  CHECK_OK(sessio_gc_run(g, T0, &r));
+  CHECK_INT(r.calls, 6);
+  sessio_gc_free(g);
+  fake_destroy(&f);
+}
+
 /* A unit budget instead of time: the last call asks only for the rest. */
 static void test_runner_stops_at_unit_budget(void) {
   fake_store f;
@@ -392,6 +431,7 @@ int main(void) {
   RUN(test_runner_keeps_up_with_an_expiry_rate);
   RUN(test_runner_floor_bounds_dead_records_in_a_large_store);
   RUN(test_runner_stops_at_time_budget);
+  RUN(test_runner_time_grows_while_a_backlog_lasts);
   RUN(test_runner_stops_at_unit_budget);
   RUN(test_runner_stops_when_pass_is_done);
   RUN(test_runner_goes_on_only_while_a_quarter_is_garbage);
