@@ -20,6 +20,7 @@
 #        socket, as a database on the same machine would be; tcp: over 127.0.0.1)
 #        REDIS_TRANSPORT (unix: the redis row's shop reaches its redis-server over the
 #        Unix-domain socket; tcp: over 127.0.0.1; the cluster row is always TCP)
+#        REDIS_PARAMS (the redis row's URL options, e.g. pool=4; none by default)
 #        PG_SHOP_THREADS (8: worker threads of the postgres row's shop, which wait
 #        on the database for most of a request; the other rows use the default)
 #        SKIP_MICRO=1  MICRO_ARGS (e.g. --quick)  RSS_SESSIONS (100000; 0 = skip)
@@ -300,7 +301,7 @@ for store in $STORES; do
       fi
       rp="$(free_port)"
       if ! start_redis "$rp" "$d"; then failed_row "$name" sessio redis-start; continue; fi
-      url="$REDIS_URL"
+      url="$REDIS_URL${REDIS_PARAMS:+?$REDIS_PARAMS}"
       echo "## $name: store $url (REDIS_TRANSPORT=${REDIS_TRANSPORT:-unix})" | tee -a "$RESULTS" ;;
     redis-cluster)
       if ! start_cluster "$d"; then failed_row "$name" sessio cluster-start; continue; fi

@@ -44,17 +44,32 @@ static inline sessio_err sessio__buf_put_u8(sessio__buf *b, uint8_t v) {
   return sessio__buf_append_slow(b, &v, 1);
 }
 
-/* An unsigned LEB128 varint; written in place while 10 bytes are free (the
- * encoders call it per field, so a copy through a temporary showed). */
-static inline sessio_err sessio__buf_put_varint(sessio__buf *b, uint64_t v) {
-  if (b->cap - b->len < 10) return sessio__buf_put_varint_slow(b, v);
-  uint8_t *p = b->data + b->len;
+/* The bytes of 'v' as an unsigned LEB128 varint (1 to 10). */
+static inline size_t sessio__varint_size(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    n++;
+  }
+  return n;
+}
+
+/* Writes 'v' as an unsigned LEB128 varint at 'p', which has room for
+ * sessio__varint_size(v) bytes; returns the byte after it. */
+static inline uint8_t *sessio__put_varint(uint8_t *p, uint64_t v) {
   while (v >= 0x80) {
     *p++ = (uint8_t)(v | 0x80);
     v >>= 7;
   }
   *p++ = (uint8_t)v;
-  b->len = (size_t)(p - b->data);
+  return p;
+}
+
+/* An unsigned LEB128 varint; written in place while 10 bytes are free (the
+ * encoders call it per field, so a copy through a temporary showed). */
+static inline sessio_err sessio__buf_put_varint(sessio__buf *b, uint64_t v) {
+  if (b->cap - b->len < 10) return sessio__buf_put_varint_slow(b, v);
+  b->len = (size_t)(sessio__put_varint(b->data + b->len, v) - b->data);
   return SESSIO_OK;
 }
 /* Little-endian fixed 64-bit. */

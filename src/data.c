@@ -304,58 +304,42 @@ void sessio__map_prefix(const sessio__map *m, const char *prefix,
 
 /* ---- encoding -------------------------------------------------------- */
 
-static size_t varint_size(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    n++;
-  }
-  return n;
-}
-
 static size_t entry_encoded_size(const sessio__entry *e) {
-  size_t n = 1 + varint_size(e->key_len) + e->key_len;
+  size_t n = 1 + sessio__varint_size(e->key_len) + e->key_len;
   switch (e->type) {
   case SESSIO_T_STR:
-  case SESSIO_T_BYTES: n += varint_size(e->len) + e->len; break;
-  case SESSIO_T_INT: n += varint_size(sessio__zz_enc(e->ival)); break;
+  case SESSIO_T_BYTES: n += sessio__varint_size(e->len) + e->len; break;
+  case SESSIO_T_INT: n += sessio__varint_size(sessio__zz_enc(e->ival)); break;
   default: n += 1; break; /* BOOL */
   }
   return n;
 }
 
 size_t sessio__map_encoded_size(const sessio__map *m) {
-  size_t n = 1 + varint_size(m->n);
+  size_t n = 1 + sessio__varint_size(m->n);
   for (size_t i = 0; i < m->n; i++) n += entry_encoded_size(&m->v[i]);
   return n;
 }
 
-static uint8_t *put_varint(uint8_t *p, uint64_t v) {
-  while (v >= 0x80) {
-    *p++ = (uint8_t)(v | 0x80);
-    v >>= 7;
-  }
-  *p++ = (uint8_t)v;
-  return p;
-}
-
 void sessio__map_encode_to(const sessio__map *m, uint8_t *p) {
   *p++ = FORMAT_V1;
-  p = put_varint(p, m->n);
+  p = sessio__put_varint(p, m->n);
   for (size_t i = 0; i < m->n; i++) {
     const sessio__entry *e = &m->v[i];
     *p++ = (uint8_t)e->type;
-    p = put_varint(p, e->key_len);
+    p = sessio__put_varint(p, e->key_len);
     memcpy(p, e->key, e->key_len);
     p += e->key_len;
     switch (e->type) {
     case SESSIO_T_STR:
     case SESSIO_T_BYTES:
-      p = put_varint(p, e->len);
+      p = sessio__put_varint(p, e->len);
       if (e->len) memcpy(p, e->bytes, e->len);
       p += e->len;
       break;
-    case SESSIO_T_INT: p = put_varint(p, sessio__zz_enc(e->ival)); break;
+    case SESSIO_T_INT:
+      p = sessio__put_varint(p, sessio__zz_enc(e->ival));
+      break;
     default: *p++ = (uint8_t)(e->ival != 0); break;
     }
   }
@@ -378,7 +362,7 @@ static int get_canonical_varint(const uint8_t **p, const uint8_t *end,
                                 uint64_t *v) {
   const uint8_t *start = *p;
   if (!sessio__get_varint(p, end, v)) return 0;
-  return (size_t)(*p - start) == varint_size(*v);
+  return (size_t)(*p - start) == sessio__varint_size(*v);
 }
 
 /* 'm' must be an initialised map; its previous content is discarded. Beyond

@@ -29,24 +29,6 @@ size_t sessio__record_overhead(uint8_t format) {
   return format == FORMAT_V1 ? SESSIO__SEAL_OVERHEAD : SESSIO__IETF_OVERHEAD;
 }
 
-static size_t varint_size(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    n++;
-  }
-  return n;
-}
-
-static uint8_t *put_varint(uint8_t *p, uint64_t v) {
-  while (v >= 0x80) {
-    *p++ = (uint8_t)(v | 0x80);
-    v >>= 7;
-  }
-  *p++ = (uint8_t)v;
-  return p;
-}
-
 /* The associated data is the header plus the user name, so neither can be
  * swapped or edited in the store without the open failing. */
 static sessio_err build_ad(sessio__buf *ad, const uint8_t *hdr, size_t hlen,
@@ -165,11 +147,11 @@ static sessio_err encode(const sessio__meta *meta, const char *user,
     if ((chunks != NULL && chunks->n > 0) || total > SESSIO__INLINE_MAX) {
       if ((rc = plan_make(&pl, data, chunks)) != SESSIO_OK) goto done;
       chunked = pl.n > 0; /* else the map is empty: inline */
-      pt_len = chunked ? varint_size(pl.n) : total;
+      pt_len = chunked ? sessio__varint_size(pl.n) : total;
       for (size_t i = 0; i < pl.n; i++) {
         size_t fl = i == 0 ? 0 : pl.v[i].first_len;
-        pt_len +=
-            NONCE + varint_size(pl.v[i].pt_len + TAG) + varint_size(fl) + fl;
+        pt_len += NONCE + sessio__varint_size(pl.v[i].pt_len + TAG) +
+                  sessio__varint_size(fl) + fl;
         body += pl.v[i].pt_len + TAG;
       }
     } else {
@@ -226,12 +208,12 @@ static sessio_err encode(const sessio__meta *meta, const char *user,
       }
       q += x->pt_len + TAG;
     }
-    uint8_t *d = put_varint(dir, pl.n);
+    uint8_t *d = sessio__put_varint(dir, pl.n);
     for (size_t i = 0; i < pl.n; i++) {
       size_t fl = i == 0 ? 0 : pl.v[i].first_len;
       memcpy(d, pl.v[i].nonce, NONCE);
-      d = put_varint(d + NONCE, pl.v[i].pt_len + TAG);
-      d = put_varint(d, fl);
+      d = sessio__put_varint(d + NONCE, pl.v[i].pt_len + TAG);
+      d = sessio__put_varint(d, fl);
       if (fl) memcpy(d, pl.v[i].first, fl);
       d += fl;
     }
