@@ -33,10 +33,6 @@
  * row's own page. gc_at moves once a grain, so most commits write one
  * page. Liveness is still decided by the exact expires_at of the row. */
 #define GC_GRAIN_MS 65536
-/* WAL frames (pages) after which a commit asks for a checkpoint: 16 MiB of
- * WAL, four times SQLite's default, so checkpoints come rarely. */
-#define CKPT_FRAMES 4000
-#define CKPT_FRAMES_STR "4000"
 
 /* The schema. 'key' is the 32-byte keyed hash; rows are clustered by it
  * (WITHOUT ROWID). 'gc_at' (see GC_GRAIN_MS) is never below expires_at,
@@ -214,14 +210,6 @@ typedef struct sqlite_store {
   uint8_t walk_key[SESSIO_KEY_BYTES];
   int walk_len;
   _Atomic uint64_t expired;
-  /* Checkpoints run outside write_mu: a commit that brings the WAL to
-   * 'ckpt_at' frames (wal_hook, under write_mu) sets 'ckpt_want', and the
-   * thread runs a PASSIVE checkpoint on a pool connection after releasing
-   * the mutex ('ckpt_running': one at a time), so this process's other
-   * writes do not wait for the checkpoint's copying and syncs. */
-  int ckpt_at; /* under write_mu */
-  atomic_int ckpt_want;
-  atomic_int ckpt_running;
   uint64_t max_sessions; /* ?max_sessions=N: guests refused past N; 0 none */
 } sqlite_store;
 
@@ -277,22 +265,6 @@ static int busy_wait(void *ud, int count) {
   return 1;
 }
 
-/* The WAL hook, called after each commit of a connection of ours (all of
- * them write under write_mu): 'frames' is the WAL's length. Asks for a
- * checkpoint each CKPT_FRAMES frames of growth; once a checkpoint has let
- * the WAL start over, the count starts over too. */
-static int wal_frames(void *ud, sqlite3 *db, const char *name, int frames) {
-  sqlite_store *ss = ud;
-  (void)db;
-  (void)name;
-  if (frames < ss->ckpt_at - CKPT_FRAMES) ss->ckpt_at = CKPT_FRAMES;
-  if (frames >= ss->ckpt_at) {
-    ss->ckpt_at = frames + CKPT_FRAMES;
-    atomic_store(&ss->ckpt_want, 1);
-  }
-  return SQLITE_OK;
-}
-
 /* Opens a connection and prepares its statements; with 'setup', first
  * makes sure the database is in WAL mode and has the schema. */
 static sessio_err conn_open(sqlite_store *ss, int setup, conn **out) {
@@ -320,20 +292,16 @@ static sessio_err conn_open(sqlite_store *ss, int setup, conn **out) {
   rc = exec(c->db, ss->sync_full ? "PRAGMA synchronous=FULL"
                                  : "PRAGMA synchronous=NORMAL");
   if (rc != SESSIO_OK) goto fail_conn;
-  /* With sync=normal, no automatic checkpoint inside a commit (it would
-   * hold write_mu through the copy and two syncs): wal_frames asks for one,
-   * run by checkpoint_maybe after the mutex is released. With sync=full the
-   * checkpoint stays inside the commit that crosses CKPT_FRAMES: one that
-   * runs beside this process's commits rarely catches up with them, so the
-   * WAL seldom starts over and every commit's flush also extends the file
-   * (cart adds 5,900 -> 1,800-3,200 a second over HTTP). The WAL file is cut
-   * back to 64 MiB after a checkpoint if it grew past it. */
-  rc = exec(c->db, "PRAGMA journal_size_limit=67108864");
-  if (rc != SESSIO_OK) goto fail_conn;
-  if (ss->sync_full)
-    rc = exec(c->db, "PRAGMA wal_autocheckpoint=" CKPT_FRAMES_STR);
-  else
-    sqlite3_wal_hook(c->db, wal_frames, ss);
+  /* SQLite's automatic checkpoint, inside the commit that takes the WAL
+   * past 4000 pages (16 MiB, four times its default), while this process's
+   * writes wait on write_mu: the checkpoint copies everything, so the next
+   * commit starts the WAL over and the file stays within 16 MiB. A PASSIVE
+   * checkpoint on another connection beside the commits (tried in this
+   * release) rarely caught up with them: the WAL grew to 1.5 GB in 40 s of
+   * cart adds, and with sync=full every flush also extended the file. The
+   * WAL file is cut back to 64 MiB after a checkpoint if it grew past it. */
+  rc = exec(c->db, "PRAGMA wal_autocheckpoint=4000;"
+                   "PRAGMA journal_size_limit=67108864");
   if (rc != SESSIO_OK) goto fail_conn;
   if (setup && (rc = db_setup(c->db, ss->busy_ms)) != SESSIO_OK) goto fail_conn;
   for (int i = 0; i < S_N; i++) {
@@ -399,27 +367,6 @@ static void conn_put(sqlite_store *ss, conn *c, sessio_err rc) {
   pthread_mutex_unlock(&ss->pool_mu);
 }
 
-/* Runs the checkpoint a commit asked for (wal_frames), with no mutex of
- * the store held: PASSIVE copies what no reader still needs from the WAL
- * into the database and syncs both, without waiting for anyone, while
- * this process's other threads (and other processes) go on writing. One
- * thread at a time; an error is left for the next checkpoint to retry
- * (the WAL keeps every commit meanwhile). */
-static void checkpoint_maybe(sqlite_store *ss) {
-  conn *c;
-  if (!atomic_load(&ss->ckpt_want) || atomic_exchange(&ss->ckpt_running, 1))
-    return;
-  atomic_store(&ss->ckpt_want, 0);
-  if (conn_get(ss, &c) == SESSIO_OK) {
-    int r = sqlite3_wal_checkpoint_v2(c->db, "main", SQLITE_CHECKPOINT_PASSIVE,
-                                      NULL, NULL);
-    conn_put(ss, c,
-             r == SQLITE_OK || (r & 0xff) == SQLITE_BUSY ? SESSIO_OK
-                                                         : map_rc(r));
-  }
-  atomic_store(&ss->ckpt_running, 0);
-}
-
 /* The writer connection, with write_mu held (opened if needed; one
  * inherited through fork() is parked). Undone by writer_put. */
 static sessio_err writer_locked(sqlite_store *ss, conn **out) {
@@ -454,7 +401,6 @@ static void writer_put(sqlite_store *ss, conn *c, sessio_err rc) {
     ss->writer = NULL;
   }
   pthread_mutex_unlock(&ss->write_mu);
-  checkpoint_maybe(ss);
 }
 
 /* A connection for a read: the writer when write_mu is free (its cache
@@ -484,10 +430,7 @@ static sessio_err run_write(sqlite_store *ss, conn *c, sqlite3_stmt *st,
   if (changes) *changes = sqlite3_changes(c->db);
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
-  if (!c->writer) {
-    pthread_mutex_unlock(&ss->write_mu);
-    checkpoint_maybe(ss);
-  }
+  if (!c->writer) pthread_mutex_unlock(&ss->write_mu);
   return r == SQLITE_DONE ? SESSIO_OK
                           : map_rc(r == SQLITE_ROW ? SQLITE_IOERR : r);
 }
@@ -787,10 +730,7 @@ static sessio_err run_gc_sessions(sqlite_store *ss, conn *c, sqlite3_stmt *s,
   }
   sqlite3_reset(s);
   sqlite3_clear_bindings(s);
-  if (!c->writer) {
-    pthread_mutex_unlock(&ss->write_mu);
-    checkpoint_maybe(ss);
-  }
+  if (!c->writer) pthread_mutex_unlock(&ss->write_mu);
   return r == SQLITE_DONE ? SESSIO_OK : map_rc(r);
 }
 
@@ -1253,9 +1193,6 @@ sessio_err sessio__store_open_sqlite(const char *rest, sessio_store **out) {
       (rc = sessio_store_url_params(q, sqlite_param, ss)) != SESSIO_OK)
     goto fail_ss;
   atomic_init(&ss->expired, 0);
-  atomic_init(&ss->ckpt_want, 0);
-  atomic_init(&ss->ckpt_running, 0);
-  ss->ckpt_at = CKPT_FRAMES;
   if ((ss->path = strndup(rest, plen)) == NULL) {
     rc = SESSIO_ENOMEM;
     goto fail_ss;
