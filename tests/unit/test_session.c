@@ -1361,6 +1361,18 @@ static void fill(char *p, size_t n, char c) {
   p[n] = '\0';
 }
 
+/* Sets pad.0 .. pad.<n-1> to 3,000 bytes each ('a', 'b', ...): a session
+ * of several chunks. */
+static void set_pads(sessio *s, int n) {
+  static char big[3001];
+  for (int i = 0; i < n; i++) {
+    char k[16];
+    snprintf(k, sizeof k, "pad.%d", i);
+    fill(big, 3000, (char)('a' + i));
+    CHECK_OK(sessio_set_str(s, k, big));
+  }
+}
+
 /* A one-key change to a big session seals only the chunk of that key
  * again: every other chunk's ciphertext (and nonce) is copied as it was.
  * All values read back; a prefix delete spans chunks; a session that
@@ -1371,12 +1383,7 @@ static void test_chunked_record_reseals_only_the_touched_chunk(void) {
   make_session(&f, T0);
   static char big[3001];
   sessio *s = begin(&f, f.cookie, T0 + 1);
-  for (int i = 0; i < 5; i++) {
-    char k[16];
-    snprintf(k, sizeof k, "pad.%d", i);
-    fill(big, 3000, (char)('a' + i));
-    CHECK_OK(sessio_set_str(s, k, big));
-  }
+  set_pads(s, 5);
   CHECK_OK(sessio_set_int(s, "z.small", 5));
   CHECK_OK(commit(&f, s, T0 + 1, NULL, 0));
 
@@ -1443,12 +1450,7 @@ static void test_chunked_record_merges_concurrent_commits(void) {
   make_session(&f, T0);
   static char big[3001];
   sessio *s = begin(&f, f.cookie, T0 + 1);
-  for (int i = 0; i < 4; i++) {
-    char k[16];
-    snprintf(k, sizeof k, "pad.%d", i);
-    fill(big, 3000, (char)('a' + i));
-    CHECK_OK(sessio_set_str(s, k, big));
-  }
+  set_pads(s, 4);
   CHECK_OK(commit(&f, s, T0 + 1, NULL, 0));
 
   sessio *a = begin(&f, f.cookie, T0 + 2);
